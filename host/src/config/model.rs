@@ -1,0 +1,130 @@
+//! The validated gateway configuration: what the rest of the host consumes.
+//!
+//! Everything here has passed every rule in `validate`; the data path and the
+//! control plane never re-check it. It owns no I/O and must not hold raw TOML
+//! types (those live in `raw`). Indices (`endpoint`, `connection`) point into
+//! the vectors of [`GatewayConfig`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use boringtun::x25519::{PublicKey, StaticSecret};
+use ipnet::{IpNet, Ipv4Net};
+
+/// Which side of a VPN connection this gateway plays. It decides which address
+/// of each tunnel's inside /30 is ours: AWS gives the first usable address
+/// (`.1`) to the virtual private gateway and the second (`.2`) to the customer
+/// gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Vgw,
+    Cgw,
+}
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The file it was read from (for messages).
+    pub source: PathBuf,
+    pub name: String,
+    pub role: Role,
+    pub private_key: StaticSecret,
+    pub public_key: PublicKey,
+    pub admin_socket: PathBuf,
+    pub tun: TunConfig,
+    pub endpoints: Vec<EndpointConfig>,
+    pub connections: Vec<ConnectionConfig>,
+    pub route_table: RouteTableConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct TunConfig {
+    pub name: String,
+    pub mtu: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub name: String,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    Static,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub name: String,
+    pub routing: Routing,
+    /// One or two tunnels (AWS always has two).
+    pub tunnels: Vec<TunnelConfig>,
+    /// Prefixes of the far site reached over this connection.
+    pub static_routes: Vec<IpNet>,
+    pub liveness: LivenessConfig,
+    /// How long a preferred tunnel must stay up before traffic moves back to it.
+    pub failback_hold: Duration,
+}
+
+#[derive(Clone)]
+pub struct TunnelConfig {
+    /// Index into `GatewayConfig::endpoints`.
+    pub endpoint: usize,
+    pub remote: SocketAddr,
+    pub remote_public_key: PublicKey,
+    /// The /30 shared by both ends; also the tunnel's identity on both sides.
+    pub inside_cidr: Ipv4Net,
+    /// Our inside address (`.1` for a VGW, `.2` for a CGW).
+    pub inside_local: Ipv4Addr,
+    /// The far side's inside address.
+    pub inside_remote: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LivenessConfig {
+    pub interval: Duration,
+    pub multiplier: u8,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        LivenessConfig {
+            interval: Duration::from_millis(200),
+            multiplier: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTableConfig {
+    /// Whether routes learned from dynamic connections enter the table.
+    pub propagation: bool,
+    /// Whether the table's prefixes are installed as kernel routes via the TUN.
+    pub kernel_routes: bool,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("source", &self.source)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("private_key", &"<redacted>")
+            .field("tun", &self.tun)
+            .field("endpoints", &self.endpoints)
+            .field("connections", &self.connections)
+            .field("route_table", &self.route_table)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TunnelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelConfig")
+            .field("endpoint", &self.endpoint)
+            .field("remote", &self.remote)
+            .field("inside_cidr", &self.inside_cidr)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,468 @@
+//! From the raw file to the agreed [`GatewayConfig`]: applies the rules that
+//! relate values to each other (unique names and addresses, references from
+//! tunnels to endpoints, one owner per static route, non-overlapping inside
+//! CIDRs, unambiguous tunnels, tunnel counts), fills in defaults, reads the
+//! private key file (relative to the configuration file's directory) and
+//! derives each tunnel's inside addresses from the role. Checks run in
+//! document order and the first failure is returned. Single-value rules are
+//! in `rules`; this module must not do any I/O other than reading the key
+//! file, and must not keep raw types in its output.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boringtun::x25519::PublicKey;
+use ipnet::{IpNet, Ipv4Net};
+use toml::Spanned;
+
+use super::error::{ConfigError, Location, Source};
+use super::model::{
+    ConnectionConfig, EndpointConfig, GatewayConfig, LivenessConfig, Role, RouteTableConfig,
+    Routing, TunConfig, TunnelConfig,
+};
+use super::raw::{RawConfig, RawConnection, RawTunnel};
+use super::rules;
+use crate::keys::{self, KeyError};
+
+/// Longest path a Unix socket address holds (`sun_path` is 108 bytes with
+/// the terminating NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// What earlier connections and tunnels have claimed, for the rules across
+/// the whole gateway.
+#[derive(Default)]
+struct Claims {
+    /// Static route -> (connection, where).
+    routes: Vec<(IpNet, String, Location)>,
+    /// Inside CIDR -> (tunnel label, where).
+    inside: Vec<(Ipv4Net, String, Location)>,
+    /// (endpoint, remote key, remote) -> (tunnel label, where).
+    peers: Vec<(usize, [u8; 32], SocketAddr, String, Location)>,
+}
+
+/// The gateway-wide facts a tunnel is checked against.
+struct Gateway<'a> {
+    role: Role,
+    public_key: [u8; 32],
+    endpoints: &'a [(EndpointConfig, Location)],
+}
+
+pub(crate) fn validate(
+    src: &Source,
+    raw: RawConfig,
+    base_dir: &Path,
+) -> Result<GatewayConfig, ConfigError> {
+    let gw = raw.gateway.get_ref();
+    let name = rules::name(src, &gw.name, "gateway name", "vgw")?;
+    let role = match gw.role.get_ref().as_str() {
+        "vgw" => Role::Vgw,
+        "cgw" => Role::Cgw,
+        other => {
+            return Err(src.err(
+                gw.role.span(),
+                format!("unknown role {other:?}"),
+                "use role = \"vgw\" (the AWS side: takes .1 of each tunnel's inside /30) \
+                 or role = \"cgw\" (the customer side: .2)",
+            ))
+        }
+    };
+    let key_path = resolve(
+        base_dir,
+        rules::path_text(src, &gw.private_key_file, "private_key_file", "vgw.key")?,
+    );
+    let private_key = keys::read_private_key_file(&key_path)
+        .map_err(|e| key_file_error(src, &gw.private_key_file, &e))?;
+    let public_key = PublicKey::from(&private_key);
+    let admin_socket = match &gw.admin_socket {
+        None => PathBuf::from(format!("/run/sitelink/{name}.sock")),
+        Some(v) => {
+            let p = resolve(
+                base_dir,
+                rules::path_text(src, v, "admin_socket", "/run/sitelink/vgw.sock")?,
+            );
+            if p.as_os_str().len() > SUN_PATH_MAX {
+                return Err(src.err(
+                    v.span(),
+                    format!(
+                        "admin_socket path is {} bytes long; a Unix socket path holds at most {SUN_PATH_MAX}",
+                        p.as_os_str().len()
+                    ),
+                    format!("use a shorter path, e.g. admin_socket = \"/run/sitelink/{name}.sock\""),
+                ));
+            }
+            p
+        }
+    };
+
+    let tun = raw.tun.get_ref();
+    let tun = TunConfig {
+        name: rules::tun_name(src, &tun.name)?,
+        mtu: rules::int_in(src, tun.mtu.as_ref(), "mtu", 1280..=9000, 1420)?
+            .try_into()
+            .unwrap_or(1420),
+    };
+
+    let endpoints = endpoints(src, &raw)?;
+
+    let route_table = match &raw.route_table {
+        None => RouteTableConfig {
+            propagation: true,
+            kernel_routes: true,
+        },
+        Some(t) => RouteTableConfig {
+            propagation: t
+                .get_ref()
+                .propagation
+                .as_ref()
+                .map_or(true, |v| *v.get_ref()),
+            kernel_routes: t
+                .get_ref()
+                .kernel_routes
+                .as_ref()
+                .map_or(true, |v| *v.get_ref()),
+        },
+    };
+
+    let gateway = Gateway {
+        role,
+        public_key: public_key.to_bytes(),
+        endpoints: &endpoints,
+    };
+    let conns = match &raw.connection {
+        Some(c) if !c.get_ref().is_empty() => c,
+        other => {
+            return Err(src.err(
+                other.as_ref().map_or(0..0, |c| c.span()),
+                "no [[connection]] is defined",
+                "add a [[connection]] with its [[connection.tunnel]] tables \
+                 (see examples/static/vgw.toml)",
+            ))
+        }
+    };
+    let mut claims = Claims::default();
+    let mut names: Vec<(String, Location)> = Vec::new();
+    let mut connections = Vec::with_capacity(conns.get_ref().len());
+    for c in conns.get_ref() {
+        let c = c.get_ref();
+        let cname = rules::name(src, &c.name, "connection name", "office")?;
+        unique_name(src, &mut names, &cname, &c.name, "connection")?;
+        connections.push(connection(src, c, cname, &gateway, &mut claims)?);
+    }
+
+    Ok(GatewayConfig {
+        source: src.path.to_path_buf(),
+        name,
+        role,
+        private_key,
+        public_key,
+        admin_socket,
+        tun,
+        endpoints: endpoints.into_iter().map(|(e, _)| e).collect(),
+        connections,
+        route_table,
+    })
+}
+
+/// A path from the file, relative to the file's directory when relative.
+fn resolve(base_dir: &Path, text: &str) -> PathBuf {
+    let p = Path::new(text);
+    if p.is_relative() {
+        base_dir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+fn key_file_error(src: &Source, v: &Spanned<String>, e: &KeyError) -> ConfigError {
+    let what = match e {
+        KeyError::Unreadable { source, .. } => format!("{}: {source}", e.problem()),
+        _ => e.problem(),
+    };
+    let fix = e
+        .fix()
+        .unwrap_or_else(|| "check the private key file and retry".to_string());
+    src.err(v.span(), what, fix)
+}
+
+/// Refuses a name already used by an earlier item of the same kind.
+fn unique_name(
+    src: &Source,
+    seen: &mut Vec<(String, Location)>,
+    name: &str,
+    v: &Spanned<String>,
+    kind: &str,
+) -> Result<(), ConfigError> {
+    if let Some((_, at)) = seen.iter().find(|(n, _)| n == name) {
+        return Err(src.err(
+            v.span(),
+            format!("{kind} name {name:?} is already used at line {}", at.line),
+            format!("give every {kind} a different name"),
+        ));
+    }
+    seen.push((name.to_string(), src.locate(v.span().start)));
+    Ok(())
+}
+
+fn endpoints(
+    src: &Source,
+    raw: &RawConfig,
+) -> Result<Vec<(EndpointConfig, Location)>, ConfigError> {
+    let list = match &raw.endpoint {
+        Some(l) if !l.get_ref().is_empty() => l,
+        other => {
+            return Err(src.err(
+                other.as_ref().map_or(0..0, |l| l.span()),
+                "no [[endpoint]] is defined",
+                "add an [[endpoint]] with a name and a listen address, \
+                 e.g. name = \"az1\" and listen = \"198.18.1.2:51820\"",
+            ))
+        }
+    };
+    let mut names = Vec::new();
+    let mut out: Vec<(EndpointConfig, Location)> = Vec::new();
+    for e in list.get_ref() {
+        let e = e.get_ref();
+        let name = rules::name(src, &e.name, "endpoint name", "az1")?;
+        unique_name(src, &mut names, &name, &e.name, "endpoint")?;
+        let listen = rules::socket_addr(src, &e.listen, "listen")?;
+        for (other, at) in &out {
+            let o = other.listen;
+            let clash = o == listen
+                || (o.port() == listen.port()
+                    && o.is_ipv4() == listen.is_ipv4()
+                    && (o.ip().is_unspecified() || listen.ip().is_unspecified()));
+            if clash {
+                return Err(src.err(
+                    e.listen.span(),
+                    format!(
+                        "endpoint {name:?} listens on {listen}, which clashes with endpoint {:?} on {o} (line {})",
+                        other.name, at.line
+                    ),
+                    "give each endpoint its own address or port",
+                ));
+            }
+        }
+        let at = src.locate(e.listen.span().start);
+        out.push((EndpointConfig { name, listen }, at));
+    }
+    Ok(out)
+}
+
+fn connection(
+    src: &Source,
+    c: &RawConnection,
+    name: String,
+    gw: &Gateway,
+    claims: &mut Claims,
+) -> Result<ConnectionConfig, ConfigError> {
+    let routing = match c.routing.get_ref().as_str() {
+        "static" => Routing::Static,
+        "dynamic" => {
+            return Err(src.err(
+                c.routing.span(),
+                "dynamic (BGP) routing is not available in this version yet",
+                "use routing = \"static\" and list the far site's prefixes in static_routes",
+            ))
+        }
+        other => {
+            return Err(src.err(
+                c.routing.span(),
+                format!("unknown routing {other:?}"),
+                "use routing = \"static\" (\"dynamic\", with BGP, comes in a later version)",
+            ))
+        }
+    };
+
+    let mut static_routes = Vec::new();
+    for r in c.static_routes.iter().flat_map(|l| l.get_ref()) {
+        let net = rules::static_route(src, r)?;
+        if let Some((_, owner, at)) = claims.routes.iter().find(|(n, _, _)| *n == net) {
+            return Err(src.err(
+                r.span(),
+                format!(
+                    "static route {net} is already listed at line {} (connection {owner:?})",
+                    at.line
+                ),
+                "list each prefix once in the whole gateway: remove one of them",
+            ));
+        }
+        claims
+            .routes
+            .push((net, name.clone(), src.locate(r.span().start)));
+        static_routes.push(net);
+    }
+
+    let failback_hold = rules::int_in(
+        src,
+        c.failback_hold_ms.as_ref(),
+        "failback_hold_ms",
+        0..=600_000,
+        3000,
+    )?;
+    let liveness = match &c.liveness {
+        None => LivenessConfig::default(),
+        Some(l) => {
+            let l = l.get_ref();
+            let interval =
+                rules::int_in(src, l.interval_ms.as_ref(), "interval_ms", 10..=10_000, 200)?;
+            let multiplier = rules::int_in(src, l.multiplier.as_ref(), "multiplier", 1..=50, 3)?;
+            LivenessConfig {
+                interval: Duration::from_millis(interval.unsigned_abs()),
+                multiplier: u8::try_from(multiplier).unwrap_or(3),
+            }
+        }
+    };
+
+    let raw_tunnels = c
+        .tunnel
+        .as_ref()
+        .map_or(&[][..], |t| t.get_ref().as_slice());
+    if raw_tunnels.is_empty() {
+        return Err(src.err(
+            c.tunnel.as_ref().map_or(c.name.span(), |t| t.span()),
+            format!("connection {name:?} has no tunnel"),
+            "add one or two [[connection.tunnel]] tables (AWS uses two, \
+             to two different endpoints of the far side)",
+        ));
+    }
+    if let Some(third) = raw_tunnels.get(2) {
+        return Err(src.err(
+            third.span(),
+            format!(
+                "connection {name:?} has {} tunnels; a connection has at most 2",
+                raw_tunnels.len()
+            ),
+            "remove the extra [[connection.tunnel]] tables, or put them in another [[connection]]",
+        ));
+    }
+    let mut tunnels = Vec::with_capacity(raw_tunnels.len());
+    for (i, t) in raw_tunnels.iter().enumerate() {
+        let label = format!("tunnel {} of connection {name:?}", i + 1);
+        tunnels.push(tunnel(src, t.get_ref(), label, gw, claims)?);
+    }
+
+    Ok(ConnectionConfig {
+        name,
+        routing,
+        tunnels,
+        static_routes,
+        liveness,
+        failback_hold: Duration::from_millis(failback_hold.unsigned_abs()),
+    })
+}
+
+fn tunnel(
+    src: &Source,
+    t: &RawTunnel,
+    label: String,
+    gw: &Gateway,
+    claims: &mut Claims,
+) -> Result<TunnelConfig, ConfigError> {
+    let wanted = t.endpoint.get_ref();
+    let Some(endpoint) = gw.endpoints.iter().position(|(e, _)| &e.name == wanted) else {
+        let known: Vec<String> = gw
+            .endpoints
+            .iter()
+            .map(|(e, _)| format!("{:?}", e.name))
+            .collect();
+        return Err(src.err(
+            t.endpoint.span(),
+            format!("{label} uses endpoint {wanted:?}, which is not defined"),
+            format!("use one of the [[endpoint]] names: {}", known.join(", ")),
+        ));
+    };
+    let listen = gw.endpoints.get(endpoint).map(|(e, _)| e.listen);
+
+    let remote = rules::remote_addr(src, &t.remote)?;
+    if let Some(listen) = listen {
+        let v6_only = listen.is_ipv6() && !listen.ip().is_unspecified();
+        if (listen.is_ipv4() && remote.is_ipv6()) || (v6_only && remote.is_ipv4()) {
+            let fam = |a: SocketAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Err(src.err(
+                t.remote.span(),
+                format!(
+                    "{label}: remote {remote} is {} but endpoint {wanted:?} listens on {} ({listen})",
+                    fam(remote),
+                    fam(listen)
+                ),
+                "use a remote of the endpoint's address family, or an endpoint that listens on that family",
+            ));
+        }
+    }
+
+    let key = keys::decode_key(t.remote_public_key.get_ref()).map_err(|e| {
+        src.err(
+            t.remote_public_key.span(),
+            format!("{label}: remote_public_key: {}", e.problem()),
+            "use the far gateway's public key, as printed by `sitelink pubkey` or `wg pubkey` \
+             from its private key",
+        )
+    })?;
+    if key == gw.public_key {
+        return Err(src.err(
+            t.remote_public_key.span(),
+            format!("{label}: remote_public_key is this gateway's own public key"),
+            "use the far gateway's public key (the far side's `sitelink pubkey` or `wg pubkey`), \
+             not this one's",
+        ));
+    }
+
+    let inside = rules::inside_cidr(src, &t.inside_cidr)?;
+    if let Some((other, owner, at)) = claims.inside.iter().find(|(n, _, _)| overlaps(*n, inside)) {
+        return Err(src.err(
+            t.inside_cidr.span(),
+            format!(
+                "{label}: inside_cidr {inside} overlaps {other} of {owner} (line {})",
+                at.line
+            ),
+            "give every tunnel of the gateway its own /30 from 169.254.0.0/16",
+        ));
+    }
+    claims.inside.push((
+        inside,
+        label.clone(),
+        src.locate(t.inside_cidr.span().start),
+    ));
+
+    if let Some((_, _, _, owner, at)) = claims
+        .peers
+        .iter()
+        .find(|(e, k, r, _, _)| *e == endpoint && *k == key && *r == remote)
+    {
+        return Err(src.err(
+            t.remote.span(),
+            format!(
+                "{label} has the same endpoint, remote and remote_public_key as {owner} (line {}): \
+                 their packets could not be told apart",
+                at.line
+            ),
+            "give the two tunnels different endpoints, remote addresses or far-side keys",
+        ));
+    }
+    claims.peers.push((
+        endpoint,
+        key,
+        remote,
+        label,
+        src.locate(t.remote.span().start),
+    ));
+
+    let base = u32::from(inside.network());
+    let (local, far) = match gw.role {
+        Role::Vgw => (base + 1, base + 2),
+        Role::Cgw => (base + 2, base + 1),
+    };
+    Ok(TunnelConfig {
+        endpoint,
+        remote,
+        remote_public_key: PublicKey::from(key),
+        inside_cidr: inside,
+        inside_local: Ipv4Addr::from(local),
+        inside_remote: Ipv4Addr::from(far),
+    })
+}
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}

@@ -1,0 +1,4 @@
+//! The control interfaces of a running gateway: the local admin socket (and,
+//! later, metrics). They read the data path's state; they never forward.
+
+pub mod admin;

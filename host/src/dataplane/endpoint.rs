@@ -1,0 +1,119 @@
+//! Endpoints: the gateway's UDP sockets, one per uplink address, that carry
+//! the tunnels' encrypted datagrams.
+//!
+//! This module owns binding a socket (with buffers sized for bursts) and the
+//! per-endpoint counters, and turns bind failures into errors that name the
+//! endpoint and the fix. It does not parse datagrams (the data path does).
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::AtomicU64;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Socket buffer size asked for on every endpoint: several MB absorb the
+/// bursts a batched data path produces (wireguard-go uses 7 MB).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+#[derive(Default, Debug)]
+pub struct EndpointCounters {
+    /// Datagrams received.
+    pub rx_datagrams: AtomicU64,
+    /// Datagrams dropped: not WireGuard, for no tunnel of ours, replayed or
+    /// failing authentication.
+    pub dropped_datagrams: AtomicU64,
+    /// Datagrams the kernel refused to send (e.g. no route while a link is down).
+    pub tx_failed: AtomicU64,
+}
+
+pub struct Endpoint {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub socket: UdpSocket,
+    pub counters: EndpointCounters,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("endpoint {name}: {addr} is already in use\n  fix: stop the program holding it (`ss -lunp sport = :{port}`) or choose another port in [[endpoint]] listen")]
+    InUse {
+        name: String,
+        addr: SocketAddr,
+        port: u16,
+    },
+    #[error("endpoint {name}: {addr} is not an address of this machine\n  fix: configure it on an interface first, or listen on 0.0.0.0")]
+    NotLocal { name: String, addr: SocketAddr },
+    #[error("endpoint {name}: cannot bind {addr}")]
+    Other {
+        name: String,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Endpoint {
+    /// Binds the endpoint's socket.
+    pub fn bind(name: &str, listen: SocketAddr) -> Result<Endpoint, BindError> {
+        let socket = bind_socket(listen).map_err(|source| match source.kind() {
+            io::ErrorKind::AddrInUse => BindError::InUse {
+                name: name.to_string(),
+                addr: listen,
+                port: listen.port(),
+            },
+            io::ErrorKind::AddrNotAvailable => BindError::NotLocal {
+                name: name.to_string(),
+                addr: listen,
+            },
+            _ => BindError::Other {
+                name: name.to_string(),
+                addr: listen,
+                source,
+            },
+        })?;
+        Ok(Endpoint {
+            name: name.to_string(),
+            listen,
+            socket,
+            counters: EndpointCounters::default(),
+        })
+    }
+}
+
+fn bind_socket(listen: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(listen), Type::DGRAM, Some(Protocol::UDP))?;
+    if listen.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&listen.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_in_use_names_the_endpoint_and_the_fix() {
+        let first = Endpoint::bind("az1", "127.0.0.1:0".parse().unwrap()).unwrap();
+        let taken = first.socket.local_addr().unwrap();
+        let err = Endpoint::bind("az2", taken).err().unwrap().to_string();
+        assert!(err.contains("endpoint az2"), "{err}");
+        assert!(err.contains("already in use"), "{err}");
+        assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn foreign_address_is_refused() {
+        // 192.0.2.0/24 is TEST-NET-1: never configured here.
+        let err = Endpoint::bind("az1", "192.0.2.1:51820".parse().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not an address of this machine"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! The forwarding information base: longest-prefix match from a destination
+//! address to the tunnels that carry it.
+//!
+//! A [`Fib`] is an immutable snapshot built by the control plane from the route
+//! table and the failover decision; the data path reads the current snapshot
+//! lock-free through [`FibCell`] and never mutates it. This module owns no
+//! sockets and knows nothing of liveness or plugins: it only answers "which
+//! next hop for this address" and, for the ingress source check, "which
+//! connection owns this address".
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+
+/// Index of a tunnel in the data plane's tunnel vector.
+pub type TunnelId = usize;
+/// Index of a connection in the configuration's connection vector.
+pub type ConnectionId = usize;
+
+/// Where traffic for a prefix goes: one connection, and the tunnels of it that
+/// the failover decision keeps active (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    pub connection: ConnectionId,
+    pub tunnels: Vec<TunnelId>,
+}
+
+impl NextHop {
+    /// Picks the tunnel for a flow: the only one, or one chosen by `flow_hash`
+    /// so that a flow stays on one tunnel (ECMP).
+    pub fn tunnel_for(&self, flow_hash: u64) -> Option<TunnelId> {
+        match self.tunnels.len() {
+            0 => None,
+            1 => self.tunnels.first().copied(),
+            n => self.tunnels.get((flow_hash % n as u64) as usize).copied(),
+        }
+    }
+}
+
+/// An immutable longest-prefix-match table for IPv4 and IPv6.
+#[derive(Default)]
+pub struct Fib {
+    v4: PrefixMap<Ipv4Net, NextHop>,
+    v6: PrefixMap<Ipv6Net, NextHop>,
+    len: usize,
+}
+
+impl Fib {
+    /// Adds or replaces the next hop of `prefix` (host bits are cleared).
+    /// Empty next hops are refused: they would black-hole the prefix silently.
+    pub fn insert(&mut self, prefix: IpNet, next_hop: NextHop) -> bool {
+        if next_hop.tunnels.is_empty() {
+            return false;
+        }
+        let replaced = match prefix.trunc() {
+            IpNet::V4(p) => self.v4.insert(p, next_hop).is_some(),
+            IpNet::V6(p) => self.v6.insert(p, next_hop).is_some(),
+        };
+        if !replaced {
+            self.len += 1;
+        }
+        true
+    }
+
+    /// The next hop of the longest prefix that contains `addr`.
+    pub fn lookup(&self, addr: IpAddr) -> Option<&NextHop> {
+        match addr {
+            IpAddr::V4(a) => self.lookup_v4(a),
+            IpAddr::V6(a) => self.lookup_v6(a),
+        }
+    }
+
+    pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<&NextHop> {
+        let host = Ipv4Net::from(addr);
+        self.v4.get_lpm(&host).map(|(_, nh)| nh)
+    }
+
+    pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<&NextHop> {
+        let host = Ipv6Net::from(addr);
+        self.v6.get_lpm(&host).map(|(_, nh)| nh)
+    }
+
+    /// Number of prefixes in the table.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// All entries, IPv4 first, for status output.
+    pub fn entries(&self) -> Vec<(IpNet, NextHop)> {
+        let v4 = self.v4.iter().map(|(p, nh)| (IpNet::V4(*p), nh.clone()));
+        let v6 = self.v6.iter().map(|(p, nh)| (IpNet::V6(*p), nh.clone()));
+        v4.chain(v6).collect()
+    }
+}
+
+/// The current FIB snapshot, read lock-free by the data path and replaced
+/// atomically by the control plane.
+pub struct FibCell(ArcSwap<Fib>);
+
+impl FibCell {
+    pub fn new(fib: Fib) -> Self {
+        FibCell(ArcSwap::from_pointee(fib))
+    }
+
+    /// The snapshot in force now. Hold the guard only for one packet batch.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Fib>> {
+        self.0.load()
+    }
+
+    pub fn store(&self, fib: Fib) {
+        self.0.store(Arc::new(fib));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nh(connection: ConnectionId, tunnels: &[TunnelId]) -> NextHop {
+        NextHop {
+            connection,
+            tunnels: tunnels.to_vec(),
+        }
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_wins_ipv4() {
+        let mut fib = Fib::default();
+        assert!(fib.insert(net("10.0.0.0/8"), nh(0, &[0])));
+        assert!(fib.insert(net("10.2.0.0/16"), nh(1, &[2])));
+        assert!(fib.insert(net("10.2.3.0/24"), nh(2, &[3])));
+        assert_eq!(fib.lookup("10.2.3.4".parse().unwrap()), Some(&nh(2, &[3])));
+        assert_eq!(fib.lookup("10.2.4.4".parse().unwrap()), Some(&nh(1, &[2])));
+        assert_eq!(fib.lookup("10.9.9.9".parse().unwrap()), Some(&nh(0, &[0])));
+        assert_eq!(fib.lookup("11.0.0.1".parse().unwrap()), None);
+        assert_eq!(fib.len(), 3);
+    }
+
+    #[test]
+    fn longest_prefix_wins_ipv6() {
+        let mut fib = Fib::default();
+        fib.insert(net("fd00::/8"), nh(0, &[0]));
+        fib.insert(net("fd00:2::/64"), nh(1, &[1]));
+        assert_eq!(fib.lookup("fd00:2::10".parse().unwrap()), Some(&nh(1, &[1])));
+        assert_eq!(fib.lookup("fd00:3::10".parse().unwrap()), Some(&nh(0, &[0])));
+        assert_eq!(fib.lookup("2001:db8::1".parse().unwrap()), None);
+        // An IPv4 address never matches an IPv6 prefix and vice versa.
+        assert_eq!(fib.lookup("10.0.0.1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn host_routes_and_default_route() {
+        let mut fib = Fib::default();
+        fib.insert(net("0.0.0.0/0"), nh(0, &[0]));
+        fib.insert(net("169.254.10.2/32"), nh(1, &[1]));
+        assert_eq!(fib.lookup("169.254.10.2".parse().unwrap()), Some(&nh(1, &[1])));
+        assert_eq!(fib.lookup("169.254.10.1".parse().unwrap()), Some(&nh(0, &[0])));
+    }
+
+    #[test]
+    fn host_bits_are_cleared_and_replacing_keeps_len() {
+        let mut fib = Fib::default();
+        fib.insert(net("10.2.0.7/24"), nh(0, &[0]));
+        fib.insert(net("10.2.0.0/24"), nh(0, &[1]));
+        assert_eq!(fib.len(), 1);
+        assert_eq!(fib.lookup("10.2.0.200".parse().unwrap()), Some(&nh(0, &[1])));
+    }
+
+    #[test]
+    fn empty_next_hop_is_refused() {
+        let mut fib = Fib::default();
+        assert!(!fib.insert(net("10.0.0.0/8"), nh(0, &[])));
+        assert!(fib.is_empty());
+    }
+
+    #[test]
+    fn ecmp_keeps_a_flow_on_one_tunnel_and_spreads_flows() {
+        let hop = nh(0, &[4, 7]);
+        assert_eq!(hop.tunnel_for(10), hop.tunnel_for(10));
+        let picked: std::collections::HashSet<_> =
+            (0..16u64).filter_map(|h| hop.tunnel_for(h)).collect();
+        assert_eq!(picked.len(), 2);
+    }
+
+    #[test]
+    fn swapping_a_snapshot_is_seen_by_readers() {
+        let cell = FibCell::new(Fib::default());
+        let before = cell.load();
+        let mut next = Fib::default();
+        next.insert(net("10.2.0.0/24"), nh(0, &[1]));
+        cell.store(next);
+        assert!(before.is_empty(), "an old snapshot stays as it was");
+        assert!(cell.load().lookup("10.2.0.1".parse().unwrap()).is_some());
+    }
+}

@@ -1,0 +1,384 @@
+//! The data path: TUN <-> FIB <-> WireGuard tunnel <-> UDP endpoint.
+//!
+//! [`Dataplane`] holds the tunnels, the endpoints' sockets and the current FIB
+//! snapshot, and turns one packet or datagram into what must be sent, through
+//! a [`Sink`] the caller provides. It is sans-IO at this level: the threads in
+//! [`io`] read batches and own the real TUN and sockets, unit tests pass byte
+//! vectors and record what comes out. It never blocks on the control plane:
+//! liveness probes that arrive are handed to the sink, and the FIB is read
+//! lock-free. It must not decide routes or failover (the route table and the
+//! liveness module do that and publish a new FIB).
+
+pub mod endpoint;
+pub mod fib;
+pub mod io;
+pub mod tun;
+pub mod tunnel;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Packet, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use tracing::{debug, info};
+
+use crate::packet;
+use endpoint::Endpoint;
+use fib::{Fib, FibCell, TunnelId};
+use tunnel::{Tunnel, TunnelSpec};
+
+/// Size of a per-thread scratch buffer: the largest UDP datagram plus
+/// WireGuard's overhead.
+pub const SCRATCH_LEN: usize = 65_536 + 64;
+
+/// Handshakes per second a gateway answers before it asks for cookies
+/// (WireGuard's DoS mitigation).
+const HANDSHAKE_RATE_LIMIT: u64 = 100;
+
+/// Where the data path's output goes.
+pub trait Sink {
+    /// A decrypted packet for the local network.
+    fn to_tun(&mut self, packet: &[u8]);
+    /// An encrypted datagram to send from local endpoint `endpoint`.
+    fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]);
+    /// A liveness probe (the UDP payload) received over `tunnel`.
+    fn probe(&mut self, tunnel: TunnelId, payload: &[u8]);
+}
+
+/// Gateway-wide counters of packets the data path could not forward.
+#[derive(Default, Debug)]
+pub struct DataplaneCounters {
+    /// Packets read from the TUN device with no route in the FIB.
+    pub tun_no_route: AtomicU64,
+    /// Packets read from the TUN device that are not IPv4 or IPv6.
+    pub tun_malformed: AtomicU64,
+    /// Packets that could not be written to the TUN device.
+    pub tun_write_failed: AtomicU64,
+}
+
+pub struct Dataplane {
+    pub tunnels: Vec<Tunnel>,
+    pub endpoints: Vec<Endpoint>,
+    pub fib: FibCell,
+    pub counters: DataplaneCounters,
+    private_key: StaticSecret,
+    public_key: PublicKey,
+    rate_limiter: Arc<RateLimiter>,
+    /// Tunnels by (local endpoint, peer public key), to place handshake
+    /// initiations, which carry no receiver index.
+    by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>>,
+}
+
+impl Dataplane {
+    pub fn new(
+        private_key: StaticSecret,
+        endpoints: Vec<Endpoint>,
+        tunnels: Vec<TunnelSpec>,
+    ) -> Result<Dataplane, &'static str> {
+        let public_key = PublicKey::from(&private_key);
+        let rate_limiter = Arc::new(RateLimiter::new(&public_key, HANDSHAKE_RATE_LIMIT));
+        let mut by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>> = HashMap::new();
+        let mut built = Vec::with_capacity(tunnels.len());
+        for (id, spec) in tunnels.into_iter().enumerate() {
+            by_peer
+                .entry((spec.endpoint, spec.remote_public_key.to_bytes()))
+                .or_default()
+                .push(id);
+            built.push(Tunnel::new(
+                id,
+                spec,
+                private_key.clone(),
+                rate_limiter.clone(),
+            )?);
+        }
+        Ok(Dataplane {
+            tunnels: built,
+            endpoints,
+            fib: FibCell::new(Fib::default()),
+            counters: DataplaneCounters::default(),
+            private_key,
+            public_key,
+            rate_limiter,
+            by_peer,
+        })
+    }
+
+    /// Forwards one packet read from the TUN device into its tunnel.
+    pub fn handle_tun_packet(
+        &self,
+        fib: &Fib,
+        pkt: &mut [u8],
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
+        let Some(dst) = packet::dst_addr(pkt) else {
+            self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let Some(tunnel) = fib
+            .lookup(dst)
+            .and_then(|nh| nh.tunnel_for(flow_hash(pkt)))
+            .and_then(|id| self.tunnels.get(id))
+        else {
+            self.counters.tun_no_route.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        packet::clamp_mss(pkt, tunnel.mtu);
+        if self.encapsulate(tunnel, pkt, scratch, sink) {
+            tunnel.counters.add_tx(pkt.len());
+        }
+    }
+
+    /// Encrypts `pkt` for `tunnel` and hands the datagram to the sink. Without
+    /// a session, WireGuard queues the packet and a handshake goes out instead.
+    /// Returns false when WireGuard refused the packet.
+    pub fn encapsulate(
+        &self,
+        tunnel: &Tunnel,
+        pkt: &[u8],
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) -> bool {
+        let mut state = tunnel.lock();
+        let remote = state.remote;
+        match state.tunn.encapsulate(pkt, scratch) {
+            TunnResult::WriteToNetwork(datagram) => {
+                sink.to_network(tunnel.endpoint, remote, datagram);
+                true
+            }
+            TunnResult::Done => true,
+            TunnResult::Err(e) => {
+                tunnel.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
+                debug!(tunnel = %tunnel.inside_cidr, error = ?e, "encapsulation failed");
+                false
+            }
+            TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => false,
+        }
+    }
+
+    /// Handles one UDP datagram received on local endpoint `endpoint` from
+    /// `from`. Every byte is untrusted: anything that is not a valid WireGuard
+    /// message for one of our tunnels is dropped and counted.
+    pub fn handle_datagram(
+        &self,
+        fib: &Fib,
+        endpoint: usize,
+        from: SocketAddr,
+        datagram: &[u8],
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
+        let Some(ep) = self.endpoints.get(endpoint) else {
+            return;
+        };
+        ep.counters.rx_datagrams.fetch_add(1, Ordering::Relaxed);
+        let parsed = match self
+            .rate_limiter
+            .verify_packet(Some(from.ip()), datagram, scratch)
+        {
+            Ok(parsed) => parsed,
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                // Under load: answer with a cookie instead of a handshake.
+                sink.to_network(endpoint, from, cookie);
+                return;
+            }
+            Err(_) => {
+                ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let is_handshake = matches!(
+            parsed,
+            Packet::HandshakeInit(_) | Packet::HandshakeResponse(_)
+        );
+        let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
+            ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+
+        let mut state = tunnel.lock();
+        let result = state.tunn.decapsulate(Some(from.ip()), datagram, scratch);
+        if let TunnResult::Err(e) = result {
+            drop(state);
+            tunnel.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+            ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+            debug!(tunnel = %tunnel.inside_cidr, %from, error = ?e, "datagram refused");
+            return;
+        }
+        // Authenticated: follow the peer if its address changed (roaming).
+        if state.remote != from {
+            info!(tunnel = %tunnel.inside_cidr, old = %state.remote, new = %from, "peer address changed");
+            state.remote = from;
+        }
+        if is_handshake {
+            tunnel.counters.handshakes.fetch_add(1, Ordering::Relaxed);
+            debug!(tunnel = %tunnel.inside_cidr, %from, "handshake");
+        }
+        match result {
+            TunnResult::WriteToNetwork(reply) => {
+                sink.to_network(endpoint, from, reply);
+                // Packets queued while the handshake was under way go now.
+                while let TunnResult::WriteToNetwork(queued) =
+                    state.tunn.decapsulate(None, &[], scratch)
+                {
+                    sink.to_network(endpoint, from, queued);
+                }
+            }
+            TunnResult::WriteToTunnelV4(pkt, src) => {
+                drop(state);
+                self.deliver(fib, tunnel, pkt, IpAddr::V4(src), sink);
+            }
+            TunnResult::WriteToTunnelV6(pkt, src) => {
+                drop(state);
+                self.deliver(fib, tunnel, pkt, IpAddr::V6(src), sink);
+            }
+            TunnResult::Done | TunnResult::Err(_) => {}
+        }
+    }
+
+    /// Finds the tunnel a parsed WireGuard message belongs to: by our receiver
+    /// index for responses, cookies and data; by the initiator's static key
+    /// (and, if two tunnels share it on this endpoint, its address) for
+    /// handshake initiations.
+    fn tunnel_of(&self, endpoint: usize, from: SocketAddr, parsed: &Packet) -> Option<&Tunnel> {
+        let id = match parsed {
+            Packet::HandshakeInit(init) => {
+                let half = parse_handshake_anon(&self.private_key, &self.public_key, init).ok()?;
+                let candidates = self.by_peer.get(&(endpoint, half.peer_static_public))?;
+                match candidates.as_slice() {
+                    [only] => *only,
+                    many => *many
+                        .iter()
+                        .find(|id| self.tunnels.get(**id).is_some_and(|t| t.remote() == from))?,
+                }
+            }
+            Packet::HandshakeResponse(p) => (p.receiver_idx >> 8) as usize,
+            Packet::PacketCookieReply(p) => (p.receiver_idx >> 8) as usize,
+            Packet::PacketData(p) => (p.receiver_idx >> 8) as usize,
+        };
+        self.tunnels.get(id).filter(|t| t.endpoint == endpoint)
+    }
+
+    /// Delivers a decrypted packet: liveness probes to the control plane,
+    /// everything else to the TUN device if its source is routed back over the
+    /// same connection (cryptokey routing, extended to the route table).
+    fn deliver(
+        &self,
+        fib: &Fib,
+        tunnel: &Tunnel,
+        pkt: &mut [u8],
+        src: IpAddr,
+        sink: &mut impl Sink,
+    ) {
+        if let Some(payload) = packet::parse_bfd_packet(pkt, tunnel.inside_local) {
+            sink.probe(tunnel.id, payload);
+            return;
+        }
+        match fib.lookup(src) {
+            Some(nh) if nh.connection == tunnel.connection => {}
+            _ => {
+                tunnel
+                    .counters
+                    .rx_source_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        packet::clamp_mss(pkt, tunnel.mtu);
+        tunnel.counters.add_rx(pkt.len());
+        sink.to_tun(pkt);
+    }
+
+    /// Drives WireGuard's timers (rekeying, keepalives, retransmitted
+    /// handshakes) of every tunnel. Call about every 100 ms.
+    pub fn tick_timers(&self, scratch: &mut [u8], sink: &mut impl Sink) {
+        for tunnel in &self.tunnels {
+            let mut state = tunnel.lock();
+            let remote = state.remote;
+            match state.tunn.update_timers(scratch) {
+                TunnResult::WriteToNetwork(datagram) => {
+                    sink.to_network(tunnel.endpoint, remote, datagram)
+                }
+                TunnResult::Err(e) => {
+                    debug!(tunnel = %tunnel.inside_cidr, error = ?e, "wireguard timer")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Resets the handshake rate limiter's count; call once a second.
+    pub fn reset_rate_limiter(&self) {
+        self.rate_limiter.reset_count();
+    }
+
+    /// Starts a handshake on every tunnel, so sessions exist before traffic
+    /// needs them.
+    pub fn initiate_handshakes(&self, scratch: &mut [u8], sink: &mut impl Sink) {
+        for tunnel in &self.tunnels {
+            let mut state = tunnel.lock();
+            let remote = state.remote;
+            if let TunnResult::WriteToNetwork(datagram) =
+                state.tunn.format_handshake_initiation(scratch, false)
+            {
+                sink.to_network(tunnel.endpoint, remote, datagram);
+            }
+        }
+    }
+
+    /// Sends a liveness probe payload over `tunnel`, from our inside address
+    /// to the far side's.
+    pub fn send_probe(
+        &self,
+        tunnel: TunnelId,
+        payload: &[u8],
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
+        let Some(t) = self.tunnels.get(tunnel) else {
+            return;
+        };
+        let mut probe = [0u8; 128];
+        let src_port = 49152 + (tunnel % 16384) as u16;
+        if let Some(len) =
+            packet::build_bfd_packet(t.inside_local, t.inside_remote, src_port, payload, &mut probe)
+        {
+            if let Some(bytes) = probe.get(..len) {
+                self.encapsulate(t, bytes, scratch, sink);
+            }
+        }
+    }
+}
+
+/// A hash of the packet's addresses, protocol and ports, so that all packets
+/// of one flow take the same tunnel when several are active (ECMP).
+pub fn flow_hash(pkt: &[u8]) -> u64 {
+    // FNV-1a over the fields that name a flow.
+    fn mix(h: u64, bytes: &[u8]) -> u64 {
+        bytes
+            .iter()
+            .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    }
+    let h = 0xcbf2_9ce4_8422_2325;
+    let (addrs, proto, l4) = match pkt.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(pkt.first().copied().unwrap_or(0) & 0x0f) * 4;
+            (pkt.get(12..20), pkt.get(9).copied(), ihl)
+        }
+        Some(6) => (pkt.get(8..40), pkt.get(6).copied(), 40),
+        _ => (None, None, 0),
+    };
+    let h = mix(h, addrs.unwrap_or(&[]));
+    let h = mix(h, &[proto.unwrap_or(0)]);
+    match proto {
+        Some(6) | Some(17) => mix(h, pkt.get(l4..l4 + 4).unwrap_or(&[])),
+        _ => h,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! The TUN device toward the local network, and the kernel routes that steer
+//! the far sites' prefixes into it.
+//!
+//! This module owns creating the device (name, MTU, the tunnels' inside
+//! addresses, so the kernel's own sockets can use them) and installing kernel
+//! routes over netlink. It does not read or write packets (`io` does) and does
+//! not decide which prefixes exist (the route table does).
+
+use std::io;
+use std::net::Ipv4Addr;
+
+use ipnet::IpNet;
+use tun_rs::{DeviceBuilder, SyncDevice};
+
+use crate::config::TunConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    #[error("cannot create TUN device {name}: permission denied\n  fix: run as root, or give the binary CAP_NET_ADMIN (setcap cap_net_admin+ep)")]
+    Permission {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create TUN device {name}: /dev/net/tun is missing\n  fix: load the tun module (modprobe tun)")]
+    NoTunModule {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create TUN device {name}: the name is taken by a device in use\n  fix: stop the other program or choose another [tun] name")]
+    Busy {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create TUN device {name}")]
+    Create {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("TUN device {name}: cannot add address {address}/{prefix_len}")]
+    Address {
+        name: String,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot install kernel route {prefix} via {name}")]
+    Route {
+        name: String,
+        prefix: IpNet,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Creates the TUN device, up, with `addresses` (each tunnel's inside address
+/// and prefix length) configured on it.
+pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice, TunError> {
+    let name = cfg.name.clone();
+    let mut builder = DeviceBuilder::new().name(&cfg.name).mtu(cfg.mtu).enable(true);
+    if let Some((addr, len)) = addresses.first() {
+        builder = builder.ipv4(*addr, *len, None);
+    }
+    let device = builder.build_sync().map_err(|source| classify(&name, source))?;
+    for (address, prefix_len) in addresses.iter().skip(1) {
+        device
+            .add_address_v4(*address, *prefix_len)
+            .map_err(|source| TunError::Address {
+                name: name.clone(),
+                address: *address,
+                prefix_len: *prefix_len,
+                source,
+            })?;
+    }
+    Ok(device)
+}
+
+fn classify(name: &str, source: io::Error) -> TunError {
+    let name = name.to_string();
+    match source.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => TunError::Permission { name, source },
+        Some(libc::ENOENT) | Some(libc::ENODEV) => TunError::NoTunModule { name, source },
+        Some(libc::EBUSY) | Some(libc::EEXIST) => TunError::Busy { name, source },
+        _ => TunError::Create { name, source },
+    }
+}
+
+/// Installs (or replaces) a kernel route for each prefix through the device
+/// with interface index `if_index`, in the main table.
+pub fn install_routes(name: &str, if_index: u32, prefixes: &[IpNet]) -> Result<(), TunError> {
+    if prefixes.is_empty() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|source| TunError::Route {
+            name: name.to_string(),
+            prefix: prefixes[0],
+            source,
+        })?;
+    runtime.block_on(async {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(|source| TunError::Route {
+            name: name.to_string(),
+            prefix: prefixes[0],
+            source,
+        })?;
+        tokio::spawn(connection);
+        for prefix in prefixes {
+            let request = handle.route().add().output_interface(if_index).replace();
+            let result = match prefix {
+                IpNet::V4(p) => {
+                    request
+                        .v4()
+                        .destination_prefix(p.network(), p.prefix_len())
+                        .execute()
+                        .await
+                }
+                IpNet::V6(p) => {
+                    request
+                        .v6()
+                        .destination_prefix(p.network(), p.prefix_len())
+                        .execute()
+                        .await
+                }
+            };
+            result.map_err(|e| TunError::Route {
+                name: name.to_string(),
+                prefix: *prefix,
+                source: io::Error::other(e.to_string()),
+            })?;
+        }
+        Ok(())
+    })
+}

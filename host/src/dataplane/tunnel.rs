@@ -1,0 +1,186 @@
+//! One tunnel: a WireGuard peer (boringtun's sans-IO `Tunn`) bound to a local
+//! endpoint and a remote address, with its inside /30 and its counters.
+//!
+//! This module owns the per-tunnel crypto state and the counters that status
+//! output and metrics read. It does not choose which tunnel carries a packet
+//! (the FIB and failover do) and does no I/O: callers pass buffers in and send
+//! what comes out.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::Tunn;
+use boringtun::x25519::{PublicKey, StaticSecret};
+use ipnet::Ipv4Net;
+
+use super::fib::{ConnectionId, TunnelId};
+use crate::liveness::bfd::State as LivenessState;
+
+/// Packet and byte counters of one tunnel (inner packets, as AWS's
+/// TunnelDataIn / TunnelDataOut count them).
+#[derive(Default, Debug)]
+pub struct TunnelCounters {
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    /// Datagrams for this tunnel that failed authentication, were replayed or
+    /// were otherwise refused by WireGuard.
+    pub rx_invalid: AtomicU64,
+    /// Decrypted packets whose inner source is not routed over this tunnel's
+    /// connection (cryptokey routing).
+    pub rx_source_refused: AtomicU64,
+    /// Outgoing packets WireGuard could not encrypt.
+    pub tx_failed: AtomicU64,
+    /// Completed handshakes seen (new sessions).
+    pub handshakes: AtomicU64,
+}
+
+impl TunnelCounters {
+    pub fn add_tx(&self, bytes: usize) {
+        self.tx_packets.fetch_add(1, Ordering::Relaxed);
+        self.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn add_rx(&self, bytes: usize) {
+        self.rx_packets.fetch_add(1, Ordering::Relaxed);
+        self.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The mutable part of a tunnel, under one lock.
+pub struct TunnelState {
+    pub tunn: Tunn,
+    /// Where datagrams go. Starts at the configured remote and follows the
+    /// peer when an authenticated datagram arrives from elsewhere (roaming).
+    pub remote: SocketAddr,
+}
+
+pub struct Tunnel {
+    pub id: TunnelId,
+    pub connection: ConnectionId,
+    /// Index of the local endpoint (UDP socket) the tunnel uses.
+    pub endpoint: usize,
+    pub remote_public_key: PublicKey,
+    pub inside_cidr: Ipv4Net,
+    pub inside_local: Ipv4Addr,
+    pub inside_remote: Ipv4Addr,
+    /// Largest inner packet the tunnel carries (the TUN MTU).
+    pub mtu: u16,
+    state: Mutex<TunnelState>,
+    pub counters: TunnelCounters,
+    /// Liveness state as last decided by the control plane (a
+    /// [`LivenessState`] as u8), for status output.
+    liveness: AtomicU8,
+    /// Whether the failover decision currently sends traffic over it.
+    active: AtomicBool,
+}
+
+/// Parameters to build a [`Tunnel`].
+pub struct TunnelSpec {
+    pub connection: ConnectionId,
+    pub endpoint: usize,
+    pub remote: SocketAddr,
+    pub remote_public_key: PublicKey,
+    pub inside_cidr: Ipv4Net,
+    pub inside_local: Ipv4Addr,
+    pub inside_remote: Ipv4Addr,
+    pub mtu: u16,
+}
+
+/// WireGuard's keepalive for an idle tunnel. Liveness probes keep tunnels
+/// busy anyway; this keeps NAT mappings open if probes are ever disabled.
+const PERSISTENT_KEEPALIVE_SECS: u16 = 25;
+
+/// Largest tunnel index a WireGuard receiver index can carry (24 bits; the low
+/// 8 bits count sessions).
+pub const MAX_TUNNELS: usize = 1 << 24;
+
+impl Tunnel {
+    pub fn new(
+        id: TunnelId,
+        spec: TunnelSpec,
+        private_key: StaticSecret,
+        rate_limiter: Arc<RateLimiter>,
+    ) -> Result<Tunnel, &'static str> {
+        let index = u32::try_from(id)
+            .ok()
+            .filter(|i| (*i as usize) < MAX_TUNNELS)
+            .ok_or("too many tunnels")?;
+        let tunn = Tunn::new(
+            private_key,
+            spec.remote_public_key,
+            None,
+            Some(PERSISTENT_KEEPALIVE_SECS),
+            index,
+            Some(rate_limiter),
+        )?;
+        Ok(Tunnel {
+            id,
+            connection: spec.connection,
+            endpoint: spec.endpoint,
+            remote_public_key: spec.remote_public_key,
+            inside_cidr: spec.inside_cidr,
+            inside_local: spec.inside_local,
+            inside_remote: spec.inside_remote,
+            mtu: spec.mtu,
+            state: Mutex::new(TunnelState {
+                tunn,
+                remote: spec.remote,
+            }),
+            counters: TunnelCounters::default(),
+            liveness: AtomicU8::new(1),
+            active: AtomicBool::new(false),
+        })
+    }
+
+    /// The tunnel's crypto state. A poisoned lock (a panic elsewhere while
+    /// holding it) still yields the state: boringtun's state stays valid
+    /// between calls.
+    pub fn lock(&self) -> MutexGuard<'_, TunnelState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.lock().remote
+    }
+
+    /// Time since the last completed handshake, if any.
+    pub fn handshake_age(&self) -> Option<Duration> {
+        self.lock().tunn.time_since_last_handshake()
+    }
+
+    pub fn set_liveness(&self, state: LivenessState) {
+        let code = match state {
+            LivenessState::AdminDown => 0,
+            LivenessState::Down => 1,
+            LivenessState::Init => 2,
+            LivenessState::Up => 3,
+        };
+        self.liveness.store(code, Ordering::Relaxed);
+    }
+
+    pub fn liveness(&self) -> LivenessState {
+        match self.liveness.load(Ordering::Relaxed) {
+            0 => LivenessState::AdminDown,
+            2 => LivenessState::Init,
+            3 => LivenessState::Up,
+            _ => LivenessState::Down,
+        }
+    }
+
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Relaxed);
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,333 @@
+//! Active/standby choice between the tunnels of a static connection. Both ends
+//! must pick the same active tunnel without exchanging a message (asymmetric
+//! paths break stateful firewalls), so the rule depends only on what both ends
+//! see alike. **Rule:** tunnels are ordered by their inside CIDR (network
+//! address, then prefix length), which is the same /30 on both ends, unlike
+//! the order of tunnels in either config file; the lowest inside CIDR is
+//! preferred. (1) If the active tunnel is up, keep it, unless a more preferred
+//! tunnel has been up continuously for at least `hold`: then fail back to the
+//! most preferred such tunnel. (2) If the active tunnel is down, or none was
+//! chosen yet, move at once to the most preferred tunnel that is up. (3) If no
+//! tunnel is up, keep the active one (or take the most preferred one if none
+//! was chosen yet) so traffic still tries it. Both ends see a tunnel go down or
+//! up within about one BFD interval of each other, so they agree again at most
+//! that long after a change; the hold also damps a flapping preferred tunnel.
+//! This module owns only the decision: it reads no clock (`now` is passed in),
+//! keeps no per-tunnel state, and must not touch the FIB or tunnel weights,
+//! which the failover plugin's host side derives from the [`Decision`].
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+
+/// What the decision needs to know about one tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelHealth {
+    /// The tunnel's inside /30 (the same on both ends).
+    pub inside_cidr: Ipv4Net,
+    /// Liveness (BFD session Up).
+    pub up: bool,
+    /// Since when the tunnel has been up without interruption. `None` while
+    /// down, or if unknown (then it never counts as up for `hold`).
+    pub up_since: Option<Instant>,
+}
+
+/// Why the active tunnel is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// First choice: the most preferred tunnel that is up.
+    Initial,
+    /// The active tunnel is up and no failback is due.
+    Stay,
+    /// The active tunnel went down: moved to the most preferred one up.
+    Failover,
+    /// A more preferred tunnel has been up for the hold time.
+    Failback,
+    /// No tunnel is up: keeping the active (or most preferred) one.
+    NoneUp,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Initial => "initial choice: most preferred tunnel that is up",
+            Reason::Stay => "active tunnel is up",
+            Reason::Failover => "active tunnel down: moved to the most preferred tunnel that is up",
+            Reason::Failback => "failback: a more preferred tunnel has been up for the hold time",
+            Reason::NoneUp => "no tunnel is up: keeping the active or most preferred tunnel",
+        })
+    }
+}
+
+/// The outcome of [`ActiveStandby::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Index into the `tunnels` slice given to `decide`.
+    pub active: usize,
+    /// Whether `active` differs from the previous decision.
+    pub changed: bool,
+    pub reason: Reason,
+}
+
+/// The active/standby state of one static connection.
+#[derive(Debug, Clone)]
+pub struct ActiveStandby {
+    hold: Duration,
+    current: Option<usize>,
+}
+
+impl ActiveStandby {
+    /// `hold`: how long a more preferred tunnel must have been up before
+    /// traffic fails back to it.
+    pub fn new(hold: Duration) -> ActiveStandby {
+        ActiveStandby {
+            hold,
+            current: None,
+        }
+    }
+
+    /// The index of the active tunnel from the last decision.
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// Applies the rule of the module doc to `tunnels`. The caller must give
+    /// the tunnels in the same slice order at every call (indexes are kept
+    /// between calls); which order does not matter. `None` (and the state is
+    /// reset) only when `tunnels` is empty.
+    pub fn decide(&mut self, tunnels: &[TunnelHealth], now: Instant) -> Option<Decision> {
+        if tunnels.is_empty() {
+            self.current = None;
+            return None;
+        }
+        let cur = self.current.and_then(|i| tunnels.get(i).map(|t| (i, t)));
+        let held = |t: &TunnelHealth| {
+            t.up && t
+                .up_since
+                .is_some_and(|s| now.saturating_duration_since(s) >= self.hold)
+        };
+        let (active, reason) = match cur {
+            Some((i, t)) if t.up => {
+                let k = key(i, t);
+                match most_preferred(tunnels, |j, u| key(j, u) < k && held(u)) {
+                    Some(better) => (better, Reason::Failback),
+                    None => (i, Reason::Stay),
+                }
+            }
+            _ => match (most_preferred(tunnels, |_, u| u.up), cur) {
+                (Some(best), _) if self.current.is_some() => (best, Reason::Failover),
+                (Some(best), _) => (best, Reason::Initial),
+                (None, Some((i, _))) => (i, Reason::NoneUp),
+                (None, None) => (most_preferred(tunnels, |_, _| true)?, Reason::NoneUp),
+            },
+        };
+        let changed = self.current != Some(active);
+        self.current = Some(active);
+        Some(Decision {
+            active,
+            changed,
+            reason,
+        })
+    }
+}
+
+/// Preference key: lower is better. The index only breaks ties between equal
+/// CIDRs, which a valid config never has.
+fn key(i: usize, t: &TunnelHealth) -> (std::net::Ipv4Addr, u8, usize) {
+    (t.inside_cidr.network(), t.inside_cidr.prefix_len(), i)
+}
+
+fn most_preferred(
+    tunnels: &[TunnelHealth],
+    pred: impl Fn(usize, &TunnelHealth) -> bool,
+) -> Option<usize> {
+    tunnels
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| pred(*i, t))
+        .min_by_key(|(i, t)| key(*i, t))
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOLD: Duration = Duration::from_secs(5);
+    const IV: Duration = Duration::from_millis(200);
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn health(cidr: &str, up_since: Option<Instant>) -> TunnelHealth {
+        TunnelHealth {
+            inside_cidr: net(cidr),
+            up: up_since.is_some(),
+            up_since,
+        }
+    }
+
+    #[test]
+    fn initial_choice_by_cidr_not_slice_order() {
+        let t0 = Instant::now();
+        let tunnels = [
+            health("169.254.10.4/30", Some(t0)),
+            health("169.254.10.0/30", Some(t0)),
+        ];
+        let mut a = ActiveStandby::new(HOLD);
+        let d = a.decide(&tunnels, t0).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::Initial));
+        let d = a.decide(&tunnels, t0 + IV).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (1, false, Reason::Stay));
+        assert_eq!(a.current(), Some(1));
+        // Numeric, not textual, order: .9.0 < .10.0 although "9" > "1".
+        let tunnels = [
+            health("169.254.10.0/30", Some(t0)),
+            health("169.254.9.0/30", Some(t0)),
+        ];
+        let d = ActiveStandby::new(HOLD).decide(&tunnels, t0).unwrap();
+        assert_eq!(d.active, 1);
+    }
+
+    #[test]
+    fn failover_at_once_failback_after_hold() {
+        let t0 = Instant::now();
+        let mut fo = ActiveStandby::new(HOLD);
+        let mut tunnels = [
+            health("169.254.20.0/30", Some(t0)),
+            health("169.254.20.4/30", Some(t0)),
+        ];
+        assert_eq!(fo.decide(&tunnels, t0).unwrap().active, 0);
+        let t1 = t0 + Duration::from_secs(60);
+        tunnels[0] = health("169.254.20.0/30", None);
+        let d = fo.decide(&tunnels, t1).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::Failover));
+        // The preferred tunnel comes back: no failback before the hold.
+        let t2 = t1 + Duration::from_secs(10);
+        tunnels[0] = health("169.254.20.0/30", Some(t2));
+        for s in [0, 1, 4] {
+            let d = fo.decide(&tunnels, t2 + Duration::from_secs(s)).unwrap();
+            assert_eq!((d.active, d.reason), (1, Reason::Stay), "after {s}s");
+        }
+        let d = fo.decide(&tunnels, t2 + HOLD).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (0, true, Reason::Failback));
+        // The preferred tunnel fails again: away at once, no hold.
+        tunnels[0] = health("169.254.20.0/30", None);
+        let d = fo.decide(&tunnels, t2 + HOLD + IV).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::Failover));
+        // Up with unknown up_since never counts for the hold.
+        let mut g = ActiveStandby::new(HOLD);
+        let mut ts = [
+            health("169.254.20.0/30", None),
+            health("169.254.20.4/30", Some(t0)),
+        ];
+        assert_eq!(g.decide(&ts, t0).unwrap().active, 1);
+        ts[0].up = true;
+        assert_eq!(g.decide(&ts, t0 + 100 * HOLD).unwrap().active, 1);
+    }
+
+    #[test]
+    fn both_ends_agree_after_hold() {
+        // The far end lists the tunnels in the other order, and sees the
+        // preferred tunnel come back one BFD interval later.
+        let t0 = Instant::now();
+        let (p, s) = ("169.254.30.0/30", "169.254.30.4/30");
+        let mut near = ActiveStandby::new(HOLD);
+        let mut far = ActiveStandby::new(HOLD);
+        let chosen = |d: Decision, ts: &[TunnelHealth]| ts[d.active].inside_cidr;
+        let agree =
+            |near: &mut ActiveStandby, far: &mut ActiveStandby, n: [TunnelHealth; 2], now| {
+                let f = [n[1], n[0]];
+                let f = f.map(|mut t| {
+                    t.up_since = t.up_since.map(|u| u + IV);
+                    t
+                });
+                let dn = near.decide(&n, now).unwrap();
+                let df = far.decide(&f, now).unwrap();
+                (chosen(dn, &n), chosen(df, &f))
+            };
+        let (a, b) = agree(
+            &mut near,
+            &mut far,
+            [health(p, Some(t0)), health(s, Some(t0))],
+            t0,
+        );
+        assert_eq!((a, b), (net(p), net(p)));
+        let t1 = t0 + Duration::from_secs(30);
+        let (a, b) = agree(
+            &mut near,
+            &mut far,
+            [health(p, None), health(s, Some(t0))],
+            t1,
+        );
+        assert_eq!((a, b), (net(s), net(s)));
+        let t2 = t1 + Duration::from_secs(30);
+        for k in 0..40u32 {
+            let now = t2 + IV * k;
+            let (a, b) = agree(
+                &mut near,
+                &mut far,
+                [health(p, Some(t2)), health(s, Some(t0))],
+                now,
+            );
+            if now - t2 >= HOLD + IV {
+                assert_eq!((a, b), (net(p), net(p)), "at {:?}", now - t2);
+            } else if now - t2 < HOLD {
+                assert_eq!((a, b), (net(s), net(s)), "at {:?}", now - t2);
+            }
+        }
+    }
+
+    #[test]
+    fn no_tunnel_up() {
+        let t0 = Instant::now();
+        let down = [
+            health("169.254.40.4/30", None),
+            health("169.254.40.0/30", None),
+        ];
+        let mut fo = ActiveStandby::new(HOLD);
+        let d = fo.decide(&down, t0).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::NoneUp));
+        // Once the other one was active, all down keeps it.
+        let mut fo = ActiveStandby::new(HOLD);
+        let up0 = [health("169.254.40.4/30", Some(t0)), down[1]];
+        assert_eq!(fo.decide(&up0, t0).unwrap().active, 0);
+        let d = fo.decide(&down, t0 + IV).unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (0, false, Reason::NoneUp));
+        assert!(d.reason.to_string().contains("no tunnel is up"));
+    }
+
+    #[test]
+    fn single_tunnel_and_empty() {
+        let t0 = Instant::now();
+        let mut fo = ActiveStandby::new(HOLD);
+        let d = fo
+            .decide(&[health("169.254.50.0/30", Some(t0))], t0)
+            .unwrap();
+        assert_eq!((d.active, d.changed), (0, true));
+        let d = fo
+            .decide(&[health("169.254.50.0/30", None)], t0 + IV)
+            .unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (0, false, Reason::NoneUp));
+        let later = t0 + 2 * IV;
+        let d = fo
+            .decide(&[health("169.254.50.0/30", Some(later))], later)
+            .unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (0, false, Reason::Stay));
+        assert_eq!(fo.decide(&[], later), None);
+        assert_eq!(fo.current(), None);
+        // A current index beyond a shorter slice is treated as gone.
+        let mut fo = ActiveStandby::new(HOLD);
+        let two = [
+            health("169.254.50.0/30", None),
+            health("169.254.50.4/30", Some(t0)),
+        ];
+        assert_eq!(fo.decide(&two, t0).unwrap().active, 1);
+        let d = fo
+            .decide(&[health("169.254.50.0/30", Some(t0))], t0)
+            .unwrap();
+        assert_eq!((d.active, d.changed, d.reason), (0, true, Reason::Failover));
+    }
+}

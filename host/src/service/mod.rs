@@ -1,0 +1,141 @@
+//! Running a gateway: start-up in an order that leaves nothing half-started,
+//! the threads, and a clean stop on SIGINT or SIGTERM.
+//!
+//! Start-up binds every endpoint, then the admin socket, then creates the TUN
+//! device and kernel routes; the first failure returns an error that names the
+//! fix, and everything opened before it is closed again by drop. This module
+//! owns the threads' lifetimes; it holds no protocol logic.
+
+pub mod control_loop;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing::{info, warn};
+
+use crate::config::GatewayConfig;
+use crate::control::admin::{self, AdminError};
+use crate::dataplane::endpoint::{BindError, Endpoint};
+use crate::dataplane::tun::{self, TunError};
+use crate::dataplane::tunnel::TunnelSpec;
+use crate::dataplane::{io, Dataplane};
+use crate::route_table;
+use control_loop::ControlLoop;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Tun(#[from] TunError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("cannot build the data path: {0}")]
+    Dataplane(&'static str),
+    #[error("cannot start a thread or signal handler")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
+    let cfg = Arc::new(cfg);
+    let endpoints = cfg
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::bind(&e.name, e.listen))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mtu = cfg.tun.mtu;
+    let specs = cfg
+        .connections
+        .iter()
+        .enumerate()
+        .flat_map(|(connection, c)| {
+            c.tunnels.iter().map(move |t| TunnelSpec {
+                connection,
+                endpoint: t.endpoint,
+                remote: t.remote,
+                remote_public_key: t.remote_public_key,
+                inside_cidr: t.inside_cidr,
+                inside_local: t.inside_local,
+                inside_remote: t.inside_remote,
+                mtu,
+            })
+        })
+        .collect();
+    let dataplane = Arc::new(
+        Dataplane::new(cfg.private_key.clone(), endpoints, specs)
+            .map_err(StartError::Dataplane)?,
+    );
+    // Claimed before the TUN so a second instance fails without touching it.
+    let admin_listener = admin::bind(&cfg.admin_socket)?;
+
+    let addresses: Vec<_> = dataplane
+        .tunnels
+        .iter()
+        .map(|t| (t.inside_local, t.inside_cidr.prefix_len()))
+        .collect();
+    let device = Arc::new(tun::open(&cfg.tun, &addresses)?);
+    if cfg.route_table.kernel_routes {
+        let index = device.if_index().map_err(StartError::Io)?;
+        tun::install_routes(&cfg.tun.name, index, &route_table::kernel_prefixes(&cfg))?;
+    }
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (probes_tx, probes_rx) = mpsc::channel();
+    let control = ControlLoop::new(
+        cfg.clone(),
+        dataplane.clone(),
+        device.clone(),
+        probes_tx.clone(),
+        probes_rx,
+    );
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut threads = io::spawn(
+        dataplane.clone(),
+        device.clone(),
+        probes_tx,
+        shutdown.clone(),
+    )?;
+    {
+        let shutdown = shutdown.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("control".into())
+                .spawn(move || control.run(&shutdown))?,
+        );
+    }
+    admin::serve(admin_listener, cfg.clone(), dataplane.clone())?;
+    info!(
+        gateway = %cfg.name,
+        role = ?cfg.role,
+        tun = %cfg.tun.name,
+        endpoints = cfg.endpoints.len(),
+        connections = cfg.connections.len(),
+        tunnels = dataplane.tunnels.len(),
+        admin_socket = %cfg.admin_socket.display(),
+        "gateway running"
+    );
+
+    if let Some(signal) = signals.forever().next() {
+        info!(signal, "stopping");
+    }
+    shutdown.store(true, Ordering::Relaxed);
+    for thread in threads {
+        if thread.join().is_err() {
+            warn!("a data path thread panicked");
+        }
+    }
+    for t in &dataplane.tunnels {
+        let c = &t.counters;
+        info!(
+            tunnel = %t.inside_cidr,
+            tx_packets = c.tx_packets.load(Ordering::Relaxed),
+            rx_packets = c.rx_packets.load(Ordering::Relaxed),
+            "final counters"
+        );
+    }
+    admin::remove(&cfg.admin_socket);
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! `sitelink-lab`: a small, reusable lab for end-to-end tests of sitelink. It
+//! builds throw-away network namespaces joined by veth pairs (one namespace per
+//! host, gateway or "internet" router), starts `sitelink` gateways inside them,
+//! and measures what crosses them (ping trains, iperf3 streams). Everything it
+//! creates carries a name owned by this process, is torn down on `Drop` (also
+//! while a panic unwinds), on SIGINT/SIGTERM (see [`cleanup::install_signal_cleanup`])
+//! and by the stale-lab sweep that runs when the next lab starts. Every wait is
+//! bounded.
+//!
+//! Module map: [`netns`] (namespaces, links, addresses, routes), [`process`]
+//! (bounded commands, spawned processes, `wait_until`), [`cleanup`] (global
+//! registry, signal hook, watchdog), [`gateway`] (the `sitelink` binary, keys,
+//! configs, status), [`topology`] (the labs of DESIGN.md, topology 1 "static"
+//! for now) and [`measure`] (ping, ping trains, iperf3, garbage UDP).
+
+pub mod cleanup;
+pub mod error;
+pub mod gateway;
+pub mod measure;
+pub mod netns;
+pub mod process;
+pub mod topology;
+
+pub use error::{Error, Result};
+pub use gateway::{Gw, Status};
+pub use measure::{IperfResult, PingTrain};
+pub use netns::{Lab, Netns};
+pub use process::{wait_until, Spawned};
+pub use topology::StaticLab;

@@ -1,0 +1,323 @@
+//! Measurements across the lab, by shelling out to the usual tools inside a
+//! namespace: a plain reachability check (`ping -c 3 -W 2`), a ping train
+//! (`ping -D -i 0.01`) whose replies give the loss window of a failover (the
+//! longest run of missing sequence numbers times the interval), an iperf3
+//! server/client pair whose `-J` output gives the throughput per second and in
+//! total, and a burst of garbage UDP datagrams (the `udp-garbage` helper
+//! binary). The parsers are pure functions with unit tests.
+
+use crate::error::{Error, Result};
+use crate::netns::Netns;
+use crate::process::{self, Spawned};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+fn family_flag(addr: &str) -> &'static str {
+    if addr.contains(':') {
+        "-6"
+    } else {
+        "-4"
+    }
+}
+
+/// Result of a plain ping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingCount {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Distinct replies received.
+    pub received: u32,
+}
+
+/// `ping -c 3 -W 2 DST` from `ns` (about 1 s, bounded at 15 s).
+pub fn ping(ns: &Netns, dst: &str) -> Result<PingCount> {
+    ping_src(ns, None, dst)
+}
+
+/// Like [`ping`], with the source address set (`-I SRC`) if given.
+pub fn ping_src(ns: &Netns, src: Option<&str>, dst: &str) -> Result<PingCount> {
+    let mut args = vec![family_flag(dst), "-n", "-c", "3", "-i", "0.3", "-W", "2"];
+    if let Some(src) = src {
+        args.extend(["-I", src]);
+    }
+    args.push(dst);
+    let out = ns.exec("ping", &args, Duration::from_secs(15))?;
+    let t = parse_ping(&out.stdout, Duration::from_millis(300));
+    Ok(PingCount {
+        sent: t.sent,
+        received: t.received,
+    })
+}
+
+/// True if at least one of 3 pings from `ns` to `dst` is answered.
+pub fn ping_ok(ns: &Netns, dst: &str) -> bool {
+    ping(ns, dst).is_ok_and(|p| p.received > 0)
+}
+
+/// What a ping train saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingTrain {
+    /// Echo requests sent (from ping's summary).
+    pub sent: u32,
+    /// Distinct sequence numbers answered.
+    pub received: u32,
+    /// Interval between requests.
+    pub interval: Duration,
+    /// Longest run of consecutive unanswered sequence numbers.
+    pub longest_missing_run: u32,
+    /// First sequence number of that run.
+    pub run_start_seq: Option<u32>,
+    /// `longest_missing_run` x `interval`.
+    pub loss_window: Duration,
+    /// Largest gap between the receive timestamps (`-D`) of consecutive replies.
+    pub max_reply_gap: Option<Duration>,
+}
+
+impl PingTrain {
+    /// Requests not answered.
+    pub fn lost(&self) -> u32 {
+        self.sent.saturating_sub(self.received)
+    }
+}
+
+/// Parses `ping -D` output (iputils) taken at `interval`.
+pub fn parse_ping(out: &str, interval: Duration) -> PingTrain {
+    let mut seqs = BTreeSet::new();
+    let mut stamps = Vec::new();
+    let mut sent = None;
+    for line in out.lines() {
+        if line.contains(" bytes from ") {
+            let seq = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("icmp_seq="))
+                .and_then(|s| s.parse::<u32>().ok());
+            if let Some(seq) = seq {
+                if seqs.insert(seq) {
+                    let ts = line
+                        .strip_prefix('[')
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|t| t.parse::<f64>().ok());
+                    stamps.extend(ts);
+                }
+            }
+        } else if let Some(i) = line.find(" packets transmitted") {
+            sent = line[..i].trim().parse::<u32>().ok();
+        }
+    }
+    let sent = sent.unwrap_or_else(|| seqs.last().copied().unwrap_or(0));
+    let (mut best, mut best_start, mut run, mut run_start) = (0u32, None, 0u32, 0u32);
+    for seq in 1..=sent {
+        if seqs.contains(&seq) {
+            run = 0;
+        } else {
+            if run == 0 {
+                run_start = seq;
+            }
+            run += 1;
+            if run > best {
+                best = run;
+                best_start = Some(run_start);
+            }
+        }
+    }
+    stamps.sort_by(f64::total_cmp);
+    let max_reply_gap = stamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max_by(f64::total_cmp)
+        .map(|g| Duration::from_secs_f64(g.max(0.0)));
+    PingTrain {
+        sent,
+        received: seqs.range(1..=sent.max(1)).count() as u32,
+        interval,
+        longest_missing_run: best,
+        run_start_seq: best_start,
+        loss_window: interval * best,
+        max_reply_gap,
+    }
+}
+
+/// Sends `count` echo requests from `ns` to `dst`, one every `interval`
+/// (`ping -D -i`), waits up to 1 s for late replies, and reports the loss.
+/// Blocks for about `count x interval + 1 s`.
+pub fn ping_train(ns: &Netns, dst: &str, interval: Duration, count: u32) -> Result<PingTrain> {
+    let i = format!("{:.3}", interval.as_secs_f64());
+    let c = count.to_string();
+    let bound = interval * count * 2 + Duration::from_secs(10);
+    let out = ns.exec(
+        "ping",
+        &[family_flag(dst), "-n", "-D", "-i", &i, "-W", "1", "-c", &c, dst],
+        bound,
+    )?;
+    let t = parse_ping(&out.stdout, interval);
+    if t.sent == 0 {
+        return Err(Error::msg(format!(
+            "ping train to {dst} sent nothing ({}): {}",
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    Ok(t)
+}
+
+/// Throughput of one iperf3 TCP test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IperfResult {
+    /// bits/s of each reporting interval (1 s each), in order.
+    pub intervals_bps: Vec<f64>,
+    /// Sender's average bits/s.
+    pub sent_bps: f64,
+    /// Receiver's average bits/s.
+    pub received_bps: f64,
+    /// Bytes the receiver got.
+    pub received_bytes: u64,
+    /// TCP retransmissions seen by the sender, if reported.
+    pub retransmits: Option<u64>,
+}
+
+impl IperfResult {
+    /// Receiver's average in Mbit/s.
+    pub fn received_mbps(&self) -> f64 {
+        self.received_bps / 1e6
+    }
+
+    /// Per-interval Mbit/s, rounded to 0.1, for printing.
+    pub fn intervals_mbps(&self) -> Vec<f64> {
+        self.intervals_bps
+            .iter()
+            .map(|b| (b / 1e5).round() / 10.0)
+            .collect()
+    }
+}
+
+/// Parses `iperf3 -J` client output. An `"error"` in it is an error.
+pub fn parse_iperf3(json: &str) -> Result<IperfResult> {
+    let v: Value = serde_json::from_str(json)
+        .map_err(|e| Error::msg(format!("iperf3 printed bad JSON ({e}):\n{json}")))?;
+    let intervals_bps: Vec<f64> = v["intervals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["sum"]["bits_per_second"].as_f64())
+        .collect();
+    if let Some(err) = v["error"].as_str() {
+        return Err(Error::msg(format!(
+            "iperf3 failed: {err} (intervals so far, bit/s: {intervals_bps:?})"
+        )));
+    }
+    let end = &v["end"];
+    Ok(IperfResult {
+        sent_bps: end["sum_sent"]["bits_per_second"].as_f64().unwrap_or(0.0),
+        received_bps: end["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0),
+        received_bytes: end["sum_received"]["bytes"].as_u64().unwrap_or(0),
+        retransmits: end["sum_sent"]["retransmits"].as_u64(),
+        intervals_bps,
+    })
+}
+
+/// Starts `iperf3 -s -1 -p PORT` (one test, then exit) in `ns`, logging to
+/// `log`, and waits (5 s) until it listens.
+pub fn iperf3_server(ns: &Netns, port: u16, log: &Path) -> Result<Spawned> {
+    let p = port.to_string();
+    let mut server = Spawned::start(
+        &format!("iperf3 server {}:{port}", ns.name()),
+        ns.command("iperf3", &["-s", "-1", "-p", &p]),
+        log,
+    )?;
+    let filter = format!("sport = :{port}");
+    let mut alive = true;
+    process::wait_until(
+        &format!("iperf3 server to listen on port {port} in {}", ns.name()),
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            alive = server.is_alive();
+            !alive
+                || ns
+                    .exec_ok("ss", &["-Hltn", &filter])
+                    .is_ok_and(|o| !o.trim().is_empty())
+        },
+    )
+    .map_err(|e| e.context(server.log()))?;
+    if !alive {
+        return Err(Error::msg(format!("iperf3 server exited:\n{}", server.log())));
+    }
+    Ok(server)
+}
+
+/// `iperf3 -c DST -p PORT -t SECONDS -i 1 -J` from `ns` (a TCP stream),
+/// bounded at SECONDS + 20 s.
+pub fn iperf3_client(ns: &Netns, dst: &str, port: u16, seconds: u32) -> Result<IperfResult> {
+    let (p, t) = (port.to_string(), seconds.to_string());
+    let out = ns.exec(
+        "iperf3",
+        &["-c", dst, "-p", &p, "-t", &t, "-i", "1", "-J", "--connect-timeout", "3000"],
+        Duration::from_secs(u64::from(seconds) + 20),
+    )?;
+    parse_iperf3(&out.stdout).map_err(|e| e.context(format!("iperf3 stderr: {}", out.stderr.trim())))
+}
+
+/// Runs the `udp-garbage` helper (`bin`) in `ns`: `count` garbage datagrams
+/// to `target` (`ADDR:PORT`). Returns how many it sent.
+pub fn send_garbage(ns: &Netns, bin: &Path, target: &str, count: u32, seed: u64) -> Result<u64> {
+    let (c, s) = (count.to_string(), seed.to_string());
+    let out = process::run_ok(
+        &mut ns.command(bin, &[target, &c, &s]),
+        Duration::from_secs(30),
+    )?;
+    out.split_whitespace()
+        .skip_while(|w| *w != "sent")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::msg(format!("udp-garbage printed no count: {out}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_train_loss_window() {
+        let mut out = String::from("PING 10.2.0.10 (10.2.0.10) 56(84) bytes of data.\n");
+        for seq in (1..=100).filter(|s| !(40..=52).contains(s) && *s != 70) {
+            let ts = 1000.0 + f64::from(seq) * 0.01;
+            out.push_str(&format!(
+                "[{ts:.6}] 64 bytes from 10.2.0.10: icmp_seq={seq} ttl=62 time=0.4 ms\n"
+            ));
+        }
+        out.push_str("[1000.1] 64 bytes from 10.2.0.10: icmp_seq=3 ttl=62 time=0.4 ms (DUP!)\n");
+        out.push_str("[1000.5] From 10.1.0.1 icmp_seq=70 Destination Host Unreachable\n");
+        out.push_str("\n--- 10.2.0.10 ping statistics ---\n");
+        out.push_str("100 packets transmitted, 86 received, +1 duplicates, 14% packet loss, time 990ms\n");
+        let t = parse_ping(&out, Duration::from_millis(10));
+        assert_eq!(t.sent, 100);
+        assert_eq!(t.received, 86);
+        assert_eq!(t.lost(), 14);
+        assert_eq!(t.longest_missing_run, 13);
+        assert_eq!(t.run_start_seq, Some(40));
+        assert_eq!(t.loss_window, Duration::from_millis(130));
+        let gap = t.max_reply_gap.unwrap().as_secs_f64();
+        assert!((gap - 0.14).abs() < 1e-6, "{gap}");
+    }
+
+    #[test]
+    fn trailing_loss_counts() {
+        let out = "[1.0] 64 bytes from x: icmp_seq=1 ttl=1 time=1 ms\n5 packets transmitted, 1 received, 80% packet loss\n";
+        let t = parse_ping(out, Duration::from_millis(10));
+        assert_eq!((t.sent, t.received, t.longest_missing_run), (5, 1, 4));
+    }
+
+    #[test]
+    fn iperf3_json() {
+        let j = r#"{"intervals":[{"sum":{"bits_per_second":1e9}},{"sum":{"bits_per_second":0}}],
+            "end":{"sum_sent":{"bits_per_second":5e8,"retransmits":3},
+                   "sum_received":{"bits_per_second":4.9e8,"bytes":12345}}}"#;
+        let r = parse_iperf3(j).unwrap();
+        assert_eq!(r.intervals_bps, vec![1e9, 0.0]);
+        assert_eq!(r.retransmits, Some(3));
+        assert_eq!(r.received_bytes, 12345);
+        assert!(parse_iperf3(r#"{"intervals":[],"error":"unable to connect"}"#).is_err());
+    }
+}
