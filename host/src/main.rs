@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use sitelink::{config, control::admin, keys, service};
 
 #[derive(Parser)]
-#[command(name = "sitelink", version, about = "A userspace site-to-site VPN gateway")]
+#[command(
+    name = "sitelink",
+    version,
+    about = "A userspace site-to-site VPN gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

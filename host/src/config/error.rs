@@ -117,7 +117,7 @@ impl<'a> Source<'a> {
 
     /// An error from the TOML parser or from serde (syntax, unknown or
     /// missing key, wrong type), reworded with a fix.
-    pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+    pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let message = e
             .message()
             .lines()
@@ -134,6 +134,10 @@ impl<'a> Source<'a> {
         }
     }
 }
+
+/// The required top-level tables (a missing one is reported as a table, not
+/// as a key).
+const TABLES: [&str; 2] = ["gateway", "tun"];
 
 /// The text between the first pair of backticks after `prefix`.
 fn backticked_after<'m>(message: &'m str, prefix: &str) -> Option<(&'m str, &'m str)> {
@@ -154,6 +158,12 @@ fn reword_toml_message(message: &str) -> (String, String) {
         return (format!("unknown key `{key}`"), fix);
     }
     if let Some((key, _)) = backticked_after(message, "missing field ") {
+        if TABLES.contains(&key) {
+            return (
+                format!("missing table [{key}]"),
+                format!("add a [{key}] table (see examples/static/vgw.toml)"),
+            );
+        }
         return (
             format!("missing key `{key}` in this table"),
             format!("add `{key} = ...` to it (see examples/static/*.toml)"),
@@ -173,7 +183,13 @@ fn reword_toml_message(message: &str) -> (String, String) {
     if message.contains("too large") {
         return (
             message.to_string(),
-            "use a smaller number (see the allowed range in the documentation)".to_string(),
+            "use a number within the range this key allows".to_string(),
+        );
+    }
+    if message.starts_with("invalid string") {
+        return (
+            format!("invalid TOML: {message}"),
+            "put text values in double quotes, e.g. role = \"vgw\"".to_string(),
         );
     }
     (

@@ -58,6 +58,6 @@ pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
 /// against `base_dir`. The private key file is read.
 pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<GatewayConfig, ConfigError> {
     let src = error::Source { path: source, text };
-    let raw = raw::parse_raw(text).map_err(|e| src.from_toml(&e))?;
+    let raw = raw::parse_raw(text).map_err(|e| src.toml_error(&e))?;
     validate::validate(&src, raw, base_dir)
 }

@@ -121,13 +121,17 @@ pub(super) fn replace_nth(text: &str, from: &str, to: &str, nth: usize) -> Strin
     format!("{}{}{}", &text[..i], to, &text[i + from.len()..])
 }
 
-/// 1-based line:column of the `nth` occurrence of `needle`.
-pub(super) fn at(text: &str, needle: &str, nth: usize) -> String {
-    let (i, _) = text
-        .match_indices(needle)
+/// Byte offset of the `nth` occurrence of `needle`.
+fn offset(text: &str, needle: &str, nth: usize) -> usize {
+    text.match_indices(needle)
         .nth(nth)
-        .unwrap_or_else(|| panic!("{needle:?} #{nth} not in text"));
-    let before = &text[..i];
+        .unwrap_or_else(|| panic!("{needle:?} #{nth} not in text"))
+        .0
+}
+
+/// 1-based line:column of a byte offset (ASCII text).
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.len() - before.rfind('\n').map_or(0, |j| j + 1) + 1;
     format!("{line}:{col}")
@@ -143,11 +147,23 @@ pub(super) fn assert_err(
     what: &str,
     fix: &str,
 ) {
+    assert_err_after(fx, text, needle, nth, 0, what, fix)
+}
+
+/// As [`assert_err`], with the error `skip` bytes after the needle's start
+/// (to point at a value by the key before it: `("mtu = ", 6)`).
+pub(super) fn assert_err_after(
+    fx: &Fixture,
+    text: &str,
+    needle: &str,
+    nth: usize,
+    skip: usize,
+    what: &str,
+    fix: &str,
+) {
     let e = fx.parse(text).expect_err("must be refused");
-    let expected = format!(
-        "{SOURCE}:{}: error: {what}\n  fix: {fix}",
-        at(text, needle, nth)
-    );
+    let at = line_col(text, offset(text, needle, nth) + skip);
+    let expected = format!("{SOURCE}:{at}: error: {what}\n  fix: {fix}");
     assert_eq!(e.to_string(), expected);
     assert_eq!(e.what(), what);
     assert_eq!(e.fix(), fix);
@@ -529,4 +545,31 @@ fn mtu_range() {
     }
     let text = fx.base().replace("mtu = 1420", "mtu = 9000");
     assert_eq!(fx.parse(&text).unwrap().tun.mtu, 9000);
+}
+
+#[test]
+fn missing_table() {
+    let fx = Fixture::new();
+    let text = fx
+        .base()
+        .replace("[tun]\nname = \"sl-vgw\"\nmtu = 1420\n", "");
+    let e = fx.parse(&text).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "test.toml:1:1: error: missing table [tun]\n  \
+         fix: add a [tun] table (see examples/static/vgw.toml)"
+    );
+}
+
+#[test]
+fn unquoted_string() {
+    let fx = Fixture::new();
+    let text = fx.base().replace("role = \"vgw\"", "role = vgw");
+    let e = fx.parse(&text).unwrap_err();
+    assert_eq!(e.location(), Some(Location { line: 3, column: 8 }));
+    assert!(e.what().starts_with("invalid TOML: invalid string"), "{e}");
+    assert_eq!(
+        e.fix(),
+        "put text values in double quotes, e.g. role = \"vgw\""
+    );
 }

@@ -2,7 +2,7 @@
 //! addresses, routing, static routes, timers, tunnel counts), each asserting
 //! the full error text. Helpers are in `tests`.
 
-use super::tests::{assert_err, replace_nth, Fixture, SECOND};
+use super::tests::{assert_err, assert_err_after, replace_nth, Fixture, SECOND};
 use super::Location;
 
 // ---- [[endpoint]] ----
@@ -324,11 +324,12 @@ fn failback_hold_range() {
             "routing = \"static\"",
             &format!("routing = \"static\"\nfailback_hold_ms = {bad}"),
         );
-        assert_err(
+        assert_err_after(
             &fx,
             &text,
-            &format!("= {bad}"),
+            "failback_hold_ms = ",
             0,
+            19,
             &format!("failback_hold_ms = {bad} is out of range"),
             "use a value from 0 to 600000, or leave failback_hold_ms out for the default 3000",
         );
@@ -349,11 +350,12 @@ fn liveness_interval_range() {
     let fx = Fixture::new();
     for bad in ["9", "10001"] {
         let text = with_liveness(&fx, &format!("interval_ms = {bad}"));
-        assert_err(
+        assert_err_after(
             &fx,
             &text,
-            &format!("= {bad}\n"),
+            "interval_ms = ",
             0,
+            14,
             &format!("interval_ms = {bad} is out of range"),
             "use a value from 10 to 10000, or leave interval_ms out for the default 200",
         );
@@ -365,11 +367,12 @@ fn liveness_multiplier_range() {
     let fx = Fixture::new();
     for bad in ["0", "51"] {
         let text = with_liveness(&fx, &format!("multiplier = {bad}"));
-        assert_err(
+        assert_err_after(
             &fx,
             &text,
-            &format!("= {bad}\n"),
+            "multiplier = ",
             0,
+            13,
             &format!("multiplier = {bad} is out of range"),
             "use a value from 1 to 50, or leave multiplier out for the default 3",
         );

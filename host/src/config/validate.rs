@@ -111,16 +111,8 @@ pub(crate) fn validate(
             kernel_routes: true,
         },
         Some(t) => RouteTableConfig {
-            propagation: t
-                .get_ref()
-                .propagation
-                .as_ref()
-                .map_or(true, |v| *v.get_ref()),
-            kernel_routes: t
-                .get_ref()
-                .kernel_routes
-                .as_ref()
-                .map_or(true, |v| *v.get_ref()),
+            propagation: flag(&t.get_ref().propagation, true),
+            kernel_routes: flag(&t.get_ref().kernel_routes, true),
         },
     };
 
@@ -162,6 +154,14 @@ pub(crate) fn validate(
         connections,
         route_table,
     })
+}
+
+/// An optional boolean, `default` when absent.
+fn flag(v: &Option<Spanned<bool>>, default: bool) -> bool {
+    match v {
+        Some(v) => *v.get_ref(),
+        None => default,
+    }
 }
 
 /// A path from the file, relative to the file's directory when relative.

@@ -50,9 +50,22 @@ pub enum AdminError {
     },
 }
 
+/// The claimed admin socket. Dropping it removes the socket file, so a
+/// gateway that fails to start, or stops, leaves nothing behind.
+pub struct AdminSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Claims the admin socket: refuses if a live gateway answers on it, removes
 /// a stale one left by a crash, and restricts it to root.
-pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
+pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
     let bind_err = |source| AdminError::Bind {
         path: path.to_path_buf(),
         source,
@@ -69,16 +82,21 @@ pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
         fs::create_dir_all(dir).map_err(bind_err)?;
     }
     let listener = UnixListener::bind(path).map_err(bind_err)?;
+    let socket = AdminSocket {
+        listener,
+        path: path.to_path_buf(),
+    };
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
-    Ok(listener)
+    Ok(socket)
 }
 
 /// Serves the socket on its own thread for the life of the process.
 pub fn serve(
-    listener: UnixListener,
+    socket: &AdminSocket,
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
 ) -> io::Result<()> {
+    let listener = socket.listener.try_clone()?;
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
@@ -94,11 +112,6 @@ pub fn serve(
             }
         })?;
     Ok(())
-}
-
-/// Removes the socket file at shutdown.
-pub fn remove(path: &Path) {
-    let _ = fs::remove_file(path);
 }
 
 fn answer(stream: UnixStream, cfg: &GatewayConfig, dp: &Dataplane) -> io::Result<()> {
@@ -205,7 +218,8 @@ pub fn query(path: &Path, command: &str) -> Result<Value, AdminError> {
     BufReader::new(&stream)
         .read_line(&mut line)
         .map_err(answer_err)?;
-    serde_json::from_str(&line).map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
+    serde_json::from_str(&line)
+        .map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 /// The status document as a table for people.
@@ -230,7 +244,15 @@ pub fn render(status: &Value) -> String {
         );
         out += &format!(
             "  {:<18} {:<8} {:<22} {:<8} {:<6} {:>10} {:>12} {:>12} {:>8}\n",
-            "TUNNEL", "ENDPOINT", "REMOTE", "LIVENESS", "ACTIVE", "HANDSHAKE", "TX PACKETS", "RX PACKETS", "DROPPED"
+            "TUNNEL",
+            "ENDPOINT",
+            "REMOTE",
+            "LIVENESS",
+            "ACTIVE",
+            "HANDSHAKE",
+            "TX PACKETS",
+            "RX PACKETS",
+            "DROPPED"
         );
         for t in conn["tunnels"].as_array().into_iter().flatten() {
             let age = t["handshake_age_ms"]
@@ -243,7 +265,11 @@ pub fn render(status: &Value) -> String {
                 s(&t["endpoint"]),
                 s(&t["remote"]),
                 s(&t["liveness"]),
-                if t["active"].as_bool() == Some(true) { "yes" } else { "" },
+                if t["active"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    ""
+                },
                 age,
                 s(&t["tx_packets"]),
                 s(&t["rx_packets"]),

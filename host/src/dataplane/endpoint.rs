@@ -81,7 +81,11 @@ impl Endpoint {
 }
 
 fn bind_socket(listen: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(listen), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(listen),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     if listen.is_ipv6() {
         socket.set_only_v6(true)?;
     }

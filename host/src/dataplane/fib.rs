@@ -152,8 +152,14 @@ mod tests {
         let mut fib = Fib::default();
         fib.insert(net("fd00::/8"), nh(0, &[0]));
         fib.insert(net("fd00:2::/64"), nh(1, &[1]));
-        assert_eq!(fib.lookup("fd00:2::10".parse().unwrap()), Some(&nh(1, &[1])));
-        assert_eq!(fib.lookup("fd00:3::10".parse().unwrap()), Some(&nh(0, &[0])));
+        assert_eq!(
+            fib.lookup("fd00:2::10".parse().unwrap()),
+            Some(&nh(1, &[1]))
+        );
+        assert_eq!(
+            fib.lookup("fd00:3::10".parse().unwrap()),
+            Some(&nh(0, &[0]))
+        );
         assert_eq!(fib.lookup("2001:db8::1".parse().unwrap()), None);
         // An IPv4 address never matches an IPv6 prefix and vice versa.
         assert_eq!(fib.lookup("10.0.0.1".parse().unwrap()), None);
@@ -164,8 +170,14 @@ mod tests {
         let mut fib = Fib::default();
         fib.insert(net("0.0.0.0/0"), nh(0, &[0]));
         fib.insert(net("169.254.10.2/32"), nh(1, &[1]));
-        assert_eq!(fib.lookup("169.254.10.2".parse().unwrap()), Some(&nh(1, &[1])));
-        assert_eq!(fib.lookup("169.254.10.1".parse().unwrap()), Some(&nh(0, &[0])));
+        assert_eq!(
+            fib.lookup("169.254.10.2".parse().unwrap()),
+            Some(&nh(1, &[1]))
+        );
+        assert_eq!(
+            fib.lookup("169.254.10.1".parse().unwrap()),
+            Some(&nh(0, &[0]))
+        );
     }
 
     #[test]
@@ -174,7 +186,10 @@ mod tests {
         fib.insert(net("10.2.0.7/24"), nh(0, &[0]));
         fib.insert(net("10.2.0.0/24"), nh(0, &[1]));
         assert_eq!(fib.len(), 1);
-        assert_eq!(fib.lookup("10.2.0.200".parse().unwrap()), Some(&nh(0, &[1])));
+        assert_eq!(
+            fib.lookup("10.2.0.200".parse().unwrap()),
+            Some(&nh(0, &[1]))
+        );
     }
 
     #[test]

@@ -187,7 +187,9 @@ impl Dataplane {
                 return;
             }
             Err(_) => {
-                ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+                ep.counters
+                    .dropped_datagrams
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
@@ -196,7 +198,9 @@ impl Dataplane {
             Packet::HandshakeInit(_) | Packet::HandshakeResponse(_)
         );
         let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
-            ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+            ep.counters
+                .dropped_datagrams
+                .fetch_add(1, Ordering::Relaxed);
             return;
         };
 
@@ -205,7 +209,9 @@ impl Dataplane {
         if let TunnResult::Err(e) = result {
             drop(state);
             tunnel.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
-            ep.counters.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+            ep.counters
+                .dropped_datagrams
+                .fetch_add(1, Ordering::Relaxed);
             debug!(tunnel = %tunnel.inside_cidr, %from, error = ?e, "datagram refused");
             return;
         }
@@ -344,9 +350,13 @@ impl Dataplane {
         };
         let mut probe = [0u8; 128];
         let src_port = 49152 + (tunnel % 16384) as u16;
-        if let Some(len) =
-            packet::build_bfd_packet(t.inside_local, t.inside_remote, src_port, payload, &mut probe)
-        {
+        if let Some(len) = packet::build_bfd_packet(
+            t.inside_local,
+            t.inside_remote,
+            src_port,
+            payload,
+            &mut probe,
+        ) {
             if let Some(bytes) = probe.get(..len) {
                 self.encapsulate(t, bytes, scratch, sink);
             }

@@ -139,8 +139,14 @@ fn packets_cross_the_tunnel_both_ways_after_a_handshake() {
     // The queued packet (or a keepalive) reaches B and the packet comes out of B's TUN.
     let b_out = carry(&mut a_out, &b, A_ADDR);
     assert_eq!(b_out.tun, vec![ping.clone()]);
-    assert_eq!(b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed), 1);
-    assert_eq!(b.dp.tunnels[0].counters.handshakes.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        b.dp.tunnels[0].counters.handshakes.load(Ordering::Relaxed),
+        1
+    );
 
     // And back, with an established session: no new handshake.
     let mut scratch = vec![0u8; SCRATCH_LEN];
@@ -149,7 +155,10 @@ fn packets_cross_the_tunnel_both_ways_after_a_handshake() {
     b.dp.handle_tun_packet(&b.fib, &mut reply, &mut scratch, &mut b_out);
     let a_in = carry(&mut b_out, &a, B_ADDR);
     assert_eq!(a_in.tun, vec![reply]);
-    assert_eq!(a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -167,7 +176,13 @@ fn a_replayed_datagram_is_dropped_and_counted() {
     let second = carry(&mut again, &b, A_ADDR);
     assert!(second.tun.is_empty(), "a replay must not reach the TUN");
     assert!(b.dp.tunnels[0].counters.rx_invalid.load(Ordering::Relaxed) >= 1);
-    assert!(b.dp.endpoints[0].counters.dropped_datagrams.load(Ordering::Relaxed) >= 1);
+    assert!(
+        b.dp.endpoints[0]
+            .counters
+            .dropped_datagrams
+            .load(Ordering::Relaxed)
+            >= 1
+    );
 }
 
 #[test]
@@ -218,7 +233,10 @@ fn an_inner_source_not_routed_over_the_connection_is_refused() {
     let b_out = carry(&mut a_out, &b, A_ADDR);
     assert!(b_out.tun.is_empty());
     assert_eq!(
-        b.dp.tunnels[0].counters.rx_source_refused.load(Ordering::Relaxed),
+        b.dp.tunnels[0]
+            .counters
+            .rx_source_refused
+            .load(Ordering::Relaxed),
         1
     );
 }

@@ -61,11 +61,16 @@ pub enum TunError {
 /// and prefix length) configured on it.
 pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice, TunError> {
     let name = cfg.name.clone();
-    let mut builder = DeviceBuilder::new().name(&cfg.name).mtu(cfg.mtu).enable(true);
+    let mut builder = DeviceBuilder::new()
+        .name(&cfg.name)
+        .mtu(cfg.mtu)
+        .enable(true);
     if let Some((addr, len)) = addresses.first() {
         builder = builder.ipv4(*addr, *len, None);
     }
-    let device = builder.build_sync().map_err(|source| classify(&name, source))?;
+    let device = builder
+        .build_sync()
+        .map_err(|source| classify(&name, source))?;
     for (address, prefix_len) in addresses.iter().skip(1) {
         device
             .add_address_v4(*address, *prefix_len)
@@ -104,11 +109,12 @@ pub fn install_routes(name: &str, if_index: u32, prefixes: &[IpNet]) -> Result<(
             source,
         })?;
     runtime.block_on(async {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(|source| TunError::Route {
-            name: name.to_string(),
-            prefix: prefixes[0],
-            source,
-        })?;
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(|source| TunError::Route {
+                name: name.to_string(),
+                prefix: prefixes[0],
+                source,
+            })?;
         tokio::spawn(connection);
         for prefix in prefixes {
             let request = handle.route().add().output_interface(if_index).replace();

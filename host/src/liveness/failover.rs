@@ -12,6 +12,12 @@
 //! was chosen yet) so traffic still tries it. Both ends see a tunnel go down or
 //! up within about one BFD interval of each other, so they agree again at most
 //! that long after a change; the hold also damps a flapping preferred tunnel.
+//! (4) Settling: at start and after every tunnel was down, the tunnels come up
+//! a few milliseconds apart, in an order each end may see differently. So the
+//! first choice waits until the most preferred tunnel is up, or `settle` (one
+//! liveness detection time) has passed since the first tunnel came up; until
+//! then the most preferred tunnel is kept. Without this, the ends could pick
+//! different tunnels and stay apart for the whole failback hold.
 //! This module owns only the decision: it reads no clock (`now` is passed in),
 //! keeps no per-tunnel state, and must not touch the FIB or tunnel weights,
 //! which the failover plugin's host side derives from the [`Decision`].
@@ -46,6 +52,9 @@ pub enum Reason {
     Failback,
     /// No tunnel is up: keeping the active (or most preferred) one.
     NoneUp,
+    /// Tunnels are coming up: waiting (at most `settle`) for the most
+    /// preferred one before the first choice.
+    Settling,
 }
 
 impl fmt::Display for Reason {
@@ -56,6 +65,7 @@ impl fmt::Display for Reason {
             Reason::Failover => "active tunnel down: moved to the most preferred tunnel that is up",
             Reason::Failback => "failback: a more preferred tunnel has been up for the hold time",
             Reason::NoneUp => "no tunnel is up: keeping the active or most preferred tunnel",
+            Reason::Settling => "tunnels coming up: waiting for the most preferred one",
         })
     }
 }
@@ -74,16 +84,25 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct ActiveStandby {
     hold: Duration,
+    settle: Duration,
     current: Option<usize>,
+    /// False at start and after no tunnel was up: the next choice settles.
+    settled: bool,
+    /// When the first tunnel came up while settling.
+    settling_since: Option<Instant>,
 }
 
 impl ActiveStandby {
     /// `hold`: how long a more preferred tunnel must have been up before
-    /// traffic fails back to it.
-    pub fn new(hold: Duration) -> ActiveStandby {
+    /// traffic fails back to it. `settle`: how long the first choice waits
+    /// for the most preferred tunnel (rule 4; one liveness detection time).
+    pub fn new(hold: Duration, settle: Duration) -> ActiveStandby {
         ActiveStandby {
             hold,
+            settle,
             current: None,
+            settled: false,
+            settling_since: None,
         }
     }
 
@@ -108,6 +127,7 @@ impl ActiveStandby {
                 .is_some_and(|s| now.saturating_duration_since(s) >= self.hold)
         };
         let (active, reason) = match cur {
+            _ if !self.settled => self.settling(tunnels, now)?,
             Some((i, t)) if t.up => {
                 let k = key(i, t);
                 match most_preferred(tunnels, |j, u| key(j, u) < k && held(u)) {
@@ -122,6 +142,10 @@ impl ActiveStandby {
                 (None, None) => (most_preferred(tunnels, |_, _| true)?, Reason::NoneUp),
             },
         };
+        if reason == Reason::NoneUp {
+            self.settled = false;
+            self.settling_since = None;
+        }
         let changed = self.current != Some(active);
         self.current = Some(active);
         Some(Decision {
@@ -129,6 +153,29 @@ impl ActiveStandby {
             changed,
             reason,
         })
+    }
+}
+
+impl ActiveStandby {
+    /// Rule (4): the choice while tunnels are coming up.
+    fn settling(&mut self, tunnels: &[TunnelHealth], now: Instant) -> Option<(usize, Reason)> {
+        let best = most_preferred(tunnels, |_, _| true)?;
+        let Some(best_up) = most_preferred(tunnels, |_, u| u.up) else {
+            let keep = self.current.filter(|i| *i < tunnels.len()).unwrap_or(best);
+            return Some((keep, Reason::NoneUp));
+        };
+        let since = *self.settling_since.get_or_insert(now);
+        if best_up == best || now.saturating_duration_since(since) >= self.settle {
+            self.settled = true;
+            self.settling_since = None;
+            let reason = match self.current {
+                Some(c) if c == best_up => Reason::Stay,
+                Some(_) => Reason::Failover,
+                None => Reason::Initial,
+            };
+            return Some((best_up, reason));
+        }
+        Some((best, Reason::Settling))
     }
 }
 
@@ -156,6 +203,7 @@ mod tests {
 
     const HOLD: Duration = Duration::from_secs(5);
     const IV: Duration = Duration::from_millis(200);
+    const SETTLE: Duration = Duration::from_millis(600);
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()
@@ -176,7 +224,7 @@ mod tests {
             health("169.254.10.4/30", Some(t0)),
             health("169.254.10.0/30", Some(t0)),
         ];
-        let mut a = ActiveStandby::new(HOLD);
+        let mut a = ActiveStandby::new(HOLD, SETTLE);
         let d = a.decide(&tunnels, t0).unwrap();
         assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::Initial));
         let d = a.decide(&tunnels, t0 + IV).unwrap();
@@ -187,14 +235,16 @@ mod tests {
             health("169.254.10.0/30", Some(t0)),
             health("169.254.9.0/30", Some(t0)),
         ];
-        let d = ActiveStandby::new(HOLD).decide(&tunnels, t0).unwrap();
+        let d = ActiveStandby::new(HOLD, SETTLE)
+            .decide(&tunnels, t0)
+            .unwrap();
         assert_eq!(d.active, 1);
     }
 
     #[test]
     fn failover_at_once_failback_after_hold() {
         let t0 = Instant::now();
-        let mut fo = ActiveStandby::new(HOLD);
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
         let mut tunnels = [
             health("169.254.20.0/30", Some(t0)),
             health("169.254.20.4/30", Some(t0)),
@@ -218,12 +268,14 @@ mod tests {
         let d = fo.decide(&tunnels, t2 + HOLD + IV).unwrap();
         assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::Failover));
         // Up with unknown up_since never counts for the hold.
-        let mut g = ActiveStandby::new(HOLD);
+        let mut g = ActiveStandby::new(HOLD, SETTLE);
         let mut ts = [
             health("169.254.20.0/30", None),
             health("169.254.20.4/30", Some(t0)),
         ];
-        assert_eq!(g.decide(&ts, t0).unwrap().active, 1);
+        // Settling: the preferred tunnel is kept for one detection time.
+        assert_eq!(g.decide(&ts, t0).unwrap().reason, Reason::Settling);
+        assert_eq!(g.decide(&ts, t0 + SETTLE).unwrap().active, 1);
         ts[0].up = true;
         assert_eq!(g.decide(&ts, t0 + 100 * HOLD).unwrap().active, 1);
     }
@@ -234,8 +286,8 @@ mod tests {
         // preferred tunnel come back one BFD interval later.
         let t0 = Instant::now();
         let (p, s) = ("169.254.30.0/30", "169.254.30.4/30");
-        let mut near = ActiveStandby::new(HOLD);
-        let mut far = ActiveStandby::new(HOLD);
+        let mut near = ActiveStandby::new(HOLD, SETTLE);
+        let mut far = ActiveStandby::new(HOLD, SETTLE);
         let chosen = |d: Decision, ts: &[TunnelHealth]| ts[d.active].inside_cidr;
         let agree =
             |near: &mut ActiveStandby, far: &mut ActiveStandby, n: [TunnelHealth; 2], now| {
@@ -281,20 +333,43 @@ mod tests {
     }
 
     #[test]
+    fn ends_that_see_tunnels_come_up_in_opposite_order_agree_at_once() {
+        // Seen in a lab: at start the near end saw .11 up 20 ms before .10,
+        // the far end the other way round.
+        let t0 = Instant::now();
+        let (p, s) = ("169.254.10.0/30", "169.254.11.0/30");
+        let ms = Duration::from_millis;
+        let mut near = ActiveStandby::new(HOLD, SETTLE);
+        let mut far = ActiveStandby::new(HOLD, SETTLE);
+        let near_first = [health(p, None), health(s, Some(t0))];
+        let far_first = [health(p, Some(t0)), health(s, None)];
+        let dn = near.decide(&near_first, t0).unwrap();
+        let df = far.decide(&far_first, t0).unwrap();
+        assert_eq!((dn.active, dn.reason), (0, Reason::Settling));
+        assert_eq!((df.active, df.reason), (0, Reason::Initial));
+        let both = [health(p, Some(t0 + ms(20))), health(s, Some(t0))];
+        let dn = near.decide(&both, t0 + ms(20)).unwrap();
+        assert_eq!((dn.active, dn.changed), (0, false));
+        // And then the normal rules: stay on the preferred tunnel.
+        assert_eq!(near.decide(&both, t0 + HOLD).unwrap().reason, Reason::Stay);
+    }
+
+    #[test]
     fn no_tunnel_up() {
         let t0 = Instant::now();
         let down = [
             health("169.254.40.4/30", None),
             health("169.254.40.0/30", None),
         ];
-        let mut fo = ActiveStandby::new(HOLD);
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
         let d = fo.decide(&down, t0).unwrap();
         assert_eq!((d.active, d.changed, d.reason), (1, true, Reason::NoneUp));
         // Once the other one was active, all down keeps it.
-        let mut fo = ActiveStandby::new(HOLD);
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
         let up0 = [health("169.254.40.4/30", Some(t0)), down[1]];
-        assert_eq!(fo.decide(&up0, t0).unwrap().active, 0);
-        let d = fo.decide(&down, t0 + IV).unwrap();
+        assert_eq!(fo.decide(&up0, t0).unwrap().active, 1);
+        assert_eq!(fo.decide(&up0, t0 + SETTLE).unwrap().active, 0);
+        let d = fo.decide(&down, t0 + SETTLE + IV).unwrap();
         assert_eq!((d.active, d.changed, d.reason), (0, false, Reason::NoneUp));
         assert!(d.reason.to_string().contains("no tunnel is up"));
     }
@@ -302,7 +377,7 @@ mod tests {
     #[test]
     fn single_tunnel_and_empty() {
         let t0 = Instant::now();
-        let mut fo = ActiveStandby::new(HOLD);
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
         let d = fo
             .decide(&[health("169.254.50.0/30", Some(t0))], t0)
             .unwrap();
@@ -319,12 +394,13 @@ mod tests {
         assert_eq!(fo.decide(&[], later), None);
         assert_eq!(fo.current(), None);
         // A current index beyond a shorter slice is treated as gone.
-        let mut fo = ActiveStandby::new(HOLD);
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
         let two = [
             health("169.254.50.0/30", None),
             health("169.254.50.4/30", Some(t0)),
         ];
-        assert_eq!(fo.decide(&two, t0).unwrap().active, 1);
+        assert_eq!(fo.decide(&two, t0).unwrap().active, 0);
+        assert_eq!(fo.decide(&two, t0 + SETTLE).unwrap().active, 1);
         let d = fo
             .decide(&[health("169.254.50.0/30", Some(t0))], t0)
             .unwrap();

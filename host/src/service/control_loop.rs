@@ -74,7 +74,10 @@ impl ControlLoop {
         let failover = cfg
             .connections
             .iter()
-            .map(|c| ActiveStandby::new(c.failback_hold))
+            .map(|c| {
+                let detection = c.liveness.interval * u32::from(c.liveness.multiplier);
+                ActiveStandby::new(c.failback_hold, detection)
+            })
             .collect();
         let up_since = vec![None; dataplane.tunnels.len()];
         let mut control = ControlLoop {
@@ -162,7 +165,11 @@ impl ControlLoop {
                 }
             }
             Err(e) => {
-                let cidr = self.dataplane.tunnels.get(probe.tunnel).map(|t| t.inside_cidr);
+                let cidr = self
+                    .dataplane
+                    .tunnels
+                    .get(probe.tunnel)
+                    .map(|t| t.inside_cidr);
                 warn!(tunnel = ?cidr, error = %e, "malformed liveness probe dropped");
             }
         }

@@ -65,11 +65,10 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         })
         .collect();
     let dataplane = Arc::new(
-        Dataplane::new(cfg.private_key.clone(), endpoints, specs)
-            .map_err(StartError::Dataplane)?,
+        Dataplane::new(cfg.private_key.clone(), endpoints, specs).map_err(StartError::Dataplane)?,
     );
     // Claimed before the TUN so a second instance fails without touching it.
-    let admin_listener = admin::bind(&cfg.admin_socket)?;
+    let admin_socket = admin::bind(&cfg.admin_socket)?;
 
     let addresses: Vec<_> = dataplane
         .tunnels
@@ -106,7 +105,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .spawn(move || control.run(&shutdown))?,
         );
     }
-    admin::serve(admin_listener, cfg.clone(), dataplane.clone())?;
+    admin::serve(&admin_socket, cfg.clone(), dataplane.clone())?;
     info!(
         gateway = %cfg.name,
         role = ?cfg.role,
@@ -136,6 +135,6 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
             "final counters"
         );
     }
-    admin::remove(&cfg.admin_socket);
+    drop(admin_socket);
     Ok(())
 }

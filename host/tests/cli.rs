@@ -1,0 +1,392 @@
+//! The `sitelink` binary as an operator meets it: key tools, `check`, and
+//! `run` refusing bad input with exit 2, a message that names the fix, and
+//! nothing left half-started. Gateways run inside a network namespace of the
+//! test's own (root is needed, as for every end-to-end test), which is
+//! deleted at the end even when an assertion fails.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sitelink");
+
+/// A scratch directory and network namespace, removed on drop.
+struct Scene {
+    dir: PathBuf,
+    netns: String,
+    children: Vec<Child>,
+}
+
+impl Scene {
+    fn new(tag: &str) -> Scene {
+        let id = format!("sltcli{}{tag}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(&id);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("ip").args(["netns", "del", &id]).output();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &id])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {id} failed (are we root?)");
+        sh(&id, &["ip", "link", "set", "lo", "up"]);
+        Scene {
+            dir,
+            netns: id,
+            children: Vec::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes a private key with `mode` and returns its path.
+    fn key(&self, name: &str, mode: u32) -> PathBuf {
+        let out = Command::new(BIN).arg("genkey").output().unwrap();
+        assert!(out.status.success());
+        let path = self.path(name);
+        fs::write(&path, &out.stdout).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    /// A one-tunnel gateway config listening on `listen`.
+    fn config(&self, name: &str, key: &Path, listen: &str, tun: &str) -> PathBuf {
+        let peer = pubkey(&genkey());
+        let text = format!(
+            r#"[gateway]
+name = "{name}"
+role = "cgw"
+private_key_file = "{key}"
+admin_socket = "{sock}"
+
+[tun]
+name = "{tun}"
+
+[[endpoint]]
+name = "wan"
+listen = "{listen}"
+
+[route_table]
+kernel_routes = false
+
+[[connection]]
+name = "lab"
+routing = "static"
+static_routes = ["10.77.0.0/24"]
+
+[[connection.tunnel]]
+endpoint = "wan"
+remote = "127.0.0.1:51999"
+remote_public_key = "{peer}"
+inside_cidr = "169.254.77.0/30"
+"#,
+            key = key.display(),
+            sock = self.path(&format!("{name}.sock")).display(),
+        );
+        let path = self.path(&format!("{name}.toml"));
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `sitelink ARGS` in the namespace to completion (bounded).
+    fn run_to_end(&self, prefix: &[&str], args: &[&str]) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns])
+            .args(prefix)
+            .arg(BIN)
+            .args(args);
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_bounded(child, Duration::from_secs(10))
+    }
+
+    /// Starts a gateway in the background and waits for its admin socket.
+    fn start(&mut self, config: &Path, socket: &Path) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns, BIN, "run", "-c"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "gateway did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn link_exists(&self, name: &str) -> bool {
+        sh(&self.netns, &["ip", "link", "show", name])
+            .status
+            .success()
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sh(netns: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "sitelink did not exit within {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn genkey() -> String {
+    let out = Command::new(BIN).arg("genkey").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn pubkey(private: &str) -> String {
+    let mut child = Command::new(BIN)
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(private.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn keys_interoperate_with_wireguard_tools() {
+    let private = genkey();
+    assert_eq!(private.len(), 44, "a WireGuard key is 44 base64 characters");
+    let ours = pubkey(&private);
+    let wg = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut wg) = wg else {
+        panic!("`wg` (wireguard-tools) is needed: scripts/test installs it");
+    };
+    use std::io::Write;
+    wg.stdin
+        .take()
+        .unwrap()
+        .write_all(private.as_bytes())
+        .unwrap();
+    let theirs = wg.wait_with_output().unwrap();
+    assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout).trim());
+    // And a key from `wg genkey` works in `sitelink pubkey`.
+    let wg_key = Command::new("wg").arg("genkey").output().unwrap();
+    let wg_key = String::from_utf8(wg_key.stdout).unwrap();
+    assert_eq!(pubkey(&wg_key).len(), 44);
+}
+
+#[test]
+fn pubkey_refuses_garbage_with_exit_2() {
+    let mut child = Command::new(BIN)
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"not a key").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("fix:"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_points_at_file_line_and_column() {
+    let scene = Scene::new("chk");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slchk0");
+    let ok = Command::new(BIN)
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("169.254.77.0/30", "169.254.1.0/30");
+    fs::write(&config, text).unwrap();
+    let bad = Command::new(BIN)
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = stderr(&bad);
+    let line = fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("169.254.1.0/30"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("{}:{line}:", config.display())),
+        "error must name file and line {line}: {err}"
+    );
+    assert!(err.contains("fix:"), "{err}");
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused_before_anything_starts() {
+    let scene = Scene::new("key");
+    let key = scene.key("gw.key", 0o644);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slkey0");
+    let out = scene.run_to_end(&[], &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    assert!(!scene.link_exists("slkey0"), "no TUN may be left behind");
+    assert!(!scene.path("gw.sock").exists());
+}
+
+#[test]
+fn a_missing_key_file_is_refused() {
+    let scene = Scene::new("nok");
+    let config = scene.config("gw", &scene.path("absent.key"), "127.0.0.1:51820", "slnok0");
+    let out = scene.run_to_end(&[], &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("sitelink genkey"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_endpoint_address_in_use_is_refused_and_nothing_is_half_started() {
+    let mut scene = Scene::new("use");
+    let key = scene.key("gw.key", 0o600);
+    let first = scene.config("first", &key, "127.0.0.1:51820", "sluse0");
+    scene.start(&first, &scene.path("first.sock"));
+    let second = scene.config("second", &key, "127.0.0.1:51820", "sluse1");
+    let out = scene.run_to_end(&[], &["run", "-c", second.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("endpoint wan") && err.contains("already in use"),
+        "{err}"
+    );
+    assert!(
+        !scene.link_exists("sluse1"),
+        "the second TUN must not exist"
+    );
+    assert!(!scene.path("second.sock").exists());
+    assert!(
+        scene.link_exists("sluse0"),
+        "the first gateway keeps running"
+    );
+
+    // The same admin socket twice is refused too, naming the running gateway.
+    let text = fs::read_to_string(&second)
+        .unwrap()
+        .replace("127.0.0.1:51820", "127.0.0.1:51821")
+        .replace("second.sock", "first.sock");
+    fs::write(&second, text).unwrap();
+    let out = scene.run_to_end(&[], &["run", "-c", second.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("another sitelink is running"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        scene.path("first.sock").exists(),
+        "the running gateway's socket stays"
+    );
+}
+
+#[test]
+fn no_permission_for_tun_is_a_clear_error() {
+    let scene = Scene::new("cap");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slcap0");
+    // Root without CAP_NET_ADMIN cannot create a TUN device.
+    let out = scene.run_to_end(
+        &[
+            "setpriv",
+            "--bounding-set=-net_admin",
+            "--inh-caps=-net_admin",
+        ],
+        &["run", "-c", config.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("permission denied") && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(
+        !scene.path("gw.sock").exists(),
+        "the admin socket is removed again"
+    );
+}
+
+#[test]
+fn status_without_a_running_gateway_says_so() {
+    let scene = Scene::new("sta");
+    let out = Command::new(BIN)
+        .args(["status", "--socket"])
+        .arg(scene.path("none.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is `sitelink run` running"),
+        "{}",
+        stderr(&out)
+    );
+}
