@@ -77,10 +77,7 @@ pub(crate) fn delete_netns(name: &str) {
 pub fn emergency_cleanup() {
     let (pids, netns) = {
         let mut r = registry();
-        (
-            std::mem::take(&mut r.pids),
-            std::mem::take(&mut r.netns),
-        )
+        (std::mem::take(&mut r.pids), std::mem::take(&mut r.netns))
     };
     for pid in pids {
         // SAFETY: kill(2) on a child we spawned and registered.
@@ -126,12 +123,16 @@ pub fn install_signal_cleanup() {
                     if n == 1 {
                         break;
                     }
-                    if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    if n < 0
+                        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                    {
                         continue;
                     }
                     return;
                 }
-                eprintln!("\nsitelink-lab: signal {b} received: cleaning up namespaces and processes");
+                eprintln!(
+                    "\nsitelink-lab: signal {b} received: cleaning up namespaces and processes"
+                );
                 emergency_cleanup();
                 // SAFETY: _exit(2) ends the process without running other threads' code.
                 unsafe { libc::_exit(128 + b as libc::c_int) };

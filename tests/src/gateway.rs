@@ -237,15 +237,20 @@ pub fn status_json(ns: &Netns, bin: &Path, socket: &Path) -> Result<Status> {
         &mut ns.command(bin, &["status", "--socket", &sock, "--json"]),
         STATUS_TIMEOUT,
     )?;
-    serde_json::from_str(&out)
-        .map(Status)
-        .map_err(|e| Error::msg(format!("`sitelink status --json` printed bad JSON ({e}):\n{out}")))
+    serde_json::from_str(&out).map(Status).map_err(|e| {
+        Error::msg(format!(
+            "`sitelink status --json` printed bad JSON ({e}):\n{out}"
+        ))
+    })
 }
 
 /// Runs `sitelink status --socket SOCKET` (the human table) inside `ns`.
 pub fn status_text(ns: &Netns, bin: &Path, socket: &Path) -> Result<String> {
     let sock = socket.to_string_lossy();
-    process::run_ok(&mut ns.command(bin, &["status", "--socket", &sock]), STATUS_TIMEOUT)
+    process::run_ok(
+        &mut ns.command(bin, &["status", "--socket", &sock]),
+        STATUS_TIMEOUT,
+    )
 }
 
 #[cfg(test)]

@@ -80,6 +80,19 @@ impl PingTrain {
     pub fn lost(&self) -> u32 {
         self.sent.saturating_sub(self.received)
     }
+
+    /// The outage as the receiver saw it: the larger of `loss_window` and
+    /// (`max_reply_gap` - `interval`). iputils ping sends more slowly while
+    /// replies are missing (about 16 ms instead of 10 ms apart), so the
+    /// missing-run count alone understates a long outage; the reply
+    /// timestamps do not.
+    pub fn outage(&self) -> Duration {
+        let gap = self
+            .max_reply_gap
+            .map(|g| g.saturating_sub(self.interval))
+            .unwrap_or_default();
+        self.loss_window.max(gap)
+    }
 }
 
 /// Parses `ping -D` output (iputils) taken at `interval`.
@@ -148,7 +161,18 @@ pub fn ping_train(ns: &Netns, dst: &str, interval: Duration, count: u32) -> Resu
     let bound = interval * count * 2 + Duration::from_secs(10);
     let out = ns.exec(
         "ping",
-        &[family_flag(dst), "-n", "-D", "-i", &i, "-W", "1", "-c", &c, dst],
+        &[
+            family_flag(dst),
+            "-n",
+            "-D",
+            "-i",
+            &i,
+            "-W",
+            "1",
+            "-c",
+            &c,
+            dst,
+        ],
         bound,
     )?;
     let t = parse_ping(&out.stdout, interval);
@@ -160,6 +184,19 @@ pub fn ping_train(ns: &Netns, dst: &str, interval: Duration, count: u32) -> Resu
         )));
     }
     Ok(t)
+}
+
+/// [`ping_train`] for `duration` (count = duration / interval).
+pub fn ping_train_for(
+    ns: &Netns,
+    dst: &str,
+    interval: Duration,
+    duration: Duration,
+) -> Result<PingTrain> {
+    let count = (duration.as_secs_f64() / interval.as_secs_f64())
+        .ceil()
+        .max(1.0) as u32;
+    ping_train(ns, dst, interval, count)
 }
 
 /// Throughput of one iperf3 TCP test.
@@ -210,7 +247,9 @@ pub fn parse_iperf3(json: &str) -> Result<IperfResult> {
     let end = &v["end"];
     Ok(IperfResult {
         sent_bps: end["sum_sent"]["bits_per_second"].as_f64().unwrap_or(0.0),
-        received_bps: end["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0),
+        received_bps: end["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0),
         received_bytes: end["sum_received"]["bytes"].as_u64().unwrap_or(0),
         retransmits: end["sum_sent"]["retransmits"].as_u64(),
         intervals_bps,
@@ -242,7 +281,10 @@ pub fn iperf3_server(ns: &Netns, port: u16, log: &Path) -> Result<Spawned> {
     )
     .map_err(|e| e.context(server.log()))?;
     if !alive {
-        return Err(Error::msg(format!("iperf3 server exited:\n{}", server.log())));
+        return Err(Error::msg(format!(
+            "iperf3 server exited:\n{}",
+            server.log()
+        )));
     }
     Ok(server)
 }
@@ -253,10 +295,23 @@ pub fn iperf3_client(ns: &Netns, dst: &str, port: u16, seconds: u32) -> Result<I
     let (p, t) = (port.to_string(), seconds.to_string());
     let out = ns.exec(
         "iperf3",
-        &["-c", dst, "-p", &p, "-t", &t, "-i", "1", "-J", "--connect-timeout", "3000"],
+        &[
+            "-c",
+            dst,
+            "-p",
+            &p,
+            "-t",
+            &t,
+            "-i",
+            "1",
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ],
         Duration::from_secs(u64::from(seconds) + 20),
     )?;
-    parse_iperf3(&out.stdout).map_err(|e| e.context(format!("iperf3 stderr: {}", out.stderr.trim())))
+    parse_iperf3(&out.stdout)
+        .map_err(|e| e.context(format!("iperf3 stderr: {}", out.stderr.trim())))
 }
 
 /// Runs the `udp-garbage` helper (`bin`) in `ns`: `count` garbage datagrams
@@ -290,7 +345,9 @@ mod tests {
         out.push_str("[1000.1] 64 bytes from 10.2.0.10: icmp_seq=3 ttl=62 time=0.4 ms (DUP!)\n");
         out.push_str("[1000.5] From 10.1.0.1 icmp_seq=70 Destination Host Unreachable\n");
         out.push_str("\n--- 10.2.0.10 ping statistics ---\n");
-        out.push_str("100 packets transmitted, 86 received, +1 duplicates, 14% packet loss, time 990ms\n");
+        out.push_str(
+            "100 packets transmitted, 86 received, +1 duplicates, 14% packet loss, time 990ms\n",
+        );
         let t = parse_ping(&out, Duration::from_millis(10));
         assert_eq!(t.sent, 100);
         assert_eq!(t.received, 86);
@@ -300,6 +357,7 @@ mod tests {
         assert_eq!(t.loss_window, Duration::from_millis(130));
         let gap = t.max_reply_gap.unwrap().as_secs_f64();
         assert!((gap - 0.14).abs() < 1e-6, "{gap}");
+        assert_eq!(t.outage(), Duration::from_millis(130));
     }
 
     #[test]

@@ -257,8 +257,18 @@ impl Netns {
     /// `ip rule add from SRC table T pref P`: source-based routing.
     pub fn add_rule_from(&self, src: &str, table: u32, pref: u32) -> Result<()> {
         let (t, p) = (table.to_string(), pref.to_string());
-        self.ip(&[family(src), "rule", "add", "from", src, "table", &t, "pref", &p])
-            .map(drop)
+        self.ip(&[
+            family(src),
+            "rule",
+            "add",
+            "from",
+            src,
+            "table",
+            &t,
+            "pref",
+            &p,
+        ])
+        .map(drop)
     }
 
     /// Pids of the processes running inside (`ip netns pids`).
@@ -282,10 +292,23 @@ impl Drop for Netns {
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
     for n in [a_if, b_if] {
         if n.is_empty() || n.len() > 15 {
-            return Err(Error::msg(format!("bad interface name {n:?} (1..=15 bytes)")));
+            return Err(Error::msg(format!(
+                "bad interface name {n:?} (1..=15 bytes)"
+            )));
         }
     }
-    a.ip(&["link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.name()])?;
+    a.ip(&[
+        "link",
+        "add",
+        a_if,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_if,
+        "netns",
+        b.name(),
+    ])?;
     a.link_up(a_if)?;
     b.link_up(b_if)
 }

@@ -183,7 +183,7 @@ impl StaticLab {
             fs::write(&config, gateway::render_config(&text, &edits))?;
             let conf = config.to_string_lossy().into_owned();
             let mut cmd = self.ns(gw).command(bin, &["run", "-c", &conf]);
-            cmd.env("RUST_LOG", &log_level);
+            cmd.env("RUST_LOG", &log_level).env("NO_COLOR", "1");
             let proc = Spawned::start(name, cmd, &dir.join(format!("{name}.log")))?;
             let run = GwRun {
                 proc,
@@ -319,7 +319,12 @@ impl StaticLab {
     }
 
     /// [`process::wait_until`] (50 ms poll) whose error carries the gateway logs.
-    pub fn wait_until(&self, what: &str, timeout: Duration, cond: impl FnMut() -> bool) -> Result<Duration> {
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl FnMut() -> bool,
+    ) -> Result<Duration> {
         process::wait_until(what, timeout, Duration::from_millis(50), cond)
             .map_err(|e| self.with_logs(e))
     }
@@ -362,14 +367,17 @@ impl StaticLab {
     /// The VGW endpoint link (1 = az1, 2 = az2) a tunnel runs over, from the
     /// vgw's status (falling back to the example's layout).
     pub fn vgw_link_of_tunnel(&self, inside_cidr: &str) -> Result<u8> {
-        let ep = self
-            .status(Gw::Vgw)
-            .ok()
-            .and_then(|s| s.tunnel(inside_cidr)?["endpoint"].as_str().map(str::to_string));
+        let ep = self.status(Gw::Vgw).ok().and_then(|s| {
+            s.tunnel(inside_cidr)?["endpoint"]
+                .as_str()
+                .map(str::to_string)
+        });
         match (ep.as_deref(), inside_cidr) {
             (Some("az1"), _) | (None, TUNNEL_1) => Ok(1),
             (Some("az2"), _) | (None, TUNNEL_2) => Ok(2),
-            (ep, t) => Err(Error::msg(format!("no VGW link known for tunnel {t} (endpoint {ep:?})"))),
+            (ep, t) => Err(Error::msg(format!(
+                "no VGW link known for tunnel {t} (endpoint {ep:?})"
+            ))),
         }
     }
 
@@ -394,7 +402,10 @@ impl StaticLab {
     /// Starts an iperf3 server (one test) on `port` in `ns`, logging to the lab
     /// directory, and waits until it listens.
     pub fn iperf3_server(&self, ns: &Netns, port: u16) -> Result<Spawned> {
-        let log = self.lab.dir().join(format!("iperf3-{}-{port}.log", ns.name()));
+        let log = self
+            .lab
+            .dir()
+            .join(format!("iperf3-{}-{port}.log", ns.name()));
         measure::iperf3_server(ns, port, &log)
     }
 

@@ -46,29 +46,48 @@ fn static_plumbing_endpoints_links_and_source_routing() {
     assert!(ping_ok(&lab.cgw, VGW_AZ1), "cgw -> az1");
     assert!(ping_ok(&lab.cgw, VGW_AZ2), "cgw -> az2");
     for src in [VGW_AZ1, VGW_AZ2] {
-        assert!(ping_src(&lab.vgw, Some(src), CGW_WAN).unwrap().received > 0, "vgw from {src}");
+        assert!(
+            ping_src(&lab.vgw, Some(src), CGW_WAN).unwrap().received > 0,
+            "vgw from {src}"
+        );
     }
 
     // Cut link 1: az1 is gone, az2 still answers.
     lab.cut_vgw_link(1).unwrap();
-    assert_eq!(ping(&lab.cgw, VGW_AZ1).unwrap().received, 0, "az1 still reachable after cut");
-    assert!(ping_ok(&lab.cgw, VGW_AZ2), "az2 unreachable after cutting link 1");
+    assert_eq!(
+        ping(&lab.cgw, VGW_AZ1).unwrap().received,
+        0,
+        "az1 still reachable after cut"
+    );
+    assert!(
+        ping_ok(&lab.cgw, VGW_AZ2),
+        "az2 unreachable after cutting link 1"
+    );
     // VGW traffic from az2 still gets out; traffic from az1 does not escape by link 2.
     assert!(ping_src(&lab.vgw, Some(VGW_AZ2), CGW_WAN).unwrap().received > 0);
-    assert_eq!(ping_src(&lab.vgw, Some(VGW_AZ1), CGW_WAN).unwrap().received, 0);
+    assert_eq!(
+        ping_src(&lab.vgw, Some(VGW_AZ1), CGW_WAN).unwrap().received,
+        0
+    );
 
     // Restore link 1, cut link 2: the mirror image.
     lab.restore_vgw_link(1).unwrap();
     lab.cut_vgw_link(2).unwrap();
     assert!(ping_ok(&lab.cgw, VGW_AZ1), "az1 unreachable after restore");
     assert_eq!(ping(&lab.cgw, VGW_AZ2).unwrap().received, 0);
-    assert_eq!(ping_src(&lab.vgw, Some(VGW_AZ2), CGW_WAN).unwrap().received, 0);
+    assert_eq!(
+        ping_src(&lab.vgw, Some(VGW_AZ2), CGW_WAN).unwrap().received,
+        0
+    );
     lab.restore_vgw_link(2).unwrap();
     assert!(ping_ok(&lab.cgw, VGW_AZ2), "az2 unreachable after restore");
 
     // No main-table default route on the VGW.
     let main = lab.vgw.ip(&["route", "show", "table", "main"]).unwrap();
-    assert!(!main.contains("default"), "vgw main table has a default: {main}");
+    assert!(
+        !main.contains("default"),
+        "vgw main table has a default: {main}"
+    );
 
     let names = lab.netns_names();
     drop(lab);
@@ -80,9 +99,11 @@ fn namespaces_vanish_after_a_panic() {
     let _wd = watchdog("namespaces_vanish_after_a_panic");
     let mut names = Vec::new();
     let mut pid = 0;
+    let mut dir = std::path::PathBuf::new();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let lab = StaticLab::build().expect("build static lab");
         names = lab.netns_names();
+        dir = lab.lab().dir().to_path_buf();
         let p = Spawned::start(
             "sleeper",
             lab.inet.command("sleep", &["60"]),
@@ -96,6 +117,12 @@ fn namespaces_vanish_after_a_panic() {
     assert!(r.is_err());
     assert_eq!(names.len(), 5);
     assert_gone(&names);
+    // A panicking lab keeps its files for the post-mortem; this panic was on purpose.
+    assert!(
+        dir.join("sleeper.log").exists(),
+        "lab files not kept after a panic"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     std::thread::sleep(Duration::from_millis(200));
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(
@@ -113,31 +140,47 @@ fn spawned_is_stopped_on_drop_and_can_be_killed() {
     // SIGTERM on drop.
     let mut p = Spawned::start(
         "sleeper",
-        ns.command("sh", &["-c", "echo hello from $(ip netns identify); exec sleep 60"]),
+        ns.command(
+            "sh",
+            &["-c", "echo hello from $(ip netns identify); exec sleep 60"],
+        ),
         &log,
     )
     .unwrap();
     let pid = p.pid();
-    sitelink_lab::wait_until("log line", Duration::from_secs(5), Duration::from_millis(20), || {
-        p.log().contains("hello from")
-    })
+    sitelink_lab::wait_until(
+        "log line",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || p.log().contains("hello from"),
+    )
     .unwrap();
     assert!(p.log().contains(ns.name()), "{}", p.log());
     assert!(p.is_alive());
     assert_eq!(ns.pids(), vec![pid]);
     drop(p);
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} survived drop");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} survived drop"
+    );
     // kill -9 one.
     let mut q = Spawned::start("sleeper2", ns.command("sleep", &["60"]), &log).unwrap();
     q.kill9();
     assert!(!q.is_alive());
     // A wait that never holds fails in time, naming what it waited for.
-    let e = sitelink_lab::wait_until("the impossible", Duration::from_millis(100), Duration::from_millis(10), || false)
-        .unwrap_err();
+    let e = sitelink_lab::wait_until(
+        "the impossible",
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+        || false,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("the impossible"), "{e}");
     // A command that overruns is killed.
     let t0 = std::time::Instant::now();
-    let e = ns.exec("sleep", &["30"], Duration::from_millis(300)).unwrap_err();
+    let e = ns
+        .exec("sleep", &["30"], Duration::from_millis(300))
+        .unwrap_err();
     assert!(t0.elapsed() < Duration::from_secs(5) && e.to_string().contains("did not finish"));
 }
 
@@ -150,14 +193,20 @@ fn stale_namespaces_of_dead_owners_are_swept() {
     child.wait().unwrap();
     let stale = format!("slt{dead}x0-stale");
     let alive_name = format!("slt{}x9999-mine", std::process::id());
-    let _ = Command::new("ip").args(["netns", "del", &stale]).status();
+    let _ = Command::new("ip")
+        .args(["netns", "del", &stale])
+        .stderr(std::process::Stdio::null())
+        .status();
     let ns = Netns::create(&stale).unwrap();
     std::mem::forget(ns); // leave it behind as a dead process would
     let mine = Netns::create(&alive_name).unwrap();
     let _lab = Lab::new().unwrap(); // sweeps
     let now = list_netns().unwrap();
     assert!(!now.contains(&stale), "stale {stale} not swept: {now:?}");
-    assert!(now.contains(&alive_name), "sweep removed a live owner's namespace");
+    assert!(
+        now.contains(&alive_name),
+        "sweep removed a live owner's namespace"
+    );
     drop(mine);
     assert_gone(&[alive_name]);
 }

@@ -17,7 +17,10 @@
 //! first choice waits until the most preferred tunnel is up, or `settle` (one
 //! liveness detection time) has passed since the first tunnel came up; until
 //! then the most preferred tunnel is kept. Without this, the ends could pick
-//! different tunnels and stay apart for the whole failback hold.
+//! different tunnels and stay apart for the whole failback hold. After an
+//! outage of every tunnel it waits only while the preferred tunnel is coming
+//! up (its liveness handshake under way), never for one that is down: traffic
+//! must not wait on a tunnel whose link may still be cut.
 //! This module owns only the decision: it reads no clock (`now` is passed in),
 //! keeps no per-tunnel state, and must not touch the FIB or tunnel weights,
 //! which the failover plugin's host side derives from the [`Decision`].
@@ -37,6 +40,8 @@ pub struct TunnelHealth {
     /// Since when the tunnel has been up without interruption. `None` while
     /// down, or if unknown (then it never counts as up for `hold`).
     pub up_since: Option<Instant>,
+    /// Liveness handshake under way (BFD Init): likely up within an interval.
+    pub coming_up: bool,
 }
 
 /// Why the active tunnel is what it is.
@@ -165,7 +170,10 @@ impl ActiveStandby {
             return Some((keep, Reason::NoneUp));
         };
         let since = *self.settling_since.get_or_insert(now);
-        if best_up == best || now.saturating_duration_since(since) >= self.settle {
+        let starting = self.current.is_none();
+        let best_coming = tunnels.get(best).is_some_and(|t| t.coming_up);
+        let waited = now.saturating_duration_since(since) >= self.settle;
+        if best_up == best || waited || !(starting || best_coming) {
             self.settled = true;
             self.settling_since = None;
             let reason = match self.current {
@@ -214,7 +222,38 @@ mod tests {
             inside_cidr: net(cidr),
             up: up_since.is_some(),
             up_since,
+            coming_up: false,
         }
+    }
+
+    #[test]
+    fn after_an_outage_of_every_tunnel_traffic_never_waits_on_a_down_tunnel() {
+        // Seen in a lab: the preferred tunnel's link was cut, the standby was
+        // declared down for a moment under load and came back: traffic must
+        // go to the standby at once, not wait for the cut preferred tunnel.
+        let t0 = Instant::now();
+        let (p, s) = ("169.254.10.0/30", "169.254.11.0/30");
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
+        let both = [health(p, Some(t0)), health(s, Some(t0))];
+        assert_eq!(fo.decide(&both, t0).unwrap().active, 0);
+        let t1 = t0 + HOLD;
+        let cut = [health(p, None), health(s, Some(t0))];
+        assert_eq!(fo.decide(&cut, t1).unwrap().active, 1);
+        let none = [health(p, None), health(s, None)];
+        assert_eq!(fo.decide(&none, t1 + IV).unwrap().reason, Reason::NoneUp);
+        let back = [health(p, None), health(s, Some(t1 + 2 * IV))];
+        let d = fo.decide(&back, t1 + 2 * IV).unwrap();
+        assert_eq!((d.active, d.changed), (1, false), "{d:?}");
+        // But a preferred tunnel in its liveness handshake is waited for.
+        let mut fo = ActiveStandby::new(HOLD, SETTLE);
+        fo.decide(&both, t0);
+        fo.decide(&none, t1);
+        let mut coming = [health(p, None), health(s, Some(t1 + IV))];
+        coming[0].coming_up = true;
+        let d = fo.decide(&coming, t1 + IV).unwrap();
+        assert_eq!((d.active, d.reason), (0, Reason::Settling));
+        let d = fo.decide(&coming, t1 + IV + SETTLE).unwrap();
+        assert_eq!(d.active, 1, "but not longer than the settle time");
     }
 
     #[test]

@@ -211,6 +211,7 @@ impl ControlLoop {
                 .map(|t| TunnelHealth {
                     inside_cidr: t.inside_cidr,
                     up: self.sessions.get(t.id).map(Session::state) == Some(State::Up),
+                    coming_up: self.sessions.get(t.id).map(Session::state) == Some(State::Init),
                     up_since: self.up_since.get(t.id).copied().flatten(),
                 })
                 .collect();

@@ -52,14 +52,21 @@ fn main() {
     }
     let target = &args[1];
     let count: u32 = args[2].parse().expect("COUNT is a number");
-    let seed = args.get(3).and_then(|s| s.parse::<u64>().ok()).unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-    });
+    let seed = args
+        .get(3)
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
     let mut rng = Rng(seed | 1);
-    let bind = if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+    let bind = if target.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
     let sock = UdpSocket::bind(bind).expect("bind");
     let mut sent = 0u32;
     for i in 0..count {
