@@ -15,7 +15,7 @@ use rand_core::{OsRng, RngCore};
 use tracing::{info, warn};
 use tun_rs::SyncDevice;
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, Role};
 use crate::dataplane::fib::TunnelId;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
@@ -29,6 +29,10 @@ const WIREGUARD_TICK: Duration = Duration::from_millis(100);
 const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
 /// Longest sleep, so that shutdown is noticed quickly.
 const MAX_WAIT: Duration = Duration::from_millis(250);
+/// How long the VGW side waits for the customer gateway to initiate a
+/// tunnel's handshake before it initiates itself. As in AWS, the customer
+/// side starts; if both start at once, each refuses the other's response.
+const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
 
 pub struct ControlLoop {
     cfg: Arc<GatewayConfig>,
@@ -106,7 +110,10 @@ impl ControlLoop {
             tun: &tun,
             probes: &probes_tx,
         };
-        dp.initiate_handshakes(&mut self.scratch, &mut sink);
+        let started = Instant::now();
+        if self.cfg.role == Role::Cgw {
+            dp.initiate_handshakes(&mut self.scratch, &mut sink);
+        }
         let mut next_wg_tick = Instant::now() + WIREGUARD_TICK;
         let mut next_rl_reset = Instant::now() + RATE_LIMIT_RESET;
 
@@ -138,8 +145,18 @@ impl ControlLoop {
                 if let Some(t) = self.sessions[id].handle_timeout(now) {
                     self.on_transition(id, t, now);
                 }
+                // A probe on a tunnel without a session starts a handshake:
+                // the VGW leaves that to the customer gateway at first.
+                let may_send = self.cfg.role == Role::Cgw
+                    || now.duration_since(started) >= VGW_INITIATE_AFTER
+                    || dp
+                        .tunnels
+                        .get(id)
+                        .is_some_and(|t| t.handshake_age().is_some());
                 while let Some(packet) = self.sessions[id].poll_transmit(now) {
-                    dp.send_probe(id, &packet.encode(), &mut self.scratch, &mut sink);
+                    if may_send {
+                        dp.send_probe(id, &packet.encode(), &mut self.scratch, &mut sink);
+                    }
                 }
             }
             self.decide_failover(now, false);
