@@ -10,5 +10,6 @@ pub mod dataplane;
 pub mod keys;
 pub mod liveness;
 pub mod packet;
+pub mod policy;
 pub mod route_table;
 pub mod service;

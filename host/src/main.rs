@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
 use sitelink::{config, control::admin, keys, service};
 
 #[derive(Parser)]
@@ -38,13 +39,67 @@ enum Command {
     },
     /// Show a running gateway's connections, tunnels and counters.
     Status {
-        /// The gateway's config (to find its admin socket).
-        #[arg(short, long, value_name = "FILE", required_unless_present = "socket")]
-        config: Option<PathBuf>,
-        /// The admin socket, instead of the config.
-        #[arg(long, value_name = "PATH", conflicts_with = "config")]
-        socket: Option<PathBuf>,
+        #[command(flatten)]
+        gateway: Gateway,
         /// Print the status document as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, swap or remove a running gateway's policy plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+/// Which running gateway: by its config or its admin socket.
+#[derive(Args)]
+struct Gateway {
+    /// The gateway's config (to find its admin socket).
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        required_unless_present = "socket",
+        global = true
+    )]
+    config: Option<PathBuf>,
+    /// The admin socket, instead of the config.
+    #[arg(long, value_name = "PATH", conflicts_with = "config", global = true)]
+    socket: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Each slot with its plugin, version, calls, faults and mean call time.
+    List {
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load FILE into SLOT (failover, route-selection, bgp-filter) without
+    /// resetting any tunnel; --dry-run only shows what would change.
+    Swap {
+        slot: String,
+        file: PathBuf,
+        #[command(flatten)]
+        gateway: Gateway,
+        /// Show the route-table and tunnel-weight changes; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A parameter for the plugin (repeatable). Without any, the
+        /// parameters the config sets for the slot are used.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put SLOT back to the built-in default.
+    Remove {
+        slot: String,
+        #[command(flatten)]
+        gateway: Gateway,
         #[arg(long)]
         json: bool,
     },
@@ -66,11 +121,69 @@ fn main() -> ExitCode {
         Command::Pubkey => pubkey(),
         Command::Check { config } => check(&config),
         Command::Run { config } => run(&config),
-        Command::Status {
-            config,
-            socket,
+        Command::Status { gateway, json } => {
+            ask(&gateway, &json!({ "cmd": "status" }), json, admin::render)
+        }
+        Command::Plugin { command } => plugin(command),
+    }
+}
+
+fn plugin(command: PluginCommand) -> ExitCode {
+    match command {
+        PluginCommand::List { gateway, json } => ask(
+            &gateway,
+            &json!({ "cmd": "plugin-list" }),
             json,
-        } => status(config.as_deref(), socket.as_deref(), json),
+            admin::render_plugins,
+        ),
+        PluginCommand::Remove {
+            slot,
+            gateway,
+            json,
+        } => ask(
+            &gateway,
+            &json!({ "cmd": "plugin-remove", "slot": slot }),
+            json,
+            admin::render_swap,
+        ),
+        PluginCommand::Swap {
+            slot,
+            file,
+            gateway,
+            dry_run,
+            params,
+            json,
+        } => {
+            let file = match std::fs::canonicalize(&file) {
+                Ok(f) => f,
+                Err(e) => {
+                    return fail(
+                        EXIT_BAD_INPUT,
+                        format!(
+                            "plugin file {}: {e}\n  fix: give the path of a .wasm component",
+                            file.display()
+                        ),
+                    )
+                }
+            };
+            let mut request = json!({
+                "cmd": "plugin-swap", "slot": slot, "path": file, "dry_run": dry_run,
+            });
+            if !params.is_empty() {
+                let mut map = serde_json::Map::new();
+                for p in &params {
+                    let Some((k, v)) = p.split_once('=') else {
+                        return fail(
+                            EXIT_BAD_INPUT,
+                            format!("--param {p:?} is not KEY=VALUE\n  fix: e.g. --param prefer=169.254.11.0/30"),
+                        );
+                    };
+                    map.insert(k.to_string(), Value::String(v.to_string()));
+                }
+                request["params"] = Value::Object(map);
+            }
+            ask(&gateway, &request, json, admin::render_swap)
+        }
     }
 }
 
@@ -147,22 +260,27 @@ fn run(path: &Path) -> ExitCode {
     }
 }
 
-fn status(config_path: Option<&Path>, socket: Option<&Path>, json: bool) -> ExitCode {
-    let socket = match (socket, config_path) {
-        (Some(s), _) => s.to_path_buf(),
+/// Sends `request` to the gateway and prints the answer (as JSON, or
+/// rendered for people). An answer with an `error` exits 1.
+fn ask(gateway: &Gateway, request: &Value, json: bool, render: fn(&Value) -> String) -> ExitCode {
+    let socket = match (&gateway.socket, &gateway.config) {
+        (Some(s), _) => s.clone(),
         (None, Some(path)) => match config::load(path) {
             Ok(cfg) => cfg.admin_socket,
             Err(e) => return fail(EXIT_BAD_INPUT, e),
         },
         (None, None) => return fail(EXIT_BAD_INPUT, "give -c FILE or --socket PATH"),
     };
-    match admin::query(&socket, "status") {
-        Ok(doc) if json => {
-            println!("{doc}");
-            ExitCode::SUCCESS
-        }
+    match admin::query(&socket, request) {
         Ok(doc) => {
-            print!("{}", admin::render(&doc));
+            if let Some(error) = doc["error"].as_str() {
+                return fail(1, error);
+            }
+            if json {
+                println!("{doc}");
+            } else {
+                print!("{}", render(&doc));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, chain(&e)),

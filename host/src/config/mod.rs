@@ -9,6 +9,7 @@
 
 mod error;
 pub mod model;
+mod plugins;
 mod raw;
 mod rules;
 mod validate;

@@ -35,6 +35,7 @@ pub struct GatewayConfig {
     pub endpoints: Vec<EndpointConfig>,
     pub connections: Vec<ConnectionConfig>,
     pub route_table: RouteTableConfig,
+    pub plugins: PluginsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +105,44 @@ pub struct RouteTableConfig {
     pub kernel_routes: bool,
 }
 
+/// The policy engine's limits and the plugin chosen for each slot (`None`:
+/// the built-in default).
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    /// Longest a plugin call may run before it is interrupted.
+    pub deadline: Duration,
+    /// Most memory one plugin instance may grow to, in bytes.
+    pub memory_limit: usize,
+    /// Faults after which a plugin is quarantined (no longer called).
+    pub max_faults: u32,
+    /// Where compiled plugins are kept between runs.
+    pub cache_dir: PathBuf,
+    pub failover: Option<PluginConfig>,
+    pub route_selection: Option<PluginConfig>,
+    pub bgp_filter: Option<PluginConfig>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            deadline: Duration::from_millis(50),
+            memory_limit: 64 << 20,
+            max_faults: 5,
+            cache_dir: PathBuf::from("/var/cache/sitelink"),
+            failover: None,
+            route_selection: None,
+            bgp_filter: None,
+        }
+    }
+}
+
+/// One slot's plugin: the component file and its operator-set parameters.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub path: PathBuf,
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
 impl std::fmt::Debug for GatewayConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayConfig")
@@ -115,6 +154,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("endpoints", &self.endpoints)
             .field("connections", &self.connections)
             .field("route_table", &self.route_table)
+            .field("plugins", &self.plugins)
             .finish()
     }
 }

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub endpoint: Option<SpannedTables<RawEndpoint>>,
     pub route_table: Option<Spanned<RawRouteTable>>,
     pub connection: Option<SpannedTables<RawConnection>>,
+    pub plugins: Option<super::plugins::RawPlugins>,
 }
 
 #[derive(Debug, Deserialize)]

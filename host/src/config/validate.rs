@@ -142,6 +142,8 @@ pub(crate) fn validate(
         connections.push(connection(src, c, cname, &gateway, &mut claims)?);
     }
 
+    let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
+
     Ok(GatewayConfig {
         source: src.path.to_path_buf(),
         name,
@@ -153,6 +155,7 @@ pub(crate) fn validate(
         endpoints: endpoints.into_iter().map(|(e, _)| e).collect(),
         connections,
         route_table,
+        plugins,
     })
 }
 

@@ -1,30 +1,41 @@
 //! The local admin interface: a Unix socket, mode 0600 (root only), that
-//! answers one command per connection with one line of JSON.
+//! answers one JSON request line per connection with one JSON line.
 //!
-//! Commands: `status` (gateway, connections, tunnels with liveness, active
-//! flag and counters, endpoints with their counters). This module owns the
-//! socket's lifetime and the status document's shape; it only reads the data
-//! path's state and never changes it. `sitelink status` is its client.
+//! Requests (`cmd`): `status` (gateway, connections, tunnels with liveness,
+//! active flag and counters, endpoints with their counters), `plugin-list`,
+//! `plugin-swap` (`slot`, `path`, optional `params`, `dry_run`) and
+//! `plugin-remove` (`slot`). This module owns the socket's lifetime and the
+//! status document's shape. It reads the data path's state directly; plugin
+//! requests are compiled and checked here, off the control loop, and then
+//! handed to the control loop, which alone changes policy. `sitelink status`
+//! and `sitelink plugin` are its clients.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tracing::debug;
 
 use crate::config::GatewayConfig;
 use crate::dataplane::Dataplane;
-use crate::service::control_loop::liveness_name;
+use crate::policy::{PolicyEngine, Slot};
+use crate::service::control_loop::{liveness_name, AdminCommand, AdminRequest, ControlEvent};
 
-/// Longest command line a client may send.
-const MAX_COMMAND: u64 = 256;
+/// Longest request line a client may send.
+const MAX_COMMAND: u64 = 64 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a client waits for an answer (a swap compiles the plugin).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the admin thread waits for the control loop.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -90,20 +101,36 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
     Ok(socket)
 }
 
+/// What the admin thread works with.
+struct Context {
+    cfg: Arc<GatewayConfig>,
+    dataplane: Arc<Dataplane>,
+    engine: PolicyEngine,
+    control: Sender<ControlEvent>,
+}
+
 /// Serves the socket on its own thread for the life of the process.
 pub fn serve(
     socket: &AdminSocket,
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
+    engine: PolicyEngine,
+    control: Sender<ControlEvent>,
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
+    let ctx = Context {
+        cfg,
+        dataplane,
+        engine,
+        control,
+    };
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
-                        if let Err(e) = answer(stream, &cfg, &dataplane) {
+                        if let Err(e) = answer(stream, &ctx) {
                             debug!(error = %e, "admin client");
                         }
                     }
@@ -114,18 +141,111 @@ pub fn serve(
     Ok(())
 }
 
-fn answer(stream: UnixStream, cfg: &GatewayConfig, dp: &Dataplane) -> io::Result<()> {
+fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut line = String::new();
     BufReader::new(io::Read::take(&stream, MAX_COMMAND)).read_line(&mut line)?;
-    let reply = match line.trim() {
-        "status" => status(cfg, dp),
-        other => json!({ "error": format!("unknown command {other:?}; known: status") }),
+    let reply = match serde_json::from_str::<Value>(&line) {
+        Ok(request) => handle(&request, ctx),
+        Err(e) => json!({ "error": format!("the request is not JSON: {e}") }),
     };
     let mut out = &stream;
     writeln!(out, "{reply}")?;
     out.flush()
+}
+
+fn handle(request: &Value, ctx: &Context) -> Value {
+    let slot = || -> Result<Slot, Value> {
+        let name = request["slot"].as_str().unwrap_or("");
+        Slot::ALL
+            .into_iter()
+            .find(|s| s.world() == name)
+            .ok_or_else(|| json!({ "error": format!("unknown slot {name:?}; slots: failover, route-selection, bgp-filter") }))
+    };
+    match request["cmd"].as_str() {
+        Some("status") => status(&ctx.cfg, &ctx.dataplane),
+        Some("plugin-list") => to_control(ctx, AdminCommand::PluginList),
+        Some("plugin-remove") => match slot() {
+            Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
+            Err(e) => e,
+        },
+        Some("plugin-swap") => {
+            let received = Instant::now();
+            let slot = match slot() {
+                Ok(slot) => slot,
+                Err(e) => return e,
+            };
+            let Some(path) = request["path"].as_str() else {
+                return json!({ "error": "plugin-swap needs a path" });
+            };
+            let params = match request["params"].as_object() {
+                Some(given) => given
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        )
+                    })
+                    .collect(),
+                // No parameters given: the ones the config sets for the slot.
+                None => configured_params(&ctx.cfg, slot),
+            };
+            // Compiling takes milliseconds to seconds: here, not in the control loop.
+            match ctx.engine.prepare(slot, Path::new(path), params) {
+                Ok(plugin) => to_control(
+                    ctx,
+                    AdminCommand::PluginSwap {
+                        plugin: Box::new(plugin),
+                        dry_run: request["dry_run"].as_bool().unwrap_or(false),
+                        received,
+                    },
+                ),
+                Err(e) => json!({ "error": chain(&e) }),
+            }
+        }
+        other => {
+            json!({ "error": format!("unknown command {other:?}; known: status, plugin-list, plugin-swap, plugin-remove") })
+        }
+    }
+}
+
+fn configured_params(cfg: &GatewayConfig, slot: Slot) -> BTreeMap<String, String> {
+    let p = &cfg.plugins;
+    match slot {
+        Slot::Failover => p.failover.as_ref(),
+        Slot::RouteSelection => p.route_selection.as_ref(),
+        Slot::BgpFilter => p.bgp_filter.as_ref(),
+    }
+    .map(|c| c.params.clone())
+    .unwrap_or_default()
+}
+
+/// An error with its causes, one per line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text += &format!("\n  caused by: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Hands a command to the control loop and waits for its answer.
+fn to_control(ctx: &Context, command: AdminCommand) -> Value {
+    let (reply, answer) = mpsc::channel();
+    if ctx
+        .control
+        .send(ControlEvent::Admin(AdminRequest { command, reply }))
+        .is_err()
+    {
+        return json!({ "error": "the gateway is stopping" });
+    }
+    answer
+        .recv_timeout(CONTROL_TIMEOUT)
+        .unwrap_or_else(|_| json!({ "error": "the control loop did not answer in time" }))
 }
 
 /// The status document (see `sitelink status --json`).
@@ -199,8 +319,8 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane) -> Value {
     })
 }
 
-/// Asks a running gateway for its status.
-pub fn query(path: &Path, command: &str) -> Result<Value, AdminError> {
+/// Sends one request to a running gateway and returns its answer.
+pub fn query(path: &Path, request: &Value) -> Result<Value, AdminError> {
     let connect_err = |source| AdminError::Connect {
         path: path.to_path_buf(),
         source,
@@ -211,9 +331,9 @@ pub fn query(path: &Path, command: &str) -> Result<Value, AdminError> {
     };
     let mut stream = UnixStream::connect(path).map_err(connect_err)?;
     stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(answer_err)?;
-    writeln!(stream, "{command}").map_err(answer_err)?;
+    writeln!(stream, "{request}").map_err(answer_err)?;
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
@@ -285,6 +405,97 @@ pub fn render(status: &Value) -> String {
             s(&e["rx_datagrams"]),
             s(&e["dropped_datagrams"])
         );
+    }
+    out
+}
+
+/// `plugin-list` as a table for people.
+pub fn render_plugins(doc: &Value) -> String {
+    let mut out = format!(
+        "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
+        "SLOT", "PLUGIN", "VERSION", "CALLS", "FAULTS", "MEAN CALL", "STATE"
+    );
+    for s in doc["slots"].as_array().into_iter().flatten() {
+        let state = match (s["quarantined"].as_bool(), s["last_fault"].as_str()) {
+            (Some(true), _) => "quarantined".to_string(),
+            (_, Some(fault)) => format!("last fault: {fault}"),
+            _ => "ok".to_string(),
+        };
+        out += &format!(
+            "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
+            s["slot"].as_str().unwrap_or("?"),
+            s["plugin"].as_str().unwrap_or("?"),
+            s["version"].as_str().unwrap_or("-"),
+            s["calls"].to_string(),
+            s["faults"].to_string(),
+            s["mean_call_us"]
+                .as_f64()
+                .map_or("-".to_string(), |us| format!("{us:.1} us")),
+            state
+        );
+    }
+    out
+}
+
+/// A `plugin-swap` or `plugin-remove` answer for people: what changed (or,
+/// for a dry run, what would).
+pub fn render_swap(doc: &Value) -> String {
+    let dry = doc["dry_run"].as_bool() == Some(true);
+    let mut out = match (doc["plugin"].as_str(), doc["removed"].as_str()) {
+        (Some(p), _) if dry => format!(
+            "dry run: {p} in slot {} would make these changes:\n",
+            doc["slot"].as_str().unwrap_or("?")
+        ),
+        (Some(p), _) => format!(
+            "{p} is now in slot {} (swap took {:.1} ms), changes:\n",
+            doc["slot"].as_str().unwrap_or("?"),
+            doc["swap_ms"].as_f64().unwrap_or(0.0)
+        ),
+        (None, Some(name)) => format!(
+            "{name} removed from slot {}; the built-in default answers, changes:\n",
+            doc["slot"].as_str().unwrap_or("?")
+        ),
+        (None, None) => format!(
+            "slot {} already used the built-in default, changes:\n",
+            doc["slot"].as_str().unwrap_or("?")
+        ),
+    };
+    let changes = &doc["changes"];
+    let mut any = false;
+    for w in changes["weights"].as_array().into_iter().flatten() {
+        any = true;
+        out += &format!(
+            "  connection {} tunnel {}: weight {} -> {}\n",
+            w["connection"].as_str().unwrap_or("?"),
+            w["tunnel"].as_str().unwrap_or("?"),
+            w["from"],
+            w["to"]
+        );
+    }
+    for r in changes["routes"].as_array().into_iter().flatten() {
+        any = true;
+        let list = |v: &Value| {
+            let names: Vec<&str> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if names.is_empty() {
+                "not installed".to_string()
+            } else {
+                format!("via {}", names.join(", "))
+            }
+        };
+        out += &format!(
+            "  route {}: {} -> {}\n",
+            r["prefix"].as_str().unwrap_or("?"),
+            list(&r["from"]),
+            list(&r["to"])
+        );
+    }
+    if !any {
+        out += "  (none)\n";
     }
     out
 }

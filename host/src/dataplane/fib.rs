@@ -20,23 +20,48 @@ pub type TunnelId = usize;
 /// Index of a connection in the configuration's connection vector.
 pub type ConnectionId = usize;
 
-/// Where traffic for a prefix goes: one connection, and the tunnels of it that
-/// the failover decision keeps active (never empty).
+/// Where traffic for a prefix goes: the connections the route selection
+/// installed, and their tunnels that the failover decision gives a weight
+/// above 0 (never empty), each with that weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHop {
-    pub connection: ConnectionId,
-    pub tunnels: Vec<TunnelId>,
+    pub connections: Vec<ConnectionId>,
+    pub tunnels: Vec<(TunnelId, u32)>,
 }
 
 impl NextHop {
-    /// Picks the tunnel for a flow: the only one, or one chosen by `flow_hash`
-    /// so that a flow stays on one tunnel (ECMP).
-    pub fn tunnel_for(&self, flow_hash: u64) -> Option<TunnelId> {
-        match self.tunnels.len() {
-            0 => None,
-            1 => self.tunnels.first().copied(),
-            n => self.tunnels.get((flow_hash % n as u64) as usize).copied(),
+    /// A next hop over one connection's tunnels, all of equal weight.
+    pub fn over(connection: ConnectionId, tunnels: &[TunnelId]) -> NextHop {
+        NextHop {
+            connections: vec![connection],
+            tunnels: tunnels.iter().map(|t| (*t, 1)).collect(),
         }
+    }
+
+    /// Picks the tunnel for a flow: the only one, or one chosen by `flow_hash`
+    /// in proportion to the weights, so that a flow stays on one tunnel (ECMP).
+    pub fn tunnel_for(&self, flow_hash: u64) -> Option<TunnelId> {
+        if let [(only, _)] = self.tunnels.as_slice() {
+            return Some(*only);
+        }
+        let total: u64 = self.tunnels.iter().map(|(_, w)| u64::from(*w)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut point = flow_hash % total;
+        for (tunnel, weight) in &self.tunnels {
+            let weight = u64::from(*weight);
+            if point < weight {
+                return Some(*tunnel);
+            }
+            point -= weight;
+        }
+        None
+    }
+
+    /// Whether packets from this prefix may arrive over `connection`.
+    pub fn has_connection(&self, connection: ConnectionId) -> bool {
+        self.connections.contains(&connection)
     }
 }
 
@@ -50,9 +75,10 @@ pub struct Fib {
 
 impl Fib {
     /// Adds or replaces the next hop of `prefix` (host bits are cleared).
-    /// Empty next hops are refused: they would black-hole the prefix silently.
+    /// Next hops without a tunnel of weight above 0 are refused: they would
+    /// black-hole the prefix silently.
     pub fn insert(&mut self, prefix: IpNet, next_hop: NextHop) -> bool {
-        if next_hop.tunnels.is_empty() {
+        if next_hop.tunnels.iter().all(|(_, w)| *w == 0) {
             return false;
         }
         let replaced = match prefix.trunc() {
@@ -124,10 +150,7 @@ mod tests {
     use super::*;
 
     fn nh(connection: ConnectionId, tunnels: &[TunnelId]) -> NextHop {
-        NextHop {
-            connection,
-            tunnels: tunnels.to_vec(),
-        }
+        NextHop::over(connection, tunnels)
     }
 
     fn net(s: &str) -> IpNet {
@@ -197,6 +220,34 @@ mod tests {
         let mut fib = Fib::default();
         assert!(!fib.insert(net("10.0.0.0/8"), nh(0, &[])));
         assert!(fib.is_empty());
+    }
+
+    #[test]
+    fn weights_spread_flows_in_proportion() {
+        let hop = NextHop {
+            connections: vec![0, 1],
+            tunnels: vec![(3, 300), (5, 100), (9, 0)],
+        };
+        let mut counts = [0u32; 10];
+        for h in 0..4000u64 {
+            counts[hop
+                .tunnel_for(h.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .unwrap()] += 1;
+        }
+        assert_eq!(counts[9], 0, "weight 0 is standby");
+        assert_eq!(counts[3] + counts[5], 4000);
+        assert!((2800..3200).contains(&counts[3]), "{counts:?}");
+        assert!(hop.has_connection(1) && !hop.has_connection(2));
+    }
+
+    #[test]
+    fn a_next_hop_with_only_standby_tunnels_is_refused() {
+        let mut fib = Fib::default();
+        let standby = NextHop {
+            connections: vec![0],
+            tunnels: vec![(0, 0), (1, 0)],
+        };
+        assert!(!fib.insert(net("10.0.0.0/8"), standby));
     }
 
     #[test]

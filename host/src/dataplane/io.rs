@@ -10,7 +10,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -34,11 +33,14 @@ pub struct ProbeReceived {
     pub payload: Vec<u8>,
 }
 
+/// Hands a received probe to the control plane.
+pub type ProbeHandler = dyn Fn(ProbeReceived) + Send + Sync;
+
 /// Writes the data path's output to the real TUN device and sockets.
 pub struct IoSink<'a> {
     pub dataplane: &'a Dataplane,
     pub tun: &'a SyncDevice,
-    pub probes: &'a Sender<ProbeReceived>,
+    pub probe: &'a ProbeHandler,
 }
 
 impl Sink for IoSink<'_> {
@@ -63,8 +65,7 @@ impl Sink for IoSink<'_> {
     }
 
     fn probe(&mut self, tunnel: TunnelId, payload: &[u8]) {
-        // The control loop only goes away at shutdown; a lost probe then is harmless.
-        let _ = self.probes.send(ProbeReceived {
+        (self.probe)(ProbeReceived {
             tunnel,
             payload: payload.to_vec(),
         });
@@ -119,7 +120,7 @@ impl Batch {
 pub fn spawn(
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
-    probes: Sender<ProbeReceived>,
+    probes: Arc<ProbeHandler>,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     tun.set_nonblocking(true)?;
@@ -134,7 +135,7 @@ pub fn spawn(
         threads.push(
             std::thread::Builder::new()
                 .name("tun-rx".into())
-                .spawn(move || tun_reader(&dp, &tun, &probes, &shutdown))?,
+                .spawn(move || tun_reader(&dp, &tun, probes.as_ref(), &shutdown))?,
         );
     }
     for index in 0..dataplane.endpoints.len() {
@@ -147,18 +148,13 @@ pub fn spawn(
         threads.push(
             std::thread::Builder::new()
                 .name(format!("udp-rx-{index}"))
-                .spawn(move || endpoint_reader(&dp, index, &tun, &probes, &shutdown))?,
+                .spawn(move || endpoint_reader(&dp, index, &tun, probes.as_ref(), &shutdown))?,
         );
     }
     Ok(threads)
 }
 
-fn tun_reader(
-    dp: &Dataplane,
-    tun: &SyncDevice,
-    probes: &Sender<ProbeReceived>,
-    shutdown: &AtomicBool,
-) {
+fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown: &AtomicBool) {
     let mut batch = Batch::new();
     let mut scratch = vec![0u8; SCRATCH_LEN];
     let fd = tun.as_raw_fd();
@@ -190,7 +186,7 @@ fn tun_reader(
         let mut sink = IoSink {
             dataplane: dp,
             tun,
-            probes,
+            probe: probes,
         };
         let fib = dp.fib.load();
         for i in 0..batch.len {
@@ -206,7 +202,7 @@ fn endpoint_reader(
     dp: &Dataplane,
     index: usize,
     tun: &SyncDevice,
-    probes: &Sender<ProbeReceived>,
+    probes: &ProbeHandler,
     shutdown: &AtomicBool,
 ) {
     let Some(ep) = dp.endpoints.get(index) else {
@@ -246,7 +242,7 @@ fn endpoint_reader(
         let mut sink = IoSink {
             dataplane: dp,
             tun,
-            probes,
+            probe: probes,
         };
         let fib = dp.fib.load();
         for i in 0..batch.len {

@@ -285,7 +285,7 @@ impl Dataplane {
             return;
         }
         match fib.lookup(src) {
-            Some(nh) if nh.connection == tunnel.connection => {}
+            Some(nh) if nh.has_connection(tunnel.connection) => {}
             _ => {
                 tunnel
                     .counters

@@ -63,13 +63,7 @@ fn side(
     let mut fib = Fib::default();
     for prefix in [far_prefix, "169.254.10.0/30"] {
         let prefix: IpNet = prefix.parse().unwrap();
-        fib.insert(
-            prefix,
-            NextHop {
-                connection: 0,
-                tunnels: vec![0],
-            },
-        );
+        fib.insert(prefix, NextHop::over(0, &[0]));
     }
     Side { dp, fib }
 }

@@ -1,10 +1,12 @@
 //! The control loop: the one thread that owns the liveness sessions and the
-//! failover decisions, drives WireGuard's timers, and publishes a new FIB when
-//! the set of active tunnels changes.
+//! policy slots, drives WireGuard's timers, and publishes a new FIB when the
+//! tunnel weights or the installed routes change.
 //!
-//! It reacts to probes the data path hands over and to its own deadlines, and
-//! logs every liveness and failover change. It never forwards user packets and
-//! never blocks the data path: the FIB it publishes is swapped in atomically.
+//! It reacts to probes the data path hands over, to admin requests (plugin
+//! list, swap, dry run; the plugin is compiled before it gets here) and to its
+//! own deadlines, and logs every liveness and weight change. It never forwards
+//! user packets and never blocks the data path: the FIB it publishes is
+//! swapped in atomically.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -12,16 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
 use tracing::{info, warn};
 use tun_rs::SyncDevice;
 
+use super::decisions::{self, Liveness};
 use crate::config::{GatewayConfig, Role};
 use crate::dataplane::fib::TunnelId;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::liveness::bfd::{self, ControlPacket, Session, State, Transition};
-use crate::liveness::failover::{ActiveStandby, TunnelHealth};
-use crate::route_table;
+use crate::policy::{FailoverSlot, FilterSlot, Plugin, SelectionSlot, Slot, SlotStatus};
+use crate::route_table::{self, Installed};
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -34,17 +38,57 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 /// side starts; if both start at once, each refuses the other's response.
 const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
 
+/// What reaches the control loop from other threads.
+pub enum ControlEvent {
+    /// A liveness probe received by the data path.
+    Probe(ProbeReceived),
+    /// A request from the admin socket; the answer goes back on `reply`.
+    Admin(AdminRequest),
+}
+
+pub struct AdminRequest {
+    pub command: AdminCommand,
+    pub reply: Sender<Value>,
+}
+
+pub enum AdminCommand {
+    /// Every slot with its plugin and counters.
+    PluginList,
+    /// Run `plugin` over the current input; with `dry_run` only report the
+    /// changes it would make, else install it and apply them.
+    PluginSwap {
+        plugin: Box<Plugin>,
+        dry_run: bool,
+        /// When the operator's command arrived (for the swap time).
+        received: Instant,
+    },
+    /// Back to the built-in default.
+    PluginRemove { slot: Slot },
+}
+
+/// The three policy slots.
+pub struct Slots {
+    pub failover: FailoverSlot,
+    pub selection: SelectionSlot,
+    pub filter: FilterSlot,
+}
+
 pub struct ControlLoop {
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
-    probes_rx: Receiver<ProbeReceived>,
-    /// The data path's sender, to build a sink (probes never loop back).
-    probes_tx: Sender<ProbeReceived>,
+    events: Receiver<ControlEvent>,
+    /// Where the data path's probes go (for the control loop's own sink;
+    /// probes never loop back).
+    events_tx: Sender<ControlEvent>,
     sessions: Vec<Session>,
     up_since: Vec<Option<Instant>>,
     tunnels_of: Vec<Vec<TunnelId>>,
-    failover: Vec<ActiveStandby>,
+    slots: Slots,
+    /// Weights in force, by tunnel id.
+    weights: Vec<u32>,
+    /// Routes in force (the route selection's last answer).
+    installed: Vec<Installed>,
     scratch: Vec<u8>,
 }
 
@@ -53,50 +97,49 @@ impl ControlLoop {
         cfg: Arc<GatewayConfig>,
         dataplane: Arc<Dataplane>,
         tun: Arc<SyncDevice>,
-        probes_tx: Sender<ProbeReceived>,
-        probes_rx: Receiver<ProbeReceived>,
+        slots: Slots,
+        events_tx: Sender<ControlEvent>,
+        events: Receiver<ControlEvent>,
     ) -> ControlLoop {
         let now = Instant::now();
         let tunnels_of = route_table::tunnels_by_connection(&cfg);
-        let mut sessions = Vec::with_capacity(dataplane.tunnels.len());
-        for tunnel in &dataplane.tunnels {
-            let liveness = cfg
-                .connections
-                .get(tunnel.connection)
-                .map(|c| c.liveness)
-                .unwrap_or_default();
-            // Discriminators need only be unique per session on this host.
-            let discr = (OsRng.next_u32() | 1).max(1);
-            sessions.push(Session::new(
-                discr,
-                liveness.interval,
-                liveness.multiplier,
-                now,
-                OsRng.next_u64(),
-            ));
-        }
-        let failover = cfg
-            .connections
+        let sessions = dataplane
+            .tunnels
             .iter()
-            .map(|c| {
-                let detection = c.liveness.interval * u32::from(c.liveness.multiplier);
-                ActiveStandby::new(c.failback_hold, detection)
+            .map(|tunnel| {
+                let liveness = cfg
+                    .connections
+                    .get(tunnel.connection)
+                    .map(|c| c.liveness)
+                    .unwrap_or_default();
+                // Discriminators need only be unique per session on this host.
+                let discr = OsRng.next_u32().max(1);
+                Session::new(
+                    discr,
+                    liveness.interval,
+                    liveness.multiplier,
+                    now,
+                    OsRng.next_u64(),
+                )
             })
             .collect();
-        let up_since = vec![None; dataplane.tunnels.len()];
+        let n = dataplane.tunnels.len();
         let mut control = ControlLoop {
             cfg,
             dataplane,
             tun,
-            probes_rx,
-            probes_tx,
+            events,
+            events_tx,
             sessions,
-            up_since,
+            up_since: vec![None; n],
             tunnels_of,
-            failover,
+            slots,
+            weights: vec![0; n],
+            installed: Vec::new(),
             scratch: vec![0u8; SCRATCH_LEN],
         };
-        control.decide_failover(now, true);
+        control.installed = control.select_routes();
+        control.decide_weights(now, true);
         control
     }
 
@@ -104,11 +147,14 @@ impl ControlLoop {
     pub fn run(mut self, shutdown: &AtomicBool) {
         let dp = self.dataplane.clone();
         let tun = self.tun.clone();
-        let probes_tx = self.probes_tx.clone();
+        let events_tx = self.events_tx.clone();
+        let probe = move |p: ProbeReceived| {
+            let _ = events_tx.send(ControlEvent::Probe(p));
+        };
         let mut sink = IoSink {
             dataplane: &dp,
             tun: &tun,
-            probes: &probes_tx,
+            probe: &probe,
         };
         let started = Instant::now();
         if self.cfg.role == Role::Cgw {
@@ -127,13 +173,13 @@ impl ControlLoop {
                 .min()
                 .unwrap_or(now + MAX_WAIT);
             match self
-                .probes_rx
+                .events
                 .recv_timeout(deadline.saturating_duration_since(now))
             {
-                Ok(probe) => {
-                    self.on_probe(probe, Instant::now());
-                    while let Ok(more) = self.probes_rx.try_recv() {
-                        self.on_probe(more, Instant::now());
+                Ok(event) => {
+                    self.on_event(event);
+                    while let Ok(more) = self.events.try_recv() {
+                        self.on_event(more);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -159,7 +205,7 @@ impl ControlLoop {
                     }
                 }
             }
-            self.decide_failover(now, false);
+            self.decide_weights(now, false);
             if now >= next_wg_tick {
                 dp.tick_timers(&mut self.scratch, &mut sink);
                 next_wg_tick = now + WIREGUARD_TICK;
@@ -167,6 +213,16 @@ impl ControlLoop {
             if now >= next_rl_reset {
                 dp.reset_rate_limiter();
                 next_rl_reset = now + RATE_LIMIT_RESET;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: ControlEvent) {
+        match event {
+            ControlEvent::Probe(probe) => self.on_probe(probe, Instant::now()),
+            ControlEvent::Admin(request) => {
+                let answer = self.on_admin(request.command);
+                let _ = request.reply.send(answer);
             }
         }
     }
@@ -196,12 +252,7 @@ impl ControlLoop {
         let Some(tunnel) = self.dataplane.tunnels.get(id) else {
             return;
         };
-        let connection = self
-            .cfg
-            .connections
-            .get(tunnel.connection)
-            .map(|c| c.name.as_str())
-            .unwrap_or("?");
+        let connection = self.connection_name(tunnel.connection);
         info!(
             tunnel = %tunnel.inside_cidr,
             connection,
@@ -216,53 +267,196 @@ impl ControlLoop {
         }
     }
 
-    /// Re-runs each connection's failover decision and publishes a new FIB
-    /// when any active tunnel changed (or when `force` is set).
-    fn decide_failover(&mut self, now: Instant, force: bool) {
-        let mut changed = force;
-        let mut active = Vec::with_capacity(self.tunnels_of.len());
-        for (c, ids) in self.tunnels_of.iter().enumerate() {
-            let health: Vec<TunnelHealth> = ids
-                .iter()
-                .filter_map(|id| self.dataplane.tunnels.get(*id))
-                .map(|t| TunnelHealth {
-                    inside_cidr: t.inside_cidr,
-                    up: self.sessions.get(t.id).map(Session::state) == Some(State::Up),
-                    coming_up: self.sessions.get(t.id).map(Session::state) == Some(State::Init),
-                    up_since: self.up_since.get(t.id).copied().flatten(),
-                })
-                .collect();
-            let Some(failover) = self.failover.get_mut(c) else {
-                continue;
-            };
-            let Some(decision) = failover.decide(&health, now) else {
-                active.push(Vec::new());
-                continue;
-            };
-            let chosen = ids.get(decision.active).copied();
-            if decision.changed {
-                changed = true;
-                let name = self.cfg.connections.get(c).map(|c| c.name.as_str());
-                let to = chosen.and_then(|id| self.dataplane.tunnels.get(id));
-                info!(
-                    connection = name.unwrap_or("?"),
-                    active = ?to.map(|t| t.inside_cidr),
-                    reason = %decision.reason,
-                    "active tunnel changed"
-                );
-            }
-            for id in ids {
-                if let Some(t) = self.dataplane.tunnels.get(*id) {
-                    t.set_active(Some(*id) == chosen);
-                }
-            }
-            active.push(chosen.into_iter().collect());
+    fn connection_name(&self, connection: usize) -> &str {
+        self.cfg
+            .connections
+            .get(connection)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?")
+    }
+
+    fn liveness(&self) -> Vec<Liveness> {
+        self.sessions
+            .iter()
+            .zip(&self.up_since)
+            .map(|(s, up_since)| Liveness {
+                state: s.state(),
+                up_since: *up_since,
+            })
+            .collect()
+    }
+
+    /// Asks the failover slot for the weights and publishes a new FIB when
+    /// any weight changed (or when `force` is set).
+    fn decide_weights(&mut self, now: Instant, force: bool) {
+        let weights = self.failover_weights(now, None);
+        let diff =
+            decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &self.weights, &weights);
+        for change in &diff {
+            info!(
+                connection = %change["connection"],
+                tunnel = %change["tunnel"],
+                from = %change["from"],
+                to = %change["to"],
+                "tunnel weight changed{}",
+                if change["to"] == 0 { " (standby)" } else { "" }
+            );
         }
-        if changed {
-            let fib = route_table::build_fib(&self.cfg, &self.dataplane.tunnels, &active);
-            self.dataplane.fib.store(fib);
+        if diff.is_empty() && !force {
+            return;
+        }
+        self.weights = weights;
+        self.publish();
+    }
+
+    /// The failover weights for the current health, from the slot or, for a
+    /// dry run, from `candidate`.
+    fn failover_weights(&mut self, now: Instant, candidate: Option<&mut Plugin>) -> Vec<u32> {
+        let input = decisions::connection_health(
+            &self.cfg,
+            &self.dataplane,
+            &self.tunnels_of,
+            &self.liveness(),
+            &self.weights,
+            now,
+        );
+        let answer = match candidate {
+            Some(plugin) => match plugin.decide(&input) {
+                Ok(answer) => answer,
+                Err(_) => return self.weights.clone(),
+            },
+            None => self.slots.failover.decide(&input).weights,
+        };
+        decisions::weights_by_tunnel(&self.tunnels_of, &answer, self.weights.len())
+    }
+
+    /// Asks the route-selection slot which candidates to install.
+    fn select_routes(&mut self) -> Vec<Installed> {
+        let input = decisions::prefix_candidates(&self.cfg);
+        let answer = self.slots.selection.select(&input).installed;
+        decisions::installed(&self.cfg, &answer)
+    }
+
+    fn publish(&self) {
+        for (id, tunnel) in self.dataplane.tunnels.iter().enumerate() {
+            tunnel.set_active(self.weights.get(id).is_some_and(|w| *w > 0));
+        }
+        let fib = route_table::build_fib(&self.installed, &self.dataplane.tunnels, &self.weights);
+        self.dataplane.fib.store(fib);
+    }
+
+    fn on_admin(&mut self, command: AdminCommand) -> Value {
+        match command {
+            AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
+            AdminCommand::PluginRemove { slot } => {
+                let removed = match slot {
+                    Slot::Failover => self.slots.failover.remove(),
+                    Slot::RouteSelection => self.slots.selection.remove(),
+                    Slot::BgpFilter => self.slots.filter.remove(),
+                };
+                info!(slot = %slot.world(), "plugin removed: the built-in default answers");
+                let changes = self.apply(slot);
+                json!({ "slot": slot.world(), "removed": removed.map(|p| p.info().name.clone()), "changes": changes })
+            }
+            AdminCommand::PluginSwap {
+                plugin,
+                dry_run,
+                received,
+            } => self.swap(*plugin, dry_run, received),
         }
     }
+
+    fn swap(&mut self, mut plugin: Plugin, dry_run: bool, received: Instant) -> Value {
+        let slot = plugin.slot();
+        let name = format!("{} {}", plugin.info().name, plugin.info().version);
+        if dry_run {
+            let changes = match slot {
+                Slot::Failover => {
+                    let after = self.failover_weights(Instant::now(), Some(&mut plugin));
+                    json!({ "weights": decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &self.weights, &after) })
+                }
+                Slot::RouteSelection => {
+                    let input = decisions::prefix_candidates(&self.cfg);
+                    match plugin.select(&input) {
+                        Ok(answer) => {
+                            let after = decisions::installed(&self.cfg, &answer);
+                            json!({ "routes": decisions::route_diff(&self.cfg, &self.installed, &after) })
+                        }
+                        Err(fault) => {
+                            return json!({ "error": format!("the plugin faulted on the current routes: {fault}") })
+                        }
+                    }
+                }
+                // No BGP routes exist yet to filter: nothing would change.
+                Slot::BgpFilter => json!({ "routes": [] }),
+            };
+            return json!({ "slot": slot.world(), "plugin": name, "dry_run": true, "changes": changes });
+        }
+        let installed = match slot {
+            Slot::Failover => self.slots.failover.install(plugin),
+            Slot::RouteSelection => self.slots.selection.install(plugin),
+            Slot::BgpFilter => self.slots.filter.install(plugin),
+        };
+        if let Err(e) = installed {
+            return json!({ "error": e.to_string() });
+        }
+        let changes = self.apply(slot);
+        let took = received.elapsed();
+        info!(slot = %slot.world(), plugin = %name, took_ms = took.as_secs_f64() * 1e3, "plugin swapped in");
+        json!({
+            "slot": slot.world(),
+            "plugin": name,
+            "dry_run": false,
+            "changes": changes,
+            "swap_ms": took.as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Re-runs the slot that changed over the stored state and publishes the
+    /// result; returns what changed.
+    fn apply(&mut self, slot: Slot) -> Value {
+        match slot {
+            Slot::Failover => {
+                let before = self.weights.clone();
+                self.decide_weights(Instant::now(), true);
+                json!({ "weights": decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &before, &self.weights) })
+            }
+            Slot::RouteSelection => {
+                let after = self.select_routes();
+                let diff = decisions::route_diff(&self.cfg, &self.installed, &after);
+                self.installed = after;
+                self.publish();
+                json!({ "routes": diff })
+            }
+            Slot::BgpFilter => json!({ "routes": [] }),
+        }
+    }
+
+    fn slot_statuses(&self) -> Vec<Value> {
+        [
+            self.slots.filter.status(),
+            self.slots.selection.status(),
+            self.slots.failover.status(),
+        ]
+        .iter()
+        .map(slot_json)
+        .collect()
+    }
+}
+
+fn slot_json(s: &SlotStatus) -> Value {
+    let plugin = s.plugin.as_ref();
+    json!({
+        "slot": s.slot.world(),
+        "plugin": plugin.map_or("built-in default".to_string(), |p| p.name.clone()),
+        "version": plugin.map(|p| p.version.clone()),
+        "path": plugin.map(|p| p.path.display().to_string()),
+        "calls": s.stats.calls,
+        "faults": s.stats.faults,
+        "quarantined": s.stats.quarantined,
+        "mean_call_us": s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
+        "last_fault": s.stats.last_fault.as_ref().map(|f| f.to_string()),
+    })
 }
 
 // The liveness module's state names, for status output.

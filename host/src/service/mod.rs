@@ -7,6 +7,7 @@
 //! owns the threads' lifetimes; it holds no protocol logic.
 
 pub mod control_loop;
+pub mod decisions;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -21,8 +22,11 @@ use crate::dataplane::endpoint::{BindError, Endpoint};
 use crate::dataplane::tun::{self, TunError};
 use crate::dataplane::tunnel::TunnelSpec;
 use crate::dataplane::{io, Dataplane};
+use crate::policy::{
+    EngineSettings, FailoverSlot, FilterSlot, PluginError, PolicyEngine, SelectionSlot, Slot,
+};
 use crate::route_table;
-use control_loop::ControlLoop;
+use control_loop::{ControlEvent, ControlLoop, Slots};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,10 +36,51 @@ pub enum StartError {
     Tun(#[from] TunError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
     #[error("cannot start a thread or signal handler")]
     Io(#[from] std::io::Error),
+}
+
+/// The policy engine and the three slots, with the plugins the config names
+/// compiled, checked and installed (a bad plugin stops the start).
+fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
+    let p = &cfg.plugins;
+    let engine = PolicyEngine::new(EngineSettings {
+        deadline: p.deadline,
+        memory_limit_bytes: p.memory_limit,
+        max_faults: p.max_faults,
+        cache_dir: Some(p.cache_dir.clone()),
+    })?;
+    let mut slots = Slots {
+        failover: FailoverSlot::new(p.max_faults),
+        selection: SelectionSlot::new(p.max_faults),
+        filter: FilterSlot::new(p.max_faults),
+    };
+    for (slot, plugin) in [
+        (Slot::Failover, &p.failover),
+        (Slot::RouteSelection, &p.route_selection),
+        (Slot::BgpFilter, &p.bgp_filter),
+    ] {
+        let Some(plugin) = plugin else { continue };
+        let loaded = engine.load(slot, &plugin.path, plugin.params.clone())?;
+        info!(
+            slot = slot.world(),
+            plugin = %loaded.info().name,
+            version = %loaded.info().version,
+            from_cache = loaded.info().load.from_cache,
+            code_ms = loaded.info().load.code.as_secs_f64() * 1e3,
+            "plugin loaded"
+        );
+        match slot {
+            Slot::Failover => slots.failover.install(loaded)?,
+            Slot::RouteSelection => slots.selection.install(loaded)?,
+            Slot::BgpFilter => slots.filter.install(loaded)?,
+        };
+    }
+    Ok((engine, slots))
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -69,6 +114,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     );
     // Claimed before the TUN so a second instance fails without touching it.
     let admin_socket = admin::bind(&cfg.admin_socket)?;
+    let (engine, slots) = policy(&cfg)?;
 
     let addresses: Vec<_> = dataplane
         .tunnels
@@ -82,21 +128,22 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     }
 
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (probes_tx, probes_rx) = mpsc::channel();
+    let (events_tx, events_rx) = mpsc::channel();
     let control = ControlLoop::new(
         cfg.clone(),
         dataplane.clone(),
         device.clone(),
-        probes_tx.clone(),
-        probes_rx,
+        slots,
+        events_tx.clone(),
+        events_rx,
     );
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let mut threads = io::spawn(
-        dataplane.clone(),
-        device.clone(),
-        probes_tx,
-        shutdown.clone(),
-    )?;
+    let probe_tx = events_tx.clone();
+    let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
+        // The control loop only goes away at shutdown; a lost probe then is harmless.
+        let _ = probe_tx.send(ControlEvent::Probe(p));
+    });
+    let mut threads = io::spawn(dataplane.clone(), device.clone(), probe, shutdown.clone())?;
     {
         let shutdown = shutdown.clone();
         threads.push(
@@ -105,7 +152,13 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .spawn(move || control.run(&shutdown))?,
         );
     }
-    admin::serve(&admin_socket, cfg.clone(), dataplane.clone())?;
+    admin::serve(
+        &admin_socket,
+        cfg.clone(),
+        dataplane.clone(),
+        engine,
+        events_tx,
+    )?;
     info!(
         gateway = %cfg.name,
         role = ?cfg.role,

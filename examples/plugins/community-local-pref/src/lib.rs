@@ -1,0 +1,150 @@
+//! `community-local-pref`: a BGP import filter that sets a route's
+//! local-pref from the communities it carries, so a peer can signal which
+//! paths to prefer (e.g. primary/backup) with communities.
+//!
+//! Parameter `map`: comma-separated `COMMUNITY=LOCAL_PREF` entries, e.g.
+//! `map = "64512:100=200,64512:200=50"`. A community is `ASN:VALUE`
+//! (standard, RFC 1997, both parts up to 65535) or `GLOBAL:DATA1:DATA2`
+//! (large, RFC 8092). If a route carries several mapped communities, the
+//! first entry of the map wins. Matched routes get the new local-pref;
+//! others are accepted unchanged. Exports are not touched. A map that does
+//! not parse is logged and nothing is changed.
+
+use sitelink_plugin::bgp_filter::{BgpFilter, Peer, Route, Verdict};
+use sitelink_plugin::types::LargeCommunity;
+use sitelink_plugin::{log, params};
+
+/// The plugin.
+pub struct CommunityLocalPref;
+
+impl BgpFilter for CommunityLocalPref {
+    fn import_filter(_peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        let map = match parse_map(&params::get("map").unwrap_or_default()) {
+            Ok(map) => map,
+            Err(e) => {
+                log::error(format!("map: {e}; routes are left unchanged"));
+                Vec::new()
+            }
+        };
+        routes.into_iter().map(|r| apply(r, &map)).collect()
+    }
+}
+
+sitelink_plugin::export_bgp_filter!(CommunityLocalPref);
+
+/// A community to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Community {
+    /// `ASN << 16 | VALUE`, as in `Route::communities`.
+    Standard(u32),
+    Large(LargeCommunity),
+}
+
+/// Parses the `map` parameter.
+pub fn parse_map(v: &str) -> Result<Vec<(Community, u32)>, String> {
+    params::split_list(v)
+        .map(|entry| {
+            let bad = || format!("{entry:?} is not COMMUNITY=LOCAL_PREF");
+            let (community, lp) = entry.split_once('=').ok_or_else(bad)?;
+            let lp = lp.trim().parse().map_err(|_| bad())?;
+            let parts: Vec<&str> = community.trim().split(':').collect();
+            let community = match parts[..] {
+                [asn, value] => {
+                    let asn: u16 = asn.parse().map_err(|_| bad())?;
+                    let value: u16 = value.parse().map_err(|_| bad())?;
+                    Community::Standard(u32::from(asn) << 16 | u32::from(value))
+                }
+                [g, d1, d2] => Community::Large(LargeCommunity {
+                    global_admin: g.parse().map_err(|_| bad())?,
+                    local_data1: d1.parse().map_err(|_| bad())?,
+                    local_data2: d2.parse().map_err(|_| bad())?,
+                }),
+                _ => return Err(bad()),
+            };
+            Ok((community, lp))
+        })
+        .collect()
+}
+
+/// The verdict on one route.
+pub fn apply(mut route: Route, map: &[(Community, u32)]) -> Verdict {
+    let carries = |c: &Community| match c {
+        Community::Standard(c) => route.communities.contains(c),
+        Community::Large(c) => route.large_communities.contains(c),
+    };
+    match map.iter().find(|(c, _)| carries(c)) {
+        Some(&(_, lp)) if route.local_pref != Some(lp) => {
+            route.local_pref = Some(lp);
+            Verdict::Modify(route)
+        }
+        _ => Verdict::Accept,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sitelink_plugin::net;
+    use sitelink_plugin::types::Origin;
+
+    fn route(communities: Vec<u32>, large: Vec<LargeCommunity>, lp: Option<u32>) -> Route {
+        Route {
+            prefix: net::parse_prefix("10.1.0.0/16").unwrap(),
+            next_hop: None,
+            as_path: vec![64512],
+            origin: Origin::Igp,
+            med: None,
+            local_pref: lp,
+            communities,
+            large_communities: large,
+        }
+    }
+
+    const C100: u32 = 64512 << 16 | 100;
+    const C200: u32 = 64512 << 16 | 200;
+
+    fn map() -> Vec<(Community, u32)> {
+        parse_map("64512:100=200, 64512:200=50, 4200000000:1:2=300").unwrap()
+    }
+
+    #[test]
+    fn parses() {
+        let m = map();
+        assert_eq!(m[0], (Community::Standard(C100), 200));
+        assert_eq!(m[1], (Community::Standard(C200), 50));
+        let large = LargeCommunity {
+            global_admin: 4_200_000_000,
+            local_data1: 1,
+            local_data2: 2,
+        };
+        assert_eq!(m[2], (Community::Large(large), 300));
+        assert!(parse_map("").unwrap().is_empty());
+        for bad in ["64512:100", "65536:1=5", "a:b=5", "1:2=x", "1:2:3:4=5", "1=5"] {
+            assert!(parse_map(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sets_local_pref_of_matched_routes() {
+        let v = apply(route(vec![7, C200], vec![], None), &map());
+        assert_eq!(v, Verdict::Modify(route(vec![7, C200], vec![], Some(50))));
+        // First map entry wins when several match.
+        let v = apply(route(vec![C200, C100], vec![], Some(10)), &map());
+        assert_eq!(v, Verdict::Modify(route(vec![C200, C100], vec![], Some(200))));
+        let large = vec![LargeCommunity {
+            global_admin: 4_200_000_000,
+            local_data1: 1,
+            local_data2: 2,
+        }];
+        let v = apply(route(vec![], large.clone(), None), &map());
+        assert_eq!(v, Verdict::Modify(route(vec![], large, Some(300))));
+    }
+
+    #[test]
+    fn leaves_others_alone() {
+        assert_eq!(apply(route(vec![7], vec![], None), &map()), Verdict::Accept);
+        // Already at the mapped value: nothing to modify.
+        assert_eq!(apply(route(vec![C100], vec![], Some(200)), &map()), Verdict::Accept);
+        assert_eq!(apply(route(vec![C100], vec![], None), &[]), Verdict::Accept);
+    }
+}

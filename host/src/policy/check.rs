@@ -1,0 +1,188 @@
+//! Checks of a plugin file before and after compiling it: that it is a
+//! WebAssembly component at all, that it exports the slot's world, and that
+//! it imports nothing beyond what the host provides. Each refusal is a
+//! [`PluginError`] naming the file and the fix. This module owns only these
+//! checks and their wording; it must not compile, instantiate or call
+//! anything.
+
+use std::path::Path;
+
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+use super::{PluginError, Slot};
+
+/// Reads `path` and makes sure it looks like a component (not something
+/// else, not a core module).
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, PluginError> {
+    let bytes = std::fs::read(path).map_err(|source| PluginError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(bytes),
+        Some([0, b'a', b's', b'm', _, _, 0, 0]) => Err(PluginError::CoreModule {
+            path: path.to_path_buf(),
+        }),
+        _ => Err(PluginError::NotWasm {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// The WASI 0.2 interfaces the host links (all of them empty or denied).
+const WASI: &[&str] = &[
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+/// The policy interfaces the host provides to plugins.
+const HOST: &[&str] = &[
+    "sitelink:policy/log@0.1.",
+    "sitelink:policy/params@0.1.",
+    "sitelink:policy/types@0.1.",
+];
+
+/// An interface name without its version: `a:b/c@1.2.3` → `a:b/c`.
+fn unversioned(name: &str) -> &str {
+    name.split('@').next().unwrap_or(name)
+}
+
+/// Whether `exports` holds `wanted` (`pkg/iface@0.1.0`) at a compatible
+/// version (0.1.x).
+fn has(exports: &[String], wanted: &str) -> bool {
+    exports.iter().any(|e| {
+        e.split_once('@')
+            .is_some_and(|(n, v)| n == unversioned(wanted) && v.starts_with("0.1."))
+    })
+}
+
+/// Checks the component's imports and exports against `slot`.
+pub(crate) fn world(
+    engine: &Engine,
+    component: &Component,
+    slot: Slot,
+    path: &Path,
+) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    for (import, _) in ty.imports(engine) {
+        let known = WASI
+            .iter()
+            .any(|w| import.starts_with(w) && import.contains("@0.2."))
+            || HOST.iter().any(|h| import.starts_with(h));
+        if !known {
+            return Err(PluginError::UnknownImport {
+                path: path.to_path_buf(),
+                import: import.to_string(),
+            });
+        }
+    }
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let about = "sitelink:policy/about@0.1.0";
+    let mut missing: Vec<&str> = Vec::new();
+    if !has(&exports, about) {
+        missing.push(about);
+    }
+    if !has(&exports, slot.interface()) {
+        missing.push(slot.interface());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let seems: Vec<Slot> = Slot::ALL
+        .into_iter()
+        .filter(|s| has(&exports, s.interface()))
+        .collect();
+    let mut detail = format!("it does not export {}", missing.join(" and "));
+    match seems.as_slice() {
+        [] => {
+            let list = if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            };
+            detail.push_str(&format!(
+                " (it exports {list}); build it for world `{slot}` of wit/policy.wit \
+                 (wit_bindgen::generate! with world \"{slot}\")"
+            ));
+        }
+        [other] => detail.push_str(&format!(
+            "; it looks like a {other} plugin (it exports {}): put it in [plugins.{other}], \
+             or build it for world `{slot}`",
+            other.interface()
+        )),
+        _ => detail.push_str(&format!(
+            "; it exports the interfaces of the {} worlds: build it for world `{slot}`",
+            seems
+                .iter()
+                .map(|s| s.world())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    Err(PluginError::WrongWorld {
+        path: path.to_path_buf(),
+        slot,
+        detail,
+    })
+}
+
+/// An error and its causes on one line.
+pub(crate) fn chain(e: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let first = text.lines().next().unwrap_or("").trim().to_string();
+        if !first.is_empty() && !parts.contains(&first) {
+            parts.push(first);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_within_0_1() {
+        let e = vec!["sitelink:policy/about@0.1.3".to_string()];
+        assert!(has(&e, "sitelink:policy/about@0.1.0"));
+        assert!(!has(&e, "sitelink:policy/abo@0.1.0"));
+        let e = vec!["sitelink:policy/about@0.2.0".to_string()];
+        assert!(!has(&e, "sitelink:policy/about@0.1.0"));
+        let e = vec!["sitelink:policy/about".to_string()];
+        assert!(!has(&e, "sitelink:policy/about@0.1.0"));
+    }
+
+    #[test]
+    fn sniffs_files() {
+        let dir = std::env::temp_dir().join(format!("sitelink-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let f = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).ok();
+            read(&p)
+        };
+        assert!(matches!(f("a", b"hello"), Err(PluginError::NotWasm { .. })));
+        assert!(matches!(
+            f("b", b"\0asm\x01\0\0\0"),
+            Err(PluginError::CoreModule { .. })
+        ));
+        assert!(f("c", b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(
+            read(&dir.join("missing")),
+            Err(PluginError::Unreadable { .. })
+        ));
+        let msg = f("a", b"x")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("cargo build --target wasm32-wasip2"), "{msg}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,423 @@
+//! What a plugin instance sees of the host: the per-store state (its
+//! parameters, an empty WASI context, the memory cap), the `log` and `params`
+//! imports, and the linker that offers exactly those plus WASI 0.2 with every
+//! door shut: no preopened directory, no environment, no arguments, no
+//! sockets (TCP, UDP and name lookup refused), stdin closed, stdout and stderr
+//! into the tracing log under the plugin's name, clocks frozen at zero and
+//! sleeps that return at once (so no host call can block past the deadline,
+//! which only interrupts guest code). This module owns that sandbox; it must
+//! not know about slots' fault rules or compile anything. (Besides `log` and
+//! `params`, plugins import `sitelink:policy/types`, which holds types only.)
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::bgp_filter::sitelink::policy::{log, params};
+use super::Slot;
+
+/// How much a plugin may write to its log (log import, stdout and stderr
+/// together) per call before the rest is dropped.
+const LOG_BUDGET_PER_CALL: usize = 16 * 1024;
+/// The longest log line kept from a plugin; the rest of it is cut.
+const MAX_LINE: usize = 1024;
+
+/// The state of one plugin instance's store.
+pub(crate) struct HostState {
+    out: LogSink,
+    params: Arc<BTreeMap<String, String>>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) cap: MemoryCap,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        label: Arc<str>,
+        slot: Slot,
+        params: Arc<BTreeMap<String, String>>,
+        memory_limit: usize,
+    ) -> HostState {
+        let out = LogSink::new(label, slot);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(LogPipe::new(out.clone(), "stdout"))
+            .stderr(LogPipe::new(out.clone(), "stderr"))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .wall_clock(Frozen)
+            .monotonic_clock(Frozen);
+        HostState {
+            out,
+            params,
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            cap: MemoryCap::new(memory_limit),
+        }
+    }
+
+    /// Starts a call: a fresh log budget.
+    pub(crate) fn begin_call(&mut self) {
+        self.out.lock().budget = LOG_BUDGET_PER_CALL;
+    }
+
+    /// Ends a call: writes out what the plugin left unterminated on stdout
+    /// and stderr.
+    pub(crate) fn end_call(&mut self) {
+        self.out.lock().flush_partial();
+    }
+
+    /// Names the plugin in its log lines from now on.
+    pub(crate) fn set_label(&mut self, label: Arc<str>) {
+        self.out.lock().label = label;
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        self.out.lock().emit(Some(level), "log", message.as_bytes());
+    }
+}
+
+impl params::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.params.get(&key).cloned()
+    }
+
+    fn entries(&mut self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// The linker every plugin is instantiated with.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut l = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut l)?;
+    // Replace the monotonic clock: no real time, and no sleep that blocks
+    // the host (a guest-side busy wait still hits the epoch deadline).
+    l.allow_shadowing(true);
+    monotonic_clock::add_to_linker::<HostState, NoClock>(&mut l, |s| NoClockView {
+        table: &mut s.table,
+    })?;
+    l.allow_shadowing(false);
+    // The shared types: an interface of types only, an empty instance.
+    l.instance("sitelink:policy/types@0.1.0")?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)?;
+    params::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)?;
+    Ok(l)
+}
+
+/// The memory cap of one store: all its linear memories together.
+pub(crate) struct MemoryCap {
+    cap: usize,
+    used: usize,
+}
+
+impl MemoryCap {
+    fn new(cap: usize) -> MemoryCap {
+        MemoryCap { cap, used: 0 }
+    }
+}
+
+/// The error a memory growth past the cap traps with.
+#[derive(Debug)]
+pub(crate) struct MemoryCapExceeded {
+    pub(crate) wanted: usize,
+    pub(crate) cap: usize,
+}
+
+impl fmt::Display for MemoryCapExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "memory cap exceeded: wanted {} KiB of linear memory, the cap is {} KiB",
+            self.wanted / 1024,
+            self.cap / 1024
+        )
+    }
+}
+
+impl std::error::Error for MemoryCapExceeded {}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let wanted = self.used.saturating_sub(current).saturating_add(desired);
+        if wanted > self.cap {
+            return Err(wasmtime::Error::new(MemoryCapExceeded {
+                wanted,
+                cap: self.cap,
+            }));
+        }
+        self.used = wanted;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Where a plugin's words go: the tracing log, under its name and slot.
+#[derive(Clone)]
+struct LogSink(Arc<Mutex<SinkState>>);
+
+struct SinkState {
+    label: Arc<str>,
+    slot: Slot,
+    budget: usize,
+    told_dropped: bool,
+    /// Unterminated output per stream: stdout, stderr.
+    partial: [Vec<u8>; 2],
+}
+
+impl LogSink {
+    fn new(label: Arc<str>, slot: Slot) -> LogSink {
+        LogSink(Arc::new(Mutex::new(SinkState {
+            label,
+            slot,
+            budget: LOG_BUDGET_PER_CALL,
+            told_dropped: false,
+            partial: [Vec::new(), Vec::new()],
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SinkState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SinkState {
+    /// Logs one message: at the plugin's level for the log import, info for
+    /// stdout and stderr.
+    fn emit(&mut self, level: Option<log::Level>, stream: &str, text: &[u8]) {
+        if self.budget == 0 {
+            if !self.told_dropped {
+                self.told_dropped = true;
+                tracing::warn!(target: "sitelink::plugin", plugin = %self.label, slot = %self.slot,
+                    "plugin log budget of {LOG_BUDGET_PER_CALL} bytes per call used up: dropping the rest");
+            }
+            return;
+        }
+        let keep = text.len().min(MAX_LINE).min(self.budget);
+        self.budget -= keep;
+        let msg = String::from_utf8_lossy(&text[..keep]);
+        let msg = msg.trim_end();
+        let (plugin, slot) = (&*self.label, self.slot);
+        match level {
+            Some(log::Level::Error) => {
+                tracing::error!(target: "sitelink::plugin", plugin, %slot, stream, "{msg}")
+            }
+            Some(log::Level::Warn) => {
+                tracing::warn!(target: "sitelink::plugin", plugin, %slot, stream, "{msg}")
+            }
+            Some(log::Level::Debug) => {
+                tracing::debug!(target: "sitelink::plugin", plugin, %slot, stream, "{msg}")
+            }
+            Some(log::Level::Info) | None => {
+                tracing::info!(target: "sitelink::plugin", plugin, %slot, stream, "{msg}")
+            }
+        }
+    }
+
+    /// Takes in bytes written to stdout (0) or stderr (1); logs whole lines.
+    fn write(&mut self, which: usize, mut bytes: &[u8]) {
+        let stream = if which == 0 { "stdout" } else { "stderr" };
+        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial[which]);
+            line.extend_from_slice(&bytes[..nl]);
+            self.emit(None, stream, &line);
+            bytes = &bytes[nl + 1..];
+        }
+        let room = MAX_LINE.saturating_sub(self.partial[which].len());
+        self.partial[which].extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn flush_partial(&mut self) {
+        for (which, stream) in [(0, "stdout"), (1, "stderr")] {
+            let line = std::mem::take(&mut self.partial[which]);
+            if !line.is_empty() {
+                self.emit(None, stream, &line);
+            }
+        }
+    }
+}
+
+/// stdout or stderr of a plugin: whole lines into its log.
+#[derive(Clone)]
+struct LogPipe {
+    sink: LogSink,
+    which: usize,
+}
+
+impl LogPipe {
+    fn new(sink: LogSink, stream: &str) -> LogPipe {
+        LogPipe {
+            sink,
+            which: usize::from(stream != "stdout"),
+        }
+    }
+}
+
+impl IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogPipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for LogPipe {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.sink.lock().write(self.which, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogPipe {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogPipe {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.sink.lock().write(self.which, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Clocks that stay at zero: plugins get no time (decisions depend on their
+/// input only).
+struct Frozen;
+
+impl HostWallClock for Frozen {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for Frozen {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` without time: `now` is 0 and every timer is
+/// due at once.
+struct NoClock;
+
+impl HasData for NoClock {
+    type Data<'a> = NoClockView<'a>;
+}
+
+struct NoClockView<'a> {
+    table: &'a mut ResourceTable,
+}
+
+/// A pollable that is always ready.
+struct Due;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Due {
+    async fn ready(&mut self) {}
+}
+
+impl NoClockView<'_> {
+    fn due(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
+        let due = self.table.push(Due)?;
+        wasmtime_wasi::p2::subscribe(self.table, due)
+    }
+}
+
+impl monotonic_clock::Host for NoClockView<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        Ok(0)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        Ok(1_000_000_000)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        _when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.due()
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        _duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.due()
+    }
+}

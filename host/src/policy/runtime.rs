@@ -1,0 +1,625 @@
+//! The plugin runtime: one wasmtime engine (Cranelift, epoch interruption),
+//! the compiled-component cache, and [`Plugin`], a checked, instantiated
+//! component that answers calls under a deadline and a memory cap. A call
+//! that traps, times out or runs out of memory returns a [`Fault`] and
+//! poisons the instance, which is rebuilt from the compiled component on the
+//! next call. This module owns compiling, caching, instantiating and calling;
+//! it must not decide what a fault means for routing (that is `slots.rs`) nor
+//! touch `wit/policy.wit`.
+//!
+//! Deadlines: a ticker thread advances the engine's epoch every
+//! [`TICK`] (1 ms) while a call is running and sleeps otherwise; a call gets
+//! `deadline / TICK + 1` ticks, so it is interrupted between `deadline` and
+//! `deadline + 1 ms` (plus scheduling delay) after it starts. Only guest code
+//! is interrupted; the host functions plugins can reach never block.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+use super::bindings::{bgp_filter, failover, route_selection};
+use super::bindings::{ConnectionHealth, Peer, PrefixCandidates, Route, Verdict};
+use super::host::{self, HostState, MemoryCapExceeded};
+use super::{check, Fault, FaultKind, PluginError, Slot};
+
+/// The epoch tick: the resolution of call deadlines.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// How the engine runs plugins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// How long one call (or an instantiation) may run.
+    pub deadline: Duration,
+    /// The linear memory one plugin instance may use, all memories together.
+    pub memory_limit_bytes: usize,
+    /// Consecutive faults after which a slot quarantines its plugin.
+    pub max_faults: u32,
+    /// Where compiled components are kept across restarts (created 0700;
+    /// must be owned by this user and writable by no one else), or `None`
+    /// to compile on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            deadline: Duration::from_millis(50),
+            memory_limit_bytes: 64 << 20,
+            max_faults: 5,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Compiles, checks and instantiates plugins. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct PolicyEngine {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    settings: EngineSettings,
+    /// Identifies the engine's code generation in cache keys.
+    compat: [u8; 32],
+    ticker: Ticker,
+}
+
+impl Shared {
+    fn ticks(&self) -> u64 {
+        let ticks = self.settings.deadline.as_micros() / TICK.as_micros().max(1) + 1;
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+}
+
+/// How a plugin's compiled code was obtained and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadInfo {
+    /// Loaded from the cache (no compilation).
+    pub from_cache: bool,
+    /// Compiling, or loading from the cache.
+    pub code: Duration,
+    /// Instantiating and asking `about`.
+    pub instantiate: Duration,
+}
+
+/// What a plugin is, for `sitelink plugin list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The slot it was prepared for.
+    pub slot: Slot,
+    /// The component file.
+    pub path: PathBuf,
+    /// Its name, from `about.name`.
+    pub name: String,
+    /// Its version, from `about.version`.
+    pub version: String,
+    /// The operator's parameters it was given.
+    pub params: BTreeMap<String, String>,
+    /// Compile (or cache) and start-up times.
+    pub load: LoadInfo,
+}
+
+enum Pre {
+    BgpFilter(bgp_filter::BgpFilterPre<HostState>),
+    RouteSelection(route_selection::RouteSelectionPre<HostState>),
+    Failover(failover::FailoverPre<HostState>),
+}
+
+enum Bindings {
+    BgpFilter(bgp_filter::BgpFilter),
+    RouteSelection(route_selection::RouteSelection),
+    Failover(failover::Failover),
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: Bindings,
+}
+
+/// A checked plugin, ready to answer its slot's calls. Not yet in a slot:
+/// that makes it usable for a dry run.
+pub struct Plugin {
+    info: PluginInfo,
+    shared: Arc<Shared>,
+    pre: Pre,
+    params: Arc<BTreeMap<String, String>>,
+    label: Arc<str>,
+    live: Option<Live>,
+    instantiations: u64,
+}
+
+impl PolicyEngine {
+    /// Starts an engine (and its epoch ticker thread).
+    pub fn new(settings: EngineSettings) -> Result<PolicyEngine, PluginError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(check::chain(&e)))?;
+        let linker = host::linker(&engine).map_err(|e| PluginError::Engine(check::chain(&e)))?;
+        let mut hasher = Sha256Hasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let compat: [u8; 32] = hasher.0.finalize().into();
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(PolicyEngine {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                settings,
+                compat,
+                ticker,
+            }),
+        })
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.shared.settings
+    }
+
+    /// Loads the plugin at `path` for `slot`: reads and checks the file,
+    /// compiles it (or takes it from the cache), checks it against the
+    /// slot's world, instantiates it under the deadline and memory cap and
+    /// asks its name and version. Off the hot path: call it from the control
+    /// thread before a swap, or at start-up.
+    pub fn load(
+        &self,
+        slot: Slot,
+        path: &Path,
+        params: BTreeMap<String, String>,
+    ) -> Result<Plugin, PluginError> {
+        let wasm = check::read(path)?;
+        let started = Instant::now();
+        let (component, from_cache) = self.component(path, &wasm)?;
+        let code = started.elapsed();
+        check::world(&self.shared.engine, &component, slot, path)?;
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Mismatch {
+                path: path.to_path_buf(),
+                slot,
+                detail: check::chain(&e),
+            })?;
+        let mismatch = |e: wasmtime::Error| PluginError::Mismatch {
+            path: path.to_path_buf(),
+            slot,
+            detail: check::chain(&e),
+        };
+        let pre = match slot {
+            Slot::BgpFilter => {
+                Pre::BgpFilter(bgp_filter::BgpFilterPre::new(instance_pre).map_err(mismatch)?)
+            }
+            Slot::RouteSelection => Pre::RouteSelection(
+                route_selection::RouteSelectionPre::new(instance_pre).map_err(mismatch)?,
+            ),
+            Slot::Failover => {
+                Pre::Failover(failover::FailoverPre::new(instance_pre).map_err(mismatch)?)
+            }
+        };
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut plugin = Plugin {
+            info: PluginInfo {
+                slot,
+                path: path.to_path_buf(),
+                name: String::new(),
+                version: String::new(),
+                params: params.clone(),
+                load: LoadInfo {
+                    from_cache,
+                    code,
+                    instantiate: Duration::ZERO,
+                },
+            },
+            shared: self.shared.clone(),
+            pre,
+            params: Arc::new(params),
+            label: Arc::from(file.as_str()),
+            live: None,
+            instantiations: 0,
+        };
+        let started = Instant::now();
+        let startup = |fault| PluginError::Startup {
+            path: path.to_path_buf(),
+            fault,
+        };
+        let (name, version) = plugin.about().map_err(startup)?;
+        plugin.info.load.instantiate = started.elapsed();
+        plugin.label = Arc::from(format!("{name} ({file})").as_str());
+        if let Some(live) = plugin.live.as_mut() {
+            live.store.data_mut().set_label(plugin.label.clone());
+        }
+        plugin.info.name = name;
+        plugin.info.version = version;
+        Ok(plugin)
+    }
+
+    /// The same as [`PolicyEngine::load`]: prepares a plugin for a swap
+    /// (or a dry run) without installing it.
+    pub fn prepare(
+        &self,
+        slot: Slot,
+        path: &Path,
+        params: BTreeMap<String, String>,
+    ) -> Result<Plugin, PluginError> {
+        self.load(slot, path, params)
+    }
+
+    /// The compiled component for `wasm`: from the cache if there, else
+    /// compiled (and then cached). Returns whether it came from the cache.
+    fn component(&self, path: &Path, wasm: &[u8]) -> Result<(Component, bool), PluginError> {
+        let engine = &self.shared.engine;
+        let key = self.cache_key(wasm);
+        let cache = self
+            .shared
+            .settings
+            .cache_dir
+            .as_deref()
+            .and_then(cache::usable_dir);
+        if let Some(dir) = cache {
+            if let Some(c) = cache::load(engine, dir, &key) {
+                return Ok((c, true));
+            }
+        }
+        let component = Component::from_binary(engine, wasm).map_err(|e| PluginError::Invalid {
+            path: path.to_path_buf(),
+            detail: check::chain(&e),
+        })?;
+        if let Some(dir) = cache {
+            cache::store(dir, &key, &component);
+        }
+        Ok((component, false))
+    }
+
+    /// The cache key of `wasm`: its hash and the engine's code generation
+    /// (wasmtime version, target, every codegen setting), hex.
+    fn cache_key(&self, wasm: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(b"sitelink-policy-cache-v1\0");
+        h.update(Sha256::digest(wasm));
+        h.update(self.shared.compat);
+        let mut key = String::with_capacity(64);
+        for b in h.finalize() {
+            let _ = write!(key, "{b:02x}");
+        }
+        key
+    }
+}
+
+/// Feeds `Hash` output into SHA-256 (stable across runs, unlike
+/// `DefaultHasher`'s promise).
+struct Sha256Hasher(Sha256);
+
+impl std::hash::Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl Plugin {
+    /// What it is.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The slot it was prepared for.
+    pub fn slot(&self) -> Slot {
+        self.info.slot
+    }
+
+    /// How many times it was instantiated (1 + one per poisoning fault that
+    /// was followed by another call).
+    pub fn instantiations(&self) -> u64 {
+        self.instantiations
+    }
+
+    fn about(&mut self) -> Result<(String, String), Fault> {
+        self.call(|store, b| match b {
+            Bindings::BgpFilter(b) => {
+                let a = b.sitelink_policy_about();
+                Ok((a.call_name(&mut *store)?, a.call_version(&mut *store)?))
+            }
+            Bindings::RouteSelection(b) => {
+                let a = b.sitelink_policy_about();
+                Ok((a.call_name(&mut *store)?, a.call_version(&mut *store)?))
+            }
+            Bindings::Failover(b) => {
+                let a = b.sitelink_policy_about();
+                Ok((a.call_name(&mut *store)?, a.call_version(&mut *store)?))
+            }
+        })
+    }
+
+    /// The plugin's raw answer to `decide` (not validated).
+    pub(crate) fn call_decide(
+        &mut self,
+        input: &[ConnectionHealth],
+    ) -> Result<Vec<Vec<u32>>, Fault> {
+        self.call(|store, b| match b {
+            Bindings::Failover(b) => b.sitelink_policy_weights().call_decide(store, input),
+            _ => Err(wasmtime::format_err!("not a failover plugin")),
+        })
+    }
+
+    /// The plugin's raw answer to `select` (not validated).
+    pub(crate) fn call_select(
+        &mut self,
+        input: &[PrefixCandidates],
+    ) -> Result<Vec<Vec<u32>>, Fault> {
+        self.call(|store, b| match b {
+            Bindings::RouteSelection(b) => b.sitelink_policy_selection().call_select(store, input),
+            _ => Err(wasmtime::format_err!("not a route-selection plugin")),
+        })
+    }
+
+    /// The plugin's raw answer to a filter (not validated).
+    pub(crate) fn call_filter(
+        &mut self,
+        export: bool,
+        peer: &Peer,
+        routes: &[Route],
+    ) -> Result<Vec<Verdict>, Fault> {
+        self.call(|store, b| match b {
+            Bindings::BgpFilter(b) if export => b
+                .sitelink_policy_filter()
+                .call_export_filter(store, peer, routes),
+            Bindings::BgpFilter(b) => b
+                .sitelink_policy_filter()
+                .call_import_filter(store, peer, routes),
+            _ => Err(wasmtime::format_err!("not a bgp-filter plugin")),
+        })
+    }
+
+    /// Runs `f` in the instance (made first if there is none) under the
+    /// deadline; a failure poisons the instance.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<HostState>, &Bindings) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Err(Fault::invalid("no instance"));
+        };
+        live.store.set_epoch_deadline(self.shared.ticks());
+        live.store.data_mut().begin_call();
+        let result = {
+            let _busy = self.shared.ticker.busy();
+            f(&mut live.store, &live.bindings)
+        };
+        live.store.data_mut().end_call();
+        result.map_err(|e| {
+            let fault = self.fault_of(&e);
+            self.live = None;
+            fault
+        })
+    }
+
+    fn instantiate(&mut self) -> Result<Live, Fault> {
+        let limit = self.shared.settings.memory_limit_bytes;
+        let state = HostState::new(
+            self.label.clone(),
+            self.info.slot,
+            self.params.clone(),
+            limit,
+        );
+        let mut store = Store::new(&self.shared.engine, state);
+        store.limiter(|s| &mut s.cap);
+        store.set_epoch_deadline(self.shared.ticks());
+        store.data_mut().begin_call();
+        let bindings = {
+            let _busy = self.shared.ticker.busy();
+            match &self.pre {
+                Pre::BgpFilter(p) => p.instantiate(&mut store).map(Bindings::BgpFilter),
+                Pre::RouteSelection(p) => p.instantiate(&mut store).map(Bindings::RouteSelection),
+                Pre::Failover(p) => p.instantiate(&mut store).map(Bindings::Failover),
+            }
+        };
+        store.data_mut().end_call();
+        self.instantiations += 1;
+        match bindings {
+            Ok(bindings) => Ok(Live { store, bindings }),
+            Err(e) => Err(self.fault_of(&e)),
+        }
+    }
+
+    fn fault_of(&self, e: &wasmtime::Error) -> Fault {
+        if let Some(m) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<MemoryCapExceeded>())
+        {
+            return Fault {
+                kind: FaultKind::Memory,
+                detail: m.to_string(),
+            };
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Fault {
+                kind: FaultKind::Timeout,
+                detail: format!(
+                    "ran past its deadline of {} ms",
+                    self.shared.settings.deadline.as_millis()
+                ),
+            },
+            _ => Fault {
+                kind: FaultKind::Trap,
+                detail: check::chain(e),
+            },
+        }
+    }
+}
+
+/// Advances the engine's epoch every [`TICK`] while a call runs.
+struct Ticker {
+    state: Arc<TickerState>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct TickerState {
+    stop: AtomicBool,
+    busy: AtomicUsize,
+}
+
+/// A running call: keeps the ticker ticking while alive.
+struct Busy<'a>(&'a Ticker);
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Ticker> {
+        let state = Arc::new(TickerState {
+            stop: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+        });
+        let s = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("policy-epoch".into())
+            .spawn(move || {
+                while !s.stop.load(Ordering::Acquire) {
+                    if s.busy.load(Ordering::Acquire) == 0 {
+                        std::thread::park();
+                        continue;
+                    }
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        if self.state.busy.fetch_add(1, Ordering::AcqRel) == 0 {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+        Busy(self)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.state.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// The compiled-component cache: `DIR/KEY.cwasm`, each file the key then
+/// the serialized component.
+mod cache {
+    use super::*;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+
+    fn euid() -> u32 {
+        // SAFETY: geteuid has no preconditions, touches no memory of ours
+        // and cannot fail.
+        unsafe { libc::geteuid() }
+    }
+
+    /// Whether `meta` belongs to us and no one else may write it.
+    fn private(meta: &std::fs::Metadata) -> bool {
+        meta.uid() == euid() && meta.mode() & 0o022 == 0
+    }
+
+    /// `dir`, created 0700 if missing, if it is ours and private.
+    pub(super) fn usable_dir(dir: &Path) -> Option<&Path> {
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
+            tracing::warn!(dir = %dir.display(), "plugin cache unusable, compiling every time: {e}");
+            return None;
+        }
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() && private(&m) => Some(dir),
+            _ => {
+                tracing::warn!(dir = %dir.display(),
+                    "plugin cache ignored: it must be a directory owned by this user and writable by no one else (chmod 700)");
+                None
+            }
+        }
+    }
+
+    pub(super) fn load(engine: &Engine, dir: &Path, key: &str) -> Option<Component> {
+        let file = dir.join(format!("{key}.cwasm"));
+        let meta = std::fs::symlink_metadata(&file).ok()?;
+        if !meta.is_file() || !private(&meta) {
+            return None;
+        }
+        let bytes = std::fs::read(&file).ok()?;
+        let code = bytes.strip_prefix(key.as_bytes())?;
+        // SAFETY: deserializing runs native code produced by a compiler, so
+        // the bytes must come from `Component::serialize`. These do: the file
+        // is in a directory that only this user can write (checked above),
+        // the file itself is ours and not writable by others, it was written
+        // by `store` below (atomically, via rename), and it starts with the
+        // key, which hashes the wasm bytes together with this engine's
+        // version and codegen settings, so it is the artifact of exactly this
+        // wasm for exactly this engine configuration. Wasmtime also checks
+        // the engine compatibility itself and refuses a mismatch (then we
+        // recompile). The bytes are copied into fresh memory, so later
+        // changes to the file cannot affect the loaded code.
+        match unsafe { Component::deserialize(engine, code) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "cached plugin unusable, recompiling: {}", check::chain(&e));
+                None
+            }
+        }
+    }
+
+    pub(super) fn store(dir: &Path, key: &str, component: &Component) {
+        let result = (|| -> std::io::Result<()> {
+            let code = component
+                .serialize()
+                .map_err(|e| std::io::Error::other(check::chain(&e)))?;
+            static SEQ: AtomicUsize = AtomicUsize::new(0);
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!("{key}.{}.{seq}.tmp", std::process::id()));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(key.as_bytes())?;
+            f.write_all(&code)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(format!("{key}.cwasm")))
+        })();
+        if let Err(e) = result {
+            tracing::warn!(dir = %dir.display(), "cannot cache a compiled plugin: {e}");
+        }
+    }
+}

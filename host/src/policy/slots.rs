@@ -1,0 +1,479 @@
+//! The three plugin slots as the control loop sees them: each holds at most
+//! one [`Plugin`] and always answers, never failing towards the host. This
+//! module owns the answer checks (the contract's rules on shapes and values)
+//! and the fault rules; it must not compile or instantiate plugins, and must
+//! not apply answers (the caller turns them into FIB or BGP changes).
+//!
+//! Fault rules. A call faults when the plugin traps, runs past its deadline,
+//! exceeds its memory cap, or answers something the contract forbids (see
+//! [`validate`]). The whole answer of a faulting call is discarded, never
+//! partly used. Its place is taken:
+//! - failover, per connection: by the weights in force now (the input's
+//!   `weight`, i.e. the last decision: [`DecidedBy::LastGood`]) if they are
+//!   still usable (some tunnel weighted, every weighted tunnel up, every
+//!   weight within 0..=1000); otherwise by the native default
+//!   ([`DecidedBy::Default`]), so a dead tunnel is never kept active because
+//!   a plugin failed;
+//! - selection and filters: by the native default (a per-route "last good"
+//!   would need the RIB, which the caller has; note that the filter default
+//!   accepts every route).
+//!
+//! Every fault is counted, kept as `last_fault` and logged (warn, with plugin,
+//! slot and what was wrong). After `max_faults` consecutive faults the plugin
+//! is quarantined: it gets no more calls, the native default answers, and an
+//! error is logged; installing a plugin (the same one again included) or
+//! removing it lifts the quarantine and resets the counters. A good answer
+//! resets the consecutive count. With no plugin, the native default answers.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::bindings::{
+    ConnectionHealth, IpAddress, Peer, Prefix, PrefixCandidates, Route, Verdict,
+};
+use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecidedBy {
+    /// The plugin, whose answer passed the checks.
+    Plugin,
+    /// The native default.
+    Default,
+    /// The decision in force before the call (failover only).
+    LastGood,
+}
+
+/// The failover slot's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Per connection, in input order, a weight per tunnel, in order.
+    pub weights: Vec<Vec<u32>>,
+    /// Per connection, where its weights came from.
+    pub by: Vec<DecidedBy>,
+    /// The plugin's fault, if it faulted on this call.
+    pub fault: Option<Fault>,
+}
+
+/// The route-selection slot's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Per prefix, in input order, the candidate indexes to install.
+    pub installed: Vec<Vec<u32>>,
+    /// Where it came from.
+    pub by: DecidedBy,
+    /// The plugin's fault, if it faulted on this call.
+    pub fault: Option<Fault>,
+}
+
+/// The bgp-filter slot's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdicts {
+    /// Per route, in input order.
+    pub verdicts: Vec<Verdict>,
+    /// Where they came from.
+    pub by: DecidedBy,
+    /// The plugin's fault, if it faulted on this call.
+    pub fault: Option<Fault>,
+}
+
+/// Which of the two filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Routes received from a peer.
+    Import,
+    /// Routes about to be advertised to a peer.
+    Export,
+}
+
+/// A slot's counters since its plugin was installed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotStats {
+    /// Calls made to the plugin.
+    pub calls: u64,
+    /// Of which faulted.
+    pub faults: u64,
+    /// Faults since the last good answer.
+    pub consecutive_faults: u32,
+    /// Time spent in plugin calls, checks included.
+    pub call_time: Duration,
+    /// No more calls: the default answers.
+    pub quarantined: bool,
+    /// The latest fault.
+    pub last_fault: Option<Fault>,
+}
+
+impl SlotStats {
+    /// The mean time of a plugin call.
+    pub fn mean_call_time(&self) -> Option<Duration> {
+        let calls = u32::try_from(self.calls).ok().filter(|&c| c > 0)?;
+        Some(self.call_time / calls)
+    }
+}
+
+/// A slot as `sitelink plugin list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotStatus {
+    /// Which slot.
+    pub slot: Slot,
+    /// The plugin, `None` for the native default.
+    pub plugin: Option<PluginInfo>,
+    /// Its counters.
+    pub stats: SlotStats,
+}
+
+/// What the three slots share: the plugin, its counters, the fault rules.
+struct Core {
+    slot: Slot,
+    max_faults: u32,
+    plugin: Option<Plugin>,
+    stats: SlotStats,
+}
+
+impl Core {
+    fn new(slot: Slot, max_faults: u32) -> Core {
+        Core {
+            slot,
+            max_faults,
+            plugin: None,
+            stats: SlotStats::default(),
+        }
+    }
+
+    fn install(&mut self, plugin: Plugin) -> Result<Option<Plugin>, PluginError> {
+        if plugin.slot() != self.slot {
+            return Err(PluginError::WrongSlot {
+                path: plugin.info().path.clone(),
+                prepared: plugin.slot(),
+                slot: self.slot,
+            });
+        }
+        let info = plugin.info();
+        tracing::info!(slot = %self.slot, plugin = %info.name, version = %info.version,
+            path = %info.path.display(), "plugin installed");
+        self.stats = SlotStats::default();
+        Ok(self.plugin.replace(plugin))
+    }
+
+    fn remove(&mut self) -> Option<Plugin> {
+        self.stats = SlotStats::default();
+        let old = self.plugin.take();
+        if let Some(p) = &old {
+            tracing::info!(slot = %self.slot, plugin = %p.info().name, "plugin removed: the native default answers");
+        }
+        old
+    }
+
+    fn status(&self) -> SlotStatus {
+        SlotStatus {
+            slot: self.slot,
+            plugin: self.plugin.as_ref().map(|p| p.info().clone()),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// Calls the plugin, if there is one to call. `None`: no plugin or
+    /// quarantined; `Some(Err)`: it faulted (counted and logged here).
+    fn run<T>(
+        &mut self,
+        call: impl FnOnce(&mut Plugin) -> Result<T, Fault>,
+    ) -> Option<Result<T, Fault>> {
+        if self.stats.quarantined {
+            return None;
+        }
+        let plugin = self.plugin.as_mut()?;
+        let started = Instant::now();
+        let result = call(plugin);
+        self.stats.calls += 1;
+        self.stats.call_time += started.elapsed();
+        match &result {
+            Ok(_) => self.stats.consecutive_faults = 0,
+            Err(fault) => {
+                self.stats.faults += 1;
+                self.stats.consecutive_faults = self.stats.consecutive_faults.saturating_add(1);
+                self.stats.last_fault = Some(fault.clone());
+                let name = &plugin.info().name;
+                tracing::warn!(slot = %self.slot, plugin = %name,
+                    consecutive = self.stats.consecutive_faults,
+                    "plugin fault, its answer is discarded: {fault}");
+                if self.stats.consecutive_faults >= self.max_faults {
+                    self.stats.quarantined = true;
+                    tracing::error!(slot = %self.slot, plugin = %name,
+                        "plugin quarantined after {} consecutive faults: the native default answers \
+                         from now on; fix it and swap it in again", self.stats.consecutive_faults);
+                }
+            }
+        }
+        Some(result)
+    }
+}
+
+macro_rules! slot_common {
+    ($ty:ident, $slot:expr) => {
+        impl $ty {
+            /// An empty slot (the native default answers); a plugin is
+            /// quarantined after `max_faults` consecutive faults.
+            pub fn new(max_faults: u32) -> $ty {
+                $ty(Core::new($slot, max_faults))
+            }
+
+            /// Installs `plugin` (prepared for this slot), returning the
+            /// previous one. Counters restart; a quarantine is lifted.
+            pub fn install(&mut self, plugin: Plugin) -> Result<Option<Plugin>, PluginError> {
+                self.0.install(plugin)
+            }
+
+            /// Back to the native default, returning the plugin.
+            pub fn remove(&mut self) -> Option<Plugin> {
+                self.0.remove()
+            }
+
+            /// The plugin and counters.
+            pub fn status(&self) -> SlotStatus {
+                self.0.status()
+            }
+        }
+    };
+}
+
+/// The failover slot.
+pub struct FailoverSlot(Core);
+slot_common!(FailoverSlot, Slot::Failover);
+
+impl FailoverSlot {
+    /// The weights for `input`: the plugin's if it answers correctly, else
+    /// per connection the last good or the default (see the module docs).
+    pub fn decide(&mut self, input: &[ConnectionHealth]) -> Decision {
+        match self.0.run(|p| p.decide(input)) {
+            Some(Ok(weights)) => Decision {
+                by: vec![DecidedBy::Plugin; weights.len()],
+                weights,
+                fault: None,
+            },
+            Some(Err(fault)) => {
+                let (weights, by) = input.iter().map(fallback).unzip();
+                Decision {
+                    weights,
+                    by,
+                    fault: Some(fault),
+                }
+            }
+            None => Decision {
+                weights: defaults::decide(input),
+                by: vec![DecidedBy::Default; input.len()],
+                fault: None,
+            },
+        }
+    }
+}
+
+/// The last decision if still usable, else the default.
+fn fallback(c: &ConnectionHealth) -> (Vec<u32>, DecidedBy) {
+    let t = &c.tunnels;
+    let usable = t.iter().any(|t| t.weight > 0)
+        && t.iter()
+            .all(|t| t.weight <= 1000 && (t.weight == 0 || t.up));
+    if usable {
+        (t.iter().map(|t| t.weight).collect(), DecidedBy::LastGood)
+    } else {
+        (defaults::decide_one(c), DecidedBy::Default)
+    }
+}
+
+/// The route-selection slot.
+pub struct SelectionSlot(Core);
+slot_common!(SelectionSlot, Slot::RouteSelection);
+
+impl SelectionSlot {
+    /// The candidates to install for `input`: the plugin's if it answers
+    /// correctly, else the default's.
+    pub fn select(&mut self, input: &[PrefixCandidates]) -> Selection {
+        match self.0.run(|p| p.select(input)) {
+            Some(Ok(installed)) => Selection {
+                installed,
+                by: DecidedBy::Plugin,
+                fault: None,
+            },
+            other => Selection {
+                installed: defaults::select(input),
+                by: DecidedBy::Default,
+                fault: other.and_then(Result::err),
+            },
+        }
+    }
+}
+
+/// The bgp-filter slot.
+pub struct FilterSlot(Core);
+slot_common!(FilterSlot, Slot::BgpFilter);
+
+impl FilterSlot {
+    /// Verdicts on `routes` received from `peer`.
+    pub fn import_filter(&mut self, peer: &Peer, routes: &[Route]) -> Verdicts {
+        self.filter(Direction::Import, peer, routes)
+    }
+
+    /// Verdicts on `routes` about to be advertised to `peer`.
+    pub fn export_filter(&mut self, peer: &Peer, routes: &[Route]) -> Verdicts {
+        self.filter(Direction::Export, peer, routes)
+    }
+
+    /// Verdicts on `routes`: the plugin's if it answers correctly, else the
+    /// default's.
+    pub fn filter(&mut self, direction: Direction, peer: &Peer, routes: &[Route]) -> Verdicts {
+        match self.0.run(|p| p.filter(direction, peer, routes)) {
+            Some(Ok(verdicts)) => Verdicts {
+                verdicts,
+                by: DecidedBy::Plugin,
+                fault: None,
+            },
+            other => Verdicts {
+                verdicts: match direction {
+                    Direction::Import => defaults::import_filter(routes),
+                    Direction::Export => defaults::export_filter(routes),
+                },
+                by: DecidedBy::Default,
+                fault: other.and_then(Result::err),
+            },
+        }
+    }
+}
+
+/// Checked calls, for the slots and for dry runs of a prepared plugin.
+impl Plugin {
+    /// The plugin's weights for `input`, checked by [`validate::weights`].
+    pub fn decide(&mut self, input: &[ConnectionHealth]) -> Result<Vec<Vec<u32>>, Fault> {
+        let answer = self.call_decide(input)?;
+        validate::weights(input, &answer).map_err(Fault::invalid)?;
+        Ok(answer)
+    }
+
+    /// The plugin's selection for `input`, checked by [`validate::selection`].
+    pub fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, Fault> {
+        let answer = self.call_select(input)?;
+        validate::selection(input, &answer).map_err(Fault::invalid)?;
+        Ok(answer)
+    }
+
+    /// The plugin's verdicts on `routes`, checked by [`validate::verdicts`].
+    pub fn filter(
+        &mut self,
+        direction: Direction,
+        peer: &Peer,
+        routes: &[Route],
+    ) -> Result<Vec<Verdict>, Fault> {
+        let answer = self.call_filter(direction == Direction::Export, peer, routes)?;
+        validate::verdicts(routes, &answer).map_err(Fault::invalid)?;
+        Ok(answer)
+    }
+}
+
+/// The contract's rules on answers (`wit/policy.wit`); an `Err` says what
+/// was wrong, for the log.
+pub mod validate {
+    use super::*;
+
+    /// A weight list per connection and a weight per tunnel, each at most
+    /// 1000, and some tunnel above 0 in every connection that has tunnels.
+    pub fn weights(input: &[ConnectionHealth], answer: &[Vec<u32>]) -> Result<(), String> {
+        if answer.len() != input.len() {
+            return Err(format!(
+                "{} weight lists for {} connections",
+                answer.len(),
+                input.len()
+            ));
+        }
+        for (c, w) in input.iter().zip(answer) {
+            if w.len() != c.tunnels.len() {
+                return Err(format!(
+                    "connection `{}`: {} weights for {} tunnels",
+                    c.name,
+                    w.len(),
+                    c.tunnels.len()
+                ));
+            }
+            if let Some((t, w)) = c.tunnels.iter().zip(w).find(|(_, &w)| w > 1000) {
+                return Err(format!(
+                    "connection `{}`: weight {w} for tunnel {} (at most 1000)",
+                    c.name, t.tunnel
+                ));
+            }
+            if !w.is_empty() && w.iter().all(|&w| w == 0) {
+                return Err(format!("connection `{}`: every tunnel at weight 0", c.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// An index list per prefix, indexes in range and distinct.
+    pub fn selection(input: &[PrefixCandidates], answer: &[Vec<u32>]) -> Result<(), String> {
+        if answer.len() != input.len() {
+            return Err(format!(
+                "{} index lists for {} prefixes",
+                answer.len(),
+                input.len()
+            ));
+        }
+        for (p, chosen) in input.iter().zip(answer) {
+            let n = p.candidates.len();
+            let mut seen = vec![false; n];
+            for &i in chosen {
+                let slot = usize::try_from(i).ok().and_then(|i| seen.get_mut(i));
+                match slot {
+                    None => {
+                        return Err(format!(
+                            "prefix {}: index {i} out of range ({n} candidates)",
+                            PrefixDisplay(&p.prefix)
+                        ))
+                    }
+                    Some(true) => {
+                        return Err(format!(
+                            "prefix {}: index {i} twice",
+                            PrefixDisplay(&p.prefix)
+                        ))
+                    }
+                    Some(s) => *s = true,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A verdict per route; a `modify` keeps the route's prefix.
+    pub fn verdicts(routes: &[Route], answer: &[Verdict]) -> Result<(), String> {
+        if answer.len() != routes.len() {
+            return Err(format!(
+                "{} verdicts for {} routes",
+                answer.len(),
+                routes.len()
+            ));
+        }
+        for (r, v) in routes.iter().zip(answer) {
+            if let Verdict::Modify(m) = v {
+                if m.prefix != r.prefix {
+                    return Err(format!(
+                        "modify of {} into {}: a route that was not in the input",
+                        PrefixDisplay(&r.prefix),
+                        PrefixDisplay(&m.prefix)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A prefix written the usual way.
+struct PrefixDisplay<'a>(&'a Prefix);
+
+impl fmt::Display for PrefixDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.address {
+            IpAddress::V4(a) => write!(f, "{}/{}", std::net::Ipv4Addr::from(a), self.0.length),
+            IpAddress::V6((h, l)) => {
+                let a = (u128::from(h) << 64) | u128::from(l);
+                write!(f, "{}/{}", std::net::Ipv6Addr::from(a), self.0.length)
+            }
+        }
+    }
+}

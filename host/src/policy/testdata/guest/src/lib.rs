@@ -1,0 +1,233 @@
+//! A misbehaving policy plugin for the host's tests: a test fixture, not an
+//! example to copy. It exports all three slots (or only `failover` with the
+//! feature `only-failover`) and misbehaves when the input asks it to: the
+//! trigger is the first connection's name (failover), the first candidate's
+//! connection (selection) or the peer's connection (filter). It owns nothing
+//! in the host and must not be loaded outside tests.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[cfg(not(any(feature = "only-failover", feature = "extra-import")))]
+wit_bindgen::generate!({
+    path: "../../../../../wit",
+    inline: "
+        package sitelink:chaos;
+        world chaos {
+            include sitelink:policy/failover@0.1.0;
+            include sitelink:policy/route-selection@0.1.0;
+            include sitelink:policy/bgp-filter@0.1.0;
+        }
+    ",
+    world: "sitelink:chaos/chaos",
+    generate_all,
+});
+
+#[cfg(feature = "extra-import")]
+wit_bindgen::generate!({
+    path: "../../../../../wit",
+    inline: "
+        package sitelink:chaos;
+        interface unknown {
+            poke: func() -> u32;
+        }
+        world chaos {
+            import unknown;
+            include sitelink:policy/failover@0.1.0;
+            include sitelink:policy/route-selection@0.1.0;
+            include sitelink:policy/bgp-filter@0.1.0;
+        }
+    ",
+    world: "sitelink:chaos/chaos",
+    generate_all,
+});
+
+#[cfg(feature = "only-failover")]
+wit_bindgen::generate!({
+    path: "../../../../../wit",
+    world: "sitelink:policy/failover@0.1.0",
+    generate_all,
+});
+
+use exports::sitelink::policy::about;
+use exports::sitelink::policy::weights::{self, ConnectionHealth};
+use sitelink::policy::{log, params};
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[cfg(feature = "start-loop")]
+#[used]
+#[link_section = ".init_array"]
+static START: extern "C" fn() = {
+    extern "C" fn start() {
+        #[allow(clippy::empty_loop)]
+        loop {}
+    }
+    start
+};
+
+struct Chaos;
+
+/// Misbehaves as `trigger` asks; returns normally for other triggers.
+fn common(trigger: &str) {
+    match trigger {
+        "trap" => panic!("asked to trap"),
+        "loop" => {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        "alloc" => {
+            let big = vec![1u8; 1 << 30];
+            std::hint::black_box(&big);
+        }
+        "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+        "wait" => {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(1) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        "stdout" => {
+            println!("hello on stdout");
+            eprintln!("hello on stderr");
+            log::log(log::Level::Warn, "hello in the log");
+        }
+        #[cfg(feature = "extra-import")]
+        "poke" => {
+            sitelink::chaos::unknown::poke();
+        }
+        _ => {}
+    }
+}
+
+/// 1, plus a bit for every door of the sandbox that turned out open.
+fn sandbox_probe() -> u32 {
+    let mut w = 1;
+    if std::env::vars().next().is_some() {
+        w += 2;
+    }
+    if std::env::args().next().is_some() {
+        w += 4;
+    }
+    if std::fs::read_dir("/").is_ok() || std::fs::read_dir(".").is_ok() {
+        w += 8;
+    }
+    if std::net::TcpStream::connect("127.0.0.1:22").is_ok() {
+        w += 16;
+    }
+    if std::net::UdpSocket::bind("0.0.0.0:0").is_ok() {
+        w += 32;
+    }
+    w
+}
+
+impl about::Guest for Chaos {
+    fn name() -> String {
+        params::get("name").unwrap_or_else(|| "chaos".to_string())
+    }
+    fn version() -> String {
+        "0.0.1".to_string()
+    }
+}
+
+impl weights::Guest for Chaos {
+    fn decide(connections: Vec<ConnectionHealth>) -> Vec<Vec<u32>> {
+        let n = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+        let trigger = connections.first().map(|c| c.name.clone()).unwrap_or_default();
+        common(&trigger);
+        let mut out: Vec<Vec<u32>> = connections
+            .iter()
+            .map(|c| {
+                let w = match trigger.as_str() {
+                    "bad-value" => 1001,
+                    "zero" => 0,
+                    "count" => n,
+                    "param" => params::get("weight").and_then(|v| v.parse().ok()).unwrap_or(7),
+                    "entries" => params::entries().len() as u32,
+                    "sandbox" => sandbox_probe(),
+                    _ => 100,
+                };
+                vec![w; c.tunnels.len()]
+            })
+            .collect();
+        if trigger == "bad-len" {
+            out.pop();
+        }
+        if trigger == "bad-inner-len" {
+            if let Some(first) = out.first_mut() {
+                first.push(100);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(not(feature = "only-failover"))]
+mod other_slots {
+    use super::*;
+    use exports::sitelink::policy::filter::{self, Peer, Verdict};
+    use exports::sitelink::policy::selection::{self, PrefixCandidates};
+    use sitelink::policy::types::{IpAddress, Route};
+
+    impl selection::Guest for Chaos {
+        fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>> {
+            let trigger = prefixes
+                .first()
+                .and_then(|p| p.candidates.first())
+                .map(|c| c.connection.clone())
+                .unwrap_or_default();
+            common(&trigger);
+            let mut out: Vec<Vec<u32>> = prefixes
+                .iter()
+                .map(|p| {
+                    let n = p.candidates.len() as u32;
+                    match trigger.as_str() {
+                        "bad-value" => vec![n],
+                        "dup" if n > 0 => vec![0, 0],
+                        _ => (0..n).collect(),
+                    }
+                })
+                .collect();
+            if trigger == "bad-len" {
+                out.push(Vec::new());
+            }
+            out
+        }
+    }
+
+    fn verdicts(peer: &Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        common(&peer.connection);
+        let mut out: Vec<Verdict> = routes
+            .into_iter()
+            .map(|mut r| match peer.connection.as_str() {
+                "bad-value" => {
+                    r.prefix.address = match r.prefix.address {
+                        IpAddress::V4(a) => IpAddress::V4(a ^ 0x8000_0000),
+                        IpAddress::V6((h, l)) => IpAddress::V6((h ^ (1 << 63), l)),
+                    };
+                    Verdict::Modify(r)
+                }
+                "reject" => Verdict::Reject,
+                "prepend" => {
+                    r.as_path.insert(0, peer.asn);
+                    Verdict::Modify(r)
+                }
+                _ => Verdict::Accept,
+            })
+            .collect();
+        if peer.connection == "bad-len" {
+            out.pop();
+        }
+        out
+    }
+
+    impl filter::Guest for Chaos {
+        fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+            verdicts(&peer, routes)
+        }
+        fn export_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+            verdicts(&peer, routes)
+        }
+    }
+}
+
+export!(Chaos);

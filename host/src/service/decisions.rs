@@ -1,0 +1,239 @@
+//! The policy slots' view of the gateway: builds each slot's input from the
+//! live state (tunnel liveness and weights, the route table's candidates) and
+//! turns the answers into what the FIB is built from, with the diffs a dry
+//! run or a swap reports.
+//!
+//! Pure functions over the gateway's state; they neither call plugins nor
+//! publish a FIB (the control loop does both).
+
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+
+use crate::config::{GatewayConfig, Routing as ConfigRouting};
+use crate::dataplane::fib::TunnelId;
+use crate::dataplane::tunnel::Tunnel;
+use crate::dataplane::Dataplane;
+use crate::liveness::bfd::State;
+use crate::policy::{
+    Candidate, CandidateSource, ConnectionHealth, IpAddress, Origin, Prefix, PrefixCandidates,
+    Route, Routing, TunnelHealth,
+};
+use crate::route_table::{self, Installed};
+
+/// What the control loop knows of one tunnel's liveness.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub state: State,
+    pub up_since: Option<Instant>,
+}
+
+/// The failover slot's input: every connection with its tunnels' health and
+/// the weights in force (`weights` is indexed by tunnel id).
+pub fn connection_health(
+    cfg: &GatewayConfig,
+    dp: &Dataplane,
+    tunnels_of: &[Vec<TunnelId>],
+    liveness: &[Liveness],
+    weights: &[u32],
+    now: Instant,
+) -> Vec<ConnectionHealth> {
+    cfg.connections
+        .iter()
+        .zip(tunnels_of)
+        .map(|(conn, ids)| ConnectionHealth {
+            name: conn.name.clone(),
+            routing: match conn.routing {
+                ConfigRouting::Static => Routing::StaticRouting,
+            },
+            detection_ms: millis_u32(conn.liveness.interval * u32::from(conn.liveness.multiplier)),
+            failback_hold_ms: millis_u32(conn.failback_hold),
+            tunnels: ids
+                .iter()
+                .filter_map(|id| dp.tunnels.get(*id))
+                .map(|t| {
+                    let live = liveness.get(t.id);
+                    let up = live.is_some_and(|l| l.state == State::Up);
+                    TunnelHealth {
+                        tunnel: t.inside_cidr.to_string(),
+                        endpoint: dp
+                            .endpoints
+                            .get(t.endpoint)
+                            .map(|e| e.name.clone())
+                            .unwrap_or_default(),
+                        up,
+                        coming_up: live.is_some_and(|l| l.state == State::Init),
+                        up_for_ms: live
+                            .and_then(|l| l.up_since)
+                            .filter(|_| up)
+                            .map(|s| millis_u64(now.saturating_duration_since(s)))
+                            .unwrap_or(0),
+                        weight: weights.get(t.id).copied().unwrap_or(0),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn millis_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The weights per tunnel id from a failover answer (per connection, per
+/// tunnel in order).
+pub fn weights_by_tunnel(tunnels_of: &[Vec<TunnelId>], answer: &[Vec<u32>], n: usize) -> Vec<u32> {
+    let mut weights = vec![0; n];
+    for (ids, ws) in tunnels_of.iter().zip(answer) {
+        for (id, w) in ids.iter().zip(ws) {
+            if let Some(slot) = weights.get_mut(*id) {
+                *slot = *w;
+            }
+        }
+    }
+    weights
+}
+
+/// The route-selection slot's input: every prefix of the route table with
+/// its candidates (static routes today).
+pub fn prefix_candidates(cfg: &GatewayConfig) -> Vec<PrefixCandidates> {
+    route_table::candidates(cfg)
+        .into_iter()
+        .map(|(prefix, candidates)| PrefixCandidates {
+            prefix: to_prefix(prefix),
+            candidates: candidates
+                .iter()
+                .map(|c| Candidate {
+                    source: CandidateSource::StaticRoute,
+                    connection: cfg
+                        .connections
+                        .get(c.connection)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                    tunnel: None,
+                    route: static_route(prefix),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The routes a selection answer installs.
+pub fn installed(cfg: &GatewayConfig, answer: &[Vec<u32>]) -> Vec<Installed> {
+    route_table::candidates(cfg)
+        .into_iter()
+        .zip(answer)
+        .filter_map(|((prefix, candidates), chosen)| {
+            let connections: Vec<usize> = chosen
+                .iter()
+                .filter_map(|i| candidates.get(*i as usize).map(|c| c.connection))
+                .collect();
+            (!connections.is_empty()).then_some(Installed {
+                prefix,
+                connections,
+            })
+        })
+        .collect()
+}
+
+fn to_prefix(net: IpNet) -> Prefix {
+    let address = match net.network() {
+        std::net::IpAddr::V4(a) => IpAddress::V4(u32::from(a)),
+        std::net::IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            IpAddress::V6(((bits >> 64) as u64, bits as u64))
+        }
+    };
+    Prefix {
+        address,
+        length: net.prefix_len(),
+    }
+}
+
+/// A static route as the plugins see it: no BGP attributes.
+fn static_route(prefix: IpNet) -> Route {
+    Route {
+        prefix: to_prefix(prefix),
+        next_hop: None,
+        as_path: Vec::new(),
+        origin: Origin::Igp,
+        med: None,
+        local_pref: None,
+        communities: Vec::new(),
+        large_communities: Vec::new(),
+    }
+}
+
+/// The tunnel-weight changes between two decisions, for logs, dry runs and
+/// swaps: `[{connection, tunnel, from, to}]`.
+pub fn weight_diff(
+    cfg: &GatewayConfig,
+    tunnels: &[Tunnel],
+    before: &[u32],
+    after: &[u32],
+) -> Vec<Value> {
+    tunnels
+        .iter()
+        .filter_map(|t| {
+            let (from, to) = (before.get(t.id)?, after.get(t.id)?);
+            (from != to).then(|| {
+                json!({
+                    "connection": cfg.connections.get(t.connection).map(|c| c.name.as_str()),
+                    "tunnel": t.inside_cidr.to_string(),
+                    "from": from,
+                    "to": to,
+                })
+            })
+        })
+        .collect()
+}
+
+/// The route-table changes between two selections: `[{prefix, from, to}]`
+/// with the connections each prefix is installed over (empty: not installed).
+pub fn route_diff(cfg: &GatewayConfig, before: &[Installed], after: &[Installed]) -> Vec<Value> {
+    let names = |installed: &[Installed], prefix: &IpNet| -> Vec<String> {
+        installed
+            .iter()
+            .find(|r| &r.prefix == prefix)
+            .map(|r| {
+                r.connections
+                    .iter()
+                    .filter_map(|c| cfg.connections.get(*c).map(|c| c.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    route_table::candidates(cfg)
+        .iter()
+        .filter_map(|(prefix, _)| {
+            let (from, to) = (names(before, prefix), names(after, prefix));
+            (from != to).then(|| json!({ "prefix": prefix.to_string(), "from": from, "to": to }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_convert_to_the_wit_encoding() {
+        let v4 = to_prefix("10.2.0.0/24".parse().unwrap());
+        assert_eq!(v4.address, IpAddress::V4(0x0a02_0000));
+        assert_eq!(v4.length, 24);
+        let v6 = to_prefix("fd00:2::/64".parse().unwrap());
+        assert_eq!(v6.address, IpAddress::V6((0xfd00_0002_0000_0000, 0)));
+    }
+
+    #[test]
+    fn answers_map_back_to_tunnel_ids() {
+        let tunnels_of = vec![vec![0, 1], vec![2]];
+        let answer = vec![vec![0, 100], vec![7]];
+        assert_eq!(weights_by_tunnel(&tunnels_of, &answer, 3), vec![0, 100, 7]);
+    }
+}

@@ -1,0 +1,91 @@
+//! The `bgp-filter` slot: import and export filters for BGP routes.
+//!
+//! Implement [`BgpFilter`] and export it with [`export_bgp_filter!`]
+//! (`crate::export_bgp_filter`). Override the per-route methods
+//! ([`BgpFilter::import_route`], [`BgpFilter::export_route`]) or, to see the
+//! whole batch at once, the batch methods; whatever is not overridden
+//! accepts every route unchanged.
+
+pub use crate::types::Route;
+pub use sitelink_plugin_world_bgp_filter::exports::sitelink::policy::filter::{Peer, Verdict};
+
+/// A BGP filter plugin.
+pub trait BgpFilter {
+    /// The verdict on one route received from `peer`. Default: accept.
+    fn import_route(peer: &Peer, route: Route) -> Verdict {
+        let _ = (peer, route);
+        Verdict::Accept
+    }
+
+    /// The verdict on one route about to be advertised to `peer`. Default:
+    /// accept.
+    fn export_route(peer: &Peer, route: Route) -> Verdict {
+        let _ = (peer, route);
+        Verdict::Accept
+    }
+
+    /// Routes received from `peer`: one verdict per route, in order.
+    /// Default: [`BgpFilter::import_route`] on each.
+    fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        routes
+            .into_iter()
+            .map(|r| Self::import_route(&peer, r))
+            .collect()
+    }
+
+    /// Routes about to be advertised to `peer`: one verdict per route, in
+    /// order. Default: [`BgpFilter::export_route`] on each.
+    fn export_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        routes
+            .into_iter()
+            .map(|r| Self::export_route(&peer, r))
+            .collect()
+    }
+}
+
+/// Exports a [`BgpFilter`] as the plugin's `bgp-filter` world, with `about`
+/// answering the plugin crate's name and version. Use once, at the root of a
+/// `cdylib` crate. Expands to nothing off `wasm32`.
+#[macro_export]
+macro_rules! export_bgp_filter {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __SitelinkPlugin;
+            impl $crate::__private::bgp_filter::exports::sitelink::policy::about::Guest
+                for __SitelinkPlugin
+            {
+                fn name() -> ::std::string::String {
+                    ::std::string::String::from(::core::env!("CARGO_PKG_NAME"))
+                }
+                fn version() -> ::std::string::String {
+                    ::std::string::String::from(::core::env!("CARGO_PKG_VERSION"))
+                }
+            }
+            impl $crate::__private::bgp_filter::exports::sitelink::policy::filter::Guest
+                for __SitelinkPlugin
+            {
+                fn import_filter(
+                    peer: $crate::bgp_filter::Peer,
+                    routes: ::std::vec::Vec<$crate::types::Route>,
+                ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    <$ty as $crate::bgp_filter::BgpFilter>::import_filter(peer, routes)
+                }
+                fn export_filter(
+                    peer: $crate::bgp_filter::Peer,
+                    routes: ::std::vec::Vec<$crate::types::Route>,
+                ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    <$ty as $crate::bgp_filter::BgpFilter>::export_filter(peer, routes)
+                }
+            }
+            $crate::__private::bgp_filter::export_bgp_filter_world!(
+                __SitelinkPlugin with_types_in $crate::__private::bgp_filter
+            );
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn implements<T: $crate::bgp_filter::BgpFilter>() {}
+            implements::<$ty>();
+        };
+    };
+}
