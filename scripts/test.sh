@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 export CARGO_TERM_COLOR=never
+# The policy plugins (guests, wasm32-wasip2, a workspace of their own): built
+# first, since the host's plugin tests load them.
+./scripts/build-plugins.sh
+cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
+cargo clippy --manifest-path plugins/Cargo.toml --workspace --target wasm32-wasip2 -- -D warnings
+# The plugins' logic (examples, SDK, default rules) unit-tested natively.
+timeout 600 cargo test --manifest-path plugins/Cargo.toml --workspace --exclude 'fault-*'
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets

@@ -18,6 +18,7 @@ pub mod error;
 pub mod gateway;
 pub mod measure;
 pub mod netns;
+pub mod plugins;
 pub mod process;
 pub mod topology;
 

@@ -292,22 +292,38 @@ pub fn iperf3_server(ns: &Netns, port: u16, log: &Path) -> Result<Spawned> {
 /// `iperf3 -c DST -p PORT -t SECONDS -i 1 -J` from `ns` (a TCP stream),
 /// bounded at SECONDS + 20 s.
 pub fn iperf3_client(ns: &Netns, dst: &str, port: u16, seconds: u32) -> Result<IperfResult> {
+    iperf3_client_at(ns, dst, port, seconds, None)
+}
+
+/// Like [`iperf3_client`], with the sending rate capped at `bitrate` (iperf3's
+/// `-b`, e.g. `"50M"`), for a stream that must not fill the tunnel's queues.
+pub fn iperf3_client_at(
+    ns: &Netns,
+    dst: &str,
+    port: u16,
+    seconds: u32,
+    bitrate: Option<&str>,
+) -> Result<IperfResult> {
     let (p, t) = (port.to_string(), seconds.to_string());
+    let mut args = vec![
+        "-c",
+        dst,
+        "-p",
+        &p,
+        "-t",
+        &t,
+        "-i",
+        "1",
+        "-J",
+        "--connect-timeout",
+        "3000",
+    ];
+    if let Some(rate) = bitrate {
+        args.extend(["-b", rate]);
+    }
     let out = ns.exec(
         "iperf3",
-        &[
-            "-c",
-            dst,
-            "-p",
-            &p,
-            "-t",
-            &t,
-            "-i",
-            "1",
-            "-J",
-            "--connect-timeout",
-            "3000",
-        ],
+        &args,
         Duration::from_secs(u64::from(seconds) + 20),
     )?;
     parse_iperf3(&out.stdout)

@@ -2,33 +2,9 @@
 //! the bindgen types, used when no plugin is installed, when a plugin faults,
 //! and as the reference the Wasm default plugins (`plugins/`) are compared
 //! against, answer for answer. The rules are a contract shared with those
-//! guests, so they are stated exactly here and must not change on one side
+//! guests, so they are stated exactly on the functions below and must not change on one side
 //! only. This module owns only these decisions: it keeps no state, reads no
 //! clock, and must not touch the FIB, the slots or the plugin runtime.
-//!
-//! Failover, per connection:
-//! - dynamic routing: weight 100 for every tunnel that is up; if none is up,
-//!   100 for every tunnel.
-//! - static routing (active/standby): tunnels rank by their inside CIDR, the
-//!   `tunnel` string parsed as an [`Ipv4Net`] (std address syntax, `/0`..`/32`):
-//!   network address (host bits masked) numerically, then prefix length, then
-//!   index; an unparsable name ranks after every parsable one, by index. The
-//!   lower the rank, the more preferred. `current` is the first tunnel (by
-//!   index) with weight > 0. If current is up: the best-ranked tunnel ranked
-//!   better than current that is up with `up_for_ms >= failback_hold_ms`, else
-//!   current. Otherwise (no current, or current down), with `best` the
-//!   best-ranked tunnel and `best_up` the best-ranked tunnel up: no tunnel up
-//!   → current if any, else best; `best_up == best` → best; (no current, or
-//!   best is coming up) and the largest `up_for_ms` of the tunnels up is below
-//!   `detection_ms` → best (settling: wait for the preferred tunnel); else
-//!   best_up. Weight 100 for the chosen tunnel, 0 for the others.
-//!
-//! Selection, per prefix: if any candidate is a static route, only the static
-//! candidates compete. Of those, keep the highest local-pref (missing = 100),
-//! then the shortest AS path, then the lowest MED (missing = 0), and install
-//! all that remain (ECMP), indexes ascending. No candidates, no indexes.
-//!
-//! Filter: import and export accept every route.
 
 use std::cmp::Ordering;
 
@@ -47,6 +23,11 @@ pub fn decide(connections: &[ConnectionHealth]) -> Vec<Vec<u32>> {
 }
 
 /// The failover default for one connection: a weight per tunnel, in order.
+///
+/// - Dynamic routing: weight 100 for every tunnel that is up; if none is up,
+///   100 for every tunnel.
+/// - Static routing (active/standby): 100 for the tunnel [`active_standby`]
+///   chooses, 0 for the others.
 pub fn decide_one(c: &ConnectionHealth) -> Vec<u32> {
     match c.routing {
         Routing::DynamicRouting => all_active(&c.tunnels),
@@ -82,6 +63,20 @@ fn best_of(tunnels: &[TunnelHealth], candidates: impl Iterator<Item = usize>) ->
 
 /// The index of the tunnel to make active, `None` for a connection without
 /// tunnels.
+///
+/// Tunnels rank by their inside CIDR, the `tunnel` string parsed as an
+/// [`Ipv4Net`] (std address syntax, `/0`..`/32`): network address (host bits
+/// masked) numerically, then prefix length, then index; an unparsable name
+/// ranks after every parsable one, by index. The lower the rank, the more
+/// preferred. `current` is the first tunnel (by index) with weight > 0.
+/// - If current is up: the best-ranked tunnel ranked better than current
+///   that is up with `up_for_ms >= failback_hold_ms`, else current.
+/// - Otherwise (no current, or current down), with `best` the best-ranked
+///   tunnel and `best_up` the best-ranked tunnel up: no tunnel up → current
+///   if any, else best; `best_up == best` → best; (no current, or best is
+///   coming up) and the largest `up_for_ms` of the tunnels up is below
+///   `detection_ms` → best (settling: wait for the preferred tunnel); else
+///   best_up.
 pub fn active_standby(c: &ConnectionHealth) -> Option<usize> {
     let t = &c.tunnels;
     let current = t.iter().position(|x| x.weight > 0);
@@ -122,6 +117,11 @@ pub fn select(prefixes: &[PrefixCandidates]) -> Vec<Vec<u32>> {
 }
 
 /// The selection default for one prefix: the indexes to install, ascending.
+///
+/// If any candidate is a static route, only the static candidates compete.
+/// Of those, keep the highest local-pref (missing = 100), then the shortest
+/// AS path, then the lowest MED (missing = 0), and install all that remain
+/// (ECMP). No candidates, no indexes.
 pub fn select_one(p: &PrefixCandidates) -> Vec<u32> {
     let any_static = p
         .candidates

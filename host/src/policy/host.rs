@@ -29,6 +29,8 @@ use super::Slot;
 /// How much a plugin may write to its log (log import, stdout and stderr
 /// together) per call before the rest is dropped.
 const LOG_BUDGET_PER_CALL: usize = 16 * 1024;
+/// The most host-side resources (streams, pollables) one instance may hold.
+const MAX_RESOURCES: usize = 10_000;
 /// The longest log line kept from a plugin; the rest of it is cut.
 const MAX_LINE: usize = 1024;
 
@@ -58,18 +60,30 @@ impl HostState {
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .wall_clock(Frozen)
             .monotonic_clock(Frozen);
+        let mut table = ResourceTable::new();
+        // Plugins need a handful of resources (stdio streams, pollables);
+        // the default of a million lets one eat host memory.
+        table.set_max_capacity(MAX_RESOURCES);
         HostState {
             out,
             params,
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             cap: MemoryCap::new(memory_limit),
         }
     }
 
     /// Starts a call: a fresh log budget.
     pub(crate) fn begin_call(&mut self) {
-        self.out.lock().budget = LOG_BUDGET_PER_CALL;
+        let mut out = self.out.lock();
+        out.budget = LOG_BUDGET_PER_CALL;
+        out.stderr_tail.clear();
+    }
+
+    /// The start of what the plugin wrote to stderr in this call (a panic
+    /// message, say), on one line.
+    pub(crate) fn stderr_tail(&self) -> String {
+        self.out.lock().stderr_tail.clone()
     }
 
     /// Ends a call: writes out what the plugin left unterminated on stdout
@@ -204,6 +218,9 @@ struct SinkState {
     told_dropped: bool,
     /// Unterminated output per stream: stdout, stderr.
     partial: [Vec<u8>; 2],
+    /// What the plugin wrote to stderr in this call (the start of it), to
+    /// explain a trap.
+    stderr_tail: String,
 }
 
 impl LogSink {
@@ -214,6 +231,7 @@ impl LogSink {
             budget: LOG_BUDGET_PER_CALL,
             told_dropped: false,
             partial: [Vec::new(), Vec::new()],
+            stderr_tail: String::new(),
         })))
     }
 
@@ -226,6 +244,20 @@ impl SinkState {
     /// Logs one message: at the plugin's level for the log import, info for
     /// stdout and stderr.
     fn emit(&mut self, level: Option<log::Level>, stream: &str, text: &[u8]) {
+        let line = String::from_utf8_lossy(text);
+        let line = line.trim_end();
+        if line.is_empty() {
+            return;
+        }
+        if stream == "stderr"
+            && self.stderr_tail.len() < 240
+            && !line.starts_with("note: run with `RUST_BACKTRACE")
+        {
+            if !self.stderr_tail.is_empty() {
+                self.stderr_tail.push(' ');
+            }
+            self.stderr_tail.extend(line.chars().take(240));
+        }
         if self.budget == 0 {
             if !self.told_dropped {
                 self.told_dropped = true;
@@ -234,10 +266,9 @@ impl SinkState {
             }
             return;
         }
-        let keep = text.len().min(MAX_LINE).min(self.budget);
+        let keep = line.len().min(MAX_LINE).min(self.budget);
         self.budget -= keep;
-        let msg = String::from_utf8_lossy(&text[..keep]);
-        let msg = msg.trim_end();
+        let msg: String = line.chars().take(keep).collect();
         let (plugin, slot) = (&*self.label, self.slot);
         match level {
             Some(log::Level::Error) => {

@@ -13,6 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod bindings;
+mod cache;
 mod check;
 pub mod defaults;
 pub mod gen;

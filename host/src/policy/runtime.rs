@@ -1,21 +1,14 @@
-//! The plugin runtime: one wasmtime engine (Cranelift, epoch interruption),
-//! the compiled-component cache, and [`Plugin`], a checked, instantiated
-//! component that answers calls under a deadline and a memory cap. A call
-//! that traps, times out or runs out of memory returns a [`Fault`] and
-//! poisons the instance, which is rebuilt from the compiled component on the
-//! next call. This module owns compiling, caching, instantiating and calling;
-//! it must not decide what a fault means for routing (that is `slots.rs`) nor
-//! touch `wit/policy.wit`.
-//!
-//! Deadlines: a ticker thread advances the engine's epoch every
-//! [`TICK`] (1 ms) while a call is running and sleeps otherwise; a call gets
-//! `deadline / TICK + 1` ticks, so it is interrupted between `deadline` and
-//! `deadline + 1 ms` (plus scheduling delay) after it starts. Only guest code
-//! is interrupted; the host functions plugins can reach never block.
+//! The plugin runtime: one wasmtime engine (Cranelift, epoch interruption,
+//! sync API), and [`Plugin`], a checked, instantiated component that answers
+//! calls under a deadline and a memory cap. A call that traps, times out or
+//! runs out of memory returns a [`Fault`] and poisons the instance, which is
+//! rebuilt from the compiled component on the next call. This module owns
+//! compiling (through `cache.rs`), instantiating and calling; it must not
+//! decide what a fault means for routing (that is `slots.rs`) nor touch
+//! `wit/policy.wit`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,9 +22,14 @@ use wasmtime::{Config, Engine, Store, Trap};
 use super::bindings::{bgp_filter, failover, route_selection};
 use super::bindings::{ConnectionHealth, Peer, PrefixCandidates, Route, Verdict};
 use super::host::{self, HostState, MemoryCapExceeded};
-use super::{check, Fault, FaultKind, PluginError, Slot};
+use super::{cache, check, Fault, FaultKind, PluginError, Slot};
 
-/// The epoch tick: the resolution of call deadlines.
+/// The epoch tick: the resolution of call deadlines. A ticker thread
+/// advances the engine's epoch every tick while a call is running and parks
+/// otherwise; a call gets `deadline / TICK + 1` ticks, so it is interrupted
+/// between `deadline` and `deadline + 1 ms` (plus scheduling delay) after it
+/// starts. Only guest code is interrupted; the host functions plugins can
+/// reach never block (see `host.rs`).
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// How the engine runs plugins.
@@ -408,10 +406,10 @@ impl Plugin {
             f(&mut live.store, &live.bindings)
         };
         live.store.data_mut().end_call();
+        let stderr = live.store.data().stderr_tail();
         result.map_err(|e| {
-            let fault = self.fault_of(&e);
             self.live = None;
-            fault
+            self.fault_of(&e, &stderr)
         })
     }
 
@@ -439,11 +437,12 @@ impl Plugin {
         self.instantiations += 1;
         match bindings {
             Ok(bindings) => Ok(Live { store, bindings }),
-            Err(e) => Err(self.fault_of(&e)),
+            Err(e) => Err(self.fault_of(&e, &store.data().stderr_tail())),
         }
     }
 
-    fn fault_of(&self, e: &wasmtime::Error) -> Fault {
+    /// What `e` means, with what the plugin said on stderr just before.
+    fn fault_of(&self, e: &wasmtime::Error, stderr: &str) -> Fault {
         if let Some(m) = e
             .chain()
             .find_map(|c| c.downcast_ref::<MemoryCapExceeded>())
@@ -461,10 +460,16 @@ impl Plugin {
                     self.shared.settings.deadline.as_millis()
                 ),
             },
-            _ => Fault {
-                kind: FaultKind::Trap,
-                detail: check::chain(e),
-            },
+            trap => {
+                let mut detail = trap.map_or_else(|| check::chain(e), |t| t.to_string());
+                if !stderr.is_empty() {
+                    detail.push_str(&format!(" (stderr: {stderr})"));
+                }
+                Fault {
+                    kind: FaultKind::Trap,
+                    detail,
+                }
+            }
         }
     }
 }
@@ -530,96 +535,6 @@ impl Drop for Ticker {
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             let _ = t.join();
-        }
-    }
-}
-
-/// The compiled-component cache: `DIR/KEY.cwasm`, each file the key then
-/// the serialized component.
-mod cache {
-    use super::*;
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-
-    fn euid() -> u32 {
-        // SAFETY: geteuid has no preconditions, touches no memory of ours
-        // and cannot fail.
-        unsafe { libc::geteuid() }
-    }
-
-    /// Whether `meta` belongs to us and no one else may write it.
-    fn private(meta: &std::fs::Metadata) -> bool {
-        meta.uid() == euid() && meta.mode() & 0o022 == 0
-    }
-
-    /// `dir`, created 0700 if missing, if it is ours and private.
-    pub(super) fn usable_dir(dir: &Path) -> Option<&Path> {
-        if let Err(e) = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-        {
-            tracing::warn!(dir = %dir.display(), "plugin cache unusable, compiling every time: {e}");
-            return None;
-        }
-        match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() && private(&m) => Some(dir),
-            _ => {
-                tracing::warn!(dir = %dir.display(),
-                    "plugin cache ignored: it must be a directory owned by this user and writable by no one else (chmod 700)");
-                None
-            }
-        }
-    }
-
-    pub(super) fn load(engine: &Engine, dir: &Path, key: &str) -> Option<Component> {
-        let file = dir.join(format!("{key}.cwasm"));
-        let meta = std::fs::symlink_metadata(&file).ok()?;
-        if !meta.is_file() || !private(&meta) {
-            return None;
-        }
-        let bytes = std::fs::read(&file).ok()?;
-        let code = bytes.strip_prefix(key.as_bytes())?;
-        // SAFETY: deserializing runs native code produced by a compiler, so
-        // the bytes must come from `Component::serialize`. These do: the file
-        // is in a directory that only this user can write (checked above),
-        // the file itself is ours and not writable by others, it was written
-        // by `store` below (atomically, via rename), and it starts with the
-        // key, which hashes the wasm bytes together with this engine's
-        // version and codegen settings, so it is the artifact of exactly this
-        // wasm for exactly this engine configuration. Wasmtime also checks
-        // the engine compatibility itself and refuses a mismatch (then we
-        // recompile). The bytes are copied into fresh memory, so later
-        // changes to the file cannot affect the loaded code.
-        match unsafe { Component::deserialize(engine, code) } {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(file = %file.display(), "cached plugin unusable, recompiling: {}", check::chain(&e));
-                None
-            }
-        }
-    }
-
-    pub(super) fn store(dir: &Path, key: &str, component: &Component) {
-        let result = (|| -> std::io::Result<()> {
-            let code = component
-                .serialize()
-                .map_err(|e| std::io::Error::other(check::chain(&e)))?;
-            static SEQ: AtomicUsize = AtomicUsize::new(0);
-            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-            let tmp = dir.join(format!("{key}.{}.{seq}.tmp", std::process::id()));
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(key.as_bytes())?;
-            f.write_all(&code)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, dir.join(format!("{key}.cwasm")))
-        })();
-        if let Err(e) = result {
-            tracing::warn!(dir = %dir.display(), "cannot cache a compiled plugin: {e}");
         }
     }
 }

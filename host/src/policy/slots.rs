@@ -1,29 +1,8 @@
 //! The three plugin slots as the control loop sees them: each holds at most
 //! one [`Plugin`] and always answers, never failing towards the host. This
 //! module owns the answer checks (the contract's rules on shapes and values)
-//! and the fault rules; it must not compile or instantiate plugins, and must
+//! and the fault rules (see [`DecidedBy`]); it must not compile or instantiate plugins, and must
 //! not apply answers (the caller turns them into FIB or BGP changes).
-//!
-//! Fault rules. A call faults when the plugin traps, runs past its deadline,
-//! exceeds its memory cap, or answers something the contract forbids (see
-//! [`validate`]). The whole answer of a faulting call is discarded, never
-//! partly used. Its place is taken:
-//! - failover, per connection: by the weights in force now (the input's
-//!   `weight`, i.e. the last decision: [`DecidedBy::LastGood`]) if they are
-//!   still usable (some tunnel weighted, every weighted tunnel up, every
-//!   weight within 0..=1000); otherwise by the native default
-//!   ([`DecidedBy::Default`]), so a dead tunnel is never kept active because
-//!   a plugin failed;
-//! - selection and filters: by the native default (a per-route "last good"
-//!   would need the RIB, which the caller has; note that the filter default
-//!   accepts every route).
-//!
-//! Every fault is counted, kept as `last_fault` and logged (warn, with plugin,
-//! slot and what was wrong). After `max_faults` consecutive faults the plugin
-//! is quarantined: it gets no more calls, the native default answers, and an
-//! error is logged; installing a plugin (the same one again included) or
-//! removing it lifts the quarantine and resets the counters. A good answer
-//! resets the consecutive count. With no plugin, the native default answers.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -33,7 +12,28 @@ use super::bindings::{
 };
 use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
 
-/// Where an answer came from.
+/// Where an answer came from, and the fault rules that decide it.
+///
+/// A call faults when the plugin traps, runs past its deadline,
+/// exceeds its memory cap, or answers something the contract forbids (see
+/// [`validate`]). The whole answer of a faulting call is discarded, never
+/// partly used. Its place is taken:
+/// - failover, per connection: by the weights in force now (the input's
+///   `weight`, i.e. the last decision: [`DecidedBy::LastGood`]) if they are
+///   still usable (some tunnel weighted, every weighted tunnel up, every
+///   weight within 0..=1000); otherwise by the native default
+///   ([`DecidedBy::Default`]), so a dead tunnel is never kept active because
+///   a plugin failed;
+/// - selection and filters: by the native default (a per-route "last good"
+///   would need the RIB, which the caller has; note that the filter default
+///   accepts every route).
+///
+/// Every fault is counted, kept as `last_fault` and logged (warn, with plugin,
+/// slot and what was wrong). After `max_faults` consecutive faults the plugin
+/// is quarantined: it gets no more calls, the native default answers, and an
+/// error is logged; installing a plugin (the same one again included) or
+/// removing it lifts the quarantine and resets the counters. A good answer
+/// resets the consecutive count. With no plugin, the native default answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecidedBy {
     /// The plugin, whose answer passed the checks.

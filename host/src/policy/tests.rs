@@ -384,3 +384,48 @@ fn compiled_components_are_cached_across_engines() {
     assert!(!load(&settings).from_cache);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tracing writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn plugin_output_and_faults_go_to_the_log_with_the_plugin_name() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut slot = FailoverSlot::new(5);
+        assert!(slot
+            .install(load(Slot::Failover, &[("name", "noisy")]))
+            .is_ok());
+        assert_eq!(slot.decide(&conns("stdout")).by, vec![DecidedBy::Plugin]);
+        assert!(slot.decide(&conns("trap")).fault.is_some());
+    });
+    let text =
+        String::from_utf8_lossy(&out.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned();
+    for line in [
+        "INFO sitelink::plugin: hello on stdout plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"stdout\"",
+        "INFO sitelink::plugin: hello on stderr plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"stderr\"",
+        "WARN sitelink::plugin: hello in the log plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"log\"",
+        "plugin fault, its answer is discarded: trapped: wasm trap: wasm `unreachable` instruction executed (stderr: thread '<unnamed>' (1) panicked at src/lib.rs:",
+        ": asked to trap) slot=failover plugin=noisy consecutive=1",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+}

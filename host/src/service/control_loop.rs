@@ -29,6 +29,9 @@ use crate::route_table::{self, Installed};
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
+/// How often the failover slot is asked even when no liveness changed, so
+/// that time-based rules (failback hold, start-up settle) take effect.
+const FAILOVER_TICK: Duration = Duration::from_millis(100);
 /// How often the handshake rate limiter forgets its count.
 const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
 /// Longest sleep, so that shutdown is noticed quickly.
@@ -89,6 +92,8 @@ pub struct ControlLoop {
     weights: Vec<u32>,
     /// Routes in force (the route selection's last answer).
     installed: Vec<Installed>,
+    /// A liveness changed since the failover slot was last asked.
+    health_changed: bool,
     scratch: Vec<u8>,
 }
 
@@ -136,6 +141,7 @@ impl ControlLoop {
             slots,
             weights: vec![0; n],
             installed: Vec::new(),
+            health_changed: false,
             scratch: vec![0u8; SCRATCH_LEN],
         };
         control.installed = control.select_routes();
@@ -162,6 +168,7 @@ impl ControlLoop {
         }
         let mut next_wg_tick = Instant::now() + WIREGUARD_TICK;
         let mut next_rl_reset = Instant::now() + RATE_LIMIT_RESET;
+        let mut next_failover = Instant::now() + FAILOVER_TICK;
 
         while !shutdown.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -169,7 +176,7 @@ impl ControlLoop {
                 .sessions
                 .iter()
                 .map(Session::poll_timeout)
-                .chain([next_wg_tick, next_rl_reset, now + MAX_WAIT])
+                .chain([next_wg_tick, next_rl_reset, next_failover, now + MAX_WAIT])
                 .min()
                 .unwrap_or(now + MAX_WAIT);
             match self
@@ -205,7 +212,12 @@ impl ControlLoop {
                     }
                 }
             }
-            self.decide_weights(now, false);
+            // Plugins run on events: a liveness change, or the tick.
+            if self.health_changed || now >= next_failover {
+                self.health_changed = false;
+                self.decide_weights(now, false);
+                next_failover = now + FAILOVER_TICK;
+            }
             if now >= next_wg_tick {
                 dp.tick_timers(&mut self.scratch, &mut sink);
                 next_wg_tick = now + WIREGUARD_TICK;
@@ -262,6 +274,7 @@ impl ControlLoop {
             "tunnel liveness changed"
         );
         tunnel.set_liveness(t.to);
+        self.health_changed = true;
         if let Some(slot) = self.up_since.get_mut(id) {
             *slot = (t.to == State::Up).then_some(now);
         }

@@ -2,6 +2,9 @@
 //! tagged with the plugin's name. Off `wasm32` (native tests) they go to
 //! stderr.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 pub use sitelink_plugin_world_bgp_filter::sitelink::policy::log::Level;
 
 /// Logs `message` at `level`.
@@ -30,4 +33,34 @@ pub fn info(message: impl AsRef<str>) {
 /// Logs at `debug` level.
 pub fn debug(message: impl AsRef<str>) {
     log(Level::Debug, message)
+}
+
+/// Logs `message` at `level` only the first time this instance sees this
+/// exact message (e.g. a bad parameter, which every call would otherwise
+/// repeat); returns whether it logged. Remembers at most 256 messages; later
+/// ones are always logged.
+pub fn once(level: Level, message: impl AsRef<str>) -> bool {
+    static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let message = message.as_ref();
+    let first = match SEEN.lock() {
+        Ok(mut seen) if seen.len() < 256 => seen.insert(message.to_owned()),
+        Ok(seen) => !seen.contains(message),
+        Err(_) => true,
+    };
+    if first {
+        log(level, message);
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn once_logs_each_message_once() {
+        assert!(once(Level::Debug, "sdk test: a"));
+        assert!(!once(Level::Debug, "sdk test: a"));
+        assert!(once(Level::Debug, "sdk test: b"));
+    }
 }

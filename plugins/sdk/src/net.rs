@@ -98,45 +98,51 @@ pub struct Bogon {
 }
 
 const fn b(cidr: &'static str, what: &'static str, private: bool) -> Bogon {
-    Bogon { cidr, what, private }
+    Bogon {
+        cidr,
+        what,
+        private,
+    }
 }
 
 /// IPv4 bogons (as in bgpfilterguide.net / RFC 6890), with their network
 /// address and length.
+#[rustfmt::skip]
 pub const BOGONS_V4: &[(u32, u8, Bogon)] = &[
-    (0x0000_0000, 8, b("0.0.0.0/8", "\"this\" network (RFC 1122)", false)),
-    (0x0a00_0000, 8, b("10.0.0.0/8", "private (RFC 1918)", true)),
-    (0x6440_0000, 10, b("100.64.0.0/10", "shared CGN space (RFC 6598)", true)),
-    (0x7f00_0000, 8, b("127.0.0.0/8", "loopback (RFC 1122)", false)),
-    (0xa9fe_0000, 16, b("169.254.0.0/16", "link-local (RFC 3927)", false)),
-    (0xac10_0000, 12, b("172.16.0.0/12", "private (RFC 1918)", true)),
-    (0xc000_0000, 24, b("192.0.0.0/24", "IETF protocol assignments (RFC 6890)", false)),
-    (0xc000_0200, 24, b("192.0.2.0/24", "documentation TEST-NET-1 (RFC 5737)", false)),
-    (0xc058_6300, 24, b("192.88.99.0/24", "6to4 relay anycast (RFC 7526)", false)),
-    (0xc0a8_0000, 16, b("192.168.0.0/16", "private (RFC 1918)", true)),
-    (0xc612_0000, 15, b("198.18.0.0/15", "benchmarking (RFC 2544)", false)),
+    (0x0000_0000,  8, b("0.0.0.0/8",       "\"this\" network (RFC 1122)", false)),
+    (0x0a00_0000,  8, b("10.0.0.0/8",      "private (RFC 1918)", true)),
+    (0x6440_0000, 10, b("100.64.0.0/10",   "shared CGN space (RFC 6598)", true)),
+    (0x7f00_0000,  8, b("127.0.0.0/8",     "loopback (RFC 1122)", false)),
+    (0xa9fe_0000, 16, b("169.254.0.0/16",  "link-local (RFC 3927)", false)),
+    (0xac10_0000, 12, b("172.16.0.0/12",   "private (RFC 1918)", true)),
+    (0xc000_0000, 24, b("192.0.0.0/24",    "IETF protocol assignments (RFC 6890)", false)),
+    (0xc000_0200, 24, b("192.0.2.0/24",    "documentation TEST-NET-1 (RFC 5737)", false)),
+    (0xc058_6300, 24, b("192.88.99.0/24",  "6to4 relay anycast (RFC 7526)", false)),
+    (0xc0a8_0000, 16, b("192.168.0.0/16",  "private (RFC 1918)", true)),
+    (0xc612_0000, 15, b("198.18.0.0/15",   "benchmarking (RFC 2544)", false)),
     (0xc633_6400, 24, b("198.51.100.0/24", "documentation TEST-NET-2 (RFC 5737)", false)),
-    (0xcb00_7100, 24, b("203.0.113.0/24", "documentation TEST-NET-3 (RFC 5737)", false)),
-    (0xe000_0000, 4, b("224.0.0.0/4", "multicast (RFC 5771)", false)),
-    (0xf000_0000, 4, b("240.0.0.0/4", "reserved (RFC 1112)", false)),
+    (0xcb00_7100, 24, b("203.0.113.0/24",  "documentation TEST-NET-3 (RFC 5737)", false)),
+    (0xe000_0000,  4, b("224.0.0.0/4",     "multicast (RFC 5771)", false)),
+    (0xf000_0000,  4, b("240.0.0.0/4",     "reserved (RFC 1112)", false)),
 ];
 
 /// IPv6 bogons (as in bgpfilterguide.net), with their network address and
 /// length.
+#[rustfmt::skip]
 pub const BOGONS_V6: &[(u128, u8, Bogon)] = &[
-    (0, 8, b("::/8", "loopback, unspecified, IPv4-mapped (RFC 4291)", false)),
-    (0x0100 << 112, 64, b("100::/64", "discard-only (RFC 6666)", false)),
-    (0x2001_0002 << 96, 48, b("2001:2::/48", "benchmarking (RFC 5180)", false)),
-    (0x2001_0010 << 96, 28, b("2001:10::/28", "ORCHID (RFC 4843)", false)),
+    (0,                  8, b("::/8",          "loopback, unspecified, IPv4-mapped (RFC 4291)", false)),
+    (0x0100 << 112,     64, b("100::/64",      "discard-only (RFC 6666)", false)),
+    (0x2001_0002 << 96, 48, b("2001:2::/48",   "benchmarking (RFC 5180)", false)),
+    (0x2001_0010 << 96, 28, b("2001:10::/28",  "ORCHID (RFC 4843)", false)),
     (0x2001_0db8 << 96, 32, b("2001:db8::/32", "documentation (RFC 3849)", false)),
-    (0x2002 << 112, 16, b("2002::/16", "6to4 (RFC 7526)", false)),
-    (0x3ffe << 112, 16, b("3ffe::/16", "old 6bone (RFC 3701)", false)),
-    (0x3fff << 112, 20, b("3fff::/20", "documentation (RFC 9637)", false)),
-    (0x5f00 << 112, 16, b("5f00::/16", "SRv6 SIDs (RFC 9602)", false)),
-    (0xfc00 << 112, 7, b("fc00::/7", "unique local (RFC 4193)", true)),
-    (0xfe80 << 112, 10, b("fe80::/10", "link-local (RFC 4291)", false)),
-    (0xfec0 << 112, 10, b("fec0::/10", "old site-local (RFC 3879)", false)),
-    (0xff00 << 112, 8, b("ff00::/8", "multicast (RFC 4291)", false)),
+    (0x2002 << 112,     16, b("2002::/16",     "6to4 (RFC 7526)", false)),
+    (0x3ffe << 112,     16, b("3ffe::/16",     "old 6bone (RFC 3701)", false)),
+    (0x3fff << 112,     20, b("3fff::/20",     "documentation (RFC 9637)", false)),
+    (0x5f00 << 112,     16, b("5f00::/16",     "SRv6 SIDs (RFC 9602)", false)),
+    (0xfc00 << 112,      7, b("fc00::/7",      "unique local (RFC 4193)", true)),
+    (0xfe80 << 112,     10, b("fe80::/10",     "link-local (RFC 4291)", false)),
+    (0xfec0 << 112,     10, b("fec0::/10",     "old site-local (RFC 3879)", false)),
+    (0xff00 << 112,      8, b("ff00::/8",      "multicast (RFC 4291)", false)),
 ];
 
 /// The bogon range `p` lies within, if any. The default route lies within
@@ -159,12 +165,16 @@ fn u128_of(hi: u64, lo: u64) -> u128 {
 }
 
 fn within_v4(addr: u32, net: u32, len: u8) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0);
     addr & mask == net & mask
 }
 
 fn within_v6(addr: u128, net: u128, len: u8) -> bool {
-    let mask = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0);
     addr & mask == net & mask
 }
 

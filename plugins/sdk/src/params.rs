@@ -24,16 +24,17 @@ pub fn entries() -> Vec<(String, String)> {
 }
 
 /// `key` parsed as `T`; `default` if it is not set. A value that does not
-/// parse is logged as a warning and `default` is used.
+/// parse is logged as a warning (once) and `default` is used.
 pub fn get_or<T: FromStr>(key: &str, default: T) -> T {
     match get(key) {
         None => default,
         Some(v) => match v.trim().parse() {
             Ok(t) => t,
             Err(_) => {
-                crate::log::warn(format!(
-                    "parameter {key} = {v:?} does not parse: using the default"
-                ));
+                crate::log::once(
+                    crate::log::Level::Warn,
+                    format!("parameter {key} = {v:?} does not parse: using the default"),
+                );
                 default
             }
         },
@@ -41,16 +42,17 @@ pub fn get_or<T: FromStr>(key: &str, default: T) -> T {
 }
 
 /// `key` as a boolean (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`);
-/// `default` if not set or not one of those (logged).
+/// `default` if not set or not one of those (logged once).
 pub fn get_bool(key: &str, default: bool) -> bool {
     match get(key) {
         None => default,
         Some(v) => match parse_bool(&v) {
             Some(b) => b,
             None => {
-                crate::log::warn(format!(
-                    "parameter {key} = {v:?} is not a boolean: using {default}"
-                ));
+                crate::log::once(
+                    crate::log::Level::Warn,
+                    format!("parameter {key} = {v:?} is not a boolean: using {default}"),
+                );
                 default
             }
         },

@@ -79,7 +79,11 @@ pub fn check(route: &Route, cfg: &Config) -> Result<(), String> {
         }
     }
     if route.as_path.len() > cfg.max_as_path {
-        return Err(format!("AS path of {} > {}", route.as_path.len(), cfg.max_as_path));
+        return Err(format!(
+            "AS path of {} > {}",
+            route.as_path.len(),
+            cfg.max_as_path
+        ));
     }
     Ok(())
 }
@@ -122,8 +126,16 @@ mod tests {
     #[test]
     fn rejects_bogons_v4() {
         for p in [
-            "10.0.0.0/8", "172.20.0.0/16", "192.168.1.0/24", "100.64.0.0/10", "127.0.0.0/8",
-            "169.254.10.0/24", "224.0.0.0/4", "240.0.0.0/8", "192.0.2.0/24", "0.0.0.0/8",
+            "10.0.0.0/8",
+            "172.20.0.0/16",
+            "192.168.1.0/24",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.10.0/24",
+            "224.0.0.0/4",
+            "240.0.0.0/8",
+            "192.0.2.0/24",
+            "0.0.0.0/8",
         ] {
             assert!(!ok(p, &STRICT), "{p}");
         }
@@ -131,7 +143,15 @@ mod tests {
 
     #[test]
     fn rejects_bogons_v6_default_and_too_specific() {
-        for p in ["2001:db8::/32", "fe80::/10", "ff02::/16", "::1/128", "fd12::/16", "0.0.0.0/0", "::/0"] {
+        for p in [
+            "2001:db8::/32",
+            "fe80::/10",
+            "ff02::/16",
+            "::1/128",
+            "fd12::/16",
+            "0.0.0.0/0",
+            "::/0",
+        ] {
             assert!(!ok(p, &STRICT), "{p}");
         }
         assert!(!ok("8.8.8.0/25", &STRICT));
@@ -141,10 +161,16 @@ mod tests {
 
     #[test]
     fn private_and_ula_switches() {
-        let ula = Config { allow_ula: true, ..STRICT };
+        let ula = Config {
+            allow_ula: true,
+            ..STRICT
+        };
         assert!(ok("fd12::/16", &ula));
         assert!(!ok("10.0.0.0/8", &ula));
-        let private = Config { allow_private: true, ..STRICT };
+        let private = Config {
+            allow_private: true,
+            ..STRICT
+        };
         assert!(ok("10.1.0.0/16", &private));
         assert!(ok("100.64.0.0/10", &private));
         assert!(ok("fd12::/16", &private));
@@ -158,7 +184,10 @@ mod tests {
     fn as_path_length() {
         assert!(check(&route("8.8.8.0/24", 50), &STRICT).is_ok());
         assert!(check(&route("8.8.8.0/24", 51), &STRICT).is_err());
-        let short = Config { max_as_path: 3, ..STRICT };
+        let short = Config {
+            max_as_path: 3,
+            ..STRICT
+        };
         assert!(check(&route("8.8.8.0/24", 4), &short).is_err());
     }
 }

@@ -11,8 +11,9 @@
 //! not parse is logged and nothing is changed.
 
 use sitelink_plugin::bgp_filter::{BgpFilter, Peer, Route, Verdict};
+use sitelink_plugin::log::{self, Level};
+use sitelink_plugin::params;
 use sitelink_plugin::types::LargeCommunity;
-use sitelink_plugin::{log, params};
 
 /// The plugin.
 pub struct CommunityLocalPref;
@@ -22,7 +23,7 @@ impl BgpFilter for CommunityLocalPref {
         let map = match parse_map(&params::get("map").unwrap_or_default()) {
             Ok(map) => map,
             Err(e) => {
-                log::error(format!("map: {e}; routes are left unchanged"));
+                log::once(Level::Error, format!("map: {e}; routes are left unchanged"));
                 Vec::new()
             }
         };
@@ -119,7 +120,14 @@ mod tests {
         };
         assert_eq!(m[2], (Community::Large(large), 300));
         assert!(parse_map("").unwrap().is_empty());
-        for bad in ["64512:100", "65536:1=5", "a:b=5", "1:2=x", "1:2:3:4=5", "1=5"] {
+        for bad in [
+            "64512:100",
+            "65536:1=5",
+            "a:b=5",
+            "1:2=x",
+            "1:2:3:4=5",
+            "1=5",
+        ] {
             assert!(parse_map(bad).is_err(), "{bad}");
         }
     }
@@ -130,7 +138,10 @@ mod tests {
         assert_eq!(v, Verdict::Modify(route(vec![7, C200], vec![], Some(50))));
         // First map entry wins when several match.
         let v = apply(route(vec![C200, C100], vec![], Some(10)), &map());
-        assert_eq!(v, Verdict::Modify(route(vec![C200, C100], vec![], Some(200))));
+        assert_eq!(
+            v,
+            Verdict::Modify(route(vec![C200, C100], vec![], Some(200)))
+        );
         let large = vec![LargeCommunity {
             global_admin: 4_200_000_000,
             local_data1: 1,
@@ -144,7 +155,10 @@ mod tests {
     fn leaves_others_alone() {
         assert_eq!(apply(route(vec![7], vec![], None), &map()), Verdict::Accept);
         // Already at the mapped value: nothing to modify.
-        assert_eq!(apply(route(vec![C100], vec![], Some(200)), &map()), Verdict::Accept);
+        assert_eq!(
+            apply(route(vec![C100], vec![], Some(200)), &map()),
+            Verdict::Accept
+        );
         assert_eq!(apply(route(vec![C100], vec![], None), &[]), Verdict::Accept);
     }
 }

@@ -19,7 +19,8 @@
 
 use sitelink_plugin::defaults::failover as default_rule;
 use sitelink_plugin::failover::{ConnectionHealth, Failover, Routing, TunnelHealth};
-use sitelink_plugin::{log, net, params};
+use sitelink_plugin::log::{self, Level};
+use sitelink_plugin::{net, params};
 
 /// The plugin.
 pub struct PreferZone;
@@ -29,11 +30,17 @@ impl Failover for PreferZone {
         let prefer = match params::get("prefer").as_deref().map(parse_prefer) {
             Some(Ok(list)) => list,
             Some(Err(e)) => {
-                log::error(format!("prefer: {e}; applying the default rule"));
+                log::once(
+                    Level::Error,
+                    format!("prefer: {e}; applying the default rule"),
+                );
                 Vec::new()
             }
             None => {
-                log::warn("parameter prefer is not set; applying the default rule");
+                log::once(
+                    Level::Warn,
+                    "parameter prefer is not set; applying the default rule",
+                );
                 Vec::new()
             }
         };
@@ -120,7 +127,10 @@ mod tests {
 
     #[test]
     fn prefers_b_over_default_a() {
-        let c = conn(Routing::StaticRouting, &[(A, true, 9000, 100), (B, true, 9000, 0)]);
+        let c = conn(
+            Routing::StaticRouting,
+            &[(A, true, 9000, 100), (B, true, 9000, 0)],
+        );
         assert_eq!(decide(&c, &prefer_b()), [0, 100]);
         // Without a preference, the default keeps A (lowest CIDR).
         assert_eq!(decide(&c, &[]), [100, 0]);
@@ -128,16 +138,25 @@ mod tests {
 
     #[test]
     fn waits_for_the_hold_before_moving_back_to_b() {
-        let c = conn(Routing::StaticRouting, &[(A, true, 9000, 100), (B, true, 2999, 0)]);
+        let c = conn(
+            Routing::StaticRouting,
+            &[(A, true, 9000, 100), (B, true, 2999, 0)],
+        );
         assert_eq!(decide(&c, &prefer_b()), [100, 0]);
         // Once on B, it stays there as long as B is up.
-        let c = conn(Routing::StaticRouting, &[(A, true, 9000, 0), (B, true, 10, 100)]);
+        let c = conn(
+            Routing::StaticRouting,
+            &[(A, true, 9000, 0), (B, true, 10, 100)],
+        );
         assert_eq!(decide(&c, &prefer_b()), [0, 100]);
     }
 
     #[test]
     fn falls_back_to_default_when_b_is_down() {
-        let c = conn(Routing::StaticRouting, &[(A, true, 9000, 0), (B, false, 0, 100)]);
+        let c = conn(
+            Routing::StaticRouting,
+            &[(A, true, 9000, 0), (B, false, 0, 100)],
+        );
         assert_eq!(decide(&c, &prefer_b()), [100, 0]);
     }
 
@@ -145,7 +164,11 @@ mod tests {
     fn dynamic_spreads_over_eligible_preferred_tunnels() {
         let c = conn(
             Routing::DynamicRouting,
-            &[(A, true, 9000, 100), (B, true, 9000, 100), ("169.254.12.0/30", true, 9000, 100)],
+            &[
+                (A, true, 9000, 100),
+                (B, true, 9000, 100),
+                ("169.254.12.0/30", true, 9000, 100),
+            ],
         );
         let prefer = parse_prefer("169.254.11.0/30, 169.254.12.0/30").unwrap();
         assert_eq!(decide(&c, &prefer), [0, 100, 100]);

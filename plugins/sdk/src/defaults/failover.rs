@@ -45,7 +45,9 @@ pub fn all_active(tunnels: &[TunnelHealth]) -> Vec<u32> {
 
 /// `n` weights: [`ACTIVE`] at `active`, 0 elsewhere.
 pub fn only(n: usize, active: usize) -> Vec<u32> {
-    (0..n).map(|i| if i == active { ACTIVE } else { 0 }).collect()
+    (0..n)
+        .map(|i| if i == active { ACTIVE } else { 0 })
+        .collect()
 }
 
 /// A tunnel's rank: lower is preferred. Tunnels whose name parses as an
@@ -214,24 +216,42 @@ mod tests {
         assert_eq!(st(&ts), [0, 100]);
         // Numeric, not textual: 169.254.9.0 < 169.254.10.0.
         assert_eq!(
-            st(&[(A, false, false, 0, 0), ("169.254.9.0/30", false, false, 0, 0)]),
+            st(&[
+                (A, false, false, 0, 0),
+                ("169.254.9.0/30", false, false, 0, 0)
+            ]),
             [0, 100]
         );
         // Same network: the shorter prefix first; equal CIDRs: by index.
         assert_eq!(
-            st(&[("10.0.0.0/30", false, false, 0, 0), ("10.0.0.0/29", false, false, 0, 0)]),
+            st(&[
+                ("10.0.0.0/30", false, false, 0, 0),
+                ("10.0.0.0/29", false, false, 0, 0)
+            ]),
             [0, 100]
         );
-        assert_eq!(st(&[(A, false, false, 0, 0), (A, false, false, 0, 0)]), [100, 0]);
+        assert_eq!(
+            st(&[(A, false, false, 0, 0), (A, false, false, 0, 0)]),
+            [100, 0]
+        );
         // Unparsable names rank after all parsable ones, then by index.
         assert_eq!(
-            st(&[("x", false, false, 0, 0), ("255.0.0.0/8", false, false, 0, 0)]),
+            st(&[
+                ("x", false, false, 0, 0),
+                ("255.0.0.0/8", false, false, 0, 0)
+            ]),
             [0, 100]
         );
-        assert_eq!(st(&[("y", false, false, 0, 0), ("x", false, false, 0, 0)]), [100, 0]);
+        assert_eq!(
+            st(&[("y", false, false, 0, 0), ("x", false, false, 0, 0)]),
+            [100, 0]
+        );
         // Host bits are ignored (network address compared).
         assert_eq!(
-            st(&[("169.254.10.3/30", false, false, 0, 0), ("169.254.10.0/31", false, false, 0, 0)]),
+            st(&[
+                ("169.254.10.3/30", false, false, 0, 0),
+                ("169.254.10.0/31", false, false, 0, 0)
+            ]),
             [100, 0]
         );
     }
@@ -240,12 +260,18 @@ mod tests {
     fn current_up_stays_until_better_held() {
         // Current B up; A up but not for the hold: stay on B.
         assert_eq!(
-            st(&[(A, true, false, u64::from(HOLD) - 1, 0), (B, true, false, 9999, 100)]),
+            st(&[
+                (A, true, false, u64::from(HOLD) - 1, 0),
+                (B, true, false, 9999, 100)
+            ]),
             [0, 100]
         );
         // A up for the hold: fail back.
         assert_eq!(
-            st(&[(A, true, false, u64::from(HOLD), 0), (B, true, false, 9999, 100)]),
+            st(&[
+                (A, true, false, u64::from(HOLD), 0),
+                (B, true, false, 9999, 100)
+            ]),
             [100, 0]
         );
         // Current A (best) up: stays.
@@ -300,7 +326,10 @@ mod tests {
             [100, 0]
         );
         // Waited long enough: take B.
-        assert_eq!(st(&[(A, false, false, 0, 0), (B, true, false, d, 0)]), [0, 100]);
+        assert_eq!(
+            st(&[(A, false, false, 0, 0), (B, true, false, d, 0)]),
+            [0, 100]
+        );
         // A current but down and not coming up: move to B at once.
         assert_eq!(
             st(&[(A, false, false, 0, 100), (B, true, false, 0, 0)]),
@@ -312,6 +341,9 @@ mod tests {
             [100, 0]
         );
         // Best up: take it, no waiting.
-        assert_eq!(st(&[(A, true, false, 0, 0), (B, true, false, 0, 0)]), [100, 0]);
+        assert_eq!(
+            st(&[(A, true, false, 0, 0), (B, true, false, 0, 0)]),
+            [100, 0]
+        );
     }
 }

@@ -71,7 +71,8 @@ struct Chaos;
 fn common(trigger: &str) {
     match trigger {
         "trap" => panic!("asked to trap"),
-        "loop" => {
+        "loop" =>
+        {
             #[allow(clippy::empty_loop)]
             loop {}
         }
@@ -132,7 +133,10 @@ impl about::Guest for Chaos {
 impl weights::Guest for Chaos {
     fn decide(connections: Vec<ConnectionHealth>) -> Vec<Vec<u32>> {
         let n = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
-        let trigger = connections.first().map(|c| c.name.clone()).unwrap_or_default();
+        let trigger = connections
+            .first()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         common(&trigger);
         let mut out: Vec<Vec<u32>> = connections
             .iter()
@@ -141,7 +145,9 @@ impl weights::Guest for Chaos {
                     "bad-value" => 1001,
                     "zero" => 0,
                     "count" => n,
-                    "param" => params::get("weight").and_then(|v| v.parse().ok()).unwrap_or(7),
+                    "param" => params::get("weight")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(7),
                     "entries" => params::entries().len() as u32,
                     "sandbox" => sandbox_probe(),
                     _ => 100,

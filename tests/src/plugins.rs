@@ -1,0 +1,96 @@
+//! Policy plugins in the lab: where the built `.wasm` components are, and
+//! `sitelink plugin ...` run against a lab gateway's admin socket.
+//!
+//! The components are built by `scripts/build-plugins.sh` (a workspace of its
+//! own, target wasm32-wasip2); this module only finds them and drives the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::gateway::{workspace_dir, Gw};
+use crate::process::{self, CmdOutput};
+use crate::topology::StaticLab;
+use crate::{Error, Result};
+
+/// Bound for one `sitelink plugin` call (a swap may compile the component).
+pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The directory holding the built plugins: `SITELINK_PLUGIN_DIR`, else the
+/// plugins workspace's release output.
+pub fn plugin_dir() -> PathBuf {
+    std::env::var_os("SITELINK_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("plugins/target/wasm32-wasip2/release"))
+}
+
+/// The path of plugin `name` (e.g. `"default_failover"`); an error naming the
+/// build command if it is not built.
+pub fn plugin(name: &str) -> Result<PathBuf> {
+    let path = plugin_dir().join(format!("{name}.wasm"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::msg(format!(
+            "{} is missing: build the plugins first: scripts/build-plugins.sh",
+            path.display()
+        )))
+    }
+}
+
+/// Runs `sitelink plugin ARGS --socket SOCKET --json` against gateway `gw`.
+/// (The admin socket is a file: no need to enter the namespace.)
+pub fn plugin_cmd(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<CmdOutput> {
+    let socket = lab.socket(gw)?;
+    let mut cmd = Command::new(lab.bin()?);
+    cmd.arg("plugin")
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--json");
+    process::run(&mut cmd, PLUGIN_TIMEOUT)
+}
+
+/// `sitelink plugin swap SLOT FILE [--param K=V]...`; the JSON answer, or an
+/// error with what the CLI printed.
+pub fn swap(lab: &StaticLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> Result<Value> {
+    let file = file.to_string_lossy();
+    let mut args = vec!["swap", slot, &file];
+    for p in params {
+        args.push("--param");
+        args.push(p);
+    }
+    json_answer(plugin_cmd(lab, gw, &args)?)
+}
+
+/// `sitelink plugin list`; the JSON answer.
+pub fn list(lab: &StaticLab, gw: Gw) -> Result<Value> {
+    json_answer(plugin_cmd(lab, gw, &["list"])?)
+}
+
+/// The `list` entry of `slot`.
+pub fn slot_entry(list: &Value, slot: &str) -> Option<Value> {
+    list["slots"]
+        .as_array()?
+        .iter()
+        .find(|s| s["slot"] == slot)
+        .cloned()
+}
+
+fn json_answer(out: CmdOutput) -> Result<Value> {
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "sitelink plugin failed ({}): {}",
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    serde_json::from_str(&out.stdout).map_err(|e| {
+        Error::msg(format!(
+            "bad JSON from sitelink plugin ({e}): {}",
+            out.stdout
+        ))
+    })
+}
