@@ -7,5 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/build-plugins.sh
 cargo build --release -p sitelink -p sitelink-lab
 SITELINK_BIN="$PWD/target/release/sitelink" exec ./target/release/sitelink-demo "$@"

@@ -53,6 +53,14 @@ pub fn plugin_cmd(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<CmdOutput> {
     process::run(&mut cmd, PLUGIN_TIMEOUT)
 }
 
+/// `sitelink plugin ARGS --socket SOCKET` for people (the rendered text).
+pub fn plugin_cmd_text(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<String> {
+    let socket = lab.socket(gw)?;
+    let mut cmd = Command::new(lab.bin()?);
+    cmd.arg("plugin").args(args).arg("--socket").arg(socket);
+    process::run_ok(&mut cmd, PLUGIN_TIMEOUT)
+}
+
 /// `sitelink plugin swap SLOT FILE [--param K=V]...`; the JSON answer, or an
 /// error with what the CLI printed.
 pub fn swap(lab: &StaticLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> Result<Value> {

@@ -4,14 +4,15 @@
 //! stream from site A to site B through the tunnel, then cuts the active
 //! tunnel's link while a 10 ms ping train runs and reports the loss window and
 //! the new active tunnel, restores the link and waits for failback. Everything
-//! is removed at the end, on error, and on Ctrl-C.
+//! is removed at the end, on error, and on Ctrl-C. On the way it swaps the
+//! failover policy plugin at run time (no tunnel reset) and shows its effect.
 //!
 //! Usage: `cargo build -p sitelink && cargo run -p sitelink-lab --bin sitelink-demo`
 //! (as root; `SITELINK_BIN` overrides the gateway binary).
 
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
-use sitelink_lab::measure;
 use sitelink_lab::topology::{SITE_B_V4, SITE_B_V6, TUNNEL_1, TUNNEL_2};
+use sitelink_lab::{measure, plugins};
 use sitelink_lab::{Gw, Result, StaticLab};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,9 +27,64 @@ fn print_indented(text: &str) {
     }
 }
 
-/// Reserved for the plugin team: swap the failover policy plugin at run time
-/// (no tunnel reset) and show its effect. Intentionally does nothing yet.
-fn plugin_swap_step(_lab: &StaticLab) -> Result<()> {
+/// Swaps the failover plugin at run time on both gateways while a 10 ms ping
+/// train runs: first a dry run, then `prefer-zone` (prefer tunnel 2), which
+/// moves traffic at once, then back to the built-in default.
+fn plugin_swap_step(lab: &StaticLab) -> Result<()> {
+    step(
+        5,
+        "Policy plugin swap: prefer tunnel 2, at run time, no tunnel reset",
+    );
+    let prefer = plugins::plugin("prefer_zone")?;
+    let param = format!("prefer={TUNNEL_2}");
+    let bin = lab.bin()?.display().to_string();
+    let file = prefer.display().to_string();
+    println!("   $ {bin} plugin swap failover {file} --param {param} --dry-run   (on cgw)");
+    let dry = plugins::plugin_cmd_text(
+        lab,
+        Gw::Cgw,
+        &["swap", "failover", &file, "--param", &param, "--dry-run"],
+    )?;
+    print_indented(&dry);
+    let (train, swapped) = thread::scope(|s| {
+        let train = s.spawn(|| {
+            measure::ping_train_for(
+                &lab.site_a,
+                SITE_B_V4,
+                Duration::from_millis(10),
+                Duration::from_secs(3),
+            )
+        });
+        thread::sleep(Duration::from_millis(500));
+        let mut out = String::new();
+        for gw in [Gw::Cgw, Gw::Vgw] {
+            out += &format!(
+                "   $ sitelink plugin swap failover prefer_zone.wasm --param {param}   (on {})\n",
+                gw.name()
+            );
+            let text =
+                plugins::plugin_cmd_text(lab, gw, &["swap", "failover", &file, "--param", &param])?;
+            for line in text.lines() {
+                out += &format!("     {line}\n");
+            }
+        }
+        Ok::<_, sitelink_lab::Error>((train.join(), out))
+    })?;
+    print!("{swapped}");
+    lab.wait_active(TUNNEL_2, Duration::from_secs(5))?;
+    let train = train.map_err(|_| sitelink_lab::Error::msg("ping thread panicked"))??;
+    println!(
+        "     both gateways now send over {TUNNEL_2}; ping train during the swaps: {} sent, {} lost",
+        train.sent,
+        train.lost()
+    );
+    println!("   $ sitelink plugin list   (on cgw)");
+    print_indented(&plugins::plugin_cmd_text(lab, Gw::Cgw, &["list"])?);
+    for gw in [Gw::Cgw, Gw::Vgw] {
+        plugins::plugin_cmd_text(lab, gw, &["remove", "failover"])?;
+    }
+    lab.wait_active(TUNNEL_1, Duration::from_secs(5))?;
+    println!("     plugin removed on both gateways: the built-in default is back on {TUNNEL_1}");
     Ok(())
 }
 
@@ -96,7 +152,7 @@ fn demo(lab_slot: &mut Option<StaticLab>) -> Result<()> {
     plugin_swap_step(lab)?;
 
     step(
-        5,
+        6,
         "Failover: cutting the link of the active tunnel while pinging every 10 ms",
     );
     lab.wait_until(
@@ -137,7 +193,7 @@ fn demo(lab_slot: &mut Option<StaticLab>) -> Result<()> {
     );
 
     step(
-        6,
+        7,
         "Restoring the link; traffic returns to the preferred tunnel after the failback hold",
     );
     lab.restore_vgw_link(link)?;
@@ -160,7 +216,7 @@ fn main() {
     let mut lab = None;
     let result = demo(&mut lab);
     step(
-        7,
+        8,
         "Cleaning up: stopping the gateways, deleting the namespaces",
     );
     let names = lab.as_ref().map(|l| l.netns_names()).unwrap_or_default();
