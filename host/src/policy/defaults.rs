@@ -315,6 +315,34 @@ mod tests {
     }
 
     #[test]
+    fn ends_that_see_tunnels_come_up_in_opposite_order_agree() {
+        // Seen in a lab: at start one end saw B up 20 ms before A, the other
+        // end A before B. Both must start on A (the preferred tunnel).
+        let mut near_a = tun(A, false, 0, 0);
+        near_a.coming_up = true;
+        let near = st(vec![near_a, tun(B, true, 20, 0)]);
+        let far = st(vec![tun(A, true, 20, 0), tun(B, false, 0, 0)]);
+        assert_eq!((near, far), (vec![100, 0], vec![100, 0]));
+    }
+
+    #[test]
+    fn after_an_outage_traffic_never_waits_on_a_tunnel_that_is_down() {
+        // Seen in a lab: A's link was cut, B was declared down for a moment
+        // under load and came back. Traffic (still weighted on B, the last
+        // decision) must stay on B, not wait for A, which is down.
+        assert_eq!(
+            st(vec![tun(A, false, 0, 0), tun(B, true, 5, 100)]),
+            [0, 100]
+        );
+        // A tunnel in its liveness handshake is waited for, but only for the
+        // detection time (600 ms here).
+        let mut coming = tun(A, false, 0, 0);
+        coming.coming_up = true;
+        assert_eq!(st(vec![coming.clone(), tun(B, true, 5, 0)]), [100, 0]);
+        assert_eq!(st(vec![coming, tun(B, true, 600, 0)]), [0, 100]);
+    }
+
+    #[test]
     fn static_with_no_tunnel_up_keeps_current_or_takes_best() {
         assert_eq!(
             st(vec![tun(A, false, 0, 0), tun(B, false, 0, 100)]),
