@@ -390,3 +390,80 @@ fn status_without_a_running_gateway_says_so() {
         stderr(&out)
     );
 }
+
+/// The built plugins (scripts/build-plugins.sh).
+fn built_plugin(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins first: scripts/build-plugins.sh",
+        path.display()
+    );
+    path
+}
+
+fn with_failover_plugin(config: &Path, plugin: &Path, cache: &Path) {
+    let mut text = fs::read_to_string(config).unwrap();
+    text += &format!(
+        "\n[plugins]\ncache_dir = \"{}\"\n\n[plugins.failover]\npath = \"{}\"\n\n[plugins.failover.params]\nprefer = \"169.254.77.0/30\"\n",
+        cache.display(),
+        plugin.display()
+    );
+    fs::write(config, text).unwrap();
+}
+
+#[test]
+fn a_config_plugin_that_is_not_a_component_stops_the_start() {
+    let scene = Scene::new("plg");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slplg0");
+    let fake = scene.path("fake.wasm");
+    fs::write(&fake, "not wasm").unwrap();
+    with_failover_plugin(&config, &fake, &scene.path("cache"));
+    let out = scene.run_to_end(&[], &["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a WebAssembly component"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!scene.link_exists("slplg0"), "no TUN may be left behind");
+    assert!(!scene.path("gw.sock").exists());
+}
+
+#[test]
+fn a_config_plugin_is_loaded_at_start_and_cached_for_the_next_start() {
+    let mut scene = Scene::new("plo");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slplo0");
+    let cache = scene.path("cache");
+    with_failover_plugin(&config, &built_plugin("prefer_zone"), &cache);
+    let socket = scene.path("gw.sock");
+    scene.start(&config, &socket);
+    let out = Command::new(BIN)
+        .args(["plugin", "list", "--json", "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failover = list["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slot"] == "failover")
+        .unwrap();
+    assert_eq!(failover["plugin"], "prefer-zone", "{list}");
+    let cached: Vec<_> = fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "the compiled plugin is kept for the next start"
+    );
+}
