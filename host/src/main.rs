@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
-use sitelink::{config, control::admin, keys, service};
+use sitelink::control::admin::{self, chain};
+use sitelink::{config, keys, service};
 
 #[derive(Parser)]
 #[command(
@@ -190,17 +191,6 @@ fn plugin(command: PluginCommand) -> ExitCode {
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("sitelink: {message}");
     ExitCode::from(code)
-}
-
-/// An error with its chain of causes, one per line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text += &format!("\n  caused by: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 fn pubkey() -> ExitCode {

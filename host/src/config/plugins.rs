@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Source};
 use super::model::{PluginConfig, PluginsConfig};
 use super::rules;
+use super::validate::resolve;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,15 +128,6 @@ fn slot(
         params.insert(key.clone(), text);
     }
     Ok(Some(PluginConfig { path, params }))
-}
-
-fn resolve(base_dir: &Path, text: &str) -> PathBuf {
-    let p = Path::new(text);
-    if p.is_relative() {
-        base_dir.join(p)
-    } else {
-        p.to_path_buf()
-    }
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ fn flag(v: &Option<Spanned<bool>>, default: bool) -> bool {
 }
 
 /// A path from the file, relative to the file's directory when relative.
-fn resolve(base_dir: &Path, text: &str) -> PathBuf {
+pub(super) fn resolve(base_dir: &Path, text: &str) -> PathBuf {
     let p = Path::new(text);
     if p.is_relative() {
         base_dir.join(p)

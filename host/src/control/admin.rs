@@ -222,8 +222,8 @@ fn configured_params(cfg: &GatewayConfig, slot: Slot) -> BTreeMap<String, String
     .unwrap_or_default()
 }
 
-/// An error with its causes, one per line.
-fn chain(err: &dyn std::error::Error) -> String {
+/// An error with its causes, one per line (for answers and the CLI).
+pub fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
