@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::{ConfigError, Source};
-use super::model::{PluginConfig, PluginsConfig};
+use super::model::{ConnectionConfig, PluginConfig, PluginsConfig};
 use super::rules;
 use super::validate::resolve;
 
@@ -78,6 +78,44 @@ pub(crate) fn plugins(
         )?,
         bgp_filter: slot(src, raw.bgp_filter.as_ref(), "bgp-filter", base_dir)?,
     })
+}
+
+/// A plugin call blocks the control loop (and so the liveness probes) for up
+/// to `deadline`: it must stay under half of the shortest detection time, or
+/// one slow plugin call could make the far side declare tunnels down.
+pub(crate) fn deadline_fits_liveness(
+    src: &Source,
+    raw: Option<&RawPlugins>,
+    plugins: &PluginsConfig,
+    connections: &[ConnectionConfig],
+) -> Result<(), ConfigError> {
+    let Some((conn, detection)) = connections
+        .iter()
+        .map(|c| (c, c.liveness.interval * u32::from(c.liveness.multiplier)))
+        .min_by_key(|(_, d)| *d)
+    else {
+        return Ok(());
+    };
+    if plugins.deadline * 2 < detection {
+        return Ok(());
+    }
+    let span = raw
+        .and_then(|r| r.deadline_ms.as_ref())
+        .map_or(0..0, |v| v.span());
+    Err(src.err(
+        span,
+        format!(
+            "plugin deadline_ms = {} is not under half the shortest liveness detection time \
+             ({} ms, connection {:?}): a slow plugin call would delay the probes past it",
+            plugins.deadline.as_millis(),
+            detection.as_millis(),
+            conn.name
+        ),
+        format!(
+            "set [plugins] deadline_ms below {} or lengthen that connection's liveness",
+            detection.as_millis() / 2
+        ),
+    ))
 }
 
 fn slot(
@@ -199,6 +237,20 @@ weight = 7
             + "\n[plugins.bgp-filter]\npath = \"f.wasm\"\n[plugins.bgp-filter.params]\nlist = [1, 2]\n";
         let err = fx.parse(&text).unwrap_err().to_string();
         assert!(err.contains("table or an array"), "{err}");
+    }
+
+    #[test]
+    fn a_deadline_longer_than_half_the_detection_time_is_refused() {
+        let fx = Fixture::new();
+        let text = fx.base().replace(
+            "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+            "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]\n[connection.liveness]\ninterval_ms = 50\nmultiplier = 3",
+        ) + "\n[plugins]\ndeadline_ms = 100\n";
+        let err = fx.parse(&text).unwrap_err().to_string();
+        assert!(err.contains("150 ms"), "{err}");
+        assert!(err.contains("deadline_ms below 75"), "{err}");
+        // The default 50 ms against the default 600 ms detection is fine.
+        assert!(fx.parse(&fx.base()).is_ok());
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub(crate) fn validate(
     }
 
     let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
+    super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
 
     Ok(GatewayConfig {
         source: src.path.to_path_buf(),

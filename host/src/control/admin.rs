@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ struct Context {
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
-    control: Sender<ControlEvent>,
+    control: SyncSender<ControlEvent>,
 }
 
 /// Serves the socket on its own thread for the life of the process.
@@ -115,7 +115,7 @@ pub fn serve(
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
-    control: Sender<ControlEvent>,
+    control: SyncSender<ControlEvent>,
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
     let ctx = Context {

@@ -73,7 +73,8 @@ impl Sink for IoSink<'_> {
 }
 
 /// Waits until `fd` is readable or `timeout_ms` passes. Returns whether it is
-/// readable.
+/// readable; an error when the descriptor is gone (hang-up, error, invalid),
+/// so a reader stops instead of spinning on it.
 pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd,
@@ -93,6 +94,14 @@ pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
             }
         }
         0 => Ok(false),
+        _ if pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+            && pfd.revents & libc::POLLIN == 0 =>
+        {
+            Err(io::Error::other(format!(
+                "descriptor failed (poll revents {:#x})",
+                pfd.revents
+            )))
+        }
         _ => Ok(true),
     }
 }

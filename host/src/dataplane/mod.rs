@@ -36,8 +36,11 @@ use tunnel::{Tunnel, TunnelSpec};
 pub const SCRATCH_LEN: usize = 65_536 + 64;
 
 /// Handshakes per second a gateway answers before it asks for cookies
-/// (WireGuard's DoS mitigation).
+/// (WireGuard's DoS mitigation). Checked once per datagram, before the
+/// initiator's key is looked up; each tunnel's `Tunn` keeps its own limiter.
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// WireGuard's message type of a cookie reply.
+const COOKIE_REPLY: u8 = 3;
 
 /// Where the data path's output goes.
 pub trait Sink {
@@ -54,7 +57,8 @@ pub trait Sink {
 pub struct DataplaneCounters {
     /// Packets read from the TUN device with no route in the FIB.
     pub tun_no_route: AtomicU64,
-    /// Packets read from the TUN device that are not IPv4 or IPv6.
+    /// Packets read from the TUN device that are not IPv4 or IPv6, or that
+    /// forge one of our liveness probes.
     pub tun_malformed: AtomicU64,
     /// Packets that could not be written to the TUN device.
     pub tun_write_failed: AtomicU64,
@@ -88,12 +92,7 @@ impl Dataplane {
                 .entry((spec.endpoint, spec.remote_public_key.to_bytes()))
                 .or_default()
                 .push(id);
-            built.push(Tunnel::new(
-                id,
-                spec,
-                private_key.clone(),
-                rate_limiter.clone(),
-            )?);
+            built.push(Tunnel::new(id, spec, private_key.clone())?);
         }
         Ok(Dataplane {
             tunnels: built,
@@ -127,6 +126,12 @@ impl Dataplane {
             self.counters.tun_no_route.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        // Liveness probes are ours alone: a local process sending UDP to the
+        // far side's inside address, port 3784, TTL 255, must not fake them.
+        if packet::parse_bfd_packet(pkt, tunnel.inside_remote).is_some() {
+            self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         packet::clamp_mss(pkt, tunnel.mtu);
         if self.encapsulate(tunnel, pkt, scratch, sink) {
             tunnel.counters.add_tx(pkt.len());
@@ -197,6 +202,7 @@ impl Dataplane {
             parsed,
             Packet::HandshakeInit(_) | Packet::HandshakeResponse(_)
         );
+        let is_data = matches!(parsed, Packet::PacketData(_));
         let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
             ep.counters
                 .dropped_datagrams
@@ -215,12 +221,21 @@ impl Dataplane {
             debug!(tunnel = %tunnel.inside_cidr, %from, error = ?e, "datagram refused");
             return;
         }
-        // Authenticated: follow the peer if its address changed (roaming).
-        if state.remote != from {
+        // Only a message that proved the peer's key may move the tunnel
+        // (roaming): decrypted data, a keepalive, or a handshake answered
+        // with a handshake. A cookie reply (type 3, sent when under load to
+        // any sender with a valid mac1) proves nothing.
+        let authenticated = match &result {
+            TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => true,
+            TunnResult::WriteToNetwork(reply) => reply.first() != Some(&COOKIE_REPLY),
+            TunnResult::Done => is_data,
+            TunnResult::Err(_) => false,
+        };
+        if authenticated && state.remote != from {
             info!(tunnel = %tunnel.inside_cidr, old = %state.remote, new = %from, "peer address changed");
             state.remote = from;
         }
-        if is_handshake {
+        if authenticated && is_handshake {
             tunnel.counters.handshakes.fetch_add(1, Ordering::Relaxed);
             debug!(tunnel = %tunnel.inside_cidr, %from, "handshake");
         }
@@ -377,7 +392,14 @@ pub fn flow_hash(pkt: &[u8]) -> u64 {
     let (addrs, proto, l4) = match pkt.first().map(|b| b >> 4) {
         Some(4) => {
             let ihl = usize::from(pkt.first().copied().unwrap_or(0) & 0x0f) * 4;
-            (pkt.get(12..20), pkt.get(9).copied(), ihl)
+            // Fragments (MF set or an offset) carry no ports, or someone
+            // else's: hash addresses and protocol only, so all fragments of a
+            // datagram take one tunnel.
+            let frag = pkt
+                .get(6..8)
+                .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0x3fff != 0);
+            let l4 = if frag { usize::MAX } else { ihl };
+            (pkt.get(12..20), pkt.get(9).copied(), l4)
         }
         Some(6) => (pkt.get(8..40), pkt.get(6).copied(), 40),
         _ => (None, None, 0),
@@ -385,7 +407,7 @@ pub fn flow_hash(pkt: &[u8]) -> u64 {
     let h = mix(h, addrs.unwrap_or(&[]));
     let h = mix(h, &[proto.unwrap_or(0)]);
     match proto {
-        Some(6) | Some(17) => mix(h, pkt.get(l4..l4 + 4).unwrap_or(&[])),
+        Some(6) | Some(17) => mix(h, pkt.get(l4..l4.saturating_add(4)).unwrap_or(&[])),
         _ => h,
     }
 }

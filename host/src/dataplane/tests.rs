@@ -262,3 +262,74 @@ fn a_packet_without_route_is_counted() {
     assert_eq!(a.dp.counters.tun_no_route.load(Ordering::Relaxed), 1);
     assert_eq!(a.dp.counters.tun_malformed.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn under_a_handshake_flood_a_replayed_init_does_not_move_the_peer() {
+    use boringtun::noise::{Tunn, TunnResult};
+    let (a, b) = pair();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut sink = Recorder::default();
+    let b_public = PublicKey::from(&StaticSecret::from([9u8; 32]));
+    // 150 initiations from strangers (valid mac1: only B's public key is
+    // needed) exhaust the handshake rate limit.
+    for i in 0..150u8 {
+        let stranger = StaticSecret::from([i.wrapping_add(100); 32]);
+        let mut t = Tunn::new(stranger, b_public, None, None, 1, None).unwrap();
+        let mut buf = [0u8; 256];
+        if let TunnResult::WriteToNetwork(init) = t.format_handshake_initiation(&mut buf, false) {
+            let from: SocketAddr = format!("203.0.113.{}:4000", i % 250).parse().unwrap();
+            b.dp.handle_datagram(&b.fib, 0, from, init, &mut scratch, &mut sink);
+        }
+    }
+    // Then A's real initiation, replayed by an attacker from elsewhere.
+    let mut a_out = Recorder::default();
+    let mut ping = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"x");
+    a.dp.handle_tun_packet(&a.fib, &mut ping, &mut scratch, &mut a_out);
+    let attacker: SocketAddr = "203.0.113.66:6666".parse().unwrap();
+    let mut out = Recorder::default();
+    b.dp.handle_datagram(&b.fib, 0, attacker, &a_out.net[0].2, &mut scratch, &mut out);
+    assert_eq!(
+        b.dp.tunnels[0].remote(),
+        A_ADDR.parse::<SocketAddr>().unwrap(),
+        "a cookie reply or a refused init must not move the tunnel"
+    );
+    assert_eq!(
+        b.dp.tunnels[0].counters.handshakes.load(Ordering::Relaxed),
+        0
+    );
+    assert!(
+        out.net.iter().all(|(_, _, d)| d.first() == Some(&3)),
+        "only cookie replies go out"
+    );
+}
+
+#[test]
+fn a_local_process_cannot_forge_our_liveness_probes() {
+    let (a, _) = pair();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut out = Recorder::default();
+    // UDP to the far side's inside address, port 3784, TTL 255: a probe.
+    let mut forged = [0u8; 128];
+    let len = crate::packet::build_bfd_packet(
+        Ipv4Addr::new(169, 254, 10, 2),
+        Ipv4Addr::new(169, 254, 10, 1),
+        50000,
+        &[0x08; 24],
+        &mut forged,
+    )
+    .unwrap();
+    a.dp.handle_tun_packet(&a.fib, &mut forged[..len], &mut scratch, &mut out);
+    assert!(out.net.is_empty(), "a forged probe must not be sent");
+    assert_eq!(a.dp.counters.tun_malformed.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn fragments_of_one_datagram_hash_alike() {
+    let mut first = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], &[1; 64]);
+    first[6] = 0x20; // MF
+    let mut later = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], &[2; 64]);
+    later[6] = 0x00;
+    later[7] = 0x09; // offset 72
+    later[20..24].copy_from_slice(&[9, 9, 9, 9]); // payload bytes where ports would be
+    assert_eq!(super::flow_hash(&first), super::flow_hash(&later));
+}

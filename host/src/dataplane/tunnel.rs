@@ -8,10 +8,9 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::Tunn;
 use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::Ipv4Net;
@@ -108,7 +107,6 @@ impl Tunnel {
         id: TunnelId,
         spec: TunnelSpec,
         private_key: StaticSecret,
-        rate_limiter: Arc<RateLimiter>,
     ) -> Result<Tunnel, &'static str> {
         let index = u32::try_from(id)
             .ok()
@@ -120,7 +118,9 @@ impl Tunnel {
             None,
             Some(PERSISTENT_KEEPALIVE_SECS),
             index,
-            Some(rate_limiter),
+            // Its own limiter (reset by its timers): the gateway-wide one
+            // already checked the datagram; sharing it would count twice.
+            None,
         )?;
         Ok(Tunnel {
             id,

@@ -14,11 +14,32 @@ use super::{PluginError, Slot};
 
 /// Reads `path` and makes sure it looks like a component (not something
 /// else, not a core module).
+/// The largest plugin file accepted (the defaults are about 50 KB).
+const MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, PluginError> {
-    let bytes = std::fs::read(path).map_err(|source| PluginError::Unreadable {
+    let unreadable = |source| PluginError::Unreadable {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // A regular file of bounded size only: a FIFO would block the admin
+    // thread, /dev/zero would grow until the gateway runs out of memory.
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() || meta.len() > MAX_PLUGIN_BYTES {
+        return Err(unreadable(std::io::Error::other(format!(
+            "not a regular file of at most {} MiB",
+            MAX_PLUGIN_BYTES >> 20
+        ))));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(unreadable)?,
+            MAX_PLUGIN_BYTES,
+        ),
+        &mut bytes,
+    )
+    .map_err(unreadable)?;
     match bytes.get(..8) {
         Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(bytes),
         Some([0, b'a', b's', b'm', _, _, 0, 0]) => Err(PluginError::CoreModule {

@@ -9,7 +9,7 @@
 //! swapped in atomically.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,11 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 /// tunnel's handshake before it initiates itself. As in AWS, the customer
 /// side starts; if both start at once, each refuses the other's response.
 const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
+
+/// Events queued for the control loop at most; beyond, probes are dropped.
+pub const EVENT_QUEUE: usize = 1024;
+/// Events handled per turn of the loop, so a flood cannot starve its timers.
+const EVENTS_PER_TURN: usize = 256;
 
 /// What reaches the control loop from other threads.
 pub enum ControlEvent {
@@ -83,7 +88,7 @@ pub struct ControlLoop {
     events: Receiver<ControlEvent>,
     /// Where the data path's probes go (for the control loop's own sink;
     /// probes never loop back).
-    events_tx: Sender<ControlEvent>,
+    events_tx: SyncSender<ControlEvent>,
     sessions: Vec<Session>,
     up_since: Vec<Option<Instant>>,
     tunnels_of: Vec<Vec<TunnelId>>,
@@ -103,7 +108,7 @@ impl ControlLoop {
         dataplane: Arc<Dataplane>,
         tun: Arc<SyncDevice>,
         slots: Slots,
-        events_tx: Sender<ControlEvent>,
+        events_tx: SyncSender<ControlEvent>,
         events: Receiver<ControlEvent>,
     ) -> ControlLoop {
         let now = Instant::now();
@@ -155,7 +160,7 @@ impl ControlLoop {
         let tun = self.tun.clone();
         let events_tx = self.events_tx.clone();
         let probe = move |p: ProbeReceived| {
-            let _ = events_tx.send(ControlEvent::Probe(p));
+            let _ = events_tx.try_send(ControlEvent::Probe(p));
         };
         let mut sink = IoSink {
             dataplane: &dp,
@@ -185,8 +190,11 @@ impl ControlLoop {
             {
                 Ok(event) => {
                     self.on_event(event);
-                    while let Ok(more) = self.events.try_recv() {
-                        self.on_event(more);
+                    for _ in 1..EVENTS_PER_TURN {
+                        match self.events.try_recv() {
+                            Ok(more) => self.on_event(more),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -302,7 +310,10 @@ impl ControlLoop {
     /// Asks the failover slot for the weights and publishes a new FIB when
     /// any weight changed (or when `force` is set).
     fn decide_weights(&mut self, now: Instant, force: bool) {
-        let weights = self.failover_weights(now, None);
+        // The slot always answers (plugin, last good, or default).
+        let Ok(weights) = self.failover_weights(now, None) else {
+            return;
+        };
         let diff =
             decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &self.weights, &weights);
         for change in &diff {
@@ -323,8 +334,12 @@ impl ControlLoop {
     }
 
     /// The failover weights for the current health, from the slot or, for a
-    /// dry run, from `candidate`.
-    fn failover_weights(&mut self, now: Instant, candidate: Option<&mut Plugin>) -> Vec<u32> {
+    /// dry run, from `candidate` (whose fault is returned, not hidden).
+    fn failover_weights(
+        &mut self,
+        now: Instant,
+        candidate: Option<&mut Plugin>,
+    ) -> Result<Vec<u32>, crate::policy::Fault> {
         let input = decisions::connection_health(
             &self.cfg,
             &self.dataplane,
@@ -334,13 +349,14 @@ impl ControlLoop {
             now,
         );
         let answer = match candidate {
-            Some(plugin) => match plugin.decide(&input) {
-                Ok(answer) => answer,
-                Err(_) => return self.weights.clone(),
-            },
+            Some(plugin) => plugin.decide(&input)?,
             None => self.slots.failover.decide(&input).weights,
         };
-        decisions::weights_by_tunnel(&self.tunnels_of, &answer, self.weights.len())
+        Ok(decisions::weights_by_tunnel(
+            &self.tunnels_of,
+            &answer,
+            self.weights.len(),
+        ))
     }
 
     /// Asks the route-selection slot which candidates to install.
@@ -384,10 +400,14 @@ impl ControlLoop {
         let name = format!("{} {}", plugin.info().name, plugin.info().version);
         if dry_run {
             let changes = match slot {
-                Slot::Failover => {
-                    let after = self.failover_weights(Instant::now(), Some(&mut plugin));
-                    json!({ "weights": decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &self.weights, &after) })
-                }
+                Slot::Failover => match self.failover_weights(Instant::now(), Some(&mut plugin)) {
+                    Ok(after) => {
+                        json!({ "weights": decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &self.weights, &after) })
+                    }
+                    Err(fault) => {
+                        return json!({ "error": format!("the plugin faulted on the current tunnel health: {fault}") })
+                    }
+                },
                 Slot::RouteSelection => {
                     let input = decisions::prefix_candidates(&self.cfg);
                     match plugin.select(&input) {

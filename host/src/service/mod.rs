@@ -128,7 +128,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     }
 
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (events_tx, events_rx) = mpsc::channel();
+    let (events_tx, events_rx) = mpsc::sync_channel(control_loop::EVENT_QUEUE);
     let control = ControlLoop::new(
         cfg.clone(),
         dataplane.clone(),
@@ -140,8 +140,9 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let probe_tx = events_tx.clone();
     let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
-        // The control loop only goes away at shutdown; a lost probe then is harmless.
-        let _ = probe_tx.send(ControlEvent::Probe(p));
+        // Never block the data path: when the control loop is behind, a
+        // probe is dropped (BFD tolerates it; a flood must not grow memory).
+        let _ = probe_tx.try_send(ControlEvent::Probe(p));
     });
     let mut threads = io::spawn(dataplane.clone(), device.clone(), probe, shutdown.clone())?;
     {
