@@ -176,22 +176,24 @@ fn genkey() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn pubkey(private: &str) -> String {
-    let mut child = Command::new(BIN)
+/// Runs `program pubkey` with `input` on stdin.
+fn pubkey_of(program: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(program)
         .arg("pubkey")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(private.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); scripts/test.sh installs wireguard-tools")
+        });
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn pubkey(private: &str) -> String {
+    let out = pubkey_of(BIN, private.as_bytes());
     assert!(
         out.status.success(),
         "{}",
@@ -209,21 +211,7 @@ fn keys_interoperate_with_wireguard_tools() {
     let private = genkey();
     assert_eq!(private.len(), 44, "a WireGuard key is 44 base64 characters");
     let ours = pubkey(&private);
-    let wg = Command::new("wg")
-        .arg("pubkey")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn();
-    let Ok(mut wg) = wg else {
-        panic!("`wg` (wireguard-tools) is needed: scripts/test installs it");
-    };
-    use std::io::Write;
-    wg.stdin
-        .take()
-        .unwrap()
-        .write_all(private.as_bytes())
-        .unwrap();
-    let theirs = wg.wait_with_output().unwrap();
+    let theirs = pubkey_of("wg", private.as_bytes());
     assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout).trim());
     // And a key from `wg genkey` works in `sitelink pubkey`.
     let wg_key = Command::new("wg").arg("genkey").output().unwrap();
@@ -233,16 +221,7 @@ fn keys_interoperate_with_wireguard_tools() {
 
 #[test]
 fn pubkey_refuses_garbage_with_exit_2() {
-    let mut child = Command::new(BIN)
-        .arg("pubkey")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"not a key").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = pubkey_of(BIN, b"not a key");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("fix:"), "{}", stderr(&out));
 }
