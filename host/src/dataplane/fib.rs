@@ -117,13 +117,6 @@ impl Fib {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// All entries, IPv4 first, for status output.
-    pub fn entries(&self) -> Vec<(IpNet, NextHop)> {
-        let v4 = self.v4.iter().map(|(p, nh)| (IpNet::V4(*p), nh.clone()));
-        let v6 = self.v6.iter().map(|(p, nh)| (IpNet::V6(*p), nh.clone()));
-        v4.chain(v6).collect()
-    }
 }
 
 /// The current FIB snapshot, read lock-free by the data path and replaced

@@ -9,7 +9,7 @@
 //! swapped in atomically.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,9 +86,6 @@ pub struct ControlLoop {
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
     events: Receiver<ControlEvent>,
-    /// Where the data path's probes go (for the control loop's own sink;
-    /// probes never loop back).
-    events_tx: SyncSender<ControlEvent>,
     sessions: Vec<Session>,
     up_since: Vec<Option<Instant>>,
     tunnels_of: Vec<Vec<TunnelId>>,
@@ -108,7 +105,6 @@ impl ControlLoop {
         dataplane: Arc<Dataplane>,
         tun: Arc<SyncDevice>,
         slots: Slots,
-        events_tx: SyncSender<ControlEvent>,
         events: Receiver<ControlEvent>,
     ) -> ControlLoop {
         let now = Instant::now();
@@ -139,7 +135,6 @@ impl ControlLoop {
             dataplane,
             tun,
             events,
-            events_tx,
             sessions,
             up_since: vec![None; n],
             tunnels_of,
@@ -158,10 +153,9 @@ impl ControlLoop {
     pub fn run(mut self, shutdown: &AtomicBool) {
         let dp = self.dataplane.clone();
         let tun = self.tun.clone();
-        let events_tx = self.events_tx.clone();
-        let probe = move |p: ProbeReceived| {
-            let _ = events_tx.try_send(ControlEvent::Probe(p));
-        };
+        // This sink only sends (handshakes, probes, timers); it never
+        // decapsulates a datagram, so no probe can arrive through it.
+        let probe = |_: ProbeReceived| {};
         let mut sink = IoSink {
             dataplane: &dp,
             tun: &tun,

@@ -134,7 +134,6 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         dataplane.clone(),
         device.clone(),
         slots,
-        events_tx.clone(),
         events_rx,
     );
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
