@@ -4,6 +4,7 @@
 //! and forwards packets; routing policy runs on control-plane events only.
 //! See `../shared/DESIGN.md` for the agreed shape.
 
+pub mod bgp;
 pub mod config;
 pub mod control;
 pub mod dataplane;

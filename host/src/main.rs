@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use sitelink::control::admin::{self, chain};
+use sitelink::control::render;
 use sitelink::{config, keys, service};
 
 #[derive(Parser)]
@@ -43,6 +44,22 @@ enum Command {
         #[command(flatten)]
         gateway: Gateway,
         /// Print the status document as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a running gateway's BGP sessions: state, uptime, prefixes
+    /// received, accepted and advertised.
+    Bgp {
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a running gateway's route table: every candidate with its
+    /// source, tunnel, AS path, and whether it is installed.
+    Routes {
+        #[command(flatten)]
+        gateway: Gateway,
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +141,12 @@ fn main() -> ExitCode {
         Command::Run { config } => run(&config),
         Command::Status { gateway, json } => {
             ask(&gateway, &json!({ "cmd": "status" }), json, admin::render)
+        }
+        Command::Bgp { gateway, json } => {
+            ask(&gateway, &json!({ "cmd": "bgp" }), json, render::bgp)
+        }
+        Command::Routes { gateway, json } => {
+            ask(&gateway, &json!({ "cmd": "routes" }), json, render::routes)
         }
         Command::Plugin { command } => plugin(command),
     }

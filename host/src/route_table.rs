@@ -1,29 +1,66 @@
-//! The route table: the candidate routes of every prefix (today the static
-//! routes of each connection; BGP routes join when dynamic connections land),
-//! and, once the route-selection slot has chosen among them and the failover
-//! slot has weighted the tunnels, the FIB snapshot they compile into.
+//! The route table: the candidate routes of every prefix (the static routes
+//! of each connection, and the BGP routes each dynamic connection's sessions
+//! learned and the import filter accepted), and, once the route-selection
+//! slot has chosen among them and the failover slot has weighted the
+//! tunnels, the FIB snapshot they compile into.
 //!
-//! This module owns which prefixes exist and which connection offers each.
-//! The choices themselves come from the policy slots; it never touches packets
-//! or sockets, and the FIB it returns is immutable: the caller swaps it in.
+//! This module owns which prefixes exist and what offers each. The choices
+//! themselves come from the policy slots; it never touches packets, sockets
+//! or sessions, and the FIB it returns is immutable: the caller swaps it in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::bgp::message::PathAttributes;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
 use crate::dataplane::tunnel::Tunnel;
 
-/// A candidate route for a prefix: a static route of a connection.
+/// A candidate route for a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub connection: ConnectionId,
+    /// For a BGP route, the tunnel whose session learned it; `None` for a
+    /// static route (it uses every tunnel of its connection).
+    pub tunnel: Option<TunnelId>,
+    /// For a BGP route, its attributes after the import filter.
+    pub attrs: Option<Arc<PathAttributes>>,
 }
 
-/// A prefix with the connections the route selection installed it over.
+impl Candidate {
+    pub fn is_static(&self) -> bool {
+        self.tunnel.is_none()
+    }
+}
+
+/// Every prefix with its candidates: static routes first, in configuration
+/// order, then learned prefixes in the order given.
+pub type Table = Vec<(IpNet, Vec<Candidate>)>;
+
+/// Where an installed prefix goes: a connection (all its tunnels) or one
+/// tunnel of it.
+pub type Via = (ConnectionId, Option<TunnelId>);
+
+/// A prefix with the candidates the route selection installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
     pub prefix: IpNet,
-    pub connections: Vec<ConnectionId>,
+    pub via: Vec<Via>,
+}
+
+impl Installed {
+    /// The connections the prefix is installed over, each once, in order.
+    pub fn connections(&self) -> Vec<ConnectionId> {
+        let mut out: Vec<ConnectionId> = Vec::new();
+        for (c, _) in &self.via {
+            if !out.contains(c) {
+                out.push(*c);
+            }
+        }
+        out
+    }
 }
 
 /// The tunnels of each connection, in configuration order. Tunnels are
@@ -40,37 +77,56 @@ pub fn tunnels_by_connection(cfg: &GatewayConfig) -> Vec<Vec<TunnelId>> {
         .collect()
 }
 
-/// Every prefix with its candidates, in a stable order (prefixes as the
-/// config lists them).
-pub fn candidates(cfg: &GatewayConfig) -> Vec<(IpNet, Vec<Candidate>)> {
-    let mut table: Vec<(IpNet, Vec<Candidate>)> = Vec::new();
-    for (connection, conn) in cfg.connections.iter().enumerate() {
-        for prefix in &conn.static_routes {
-            match table.iter_mut().find(|(p, _)| p == prefix) {
-                Some((_, list)) => list.push(Candidate { connection }),
-                None => table.push((*prefix, vec![Candidate { connection }])),
+/// The table of static routes and `learned` BGP routes (prefix, candidate).
+pub fn table(cfg: &GatewayConfig, learned: impl IntoIterator<Item = (IpNet, Candidate)>) -> Table {
+    let mut table: Table = Vec::new();
+    let mut index: HashMap<IpNet, usize> = HashMap::new();
+    let statics = cfg.connections.iter().enumerate().flat_map(|(connection, conn)| {
+        conn.static_routes.iter().map(move |prefix| {
+            (
+                *prefix,
+                Candidate {
+                    connection,
+                    tunnel: None,
+                    attrs: None,
+                },
+            )
+        })
+    });
+    for (prefix, candidate) in statics.chain(learned) {
+        match index.get(&prefix).and_then(|i| table.get_mut(*i)) {
+            Some((_, list)) => list.push(candidate),
+            None => {
+                index.insert(prefix, table.len());
+                table.push((prefix, vec![candidate]));
             }
         }
     }
     table
 }
 
-/// Builds the FIB: each installed prefix goes to the tunnels of its
-/// connections with a weight above 0 (`weights` is indexed by tunnel id);
-/// each tunnel's inside /30 goes to that tunnel alone, whatever its weight
-/// (liveness probes and, later, BGP must use the tunnel they belong to).
+/// Builds the FIB: each installed prefix goes to its tunnels with a weight
+/// above 0 (`weights` is indexed by tunnel id): every tunnel of the
+/// connection for a static route, the learning tunnel for a BGP route. Each
+/// tunnel's inside /30 goes to that tunnel alone, whatever its weight
+/// (liveness probes and BGP must use the tunnel they belong to).
 pub fn build_fib(installed: &[Installed], tunnels: &[Tunnel], weights: &[u32]) -> Fib {
     let mut fib = Fib::default();
     for route in installed {
-        let hops: Vec<(TunnelId, u32)> = tunnels
-            .iter()
-            .filter(|t| route.connections.contains(&t.connection))
-            .filter_map(|t| weights.get(t.id).filter(|w| **w > 0).map(|w| (t.id, *w)))
-            .collect();
+        let mut hops: Vec<(TunnelId, u32)> = Vec::new();
+        for t in tunnels {
+            let used = route
+                .via
+                .iter()
+                .any(|(c, tunnel)| *c == t.connection && tunnel.is_none_or(|id| id == t.id));
+            if let Some(w) = weights.get(t.id).filter(|w| used && **w > 0) {
+                hops.push((t.id, *w));
+            }
+        }
         fib.insert(
             route.prefix,
             NextHop {
-                connections: route.connections.clone(),
+                connections: route.connections(),
                 tunnels: hops,
             },
         );
@@ -84,7 +140,7 @@ pub fn build_fib(installed: &[Installed], tunnels: &[Tunnel], weights: &[u32]) -
     fib
 }
 
-/// Every prefix that should be routed into the TUN device by the kernel.
-pub fn kernel_prefixes(cfg: &GatewayConfig) -> Vec<IpNet> {
-    candidates(cfg).into_iter().map(|(p, _)| p).collect()
+/// Every installed prefix, for the kernel's routing table.
+pub fn kernel_prefixes(installed: &[Installed]) -> Vec<IpNet> {
+    installed.iter().map(|r| r.prefix).collect()
 }

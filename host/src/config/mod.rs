@@ -7,6 +7,7 @@
 //! devices, start anything, or apply a configuration: it is a pure function
 //! from text (plus the key file) to a value, so reload can diff two results.
 
+mod bgp;
 mod error;
 pub mod model;
 mod plugins;
@@ -19,10 +20,13 @@ mod tests;
 #[cfg(test)]
 mod tests_conn;
 #[cfg(test)]
+mod tests_bgp;
+#[cfg(test)]
 mod tests_tunnel;
 
 use std::path::Path;
 
+pub use bgp::DEFAULT_VGW_ASN;
 pub use error::{ConfigError, Location};
 pub use model::*;
 

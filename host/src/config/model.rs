@@ -35,6 +35,7 @@ pub struct GatewayConfig {
     pub endpoints: Vec<EndpointConfig>,
     pub connections: Vec<ConnectionConfig>,
     pub route_table: RouteTableConfig,
+    pub bgp: BgpConfig,
     pub plugins: PluginsConfig,
 }
 
@@ -53,6 +54,8 @@ pub struct EndpointConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routing {
     Static,
+    /// BGP over each tunnel.
+    Dynamic,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +69,50 @@ pub struct ConnectionConfig {
     pub liveness: LivenessConfig,
     /// How long a preferred tunnel must stay up before traffic moves back to it.
     pub failback_hold: Duration,
+    /// For a dynamic connection, its BGP sessions' settings.
+    pub bgp: Option<ConnectionBgp>,
+}
+
+/// The gateway's BGP speaker: one session per tunnel of each dynamic
+/// connection.
+#[derive(Debug, Clone)]
+pub struct BgpConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Prefixes advertised to every peer.
+    pub networks: Vec<IpNet>,
+    /// Hold time offered, in seconds (keepalives every third of it).
+    pub hold_time: u16,
+}
+
+/// A dynamic connection's BGP settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionBgp {
+    pub local_asn: u32,
+    pub remote_asn: u32,
+    /// Wait for the far side to connect (the VGW's default) instead of
+    /// connecting out.
+    pub passive: bool,
+    pub max_prefixes: MaxPrefixes,
+}
+
+/// How many prefixes a peer may send (AWS accepts 100 from a customer
+/// gateway) and what happens beyond.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPrefixes {
+    pub limit: u32,
+    /// Count at which a warning is logged.
+    pub warning: u32,
+    pub action: MaxPrefixAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxPrefixAction {
+    /// Keep the session; ignore routes beyond the limit and warn.
+    Drop,
+    /// Send Cease / maximum number of prefixes reached, close, and retry
+    /// after this long.
+    Close { restart_after: Duration },
 }
 
 #[derive(Clone)]
@@ -103,6 +150,9 @@ pub struct RouteTableConfig {
     pub propagation: bool,
     /// Whether the table's prefixes are installed as kernel routes via the TUN.
     pub kernel_routes: bool,
+    /// The metric (priority) of those kernel routes: when two gateways on
+    /// one host route the same prefix, the lower metric wins.
+    pub kernel_metric: u32,
 }
 
 /// The policy engine's limits and the plugin chosen for each slot (`None`:
@@ -154,6 +204,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("endpoints", &self.endpoints)
             .field("connections", &self.connections)
             .field("route_table", &self.route_table)
+            .field("bgp", &self.bgp)
             .field("plugins", &self.plugins)
             .finish()
     }

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub endpoint: Option<SpannedTables<RawEndpoint>>,
     pub route_table: Option<Spanned<RawRouteTable>>,
     pub connection: Option<SpannedTables<RawConnection>>,
+    pub bgp: Option<Spanned<super::bgp::RawBgp>>,
     pub plugins: Option<super::plugins::RawPlugins>,
 }
 
@@ -52,6 +53,7 @@ pub struct RawEndpoint {
 pub struct RawRouteTable {
     pub propagation: Option<Spanned<bool>>,
     pub kernel_routes: Option<Spanned<bool>>,
+    pub kernel_metric: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,7 @@ pub struct RawConnection {
     pub failback_hold_ms: Option<Spanned<i64>>,
     pub liveness: Option<Spanned<RawLiveness>>,
     pub tunnel: Option<SpannedTables<RawTunnel>>,
+    pub bgp: Option<Spanned<super::bgp::RawConnectionBgp>>,
 }
 
 #[derive(Debug, Deserialize)]

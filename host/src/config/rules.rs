@@ -175,6 +175,12 @@ pub fn remote_addr(src: &Source, v: &Spanned<String>) -> Result<SocketAddr, Conf
 
 /// A route prefix in network form, not link-local.
 pub fn static_route(src: &Source, v: &Spanned<String>) -> Result<IpNet, ConfigError> {
+    prefix(src, v, "static route")
+}
+
+/// A prefix the gateway routes or advertises (`kind`: "static route",
+/// "network"): in network form, outside the link-local ranges.
+pub fn prefix(src: &Source, v: &Spanned<String>, kind: &str) -> Result<IpNet, ConfigError> {
     let s = v.get_ref().trim();
     let net = match s.parse::<IpNet>() {
         Ok(n) => n,
@@ -182,7 +188,7 @@ pub fn static_route(src: &Source, v: &Spanned<String>) -> Result<IpNet, ConfigEr
             if let Ok(ip) = s.parse::<IpAddr>() {
                 return Err(src.err(
                     v.span(),
-                    format!("static route {s:?} has no prefix length"),
+                    format!("{kind} {s:?} has no prefix length"),
                     format!(
                         "write it as a prefix, e.g. \"{}\" for this one address",
                         IpNet::from(ip)
@@ -191,7 +197,7 @@ pub fn static_route(src: &Source, v: &Spanned<String>) -> Result<IpNet, ConfigEr
             }
             return Err(src.err(
                 v.span(),
-                format!("static route {s:?} is not an IPv4 or IPv6 prefix"),
+                format!("{kind} {s:?} is not an IPv4 or IPv6 prefix"),
                 "write it as ADDRESS/LENGTH, e.g. \"10.1.0.0/24\" or \"fd00:1::/64\"",
             ));
         }
@@ -199,7 +205,7 @@ pub fn static_route(src: &Source, v: &Spanned<String>) -> Result<IpNet, ConfigEr
     if net.trunc() != net {
         return Err(src.err(
             v.span(),
-            format!("static route {s:?} has host bits set"),
+            format!("{kind} {s:?} has host bits set"),
             format!("did you mean {}?", net.trunc()),
         ));
     }
@@ -211,7 +217,7 @@ pub fn static_route(src: &Source, v: &Spanned<String>) -> Result<IpNet, ConfigEr
         return Err(src.err(
             v.span(),
             format!(
-                "static route {s:?} is inside the link-local range {range}, \
+                "{kind} {s:?} is inside the link-local range {range}, \
                  which holds the tunnels' inside addresses"
             ),
             "remove it: inside addresses are reached over their tunnel without a route",

@@ -184,22 +184,6 @@ fn connection_names_unique() {
 }
 
 #[test]
-fn dynamic_routing_not_yet() {
-    let fx = Fixture::new();
-    let text = fx
-        .base()
-        .replace("routing = \"static\"", "routing = \"dynamic\"");
-    assert_err(
-        &fx,
-        &text,
-        "\"dynamic\"",
-        0,
-        "dynamic (BGP) routing is not available in this version yet",
-        "use routing = \"static\" and list the far site's prefixes in static_routes",
-    );
-}
-
-#[test]
 fn unknown_routing() {
     let fx = Fixture::new();
     let text = fx
@@ -211,7 +195,8 @@ fn unknown_routing() {
         "\"bgp\"",
         0,
         "unknown routing \"bgp\"",
-        "use routing = \"static\" (\"dynamic\", with BGP, comes in a later version)",
+        "use routing = \"static\" (static routes, active/standby tunnels) or \
+         routing = \"dynamic\" (BGP over both tunnels)",
     );
 }
 

@@ -44,6 +44,7 @@ struct Claims {
 /// The gateway-wide facts a tunnel is checked against.
 struct Gateway<'a> {
     role: Role,
+    bgp: &'a super::bgp::GatewayBgp,
     public_key: [u8; 32],
     endpoints: &'a [(EndpointConfig, Location)],
 }
@@ -109,15 +110,27 @@ pub(crate) fn validate(
         None => RouteTableConfig {
             propagation: true,
             kernel_routes: true,
+            kernel_metric: 0,
         },
         Some(t) => RouteTableConfig {
             propagation: flag(&t.get_ref().propagation, true),
             kernel_routes: flag(&t.get_ref().kernel_routes, true),
+            kernel_metric: rules::int_in(
+                src,
+                t.get_ref().kernel_metric.as_ref(),
+                "kernel_metric",
+                0..=i64::from(u32::MAX),
+                0,
+            )?
+            .try_into()
+            .unwrap_or(0),
         },
     };
 
+    let gw_bgp = super::bgp::gateway(src, raw.bgp.as_ref(), role)?;
     let gateway = Gateway {
         role,
+        bgp: &gw_bgp,
         public_key: public_key.to_bytes(),
         endpoints: &endpoints,
     };
@@ -142,6 +155,9 @@ pub(crate) fn validate(
         connections.push(connection(src, c, cname, &gateway, &mut claims)?);
     }
 
+    let all_tunnels: Vec<&TunnelConfig> = connections.iter().flat_map(|c| &c.tunnels).collect();
+    let bgp = super::bgp::finish(&gw_bgp, super::bgp::router_id(&gw_bgp, &all_tunnels));
+
     let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
     super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
 
@@ -156,6 +172,7 @@ pub(crate) fn validate(
         endpoints: endpoints.into_iter().map(|(e, _)| e).collect(),
         connections,
         route_table,
+        bgp,
         plugins,
     })
 }
@@ -262,21 +279,25 @@ fn connection(
 ) -> Result<ConnectionConfig, ConfigError> {
     let routing = match c.routing.get_ref().as_str() {
         "static" => Routing::Static,
-        "dynamic" => {
-            return Err(src.err(
-                c.routing.span(),
-                "dynamic (BGP) routing is not available in this version yet",
-                "use routing = \"static\" and list the far site's prefixes in static_routes",
-            ))
-        }
+        "dynamic" => Routing::Dynamic,
         other => {
             return Err(src.err(
                 c.routing.span(),
                 format!("unknown routing {other:?}"),
-                "use routing = \"static\" (\"dynamic\", with BGP, comes in a later version)",
+                "use routing = \"static\" (static routes, active/standby tunnels) or \
+                 routing = \"dynamic\" (BGP over both tunnels)",
             ))
         }
     };
+    let bgp = super::bgp::connection(
+        src,
+        c.bgp.as_ref(),
+        &c.routing,
+        routing,
+        &name,
+        gw.bgp,
+        gw.role,
+    )?;
 
     let mut static_routes = Vec::new();
     for r in c.static_routes.iter().flat_map(|l| l.get_ref()) {
@@ -353,6 +374,7 @@ fn connection(
         static_routes,
         liveness,
         failback_hold: Duration::from_millis(failback_hold.unsigned_abs()),
+        bgp,
     })
 }
 

@@ -17,10 +17,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender as SyncSender;
 use serde_json::{json, Value};
 use tracing::debug;
 
@@ -166,6 +167,8 @@ fn handle(request: &Value, ctx: &Context) -> Value {
     match request["cmd"].as_str() {
         Some("status") => status(&ctx.cfg, &ctx.dataplane),
         Some("plugin-list") => to_control(ctx, AdminCommand::PluginList),
+        Some("bgp") => to_control(ctx, AdminCommand::Bgp),
+        Some("routes") => to_control(ctx, AdminCommand::Routes),
         Some("plugin-remove") => match slot() {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
             Err(e) => e,
@@ -206,7 +209,7 @@ fn handle(request: &Value, ctx: &Context) -> Value {
             }
         }
         other => {
-            json!({ "error": format!("unknown command {other:?}; known: status, plugin-list, plugin-swap, plugin-remove") })
+            json!({ "error": format!("unknown command {other:?}; known: status, bgp, routes, plugin-list, plugin-swap, plugin-remove") })
         }
     }
 }
@@ -267,7 +270,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane) -> Value {
                 .map(|t| t.inside_cidr.to_string());
             json!({
                 "name": conn.name,
-                "routing": "static",
+                "routing": match conn.routing { crate::config::Routing::Static => "static", crate::config::Routing::Dynamic => "dynamic" },
                 "active_tunnel": active,
                 "static_routes": conn.static_routes.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "tunnels": tunnels.iter().map(|t| {

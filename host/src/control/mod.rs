@@ -2,3 +2,4 @@
 //! later, metrics). They read the data path's state; they never forward.
 
 pub mod admin;
+pub mod render;

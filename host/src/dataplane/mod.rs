@@ -12,6 +12,7 @@
 pub mod endpoint;
 pub mod fib;
 pub mod io;
+pub mod kernel_routes;
 pub mod tun;
 pub mod tunnel;
 

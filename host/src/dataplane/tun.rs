@@ -2,9 +2,9 @@
 //! the far sites' prefixes into it.
 //!
 //! This module owns creating the device (name, MTU, the tunnels' inside
-//! addresses, so the kernel's own sockets can use them) and installing kernel
-//! routes over netlink. It does not read or write packets (`io` does) and does
-//! not decide which prefixes exist (the route table does).
+//! addresses, so the kernel's own sockets can use them). Kernel routes over
+//! netlink are `kernel_routes`'. It does not read or write packets (`io`
+//! does) and does not decide which prefixes exist (the route table does).
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -92,54 +92,4 @@ fn classify(name: &str, source: io::Error) -> TunError {
         Some(libc::EBUSY) | Some(libc::EEXIST) => TunError::Busy { name, source },
         _ => TunError::Create { name, source },
     }
-}
-
-/// Installs (or replaces) a kernel route for each prefix through the device
-/// with interface index `if_index`, in the main table.
-pub fn install_routes(name: &str, if_index: u32, prefixes: &[IpNet]) -> Result<(), TunError> {
-    if prefixes.is_empty() {
-        return Ok(());
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|source| TunError::Route {
-            name: name.to_string(),
-            prefix: prefixes[0],
-            source,
-        })?;
-    runtime.block_on(async {
-        let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|source| TunError::Route {
-                name: name.to_string(),
-                prefix: prefixes[0],
-                source,
-            })?;
-        tokio::spawn(connection);
-        for prefix in prefixes {
-            let request = handle.route().add().output_interface(if_index).replace();
-            let result = match prefix {
-                IpNet::V4(p) => {
-                    request
-                        .v4()
-                        .destination_prefix(p.network(), p.prefix_len())
-                        .execute()
-                        .await
-                }
-                IpNet::V6(p) => {
-                    request
-                        .v6()
-                        .destination_prefix(p.network(), p.prefix_len())
-                        .execute()
-                        .await
-                }
-            };
-            result.map_err(|e| TunError::Route {
-                name: name.to_string(),
-                prefix: *prefix,
-                source: io::Error::other(e.to_string()),
-            })?;
-        }
-        Ok(())
-    })
 }

@@ -2,15 +2,19 @@
 //! policy slots, drives WireGuard's timers, and publishes a new FIB when the
 //! tunnel weights or the installed routes change.
 //!
-//! It reacts to probes the data path hands over, to admin requests (plugin
-//! list, swap, dry run; the plugin is compiled before it gets here) and to its
-//! own deadlines, and logs every liveness and weight change. It never forwards
-//! user packets and never blocks the data path: the FIB it publishes is
-//! swapped in atomically.
+//! It reacts to probes the data path hands over, to BGP transport events (the
+//! speaker lives here, so liveness and learned routes meet in one place), to
+//! admin requests (plugin list, swap, dry run; the plugin is compiled before
+//! it gets here; BGP and route status) and to its own deadlines, and logs
+//! every liveness, weight and route change. It never forwards user packets
+//! and never blocks the data path: the FIB it publishes is swapped in
+//! atomically, and kernel routes are handed to their own thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
+
+use crossbeam_channel::{select, Receiver};
 use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
@@ -19,13 +23,17 @@ use tracing::{info, warn};
 use tun_rs::SyncDevice;
 
 use super::decisions::{self, Liveness};
+use super::route_view;
+use super::speaker::Speaker;
+use crate::bgp::transport::{Transport, TransportEvent};
 use crate::config::{GatewayConfig, Role};
 use crate::dataplane::fib::TunnelId;
 use crate::dataplane::io::{IoSink, ProbeReceived};
+use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::liveness::bfd::{self, ControlPacket, Session, State, Transition};
 use crate::policy::{FailoverSlot, FilterSlot, Plugin, SelectionSlot, Slot, SlotStatus};
-use crate::route_table::{self, Installed};
+use crate::route_table::{self, Installed, Table};
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -43,8 +51,16 @@ const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
 
 /// Events queued for the control loop at most; beyond, probes are dropped.
 pub const EVENT_QUEUE: usize = 1024;
+/// BGP transport events queued at most; beyond, the readers wait.
+pub const BGP_QUEUE: usize = 256;
 /// Events handled per turn of the loop, so a flood cannot starve its timers.
 const EVENTS_PER_TURN: usize = 256;
+
+/// The queues the control loop reads.
+pub struct Queues {
+    pub events: Receiver<ControlEvent>,
+    pub bgp: Receiver<TransportEvent>,
+}
 
 /// What reaches the control loop from other threads.
 pub enum ControlEvent {
@@ -72,6 +88,10 @@ pub enum AdminCommand {
     },
     /// Back to the built-in default.
     PluginRemove { slot: Slot },
+    /// The BGP sessions (`sitelink bgp`).
+    Bgp,
+    /// The route table (`sitelink routes`).
+    Routes,
 }
 
 /// The three policy slots.
@@ -85,15 +105,21 @@ pub struct ControlLoop {
     cfg: Arc<GatewayConfig>,
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
-    events: Receiver<ControlEvent>,
+    queues: Queues,
     sessions: Vec<Session>,
+    speaker: Speaker,
+    kernel: Option<KernelRoutes>,
     up_since: Vec<Option<Instant>>,
     tunnels_of: Vec<Vec<TunnelId>>,
     slots: Slots,
     /// Weights in force, by tunnel id.
     weights: Vec<u32>,
+    /// The candidates the route selection last saw.
+    table: Table,
     /// Routes in force (the route selection's last answer).
     installed: Vec<Installed>,
+    /// Learned routes or liveness changed since the route selection ran.
+    routes_changed: bool,
     /// A liveness changed since the failover slot was last asked.
     health_changed: bool,
     scratch: Vec<u8>,
@@ -105,7 +131,9 @@ impl ControlLoop {
         dataplane: Arc<Dataplane>,
         tun: Arc<SyncDevice>,
         slots: Slots,
-        events: Receiver<ControlEvent>,
+        queues: Queues,
+        transport: Transport,
+        kernel: Option<KernelRoutes>,
     ) -> ControlLoop {
         let now = Instant::now();
         let tunnels_of = route_table::tunnels_by_connection(&cfg);
@@ -130,21 +158,27 @@ impl ControlLoop {
             })
             .collect();
         let n = dataplane.tunnels.len();
+        let speaker = Speaker::new(&cfg, &dataplane.tunnels, transport);
         let mut control = ControlLoop {
             cfg,
             dataplane,
             tun,
-            events,
+            queues,
             sessions,
+            speaker,
+            kernel,
             up_since: vec![None; n],
             tunnels_of,
             slots,
             weights: vec![0; n],
+            table: Vec::new(),
             installed: Vec::new(),
+            routes_changed: false,
             health_changed: false,
             scratch: vec![0u8; SCRATCH_LEN],
         };
-        control.installed = control.select_routes();
+        control.table = control.eligible_table();
+        control.installed = control.select_routes(&control.table.clone());
         control.decide_weights(now, true);
         control
     }
@@ -168,6 +202,7 @@ impl ControlLoop {
         let mut next_wg_tick = Instant::now() + WIREGUARD_TICK;
         let mut next_rl_reset = Instant::now() + RATE_LIMIT_RESET;
         let mut next_failover = Instant::now() + FAILOVER_TICK;
+        self.speaker.start(Instant::now(), &mut self.slots.filter);
 
         while !shutdown.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -175,24 +210,40 @@ impl ControlLoop {
                 .sessions
                 .iter()
                 .map(Session::poll_timeout)
+                .chain(self.speaker.poll_timeout())
                 .chain([next_wg_tick, next_rl_reset, next_failover, now + MAX_WAIT])
                 .min()
                 .unwrap_or(now + MAX_WAIT);
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(now))
-            {
-                Ok(event) => {
-                    self.on_event(event);
-                    for _ in 1..EVENTS_PER_TURN {
-                        match self.events.try_recv() {
-                            Ok(more) => self.on_event(more),
-                            Err(_) => break,
-                        }
+            let timeout = deadline.saturating_duration_since(now);
+            let events = self.queues.events.clone();
+            let bgp = self.queues.bgp.clone();
+            select! {
+                recv(events) -> event => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(_) => break,
+                },
+                recv(bgp) -> event => {
+                    if let Ok(event) = event {
+                        self.on_bgp(event);
                     }
+                },
+                default(timeout) => {},
+            }
+            for _ in 1..EVENTS_PER_TURN {
+                match events.try_recv() {
+                    Ok(more) => self.on_event(more),
+                    Err(_) => break,
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            for _ in 1..EVENTS_PER_TURN {
+                match bgp.try_recv() {
+                    Ok(more) => self.on_bgp(more),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            if self.speaker.on_timeouts(now, &mut self.slots.filter) {
+                self.routes_changed = true;
             }
 
             let now = Instant::now();
@@ -220,6 +271,10 @@ impl ControlLoop {
                 self.decide_weights(now, false);
                 next_failover = now + FAILOVER_TICK;
             }
+            if self.routes_changed {
+                self.routes_changed = false;
+                self.refresh_routes();
+            }
             if now >= next_wg_tick {
                 dp.tick_timers(&mut self.scratch, &mut sink);
                 next_wg_tick = now + WIREGUARD_TICK;
@@ -228,6 +283,16 @@ impl ControlLoop {
                 dp.reset_rate_limiter();
                 next_rl_reset = now + RATE_LIMIT_RESET;
             }
+        }
+        self.speaker.shutdown(Instant::now());
+    }
+
+    fn on_bgp(&mut self, event: TransportEvent) {
+        if self
+            .speaker
+            .on_event(event, Instant::now(), &mut self.slots.filter)
+        {
+            self.routes_changed = true;
         }
     }
 
@@ -277,6 +342,11 @@ impl ControlLoop {
         );
         tunnel.set_liveness(t.to);
         self.health_changed = true;
+        // Routes learned over a tunnel count only while its probe is up.
+        self.routes_changed = true;
+        if t.from == State::Up && self.speaker.tunnel_down(id, now, &mut self.slots.filter) {
+            self.routes_changed = true;
+        }
         if let Some(slot) = self.up_since.get_mut(id) {
             *slot = (t.to == State::Up).then_some(now);
         }
@@ -353,11 +423,46 @@ impl ControlLoop {
         ))
     }
 
-    /// Asks the route-selection slot which candidates to install.
-    fn select_routes(&mut self) -> Vec<Installed> {
-        let input = decisions::prefix_candidates(&self.cfg);
+    /// The candidates the route selection may choose from: static routes,
+    /// and, when route propagation is on, routes learned over tunnels whose
+    /// probe is up (a failed probe withdraws them at once).
+    fn eligible_table(&self) -> Table {
+        let propagate = self.cfg.route_table.propagation;
+        let learned = self.speaker.learned().filter(|(_, c)| {
+            propagate
+                && c.tunnel
+                    .and_then(|t| self.sessions.get(t))
+                    .is_some_and(|s| s.state() == State::Up)
+        });
+        route_table::table(&self.cfg, learned)
+    }
+
+    /// Asks the route-selection slot which candidates of `table` to install.
+    fn select_routes(&mut self, table: &Table) -> Vec<Installed> {
+        let input = decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, table);
         let answer = self.slots.selection.select(&input).installed;
-        decisions::installed(&self.cfg, &answer)
+        decisions::installed(table, &answer)
+    }
+
+    /// Rebuilds the table and the selection; publishes when they changed.
+    fn refresh_routes(&mut self) -> Vec<Value> {
+        let table = self.eligible_table();
+        let after = self.select_routes(&table);
+        self.table = table;
+        let diff = decisions::route_diff(
+            &self.cfg,
+            &self.dataplane.tunnels,
+            &self.installed,
+            &after,
+        );
+        for change in &diff {
+            info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
+        }
+        if after != self.installed {
+            self.installed = after;
+            self.publish();
+        }
+        diff
     }
 
     fn publish(&self) {
@@ -366,11 +471,21 @@ impl ControlLoop {
         }
         let fib = route_table::build_fib(&self.installed, &self.dataplane.tunnels, &self.weights);
         self.dataplane.fib.store(fib);
+        if let Some(kernel) = &self.kernel {
+            kernel.set(route_table::kernel_prefixes(&self.installed));
+        }
     }
 
     fn on_admin(&mut self, command: AdminCommand) -> Value {
         match command {
             AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
+            AdminCommand::Bgp => self.speaker.status(Instant::now()),
+            AdminCommand::Routes => route_view::routes(
+                &self.cfg,
+                &self.dataplane.tunnels,
+                &self.speaker,
+                &self.installed,
+            ),
             AdminCommand::PluginRemove { slot } => {
                 let removed = match slot {
                     Slot::Failover => self.slots.failover.remove(),
@@ -403,19 +518,31 @@ impl ControlLoop {
                     }
                 },
                 Slot::RouteSelection => {
-                    let input = decisions::prefix_candidates(&self.cfg);
+                    let input = decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, &self.table);
                     match plugin.select(&input) {
                         Ok(answer) => {
-                            let after = decisions::installed(&self.cfg, &answer);
-                            json!({ "routes": decisions::route_diff(&self.cfg, &self.installed, &after) })
+                            let after = decisions::installed(&self.table, &answer);
+                            json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
                         }
                         Err(fault) => {
                             return json!({ "error": format!("the plugin faulted on the current routes: {fault}") })
                         }
                     }
                 }
-                // No BGP routes exist yet to filter: nothing would change.
-                Slot::BgpFilter => json!({ "routes": [] }),
+                Slot::BgpFilter => {
+                    let learned = match self.speaker.learned_with(&mut plugin) {
+                        Ok(learned) => learned,
+                        Err(fault) => {
+                            return json!({ "error": format!("the plugin faulted on the received routes: {fault}") })
+                        }
+                    };
+                    let propagate = self.cfg.route_table.propagation;
+                    let table = route_table::table(&self.cfg, learned.into_iter().filter(|(_, c)| {
+                        propagate && c.tunnel.and_then(|t| self.sessions.get(t)).is_some_and(|s| s.state() == State::Up)
+                    }));
+                    let after = self.select_routes(&table);
+                    json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
+                }
             };
             return json!({ "slot": slot.world(), "plugin": name, "dry_run": true, "changes": changes });
         }
@@ -448,14 +575,11 @@ impl ControlLoop {
                 self.decide_weights(Instant::now(), true);
                 json!({ "weights": decisions::weight_diff(&self.cfg, &self.dataplane.tunnels, &before, &self.weights) })
             }
-            Slot::RouteSelection => {
-                let after = self.select_routes();
-                let diff = decisions::route_diff(&self.cfg, &self.installed, &after);
-                self.installed = after;
-                self.publish();
-                json!({ "routes": diff })
+            Slot::RouteSelection => json!({ "routes": self.refresh_routes() }),
+            Slot::BgpFilter => {
+                self.speaker.refilter(Instant::now(), &mut self.slots.filter);
+                json!({ "routes": self.refresh_routes() })
             }
-            Slot::BgpFilter => json!({ "routes": [] }),
         }
     }
 

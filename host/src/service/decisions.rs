@@ -16,11 +16,11 @@ use crate::dataplane::fib::TunnelId;
 use crate::dataplane::tunnel::Tunnel;
 use crate::dataplane::Dataplane;
 use crate::liveness::bfd::State;
+use super::wit_route;
 use crate::policy::{
-    Candidate, CandidateSource, ConnectionHealth, IpAddress, Origin, Prefix, PrefixCandidates,
-    Route, Routing, TunnelHealth,
+    Candidate, CandidateSource, ConnectionHealth, PrefixCandidates, Routing, TunnelHealth,
 };
-use crate::route_table::{self, Installed};
+use crate::route_table::{self, Installed, Via};
 
 /// What the control loop knows of one tunnel's liveness.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,7 @@ pub fn connection_health(
             name: conn.name.clone(),
             routing: match conn.routing {
                 ConfigRouting::Static => Routing::StaticRouting,
+                ConfigRouting::Dynamic => Routing::DynamicRouting,
             },
             detection_ms: millis_u32(conn.liveness.interval * u32::from(conn.liveness.multiplier)),
             failback_hold_ms: millis_u32(conn.failback_hold),
@@ -99,24 +100,38 @@ pub fn weights_by_tunnel(tunnels_of: &[Vec<TunnelId>], answer: &[Vec<u32>], n: u
     weights
 }
 
-/// The route-selection slot's input: every prefix of the route table with
-/// its candidates (static routes today).
-pub fn prefix_candidates(cfg: &GatewayConfig) -> Vec<PrefixCandidates> {
-    route_table::candidates(cfg)
-        .into_iter()
+/// The route-selection slot's input: every prefix of `table` with its
+/// candidates.
+pub fn prefix_candidates(
+    cfg: &GatewayConfig,
+    tunnels: &[Tunnel],
+    table: &route_table::Table,
+) -> Vec<PrefixCandidates> {
+    table
+        .iter()
         .map(|(prefix, candidates)| PrefixCandidates {
-            prefix: to_prefix(prefix),
+            prefix: wit_route::to_prefix(*prefix),
             candidates: candidates
                 .iter()
                 .map(|c| Candidate {
-                    source: CandidateSource::StaticRoute,
+                    source: if c.is_static() {
+                        CandidateSource::StaticRoute
+                    } else {
+                        CandidateSource::Bgp
+                    },
                     connection: cfg
                         .connections
                         .get(c.connection)
                         .map(|c| c.name.clone())
                         .unwrap_or_default(),
-                    tunnel: None,
-                    route: static_route(prefix),
+                    tunnel: c
+                        .tunnel
+                        .and_then(|t| tunnels.get(t))
+                        .map(|t| t.inside_cidr.to_string()),
+                    route: match &c.attrs {
+                        Some(attrs) => wit_route::to_route(*prefix, attrs),
+                        None => wit_route::static_route(*prefix),
+                    },
                 })
                 .collect(),
         })
@@ -124,49 +139,21 @@ pub fn prefix_candidates(cfg: &GatewayConfig) -> Vec<PrefixCandidates> {
 }
 
 /// The routes a selection answer installs.
-pub fn installed(cfg: &GatewayConfig, answer: &[Vec<u32>]) -> Vec<Installed> {
-    route_table::candidates(cfg)
-        .into_iter()
+pub fn installed(table: &route_table::Table, answer: &[Vec<u32>]) -> Vec<Installed> {
+    table
+        .iter()
         .zip(answer)
         .filter_map(|((prefix, candidates), chosen)| {
-            let connections: Vec<usize> = chosen
+            let via: Vec<Via> = chosen
                 .iter()
-                .filter_map(|i| candidates.get(*i as usize).map(|c| c.connection))
+                .filter_map(|i| candidates.get(*i as usize).map(|c| (c.connection, c.tunnel)))
                 .collect();
-            (!connections.is_empty()).then_some(Installed {
-                prefix,
-                connections,
+            (!via.is_empty()).then_some(Installed {
+                prefix: *prefix,
+                via,
             })
         })
         .collect()
-}
-
-fn to_prefix(net: IpNet) -> Prefix {
-    let address = match net.network() {
-        std::net::IpAddr::V4(a) => IpAddress::V4(u32::from(a)),
-        std::net::IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            IpAddress::V6(((bits >> 64) as u64, bits as u64))
-        }
-    };
-    Prefix {
-        address,
-        length: net.prefix_len(),
-    }
-}
-
-/// A static route as the plugins see it: no BGP attributes.
-fn static_route(prefix: IpNet) -> Route {
-    Route {
-        prefix: to_prefix(prefix),
-        next_hop: None,
-        as_path: Vec::new(),
-        origin: Origin::Igp,
-        med: None,
-        local_pref: None,
-        communities: Vec::new(),
-        large_communities: Vec::new(),
-    }
 }
 
 /// The tunnel-weight changes between two decisions, for logs, dry runs and
@@ -194,23 +181,41 @@ pub fn weight_diff(
 }
 
 /// The route-table changes between two selections: `[{prefix, from, to}]`
-/// with the connections each prefix is installed over (empty: not installed).
-pub fn route_diff(cfg: &GatewayConfig, before: &[Installed], after: &[Installed]) -> Vec<Value> {
+/// with where each prefix is installed (connection names, with the tunnel
+/// for BGP routes; empty: not installed).
+pub fn route_diff(
+    cfg: &GatewayConfig,
+    tunnels: &[Tunnel],
+    before: &[Installed],
+    after: &[Installed],
+) -> Vec<Value> {
     let names = |installed: &[Installed], prefix: &IpNet| -> Vec<String> {
         installed
             .iter()
             .find(|r| &r.prefix == prefix)
             .map(|r| {
-                r.connections
+                r.via
                     .iter()
-                    .filter_map(|c| cfg.connections.get(*c).map(|c| c.name.clone()))
+                    .filter_map(|(c, t)| {
+                        let name = &cfg.connections.get(*c)?.name;
+                        Some(match t.and_then(|t| tunnels.get(t)) {
+                            Some(t) => format!("{name} via {}", t.inside_cidr),
+                            None => name.clone(),
+                        })
+                    })
                     .collect()
             })
             .unwrap_or_default()
     };
-    route_table::candidates(cfg)
+    let mut prefixes: Vec<IpNet> = before.iter().map(|r| r.prefix).collect();
+    for r in after {
+        if !prefixes.contains(&r.prefix) {
+            prefixes.push(r.prefix);
+        }
+    }
+    prefixes
         .iter()
-        .filter_map(|(prefix, _)| {
+        .filter_map(|prefix| {
             let (from, to) = (names(before, prefix), names(after, prefix));
             (from != to).then(|| json!({ "prefix": prefix.to_string(), "from": from, "to": to }))
         })
@@ -220,15 +225,6 @@ pub fn route_diff(cfg: &GatewayConfig, before: &[Installed], after: &[Installed]
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefixes_convert_to_the_wit_encoding() {
-        let v4 = to_prefix("10.2.0.0/24".parse().unwrap());
-        assert_eq!(v4.address, IpAddress::V4(0x0a02_0000));
-        assert_eq!(v4.length, 24);
-        let v6 = to_prefix("fd00:2::/64".parse().unwrap());
-        assert_eq!(v6.address, IpAddress::V6((0xfd00_0002_0000_0000, 0)));
-    }
 
     #[test]
     fn answers_map_back_to_tunnel_ids() {

@@ -8,9 +8,12 @@
 
 pub mod control_loop;
 pub mod decisions;
+mod route_view;
+mod speaker;
+mod wit_route;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -19,6 +22,8 @@ use tracing::{info, warn};
 use crate::config::GatewayConfig;
 use crate::control::admin::{self, AdminError};
 use crate::dataplane::endpoint::{BindError, Endpoint};
+use crate::bgp::transport::{Transport, TransportEvent};
+use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::tun::{self, TunError};
 use crate::dataplane::tunnel::TunnelSpec;
 use crate::dataplane::{io, Dataplane};
@@ -122,19 +127,44 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         .map(|t| (t.inside_local, t.inside_cidr.prefix_len()))
         .collect();
     let device = Arc::new(tun::open(&cfg.tun, &addresses)?);
-    if cfg.route_table.kernel_routes {
+    let kernel = if cfg.route_table.kernel_routes {
         let index = device.if_index().map_err(StartError::Io)?;
-        tun::install_routes(&cfg.tun.name, index, &route_table::kernel_prefixes(&cfg))?;
-    }
+        let statics: Vec<_> = route_table::table(&cfg, [])
+            .into_iter()
+            .map(|(prefix, _)| prefix)
+            .collect();
+        Some(KernelRoutes::start(
+            &cfg.tun.name,
+            index,
+            cfg.route_table.kernel_metric,
+            &statics,
+        )?)
+    } else {
+        None
+    };
 
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (events_tx, events_rx) = mpsc::sync_channel(control_loop::EVENT_QUEUE);
+    let (events_tx, events_rx) = crossbeam_channel::bounded(control_loop::EVENT_QUEUE);
+    // BGP bytes wait for the control loop (TCP then pushes back on the
+    // peer); they have a queue of their own so they never crowd out probes.
+    let (bgp_tx, bgp_rx) = crossbeam_channel::bounded::<TransportEvent>(control_loop::BGP_QUEUE);
+    let transport = Transport::new(
+        Arc::new(move |event| {
+            let _ = bgp_tx.send(event);
+        }),
+        shutdown.clone(),
+    );
     let control = ControlLoop::new(
         cfg.clone(),
         dataplane.clone(),
         device.clone(),
         slots,
-        events_rx,
+        control_loop::Queues {
+            events: events_rx,
+            bgp: bgp_rx,
+        },
+        transport,
+        kernel,
     );
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let probe_tx = events_tx.clone();

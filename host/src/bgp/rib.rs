@@ -1,0 +1,319 @@
+//! The per-peer routing information bases (RFC 4271 section 3.2): the
+//! Adj-RIB-In, which keeps what a peer sent before any policy (so that a
+//! filter swap re-evaluates it without a session reset) and enforces the
+//! peer's max-prefix limit, and the Adj-RIB-Out, which remembers what was
+//! advertised so that a new export set turns into the fewest UPDATEs. The
+//! Loc-RIB is the route table's business (`route_table`), and policy is the
+//! plugin slots': this module only stores and diffs, and never encodes bytes
+//! or touches sessions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::message::{PathAttributes, Update};
+use crate::config::{MaxPrefixAction, MaxPrefixes};
+
+/// What a peer sent, pre-policy.
+#[derive(Debug, Default)]
+pub struct AdjRibIn {
+    routes: BTreeMap<IpNet, Arc<PathAttributes>>,
+    /// Prefixes announced beyond the limit under the "drop" action (kept
+    /// only as prefixes, at most `limit` of them, for the counters).
+    excess: BTreeSet<IpNet>,
+    /// The warning threshold was crossed (logged once until it falls back).
+    warned: bool,
+}
+
+/// The result of applying one UPDATE to an Adj-RIB-In.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Prefixes whose route changed (announced, replaced or withdrawn).
+    pub changed: Vec<IpNet>,
+    /// The peer went over its limit: with the "close" action the session
+    /// must be closed; with "drop" the excess routes were ignored.
+    pub exceeded: bool,
+    /// The count just crossed the warning threshold.
+    pub warning: bool,
+}
+
+impl AdjRibIn {
+    /// Applies `update` (RFC 4271 section 9.1: withdrawals, then
+    /// announcements; RFC 7606 treat-as-withdraw turns every announced
+    /// prefix into a withdrawal).
+    pub fn apply(&mut self, update: &Update, limits: &MaxPrefixes) -> Applied {
+        let mut out = Applied::default();
+        let withdraw_all = update.treat_as_withdraw.is_some() || update.attributes.is_none();
+        let withdrawn = update
+            .withdrawn_all()
+            .chain(update.announced().filter(|_| withdraw_all));
+        for prefix in withdrawn {
+            self.excess.remove(prefix);
+            if self.routes.remove(prefix).is_some() {
+                out.changed.push(*prefix);
+            }
+        }
+        if let (false, Some(attrs)) = (withdraw_all, &update.attributes) {
+            let attrs = Arc::new(attrs.clone());
+            for prefix in update.announced() {
+                let known = self.routes.contains_key(prefix);
+                if !known && self.routes.len() >= limits.limit as usize {
+                    out.exceeded = true;
+                    if limits.action == MaxPrefixAction::Drop
+                        && self.excess.len() < limits.limit as usize
+                    {
+                        self.excess.insert(*prefix);
+                    }
+                    continue;
+                }
+                self.routes.insert(*prefix, attrs.clone());
+                out.changed.push(*prefix);
+            }
+        }
+        let over = self.routes.len() >= limits.warning as usize;
+        out.warning = over && !self.warned;
+        self.warned = over;
+        out
+    }
+
+    /// Forgets everything (the session went down). Returns the prefixes
+    /// that had a route.
+    pub fn clear(&mut self) -> Vec<IpNet> {
+        self.excess.clear();
+        self.warned = false;
+        std::mem::take(&mut self.routes).into_keys().collect()
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
+        self.routes.get(prefix)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Arc<PathAttributes>)> {
+        self.routes.iter()
+    }
+
+    /// Prefixes stored (within the limit).
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Prefixes the peer announced, including those dropped over the limit.
+    pub fn received(&self) -> usize {
+        self.routes.len() + self.excess.len()
+    }
+}
+
+/// What was advertised to a peer.
+#[derive(Debug, Default)]
+pub struct AdjRibOut {
+    routes: BTreeMap<IpNet, PathAttributes>,
+}
+
+/// The UPDATEs needed to move a peer from what it has to what it should
+/// have: withdrawals, and announcements grouped by identical attributes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OutDiff {
+    pub withdraw: Vec<IpNet>,
+    pub announce: Vec<(PathAttributes, Vec<IpNet>)>,
+}
+
+impl OutDiff {
+    pub fn is_empty(&self) -> bool {
+        self.withdraw.is_empty() && self.announce.is_empty()
+    }
+}
+
+impl AdjRibOut {
+    /// Replaces the advertised set with `wanted` and returns the difference.
+    pub fn update(&mut self, wanted: BTreeMap<IpNet, PathAttributes>) -> OutDiff {
+        let withdraw = self
+            .routes
+            .keys()
+            .filter(|p| !wanted.contains_key(p))
+            .copied()
+            .collect();
+        let changed = wanted
+            .iter()
+            .filter(|(p, a)| self.routes.get(p) != Some(a))
+            .map(|(p, a)| (*p, a.clone()));
+        let announce = group(changed);
+        self.routes = wanted;
+        OutDiff { withdraw, announce }
+    }
+
+    /// Everything advertised, as announcements (for a ROUTE-REFRESH or a
+    /// new session).
+    pub fn all(&self) -> OutDiff {
+        OutDiff {
+            withdraw: Vec::new(),
+            announce: group(self.routes.iter().map(|(p, a)| (*p, a.clone()))),
+        }
+    }
+
+    /// Forgets what was advertised (the session went down).
+    pub fn clear(&mut self) {
+        self.routes.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Groups prefixes by their attributes, in first-seen order.
+fn group(routes: impl Iterator<Item = (IpNet, PathAttributes)>) -> Vec<(PathAttributes, Vec<IpNet>)> {
+    let mut groups: Vec<(PathAttributes, Vec<IpNet>)> = Vec::new();
+    for (prefix, attrs) in routes {
+        match groups.iter_mut().find(|(a, _)| *a == attrs) {
+            Some((_, list)) => list.push(prefix),
+            None => groups.push((attrs, vec![prefix])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::message::{AsSegment, SegmentKind};
+    use std::time::Duration;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn attrs(asn: u32) -> PathAttributes {
+        PathAttributes {
+            as_path: vec![AsSegment {
+                kind: SegmentKind::Sequence,
+                asns: vec![asn],
+            }],
+            next_hop: Some("169.254.10.2".parse().unwrap()),
+            ..PathAttributes::default()
+        }
+    }
+
+    fn announce(prefixes: &[&str], asn: u32) -> Update {
+        Update {
+            attributes: Some(attrs(asn)),
+            nlri: prefixes.iter().map(|p| net(p)).collect(),
+            ..Update::default()
+        }
+    }
+
+    fn limits(limit: u32, action: MaxPrefixAction) -> MaxPrefixes {
+        MaxPrefixes {
+            limit,
+            warning: limit * 8 / 10,
+            action,
+        }
+    }
+
+    const CLOSE: MaxPrefixAction = MaxPrefixAction::Close {
+        restart_after: Duration::from_secs(30),
+    };
+
+    #[test]
+    fn announce_replace_withdraw() {
+        let mut rib = AdjRibIn::default();
+        let l = limits(100, CLOSE);
+        let a = rib.apply(&announce(&["10.1.0.0/24", "10.3.0.0/16"], 65000), &l);
+        assert_eq!(a.changed, vec![net("10.1.0.0/24"), net("10.3.0.0/16")]);
+        assert_eq!(rib.len(), 2);
+        let a = rib.apply(&announce(&["10.1.0.0/24"], 65001), &l);
+        assert_eq!(a.changed, vec![net("10.1.0.0/24")]);
+        assert_eq!(rib.get(&net("10.1.0.0/24")).unwrap().as_path_flat(), vec![65001]);
+        let w = Update {
+            withdrawn: vec![net("10.3.0.0/16"), net("10.9.0.0/16")],
+            ..Update::default()
+        };
+        assert_eq!(rib.apply(&w, &l).changed, vec![net("10.3.0.0/16")]);
+        assert_eq!(rib.len(), 1);
+        assert_eq!(rib.clear(), vec![net("10.1.0.0/24")]);
+        assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn treat_as_withdraw_removes_what_it_announces() {
+        let mut rib = AdjRibIn::default();
+        let l = limits(100, CLOSE);
+        rib.apply(&announce(&["10.1.0.0/24", "10.2.0.0/24"], 65000), &l);
+        let mut broken = announce(&["10.1.0.0/24", "10.5.0.0/24"], 65000);
+        broken.treat_as_withdraw = Some("ORIGIN has length 2".into());
+        let a = rib.apply(&broken, &l);
+        assert_eq!(a.changed, vec![net("10.1.0.0/24")]);
+        assert!(rib.get(&net("10.5.0.0/24")).is_none(), "nothing installed from a broken UPDATE");
+        assert_eq!(rib.len(), 1);
+    }
+
+    #[test]
+    fn max_prefix_close_signals_and_keeps_the_limit() {
+        let mut rib = AdjRibIn::default();
+        let l = limits(3, CLOSE);
+        let a = rib.apply(&announce(&["10.0.1.0/24", "10.0.2.0/24"], 1), &l);
+        assert!(!a.exceeded);
+        assert!(a.warning, "2 of 3 is over the 80% warning");
+        let a = rib.apply(&announce(&["10.0.3.0/24", "10.0.4.0/24"], 1), &l);
+        assert!(a.exceeded);
+        assert!(!a.warning, "warned once");
+        assert_eq!(rib.len(), 3);
+    }
+
+    #[test]
+    fn max_prefix_drop_counts_the_excess() {
+        let mut rib = AdjRibIn::default();
+        let l = limits(3, MaxPrefixAction::Drop);
+        let all = [
+            "10.0.1.0/24",
+            "10.0.2.0/24",
+            "10.0.3.0/24",
+            "10.0.4.0/24",
+            "10.0.5.0/24",
+        ];
+        let a = rib.apply(&announce(&all, 1), &l);
+        assert!(a.exceeded);
+        assert_eq!(a.changed.len(), 3);
+        assert_eq!((rib.len(), rib.received()), (3, 5));
+        // A known prefix may still change over the limit.
+        let a = rib.apply(&announce(&["10.0.1.0/24"], 2), &l);
+        assert_eq!(a.changed, vec![net("10.0.1.0/24")]);
+        assert!(!a.exceeded);
+        // Withdrawing an excess prefix only lowers the received count.
+        let w = Update {
+            withdrawn: vec![net("10.0.5.0/24")],
+            ..Update::default()
+        };
+        assert!(rib.apply(&w, &l).changed.is_empty());
+        assert_eq!(rib.received(), 4);
+    }
+
+    #[test]
+    fn adj_rib_out_diffs() {
+        let mut out = AdjRibOut::default();
+        let wanted: BTreeMap<IpNet, PathAttributes> = [
+            (net("10.2.0.0/24"), attrs(64512)),
+            (net("fd00:2::/64"), attrs(64512)),
+        ]
+        .into();
+        let d = out.update(wanted.clone());
+        assert!(d.withdraw.is_empty());
+        assert_eq!(d.announce.len(), 1, "same attributes: one group");
+        assert_eq!(d.announce[0].1.len(), 2);
+        assert!(out.update(wanted).is_empty(), "nothing changed");
+        let d = out.update([(net("10.2.0.0/24"), attrs(1))].into());
+        assert_eq!(d.withdraw, vec![net("fd00:2::/64")]);
+        assert_eq!(d.announce, vec![(attrs(1), vec![net("10.2.0.0/24")])]);
+        assert_eq!(out.all().announce.len(), 1);
+        out.clear();
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,662 @@
+//! The gateway's BGP speaker: one session per tunnel of each dynamic
+//! connection (the sans-IO FSM of `bgp::fsm` over `bgp::transport`), each
+//! with its Adj-RIB-In (pre-policy, max-prefix enforced), the routes the
+//! import filter accepted, and its Adj-RIB-Out (the gateway's networks after
+//! the export filter). It runs inside the control loop, which hands it
+//! transport events, timeouts and liveness changes, and asks it for the
+//! learned routes when it says they changed. It never touches the FIB or
+//! the data path, and calls plugins only through the filter slot it is
+//! given.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::wit_route;
+use crate::bgp::codec;
+use crate::bgp::fsm::{Output, Session, SessionConfig, State};
+use crate::bgp::message::{
+    error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update, BGP_PORT,
+};
+use crate::bgp::rib::{AdjRibIn, AdjRibOut, OutDiff};
+use crate::bgp::transport::{PeerId, Transport, TransportEvent};
+use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
+use crate::dataplane::fib::{ConnectionId, TunnelId};
+use crate::dataplane::tunnel::Tunnel;
+use crate::policy::{Direction, Fault, FilterSlot, Peer, Plugin, Route, Verdict};
+use crate::route_table::Candidate;
+
+/// One session and its RIBs.
+struct BgpPeer {
+    tunnel: TunnelId,
+    tunnel_name: String,
+    connection: ConnectionId,
+    connection_name: String,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    settings: ConnectionBgp,
+    session: Session,
+    /// The adopted TCP connection, and an outgoing attempt in progress.
+    conn: Option<u64>,
+    attempt: Option<u64>,
+    adj_in: AdjRibIn,
+    /// Adj-RIB-In after the import filter.
+    accepted: BTreeMap<IpNet, Arc<PathAttributes>>,
+    adj_out: AdjRibOut,
+    last_error: Option<String>,
+    /// The peer as filter plugins see it.
+    filter_peer: Peer,
+}
+
+pub struct Speaker {
+    peers: Vec<BgpPeer>,
+    transport: Transport,
+    networks: Vec<IpNet>,
+    asn: u32,
+    router_id: Ipv4Addr,
+}
+
+fn family_of(prefix: &IpNet) -> Family {
+    match prefix {
+        IpNet::V4(_) => Family::IPV4_UNICAST,
+        IpNet::V6(_) => Family::IPV6_UNICAST,
+    }
+}
+
+impl Speaker {
+    /// A session for every tunnel of every dynamic connection (none started).
+    pub fn new(cfg: &GatewayConfig, tunnels: &[Tunnel], transport: Transport) -> Speaker {
+        let peers = tunnels
+            .iter()
+            .filter_map(|t| {
+                let conn = cfg.connections.get(t.connection)?;
+                let settings = conn.bgp.clone()?;
+                let mut session_cfg =
+                    SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
+                session_cfg.hold_time = cfg.bgp.hold_time;
+                session_cfg.passive = settings.passive;
+                Some(BgpPeer {
+                    tunnel: t.id,
+                    tunnel_name: t.inside_cidr.to_string(),
+                    connection: t.connection,
+                    connection_name: conn.name.clone(),
+                    local: t.inside_local,
+                    remote: t.inside_remote,
+                    session: Session::new(session_cfg),
+                    conn: None,
+                    attempt: None,
+                    adj_in: AdjRibIn::default(),
+                    accepted: BTreeMap::new(),
+                    adj_out: AdjRibOut::default(),
+                    last_error: None,
+                    filter_peer: Peer {
+                        connection: conn.name.clone(),
+                        tunnel: t.inside_cidr.to_string(),
+                        asn: settings.remote_asn,
+                        address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
+                    },
+                    settings,
+                })
+            })
+            .collect();
+        Speaker {
+            peers,
+            transport,
+            networks: cfg.bgp.networks.clone(),
+            asn: cfg.bgp.asn,
+            router_id: cfg.bgp.router_id,
+        }
+    }
+
+    /// Starts every session (passive ones listen on their inside address).
+    pub fn start(&mut self, now: Instant, filter: &mut FilterSlot) {
+        for id in 0..self.peers.len() {
+            let Some(peer) = self.peers.get_mut(id) else {
+                continue;
+            };
+            if peer.settings.passive {
+                let local = SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT);
+                if let Err(e) = self.transport.listen(id, local, IpAddr::V4(peer.remote)) {
+                    warn!(tunnel = %peer.tunnel_name, %local, error = %e,
+                        "cannot listen for BGP: the session will not come up");
+                    peer.last_error = Some(format!("cannot listen on {local}: {e}"));
+                }
+            }
+            let outputs = peer.session.start(now);
+            self.drive(id, outputs, now, filter);
+        }
+    }
+
+    /// Handles one transport event; true when learned routes changed.
+    pub fn on_event(&mut self, event: TransportEvent, now: Instant, filter: &mut FilterSlot) -> bool {
+        match event {
+            TransportEvent::Connected { peer, conn, stream } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                let outgoing = p.attempt == Some(conn);
+                // A passive session takes a connection while it waits
+                // (Active); anything else is a collision or stale, and the
+                // connection in place wins (RFC 4271 section 6.8).
+                let incoming_ok = p.settings.passive && p.conn.is_none() && p.session.state() == State::Active;
+                if !(outgoing || incoming_ok) {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return false;
+                }
+                p.attempt = None;
+                p.conn = Some(conn);
+                self.transport.adopt(peer, conn, stream);
+                let outputs = p.session.tcp_connected(now);
+                self.drive(peer, outputs, now, filter)
+            }
+            TransportEvent::ConnectFailed { peer, conn, error } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                if p.attempt != Some(conn) {
+                    return false;
+                }
+                p.attempt = None;
+                p.last_error = Some(format!("cannot connect to {}:{BGP_PORT}: {error}", p.remote));
+                let outputs = p.session.tcp_failed(now);
+                self.drive(peer, outputs, now, filter)
+            }
+            TransportEvent::Data { peer, conn, bytes } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                if p.conn != Some(conn) {
+                    return false;
+                }
+                let outputs = p.session.received(&bytes, now);
+                self.drive(peer, outputs, now, filter)
+            }
+            TransportEvent::Closed { peer, conn } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                if p.conn != Some(conn) {
+                    return false;
+                }
+                p.conn = None;
+                self.transport.close(peer);
+                let outputs = p.session.tcp_failed(now);
+                self.drive(peer, outputs, now, filter)
+            }
+        }
+    }
+
+    /// The earliest timer of any session.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers.iter().filter_map(|p| p.session.poll_timeout()).min()
+    }
+
+    /// Runs the sessions' due timers; true when learned routes changed.
+    pub fn on_timeouts(&mut self, now: Instant, filter: &mut FilterSlot) -> bool {
+        let mut changed = false;
+        for id in 0..self.peers.len() {
+            let due = self
+                .peers
+                .get(id)
+                .and_then(|p| p.session.poll_timeout())
+                .is_some_and(|t| t <= now);
+            if due {
+                let outputs = match self.peers.get_mut(id) {
+                    Some(p) => p.session.handle_timeout(now),
+                    None => continue,
+                };
+                changed |= self.drive(id, outputs, now, filter);
+            }
+        }
+        changed
+    }
+
+    /// The tunnel's liveness probe failed: its session cannot be reached,
+    /// so it goes down now (RFC 5882 section 4.3) rather than when the hold
+    /// timer expires, and restarts after its idle hold.
+    pub fn tunnel_down(&mut self, tunnel: TunnelId, now: Instant, filter: &mut FilterSlot) -> bool {
+        let Some(id) = self.peers.iter().position(|p| p.tunnel == tunnel) else {
+            return false;
+        };
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        if p.session.state() == State::Idle {
+            return false;
+        }
+        let idle_hold = p.session.config().idle_hold;
+        info!(tunnel = %p.tunnel_name, "liveness probe failed: BGP session reset");
+        p.last_error = Some("the tunnel's liveness probe failed".into());
+        let outputs = p.session.stop(None, Some(idle_hold), now);
+        self.drive(id, outputs, now, filter)
+    }
+
+    /// Every route accepted from an established session.
+    pub fn learned(&self) -> impl Iterator<Item = (IpNet, Candidate)> + '_ {
+        self.peers
+            .iter()
+            .filter(|p| p.session.state() == State::Established)
+            .flat_map(|p| {
+                p.accepted.iter().map(|(prefix, attrs)| {
+                    (
+                        *prefix,
+                        Candidate {
+                            connection: p.connection,
+                            tunnel: Some(p.tunnel),
+                            attrs: Some(attrs.clone()),
+                        },
+                    )
+                })
+            })
+    }
+
+    /// What [`Speaker::learned`] would be with `plugin` as the import
+    /// filter (a dry run: nothing is stored).
+    pub fn learned_with(&self, plugin: &mut Plugin) -> Result<Vec<(IpNet, Candidate)>, Fault> {
+        let mut out = Vec::new();
+        for p in self
+            .peers
+            .iter()
+            .filter(|p| p.session.state() == State::Established)
+        {
+            let present: Vec<(&IpNet, &Arc<PathAttributes>)> = p.adj_in.iter().collect();
+            let routes: Vec<Route> = present
+                .iter()
+                .map(|(prefix, attrs)| wit_route::to_route(**prefix, attrs))
+                .collect();
+            let verdicts = plugin.filter(Direction::Import, &p.filter_peer, &routes)?;
+            for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.iter()) {
+                let attrs = match verdict {
+                    Verdict::Reject => continue,
+                    Verdict::Accept => attrs.clone(),
+                    Verdict::Modify(route) => Arc::new(wit_route::modified(attrs, route)),
+                };
+                out.push((
+                    *prefix,
+                    Candidate {
+                        connection: p.connection,
+                        tunnel: Some(p.tunnel),
+                        attrs: Some(attrs),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-runs the import filter over every Adj-RIB-In and the export
+    /// filter for every session (a filter plugin was swapped): no session
+    /// is reset. True when learned routes changed.
+    pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) -> bool {
+        let mut changed = false;
+        for id in 0..self.peers.len() {
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            let prefixes: Vec<IpNet> = p.adj_in.iter().map(|(prefix, _)| *prefix).collect();
+            let before = p.accepted.clone();
+            p.accepted.clear();
+            import_filter(p, &prefixes, filter);
+            changed |= before != p.accepted;
+            if p.session.state() == State::Established {
+                let outputs = self.export(id, now, filter, false);
+                changed |= self.drive(id, outputs, now, filter);
+            }
+        }
+        changed
+    }
+
+    /// Tells every established peer we are leaving (Cease / administrative
+    /// shutdown, RFC 4486) and closes the connections.
+    pub fn shutdown(&mut self, now: Instant) {
+        let mut sent = false;
+        for id in 0..self.peers.len() {
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            let cease = Notification::new(
+                error_code::CEASE,
+                error_code::ADMINISTRATIVE_SHUTDOWN,
+                Vec::new(),
+            );
+            for out in p.session.stop(Some(cease), None, now) {
+                match out {
+                    Output::Send(bytes) => {
+                        self.transport.write(id, bytes);
+                        sent = true;
+                    }
+                    Output::Close => self.transport.close(id),
+                    _ => {}
+                }
+            }
+        }
+        if sent {
+            // Give the writers a moment to put the NOTIFICATIONs on the wire.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.transport.close_all();
+    }
+
+    /// The `sitelink bgp` document.
+    pub fn status(&self, now: Instant) -> Value {
+        let peers: Vec<Value> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let stats = p.session.stats();
+                let negotiated = p.session.negotiated();
+                json!({
+                    "connection": p.connection_name,
+                    "tunnel": p.tunnel_name,
+                    "local_address": p.local.to_string(),
+                    "remote_address": p.remote.to_string(),
+                    "local_asn": p.settings.local_asn,
+                    "remote_asn": p.settings.remote_asn,
+                    "passive": p.settings.passive,
+                    "remote_router_id": negotiated.map(|n| n.remote_router_id.to_string()),
+                    "hold_time_s": negotiated.map(|n| n.hold_time),
+                    "families": negotiated.map(|n| n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+                    "state": p.session.state().to_string(),
+                    "uptime_s": p.session.established_since().map(|s| now.saturating_duration_since(s).as_secs_f64()),
+                    "established_transitions": stats.established_transitions,
+                    "prefixes_received": p.adj_in.received(),
+                    "prefixes_accepted": p.accepted.len(),
+                    "prefixes_advertised": p.adj_out.len(),
+                    "max_prefixes": p.settings.max_prefixes.limit,
+                    "updates_received": stats.updates_received,
+                    "updates_sent": stats.updates_sent,
+                    "last_error": p.last_error.clone().or_else(|| stats.last_error.clone()),
+                })
+            })
+            .collect();
+        json!({ "asn": self.asn, "router_id": self.router_id.to_string(), "peers": peers })
+    }
+
+    /// Every learned route of every session, accepted or not by the import
+    /// filter, for `sitelink routes`: (prefix, connection, tunnel, attrs,
+    /// accepted).
+    pub fn received_routes(&self) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
+        self.peers
+            .iter()
+            .flat_map(|p| {
+                p.adj_in.iter().map(|(prefix, attrs)| {
+                    let accepted = p.accepted.get(prefix);
+                    (
+                        *prefix,
+                        p.connection,
+                        p.tunnel,
+                        accepted.cloned().unwrap_or_else(|| attrs.clone()),
+                        accepted.is_some(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Carries out a session's outputs (and what they lead to); true when
+    /// learned routes changed.
+    fn drive(&mut self, id: PeerId, outputs: Vec<Output>, now: Instant, filter: &mut FilterSlot) -> bool {
+        let mut queue: VecDeque<Output> = outputs.into();
+        let mut changed = false;
+        while let Some(output) = queue.pop_front() {
+            let Some(p) = self.peers.get_mut(id) else {
+                return changed;
+            };
+            match output {
+                Output::Connect => {
+                    let local = SocketAddr::new(IpAddr::V4(p.local), 0);
+                    let remote = SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT);
+                    p.attempt = Some(self.transport.connect(id, local, remote));
+                }
+                Output::Send(bytes) => self.transport.write(id, bytes),
+                Output::Close => {
+                    p.conn = None;
+                    p.attempt = None;
+                    self.transport.close(id);
+                }
+                Output::Established(n) => {
+                    info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+                        remote_asn = n.remote_asn, router_id = %n.remote_router_id,
+                        hold_time = n.hold_time, "BGP session established");
+                    p.last_error = None;
+                    queue.extend(self.export(id, now, filter, true));
+                }
+                Output::Update(update) => {
+                    let (routes_changed, more) = self.import(id, &update, now, filter);
+                    changed |= routes_changed;
+                    queue.extend(more);
+                }
+                Output::RouteRefresh(family) => {
+                    queue.extend(self.resend(id, family, now));
+                }
+                Output::Down { reason } => {
+                    warn!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+                        "BGP session down: {reason}");
+                    p.last_error = Some(reason.to_string());
+                    changed |= !p.accepted.is_empty();
+                    p.adj_in.clear();
+                    p.accepted.clear();
+                    p.adj_out.clear();
+                }
+            }
+        }
+        changed
+    }
+
+    /// Applies a received UPDATE: Adj-RIB-In, max-prefix, import filter.
+    fn import(&mut self, id: PeerId, update: &Update, now: Instant, filter: &mut FilterSlot) -> (bool, Vec<Output>) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return (false, Vec::new());
+        };
+        if let Some(reason) = &update.treat_as_withdraw {
+            warn!(tunnel = %p.tunnel_name, "malformed UPDATE treated as withdraw (RFC 7606): {reason}");
+        }
+        for reason in &update.discarded {
+            warn!(tunnel = %p.tunnel_name, "UPDATE attribute discarded (RFC 7606): {reason}");
+        }
+        let limits = p.settings.max_prefixes;
+        let applied = p.adj_in.apply(update, &limits);
+        if applied.warning {
+            warn!(tunnel = %p.tunnel_name, prefixes = p.adj_in.len(), limit = limits.limit,
+                "peer is near its max_prefixes limit");
+        }
+        let mut outputs = Vec::new();
+        if applied.exceeded {
+            match limits.action {
+                MaxPrefixAction::Drop => {
+                    warn!(tunnel = %p.tunnel_name, limit = limits.limit, received = p.adj_in.received(),
+                        "peer sent more than max_prefixes: the excess routes are ignored");
+                    p.last_error = Some(format!(
+                        "max_prefixes {} exceeded: {} prefixes received, the excess ignored",
+                        limits.limit,
+                        p.adj_in.received()
+                    ));
+                }
+                MaxPrefixAction::Close { restart_after } => {
+                    let family = update.announced().next().map_or(Family::IPV4_UNICAST, family_of);
+                    warn!(tunnel = %p.tunnel_name, limit = limits.limit,
+                        "peer sent more than max_prefixes: closing the session (Cease / maximum prefixes), retry in {restart_after:?}");
+                    let cease = max_prefix_cease(family, limits.limit);
+                    outputs = p.session.stop(Some(cease), Some(restart_after), now);
+                    let reason = format!(
+                        "max_prefixes {} exceeded: session closed with Cease / maximum number of prefixes reached, retry in {}s",
+                        limits.limit,
+                        restart_after.as_secs()
+                    );
+                    p.last_error = Some(reason);
+                    return (!p.accepted.is_empty(), outputs);
+                }
+            }
+        }
+        let before: Vec<Option<Arc<PathAttributes>>> =
+            applied.changed.iter().map(|n| p.accepted.remove(n)).collect();
+        import_filter(p, &applied.changed, filter);
+        let changed = applied
+            .changed
+            .iter()
+            .zip(before)
+            .any(|(n, was)| p.accepted.get(n) != was.as_ref());
+        (changed, outputs)
+    }
+
+    /// The export set for a peer through the export filter, sent as the
+    /// difference to what it has (`full`: a new session, so End-of-RIB
+    /// follows).
+    fn export(&mut self, id: PeerId, now: Instant, filter: &mut FilterSlot, full: bool) -> Vec<Output> {
+        let Some(p) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        let Some(negotiated) = p.session.negotiated() else {
+            return Vec::new();
+        };
+        let families = negotiated.families.clone();
+        let candidates: Vec<(IpNet, PathAttributes)> = self
+            .networks
+            .iter()
+            .filter(|n| families.contains(&family_of(n)))
+            .map(|n| (*n, own_attributes(p.settings.local_asn, p.local, n)))
+            .collect();
+        let routes: Vec<Route> = candidates
+            .iter()
+            .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+            .collect();
+        let verdicts = filter.export_filter(&p.filter_peer, &routes);
+        let wanted: BTreeMap<IpNet, PathAttributes> = candidates
+            .into_iter()
+            .zip(verdicts.verdicts.iter())
+            .filter_map(|((prefix, attrs), verdict)| match verdict {
+                Verdict::Reject => None,
+                Verdict::Accept => Some((prefix, attrs)),
+                Verdict::Modify(route) => Some((prefix, wit_route::modified(&attrs, route))),
+            })
+            .collect();
+        let diff = p.adj_out.update(wanted);
+        let mut messages = encode_diff(&diff, p.local, &p.session.codec_context());
+        if full {
+            let ctx = p.session.codec_context();
+            messages.extend(families.iter().map(|f| codec::encode_end_of_rib(*f, &ctx)));
+        }
+        messages
+            .into_iter()
+            .flat_map(|m| p.session.send_update(m, now))
+            .collect()
+    }
+
+    /// Everything advertised in `family` again, for a ROUTE-REFRESH
+    /// (RFC 2918 section 4), then End-of-RIB.
+    fn resend(&mut self, id: PeerId, family: Family, now: Instant) -> Vec<Output> {
+        let Some(p) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        let mut all = p.adj_out.all();
+        for (_, prefixes) in &mut all.announce {
+            prefixes.retain(|n| family_of(n) == family);
+        }
+        all.announce.retain(|(_, prefixes)| !prefixes.is_empty());
+        let ctx = p.session.codec_context();
+        let mut messages = encode_diff(&all, p.local, &ctx);
+        messages.push(codec::encode_end_of_rib(family, &ctx));
+        info!(tunnel = %p.tunnel_name, %family, "route refresh: Adj-RIB-Out sent again");
+        messages
+            .into_iter()
+            .flat_map(|m| p.session.send_update(m, now))
+            .collect()
+    }
+}
+
+/// Runs the import filter over `prefixes` of the peer's Adj-RIB-In and
+/// records what it accepts.
+fn import_filter(p: &mut BgpPeer, prefixes: &[IpNet], filter: &mut FilterSlot) {
+    let present: Vec<(IpNet, Arc<PathAttributes>)> = prefixes
+        .iter()
+        .filter_map(|prefix| p.adj_in.get(prefix).map(|a| (*prefix, a.clone())))
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    let routes: Vec<Route> = present
+        .iter()
+        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+        .collect();
+    let verdicts = filter.import_filter(&p.filter_peer, &routes);
+    for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.verdicts.iter()) {
+        match verdict {
+            Verdict::Reject => {
+                p.accepted.remove(&prefix);
+            }
+            Verdict::Accept => {
+                p.accepted.insert(prefix, attrs);
+            }
+            Verdict::Modify(route) => {
+                p.accepted
+                    .insert(prefix, Arc::new(wit_route::modified(&attrs, route)));
+            }
+        }
+    }
+}
+
+/// The attributes of a network this gateway originates toward an external
+/// peer: ORIGIN IGP, AS_PATH of our ASN, NEXT_HOP our inside address (IPv6
+/// routes carry it in MP_REACH_NLRI instead, RFC 4760 section 3).
+fn own_attributes(local_asn: u32, local: Ipv4Addr, prefix: &IpNet) -> PathAttributes {
+    PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![local_asn],
+        }],
+        next_hop: matches!(prefix, IpNet::V4(_)).then_some(local),
+        ..PathAttributes::default()
+    }
+}
+
+/// The UPDATEs for an Adj-RIB-Out difference. IPv6 routes get our inside
+/// IPv4 address as an IPv4-mapped IPv6 next hop (the session runs over
+/// IPv4; the far side forwards over the tunnel whatever the next hop).
+fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        let withdrawn: Vec<IpNet> = diff
+            .withdraw
+            .iter()
+            .filter(|n| family_of(n) == family)
+            .copied()
+            .collect();
+        if !withdrawn.is_empty() {
+            out.extend(codec::encode_withdrawals(family, &withdrawn, ctx));
+        }
+    }
+    for (attrs, prefixes) in &diff.announce {
+        for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+            let list: Vec<IpNet> = prefixes
+                .iter()
+                .filter(|n| family_of(n) == family)
+                .copied()
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            let next_hop = if family == Family::IPV4_UNICAST {
+                IpAddr::V4(local)
+            } else {
+                IpAddr::V6(local.to_ipv6_mapped())
+            };
+            out.extend(codec::encode_announcements(attrs, family, &[next_hop], &list, ctx));
+        }
+    }
+    out
+}
+
+/// Cease / Maximum Number of Prefixes Reached, with the family and the
+/// limit as data (RFC 4486 section 4).
+fn max_prefix_cease(family: Family, limit: u32) -> Notification {
+    let mut data = Vec::with_capacity(7);
+    data.extend_from_slice(&family.afi.to_be_bytes());
+    data.push(family.safi);
+    data.extend_from_slice(&limit.to_be_bytes());
+    Notification::new(error_code::CEASE, error_code::MAXIMUM_PREFIXES_REACHED, data)
+}
