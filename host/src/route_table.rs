@@ -81,18 +81,22 @@ pub fn tunnels_by_connection(cfg: &GatewayConfig) -> Vec<Vec<TunnelId>> {
 pub fn table(cfg: &GatewayConfig, learned: impl IntoIterator<Item = (IpNet, Candidate)>) -> Table {
     let mut table: Table = Vec::new();
     let mut index: HashMap<IpNet, usize> = HashMap::new();
-    let statics = cfg.connections.iter().enumerate().flat_map(|(connection, conn)| {
-        conn.static_routes.iter().map(move |prefix| {
-            (
-                *prefix,
-                Candidate {
-                    connection,
-                    tunnel: None,
-                    attrs: None,
-                },
-            )
-        })
-    });
+    let statics = cfg
+        .connections
+        .iter()
+        .enumerate()
+        .flat_map(|(connection, conn)| {
+            conn.static_routes.iter().map(move |prefix| {
+                (
+                    *prefix,
+                    Candidate {
+                        connection,
+                        tunnel: None,
+                        attrs: None,
+                    },
+                )
+            })
+        });
     for (prefix, candidate) in statics.chain(learned) {
         match index.get(&prefix).and_then(|i| table.get_mut(*i)) {
             Some((_, list)) => list.push(candidate),

@@ -44,6 +44,9 @@ impl fmt::Display for Family {
 }
 
 /// One message (RFC 4271 section 4; ROUTE-REFRESH from RFC 2918).
+// A message is a transient value, decoded and handled one at a time, so the
+// size of the UPDATE variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Open(Open),

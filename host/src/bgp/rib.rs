@@ -170,7 +170,9 @@ impl AdjRibOut {
 }
 
 /// Groups prefixes by their attributes, in first-seen order.
-fn group(routes: impl Iterator<Item = (IpNet, PathAttributes)>) -> Vec<(PathAttributes, Vec<IpNet>)> {
+fn group(
+    routes: impl Iterator<Item = (IpNet, PathAttributes)>,
+) -> Vec<(PathAttributes, Vec<IpNet>)> {
     let mut groups: Vec<(PathAttributes, Vec<IpNet>)> = Vec::new();
     for (prefix, attrs) in routes {
         match groups.iter_mut().find(|(a, _)| *a == attrs) {
@@ -231,7 +233,10 @@ mod tests {
         assert_eq!(rib.len(), 2);
         let a = rib.apply(&announce(&["10.1.0.0/24"], 65001), &l);
         assert_eq!(a.changed, vec![net("10.1.0.0/24")]);
-        assert_eq!(rib.get(&net("10.1.0.0/24")).unwrap().as_path_flat(), vec![65001]);
+        assert_eq!(
+            rib.get(&net("10.1.0.0/24")).unwrap().as_path_flat(),
+            vec![65001]
+        );
         let w = Update {
             withdrawn: vec![net("10.3.0.0/16"), net("10.9.0.0/16")],
             ..Update::default()
@@ -251,7 +256,10 @@ mod tests {
         broken.treat_as_withdraw = Some("ORIGIN has length 2".into());
         let a = rib.apply(&broken, &l);
         assert_eq!(a.changed, vec![net("10.1.0.0/24")]);
-        assert!(rib.get(&net("10.5.0.0/24")).is_none(), "nothing installed from a broken UPDATE");
+        assert!(
+            rib.get(&net("10.5.0.0/24")).is_none(),
+            "nothing installed from a broken UPDATE"
+        );
         assert_eq!(rib.len(), 1);
     }
 

@@ -178,7 +178,9 @@ pub(crate) fn connection(
         let v = &raw.remote_asn;
         return Err(src.err(
             v.span(),
-            format!("remote_asn {remote_asn} is this gateway's own ASN: that would be internal BGP"),
+            format!(
+                "remote_asn {remote_asn} is this gateway's own ASN: that would be internal BGP"
+            ),
             "sitelink speaks external BGP only: give each side of the connection its own ASN",
         ));
     }

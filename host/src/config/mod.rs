@@ -18,9 +18,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_conn;
-#[cfg(test)]
 mod tests_bgp;
+#[cfg(test)]
+mod tests_conn;
 #[cfg(test)]
 mod tests_tunnel;
 

@@ -115,9 +115,7 @@ fn customer_gateway_needs_an_asn() {
         "set asn in a [bgp] table (e.g. asn = 65000), or local_asn in [connection.bgp]",
     );
     // With one, the customer side connects out by default.
-    let cfg = fx
-        .parse(&format!("{text}\n[bgp]\nasn = 65000\n"))
-        .unwrap();
+    let cfg = fx.parse(&format!("{text}\n[bgp]\nasn = 65000\n")).unwrap();
     let bgp = cfg.connections[0].bgp.as_ref().unwrap();
     assert_eq!((bgp.local_asn, bgp.remote_asn), (65000, 64512));
     assert!(!bgp.passive);

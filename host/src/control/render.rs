@@ -34,7 +34,15 @@ pub fn bgp(doc: &Value) -> String {
     );
     out += &format!(
         "{:<12} {:<18} {:<15} {:>10} {:<12} {:>9} {:>6} {:>6} {:>6}  {}\n",
-        "CONNECTION", "TUNNEL", "PEER", "PEER AS", "STATE", "UPTIME", "RCVD", "ACCEPT", "SENT",
+        "CONNECTION",
+        "TUNNEL",
+        "PEER",
+        "PEER AS",
+        "STATE",
+        "UPTIME",
+        "RCVD",
+        "ACCEPT",
+        "SENT",
         "LAST ERROR"
     );
     for p in doc["peers"].as_array().into_iter().flatten() {
@@ -97,7 +105,11 @@ pub fn routes(doc: &Value) -> String {
             text(&r["source"]),
             text(&r["connection"]),
             text(&r["tunnel"]),
-            if path.is_empty() { "-".into() } else { path.join(" ") },
+            if path.is_empty() {
+                "-".into()
+            } else {
+                path.join(" ")
+            },
             text(&r["med"]),
             communities.join(" "),
         );

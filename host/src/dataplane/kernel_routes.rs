@@ -96,7 +96,9 @@ fn sync_loop(
             match runtime.block_on(del(&handle, &device, prefix)) {
                 Ok(()) => debug!(%prefix, tun = %device.name, "kernel route removed"),
                 // Gone already (the device went down, or someone removed it).
-                Err(e) => debug!(%prefix, tun = %device.name, error = %e, "kernel route not removed"),
+                Err(e) => {
+                    debug!(%prefix, tun = %device.name, error = %e, "kernel route not removed")
+                }
             }
         }
         for prefix in wanted.difference(&installed) {

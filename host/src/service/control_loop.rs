@@ -449,12 +449,8 @@ impl ControlLoop {
         let table = self.eligible_table();
         let after = self.select_routes(&table);
         self.table = table;
-        let diff = decisions::route_diff(
-            &self.cfg,
-            &self.dataplane.tunnels,
-            &self.installed,
-            &after,
-        );
+        let diff =
+            decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after);
         for change in &diff {
             info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
         }
@@ -518,7 +514,11 @@ impl ControlLoop {
                     }
                 },
                 Slot::RouteSelection => {
-                    let input = decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, &self.table);
+                    let input = decisions::prefix_candidates(
+                        &self.cfg,
+                        &self.dataplane.tunnels,
+                        &self.table,
+                    );
                     match plugin.select(&input) {
                         Ok(answer) => {
                             let after = decisions::installed(&self.table, &answer);
@@ -537,9 +537,15 @@ impl ControlLoop {
                         }
                     };
                     let propagate = self.cfg.route_table.propagation;
-                    let table = route_table::table(&self.cfg, learned.into_iter().filter(|(_, c)| {
-                        propagate && c.tunnel.and_then(|t| self.sessions.get(t)).is_some_and(|s| s.state() == State::Up)
-                    }));
+                    let table = route_table::table(
+                        &self.cfg,
+                        learned.into_iter().filter(|(_, c)| {
+                            propagate
+                                && c.tunnel
+                                    .and_then(|t| self.sessions.get(t))
+                                    .is_some_and(|s| s.state() == State::Up)
+                        }),
+                    );
                     let after = self.select_routes(&table);
                     json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
                 }
@@ -577,7 +583,8 @@ impl ControlLoop {
             }
             Slot::RouteSelection => json!({ "routes": self.refresh_routes() }),
             Slot::BgpFilter => {
-                self.speaker.refilter(Instant::now(), &mut self.slots.filter);
+                self.speaker
+                    .refilter(Instant::now(), &mut self.slots.filter);
                 json!({ "routes": self.refresh_routes() })
             }
         }

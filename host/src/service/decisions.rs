@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
+use super::wit_route;
 use crate::config::{GatewayConfig, Routing as ConfigRouting};
 use crate::dataplane::fib::TunnelId;
 use crate::dataplane::tunnel::Tunnel;
 use crate::dataplane::Dataplane;
 use crate::liveness::bfd::State;
-use super::wit_route;
 use crate::policy::{
     Candidate, CandidateSource, ConnectionHealth, PrefixCandidates, Routing, TunnelHealth,
 };
@@ -146,7 +146,11 @@ pub fn installed(table: &route_table::Table, answer: &[Vec<u32>]) -> Vec<Install
         .filter_map(|((prefix, candidates), chosen)| {
             let via: Vec<Via> = chosen
                 .iter()
-                .filter_map(|i| candidates.get(*i as usize).map(|c| (c.connection, c.tunnel)))
+                .filter_map(|i| {
+                    candidates
+                        .get(*i as usize)
+                        .map(|c| (c.connection, c.tunnel))
+                })
                 .collect();
             (!via.is_empty()).then_some(Installed {
                 prefix: *prefix,

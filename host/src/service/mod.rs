@@ -19,10 +19,10 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 
+use crate::bgp::transport::{Transport, TransportEvent};
 use crate::config::GatewayConfig;
 use crate::control::admin::{self, AdminError};
 use crate::dataplane::endpoint::{BindError, Endpoint};
-use crate::bgp::transport::{Transport, TransportEvent};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::tun::{self, TunError};
 use crate::dataplane::tunnel::TunnelSpec;

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::wit_route;
 use crate::bgp::codec;
-use crate::bgp::fsm::{Output, Session, SessionConfig, State};
+use crate::bgp::fsm::{DownReason, Output, Session, SessionConfig, State};
 use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update, BGP_PORT,
 };
@@ -133,7 +133,12 @@ impl Speaker {
     }
 
     /// Handles one transport event; true when learned routes changed.
-    pub fn on_event(&mut self, event: TransportEvent, now: Instant, filter: &mut FilterSlot) -> bool {
+    pub fn on_event(
+        &mut self,
+        event: TransportEvent,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> bool {
         match event {
             TransportEvent::Connected { peer, conn, stream } => {
                 let Some(p) = self.peers.get_mut(peer) else {
@@ -143,7 +148,8 @@ impl Speaker {
                 // A passive session takes a connection while it waits
                 // (Active); anything else is a collision or stale, and the
                 // connection in place wins (RFC 4271 section 6.8).
-                let incoming_ok = p.settings.passive && p.conn.is_none() && p.session.state() == State::Active;
+                let incoming_ok =
+                    p.settings.passive && p.conn.is_none() && p.session.state() == State::Active;
                 if !(outgoing || incoming_ok) {
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     return false;
@@ -162,7 +168,10 @@ impl Speaker {
                     return false;
                 }
                 p.attempt = None;
-                p.last_error = Some(format!("cannot connect to {}:{BGP_PORT}: {error}", p.remote));
+                p.last_error = Some(format!(
+                    "cannot connect to {}:{BGP_PORT}: {error}",
+                    p.remote
+                ));
                 let outputs = p.session.tcp_failed(now);
                 self.drive(peer, outputs, now, filter)
             }
@@ -193,7 +202,10 @@ impl Speaker {
 
     /// The earliest timer of any session.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers.iter().filter_map(|p| p.session.poll_timeout()).min()
+        self.peers
+            .iter()
+            .filter_map(|p| p.session.poll_timeout())
+            .min()
     }
 
     /// Runs the sessions' due timers; true when learned routes changed.
@@ -380,7 +392,9 @@ impl Speaker {
     /// Every learned route of every session, accepted or not by the import
     /// filter, for `sitelink routes`: (prefix, connection, tunnel, attrs,
     /// accepted).
-    pub fn received_routes(&self) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
+    pub fn received_routes(
+        &self,
+    ) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
         self.peers
             .iter()
             .flat_map(|p| {
@@ -400,7 +414,13 @@ impl Speaker {
 
     /// Carries out a session's outputs (and what they lead to); true when
     /// learned routes changed.
-    fn drive(&mut self, id: PeerId, outputs: Vec<Output>, now: Instant, filter: &mut FilterSlot) -> bool {
+    fn drive(
+        &mut self,
+        id: PeerId,
+        outputs: Vec<Output>,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> bool {
         let mut queue: VecDeque<Output> = outputs.into();
         let mut changed = false;
         while let Some(output) = queue.pop_front() {
@@ -437,7 +457,10 @@ impl Speaker {
                 Output::Down { reason } => {
                     warn!(tunnel = %p.tunnel_name, connection = %p.connection_name,
                         "BGP session down: {reason}");
-                    p.last_error = Some(reason.to_string());
+                    // A stop we asked for already said why.
+                    if !matches!(reason, DownReason::Stopped) || p.last_error.is_none() {
+                        p.last_error = Some(reason.to_string());
+                    }
                     changed |= !p.accepted.is_empty();
                     p.adj_in.clear();
                     p.accepted.clear();
@@ -449,7 +472,13 @@ impl Speaker {
     }
 
     /// Applies a received UPDATE: Adj-RIB-In, max-prefix, import filter.
-    fn import(&mut self, id: PeerId, update: &Update, now: Instant, filter: &mut FilterSlot) -> (bool, Vec<Output>) {
+    fn import(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> (bool, Vec<Output>) {
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
@@ -478,7 +507,10 @@ impl Speaker {
                     ));
                 }
                 MaxPrefixAction::Close { restart_after } => {
-                    let family = update.announced().next().map_or(Family::IPV4_UNICAST, family_of);
+                    let family = update
+                        .announced()
+                        .next()
+                        .map_or(Family::IPV4_UNICAST, family_of);
                     warn!(tunnel = %p.tunnel_name, limit = limits.limit,
                         "peer sent more than max_prefixes: closing the session (Cease / maximum prefixes), retry in {restart_after:?}");
                     let cease = max_prefix_cease(family, limits.limit);
@@ -493,8 +525,11 @@ impl Speaker {
                 }
             }
         }
-        let before: Vec<Option<Arc<PathAttributes>>> =
-            applied.changed.iter().map(|n| p.accepted.remove(n)).collect();
+        let before: Vec<Option<Arc<PathAttributes>>> = applied
+            .changed
+            .iter()
+            .map(|n| p.accepted.remove(n))
+            .collect();
         import_filter(p, &applied.changed, filter);
         let changed = applied
             .changed
@@ -507,7 +542,13 @@ impl Speaker {
     /// The export set for a peer through the export filter, sent as the
     /// difference to what it has (`full`: a new session, so End-of-RIB
     /// follows).
-    fn export(&mut self, id: PeerId, now: Instant, filter: &mut FilterSlot, full: bool) -> Vec<Output> {
+    fn export(
+        &mut self,
+        id: PeerId,
+        now: Instant,
+        filter: &mut FilterSlot,
+        full: bool,
+    ) -> Vec<Output> {
         let Some(p) = self.peers.get_mut(id) else {
             return Vec::new();
         };
@@ -645,7 +686,13 @@ fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec
             } else {
                 IpAddr::V6(local.to_ipv6_mapped())
             };
-            out.extend(codec::encode_announcements(attrs, family, &[next_hop], &list, ctx));
+            out.extend(codec::encode_announcements(
+                attrs,
+                family,
+                &[next_hop],
+                &list,
+                ctx,
+            ));
         }
     }
     out
@@ -658,5 +705,9 @@ fn max_prefix_cease(family: Family, limit: u32) -> Notification {
     data.extend_from_slice(&family.afi.to_be_bytes());
     data.push(family.safi);
     data.extend_from_slice(&limit.to_be_bytes());
-    Notification::new(error_code::CEASE, error_code::MAXIMUM_PREFIXES_REACHED, data)
+    Notification::new(
+        error_code::CEASE,
+        error_code::MAXIMUM_PREFIXES_REACHED,
+        data,
+    )
 }

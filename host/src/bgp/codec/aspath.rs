@@ -44,7 +44,7 @@ pub(super) fn decode(value: &[u8], four_octet: bool) -> Option<Vec<AsSegment>> {
 /// RFC 6793 §6: a length below 6 or not even, a confederation segment, or
 /// any of the segment errors of [`decode`].
 pub(super) fn decode_as4(value: &[u8]) -> Option<Vec<AsSegment>> {
-    if value.len() < 6 || value.len() % 2 != 0 {
+    if value.len() < 6 || !value.len().is_multiple_of(2) {
         return None;
     }
     let segments = decode(value, true)?;

@@ -91,7 +91,10 @@ impl Raw<'_> {
         if self.flags & CATEGORY == category {
             return Ok(());
         }
-        let why = format!("flags 0x{:02x} conflict with the attribute type", self.flags);
+        let why = format!(
+            "flags 0x{:02x} conflict with the attribute type",
+            self.flags
+        );
         Err(self.problem(approach, error_code::ATTRIBUTE_FLAGS_ERROR, &why))
     }
 
@@ -252,8 +255,9 @@ fn apply(a: &Raw<'_>, ctx: &Context, out: &mut Attributes) -> Result<(), Problem
         attr::AS4_PATH => {
             a.expect_category(OPTIONAL_TRANSITIVE, TreatAsWithdraw)?;
             // RFC 6793 §6: a malformed AS4_PATH is discarded.
-            let segments = aspath::decode_as4(a.value)
-                .ok_or_else(|| a.problem(AttributeDiscard, error_code::MALFORMED_AS_PATH, "malformed"))?;
+            let segments = aspath::decode_as4(a.value).ok_or_else(|| {
+                a.problem(AttributeDiscard, error_code::MALFORMED_AS_PATH, "malformed")
+            })?;
             out.as4_path = Some(segments);
         }
         attr::AS4_AGGREGATOR => {
@@ -297,7 +301,11 @@ fn as_path(a: &Raw<'_>, four_octet: bool) -> Result<Vec<AsSegment>, Problem> {
 
 /// AGGREGATOR (RFC 7606 §7.7: length not 6, or 8 between 4-octet speakers)
 /// or AS4_AGGREGATOR (always 8, RFC 6793 §6): ASN and address.
-fn aggregator(a: &Raw<'_>, four_octet: bool, approach: Approach) -> Result<(u32, Ipv4Addr), Problem> {
+fn aggregator(
+    a: &Raw<'_>,
+    four_octet: bool,
+    approach: Approach,
+) -> Result<(u32, Ipv4Addr), Problem> {
     let mut r = Reader::new(a.value);
     let expected = if four_octet { 8 } else { 6 };
     if a.value.len() != expected {
@@ -317,7 +325,7 @@ fn aggregator(a: &Raw<'_>, four_octet: bool, approach: Approach) -> Result<(u32,
 /// RFC 7606 §7.8: a length that is not a non-zero multiple of 4 is
 /// treat-as-withdraw.
 fn communities(a: &Raw<'_>) -> Result<Vec<u32>, Problem> {
-    if a.value.is_empty() || a.value.len() % 4 != 0 {
+    if a.value.is_empty() || !a.value.len().is_multiple_of(4) {
         return Err(a.length_error(Approach::TreatAsWithdraw));
     }
     let mut r = Reader::new(a.value);
@@ -327,7 +335,7 @@ fn communities(a: &Raw<'_>) -> Result<Vec<u32>, Problem> {
 /// RFC 8092 §6: a length that is not a non-zero multiple of 12 is
 /// treat-as-withdraw. Repeated values are dropped silently (RFC 8092 §5).
 fn large_communities(a: &Raw<'_>) -> Result<Vec<LargeCommunity>, Problem> {
-    if a.value.is_empty() || a.value.len() % 12 != 0 {
+    if a.value.is_empty() || !a.value.len().is_multiple_of(12) {
         return Err(a.length_error(Approach::TreatAsWithdraw));
     }
     let mut r = Reader::new(a.value);

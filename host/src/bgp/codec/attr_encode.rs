@@ -22,7 +22,12 @@ type Attr = (u8, u8, Vec<u8>);
 /// Appends the Path Attributes field of `update` (without its length).
 pub(super) fn encode(update: &Update, ctx: &Context, out: &mut Vec<u8>) {
     if let Some(reach) = &update.mp_reach {
-        write(out, OPTIONAL_NON_TRANSITIVE, attr::MP_REACH_NLRI, &mp::encode_reach(reach));
+        write(
+            out,
+            OPTIONAL_NON_TRANSITIVE,
+            attr::MP_REACH_NLRI,
+            &mp::encode_reach(reach),
+        );
     }
     if let Some(unreach) = &update.mp_unreach {
         let value = mp::encode_unreach(unreach);
@@ -46,7 +51,11 @@ fn path_attributes(p: &PathAttributes, ctx: &Context) -> Vec<Attr> {
         v.push((WELL_KNOWN, attr::NEXT_HOP, nh.octets().to_vec()));
     }
     if let Some(med) = p.med {
-        v.push((OPTIONAL_NON_TRANSITIVE, attr::MULTI_EXIT_DISC, med.to_be_bytes().to_vec()));
+        v.push((
+            OPTIONAL_NON_TRANSITIVE,
+            attr::MULTI_EXIT_DISC,
+            med.to_be_bytes().to_vec(),
+        ));
     }
     if let Some(pref) = p.local_pref {
         v.push((WELL_KNOWN, attr::LOCAL_PREF, pref.to_be_bytes().to_vec()));
@@ -74,7 +83,11 @@ fn path_attributes(p: &PathAttributes, ctx: &Context) -> Vec<Attr> {
     }
     if !four {
         if let Some(as4) = aspath::as4_path_for(&p.as_path) {
-            v.push((OPTIONAL_TRANSITIVE, attr::AS4_PATH, aspath::encode(&as4, true)));
+            v.push((
+                OPTIONAL_TRANSITIVE,
+                attr::AS4_PATH,
+                aspath::encode(&as4, true),
+            ));
         }
     }
     if !p.large_communities.is_empty() {

@@ -23,9 +23,7 @@ mod update;
 #[cfg(test)]
 mod tests;
 
-use crate::bgp::message::{
-    error_code, Family, Message, Notification, HEADER_LEN, MAX_MESSAGE_LEN,
-};
+use crate::bgp::message::{error_code, Family, Message, Notification, HEADER_LEN, MAX_MESSAGE_LEN};
 
 use reader::Reader;
 
@@ -164,11 +162,11 @@ pub fn encode(msg: &Message, ctx: &Context, out: &mut Vec<u8>) -> Result<(), Enc
 /// message type and the body after the header.
 fn decode_header(frame: &[u8]) -> Result<(u8, &[u8]), Notification> {
     let mut r = Reader::new(frame);
-    let marker = r.take(MARKER_LEN).unwrap_or(frame);
+    let marker = frame.get(..MARKER_LEN.min(frame.len())).unwrap_or(&[]);
     if marker.iter().any(|&b| b != 0xff) {
         return Err(not_synchronized());
     }
-    let field = r.take(2).unwrap_or(&[]);
+    let field = r.take(MARKER_LEN).and_then(|_| r.take(2)).unwrap_or(&[]);
     let len = field
         .try_into()
         .map(|b: [u8; 2]| usize::from(u16::from_be_bytes(b)));

@@ -91,12 +91,15 @@ pub fn encode_withdrawals(family: Family, prefixes: &[IpNet], ctx: &Context) -> 
     if routes.is_empty() {
         return Vec::new();
     }
-    pack(&empty_update(family), &routes, ctx, |u, chunk| {
-        match &mut u.mp_unreach {
+    pack(
+        &empty_update(family),
+        &routes,
+        ctx,
+        |u, chunk| match &mut u.mp_unreach {
             Some(unreach) => unreach.withdrawn = chunk,
             None => u.withdrawn = chunk,
-        }
-    })
+        },
+    )
 }
 
 /// The End-of-RIB marker for `family` (RFC 4724 §2): an UPDATE with

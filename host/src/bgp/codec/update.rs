@@ -75,7 +75,10 @@ fn split_fields(body: &[u8]) -> Result<Fields<'_>, Notification> {
             attributes,
             nlri: r.rest(),
         }),
-        _ => Err(update_error(error_code::MALFORMED_ATTRIBUTE_LIST, Vec::new())),
+        _ => Err(update_error(
+            error_code::MALFORMED_ATTRIBUTE_LIST,
+            Vec::new(),
+        )),
     }
 }
 

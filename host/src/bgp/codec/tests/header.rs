@@ -23,7 +23,7 @@ fn keepalive_known_bytes() {
 #[test]
 fn notification_known_bytes_and_round_trip() {
     let bytes = frame(
-        NOTIFICATION,
+        TYPE_NOTIFICATION,
         &[
             0x06, // code: Cease
             0x02, // subcode: Administrative Shutdown
@@ -34,13 +34,16 @@ fn notification_known_bytes_and_round_trip() {
     assert_eq!(decode(&bytes, &TWO), Ok(Message::Notification(n.clone())));
     assert_eq!(round_trip(&Message::Notification(n), &TWO), bytes);
     // No data at all: the 21-byte minimum.
-    round_trip(&Message::Notification(Notification::new(4, 0, vec![])), &TWO);
+    round_trip(
+        &Message::Notification(Notification::new(4, 0, vec![])),
+        &TWO,
+    );
 }
 
 #[test]
 fn route_refresh_known_bytes_and_round_trip() {
     let bytes = frame(
-        ROUTE_REFRESH,
+        TYPE_ROUTE_REFRESH,
         &[
             0x00, 0x02, // AFI 2 (IPv6)
             0x00, // reserved
@@ -100,10 +103,22 @@ fn decode_length_field_mismatch() {
     let mut bytes = update_frame(&[], &[], &[]);
     bytes.push(0x00);
     let n = decode_err(&bytes, &TWO);
-    assert_eq!(n, Notification::new(MESSAGE_HEADER, BAD_MESSAGE_LENGTH, vec![0x00, 0x17]));
-    // And a frame shorter than the header.
-    let n = decode_err(&[0xff; 17], &TWO);
-    assert_eq!((n.code, n.subcode), (MESSAGE_HEADER, BAD_MESSAGE_LENGTH));
+    assert_eq!(
+        n,
+        Notification::new(MESSAGE_HEADER, BAD_MESSAGE_LENGTH, vec![0x00, 0x17])
+    );
+    // Frames shorter than the header: no Length field to report, or the
+    // one there.
+    let n = decode_err(&[0xff; 10], &TWO);
+    assert_eq!(
+        n,
+        Notification::new(MESSAGE_HEADER, BAD_MESSAGE_LENGTH, vec![])
+    );
+    let n = decode_err(&KEEPALIVE_BYTES[..18], &TWO);
+    assert_eq!(
+        n,
+        Notification::new(MESSAGE_HEADER, BAD_MESSAGE_LENGTH, vec![0x00, 0x13])
+    );
 }
 
 #[test]
@@ -119,19 +134,23 @@ fn decode_unknown_type() {
 #[test]
 fn decode_per_type_lengths() {
     let cases: [(u8, usize); 6] = [
-        (KEEPALIVE, 1),     // 20: KEEPALIVE is exactly 19
-        (OPEN, 9),          // 28: OPEN is at least 29
-        (UPDATE, 3),        // 22: UPDATE is at least 23
-        (NOTIFICATION, 1),  // 20: NOTIFICATION is at least 21
-        (ROUTE_REFRESH, 3), // 22: ROUTE-REFRESH is exactly 23
-        (ROUTE_REFRESH, 5), // 24
+        (TYPE_KEEPALIVE, 1),     // 20: KEEPALIVE is exactly 19
+        (TYPE_OPEN, 9),          // 28: OPEN is at least 29
+        (TYPE_UPDATE, 3),        // 22: UPDATE is at least 23
+        (TYPE_NOTIFICATION, 1),  // 20: NOTIFICATION is at least 21
+        (TYPE_ROUTE_REFRESH, 3), // 22: ROUTE-REFRESH is exactly 23
+        (TYPE_ROUTE_REFRESH, 5), // 24
     ];
     for (kind, body_len) in cases {
         let bytes = frame(kind, &vec![0; body_len]);
         let len = (19 + body_len) as u16;
         assert_eq!(
             decode_err(&bytes, &TWO),
-            Notification::new(MESSAGE_HEADER, BAD_MESSAGE_LENGTH, len.to_be_bytes().to_vec()),
+            Notification::new(
+                MESSAGE_HEADER,
+                BAD_MESSAGE_LENGTH,
+                len.to_be_bytes().to_vec()
+            ),
             "type {kind} body {body_len}"
         );
     }

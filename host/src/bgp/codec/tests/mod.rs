@@ -27,11 +27,11 @@ pub(super) const FOUR: Context = Context {
     four_octet_as: true,
 };
 
-pub(super) const OPEN: u8 = 1;
-pub(super) const UPDATE: u8 = 2;
-pub(super) const NOTIFICATION: u8 = 3;
-pub(super) const KEEPALIVE: u8 = 4;
-pub(super) const ROUTE_REFRESH: u8 = 5;
+pub(super) const TYPE_OPEN: u8 = 1;
+pub(super) const TYPE_UPDATE: u8 = 2;
+pub(super) const TYPE_NOTIFICATION: u8 = 3;
+pub(super) const TYPE_KEEPALIVE: u8 = 4;
+pub(super) const TYPE_ROUTE_REFRESH: u8 = 5;
 
 /// A whole message: 16-byte marker, 2-byte length, type, body.
 pub(super) fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -51,7 +51,7 @@ pub(super) fn update_frame(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u
     body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
     body.extend_from_slice(attrs);
     body.extend_from_slice(nlri);
-    frame(UPDATE, &body)
+    frame(TYPE_UPDATE, &body)
 }
 
 /// Decodes `bytes`, which must be an UPDATE without error.
@@ -80,7 +80,11 @@ pub(super) fn encode_ok(msg: &Message, ctx: &Context) -> Vec<u8> {
 /// Encodes `msg`, decodes the bytes and checks the same value comes back.
 pub(super) fn round_trip(msg: &Message, ctx: &Context) -> Vec<u8> {
     let bytes = encode_ok(msg, ctx);
-    assert_eq!(decode(&bytes, ctx).as_ref(), Ok(msg), "round trip of {msg:?}");
+    assert_eq!(
+        decode(&bytes, ctx).as_ref(),
+        Ok(msg),
+        "round trip of {msg:?}"
+    );
     bytes
 }
 

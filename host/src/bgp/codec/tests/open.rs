@@ -53,7 +53,7 @@ fn open_one_capability_per_parameter() {
         0x02, 0x06, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe8, // 4-octet AS 65000
         0x02, 0x04, 0x40, 0x02, 0x00, 0x78, // code 64 (graceful restart), kept raw
     ];
-    let bytes = frame(OPEN, &open_body(&params));
+    let bytes = frame(TYPE_OPEN, &open_body(&params));
     assert_eq!(bytes.len(), 29 + 34);
     assert_eq!(decode(&bytes, &TWO), Ok(Message::Open(expected(65000))));
 }
@@ -69,7 +69,7 @@ fn open_grouped_capabilities_known_bytes_and_round_trip() {
         0x41, 0x04, 0x00, 0x00, 0xfd, 0xe8, // 4-octet AS 65000
         0x40, 0x02, 0x00, 0x78, // code 64
     ];
-    let bytes = frame(OPEN, &open_body(&params));
+    let bytes = frame(TYPE_OPEN, &open_body(&params));
     let msg = Message::Open(expected(65000));
     assert_eq!(decode(&bytes, &TWO), Ok(msg.clone()));
     assert_eq!(round_trip(&msg, &TWO), bytes);
@@ -85,7 +85,7 @@ fn open_four_octet_asn_sends_as_trans() {
 
 #[test]
 fn open_without_capabilities() {
-    let bytes = frame(OPEN, &open_body(&[]));
+    let bytes = frame(TYPE_OPEN, &open_body(&[]));
     let Ok(Message::Open(open)) = decode(&bytes, &TWO) else {
         panic!("OPEN expected");
     };
@@ -121,7 +121,7 @@ fn open_bad_version() {
     let mut body = open_body(&[]);
     body[0] = 3;
     assert_eq!(
-        decode_err(&frame(OPEN, &body), &TWO),
+        decode_err(&frame(TYPE_OPEN, &body), &TWO),
         Notification::new(OPEN_MESSAGE, UNSUPPORTED_VERSION, vec![0x00, 0x04])
     );
 }
@@ -129,11 +129,17 @@ fn open_bad_version() {
 #[test]
 fn open_truncated_capability() {
     // The parameter holds 2 bytes; the capability in it claims 4.
-    let n = decode_err(&frame(OPEN, &open_body(&[0x02, 0x02, 0x41, 0x04])), &TWO);
+    let n = decode_err(
+        &frame(TYPE_OPEN, &open_body(&[0x02, 0x02, 0x41, 0x04])),
+        &TWO,
+    );
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
 
     // Capability cut short at the end of the parameter.
-    let n = decode_err(&frame(OPEN, &open_body(&[0x02, 0x04, 0x41, 0x04, 0x00, 0x00])), &TWO);
+    let n = decode_err(
+        &frame(TYPE_OPEN, &open_body(&[0x02, 0x04, 0x41, 0x04, 0x00, 0x00])),
+        &TWO,
+    );
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
 }
 
@@ -141,20 +147,20 @@ fn open_truncated_capability() {
 fn open_malformed_parameter_lengths() {
     // A parameter claiming 6 bytes in a 4-byte field.
     let mut body = open_body(&[0x02, 0x06, 0x01, 0x04]);
-    let n = decode_err(&frame(OPEN, &body), &TWO);
+    let n = decode_err(&frame(TYPE_OPEN, &body), &TWO);
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
     // Optional Parameters Length past the end of the message.
     body[9] = 8;
-    let n = decode_err(&frame(OPEN, &body), &TWO);
+    let n = decode_err(&frame(TYPE_OPEN, &body), &TWO);
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
     // Bytes left over after the parameters.
     let mut body = open_body(&[]);
     body.extend_from_slice(&[0x02, 0x00]);
-    let n = decode_err(&frame(OPEN, &body), &TWO);
+    let n = decode_err(&frame(TYPE_OPEN, &body), &TWO);
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
     // A multiprotocol capability of 3 bytes instead of 4.
     let body = open_body(&[0x02, 0x05, 0x01, 0x03, 0x00, 0x01, 0x01]);
-    let n = decode_err(&frame(OPEN, &body), &TWO);
+    let n = decode_err(&frame(TYPE_OPEN, &body), &TWO);
     assert_eq!((n.code, n.subcode), (OPEN_MESSAGE, 0));
 }
 
@@ -163,7 +169,7 @@ fn open_unsupported_optional_parameter() {
     // Parameter type 1 (the deprecated Authentication Information).
     let body = open_body(&[0x01, 0x02, 0x00, 0x00]);
     assert_eq!(
-        decode_err(&frame(OPEN, &body), &TWO),
+        decode_err(&frame(TYPE_OPEN, &body), &TWO),
         Notification::new(OPEN_MESSAGE, UNSUPPORTED_OPTIONAL_PARAMETER, vec![])
     );
 }
