@@ -447,7 +447,7 @@ impl Speaker {
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
-                    let (routes_changed, more) = self.import(id, &update, now, filter);
+                    let (routes_changed, more) = self.import(id, update, now, filter);
                     changed |= routes_changed;
                     queue.extend(more);
                 }
@@ -475,13 +475,15 @@ impl Speaker {
     fn import(
         &mut self,
         id: PeerId,
-        update: &Update,
+        mut update: Update,
         now: Instant,
         filter: &mut FilterSlot,
     ) -> (bool, Vec<Output>) {
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
+        external_checks(&mut update, p.settings.remote_asn, p.settings.local_asn);
+        let update = &update;
         if let Some(reason) = &update.treat_as_withdraw {
             warn!(tunnel = %p.tunnel_name, "malformed UPDATE treated as withdraw (RFC 7606): {reason}");
         }
@@ -576,6 +578,14 @@ impl Speaker {
                 Verdict::Modify(route) => Some((prefix, wit_route::modified(&attrs, route))),
             })
             .collect();
+        // LOCAL_PREF is never sent to an external peer (RFC 4271 section 5.1.5).
+        let wanted = wanted
+            .into_iter()
+            .map(|(prefix, mut attrs)| {
+                attrs.local_pref = None;
+                (prefix, attrs)
+            })
+            .collect();
         let diff = p.adj_out.update(wanted);
         let mut messages = encode_diff(&diff, p.local, &p.session.codec_context());
         if full {
@@ -608,6 +618,40 @@ impl Speaker {
             .flat_map(|m| p.session.send_update(m, now))
             .collect()
     }
+}
+
+/// What an UPDATE from an external peer must satisfy beyond its encoding:
+/// LOCAL_PREF is not for external peers and is discarded (RFC 4271 section
+/// 5.1.5, RFC 7606 section 7.5); the AS path must start with the peer's AS
+/// (RFC 4271 section 6.3; treat-as-withdraw per RFC 7606 section 7.2); a
+/// path holding our own AS is a loop and is not used (section 9.1.2).
+fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32) {
+    let Some(attrs) = update.attributes.as_mut() else {
+        return;
+    };
+    attrs.local_pref = None;
+    if update.treat_as_withdraw.is_some() || update.announced().next().is_none() {
+        return;
+    }
+    let Some(attrs) = update.attributes.as_ref() else {
+        return;
+    };
+    let first = attrs.as_path.first().and_then(|s| match s.kind {
+        SegmentKind::Sequence => s.asns.first().copied(),
+        _ => None,
+    });
+    let reason = if first != Some(remote_asn) {
+        Some(format!(
+            "AS_PATH does not start with the peer's AS {remote_asn} (RFC 4271 section 6.3)"
+        ))
+    } else if attrs.as_path.iter().any(|s| s.asns.contains(&local_asn)) {
+        Some(format!(
+            "AS_PATH holds our own AS {local_asn}: a routing loop"
+        ))
+    } else {
+        None
+    };
+    update.treat_as_withdraw = reason;
 }
 
 /// Runs the import filter over `prefixes` of the peer's Adj-RIB-In and
@@ -710,4 +754,54 @@ fn max_prefix_cease(family: Family, limit: u32) -> Notification {
         error_code::MAXIMUM_PREFIXES_REACHED,
         data,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(path: &[u32]) -> Update {
+        Update {
+            attributes: Some(PathAttributes {
+                as_path: vec![AsSegment {
+                    kind: SegmentKind::Sequence,
+                    asns: path.to_vec(),
+                }],
+                local_pref: Some(300),
+                next_hop: Some(Ipv4Addr::new(169, 254, 10, 2)),
+                ..PathAttributes::default()
+            }),
+            nlri: vec!["10.1.0.0/24".parse().unwrap()],
+            ..Update::default()
+        }
+    }
+
+    #[test]
+    fn external_peers_local_pref_is_dropped_and_paths_checked() {
+        let mut u = update(&[65000, 65010]);
+        external_checks(&mut u, 65000, 64512);
+        assert_eq!(u.treat_as_withdraw, None);
+        assert_eq!(u.attributes.as_ref().unwrap().local_pref, None);
+
+        let mut u = update(&[65010]);
+        external_checks(&mut u, 65000, 64512);
+        assert_eq!(
+            u.treat_as_withdraw.as_deref(),
+            Some("AS_PATH does not start with the peer's AS 65000 (RFC 4271 section 6.3)")
+        );
+
+        let mut u = update(&[65000, 64512]);
+        external_checks(&mut u, 65000, 64512);
+        assert_eq!(
+            u.treat_as_withdraw.as_deref(),
+            Some("AS_PATH holds our own AS 64512: a routing loop")
+        );
+    }
+
+    #[test]
+    fn max_prefix_cease_carries_family_and_limit() {
+        let n = max_prefix_cease(Family::IPV6_UNICAST, 100);
+        assert_eq!((n.code, n.subcode), (6, 1));
+        assert_eq!(n.data, vec![0, 2, 1, 0, 0, 0, 100]);
+    }
 }
