@@ -239,3 +239,73 @@ fn unknown_bgp_keys_are_refused() {
     let e = fx.parse(&text).unwrap_err();
     assert!(e.what().contains("unknown key `remote_as`"), "{e}");
 }
+
+/// An example config with every placeholder key replaced by the fixture's
+/// far key and its own key file renamed to the fixture's.
+fn example(fx: &Fixture, text: &str, key_file: &str) -> super::GatewayConfig {
+    let text = [
+        "VGW_PUBLIC_KEY",
+        "CGW_PUBLIC_KEY",
+        "CGW1_PUBLIC_KEY",
+        "CGW2_PUBLIC_KEY",
+    ]
+    .iter()
+    .fold(text.to_string(), |t, k| t.replace(k, &fx.far_pub))
+    .replace(&format!("\"{key_file}\""), "\"gw.key\"");
+    fx.parse(&text)
+        .unwrap_or_else(|e| panic!("{key_file} example: {e}"))
+}
+
+#[test]
+fn dynamic_and_ha_examples_parse() {
+    let fx = Fixture::new();
+    let vgw = example(
+        &fx,
+        include_str!("../../../examples/dynamic/vgw.toml"),
+        "vgw.key",
+    );
+    assert_eq!(vgw.bgp.asn, 64512);
+    assert_eq!(vgw.bgp.networks.len(), 2);
+    let bgp = vgw.connections[0].bgp.as_ref().unwrap();
+    assert_eq!((bgp.remote_asn, bgp.passive), (65000, true));
+    let cgw = example(
+        &fx,
+        include_str!("../../../examples/dynamic/cgw.toml"),
+        "cgw.key",
+    );
+    let bgp = cgw.connections[0].bgp.as_ref().unwrap();
+    assert_eq!(
+        (bgp.local_asn, bgp.remote_asn, bgp.passive),
+        (65000, 64512, false)
+    );
+
+    let vgw = example(
+        &fx,
+        include_str!("../../../examples/ha/vgw.toml"),
+        "vgw.key",
+    );
+    assert_eq!(vgw.connections.len(), 2);
+    assert!(vgw
+        .connections
+        .iter()
+        .all(|c| c.routing == Routing::Dynamic));
+    let cgw1 = example(
+        &fx,
+        include_str!("../../../examples/ha/cgw1.toml"),
+        "cgw1.key",
+    );
+    let cgw2 = example(
+        &fx,
+        include_str!("../../../examples/ha/cgw2.toml"),
+        "cgw2.key",
+    );
+    assert_eq!(
+        (
+            cgw1.route_table.kernel_metric,
+            cgw2.route_table.kernel_metric
+        ),
+        (100, 200)
+    );
+    assert_ne!(cgw1.bgp.router_id, cgw2.bgp.router_id);
+    assert_ne!(cgw1.admin_socket, cgw2.admin_socket);
+}
