@@ -446,3 +446,53 @@ fn a_config_plugin_is_loaded_at_start_and_cached_for_the_next_start() {
         "the compiled plugin is kept for the next start"
     );
 }
+
+#[test]
+fn bgp_and_routes_on_a_static_gateway() {
+    let mut scene = Scene::new("bgr");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slbgr0");
+    let socket = scene.path("gw.sock");
+    scene.start(&config, &socket);
+    let ask = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = ask(&["bgp"]);
+    assert!(
+        text.contains("(no dynamic connection: no BGP session)"),
+        "{text}"
+    );
+    let routes: serde_json::Value = serde_json::from_str(&ask(&["routes", "--json"])).unwrap();
+    let list = routes["routes"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{routes}");
+    assert_eq!(list[0]["prefix"], "10.77.0.0/24");
+    assert_eq!(list[0]["source"], "static");
+    assert_eq!(list[0]["selected"], true, "{routes}");
+    let text = ask(&["routes"]);
+    assert!(text.contains("* 10.77.0.0/24"), "{text}");
+}
+
+#[test]
+fn bgp_without_a_running_gateway_says_so() {
+    let scene = Scene::new("bgn");
+    for cmd in ["bgp", "routes"] {
+        let out = Command::new(BIN)
+            .args([cmd, "--socket"])
+            .arg(scene.path("none.sock"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(
+            stderr(&out).contains("is `sitelink run` running"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+    }
+}
