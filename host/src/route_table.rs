@@ -114,8 +114,19 @@ pub fn table(cfg: &GatewayConfig, learned: impl IntoIterator<Item = (IpNet, Cand
 /// connection for a static route, the learning tunnel for a BGP route. Each
 /// tunnel's inside /30 goes to that tunnel alone, whatever its weight
 /// (liveness probes and BGP must use the tunnel they belong to).
-pub fn build_fib(installed: &[Installed], tunnels: &[Tunnel], weights: &[u32]) -> Fib {
+///
+/// `sources` are the prefixes each connection may send from beyond the
+/// installed ones (every candidate of the table, installed or not).
+pub fn build_fib(
+    installed: &[Installed],
+    sources: &[(IpNet, ConnectionId)],
+    tunnels: &[Tunnel],
+    weights: &[u32],
+) -> Fib {
     let mut fib = Fib::default();
+    for (prefix, connection) in sources {
+        fib.allow_source(*prefix, *connection);
+    }
     for route in installed {
         let mut hops: Vec<(TunnelId, u32)> = Vec::new();
         for t in tunnels {

@@ -10,8 +10,11 @@
 //! Module map: [`netns`] (namespaces, links, addresses, routes), [`process`]
 //! (bounded commands, spawned processes, `wait_until`), [`cleanup`] (global
 //! registry, signal hook, watchdog), [`gateway`] (the `sitelink` binary, keys,
-//! configs, status), [`topology`] (the labs of DESIGN.md, topology 1 "static"
-//! for now) and [`measure`] (ping, ping trains, iperf3, garbage UDP).
+//! configs, status), [`routing`] (BGP peers and route tables as `sitelink bgp`
+//! and `sitelink routes` report them), [`topology`] (the labs of DESIGN.md:
+//! [`SiteLab`] builds topology 1 "static", 2 "dynamic" or 3 "HA"),
+//! [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
+//! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters).
 
 pub mod cleanup;
 pub mod error;
@@ -20,6 +23,7 @@ pub mod measure;
 pub mod netns;
 pub mod plugins;
 pub mod process;
+pub mod routing;
 pub mod topology;
 
 pub use error::{Error, Result};
@@ -27,4 +31,5 @@ pub use gateway::{Gw, Status};
 pub use measure::{IperfResult, PingTrain};
 pub use netns::{Lab, Netns};
 pub use process::{wait_until, Spawned};
-pub use topology::StaticLab;
+pub use routing::{Bgp, Routes};
+pub use topology::{SiteLab, SiteOptions, Topology};

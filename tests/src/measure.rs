@@ -304,7 +304,44 @@ pub fn iperf3_client_at(
     seconds: u32,
     bitrate: Option<&str>,
 ) -> Result<IperfResult> {
-    let (p, t) = (port.to_string(), seconds.to_string());
+    run_iperf3(ns, dst, port, seconds, 1, bitrate)
+}
+
+/// Parallel TCP flows for [`iperf3_flows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flows {
+    /// How many streams (iperf3's `-P`: one source port each, so as many
+    /// distinct 5-tuples for an ECMP hash).
+    pub streams: u32,
+    /// For how long.
+    pub seconds: u32,
+    /// Each stream's cap (iperf3's `-b` applies per stream, which keeps the
+    /// flows' packet counts alike), e.g. `"2M"`.
+    pub bitrate: &'static str,
+}
+
+/// `flows` from `ns` to an iperf3 server at `dst`:`port`. The result sums
+/// the streams.
+pub fn iperf3_flows(ns: &Netns, dst: &str, port: u16, flows: Flows) -> Result<IperfResult> {
+    run_iperf3(
+        ns,
+        dst,
+        port,
+        flows.seconds,
+        flows.streams,
+        Some(flows.bitrate),
+    )
+}
+
+fn run_iperf3(
+    ns: &Netns,
+    dst: &str,
+    port: u16,
+    seconds: u32,
+    streams: u32,
+    bitrate: Option<&str>,
+) -> Result<IperfResult> {
+    let (p, t, n) = (port.to_string(), seconds.to_string(), streams.to_string());
     let mut args = vec![
         "-c",
         dst,
@@ -318,6 +355,9 @@ pub fn iperf3_client_at(
         "--connect-timeout",
         "3000",
     ];
+    if streams > 1 {
+        args.extend(["-P", &n]);
+    }
     if let Some(rate) = bitrate {
         args.extend(["-b", rate]);
     }
@@ -328,6 +368,29 @@ pub fn iperf3_client_at(
     )?;
     parse_iperf3(&out.stdout)
         .map_err(|e| e.context(format!("iperf3 stderr: {}", out.stderr.trim())))
+}
+
+/// A counter of `/proc/net/snmp` inside `ns` (per namespace), e.g.
+/// (`"Icmp"`, `"InEchos"`): echo requests that reached the namespace.
+pub fn snmp_counter(ns: &Netns, group: &str, field: &str) -> Result<u64> {
+    let text = ns.exec_ok("cat", &["/proc/net/snmp"])?;
+    parse_snmp(&text, group, field).ok_or_else(|| {
+        Error::msg(format!(
+            "no {group} {field} in /proc/net/snmp of {}",
+            ns.name()
+        ))
+    })
+}
+
+/// Reads one counter from `/proc/net/snmp` text (a header line and a value
+/// line per group).
+pub fn parse_snmp(text: &str, group: &str, field: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let i = names.split_whitespace().position(|n| n == field)?;
+    values.split_whitespace().nth(i)?.parse().ok()
 }
 
 /// Runs the `udp-garbage` helper (`bin`) in `ns`: `count` garbage datagrams
@@ -381,6 +444,14 @@ mod tests {
         let out = "[1.0] 64 bytes from x: icmp_seq=1 ttl=1 time=1 ms\n5 packets transmitted, 1 received, 80% packet loss\n";
         let t = parse_ping(out, Duration::from_millis(10));
         assert_eq!((t.sent, t.received, t.longest_missing_run), (5, 1, 4));
+    }
+
+    #[test]
+    fn snmp_counters() {
+        let t = "Ip: Forwarding DefaultTTL\nIp: 1 64\nIcmp: InMsgs InErrors InEchos\nIcmp: 12 0 7\nIcmpMsg: InType8\nIcmpMsg: 7\n";
+        assert_eq!(parse_snmp(t, "Icmp", "InEchos"), Some(7));
+        assert_eq!(parse_snmp(t, "Ip", "DefaultTTL"), Some(64));
+        assert_eq!(parse_snmp(t, "Icmp", "OutEchos"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::gateway::{workspace_dir, Gw};
 use crate::process::{self, CmdOutput};
-use crate::topology::StaticLab;
+use crate::topology::SiteLab;
 use crate::{Error, Result};
 
 /// Bound for one `sitelink plugin` call (a swap may compile the component).
@@ -42,7 +42,7 @@ pub fn plugin(name: &str) -> Result<PathBuf> {
 
 /// Runs `sitelink plugin ARGS --socket SOCKET --json` against gateway `gw`.
 /// (The admin socket is a file: no need to enter the namespace.)
-pub fn plugin_cmd(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<CmdOutput> {
+pub fn plugin_cmd(lab: &SiteLab, gw: Gw, args: &[&str]) -> Result<CmdOutput> {
     let socket = lab.socket(gw)?;
     let mut cmd = Command::new(lab.bin()?);
     cmd.arg("plugin")
@@ -54,7 +54,7 @@ pub fn plugin_cmd(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<CmdOutput> {
 }
 
 /// `sitelink plugin ARGS --socket SOCKET` for people (the rendered text).
-pub fn plugin_cmd_text(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<String> {
+pub fn plugin_cmd_text(lab: &SiteLab, gw: Gw, args: &[&str]) -> Result<String> {
     let socket = lab.socket(gw)?;
     let mut cmd = Command::new(lab.bin()?);
     cmd.arg("plugin").args(args).arg("--socket").arg(socket);
@@ -63,7 +63,7 @@ pub fn plugin_cmd_text(lab: &StaticLab, gw: Gw, args: &[&str]) -> Result<String>
 
 /// `sitelink plugin swap SLOT FILE [--param K=V]...`; the JSON answer, or an
 /// error with what the CLI printed.
-pub fn swap(lab: &StaticLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> Result<Value> {
+pub fn swap(lab: &SiteLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> Result<Value> {
     let file = file.to_string_lossy();
     let mut args = vec!["swap", slot, &file];
     for p in params {
@@ -73,8 +73,13 @@ pub fn swap(lab: &StaticLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -
     json_answer(plugin_cmd(lab, gw, &args)?)
 }
 
+/// `sitelink plugin remove SLOT`; the JSON answer.
+pub fn remove(lab: &SiteLab, gw: Gw, slot: &str) -> Result<Value> {
+    json_answer(plugin_cmd(lab, gw, &["remove", slot])?)
+}
+
 /// `sitelink plugin list`; the JSON answer.
-pub fn list(lab: &StaticLab, gw: Gw) -> Result<Value> {
+pub fn list(lab: &SiteLab, gw: Gw) -> Result<Value> {
     json_answer(plugin_cmd(lab, gw, &["list"])?)
 }
 

@@ -1,13 +1,14 @@
 //! Proves the lab itself, without gateways: the static topology's plumbing
 //! (both VGW endpoints reachable from the CGW through "inet", a cut link
-//! isolates its endpoint only, source-based routing on the VGW), and cleanup
+//! isolates its endpoint only, source-based routing on the VGW), the HA
+//! topology's two uplinks (each routed by source address), and cleanup
 //! of namespaces and processes on drop, on panic and by the stale sweep.
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::measure::{ping, ping_ok, ping_src};
 use sitelink_lab::netns::{list_netns, Netns};
-use sitelink_lab::topology::{CGW_WAN, SITE_B_V4, VGW_AZ1, VGW_AZ2};
-use sitelink_lab::{Lab, Spawned, StaticLab};
+use sitelink_lab::topology::{CGW_WAN, CGW_WAN2, SITE_B_V4, VGW_AZ1, VGW_AZ2};
+use sitelink_lab::{Lab, SiteLab, Spawned, Topology};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -26,7 +27,7 @@ fn assert_gone(names: &[String]) {
 #[test]
 fn static_plumbing_endpoints_links_and_source_routing() {
     let _wd = watchdog("static_plumbing");
-    let lab = StaticLab::build().expect("build static lab");
+    let lab = SiteLab::build(Topology::Static).expect("build static lab");
 
     // Sites reach their gateway's LAN side (v4 and v6); nothing crosses yet.
     for (ns, gw) in [
@@ -95,13 +96,74 @@ fn static_plumbing_endpoints_links_and_source_routing() {
 }
 
 #[test]
+fn ha_plumbing_two_uplinks_each_routed_by_source() {
+    let _wd = watchdog("ha_plumbing");
+    let lab = SiteLab::build(Topology::Ha).expect("build HA lab");
+    assert!(
+        ping_ok(&lab.site_a, "10.1.0.1"),
+        "site A -> its edge router"
+    );
+    // Each uplink address reaches both VGW endpoints, out of its own link.
+    for src in [CGW_WAN, CGW_WAN2] {
+        for dst in [VGW_AZ1, VGW_AZ2] {
+            assert!(
+                ping_src(&lab.cgw, Some(src), dst).unwrap().received > 0,
+                "cgw from {src} -> {dst}"
+            );
+        }
+    }
+    // Cut uplink 1: its address is cut off, uplink 2's is not, and uplink
+    // 1's traffic does not escape through uplink 2.
+    lab.cut_cgw_uplink(1).unwrap();
+    assert_eq!(
+        ping_src(&lab.cgw, Some(CGW_WAN), VGW_AZ1).unwrap().received,
+        0,
+        "uplink 1 still gets out after its cut"
+    );
+    assert!(
+        ping_src(&lab.cgw, Some(CGW_WAN2), VGW_AZ1)
+            .unwrap()
+            .received
+            > 0
+    );
+    lab.restore_cgw_uplink(1).unwrap();
+    lab.cut_cgw_uplink(2).unwrap();
+    assert!(ping_src(&lab.cgw, Some(CGW_WAN), VGW_AZ2).unwrap().received > 0);
+    assert_eq!(
+        ping_src(&lab.cgw, Some(CGW_WAN2), VGW_AZ2)
+            .unwrap()
+            .received,
+        0,
+        "uplink 2 still gets out after its cut"
+    );
+    lab.restore_cgw_uplink(2).unwrap();
+    // The VGW answers both uplinks from both endpoints.
+    for src in [VGW_AZ1, VGW_AZ2] {
+        for dst in [CGW_WAN, CGW_WAN2] {
+            assert!(
+                ping_src(&lab.vgw, Some(src), dst).unwrap().received > 0,
+                "vgw from {src} -> {dst}"
+            );
+        }
+    }
+    let main = lab.cgw.ip(&["route", "show", "table", "main"]).unwrap();
+    assert!(
+        !main.contains("default"),
+        "the HA edge router's main table has a default: {main}"
+    );
+    let names = lab.netns_names();
+    drop(lab);
+    assert_gone(&names);
+}
+
+#[test]
 fn namespaces_vanish_after_a_panic() {
     let _wd = watchdog("namespaces_vanish_after_a_panic");
     let mut names = Vec::new();
     let mut pid = 0;
     let mut dir = std::path::PathBuf::new();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let lab = StaticLab::build().expect("build static lab");
+        let lab = SiteLab::build(Topology::Static).expect("build static lab");
         names = lab.netns_names();
         dir = lab.lab().dir().to_path_buf();
         let p = Spawned::start(

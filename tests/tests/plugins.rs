@@ -15,10 +15,11 @@ use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::measure::{self, ping_ok};
 use sitelink_lab::plugins::{self, plugin, slot_entry};
 use sitelink_lab::topology::{SITE_B_V4, TUNNEL_1, TUNNEL_2};
-use sitelink_lab::{Gw, StaticLab};
+use sitelink_lab::{Gw, SiteLab, Topology};
 
-fn lab_on_tunnel_1(test: &str) -> StaticLab {
-    let lab = StaticLab::start().unwrap_or_else(|e| panic!("{test}: starting the lab: {e}"));
+fn lab_on_tunnel_1(test: &str) -> SiteLab {
+    let lab = SiteLab::start(Topology::Static)
+        .unwrap_or_else(|e| panic!("{test}: starting the lab: {e}"));
     lab.wait_all_tunnels_up(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{test}: {e}"));
     lab.wait_active(TUNNEL_1, Duration::from_secs(10))
@@ -27,7 +28,7 @@ fn lab_on_tunnel_1(test: &str) -> StaticLab {
 }
 
 /// Handshakes seen so far on each tunnel of `gw`.
-fn handshakes(lab: &StaticLab, gw: Gw) -> Vec<(String, u64)> {
+fn handshakes(lab: &SiteLab, gw: Gw) -> Vec<(String, u64)> {
     let status = lab.status(gw).expect("status");
     status
         .tunnels()
@@ -41,7 +42,7 @@ fn handshakes(lab: &StaticLab, gw: Gw) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn tx_packets(lab: &StaticLab, gw: Gw, tunnel: &str) -> u64 {
+fn tx_packets(lab: &SiteLab, gw: Gw, tunnel: &str) -> u64 {
     lab.status(gw)
         .expect("status")
         .tunnel(tunnel)

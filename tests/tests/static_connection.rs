@@ -12,15 +12,16 @@ use sitelink_lab::measure::{self, ping_ok};
 use sitelink_lab::topology::{
     SITE_A_V4, SITE_A_V6, SITE_B_V4, SITE_B_V6, TUNNEL_1, TUNNEL_2, VGW_AZ1,
 };
-use sitelink_lab::{Gw, StaticLab};
+use sitelink_lab::{Gw, SiteLab, Topology};
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const UP_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn lab_with_tunnels_up(test: &str) -> StaticLab {
-    let lab = StaticLab::start().unwrap_or_else(|e| panic!("{test}: starting the static lab: {e}"));
+fn lab_with_tunnels_up(test: &str) -> SiteLab {
+    let lab = SiteLab::start(Topology::Static)
+        .unwrap_or_else(|e| panic!("{test}: starting the static lab: {e}"));
     let took = lab
         .wait_all_tunnels_up(UP_TIMEOUT)
         .unwrap_or_else(|e| panic!("{test}: {e}"));
@@ -31,7 +32,7 @@ fn lab_with_tunnels_up(test: &str) -> StaticLab {
     lab
 }
 
-fn assert_pings(lab: &StaticLab, test: &str) {
+fn assert_pings(lab: &SiteLab, test: &str) {
     for (from, to) in [
         (&lab.site_a, SITE_B_V4),
         (&lab.site_a, SITE_B_V6),
@@ -189,7 +190,7 @@ fn garbage_udp_is_dropped_and_counted() {
         Duration::from_secs(90),
     );
     let mut lab = lab_with_tunnels_up("garbage");
-    let dropped = |lab: &StaticLab| {
+    let dropped = |lab: &SiteLab| {
         lab.status(Gw::Vgw)
             .ok()
             .and_then(|s| s.endpoint_counter("az1", "dropped_datagrams"))

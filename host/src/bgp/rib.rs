@@ -15,12 +15,16 @@ use ipnet::IpNet;
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
 
+/// How many prefixes beyond the limit are remembered (for the received
+/// count) at most: enough for any sane excess, bounded against a flood.
+const EXCESS_TRACKED: usize = 65_536;
+
 /// What a peer sent, pre-policy.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
     routes: BTreeMap<IpNet, Arc<PathAttributes>>,
     /// Prefixes announced beyond the limit under the "drop" action (kept
-    /// only as prefixes, at most `limit` of them, for the counters).
+    /// only as prefixes, at most `EXCESS_TRACKED`, for the counters).
     excess: BTreeSet<IpNet>,
     /// The warning threshold was crossed (logged once until it falls back).
     warned: bool,
@@ -60,8 +64,7 @@ impl AdjRibIn {
                 let known = self.routes.contains_key(prefix);
                 if !known && self.routes.len() >= limits.limit as usize {
                     out.exceeded = true;
-                    if limits.action == MaxPrefixAction::Drop
-                        && self.excess.len() < limits.limit as usize
+                    if limits.action == MaxPrefixAction::Drop && self.excess.len() < EXCESS_TRACKED
                     {
                         self.excess.insert(*prefix);
                     }

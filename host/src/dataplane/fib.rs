@@ -5,8 +5,11 @@
 //! table and the failover decision; the data path reads the current snapshot
 //! lock-free through [`FibCell`] and never mutates it. This module owns no
 //! sockets and knows nothing of liveness or plugins: it only answers "which
-//! next hop for this address" and, for the ingress source check, "which
-//! connection owns this address".
+//! next hop for this address" and, for the ingress source check, "may a
+//! packet from this address arrive over this connection". The source table
+//! is kept apart from the forwarding table: a connection may send from the
+//! prefixes it owns even when they are not routed over it (a learned route
+//! with propagation off, a tunnel on standby), as WireGuard's allowed IPs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -58,26 +61,28 @@ impl NextHop {
         }
         None
     }
-
-    /// Whether packets from this prefix may arrive over `connection`.
-    pub fn has_connection(&self, connection: ConnectionId) -> bool {
-        self.connections.contains(&connection)
-    }
 }
 
-/// An immutable longest-prefix-match table for IPv4 and IPv6.
+/// An immutable longest-prefix-match table for IPv4 and IPv6, with the
+/// source table of the ingress check.
 #[derive(Default)]
 pub struct Fib {
     v4: PrefixMap<Ipv4Net, NextHop>,
     v6: PrefixMap<Ipv6Net, NextHop>,
     len: usize,
+    src_v4: PrefixMap<Ipv4Net, Vec<ConnectionId>>,
+    src_v6: PrefixMap<Ipv6Net, Vec<ConnectionId>>,
 }
 
 impl Fib {
     /// Adds or replaces the next hop of `prefix` (host bits are cleared).
     /// Next hops without a tunnel of weight above 0 are refused: they would
     /// black-hole the prefix silently.
+    /// The next hop's connections may send from `prefix` in any case.
     pub fn insert(&mut self, prefix: IpNet, next_hop: NextHop) -> bool {
+        for c in &next_hop.connections {
+            self.allow_source(prefix, *c);
+        }
         if next_hop.tunnels.iter().all(|(_, w)| *w == 0) {
             return false;
         }
@@ -89,6 +94,27 @@ impl Fib {
             self.len += 1;
         }
         true
+    }
+
+    /// Lets packets from `prefix` arrive over `connection`.
+    pub fn allow_source(&mut self, prefix: IpNet, connection: ConnectionId) {
+        let list = match prefix.trunc() {
+            IpNet::V4(p) => self.src_v4.entry(p).or_default(),
+            IpNet::V6(p) => self.src_v6.entry(p).or_default(),
+        };
+        if !list.contains(&connection) {
+            list.push(connection);
+        }
+    }
+
+    /// Whether a packet from `addr` may arrive over `connection`: the
+    /// longest source prefix holding `addr` must list it.
+    pub fn source_allowed(&self, addr: IpAddr, connection: ConnectionId) -> bool {
+        let owners = match addr {
+            IpAddr::V4(a) => self.src_v4.get_lpm(&Ipv4Net::from(a)).map(|(_, c)| c),
+            IpAddr::V6(a) => self.src_v6.get_lpm(&Ipv6Net::from(a)).map(|(_, c)| c),
+        };
+        owners.is_some_and(|c| c.contains(&connection))
     }
 
     /// The next hop of the longest prefix that contains `addr`.
@@ -230,7 +256,6 @@ mod tests {
         assert_eq!(counts[9], 0, "weight 0 is standby");
         assert_eq!(counts[3] + counts[5], 4000);
         assert!((2800..3200).contains(&counts[3]), "{counts:?}");
-        assert!(hop.has_connection(1) && !hop.has_connection(2));
     }
 
     #[test]
@@ -241,6 +266,25 @@ mod tests {
             tunnels: vec![(0, 0), (1, 0)],
         };
         assert!(!fib.insert(net("10.0.0.0/8"), standby));
+        assert!(fib.lookup("10.1.2.3".parse().unwrap()).is_none());
+        // Its connection may still send from the prefix.
+        assert!(fib.source_allowed("10.1.2.3".parse().unwrap(), 0));
+    }
+
+    #[test]
+    fn sources_are_checked_by_longest_prefix() {
+        let mut fib = Fib::default();
+        fib.allow_source(net("10.0.0.0/8"), 0);
+        fib.allow_source(net("10.1.0.0/24"), 1);
+        fib.allow_source(net("10.1.0.0/24"), 2);
+        fib.allow_source(net("fd00:1::/64"), 1);
+        let ok = |a: &str, c| fib.source_allowed(a.parse().unwrap(), c);
+        assert!(ok("10.9.9.9", 0));
+        assert!(!ok("10.1.0.5", 0), "the longer prefix belongs to 1 and 2");
+        assert!(ok("10.1.0.5", 1) && ok("10.1.0.5", 2));
+        assert!(ok("fd00:1::5", 1) && !ok("fd00:1::5", 0));
+        assert!(!ok("192.0.2.1", 0), "no source prefix at all");
+        assert!(fib.is_empty(), "sources are not routes");
     }
 
     #[test]

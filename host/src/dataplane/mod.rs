@@ -300,15 +300,12 @@ impl Dataplane {
             sink.probe(tunnel.id, payload);
             return;
         }
-        match fib.lookup(src) {
-            Some(nh) if nh.has_connection(tunnel.connection) => {}
-            _ => {
-                tunnel
-                    .counters
-                    .rx_source_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        if !fib.source_allowed(src, tunnel.connection) {
+            tunnel
+                .counters
+                .rx_source_refused
+                .fetch_add(1, Ordering::Relaxed);
+            return;
         }
         packet::clamp_mss(pkt, tunnel.mtu);
         tunnel.counters.add_rx(pkt.len());

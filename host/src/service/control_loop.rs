@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crossbeam_channel::{select, Receiver};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -27,7 +28,7 @@ use super::route_view;
 use super::speaker::Speaker;
 use crate::bgp::transport::{Transport, TransportEvent};
 use crate::config::{GatewayConfig, Role};
-use crate::dataplane::fib::TunnelId;
+use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
@@ -118,6 +119,8 @@ pub struct ControlLoop {
     table: Table,
     /// Routes in force (the route selection's last answer).
     installed: Vec<Installed>,
+    /// Source prefixes of the ingress check, by connection.
+    sources: Vec<(IpNet, ConnectionId)>,
     /// Learned routes or liveness changed since the route selection ran.
     routes_changed: bool,
     /// A liveness changed since the failover slot was last asked.
@@ -173,12 +176,14 @@ impl ControlLoop {
             weights: vec![0; n],
             table: Vec::new(),
             installed: Vec::new(),
+            sources: Vec::new(),
             routes_changed: false,
             health_changed: false,
             scratch: vec![0u8; SCRATCH_LEN],
         };
         control.table = control.eligible_table();
         control.installed = control.select_routes(&control.table.clone());
+        control.sources = control.sources();
         control.decide_weights(now, true);
         control
     }
@@ -437,6 +442,17 @@ impl ControlLoop {
         route_table::table(&self.cfg, learned)
     }
 
+    /// The prefixes each connection may send from: its static routes and
+    /// every route its sessions accepted, whether installed or not.
+    fn sources(&self) -> Vec<(IpNet, ConnectionId)> {
+        route_table::table(&self.cfg, self.speaker.learned())
+            .into_iter()
+            .flat_map(|(prefix, candidates)| {
+                candidates.into_iter().map(move |c| (prefix, c.connection))
+            })
+            .collect()
+    }
+
     /// Asks the route-selection slot which candidates of `table` to install.
     fn select_routes(&mut self, table: &Table) -> Vec<Installed> {
         let input = decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, table);
@@ -454,8 +470,10 @@ impl ControlLoop {
         for change in &diff {
             info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
         }
-        if after != self.installed {
+        let sources = self.sources();
+        if after != self.installed || sources != self.sources {
             self.installed = after;
+            self.sources = sources;
             self.publish();
         }
         diff
@@ -465,7 +483,12 @@ impl ControlLoop {
         for (id, tunnel) in self.dataplane.tunnels.iter().enumerate() {
             tunnel.set_active(self.weights.get(id).is_some_and(|w| *w > 0));
         }
-        let fib = route_table::build_fib(&self.installed, &self.dataplane.tunnels, &self.weights);
+        let fib = route_table::build_fib(
+            &self.installed,
+            &self.sources,
+            &self.dataplane.tunnels,
+            &self.weights,
+        );
         self.dataplane.fib.store(fib);
         if let Some(kernel) = &self.kernel {
             kernel.set(route_table::kernel_prefixes(&self.installed));

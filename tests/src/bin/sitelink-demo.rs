@@ -13,7 +13,7 @@
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::topology::{SITE_B_V4, SITE_B_V6, TUNNEL_1, TUNNEL_2};
 use sitelink_lab::{measure, plugins};
-use sitelink_lab::{Gw, Result, StaticLab};
+use sitelink_lab::{Gw, Result, SiteLab, Topology};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ fn print_indented(text: &str) {
 /// Swaps the failover plugin at run time on both gateways while a 10 ms ping
 /// train runs: first a dry run, then `prefer-zone` (prefer tunnel 2), which
 /// moves traffic at once, then back to the built-in default.
-fn plugin_swap_step(lab: &StaticLab) -> Result<()> {
+fn plugin_swap_step(lab: &SiteLab) -> Result<()> {
     step(
         5,
         "Policy plugin swap: prefer tunnel 2, at run time, no tunnel reset",
@@ -88,7 +88,7 @@ fn plugin_swap_step(lab: &StaticLab) -> Result<()> {
     Ok(())
 }
 
-fn topology(lab: &StaticLab) {
+fn topology(lab: &SiteLab) {
     println!(
         "\n  site A host                customer gateway       \"internet\"        virtual private gateway       site B host\n\
          \x20 10.1.0.10    ---lan--- cgw 198.18.10.2 ------ inet ---- 198.18.1.2 (az1) \\\n\
@@ -101,13 +101,13 @@ fn topology(lab: &StaticLab) {
     );
 }
 
-fn demo(lab_slot: &mut Option<StaticLab>) -> Result<()> {
+fn demo(lab_slot: &mut Option<SiteLab>) -> Result<()> {
     step(
         1,
         "Building the lab: five network namespaces joined by veth links",
     );
     let started = Instant::now();
-    *lab_slot = Some(StaticLab::start()?);
+    *lab_slot = Some(SiteLab::start(Topology::Static)?);
     let lab = lab_slot.as_ref().expect("just set");
     topology(lab);
     println!(

@@ -1,0 +1,439 @@
+//! Topology 2 of DESIGN.md, end to end: a customer gateway and a VGW, one
+//! dynamic VPN connection of two tunnels with a BGP session over each, real
+//! sitelink processes in network namespaces (configs from
+//! `examples/dynamic/`). Sessions come up on both tunnels and the sites'
+//! prefixes are learned on both sides; flows are spread over both tunnels
+//! (ECMP); cutting one tunnel's link takes its routes out of the FIB at once
+//! (not after the 30 s hold time) and loses under a second of traffic; with
+//! route propagation off, learned routes stay out of the table. Max-prefix
+//! limits and BGP filter swaps are in `dynamic_policy.rs`.
+//!
+//! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
+//! dynamic_connection -- --nocapture --test-threads=1` to see the numbers.
+
+use sitelink_lab::cleanup::Watchdog;
+use sitelink_lab::gateway::{counter_delta, shares};
+use sitelink_lab::measure::{self, ping, ping_ok, snmp_counter, Flows};
+use sitelink_lab::topology::{
+    CGW_ASN, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_A_V6, SITE_B_NET_V4, SITE_B_NET_V6,
+    SITE_B_V4, SITE_B_V6, TUNNEL_1, TUNNEL_2, VGW_ASN,
+};
+use sitelink_lab::{Gw, SiteLab, SiteOptions, Topology};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bound for both sessions on both gateways to reach established.
+const ESTABLISH: Duration = Duration::from_secs(20);
+const BOTH: [&str; 2] = [TUNNEL_1, TUNNEL_2];
+
+/// Starts topology 2 with `opts`, waits for every tunnel up and every BGP
+/// session established, and prints what each gateway reports.
+fn dynamic_lab(test: &str, opts: SiteOptions) -> SiteLab {
+    let lab = SiteLab::start_with(Topology::Dynamic, opts)
+        .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
+    let up = lab
+        .wait_all_tunnels_up(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!("[{test}] both gateways report all tunnels up after {up:?}");
+    let est = lab
+        .wait_all_established(ESTABLISH)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!(
+        "[{test}] BGP established on both tunnels of both gateways {:?} after the tunnels were up",
+        est
+    );
+    for gw in [Gw::Cgw, Gw::Vgw] {
+        println!(
+            "[{test}]   {} {}",
+            gw.name(),
+            lab.bgp(gw).expect("bgp").summary()
+        );
+    }
+    lab
+}
+
+/// Waits until each side has the other's prefixes over both tunnels, selected.
+fn wait_learned(lab: &SiteLab, test: &str) {
+    let t = Duration::from_secs(10);
+    let v = lab
+        .wait_routes(
+            Gw::Vgw,
+            &[SITE_A_NET_V4, SITE_A_NET_V6],
+            &BOTH,
+            &[CGW_ASN],
+            true,
+            t,
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let c = lab
+        .wait_routes(
+            Gw::Cgw,
+            &[SITE_B_NET_V4, SITE_B_NET_V6],
+            &BOTH,
+            &[VGW_ASN],
+            true,
+            t,
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!("[{test}] routes learned over both tunnels: vgw after {v:?}, cgw after {c:?}");
+}
+
+fn assert_pings(lab: &SiteLab, test: &str) {
+    for (from, to) in [
+        (&lab.site_a, SITE_B_V4),
+        (&lab.site_a, SITE_B_V6),
+        (&lab.site_b, SITE_A_V4),
+        (&lab.site_b, SITE_A_V6),
+    ] {
+        let took = lab
+            .wait_until(
+                &format!("{} to ping {to}", from.name()),
+                Duration::from_secs(5),
+                || ping_ok(from, to),
+            )
+            .unwrap_or_else(|e| panic!("{test}: {e}"));
+        println!("[{test}] {} -> {to}: replies (after {took:?})", from.name());
+    }
+}
+
+#[test]
+fn sessions_establish_and_routes_appear_on_both_sides() {
+    let _wd = Watchdog::arm("dynamic sessions_establish", Duration::from_secs(120));
+    let test = "establish";
+    let lab = dynamic_lab(test, SiteOptions::default());
+    wait_learned(&lab, test);
+    for (gw, asn, remote, learned) in [
+        (Gw::Vgw, VGW_ASN, CGW_ASN, [SITE_A_NET_V4, SITE_A_NET_V6]),
+        (Gw::Cgw, CGW_ASN, VGW_ASN, [SITE_B_NET_V4, SITE_B_NET_V6]),
+    ] {
+        let bgp = lab.bgp(gw).expect("bgp");
+        let routes = lab.routes(gw).expect("routes");
+        println!("[{test}] {}: {}", gw.name(), bgp.summary());
+        println!("[{test}] {}: {}", gw.name(), routes.summary());
+        assert_eq!(
+            bgp["asn"].as_u64(),
+            Some(asn),
+            "{}: {}",
+            gw.name(),
+            bgp.summary()
+        );
+        assert_eq!(routes.propagation(), Some(true));
+        for t in BOTH {
+            let p = bgp
+                .peer(t)
+                .unwrap_or_else(|| panic!("{}: no peer over {t}", gw.name()));
+            assert_eq!(p["local_asn"].as_u64(), Some(asn), "{}: {p}", gw.name());
+            assert_eq!(p["remote_asn"].as_u64(), Some(remote), "{}: {p}", gw.name());
+            assert_eq!(
+                p["established_transitions"].as_u64(),
+                Some(1),
+                "{}: {p}",
+                gw.name()
+            );
+            for field in [
+                "prefixes_received",
+                "prefixes_accepted",
+                "prefixes_advertised",
+            ] {
+                assert_eq!(
+                    p[field].as_u64(),
+                    Some(2),
+                    "{} {field} over {t}: {p}",
+                    gw.name()
+                );
+            }
+        }
+        for prefix in learned {
+            assert_eq!(
+                routes.selected_tunnels(prefix),
+                BOTH.to_vec(),
+                "{}: {prefix} must be selected over both tunnels (ECMP): {}",
+                gw.name(),
+                routes.summary()
+            );
+        }
+    }
+    assert_pings(&lab, test);
+}
+
+#[test]
+fn flows_are_spread_over_both_tunnels() {
+    let _wd = Watchdog::arm("dynamic ecmp", Duration::from_secs(120));
+    let test = "ecmp";
+    let lab = dynamic_lab(test, SiteOptions::default());
+    wait_learned(&lab, test);
+    let before =
+        [Gw::Cgw, Gw::Vgw].map(|gw| lab.tunnel_counters(gw, "tx_packets").expect("status"));
+    // 32 flows of 1 Mbit/s each: with a fair hash, a tunnel gets under 10%
+    // of them (3 or fewer) a few times in a million runs.
+    let flows = Flows {
+        streams: 32,
+        seconds: 4,
+        bitrate: "1M",
+    };
+    let r = lab
+        .iperf3_flows(&lab.site_a, &lab.site_b, SITE_B_V4, 5401, flows)
+        .unwrap_or_else(|e| panic!("{test}: iperf3 A->B: {e}"));
+    let after = [Gw::Cgw, Gw::Vgw].map(|gw| lab.tunnel_counters(gw, "tx_packets").expect("status"));
+    let cgw = counter_delta(&before[0], &after[0]);
+    let vgw = counter_delta(&before[1], &after[1]);
+    let share = shares(&cgw);
+    println!(
+        "[{test}] 32 TCP flows A->B for 4 s: {:.1} Mbit/s received; cgw tx_packets per tunnel {cgw:?} \
+         (shares {share:.2?}); vgw tx_packets (ACKs) {vgw:?} (shares {:.2?})",
+        r.received_mbps(),
+        shares(&vgw)
+    );
+    assert!(r.received_bps > 0.0, "no throughput: {r:?}");
+    for t in BOTH {
+        assert!(
+            share.get(t).copied().unwrap_or(0.0) >= 0.10,
+            "tunnel {t} carried {:.1}% of the cgw's packets (want >= 10% with 32 flows): {cgw:?}\n{}",
+            share.get(t).copied().unwrap_or(0.0) * 100.0,
+            lab.gateway_logs()
+        );
+    }
+}
+
+#[test]
+fn cutting_a_tunnel_link_moves_its_flows_within_a_second() {
+    let _wd = Watchdog::arm("dynamic failover", Duration::from_secs(150));
+    let test = "failover";
+    let lab = dynamic_lab(test, SiteOptions::default());
+    wait_learned(&lab, test);
+    assert_pings(&lab, test);
+
+    let (train, cut, removed) = thread::scope(|s| {
+        let train = s.spawn(|| {
+            measure::ping_train_for(
+                &lab.site_a,
+                SITE_B_V4,
+                Duration::from_millis(10),
+                Duration::from_secs(8),
+            )
+        });
+        // Which tunnel carries the ping flow: the one whose counter grows by
+        // about 50 packets in half a second.
+        thread::sleep(Duration::from_millis(1500));
+        let a = lab.tunnel_counters(Gw::Cgw, "tx_packets").expect("status");
+        thread::sleep(Duration::from_millis(500));
+        let b = lab.tunnel_counters(Gw::Cgw, "tx_packets").expect("status");
+        let d = counter_delta(&a, &b);
+        let carrier = d
+            .iter()
+            .filter(|(_, n)| **n >= 20)
+            .max_by_key(|(_, n)| **n)
+            .map_or(
+                TUNNEL_1,
+                |(t, _)| if t == TUNNEL_2 { TUNNEL_2 } else { TUNNEL_1 },
+            );
+        let link = lab.vgw_link_of_tunnel(carrier).expect("link of tunnel");
+        let cut_at = Instant::now();
+        lab.cut_vgw_link(link).expect("cut link");
+        println!("[{test}] ping flow on {carrier} (cgw tx in 0.5 s: {d:?}); cut VGW link {link}");
+        let other = if carrier == TUNNEL_1 {
+            TUNNEL_2
+        } else {
+            TUNNEL_1
+        };
+        let gone = |gw: Gw, prefix: &str| {
+            lab.routes(gw).is_ok_and(|r| {
+                let sel = r.selected_tunnels(prefix);
+                !sel.iter().any(|t| t == carrier) && sel.iter().any(|t| t == other)
+            })
+        };
+        let removed = lab
+            .wait_until(
+                &format!("both gateways to take {carrier}'s routes out of the FIB"),
+                Duration::from_secs(10),
+                || gone(Gw::Cgw, SITE_B_NET_V4) && gone(Gw::Vgw, SITE_A_NET_V4),
+            )
+            .map(|_| cut_at.elapsed());
+        let states = [Gw::Cgw, Gw::Vgw].map(|gw| {
+            lab.bgp(gw)
+                .ok()
+                .and_then(|b| b.state(carrier).map(str::to_string))
+        });
+        println!(
+            "[{test}] session over {carrier} after the routes left: cgw {:?}, vgw {:?}",
+            states[0], states[1]
+        );
+        (
+            train.join().expect("ping thread"),
+            (carrier, link, other),
+            removed,
+        )
+    });
+    let (carrier, link, other) = cut;
+    let removed = removed.unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!(
+        "[{test}] {carrier}'s routes left both FIBs {removed:?} after the cut (hold time 30 s)"
+    );
+    let train = train.unwrap_or_else(|e| panic!("{test}: ping train: {}", lab.with_logs(e)));
+    println!(
+        "[{test}] ping train A->B every 10 ms: sent {}, received {}, lost {}; LOSS WINDOW {:?} \
+         (longest run of {} missing from seq {:?}); max gap between replies {:?}; outage {:?}",
+        train.sent,
+        train.received,
+        train.lost(),
+        train.loss_window,
+        train.longest_missing_run,
+        train.run_start_seq,
+        train.max_reply_gap,
+        train.outage()
+    );
+    assert!(train.received > 0, "the ping train got nothing back");
+    assert!(
+        train.outage() < Duration::from_secs(1),
+        "loss window {:?} / outage {:?}: not under 1 s\n{}",
+        train.loss_window,
+        train.outage(),
+        lab.gateway_logs()
+    );
+    assert!(
+        removed < Duration::from_secs(3),
+        "{carrier}'s routes took {removed:?} to leave the FIB: that is not at once"
+    );
+    let routes = lab.routes(Gw::Cgw).expect("routes");
+    assert_eq!(
+        routes.selected_tunnels(SITE_B_NET_V6),
+        vec![other.to_string()],
+        "the cut tunnel's IPv6 route is still selected: {}",
+        routes.summary()
+    );
+    assert_pings(&lab, test);
+
+    lab.restore_vgw_link(link).expect("restore link");
+    let at = Instant::now();
+    lab.wait_established(Gw::Cgw, &BOTH, Duration::from_secs(40))
+        .and_then(|_| lab.wait_established(Gw::Vgw, &BOTH, Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{test}: after restoring link {link}: {e}"));
+    wait_learned(&lab, test);
+    println!(
+        "[{test}] link {link} restored: sessions and routes over both tunnels again after {:?}",
+        at.elapsed()
+    );
+}
+
+#[test]
+fn with_propagation_off_learned_routes_stay_out_of_the_table() {
+    let _wd = Watchdog::arm("dynamic propagation off", Duration::from_secs(150));
+    let test = "propagation";
+    let opts = SiteOptions::default().set(Gw::Cgw, "route_table", "propagation", "false");
+    let mut lab = dynamic_lab(test, opts);
+    let t = Duration::from_secs(10);
+    lab.wait_routes(
+        Gw::Cgw,
+        &[SITE_B_NET_V4, SITE_B_NET_V6],
+        &BOTH,
+        &[VGW_ASN],
+        false,
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    lab.wait_routes(
+        Gw::Vgw,
+        &[SITE_A_NET_V4, SITE_A_NET_V6],
+        &BOTH,
+        &[CGW_ASN],
+        true,
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let routes = lab.routes(Gw::Cgw).expect("routes");
+    println!("[{test}] cgw {}", routes.summary());
+    assert_eq!(routes.propagation(), Some(false), "{}", routes.summary());
+    for prefix in [SITE_B_NET_V4, SITE_B_NET_V6] {
+        assert_eq!(
+            routes.candidates(prefix).len(),
+            2,
+            "{prefix}: {}",
+            routes.summary()
+        );
+        assert!(
+            routes.selected(prefix).is_empty(),
+            "{prefix} selected with propagation off: {}",
+            routes.summary()
+        );
+    }
+    let kernel = lab
+        .cgw
+        .ip(&["route", "show", SITE_B_NET_V4])
+        .expect("ip route");
+    println!(
+        "[{test}] cgw kernel route to {SITE_B_NET_V4}: {:?}",
+        kernel.trim()
+    );
+    for dst in [SITE_B_V4, SITE_B_V6] {
+        let p = ping(&lab.site_a, dst).expect("ping");
+        println!(
+            "[{test}] site A -> {dst}: {}/{} answered",
+            p.received, p.sent
+        );
+        assert_eq!(
+            p.received, 0,
+            "site A reached {dst} with propagation off on the cgw"
+        );
+    }
+    // The VGW's side works: it routes site B's echo requests into the
+    // tunnels, and the cgw lets them in (site B's prefixes are the
+    // connection's own, routed or not) and delivers them; only the replies
+    // have no route back.
+    let echos = || snmp_counter(&lab.site_a, "Icmp", "InEchos").expect("snmp");
+    let counters =
+        |gw: Gw, c: &str| -> u64 { lab.tunnel_counters(gw, c).expect("status").values().sum() };
+    let before = (
+        counters(Gw::Vgw, "tx_packets"),
+        counters(Gw::Cgw, "rx_packets"),
+        counters(Gw::Cgw, "rx_source_refused"),
+        echos(),
+    );
+    let p = ping(&lab.site_b, SITE_A_V4).expect("ping");
+    let sent_in = counters(Gw::Vgw, "tx_packets") - before.0;
+    let (cgw_rx, refused, arrived) = (
+        counters(Gw::Cgw, "rx_packets") - before.1,
+        counters(Gw::Cgw, "rx_source_refused") - before.2,
+        echos() - before.3,
+    );
+    println!(
+        "[{test}] site B -> {SITE_A_V4}: {} requests; the vgw sent {sent_in} packets into the \
+         tunnels; the cgw received {cgw_rx}, refused {refused} (source check); {arrived} reached \
+         site A; {} answered",
+        p.sent, p.received
+    );
+    assert!(
+        sent_in >= u64::from(p.sent),
+        "the vgw did not route site B's requests into the tunnels ({sent_in} packets for {})",
+        p.sent
+    );
+    assert_eq!(
+        p.received, 0,
+        "replies went back without a route on the cgw"
+    );
+    assert_eq!(
+        refused, 0,
+        "the cgw's source check refused packets from the connection's own prefixes"
+    );
+    assert!(
+        arrived >= u64::from(p.sent),
+        "site B's requests did not reach site A ({arrived} of {})",
+        p.sent
+    );
+
+    // The same gateway, propagation on (the example's value): routes selected.
+    lab.restart_with(Gw::Cgw, Some(Vec::new()))
+        .unwrap_or_else(|e| panic!("{test}: restart: {e}"));
+    let at = Instant::now();
+    lab.wait_all_established(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{test}: after the restart: {e}"));
+    wait_learned(&lab, test);
+    println!(
+        "[{test}] cgw restarted with propagation on: sessions and selected routes after {:?}",
+        at.elapsed()
+    );
+    assert_eq!(
+        lab.routes(Gw::Cgw).expect("routes").propagation(),
+        Some(true)
+    );
+    assert_pings(&lab, test);
+}

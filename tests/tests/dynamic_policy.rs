@@ -1,0 +1,318 @@
+//! Routing policy on topology 2 (dynamic) of DESIGN.md, end to end: the
+//! VGW's max-prefix limit (AWS: at most 100 routes from a customer gateway)
+//! with its two actions, "close" (Cease NOTIFICATION "maximum number of
+//! prefixes reached", session down) and "drop" (session kept, excess routes
+//! ignored), and a BGP filter plugin swapped at run time on the VGW
+//! (`examples/plugins/bogon-filter`), which changes the route table with no
+//! session reset.
+//!
+//! Needs the binary (`cargo build -p sitelink`) and, for the swap, the
+//! plugins (`scripts/build-plugins.sh`). Run with `--nocapture
+//! --test-threads=1` to see the numbers.
+
+use sitelink_lab::cleanup::Watchdog;
+use sitelink_lab::gateway::toml_strings;
+use sitelink_lab::measure::ping_ok;
+use sitelink_lab::plugins::{self, plugin};
+use sitelink_lab::routing::ESTABLISHED;
+use sitelink_lab::topology::{
+    CGW_ASN, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_A_V6, SITE_B_NET_V4, TUNNEL_1, TUNNEL_2,
+    VGW_ASN,
+};
+use sitelink_lab::{Gw, SiteLab, SiteOptions, Topology};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BOTH: [&str; 2] = [TUNNEL_1, TUNNEL_2];
+
+/// The example's two networks and five more: seven prefixes.
+const SEVEN: [&str; 7] = [
+    SITE_A_NET_V4,
+    SITE_A_NET_V6,
+    "10.1.1.0/24",
+    "10.1.2.0/24",
+    "10.1.3.0/24",
+    "10.1.4.0/24",
+    "10.1.5.0/24",
+];
+
+/// The CGW advertises [`SEVEN`]; the VGW takes at most 3, with `action`.
+fn over_the_limit(action: &str) -> SiteOptions {
+    SiteOptions::default()
+        .set(Gw::Cgw, "bgp", "networks", toml_strings(&SEVEN))
+        .set(Gw::Vgw, "connection.bgp", "max_prefixes", "3")
+        .set(
+            Gw::Vgw,
+            "connection.bgp",
+            "max_prefixes_action",
+            format!("{action:?}"),
+        )
+}
+
+fn start(test: &str, opts: SiteOptions) -> SiteLab {
+    let lab = SiteLab::start_with(Topology::Dynamic, opts)
+        .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
+    let up = lab
+        .wait_all_tunnels_up(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!("[{test}] both gateways report all tunnels up after {up:?}");
+    lab
+}
+
+#[test]
+fn max_prefixes_close_sends_cease_and_drops_the_session() {
+    let _wd = Watchdog::arm("max_prefixes close", Duration::from_secs(120));
+    let test = "maxpfx-close";
+    let lab = start(test, over_the_limit("close"));
+    let closed = |gw: Gw, t: &str, want: &[&str]| {
+        lab.bgp(gw).is_ok_and(|b| {
+            b.last_error(t)
+                .map(str::to_lowercase)
+                .is_some_and(|e| want.iter().all(|w| e.contains(w)))
+        })
+    };
+    let took = lab
+        .wait_until(
+            "both sessions to be closed for maximum prefixes, as both sides tell",
+            Duration::from_secs(20),
+            || {
+                BOTH.iter().all(|t| {
+                    closed(Gw::Vgw, t, &["maximum", "prefix"])
+                        && closed(Gw::Cgw, t, &["maximum number of prefixes reached"])
+                })
+            },
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let (vgw, cgw) = (
+        lab.bgp(Gw::Vgw).expect("bgp"),
+        lab.bgp(Gw::Cgw).expect("bgp"),
+    );
+    println!("[{test}] closed within {took:?} of the tunnels being up");
+    println!("[{test}] vgw {}", vgw.summary());
+    println!("[{test}] cgw {}", cgw.summary());
+    for t in BOTH {
+        println!(
+            "[{test}] over {t}: vgw last_error {:?}; cgw last_error {:?}",
+            vgw.last_error(t),
+            cgw.last_error(t)
+        );
+    }
+    // The VGW retries only after max_prefixes_restart_s (30 s): the sessions
+    // stay down meanwhile, and none of the offending routes is used.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(3) {
+        let b = lab.bgp(Gw::Vgw).expect("bgp");
+        for t in BOTH {
+            assert_ne!(
+                b.state(t),
+                Some(ESTABLISHED),
+                "{test}: the session over {t} is established again {:?} after the close: {}",
+                watch.elapsed(),
+                b.summary()
+            );
+        }
+        let r = lab.routes(Gw::Vgw).expect("routes");
+        for prefix in SEVEN {
+            assert!(
+                r.selected(prefix).is_empty(),
+                "{test}: the vgw still routes {prefix} after closing the session: {}",
+                r.summary()
+            );
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn max_prefixes_drop_keeps_the_session_and_the_first_routes() {
+    let _wd = Watchdog::arm("max_prefixes drop", Duration::from_secs(120));
+    let test = "maxpfx-drop";
+    let lab = start(test, over_the_limit("drop"));
+    let counts = |t: &str| {
+        lab.bgp(Gw::Vgw).ok().map(|b| {
+            (
+                b.peer_u64(t, "prefixes_received"),
+                b.peer_u64(t, "prefixes_accepted"),
+            )
+        })
+    };
+    let took = lab
+        .wait_until(
+            "the vgw to have received 7 and accepted 3 prefixes on both sessions",
+            Duration::from_secs(20),
+            || BOTH.iter().all(|t| counts(t) == Some((Some(7), Some(3)))),
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!("[{test}] 7 received / 3 accepted on both sessions after {took:?}");
+    thread::sleep(Duration::from_secs(3));
+    let b = lab.bgp(Gw::Vgw).expect("bgp");
+    let r = lab.routes(Gw::Vgw).expect("routes");
+    println!("[{test}] 3 s later: vgw {}", b.summary());
+    println!("[{test}] vgw {}", r.summary());
+    for t in BOTH {
+        let p = b.peer(t).expect("peer");
+        assert_eq!(p["state"], ESTABLISHED, "{test}: session over {t}: {p}");
+        assert_eq!(
+            p["established_transitions"].as_u64(),
+            Some(1),
+            "{test}: {p}"
+        );
+        assert_eq!(p["prefixes_received"].as_u64(), Some(7), "{test}: {p}");
+        assert_eq!(p["prefixes_accepted"].as_u64(), Some(3), "{test}: {p}");
+        let learned: Vec<&str> = r
+            .learned_over(t)
+            .iter()
+            .filter_map(|x| x["prefix"].as_str())
+            .collect();
+        assert_eq!(
+            learned.len(),
+            3,
+            "{test}: the vgw's table holds {learned:?} over {t}, not 3 routes"
+        );
+        assert!(learned.iter().all(|p| SEVEN.contains(p)), "{learned:?}");
+    }
+    assert!(
+        lab.bgp(Gw::Cgw).expect("bgp").all_established(),
+        "{test}: the cgw's sessions went down"
+    );
+}
+
+/// `(tunnel, uptime_s, established_transitions)` of each of `gw`'s peers.
+fn uptimes(lab: &SiteLab, gw: Gw) -> Vec<(String, f64, u64)> {
+    let b = lab.bgp(gw).expect("bgp");
+    BOTH.iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                b.uptime(t).unwrap_or(f64::NAN),
+                b.peer_u64(t, "established_transitions").unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bgp_filter_swap_changes_routes_without_a_session_reset() {
+    let _wd = Watchdog::arm("bgp filter swap", Duration::from_secs(150));
+    let test = "filter-swap";
+    let bogon = plugin("bogon_filter").expect("plugin");
+    let lab = start(test, SiteOptions::default());
+    lab.wait_all_established(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let t = Duration::from_secs(10);
+    lab.wait_routes(
+        Gw::Vgw,
+        &[SITE_A_NET_V4, SITE_A_NET_V6],
+        &BOTH,
+        &[CGW_ASN],
+        true,
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    lab.wait_routes(Gw::Cgw, &[SITE_B_NET_V4], &BOTH, &[VGW_ASN], true, t)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert!(
+        ping_ok(&lab.site_b, SITE_A_V4),
+        "site B cannot reach site A before the swap"
+    );
+    let mut samples = vec![uptimes(&lab, Gw::Vgw)];
+    let routed = |prefix: &str| {
+        lab.routes(Gw::Vgw)
+            .map(|r| !r.selected(prefix).is_empty())
+            .unwrap_or(true)
+    };
+
+    // Strict: RFC 1918 and ULA prefixes are bogons.
+    let answer = plugins::swap(&lab, Gw::Vgw, "bgp-filter", &bogon, &[])
+        .unwrap_or_else(|e| panic!("{test}: swap: {e}"));
+    let at = Instant::now();
+    let took = lab
+        .wait_until(
+            "the vgw to drop site A's routes after the strict bogon filter",
+            Duration::from_secs(10),
+            || !routed(SITE_A_NET_V4) && !routed(SITE_A_NET_V6),
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!(
+        "[{test}] swap to bogon-filter (strict): {answer}; site A's routes gone after {took:?}"
+    );
+    println!(
+        "[{test}] vgw {}",
+        lab.routes(Gw::Vgw).expect("routes").summary()
+    );
+    for dst in [SITE_A_V4, SITE_A_V6] {
+        assert!(
+            !ping_ok(&lab.site_b, dst),
+            "{test}: site B still reaches {dst} with its routes filtered"
+        );
+    }
+    samples.push(uptimes(&lab, Gw::Vgw));
+
+    // allow_private: 10.1.0.0/24 is back. fd00:1::/64 is not: the plugin
+    // also rejects IPv6 prefixes longer than /48, private or not.
+    let answer = plugins::swap(&lab, Gw::Vgw, "bgp-filter", &bogon, &["allow_private=true"])
+        .unwrap_or_else(|e| panic!("{test}: swap: {e}"));
+    let took = lab
+        .wait_routes(Gw::Vgw, &[SITE_A_NET_V4], &BOTH, &[CGW_ASN], true, t)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!(
+        "[{test}] swap with allow_private=true: {answer}; {SITE_A_NET_V4} back after {took:?}"
+    );
+    println!(
+        "[{test}] vgw {}",
+        lab.routes(Gw::Vgw).expect("routes").summary()
+    );
+    assert!(
+        ping_ok(&lab.site_b, SITE_A_V4),
+        "{test}: site B cannot reach {SITE_A_V4} again"
+    );
+    assert!(
+        !routed(SITE_A_NET_V6),
+        "{test}: bogon-filter lets {SITE_A_NET_V6} (longer than /48) through"
+    );
+    samples.push(uptimes(&lab, Gw::Vgw));
+
+    // Back to the built-in default: everything is accepted again.
+    plugins::remove(&lab, Gw::Vgw, "bgp-filter").unwrap_or_else(|e| panic!("{test}: remove: {e}"));
+    lab.wait_routes(
+        Gw::Vgw,
+        &[SITE_A_NET_V4, SITE_A_NET_V6],
+        &BOTH,
+        &[CGW_ASN],
+        true,
+        t,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert!(
+        ping_ok(&lab.site_b, SITE_A_V6),
+        "{test}: site B cannot reach {SITE_A_V6} again"
+    );
+    thread::sleep(Duration::from_millis(1100));
+    samples.push(uptimes(&lab, Gw::Vgw));
+    println!(
+        "[{test}] vgw (tunnel, uptime_s, established_transitions) over {:?}: {samples:?}",
+        at.elapsed()
+    );
+    for w in samples.windows(2) {
+        for (a, b) in w[0].iter().zip(&w[1]) {
+            assert!(
+                b.1 > a.1,
+                "{test}: the session over {} was reset: {samples:?}",
+                a.0
+            );
+        }
+    }
+    for s in samples.iter().flatten() {
+        assert_eq!(
+            s.2, 1,
+            "{test}: the session over {} went down: {samples:?}",
+            s.0
+        );
+    }
+    for (t, _, transitions) in uptimes(&lab, Gw::Cgw) {
+        assert_eq!(
+            transitions, 1,
+            "{test}: the cgw's session over {t} went down"
+        );
+    }
+}
