@@ -333,6 +333,8 @@ pub mod error_code {
     pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 9384: the BFD session protecting the BGP session went down.
+    pub const BFD_DOWN: u8 = 10;
 }
 
 impl Notification {
@@ -390,6 +392,7 @@ impl Notification {
             (CEASE, OTHER_CONFIGURATION_CHANGE) => Some("other configuration change"),
             (CEASE, CONNECTION_COLLISION_RESOLUTION) => Some("connection collision resolution"),
             (CEASE, OUT_OF_RESOURCES) => Some("out of resources"),
+            (CEASE, BFD_DOWN) => Some("BFD down"),
             _ => None,
         };
         match sub {

@@ -40,6 +40,8 @@ pub struct Applied {
     pub exceeded: bool,
     /// The count just crossed the warning threshold.
     pub warning: bool,
+    /// The first prefix that did not fit (its family goes in the Cease).
+    pub overflow: Option<IpNet>,
 }
 
 impl AdjRibIn {
@@ -64,6 +66,7 @@ impl AdjRibIn {
                 let known = self.routes.contains_key(prefix);
                 if !known && self.routes.len() >= limits.limit as usize {
                     out.exceeded = true;
+                    out.overflow.get_or_insert(*prefix);
                     if limits.action == MaxPrefixAction::Drop && self.excess.len() < EXCESS_TRACKED
                     {
                         self.excess.insert(*prefix);

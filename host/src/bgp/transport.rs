@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -31,6 +31,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCEPT_POLL: Duration = Duration::from_millis(100);
 /// Read size.
 const READ_CHUNK: usize = 16 * 1024;
+/// Messages queued for one connection at most. A peer that stops reading
+/// while we have this much to say is treated as gone.
+const WRITE_QUEUE: usize = 4096;
+/// Shortest time between two log lines about refused connections.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest a single write may block before the connection is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the transport reports.
 pub enum TransportEvent {
@@ -64,9 +71,14 @@ pub type Notify = Arc<dyn Fn(TransportEvent) + Send + Sync>;
 
 struct Live {
     id: ConnId,
-    writer: Sender<Vec<u8>>,
+    writer: SyncSender<Vec<u8>>,
     stream: TcpStream,
 }
+
+/// A connection could not take more bytes: its queue is full (the peer
+/// does not read) or its writer stopped. The caller closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteFailed;
 
 /// The connections of every session.
 pub struct Transport {
@@ -93,11 +105,16 @@ impl Transport {
     }
 
     /// Starts an outgoing connection from `local` to `remote` in the
-    /// background; returns its number.
-    pub fn connect(&mut self, peer: PeerId, local: SocketAddr, remote: SocketAddr) -> ConnId {
+    /// background; returns its number. The outcome arrives as an event.
+    pub fn connect(
+        &mut self,
+        peer: PeerId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<ConnId> {
         let conn = self.next_id();
         let notify = self.notify.clone();
-        let spawned = thread::Builder::new()
+        thread::Builder::new()
             .name(format!("bgp-connect-{peer}"))
             .spawn(move || {
                 let event = match connect(local, remote) {
@@ -105,11 +122,8 @@ impl Transport {
                     Err(error) => TransportEvent::ConnectFailed { peer, conn, error },
                 };
                 notify(event);
-            });
-        if let Err(error) = spawned {
-            (self.notify)(TransportEvent::ConnectFailed { peer, conn, error });
-        }
-        conn
+            })?;
+        Ok(conn)
     }
 
     /// Listens on `local` for the peer at `remote`; connections from any
@@ -129,18 +143,15 @@ impl Transport {
     }
 
     /// Makes `stream` the session's connection (closing any previous one)
-    /// and starts reading it.
-    pub fn adopt(&mut self, peer: PeerId, conn: ConnId, stream: TcpStream) {
+    /// and starts reading it. On an error nothing is kept: the caller
+    /// treats the connection as failed.
+    pub fn adopt(&mut self, peer: PeerId, conn: ConnId, stream: TcpStream) -> io::Result<()> {
         self.close(peer);
         let _ = stream.set_nodelay(true);
-        let (reader, writer_stream) = match (stream.try_clone(), stream.try_clone()) {
-            (Ok(r), Ok(w)) => (r, w),
-            _ => {
-                (self.notify)(TransportEvent::Closed { peer, conn });
-                return;
-            }
-        };
-        let (tx, rx) = mpsc::channel();
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let reader = stream.try_clone()?;
+        let writer_stream = stream.try_clone()?;
+        let (tx, rx) = mpsc::sync_channel(WRITE_QUEUE);
         let notify = self.notify.clone();
         let started = thread::Builder::new()
             .name(format!("bgp-read-{peer}"))
@@ -150,10 +161,10 @@ impl Transport {
                     .name(format!("bgp-write-{peer}"))
                     .spawn(move || write_loop(writer_stream, rx))
             });
-        if started.is_err() {
+        if let Err(e) = started {
+            // The reader, if it started, ends on the shutdown.
             let _ = stream.shutdown(Shutdown::Both);
-            (self.notify)(TransportEvent::Closed { peer, conn });
-            return;
+            return Err(e);
         }
         self.live.insert(
             peer,
@@ -163,6 +174,7 @@ impl Transport {
                 stream,
             },
         );
+        Ok(())
     }
 
     /// The session's current connection, if any.
@@ -171,17 +183,22 @@ impl Transport {
     }
 
     /// Queues bytes on the session's connection (dropped if it has none).
-    pub fn write(&mut self, peer: PeerId, bytes: Vec<u8>) {
-        if let Some(live) = self.live.get(&peer) {
-            let _ = live.writer.send(bytes);
+    pub fn write(&mut self, peer: PeerId, bytes: Vec<u8>) -> Result<(), WriteFailed> {
+        let Some(live) = self.live.get(&peer) else {
+            return Ok(());
+        };
+        match live.writer.try_send(bytes) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(WriteFailed),
         }
     }
 
-    /// Closes the session's connection after what was queued is written.
+    /// Closes the session's connection: reading stops at once, what was
+    /// queued is still written (within the write timeout), then the socket
+    /// is shut down.
     pub fn close(&mut self, peer: PeerId) {
         if let Some(live) = self.live.remove(&peer) {
-            // Dropping the sender ends the writer, which shuts the socket
-            // down once the queue is written; the reader then sees EOF.
+            let _ = live.stream.shutdown(Shutdown::Read);
             drop(live.writer);
             debug!(peer, conn = live.id, "BGP connection closing");
         }
@@ -227,6 +244,9 @@ fn accept_loop(
     shutdown: Arc<AtomicBool>,
 ) {
     let mut next = base;
+    // Refusals are logged at most once per interval: anyone who reaches the
+    // inside address could otherwise flood the log.
+    let mut last_warned: Option<std::time::Instant> = None;
     while !shutdown.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, from)) if from.ip() == remote => {
@@ -241,7 +261,10 @@ fn accept_loop(
                 });
             }
             Ok((stream, from)) => {
-                warn!(peer, %from, expected = %remote, "BGP connection from an unexpected address refused");
+                if last_warned.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_INTERVAL) {
+                    warn!(peer, %from, expected = %remote, "BGP connection from an unexpected address refused");
+                    last_warned = Some(std::time::Instant::now());
+                }
                 let _ = stream.shutdown(Shutdown::Both);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),

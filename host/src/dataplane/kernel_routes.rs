@@ -1,9 +1,11 @@
 //! The kernel routes that steer the route table's prefixes into the TUN
 //! device, so hosts of the local network reach the far sites through the
-//! gateway. The first set is installed before the gateway reports itself
-//! running (errors stop the start); later sets (BGP routes come and go) are
-//! applied by a thread of its own that adds what is new and deletes what is
-//! gone, so the control loop never waits on netlink. It owns only the routes
+//! gateway. The first set (the configured static routes) is installed
+//! before the gateway reports itself running, replacing what is there
+//! (errors stop the start); later sets (BGP routes come and go) are applied
+//! by a thread of its own that adds what is new, never over an existing
+//! route, and deletes what is gone, so the control loop never waits on
+//! netlink. It owns only the routes
 //! it installed through this device, with this metric; it does not decide
 //! which prefixes exist.
 
@@ -61,7 +63,7 @@ impl KernelRoutes {
         let handle = handle.map_err(|e| route_err(initial.first(), e))?;
         for prefix in initial {
             runtime
-                .block_on(add(&handle, &device, prefix))
+                .block_on(add(&handle, &device, prefix, true))
                 .map_err(|e| route_err(Some(prefix), io::Error::other(e.to_string())))?;
         }
         let (tx, rx) = mpsc::channel();
@@ -92,32 +94,50 @@ fn sync_loop(
             wanted = newer;
         }
         let wanted: BTreeSet<IpNet> = wanted.into_iter().collect();
-        for prefix in installed.difference(&wanted) {
-            match runtime.block_on(del(&handle, &device, prefix)) {
+        let gone: Vec<IpNet> = installed.difference(&wanted).copied().collect();
+        for prefix in gone {
+            match runtime.block_on(del(&handle, &device, &prefix)) {
                 Ok(()) => debug!(%prefix, tun = %device.name, "kernel route removed"),
                 // Gone already (the device went down, or someone removed it).
                 Err(e) => {
                     debug!(%prefix, tun = %device.name, error = %e, "kernel route not removed")
                 }
             }
+            installed.remove(&prefix);
         }
-        for prefix in wanted.difference(&installed) {
-            match runtime.block_on(add(&handle, &device, prefix)) {
-                Ok(()) => debug!(%prefix, tun = %device.name, "kernel route added"),
-                Err(e) => warn!(%prefix, tun = %device.name, error = %e, "cannot add kernel route"),
+        let new: Vec<IpNet> = wanted.difference(&installed).copied().collect();
+        for prefix in new {
+            // Never replace a route someone else installed (the uplink's
+            // default route, a connected subnet): a learned prefix must not
+            // take the host's own routing over. Tried again on the next set.
+            match runtime.block_on(add(&handle, &device, &prefix, false)) {
+                Ok(()) => {
+                    debug!(%prefix, tun = %device.name, "kernel route added");
+                    installed.insert(prefix);
+                }
+                Err(e) => warn!(%prefix, tun = %device.name, metric = device.metric, error = %e,
+                    "cannot add kernel route (is another route with this prefix and metric in the table?)"),
             }
         }
-        installed = wanted;
     }
 }
 
-async fn add(handle: &Handle, device: &Device, prefix: &IpNet) -> Result<(), rtnetlink::Error> {
-    let request = handle
+/// Adds a route into the device; `replace` lets it take the place of an
+/// existing route with the same prefix and metric.
+async fn add(
+    handle: &Handle,
+    device: &Device,
+    prefix: &IpNet,
+    replace: bool,
+) -> Result<(), rtnetlink::Error> {
+    let mut request = handle
         .route()
         .add()
         .output_interface(device.if_index)
-        .priority(device.metric)
-        .replace();
+        .priority(device.metric);
+    if replace {
+        request = request.replace();
+    }
     match prefix {
         IpNet::V4(p) => {
             request

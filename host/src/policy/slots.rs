@@ -232,6 +232,12 @@ macro_rules! slot_common {
             pub fn status(&self) -> SlotStatus {
                 self.0.status()
             }
+
+            /// Whether an operator's plugin is installed (quarantined or
+            /// not): a default answer then stands in for a failed plugin.
+            pub fn has_plugin(&self) -> bool {
+                self.0.plugin.is_some()
+            }
         }
     };
 }

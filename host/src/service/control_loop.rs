@@ -34,7 +34,7 @@ use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::liveness::bfd::{self, ControlPacket, Session, State, Transition};
 use crate::policy::{FailoverSlot, FilterSlot, Plugin, SelectionSlot, Slot, SlotStatus};
-use crate::route_table::{self, Installed, Table};
+use crate::route_table::{self, Candidate, Installed, Table};
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -56,6 +56,8 @@ pub const EVENT_QUEUE: usize = 1024;
 pub const BGP_QUEUE: usize = 256;
 /// Events handled per turn of the loop, so a flood cannot starve its timers.
 const EVENTS_PER_TURN: usize = 256;
+/// Longest the loop spends on queued BGP events in one turn.
+const BGP_TURN_BUDGET: Duration = Duration::from_millis(20);
 
 /// The queues the control loop reads.
 pub struct Queues {
@@ -240,7 +242,13 @@ impl ControlLoop {
                     Err(_) => break,
                 }
             }
+            // BGP work is bounded by time as well: an event may hold many
+            // UPDATEs, and liveness probes must not wait behind them.
+            let turn = Instant::now();
             for _ in 1..EVENTS_PER_TURN {
+                if turn.elapsed() >= BGP_TURN_BUDGET {
+                    break;
+                }
                 match bgp.try_recv() {
                     Ok(more) => self.on_bgp(more),
                     Err(_) => break,
@@ -432,8 +440,13 @@ impl ControlLoop {
     /// and, when route propagation is on, routes learned over tunnels whose
     /// probe is up (a failed probe withdraws them at once).
     fn eligible_table(&self) -> Table {
+        self.eligible(self.speaker.learned())
+    }
+
+    /// The table of static routes and those of `learned` that may be used.
+    fn eligible(&self, learned: impl IntoIterator<Item = (IpNet, Candidate)>) -> Table {
         let propagate = self.cfg.route_table.propagation;
-        let learned = self.speaker.learned().filter(|(_, c)| {
+        let learned = learned.into_iter().filter(|(_, c)| {
             propagate
                 && c.tunnel
                     .and_then(|t| self.sessions.get(t))
@@ -559,16 +572,7 @@ impl ControlLoop {
                             return json!({ "error": format!("the plugin faulted on the received routes: {fault}") })
                         }
                     };
-                    let propagate = self.cfg.route_table.propagation;
-                    let table = route_table::table(
-                        &self.cfg,
-                        learned.into_iter().filter(|(_, c)| {
-                            propagate
-                                && c.tunnel
-                                    .and_then(|t| self.sessions.get(t))
-                                    .is_some_and(|s| s.state() == State::Up)
-                        }),
-                    );
+                    let table = self.eligible(learned);
                     let after = self.select_routes(&table);
                     json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
                 }

@@ -379,12 +379,13 @@ fn refused(open: Open, want: &[u8]) {
 fn bad_peer_as() {
     let open = Open {
         asn: 65003,
+        capabilities: vec![Capability::FourOctetAs(65003)],
         ..peer_open(30)
     };
-    refused(open, &[2, 2, 0xfe, 0xeb]);
+    refused(open, &[2, 2, 0xfd, 0xeb]);
     let mut bytes = MARKER.to_vec();
-    bytes.extend_from_slice(&[0, 23, 3, 2, 2, 0xfe, 0xeb]);
-    assert_eq!(notification(2, 2, &[0xfe, 0xeb]), bytes);
+    bytes.extend_from_slice(&[0, 23, 3, 2, 2, 0xfd, 0xeb]);
+    assert_eq!(notification(2, 2, &[0xfd, 0xeb]), bytes);
 }
 
 #[test]

@@ -17,19 +17,21 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+mod export;
+mod import;
+
 use super::wit_route;
 use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, SessionConfig, State};
-use crate::bgp::message::{
-    error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update, BGP_PORT,
-};
-use crate::bgp::rib::{AdjRibIn, AdjRibOut, OutDiff};
-use crate::bgp::transport::{PeerId, Transport, TransportEvent};
+use crate::bgp::message::{error_code, Family, Notification, PathAttributes, Update, BGP_PORT};
+use crate::bgp::rib::{AdjRibIn, AdjRibOut};
+use crate::bgp::transport::{ConnId, PeerId, Transport, TransportEvent};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::dataplane::tunnel::Tunnel;
-use crate::policy::{Direction, Fault, FilterSlot, Peer, Plugin, Route, Verdict};
+use crate::policy::{Direction, Fault, FilterSlot, Peer, Plugin, Route};
 use crate::route_table::Candidate;
+use import::Guard;
 
 /// One session and its RIBs.
 struct BgpPeer {
@@ -42,8 +44,11 @@ struct BgpPeer {
     settings: ConnectionBgp,
     session: Session,
     /// The adopted TCP connection, and an outgoing attempt in progress.
-    conn: Option<u64>,
-    attempt: Option<u64>,
+    tcp: Option<ConnId>,
+    attempt: Option<ConnId>,
+    /// When a warning about this peer's routes was last logged (they are
+    /// rate-limited: a peer must not flood the log).
+    last_warned: Option<Instant>,
     adj_in: AdjRibIn,
     /// Adj-RIB-In after the import filter.
     accepted: BTreeMap<IpNet, Arc<PathAttributes>>,
@@ -56,6 +61,7 @@ struct BgpPeer {
 pub struct Speaker {
     peers: Vec<BgpPeer>,
     transport: Transport,
+    guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
     router_id: Ipv4Addr,
@@ -88,8 +94,9 @@ impl Speaker {
                     local: t.inside_local,
                     remote: t.inside_remote,
                     session: Session::new(session_cfg),
-                    conn: None,
+                    tcp: None,
                     attempt: None,
+                    last_warned: None,
                     adj_in: AdjRibIn::default(),
                     accepted: BTreeMap::new(),
                     adj_out: AdjRibOut::default(),
@@ -107,6 +114,7 @@ impl Speaker {
         Speaker {
             peers,
             transport,
+            guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
             router_id: cfg.bgp.router_id,
@@ -149,15 +157,22 @@ impl Speaker {
                 // (Active); anything else is a collision or stale, and the
                 // connection in place wins (RFC 4271 section 6.8).
                 let incoming_ok =
-                    p.settings.passive && p.conn.is_none() && p.session.state() == State::Active;
+                    p.settings.passive && p.tcp.is_none() && p.session.state() == State::Active;
                 if !(outgoing || incoming_ok) {
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     return false;
                 }
                 p.attempt = None;
-                p.conn = Some(conn);
-                self.transport.adopt(peer, conn, stream);
-                let outputs = p.session.tcp_connected(now);
+                let outputs = match self.transport.adopt(peer, conn, stream) {
+                    Ok(()) => {
+                        p.tcp = Some(conn);
+                        p.session.tcp_connected(now)
+                    }
+                    Err(e) => {
+                        p.last_error = Some(format!("cannot take the connection: {e}"));
+                        p.session.tcp_failed(now)
+                    }
+                };
                 self.drive(peer, outputs, now, filter)
             }
             TransportEvent::ConnectFailed { peer, conn, error } => {
@@ -179,7 +194,7 @@ impl Speaker {
                 let Some(p) = self.peers.get_mut(peer) else {
                     return false;
                 };
-                if p.conn != Some(conn) {
+                if p.tcp != Some(conn) {
                     return false;
                 }
                 let outputs = p.session.received(&bytes, now);
@@ -189,10 +204,10 @@ impl Speaker {
                 let Some(p) = self.peers.get_mut(peer) else {
                     return false;
                 };
-                if p.conn != Some(conn) {
+                if p.tcp != Some(conn) {
                     return false;
                 }
-                p.conn = None;
+                p.tcp = None;
                 self.transport.close(peer);
                 let outputs = p.session.tcp_failed(now);
                 self.drive(peer, outputs, now, filter)
@@ -244,7 +259,8 @@ impl Speaker {
         let idle_hold = p.session.config().idle_hold;
         info!(tunnel = %p.tunnel_name, "liveness probe failed: BGP session reset");
         p.last_error = Some("the tunnel's liveness probe failed".into());
-        let outputs = p.session.stop(None, Some(idle_hold), now);
+        let cease = Notification::new(error_code::CEASE, error_code::BFD_DOWN, Vec::new());
+        let outputs = p.session.stop(Some(cease), Some(idle_hold), now);
         self.drive(id, outputs, now, filter)
     }
 
@@ -283,19 +299,19 @@ impl Speaker {
                 .collect();
             let verdicts = plugin.filter(Direction::Import, &p.filter_peer, &routes)?;
             for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.iter()) {
-                let attrs = match verdict {
-                    Verdict::Reject => continue,
-                    Verdict::Accept => attrs.clone(),
-                    Verdict::Modify(route) => Arc::new(wit_route::modified(attrs, route)),
-                };
-                out.push((
-                    *prefix,
-                    Candidate {
-                        connection: p.connection,
-                        tunnel: Some(p.tunnel),
-                        attrs: Some(attrs),
-                    },
-                ));
+                if self.guard.refuses(prefix, p.connection).is_some() {
+                    continue;
+                }
+                if let Some(attrs) = import::apply_verdict(attrs, verdict) {
+                    out.push((
+                        *prefix,
+                        Candidate {
+                            connection: p.connection,
+                            tunnel: Some(p.tunnel),
+                            attrs: Some(attrs),
+                        },
+                    ));
+                }
             }
         }
         Ok(out)
@@ -313,7 +329,8 @@ impl Speaker {
             let prefixes: Vec<IpNet> = p.adj_in.iter().map(|(prefix, _)| *prefix).collect();
             let before = p.accepted.clone();
             p.accepted.clear();
-            import_filter(p, &prefixes, filter);
+            let refused = import::import_filter(p, &prefixes, filter, &self.guard);
+            warn_refused(p, &refused, now);
             changed |= before != p.accepted;
             if p.session.state() == State::Established {
                 let outputs = self.export(id, now, filter, false);
@@ -339,8 +356,7 @@ impl Speaker {
             for out in p.session.stop(Some(cease), None, now) {
                 match out {
                     Output::Send(bytes) => {
-                        self.transport.write(id, bytes);
-                        sent = true;
+                        sent |= self.transport.write(id, bytes).is_ok();
                     }
                     Output::Close => self.transport.close(id),
                     _ => {}
@@ -431,11 +447,26 @@ impl Speaker {
                 Output::Connect => {
                     let local = SocketAddr::new(IpAddr::V4(p.local), 0);
                     let remote = SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT);
-                    p.attempt = Some(self.transport.connect(id, local, remote));
+                    match self.transport.connect(id, local, remote) {
+                        Ok(conn) => p.attempt = Some(conn),
+                        Err(e) => {
+                            p.last_error = Some(format!("cannot start a connection: {e}"));
+                            queue.extend(p.session.tcp_failed(now));
+                        }
+                    }
                 }
-                Output::Send(bytes) => self.transport.write(id, bytes),
+                Output::Send(bytes) => {
+                    if self.transport.write(id, bytes).is_err() {
+                        // The peer stopped reading what we have to say.
+                        p.last_error = Some("the peer does not read: connection dropped".into());
+                        p.tcp = None;
+                        self.transport.close(id);
+                        queue.clear();
+                        queue.extend(p.session.tcp_failed(now));
+                    }
+                }
                 Output::Close => {
-                    p.conn = None;
+                    p.tcp = None;
                     p.attempt = None;
                     self.transport.close(id);
                 }
@@ -482,14 +513,26 @@ impl Speaker {
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
-        external_checks(&mut update, p.settings.remote_asn, p.settings.local_asn);
+        let families = p
+            .session
+            .negotiated()
+            .map(|n| n.families.clone())
+            .unwrap_or_default();
+        import::external_checks(
+            &mut update,
+            p.settings.remote_asn,
+            p.settings.local_asn,
+            &families,
+        );
         let update = &update;
+        let mut problems: Vec<String> = Vec::new();
         if let Some(reason) = &update.treat_as_withdraw {
-            warn!(tunnel = %p.tunnel_name, "malformed UPDATE treated as withdraw (RFC 7606): {reason}");
+            problems.push(format!("UPDATE treated as withdraw (RFC 7606): {reason}"));
         }
         for reason in &update.discarded {
-            warn!(tunnel = %p.tunnel_name, "UPDATE attribute discarded (RFC 7606): {reason}");
+            problems.push(format!("UPDATE attribute discarded (RFC 7606): {reason}"));
         }
+        warn_refused(p, &problems, now);
         let limits = p.settings.max_prefixes;
         let applied = p.adj_in.apply(update, &limits);
         if applied.warning {
@@ -500,8 +543,11 @@ impl Speaker {
         if applied.exceeded {
             match limits.action {
                 MaxPrefixAction::Drop => {
-                    warn!(tunnel = %p.tunnel_name, limit = limits.limit, received = p.adj_in.received(),
-                        "peer sent more than max_prefixes: the excess routes are ignored");
+                    let why = format!(
+                        "peer sent more than max_prefixes {}: the excess routes are ignored",
+                        limits.limit
+                    );
+                    warn_refused(p, &[why], now);
                     p.last_error = Some(format!(
                         "max_prefixes {} exceeded: {} prefixes received, the excess ignored",
                         limits.limit,
@@ -509,10 +555,9 @@ impl Speaker {
                     ));
                 }
                 MaxPrefixAction::Close { restart_after } => {
-                    let family = update
-                        .announced()
-                        .next()
-                        .map_or(Family::IPV4_UNICAST, family_of);
+                    let family = applied
+                        .overflow
+                        .map_or(Family::IPV4_UNICAST, |n| family_of(&n));
                     warn!(tunnel = %p.tunnel_name, limit = limits.limit,
                         "peer sent more than max_prefixes: closing the session (Cease / maximum prefixes), retry in {restart_after:?}");
                     let cease = max_prefix_cease(family, limits.limit);
@@ -532,7 +577,8 @@ impl Speaker {
             .iter()
             .map(|n| p.accepted.remove(n))
             .collect();
-        import_filter(p, &applied.changed, filter);
+        let refused = import::import_filter(p, &applied.changed, filter, &self.guard);
+        warn_refused(p, &refused, now);
         let changed = applied
             .changed
             .iter()
@@ -558,36 +604,26 @@ impl Speaker {
             return Vec::new();
         };
         let families = negotiated.families.clone();
-        let candidates: Vec<(IpNet, PathAttributes)> = self
-            .networks
-            .iter()
-            .filter(|n| families.contains(&family_of(n)))
-            .map(|n| (*n, own_attributes(p.settings.local_asn, p.local, n)))
-            .collect();
-        let routes: Vec<Route> = candidates
-            .iter()
-            .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
-            .collect();
-        let verdicts = filter.export_filter(&p.filter_peer, &routes);
-        let wanted: BTreeMap<IpNet, PathAttributes> = candidates
-            .into_iter()
-            .zip(verdicts.verdicts.iter())
-            .filter_map(|((prefix, attrs), verdict)| match verdict {
-                Verdict::Reject => None,
-                Verdict::Accept => Some((prefix, attrs)),
-                Verdict::Modify(route) => Some((prefix, wit_route::modified(&attrs, route))),
-            })
-            .collect();
-        // LOCAL_PREF is never sent to an external peer (RFC 4271 section 5.1.5).
-        let wanted = wanted
-            .into_iter()
-            .map(|(prefix, mut attrs)| {
-                attrs.local_pref = None;
-                (prefix, attrs)
-            })
-            .collect();
+        let Some(wanted) = export::wanted(
+            &self.networks,
+            &families,
+            p.settings.local_asn,
+            p.local,
+            &p.filter_peer,
+            filter,
+        ) else {
+            warn_refused(
+                p,
+                &[
+                    "the bgp-filter plugin did not answer the export: the peer keeps what it has"
+                        .into(),
+                ],
+                now,
+            );
+            return Vec::new();
+        };
         let diff = p.adj_out.update(wanted);
-        let mut messages = encode_diff(&diff, p.local, &p.session.codec_context());
+        let mut messages = export::encode_diff(&diff, p.local, &p.session.codec_context());
         if full {
             let ctx = p.session.codec_context();
             messages.extend(families.iter().map(|f| codec::encode_end_of_rib(*f, &ctx)));
@@ -610,7 +646,7 @@ impl Speaker {
         }
         all.announce.retain(|(_, prefixes)| !prefixes.is_empty());
         let ctx = p.session.codec_context();
-        let mut messages = encode_diff(&all, p.local, &ctx);
+        let mut messages = export::encode_diff(&all, p.local, &ctx);
         messages.push(codec::encode_end_of_rib(family, &ctx));
         info!(tunnel = %p.tunnel_name, %family, "route refresh: Adj-RIB-Out sent again");
         messages
@@ -620,127 +656,24 @@ impl Speaker {
     }
 }
 
-/// What an UPDATE from an external peer must satisfy beyond its encoding:
-/// LOCAL_PREF is not for external peers and is discarded (RFC 4271 section
-/// 5.1.5, RFC 7606 section 7.5); the AS path must start with the peer's AS
-/// (RFC 4271 section 6.3; treat-as-withdraw per RFC 7606 section 7.2); a
-/// path holding our own AS is a loop and is not used (section 9.1.2).
-fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32) {
-    let Some(attrs) = update.attributes.as_mut() else {
+/// Logs problems with a peer's routes, at most once per interval per peer
+/// (with how many there were), so that a peer cannot flood the log.
+fn warn_refused(p: &mut BgpPeer, problems: &[String], now: Instant) {
+    let Some(first) = problems.first() else {
         return;
     };
-    attrs.local_pref = None;
-    if update.treat_as_withdraw.is_some() || update.announced().next().is_none() {
+    if p.last_warned
+        .is_some_and(|t| now.saturating_duration_since(t) < WARN_INTERVAL)
+    {
         return;
     }
-    let Some(attrs) = update.attributes.as_ref() else {
-        return;
-    };
-    let first = attrs.as_path.first().and_then(|s| match s.kind {
-        SegmentKind::Sequence => s.asns.first().copied(),
-        _ => None,
-    });
-    let reason = if first != Some(remote_asn) {
-        Some(format!(
-            "AS_PATH does not start with the peer's AS {remote_asn} (RFC 4271 section 6.3)"
-        ))
-    } else if attrs.as_path.iter().any(|s| s.asns.contains(&local_asn)) {
-        Some(format!(
-            "AS_PATH holds our own AS {local_asn}: a routing loop"
-        ))
-    } else {
-        None
-    };
-    update.treat_as_withdraw = reason;
+    p.last_warned = Some(now);
+    warn!(tunnel = %p.tunnel_name, connection = %p.connection_name, more = problems.len() - 1,
+        "{first}");
 }
 
-/// Runs the import filter over `prefixes` of the peer's Adj-RIB-In and
-/// records what it accepts.
-fn import_filter(p: &mut BgpPeer, prefixes: &[IpNet], filter: &mut FilterSlot) {
-    let present: Vec<(IpNet, Arc<PathAttributes>)> = prefixes
-        .iter()
-        .filter_map(|prefix| p.adj_in.get(prefix).map(|a| (*prefix, a.clone())))
-        .collect();
-    if present.is_empty() {
-        return;
-    }
-    let routes: Vec<Route> = present
-        .iter()
-        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
-        .collect();
-    let verdicts = filter.import_filter(&p.filter_peer, &routes);
-    for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.verdicts.iter()) {
-        match verdict {
-            Verdict::Reject => {
-                p.accepted.remove(&prefix);
-            }
-            Verdict::Accept => {
-                p.accepted.insert(prefix, attrs);
-            }
-            Verdict::Modify(route) => {
-                p.accepted
-                    .insert(prefix, Arc::new(wit_route::modified(&attrs, route)));
-            }
-        }
-    }
-}
-
-/// The attributes of a network this gateway originates toward an external
-/// peer: ORIGIN IGP, AS_PATH of our ASN, NEXT_HOP our inside address (IPv6
-/// routes carry it in MP_REACH_NLRI instead, RFC 4760 section 3).
-fn own_attributes(local_asn: u32, local: Ipv4Addr, prefix: &IpNet) -> PathAttributes {
-    PathAttributes {
-        as_path: vec![AsSegment {
-            kind: SegmentKind::Sequence,
-            asns: vec![local_asn],
-        }],
-        next_hop: matches!(prefix, IpNet::V4(_)).then_some(local),
-        ..PathAttributes::default()
-    }
-}
-
-/// The UPDATEs for an Adj-RIB-Out difference. IPv6 routes get our inside
-/// IPv4 address as an IPv4-mapped IPv6 next hop (the session runs over
-/// IPv4; the far side forwards over the tunnel whatever the next hop).
-fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-        let withdrawn: Vec<IpNet> = diff
-            .withdraw
-            .iter()
-            .filter(|n| family_of(n) == family)
-            .copied()
-            .collect();
-        if !withdrawn.is_empty() {
-            out.extend(codec::encode_withdrawals(family, &withdrawn, ctx));
-        }
-    }
-    for (attrs, prefixes) in &diff.announce {
-        for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-            let list: Vec<IpNet> = prefixes
-                .iter()
-                .filter(|n| family_of(n) == family)
-                .copied()
-                .collect();
-            if list.is_empty() {
-                continue;
-            }
-            let next_hop = if family == Family::IPV4_UNICAST {
-                IpAddr::V4(local)
-            } else {
-                IpAddr::V6(local.to_ipv6_mapped())
-            };
-            out.extend(codec::encode_announcements(
-                attrs,
-                family,
-                &[next_hop],
-                &list,
-                ctx,
-            ));
-        }
-    }
-    out
-}
+/// Shortest time between two warnings about one peer's routes.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Cease / Maximum Number of Prefixes Reached, with the family and the
 /// limit as data (RFC 4486 section 4).
@@ -759,44 +692,6 @@ fn max_prefix_cease(family: Family, limit: u32) -> Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn update(path: &[u32]) -> Update {
-        Update {
-            attributes: Some(PathAttributes {
-                as_path: vec![AsSegment {
-                    kind: SegmentKind::Sequence,
-                    asns: path.to_vec(),
-                }],
-                local_pref: Some(300),
-                next_hop: Some(Ipv4Addr::new(169, 254, 10, 2)),
-                ..PathAttributes::default()
-            }),
-            nlri: vec!["10.1.0.0/24".parse().unwrap()],
-            ..Update::default()
-        }
-    }
-
-    #[test]
-    fn external_peers_local_pref_is_dropped_and_paths_checked() {
-        let mut u = update(&[65000, 65010]);
-        external_checks(&mut u, 65000, 64512);
-        assert_eq!(u.treat_as_withdraw, None);
-        assert_eq!(u.attributes.as_ref().unwrap().local_pref, None);
-
-        let mut u = update(&[65010]);
-        external_checks(&mut u, 65000, 64512);
-        assert_eq!(
-            u.treat_as_withdraw.as_deref(),
-            Some("AS_PATH does not start with the peer's AS 65000 (RFC 4271 section 6.3)")
-        );
-
-        let mut u = update(&[65000, 64512]);
-        external_checks(&mut u, 65000, 64512);
-        assert_eq!(
-            u.treat_as_withdraw.as_deref(),
-            Some("AS_PATH holds our own AS 64512: a routing loop")
-        );
-    }
 
     #[test]
     fn max_prefix_cease_carries_family_and_limit() {

@@ -1,0 +1,191 @@
+//! The export side of a session: the gateway's networks as it originates
+//! them toward an external peer, run through the export filter, with the
+//! rules no filter may break (our AS first in the path, no LOCAL_PREF), and
+//! encoded as the UPDATEs for an Adj-RIB-Out difference. A filter plugin
+//! that faults leaves the peer with what it has. Pure functions; no session
+//! or transport is touched.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use super::family_of;
+use crate::bgp::codec;
+use crate::bgp::message::{AsSegment, Family, PathAttributes, SegmentKind};
+use crate::bgp::rib::OutDiff;
+use crate::policy::{DecidedBy, FilterSlot, Peer, Route};
+use crate::service::wit_route;
+
+use super::import::apply_verdict;
+
+/// The attributes of a network this gateway originates toward an external
+/// peer: ORIGIN IGP, AS_PATH of our ASN, NEXT_HOP our inside address (IPv6
+/// routes carry it in MP_REACH_NLRI instead, RFC 4760 section 3).
+pub fn own_attributes(local_asn: u32, local: Ipv4Addr, prefix: &IpNet) -> PathAttributes {
+    PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![local_asn],
+        }],
+        next_hop: matches!(prefix, IpNet::V4(_)).then_some(local),
+        ..PathAttributes::default()
+    }
+}
+
+/// What the export filter may not change: the path toward an external
+/// peer starts with our AS (RFC 4271 section 5.1.2), and LOCAL_PREF is
+/// never sent to one (section 5.1.5).
+fn sendable(mut attrs: PathAttributes, local_asn: u32) -> PathAttributes {
+    attrs.local_pref = None;
+    if attrs.as_path_flat().first() != Some(&local_asn) {
+        match attrs.as_path.first_mut() {
+            Some(s) if s.kind == SegmentKind::Sequence && s.asns.len() < 255 => {
+                s.asns.insert(0, local_asn)
+            }
+            _ => attrs.as_path.insert(
+                0,
+                AsSegment {
+                    kind: SegmentKind::Sequence,
+                    asns: vec![local_asn],
+                },
+            ),
+        }
+    }
+    attrs
+}
+
+/// The routes to advertise: `networks` of the negotiated `families`
+/// through the export filter. `None` when the operator's filter did not
+/// answer: the peer keeps what it has rather than what the default says.
+pub fn wanted(
+    networks: &[IpNet],
+    families: &[Family],
+    local_asn: u32,
+    local: Ipv4Addr,
+    peer: &Peer,
+    filter: &mut FilterSlot,
+) -> Option<BTreeMap<IpNet, PathAttributes>> {
+    let candidates: Vec<(IpNet, std::sync::Arc<PathAttributes>)> = networks
+        .iter()
+        .filter(|n| families.contains(&family_of(n)))
+        .map(|n| (*n, std::sync::Arc::new(own_attributes(local_asn, local, n))))
+        .collect();
+    let routes: Vec<Route> = candidates
+        .iter()
+        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+        .collect();
+    let verdicts = filter.export_filter(peer, &routes);
+    if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
+        return None;
+    }
+    Some(
+        candidates
+            .iter()
+            .zip(verdicts.verdicts.iter())
+            .filter_map(|((prefix, attrs), verdict)| {
+                let kept = apply_verdict(attrs, verdict)?;
+                Some((*prefix, sendable((*kept).clone(), local_asn)))
+            })
+            .collect(),
+    )
+}
+
+/// The UPDATEs for an Adj-RIB-Out difference. IPv6 routes get our inside
+/// IPv4 address as an IPv4-mapped IPv6 next hop (the session runs over
+/// IPv4; the far side forwards over the tunnel whatever the next hop).
+pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        let withdrawn: Vec<IpNet> = diff
+            .withdraw
+            .iter()
+            .filter(|n| family_of(n) == family)
+            .copied()
+            .collect();
+        if !withdrawn.is_empty() {
+            out.extend(codec::encode_withdrawals(family, &withdrawn, ctx));
+        }
+    }
+    for (attrs, prefixes) in &diff.announce {
+        for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+            let list: Vec<IpNet> = prefixes
+                .iter()
+                .filter(|n| family_of(n) == family)
+                .copied()
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            let next_hop = if family == Family::IPV4_UNICAST {
+                IpAddr::V4(local)
+            } else {
+                IpAddr::V6(local.to_ipv6_mapped())
+            };
+            out.extend(codec::encode_announcements(
+                attrs,
+                family,
+                &[next_hop],
+                &list,
+                ctx,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_cannot_take_our_as_off_the_path_or_send_local_pref() {
+        let mut attrs = own_attributes(
+            64512,
+            Ipv4Addr::new(169, 254, 10, 1),
+            &"10.2.0.0/24".parse().unwrap(),
+        );
+        attrs.as_path.clear();
+        attrs.local_pref = Some(200);
+        let sent = sendable(attrs.clone(), 64512);
+        assert_eq!(sent.as_path_flat(), vec![64512]);
+        assert_eq!(sent.local_pref, None);
+        attrs.as_path = vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![65099],
+        }];
+        assert_eq!(
+            sendable(attrs.clone(), 64512).as_path_flat(),
+            vec![64512, 65099]
+        );
+        // Prepending by a plugin is kept.
+        attrs.as_path[0].asns = vec![64512, 64512];
+        assert_eq!(sendable(attrs, 64512).as_path_flat(), vec![64512, 64512]);
+    }
+
+    #[test]
+    fn ipv6_routes_get_an_ipv4_mapped_next_hop() {
+        let local = Ipv4Addr::new(169, 254, 10, 1);
+        let v6: IpNet = "fd00:2::/64".parse().unwrap();
+        let diff = OutDiff {
+            withdraw: vec!["10.3.0.0/24".parse().unwrap()],
+            announce: vec![(own_attributes(64512, local, &v6), vec![v6])],
+        };
+        let ctx = codec::Context {
+            four_octet_as: true,
+        };
+        let messages = encode_diff(&diff, local, &ctx);
+        assert_eq!(messages.len(), 2, "one withdrawal, one announcement");
+        let Ok(crate::bgp::message::Message::Update(u)) = codec::decode(&messages[1], &ctx) else {
+            panic!("not an UPDATE");
+        };
+        let reach = u.mp_reach.expect("MP_REACH_NLRI");
+        assert_eq!(reach.nlri, vec![v6]);
+        assert_eq!(reach.next_hops, vec![IpAddr::V6(local.to_ipv6_mapped())]);
+        assert_eq!(
+            u.attributes.and_then(|a| a.next_hop),
+            None,
+            "no NEXT_HOP beside MP_REACH"
+        );
+    }
+}

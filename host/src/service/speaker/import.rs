@@ -1,0 +1,300 @@
+//! The import side of a session: what a received UPDATE must satisfy before
+//! any policy (the rules for external peers of RFC 4271, the families the
+//! session negotiated), the host's own guard against learned routes that
+//! would hijack its tunnels, its networks or another connection's prefixes,
+//! and the import filter run over the Adj-RIB-In. A filter plugin that
+//! faults fails closed here: the routes it was asked about are not accepted.
+//! Pure functions over a peer's RIBs; no session or transport is touched.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::{family_of, BgpPeer};
+use crate::bgp::message::{Family, PathAttributes, SegmentKind, Update};
+use crate::config::GatewayConfig;
+use crate::dataplane::fib::ConnectionId;
+use crate::policy::{DecidedBy, FilterSlot, Route, Verdict};
+use crate::service::wit_route;
+
+/// The link-local ranges (169.254.0.0/16, fe80::/10).
+const LINK_LOCAL: [IpNet; 2] = [
+    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 16)),
+    IpNet::V6(Ipv6Net::new_assert(
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+        10,
+    )),
+];
+
+/// Prefixes the host never learns, whatever the filter says.
+pub struct Guard {
+    /// The tunnels' inside addresses live here.
+    link_local: [IpNet; 2],
+    /// This gateway's `[bgp] networks`.
+    own: Vec<IpNet>,
+    /// Static routes, by connection.
+    statics: Vec<(IpNet, ConnectionId)>,
+    /// Endpoint and far-endpoint addresses (the tunnels' outer addresses).
+    outer: Vec<IpAddr>,
+}
+
+impl Guard {
+    pub fn new(cfg: &GatewayConfig) -> Guard {
+        Guard {
+            link_local: LINK_LOCAL,
+            own: cfg.bgp.networks.clone(),
+            statics: cfg
+                .connections
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| c.static_routes.iter().map(move |p| (*p, i)))
+                .collect(),
+            outer: cfg
+                .endpoints
+                .iter()
+                .map(|e| e.listen.ip())
+                .chain(
+                    cfg.connections
+                        .iter()
+                        .flat_map(|c| c.tunnels.iter().map(|t| t.remote.ip())),
+                )
+                .filter(|ip| !ip.is_unspecified())
+                .collect(),
+        }
+    }
+
+    /// Why a route for `prefix` learned over `connection` is refused, if it
+    /// is: it lies within the link-local ranges of the inside addresses,
+    /// within this gateway's networks or another connection's static routes,
+    /// or (unless it is a default route) holds a tunnel's outer address, so
+    /// the tunnel would be routed into itself.
+    pub fn refuses(&self, prefix: &IpNet, connection: ConnectionId) -> Option<String> {
+        let within = |outer: &IpNet| outer.contains(prefix);
+        if self.link_local.iter().any(within) {
+            return Some(format!(
+                "{prefix} lies within the tunnels' link-local inside addresses"
+            ));
+        }
+        if let Some(own) = self.own.iter().find(|n| within(n)) {
+            return Some(format!("{prefix} lies within this gateway's network {own}"));
+        }
+        if let Some((p, _)) = self
+            .statics
+            .iter()
+            .find(|(p, c)| *c != connection && within(p))
+        {
+            return Some(format!(
+                "{prefix} lies within another connection's static route {p}"
+            ));
+        }
+        if prefix.prefix_len() > 0 {
+            if let Some(ip) = self.outer.iter().find(|ip| prefix.contains(*ip)) {
+                return Some(format!(
+                    "{prefix} holds the tunnel endpoint address {ip}: the tunnel would be routed into itself"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// What an UPDATE from an external peer must satisfy beyond its encoding:
+/// LOCAL_PREF is not for external peers and is discarded (RFC 4271 section
+/// 5.1.5, RFC 7606 section 7.5); the AS path must start with the peer's AS
+/// (RFC 4271 section 6.3; treat-as-withdraw per RFC 7606 section 7.2); a
+/// path holding our own AS is a loop and is not used (section 9.1.2).
+/// Routes of a family the session did not negotiate are ignored (RFC 4760
+/// section 6).
+pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, families: &[Family]) {
+    update.nlri.retain(|n| families.contains(&family_of(n)));
+    if let Some(m) = update.mp_reach.as_mut() {
+        m.nlri.retain(|n| families.contains(&family_of(n)));
+    }
+    let Some(attrs) = update.attributes.as_mut() else {
+        return;
+    };
+    attrs.local_pref = None;
+    if update.treat_as_withdraw.is_some() || update.announced().next().is_none() {
+        return;
+    }
+    let Some(attrs) = update.attributes.as_ref() else {
+        return;
+    };
+    let first = attrs.as_path.first().and_then(|s| match s.kind {
+        SegmentKind::Sequence => s.asns.first().copied(),
+        _ => None,
+    });
+    let reason = if first != Some(remote_asn) {
+        Some(format!(
+            "AS_PATH does not start with the peer's AS {remote_asn} (RFC 4271 section 6.3)"
+        ))
+    } else if attrs.as_path.iter().any(|s| s.asns.contains(&local_asn)) {
+        Some(format!(
+            "AS_PATH holds our own AS {local_asn}: a routing loop"
+        ))
+    } else {
+        None
+    };
+    update.treat_as_withdraw = reason;
+}
+
+/// The attributes a verdict leaves a route with, `None` when rejected.
+pub fn apply_verdict(
+    attrs: &Arc<PathAttributes>,
+    verdict: &Verdict,
+) -> Option<Arc<PathAttributes>> {
+    match verdict {
+        Verdict::Reject => None,
+        Verdict::Accept => Some(attrs.clone()),
+        Verdict::Modify(route) => Some(Arc::new(wit_route::modified(attrs, route))),
+    }
+}
+
+/// Runs the host's guard and the import filter over `prefixes` of the
+/// peer's Adj-RIB-In and records what they accept (the caller has removed
+/// the prefixes' earlier entries). Returns the refusals, for the log.
+pub(super) fn import_filter(
+    p: &mut BgpPeer,
+    prefixes: &[IpNet],
+    filter: &mut FilterSlot,
+    guard: &Guard,
+) -> Vec<String> {
+    let mut refused = Vec::new();
+    let present: Vec<(IpNet, Arc<PathAttributes>)> = prefixes
+        .iter()
+        .filter_map(|prefix| p.adj_in.get(prefix).map(|a| (*prefix, a.clone())))
+        .filter(|(prefix, _)| match guard.refuses(prefix, p.connection) {
+            Some(why) => {
+                refused.push(why);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if present.is_empty() {
+        return refused;
+    }
+    let routes: Vec<Route> = present
+        .iter()
+        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+        .collect();
+    let verdicts = filter.import_filter(&p.filter_peer, &routes);
+    // The operator's filter failed (or is quarantined): accepting what it
+    // was asked about would switch the filter off. Fail closed.
+    if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
+        refused.push(format!(
+            "the bgp-filter plugin did not answer: {} route(s) not accepted",
+            present.len()
+        ));
+        return refused;
+    }
+    for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.verdicts.iter()) {
+        if let Some(kept) = apply_verdict(&attrs, verdict) {
+            p.accepted.insert(prefix, kept);
+        }
+    }
+    refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::message::AsSegment;
+    use std::net::Ipv4Addr;
+
+    fn update(path: &[u32]) -> Update {
+        Update {
+            attributes: Some(PathAttributes {
+                as_path: vec![AsSegment {
+                    kind: SegmentKind::Sequence,
+                    asns: path.to_vec(),
+                }],
+                local_pref: Some(300),
+                next_hop: Some(Ipv4Addr::new(169, 254, 10, 2)),
+                ..PathAttributes::default()
+            }),
+            nlri: vec!["10.1.0.0/24".parse().unwrap()],
+            ..Update::default()
+        }
+    }
+
+    const BOTH: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+
+    #[test]
+    fn external_peers_local_pref_is_dropped_and_paths_checked() {
+        let mut u = update(&[65000, 65010]);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        assert_eq!(u.treat_as_withdraw, None);
+        assert_eq!(u.attributes.as_ref().unwrap().local_pref, None);
+
+        let mut u = update(&[65010]);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        assert_eq!(
+            u.treat_as_withdraw.as_deref(),
+            Some("AS_PATH does not start with the peer's AS 65000 (RFC 4271 section 6.3)")
+        );
+
+        let mut u = update(&[65000, 64512]);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        assert_eq!(
+            u.treat_as_withdraw.as_deref(),
+            Some("AS_PATH holds our own AS 64512: a routing loop")
+        );
+    }
+
+    #[test]
+    fn routes_of_a_family_not_negotiated_are_ignored() {
+        let mut u = update(&[65000]);
+        external_checks(&mut u, 65000, 64512, &[Family::IPV6_UNICAST]);
+        assert!(u.nlri.is_empty());
+    }
+
+    fn guard() -> Guard {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        Guard {
+            link_local: LINK_LOCAL,
+            own: vec![net("10.2.0.0/24"), net("fd00:2::/64")],
+            statics: vec![(net("10.9.0.0/16"), 1)],
+            outer: vec![
+                "198.18.1.2".parse().unwrap(),
+                "198.18.10.2".parse().unwrap(),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_guard_refuses_hijacks_and_lets_the_rest_through() {
+        let g = guard();
+        let refused = |p: &str| g.refuses(&p.parse().unwrap(), 0);
+        assert_eq!(
+            refused("169.254.10.2/32").as_deref(),
+            Some("169.254.10.2/32 lies within the tunnels' link-local inside addresses")
+        );
+        assert!(refused("fe80::/64").is_some());
+        assert_eq!(
+            refused("10.2.0.128/25").as_deref(),
+            Some("10.2.0.128/25 lies within this gateway's network 10.2.0.0/24")
+        );
+        assert!(refused("10.2.0.0/24").is_some());
+        assert!(
+            refused("10.9.1.0/24").is_some(),
+            "another connection's prefix"
+        );
+        assert!(
+            g.refuses(&"10.9.1.0/24".parse().unwrap(), 1).is_none(),
+            "its own"
+        );
+        assert_eq!(
+            refused("198.18.0.0/15").as_deref(),
+            Some("198.18.0.0/15 holds the tunnel endpoint address 198.18.1.2: the tunnel would be routed into itself")
+        );
+        assert!(refused("0.0.0.0/0").is_none(), "a default route is allowed");
+        assert!(
+            refused("10.0.0.0/8").is_none(),
+            "a covering route is allowed"
+        );
+        assert!(refused("10.1.0.0/24").is_none());
+        assert!(refused("fd00:1::/64").is_none());
+    }
+}
