@@ -91,9 +91,28 @@ pub fn wanted(
     )
 }
 
-/// The UPDATEs for an Adj-RIB-Out difference. IPv6 routes get our inside
-/// IPv4 address as an IPv4-mapped IPv6 next hop (the session runs over
-/// IPv4; the far side forwards over the tunnel whatever the next hop).
+/// The IPv6 link-local address that stands for an inside IPv4 address as a
+/// next hop: fe80::/64 with the IPv4 address as its last 32 bits
+/// (169.254.10.1 is fe80::a9fe:a01).
+pub fn link_local_of(inside: Ipv4Addr) -> std::net::Ipv6Addr {
+    let [a, b, c, d] = inside.octets();
+    std::net::Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([a, b]),
+        u16::from_be_bytes([c, d]),
+    )
+}
+
+/// The UPDATEs for an Adj-RIB-Out difference. The session runs over IPv4,
+/// so IPv6 routes get a link-local next hop derived from our inside address
+/// (RFC 2545 section 3: peers on one link may use a link-local next hop);
+/// an IPv4-mapped address is refused by BIRD as of the wrong family. The
+/// far side forwards over the tunnel, whatever the next hop.
 pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
@@ -120,7 +139,7 @@ pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec
             let next_hop = if family == Family::IPV4_UNICAST {
                 IpAddr::V4(local)
             } else {
-                IpAddr::V6(local.to_ipv6_mapped())
+                IpAddr::V6(link_local_of(local))
             };
             out.extend(codec::encode_announcements(
                 attrs,
@@ -164,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_routes_get_an_ipv4_mapped_next_hop() {
+    fn ipv6_routes_get_a_link_local_next_hop() {
         let local = Ipv4Addr::new(169, 254, 10, 1);
         let v6: IpNet = "fd00:2::/64".parse().unwrap();
         let diff = OutDiff {
@@ -181,7 +200,10 @@ mod tests {
         };
         let reach = u.mp_reach.expect("MP_REACH_NLRI");
         assert_eq!(reach.nlri, vec![v6]);
-        assert_eq!(reach.next_hops, vec![IpAddr::V6(local.to_ipv6_mapped())]);
+        assert_eq!(
+            reach.next_hops,
+            vec![IpAddr::V6("fe80::a9fe:a01".parse().unwrap())]
+        );
         assert_eq!(
             u.attributes.and_then(|a| a.next_hop),
             None,
