@@ -8,6 +8,7 @@ pub mod bgp;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod export;
 pub mod keys;
 pub mod liveness;
 pub mod packet;

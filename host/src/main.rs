@@ -1,5 +1,5 @@
-//! The `sitelink` command: key tools, config check, the gateway service and
-//! its status. Exit codes: 0 success, 1 failure at run time, 2 bad input
+//! The `sitelink` command: key tools, config check and export, the gateway
+//! service and its status. Exit codes: 0 success, 1 failure at run time, 2 bad input
 //! (config, key, arguments, or a start-up check such as an address in use).
 
 use std::io::Read;
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use sitelink::control::admin::{self, chain};
 use sitelink::control::render;
+use sitelink::export::{self, ExportError};
 use sitelink::{config, keys, service};
 
 #[derive(Parser)]
@@ -34,6 +35,9 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write the far side's configuration of one VPN connection: wg-quick
+    /// files, BIRD 2, GoBGP, or a sitelink gateway of the opposite role.
+    Export(ExportArgs),
     /// Run the gateway until SIGINT or SIGTERM.
     Run {
         #[arg(short, long, value_name = "FILE")]
@@ -87,6 +91,41 @@ struct Gateway {
     socket: Option<PathBuf>,
 }
 
+/// `sitelink export`'s arguments.
+#[derive(Args)]
+struct ExportArgs {
+    /// This gateway's config.
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// The VPN connection to export.
+    #[arg(long, value_name = "NAME")]
+    connection: String,
+    /// wg-quick (a file per tunnel), bird (BIRD 2), gobgp (gobgpd TOML) or
+    /// sitelink (a gateway of the opposite role).
+    #[arg(long, value_name = "FORMAT")]
+    format: String,
+    /// Write the files into DIR (created if missing) instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The far side's private key, checked against the tunnels'
+    /// remote_public_key and put into the wg-quick files (and, with --out,
+    /// copied next to a sitelink config).
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<PathBuf>,
+    /// A prefix of the far site to advertise (repeatable; bird, gobgp,
+    /// sitelink). Default: the connection's static_routes.
+    #[arg(long = "network", value_name = "PREFIX")]
+    networks: Vec<String>,
+    /// The address the far side reaches an endpoint at, for endpoints that
+    /// listen on 0.0.0.0 or [::].
+    #[arg(long, value_name = "IP")]
+    endpoint_address: Option<String>,
+    /// The far gateway's name (sitelink format). Default: cgw if this
+    /// gateway is the vgw, else vgw.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum PluginCommand {
     /// Each slot with its plugin, version, calls, faults and mean call time.
@@ -138,6 +177,7 @@ fn main() -> ExitCode {
         },
         Command::Pubkey => pubkey(),
         Command::Check { config } => check(&config),
+        Command::Export(args) => export_connection(&args),
         Command::Run { config } => run(&config),
         Command::Status { gateway, json } => {
             ask(&gateway, &json!({ "cmd": "status" }), json, admin::render)
@@ -252,6 +292,71 @@ fn check(path: &Path) -> ExitCode {
         }
         Err(e) => fail(EXIT_BAD_INPUT, e),
     }
+}
+
+fn export_connection(args: &ExportArgs) -> ExitCode {
+    let request = match export_request(args) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let cfg = match config::load(&args.config) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let result = match export::export(&cfg, &request) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    for w in &result.warnings {
+        eprintln!("sitelink: warning: {w}");
+    }
+    match &args.out {
+        None => print!("{}", export::to_stdout(&result)),
+        Some(dir) => match export::write_files(dir, &result) {
+            Ok(paths) => {
+                for p in paths {
+                    eprintln!("sitelink: wrote {}", p.display());
+                }
+            }
+            Err(e) => return fail(EXIT_BAD_INPUT, e),
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+/// The export request from the arguments (the key file is read here).
+fn export_request(args: &ExportArgs) -> Result<export::Request, ExportError> {
+    let format = args.format.parse()?;
+    let networks = if args.networks.is_empty() {
+        None
+    } else {
+        let parsed: Result<Vec<_>, _> = args
+            .networks
+            .iter()
+            .map(|n| export::parse_network(n))
+            .collect();
+        Some(parsed?)
+    };
+    Ok(export::Request {
+        connection: args.connection.clone(),
+        format,
+        networks,
+        far_name: args
+            .name
+            .as_deref()
+            .map(export::parse_far_name)
+            .transpose()?,
+        endpoint_address: args
+            .endpoint_address
+            .as_deref()
+            .map(export::parse_endpoint_address)
+            .transpose()?,
+        private_key: args
+            .private_key
+            .as_deref()
+            .map(export::read_far_key)
+            .transpose()?,
+    })
 }
 
 fn run(path: &Path) -> ExitCode {

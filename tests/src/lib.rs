@@ -24,6 +24,7 @@ pub mod netns;
 pub mod plugins;
 pub mod process;
 pub mod routing;
+pub mod stock;
 pub mod topology;
 
 pub use error::{Error, Result};

@@ -72,6 +72,10 @@ pub enum Topology {
     /// 3: two CGWs on two uplinks of site A's edge router, two dynamic
     /// connections to the VGW, four tunnels.
     Ha,
+    /// 4: the namespaces of 1 and 2, a sitelink VGW only: site A's edge
+    /// router runs stock software (wireguard-go, BIRD 2 or GoBGP) that the
+    /// test configures from `sitelink export`. Its key comes from `wg genkey`.
+    Interop,
 }
 
 impl Topology {
@@ -81,6 +85,7 @@ impl Topology {
             Topology::Static => "static",
             Topology::Dynamic => "dynamic",
             Topology::Ha => "ha",
+            Topology::Interop => "interop",
         }
     }
 
@@ -89,6 +94,16 @@ impl Topology {
         match self {
             Topology::Static | Topology::Dynamic => &[Gw::Vgw, Gw::Cgw],
             Topology::Ha => &[Gw::Vgw, Gw::Cgw, Gw::Cgw2],
+            Topology::Interop => &[Gw::Vgw],
+        }
+    }
+
+    /// The far gateways run by stock software, not sitelink: their keys are
+    /// made with `wg genkey` (`<name>.key` in the lab directory).
+    pub fn stock_gateways(self) -> &'static [Gw] {
+        match self {
+            Topology::Interop => &[Gw::Cgw],
+            _ => &[],
         }
     }
 

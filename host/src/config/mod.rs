@@ -16,7 +16,7 @@ mod rules;
 mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_bgp;
 #[cfg(test)]

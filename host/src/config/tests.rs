@@ -11,11 +11,11 @@ use std::time::Duration;
 use super::*;
 use crate::keys;
 
-pub(super) const SOURCE: &str = "test.toml";
+pub(crate) const SOURCE: &str = "test.toml";
 
 /// A temp dir holding `gw.key` (0600), this gateway's and a far gateway's
 /// public keys.
-pub(super) struct Fixture {
+pub(crate) struct Fixture {
     pub dir: PathBuf,
     pub own_pub: String,
     pub far_pub: String,
@@ -58,7 +58,7 @@ impl Drop for Fixture {
     }
 }
 
-pub(super) fn write_key(path: &Path, text: &str, mode: u32) {
+pub(crate) fn write_key(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -113,7 +113,7 @@ inside_cidr = "169.254.12.0/30"
 "#;
 
 /// Replaces the `nth` (0-based) occurrence of `from`.
-pub(super) fn replace_nth(text: &str, from: &str, to: &str, nth: usize) -> String {
+pub(crate) fn replace_nth(text: &str, from: &str, to: &str, nth: usize) -> String {
     let (i, _) = text
         .match_indices(from)
         .nth(nth)

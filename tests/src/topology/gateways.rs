@@ -53,6 +53,11 @@ impl SiteLab {
             let public = gateway::make_key(bin, &dir.join(format!("{name}.key")))?;
             keys.push((format!("{}_PUBLIC_KEY", name.to_uppercase()), public));
         }
+        for &gw in topo.stock_gateways() {
+            let name = topo.gw_name(gw);
+            let public = crate::stock::wg_genkey(&dir.join(format!("{name}.key")))?;
+            keys.push((format!("{}_PUBLIC_KEY", name.to_uppercase()), public));
+        }
         self.log_level = rust_log
             .map(str::to_string)
             .or_else(|| std::env::var("RUST_LOG").ok())

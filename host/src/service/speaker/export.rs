@@ -91,23 +91,6 @@ pub fn wanted(
     )
 }
 
-/// The IPv6 link-local address that stands for an inside IPv4 address as a
-/// next hop: fe80::/64 with the IPv4 address as its last 32 bits
-/// (169.254.10.1 is fe80::a9fe:a01).
-pub fn link_local_of(inside: Ipv4Addr) -> std::net::Ipv6Addr {
-    let [a, b, c, d] = inside.octets();
-    std::net::Ipv6Addr::new(
-        0xfe80,
-        0,
-        0,
-        0,
-        0,
-        0,
-        u16::from_be_bytes([a, b]),
-        u16::from_be_bytes([c, d]),
-    )
-}
-
 /// The UPDATEs for an Adj-RIB-Out difference. The session runs over IPv4,
 /// so IPv6 routes get a link-local next hop derived from our inside address
 /// (RFC 2545 section 3: peers on one link may use a link-local next hop);
@@ -139,7 +122,7 @@ pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec
             let next_hop = if family == Family::IPV4_UNICAST {
                 IpAddr::V4(local)
             } else {
-                IpAddr::V6(link_local_of(local))
+                IpAddr::V6(crate::bgp::link_local_next_hop(local))
             };
             out.extend(codec::encode_announcements(
                 attrs,

@@ -1,0 +1,217 @@
+//! The `bird` format: a BIRD 2.0 `bird.conf` for the far side of a dynamic
+//! connection, to run beside the wg-quick files: the far site's networks
+//! originated by `protocol static` (blackhole routes, advertised only), a
+//! BGP session over each tunnel with filters (import only our `[bgp]
+//! networks`, export only the far networks), BFD with our liveness timers so
+//! the session follows sitelink's probe, and kernel protocols that install
+//! what BGP learns. IPv6 routes use link-local next hops over the IPv4
+//! sessions: the wg-quick files put the matching fe80::/64 address on each
+//! tunnel interface. One small function per protocol, so each is easy to
+//! change on its own.
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+
+use super::wg_quick::interface;
+use super::{link_local, Export, ExportError, File, View};
+use crate::config::{ConnectionBgp, TunnelConfig};
+
+pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
+    let bgp = v.connection_bgp()?;
+    v.warn_no_far_networks(out);
+    let names: Vec<String> = (1..=v.conn.tunnels.len())
+        .map(|n| format!("./{}.conf", interface(&v.conn.name, n)))
+        .collect();
+    let mut parts = vec![
+        v.header(
+            "BIRD 2 configuration (BGP over each tunnel)",
+            &format!(
+                "Bring the tunnels up (wg-quick up {}), then: bird -c ./bird.conf (or install it as /etc/bird/bird.conf)",
+                names.join(", wg-quick up ")
+            ),
+        ) + &router_id(v),
+        device(),
+    ];
+    parts.extend(static_networks(v));
+    parts.push(filters(v));
+    parts.push(bfd(v));
+    parts.push(kernel());
+    for (i, t) in v.conn.tunnels.iter().enumerate() {
+        parts.push(session(v, bgp, i, t));
+    }
+    out.files.push(File {
+        name: "bird.conf".into(),
+        text: parts.join("\n"),
+        secret: false,
+    });
+    Ok(())
+}
+
+/// A BIRD symbol from a connection name (which may hold `-` or start with a
+/// digit).
+pub(crate) fn symbol(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("c{s}")
+    } else {
+        s
+    }
+}
+
+/// The prefixes of one family: `v6` false for IPv4.
+fn family(nets: &[IpNet], v6: bool) -> Vec<IpNet> {
+    nets.iter()
+        .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+        .copied()
+        .collect()
+}
+
+fn router_id(v: &View) -> String {
+    let id = v.conn.tunnels.first().map(|t| t.inside_remote);
+    match id {
+        Some(id) => format!("\n# This side's inside address of tunnel 1.\nrouter id {id};\n"),
+        None => String::new(),
+    }
+}
+
+fn device() -> String {
+    "protocol device {\n}\n".into()
+}
+
+/// The far site's networks, as routes BGP can advertise (`blackhole`: they
+/// are never exported to the kernel, only to BGP).
+fn static_networks(v: &View) -> Vec<String> {
+    let sym = symbol(&v.conn.name);
+    [(false, '4'), (true, '6')]
+        .into_iter()
+        .filter_map(|(v6, d)| {
+            let nets = family(&v.far_networks, v6);
+            if nets.is_empty() {
+                return None;
+            }
+            let mut s = format!(
+                "# This site's IPv{d} networks, advertised to {:?} (never to the kernel).\n\
+                 protocol static {sym}_networks{d} {{\n  ipv{d};\n",
+                v.cfg.name
+            );
+            for n in nets {
+                let _ = writeln!(s, "  route {n} blackhole;");
+            }
+            s.push_str("}\n");
+            Some(s)
+        })
+        .collect()
+}
+
+/// A filter accepting exactly `nets` of one family.
+fn filter(name: &str, nets: &[IpNet], what: &str) -> String {
+    let body = if nets.is_empty() {
+        format!("  # {what}: none of this family.\n  reject;\n")
+    } else {
+        let set: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        format!(
+            "  if net ~ [ {} ] then accept;\n  reject;\n",
+            set.join(", ")
+        )
+    };
+    format!("filter {name} {{\n{body}}}\n")
+}
+
+fn filters(v: &View) -> String {
+    let sym = symbol(&v.conn.name);
+    let ours = format!("{:?}'s [bgp] networks", v.cfg.name);
+    let theirs = "this site's networks";
+    format!(
+        "# Accept only {ours}; advertise only {theirs}.\n{}{}{}{}",
+        filter(
+            &format!("{sym}_import4"),
+            &family(v.our_networks(), false),
+            &ours
+        ),
+        filter(
+            &format!("{sym}_import6"),
+            &family(v.our_networks(), true),
+            &ours
+        ),
+        filter(
+            &format!("{sym}_export4"),
+            &family(&v.far_networks, false),
+            theirs
+        ),
+        filter(
+            &format!("{sym}_export6"),
+            &family(&v.far_networks, true),
+            theirs
+        ),
+    )
+}
+
+/// BFD with sitelink's probe timers: sessions are made only for the BGP
+/// neighbors below (`bfd on`), and sitelink's probe answers them.
+fn bfd(v: &View) -> String {
+    let ms = v.conn.liveness.interval.as_millis();
+    format!(
+        "# BFD at sitelink's liveness timers, for the BGP sessions below (bfd on).\n\
+         protocol bfd {{\n  interface \"*\" {{\n    min rx interval {ms} ms;\n    \
+         min tx interval {ms} ms;\n    multiplier {};\n  }};\n}}\n",
+        v.conn.liveness.multiplier
+    )
+}
+
+/// Kernel routes for what BGP learned; `merge paths` spreads a prefix
+/// learned over both tunnels over both (ECMP), as sitelink does.
+fn kernel() -> String {
+    let one = |d: char| {
+        format!(
+            "protocol kernel kernel{d} {{\n  merge paths on;\n  ipv{d} {{\n    import none;\n    \
+             export where source = RTS_BGP;\n  }};\n}}\n"
+        )
+    };
+    format!(
+        "# Install the routes learned over BGP (only those).\n{}{}",
+        one('4'),
+        one('6')
+    )
+}
+
+fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String {
+    let n = i + 1;
+    let sym = symbol(&v.conn.name);
+    let hold = v.cfg.bgp.hold_time;
+    let timers = if hold == 0 {
+        "  hold time 0;\n".to_string()
+    } else {
+        format!("  hold time {hold};\n  keepalive time {};\n", hold / 3)
+    };
+    format!(
+        "# Tunnel {n} (inside {cidr}, interface {ifname}) to {gw:?}.\n\
+         protocol bgp {sym}_tunnel{n} {{\n  \
+         description \"sitelink {gw}, connection {conn}, tunnel {n}\";\n  \
+         local {local} as {las};\n  neighbor {peer} as {pas};\n{timers}  bfd on;\n  \
+         # sitelink waits for this side to connect: reconnect soon after a\n  \
+         # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
+         connect retry time 5;\n  error wait time 5, 30;\n  \
+         ipv4 {{\n    import filter {sym}_import4;\n    export filter {sym}_export4;\n    \
+         gateway direct;\n  }};\n  \
+         # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with link-local next\n  \
+         # hops: sitelink sends {peer_ll}; this side sends the address its wg-quick\n  \
+         # file puts on {ifname} (`next hop self` would send ::, as the interface\n  \
+         # has no global IPv6 address).\n  \
+         ipv6 {{\n    import filter {sym}_import6;\n    export filter {sym}_export6;\n    \
+         next hop address {local_ll};\n  }};\n}}\n",
+        cidr = t.inside_cidr,
+        ifname = interface(&v.conn.name, n),
+        gw = v.cfg.name,
+        conn = v.conn.name,
+        local = t.inside_remote,
+        las = bgp.remote_asn,
+        peer = t.inside_local,
+        pas = bgp.local_asn,
+        peer_ll = link_local(t.inside_local),
+        local_ll = link_local(t.inside_remote),
+    )
+}

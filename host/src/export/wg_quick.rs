@@ -1,0 +1,174 @@
+//! The `wg-quick` format: one file per tunnel, each its own WireGuard
+//! interface on the far side (`<connection>-tunnel<N>.conf`, so the interface
+//! is `<connection>-tunnel<N>`), listening on the port of the tunnel's
+//! `remote`, with the tunnel's inside address and `Table = off`. A dynamic
+//! connection's routes come from BGP (see `bird`); a static one's from
+//! `PostUp` routes whose metrics prefer the tunnel sitelink prefers (the
+//! lowest inside CIDR).
+
+use std::fmt::Write as _;
+
+use ipnet::Ipv4Net;
+
+use super::{link_local, Export, ExportError, File, View};
+use crate::config::{Routing, TunnelConfig};
+use crate::keys;
+
+/// What a file says when no `--private-key` was given.
+pub(crate) const KEY_PLACEHOLDER: &str = "<paste the far side's private key here>";
+
+/// Longest Linux interface name.
+const IFNAMSIZ: usize = 15;
+
+pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
+    let tunnels = &v.conn.tunnels;
+    for (i, a) in tunnels.iter().enumerate() {
+        for (j, b) in tunnels.iter().enumerate().skip(i + 1) {
+            if a.remote == b.remote {
+                return Err(ExportError::SameRemote {
+                    connection: v.conn.name.clone(),
+                    first: i + 1,
+                    second: j + 1,
+                    remote: a.remote,
+                });
+            }
+            if a.remote.port() == b.remote.port() {
+                out.warnings.push(format!(
+                    "tunnels {} and {} both end at port {}: if they end on one far-side host, \
+                     its two WireGuard interfaces cannot both listen on it; give each tunnel's \
+                     `remote` its own port",
+                    i + 1,
+                    j + 1,
+                    a.remote.port()
+                ));
+            }
+        }
+    }
+    let private_key = match &v.req.private_key {
+        Some(k) => keys::encode_key(&k.secret.to_bytes()),
+        None => {
+            let far: Vec<String> = tunnels
+                .iter()
+                .map(|t| keys::encode_key(&t.remote_public_key.to_bytes()))
+                .collect();
+            out.warnings.push(format!(
+                "no --private-key: the files say `PrivateKey = {KEY_PLACEHOLDER}`; paste in the \
+                 far side's private key (its public key must be {})",
+                far.first().cloned().unwrap_or_default()
+            ));
+            KEY_PLACEHOLDER.to_string()
+        }
+    };
+    if v.conn.routing == Routing::Static && v.our_networks().is_empty() {
+        out.warnings.push(format!(
+            "gateway {:?} has no [bgp] networks: the far side gets no route to this site; list \
+             this site's prefixes in [bgp] networks (a static connection uses them for export only)",
+            v.cfg.name
+        ));
+    }
+    v.warn_networks_unused(out);
+    for (i, t) in tunnels.iter().enumerate() {
+        let text = file(v, i, t, &private_key)?;
+        out.files.push(File {
+            name: format!("{}.conf", interface(&v.conn.name, i + 1)),
+            text,
+            secret: true,
+        });
+    }
+    Ok(())
+}
+
+/// The wg-quick interface (and file) name of tunnel `n` (1-based):
+/// `<connection>-tunnel<n>`, or `<connection, cut>-t<n>` where that is
+/// longer than Linux allows.
+pub(crate) fn interface(connection: &str, n: usize) -> String {
+    let full = format!("{connection}-tunnel{n}");
+    if full.len() <= IFNAMSIZ {
+        return full;
+    }
+    let suffix = format!("-t{n}");
+    let keep = IFNAMSIZ.saturating_sub(suffix.len()).min(connection.len());
+    format!("{}{suffix}", &connection[..keep])
+}
+
+/// The rank of tunnel `i` in sitelink's active/standby order (0 is
+/// preferred): by inside CIDR, then position.
+fn preference(tunnels: &[TunnelConfig], i: usize) -> usize {
+    let key = |j: usize, n: Ipv4Net| (u32::from(n.network()), n.prefix_len(), j);
+    let mine = key(i, tunnels[i].inside_cidr);
+    tunnels
+        .iter()
+        .enumerate()
+        .filter(|(j, t)| key(*j, t.inside_cidr) < mine)
+        .count()
+}
+
+fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<String, ExportError> {
+    let n = i + 1;
+    let name = interface(&v.conn.name, n);
+    let endpoint = v.our_endpoint(i, t)?;
+    let mut s = v.header(
+        &format!(
+            "tunnel {n} of {} (inside {}), for wg-quick",
+            v.conn.tunnels.len(),
+            t.inside_cidr
+        ),
+        &format!("As root on the far side: wg-quick up ./{name}.conf   (interface {name})"),
+    );
+    let _ = write!(s, "\n[Interface]\nPrivateKey = {private_key}\n");
+    let address = format!("{}/{}", t.inside_remote, t.inside_cidr.prefix_len());
+    if v.conn.routing == Routing::Dynamic {
+        let _ = write!(
+            s,
+            "# The link-local address makes sitelink's IPv6 next hop ({}) on-link for BGP.\n\
+             Address = {address}, {}/64\n",
+            link_local(t.inside_local),
+            link_local(t.inside_remote),
+        );
+    } else {
+        let _ = writeln!(s, "Address = {address}");
+    }
+    let _ = write!(
+        s,
+        "ListenPort = {}\nMTU = {}\n",
+        t.remote.port(),
+        v.cfg.tun.mtu
+    );
+    let allowed = match v.conn.routing {
+        Routing::Dynamic => {
+            s.push_str("# Routes come from BGP (BIRD's kernel protocol), not from wg-quick.\n");
+            s.push_str("Table = off\n");
+            "0.0.0.0/0, ::/0".to_string()
+        }
+        Routing::Static => {
+            let metric = 100 * (preference(&v.conn.tunnels, i) + 1);
+            let _ = writeln!(
+                s,
+                "# Routes to {:?}'s networks; the lower metric prefers the tunnel sitelink \
+                 prefers (the lowest inside CIDR).\n# sitelink's liveness probe (BFD) gets no \
+                 answer from a plain WireGuard peer: both ends stay on that tunnel.",
+                v.cfg.name
+            );
+            s.push_str("Table = off\n");
+            for net in v.our_networks() {
+                let _ = writeln!(s, "PostUp = ip route replace {net} dev %i metric {metric}");
+            }
+            let mut nets = vec![t.inside_cidr.to_string()];
+            nets.extend(v.our_networks().iter().map(ToString::to_string));
+            nets.join(", ")
+        }
+    };
+    let ep = &v.cfg.endpoints[t.endpoint];
+    let _ = write!(
+        s,
+        "\n[Peer]\n# Gateway {:?}, endpoint {:?}.\nPublicKey = {}\nEndpoint = {endpoint}\n",
+        v.cfg.name,
+        ep.name,
+        keys::encode_key(v.cfg.public_key.as_bytes()),
+    );
+    if v.conn.routing == Routing::Dynamic {
+        s.push_str("# Each tunnel is its own interface: BGP decides what goes over it.\n");
+    }
+    let _ = write!(s, "AllowedIPs = {allowed}\nPersistentKeepalive = 25\n");
+    Ok(s)
+}

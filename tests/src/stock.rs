@@ -1,0 +1,198 @@
+//! Stock peers in the lab, the software a customer runs instead of sitelink:
+//! keys from `wg genkey`, WireGuard interfaces brought up by `wg-quick` from
+//! exported files (it falls back to wireguard-go when the kernel has no
+//! WireGuard module, as in CI), and the BIRD 2 and GoBGP daemons run in a
+//! namespace from exported configs, with their command-line clients. The
+//! daemons run in the foreground as [`Spawned`] children, so they die with
+//! the test; anything left in a namespace is killed when it is deleted.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::netns::Netns;
+use crate::process::{self, Spawned, SHORT};
+use crate::{Error, Result};
+
+/// Writes a new private key to `path` (mode 600) with `wg genkey`, and
+/// returns its public key from `wg pubkey`.
+pub fn wg_genkey(path: &Path) -> Result<String> {
+    let private = process::run_ok(Command::new("wg").arg("genkey"), SHORT)?;
+    let private = private.trim();
+    fs::write(path, format!("{private}\n"))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    let out = process::run_with_input(
+        Command::new("wg").arg("pubkey"),
+        format!("{private}\n").as_bytes(),
+        SHORT,
+    )?;
+    let public = out.stdout.trim().to_string();
+    if !out.status.success() || public.is_empty() {
+        return Err(Error::msg(format!(
+            "`wg pubkey` failed: {}",
+            out.stderr.trim()
+        )));
+    }
+    Ok(public)
+}
+
+/// `wg-quick up CONF` inside `ns`; returns the interface name (the file's
+/// stem). wireguard-go refuses to run on a kernel recent enough to have
+/// WireGuard built in unless told that userspace is wanted.
+pub fn wg_quick_up(ns: &Netns, conf: &Path) -> Result<String> {
+    let iface = conf
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| Error::msg(format!("{}: no interface name", conf.display())))?
+        .to_string();
+    fs::set_permissions(conf, fs::Permissions::from_mode(0o600))?;
+    let mut cmd = ns.command("wg-quick", &["up".as_ref(), conf.as_os_str()]);
+    cmd.env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1");
+    let out = process::run(&mut cmd, Duration::from_secs(20))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "wg-quick up {} failed ({}): {}",
+            conf.display(),
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    Ok(iface)
+}
+
+/// `wg show IFACE WHAT` inside `ns` (e.g. `latest-handshakes`, `transfer`).
+pub fn wg_show(ns: &Netns, iface: &str, what: &str) -> Result<String> {
+    ns.exec_ok("wg", &["show", iface, what])
+}
+
+/// The unix time of the latest handshake on `iface` (0: none yet).
+pub fn latest_handshake(ns: &Netns, iface: &str) -> Result<u64> {
+    let text = wg_show(ns, iface, "latest-handshakes")?;
+    Ok(text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0))
+}
+
+/// A BIRD 2 daemon in a namespace.
+pub struct Bird {
+    proc: Spawned,
+    ctl: PathBuf,
+}
+
+impl Bird {
+    /// Checks `conf` (`bird -p`) and runs `bird -f -c CONF` in `ns`, with
+    /// its control socket and log in `dir`.
+    pub fn start(ns: &Netns, conf: &Path, dir: &Path) -> Result<Bird> {
+        let check = process::run(Command::new("bird").arg("-p").arg("-c").arg(conf), SHORT)?;
+        if !check.status.success() {
+            return Err(Error::msg(format!(
+                "bird -p refused {}: {}",
+                conf.display(),
+                check.stderr.trim()
+            )));
+        }
+        let ctl = dir.join("bird.ctl");
+        let args = [
+            "-f".as_ref(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+            "-s".as_ref(),
+            ctl.as_os_str(),
+        ];
+        let proc = Spawned::start("bird", ns.command("bird", &args), &dir.join("bird.log"))?;
+        let bird = Bird { proc, ctl };
+        process::wait_until(
+            "bird's control socket",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || bird.ctl.exists(),
+        )?;
+        Ok(bird)
+    }
+
+    /// `birdc -s CTL ARGS` (the socket is a file: no namespace needed).
+    pub fn birdc(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new("birdc");
+        cmd.arg("-s").arg(&self.ctl).args(args);
+        process::run_ok(&mut cmd, SHORT)
+    }
+
+    /// Whether BGP protocol `name` is Established.
+    pub fn established(&self, name: &str) -> bool {
+        self.birdc(&["show", "protocols", name])
+            .is_ok_and(|t| t.contains("Established"))
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+}
+
+/// A GoBGP daemon in a namespace, its gRPC API on 127.0.0.1:`port` there.
+pub struct Gobgp {
+    proc: Spawned,
+    port: u16,
+}
+
+impl Gobgp {
+    /// Checks `conf` (`gobgpd -d`) and runs gobgpd in `ns`, logging to
+    /// `dir/gobgpd.log`.
+    pub fn start(ns: &Netns, conf: &Path, dir: &Path, port: u16) -> Result<Gobgp> {
+        let check = process::run(
+            Command::new("gobgpd")
+                .arg("-f")
+                .arg(conf)
+                .args(["-t", "toml", "-d"]),
+            SHORT,
+        )?;
+        if !check.status.success() {
+            return Err(Error::msg(format!(
+                "gobgpd -d refused {}: {}{}",
+                conf.display(),
+                check.stdout.trim(),
+                check.stderr.trim()
+            )));
+        }
+        let api = format!("--api-hosts=127.0.0.1:{port}");
+        let args = [
+            "-f".as_ref(),
+            conf.as_os_str(),
+            "-t".as_ref(),
+            "toml".as_ref(),
+            "-p".as_ref(),
+            "--pprof-disable".as_ref(),
+            api.as_ref(),
+        ];
+        let proc = Spawned::start(
+            "gobgpd",
+            ns.command("gobgpd", &args),
+            &dir.join("gobgpd.log"),
+        )?;
+        let me = Gobgp { proc, port };
+        process::wait_until(
+            "gobgpd's API",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || me.cli(ns, &["global"]).is_ok(),
+        )?;
+        Ok(me)
+    }
+
+    /// `gobgp -u 127.0.0.1 -p PORT ARGS` inside `ns`.
+    pub fn cli(&self, ns: &Netns, args: &[&str]) -> Result<String> {
+        let port = self.port.to_string();
+        let mut all = vec!["-u", "127.0.0.1", "-p", port.as_str()];
+        all.extend_from_slice(args);
+        ns.exec_ok("gobgp", &all)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+}
