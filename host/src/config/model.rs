@@ -131,13 +131,26 @@ pub struct TunnelConfig {
 
 #[derive(Debug, Clone, Copy)]
 pub struct LivenessConfig {
+    pub mode: LivenessMode,
     pub interval: Duration,
     pub multiplier: u8,
+}
+
+/// How a tunnel's liveness is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LivenessMode {
+    /// BFD control packets (RFC 5880/5881) over the inside addresses: a
+    /// sitelink far side, or BIRD with `bfd on`.
+    Bfd,
+    /// ICMP echo to the far inside address: a far side that does not speak
+    /// BFD (wireguard-go with wg-quick alone, GoBGP), whose kernel answers.
+    Echo,
 }
 
 impl Default for LivenessConfig {
     fn default() -> Self {
         LivenessConfig {
+            mode: LivenessMode::Bfd,
             interval: Duration::from_millis(200),
             multiplier: 3,
         }

@@ -71,6 +71,7 @@ pub struct RawConnection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLiveness {
+    pub mode: Option<Spanned<String>>,
     pub interval_ms: Option<Spanned<i64>>,
     pub multiplier: Option<Spanned<i64>>,
 }

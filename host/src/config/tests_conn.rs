@@ -372,7 +372,7 @@ fn liveness_unknown_key() {
     assert_eq!(e.what(), "unknown key `interval`");
     assert_eq!(
         e.fix(),
-        "remove `interval` or correct its spelling (expected `interval_ms` or `multiplier`)"
+        "remove `interval` or correct its spelling (expected one of `mode`, `interval_ms`, `multiplier`)"
     );
 }
 
@@ -408,5 +408,25 @@ fn connection_at_most_two_tunnels() {
         2,
         "connection \"office\" has 3 tunnels; a connection has at most 2",
         "remove the extra [[connection.tunnel]] tables, or put them in another [[connection]]",
+    );
+}
+
+#[test]
+fn liveness_modes() {
+    let fx = Fixture::new();
+    let cfg = fx.parse(&with_liveness(&fx, "mode = \"echo\"")).unwrap();
+    assert_eq!(cfg.connections[0].liveness.mode, super::LivenessMode::Echo);
+    let cfg = fx.parse(&fx.base()).unwrap();
+    assert_eq!(cfg.connections[0].liveness.mode, super::LivenessMode::Bfd);
+    let text = with_liveness(&fx, "mode = \"dpd\"");
+    assert_err(
+        &fx,
+        &text,
+        "\"dpd\"",
+        0,
+        "unknown liveness mode \"dpd\"",
+        "use mode = \"bfd\" (BFD, for a sitelink or BIRD far side) or mode = \"echo\" (ICMP echo \
+         to the far inside address, for a far side that does not speak BFD, such as wireguard-go \
+         alone or GoBGP)",
     );
 }

@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location, Source};
 use super::model::{
-    ConnectionConfig, EndpointConfig, GatewayConfig, LivenessConfig, Role, RouteTableConfig,
-    Routing, TunConfig, TunnelConfig,
+    ConnectionConfig, EndpointConfig, GatewayConfig, LivenessConfig, LivenessMode, Role,
+    RouteTableConfig, Routing, TunConfig, TunnelConfig,
 };
 use super::raw::{RawConfig, RawConnection, RawTunnel};
 use super::rules;
@@ -329,10 +329,27 @@ fn connection(
         None => LivenessConfig::default(),
         Some(l) => {
             let l = l.get_ref();
+            let mode = match l.mode.as_ref() {
+                None => LivenessMode::Bfd,
+                Some(v) => match v.get_ref().as_str() {
+                    "bfd" => LivenessMode::Bfd,
+                    "echo" => LivenessMode::Echo,
+                    other => {
+                        return Err(src.err(
+                            v.span(),
+                            format!("unknown liveness mode {other:?}"),
+                            "use mode = \"bfd\" (BFD, for a sitelink or BIRD far side) or \
+                             mode = \"echo\" (ICMP echo to the far inside address, for a far \
+                             side that does not speak BFD, such as wireguard-go alone or GoBGP)",
+                        ))
+                    }
+                },
+            };
             let interval =
                 rules::int_in(src, l.interval_ms.as_ref(), "interval_ms", 10..=10_000, 200)?;
             let multiplier = rules::int_in(src, l.multiplier.as_ref(), "multiplier", 1..=50, 3)?;
             LivenessConfig {
+                mode,
                 interval: Duration::from_millis(interval.unsigned_abs()),
                 multiplier: u8::try_from(multiplier).unwrap_or(3),
             }

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use tun_rs::SyncDevice;
 
 use super::fib::TunnelId;
-use super::{Dataplane, Sink, SCRATCH_LEN};
+use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
 
 /// Packets read per batch before they are processed together.
 pub const BATCH: usize = 64;
@@ -30,6 +30,7 @@ pub const POLL_INTERVAL_MS: i32 = 250;
 #[derive(Debug)]
 pub struct ProbeReceived {
     pub tunnel: TunnelId,
+    pub kind: ProbeKind,
     pub payload: Vec<u8>,
 }
 
@@ -64,9 +65,10 @@ impl Sink for IoSink<'_> {
         }
     }
 
-    fn probe(&mut self, tunnel: TunnelId, payload: &[u8]) {
+    fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
         (self.probe)(ProbeReceived {
             tunnel,
+            kind,
             payload: payload.to_vec(),
         });
     }

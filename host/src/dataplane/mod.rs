@@ -49,8 +49,24 @@ pub trait Sink {
     fn to_tun(&mut self, packet: &[u8]);
     /// An encrypted datagram to send from local endpoint `endpoint`.
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]);
-    /// A liveness probe (the UDP payload) received over `tunnel`.
-    fn probe(&mut self, tunnel: TunnelId, payload: &[u8]);
+    /// A liveness probe received over `tunnel`: for BFD, `payload` is the
+    /// control packet (the UDP payload); an echo reply has none.
+    fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]);
+}
+
+/// Which liveness probe arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// A BFD control packet.
+    Bfd,
+    /// An answer to one of our ICMP echo requests, with its sequence number.
+    EchoReply { seq: u16 },
+}
+
+/// The ICMP identifier of a tunnel's echo requests ("SL" with the tunnel
+/// number), so that replies to other pings are left alone.
+pub fn echo_ident(tunnel: TunnelId) -> u16 {
+    0x534c ^ (tunnel as u16)
 }
 
 /// Gateway-wide counters of packets the data path could not forward.
@@ -297,7 +313,13 @@ impl Dataplane {
         sink: &mut impl Sink,
     ) {
         if let Some(payload) = packet::parse_bfd_packet(pkt, tunnel.inside_local) {
-            sink.probe(tunnel.id, payload);
+            sink.probe(tunnel.id, ProbeKind::Bfd, payload);
+            return;
+        }
+        if let Some(seq) =
+            packet::echo::parse_echo_reply(pkt, tunnel.inside_local, echo_ident(tunnel.id))
+        {
+            sink.probe(tunnel.id, ProbeKind::EchoReply { seq }, &[]);
             return;
         }
         if !fib.source_allowed(src, tunnel.connection) {
@@ -368,6 +390,28 @@ impl Dataplane {
             t.inside_remote,
             src_port,
             payload,
+            &mut probe,
+        ) {
+            if let Some(bytes) = probe.get(..len) {
+                self.encapsulate(t, bytes, scratch, sink);
+            }
+        }
+    }
+}
+
+impl Dataplane {
+    /// Sends ICMP echo request `seq` to the far inside address of `tunnel`
+    /// (the liveness probe for a far side that does not speak BFD).
+    pub fn send_echo(&self, tunnel: TunnelId, seq: u16, scratch: &mut [u8], sink: &mut impl Sink) {
+        let Some(t) = self.tunnels.get(tunnel) else {
+            return;
+        };
+        let mut probe = [0u8; 64];
+        if let Some(len) = packet::echo::build_echo_request(
+            t.inside_local,
+            t.inside_remote,
+            echo_ident(tunnel),
+            seq,
             &mut probe,
         ) {
             if let Some(bytes) = probe.get(..len) {

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use super::endpoint::Endpoint;
 use super::fib::{Fib, NextHop};
 use super::tunnel::TunnelSpec;
-use super::{Dataplane, Sink, SCRATCH_LEN};
+use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
 
 #[derive(Default)]
 struct Recorder {
@@ -27,7 +27,7 @@ impl Sink for Recorder {
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
         self.net.push((endpoint, to, datagram.to_vec()));
     }
-    fn probe(&mut self, tunnel: usize, payload: &[u8]) {
+    fn probe(&mut self, tunnel: usize, _kind: ProbeKind, payload: &[u8]) {
         self.probes.push((tunnel, payload.to_vec()));
     }
 }

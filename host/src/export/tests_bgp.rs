@@ -37,7 +37,11 @@ fn bird_sessions_filters_and_bfd() {
             "protocol kernel kernel6 {",
             "protocol bgp office_tunnel1 {\n  description \"sitelink vgw, connection office, tunnel 1\";\n  \
              local 169.254.10.2 as 65000;\n  neighbor 169.254.10.1 as 64512;\n  hold time 30;\n  \
-             keepalive time 10;\n  bfd on;\n  ipv4 {\n    import filter office_import4;\n    \
+             keepalive time 10;\n  bfd on;\n  \
+             # sitelink waits for this side to connect: reconnect soon after a\n  \
+             # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
+             connect retry time 5;\n  error wait time 5, 30;\n  \
+             ipv4 {\n    import filter office_import4;\n    \
              export filter office_export4;\n    gateway direct;\n  };\n",
             "  ipv6 {\n    import filter office_import6;\n    export filter office_export6;\n    \
              next hop address fe80::a9fe:a02;\n  };\n}\n",

@@ -1,19 +1,22 @@
 //! Pure functions over raw IP packet bytes for the data path: the IP version and
 //! addresses of a packet (RFC 791 §3.1, RFC 8200 §3), TCP MSS clamping on SYNs
 //! crossing a tunnel (RFC 9293 §3.7.1, checksum fixed incrementally per RFC 1624
-//! eqn. 3), and the IPv4/UDP encapsulation of BFD probes over a tunnel's inside
-//! addresses (RFC 5881 §4 and §5, UDP per RFC 768). This module owns byte layout
+//! eqn. 3), the IPv4/UDP encapsulation of BFD probes over a tunnel's inside
+//! addresses (RFC 5881 §4 and §5, UDP per RFC 768), and the ICMP echo probes
+//! for far sides without BFD (RFC 792). This module owns byte layout
 //! only: it does no I/O, keeps no state, allocates nothing and never panics on
 //! untrusted input (every read is bounds-checked, malformed input yields `None`
 //! or an untouched packet). It must not know about tunnels, routes or sessions:
 //! the BFD state machine lives in `liveness::bfd`, the FIB in `dataplane`.
 
 mod bfd;
+pub mod echo;
 mod mss;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use bfd::{build_bfd_packet, parse_bfd_packet, BFD_PORT};
+pub use echo::{build_echo_request, parse_echo_reply};
 pub use mss::clamp_mss;
 
 /// Minimum IPv4 header length (IHL = 5).

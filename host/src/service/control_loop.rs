@@ -27,12 +27,16 @@ use super::decisions::{self, Liveness};
 use super::route_view;
 use super::speaker::Speaker;
 use crate::bgp::transport::{Transport, TransportEvent};
+use crate::config::LivenessMode;
 use crate::config::{GatewayConfig, Role};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
+use crate::dataplane::ProbeKind;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::liveness::bfd::{self, ControlPacket, Session, State, Transition};
+use crate::liveness::echo::EchoSession;
+use crate::liveness::Probe;
 use crate::policy::{FailoverSlot, FilterSlot, Plugin, SelectionSlot, Slot, SlotStatus};
 use crate::route_table::{self, Candidate, Installed, Table};
 
@@ -109,7 +113,7 @@ pub struct ControlLoop {
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
     queues: Queues,
-    sessions: Vec<Session>,
+    probes: Vec<Probe>,
     speaker: Speaker,
     kernel: Option<KernelRoutes>,
     up_since: Vec<Option<Instant>>,
@@ -142,7 +146,7 @@ impl ControlLoop {
     ) -> ControlLoop {
         let now = Instant::now();
         let tunnels_of = route_table::tunnels_by_connection(&cfg);
-        let sessions = dataplane
+        let probes = dataplane
             .tunnels
             .iter()
             .map(|tunnel| {
@@ -151,15 +155,22 @@ impl ControlLoop {
                     .get(tunnel.connection)
                     .map(|c| c.liveness)
                     .unwrap_or_default();
-                // Discriminators need only be unique per session on this host.
-                let discr = OsRng.next_u32().max(1);
-                Session::new(
-                    discr,
-                    liveness.interval,
-                    liveness.multiplier,
-                    now,
-                    OsRng.next_u64(),
-                )
+                match liveness.mode {
+                    // Discriminators need only be unique per session on this host.
+                    LivenessMode::Bfd => Probe::Bfd(Session::new(
+                        OsRng.next_u32().max(1),
+                        liveness.interval,
+                        liveness.multiplier,
+                        now,
+                        OsRng.next_u64(),
+                    )),
+                    LivenessMode::Echo => Probe::Echo(EchoSession::new(
+                        liveness.interval,
+                        liveness.multiplier,
+                        now,
+                        OsRng.next_u32() as u16,
+                    )),
+                }
             })
             .collect();
         let n = dataplane.tunnels.len();
@@ -169,7 +180,7 @@ impl ControlLoop {
             dataplane,
             tun,
             queues,
-            sessions,
+            probes,
             speaker,
             kernel,
             up_since: vec![None; n],
@@ -214,9 +225,9 @@ impl ControlLoop {
         while !shutdown.load(Ordering::Relaxed) {
             let now = Instant::now();
             let deadline = self
-                .sessions
+                .probes
                 .iter()
-                .map(Session::poll_timeout)
+                .map(Probe::poll_timeout)
                 .chain(self.speaker.poll_timeout())
                 .chain([next_wg_tick, next_rl_reset, next_failover, now + MAX_WAIT])
                 .min()
@@ -260,8 +271,8 @@ impl ControlLoop {
             }
 
             let now = Instant::now();
-            for id in 0..self.sessions.len() {
-                if let Some(t) = self.sessions[id].handle_timeout(now) {
+            for id in 0..self.probes.len() {
+                if let Some(t) = self.probes.get_mut(id).and_then(|p| p.handle_timeout(now)) {
                     self.on_transition(id, t, now);
                 }
                 // A probe on a tunnel without a session starts a handshake:
@@ -272,10 +283,22 @@ impl ControlLoop {
                         .tunnels
                         .get(id)
                         .is_some_and(|t| t.handshake_age().is_some());
-                while let Some(packet) = self.sessions[id].poll_transmit(now) {
-                    if may_send {
-                        dp.send_probe(id, &packet.encode(), &mut self.scratch, &mut sink);
+                match self.probes.get_mut(id) {
+                    Some(Probe::Bfd(session)) => {
+                        while let Some(packet) = session.poll_transmit(now) {
+                            if may_send {
+                                dp.send_probe(id, &packet.encode(), &mut self.scratch, &mut sink);
+                            }
+                        }
                     }
+                    Some(Probe::Echo(session)) => {
+                        while let Some(seq) = session.poll_transmit(now) {
+                            if may_send {
+                                dp.send_echo(id, seq, &mut self.scratch, &mut sink);
+                            }
+                        }
+                    }
+                    None => {}
                 }
             }
             // Plugins run on events: a liveness change, or the tick.
@@ -320,8 +343,16 @@ impl ControlLoop {
     }
 
     fn on_probe(&mut self, probe: ProbeReceived, now: Instant) {
-        let Some(session) = self.sessions.get_mut(probe.tunnel) else {
-            return;
+        let session = match (self.probes.get_mut(probe.tunnel), probe.kind) {
+            (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
+            (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
+                if let Some(t) = session.handle_reply(seq, now) {
+                    self.on_transition(probe.tunnel, t, now);
+                }
+                return;
+            }
+            // A probe of the other kind than the tunnel runs: ignored.
+            _ => return,
         };
         match ControlPacket::decode(&probe.payload) {
             Ok(packet) => {
@@ -374,7 +405,7 @@ impl ControlLoop {
     }
 
     fn liveness(&self) -> Vec<Liveness> {
-        self.sessions
+        self.probes
             .iter()
             .zip(&self.up_since)
             .map(|(s, up_since)| Liveness {
@@ -449,7 +480,7 @@ impl ControlLoop {
         let learned = learned.into_iter().filter(|(_, c)| {
             propagate
                 && c.tunnel
-                    .and_then(|t| self.sessions.get(t))
+                    .and_then(|t| self.probes.get(t))
                     .is_some_and(|s| s.state() == State::Up)
         });
         route_table::table(&self.cfg, learned)
