@@ -53,10 +53,13 @@ enum Command {
     },
     /// Show a running gateway's BGP sessions: state, uptime, prefixes
     /// received, accepted and advertised.
+    #[command(subcommand_negates_reqs = true)]
     Bgp {
+        #[command(subcommand)]
+        action: Option<BgpAction>,
         #[command(flatten)]
         gateway: Gateway,
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Show a running gateway's route table: every candidate with its
@@ -71,6 +74,17 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BgpAction {
+    /// Ask peers to send their routes again (ROUTE-REFRESH, RFC 2918):
+    /// every established session, or the one over --tunnel.
+    Refresh {
+        /// The tunnel (inside CIDR) whose session to refresh.
+        #[arg(long, value_name = "CIDR")]
+        tunnel: Option<String>,
     },
 }
 
@@ -182,9 +196,21 @@ fn main() -> ExitCode {
         Command::Status { gateway, json } => {
             ask(&gateway, &json!({ "cmd": "status" }), json, admin::render)
         }
-        Command::Bgp { gateway, json } => {
-            ask(&gateway, &json!({ "cmd": "bgp" }), json, render::bgp)
-        }
+        Command::Bgp {
+            action: Some(BgpAction::Refresh { tunnel }),
+            gateway,
+            json,
+        } => ask(
+            &gateway,
+            &json!({ "cmd": "bgp-refresh", "tunnel": tunnel }),
+            json,
+            render::refresh,
+        ),
+        Command::Bgp {
+            action: None,
+            gateway,
+            json,
+        } => ask(&gateway, &json!({ "cmd": "bgp" }), json, render::bgp),
         Command::Routes { gateway, json } => {
             ask(&gateway, &json!({ "cmd": "routes" }), json, render::routes)
         }

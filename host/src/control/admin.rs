@@ -169,6 +169,12 @@ fn handle(request: &Value, ctx: &Context) -> Value {
         Some("plugin-list") => to_control(ctx, AdminCommand::PluginList),
         Some("bgp") => to_control(ctx, AdminCommand::Bgp),
         Some("routes") => to_control(ctx, AdminCommand::Routes),
+        Some("bgp-refresh") => to_control(
+            ctx,
+            AdminCommand::BgpRefresh {
+                tunnel: request["tunnel"].as_str().map(str::to_string),
+            },
+        ),
         Some("plugin-remove") => match slot() {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
             Err(e) => e,
@@ -209,7 +215,7 @@ fn handle(request: &Value, ctx: &Context) -> Value {
             }
         }
         other => {
-            json!({ "error": format!("unknown command {other:?}; known: status, bgp, routes, plugin-list, plugin-swap, plugin-remove") })
+            json!({ "error": format!("unknown command {other:?}; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove") })
         }
     }
 }

@@ -66,6 +66,21 @@ pub fn bgp(doc: &Value) -> String {
     out
 }
 
+/// `sitelink bgp refresh`: which sessions were asked.
+pub fn refresh(doc: &Value) -> String {
+    let asked: Vec<String> = doc["refreshed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    if asked.is_empty() {
+        "no established session supports route refresh: nothing asked\n".into()
+    } else {
+        format!("route refresh asked over {}\n", asked.join(", "))
+    }
+}
+
 /// `sitelink routes`: one line per candidate, `*` when installed.
 pub fn routes(doc: &Value) -> String {
     let mut out = format!(

@@ -99,6 +99,8 @@ pub enum AdminCommand {
     Bgp,
     /// The route table (`sitelink routes`).
     Routes,
+    /// Ask peers for their routes again (all sessions, or one tunnel's).
+    BgpRefresh { tunnel: Option<String> },
 }
 
 /// The three policy slots.
@@ -543,6 +545,12 @@ impl ControlLoop {
         match command {
             AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
             AdminCommand::Bgp => self.speaker.status(Instant::now()),
+            AdminCommand::BgpRefresh { tunnel } => {
+                let refreshed =
+                    self.speaker
+                        .refresh(tunnel.as_deref(), Instant::now(), &mut self.slots.filter);
+                json!({ "refreshed": refreshed })
+            }
             AdminCommand::Routes => route_view::routes(
                 &self.cfg,
                 &self.dataplane.tunnels,

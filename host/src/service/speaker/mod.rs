@@ -340,6 +340,39 @@ impl Speaker {
         changed
     }
 
+    /// Sends ROUTE-REFRESH (RFC 2918) for every negotiated family to the
+    /// established sessions that support it (all, or the one over
+    /// `tunnel`); returns their tunnels.
+    pub fn refresh(
+        &mut self,
+        tunnel: Option<&str>,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> Vec<String> {
+        let mut asked = Vec::new();
+        for id in 0..self.peers.len() {
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            if tunnel.is_some_and(|t| t != p.tunnel_name) {
+                continue;
+            }
+            let Some(n) = p.session.negotiated().filter(|n| n.route_refresh) else {
+                continue;
+            };
+            let mut outputs = Vec::new();
+            for family in n.families.clone() {
+                outputs.extend(p.session.request_refresh(family, now));
+            }
+            if !outputs.is_empty() {
+                asked.push(p.tunnel_name.clone());
+                info!(tunnel = %p.tunnel_name, "route refresh asked");
+            }
+            self.drive(id, outputs, now, filter);
+        }
+        asked
+    }
+
     /// Tells every established peer we are leaving (Cease / administrative
     /// shutdown, RFC 4486) and closes the connections.
     pub fn shutdown(&mut self, now: Instant) {
