@@ -316,6 +316,7 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
     // the far side's kernel answers on the wg-quick interfaces.
     let opts = SiteOptions::default()
         .set(Gw::Vgw, "connection.bgp", "max_prefixes", "10")
+        .set(Gw::Vgw, "connection.bgp", "max_prefixes_restart_s", "2")
         .set(Gw::Vgw, "connection.liveness", "mode", "\"echo\"");
     let lab = interop_lab(test, opts);
     stock_tunnels(&lab, test);
@@ -455,4 +456,50 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
         !neighbor.contains("BGP state = established"),
         "{test}: {neighbor}"
     );
+
+    // A peer with an ASN other than the connection's remote_asn is refused
+    // with OPEN Message Error / Bad Peer AS (RFC 4271 section 6.2).
+    drop(gobgp);
+    let text = std::fs::read_to_string(conf).expect("gobgpd.toml");
+    let wrong = dir.join("wrong-as.toml");
+    std::fs::write(&wrong, text.replacen("as = 65000", "as = 65099", 1)).expect("write");
+    let gobgp = Gobgp::start(&lab.cgw, &wrong, lab.lab().dir(), 50052)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let refused = lab.wait_until("the VGW to refuse AS 65099", UP, || {
+        lab.bgp(Gw::Vgw).is_ok_and(|b| {
+            b.last_error(TUNNEL_1)
+                .is_some_and(|e| e.contains("bad peer AS"))
+        })
+    });
+    println!(
+        "[{test}] wrong AS: vgw {}",
+        lab.bgp(Gw::Vgw).map(|b| b.summary()).unwrap_or_default()
+    );
+    refused.unwrap_or_else(|e| panic!("{test}: {e}"));
+    // GoBGP counts the NOTIFICATION it received (its neighbor view:
+    // "Notifications:  SENT  RCVD").
+    let received = || {
+        gobgp
+            .cli(&lab.cgw, &["neighbor", "169.254.10.1"])
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.trim_start().starts_with("Notifications:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    lab.wait_until(
+        "GoBGP to count the NOTIFICATION",
+        Duration::from_secs(5),
+        || received() > 0,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{test}: {e}\n{}",
+            gobgp
+                .cli(&lab.cgw, &["neighbor", "169.254.10.1"])
+                .unwrap_or_default()
+        )
+    });
+    println!("[{test}] GoBGP received {} NOTIFICATION(s)", received());
 }
