@@ -316,9 +316,12 @@ impl Dataplane {
             sink.probe(tunnel.id, ProbeKind::Bfd, payload);
             return;
         }
-        if let Some(seq) =
-            packet::echo::parse_echo_reply(pkt, tunnel.inside_local, echo_ident(tunnel.id))
-        {
+        if let Some(seq) = packet::echo::parse_echo_reply(
+            pkt,
+            tunnel.inside_local,
+            tunnel.inside_remote,
+            echo_ident(tunnel.id),
+        ) {
             sink.probe(tunnel.id, ProbeKind::EchoReply { seq }, &[]);
             return;
         }
@@ -380,43 +383,41 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
-        let Some(t) = self.tunnels.get(tunnel) else {
-            return;
-        };
-        let mut probe = [0u8; 128];
         let src_port = 49152 + (tunnel % 16384) as u16;
-        if let Some(len) = packet::build_bfd_packet(
-            t.inside_local,
-            t.inside_remote,
-            src_port,
-            payload,
-            &mut probe,
-        ) {
-            if let Some(bytes) = probe.get(..len) {
-                self.encapsulate(t, bytes, scratch, sink);
-            }
-        }
+        self.send_own(tunnel, scratch, sink, |t, out| {
+            packet::build_bfd_packet(t.inside_local, t.inside_remote, src_port, payload, out)
+        });
     }
-}
 
-impl Dataplane {
     /// Sends ICMP echo request `seq` to the far inside address of `tunnel`
     /// (the liveness probe for a far side that does not speak BFD).
     pub fn send_echo(&self, tunnel: TunnelId, seq: u16, scratch: &mut [u8], sink: &mut impl Sink) {
+        self.send_own(tunnel, scratch, sink, |t, out| {
+            packet::echo::build_echo_request(
+                t.inside_local,
+                t.inside_remote,
+                echo_ident(tunnel),
+                seq,
+                out,
+            )
+        });
+    }
+
+    /// Builds a packet of our own with `build` (into a small buffer) and
+    /// sends it over `tunnel`.
+    fn send_own(
+        &self,
+        tunnel: TunnelId,
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+        build: impl FnOnce(&Tunnel, &mut [u8]) -> Option<usize>,
+    ) {
         let Some(t) = self.tunnels.get(tunnel) else {
             return;
         };
-        let mut probe = [0u8; 64];
-        if let Some(len) = packet::echo::build_echo_request(
-            t.inside_local,
-            t.inside_remote,
-            echo_ident(tunnel),
-            seq,
-            &mut probe,
-        ) {
-            if let Some(bytes) = probe.get(..len) {
-                self.encapsulate(t, bytes, scratch, sink);
-            }
+        let mut packet = [0u8; 128];
+        if let Some(bytes) = build(t, &mut packet).and_then(|len| packet.get(..len)) {
+            self.encapsulate(t, bytes, scratch, sink);
         }
     }
 }

@@ -18,6 +18,7 @@ struct Recorder {
     tun: Vec<Vec<u8>>,
     net: Vec<(usize, SocketAddr, Vec<u8>)>,
     probes: Vec<(usize, Vec<u8>)>,
+    echo_replies: Vec<(usize, u16)>,
 }
 
 impl Sink for Recorder {
@@ -27,8 +28,11 @@ impl Sink for Recorder {
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
         self.net.push((endpoint, to, datagram.to_vec()));
     }
-    fn probe(&mut self, tunnel: usize, _kind: ProbeKind, payload: &[u8]) {
-        self.probes.push((tunnel, payload.to_vec()));
+    fn probe(&mut self, tunnel: usize, kind: ProbeKind, payload: &[u8]) {
+        match kind {
+            ProbeKind::Bfd => self.probes.push((tunnel, payload.to_vec())),
+            ProbeKind::EchoReply { seq } => self.echo_replies.push((tunnel, seq)),
+        }
     }
 }
 
@@ -247,6 +251,66 @@ fn liveness_probes_go_to_the_control_plane_not_the_tun() {
     let b_in = carry(&mut probe_out, &b, A_ADDR);
     assert!(b_in.tun.is_empty());
     assert_eq!(b_in.probes, vec![(0, vec![0x20; 24])]);
+}
+
+/// The ones' complement checksum of `bytes` (RFC 1071).
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An echo request turned into its reply, as the far kernel does.
+fn echo_reply_to(request: &[u8], src: [u8; 4]) -> Vec<u8> {
+    let mut p = request.to_vec();
+    let dst: [u8; 4] = p[12..16].try_into().unwrap();
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    p[10..12].fill(0);
+    let ip = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&ip.to_be_bytes());
+    p[20] = 0; // echo reply
+    p[22..24].fill(0);
+    let icmp = checksum(&p[20..]);
+    p[22..24].copy_from_slice(&icmp.to_be_bytes());
+    p
+}
+
+#[test]
+fn echo_replies_from_the_far_inside_address_go_to_the_control_plane() {
+    let (a, b) = pair();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
+    let mut a_out = handshake(&a, &b, &mut warmup.clone());
+    carry(&mut a_out, &b, A_ADDR);
+    // A probes B: the request reaches B's TUN (B's kernel answers it).
+    let mut probe_out = Recorder::default();
+    a.dp.send_echo(0, 4242, &mut scratch, &mut probe_out);
+    let b_in = carry(&mut probe_out, &b, A_ADDR);
+    assert_eq!(b_in.tun.len(), 1, "the request is for the far kernel");
+    let request = b_in.tun[0].clone();
+    // The far kernel's reply comes back to A's control plane, not its TUN.
+    let mut reply = echo_reply_to(&request, [169, 254, 10, 1]);
+    let mut b_out = Recorder::default();
+    b.dp.handle_tun_packet(&b.fib, &mut reply, &mut scratch, &mut b_out);
+    let a_in = carry(&mut b_out, &a, B_ADDR);
+    assert_eq!(a_in.echo_replies, vec![(0, 4242)]);
+    assert!(a_in.tun.is_empty());
+    // The same reply from another address behind B is not taken for ours.
+    let mut forged = echo_reply_to(&request, [10, 2, 0, 10]);
+    let mut b_out = Recorder::default();
+    b.dp.handle_tun_packet(&b.fib, &mut forged, &mut scratch, &mut b_out);
+    let a_in = carry(&mut b_out, &a, B_ADDR);
+    assert!(
+        a_in.echo_replies.is_empty(),
+        "a forged source is not a probe answer"
+    );
+    assert_eq!(a_in.tun.len(), 1, "it is ordinary traffic");
 }
 
 #[test]

@@ -66,7 +66,7 @@ pub fn build_echo_request(
 /// offset 0), protocol ICMP, destination `local`, ICMP type 0 code 0 with a
 /// valid checksum and identifier `ident`. The echo data is not checked; bytes
 /// past the IP total length are ignored.
-pub fn parse_echo_reply(pkt: &[u8], local: Ipv4Addr, ident: u16) -> Option<u16> {
+pub fn parse_echo_reply(pkt: &[u8], local: Ipv4Addr, remote: Ipv4Addr, ident: u16) -> Option<u16> {
     if ip_version(pkt)? != 4 {
         return None;
     }
@@ -82,8 +82,12 @@ pub fn parse_echo_reply(pkt: &[u8], local: Ipv4Addr, ident: u16) -> Option<u16> 
     if be16(pkt, 6)? & 0x3fff != 0 || *pkt.get(9)? != PROTO_ICMP {
         return None;
     }
+    // From the far inside address itself: a host behind the far router
+    // cannot use that source (Linux drops forwarded packets from its own
+    // addresses), so it cannot fake our probe's answers.
+    let src = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(12..16)?).ok()?);
     let dst = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?);
-    if dst != local {
+    if dst != local || src != remote {
         return None;
     }
     let icmp = pkt.get(ihl..)?;
@@ -180,75 +184,76 @@ mod tests {
     fn reply_parses_to_its_seq() {
         for seq in [0, 1, 4242, u16::MAX] {
             let reply = turn_around(&request(A, B, seq));
-            assert_eq!(parse_echo_reply(&reply, A, ID), Some(seq));
+            assert_eq!(parse_echo_reply(&reply, A, B, ID), Some(seq));
         }
         // Trailing bytes past the total length, and IP options (IHL 6).
         let mut trail = turn_around(&request(A, B, 7));
         trail.extend_from_slice(&[0xaa; 5]);
-        assert_eq!(parse_echo_reply(&trail, A, ID), Some(7));
+        assert_eq!(parse_echo_reply(&trail, A, B, ID), Some(7));
         let mut opt = turn_around(&request(A, B, 8));
         opt.splice(20..20, [1, 1, 1, 1]); // four NOP options
         opt[0] = 0x46;
         opt[3] += 4;
         fix_ip(&mut opt);
-        assert_eq!(parse_echo_reply(&opt, A, ID), Some(8));
+        assert_eq!(parse_echo_reply(&opt, A, B, ID), Some(8));
     }
 
     #[test]
     fn refused() {
         let good = turn_around(&request(A, B, 9));
-        assert_eq!(parse_echo_reply(&good, A, ID), Some(9));
-        assert_eq!(parse_echo_reply(&good, A, ID ^ 1), None, "identifier");
-        assert_eq!(parse_echo_reply(&good, B, ID), None, "destination");
+        assert_eq!(parse_echo_reply(&good, A, B, ID), Some(9));
+        assert_eq!(parse_echo_reply(&good, A, B, ID ^ 1), None, "identifier");
+        assert_eq!(parse_echo_reply(&good, B, B, ID), None, "destination");
+        assert_eq!(parse_echo_reply(&good, A, A, ID), None, "source");
         assert_eq!(
-            parse_echo_reply(&request(B, A, 9), A, ID),
+            parse_echo_reply(&request(B, A, 9), A, B, ID),
             None,
             "a request"
         );
         let mut unreach = good.clone();
         unreach[20] = 3;
         fix_icmp(&mut unreach);
-        assert_eq!(parse_echo_reply(&unreach, A, ID), None, "type 3");
+        assert_eq!(parse_echo_reply(&unreach, A, B, ID), None, "type 3");
         let mut code = good.clone();
         code[21] = 1;
         fix_icmp(&mut code);
-        assert_eq!(parse_echo_reply(&code, A, ID), None, "code 1");
+        assert_eq!(parse_echo_reply(&code, A, B, ID), None, "code 1");
         let mut ip_ck = good.clone();
         ip_ck[11] ^= 0x01;
-        assert_eq!(parse_echo_reply(&ip_ck, A, ID), None, "IP checksum");
+        assert_eq!(parse_echo_reply(&ip_ck, A, B, ID), None, "IP checksum");
         let mut icmp_ck = good.clone();
         icmp_ck[35] ^= 0x01;
-        assert_eq!(parse_echo_reply(&icmp_ck, A, ID), None, "ICMP checksum");
+        assert_eq!(parse_echo_reply(&icmp_ck, A, B, ID), None, "ICMP checksum");
         let mut proto = good.clone();
         proto[9] = 17;
         fix_ip(&mut proto);
-        assert_eq!(parse_echo_reply(&proto, A, ID), None, "UDP");
+        assert_eq!(parse_echo_reply(&proto, A, B, ID), None, "UDP");
         for (flags, what) in [([0x20, 0], "more fragments"), ([0, 0x01], "offset")] {
             let mut frag = good.clone();
             frag[6..8].copy_from_slice(&flags);
             fix_ip(&mut frag);
-            assert_eq!(parse_echo_reply(&frag, A, ID), None, "{what}");
+            assert_eq!(parse_echo_reply(&frag, A, B, ID), None, "{what}");
         }
         let mut short = good.clone();
         short[3] = 27; // total length below IP + ICMP headers
         fix_ip(&mut short);
-        assert_eq!(parse_echo_reply(&short, A, ID), None, "total length");
+        assert_eq!(parse_echo_reply(&short, A, B, ID), None, "total length");
         let mut long = good.clone();
         long[3] = 37; // total length beyond the buffer
         fix_ip(&mut long);
-        assert_eq!(parse_echo_reply(&long, A, ID), None, "past the end");
+        assert_eq!(parse_echo_reply(&long, A, B, ID), None, "past the end");
         let mut ihl4 = good.clone();
         ihl4[0] = 0x44;
-        assert_eq!(parse_echo_reply(&ihl4, A, ID), None, "IHL 4");
+        assert_eq!(parse_echo_reply(&ihl4, A, B, ID), None, "IHL 4");
         let mut v6 = [0u8; 64];
         v6[0] = 0x60;
         v6[6] = 58; // next header ICMPv6
-        assert_eq!(parse_echo_reply(&v6, A, ID), None, "IPv6");
+        assert_eq!(parse_echo_reply(&v6, A, B, ID), None, "IPv6");
         let mut v6ish = good.clone();
         v6ish[0] = 0x65;
-        assert_eq!(parse_echo_reply(&v6ish, A, ID), None, "version 6");
+        assert_eq!(parse_echo_reply(&v6ish, A, B, ID), None, "version 6");
         for n in 0..good.len() {
-            assert_eq!(parse_echo_reply(&good[..n], A, ID), None, "prefix {n}");
+            assert_eq!(parse_echo_reply(&good[..n], A, B, ID), None, "prefix {n}");
         }
     }
 
@@ -275,7 +280,7 @@ mod tests {
                 fix_ip(&mut buf);
             }
             assert_eq!(
-                parse_echo_reply(&buf, A, ID),
+                parse_echo_reply(&buf, A, B, ID),
                 None,
                 "buffer {i}: {buf:02x?}"
             );
@@ -285,7 +290,11 @@ mod tests {
             let at = (next() % m.len() as u64) as usize;
             m[at] = next() as u8;
             let want = (m == good).then_some(3);
-            assert_eq!(parse_echo_reply(&m, A, ID), want, "byte {at} of {m:02x?}");
+            assert_eq!(
+                parse_echo_reply(&m, A, B, ID),
+                want,
+                "byte {at} of {m:02x?}"
+            );
         }
     }
 }
