@@ -477,6 +477,20 @@ fn bgp_and_routes_on_a_static_gateway() {
     assert_eq!(list[0]["selected"], true, "{routes}");
     let text = ask(&["routes"]);
     assert!(text.contains("* 10.77.0.0/24"), "{text}");
+    // A refresh of a tunnel without a session names the ones that have one.
+    let out = Command::new(BIN)
+        .args(["bgp", "refresh", "--tunnel", "169.254.77.0/30", "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "no BGP session runs over tunnel \"169.254.77.0/30\"; tunnels with one: none"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

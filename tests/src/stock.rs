@@ -47,7 +47,14 @@ pub fn wg_quick_up(ns: &Netns, conf: &Path) -> Result<String> {
         .and_then(|s| s.to_str())
         .ok_or_else(|| Error::msg(format!("{}: no interface name", conf.display())))?
         .to_string();
-    fs::set_permissions(conf, fs::Permissions::from_mode(0o600))?;
+    // The export writes files that hold a private key readable by root only.
+    let mode = fs::metadata(conf)?.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        return Err(Error::msg(format!(
+            "{} holds a private key but has mode {mode:o}, not 600",
+            conf.display()
+        )));
+    }
     let mut cmd = ns.command("wg-quick", &["up".as_ref(), conf.as_os_str()]);
     cmd.env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1");
     let out = process::run(&mut cmd, Duration::from_secs(20))?;

@@ -211,18 +211,32 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
             )
         });
         thread::sleep(Duration::from_millis(1500));
+        let bfd = bird.birdc(&["show", "bfd", "sessions"]).unwrap_or_default();
+        let cut_at = Instant::now();
         lab.cut_vgw_link(1).expect("cut link 1");
-        let down = lab.wait_until(
-            "BIRD to drop the session over tunnel 1",
-            Duration::from_secs(5),
-            || !bird.established("office_tunnel1"),
-        );
-        println!(
-            "[{test}] cut VGW link 1; BIRD: {:?}",
-            down.map(|d| d.as_millis())
-        );
-        train.join().expect("ping thread")
+        let down = lab
+            .wait_until(
+                "BIRD to drop the session over tunnel 1",
+                Duration::from_secs(5),
+                || !bird.established("office_tunnel1"),
+            )
+            .map(|_| cut_at.elapsed());
+        (train.join().expect("ping thread"), bfd, down)
     });
+    let (train, bfd, down) = train;
+    // BIRD's BFD was up with sitelink's probes on both tunnels, and took the
+    // session down on its own when the tunnel died (not after the 30 s hold).
+    let up_lines = bfd.lines().filter(|l| l.contains(" Up ")).count();
+    assert_eq!(
+        up_lines, 2,
+        "{test}: BIRD's BFD sessions before the cut:\n{bfd}"
+    );
+    let down = down.unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
+    println!("[{test}] cut VGW link 1; BIRD dropped the session after {down:?} (BFD)");
+    assert!(
+        down < Duration::from_secs(2),
+        "{test}: BIRD took {down:?} to notice the dead tunnel"
+    );
     let train = train.unwrap_or_else(|e| panic!("{test}: {e}"));
     println!(
         "[{test}] ping train B->A every 10 ms across the cut: sent {}, lost {}; LOSS WINDOW {:?}; outage {:?}",
@@ -462,7 +476,12 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
     drop(gobgp);
     let text = std::fs::read_to_string(conf).expect("gobgpd.toml");
     let wrong = dir.join("wrong-as.toml");
-    std::fs::write(&wrong, text.replacen("as = 65000", "as = 65099", 1)).expect("write");
+    let edited = text.replacen("as = 65000", "as = 65099", 1);
+    assert_ne!(
+        edited, text,
+        "{test}: the exported gobgpd.toml has no `as = 65000`"
+    );
+    std::fs::write(&wrong, edited).expect("write");
     let gobgp = Gobgp::start(&lab.cgw, &wrong, lab.lab().dir(), 50052)
         .unwrap_or_else(|e| panic!("{test}: {e}"));
     let refused = lab.wait_until("the VGW to refuse AS 65099", UP, || {

@@ -16,6 +16,7 @@ use crate::config::{ConnectionBgp, TunnelConfig};
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let bgp = v.connection_bgp()?;
     v.warn_no_far_networks(out);
+    v.warn_liveness(out, false);
     let mut s = v.header(
         "gobgpd configuration (BGP over each tunnel)",
         "Bring the tunnels up (the wg-quick files), then: gobgpd -f ./gobgpd.toml -t toml, \

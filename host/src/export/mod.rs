@@ -29,7 +29,9 @@ use std::str::FromStr;
 use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::IpNet;
 
-use crate::config::{ConnectionBgp, ConnectionConfig, GatewayConfig, Role, TunnelConfig};
+use crate::config::{
+    ConnectionBgp, ConnectionConfig, GatewayConfig, LivenessMode, Role, TunnelConfig,
+};
 use crate::keys;
 
 pub use error::ExportError;
@@ -336,6 +338,28 @@ impl<'a> View<'a> {
                  with the far site's prefixes",
                 self.conn.name
             ));
+        }
+    }
+
+    /// Warns when the far side's software cannot answer the liveness probe
+    /// our connection runs: then our tunnels never come up (BFD without a
+    /// BFD peer) or the far side notices a dead tunnel only after the hold
+    /// time (BIRD's `bfd on` against our echo probe).
+    pub fn warn_liveness(&self, out: &mut Export, far_has_bfd: bool) {
+        match (self.conn.liveness.mode, far_has_bfd) {
+            (LivenessMode::Bfd, false) => out.warnings.push(format!(
+                "connection {:?} probes its tunnels with BFD, which the {} format's far side does                  not speak: its tunnels would never count as up; set mode = \"echo\" in its \
+                 [connection.liveness]",
+                self.conn.name,
+                self.req.format.name()
+            )),
+            (LivenessMode::Echo, true) => out.warnings.push(format!(
+                "connection {:?} probes its tunnels with ICMP echo, so BIRD's BFD (bfd on) gets \
+                 no answer and BIRD notices a dead tunnel only after the hold time; set mode = \
+                 \"bfd\" in its [connection.liveness] for failover within a second",
+                self.conn.name
+            )),
+            _ => {}
         }
     }
 

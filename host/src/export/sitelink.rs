@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use ipnet::IpNet;
 
 use super::{Export, ExportError, File, View};
-use crate::config::{Role, Routing};
+use crate::config::{LivenessMode, Role, Routing};
 use crate::keys;
 
 /// Longest Linux interface name.
-const IFNAMSIZ: usize = 15;
+use super::wg_quick::IFNAMSIZ;
 
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let conn = v.conn;
@@ -176,7 +176,11 @@ fn connection(v: &View) -> String {
     }
     let _ = write!(
         s,
-        "\n[connection.liveness]\ninterval_ms = {}\nmultiplier = {}\n",
+        "\n[connection.liveness]\nmode = {:?}\ninterval_ms = {}\nmultiplier = {}\n",
+        match c.liveness.mode {
+            LivenessMode::Bfd => "bfd",
+            LivenessMode::Echo => "echo",
+        },
         c.liveness.interval.as_millis(),
         c.liveness.multiplier
     );

@@ -447,3 +447,29 @@ fn every_file_says_where_it_comes_from_and_stdout_marks_several() {
     assert!(printed.starts_with("# ==> office-tunnel1.conf <==\n# Generated"));
     assert!(printed.contains("\n\n# ==> office-tunnel2.conf <==\n# Generated"));
 }
+
+#[test]
+fn liveness_modes_carry_over_and_mismatches_warn() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = vgw(&far, DYNAMIC);
+    let mode_warning = |e: &Export| e.warnings.iter().any(|w| w.contains("mode = \""));
+    // BFD (the default): BIRD answers it; GoBGP cannot.
+    let e = run(&fx, &text, &request(Format::Gobgp)).unwrap();
+    assert!(mode_warning(&e), "{:?}", e.warnings);
+    let e = run(&fx, &text, &request(Format::Bird)).unwrap();
+    assert!(!mode_warning(&e), "{:?}", e.warnings);
+    // Echo: GoBGP's side is answered by its kernel; BIRD's bfd on is not.
+    let echo = text.replacen(
+        "[[connection.tunnel]]",
+        "[connection.liveness]\nmode = \"echo\"\n\n[[connection.tunnel]]",
+        1,
+    );
+    let e = run(&fx, &echo, &request(Format::Gobgp)).unwrap();
+    assert!(!mode_warning(&e), "{:?}", e.warnings);
+    let e = run(&fx, &echo, &request(Format::Bird)).unwrap();
+    assert!(mode_warning(&e), "{:?}", e.warnings);
+    // A sitelink far side probes the way we do.
+    let (_, cgw) = far_gateway(&fx, &echo);
+    assert_eq!(cgw.connections[0].liveness.mode, config::LivenessMode::Echo);
+}

@@ -18,7 +18,7 @@ use crate::keys;
 pub(crate) const KEY_PLACEHOLDER: &str = "<paste the far side's private key here>";
 
 /// Longest Linux interface name.
-const IFNAMSIZ: usize = 15;
+pub(super) const IFNAMSIZ: usize = 15;
 
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let tunnels = &v.conn.tunnels;
@@ -145,8 +145,9 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
             let _ = writeln!(
                 s,
                 "# Routes to {:?}'s networks; the lower metric prefers the tunnel sitelink \
-                 prefers (the lowest inside CIDR).\n# sitelink's liveness probe (BFD) gets no \
-                 answer from a plain WireGuard peer: both ends stay on that tunnel.",
+                 prefers (the lowest inside CIDR).\n# This side has no failover of its own: \
+                 with [connection.liveness] mode = \"echo\" sitelink moves to the other tunnel \
+                 when this one dies, but traffic from here stays on the lower metric.",
                 v.cfg.name
             );
             s.push_str("Table = off\n");

@@ -546,6 +546,24 @@ impl ControlLoop {
             AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
             AdminCommand::Bgp => self.speaker.status(Instant::now()),
             AdminCommand::BgpRefresh { tunnel } => {
+                let known: Vec<String> = self
+                    .dataplane
+                    .tunnels
+                    .iter()
+                    .filter(|t| {
+                        self.cfg
+                            .connections
+                            .get(t.connection)
+                            .is_some_and(|c| c.bgp.is_some())
+                    })
+                    .map(|t| t.inside_cidr.to_string())
+                    .collect();
+                if let Some(t) = tunnel.as_deref().filter(|t| !known.iter().any(|k| k == t)) {
+                    return json!({ "error": format!(
+                        "no BGP session runs over tunnel {t:?}; tunnels with one: {}",
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ) });
+                }
                 let refreshed =
                     self.speaker
                         .refresh(tunnel.as_deref(), Instant::now(), &mut self.slots.filter);
