@@ -13,7 +13,8 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Source};
 use super::model::{
-    BgpConfig, ConnectionBgp, MaxPrefixAction, MaxPrefixes, Role, Routing, TunnelConfig,
+    BgpConfig, ConnectionBgp, EndpointConfig, MaxPrefixAction, MaxPrefixes, Role, Routing,
+    TunnelConfig,
 };
 use super::rules;
 
@@ -55,6 +56,7 @@ pub(crate) fn gateway(
     src: &Source,
     raw: Option<&Spanned<RawBgp>>,
     role: Role,
+    endpoints: &[EndpointConfig],
 ) -> Result<GatewayBgp, ConfigError> {
     let default_asn = (role == Role::Vgw).then_some(DEFAULT_VGW_ASN);
     let Some(raw) = raw else {
@@ -88,6 +90,18 @@ pub(crate) fn gateway(
     let mut networks: Vec<IpNet> = Vec::new();
     for v in raw.networks.iter().flat_map(|l| l.get_ref()) {
         let net = rules::prefix(src, v, "network")?;
+        if let Some(ep) = endpoints.iter().find(|e| net.contains(&e.listen.ip())) {
+            return Err(src.err(
+                v.span(),
+                format!(
+                    "network {net} holds endpoint {:?}'s address {}: the far side would route \
+                     this gateway's tunnels into themselves",
+                    ep.name,
+                    ep.listen.ip()
+                ),
+                "advertise only the site's own prefixes, not the gateway's public addresses",
+            ));
+        }
         if networks.contains(&net) {
             return Err(src.err(
                 v.span(),

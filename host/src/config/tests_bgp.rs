@@ -220,6 +220,16 @@ fn networks_are_prefixes() {
         "network 10.2.0.0/24 is listed twice",
         "list each network once",
     );
+    let text = format!("{base}\n[bgp]\nnetworks = [\"198.18.0.0/15\"]\n");
+    assert_err(
+        &fx,
+        &text,
+        "\"198.18.0.0/15\"",
+        0,
+        "network 198.18.0.0/15 holds endpoint \"az1\"'s address 198.18.1.2: the far side would \
+         route this gateway's tunnels into themselves",
+        "advertise only the site's own prefixes, not the gateway's public addresses",
+    );
     let text = format!("{base}\n[bgp]\nrouter_id = \"0.0.0.0\"\n");
     assert_err(
         &fx,

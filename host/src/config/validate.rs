@@ -127,7 +127,8 @@ pub(crate) fn validate(
         },
     };
 
-    let gw_bgp = super::bgp::gateway(src, raw.bgp.as_ref(), role)?;
+    let listening: Vec<EndpointConfig> = endpoints.iter().map(|(e, _)| e.clone()).collect();
+    let gw_bgp = super::bgp::gateway(src, raw.bgp.as_ref(), role, &listening)?;
     let gateway = Gateway {
         role,
         bgp: &gw_bgp,

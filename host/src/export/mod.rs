@@ -407,6 +407,9 @@ pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportEr
             .create(true)
             .truncate(true)
             .mode(mode)
+            // A symlink planted in the directory must not redirect a file
+            // that holds a private key.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| err(&path, e))?;
         // An existing file keeps its mode on open: set it.
