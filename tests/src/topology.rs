@@ -22,6 +22,7 @@ use crate::measure::{self, Flows, IperfResult};
 use crate::netns::{veth, Lab, Netns};
 use crate::process::Spawned;
 use std::path::PathBuf;
+use std::time::Duration;
 
 mod gateways;
 
@@ -333,6 +334,26 @@ impl SiteLab {
     /// Restores site A's uplink `n`.
     pub fn restore_cgw_uplink(&self, n: u8) -> Result<()> {
         self.inet.link_up(self.uplink_dev(n)?)
+    }
+
+    /// Waits (each up to `timeout`) until site A pings site B and site B
+    /// pings site A, over IPv4 and IPv6; returns a line per pair saying how
+    /// long it took.
+    pub fn sites_ping(&self, timeout: Duration) -> Result<Vec<String>> {
+        let mut report = Vec::new();
+        for (from, to) in [
+            (&self.site_a, SITE_B_V4),
+            (&self.site_a, SITE_B_V6),
+            (&self.site_b, SITE_A_V4),
+            (&self.site_b, SITE_A_V6),
+        ] {
+            let took =
+                self.wait_until(&format!("{} to ping {to}", from.name()), timeout, || {
+                    measure::ping_ok(from, to)
+                })?;
+            report.push(format!("{} -> {to}: replies (after {took:?})", from.name()));
+        }
+        Ok(report)
     }
 
     /// Starts an iperf3 server (one test) on `port` in `ns`, logging to the lab
