@@ -12,6 +12,7 @@ use super::endpoint::Endpoint;
 use super::fib::{Fib, NextHop};
 use super::tunnel::TunnelSpec;
 use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
+use crate::packet::test_support::plain_checksum;
 
 #[derive(Default)]
 struct Recorder {
@@ -253,18 +254,6 @@ fn liveness_probes_go_to_the_control_plane_not_the_tun() {
     assert_eq!(b_in.probes, vec![(0, vec![0x20; 24])]);
 }
 
-/// The ones' complement checksum of `bytes` (RFC 1071).
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// An echo request turned into its reply, as the far kernel does.
 fn echo_reply_to(request: &[u8], src: [u8; 4]) -> Vec<u8> {
     let mut p = request.to_vec();
@@ -272,11 +261,11 @@ fn echo_reply_to(request: &[u8], src: [u8; 4]) -> Vec<u8> {
     p[12..16].copy_from_slice(&src);
     p[16..20].copy_from_slice(&dst);
     p[10..12].fill(0);
-    let ip = checksum(&p[..20]);
+    let ip = plain_checksum(&p[..20]);
     p[10..12].copy_from_slice(&ip.to_be_bytes());
     p[20] = 0; // echo reply
     p[22..24].fill(0);
-    let icmp = checksum(&p[20..]);
+    let icmp = plain_checksum(&p[20..]);
     p[22..24].copy_from_slice(&icmp.to_be_bytes());
     p
 }

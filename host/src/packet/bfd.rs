@@ -121,18 +121,7 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 1);
     const B: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 2);
 
-    /// Plain RFC 1071 checksum, independent of the module's helpers.
-    fn plain_checksum(bytes: &[u8]) -> u16 {
-        let mut sum: u32 = 0;
-        for pair in bytes.chunks(2) {
-            let lo = if pair.len() == 2 { pair[1] } else { 0 };
-            sum += u32::from(pair[0]) << 8 | u32::from(lo);
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
-    }
+    use crate::packet::test_support::{fix_ipv4_checksum, plain_checksum};
 
     fn built(payload: &[u8]) -> Vec<u8> {
         let mut out = [0u8; 128];
@@ -179,15 +168,9 @@ mod tests {
     #[test]
     fn refused() {
         let good = built(&[1; 24]);
-        let fix_ip = |p: &mut Vec<u8>| {
-            p[10] = 0;
-            p[11] = 0;
-            let c = plain_checksum(&p[..20]);
-            p[10..12].copy_from_slice(&c.to_be_bytes());
-        };
         let mut ttl = good.clone();
         ttl[8] = 254;
-        fix_ip(&mut ttl);
+        fix_ipv4_checksum(&mut ttl);
         assert_eq!(parse_bfd_packet(&ttl, B), None, "TTL 254");
         let mut port = good.clone();
         port[23] = 0xc9; // 3785: echo port
@@ -201,14 +184,14 @@ mod tests {
         assert_eq!(parse_bfd_packet(&udp_ck, B), None, "UDP checksum");
         let mut proto = good.clone();
         proto[9] = 6;
-        fix_ip(&mut proto);
+        fix_ipv4_checksum(&mut proto);
         assert_eq!(parse_bfd_packet(&proto, B), None, "TCP");
         let mut ulen = good.clone();
         ulen[25] -= 1;
         assert_eq!(parse_bfd_packet(&ulen, B), None, "UDP length");
         let mut frag = good.clone();
         frag[6] |= 0x20;
-        fix_ip(&mut frag);
+        fix_ipv4_checksum(&mut frag);
         assert_eq!(parse_bfd_packet(&frag, B), None, "more fragments");
         let mut v6 = good.clone();
         v6[0] = 0x65;

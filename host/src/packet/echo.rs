@@ -104,29 +104,11 @@ pub fn parse_echo_reply(pkt: &[u8], local: Ipv4Addr, remote: Ipv4Addr, ident: u1
 mod tests {
     use super::*;
 
+    use crate::packet::test_support::{fix_ipv4_checksum, plain_checksum};
+
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const ID: u16 = 0x1234;
-
-    /// Plain RFC 1071 checksum, independent of the module's helpers.
-    fn plain_checksum(bytes: &[u8]) -> u16 {
-        let mut sum: u32 = 0;
-        for pair in bytes.chunks(2) {
-            let lo = if pair.len() == 2 { pair[1] } else { 0 };
-            sum += u32::from(pair[0]) << 8 | u32::from(lo);
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
-    }
-
-    fn fix_ip(p: &mut [u8]) {
-        let ihl = usize::from(p[0] & 0x0f) * 4;
-        p[10..12].fill(0);
-        let c = plain_checksum(&p[..ihl]);
-        p[10..12].copy_from_slice(&c.to_be_bytes());
-    }
 
     fn fix_icmp(p: &mut [u8]) {
         let ihl = usize::from(p[0] & 0x0f) * 4;
@@ -150,7 +132,7 @@ mod tests {
         p[16..20].copy_from_slice(&req[12..16]);
         p[4..6].copy_from_slice(&[0xbe, 0xef]); // the reply's own IP id
         p[20] = 0;
-        fix_ip(&mut p);
+        fix_ipv4_checksum(&mut p);
         fix_icmp(&mut p);
         p
     }
@@ -194,7 +176,7 @@ mod tests {
         opt.splice(20..20, [1, 1, 1, 1]); // four NOP options
         opt[0] = 0x46;
         opt[3] += 4;
-        fix_ip(&mut opt);
+        fix_ipv4_checksum(&mut opt);
         assert_eq!(parse_echo_reply(&opt, A, B, ID), Some(8));
     }
 
@@ -226,21 +208,21 @@ mod tests {
         assert_eq!(parse_echo_reply(&icmp_ck, A, B, ID), None, "ICMP checksum");
         let mut proto = good.clone();
         proto[9] = 17;
-        fix_ip(&mut proto);
+        fix_ipv4_checksum(&mut proto);
         assert_eq!(parse_echo_reply(&proto, A, B, ID), None, "UDP");
         for (flags, what) in [([0x20, 0], "more fragments"), ([0, 0x01], "offset")] {
             let mut frag = good.clone();
             frag[6..8].copy_from_slice(&flags);
-            fix_ip(&mut frag);
+            fix_ipv4_checksum(&mut frag);
             assert_eq!(parse_echo_reply(&frag, A, B, ID), None, "{what}");
         }
         let mut short = good.clone();
         short[3] = 27; // total length below IP + ICMP headers
-        fix_ip(&mut short);
+        fix_ipv4_checksum(&mut short);
         assert_eq!(parse_echo_reply(&short, A, B, ID), None, "total length");
         let mut long = good.clone();
         long[3] = 37; // total length beyond the buffer
-        fix_ip(&mut long);
+        fix_ipv4_checksum(&mut long);
         assert_eq!(parse_echo_reply(&long, A, B, ID), None, "past the end");
         let mut ihl4 = good.clone();
         ihl4[0] = 0x44;
@@ -277,7 +259,7 @@ mod tests {
                 buf[6..8].fill(0);
                 buf[9] = PROTO_ICMP;
                 buf[16..20].copy_from_slice(&A.octets());
-                fix_ip(&mut buf);
+                fix_ipv4_checksum(&mut buf);
             }
             assert_eq!(
                 parse_echo_reply(&buf, A, B, ID),

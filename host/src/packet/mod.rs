@@ -12,6 +12,8 @@
 mod bfd;
 pub mod echo;
 mod mss;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
