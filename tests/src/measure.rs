@@ -95,6 +95,25 @@ impl PingTrain {
     }
 }
 
+impl std::fmt::Display for PingTrain {
+    /// What the tests print: counts, the loss window and the outage.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {}, received {}, lost {}; LOSS WINDOW {:?} (longest run of {} missing from \
+             seq {:?}); max gap between replies {:?}; outage {:?}",
+            self.sent,
+            self.received,
+            self.lost(),
+            self.loss_window,
+            self.longest_missing_run,
+            self.run_start_seq,
+            self.max_reply_gap,
+            self.outage()
+        )
+    }
+}
+
 /// Parses `ping -D` output (iputils) taken at `interval`.
 pub fn parse_ping(out: &str, interval: Duration) -> PingTrain {
     let mut seqs = BTreeSet::new();

@@ -356,6 +356,17 @@ impl SiteLab {
         Ok(report)
     }
 
+    /// [`SiteLab::sites_ping`] for a test: prints each line as `[test] ...`
+    /// and panics, naming the test, when a pair does not answer in time.
+    pub fn assert_sites_ping(&self, test: &str, timeout: Duration) {
+        let report = self
+            .sites_ping(timeout)
+            .unwrap_or_else(|e| panic!("{test}: {e}"));
+        for line in report {
+            println!("[{test}] {line}");
+        }
+    }
+
     /// Starts an iperf3 server (one test) on `port` in `ns`, logging to the lab
     /// directory, and waits until it listens.
     pub fn iperf3_server(&self, ns: &Netns, port: u16) -> Result<Spawned> {

@@ -78,15 +78,6 @@ fn wait_learned(lab: &SiteLab, test: &str) {
     println!("[{test}] routes learned over both tunnels: vgw after {v:?}, cgw after {c:?}");
 }
 
-fn assert_pings(lab: &SiteLab, test: &str) {
-    let report = lab
-        .sites_ping(Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    for line in report {
-        println!("[{test}] {line}");
-    }
-}
-
 #[test]
 fn sessions_establish_and_routes_appear_on_both_sides() {
     let _wd = Watchdog::arm("dynamic sessions_establish", Duration::from_secs(120));
@@ -144,7 +135,7 @@ fn sessions_establish_and_routes_appear_on_both_sides() {
             );
         }
     }
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(5));
 }
 
 #[test]
@@ -192,7 +183,7 @@ fn cutting_a_tunnel_link_moves_its_flows_within_a_second() {
     let test = "failover";
     let lab = dynamic_lab(test, SiteOptions::default());
     wait_learned(&lab, test);
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(5));
 
     let (train, cut, removed) = thread::scope(|s| {
         let train = s.spawn(|| {
@@ -261,18 +252,7 @@ fn cutting_a_tunnel_link_moves_its_flows_within_a_second() {
         "[{test}] {carrier}'s routes left both FIBs {removed:?} after the cut (hold time 30 s)"
     );
     let train = train.unwrap_or_else(|e| panic!("{test}: ping train: {}", lab.with_logs(e)));
-    println!(
-        "[{test}] ping train A->B every 10 ms: sent {}, received {}, lost {}; LOSS WINDOW {:?} \
-         (longest run of {} missing from seq {:?}); max gap between replies {:?}; outage {:?}",
-        train.sent,
-        train.received,
-        train.lost(),
-        train.loss_window,
-        train.longest_missing_run,
-        train.run_start_seq,
-        train.max_reply_gap,
-        train.outage()
-    );
+    println!("[{test}] ping train A->B every 10 ms: {train}");
     assert!(train.received > 0, "the ping train got nothing back");
     assert!(
         train.outage() < Duration::from_secs(1),
@@ -292,7 +272,7 @@ fn cutting_a_tunnel_link_moves_its_flows_within_a_second() {
         "the cut tunnel's IPv6 route is still selected: {}",
         routes.summary()
     );
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(5));
 
     lab.restore_vgw_link(link).expect("restore link");
     let at = Instant::now();
@@ -426,5 +406,5 @@ fn with_propagation_off_learned_routes_stay_out_of_the_table() {
         lab.routes(Gw::Cgw).expect("routes").propagation(),
         Some(true)
     );
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(5));
 }

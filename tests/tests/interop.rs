@@ -103,17 +103,22 @@ fn refresh_is_answered(lab: &SiteLab, test: &str) {
     );
 }
 
-fn far_networks() -> Vec<&'static str> {
-    vec!["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6]
+/// Waits until the VGW has site A's prefixes (IPv4 and IPv6) from AS 65000
+/// over both tunnels, selected.
+fn wait_site_a_routes(lab: &SiteLab, test: &str) {
+    lab.wait_routes(
+        Gw::Vgw,
+        &[SITE_A_NET_V4, SITE_A_NET_V6],
+        &[TUNNEL_1, TUNNEL_2],
+        &[65000],
+        true,
+        UP,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
-fn assert_pings(lab: &SiteLab, test: &str) {
-    let report = lab
-        .sites_ping(Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    for line in report {
-        println!("[{test}] {line}");
-    }
+fn far_networks() -> Vec<&'static str> {
+    vec!["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6]
 }
 
 #[test]
@@ -145,17 +150,7 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
     );
 
     // Routes both ways, IPv4 and IPv6.
-    for prefix in [SITE_A_NET_V4, SITE_A_NET_V6] {
-        lab.wait_routes(
-            Gw::Vgw,
-            &[prefix],
-            &[TUNNEL_1, TUNNEL_2],
-            &[65000],
-            true,
-            UP,
-        )
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    }
+    wait_site_a_routes(&lab, test);
     let bird_routes = || {
         bird.birdc(&["show", "route", "protocol", "office_tunnel1"])
             .unwrap_or_default()
@@ -166,7 +161,7 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
     })
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
     println!("[{test}] BIRD learned: {}", bird_routes());
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(10));
     refresh_is_answered(&lab, test);
     // And BIRD asks (`reload in` sends ROUTE-REFRESH: BIRD keeps no
     // Adj-RIB-In by default); sitelink sends its routes again.
@@ -229,13 +224,7 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
         "{test}: BIRD took {down:?} to notice the dead tunnel"
     );
     let train = train.unwrap_or_else(|e| panic!("{test}: {e}"));
-    println!(
-        "[{test}] ping train B->A every 10 ms across the cut: sent {}, lost {}; LOSS WINDOW {:?}; outage {:?}",
-        train.sent,
-        train.lost(),
-        train.loss_window,
-        train.outage()
-    );
+    println!("[{test}] ping train B->A every 10 ms across the cut: {train}");
     println!(
         "[{test}] {}",
         bird.birdc(&["show", "protocols"]).unwrap_or_default()
@@ -310,7 +299,7 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
             )
         });
     println!("[{test}] VGW restarted ({back:?}): tunnels and sessions back up");
-    assert_pings(&lab, test);
+    lab.assert_sites_ping(test, Duration::from_secs(10));
 }
 
 #[test]
@@ -371,17 +360,7 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", gobgp.log()));
     println!("[{test}] {}", cli(&["neighbor"]));
 
-    for prefix in [SITE_A_NET_V4, SITE_A_NET_V6] {
-        lab.wait_routes(
-            Gw::Vgw,
-            &[prefix],
-            &[TUNNEL_1, TUNNEL_2],
-            &[65000],
-            true,
-            UP,
-        )
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    }
+    wait_site_a_routes(&lab, test);
     let routes = lab.routes(Gw::Vgw).expect("routes");
     let v4 = routes.candidates(SITE_A_NET_V4);
     assert!(
