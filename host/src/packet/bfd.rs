@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{be16, fold, ip_version, sum16, IPV4_MIN_HEADER};
+use super::{be16, fold, sum16, unfragmented_ipv4, IPV4_MIN_HEADER};
 
 /// UDP destination port of single-hop BFD control packets (RFC 5881 §4).
 pub const BFD_PORT: u16 = 3784;
@@ -74,29 +74,12 @@ pub fn build_bfd_packet(
 /// lengths consistent, and a UDP checksum that is either absent (zero) or
 /// valid. Bytes past the IP total length are ignored.
 pub fn parse_bfd_packet(pkt: &[u8], local: Ipv4Addr) -> Option<&[u8]> {
-    if ip_version(pkt)? != 4 {
+    // Never a fragment (checked by unfragmented_ipv4).
+    let ip = unfragmented_ipv4(pkt, UDP_HEADER)?;
+    if ip.ttl != TTL_GTSM || ip.protocol != PROTO_UDP || ip.dst != local {
         return None;
     }
-    let ihl = usize::from(pkt.first()? & 0x0f) * 4;
-    let total = usize::from(be16(pkt, 2)?);
-    if ihl < IPV4_MIN_HEADER || total < ihl.checked_add(UDP_HEADER)? {
-        return None;
-    }
-    let pkt = pkt.get(..total)?;
-    let header = pkt.get(..ihl)?;
-    if fold(sum16(header, 0)) != 0xffff {
-        return None;
-    }
-    // More-fragments flag or a nonzero offset: BFD packets are never fragments.
-    if be16(pkt, 6)? & 0x3fff != 0 || *pkt.get(8)? != TTL_GTSM || *pkt.get(9)? != PROTO_UDP {
-        return None;
-    }
-    let src = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(12..16)?).ok()?);
-    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?);
-    if dst != local {
-        return None;
-    }
-    let udp = pkt.get(ihl..)?;
+    let (src, dst, udp) = (ip.src, ip.dst, ip.payload);
     let udp_len = be16(udp, 4)?;
     if usize::from(udp_len) != udp.len() || be16(udp, 2)? != BFD_PORT {
         return None;

@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{be16, fold, ip_version, sum16, IPV4_MIN_HEADER};
+use super::{be16, fold, sum16, unfragmented_ipv4, IPV4_MIN_HEADER};
 
 const PROTO_ICMP: u8 = 1;
 const TTL: u8 = 64;
@@ -67,30 +67,14 @@ pub fn build_echo_request(
 /// valid checksum and identifier `ident`. The echo data is not checked; bytes
 /// past the IP total length are ignored.
 pub fn parse_echo_reply(pkt: &[u8], local: Ipv4Addr, remote: Ipv4Addr, ident: u16) -> Option<u16> {
-    if ip_version(pkt)? != 4 {
-        return None;
-    }
-    let ihl = usize::from(pkt.first()? & 0x0f) * 4;
-    let total = usize::from(be16(pkt, 2)?);
-    if ihl < IPV4_MIN_HEADER || total < ihl.checked_add(ICMP_HEADER)? {
-        return None;
-    }
-    let pkt = pkt.get(..total)?;
-    if fold(sum16(pkt.get(..ihl)?, 0)) != 0xffff {
-        return None;
-    }
-    if be16(pkt, 6)? & 0x3fff != 0 || *pkt.get(9)? != PROTO_ICMP {
-        return None;
-    }
+    let ip = unfragmented_ipv4(pkt, ICMP_HEADER)?;
     // From the far inside address itself: a host behind the far router
     // cannot use that source (Linux drops forwarded packets from its own
     // addresses), so it cannot fake our probe's answers.
-    let src = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(12..16)?).ok()?);
-    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?);
-    if dst != local || src != remote {
+    if ip.protocol != PROTO_ICMP || ip.dst != local || ip.src != remote {
         return None;
     }
-    let icmp = pkt.get(ihl..)?;
+    let icmp = ip.payload;
     if *icmp.first()? != ICMP_ECHO_REPLY || *icmp.get(1)? != 0 || be16(icmp, 4)? != ident {
         return None;
     }

@@ -63,6 +63,42 @@ fn v6_at(pkt: &[u8], off: usize) -> Option<Ipv6Addr> {
 }
 
 /// Big-endian u16 at `off`, if in bounds.
+/// A whole, unfragmented IPv4 packet with a valid header checksum, as the
+/// probe parsers need it (RFC 791 §3.1).
+struct Ipv4Packet<'a> {
+    ttl: u8,
+    protocol: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    /// What follows the header, up to the total length.
+    payload: &'a [u8],
+}
+
+/// `pkt` as an [`Ipv4Packet`] whose payload holds at least `min_payload`
+/// bytes: IHL at least 5, total length within the buffer (bytes past it
+/// are ignored), valid header checksum, MF clear and offset 0.
+fn unfragmented_ipv4(pkt: &[u8], min_payload: usize) -> Option<Ipv4Packet<'_>> {
+    if ip_version(pkt)? != 4 {
+        return None;
+    }
+    let ihl = usize::from(pkt.first()? & 0x0f) * 4;
+    let total = usize::from(be16(pkt, 2)?);
+    if ihl < IPV4_MIN_HEADER || total < ihl.checked_add(min_payload)? {
+        return None;
+    }
+    let pkt = pkt.get(..total)?;
+    if fold(sum16(pkt.get(..ihl)?, 0)) != 0xffff || be16(pkt, 6)? & 0x3fff != 0 {
+        return None;
+    }
+    Some(Ipv4Packet {
+        ttl: *pkt.get(8)?,
+        protocol: *pkt.get(9)?,
+        src: Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(12..16)?).ok()?),
+        dst: Ipv4Addr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?),
+        payload: pkt.get(ihl..)?,
+    })
+}
+
 fn be16(buf: &[u8], off: usize) -> Option<u16> {
     let b: [u8; 2] = buf.get(off..off.checked_add(2)?)?.try_into().ok()?;
     Some(u16::from_be_bytes(b))
