@@ -1,9 +1,11 @@
 //! Endpoints: the gateway's UDP sockets, one per uplink address, that carry
 //! the tunnels' encrypted datagrams.
 //!
-//! This module owns binding a socket (with buffers sized for bursts) and the
-//! per-endpoint counters, and turns bind failures into errors that name the
-//! endpoint and the fix. It does not parse datagrams (the data path does).
+//! This module owns binding a socket (with buffers sized for bursts, and
+//! quinn-udp's state for batched receives with GRO and segmented sends with
+//! GSO) and the per-endpoint counters, and turns bind failures into errors
+//! that name the endpoint and the fix. It does not parse datagrams (the data
+//! path does).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -30,6 +32,10 @@ pub struct Endpoint {
     pub name: String,
     pub listen: SocketAddr,
     pub socket: UdpSocket,
+    /// Batched I/O on `socket`: recvmmsg with UDP GRO, sendmsg with UDP GSO,
+    /// each falling back by itself where the kernel refuses it. Once set up,
+    /// the socket must be read through it (GRO joins datagrams).
+    pub udp: quinn_udp::UdpSocketState,
     pub counters: EndpointCounters,
 }
 
@@ -55,7 +61,7 @@ pub enum BindError {
 impl Endpoint {
     /// Binds the endpoint's socket.
     pub fn bind(name: &str, listen: SocketAddr) -> Result<Endpoint, BindError> {
-        let socket = bind_socket(listen).map_err(|source| match source.kind() {
+        let (socket, udp) = bind_socket(listen).map_err(|source| match source.kind() {
             io::ErrorKind::AddrInUse => BindError::InUse {
                 name: name.to_string(),
                 addr: listen,
@@ -75,12 +81,13 @@ impl Endpoint {
             name: name.to_string(),
             listen,
             socket,
+            udp,
             counters: EndpointCounters::default(),
         })
     }
 }
 
-fn bind_socket(listen: SocketAddr) -> io::Result<UdpSocket> {
+fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocketState)> {
     let socket = Socket::new(
         Domain::for_address(listen),
         Type::DGRAM,
@@ -94,7 +101,9 @@ fn bind_socket(listen: SocketAddr) -> io::Result<UdpSocket> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.bind(&listen.into())?;
     socket.set_nonblocking(true)?;
-    Ok(socket.into())
+    let socket: UdpSocket = socket.into();
+    let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
+    Ok((socket, udp))
 }
 
 #[cfg(test)]

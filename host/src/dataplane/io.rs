@@ -2,11 +2,15 @@
 //! each in batches, and passes packets to [`Dataplane`].
 //!
 //! This module owns the real file descriptors' readiness, the per-thread
-//! buffers (allocated once, reused for every batch) and the sink that writes to
-//! the TUN device and the sockets. It holds no protocol logic. Each thread
+//! buffers (allocated once, reused for every batch) and the sinks that write
+//! to the TUN device and the sockets: [`IoSink`] one packet at a time (the
+//! control loop's probes and handshakes), [`BatchSink`] in batches (the data
+//! threads: TUN super-packets split by `tun_rs`, datagrams sent with UDP GSO,
+//! received with recvmmsg and GRO through `quinn_udp`, decrypted packets
+//! coalesced into one TUN write). It holds no protocol logic. Each thread
 //! checks the shutdown flag at least every [`POLL_INTERVAL_MS`].
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,15 +18,22 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tracing::{debug, warn};
-use tun_rs::SyncDevice;
+use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 
+use super::batch::{TunBatch, UdpBatch, TUN_HEADROOM};
+use super::endpoint::Endpoint;
 use super::fib::TunnelId;
 use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
 
-/// Packets read per batch before they are processed together.
-pub const BATCH: usize = 64;
+/// Packets (TUN segments, or datagrams) handled as one batch.
+pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
+/// Datagrams (each possibly a GRO train of them) one recvmmsg may return.
+const RX_MESSAGES: usize = 32;
 /// Largest packet read from the TUN device or a socket.
 const MAX_PACKET: usize = 65_536;
+/// How long a full socket buffer may hold up the sender before the datagrams
+/// are dropped (backpressure toward the TUN reader instead of loss).
+const SEND_WAIT_MS: i32 = 20;
 /// How often a reader wakes up to look at the shutdown flag.
 pub const POLL_INTERVAL_MS: i32 = 250;
 
@@ -46,7 +57,14 @@ pub struct IoSink<'a> {
 
 impl Sink for IoSink<'_> {
     fn to_tun(&mut self, packet: &[u8]) {
-        if let Err(e) = self.tun.send(packet) {
+        // With offloads on, every write starts with a virtio-net header; an
+        // all-zero one says "one plain packet, checksums done".
+        let header = [0u8; TUN_HEADROOM];
+        let header: &[u8] = if self.tun.tcp_gso() { &header } else { &[] };
+        let written = self
+            .tun
+            .send_vectored(&[IoSlice::new(header), IoSlice::new(packet)]);
+        if let Err(e) = written {
             self.dataplane
                 .counters
                 .tun_write_failed
@@ -78,9 +96,13 @@ impl Sink for IoSink<'_> {
 /// readable; an error when the descriptor is gone (hang-up, error, invalid),
 /// so a reader stops instead of spinning on it.
 pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLIN, timeout_ms)
+}
+
+fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     // SAFETY: `pfd` is a valid, initialised pollfd that lives across the call,
@@ -97,7 +119,7 @@ pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
         }
         0 => Ok(false),
         _ if pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
-            && pfd.revents & libc::POLLIN == 0 =>
+            && pfd.revents & events == 0 =>
         {
             Err(io::Error::other(format!(
                 "descriptor failed (poll revents {:#x})",
@@ -105,25 +127,6 @@ pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
             )))
         }
         _ => Ok(true),
-    }
-}
-
-/// A reusable set of packet buffers for one batch.
-struct Batch {
-    bufs: Vec<Vec<u8>>,
-    lens: [usize; BATCH],
-    from: Vec<Option<SocketAddr>>,
-    len: usize,
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            bufs: (0..BATCH).map(|_| vec![0u8; MAX_PACKET]).collect(),
-            lens: [0; BATCH],
-            from: vec![None; BATCH],
-            len: 0,
-        }
     }
 }
 
@@ -165,9 +168,149 @@ pub fn spawn(
     Ok(threads)
 }
 
+/// The data threads' sink: queues what a batch produces and sends it at
+/// [`BatchSink::flush`], datagrams in GSO runs, TUN packets in one
+/// coalescing write.
+pub struct BatchSink<'a> {
+    dataplane: &'a Dataplane,
+    tun: &'a SyncDevice,
+    probe: &'a ProbeHandler,
+    udp: UdpBatch,
+    tun_out: TunBatch,
+    gro: GROTable,
+}
+
+impl<'a> BatchSink<'a> {
+    pub fn new(dataplane: &'a Dataplane, tun: &'a SyncDevice, probe: &'a ProbeHandler) -> Self {
+        BatchSink {
+            dataplane,
+            tun,
+            probe,
+            udp: UdpBatch::new(max_gso_segments(dataplane)),
+            tun_out: TunBatch::new(BATCH),
+            gro: GROTable::default(),
+        }
+    }
+
+    /// Sends everything queued.
+    pub fn flush(&mut self) {
+        self.flush_udp();
+        self.flush_tun();
+    }
+
+    fn flush_tun(&mut self) {
+        if self.tun_out.is_empty() {
+            return;
+        }
+        let queued = self.tun_out.queued();
+        if let Err(e) = self.tun.send_multiple(&mut self.gro, queued, TUN_HEADROOM) {
+            self.dataplane
+                .counters
+                .tun_write_failed
+                .fetch_add(1, Ordering::Relaxed);
+            debug!(error = %e, "TUN write failed");
+        }
+        self.tun_out.clear();
+    }
+
+    fn flush_udp(&mut self) {
+        if self.udp.is_empty() {
+            return;
+        }
+        for (run, bytes) in self.udp.runs() {
+            if let Some(ep) = self.dataplane.endpoints.get(run.endpoint) {
+                send_run(ep, run.to, bytes, run.segment, run.count);
+            }
+        }
+        self.udp.clear();
+        // A kernel or driver that refused GSO turned it off on its socket.
+        self.udp.set_max_segments(max_gso_segments(self.dataplane));
+    }
+}
+
+impl Sink for BatchSink<'_> {
+    fn to_tun(&mut self, packet: &[u8]) {
+        if !self.tun_out.push(packet) {
+            self.flush_tun();
+            self.tun_out.push(packet);
+        }
+    }
+
+    fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
+        if !self.udp.push(endpoint, to, datagram) {
+            self.flush_udp();
+            self.udp.push(endpoint, to, datagram);
+        }
+    }
+
+    fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
+        (self.probe)(ProbeReceived {
+            tunnel,
+            kind,
+            payload: payload.to_vec(),
+        });
+    }
+}
+
+/// Datagrams per GSO send that every endpoint accepts.
+fn max_gso_segments(dp: &Dataplane) -> usize {
+    dp.endpoints
+        .iter()
+        .map(|ep| ep.udp.max_gso_segments())
+        .min()
+        .unwrap_or(1)
+}
+
+/// Sends `count` datagrams of `segment` bytes (the last may be shorter) in
+/// one system call. A full socket buffer holds the sender up to
+/// [`SEND_WAIT_MS`]; a socket that refuses GSO gets them one by one.
+fn send_run(ep: &Endpoint, to: SocketAddr, bytes: &[u8], segment: usize, count: usize) {
+    let transmit = quinn_udp::Transmit {
+        destination: to,
+        ecn: None,
+        contents: bytes,
+        segment_size: (count > 1).then_some(segment),
+        src_ip: None,
+    };
+    let mut waited = false;
+    let result = loop {
+        match ep.udp.try_send((&ep.socket).into(), &transmit) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !waited => {
+                waited = true;
+                if !matches!(
+                    wait_for(ep.socket.as_raw_fd(), libc::POLLOUT, SEND_WAIT_MS),
+                    Ok(true)
+                ) {
+                    break Err(e);
+                }
+            }
+            other => break other,
+        }
+    };
+    let Err(e) = result else {
+        return;
+    };
+    if count > 1 && ep.udp.max_gso_segments() == 1 {
+        for datagram in bytes.chunks(segment.max(1)) {
+            send_run(ep, to, datagram, segment, 1);
+        }
+        return;
+    }
+    ep.counters
+        .tx_failed
+        .fetch_add(count as u64, Ordering::Relaxed);
+    debug!(endpoint = %ep.name, %to, datagrams = count, error = %e, "send failed");
+}
+
 fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown: &AtomicBool) {
-    let mut batch = Batch::new();
+    // A segment is at most one MTU; a super-packet splits into at most
+    // BATCH of them, so reading goes on only while that many are free.
+    let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
+    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + MAX_PACKET];
+    let mut bufs: Vec<Vec<u8>> = (0..2 * BATCH).map(|_| vec![0u8; segment_len]).collect();
+    let mut sizes = vec![0usize; 2 * BATCH];
     let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut sink = BatchSink::new(dp, tun, probes);
     let fd = tun.as_raw_fd();
     while !shutdown.load(Ordering::Relaxed) {
         match wait_readable(fd, POLL_INTERVAL_MS) {
@@ -178,34 +321,29 @@ fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown:
                 return;
             }
         }
-        batch.len = 0;
-        while batch.len < BATCH {
-            let i = batch.len;
-            match tun.recv(&mut batch.bufs[i]) {
-                Ok(n) => {
-                    batch.lens[i] = n;
-                    batch.len += 1;
-                }
+        let mut count = 0;
+        while count + BATCH <= bufs.len() {
+            let (Some(out), Some(lens)) = (bufs.get_mut(count..), sizes.get_mut(count..)) else {
+                break;
+            };
+            match tun.recv_multiple(&mut original, out, lens, 0) {
+                Ok(n) => count += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    dp.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
                     debug!(error = %e, "TUN read failed");
                     break;
                 }
             }
         }
-        let mut sink = IoSink {
-            dataplane: dp,
-            tun,
-            probe: probes,
-        };
         let fib = dp.fib.load();
-        for i in 0..batch.len {
-            let len = batch.lens[i];
-            if let Some(pkt) = batch.bufs[i].get_mut(..len) {
+        for (buf, len) in bufs.iter_mut().zip(&sizes).take(count) {
+            if let Some(pkt) = buf.get_mut(..*len) {
                 dp.handle_tun_packet(&fib, pkt, &mut scratch, &mut sink);
             }
         }
+        sink.flush();
     }
 }
 
@@ -219,48 +357,60 @@ fn endpoint_reader(
     let Some(ep) = dp.endpoints.get(index) else {
         return;
     };
-    let mut batch = Batch::new();
+    let mut storage = vec![0u8; RX_MESSAGES * MAX_PACKET];
+    let mut metas = [quinn_udp::RecvMeta::default(); RX_MESSAGES];
     let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut sink = BatchSink::new(dp, tun, probes);
     let fd = ep.socket.as_raw_fd();
+    // After a full read, read again before polling: more is likely queued.
+    let mut readable = false;
     while !shutdown.load(Ordering::Relaxed) {
-        match wait_readable(fd, POLL_INTERVAL_MS) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                warn!(endpoint = %ep.name, error = %e, "socket poll failed; stopping its reader");
-                return;
+        if !readable {
+            match wait_readable(fd, POLL_INTERVAL_MS) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    warn!(endpoint = %ep.name, error = %e, "socket poll failed; stopping its reader");
+                    return;
+                }
             }
         }
-        batch.len = 0;
-        while batch.len < BATCH {
-            let i = batch.len;
-            match ep.socket.recv_from(&mut batch.bufs[i]) {
-                Ok((n, from)) => {
-                    batch.lens[i] = n;
-                    batch.from[i] = Some(from);
-                    batch.len += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        let received = {
+            let mut chunks = storage.chunks_mut(MAX_PACKET);
+            let mut iovs: [IoSliceMut; RX_MESSAGES] =
+                std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+            ep.udp.recv((&ep.socket).into(), &mut iovs, &mut metas)
+        };
+        let messages = match received {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
                 // ICMP errors for earlier sends surface here (e.g. port
                 // unreachable while the peer restarts): not fatal.
-                Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
                     debug!(endpoint = %ep.name, error = %e, "receive failed");
-                    break;
                 }
+                readable = false;
+                continue;
             }
-        }
-        let mut sink = IoSink {
-            dataplane: dp,
-            tun,
-            probe: probes,
         };
+        readable = messages == RX_MESSAGES;
         let fib = dp.fib.load();
-        for i in 0..batch.len {
-            let (len, from) = (batch.lens[i], batch.from[i]);
-            if let (Some(datagram), Some(from)) = (batch.bufs[i].get(..len), from) {
-                dp.handle_datagram(&fib, index, from, datagram, &mut scratch, &mut sink);
+        for (meta, buf) in metas.iter().zip(storage.chunks(MAX_PACKET)).take(messages) {
+            let Some(data) = buf.get(..meta.len) else {
+                continue;
+            };
+            // GRO joins datagrams of one sender: `stride` bytes each, the
+            // last perhaps shorter.
+            let stride = if meta.stride == 0 {
+                data.len()
+            } else {
+                meta.stride
+            };
+            for datagram in data.chunks(stride.max(1)) {
+                dp.handle_datagram(&fib, index, meta.addr, datagram, &mut scratch, &mut sink);
             }
         }
+        sink.flush();
     }
 }

@@ -9,6 +9,7 @@
 //! lock-free. It must not decide routes or failover (the route table and the
 //! liveness module do that and publish a new FIB).
 
+pub mod batch;
 pub mod endpoint;
 pub mod fib;
 pub mod io;

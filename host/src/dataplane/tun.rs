@@ -1,8 +1,8 @@
 //! The TUN device toward the local network, and the kernel routes that steer
 //! the far sites' prefixes into it.
 //!
-//! This module owns creating the device (name, MTU, the tunnels' inside
-//! addresses, so the kernel's own sockets can use them). Kernel routes over
+//! This module owns creating the device (name, MTU, offloads, the tunnels'
+//! inside addresses, so the kernel's own sockets can use them). Kernel routes over
 //! netlink are `kernel_routes`'. It does not read or write packets (`io`
 //! does) and does not decide which prefixes exist (the route table does).
 
@@ -10,6 +10,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
+use tracing::warn;
 use tun_rs::{DeviceBuilder, SyncDevice};
 
 use crate::config::TunConfig;
@@ -58,19 +59,30 @@ pub enum TunError {
 }
 
 /// Creates the TUN device, up, with `addresses` (each tunnel's inside address
-/// and prefix length) configured on it.
+/// and prefix length) configured on it. Offloads (IFF_VNET_HDR with TSO and
+/// checksum offload, and UDP segmentation where the kernel has it) are asked
+/// for, so the kernel hands over TCP super-packets and takes coalesced ones;
+/// a kernel that refuses them gets a plain device.
 pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice, TunError> {
     let name = cfg.name.clone();
-    let mut builder = DeviceBuilder::new()
-        .name(&cfg.name)
-        .mtu(cfg.mtu)
-        .enable(true);
-    if let Some((addr, len)) = addresses.first() {
-        builder = builder.ipv4(*addr, *len, None);
-    }
-    let device = builder
-        .build_sync()
-        .map_err(|source| classify(&name, source))?;
+    let build = |offload: bool| {
+        let mut builder = DeviceBuilder::new()
+            .name(&cfg.name)
+            .mtu(cfg.mtu)
+            .offload(offload)
+            .enable(true);
+        if let Some((addr, len)) = addresses.first() {
+            builder = builder.ipv4(*addr, *len, None);
+        }
+        builder.build_sync()
+    };
+    let device = match build(true) {
+        Ok(device) => device,
+        Err(e) => {
+            warn!(tun = %name, error = %e, "TUN offloads refused; using a plain device (slower)");
+            build(false).map_err(|source| classify(&name, source))?
+        }
+    };
     for (address, prefix_len) in addresses.iter().skip(1) {
         device
             .add_address_v4(*address, *prefix_len)

@@ -10,7 +10,7 @@
 //! Usage (as root): `scripts/bench-datapath.sh [ROUNDS] [SECONDS]`, which
 //! builds sitelink in release and boringtun-cli from crates.io, installs
 //! wireguard-go, and runs this. Environment: SITELINK_BIN, WIREGUARD_GO_BIN,
-//! BORINGTUN_BIN.
+//! BORINGTUN_BIN, and BENCH_SYSTEMS (a comma list of the systems to run).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -290,10 +290,18 @@ fn main() {
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let seconds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let sitelink = env_bin("SITELINK_BIN", "target/release/sitelink");
-    let systems = [System::Sitelink, System::WireguardGo, System::Boringtun];
+    // BENCH_SYSTEMS=sitelink,wireguard-go narrows a run (for profiling).
+    let only = std::env::var("BENCH_SYSTEMS").ok();
+    let systems: Vec<System> = [System::Sitelink, System::WireguardGo, System::Boringtun]
+        .into_iter()
+        .filter(|s| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == s.name()))
+        })
+        .collect();
     let mut samples: Vec<(System, Sample)> = Vec::new();
     for round in 1..=rounds {
-        for system in systems {
+        for &system in &systems {
             eprintln!("round {round}/{rounds}: {} ...", system.name());
             match measure(system, &sitelink, seconds) {
                 Ok(s) => {

@@ -1,0 +1,267 @@
+//! Output batches of the data path's threads: encrypted datagrams grouped for
+//! UDP generic segmentation offload (GSO), and decrypted packets queued for
+//! one batched, coalescing TUN write.
+//!
+//! This module owns the grouping rules and the reusable buffers, and nothing
+//! else: it makes no system call (the `io` module flushes the batches through
+//! the sockets and the TUN device) and never looks inside a packet. All
+//! buffers are allocated once and reused, so a steady flow allocates nothing.
+
+use std::net::SocketAddr;
+
+/// Largest UDP payload one GSO send may carry (the IP length field's limit,
+/// less the IPv6 and UDP headers).
+pub const MAX_GSO_BYTES: usize = 65_535 - 40 - 8;
+/// Bytes the datagram batch holds before it must be flushed.
+const UDP_BATCH_BYTES: usize = 256 * 1024;
+
+/// One run of datagrams that leave by one send: same endpoint, same peer,
+/// every datagram `segment` bytes long except perhaps the last, which may be
+/// shorter (the kernel's rule for UDP_SEGMENT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub endpoint: usize,
+    pub to: SocketAddr,
+    /// Offset of the first datagram in the batch's buffer.
+    pub start: usize,
+    /// Total bytes of the run.
+    pub len: usize,
+    /// Size of every datagram but the last.
+    pub segment: usize,
+    /// Number of datagrams.
+    pub count: usize,
+    /// A shorter last datagram ends the run.
+    closed: bool,
+}
+
+/// Encrypted datagrams waiting to be sent, grouped into [`Run`]s.
+pub struct UdpBatch {
+    buf: Vec<u8>,
+    runs: Vec<Run>,
+    max_segments: usize,
+}
+
+impl UdpBatch {
+    /// A batch whose runs hold at most `max_segments` datagrams (what the
+    /// socket's GSO allows; 1 without GSO).
+    pub fn new(max_segments: usize) -> UdpBatch {
+        UdpBatch {
+            buf: Vec::with_capacity(UDP_BATCH_BYTES),
+            runs: Vec::with_capacity(UDP_BATCH_BYTES / 64),
+            max_segments: max_segments.max(1),
+        }
+    }
+
+    /// Lowers the number of datagrams per run (GSO turned out unsupported).
+    pub fn set_max_segments(&mut self, max_segments: usize) {
+        self.max_segments = max_segments.max(1);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Queues `datagram` for `to` from local endpoint `endpoint`. Returns
+    /// false, queuing nothing, when the batch is full: flush it and retry.
+    pub fn push(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) -> bool {
+        if datagram.is_empty() {
+            return true;
+        }
+        if self.buf.len() + datagram.len() > UDP_BATCH_BYTES && !self.buf.is_empty() {
+            return false;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(datagram);
+        let max_segments = self.max_segments;
+        if let Some(run) = self.runs.last_mut() {
+            let joins = !run.closed
+                && run.endpoint == endpoint
+                && run.to == to
+                && run.count < max_segments
+                && datagram.len() <= run.segment
+                && run.len + datagram.len() <= MAX_GSO_BYTES;
+            if joins {
+                run.len += datagram.len();
+                run.count += 1;
+                run.closed = datagram.len() < run.segment;
+                return true;
+            }
+        }
+        self.runs.push(Run {
+            endpoint,
+            to,
+            start,
+            len: datagram.len(),
+            segment: datagram.len(),
+            count: 1,
+            closed: false,
+        });
+        true
+    }
+
+    /// The queued runs with their bytes, in the order they were queued.
+    pub fn runs(&self) -> impl Iterator<Item = (&Run, &[u8])> {
+        self.runs.iter().filter_map(|run| {
+            self.buf
+                .get(run.start..run.start + run.len)
+                .map(|bytes| (run, bytes))
+        })
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.runs.clear();
+    }
+}
+
+/// Room left in front of every queued TUN packet for the virtio-net header
+/// that a TUN device with offloads expects.
+pub const TUN_HEADROOM: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+
+/// Decrypted packets waiting for one batched TUN write. Each sits in its own
+/// buffer after [`TUN_HEADROOM`] bytes, as `tun_rs`'s coalescing writer wants.
+pub struct TunBatch {
+    bufs: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl TunBatch {
+    /// A batch of up to `capacity` packets.
+    pub fn new(capacity: usize) -> TunBatch {
+        TunBatch {
+            bufs: (0..capacity.max(1))
+                .map(|_| Vec::with_capacity(TUN_HEADROOM + 2048))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Queues `packet`. Returns false, queuing nothing, when the batch is
+    /// full: flush it and retry.
+    pub fn push(&mut self, packet: &[u8]) -> bool {
+        let Some(buf) = self.bufs.get_mut(self.len) else {
+            return false;
+        };
+        buf.clear();
+        buf.resize(TUN_HEADROOM, 0);
+        buf.extend_from_slice(packet);
+        self.len += 1;
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The queued packets' buffers (each with its headroom), for the writer.
+    pub fn queued(&mut self) -> &mut [Vec<u8>] {
+        let len = self.len;
+        self.bufs.get_mut(..len).unwrap_or_default()
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    fn runs(batch: &UdpBatch) -> Vec<(usize, SocketAddr, usize, usize, Vec<u8>)> {
+        batch
+            .runs()
+            .map(|(r, bytes)| (r.endpoint, r.to, r.segment, r.count, bytes.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn equal_datagrams_to_one_peer_form_one_run_ended_by_a_shorter_one() {
+        let mut b = UdpBatch::new(64);
+        assert!(b.push(0, peer(1), &[1; 4]));
+        assert!(b.push(0, peer(1), &[2; 4]));
+        assert!(b.push(0, peer(1), &[3; 2]));
+        // After the shorter datagram the run is closed.
+        assert!(b.push(0, peer(1), &[4; 2]));
+        let got = runs(&b);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0],
+            (0, peer(1), 4, 3, vec![1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+        );
+        assert_eq!(got[1], (0, peer(1), 2, 1, vec![4, 4]));
+    }
+
+    #[test]
+    fn another_peer_endpoint_or_a_longer_datagram_starts_a_run() {
+        let mut b = UdpBatch::new(64);
+        b.push(0, peer(1), &[1; 4]);
+        b.push(0, peer(2), &[2; 4]);
+        b.push(1, peer(2), &[3; 4]);
+        b.push(1, peer(2), &[4; 8]);
+        let got: Vec<_> = runs(&b).into_iter().map(|r| (r.0, r.1, r.3)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, peer(1), 1),
+                (0, peer(2), 1),
+                (1, peer(2), 1),
+                (1, peer(2), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_respect_the_segment_limit_and_the_gso_size_limit() {
+        let mut b = UdpBatch::new(3);
+        for _ in 0..7 {
+            b.push(0, peer(1), &[0; 100]);
+        }
+        let counts: Vec<_> = b.runs().map(|(r, _)| r.count).collect();
+        assert_eq!(counts, vec![3, 3, 1]);
+
+        let mut b = UdpBatch::new(64);
+        for _ in 0..50 {
+            b.push(0, peer(1), &[0; 1452]);
+        }
+        for (run, bytes) in b.runs() {
+            assert!(bytes.len() <= MAX_GSO_BYTES, "{} bytes", bytes.len());
+            assert_eq!(bytes.len(), run.len);
+        }
+        assert_eq!(b.runs().map(|(r, _)| r.count).sum::<usize>(), 50);
+    }
+
+    #[test]
+    fn a_full_batch_refuses_until_cleared() {
+        let mut b = UdpBatch::new(64);
+        let mut queued = 0;
+        while b.push(0, peer(1), &[0; 1500]) {
+            queued += 1;
+        }
+        assert_eq!(queued, UDP_BATCH_BYTES / 1500);
+        b.clear();
+        assert!(b.is_empty());
+        assert!(b.push(0, peer(1), &[0; 1500]));
+    }
+
+    #[test]
+    fn tun_batch_leaves_headroom_and_refuses_when_full() {
+        let mut t = TunBatch::new(2);
+        assert!(t.push(&[0x45, 1, 2]));
+        assert!(t.push(&[0x60, 3]));
+        assert!(!t.push(&[0x45]));
+        let queued = t.queued();
+        assert_eq!(queued.len(), 2);
+        assert_eq!(&queued[0][..TUN_HEADROOM], &[0; TUN_HEADROOM]);
+        assert_eq!(&queued[0][TUN_HEADROOM..], &[0x45, 1, 2]);
+        assert_eq!(&queued[1][TUN_HEADROOM..], &[0x60, 3]);
+        t.clear();
+        assert!(t.is_empty());
+        assert!(t.push(&[0x45]));
+        assert_eq!(t.queued()[0].len(), TUN_HEADROOM + 1);
+    }
+}
