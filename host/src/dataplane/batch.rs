@@ -118,8 +118,15 @@ impl UdpBatch {
 /// that a TUN device with offloads expects.
 pub const TUN_HEADROOM: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 
+/// Capacity of each queued packet's buffer: coalescing appends the payloads
+/// of later segments to the first one's buffer, up to a 64 KB super-packet,
+/// and needs room for two headers besides (`tun_rs`'s rule).
+const TUN_BUFFER: usize = 2 * TUN_HEADROOM + 65_535;
+
 /// Decrypted packets waiting for one batched TUN write. Each sits in its own
 /// buffer after [`TUN_HEADROOM`] bytes, as `tun_rs`'s coalescing writer wants.
+/// The buffers are reserved at full size once; pages are touched only as
+/// super-packets grow into them.
 pub struct TunBatch {
     bufs: Vec<Vec<u8>>,
     len: usize,
@@ -130,7 +137,7 @@ impl TunBatch {
     pub fn new(capacity: usize) -> TunBatch {
         TunBatch {
             bufs: (0..capacity.max(1))
-                .map(|_| Vec::with_capacity(TUN_HEADROOM + 2048))
+                .map(|_| Vec::with_capacity(TUN_BUFFER))
                 .collect(),
             len: 0,
         }
