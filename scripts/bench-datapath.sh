@@ -14,6 +14,7 @@ if [ ! -x target/bench-tools/bin/boringtun-cli ]; then
   echo "building boringtun-cli from crates.io (once) ..." >&2
   timeout 1800 cargo install --quiet --locked --root target/bench-tools boringtun-cli
 fi
+./scripts/build-plugins.sh
 cargo build --quiet --release -p sitelink -p sitelink-lab
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(wireguard-go --version 2>&1 | head -1)" >&2
 SITELINK_BIN="$PWD/target/release/sitelink" \

@@ -5,12 +5,16 @@
 //! system the median (min-max) of: TCP throughput with 1 and 4 streams, UDP
 //! packets per second delivered with 64-byte payloads, and CPU seconds per GB
 //! (both tunnel processes, user + system, during the 1-stream TCP run); and
-//! the ratios sitelink/wireguard-go and sitelink/boringtun-cli.
+//! the ratios sitelink/wireguard-go and sitelink/boringtun-cli. Then, per
+//! round, a tunnel cut under a 10 ms ping train for each system, and once
+//! failover-plugin swaps under load for sitelink ([`failover`]).
 //!
 //! Usage (as root): `scripts/bench-datapath.sh [ROUNDS] [SECONDS]`, which
 //! builds sitelink in release and boringtun-cli from crates.io, installs
 //! wireguard-go, and runs this. Environment: SITELINK_BIN, WIREGUARD_GO_BIN,
 //! BORINGTUN_BIN, and BENCH_SYSTEMS (a comma list of the systems to run).
+
+mod failover;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -300,13 +304,22 @@ fn main() {
         })
         .collect();
     let mut samples: Vec<(System, Sample)> = Vec::new();
+    let mut cuts: Vec<(System, failover::CutSample)> = Vec::new();
     for round in 1..=rounds {
         for &system in &systems {
             eprintln!("round {round}/{rounds}: {} ...", system.name());
-            match measure(system, &sitelink, seconds) {
-                Ok(s) => {
-                    eprintln!("  {s:?}");
+            let sample = measure(system, &sitelink, seconds).and_then(|s| {
+                let cut = match system {
+                    System::Sitelink => failover::sitelink_cut(),
+                    _ => failover::plain_cut(system, &sitelink),
+                }?;
+                Ok((s, cut))
+            });
+            match sample {
+                Ok((s, cut)) => {
+                    eprintln!("  {s:?}\n  {cut:?}");
                     samples.push((system, s));
+                    cuts.push((system, cut));
                 }
                 Err(e) => {
                     eprintln!("  {} failed: {e}", system.name());
@@ -315,6 +328,18 @@ fn main() {
             }
         }
     }
+    let swaps = if systems.contains(&System::Sitelink) {
+        eprintln!("sitelink: failover-plugin swaps under load ...");
+        match failover::sitelink_swaps() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("  swaps failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     type Metric = (&'static str, fn(&Sample) -> f64);
     let metrics: [Metric; 4] = [
         ("TCP, 1 stream (Mbit/s)", |s| s.tcp1_mbps),
@@ -350,6 +375,49 @@ fn main() {
             fmt(bt),
             sl.0 / wg.0,
             sl.0 / bt.0
+        );
+    }
+    print_failover(&cuts, swaps);
+}
+
+fn print_failover(cuts: &[(System, failover::CutSample)], swaps: Option<failover::SwapSample>) {
+    let cell = |system: System, get: fn(&failover::CutSample) -> f64| {
+        let mut v: Vec<f64> = cuts
+            .iter()
+            .filter(|(s, _)| *s == system)
+            .map(|(_, c)| get(c))
+            .collect();
+        let (m, lo, hi) = stats(&mut v);
+        format!("{m:.0} ({lo:.0}-{hi:.0})")
+    };
+    println!(
+        "\nTunnel cut under a 10 ms ping train, medians (min-max). sitelink: the active \
+         tunnel's link goes down for good, two tunnels, default failover. wireguard-go and \
+         boringtun-cli: one peer, its only link down for {} ms, then up again (WireGuard \
+         has no second path: traffic waits for the link).\n",
+        failover::PLAIN_CUT.as_millis()
+    );
+    println!("| metric | sitelink | wireguard-go | boringtun-cli |");
+    println!("|---|---:|---:|---:|");
+    type Get = fn(&failover::CutSample) -> f64;
+    let rows: [(&str, Get); 2] = [
+        ("loss window (ms)", |c| c.loss_ms),
+        ("longest silence between replies (ms)", |c| c.outage_ms),
+    ];
+    for (name, get) in rows {
+        println!(
+            "| {name} | {} | {} | {} |",
+            cell(System::Sitelink, get),
+            cell(System::WireguardGo, get),
+            cell(System::Boringtun, get)
+        );
+    }
+    if let Some(s) = swaps {
+        println!(
+            "\nsitelink, {} failover-plugin swaps (each moves the traffic to the other tunnel) \
+             under a TCP stream capped at 1 Gbit/s: 10 ms ping train sent {}, lost {}; \
+             stream {:.0} Mbit/s.",
+            s.swaps, s.sent, s.lost, s.mbps
         );
     }
 }
