@@ -338,11 +338,12 @@ fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown:
             }
         }
         let fib = dp.fib.load();
-        for (buf, len) in bufs.iter_mut().zip(&sizes).take(count) {
-            if let Some(pkt) = buf.get_mut(..*len) {
-                dp.handle_tun_packet(&fib, pkt, &mut scratch, &mut sink);
-            }
-        }
+        let packets = bufs
+            .iter_mut()
+            .zip(&sizes)
+            .take(count)
+            .filter_map(|(buf, len)| buf.get_mut(..*len));
+        dp.handle_tun_batch(&fib, packets, &mut scratch, &mut sink);
         sink.flush();
     }
 }
@@ -407,9 +408,8 @@ fn endpoint_reader(
             } else {
                 meta.stride
             };
-            for datagram in data.chunks(stride.max(1)) {
-                dp.handle_datagram(&fib, index, meta.addr, datagram, &mut scratch, &mut sink);
-            }
+            let datagrams = data.chunks(stride.max(1));
+            dp.handle_datagrams(&fib, index, meta.addr, datagrams, &mut scratch, &mut sink);
         }
         sink.flush();
     }

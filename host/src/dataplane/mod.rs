@@ -20,7 +20,7 @@ pub mod tunnel;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
@@ -31,7 +31,7 @@ use tracing::{debug, info};
 use crate::packet;
 use endpoint::Endpoint;
 use fib::{Fib, FibCell, TunnelId};
-use tunnel::{Tunnel, TunnelSpec};
+use tunnel::{Tally, Tunnel, TunnelSpec, TunnelState};
 
 /// Size of a per-thread scratch buffer: the largest UDP datagram plus
 /// WireGuard's overhead.
@@ -132,9 +132,41 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
+        self.handle_tun_batch(fib, std::iter::once(pkt), scratch, sink);
+    }
+
+    /// Forwards a batch of packets read from the TUN device into their
+    /// tunnels. A run of packets for one tunnel takes its lock and updates
+    /// its counters once.
+    pub fn handle_tun_batch<'p>(
+        &self,
+        fib: &Fib,
+        packets: impl IntoIterator<Item = &'p mut [u8]>,
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
+        let mut held: Option<Held<'_>> = None;
+        for pkt in packets {
+            let Some(tunnel) = self.route_tun_packet(fib, pkt) else {
+                continue;
+            };
+            packet::clamp_mss(pkt, tunnel.mtu);
+            let held = Held::take(&mut held, tunnel);
+            if encapsulate_locked(tunnel, &mut held.state, pkt, scratch, sink) {
+                held.tally.add(pkt.len());
+            }
+        }
+        if let Some(held) = held {
+            held.tunnel.counters.add_tx_tally(&held.tally);
+        }
+    }
+
+    /// The tunnel that carries `pkt`; None (counted) for a packet that is
+    /// not IP, has no route, or forges one of our liveness probes.
+    fn route_tun_packet(&self, fib: &Fib, pkt: &[u8]) -> Option<&Tunnel> {
         let Some(dst) = packet::dst_addr(pkt) else {
             self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         };
         let Some(tunnel) = fib
             .lookup(dst)
@@ -142,18 +174,15 @@ impl Dataplane {
             .and_then(|id| self.tunnels.get(id))
         else {
             self.counters.tun_no_route.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         };
         // Liveness probes are ours alone: a local process sending UDP to the
         // far side's inside address, port 3784, TTL 255, must not fake them.
         if packet::parse_bfd_packet(pkt, tunnel.inside_remote).is_some() {
             self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
-        packet::clamp_mss(pkt, tunnel.mtu);
-        if self.encapsulate(tunnel, pkt, scratch, sink) {
-            tunnel.counters.add_tx(pkt.len());
-        }
+        Some(tunnel)
     }
 
     /// Encrypts `pkt` for `tunnel` and hands the datagram to the sink. Without
@@ -166,26 +195,11 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) -> bool {
-        let mut state = tunnel.lock();
-        let remote = state.remote;
-        match state.tunn.encapsulate(pkt, scratch) {
-            TunnResult::WriteToNetwork(datagram) => {
-                sink.to_network(tunnel.endpoint, remote, datagram);
-                true
-            }
-            TunnResult::Done => true,
-            TunnResult::Err(e) => {
-                tunnel.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
-                debug!(tunnel = %tunnel.inside_cidr, error = ?e, "encapsulation failed");
-                false
-            }
-            TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => false,
-        }
+        encapsulate_locked(tunnel, &mut tunnel.lock(), pkt, scratch, sink)
     }
 
     /// Handles one UDP datagram received on local endpoint `endpoint` from
-    /// `from`. Every byte is untrusted: anything that is not a valid WireGuard
-    /// message for one of our tunnels is dropped and counted.
+    /// `from`.
     pub fn handle_datagram(
         &self,
         fib: &Fib,
@@ -195,43 +209,95 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
+        self.handle_datagrams(
+            fib,
+            endpoint,
+            from,
+            std::iter::once(datagram),
+            scratch,
+            sink,
+        );
+    }
+
+    /// Handles UDP datagrams received together on local endpoint `endpoint`
+    /// from `from` (a GRO train). Every byte is untrusted: anything that is
+    /// not a valid WireGuard message for one of our tunnels is dropped and
+    /// counted. A run of data messages for one tunnel takes its lock once.
+    pub fn handle_datagrams<'d>(
+        &self,
+        fib: &Fib,
+        endpoint: usize,
+        from: SocketAddr,
+        datagrams: impl IntoIterator<Item = &'d [u8]>,
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
         let Some(ep) = self.endpoints.get(endpoint) else {
             return;
         };
-        ep.counters.rx_datagrams.fetch_add(1, Ordering::Relaxed);
-        let parsed = match self
-            .rate_limiter
-            .verify_packet(Some(from.ip()), datagram, scratch)
-        {
-            Ok(parsed) => parsed,
-            Err(TunnResult::WriteToNetwork(cookie)) => {
-                // Under load: answer with a cookie instead of a handshake.
-                sink.to_network(endpoint, from, cookie);
-                return;
+        let mut held: Option<Held<'_>> = None;
+        let mut received = 0;
+        for datagram in datagrams {
+            received += 1;
+            let parsed = match self
+                .rate_limiter
+                .verify_packet(Some(from.ip()), datagram, scratch)
+            {
+                Ok(parsed) => parsed,
+                Err(TunnResult::WriteToNetwork(cookie)) => {
+                    // Under load: answer with a cookie instead of a handshake.
+                    sink.to_network(endpoint, from, cookie);
+                    continue;
+                }
+                Err(_) => {
+                    ep.counters
+                        .dropped_datagrams
+                        .fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let kind = Kind::of(&parsed);
+            if kind != Kind::Data {
+                // Placing an initiation may read another tunnel's state.
+                if let Some(h) = held.take() {
+                    h.tunnel.counters.add_rx_tally(&h.tally);
+                }
             }
-            Err(_) => {
+            let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
                 ep.counters
                     .dropped_datagrams
                     .fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        };
-        let is_handshake = matches!(
-            parsed,
-            Packet::HandshakeInit(_) | Packet::HandshakeResponse(_)
-        );
-        let is_data = matches!(parsed, Packet::PacketData(_));
-        let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
-            ep.counters
-                .dropped_datagrams
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        };
+                continue;
+            };
+            let held = Held::take_rx(&mut held, tunnel);
+            self.receive(fib, ep, endpoint, from, kind, datagram, held, scratch, sink);
+        }
+        ep.counters
+            .rx_datagrams
+            .fetch_add(received, Ordering::Relaxed);
+        if let Some(held) = held {
+            held.tunnel.counters.add_rx_tally(&held.tally);
+        }
+    }
 
-        let mut state = tunnel.lock();
+    /// Decrypts or answers one datagram of `held`'s tunnel.
+    #[allow(clippy::too_many_arguments)]
+    fn receive(
+        &self,
+        fib: &Fib,
+        ep: &Endpoint,
+        endpoint: usize,
+        from: SocketAddr,
+        kind: Kind,
+        datagram: &[u8],
+        held: &mut Held<'_>,
+        scratch: &mut [u8],
+        sink: &mut impl Sink,
+    ) {
+        let tunnel = held.tunnel;
+        let state = &mut held.state;
         let result = state.tunn.decapsulate(Some(from.ip()), datagram, scratch);
         if let TunnResult::Err(e) = result {
-            drop(state);
             tunnel.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
             ep.counters
                 .dropped_datagrams
@@ -246,14 +312,14 @@ impl Dataplane {
         let authenticated = match &result {
             TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => true,
             TunnResult::WriteToNetwork(reply) => reply.first() != Some(&COOKIE_REPLY),
-            TunnResult::Done => is_data,
+            TunnResult::Done => kind == Kind::Data,
             TunnResult::Err(_) => false,
         };
         if authenticated && state.remote != from {
             info!(tunnel = %tunnel.inside_cidr, old = %state.remote, new = %from, "peer address changed");
             state.remote = from;
         }
-        if authenticated && is_handshake {
+        if authenticated && kind == Kind::Handshake {
             tunnel.counters.handshakes.fetch_add(1, Ordering::Relaxed);
             debug!(tunnel = %tunnel.inside_cidr, %from, "handshake");
         }
@@ -268,12 +334,14 @@ impl Dataplane {
                 }
             }
             TunnResult::WriteToTunnelV4(pkt, src) => {
-                drop(state);
-                self.deliver(fib, tunnel, pkt, IpAddr::V4(src), sink);
+                if self.deliver(fib, tunnel, pkt, IpAddr::V4(src), sink) {
+                    held.tally.add(pkt.len());
+                }
             }
             TunnResult::WriteToTunnelV6(pkt, src) => {
-                drop(state);
-                self.deliver(fib, tunnel, pkt, IpAddr::V6(src), sink);
+                if self.deliver(fib, tunnel, pkt, IpAddr::V6(src), sink) {
+                    held.tally.add(pkt.len());
+                }
             }
             TunnResult::Done | TunnResult::Err(_) => {}
         }
@@ -305,6 +373,7 @@ impl Dataplane {
     /// Delivers a decrypted packet: liveness probes to the control plane,
     /// everything else to the TUN device if its source is routed back over the
     /// same connection (cryptokey routing, extended to the route table).
+    /// Returns whether the packet went to the TUN device.
     fn deliver(
         &self,
         fib: &Fib,
@@ -312,10 +381,10 @@ impl Dataplane {
         pkt: &mut [u8],
         src: IpAddr,
         sink: &mut impl Sink,
-    ) {
+    ) -> bool {
         if let Some(payload) = packet::parse_bfd_packet(pkt, tunnel.inside_local) {
             sink.probe(tunnel.id, ProbeKind::Bfd, payload);
-            return;
+            return false;
         }
         if let Some(seq) = packet::echo::parse_echo_reply(
             pkt,
@@ -324,18 +393,18 @@ impl Dataplane {
             echo_ident(tunnel.id),
         ) {
             sink.probe(tunnel.id, ProbeKind::EchoReply { seq }, &[]);
-            return;
+            return false;
         }
         if !fib.source_allowed(src, tunnel.connection) {
             tunnel
                 .counters
                 .rx_source_refused
                 .fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         packet::clamp_mss(pkt, tunnel.mtu);
-        tunnel.counters.add_rx(pkt.len());
         sink.to_tun(pkt);
+        true
     }
 
     /// Drives WireGuard's timers (rekeying, keepalives, retransmitted
@@ -420,6 +489,88 @@ impl Dataplane {
         if let Some(bytes) = build(t, &mut packet).and_then(|len| packet.get(..len)) {
             self.encapsulate(t, bytes, scratch, sink);
         }
+    }
+}
+
+/// Encrypts `pkt` with the tunnel's state already locked; see
+/// [`Dataplane::encapsulate`].
+fn encapsulate_locked(
+    tunnel: &Tunnel,
+    state: &mut TunnelState,
+    pkt: &[u8],
+    scratch: &mut [u8],
+    sink: &mut impl Sink,
+) -> bool {
+    let remote = state.remote;
+    match state.tunn.encapsulate(pkt, scratch) {
+        TunnResult::WriteToNetwork(datagram) => {
+            sink.to_network(tunnel.endpoint, remote, datagram);
+            true
+        }
+        TunnResult::Done => true,
+        TunnResult::Err(e) => {
+            tunnel.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
+            debug!(tunnel = %tunnel.inside_cidr, error = ?e, "encapsulation failed");
+            false
+        }
+        TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => false,
+    }
+}
+
+/// What kind of WireGuard message a datagram is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Handshake,
+    Cookie,
+    Data,
+}
+
+impl Kind {
+    fn of(parsed: &Packet) -> Kind {
+        match parsed {
+            Packet::HandshakeInit(_) | Packet::HandshakeResponse(_) => Kind::Handshake,
+            Packet::PacketCookieReply(_) => Kind::Cookie,
+            Packet::PacketData(_) => Kind::Data,
+        }
+    }
+}
+
+/// A tunnel's state, locked for a run of packets of one batch, and the
+/// packets and bytes counted for it meanwhile.
+struct Held<'t> {
+    tunnel: &'t Tunnel,
+    state: MutexGuard<'t, TunnelState>,
+    tally: Tally,
+}
+
+impl<'t> Held<'t> {
+    /// The held lock of `tunnel`: the one in `slot` if it is that tunnel's,
+    /// else (after releasing and counting the other) a new one. Outgoing.
+    fn take<'s>(slot: &'s mut Option<Held<'t>>, tunnel: &'t Tunnel) -> &'s mut Held<'t> {
+        Self::switch(slot, tunnel, |t, tally| t.counters.add_tx_tally(tally))
+    }
+
+    /// As [`Held::take`], for incoming packets.
+    fn take_rx<'s>(slot: &'s mut Option<Held<'t>>, tunnel: &'t Tunnel) -> &'s mut Held<'t> {
+        Self::switch(slot, tunnel, |t, tally| t.counters.add_rx_tally(tally))
+    }
+
+    fn switch<'s>(
+        slot: &'s mut Option<Held<'t>>,
+        tunnel: &'t Tunnel,
+        count: impl FnOnce(&Tunnel, &Tally),
+    ) -> &'s mut Held<'t> {
+        if slot.as_ref().is_some_and(|h| h.tunnel.id != tunnel.id) {
+            // Released before the next lock is taken: never two at once.
+            if let Some(old) = slot.take() {
+                count(old.tunnel, &old.tally);
+            }
+        }
+        slot.get_or_insert_with(|| Held {
+            tunnel,
+            state: tunnel.lock(),
+            tally: Tally::default(),
+        })
     }
 }
 

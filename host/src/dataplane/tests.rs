@@ -386,3 +386,77 @@ fn fragments_of_one_datagram_hash_alike() {
     later[20..24].copy_from_slice(&[9, 9, 9, 9]); // payload bytes where ports would be
     assert_eq!(super::flow_hash(&first), super::flow_hash(&later));
 }
+
+#[test]
+fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
+    let (a, b) = pair();
+    let first = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"first");
+    let mut a_out = handshake(&a, &b, &mut first.clone());
+    carry(&mut a_out, &b, A_ADDR);
+
+    // Ten packets read from A's TUN in one batch.
+    let mut packets: Vec<Vec<u8>> = (0..10u8)
+        .map(|i| ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], &[i; 40]))
+        .collect();
+    let sent = packets.clone();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut a_out = Recorder::default();
+    let tx_before = a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed);
+    a.dp.handle_tun_batch(
+        &a.fib,
+        packets.iter_mut().map(|p| p.as_mut_slice()),
+        &mut scratch,
+        &mut a_out,
+    );
+    assert_eq!(a_out.net.len(), 10);
+    assert_eq!(
+        a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed) - tx_before,
+        10
+    );
+
+    // B gets them as one GRO train, with junk and a fresh handshake
+    // initiation from A in the middle.
+    let mut init = Recorder::default();
+    {
+        let mut state = a.dp.tunnels[0].lock();
+        let remote = state.remote;
+        if let boringtun::noise::TunnResult::WriteToNetwork(d) =
+            state.tunn.format_handshake_initiation(&mut scratch, true)
+        {
+            init.net.push((0, remote, d.to_vec()));
+        }
+    }
+    assert_eq!(init.net.len(), 1, "A makes a new initiation");
+    let mut train: Vec<Vec<u8>> = a_out.net.iter().map(|n| n.2.clone()).collect();
+    train.insert(3, vec![0xff; 60]);
+    train.insert(6, init.net[0].2.clone());
+    let rx_before = b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed);
+    let dropped_before = b.dp.endpoints[0]
+        .counters
+        .dropped_datagrams
+        .load(Ordering::Relaxed);
+    let mut b_out = Recorder::default();
+    b.dp.handle_datagrams(
+        &b.fib,
+        0,
+        A_ADDR.parse().unwrap(),
+        train.iter().map(|d| d.as_slice()),
+        &mut scratch,
+        &mut b_out,
+    );
+    assert_eq!(b_out.tun, sent, "all ten, in order");
+    assert_eq!(
+        b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed) - rx_before,
+        10
+    );
+    assert_eq!(
+        b.dp.endpoints[0]
+            .counters
+            .dropped_datagrams
+            .load(Ordering::Relaxed)
+            - dropped_before,
+        1,
+        "the junk is counted"
+    );
+    assert_eq!(b_out.net.len(), 1, "B answers the initiation");
+}

@@ -38,15 +38,35 @@ pub struct TunnelCounters {
     pub handshakes: AtomicU64,
 }
 
+/// Packets and bytes counted locally during a batch, added to the shared
+/// counters once (two threads update one tunnel's counters: fewer atomic
+/// writes, less cache-line traffic between them).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Tally {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, bytes: usize) {
+        self.packets += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
 impl TunnelCounters {
-    pub fn add_tx(&self, bytes: usize) {
-        self.tx_packets.fetch_add(1, Ordering::Relaxed);
-        self.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    pub fn add_tx_tally(&self, t: &Tally) {
+        if t.packets > 0 {
+            self.tx_packets.fetch_add(t.packets, Ordering::Relaxed);
+            self.tx_bytes.fetch_add(t.bytes, Ordering::Relaxed);
+        }
     }
 
-    pub fn add_rx(&self, bytes: usize) {
-        self.rx_packets.fetch_add(1, Ordering::Relaxed);
-        self.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    pub fn add_rx_tally(&self, t: &Tally) {
+        if t.packets > 0 {
+            self.rx_packets.fetch_add(t.packets, Ordering::Relaxed);
+            self.rx_bytes.fetch_add(t.bytes, Ordering::Relaxed);
+        }
     }
 }
 
