@@ -9,13 +9,14 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicU64;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Socket buffer size asked for on every endpoint: several MB absorb the
-/// bursts a batched data path produces (wireguard-go uses 7 MB).
-const SOCKET_BUFFER: usize = 4 << 20;
+/// bursts a batched data path produces (wireguard-go uses 7 MB too).
+const SOCKET_BUFFER: usize = 7 << 20;
 
 #[derive(Default, Debug)]
 pub struct EndpointCounters {
@@ -96,14 +97,46 @@ fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocke
     if listen.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    size_buffers(&socket);
     socket.bind(&listen.into())?;
     socket.set_nonblocking(true)?;
     let socket: UdpSocket = socket.into();
     let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
     Ok((socket, udp))
+}
+
+/// Sizes the socket's buffers to [`SOCKET_BUFFER`]: past the
+/// net.core.{r,w}mem_max caps where we may (CAP_NET_ADMIN, the *BUFFORCE
+/// options), else as far as the caps allow. Best effort either way.
+fn size_buffers(socket: &Socket) {
+    for (force, capped) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if set_int_option(socket, force, SOCKET_BUFFER).is_err() {
+            let _ = set_int_option(socket, capped, SOCKET_BUFFER);
+        }
+    }
+}
+
+fn set_int_option(socket: &Socket, name: libc::c_int, value: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is open for the call (we hold `socket`), and the
+    // option value points to a c_int of the length we pass.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +151,26 @@ mod tests {
         assert!(err.contains("endpoint az2"), "{err}");
         assert!(err.contains("already in use"), "{err}");
         assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn buffers_are_sized_for_bursts() {
+        let ep = Endpoint::bind("az1", "127.0.0.1:0".parse().unwrap()).unwrap();
+        let socket = socket2::SockRef::from(&ep.socket);
+        // The kernel doubles what it is given; without CAP_NET_ADMIN the
+        // caps (at least the 208 KB default) apply.
+        let rcv = socket.recv_buffer_size().unwrap();
+        let expected = if is_root() {
+            2 * SOCKET_BUFFER
+        } else {
+            200 << 10
+        };
+        assert!(rcv >= expected, "receive buffer {rcv} < {expected}");
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sitelink_lab::cleanup::install_signal_cleanup;
 use sitelink_lab::gateway::make_key;
+use sitelink_lab::measure;
 use sitelink_lab::netns::veth;
 use sitelink_lab::process::{wait_until, Spawned};
 use sitelink_lab::{Error, Lab, Netns, Result};
@@ -254,10 +255,20 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
     let tcp4_bps = tcp4["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap_or(0.0);
+    let drops_before = drops(&p);
     let udp = iperf3(&p.a, &["-u", "-l", "64", "-b", "0"], seconds)?;
     let sum = &udp["end"]["sum"];
     let delivered =
         sum["packets"].as_f64().unwrap_or(0.0) - sum["lost_packets"].as_f64().unwrap_or(0.0);
+    // Where the 64-byte packets that did not arrive were lost.
+    let after = drops(&p);
+    eprintln!(
+        "  UDP 64 B: sent {:.0}, lost {:.0}; UDP receive-buffer drops in a {} / b {}",
+        sum["packets"].as_f64().unwrap_or(0.0),
+        sum["lost_packets"].as_f64().unwrap_or(0.0),
+        after.0.saturating_sub(drops_before.0),
+        after.1.saturating_sub(drops_before.1)
+    );
     let udp_seconds = sum["seconds"]
         .as_f64()
         .filter(|s| *s > 0.0)
@@ -272,6 +283,13 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
             f64::NAN
         },
     })
+}
+
+/// UDP receive-buffer drops so far in namespaces a and b (the tunnel's
+/// sockets and iperf3's).
+fn drops(p: &Pair) -> (u64, u64) {
+    let count = |ns: &Netns| measure::snmp_counter(ns, "Udp", "RcvbufErrors").unwrap_or(0);
+    (count(&p.a), count(&p.b))
 }
 
 fn stats(values: &mut [f64]) -> (f64, f64, f64) {
