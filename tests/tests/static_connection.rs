@@ -9,7 +9,7 @@
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::measure;
-use sitelink_lab::topology::{SITE_B_V4, TUNNEL_1, TUNNEL_2, VGW_AZ1};
+use sitelink_lab::topology::{SiteOptions, SITE_A_V4, SITE_B_V4, TUNNEL_1, TUNNEL_2, VGW_AZ1};
 use sitelink_lab::{Gw, SiteLab, Topology};
 use std::path::Path;
 use std::thread;
@@ -45,6 +45,39 @@ fn site_a_reaches_site_b_and_back() {
         r.retransmits
     );
     assert!(r.received_bps > 0.0, "no throughput: {r:?}");
+}
+
+#[test]
+fn a_gateway_without_tun_offloads_talks_to_one_with_them() {
+    let _wd = Watchdog::arm("without_offloads", Duration::from_secs(90));
+    // The CGW reads and writes plain packets; the VGW gets TCP super-packets
+    // from its kernel and coalesces what it writes.
+    let opts = SiteOptions::default().set(Gw::Cgw, "tun", "offload", "false");
+    let lab = SiteLab::start_with(Topology::Static, opts)
+        .unwrap_or_else(|e| panic!("without_offloads: starting the lab: {e}"));
+    lab.wait_all_tunnels_up(UP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("without_offloads: {e}"));
+    lab.assert_sites_ping("without_offloads", Duration::from_secs(5));
+    let logs = lab.gateway_logs();
+    assert!(
+        logs.contains("offload=false") && logs.contains("offload=true"),
+        "one gateway with offloads, one without:\n{logs}"
+    );
+    let port = 5203;
+    let _server = lab.iperf3_server(&lab.site_a, port).expect("iperf3 server");
+    // B -> A: the VGW's kernel hands it super-packets, the CGW writes plain.
+    let r = measure::iperf3_client(&lab.site_b, SITE_A_V4, port, 3)
+        .unwrap_or_else(|e| panic!("without_offloads: iperf3 B->A: {}", lab.with_logs(e)));
+    println!(
+        "[without_offloads] iperf3 B->A: {:.1} Mbit/s (per second {:?})",
+        r.received_mbps(),
+        r.intervals_mbps()
+    );
+    assert!(
+        r.intervals_bps.iter().all(|b| *b > 0.0),
+        "the stream stalled: {:?}",
+        r.intervals_mbps()
+    );
 }
 
 #[test]

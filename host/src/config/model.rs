@@ -43,6 +43,10 @@ pub struct GatewayConfig {
 pub struct TunConfig {
     pub name: String,
     pub mtu: u16,
+    /// Ask the kernel for TSO/checksum offloads (IFF_VNET_HDR): TCP
+    /// super-packets in, coalesced packets out. On by default; off is for
+    /// kernels or tools that mishandle them.
+    pub offload: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -39,6 +39,7 @@ pub struct RawGateway {
 pub struct RawTun {
     pub name: Spanned<String>,
     pub mtu: Option<Spanned<i64>>,
+    pub offload: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

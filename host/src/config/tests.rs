@@ -265,6 +265,16 @@ fn defaults_when_omitted() {
     let text = fx.base().replace("mtu = 1420\n", "");
     let c = fx.parse(&text).unwrap();
     assert_eq!(c.tun.mtu, 1420);
+    assert!(c.tun.offload, "TUN offloads are on unless turned off");
+    let text = fx
+        .base()
+        .replace("mtu = 1420\n", "mtu = 1420\noffload = false\n");
+    assert!(!fx.parse(&text).unwrap().tun.offload);
+    let text = fx
+        .base()
+        .replace("mtu = 1420\n", "mtu = 1420\noffload = \"yes\"\n");
+    let e = fx.parse(&text).unwrap_err();
+    assert!(e.what().contains("expected a boolean"), "{e}");
     let text = fx.base() + "\n[route_table]\npropagation = false\nkernel_routes = false\n";
     // [route_table] after [[connection.tunnel]] is still the top-level table.
     let c = fx.parse(&text).unwrap();

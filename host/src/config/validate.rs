@@ -102,6 +102,7 @@ pub(crate) fn validate(
         mtu: rules::int_in(src, tun.mtu.as_ref(), "mtu", 1280..=9000, 1420)?
             .try_into()
             .unwrap_or(1420),
+        offload: tun.offload.unwrap_or(true),
     };
 
     let endpoints = endpoints(src, &raw)?;

@@ -10,7 +10,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
-use tracing::warn;
+use tracing::{info, warn};
 use tun_rs::{DeviceBuilder, SyncDevice};
 
 use crate::config::TunConfig;
@@ -61,8 +61,9 @@ pub enum TunError {
 /// Creates the TUN device, up, with `addresses` (each tunnel's inside address
 /// and prefix length) configured on it. Offloads (IFF_VNET_HDR with TSO and
 /// checksum offload, and UDP segmentation where the kernel has it) are asked
-/// for, so the kernel hands over TCP super-packets and takes coalesced ones;
-/// a kernel that refuses them gets a plain device.
+/// for unless the config turns them off, so the kernel hands over TCP
+/// super-packets and takes coalesced ones; a kernel that refuses them gets a
+/// plain device.
 pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice, TunError> {
     let name = cfg.name.clone();
     let build = |offload: bool| {
@@ -76,13 +77,20 @@ pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice,
         }
         builder.build_sync()
     };
-    let device = match build(true) {
+    let device = match build(cfg.offload) {
         Ok(device) => device,
+        Err(e) if !cfg.offload => return Err(classify(&name, e)),
         Err(e) => {
             warn!(tun = %name, error = %e, "TUN offloads refused; using a plain device (slower)");
             build(false).map_err(|source| classify(&name, source))?
         }
     };
+    info!(
+        tun = %name,
+        offload = device.tcp_gso(),
+        udp_segmentation = device.udp_gso(),
+        "TUN device up"
+    );
     for (address, prefix_len) in addresses.iter().skip(1) {
         device
             .add_address_v4(*address, *prefix_len)
