@@ -12,7 +12,8 @@
 //! Usage (as root): `scripts/bench-datapath.sh [ROUNDS] [SECONDS]`, which
 //! builds sitelink in release and boringtun-cli from crates.io, installs
 //! wireguard-go, and runs this. Environment: SITELINK_BIN, WIREGUARD_GO_BIN,
-//! BORINGTUN_BIN, and BENCH_SYSTEMS (a comma list of the systems to run).
+//! BORINGTUN_BIN, BENCH_SYSTEMS (a comma list of the systems to run) and
+//! BENCH_CUTS=0 (throughput only: no tunnel cuts, no plugin swaps).
 
 mod failover;
 
@@ -323,21 +324,24 @@ fn main() {
         .collect();
     let mut samples: Vec<(System, Sample)> = Vec::new();
     let mut cuts: Vec<(System, failover::CutSample)> = Vec::new();
+    // BENCH_CUTS=0 measures throughput only (to compare builds quickly).
+    let with_cuts = std::env::var("BENCH_CUTS").map_or(true, |v| v != "0");
     for round in 1..=rounds {
         for &system in &systems {
             eprintln!("round {round}/{rounds}: {} ...", system.name());
             let sample = measure(system, &sitelink, seconds).and_then(|s| {
                 let cut = match system {
-                    System::Sitelink => failover::sitelink_cut(),
-                    _ => failover::plain_cut(system, &sitelink),
-                }?;
+                    _ if !with_cuts => None,
+                    System::Sitelink => Some(failover::sitelink_cut()?),
+                    _ => Some(failover::plain_cut(system, &sitelink)?),
+                };
                 Ok((s, cut))
             });
             match sample {
                 Ok((s, cut)) => {
                     eprintln!("  {s:?}\n  {cut:?}");
                     samples.push((system, s));
-                    cuts.push((system, cut));
+                    cuts.extend(cut.map(|c| (system, c)));
                 }
                 Err(e) => {
                     eprintln!("  {} failed: {e}", system.name());
@@ -346,7 +350,7 @@ fn main() {
             }
         }
     }
-    let swaps = if systems.contains(&System::Sitelink) {
+    let swaps = if with_cuts && systems.contains(&System::Sitelink) {
         eprintln!("sitelink: failover-plugin swaps under load ...");
         match failover::sitelink_swaps() {
             Ok(s) => Some(s),
@@ -395,7 +399,9 @@ fn main() {
             sl.0 / bt.0
         );
     }
-    print_failover(&cuts, swaps);
+    if with_cuts {
+        print_failover(&cuts, swaps);
+    }
 }
 
 fn print_failover(cuts: &[(System, failover::CutSample)], swaps: Option<failover::SwapSample>) {
