@@ -4,7 +4,8 @@
 //! with the same MTU (1420), the same keys and the same addresses. Reports per
 //! system the median (min-max) of: TCP throughput with 1 and 4 streams, UDP
 //! packets per second delivered with 64-byte payloads, and CPU seconds per GB
-//! (both tunnel processes, user + system, during the 1-stream TCP run); and
+//! (both tunnel processes, user + system, during the 1-stream TCP run) and
+//! CPU microseconds per 64-byte packet delivered; and
 //! the ratios sitelink/wireguard-go and sitelink/boringtun-cli. Then, per
 //! round, a tunnel cut under a 10 ms ping train for each system, and once
 //! failover-plugin swaps under load for sitelink ([`failover`]).
@@ -58,6 +59,8 @@ struct Sample {
     tcp1_mbps: f64,
     tcp4_mbps: f64,
     udp64_kpps: f64,
+    /// CPU time of both tunnel processes per 64-byte packet delivered.
+    udp64_cpu_us: f64,
     cpu_s_per_gb: f64,
 }
 
@@ -257,7 +260,9 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
         .as_f64()
         .unwrap_or(0.0);
     let drops_before = drops(&p);
+    let udp_cpu_before = cpu_seconds(&pids);
     let udp = iperf3(&p.a, &["-u", "-l", "64", "-b", "0"], seconds)?;
+    let udp_cpu = cpu_seconds(&pids) - udp_cpu_before;
     let sum = &udp["end"]["sum"];
     let delivered =
         sum["packets"].as_f64().unwrap_or(0.0) - sum["lost_packets"].as_f64().unwrap_or(0.0);
@@ -278,6 +283,11 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
         tcp1_mbps: tcp1_bps / 1e6,
         tcp4_mbps: tcp4_bps / 1e6,
         udp64_kpps: delivered / udp_seconds / 1e3,
+        udp64_cpu_us: if delivered > 0.0 {
+            udp_cpu / delivered * 1e6
+        } else {
+            f64::NAN
+        },
         cpu_s_per_gb: if bytes > 0.0 {
             cpu / (bytes / 1e9)
         } else {
@@ -363,10 +373,11 @@ fn main() {
         None
     };
     type Metric = (&'static str, fn(&Sample) -> f64);
-    let metrics: [Metric; 4] = [
+    let metrics: [Metric; 5] = [
         ("TCP, 1 stream (Mbit/s)", |s| s.tcp1_mbps),
         ("TCP, 4 streams (Mbit/s)", |s| s.tcp4_mbps),
         ("UDP 64 B delivered (kpps)", |s| s.udp64_kpps),
+        ("CPU µs per 64 B packet delivered", |s| s.udp64_cpu_us),
         ("CPU s per GB, TCP 1 stream", |s| s.cpu_s_per_gb),
     ];
     println!(
