@@ -61,6 +61,21 @@ pub fn plugin_cmd_text(lab: &SiteLab, gw: Gw, args: &[&str]) -> Result<String> {
     process::run_ok(&mut cmd, PLUGIN_TIMEOUT)
 }
 
+/// Compiles `files` for `slot` on both gateways ahead of time (a dry-run
+/// swap each), so that later swaps load them from the cache.
+pub fn compile_ahead(lab: &SiteLab, slot: &str, files: &[&Path]) -> Result<()> {
+    for gw in [Gw::Cgw, Gw::Vgw] {
+        for file in files {
+            plugin_cmd(
+                lab,
+                gw,
+                &["swap", slot, &file.to_string_lossy(), "--dry-run"],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// `sitelink plugin swap SLOT FILE [--param K=V]...`; the JSON answer, or an
 /// error with what the CLI printed.
 pub fn swap(lab: &SiteLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> Result<Value> {

@@ -58,16 +58,7 @@ fn twenty_swaps_under_traffic_lose_nothing_and_reset_no_tunnel() {
     let lab = lab_on_tunnel_1("swaps");
     let prefer_2 = format!("prefer={TUNNEL_2}");
     // Compile once (cached), so the swaps below measure installs.
-    for gw in [Gw::Cgw, Gw::Vgw] {
-        for file in [&prefer, &default] {
-            plugins::plugin_cmd(
-                &lab,
-                gw,
-                &["swap", "failover", &file.to_string_lossy(), "--dry-run"],
-            )
-            .expect("dry run");
-        }
-    }
+    plugins::compile_ahead(&lab, "failover", &[&prefer, &default]).expect("dry run");
     let before: Vec<_> = [Gw::Cgw, Gw::Vgw].map(|gw| handshakes(&lab, gw)).to_vec();
     let t2_before = tx_packets(&lab, Gw::Cgw, TUNNEL_2);
 

@@ -150,17 +150,22 @@ fn super_packet(
     let v6 = matches!(src, IpAddr::V6(_));
     let hdr = VirtioNetHdr {
         flags: 1, // VIRTIO_NET_HDR_F_NEEDS_CSUM
-        gso_type: match (proto, v6) {
-            (TCP, false) => VIRTIO_NET_HDR_GSO_TCPV4,
-            (TCP, true) => VIRTIO_NET_HDR_GSO_TCPV6,
-            _ => VIRTIO_NET_HDR_GSO_UDP_L4,
-        },
+        gso_type: gso_type(proto, v6),
         hdr_len: (ihl + l4_header) as u16,
         gso_size: payloads[0].len() as u16,
         csum_start: ihl as u16,
         csum_offset,
     };
     (p, hdr)
+}
+
+/// The virtio-net GSO type of a super-packet of `proto` over IPv4 or IPv6.
+fn gso_type(proto: u8, v6: bool) -> u8 {
+    match (proto, v6) {
+        (TCP, false) => VIRTIO_NET_HDR_GSO_TCPV4,
+        (TCP, true) => VIRTIO_NET_HDR_GSO_TCPV6,
+        _ => VIRTIO_NET_HDR_GSO_UDP_L4,
+    }
 }
 
 fn split(mut input: Vec<u8>, hdr: VirtioNetHdr, v6: bool) -> Vec<Vec<u8>> {
@@ -261,12 +266,7 @@ fn check_coalesce(src: IpAddr, dst: IpAddr, proto: u8) {
     // it, its length field covers all three payloads.
     let head = &bufs[0];
     let hdr = VirtioNetHdr::decode(&head[..TUN_HEADROOM]).expect("header");
-    let expected_type = match (proto, v6) {
-        (TCP, false) => VIRTIO_NET_HDR_GSO_TCPV4,
-        (TCP, true) => VIRTIO_NET_HDR_GSO_TCPV6,
-        _ => VIRTIO_NET_HDR_GSO_UDP_L4,
-    };
-    assert_eq!(hdr.gso_type, expected_type);
+    assert_eq!(hdr.gso_type, gso_type(proto, v6));
     assert_eq!(hdr.gso_size, 1000);
     let packet = head[TUN_HEADROOM..].to_vec();
     let l4_header = if proto == TCP { 20 } else { 8 };

@@ -100,16 +100,8 @@ pub fn sitelink_swaps() -> Result<SwapSample> {
     let default = plugin("default_failover")?;
     let lab = static_lab()?;
     let prefer_2 = format!("prefer={TUNNEL_2}");
-    for gw in [Gw::Cgw, Gw::Vgw] {
-        for file in [&prefer, &default] {
-            // Compiled once here (cached): the swaps below are installs.
-            plugins::plugin_cmd(
-                &lab,
-                gw,
-                &["swap", "failover", &file.to_string_lossy(), "--dry-run"],
-            )?;
-        }
-    }
+    // Compiled once here (cached): the swaps below are installs.
+    plugins::compile_ahead(&lab, "failover", &[&prefer, &default])?;
     let port = 5301;
     let _server = lab.iperf3_server(&lab.site_b, port)?;
     let swaps = 20;
