@@ -342,7 +342,7 @@ fn unknown_key_names_it_and_the_expected_ones() {
         "mut = 1",
         0,
         "unknown key `mut`",
-        "remove `mut` or correct its spelling (expected `name` or `mtu`)",
+        "remove `mut` or correct its spelling (expected one of `name`, `mtu`, `offload`)",
     );
 }
 
