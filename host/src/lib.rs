@@ -11,6 +11,7 @@ pub mod dataplane;
 pub mod export;
 pub mod keys;
 pub mod liveness;
+pub mod net_map;
 pub mod packet;
 pub mod policy;
 pub mod route_table;

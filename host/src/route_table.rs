@@ -53,13 +53,38 @@ pub struct Installed {
 impl Installed {
     /// The connections the prefix is installed over, each once, in order.
     pub fn connections(&self) -> Vec<ConnectionId> {
-        let mut out: Vec<ConnectionId> = Vec::new();
-        for (c, _) in &self.via {
-            if !out.contains(c) {
-                out.push(*c);
-            }
+        connections(&self.via)
+    }
+}
+
+/// The connections of `via`, each once, in order.
+pub fn connections(via: &[Via]) -> Vec<ConnectionId> {
+    let mut out: Vec<ConnectionId> = Vec::new();
+    for (c, _) in via {
+        if !out.contains(c) {
+            out.push(*c);
         }
-        out
+    }
+    out
+}
+
+/// Where a prefix installed over `via` goes: its tunnels with a weight
+/// above 0 (`weights` is indexed by tunnel id), every tunnel of the
+/// connection for a static route, the learning tunnel for a BGP route. The
+/// FIB refuses the result when no tunnel is left.
+pub fn next_hop(via: &[Via], tunnels: &[Tunnel], weights: &[u32]) -> NextHop {
+    let mut hops: Vec<(TunnelId, u32)> = Vec::new();
+    for t in tunnels {
+        let used = via
+            .iter()
+            .any(|(c, tunnel)| *c == t.connection && tunnel.is_none_or(|id| id == t.id));
+        if let Some(w) = weights.get(t.id).filter(|w| used && **w > 0) {
+            hops.push((t.id, *w));
+        }
+    }
+    NextHop {
+        connections: connections(via),
+        tunnels: hops,
     }
 }
 
@@ -128,23 +153,7 @@ pub fn build_fib(
         fib.allow_source(*prefix, *connection);
     }
     for route in installed {
-        let mut hops: Vec<(TunnelId, u32)> = Vec::new();
-        for t in tunnels {
-            let used = route
-                .via
-                .iter()
-                .any(|(c, tunnel)| *c == t.connection && tunnel.is_none_or(|id| id == t.id));
-            if let Some(w) = weights.get(t.id).filter(|w| used && **w > 0) {
-                hops.push((t.id, *w));
-            }
-        }
-        fib.insert(
-            route.prefix,
-            NextHop {
-                connections: route.connections(),
-                tunnels: hops,
-            },
-        );
+        fib.insert(route.prefix, next_hop(&route.via, tunnels, weights));
     }
     for tunnel in tunnels {
         fib.insert(

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
+use crate::net_map::NetMap;
 
 /// How many prefixes beyond the limit are remembered (for the received
 /// count) at most: enough for any sane excess, bounded against a flood.
@@ -22,7 +23,8 @@ const EXCESS_TRACKED: usize = 65_536;
 /// What a peer sent, pre-policy.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: BTreeMap<IpNet, Arc<PathAttributes>>,
+    /// Prefix -> attributes; the routes of one UPDATE share them.
+    routes: NetMap<Arc<PathAttributes>>,
     /// Prefixes announced beyond the limit under the "drop" action (kept
     /// only as prefixes, at most `EXCESS_TRACKED`, for the counters).
     excess: BTreeSet<IpNet>,
@@ -84,18 +86,21 @@ impl AdjRibIn {
     }
 
     /// Forgets everything (the session went down). Returns the prefixes
-    /// that had a route.
+    /// that had a route, sorted.
     pub fn clear(&mut self) -> Vec<IpNet> {
         self.excess.clear();
         self.warned = false;
-        std::mem::take(&mut self.routes).into_keys().collect()
+        let mut keys = self.routes.take_keys();
+        keys.sort_unstable();
+        keys
     }
 
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
         self.routes.get(prefix)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Arc<PathAttributes>)> {
+    /// Every route, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Arc<PathAttributes>)> {
         self.routes.iter()
     }
 

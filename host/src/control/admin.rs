@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 use crate::config::GatewayConfig;
+use crate::dataplane::fib::Fib;
 use crate::dataplane::Dataplane;
 use crate::policy::{PolicyEngine, Slot};
 use crate::service::control_loop::{liveness_name, AdminCommand, AdminRequest, ControlEvent};
@@ -325,7 +326,15 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane) -> Value {
         "tun_no_route": get(&dp.counters.tun_no_route),
         "tun_malformed": get(&dp.counters.tun_malformed),
         "tun_write_failed": get(&dp.counters.tun_write_failed),
+        "fib": fib_counts(&dp.fib.load()),
     })
+}
+
+/// How many prefixes the FIB in force holds, per family: a pair of
+/// counters, so cheap with a million routes (`sitelink routes` lists them).
+pub fn fib_counts(fib: &Fib) -> Value {
+    let (v4, v6) = fib.counts();
+    json!({ "routes_v4": v4, "routes_v6": v6 })
 }
 
 /// Sends one request to a running gateway and returns its answer.
@@ -413,6 +422,13 @@ pub fn render(status: &Value) -> String {
             s(&e["listen"]),
             s(&e["rx_datagrams"]),
             s(&e["dropped_datagrams"])
+        );
+    }
+    if let Some(fib) = status.get("fib") {
+        out += &format!(
+            "fib: {} IPv4 and {} IPv6 prefixes\n",
+            s(&fib["routes_v4"]),
+            s(&fib["routes_v6"])
         );
     }
     out
@@ -507,4 +523,20 @@ pub fn render_swap(doc: &Value) -> String {
         out += "  (none)\n";
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::fib::NextHop;
+
+    #[test]
+    fn status_counts_fib_routes_per_family() {
+        let mut fib = Fib::default();
+        assert_eq!(fib_counts(&fib), json!({ "routes_v4": 0, "routes_v6": 0 }));
+        for p in ["10.1.0.0/24", "10.2.0.0/24", "fd00:1::/64"] {
+            fib.insert(p.parse().unwrap(), NextHop::over(0, &[0]));
+        }
+        assert_eq!(fib_counts(&fib), json!({ "routes_v4": 2, "routes_v6": 1 }));
+    }
 }

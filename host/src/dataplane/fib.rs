@@ -15,8 +15,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
+use ipnet::IpNet;
+
+mod lpm;
+
+pub use lpm::PrefixIds;
+
+use lpm::{Interner, Lpm};
 
 /// Index of a tunnel in the data plane's tunnel vector.
 pub type TunnelId = usize;
@@ -26,7 +31,7 @@ pub type ConnectionId = usize;
 /// Where traffic for a prefix goes: the connections the route selection
 /// installed, and their tunnels that the failover decision gives a weight
 /// above 0 (never empty), each with that weight.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NextHop {
     pub connections: Vec<ConnectionId>,
     pub tunnels: Vec<(TunnelId, u32)>,
@@ -64,14 +69,29 @@ impl NextHop {
 }
 
 /// An immutable longest-prefix-match table for IPv4 and IPv6, with the
-/// source table of the ingress check.
-#[derive(Default)]
+/// source table of the ingress check. Prefixes map to interned next hops
+/// and source sets (see `lpm`): each distinct one is stored once.
+#[derive(Default, Clone)]
 pub struct Fib {
-    v4: PrefixMap<Ipv4Net, NextHop>,
-    v6: PrefixMap<Ipv6Net, NextHop>,
-    len: usize,
-    src_v4: PrefixMap<Ipv4Net, Vec<ConnectionId>>,
-    src_v6: PrefixMap<Ipv6Net, Vec<ConnectionId>>,
+    v4: Lpm<u32>,
+    v6: Lpm<u128>,
+    hops: Interner<NextHop>,
+    src_v4: Lpm<u32>,
+    src_v6: Lpm<u128>,
+    sources: Interner<Vec<ConnectionId>>,
+}
+
+/// A prefix as the tables key it: the address as an integer, the length.
+enum Key {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+fn key(prefix: &IpNet) -> Key {
+    match prefix {
+        IpNet::V4(p) => Key::V4(u32::from(p.addr()), p.prefix_len()),
+        IpNet::V6(p) => Key::V6(u128::from(p.addr()), p.prefix_len()),
+    }
 }
 
 impl Fib {
@@ -80,41 +100,97 @@ impl Fib {
     /// black-hole the prefix silently.
     /// The next hop's connections may send from `prefix` in any case.
     pub fn insert(&mut self, prefix: IpNet, next_hop: NextHop) -> bool {
+        self.insert_ref(prefix, &next_hop)
+    }
+
+    /// [`Fib::insert`] without giving up the next hop (it is stored once
+    /// however many prefixes use it).
+    pub fn insert_ref(&mut self, prefix: IpNet, next_hop: &NextHop) -> bool {
         for c in &next_hop.connections {
             self.allow_source(prefix, *c);
         }
         if next_hop.tunnels.iter().all(|(_, w)| *w == 0) {
             return false;
         }
-        let replaced = match prefix.trunc() {
-            IpNet::V4(p) => self.v4.insert(p, next_hop).is_some(),
-            IpNet::V6(p) => self.v6.insert(p, next_hop).is_some(),
+        let current = match key(&prefix) {
+            Key::V4(a, l) => self.v4.get(a, l),
+            Key::V6(a, l) => self.v6.get(a, l),
         };
-        if !replaced {
-            self.len += 1;
+        if current.and_then(|id| self.hops.get(id)) == Some(next_hop) {
+            return true;
+        }
+        let id = self.hops.acquire(next_hop);
+        let old = match key(&prefix) {
+            Key::V4(a, l) => self.v4.insert(a, l, id),
+            Key::V6(a, l) => self.v6.insert(a, l, id),
+        };
+        if let Some(old) = old {
+            self.hops.release(old);
         }
         true
     }
 
+    /// Removes the route of `prefix` (its sources stay); true if it had one.
+    pub fn remove(&mut self, prefix: &IpNet) -> bool {
+        let old = match key(prefix) {
+            Key::V4(a, l) => self.v4.remove(a, l),
+            Key::V6(a, l) => self.v6.remove(a, l),
+        };
+        if let Some(old) = old {
+            self.hops.release(old);
+        }
+        old.is_some()
+    }
+
+    /// Sets the connections packets from `prefix` may arrive over (none:
+    /// the prefix is no source of its own any more).
+    pub fn set_sources(&mut self, prefix: &IpNet, connections: &[ConnectionId]) {
+        let id = (!connections.is_empty()).then(|| self.sources.acquire(connections));
+        let old = match (key(prefix), id) {
+            (Key::V4(a, l), Some(id)) => self.src_v4.insert(a, l, id),
+            (Key::V6(a, l), Some(id)) => self.src_v6.insert(a, l, id),
+            (Key::V4(a, l), None) => self.src_v4.remove(a, l),
+            (Key::V6(a, l), None) => self.src_v6.remove(a, l),
+        };
+        if let Some(old) = old {
+            self.sources.release(old);
+        }
+    }
+
+    /// The connections packets from exactly `prefix` may arrive over, if
+    /// it is a source prefix.
+    pub fn sources_of(&self, prefix: &IpNet) -> Option<&[ConnectionId]> {
+        let id = match key(prefix) {
+            Key::V4(a, l) => self.src_v4.get(a, l),
+            Key::V6(a, l) => self.src_v6.get(a, l),
+        }?;
+        self.sources.get(id).map(Vec::as_slice)
+    }
+
     /// Lets packets from `prefix` arrive over `connection`.
     pub fn allow_source(&mut self, prefix: IpNet, connection: ConnectionId) {
-        let list = match prefix.trunc() {
-            IpNet::V4(p) => self.src_v4.entry(p).or_default(),
-            IpNet::V6(p) => self.src_v6.entry(p).or_default(),
+        let current = match key(&prefix) {
+            Key::V4(a, l) => self.src_v4.get(a, l),
+            Key::V6(a, l) => self.src_v6.get(a, l),
         };
-        if !list.contains(&connection) {
-            list.push(connection);
+        let current = current.and_then(|id| self.sources.get(id));
+        if current.is_some_and(|list| list.contains(&connection)) {
+            return;
         }
+        let mut list = current.cloned().unwrap_or_default();
+        list.push(connection);
+        self.set_sources(&prefix, &list);
     }
 
     /// Whether a packet from `addr` may arrive over `connection`: the
     /// longest source prefix holding `addr` must list it.
     pub fn source_allowed(&self, addr: IpAddr, connection: ConnectionId) -> bool {
-        let owners = match addr {
-            IpAddr::V4(a) => self.src_v4.get_lpm(&Ipv4Net::from(a)).map(|(_, c)| c),
-            IpAddr::V6(a) => self.src_v6.get_lpm(&Ipv6Net::from(a)).map(|(_, c)| c),
+        let id = match addr {
+            IpAddr::V4(a) => self.src_v4.lookup(u32::from(a)),
+            IpAddr::V6(a) => self.src_v6.lookup(u128::from(a)),
         };
-        owners.is_some_and(|c| c.contains(&connection))
+        id.and_then(|id| self.sources.get(id))
+            .is_some_and(|c| c.contains(&connection))
     }
 
     /// The next hop of the longest prefix that contains `addr`.
@@ -126,22 +202,29 @@ impl Fib {
     }
 
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<&NextHop> {
-        let host = Ipv4Net::from(addr);
-        self.v4.get_lpm(&host).map(|(_, nh)| nh)
+        self.v4
+            .lookup(u32::from(addr))
+            .and_then(|id| self.hops.get(id))
     }
 
     pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<&NextHop> {
-        let host = Ipv6Net::from(addr);
-        self.v6.get_lpm(&host).map(|(_, nh)| nh)
+        self.v6
+            .lookup(u128::from(addr))
+            .and_then(|id| self.hops.get(id))
     }
 
     /// Number of prefixes in the table.
     pub fn len(&self) -> usize {
-        self.len
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Number of IPv4 and IPv6 prefixes in the table (cheap: counters).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.v4.len(), self.v6.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 }
 
@@ -161,6 +244,13 @@ impl FibCell {
 
     pub fn store(&self, fib: Fib) {
         self.0.store(Arc::new(fib));
+    }
+
+    /// Publishes a shared snapshot: the control plane keeps its own `Arc`
+    /// and copies the table only when it next changes it while the data
+    /// path still holds this one (`Arc::make_mut`).
+    pub fn store_shared(&self, fib: Arc<Fib>) {
+        self.0.store(fib);
     }
 }
 
@@ -232,6 +322,17 @@ mod tests {
             fib.lookup("10.2.0.200".parse().unwrap()),
             Some(&nh(0, &[1]))
         );
+    }
+
+    #[test]
+    fn counts_are_per_family() {
+        let mut fib = Fib::default();
+        fib.insert(net("10.0.0.0/8"), nh(0, &[0]));
+        fib.insert(net("10.1.0.0/16"), nh(0, &[0]));
+        fib.insert(net("fd00::/8"), nh(0, &[0]));
+        fib.insert(net("10.1.0.0/16"), nh(0, &[1]));
+        fib.allow_source(net("192.0.2.0/24"), 0);
+        assert_eq!(fib.counts(), (2, 1), "replacing or allowing adds no route");
     }
 
     #[test]

@@ -24,12 +24,13 @@ use tracing::{info, warn};
 use tun_rs::SyncDevice;
 
 use super::decisions::{self, Liveness};
+use super::loc_rib::{self, Env, LocRib, RouteChange};
 use super::route_view;
 use super::speaker::Speaker;
 use crate::bgp::transport::{Transport, TransportEvent};
 use crate::config::LivenessMode;
 use crate::config::{GatewayConfig, Role};
-use crate::dataplane::fib::{ConnectionId, TunnelId};
+use crate::dataplane::fib::TunnelId;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::ProbeKind;
@@ -39,6 +40,15 @@ use crate::liveness::echo::EchoSession;
 use crate::liveness::Probe;
 use crate::policy::{FailoverSlot, FilterSlot, Plugin, SelectionSlot, Slot, SlotStatus};
 use crate::route_table::{self, Candidate, Installed, Table};
+
+/// Longest the loop spends selecting queued prefixes in one turn.
+const ROUTE_TURN_BUDGET: Duration = Duration::from_millis(20);
+/// Queued prefixes beyond which no more BGP input is read in a turn.
+const ROUTE_BACKLOG: usize = 16 * loc_rib::SELECTION_CHUNK;
+/// A turn of the loop longer than this is logged (probes wait meanwhile).
+const SLOW_TURN: Duration = Duration::from_millis(100);
+/// Route changes logged one by one per batch; beyond, a count.
+const ROUTE_CHANGES_LOGGED: usize = 20;
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -123,14 +133,8 @@ pub struct ControlLoop {
     slots: Slots,
     /// Weights in force, by tunnel id.
     weights: Vec<u32>,
-    /// The candidates the route selection last saw.
-    table: Table,
-    /// Routes in force (the route selection's last answer).
-    installed: Vec<Installed>,
-    /// Source prefixes of the ingress check, by connection.
-    sources: Vec<(IpNet, ConnectionId)>,
-    /// Learned routes or liveness changed since the route selection ran.
-    routes_changed: bool,
+    /// The installed routes, the prefixes queued for selection, the FIB.
+    rib: LocRib,
     /// A liveness changed since the failover slot was last asked.
     health_changed: bool,
     scratch: Vec<u8>,
@@ -177,6 +181,7 @@ impl ControlLoop {
             .collect();
         let n = dataplane.tunnels.len();
         let speaker = Speaker::new(&cfg, &dataplane.tunnels, transport);
+        let rib = LocRib::new(&cfg, &dataplane.tunnels);
         let mut control = ControlLoop {
             cfg,
             dataplane,
@@ -189,16 +194,11 @@ impl ControlLoop {
             tunnels_of,
             slots,
             weights: vec![0; n],
-            table: Vec::new(),
-            installed: Vec::new(),
-            sources: Vec::new(),
-            routes_changed: false,
+            rib,
             health_changed: false,
             scratch: vec![0u8; SCRATCH_LEN],
         };
-        control.table = control.eligible_table();
-        control.installed = control.select_routes(&control.table.clone());
-        control.sources = control.sources();
+        control.select_queued(None);
         control.decide_weights(now, true);
         control
     }
@@ -257,9 +257,11 @@ impl ControlLoop {
             }
             // BGP work is bounded by time as well: an event may hold many
             // UPDATEs, and liveness probes must not wait behind them.
+            // And by the route selection's backlog: UPDATEs wait in TCP (the
+            // peer is pushed back) rather than as queued prefixes in memory.
             let turn = Instant::now();
             for _ in 1..EVENTS_PER_TURN {
-                if turn.elapsed() >= BGP_TURN_BUDGET {
+                if turn.elapsed() >= BGP_TURN_BUDGET || self.rib.pending() >= ROUTE_BACKLOG {
                     break;
                 }
                 match bgp.try_recv() {
@@ -267,10 +269,9 @@ impl ControlLoop {
                     Err(_) => break,
                 }
             }
+            let bgp_took = turn.elapsed();
             let now = Instant::now();
-            if self.speaker.on_timeouts(now, &mut self.slots.filter) {
-                self.routes_changed = true;
-            }
+            self.speaker.on_timeouts(now, &mut self.slots.filter);
 
             let now = Instant::now();
             for id in 0..self.probes.len() {
@@ -309,9 +310,23 @@ impl ControlLoop {
                 self.decide_weights(now, false);
                 next_failover = now + FAILOVER_TICK;
             }
-            if self.routes_changed {
-                self.routes_changed = false;
-                self.refresh_routes();
+            // Routes: the prefixes that changed, a budget's worth per turn.
+            let routes = Instant::now();
+            let dirty = self.speaker.take_dirty();
+            self.rib.mark(dirty);
+            if self.rib.pending() > 0 {
+                let changes = self.select_queued(Some(ROUTE_TURN_BUDGET));
+                self.log_route_changes(&changes);
+            }
+            let routes_took = routes.elapsed();
+            self.publish(false);
+            if turn.elapsed() >= SLOW_TURN {
+                warn!(
+                    bgp_ms = bgp_took.as_secs_f64() * 1e3,
+                    routes_ms = routes_took.as_secs_f64() * 1e3,
+                    total_ms = turn.elapsed().as_secs_f64() * 1e3,
+                    "slow turn of the control loop: liveness probes waited"
+                );
             }
             if now >= next_wg_tick {
                 dp.tick_timers(&mut self.scratch, &mut sink);
@@ -326,12 +341,9 @@ impl ControlLoop {
     }
 
     fn on_bgp(&mut self, event: TransportEvent) {
-        if self
-            .speaker
-            .on_event(event, Instant::now(), &mut self.slots.filter)
-        {
-            self.routes_changed = true;
-        }
+        // What changed is collected by the speaker (`take_dirty`).
+        self.speaker
+            .on_event(event, Instant::now(), &mut self.slots.filter);
     }
 
     fn on_event(&mut self, event: ControlEvent) {
@@ -389,9 +401,9 @@ impl ControlLoop {
         tunnel.set_liveness(t.to);
         self.health_changed = true;
         // Routes learned over a tunnel count only while its probe is up.
-        self.routes_changed = true;
-        if t.from == State::Up && self.speaker.tunnel_down(id, now, &mut self.slots.filter) {
-            self.routes_changed = true;
+        self.rib.mark(self.speaker.accepted_over(id));
+        if t.from == State::Up {
+            self.speaker.tunnel_down(id, now, &mut self.slots.filter);
         }
         if let Some(slot) = self.up_since.get_mut(id) {
             *slot = (t.to == State::Up).then_some(now);
@@ -440,7 +452,8 @@ impl ControlLoop {
             return;
         }
         self.weights = weights;
-        self.publish();
+        self.rib.set_weights(&self.weights, &self.dataplane.tunnels);
+        self.publish(true);
     }
 
     /// The failover weights for the current health, from the slot or, for a
@@ -471,74 +484,107 @@ impl ControlLoop {
 
     /// The candidates the route selection may choose from: static routes,
     /// and, when route propagation is on, routes learned over tunnels whose
-    /// probe is up (a failed probe withdraws them at once).
+    /// probe is up (a failed probe withdraws them at once). The whole
+    /// table, for dry runs; the loop itself works prefix by prefix.
     fn eligible_table(&self) -> Table {
         self.eligible(self.speaker.learned())
     }
 
     /// The table of static routes and those of `learned` that may be used.
     fn eligible(&self, learned: impl IntoIterator<Item = (IpNet, Candidate)>) -> Table {
-        let propagate = self.cfg.route_table.propagation;
+        let usable = self.usable();
         let learned = learned.into_iter().filter(|(_, c)| {
-            propagate
-                && c.tunnel
-                    .and_then(|t| self.probes.get(t))
-                    .is_some_and(|s| s.state() == State::Up)
+            c.tunnel
+                .is_some_and(|t| usable.get(t).copied().unwrap_or(false))
         });
         route_table::table(&self.cfg, learned)
     }
 
-    /// The prefixes each connection may send from: its static routes and
-    /// every route its sessions accepted, whether installed or not.
-    fn sources(&self) -> Vec<(IpNet, ConnectionId)> {
-        route_table::table(&self.cfg, self.speaker.learned())
-            .into_iter()
-            .flat_map(|(prefix, candidates)| {
-                candidates.into_iter().map(move |c| (prefix, c.connection))
-            })
+    /// Per tunnel: may its learned routes be used?
+    fn usable(&self) -> Vec<bool> {
+        let propagate = self.cfg.route_table.propagation;
+        self.probes
+            .iter()
+            .map(|s| propagate && s.state() == State::Up)
             .collect()
     }
 
-    /// Asks the route-selection slot which candidates of `table` to install.
+    /// Asks the route-selection slot which candidates of `table` to
+    /// install, a chunk of prefixes per call.
     fn select_routes(&mut self, table: &Table) -> Vec<Installed> {
         let input = decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, table);
-        let answer = self.slots.selection.select(&input).installed;
+        let mut answer = Vec::with_capacity(input.len());
+        for chunk in input.chunks(loc_rib::SELECTION_CHUNK) {
+            answer.extend(self.slots.selection.select(chunk).installed);
+        }
         decisions::installed(table, &answer)
     }
 
-    /// Rebuilds the table and the selection; publishes when they changed.
-    fn refresh_routes(&mut self) -> Vec<Value> {
-        let table = self.eligible_table();
-        let after = self.select_routes(&table);
-        self.table = table;
-        let diff =
-            decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after);
-        for change in &diff {
-            info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
-        }
-        let sources = self.sources();
-        if after != self.installed || sources != self.sources {
-            self.installed = after;
-            self.sources = sources;
-            self.publish();
-        }
-        diff
+    /// Selects queued prefixes (within `budget`, or all); returns the
+    /// changes. The FIB is changed in place, published by [`Self::publish`].
+    fn select_queued(&mut self, budget: Option<Duration>) -> Vec<RouteChange> {
+        let usable = self.usable();
+        let mut env = Env {
+            cfg: &self.cfg,
+            tunnels: &self.dataplane.tunnels,
+            speaker: &self.speaker,
+            selection: &mut self.slots.selection,
+            usable: &usable,
+        };
+        self.rib.work(&mut env, budget)
     }
 
-    fn publish(&self) {
+    /// Selects every prefix again now (a slot changed) and publishes;
+    /// returns the changes as `[{prefix, from, to}]`.
+    fn refresh_routes(&mut self) -> Vec<Value> {
+        self.rib.mark_all(&self.speaker);
+        let changes = self.select_queued(None);
+        self.log_route_changes(&changes);
+        self.publish(false);
+        changes.iter().filter_map(|c| self.change_json(c)).collect()
+    }
+
+    fn change_json(&self, c: &RouteChange) -> Option<Value> {
+        decisions::change_json(
+            &self.cfg,
+            &self.dataplane.tunnels,
+            &c.prefix,
+            c.before.as_deref(),
+            c.after.as_deref(),
+        )
+    }
+
+    /// Logs route changes one by one, up to a few per batch (a full feed
+    /// changes a million), then how many more there were.
+    fn log_route_changes(&self, changes: &[RouteChange]) {
+        let mut logged = 0;
+        for c in changes {
+            if logged == ROUTE_CHANGES_LOGGED {
+                break;
+            }
+            if let Some(change) = self.change_json(c) {
+                info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
+                logged += 1;
+            }
+        }
+        if changes.len() > ROUTE_CHANGES_LOGGED {
+            info!(
+                changes = changes.len(),
+                installed = self.rib.installed_len(),
+                queued = self.rib.pending(),
+                "routes changed (the first {ROUTE_CHANGES_LOGGED} logged)"
+            );
+        }
+    }
+
+    /// Marks the tunnels active or not and publishes the FIB if it changed
+    /// (rate-limited while prefixes are queued), or at once with `force`.
+    fn publish(&mut self, force: bool) {
         for (id, tunnel) in self.dataplane.tunnels.iter().enumerate() {
             tunnel.set_active(self.weights.get(id).is_some_and(|w| *w > 0));
         }
-        let fib = route_table::build_fib(
-            &self.installed,
-            &self.sources,
-            &self.dataplane.tunnels,
-            &self.weights,
-        );
-        self.dataplane.fib.store(fib);
-        if let Some(kernel) = &self.kernel {
-            kernel.set(route_table::kernel_prefixes(&self.installed));
-        }
+        self.rib
+            .publish(&self.dataplane, self.kernel.as_ref(), force);
     }
 
     fn on_admin(&mut self, command: AdminCommand) -> Value {
@@ -569,12 +615,9 @@ impl ControlLoop {
                         .refresh(tunnel.as_deref(), Instant::now(), &mut self.slots.filter);
                 json!({ "refreshed": refreshed })
             }
-            AdminCommand::Routes => route_view::routes(
-                &self.cfg,
-                &self.dataplane.tunnels,
-                &self.speaker,
-                &self.installed,
-            ),
+            AdminCommand::Routes => {
+                route_view::routes(&self.cfg, &self.dataplane.tunnels, &self.speaker, &self.rib)
+            }
             AdminCommand::PluginRemove { slot } => {
                 let removed = match slot {
                     Slot::Failover => self.slots.failover.remove(),
@@ -607,20 +650,20 @@ impl ControlLoop {
                     }
                 },
                 Slot::RouteSelection => {
-                    let input = decisions::prefix_candidates(
-                        &self.cfg,
-                        &self.dataplane.tunnels,
-                        &self.table,
-                    );
-                    match plugin.select(&input) {
-                        Ok(answer) => {
-                            let after = decisions::installed(&self.table, &answer);
-                            json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
-                        }
-                        Err(fault) => {
-                            return json!({ "error": format!("the plugin faulted on the current routes: {fault}") })
+                    let table = self.eligible_table();
+                    let input =
+                        decisions::prefix_candidates(&self.cfg, &self.dataplane.tunnels, &table);
+                    let mut answer = Vec::with_capacity(input.len());
+                    for chunk in input.chunks(loc_rib::SELECTION_CHUNK) {
+                        match plugin.select(chunk) {
+                            Ok(part) => answer.extend(part),
+                            Err(fault) => {
+                                return json!({ "error": format!("the plugin faulted on the current routes: {fault}") })
+                            }
                         }
                     }
+                    let after = decisions::installed(&table, &answer);
+                    json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.rib.installed_list(), &after) })
                 }
                 Slot::BgpFilter => {
                     let learned = match self.speaker.learned_with(&mut plugin) {
@@ -631,7 +674,7 @@ impl ControlLoop {
                     };
                     let table = self.eligible(learned);
                     let after = self.select_routes(&table);
-                    json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.installed, &after) })
+                    json!({ "routes": decisions::route_diff(&self.cfg, &self.dataplane.tunnels, &self.rib.installed_list(), &after) })
                 }
             };
             return json!({ "slot": slot.world(), "plugin": name, "dry_run": true, "changes": changes });

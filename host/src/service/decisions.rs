@@ -6,6 +6,7 @@
 //! Pure functions over the gateway's state; they neither call plugins nor
 //! publish a FIB (the control loop does both).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -184,6 +185,34 @@ pub fn weight_diff(
         .collect()
 }
 
+/// Where a prefix is installed, for people: connection names, with the
+/// tunnel for BGP routes.
+pub fn via_names(cfg: &GatewayConfig, tunnels: &[Tunnel], via: &[Via]) -> Vec<String> {
+    via.iter()
+        .filter_map(|(c, t)| {
+            let name = &cfg.connections.get(*c)?.name;
+            Some(match t.and_then(|t| tunnels.get(t)) {
+                Some(t) => format!("{name} via {}", t.inside_cidr),
+                None => name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One route change as the diffs report it: `{prefix, from, to}` (empty:
+/// not installed); `None` when the names do not differ.
+pub fn change_json(
+    cfg: &GatewayConfig,
+    tunnels: &[Tunnel],
+    prefix: &IpNet,
+    before: Option<&[Via]>,
+    after: Option<&[Via]>,
+) -> Option<Value> {
+    let names = |v: Option<&[Via]>| v.map(|v| via_names(cfg, tunnels, v)).unwrap_or_default();
+    let (from, to) = (names(before), names(after));
+    (from != to).then(|| json!({ "prefix": prefix.to_string(), "from": from, "to": to }))
+}
+
 /// The route-table changes between two selections: `[{prefix, from, to}]`
 /// with where each prefix is installed (connection names, with the tunnel
 /// for BGP routes; empty: not installed).
@@ -193,35 +222,28 @@ pub fn route_diff(
     before: &[Installed],
     after: &[Installed],
 ) -> Vec<Value> {
-    let names = |installed: &[Installed], prefix: &IpNet| -> Vec<String> {
-        installed
-            .iter()
-            .find(|r| &r.prefix == prefix)
-            .map(|r| {
-                r.via
-                    .iter()
-                    .filter_map(|(c, t)| {
-                        let name = &cfg.connections.get(*c)?.name;
-                        Some(match t.and_then(|t| tunnels.get(t)) {
-                            Some(t) => format!("{name} via {}", t.inside_cidr),
-                            None => name.clone(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+    let index = |list: &[Installed]| -> BTreeMap<IpNet, usize> {
+        list.iter()
+            .enumerate()
+            .map(|(i, r)| (r.prefix, i))
+            .collect()
+    };
+    let (b, a) = (index(before), index(after));
+    let via = |list: &[Installed], map: &BTreeMap<IpNet, usize>, p: &IpNet| {
+        map.get(p).and_then(|i| list.get(*i)).map(|r| r.via.clone())
     };
     let mut prefixes: Vec<IpNet> = before.iter().map(|r| r.prefix).collect();
-    for r in after {
-        if !prefixes.contains(&r.prefix) {
-            prefixes.push(r.prefix);
-        }
-    }
+    prefixes.extend(
+        after
+            .iter()
+            .map(|r| r.prefix)
+            .filter(|p| !b.contains_key(p)),
+    );
     prefixes
         .iter()
         .filter_map(|prefix| {
-            let (from, to) = (names(before, prefix), names(after, prefix));
-            (from != to).then(|| json!({ "prefix": prefix.to_string(), "from": from, "to": to }))
+            let (from, to) = (via(before, &b, prefix), via(after, &a, prefix));
+            change_json(cfg, tunnels, prefix, from.as_deref(), to.as_deref())
         })
         .collect()
 }
@@ -229,6 +251,28 @@ pub fn route_diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_diff_lists_only_prefixes_whose_placement_changed() {
+        let fixture = crate::config::tests::Fixture::new();
+        let cfg = fixture.parse(&fixture.base()).unwrap();
+        let name = cfg.connections[0].name.clone();
+        let route = |p: &str| Installed {
+            prefix: p.parse().unwrap(),
+            via: vec![(0, None)],
+        };
+        let before = vec![route("10.1.0.0/24"), route("10.2.0.0/24")];
+        let after = vec![route("10.3.0.0/24"), route("10.2.0.0/24")];
+        let diff = route_diff(&cfg, &[], &before, &after);
+        assert_eq!(
+            diff,
+            vec![
+                json!({ "prefix": "10.1.0.0/24", "from": [name.clone()], "to": [] }),
+                json!({ "prefix": "10.3.0.0/24", "from": [], "to": [name] }),
+            ]
+        );
+        assert!(route_diff(&cfg, &[], &after, &after).is_empty());
+    }
 
     #[test]
     fn answers_map_back_to_tunnel_ids() {

@@ -8,6 +8,7 @@
 
 pub mod control_loop;
 pub mod decisions;
+mod loc_rib;
 mod route_view;
 mod speaker;
 mod wit_route;

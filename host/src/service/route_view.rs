@@ -7,23 +7,17 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use super::loc_rib::LocRib;
 use super::speaker::Speaker;
 use crate::bgp::message::Origin;
 use crate::config::GatewayConfig;
 use crate::dataplane::tunnel::Tunnel;
-use crate::route_table::Installed;
 
 /// The route table as `sitelink routes --json` prints it.
-pub fn routes(
-    cfg: &GatewayConfig,
-    tunnels: &[Tunnel],
-    speaker: &Speaker,
-    installed: &[Installed],
-) -> Value {
+pub fn routes(cfg: &GatewayConfig, tunnels: &[Tunnel], speaker: &Speaker, rib: &LocRib) -> Value {
     let selected = |prefix, connection, tunnel| {
-        installed
-            .iter()
-            .any(|r| r.prefix == prefix && r.via.contains(&(connection, tunnel)))
+        rib.selected(&prefix)
+            .is_some_and(|via| via.contains(&(connection, tunnel)))
     };
     let name = |c: usize| cfg.connections.get(c).map(|c| c.name.clone());
     let mut routes: Vec<Value> = Vec::new();
@@ -69,8 +63,11 @@ pub fn routes(
             "selected": selected(prefix, connection, Some(tunnel)),
         }));
     }
-    let installed_prefixes: BTreeSet<String> =
-        installed.iter().map(|r| r.prefix.to_string()).collect();
+    let installed_prefixes: BTreeSet<String> = rib
+        .installed_prefixes()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     json!({
         "propagation": cfg.route_table.propagation,
         "installed_prefixes": installed_prefixes,

@@ -152,8 +152,9 @@ pub fn apply_verdict(
 }
 
 /// Runs the host's guard and the import filter over `prefixes` of the
-/// peer's Adj-RIB-In and records what they accept (the caller has removed
-/// the prefixes' earlier entries). Returns the refusals, for the log.
+/// peer's Adj-RIB-In and records what they accept and reject (the caller
+/// has forgotten the prefixes' earlier results). Returns the refusals, for
+/// the log.
 pub(super) fn import_filter(
     p: &mut BgpPeer,
     prefixes: &[IpNet],
@@ -161,17 +162,19 @@ pub(super) fn import_filter(
     guard: &Guard,
 ) -> Vec<String> {
     let mut refused = Vec::new();
-    let present: Vec<(IpNet, Arc<PathAttributes>)> = prefixes
-        .iter()
-        .filter_map(|prefix| p.adj_in.get(prefix).map(|a| (*prefix, a.clone())))
-        .filter(|(prefix, _)| match guard.refuses(prefix, p.connection) {
+    let mut present: Vec<(IpNet, Arc<PathAttributes>)> = Vec::with_capacity(prefixes.len());
+    for prefix in prefixes {
+        let Some(attrs) = p.adj_in.get(prefix).cloned() else {
+            continue;
+        };
+        match guard.refuses(prefix, p.connection) {
             Some(why) => {
                 refused.push(why);
-                false
+                p.accepted.set(*prefix, &attrs, None);
             }
-            None => true,
-        })
-        .collect();
+            None => present.push((*prefix, attrs)),
+        }
+    }
     if present.is_empty() {
         return refused;
     }
@@ -187,12 +190,14 @@ pub(super) fn import_filter(
             "the bgp-filter plugin did not answer: {} route(s) not accepted",
             present.len()
         ));
+        for (prefix, attrs) in &present {
+            p.accepted.set(*prefix, attrs, None);
+        }
         return refused;
     }
-    for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.verdicts.iter()) {
-        if let Some(kept) = apply_verdict(&attrs, verdict) {
-            p.accepted.insert(prefix, kept);
-        }
+    for ((prefix, attrs), verdict) in present.iter().zip(verdicts.verdicts.iter()) {
+        let kept = apply_verdict(attrs, verdict);
+        p.accepted.set(*prefix, attrs, kept);
     }
     refused
 }

@@ -8,7 +8,7 @@
 //! the data path, and calls plugins only through the filter slot it is
 //! given.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +17,10 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
+mod accepted;
 mod export;
 mod import;
+mod views;
 
 use super::wit_route;
 use crate::bgp::codec;
@@ -29,8 +31,9 @@ use crate::bgp::transport::{ConnId, PeerId, Transport, TransportEvent};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::dataplane::tunnel::Tunnel;
-use crate::policy::{Direction, Fault, FilterSlot, Peer, Plugin, Route};
-use crate::route_table::Candidate;
+use crate::net_map::FastMap;
+use crate::policy::{FilterSlot, Peer};
+use accepted::Accepted;
 use import::Guard;
 
 /// One session and its RIBs.
@@ -50,8 +53,8 @@ struct BgpPeer {
     /// rate-limited: a peer must not flood the log).
     last_warned: Option<Instant>,
     adj_in: AdjRibIn,
-    /// Adj-RIB-In after the import filter.
-    accepted: BTreeMap<IpNet, Arc<PathAttributes>>,
+    /// Adj-RIB-In after the import filter (its exceptions).
+    accepted: Accepted,
     adj_out: AdjRibOut,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
@@ -60,6 +63,9 @@ struct BgpPeer {
 
 pub struct Speaker {
     peers: Vec<BgpPeer>,
+    /// Prefixes whose accepted routes may have changed since the control
+    /// loop last took them (see [`Speaker::take_dirty`]).
+    dirty: Vec<IpNet>,
     transport: Transport,
     guard: Guard,
     networks: Vec<IpNet>,
@@ -98,7 +104,7 @@ impl Speaker {
                     attempt: None,
                     last_warned: None,
                     adj_in: AdjRibIn::default(),
-                    accepted: BTreeMap::new(),
+                    accepted: Accepted::default(),
                     adj_out: AdjRibOut::default(),
                     last_error: None,
                     filter_peer: Peer {
@@ -113,6 +119,7 @@ impl Speaker {
             .collect();
         Speaker {
             peers,
+            dirty: Vec::new(),
             transport,
             guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
@@ -264,57 +271,11 @@ impl Speaker {
         self.drive(id, outputs, now, filter)
     }
 
-    /// Every route accepted from an established session.
-    pub fn learned(&self) -> impl Iterator<Item = (IpNet, Candidate)> + '_ {
-        self.peers
-            .iter()
-            .filter(|p| p.session.state() == State::Established)
-            .flat_map(|p| {
-                p.accepted.iter().map(|(prefix, attrs)| {
-                    (
-                        *prefix,
-                        Candidate {
-                            connection: p.connection,
-                            tunnel: Some(p.tunnel),
-                            attrs: Some(attrs.clone()),
-                        },
-                    )
-                })
-            })
-    }
-
-    /// What [`Speaker::learned`] would be with `plugin` as the import
-    /// filter (a dry run: nothing is stored).
-    pub fn learned_with(&self, plugin: &mut Plugin) -> Result<Vec<(IpNet, Candidate)>, Fault> {
-        let mut out = Vec::new();
-        for p in self
-            .peers
-            .iter()
-            .filter(|p| p.session.state() == State::Established)
-        {
-            let present: Vec<(&IpNet, &Arc<PathAttributes>)> = p.adj_in.iter().collect();
-            let routes: Vec<Route> = present
-                .iter()
-                .map(|(prefix, attrs)| wit_route::to_route(**prefix, attrs))
-                .collect();
-            let verdicts = plugin.filter(Direction::Import, &p.filter_peer, &routes)?;
-            for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.iter()) {
-                if self.guard.refuses(prefix, p.connection).is_some() {
-                    continue;
-                }
-                if let Some(attrs) = import::apply_verdict(attrs, verdict) {
-                    out.push((
-                        *prefix,
-                        Candidate {
-                            connection: p.connection,
-                            tunnel: Some(p.tunnel),
-                            attrs: Some(attrs),
-                        },
-                    ));
-                }
-            }
-        }
-        Ok(out)
+    /// The prefixes whose accepted routes may have changed since the last
+    /// call (in no order, possibly repeated): what the route selection must
+    /// look at again.
+    pub fn take_dirty(&mut self) -> Vec<IpNet> {
+        std::mem::take(&mut self.dirty)
     }
 
     /// Re-runs the import filter over every Adj-RIB-In and the export
@@ -326,12 +287,21 @@ impl Speaker {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            let prefixes: Vec<IpNet> = p.adj_in.iter().map(|(prefix, _)| *prefix).collect();
-            let before = p.accepted.clone();
+            let before: Vec<(IpNet, Option<Arc<PathAttributes>>)> = p
+                .adj_in
+                .iter()
+                .map(|(prefix, _)| (prefix, p.accepted.get(&p.adj_in, &prefix).cloned()))
+                .collect();
+            let prefixes: Vec<IpNet> = before.iter().map(|(prefix, _)| *prefix).collect();
             p.accepted.clear();
             let refused = import::import_filter(p, &prefixes, filter, &self.guard);
             warn_refused(p, &refused, now);
-            changed |= before != p.accepted;
+            for (prefix, was) in before {
+                if p.accepted.get(&p.adj_in, &prefix) != was.as_ref() {
+                    changed = true;
+                    self.dirty.push(prefix);
+                }
+            }
             if p.session.state() == State::Established {
                 let outputs = self.export(id, now, filter, false);
                 changed |= self.drive(id, outputs, now, filter);
@@ -426,7 +396,7 @@ impl Speaker {
                     "uptime_s": p.session.established_since().map(|s| now.saturating_duration_since(s).as_secs_f64()),
                     "established_transitions": stats.established_transitions,
                     "prefixes_received": p.adj_in.received(),
-                    "prefixes_accepted": p.accepted.len(),
+                    "prefixes_accepted": p.accepted.len(&p.adj_in),
                     "prefixes_advertised": p.adj_out.len(),
                     "max_prefixes": p.settings.max_prefixes.limit,
                     "updates_received": stats.updates_received,
@@ -436,29 +406,6 @@ impl Speaker {
             })
             .collect();
         json!({ "asn": self.asn, "router_id": self.router_id.to_string(), "peers": peers })
-    }
-
-    /// Every learned route of every session, accepted or not by the import
-    /// filter, for `sitelink routes`: (prefix, connection, tunnel, attrs,
-    /// accepted).
-    pub fn received_routes(
-        &self,
-    ) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
-        self.peers
-            .iter()
-            .flat_map(|p| {
-                p.adj_in.iter().map(|(prefix, attrs)| {
-                    let accepted = p.accepted.get(prefix);
-                    (
-                        *prefix,
-                        p.connection,
-                        p.tunnel,
-                        accepted.cloned().unwrap_or_else(|| attrs.clone()),
-                        accepted.is_some(),
-                    )
-                })
-            })
-            .collect()
     }
 
     /// Carries out a session's outputs (and what they lead to); true when
@@ -525,9 +472,9 @@ impl Speaker {
                     if !matches!(reason, DownReason::Stopped) || p.last_error.is_none() {
                         p.last_error = Some(reason.to_string());
                     }
-                    changed |= !p.accepted.is_empty();
-                    p.adj_in.clear();
+                    changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
+                    self.dirty.extend(p.adj_in.clear());
                     p.adj_out.clear();
                 }
             }
@@ -567,6 +514,13 @@ impl Speaker {
         }
         warn_refused(p, &problems, now);
         let limits = p.settings.max_prefixes;
+        // What the filter accepted before, for the prefixes this UPDATE
+        // touches (the Adj-RIB-In is about to change under them).
+        let before: FastMap<IpNet, Option<Arc<PathAttributes>>> = update
+            .withdrawn_all()
+            .chain(update.announced())
+            .map(|n| (*n, p.accepted.get(&p.adj_in, n).cloned()))
+            .collect();
         let applied = p.adj_in.apply(update, &limits);
         if applied.warning {
             warn!(tunnel = %p.tunnel_name, prefixes = p.adj_in.len(), limit = limits.limit,
@@ -601,22 +555,23 @@ impl Speaker {
                         restart_after.as_secs()
                     );
                     p.last_error = Some(reason);
-                    return (!p.accepted.is_empty(), outputs);
+                    return (p.accepted.len(&p.adj_in) > 0, outputs);
                 }
             }
         }
-        let before: Vec<Option<Arc<PathAttributes>>> = applied
-            .changed
-            .iter()
-            .map(|n| p.accepted.remove(n))
-            .collect();
+        for n in &applied.changed {
+            p.accepted.forget(n);
+        }
         let refused = import::import_filter(p, &applied.changed, filter, &self.guard);
         warn_refused(p, &refused, now);
-        let changed = applied
-            .changed
-            .iter()
-            .zip(before)
-            .any(|(n, was)| p.accepted.get(n) != was.as_ref());
+        let mut changed = false;
+        for n in &applied.changed {
+            let was = before.get(n).and_then(Option::as_ref);
+            if p.accepted.get(&p.adj_in, n) != was {
+                changed = true;
+                self.dirty.push(*n);
+            }
+        }
         (changed, outputs)
     }
 

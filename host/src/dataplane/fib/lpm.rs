@@ -1,0 +1,357 @@
+//! The compact tables behind the FIB: a longest-prefix-match table kept as
+//! one hash map per prefix length (a lookup probes the lengths in use,
+//! longest first: a handful in real tables), with small integer values, and
+//! an interner that stores each distinct next hop or source set once and
+//! counts its users. A million IPv4 routes take about 18 bytes each. Each
+//! length's map is split into shards by the address's high-order bits and
+//! shared between copies (copy-on-write): the control plane changes its
+//! copy while the data path reads the published one, and only the shards
+//! it changed are duplicated. No sockets, no policy: keys, lengths and ids.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::net_map::FastMap;
+
+/// An address as an integer (IPv4: `u32`, IPv6: `u128`).
+pub trait Key: Copy + Eq + Hash {
+    /// Bits in an address.
+    const BITS: u8;
+    /// The address with every bit after the first `len` cleared.
+    fn masked(self, len: u8) -> Self;
+    /// Which shard a masked prefix lives in: 8 high-order bits (the first
+    /// octet for IPv4; for IPv6 the fourth, past the registries' /24s and
+    /// /32s that every prefix shares).
+    fn shard(self) -> usize;
+}
+
+impl Key for u32 {
+    const BITS: u8 = 32;
+    fn masked(self, len: u8) -> u32 {
+        self & u32::MAX
+            .checked_shl(u32::from(32 - len.min(32)))
+            .unwrap_or(0)
+    }
+    fn shard(self) -> usize {
+        (self >> 24) as usize
+    }
+}
+
+impl Key for u128 {
+    const BITS: u8 = 128;
+    fn masked(self, len: u8) -> u128 {
+        self & u128::MAX
+            .checked_shl(u32::from(128 - len.min(128)))
+            .unwrap_or(0)
+    }
+    fn shard(self) -> usize {
+        ((self >> 96) & 0xff) as usize
+    }
+}
+
+/// Shards per prefix length: a change copies only its shard when the
+/// table is shared with a published snapshot (`Arc::make_mut`).
+const SHARDS: usize = 256;
+
+/// One prefix length's prefixes, sharded (absent: empty).
+type Shards<K> = Vec<Option<Arc<FastMap<K, u32>>>>;
+
+/// Prefix -> value, with longest-prefix match. Keys are stored masked.
+/// Cloning shares the shards: a clone and the original copy a shard only
+/// when one of them changes it, so that publishing a snapshot of a table
+/// of a million prefixes and changing a few of them costs a few shards.
+#[derive(Clone)]
+pub struct Lpm<K: Key> {
+    /// Index: the prefix length.
+    by_len: Vec<Shards<K>>,
+    /// The lengths holding prefixes, longest first.
+    lens: Vec<u8>,
+    count: usize,
+}
+
+impl<K: Key> Default for Lpm<K> {
+    fn default() -> Self {
+        Lpm {
+            by_len: (0..=K::BITS).map(|_| Vec::new()).collect(),
+            lens: Vec::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<K: Key> Lpm<K> {
+    fn map(&self, key: K, len: u8) -> Option<&FastMap<K, u32>> {
+        self.by_len
+            .get(usize::from(len))?
+            .get(key.shard())?
+            .as_deref()
+    }
+
+    /// Sets the value of `addr/len` (host bits are cleared); the old one.
+    pub fn insert(&mut self, addr: K, len: u8, value: u32) -> Option<u32> {
+        let key = addr.masked(len);
+        let shards = self.by_len.get_mut(usize::from(len))?;
+        if shards.is_empty() {
+            shards.resize(SHARDS, None);
+        }
+        let shard = shards.get_mut(key.shard())?;
+        let map = Arc::make_mut(shard.get_or_insert_with(Default::default));
+        let old = map.insert(key, value);
+        if old.is_none() {
+            self.count += 1;
+            if !self.lens.contains(&len) {
+                self.lens.push(len);
+                self.lens.sort_unstable_by(|a, b| b.cmp(a));
+            }
+        }
+        old
+    }
+
+    /// Removes `addr/len`; its value.
+    pub fn remove(&mut self, addr: K, len: u8) -> Option<u32> {
+        let key = addr.masked(len);
+        self.map(key, len)?.get(&key)?;
+        let shards = self.by_len.get_mut(usize::from(len))?;
+        let shard = shards.get_mut(key.shard())?;
+        let map = Arc::make_mut(shard.as_mut()?);
+        let old = map.remove(&key)?;
+        self.count -= 1;
+        if map.is_empty() {
+            *shard = None;
+            if shards.iter().all(Option::is_none) {
+                *shards = Vec::new();
+                self.lens.retain(|l| *l != len);
+            }
+        }
+        Some(old)
+    }
+
+    /// The value of exactly `addr/len`.
+    pub fn get(&self, addr: K, len: u8) -> Option<u32> {
+        let key = addr.masked(len);
+        self.map(key, len)?.get(&key).copied()
+    }
+
+    /// The value of the longest prefix holding `addr`.
+    pub fn lookup(&self, addr: K) -> Option<u32> {
+        self.lens.iter().find_map(|len| {
+            let key = addr.masked(*len);
+            self.map(key, *len)?.get(&key).copied()
+        })
+    }
+
+    /// Prefixes stored.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Every prefix (address, length) with its value, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (K, u8, u32)> + '_ {
+        self.lens.iter().flat_map(move |len| {
+            self.by_len
+                .get(usize::from(*len))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(move |map| map.iter().map(move |(k, v)| (*k, *len, *v)))
+        })
+    }
+}
+
+/// Prefix -> `u32`, exact match only, in the FIB's compact tables (about
+/// 8 bytes per IPv4 prefix): for control-plane tables of a million routes
+/// that only need an id per prefix. Host bits are cleared.
+#[derive(Clone, Default)]
+pub struct PrefixIds {
+    v4: Lpm<u32>,
+    v6: Lpm<u128>,
+}
+
+impl PrefixIds {
+    pub fn get(&self, prefix: &IpNet) -> Option<u32> {
+        match prefix {
+            IpNet::V4(p) => self.v4.get(u32::from(p.addr()), p.prefix_len()),
+            IpNet::V6(p) => self.v6.get(u128::from(p.addr()), p.prefix_len()),
+        }
+    }
+
+    pub fn insert(&mut self, prefix: &IpNet, id: u32) -> Option<u32> {
+        match prefix {
+            IpNet::V4(p) => self.v4.insert(u32::from(p.addr()), p.prefix_len(), id),
+            IpNet::V6(p) => self.v6.insert(u128::from(p.addr()), p.prefix_len(), id),
+        }
+    }
+
+    pub fn remove(&mut self, prefix: &IpNet) -> Option<u32> {
+        match prefix {
+            IpNet::V4(p) => self.v4.remove(u32::from(p.addr()), p.prefix_len()),
+            IpNet::V6(p) => self.v6.remove(u128::from(p.addr()), p.prefix_len()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every prefix with its id, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
+        let v4 = self
+            .v4
+            .iter()
+            .filter_map(|(a, l, v)| Some((IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).ok()?), v)));
+        let v6 = self
+            .v6
+            .iter()
+            .filter_map(|(a, l, v)| Some((IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).ok()?), v)));
+        v4.chain(v6)
+    }
+}
+
+/// Each distinct value once, with an id and a count of its users; an id
+/// whose last user left is given to the next new value.
+#[derive(Clone)]
+pub struct Interner<T: Clone + Eq + Hash> {
+    items: Vec<(T, usize)>,
+    ids: FastMap<T, u32>,
+    free: Vec<u32>,
+}
+
+impl<T: Clone + Eq + Hash> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            items: Vec::new(),
+            ids: FastMap::default(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + Hash> Interner<T> {
+    /// The id of `value`, counting one more user (it is copied only when
+    /// new).
+    pub fn acquire<Q>(&mut self, value: &Q) -> u32
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        if let Some(id) = self.ids.get(value) {
+            if let Some(item) = self.items.get_mut(*id as usize) {
+                item.1 += 1;
+            }
+            return *id;
+        }
+        let owned = value.to_owned();
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(item) = self.items.get_mut(id as usize) {
+                    *item = (owned.clone(), 1);
+                }
+                id
+            }
+            None => {
+                self.items.push((owned.clone(), 1));
+                u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.ids.insert(owned, id);
+        id
+    }
+
+    /// One user of `id` fewer.
+    pub fn release(&mut self, id: u32) {
+        let Some(item) = self.items.get_mut(id as usize) else {
+            return;
+        };
+        item.1 = item.1.saturating_sub(1);
+        if item.1 == 0 {
+            self.ids.remove(&item.0);
+            self.free.push(id);
+        }
+    }
+
+    /// The value of `id`.
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.items.get(id as usize).map(|(v, _)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_and_exact_lookups() {
+        let mut t: Lpm<u32> = Lpm::default();
+        assert_eq!(t.insert(0x0a00_0000, 8, 1), None);
+        assert_eq!(t.insert(0x0a02_0300, 24, 2), None);
+        assert_eq!(t.insert(0x0a02_03ff, 24, 3), Some(2), "host bits cleared");
+        assert_eq!(t.lookup(0x0a02_0304), Some(3));
+        assert_eq!(t.lookup(0x0a09_0000), Some(1));
+        assert_eq!(t.lookup(0x0b00_0000), None);
+        assert_eq!(t.get(0x0a02_0300, 24), Some(3));
+        assert_eq!(t.get(0x0a02_0300, 23), None);
+        assert_eq!(t.remove(0x0a02_0300, 24), Some(3));
+        assert_eq!(t.lookup(0x0a02_0304), Some(1));
+        assert_eq!(t.len(), 1);
+        t.insert(0, 0, 7);
+        assert_eq!(t.lookup(0xc000_0201), Some(7), "default route");
+        let shared = t.clone();
+        t.insert(0x0a02_0300, 24, 5);
+        assert_eq!(
+            shared.lookup(0x0a02_0304),
+            Some(1),
+            "a clone keeps its snapshot"
+        );
+        assert_eq!(t.lookup(0x0a02_0304), Some(5));
+        let mut v6: Lpm<u128> = Lpm::default();
+        v6.insert(u128::MAX, 128, 4);
+        assert_eq!(v6.lookup(u128::MAX), Some(4));
+        assert_eq!(v6.lookup(u128::MAX - 1), None);
+    }
+
+    #[test]
+    fn prefix_ids_are_exact_and_iterable() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let mut ids = PrefixIds::default();
+        ids.insert(&net("10.1.0.0/24"), 1);
+        ids.insert(&net("10.1.0.0/16"), 2);
+        ids.insert(&net("fd00:1::/64"), 3);
+        assert_eq!(ids.get(&net("10.1.0.0/24")), Some(1));
+        assert_eq!(ids.get(&net("10.1.0.0/23")), None);
+        let mut all: Vec<(IpNet, u32)> = ids.iter().collect();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![
+                (net("10.1.0.0/16"), 2),
+                (net("10.1.0.0/24"), 1),
+                (net("fd00:1::/64"), 3)
+            ]
+        );
+        assert_eq!(ids.remove(&net("10.1.0.0/16")), Some(2));
+        assert_eq!(ids.len(), 2);
+    }
+
+    #[test]
+    fn interned_values_are_shared_and_ids_reused() {
+        let mut i: Interner<Vec<usize>> = Interner::default();
+        let a = i.acquire(&[0][..]);
+        assert_eq!(i.acquire(&vec![0]), a);
+        let b = i.acquire(&[1][..]);
+        assert_ne!(a, b);
+        i.release(a);
+        assert_eq!(i.get(a), Some(&vec![0]), "one user left");
+        i.release(a);
+        let c = i.acquire(&[2][..]);
+        assert_eq!(c, a, "a free id is reused");
+        assert_eq!(i.get(c), Some(&vec![2]));
+    }
+}
