@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Control-plane benchmark: BIRD 2 sends ROUTES_V4 IPv4 and ROUTES_V6 IPv6
+# routes over one BGP session to BIRD 2, then to a sitelink gateway (default
+# Wasm bgp-filter and route-selection plugins, kernel routes off, max-prefix
+# raised), each on fresh namespaces. Reports per receiver the time until all
+# routes are in its table (sitelink: its FIB), peak RSS and bytes per route.
+# Usage (root): scripts/bench-routes.sh [ROUTES_V4=1000000] [ROUTES_V6=200000]
+# Prints a markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build-plugins.sh -p default-bgp-filter -p default-route-selection >/dev/null
+cargo build --quiet --release -p sitelink -p sitelink-lab
+target="${CARGO_TARGET_DIR:-$PWD/target}/release"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(bird --version 2>&1 | head -1)" >&2
+SITELINK_BIN="$target/sitelink" \
+  exec "$target/sitelink-bench-routes" "${1:-1000000}" "${2:-200000}"

@@ -1,0 +1,436 @@
+//! `sitelink-bench-routes`: the control-plane benchmark of issue 6. A BIRD 2
+//! feeder, loaded from a generated config of N IPv4 and M IPv6 static routes,
+//! sends them over one BGP session to a receiver; the benchmark reports per
+//! receiver the time from enabling the feeder's session to all routes in the
+//! receiver's table (sitelink: its FIB, from `sitelink status --json`; BIRD:
+//! the channel's imported count), its peak RSS (VmHWM), and the bytes per
+//! route ((peak RSS - RSS before the feed) / routes).
+//!
+//! Two receivers, one after the other in the same run, each on fresh
+//! namespaces:
+//! - BIRD 2 (no kernel protocol), fed over a veth by a BIRD feeder;
+//! - a sitelink VGW (topology 4, `examples/interop/vgw.toml`) with kernel
+//!   routes off, max-prefix raised, and the default Wasm plugins in the
+//!   `bgp-filter` and `route-selection` slots, fed by the same kind of
+//!   feeder: BIRD from `sitelink export --format bird` over wireguard-go
+//!   tunnels from `sitelink export --format wg-quick` (as tests/interop.rs).
+//!
+//! The feeder's session starts disabled and is enabled once its static
+//! routes are loaded, so its own start-up is not timed.
+//!
+//! Usage (as root): `scripts/bench-routes.sh [ROUTES_V4] [ROUTES_V6]`.
+//! Environment: SITELINK_BIN, SITELINK_PLUGIN_DIR, BENCH_TIMEOUT_S (bound on
+//! each convergence, default 900).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
+use sitelink_lab::gateway::{admin_json, sitelink_bin};
+use sitelink_lab::netns::veth;
+use sitelink_lab::plugins::plugin;
+use sitelink_lab::process::{self, wait_until};
+use sitelink_lab::stock::{self, Bird};
+use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6};
+use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
+
+/// How often a receiver's route count is read.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One receiver's numbers.
+struct Outcome {
+    receiver: &'static str,
+    converge: Duration,
+    /// When 99% of the routes were in (the feeder sends its last few dozen
+    /// routes seconds after the rest, to either receiver).
+    most: Option<Duration>,
+    rss_before: u64,
+    peak_rss: u64,
+    /// (seconds since enable, routes) every second or so.
+    curve: Vec<(f64, u64)>,
+}
+
+/// The feed: `v4` IPv4 /24s from 20.0.0.0 up, `v6` IPv6 /48s in fd10::/16.
+#[derive(Clone, Copy)]
+struct Feed {
+    v4: u64,
+    v6: u64,
+}
+
+impl Feed {
+    fn total(self) -> u64 {
+        self.v4 + self.v6
+    }
+
+    /// BIRD `protocol static` blocks holding the feed (blackhole routes:
+    /// advertised, never installed anywhere).
+    fn bird_statics(self) -> String {
+        let mut s = String::with_capacity((self.v4 * 34 + self.v6 * 40) as usize + 256);
+        s.push_str("protocol static feed4 {\n  ipv4;\n");
+        for i in 0..self.v4 {
+            let (a, b, c) = (20 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
+            let _ = writeln!(s, "  route {a}.{b}.{c}.0/24 blackhole;");
+        }
+        s.push_str("}\nprotocol static feed6 {\n  ipv6;\n");
+        for i in 0..self.v6 {
+            let _ = writeln!(
+                s,
+                "  route fd10:{:x}:{:x}::/48 blackhole;",
+                i >> 16,
+                i & 0xffff
+            );
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// A field of /proc/PID/status in bytes (VmRSS, VmHWM).
+fn proc_kb(pid: u32, field: &str) -> Result<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| Error::msg(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// Runs the feeder (already started, session `proto` disabled): waits for
+/// its static routes, enables the session, and polls `count` until it
+/// reaches the feed. `pid` is the receiver's process.
+fn feed_and_measure(
+    receiver: &'static str,
+    feeder: &Bird,
+    proto: &str,
+    feed: Feed,
+    pid: u32,
+    mut count: impl FnMut() -> Option<u64>,
+) -> Result<Outcome> {
+    let timeout = Duration::from_secs(
+        std::env::var("BENCH_TIMEOUT_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(900),
+    );
+    let loaded = wait_until("the feeder to load its routes", timeout, POLL * 5, || {
+        bird_total(feeder).is_some_and(|n| n >= feed.total())
+    })?;
+    eprintln!(
+        "[{receiver}] feeder loaded {} routes in {loaded:?}",
+        feed.total()
+    );
+    let before = count().unwrap_or(0);
+    let rss_before = proc_kb(pid, "VmRSS")?;
+    feeder.birdc(&["enable", proto])?;
+    // BIRD connects after its `connect delay time`: time from Established.
+    let established = wait_until(
+        "the feeder's session",
+        timeout,
+        Duration::from_millis(10),
+        || feeder.established(proto),
+    )?;
+    eprintln!("[{receiver}] session established {established:?} after enable");
+    let start = Instant::now();
+    let mut curve = Vec::new();
+    let mut next_mark = 1.0;
+    let mut last = 0;
+    let mut most = None;
+    let converged = wait_until(
+        &format!("{receiver} to hold {} routes", feed.total()),
+        timeout,
+        POLL,
+        || {
+            let n = count().map_or(last, |n| n.saturating_sub(before));
+            last = n;
+            if most.is_none() && n * 100 >= feed.total() * 99 {
+                most = Some(start.elapsed());
+            }
+            let t = start.elapsed().as_secs_f64();
+            if t >= next_mark {
+                curve.push((t, n));
+                eprintln!("[{receiver}] {t:5.1} s: {n} routes");
+                next_mark += 1.0;
+            }
+            n >= feed.total()
+        },
+    )?;
+    Ok(Outcome {
+        receiver,
+        converge: converged,
+        most,
+        rss_before,
+        peak_rss: proc_kb(pid, "VmHWM")?,
+        curve,
+    })
+}
+
+/// The feeder's route count over all tables (`show route count`).
+fn bird_total(bird: &Bird) -> Option<u64> {
+    let text = bird.birdc(&["show", "route", "count"]).ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("Total:"))
+        .find_map(|r| r.split_whitespace().next()?.parse().ok())
+}
+
+/// Routes imported by BGP protocol `proto` (both channels), from
+/// `show protocols all`: a counter, cheap however many routes.
+fn bird_imported(bird: &Bird, proto: &str) -> Option<u64> {
+    let text = bird.birdc(&["show", "protocols", "all", proto]).ok()?;
+    let mut sum = 0;
+    let mut any = false;
+    for l in text.lines() {
+        if let Some(r) = l.trim().strip_prefix("Routes:") {
+            sum += r.split_whitespace().next()?.parse::<u64>().ok()?;
+            any = true;
+        }
+    }
+    any.then_some(sum)
+}
+
+/// BIRD receiving the feed from a BIRD feeder over a veth.
+fn bird_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
+    let lab = Lab::new()?;
+    let f = lab.netns("feed")?;
+    let r = lab.netns("recv")?;
+    veth(&f, "out", &r, "out")?;
+    for (ns, v4, v6) in [
+        (&f, "10.200.0.1/30", "fd99::1/64"),
+        (&r, "10.200.0.2/30", "fd99::2/64"),
+    ] {
+        ns.add_addr("out", v4)?;
+        ns.add_addr("out", v6)?;
+        ns.link_up("out")?;
+    }
+    let dir = lab.dir();
+    let recv_conf = dir.join("recv.conf");
+    fs::write(
+        &recv_conf,
+        "router id 10.200.0.2;\nprotocol device {\n}\n\
+         protocol bgp feed {\n  local 10.200.0.2 as 64512;\n  neighbor 10.200.0.1 as 65000;\n  \
+         ipv4 { import all; export none; };\n  ipv6 { import all; export none; };\n}\n",
+    )?;
+    let feed_conf = dir.join("feed.conf");
+    fs::write(
+        &feed_conf,
+        format!(
+            "router id 10.200.0.1;\nprotocol device {{\n}}\n{statics}\
+             protocol bgp feed {{\n  disabled;\n  local 10.200.0.1 as 65000;\n  \
+             neighbor 10.200.0.2 as 64512;\n  ipv4 {{ import none; export all; }};\n  \
+             ipv6 {{ import none; export all; next hop address fd99::1; }};\n}}\n"
+        ),
+    )?;
+    let rdir = dir.join("r");
+    let fdir = dir.join("f");
+    fs::create_dir_all(&rdir)?;
+    fs::create_dir_all(&fdir)?;
+    let receiver = Bird::start(&r, &recv_conf, &rdir)?;
+    let feeder = Bird::start(&f, &feed_conf, &fdir)?;
+    let pid = bird_pid(&r)?;
+    feed_and_measure("BIRD 2", &feeder, "feed", feed, pid, || {
+        bird_imported(&receiver, "feed")
+    })
+}
+
+/// The pid of the `bird` process in a namespace.
+fn bird_pid(ns: &sitelink_lab::Netns) -> Result<u32> {
+    ns.pids()
+        .into_iter()
+        .find(|p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "bird"))
+        .ok_or_else(|| Error::msg(format!("no bird process in {}", ns.name())))
+}
+
+/// `sitelink export --connection office --format FORMAT` into `dir`.
+fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Result<Vec<PathBuf>> {
+    let config = lab.config_path(Gw::Vgw)?;
+    let key = lab.lab().dir().join("cgw.key");
+    let mut cmd = Command::new(lab.bin()?);
+    cmd.args(["export", "--connection", "office", "--format", format, "-c"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir)
+        .arg("--private-key")
+        .arg(&key)
+        .args(extra);
+    process::run_ok(&mut cmd, process::SHORT)?;
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The exported BIRD config turned into the feeder: the feed's static
+/// routes added and exported (the export filter allowed only the site's
+/// networks), the first session disabled until the routes are loaded, and
+/// the second tunnel's session off (one session carries the feed, as for
+/// the BIRD receiver), and BFD off (the VGW probes with ICMP echo).
+fn feeder_config(exported: &str, statics: &str) -> Result<String> {
+    let mut text = exported.to_string();
+    for (from, to) in [
+        ("export filter office_export4;", "export all;"),
+        ("export filter office_export6;", "export all;"),
+        (
+            "protocol bgp office_tunnel1 {\n",
+            "protocol bgp office_tunnel1 {\n  disabled;\n",
+        ),
+        (
+            "protocol bgp office_tunnel2 {\n",
+            "protocol bgp office_tunnel2 {\n  disabled;\n",
+        ),
+        ("  bfd on;\n", ""),
+    ] {
+        if !text.contains(from) {
+            return Err(Error::msg(format!(
+                "the exported BIRD config has no `{}`: update the benchmark",
+                from.trim()
+            )));
+        }
+        text = text.replace(from, to);
+    }
+    text.push_str(statics);
+    Ok(text)
+}
+
+/// A sitelink VGW receiving the feed from BIRD over wireguard-go tunnels.
+fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
+    let bin = sitelink_bin()?;
+    let q = |p: PathBuf| format!("{:?}", p.to_string_lossy());
+    let opts = SiteOptions {
+        bin: Some(bin.clone()),
+        ..SiteOptions::default()
+    }
+    .set(Gw::Vgw, "route_table", "kernel_routes", "false")
+    // The feeder's sessions start disabled, so BIRD's BFD would not answer
+    // yet: probe with ICMP echo, which its kernel answers.
+    .set(Gw::Vgw, "connection.liveness", "mode", "\"echo\"")
+    .set(
+        Gw::Vgw,
+        "connection.bgp",
+        "max_prefixes",
+        (feed.total() + 1000).to_string(),
+    )
+    .set(
+        Gw::Vgw,
+        "plugins.bgp-filter",
+        "path",
+        q(plugin("default_bgp_filter")?),
+    )
+    .set(
+        Gw::Vgw,
+        "plugins.route-selection",
+        "path",
+        q(plugin("default_route_selection")?),
+    );
+    let mut lab = SiteLab::start_with(Topology::Interop, opts)?;
+    let wg_dir = lab.lab().dir().join("wg");
+    for f in export(&lab, "wg-quick", &wg_dir, &[])? {
+        stock::wg_quick_up(&lab.cgw, &f)?;
+    }
+    let bird_dir = lab.lab().dir().join("bird");
+    let nets = ["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6];
+    let files = export(&lab, "bird", &bird_dir, &nets)?;
+    let conf = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "conf"))
+        .ok_or_else(|| Error::msg("sitelink export wrote no bird .conf"))?;
+    let feeder_conf = bird_dir.join("feeder.conf");
+    fs::write(
+        &feeder_conf,
+        feeder_config(&fs::read_to_string(conf)?, statics)?,
+    )?;
+    let feeder = Bird::start(&lab.cgw, &feeder_conf, lab.lab().dir())?;
+    lab.wait_all_tunnels_up(Duration::from_secs(30))?;
+    let pid = lab.gateway(Gw::Vgw).pid();
+    let ns = lab.vgw.name().to_string();
+    let socket = lab.socket(Gw::Vgw)?;
+    let outcome = feed_and_measure("sitelink", &feeder, "office_tunnel1", feed, pid, || {
+        let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
+        let fib = status.get("fib")?;
+        Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
+    });
+    if outcome.is_err() {
+        eprintln!("[sitelink] {ns}: {}", lab.gateway_logs());
+    } else if let Ok(bgp) = admin_json(&lab.vgw, &bin, &socket, &["bgp"]) {
+        let peer: Option<&Value> = bgp["peers"].as_array().and_then(|p| p.first());
+        if let Some(p) = peer {
+            eprintln!(
+                "[sitelink] peer: state {}, {} received, {} accepted, {} UPDATEs",
+                p["state"], p["prefixes_received"], p["prefixes_accepted"], p["updates_received"]
+            );
+        }
+    }
+    outcome
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn main() {
+    install_signal_cleanup();
+    let arg = |i: usize, default: u64| {
+        std::env::args()
+            .nth(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let feed = Feed {
+        v4: arg(1, 1_000_000),
+        v6: arg(2, 200_000),
+    };
+    let _watchdog = Watchdog::arm("sitelink-bench-routes", Duration::from_secs(3600));
+    let statics = feed.bird_statics();
+    let mut outcomes = Vec::new();
+    for run in [bird_receiver, sitelink_receiver] {
+        match run(feed, &statics) {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                eprintln!("sitelink-bench-routes: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!(
+        "\nFeed: {} IPv4 + {} IPv6 routes over one BGP session from BIRD 2.\n",
+        feed.v4, feed.v6
+    );
+    println!(
+        "| receiver | all routes in (s) | 99% in (s) | RSS before (MB) | peak RSS (MB) | bytes/route |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for o in &outcomes {
+        println!(
+            "| {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} |",
+            o.receiver,
+            o.converge.as_secs_f64(),
+            o.most.unwrap_or(o.converge).as_secs_f64(),
+            mb(o.rss_before),
+            mb(o.peak_rss),
+            o.peak_rss.saturating_sub(o.rss_before) as f64 / feed.total().max(1) as f64,
+        );
+    }
+    if let [bird, sitelink] = outcomes.as_slice() {
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        let most = |o: &Outcome| o.most.unwrap_or(o.converge);
+        println!(
+            "\nsitelink/BIRD: time {:.2}x (99%: {:.2}x), peak RSS {:.2}x",
+            ratio(sitelink.converge, bird.converge),
+            ratio(most(sitelink), most(bird)),
+            sitelink.peak_rss as f64 / bird.peak_rss.max(1) as f64
+        );
+    }
+    for o in &outcomes {
+        let points: Vec<String> = o
+            .curve
+            .iter()
+            .map(|(t, n)| format!("{t:.0}s:{n}"))
+            .collect();
+        if !points.is_empty() {
+            println!("{} progress: {}", o.receiver, points.join(" "));
+        }
+    }
+}
