@@ -78,6 +78,20 @@ fn a_gateway_without_tun_offloads_talks_to_one_with_them() {
         "the stream stalled: {:?}",
         r.intervals_mbps()
     );
+    // A -> B: the CGW reads plain packets, the VGW coalesces its writes.
+    let r = lab
+        .iperf3_a_to_b(SITE_B_V4, 5204, 3)
+        .unwrap_or_else(|e| panic!("without_offloads: iperf3 A->B: {}", lab.with_logs(e)));
+    println!(
+        "[without_offloads] iperf3 A->B: {:.1} Mbit/s (per second {:?})",
+        r.received_mbps(),
+        r.intervals_mbps()
+    );
+    assert!(
+        r.intervals_bps.iter().all(|b| *b > 0.0),
+        "the stream stalled: {:?}",
+        r.intervals_mbps()
+    );
 }
 
 #[test]

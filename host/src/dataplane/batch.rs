@@ -12,8 +12,10 @@ use std::net::SocketAddr;
 /// Largest UDP payload one GSO send may carry (the IP length field's limit,
 /// less the IPv6 and UDP headers).
 pub const MAX_GSO_BYTES: usize = 65_535 - 40 - 8;
-/// Bytes the datagram batch holds before it must be flushed.
-const UDP_BATCH_BYTES: usize = 256 * 1024;
+/// Bytes the datagram batch reserves at first. A batch is bounded by what
+/// one read returns (at most a few hundred packets), so it grows past this
+/// only for large MTUs, once, and keeps the room.
+const UDP_BATCH_BYTES: usize = 512 * 1024;
 
 /// One run of datagrams that leave by one send: same endpoint, same peer,
 /// every datagram `segment` bytes long except perhaps the last, which may be
@@ -61,14 +63,12 @@ impl UdpBatch {
         self.runs.is_empty()
     }
 
-    /// Queues `datagram` for `to` from local endpoint `endpoint`. Returns
-    /// false, queuing nothing, when the batch is full: flush it and retry.
-    pub fn push(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) -> bool {
+    /// Queues `datagram` for `to` from local endpoint `endpoint`. It never
+    /// refuses: the data path flushes only between batches, never while it
+    /// holds a tunnel's lock.
+    pub fn push(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
         if datagram.is_empty() {
-            return true;
-        }
-        if self.buf.len() + datagram.len() > UDP_BATCH_BYTES && !self.buf.is_empty() {
-            return false;
+            return;
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(datagram);
@@ -84,7 +84,7 @@ impl UdpBatch {
                 run.len += datagram.len();
                 run.count += 1;
                 run.closed = datagram.len() < run.segment;
-                return true;
+                return;
             }
         }
         self.runs.push(Run {
@@ -96,7 +96,6 @@ impl UdpBatch {
             count: 1,
             closed: false,
         });
-        true
     }
 
     /// The queued runs with their bytes, in the order they were queued.
@@ -189,11 +188,11 @@ mod tests {
     #[test]
     fn equal_datagrams_to_one_peer_form_one_run_ended_by_a_shorter_one() {
         let mut b = UdpBatch::new(64);
-        assert!(b.push(0, peer(1), &[1; 4]));
-        assert!(b.push(0, peer(1), &[2; 4]));
-        assert!(b.push(0, peer(1), &[3; 2]));
+        b.push(0, peer(1), &[1; 4]);
+        b.push(0, peer(1), &[2; 4]);
+        b.push(0, peer(1), &[3; 2]);
         // After the shorter datagram the run is closed.
-        assert!(b.push(0, peer(1), &[4; 2]));
+        b.push(0, peer(1), &[4; 2]);
         let got = runs(&b);
         assert_eq!(got.len(), 2);
         assert_eq!(
@@ -243,16 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_refuses_until_cleared() {
+    fn a_batch_grows_past_its_first_reservation_and_clears() {
         let mut b = UdpBatch::new(64);
-        let mut queued = 0;
-        while b.push(0, peer(1), &[0; 1500]) {
-            queued += 1;
+        let n = 2 * UDP_BATCH_BYTES / 9032 + 1;
+        for i in 0..n {
+            b.push(0, peer(1), &[i as u8; 9032]);
         }
-        assert_eq!(queued, UDP_BATCH_BYTES / 1500);
+        assert_eq!(b.runs().map(|(r, _)| r.count).sum::<usize>(), n);
+        let first = b.runs().next().map(|(_, bytes)| bytes[0]);
+        assert_eq!(first, Some(0), "order kept");
         b.clear();
         assert!(b.is_empty());
-        assert!(b.push(0, peer(1), &[0; 1500]));
+        b.push(0, peer(1), &[0; 1500]);
+        assert!(!b.is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
@@ -31,9 +32,12 @@ pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
 const RX_MESSAGES: usize = 32;
 /// Largest packet read from the TUN device or a socket.
 const MAX_PACKET: usize = 65_536;
-/// How long a full socket buffer may hold up the sender before the datagrams
-/// are dropped (backpressure toward the TUN reader instead of loss).
-const SEND_WAIT_MS: i32 = 20;
+/// How long a full socket buffer may hold up one flush before its datagrams
+/// are dropped: a short backpressure on the reader (never under a tunnel's
+/// lock), then loss, as a full socket would cause anyway.
+const SEND_WAIT: Duration = Duration::from_millis(20);
+/// Pause between sends retried on a full socket buffer.
+const SEND_RETRY: Duration = Duration::from_micros(200);
 /// How often a reader wakes up to look at the shutdown flag.
 pub const POLL_INTERVAL_MS: i32 = 250;
 
@@ -203,11 +207,14 @@ impl<'a> BatchSink<'a> {
             return;
         }
         let queued = self.tun_out.queued();
+        let packets = queued.len() as u64;
         if let Err(e) = self.tun.send_multiple(&mut self.gro, queued, TUN_HEADROOM) {
+            // Counted as the whole batch: a failed coalescing write may
+            // have lost them all.
             self.dataplane
                 .counters
                 .tun_write_failed
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(packets, Ordering::Relaxed);
             debug!(error = %e, "TUN write failed");
         }
         self.tun_out.clear();
@@ -217,9 +224,10 @@ impl<'a> BatchSink<'a> {
         if self.udp.is_empty() {
             return;
         }
+        let deadline = Instant::now() + SEND_WAIT;
         for (run, bytes) in self.udp.runs() {
             if let Some(ep) = self.dataplane.endpoints.get(run.endpoint) {
-                send_run(ep, run.to, bytes, run.segment, run.count);
+                send_run(ep, run.to, bytes, run.segment, run.count, deadline);
             }
         }
         self.udp.clear();
@@ -237,10 +245,7 @@ impl Sink for BatchSink<'_> {
     }
 
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
-        if !self.udp.push(endpoint, to, datagram) {
-            self.flush_udp();
-            self.udp.push(endpoint, to, datagram);
-        }
+        self.udp.push(endpoint, to, datagram);
     }
 
     fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
@@ -262,9 +267,17 @@ fn max_gso_segments(dp: &Dataplane) -> usize {
 }
 
 /// Sends `count` datagrams of `segment` bytes (the last may be shorter) in
-/// one system call. A full socket buffer holds the sender up to
-/// [`SEND_WAIT_MS`]; a socket that refuses GSO gets them one by one.
-fn send_run(ep: &Endpoint, to: SocketAddr, bytes: &[u8], segment: usize, count: usize) {
+/// one system call. While the socket buffer is full the send is retried
+/// until `deadline` (one per flush), then the run is dropped and counted;
+/// a socket that refuses GSO gets the datagrams one by one.
+fn send_run(
+    ep: &Endpoint,
+    to: SocketAddr,
+    bytes: &[u8],
+    segment: usize,
+    count: usize,
+    deadline: Instant,
+) {
     let transmit = quinn_udp::Transmit {
         destination: to,
         ecn: None,
@@ -272,17 +285,10 @@ fn send_run(ep: &Endpoint, to: SocketAddr, bytes: &[u8], segment: usize, count: 
         segment_size: (count > 1).then_some(segment),
         src_ip: None,
     };
-    let mut waited = false;
     let result = loop {
         match ep.udp.try_send((&ep.socket).into(), &transmit) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !waited => {
-                waited = true;
-                if !matches!(
-                    wait_for(ep.socket.as_raw_fd(), libc::POLLOUT, SEND_WAIT_MS),
-                    Ok(true)
-                ) {
-                    break Err(e);
-                }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(SEND_RETRY);
             }
             other => break other,
         }
@@ -292,7 +298,7 @@ fn send_run(ep: &Endpoint, to: SocketAddr, bytes: &[u8], segment: usize, count: 
     };
     if count > 1 && ep.udp.max_gso_segments() == 1 {
         for datagram in bytes.chunks(segment.max(1)) {
-            send_run(ep, to, datagram, segment, 1);
+            send_run(ep, to, datagram, segment, 1, deadline);
         }
         return;
     }

@@ -79,7 +79,7 @@ pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice,
     };
     let device = match build(cfg.offload) {
         Ok(device) => device,
-        Err(e) if !cfg.offload => return Err(classify(&name, e)),
+        Err(e) if !cfg.offload || !offload_refused(&e) => return Err(classify(&name, e)),
         Err(e) => {
             warn!(tun = %name, error = %e, "TUN offloads refused; using a plain device (slower)");
             build(false).map_err(|source| classify(&name, source))?
@@ -102,6 +102,16 @@ pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice,
             })?;
     }
     Ok(device)
+}
+
+/// Whether creating the device failed because the kernel refused offloads
+/// (an old kernel or a restricted one), not for a reason a plain device
+/// would share (permissions, a busy name).
+fn offload_refused(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) | Some(libc::ENOTTY)
+    )
 }
 
 fn classify(name: &str, source: io::Error) -> TunError {
