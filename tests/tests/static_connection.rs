@@ -66,30 +66,24 @@ fn a_gateway_without_tun_offloads_talks_to_one_with_them() {
     let port = 5203;
     let _server = lab.iperf3_server(&lab.site_a, port).expect("iperf3 server");
     // B -> A: the VGW's kernel hands it super-packets, the CGW writes plain.
-    let r = measure::iperf3_client(&lab.site_b, SITE_A_V4, port, 3)
-        .unwrap_or_else(|e| panic!("without_offloads: iperf3 B->A: {}", lab.with_logs(e)));
-    println!(
-        "[without_offloads] iperf3 B->A: {:.1} Mbit/s (per second {:?})",
-        r.received_mbps(),
-        r.intervals_mbps()
-    );
-    assert!(
-        r.intervals_bps.iter().all(|b| *b > 0.0),
-        "the stream stalled: {:?}",
-        r.intervals_mbps()
-    );
+    let b_to_a = measure::iperf3_client(&lab.site_b, SITE_A_V4, port, 3);
+    assert_streams(&lab, "B->A", b_to_a);
     // A -> B: the CGW reads plain packets, the VGW coalesces its writes.
-    let r = lab
-        .iperf3_a_to_b(SITE_B_V4, 5204, 3)
-        .unwrap_or_else(|e| panic!("without_offloads: iperf3 A->B: {}", lab.with_logs(e)));
+    assert_streams(&lab, "A->B", lab.iperf3_a_to_b(SITE_B_V4, 5204, 3));
+}
+
+/// Prints a TCP stream's rate and fails the test if it stalled in any second.
+fn assert_streams(lab: &SiteLab, direction: &str, r: sitelink_lab::Result<measure::IperfResult>) {
+    let r =
+        r.unwrap_or_else(|e| panic!("without_offloads: iperf3 {direction}: {}", lab.with_logs(e)));
     println!(
-        "[without_offloads] iperf3 A->B: {:.1} Mbit/s (per second {:?})",
+        "[without_offloads] iperf3 {direction}: {:.1} Mbit/s (per second {:?})",
         r.received_mbps(),
         r.intervals_mbps()
     );
     assert!(
         r.intervals_bps.iter().all(|b| *b > 0.0),
-        "the stream stalled: {:?}",
+        "the {direction} stream stalled: {:?}",
         r.intervals_mbps()
     );
 }
