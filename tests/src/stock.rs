@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::gateway::Gw;
 use crate::netns::Netns;
 use crate::process::{self, Spawned, SHORT};
+use crate::topology::SiteLab;
 use crate::{Error, Result};
 
 /// Writes a new private key to `path` (mode 600) with `wg genkey`, and
@@ -202,4 +204,31 @@ impl Gobgp {
     pub fn log(&self) -> String {
         self.proc.log()
     }
+}
+
+/// `sitelink export --connection office --format FORMAT` of the lab's VGW
+/// into `dir` (with the CGW's key, so the files are complete), plus `extra`
+/// arguments; the files written, sorted.
+pub fn export_office(
+    lab: &SiteLab,
+    format: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> Result<Vec<PathBuf>> {
+    let config = lab.config_path(Gw::Vgw)?;
+    let key = lab.lab().dir().join("cgw.key");
+    let mut cmd = Command::new(lab.bin()?);
+    cmd.args(["export", "--connection", "office", "--format", format, "-c"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir)
+        .arg("--private-key")
+        .arg(&key)
+        .args(extra);
+    process::run_ok(&mut cmd, SHORT)?;
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Ok(files)
 }

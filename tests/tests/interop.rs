@@ -30,28 +30,8 @@ fn interop_lab(test: &str, opts: SiteOptions) -> SiteLab {
 
 /// `sitelink export ARGS` for the VGW's connection "office", into `dir`.
 fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    let config = lab.config_path(Gw::Vgw).expect("config");
-    let key = lab.lab().dir().join("cgw.key");
-    let mut cmd = Command::new(lab.bin().expect("bin"));
-    cmd.args(["export", "--connection", "office", "--format", format, "-c"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir)
-        .arg("--private-key")
-        .arg(&key)
-        .args(extra);
-    let out = process::run(&mut cmd, process::SHORT).expect("run export");
-    assert!(
-        out.status.success(),
-        "sitelink export --format {format} failed: {}",
-        out.stderr
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("export dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
-    files
+    stock::export_office(lab, format, dir, extra)
+        .unwrap_or_else(|e| panic!("sitelink export --format {format}: {e}"))
 }
 
 /// Brings up both tunnels on the site's edge router from exported wg-quick

@@ -24,8 +24,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,7 +32,7 @@ use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::gateway::{admin_json, sitelink_bin};
 use sitelink_lab::netns::veth;
 use sitelink_lab::plugins::plugin;
-use sitelink_lab::process::{self, wait_until};
+use sitelink_lab::process::wait_until;
 use sitelink_lab::stock::{self, Bird};
 use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6};
 use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
@@ -243,26 +242,6 @@ fn bird_pid(ns: &sitelink_lab::Netns) -> Result<u32> {
         .ok_or_else(|| Error::msg(format!("no bird process in {}", ns.name())))
 }
 
-/// `sitelink export --connection office --format FORMAT` into `dir`.
-fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Result<Vec<PathBuf>> {
-    let config = lab.config_path(Gw::Vgw)?;
-    let key = lab.lab().dir().join("cgw.key");
-    let mut cmd = Command::new(lab.bin()?);
-    cmd.args(["export", "--connection", "office", "--format", format, "-c"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir)
-        .arg("--private-key")
-        .arg(&key)
-        .args(extra);
-    process::run_ok(&mut cmd, process::SHORT)?;
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The exported BIRD config turned into the feeder: the feed's static
 /// routes added and exported (the export filter allowed only the site's
 /// networks), the first session disabled until the routes are loaded, and
@@ -327,12 +306,12 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     );
     let mut lab = SiteLab::start_with(Topology::Interop, opts)?;
     let wg_dir = lab.lab().dir().join("wg");
-    for f in export(&lab, "wg-quick", &wg_dir, &[])? {
+    for f in stock::export_office(&lab, "wg-quick", &wg_dir, &[])? {
         stock::wg_quick_up(&lab.cgw, &f)?;
     }
     let bird_dir = lab.lab().dir().join("bird");
     let nets = ["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6];
-    let files = export(&lab, "bird", &bird_dir, &nets)?;
+    let files = stock::export_office(&lab, "bird", &bird_dir, &nets)?;
     let conf = files
         .iter()
         .find(|f| f.extension().is_some_and(|e| e == "conf"))
