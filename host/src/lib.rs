@@ -2,17 +2,30 @@
 //!
 //! The native host owns the sockets, the TUN device and the WireGuard crypto
 //! and forwards packets; routing policy runs on control-plane events only.
-//! See `../shared/DESIGN.md` for the agreed shape.
+//! The control plane is a sans-IO core (`gateway`, over `routing`, `bgp`,
+//! `liveness` and `policy`) driven by a thin shell (`driver`). The modules,
+//! threads and rules are in the repository's ARCHITECTURE.md.
 
 pub mod bgp;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod driver;
 pub mod export;
+pub mod gateway;
 pub mod keys;
 pub mod liveness;
 pub mod net_map;
 pub mod packet;
 pub mod policy;
-pub mod route_table;
-pub mod service;
+pub mod routing;
+pub mod topology;
+
+/// The names the admin server still uses (kept until it moves to `api`).
+pub mod service {
+    pub use crate::driver::run;
+    pub mod control_loop {
+        pub use crate::driver::control::{liveness_name, AdminRequest, ControlEvent};
+        pub use crate::gateway::AdminCommand;
+    }
+}

@@ -1,4 +1,4 @@
-//! The labs of DESIGN.md, "Topologies the tests build", as one [`SiteLab`]
+//! The labs of ARCHITECTURE.md, "Topologies the tests build", as one [`SiteLab`]
 //! parameterised by a [`Topology`]: 1 "static" and 2 "dynamic" share five
 //! namespaces (site-a host, cgw, inet, vgw, site-b host) with the addresses
 //! of `examples/{static,dynamic}/{cgw,vgw}.toml`; 3 "HA" gives the site's
@@ -63,7 +63,7 @@ pub const TUNNEL_3: &str = "169.254.12.0/30";
 /// HA: CGW2's second tunnel (on az2).
 pub const TUNNEL_4: &str = "169.254.13.0/30";
 
-/// Which lab of DESIGN.md to build.
+/// Which lab of ARCHITECTURE.md to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// 1: one CGW, one VGW, a static connection of two tunnels.

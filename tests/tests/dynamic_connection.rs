@@ -1,4 +1,4 @@
-//! Topology 2 of DESIGN.md, end to end: a customer gateway and a VGW, one
+//! Topology 2 of ARCHITECTURE.md, end to end: a customer gateway and a VGW, one
 //! dynamic VPN connection of two tunnels with a BGP session over each, real
 //! sitelink processes in network namespaces (configs from
 //! `examples/dynamic/`). Sessions come up on both tunnels and the sites'

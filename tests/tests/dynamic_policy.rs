@@ -1,4 +1,4 @@
-//! Routing policy on topology 2 (dynamic) of DESIGN.md, end to end: the
+//! Routing policy on topology 2 (dynamic) of ARCHITECTURE.md, end to end: the
 //! VGW's max-prefix limit (AWS: at most 100 routes from a customer gateway)
 //! with its two actions, "close" (Cease NOTIFICATION "maximum number of
 //! prefixes reached", session down) and "drop" (session kept, excess routes

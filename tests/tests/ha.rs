@@ -1,4 +1,4 @@
-//! Topology 3 of DESIGN.md (HA), end to end: site A's edge router has two
+//! Topology 3 of ARCHITECTURE.md (HA), end to end: site A's edge router has two
 //! uplinks and runs two customer gateways (`examples/ha/cgw1.toml` on uplink
 //! 1, `cgw2.toml` on uplink 2, kernel route metrics 100 and 200), each with a
 //! dynamic connection of two tunnels to the VGW: four tunnels, four BGP

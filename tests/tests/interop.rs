@@ -1,4 +1,4 @@
-//! Topology 4 of DESIGN.md: a sitelink VGW and a customer site made only of
+//! Topology 4 of ARCHITECTURE.md: a sitelink VGW and a customer site made only of
 //! stock software, configured from `sitelink export` with the files
 //! unedited: two WireGuard interfaces brought up by `wg-quick` (wireguard-go,
 //! keys from `wg genkey`) and BIRD 2 (BGP and BFD over both tunnels), or

@@ -1,4 +1,4 @@
-//! Policy plugins in a running static connection (topology 1 of DESIGN.md):
+//! Policy plugins in a running static connection (topology 1 of ARCHITECTURE.md):
 //! hot swaps under traffic lose nothing and reset no tunnel; plugins that are
 //! not components, export the wrong world or hang at start are refused; plugins
 //! that trap, spin, exhaust memory or answer wrongly are contained and

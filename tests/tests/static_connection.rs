@@ -1,4 +1,4 @@
-//! Topology 1 of DESIGN.md, end to end: a customer gateway and a VGW, one
+//! Topology 1 of ARCHITECTURE.md, end to end: a customer gateway and a VGW, one
 //! static VPN connection of two tunnels (one per VGW endpoint), real sitelink
 //! processes in network namespaces. Site A reaches site B and back over IPv4
 //! and IPv6; cutting the active tunnel's link moves traffic to the other

@@ -1,304 +1,74 @@
-//! The thin I/O shell under the BGP sessions: TCP connections over the
-//! tunnels' inside addresses (the kernel's TCP, routed into sitelink's TUN
-//! and through the tunnel), one reader and one writer thread per
-//! connection, one listener per passive session. It reports what happened
-//! through a callback and never interprets a byte: framing and the protocol
-//! are the FSM's (`fsm`), and it must not touch the RIB or the FIB.
+//! What a BGP speaker and the transport under it say to each other, as
+//! values: the speaker (sans-IO) emits [`TransportAction`]s and takes
+//! [`TransportEvent`]s; the driver's transport (`driver::transport`) does
+//! the TCP work and reports back. No stream, socket or thread appears here,
+//! so the speaker is tested with scripted events.
 //!
-//! Connections are numbered; an event of a connection that has since been
-//! replaced or closed carries its old number, so the caller can ignore it.
+//! Connections are numbered. The speaker numbers the connections it opens
+//! (from 1); the transport numbers those a listener accepts, in a range of
+//! their own (`(peer + 1) << 40` onward), so numbers never collide. An
+//! event of a connection that has since been replaced or closed carries its
+//! old number, so the speaker can ignore it.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
-use socket2::{Domain, Protocol, Socket, Type};
-use tracing::{debug, warn};
-
-/// A session's index (the tunnel it runs over).
+/// A session's index among the speaker's peers.
 pub type PeerId = usize;
 /// A connection's number, unique for the life of the process.
 pub type ConnId = u64;
 
-/// How long an outgoing connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a listener looks at the shutdown flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(100);
-/// Read size.
-const READ_CHUNK: usize = 16 * 1024;
-/// Messages queued for one connection at most. A peer that stops reading
-/// while we have this much to say is treated as gone.
-const WRITE_QUEUE: usize = 4096;
-/// Shortest time between two log lines about refused connections.
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest a single write may block before the connection is given up.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the transport reports.
-pub enum TransportEvent {
-    /// An outgoing connection is up, or a listener accepted one from the
-    /// expected address. The caller adopts it ([`Transport::adopt`]) or
-    /// drops it.
-    Connected {
+/// What the transport must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportAction {
+    /// Listen on `local` for the peer at `remote` (a passive session);
+    /// connections from any other address are refused.
+    Listen {
+        peer: PeerId,
+        local: SocketAddr,
+        remote: IpAddr,
+    },
+    /// Open a connection from `local` to `remote`, numbered `conn`.
+    Connect {
         peer: PeerId,
         conn: ConnId,
-        stream: TcpStream,
+        local: SocketAddr,
+        remote: SocketAddr,
     },
+    /// Make the reported connection `conn` the session's (closing any
+    /// previous one) and start reading it.
+    Adopt { peer: PeerId, conn: ConnId },
+    /// Drop a reported connection the session does not take.
+    Refuse { conn: ConnId },
+    /// Queue bytes on the session's connection (dropped if it has none).
+    Write { peer: PeerId, bytes: Vec<u8> },
+    /// Close the session's connection after writing what is queued.
+    Close { peer: PeerId },
+}
+
+/// What happened to a session's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// An outgoing connection is up, or a listener accepted one from the
+    /// expected address: the speaker answers `Adopt` or `Refuse`.
+    Connected { peer: PeerId, conn: ConnId },
     /// An outgoing connection attempt failed.
     ConnectFailed {
         peer: PeerId,
         conn: ConnId,
-        error: io::Error,
+        error: String,
     },
+    /// A listener could not be set up.
+    ListenFailed { peer: PeerId, error: String },
     /// Bytes read from an adopted connection.
     Data {
         peer: PeerId,
         conn: ConnId,
         bytes: Vec<u8>,
     },
-    /// An adopted connection was closed by the peer or failed.
+    /// An adopted connection was closed by the peer or failed (also when
+    /// an `Adopt` could not be carried out).
     Closed { peer: PeerId, conn: ConnId },
-}
-
-/// Where events go. It may block (the readers then stop reading, and TCP
-/// pushes back on the peer).
-pub type Notify = Arc<dyn Fn(TransportEvent) + Send + Sync>;
-
-struct Live {
-    id: ConnId,
-    writer: SyncSender<Vec<u8>>,
-    stream: TcpStream,
-}
-
-/// A connection could not take more bytes: its queue is full (the peer
-/// does not read) or its writer stopped. The caller closes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteFailed;
-
-/// The connections of every session.
-pub struct Transport {
-    notify: Notify,
-    shutdown: Arc<AtomicBool>,
-    next_conn: ConnId,
-    live: HashMap<PeerId, Live>,
-}
-
-impl Transport {
-    pub fn new(notify: Notify, shutdown: Arc<AtomicBool>) -> Transport {
-        Transport {
-            notify,
-            shutdown,
-            next_conn: 1,
-            live: HashMap::new(),
-        }
-    }
-
-    fn next_id(&mut self) -> ConnId {
-        let id = self.next_conn;
-        self.next_conn += 1;
-        id
-    }
-
-    /// Starts an outgoing connection from `local` to `remote` in the
-    /// background; returns its number. The outcome arrives as an event.
-    pub fn connect(
-        &mut self,
-        peer: PeerId,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> io::Result<ConnId> {
-        let conn = self.next_id();
-        let notify = self.notify.clone();
-        thread::Builder::new()
-            .name(format!("bgp-connect-{peer}"))
-            .spawn(move || {
-                let event = match connect(local, remote) {
-                    Ok(stream) => TransportEvent::Connected { peer, conn, stream },
-                    Err(error) => TransportEvent::ConnectFailed { peer, conn, error },
-                };
-                notify(event);
-            })?;
-        Ok(conn)
-    }
-
-    /// Listens on `local` for the peer at `remote`; connections from any
-    /// other address are refused. Each accepted one is reported as
-    /// `Connected` with a new number.
-    pub fn listen(&mut self, peer: PeerId, local: SocketAddr, remote: IpAddr) -> io::Result<()> {
-        let listener = listener(local)?;
-        let notify = self.notify.clone();
-        let shutdown = self.shutdown.clone();
-        // Numbers for accepted connections come from a range of their own
-        // per listener, so the listener thread needs no shared counter.
-        let base = (peer as u64 + 1) << 40;
-        thread::Builder::new()
-            .name(format!("bgp-listen-{peer}"))
-            .spawn(move || accept_loop(listener, peer, remote, base, notify, shutdown))?;
-        Ok(())
-    }
-
-    /// Makes `stream` the session's connection (closing any previous one)
-    /// and starts reading it. On an error nothing is kept: the caller
-    /// treats the connection as failed.
-    pub fn adopt(&mut self, peer: PeerId, conn: ConnId, stream: TcpStream) -> io::Result<()> {
-        self.close(peer);
-        let _ = stream.set_nodelay(true);
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        let reader = stream.try_clone()?;
-        let writer_stream = stream.try_clone()?;
-        let (tx, rx) = mpsc::sync_channel(WRITE_QUEUE);
-        let notify = self.notify.clone();
-        let started = thread::Builder::new()
-            .name(format!("bgp-read-{peer}"))
-            .spawn(move || read_loop(reader, peer, conn, notify))
-            .and_then(|_| {
-                thread::Builder::new()
-                    .name(format!("bgp-write-{peer}"))
-                    .spawn(move || write_loop(writer_stream, rx))
-            });
-        if let Err(e) = started {
-            // The reader, if it started, ends on the shutdown.
-            let _ = stream.shutdown(Shutdown::Both);
-            return Err(e);
-        }
-        self.live.insert(
-            peer,
-            Live {
-                id: conn,
-                writer: tx,
-                stream,
-            },
-        );
-        Ok(())
-    }
-
-    /// The session's current connection, if any.
-    pub fn current(&self, peer: PeerId) -> Option<ConnId> {
-        self.live.get(&peer).map(|l| l.id)
-    }
-
-    /// Queues bytes on the session's connection (dropped if it has none).
-    pub fn write(&mut self, peer: PeerId, bytes: Vec<u8>) -> Result<(), WriteFailed> {
-        let Some(live) = self.live.get(&peer) else {
-            return Ok(());
-        };
-        match live.writer.try_send(bytes) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(WriteFailed),
-        }
-    }
-
-    /// Closes the session's connection: reading stops at once, what was
-    /// queued is still written (within the write timeout), then the socket
-    /// is shut down.
-    pub fn close(&mut self, peer: PeerId) {
-        if let Some(live) = self.live.remove(&peer) {
-            let _ = live.stream.shutdown(Shutdown::Read);
-            drop(live.writer);
-            debug!(peer, conn = live.id, "BGP connection closing");
-        }
-    }
-
-    /// Closes every connection at once (shutdown).
-    pub fn close_all(&mut self) {
-        for (_, live) in self.live.drain() {
-            let _ = live.stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-fn socket_for(addr: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    // The inside address may not be on the TUN yet when a session starts.
-    socket.set_freebind(true)?;
-    Ok(socket)
-}
-
-fn connect(local: SocketAddr, remote: SocketAddr) -> io::Result<TcpStream> {
-    let socket = socket_for(local)?;
-    socket.bind(&local.into())?;
-    socket.connect_timeout(&remote.into(), CONNECT_TIMEOUT)?;
-    Ok(socket.into())
-}
-
-fn listener(local: SocketAddr) -> io::Result<TcpListener> {
-    let socket = socket_for(local)?;
-    socket.bind(&local.into())?;
-    socket.listen(4)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-fn accept_loop(
-    listener: TcpListener,
-    peer: PeerId,
-    remote: IpAddr,
-    base: ConnId,
-    notify: Notify,
-    shutdown: Arc<AtomicBool>,
-) {
-    let mut next = base;
-    // Refusals are logged at most once per interval: anyone who reaches the
-    // inside address could otherwise flood the log.
-    let mut last_warned: Option<std::time::Instant> = None;
-    while !shutdown.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, from)) if from.ip() == remote => {
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
-                next += 1;
-                notify(TransportEvent::Connected {
-                    peer,
-                    conn: next,
-                    stream,
-                });
-            }
-            Ok((stream, from)) => {
-                if last_warned.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_INTERVAL) {
-                    warn!(peer, %from, expected = %remote, "BGP connection from an unexpected address refused");
-                    last_warned = Some(std::time::Instant::now());
-                }
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                warn!(peer, error = %e, "BGP listener failed; retrying");
-                thread::sleep(ACCEPT_POLL);
-            }
-        }
-    }
-}
-
-fn read_loop(mut stream: TcpStream, peer: PeerId, conn: ConnId, notify: Notify) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => notify(TransportEvent::Data {
-                peer,
-                conn,
-                bytes: buf.get(..n).map(<[u8]>::to_vec).unwrap_or_default(),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    notify(TransportEvent::Closed { peer, conn });
-}
-
-fn write_loop(mut stream: TcpStream, queue: Receiver<Vec<u8>>) {
-    while let Ok(bytes) = queue.recv() {
-        if stream.write_all(&bytes).is_err() {
-            break;
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Both);
+    /// A `Write` could not be queued: the peer stopped reading what we have
+    /// to say (or the writer stopped). The connection is to be dropped.
+    WriteFailed { peer: PeerId, conn: ConnId },
 }

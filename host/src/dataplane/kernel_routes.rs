@@ -1,23 +1,37 @@
 //! The kernel routes that steer the route table's prefixes into the TUN
 //! device, so hosts of the local network reach the far sites through the
-//! gateway. The first set (the configured static routes) is installed
-//! before the gateway reports itself running, replacing what is there
-//! (errors stop the start); later sets (BGP routes come and go) are applied
-//! by a thread of its own that adds what is new, never over an existing
-//! route, and deletes what is gone, so the control loop never waits on
-//! netlink. It owns only the routes
-//! it installed through this device, with this metric; it does not decide
-//! which prefixes exist.
+//! gateway.
+//!
+//! This module owns the routes it installed through this device, with this
+//! metric, and nothing else. The first set (the configured static routes)
+//! is installed before the gateway reports itself running, replacing what
+//! is there (errors stop the start). Later changes (BGP routes come and go)
+//! arrive as deltas, "this prefix should (not) be routed into the device",
+//! merged into a pending map where the latest wish for a prefix replaces
+//! any earlier one, so the pending work is bounded by the number of
+//! distinct prefixes whatever the rate of changes. A thread of its own takes
+//! the whole map at once and compares each wish with what it installed: it
+//! adds what is wanted and not installed, never over an existing route, and
+//! deletes what is installed and not wanted; a wish equal to the current
+//! state costs nothing. The control loop holds the map's lock only to merge
+//! and never waits on netlink.
+//!
+//! It must not decide which prefixes exist (the route table does); after
+//! the start it must not replace or delete a route it did not install (the
+//! uplink's default route, a connected subnet), and must not make its
+//! caller wait on netlink.
 
-use std::collections::BTreeSet;
 use std::io;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tracing::{debug, warn};
 
 use super::tun::TunError;
+use crate::net_map::NetMap;
 
 /// Where routes go: the TUN device and the metric to give them.
 #[derive(Debug, Clone)]
@@ -27,14 +41,85 @@ struct Device {
     metric: u32,
 }
 
-/// A handle on the route-syncing thread.
+/// The wishes not yet taken by the sync thread: prefix -> whether it should
+/// be routed into the device. The latest wish for a prefix replaces any
+/// earlier one, so the map never holds more entries than distinct prefixes.
+#[derive(Default)]
+struct Pending {
+    wishes: NetMap<bool>,
+}
+
+impl Pending {
+    /// Merges `changes` in order: a later wish for a prefix wins. Prefixes
+    /// are keyed by their network (host bits dropped), as the kernel sees them.
+    fn merge(&mut self, changes: impl IntoIterator<Item = (IpNet, bool)>) {
+        for (prefix, wanted) in changes {
+            self.wishes.insert(prefix.trunc(), wanted);
+        }
+    }
+
+    /// Every wish so far, leaving none behind.
+    fn take(&mut self) -> NetMap<bool> {
+        std::mem::take(&mut self.wishes)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.wishes.len()
+    }
+}
+
+/// What to do for a batch of `wishes`, given the prefixes `installed`:
+/// `(to_add, to_delete)`, each sorted. A wish equal to the current state is
+/// in neither list; only installed prefixes are ever deleted.
+fn plan(installed: &NetMap<()>, wishes: &NetMap<bool>) -> (Vec<IpNet>, Vec<IpNet>) {
+    let mut to_add = Vec::new();
+    let mut to_delete = Vec::new();
+    for (prefix, &wanted) in wishes.iter() {
+        match (wanted, installed.contains_key(&prefix)) {
+            (true, false) => to_add.push(prefix),
+            (false, true) => to_delete.push(prefix),
+            _ => {}
+        }
+    }
+    to_add.sort_unstable();
+    to_delete.sort_unstable();
+    (to_add, to_delete)
+}
+
+/// What the handle and the sync thread share.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Set when the handle is dropped: the thread stops before its next
+    /// netlink request.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // Merging cannot leave the map half-updated in a way that matters:
+        // a poisoned lock still holds valid wishes.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// A handle on the route-syncing thread. Dropping it stops the thread
+/// (before its next netlink request; wishes not yet applied are dropped,
+/// routes already installed stay until the device goes).
 pub struct KernelRoutes {
-    tx: Sender<Vec<IpNet>>,
+    shared: Arc<Shared>,
+    /// Holds at most one wake-up: the thread takes every wish at once.
+    wake: SyncSender<()>,
 }
 
 impl KernelRoutes {
-    /// Installs `initial` now, then keeps the kernel in step with the sets
-    /// given to [`KernelRoutes::set`].
+    /// Installs `initial` now (replacing what is there), then keeps the
+    /// kernel in step with the changes given to [`KernelRoutes::apply`].
     pub fn start(
         name: &str,
         if_index: u32,
@@ -61,23 +146,44 @@ impl KernelRoutes {
             Ok::<Handle, io::Error>(handle)
         });
         let handle = handle.map_err(|e| route_err(initial.first(), e))?;
+        let mut installed = NetMap::default();
         for prefix in initial {
             runtime
                 .block_on(add(&handle, &device, prefix, true))
                 .map_err(|e| route_err(Some(prefix), io::Error::other(e.to_string())))?;
+            installed.insert(prefix.trunc(), ());
         }
-        let (tx, rx) = mpsc::channel();
-        let installed: BTreeSet<IpNet> = initial.iter().copied().collect();
+        let shared = Arc::new(Shared::default());
+        let (wake, woken) = mpsc::sync_channel(1);
+        let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("kernel-routes".into())
-            .spawn(move || sync_loop(runtime, handle, device, installed, rx))
+            .spawn(move || sync_loop(runtime, handle, device, installed, thread_shared, woken))
             .map_err(|e| route_err(initial.first(), e))?;
-        Ok(KernelRoutes { tx })
+        Ok(KernelRoutes { shared, wake })
     }
 
-    /// The prefixes that should now be routed into the device.
-    pub fn set(&self, prefixes: Vec<IpNet>) {
-        let _ = self.tx.send(prefixes);
+    /// Merges `changes` into the pending wishes: `(prefix, true)` when the
+    /// prefix should be routed into the device, `(prefix, false)` when it
+    /// should not. The latest wish for a prefix wins, including over wishes
+    /// from earlier calls not yet applied. Never waits on netlink: the lock
+    /// is held only to merge, and the sync thread holds it only to take the
+    /// whole map. A prefix whose add fails (another route with this prefix
+    /// and metric is in the table) is tried again when next wished for.
+    pub fn apply(&self, changes: impl IntoIterator<Item = (IpNet, bool)>) {
+        self.shared.pending().merge(changes);
+        // Full: a wake-up is already waiting, and the thread takes every
+        // wish when it runs. Disconnected: the thread is gone (it stops only
+        // when this handle is dropped); the wishes stay bounded by the
+        // number of prefixes.
+        let _ = self.wake.try_send(());
+    }
+}
+
+impl Drop for KernelRoutes {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // `wake` is dropped next, which ends the thread's wait.
     }
 }
 
@@ -85,17 +191,23 @@ fn sync_loop(
     runtime: tokio::runtime::Runtime,
     handle: Handle,
     device: Device,
-    mut installed: BTreeSet<IpNet>,
-    rx: Receiver<Vec<IpNet>>,
+    mut installed: NetMap<()>,
+    shared: Arc<Shared>,
+    woken: Receiver<()>,
 ) {
-    while let Ok(mut wanted) = rx.recv() {
-        // Only the latest set matters.
-        while let Ok(newer) = rx.try_recv() {
-            wanted = newer;
+    while woken.recv().is_ok() {
+        if shared.stopped() {
+            return;
         }
-        let wanted: BTreeSet<IpNet> = wanted.into_iter().collect();
-        let gone: Vec<IpNet> = installed.difference(&wanted).copied().collect();
-        for prefix in gone {
+        // Taken after the wake-up is consumed: a wish merged after this
+        // point sends a new one, so none is left behind.
+        let wishes = shared.pending().take();
+        let (to_add, to_delete) = plan(&installed, &wishes);
+        drop(wishes);
+        for prefix in to_delete {
+            if shared.stopped() {
+                return;
+            }
             match runtime.block_on(del(&handle, &device, &prefix)) {
                 Ok(()) => debug!(%prefix, tun = %device.name, "kernel route removed"),
                 // Gone already (the device went down, or someone removed it).
@@ -105,15 +217,18 @@ fn sync_loop(
             }
             installed.remove(&prefix);
         }
-        let new: Vec<IpNet> = wanted.difference(&installed).copied().collect();
-        for prefix in new {
+        for prefix in to_add {
+            if shared.stopped() {
+                return;
+            }
             // Never replace a route someone else installed (the uplink's
             // default route, a connected subnet): a learned prefix must not
-            // take the host's own routing over. Tried again on the next set.
+            // take the host's own routing over. Not installed, so tried
+            // again when next wished for.
             match runtime.block_on(add(&handle, &device, &prefix, false)) {
                 Ok(()) => {
                     debug!(%prefix, tun = %device.name, "kernel route added");
-                    installed.insert(prefix);
+                    installed.insert(prefix, ());
                 }
                 Err(e) => warn!(%prefix, tun = %device.name, metric = device.metric, error = %e,
                     "cannot add kernel route (is another route with this prefix and metric in the table?)"),
@@ -130,28 +245,22 @@ async fn add(
     prefix: &IpNet,
     replace: bool,
 ) -> Result<(), rtnetlink::Error> {
-    let mut request = handle
+    let request = handle
         .route()
         .add()
         .output_interface(device.if_index)
         .priority(device.metric);
-    if replace {
-        request = request.replace();
-    }
+    // `replace` is set after choosing the family: `v4()` and `v6()` reset it.
     match prefix {
         IpNet::V4(p) => {
-            request
-                .v4()
-                .destination_prefix(p.network(), p.prefix_len())
-                .execute()
-                .await
+            let request = request.v4().destination_prefix(p.network(), p.prefix_len());
+            let request = if replace { request.replace() } else { request };
+            request.execute().await
         }
         IpNet::V6(p) => {
-            request
-                .v6()
-                .destination_prefix(p.network(), p.prefix_len())
-                .execute()
-                .await
+            let request = request.v6().destination_prefix(p.network(), p.prefix_len());
+            let request = if replace { request.replace() } else { request };
+            request.execute().await
         }
     }
 }
@@ -175,4 +284,112 @@ async fn del(handle: &Handle, device: &Device, prefix: &IpNet) -> Result<(), rtn
             .clone(),
     };
     handle.route().del(message).execute().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("test prefix")
+    }
+
+    fn installed(prefixes: &[&str]) -> NetMap<()> {
+        let mut set = NetMap::default();
+        for p in prefixes {
+            set.insert(net(p), ());
+        }
+        set
+    }
+
+    /// What the sync thread would do with everything pending now.
+    fn run(pending: &mut Pending, installed: &NetMap<()>) -> (Vec<IpNet>, Vec<IpNet>) {
+        plan(installed, &pending.take())
+    }
+
+    #[test]
+    fn latest_wish_wins() {
+        let mut pending = Pending::default();
+        pending.merge([(net("10.1.0.0/24"), true), (net("10.2.0.0/24"), true)]);
+        pending.merge([(net("10.1.0.0/24"), false)]);
+        pending.merge([(net("10.2.0.0/24"), false), (net("10.2.0.0/24"), true)]);
+        assert_eq!(pending.len(), 2);
+        let (add, del) = run(&mut pending, &installed(&["10.1.0.0/24"]));
+        assert_eq!(add, vec![net("10.2.0.0/24")]);
+        assert_eq!(del, vec![net("10.1.0.0/24")]);
+        assert_eq!(pending.len(), 0);
+    }
+
+    #[test]
+    fn a_flood_of_changes_stays_bounded_by_the_prefixes() {
+        let prefixes: Vec<IpNet> = (0..10u8).map(|i| net(&format!("10.{i}.0.0/16"))).collect();
+        let mut pending = Pending::default();
+        for round in 0..100_000usize {
+            pending.merge(prefixes.iter().map(|p| (*p, round % 2 == 0)));
+            assert!(pending.len() <= 10);
+        }
+        // 1,000,000 changes, the last of each prefix "not wanted".
+        assert_eq!(pending.len(), 10);
+        let (add, del) = run(&mut pending, &installed(&[]));
+        assert!(add.is_empty() && del.is_empty());
+    }
+
+    #[test]
+    fn add_then_delete_before_the_thread_runs_does_nothing() {
+        let mut pending = Pending::default();
+        pending.merge([(net("192.0.2.0/24"), true)]);
+        pending.merge([(net("192.0.2.0/24"), false)]);
+        let (add, del) = run(&mut pending, &installed(&["10.0.0.0/8"]));
+        assert!(add.is_empty() && del.is_empty());
+    }
+
+    #[test]
+    fn deletes_only_what_we_installed() {
+        let mut pending = Pending::default();
+        pending.merge([
+            (net("10.0.0.0/8"), false),
+            (net("0.0.0.0/0"), false),
+            (net("fd00:1::/64"), false),
+            (net("fd00:2::/64"), false),
+        ]);
+        let (add, del) = run(&mut pending, &installed(&["10.0.0.0/8", "fd00:2::/64"]));
+        assert!(add.is_empty());
+        assert_eq!(del, vec![net("10.0.0.0/8"), net("fd00:2::/64")]);
+    }
+
+    #[test]
+    fn a_wish_equal_to_the_state_costs_nothing() {
+        let mut pending = Pending::default();
+        pending.merge([(net("10.0.0.0/8"), true), (net("10.9.0.0/16"), false)]);
+        let (add, del) = run(&mut pending, &installed(&["10.0.0.0/8"]));
+        assert!(add.is_empty() && del.is_empty());
+    }
+
+    #[test]
+    fn host_bits_do_not_make_another_prefix() {
+        let mut pending = Pending::default();
+        pending.merge([(net("10.1.0.7/24"), true), (net("10.1.0.0/24"), false)]);
+        assert_eq!(pending.len(), 1);
+        let (add, del) = run(&mut pending, &installed(&["10.1.0.0/24"]));
+        assert!(add.is_empty());
+        assert_eq!(del, vec![net("10.1.0.0/24")]);
+    }
+
+    #[test]
+    fn both_lists_are_sorted() {
+        let mut pending = Pending::default();
+        pending.merge([
+            (net("fd00::/64"), true),
+            (net("10.3.0.0/16"), true),
+            (net("10.1.0.0/16"), true),
+            (net("10.9.0.0/16"), false),
+            (net("10.8.0.0/16"), false),
+        ]);
+        let (add, del) = run(&mut pending, &installed(&["10.8.0.0/16", "10.9.0.0/16"]));
+        assert_eq!(
+            add,
+            vec![net("10.1.0.0/16"), net("10.3.0.0/16"), net("fd00::/64")]
+        );
+        assert_eq!(del, vec![net("10.8.0.0/16"), net("10.9.0.0/16")]);
+    }
 }

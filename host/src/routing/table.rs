@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use crate::bgp::message::PathAttributes;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
-use crate::dataplane::tunnel::Tunnel;
+use crate::topology::TunnelInfo;
 
 /// A candidate route for a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn connections(via: &[Via]) -> Vec<ConnectionId> {
 /// above 0 (`weights` is indexed by tunnel id), every tunnel of the
 /// connection for a static route, the learning tunnel for a BGP route. The
 /// FIB refuses the result when no tunnel is left.
-pub fn next_hop(via: &[Via], tunnels: &[Tunnel], weights: &[u32]) -> NextHop {
+pub fn next_hop(via: &[Via], tunnels: &[TunnelInfo], weights: &[u32]) -> NextHop {
     let mut hops: Vec<(TunnelId, u32)> = Vec::new();
     for t in tunnels {
         let used = via
@@ -145,7 +145,7 @@ pub fn table(cfg: &GatewayConfig, learned: impl IntoIterator<Item = (IpNet, Cand
 pub fn build_fib(
     installed: &[Installed],
     sources: &[(IpNet, ConnectionId)],
-    tunnels: &[Tunnel],
+    tunnels: &[TunnelInfo],
     weights: &[u32],
 ) -> Fib {
     let mut fib = Fib::default();

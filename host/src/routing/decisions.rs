@@ -15,13 +15,12 @@ use serde_json::{json, Value};
 use super::wit_route;
 use crate::config::{GatewayConfig, Routing as ConfigRouting};
 use crate::dataplane::fib::TunnelId;
-use crate::dataplane::tunnel::Tunnel;
-use crate::dataplane::Dataplane;
 use crate::liveness::bfd::State;
 use crate::policy::{
     Candidate, CandidateSource, ConnectionHealth, PrefixCandidates, Routing, TunnelHealth,
 };
-use crate::route_table::{self, Installed, Via};
+use crate::routing::table::{self, Installed, Via};
+use crate::topology::TunnelInfo;
 
 /// What the control loop knows of one tunnel's liveness.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +33,7 @@ pub struct Liveness {
 /// the weights in force (`weights` is indexed by tunnel id).
 pub fn connection_health(
     cfg: &GatewayConfig,
-    dp: &Dataplane,
+    all: &[TunnelInfo],
     tunnels_of: &[Vec<TunnelId>],
     liveness: &[Liveness],
     weights: &[u32],
@@ -53,13 +52,13 @@ pub fn connection_health(
             failback_hold_ms: millis_u32(conn.failback_hold),
             tunnels: ids
                 .iter()
-                .filter_map(|id| dp.tunnels.get(*id))
+                .filter_map(|id| all.get(*id))
                 .map(|t| {
                     let live = liveness.get(t.id);
                     let up = live.is_some_and(|l| l.state == State::Up);
                     TunnelHealth {
                         tunnel: t.inside_cidr.to_string(),
-                        endpoint: dp
+                        endpoint: cfg
                             .endpoints
                             .get(t.endpoint)
                             .map(|e| e.name.clone())
@@ -105,8 +104,8 @@ pub fn weights_by_tunnel(tunnels_of: &[Vec<TunnelId>], answer: &[Vec<u32>], n: u
 /// candidates.
 pub fn prefix_candidates(
     cfg: &GatewayConfig,
-    tunnels: &[Tunnel],
-    table: &route_table::Table,
+    tunnels: &[TunnelInfo],
+    table: &table::Table,
 ) -> Vec<PrefixCandidates> {
     table
         .iter()
@@ -140,7 +139,7 @@ pub fn prefix_candidates(
 }
 
 /// The routes a selection answer installs.
-pub fn installed(table: &route_table::Table, answer: &[Vec<u32>]) -> Vec<Installed> {
+pub fn installed(table: &table::Table, answer: &[Vec<u32>]) -> Vec<Installed> {
     table
         .iter()
         .zip(answer)
@@ -165,7 +164,7 @@ pub fn installed(table: &route_table::Table, answer: &[Vec<u32>]) -> Vec<Install
 /// swaps: `[{connection, tunnel, from, to}]`.
 pub fn weight_diff(
     cfg: &GatewayConfig,
-    tunnels: &[Tunnel],
+    tunnels: &[TunnelInfo],
     before: &[u32],
     after: &[u32],
 ) -> Vec<Value> {
@@ -187,7 +186,7 @@ pub fn weight_diff(
 
 /// Where a prefix is installed, for people: connection names, with the
 /// tunnel for BGP routes.
-pub fn via_names(cfg: &GatewayConfig, tunnels: &[Tunnel], via: &[Via]) -> Vec<String> {
+pub fn via_names(cfg: &GatewayConfig, tunnels: &[TunnelInfo], via: &[Via]) -> Vec<String> {
     via.iter()
         .filter_map(|(c, t)| {
             let name = &cfg.connections.get(*c)?.name;
@@ -203,7 +202,7 @@ pub fn via_names(cfg: &GatewayConfig, tunnels: &[Tunnel], via: &[Via]) -> Vec<St
 /// not installed); `None` when the names do not differ.
 pub fn change_json(
     cfg: &GatewayConfig,
-    tunnels: &[Tunnel],
+    tunnels: &[TunnelInfo],
     prefix: &IpNet,
     before: Option<&[Via]>,
     after: Option<&[Via]>,
@@ -218,7 +217,7 @@ pub fn change_json(
 /// for BGP routes; empty: not installed).
 pub fn route_diff(
     cfg: &GatewayConfig,
-    tunnels: &[Tunnel],
+    tunnels: &[TunnelInfo],
     before: &[Installed],
     after: &[Installed],
 ) -> Vec<Value> {

@@ -59,6 +59,17 @@ impl Accepted {
         }
     }
 
+    /// Keeps `view` as the result for `prefix` whatever its Adj-RIB-In
+    /// route is (`None`: not accepted): the route changed and waits for the
+    /// filter, and what the filter accepted before stays in force.
+    pub fn pin(&mut self, prefix: IpNet, view: Option<Arc<PathAttributes>>) {
+        self.forget(&prefix);
+        if view.is_none() {
+            self.rejected += 1;
+        }
+        self.exceptions.insert(prefix, view);
+    }
+
     /// Forgets the result for `prefix` (its Adj-RIB-In route changed).
     pub fn forget(&mut self, prefix: &IpNet) {
         if let Some(None) = self.exceptions.remove(prefix) {

@@ -1,12 +1,22 @@
 //! The gateway's BGP speaker: one session per tunnel of each dynamic
-//! connection (the sans-IO FSM of `bgp::fsm` over `bgp::transport`), each
-//! with its Adj-RIB-In (pre-policy, max-prefix enforced), the routes the
-//! import filter accepted, and its Adj-RIB-Out (the gateway's networks after
-//! the export filter). It runs inside the control loop, which hands it
-//! transport events, timeouts and liveness changes, and asks it for the
-//! learned routes when it says they changed. It never touches the FIB or
-//! the data path, and calls plugins only through the filter slot it is
-//! given.
+//! connection (the sans-IO FSM of `bgp::fsm`), each with its Adj-RIB-In
+//! (pre-policy, max-prefix enforced), the routes the import filter accepted,
+//! the routes waiting for the import filter, and its Adj-RIB-Out (the
+//! gateway's networks after the export filter).
+//!
+//! Sans-IO like the FSM: it takes transport events, timeouts and liveness
+//! changes with the caller's `now`, and emits [`TransportAction`]s
+//! ([`Speaker::take_actions`]) for the driver's transport to carry out. A
+//! received UPDATE goes into the Adj-RIB-In at once; its routes wait in a
+//! queue for the import filter, which [`Speaker::filter_queued`] runs in
+//! bounded chunks across UPDATEs and peers (a plugin swap queues every
+//! stored route the same way), so no step depends on what a peer sends.
+//! Until the filter has seen a replaced route, the route it accepted before
+//! stays in force; a withdrawal applies at once.
+//!
+//! Owns: sessions, Adj-RIB-In/Out, import results. Must not: touch a
+//! socket, the FIB or the data path; call plugins other than through the
+//! filter it is handed.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,14 +37,15 @@ use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, SessionConfig, State};
 use crate::bgp::message::{error_code, Family, Notification, PathAttributes, Update, BGP_PORT};
 use crate::bgp::rib::{AdjRibIn, AdjRibOut};
-use crate::bgp::transport::{ConnId, PeerId, Transport, TransportEvent};
+use crate::bgp::transport::{ConnId, PeerId, TransportAction, TransportEvent};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
-use crate::dataplane::tunnel::Tunnel;
 use crate::net_map::FastMap;
 use crate::policy::{FilterSlot, Peer};
+use crate::topology::TunnelInfo;
 use accepted::Accepted;
 use import::Guard;
+pub use views::{FilterDryRun, Learned, Overlay};
 
 /// One session and its RIBs.
 struct BgpPeer {
@@ -56,6 +67,9 @@ struct BgpPeer {
     /// Adj-RIB-In after the import filter (its exceptions).
     accepted: Accepted,
     adj_out: AdjRibOut,
+    /// Prefixes of the Adj-RIB-In waiting for the import filter, oldest
+    /// first (a prefix may be queued twice: the second look changes nothing).
+    to_filter: VecDeque<IpNet>,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
     filter_peer: Peer,
@@ -66,7 +80,12 @@ pub struct Speaker {
     /// Prefixes whose accepted routes may have changed since the control
     /// loop last took them (see [`Speaker::take_dirty`]).
     dirty: Vec<IpNet>,
-    transport: Transport,
+    /// What the transport must do, in order.
+    actions: Vec<TransportAction>,
+    /// The number of the next connection this speaker opens.
+    next_conn: ConnId,
+    /// Where [`Speaker::filter_queued`] starts, so that peers take turns.
+    next_to_filter: usize,
     guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
@@ -82,7 +101,7 @@ fn family_of(prefix: &IpNet) -> Family {
 
 impl Speaker {
     /// A session for every tunnel of every dynamic connection (none started).
-    pub fn new(cfg: &GatewayConfig, tunnels: &[Tunnel], transport: Transport) -> Speaker {
+    pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> Speaker {
         let peers = tunnels
             .iter()
             .filter_map(|t| {
@@ -106,6 +125,7 @@ impl Speaker {
                     adj_in: AdjRibIn::default(),
                     accepted: Accepted::default(),
                     adj_out: AdjRibOut::default(),
+                    to_filter: VecDeque::new(),
                     last_error: None,
                     filter_peer: Peer {
                         connection: conn.name.clone(),
@@ -120,7 +140,9 @@ impl Speaker {
         Speaker {
             peers,
             dirty: Vec::new(),
-            transport,
+            actions: Vec::new(),
+            next_conn: 1,
+            next_to_filter: 0,
             guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
@@ -135,12 +157,11 @@ impl Speaker {
                 continue;
             };
             if peer.settings.passive {
-                let local = SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT);
-                if let Err(e) = self.transport.listen(id, local, IpAddr::V4(peer.remote)) {
-                    warn!(tunnel = %peer.tunnel_name, %local, error = %e,
-                        "cannot listen for BGP: the session will not come up");
-                    peer.last_error = Some(format!("cannot listen on {local}: {e}"));
-                }
+                self.actions.push(TransportAction::Listen {
+                    peer: id,
+                    local: SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT),
+                    remote: IpAddr::V4(peer.remote),
+                });
             }
             let outputs = peer.session.start(now);
             self.drive(id, outputs, now, filter);
@@ -155,8 +176,9 @@ impl Speaker {
         filter: &mut FilterSlot,
     ) -> bool {
         match event {
-            TransportEvent::Connected { peer, conn, stream } => {
+            TransportEvent::Connected { peer, conn } => {
                 let Some(p) = self.peers.get_mut(peer) else {
+                    self.actions.push(TransportAction::Refuse { conn });
                     return false;
                 };
                 let outgoing = p.attempt == Some(conn);
@@ -166,20 +188,13 @@ impl Speaker {
                 let incoming_ok =
                     p.settings.passive && p.tcp.is_none() && p.session.state() == State::Active;
                 if !(outgoing || incoming_ok) {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    self.actions.push(TransportAction::Refuse { conn });
                     return false;
                 }
                 p.attempt = None;
-                let outputs = match self.transport.adopt(peer, conn, stream) {
-                    Ok(()) => {
-                        p.tcp = Some(conn);
-                        p.session.tcp_connected(now)
-                    }
-                    Err(e) => {
-                        p.last_error = Some(format!("cannot take the connection: {e}"));
-                        p.session.tcp_failed(now)
-                    }
-                };
+                p.tcp = Some(conn);
+                self.actions.push(TransportAction::Adopt { peer, conn });
+                let outputs = p.session.tcp_connected(now);
                 self.drive(peer, outputs, now, filter)
             }
             TransportEvent::ConnectFailed { peer, conn, error } => {
@@ -190,12 +205,18 @@ impl Speaker {
                     return false;
                 }
                 p.attempt = None;
-                p.last_error = Some(format!(
-                    "cannot connect to {}:{BGP_PORT}: {error}",
-                    p.remote
-                ));
+                p.last_error = Some(error);
                 let outputs = p.session.tcp_failed(now);
                 self.drive(peer, outputs, now, filter)
+            }
+            TransportEvent::ListenFailed { peer, error } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                warn!(tunnel = %p.tunnel_name, error = %error,
+                    "cannot listen for BGP: the session will not come up");
+                p.last_error = Some(error);
+                false
             }
             TransportEvent::Data { peer, conn, bytes } => {
                 let Some(p) = self.peers.get_mut(peer) else {
@@ -215,11 +236,30 @@ impl Speaker {
                     return false;
                 }
                 p.tcp = None;
-                self.transport.close(peer);
+                self.actions.push(TransportAction::Close { peer });
+                let outputs = p.session.tcp_failed(now);
+                self.drive(peer, outputs, now, filter)
+            }
+            TransportEvent::WriteFailed { peer, conn } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return false;
+                };
+                if p.tcp != Some(conn) {
+                    return false;
+                }
+                // The peer stopped reading what we have to say.
+                p.last_error = Some("the peer does not read: connection dropped".into());
+                p.tcp = None;
+                self.actions.push(TransportAction::Close { peer });
                 let outputs = p.session.tcp_failed(now);
                 self.drive(peer, outputs, now, filter)
             }
         }
+    }
+
+    /// What the transport must do now, in order.
+    pub fn take_actions(&mut self) -> Vec<TransportAction> {
+        std::mem::take(&mut self.actions)
     }
 
     /// The earliest timer of any session.
@@ -278,36 +318,63 @@ impl Speaker {
         std::mem::take(&mut self.dirty)
     }
 
-    /// Re-runs the import filter over every Adj-RIB-In and the export
-    /// filter for every session (a filter plugin was swapped): no session
-    /// is reset. True when learned routes changed.
-    pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) -> bool {
-        let mut changed = false;
+    /// Queues every stored route for the import filter again and re-runs
+    /// the export filter for every session (a filter plugin was swapped or
+    /// removed): no session is reset. Until the filter has seen a route,
+    /// what it accepted before stays in force.
+    pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) {
         for id in 0..self.peers.len() {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            let before: Vec<(IpNet, Option<Arc<PathAttributes>>)> = p
-                .adj_in
-                .iter()
-                .map(|(prefix, _)| (prefix, p.accepted.get(&p.adj_in, &prefix).cloned()))
-                .collect();
-            let prefixes: Vec<IpNet> = before.iter().map(|(prefix, _)| *prefix).collect();
-            p.accepted.clear();
-            let refused = import::import_filter(p, &prefixes, filter, &self.guard);
-            warn_refused(p, &refused, now);
-            for (prefix, was) in before {
-                if p.accepted.get(&p.adj_in, &prefix) != was.as_ref() {
-                    changed = true;
-                    self.dirty.push(prefix);
-                }
-            }
+            let all: Vec<IpNet> = p.adj_in.iter().map(|(prefix, _)| prefix).collect();
+            p.to_filter.extend(all);
             if p.session.state() == State::Established {
                 let outputs = self.export(id, now, filter, false);
-                changed |= self.drive(id, outputs, now, filter);
+                self.drive(id, outputs, now, filter);
             }
         }
-        changed
+    }
+
+    /// Routes waiting for the import filter.
+    pub fn filter_backlog(&self) -> usize {
+        self.peers.iter().map(|p| p.to_filter.len()).sum()
+    }
+
+    /// Runs the import filter over queued routes, up to `max` of them, in
+    /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
+    /// taking turns; the prefixes whose accepted route changed become dirty.
+    /// Returns how many routes were filtered.
+    pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
+        let mut done = 0;
+        let n = self.peers.len();
+        for step in 0..n {
+            let id = (self.next_to_filter + step) % n;
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            while done < max && !p.to_filter.is_empty() {
+                let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
+                let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
+                let before: Vec<Option<Arc<PathAttributes>>> = chunk
+                    .iter()
+                    .map(|n| p.accepted.get(&p.adj_in, n).cloned())
+                    .collect();
+                let refused = import::import_filter(p, &chunk, filter, &self.guard);
+                warn_refused(p, &refused, now);
+                for (n, was) in chunk.iter().zip(before) {
+                    if p.accepted.get(&p.adj_in, n) != was.as_ref() {
+                        self.dirty.push(*n);
+                    }
+                }
+                done += take;
+            }
+            if done >= max {
+                self.next_to_filter = (id + 1) % n;
+                break;
+            }
+        }
+        done
     }
 
     /// Sends ROUTE-REFRESH (RFC 2918) for every negotiated family to the
@@ -344,9 +411,8 @@ impl Speaker {
     }
 
     /// Tells every established peer we are leaving (Cease / administrative
-    /// shutdown, RFC 4486) and closes the connections.
-    pub fn shutdown(&mut self, now: Instant) {
-        let mut sent = false;
+    /// shutdown, RFC 4486) and closes the connections (as actions).
+    pub fn stop_all(&mut self, now: Instant, filter: &mut FilterSlot) {
         for id in 0..self.peers.len() {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
@@ -356,21 +422,9 @@ impl Speaker {
                 error_code::ADMINISTRATIVE_SHUTDOWN,
                 Vec::new(),
             );
-            for out in p.session.stop(Some(cease), None, now) {
-                match out {
-                    Output::Send(bytes) => {
-                        sent |= self.transport.write(id, bytes).is_ok();
-                    }
-                    Output::Close => self.transport.close(id),
-                    _ => {}
-                }
-            }
+            let outputs = p.session.stop(Some(cease), None, now);
+            self.drive(id, outputs, now, filter);
         }
-        if sent {
-            // Give the writers a moment to put the NOTIFICATIONs on the wire.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.transport.close_all();
     }
 
     /// The `sitelink bgp` document.
@@ -425,30 +479,26 @@ impl Speaker {
             };
             match output {
                 Output::Connect => {
-                    let local = SocketAddr::new(IpAddr::V4(p.local), 0);
-                    let remote = SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT);
-                    match self.transport.connect(id, local, remote) {
-                        Ok(conn) => p.attempt = Some(conn),
-                        Err(e) => {
-                            p.last_error = Some(format!("cannot start a connection: {e}"));
-                            queue.extend(p.session.tcp_failed(now));
-                        }
-                    }
+                    let conn = self.next_conn;
+                    self.next_conn += 1;
+                    p.attempt = Some(conn);
+                    self.actions.push(TransportAction::Connect {
+                        peer: id,
+                        conn,
+                        local: SocketAddr::new(IpAddr::V4(p.local), 0),
+                        remote: SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT),
+                    });
                 }
-                Output::Send(bytes) => {
-                    if self.transport.write(id, bytes).is_err() {
-                        // The peer stopped reading what we have to say.
-                        p.last_error = Some("the peer does not read: connection dropped".into());
-                        p.tcp = None;
-                        self.transport.close(id);
-                        queue.clear();
-                        queue.extend(p.session.tcp_failed(now));
-                    }
-                }
+                // A write that cannot be queued comes back as an event
+                // (`WriteFailed`), after the outputs that follow it here
+                // (a `Down` included) have been carried out.
+                Output::Send(bytes) => self
+                    .actions
+                    .push(TransportAction::Write { peer: id, bytes }),
                 Output::Close => {
                     p.tcp = None;
                     p.attempt = None;
-                    self.transport.close(id);
+                    self.actions.push(TransportAction::Close { peer: id });
                 }
                 Output::Established(n) => {
                     info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
@@ -458,7 +508,7 @@ impl Speaker {
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
-                    let (routes_changed, more) = self.import(id, update, now, filter);
+                    let (routes_changed, more) = self.import(id, update, now);
                     changed |= routes_changed;
                     queue.extend(more);
                 }
@@ -474,6 +524,7 @@ impl Speaker {
                     }
                     changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
+                    p.to_filter.clear();
                     self.dirty.extend(p.adj_in.clear());
                     p.adj_out.clear();
                 }
@@ -483,13 +534,7 @@ impl Speaker {
     }
 
     /// Applies a received UPDATE: Adj-RIB-In, max-prefix, import filter.
-    fn import(
-        &mut self,
-        id: PeerId,
-        mut update: Update,
-        now: Instant,
-        filter: &mut FilterSlot,
-    ) -> (bool, Vec<Output>) {
+    fn import(&mut self, id: PeerId, mut update: Update, now: Instant) -> (bool, Vec<Output>) {
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
@@ -559,17 +604,20 @@ impl Speaker {
                 }
             }
         }
-        for n in &applied.changed {
-            p.accepted.forget(n);
-        }
-        let refused = import::import_filter(p, &applied.changed, filter, &self.guard);
-        warn_refused(p, &refused, now);
+        // Announced or replaced routes wait for the import filter (what it
+        // accepted before stays in force meanwhile); withdrawn ones go now.
         let mut changed = false;
         for n in &applied.changed {
-            let was = before.get(n).and_then(Option::as_ref);
-            if p.accepted.get(&p.adj_in, n) != was {
-                changed = true;
-                self.dirty.push(*n);
+            let was = before.get(n).cloned().flatten();
+            if p.adj_in.get(n).is_some() {
+                p.accepted.pin(*n, was);
+                p.to_filter.push_back(*n);
+            } else {
+                p.accepted.forget(n);
+                if was.is_some() {
+                    changed = true;
+                    self.dirty.push(*n);
+                }
             }
         }
         (changed, outputs)
@@ -659,6 +707,10 @@ fn warn_refused(p: &mut BgpPeer, problems: &[String], now: Instant) {
     warn!(tunnel = %p.tunnel_name, connection = %p.connection_name, more = problems.len() - 1,
         "{first}");
 }
+
+/// Routes per import-filter call: small enough for a plugin's deadline and
+/// memory cap, large enough that the call overhead does not matter.
+pub const FILTER_CHUNK: usize = 1024;
 
 /// Shortest time between two warnings about one peer's routes.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);

@@ -11,10 +11,15 @@ use super::loc_rib::LocRib;
 use super::speaker::Speaker;
 use crate::bgp::message::Origin;
 use crate::config::GatewayConfig;
-use crate::dataplane::tunnel::Tunnel;
+use crate::topology::TunnelInfo;
 
 /// The route table as `sitelink routes --json` prints it.
-pub fn routes(cfg: &GatewayConfig, tunnels: &[Tunnel], speaker: &Speaker, rib: &LocRib) -> Value {
+pub fn routes(
+    cfg: &GatewayConfig,
+    tunnels: &[TunnelInfo],
+    speaker: &Speaker,
+    rib: &LocRib,
+) -> Value {
     let selected = |prefix, connection, tunnel| {
         rib.selected(&prefix)
             .is_some_and(|via| via.contains(&(connection, tunnel)))

@@ -15,8 +15,8 @@ use super::{family_of, BgpPeer};
 use crate::bgp::message::{Family, PathAttributes, SegmentKind, Update};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::ConnectionId;
-use crate::policy::{DecidedBy, FilterSlot, Route, Verdict};
-use crate::service::wit_route;
+use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
+use crate::routing::wit_route;
 
 /// The link-local ranges (169.254.0.0/16, fe80::/10).
 const LINK_LOCAL: [IpNet; 2] = [
@@ -151,17 +151,54 @@ pub fn apply_verdict(
     }
 }
 
+/// The import filter a chunk of routes goes through: the slot in force
+/// (the live path) or a candidate plugin (a dry run). Both go through
+/// [`decide`], so a dry run cannot drift from what a swap does.
+pub enum ImportFilter<'a> {
+    Slot(&'a mut FilterSlot),
+    Candidate(&'a mut Plugin),
+}
+
+impl ImportFilter<'_> {
+    /// A verdict per route, or why the filter did not answer.
+    fn verdicts(&mut self, peer: &Peer, routes: &[Route]) -> Result<Vec<Verdict>, String> {
+        match self {
+            ImportFilter::Slot(slot) => {
+                let answer = slot.import_filter(peer, routes);
+                // The operator's filter failed (or is quarantined): what it
+                // was asked about is not accepted (fail closed).
+                if slot.has_plugin() && answer.by != DecidedBy::Plugin {
+                    return Err(format!(
+                        "the bgp-filter plugin did not answer: {} route(s) not accepted",
+                        routes.len()
+                    ));
+                }
+                Ok(answer.verdicts)
+            }
+            ImportFilter::Candidate(plugin) => plugin
+                .filter(Direction::Import, peer, routes)
+                .map_err(|fault| fault.to_string()),
+        }
+    }
+}
+
+/// One route's import result: the prefix, its Adj-RIB-In attributes, and
+/// what the guard and the filter leave of them (`None`: not accepted).
+pub type Decided = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>);
+
 /// Runs the host's guard and the import filter over `prefixes` of the
-/// peer's Adj-RIB-In and records what they accept and reject (the caller
-/// has forgotten the prefixes' earlier results). Returns the refusals, for
-/// the log.
-pub(super) fn import_filter(
-    p: &mut BgpPeer,
+/// peer's Adj-RIB-In (those no longer there are skipped), one filter call
+/// for the chunk. Returns the results and the guard's refusals (for the
+/// log), or, when the filter did not answer, the results of the guard
+/// alone for the refused routes and the failure.
+pub(super) fn decide(
+    p: &BgpPeer,
     prefixes: &[IpNet],
-    filter: &mut FilterSlot,
+    filter: &mut ImportFilter,
     guard: &Guard,
-) -> Vec<String> {
+) -> (Vec<Decided>, Vec<String>, Option<String>) {
     let mut refused = Vec::new();
+    let mut decided: Vec<Decided> = Vec::with_capacity(prefixes.len());
     let mut present: Vec<(IpNet, Arc<PathAttributes>)> = Vec::with_capacity(prefixes.len());
     for prefix in prefixes {
         let Some(attrs) = p.adj_in.get(prefix).cloned() else {
@@ -170,35 +207,52 @@ pub(super) fn import_filter(
         match guard.refuses(prefix, p.connection) {
             Some(why) => {
                 refused.push(why);
-                p.accepted.set(*prefix, &attrs, None);
+                decided.push((*prefix, attrs, None));
             }
             None => present.push((*prefix, attrs)),
         }
     }
     if present.is_empty() {
-        return refused;
+        return (decided, refused, None);
     }
     let routes: Vec<Route> = present
         .iter()
         .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
         .collect();
-    let verdicts = filter.import_filter(&p.filter_peer, &routes);
-    // The operator's filter failed (or is quarantined): accepting what it
-    // was asked about would switch the filter off. Fail closed.
-    if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
-        refused.push(format!(
-            "the bgp-filter plugin did not answer: {} route(s) not accepted",
-            present.len()
-        ));
-        for (prefix, attrs) in &present {
-            p.accepted.set(*prefix, attrs, None);
+    match filter.verdicts(&p.filter_peer, &routes) {
+        Ok(verdicts) => {
+            for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.iter()) {
+                let kept = apply_verdict(&attrs, verdict);
+                decided.push((prefix, attrs, kept));
+            }
+            (decided, refused, None)
         }
-        return refused;
+        Err(failed) => {
+            decided.extend(
+                present
+                    .into_iter()
+                    .map(|(prefix, attrs)| (prefix, attrs, None)),
+            );
+            (decided, refused, Some(failed))
+        }
     }
-    for ((prefix, attrs), verdict) in present.iter().zip(verdicts.verdicts.iter()) {
-        let kept = apply_verdict(attrs, verdict);
-        p.accepted.set(*prefix, attrs, kept);
+}
+
+/// The live path: [`decide`] with the slot in force, the results recorded
+/// as the peer's accepted routes (a failed filter fails closed). Returns
+/// the refusals and failures, for the log.
+pub(super) fn import_filter(
+    p: &mut BgpPeer,
+    prefixes: &[IpNet],
+    filter: &mut FilterSlot,
+    guard: &Guard,
+) -> Vec<String> {
+    let (decided, mut refused, failed) =
+        decide(p, prefixes, &mut ImportFilter::Slot(filter), guard);
+    for (prefix, attrs, kept) in decided {
+        p.accepted.set(prefix, &attrs, kept);
     }
+    refused.extend(failed);
     refused
 }
 

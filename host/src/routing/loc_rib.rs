@@ -12,9 +12,14 @@
 //! while work is queued. Next hops are shared by every route with the same
 //! installed set (there are few such sets), as BIRD shares attribute sets.
 //!
-//! This module calls the selection slot it is handed and reads the
-//! speaker's candidates; it neither owns them nor logs route changes (the
-//! control loop does).
+//! The decision for a chunk of prefixes ([`LocRib::decide`]) is a function
+//! of the candidates and a selector; the live path applies it, a dry run
+//! compares it with what is installed, so the two cannot drift.
+//!
+//! Owns: the installed routes, the selection queue, the FIB it builds and
+//! the kernel-route changes not yet published. Must not: own candidates (the
+//! speaker and the config do), log, or publish anything itself: the gateway
+//! core turns [`LocRib::publish`]'s answer into actions.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,14 +28,12 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::decisions;
-use super::speaker::Speaker;
+use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
-use crate::dataplane::fib::{ConnectionId, Fib, NextHop, PrefixIds};
-use crate::dataplane::kernel_routes::KernelRoutes;
-use crate::dataplane::tunnel::Tunnel;
-use crate::dataplane::Dataplane;
-use crate::policy::SelectionSlot;
-use crate::route_table::{self, Candidate, Installed, Table, Via};
+use crate::dataplane::fib::{ConnectionId, Fib, NextHop, PrefixIds, TunnelId};
+use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
+use crate::routing::table::{self, Candidate, Installed, Table, Via};
+use crate::topology::TunnelInfo;
 
 /// Prefixes per route-selection call: small enough for a plugin's deadline
 /// and memory cap, large enough that the call overhead does not matter.
@@ -50,15 +53,44 @@ pub struct RouteChange {
     pub after: Option<Vias>,
 }
 
+/// Who chooses among a prefix's candidates: the slot in force (the live
+/// path) or a candidate plugin (a dry run).
+pub enum Selector<'a> {
+    Slot(&'a mut SelectionSlot),
+    Candidate(&'a mut Plugin),
+}
+
+impl Selector<'_> {
+    fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, String> {
+        match self {
+            // The slot always answers (plugin, last good, or default).
+            Selector::Slot(slot) => Ok(slot.select(input).installed),
+            Selector::Candidate(plugin) => plugin.select(input).map_err(|f| f.to_string()),
+        }
+    }
+}
+
+/// Where a prefix is to be installed (`None`: nowhere).
+pub type Decision = (IpNet, Option<Vec<Via>>);
+
 /// What a chunk of work needs from the rest of the gateway.
 pub struct Env<'a> {
     pub cfg: &'a GatewayConfig,
-    pub tunnels: &'a [Tunnel],
-    pub speaker: &'a Speaker,
-    pub selection: &'a mut SelectionSlot,
+    pub tunnels: &'a [TunnelInfo],
+    pub learned: Learned<'a>,
+    pub selector: Selector<'a>,
     /// Per tunnel id: may the routes learned over it be used (route
     /// propagation on and its liveness probe up)?
     pub usable: &'a [bool],
+}
+
+/// What to publish: a new FIB snapshot, if it changed, and the prefixes
+/// that enter (`true`) or leave (`false`) the kernel's table since the last
+/// time (the latest wish per prefix).
+#[derive(Default)]
+pub struct Publish {
+    pub fib: Option<Arc<Fib>>,
+    pub kernel: Vec<(IpNet, bool)>,
 }
 
 /// The installed routes, the queue of prefixes to look at again, and the FIB.
@@ -81,12 +113,14 @@ pub struct LocRib {
     fib: Arc<Fib>,
     fib_changed: bool,
     published: Option<Instant>,
+    /// Kernel-route changes since the last publish, in order.
+    kernel_changes: Vec<(IpNet, bool)>,
 }
 
 impl LocRib {
     /// The static routes of `cfg` queued, and a FIB holding the tunnels'
     /// inside addresses.
-    pub fn new(cfg: &GatewayConfig, tunnels: &[Tunnel]) -> LocRib {
+    pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> LocRib {
         let mut statics: BTreeMap<IpNet, Vec<ConnectionId>> = BTreeMap::new();
         for (connection, conn) in cfg.connections.iter().enumerate() {
             for prefix in &conn.static_routes {
@@ -118,6 +152,7 @@ impl LocRib {
             fib: Arc::new(fib),
             fib_changed: true,
             published: None,
+            kernel_changes: Vec::new(),
         }
     }
 
@@ -129,6 +164,12 @@ impl LocRib {
     /// Queues every prefix with a candidate or a route (a selection plugin
     /// was swapped, or the filter re-ran).
     pub fn mark_all(&mut self, speaker: &Speaker) {
+        let all = self.all_prefixes(speaker);
+        self.pending.extend(all);
+    }
+
+    /// Every prefix with a candidate or a route.
+    pub fn all_prefixes(&self, speaker: &Speaker) -> Vec<IpNet> {
         let all: Vec<IpNet> = self
             .statics
             .keys()
@@ -136,7 +177,7 @@ impl LocRib {
             .chain(self.installed.iter().map(|(p, _)| p))
             .chain(speaker.accepted_prefixes())
             .collect();
-        self.pending.extend(all);
+        all
     }
 
     /// Prefixes waiting to be selected again.
@@ -153,17 +194,52 @@ impl LocRib {
             if budget.is_some_and(|b| started.elapsed() >= b) {
                 break;
             }
-            let at = self.pending.len().saturating_sub(SELECTION_CHUNK);
-            let chunk = self.pending.split_off(at);
-            self.select_chunk(&chunk, env, &mut changes);
+            self.work_chunk(env, &mut changes);
         }
         changes
     }
 
+    /// Selects one chunk of queued prefixes (at most [`SELECTION_CHUNK`]);
+    /// returns how many prefixes it looked at.
+    pub fn work_chunk(&mut self, env: &mut Env, changes: &mut Vec<RouteChange>) -> usize {
+        let at = self.pending.len().saturating_sub(SELECTION_CHUNK);
+        let chunk = self.pending.split_off(at);
+        self.select_chunk(&chunk, env, changes);
+        chunk.len()
+    }
+
     fn select_chunk(&mut self, chunk: &[IpNet], env: &mut Env, changes: &mut Vec<RouteChange>) {
+        // The slot always answers; a selector that cannot leaves the chunk.
+        let Ok(decided) = self.decide(chunk, env) else {
+            return;
+        };
+        for prefix in chunk {
+            if self.is_tunnel_route(prefix) {
+                continue;
+            }
+            let mut sources = self.statics.get(prefix).cloned().unwrap_or_default();
+            env.learned.connections_for(prefix, &mut sources);
+            if self.fib.sources_of(prefix).unwrap_or(&[]) != sources.as_slice() {
+                Arc::make_mut(&mut self.fib).set_sources(prefix, &sources);
+                self.fib_changed = true;
+            }
+        }
+        for (prefix, after) in decided {
+            self.set(prefix, after, env.tunnels, changes);
+        }
+    }
+
+    /// Where each prefix of `chunk` would be installed (`None`: nowhere)
+    /// with the candidates and the selector of `env`: one selector call for
+    /// the chunk. The live path applies this, a dry run compares it.
+    pub fn decide(
+        &self,
+        chunk: &[IpNet],
+        env: &mut Env,
+    ) -> Result<Vec<Decision>, String> {
         let mut table: Table = Vec::with_capacity(chunk.len());
-        let mut gone: Vec<IpNet> = Vec::new();
-        let usable = |t: usize| env.usable.get(t).copied().unwrap_or(false);
+        let mut out = Vec::with_capacity(chunk.len());
+        let usable = |t: TunnelId| env.usable.get(t).copied().unwrap_or(false);
         for prefix in chunk {
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
             let mut candidates: Vec<Candidate> = statics
@@ -174,31 +250,23 @@ impl LocRib {
                     attrs: None,
                 })
                 .collect();
-            env.speaker.candidates_for(prefix, usable, &mut candidates);
-            if !self.is_tunnel_route(prefix) {
-                let mut sources = statics.to_vec();
-                env.speaker.connections_for(prefix, &mut sources);
-                if self.fib.sources_of(prefix).unwrap_or(&[]) != sources.as_slice() {
-                    Arc::make_mut(&mut self.fib).set_sources(prefix, &sources);
-                    self.fib_changed = true;
-                }
-            }
+            env.learned.candidates_for(prefix, usable, &mut candidates);
             if candidates.is_empty() {
-                gone.push(*prefix);
+                out.push((*prefix, None));
             } else {
                 table.push((*prefix, candidates));
             }
         }
-        let input = decisions::prefix_candidates(env.cfg, env.tunnels, &table);
-        let answer = env.selection.select(&input).installed;
-        let mut rows = decisions::installed(&table, &answer).into_iter().peekable();
-        for (prefix, _) in &table {
-            let after = rows.next_if(|r| r.prefix == *prefix).map(|r| r.via);
-            self.set(*prefix, after, env.tunnels, changes);
+        if !table.is_empty() {
+            let input = decisions::prefix_candidates(env.cfg, env.tunnels, &table);
+            let answer = env.selector.select(&input)?;
+            let mut rows = decisions::installed(&table, &answer).into_iter().peekable();
+            for (prefix, _) in &table {
+                let after = rows.next_if(|r| r.prefix == *prefix).map(|r| r.via);
+                out.push((*prefix, after));
+            }
         }
-        for prefix in gone {
-            self.set(prefix, None, env.tunnels, changes);
-        }
+        Ok(out)
     }
 
     fn is_tunnel_route(&self, prefix: &IpNet) -> bool {
@@ -210,7 +278,7 @@ impl LocRib {
         &mut self,
         prefix: IpNet,
         after: Option<Vec<Via>>,
-        tunnels: &[Tunnel],
+        tunnels: &[TunnelInfo],
         changes: &mut Vec<RouteChange>,
     ) {
         let before = self.installed.get(&prefix);
@@ -226,6 +294,9 @@ impl LocRib {
             Some(id) => self.installed.insert(&prefix, id),
             None => self.installed.remove(&prefix),
         };
+        if before.is_some() != after.is_some() && !self.is_tunnel_route(&prefix) {
+            self.kernel_changes.push((prefix, after.is_some()));
+        }
         self.fib_route(prefix, after, tunnels);
         let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
         changes.push(RouteChange {
@@ -248,7 +319,7 @@ impl LocRib {
 
     /// Puts `prefix` over `via` in the FIB (or takes it out). A tunnel's
     /// inside /30 always goes over that tunnel alone.
-    fn fib_route(&mut self, prefix: IpNet, via: Option<u32>, tunnels: &[Tunnel]) {
+    fn fib_route(&mut self, prefix: IpNet, via: Option<u32>, tunnels: &[TunnelInfo]) {
         let fib = Arc::make_mut(&mut self.fib);
         self.fib_changed = true;
         if let Some((_, hop)) = self.tunnel_routes.iter().find(|(p, _)| *p == prefix) {
@@ -268,7 +339,7 @@ impl LocRib {
         let Some(slot) = self.hops.get_mut(index) else {
             return;
         };
-        let hop = slot.get_or_insert_with(|| route_table::next_hop(via, tunnels, &self.weights));
+        let hop = slot.get_or_insert_with(|| table::next_hop(via, tunnels, &self.weights));
         if !fib.insert_ref(prefix, hop) {
             // No tunnel of the set has a weight: nothing to forward over.
             fib.remove(&prefix);
@@ -277,7 +348,7 @@ impl LocRib {
 
     /// New tunnel weights: every installed route's next hop is computed
     /// again. False when they did not change.
-    pub fn set_weights(&mut self, weights: &[u32], tunnels: &[Tunnel]) -> bool {
+    pub fn set_weights(&mut self, weights: &[u32], tunnels: &[TunnelInfo]) -> bool {
         if self.weights == weights {
             return false;
         }
@@ -291,24 +362,34 @@ impl LocRib {
         true
     }
 
-    /// Publishes the FIB (and the kernel's routes) if it changed, or if
-    /// `force`: at once when no work is queued, else at most every
-    /// [`PUBLISH_INTERVAL`]. True when published.
-    pub fn publish(&mut self, dp: &Dataplane, kernel: Option<&KernelRoutes>, force: bool) -> bool {
+    /// What to publish now: the FIB if it changed (or with `force`), at
+    /// once when no work is queued, else at most every
+    /// [`PUBLISH_INTERVAL`] after `now`'s last publish; and the kernel-route
+    /// changes since the last time.
+    pub fn publish(&mut self, now: Instant, force: bool) -> Publish {
         let due = self.pending.is_empty()
             || self
                 .published
-                .is_none_or(|t| t.elapsed() >= PUBLISH_INTERVAL);
+                .is_none_or(|t| now.saturating_duration_since(t) >= PUBLISH_INTERVAL);
         if !(force || (self.fib_changed && due)) {
-            return false;
-        }
-        dp.fib.store_shared(self.fib.clone());
-        if let Some(kernel) = kernel {
-            kernel.set(self.installed_prefixes());
+            return Publish::default();
         }
         self.fib_changed = false;
-        self.published = Some(Instant::now());
-        true
+        self.published = Some(now);
+        Publish {
+            fib: Some(self.fib.clone()),
+            kernel: std::mem::take(&mut self.kernel_changes),
+        }
+    }
+
+    /// The FIB as it stands (published or not).
+    pub fn fib(&self) -> &Arc<Fib> {
+        &self.fib
+    }
+
+    /// The static routes' prefixes (the kernel's routes at start-up).
+    pub fn static_prefixes(&self) -> Vec<IpNet> {
+        self.statics.keys().copied().collect()
     }
 
     /// Where `prefix` is installed.

@@ -1,17 +1,17 @@
-//! Running a gateway: start-up in an order that leaves nothing half-started,
-//! the threads, and a clean stop on SIGINT or SIGTERM.
+//! The driver: the only part of the control plane that does I/O. Start-up
+//! in an order that leaves nothing half-started, the threads, and a clean
+//! stop on SIGINT or SIGTERM; the control thread that drives the gateway
+//! core (`control`), the BGP transport (`transport`), the turn statistics
+//! (`turns`).
 //!
 //! Start-up binds every endpoint, then the admin socket, then creates the TUN
 //! device and kernel routes; the first failure returns an error that names the
 //! fix, and everything opened before it is closed again by drop. This module
 //! owns the threads' lifetimes; it holds no protocol logic.
 
-pub mod control_loop;
-pub mod decisions;
-mod loc_rib;
-mod route_view;
-mod speaker;
-mod wit_route;
+pub mod control;
+pub mod transport;
+pub mod turns;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,6 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 
-use crate::bgp::transport::{Transport, TransportEvent};
 use crate::config::GatewayConfig;
 use crate::control::admin::{self, AdminError};
 use crate::dataplane::endpoint::{BindError, Endpoint};
@@ -28,11 +27,13 @@ use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::tun::{self, TunError};
 use crate::dataplane::tunnel::TunnelSpec;
 use crate::dataplane::{io, Dataplane};
+use crate::gateway::{Gateway, Settings, Slots};
 use crate::policy::{
     EngineSettings, FailoverSlot, FilterSlot, PluginError, PolicyEngine, SelectionSlot, Slot,
 };
-use crate::route_table;
-use control_loop::{ControlEvent, ControlLoop, Slots};
+use control::{Control, ControlEvent, Queues};
+use transport::{Report, Transport};
+use turns::TurnStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -121,6 +122,11 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     // Claimed before the TUN so a second instance fails without touching it.
     let admin_socket = admin::bind(&cfg.admin_socket)?;
     let (engine, slots) = policy(&cfg)?;
+    let settings = Settings {
+        seed: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+        ..Settings::default()
+    };
+    let core = Gateway::new(cfg.clone(), slots, settings, std::time::Instant::now());
 
     let addresses: Vec<_> = dataplane
         .tunnels
@@ -130,10 +136,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let device = Arc::new(tun::open(&cfg.tun, &addresses)?);
     let kernel = if cfg.route_table.kernel_routes {
         let index = device.if_index().map_err(StartError::Io)?;
-        let statics: Vec<_> = route_table::table(&cfg, [])
-            .into_iter()
-            .map(|(prefix, _)| prefix)
-            .collect();
+        let statics = core.static_prefixes();
         Some(KernelRoutes::start(
             &cfg.tun.name,
             index,
@@ -145,27 +148,28 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     };
 
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (events_tx, events_rx) = crossbeam_channel::bounded(control_loop::EVENT_QUEUE);
+    let (events_tx, events_rx) = crossbeam_channel::bounded(control::EVENT_QUEUE);
     // BGP bytes wait for the control loop (TCP then pushes back on the
     // peer); they have a queue of their own so they never crowd out probes.
-    let (bgp_tx, bgp_rx) = crossbeam_channel::bounded::<TransportEvent>(control_loop::BGP_QUEUE);
+    let (bgp_tx, bgp_rx) = crossbeam_channel::bounded::<Report>(control::BGP_QUEUE);
     let transport = Transport::new(
-        Arc::new(move |event| {
-            let _ = bgp_tx.send(event);
+        Arc::new(move |report| {
+            let _ = bgp_tx.send(report);
         }),
         shutdown.clone(),
     );
-    let control = ControlLoop::new(
-        cfg.clone(),
+    let turns = Arc::new(TurnStats::default());
+    let control = Control::new(
+        core,
         dataplane.clone(),
         device.clone(),
-        slots,
-        control_loop::Queues {
+        Queues {
             events: events_rx,
             bgp: bgp_rx,
         },
         transport,
         kernel,
+        turns.clone(),
     );
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let probe_tx = events_tx.clone();

@@ -15,7 +15,7 @@ use crate::bgp::codec;
 use crate::bgp::message::{AsSegment, Family, PathAttributes, SegmentKind};
 use crate::bgp::rib::OutDiff;
 use crate::policy::{DecidedBy, FilterSlot, Peer, Route};
-use crate::service::wit_route;
+use crate::routing::wit_route;
 
 use super::import::apply_verdict;
 

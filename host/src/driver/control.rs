@@ -1,0 +1,323 @@
+//! The control thread: a small driver around the sans-IO gateway core. It
+//! waits for probes (from the data path), BGP transport reports and admin
+//! requests, or for the core's next timer; hands them to the core; and
+//! carries out the core's actions: probes and handshakes through the data
+//! path, FIB snapshots swapped in, kernel-route changes to their thread,
+//! BGP transport actions, replies to the admin thread. It also drives
+//! WireGuard's own timers, which are data-path maintenance, not decisions.
+//!
+//! Owns: the channels, the transport, the reply handles, the turn
+//! statistics. Must not: decide anything (no routing, liveness or policy
+//! logic: that is the core's), or block on anything but its queues.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use serde_json::Value;
+use tracing::warn;
+use tun_rs::SyncDevice;
+
+use super::transport::{Report, Transport};
+use super::turns::TurnStats;
+use crate::bgp::transport::TransportAction;
+use crate::dataplane::io::{IoSink, ProbeReceived};
+use crate::dataplane::kernel_routes::KernelRoutes;
+use crate::dataplane::{Dataplane, SCRATCH_LEN};
+use crate::gateway::{Action, AdminCommand, Event, Gateway, RequestId};
+use crate::liveness::bfd::State;
+
+/// How often WireGuard's timers are driven.
+const WIREGUARD_TICK: Duration = Duration::from_millis(100);
+/// How often the handshake rate limiter forgets its count.
+const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
+/// Longest sleep, so that shutdown is noticed quickly.
+const MAX_WAIT: Duration = Duration::from_millis(250);
+/// Events queued for the control thread at most; beyond, probes are dropped.
+pub const EVENT_QUEUE: usize = 1024;
+/// BGP transport reports queued at most; beyond, the readers wait.
+pub const BGP_QUEUE: usize = 256;
+/// Events handled per turn, so a flood cannot starve the timers.
+const EVENTS_PER_TURN: usize = 256;
+/// Longest the thread spends taking BGP input in one turn.
+const BGP_TURN_BUDGET: Duration = Duration::from_millis(20);
+/// Routes waiting for the filter or the selection beyond which no more BGP
+/// input is read: UPDATEs wait in TCP (the peer is pushed back) rather than
+/// in memory.
+const ROUTE_BACKLOG: usize = 16 * 1024;
+/// A turn longer than this is logged (probes wait meanwhile).
+const SLOW_TURN: Duration = Duration::from_millis(100);
+
+/// What reaches the control thread from other threads.
+pub enum ControlEvent {
+    /// A liveness probe received by the data path.
+    Probe(ProbeReceived),
+    /// A request from the admin socket; the answer goes back on `reply`.
+    Admin(AdminRequest),
+}
+
+pub struct AdminRequest {
+    pub command: AdminCommand,
+    pub reply: Sender<Value>,
+}
+
+/// The queues the control thread reads.
+pub struct Queues {
+    pub events: Receiver<ControlEvent>,
+    pub bgp: Receiver<Report>,
+}
+
+pub struct Control {
+    core: Gateway,
+    dataplane: Arc<Dataplane>,
+    tun: Arc<SyncDevice>,
+    queues: Queues,
+    transport: Transport,
+    kernel: Option<KernelRoutes>,
+    replies: HashMap<RequestId, Sender<Value>>,
+    next_request: u64,
+    /// Per tunnel: a WireGuard session, as last told to the core.
+    handshakes: Vec<bool>,
+    turns: Arc<TurnStats>,
+    scratch: Vec<u8>,
+}
+
+impl Control {
+    pub fn new(
+        core: Gateway,
+        dataplane: Arc<Dataplane>,
+        tun: Arc<SyncDevice>,
+        queues: Queues,
+        transport: Transport,
+        kernel: Option<KernelRoutes>,
+        turns: Arc<TurnStats>,
+    ) -> Control {
+        let n = dataplane.tunnels.len();
+        Control {
+            core,
+            dataplane,
+            tun,
+            queues,
+            transport,
+            kernel,
+            replies: HashMap::new(),
+            next_request: 1,
+            handshakes: vec![false; n],
+            turns,
+            scratch: vec![0u8; SCRATCH_LEN],
+        }
+    }
+
+    /// Runs until `shutdown` is set, then says goodbye to the BGP peers.
+    pub fn run(mut self, shutdown: &AtomicBool) {
+        let mut next_wg_tick = Instant::now() + WIREGUARD_TICK;
+        let mut next_rl_reset = Instant::now() + RATE_LIMIT_RESET;
+        self.execute(Instant::now());
+        while !shutdown.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let deadline = [
+                self.core.poll_timeout(),
+                next_wg_tick,
+                next_rl_reset,
+                now + MAX_WAIT,
+            ]
+            .into_iter()
+            .min()
+            .unwrap_or(now + MAX_WAIT);
+            let timeout = deadline.saturating_duration_since(now);
+            let events = self.queues.events.clone();
+            let bgp = self.queues.bgp.clone();
+            select! {
+                recv(events) -> event => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(_) => break,
+                },
+                recv(bgp) -> report => {
+                    if let Ok(report) = report {
+                        self.on_report(report);
+                    }
+                },
+                default(timeout) => {},
+            }
+            let turn = Instant::now();
+            for _ in 1..EVENTS_PER_TURN {
+                match events.try_recv() {
+                    Ok(more) => self.on_event(more),
+                    Err(_) => break,
+                }
+            }
+            // BGP input is bounded by time and by the routes waiting for
+            // the filter and the selection.
+            for _ in 1..EVENTS_PER_TURN {
+                if turn.elapsed() >= BGP_TURN_BUDGET || self.core.backlog() >= ROUTE_BACKLOG {
+                    break;
+                }
+                match bgp.try_recv() {
+                    Ok(more) => self.on_report(more),
+                    Err(_) => break,
+                }
+            }
+            self.observe_handshakes();
+            let now = Instant::now();
+            if now >= self.core.poll_timeout() {
+                self.core.handle_timeout(now);
+            }
+            self.execute(now);
+            let took = turn.elapsed();
+            self.turns.record(took);
+            if took >= SLOW_TURN {
+                warn!(
+                    total_ms = took.as_secs_f64() * 1e3,
+                    "slow turn of the control loop: liveness probes waited"
+                );
+            }
+            let now = Instant::now();
+            let dp = self.dataplane.clone();
+            if now >= next_wg_tick {
+                let tun = self.tun.clone();
+                let mut sink = IoSink {
+                    dataplane: &dp,
+                    tun: &tun,
+                    probe: &|_: ProbeReceived| {},
+                };
+                dp.tick_timers(&mut self.scratch, &mut sink);
+                next_wg_tick = now + WIREGUARD_TICK;
+            }
+            if now >= next_rl_reset {
+                dp.reset_rate_limiter();
+                next_rl_reset = now + RATE_LIMIT_RESET;
+            }
+        }
+        self.core.stop(Instant::now());
+        let wrote = self.execute(Instant::now());
+        if wrote {
+            // Give the writers a moment to put the NOTIFICATIONs on the wire.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.transport.close_all();
+    }
+
+    fn on_event(&mut self, event: ControlEvent) {
+        let now = Instant::now();
+        match event {
+            ControlEvent::Probe(p) => self.core.handle(
+                Event::Probe {
+                    tunnel: p.tunnel,
+                    kind: p.kind,
+                    payload: p.payload,
+                },
+                now,
+            ),
+            ControlEvent::Admin(request) => {
+                let id = RequestId(self.next_request);
+                self.next_request += 1;
+                self.replies.insert(id, request.reply);
+                self.core.handle(
+                    Event::Admin {
+                        id,
+                        command: request.command,
+                    },
+                    now,
+                );
+            }
+        }
+        self.execute(now);
+    }
+
+    fn on_report(&mut self, report: Report) {
+        let event = self.transport.receive(report);
+        let now = Instant::now();
+        self.core.handle(Event::Transport(event), now);
+        self.execute(now);
+    }
+
+    /// Tells the core which tunnels gained or lost a WireGuard session.
+    fn observe_handshakes(&mut self) {
+        let now = Instant::now();
+        for (id, known) in self.handshakes.iter_mut().enumerate() {
+            let has = self
+                .dataplane
+                .tunnels
+                .get(id)
+                .is_some_and(|t| t.handshake_age().is_some());
+            if has != *known {
+                *known = has;
+                self.core.handle(
+                    Event::Handshake {
+                        tunnel: id,
+                        established: has,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// Carries out the core's actions (and what they lead to); true when a
+    /// BGP write was among them.
+    fn execute(&mut self, now: Instant) -> bool {
+        let dp = self.dataplane.clone();
+        let tun = self.tun.clone();
+        // This sink only sends (handshakes, probes, timers); it never
+        // decapsulates a datagram, so no probe can arrive through it.
+        let probe = |_: ProbeReceived| {};
+        let mut sink = IoSink {
+            dataplane: &dp,
+            tun: &tun,
+            probe: &probe,
+        };
+        let mut wrote = false;
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::SendBfd { tunnel, packet } => {
+                    dp.send_probe(tunnel, &packet, &mut self.scratch, &mut sink)
+                }
+                Action::SendEcho { tunnel, seq } => {
+                    dp.send_echo(tunnel, seq, &mut self.scratch, &mut sink)
+                }
+                Action::InitiateHandshakes => dp.initiate_handshakes(&mut self.scratch, &mut sink),
+                Action::Liveness { tunnel, state } => {
+                    if let Some(t) = dp.tunnels.get(tunnel) {
+                        t.set_liveness(state);
+                    }
+                }
+                Action::Active { tunnel, active } => {
+                    if let Some(t) = dp.tunnels.get(tunnel) {
+                        t.set_active(active);
+                    }
+                }
+                Action::PublishFib(fib) => dp.fib.store_shared(fib),
+                Action::KernelRoutes(changes) => {
+                    if let Some(kernel) = &self.kernel {
+                        kernel.apply(changes);
+                    }
+                }
+                Action::Transport(action) => {
+                    wrote |= matches!(action, TransportAction::Write { .. });
+                    if let Some(event) = self.transport.execute(action) {
+                        self.core.handle(Event::Transport(event), now);
+                    }
+                }
+                Action::Reply { id, reply } => {
+                    if let Some(tx) = self.replies.remove(&id) {
+                        let _ = tx.send(reply);
+                    }
+                }
+            }
+        }
+        wrote
+    }
+}
+
+// The liveness module's state names, for status output.
+pub fn liveness_name(state: State) -> &'static str {
+    match state {
+        State::AdminDown => "admin-down",
+        State::Down => "down",
+        State::Init => "init",
+        State::Up => "up",
+    }
+}

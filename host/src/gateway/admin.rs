@@ -1,0 +1,444 @@
+//! The core's admin part: the requests that need the control plane's state
+//! (plugins, BGP sessions, routes), and the jobs that answer over several
+//! turns: a swap in the bgp-filter or route-selection slot re-runs the
+//! stored routes through the live path in the core's bounded chunks, and a
+//! dry run does the same on scratch state (an overlay of what the candidate
+//! would accept, the Loc-RIB's decision compared, not applied), so the two
+//! report the same changes.
+
+use std::time::Instant;
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use tracing::info;
+
+use super::{Action, AdminCommand, Gateway, RequestId};
+use crate::policy::{Plugin, Slot, SlotStatus};
+use crate::routing::decisions;
+use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
+use crate::routing::speaker::{FilterDryRun, Learned};
+use crate::routing::view;
+
+/// Route changes for an answer: the first few, and how many in all.
+#[derive(Default)]
+pub(super) struct Changes {
+    shown: Vec<Value>,
+    total: usize,
+}
+
+impl Changes {
+    fn push(&mut self, change: Value, limit: usize) {
+        self.total += 1;
+        if self.shown.len() < limit {
+            self.shown.push(change);
+        }
+    }
+}
+
+/// An admin request answered over several turns.
+pub(super) enum Job {
+    /// A swap or removal whose re-run over the stored routes is queued in
+    /// the live path: answered when the filter and selection queues are
+    /// empty, with the changes made meanwhile.
+    Apply {
+        id: RequestId,
+        head: Value,
+        received: Option<Instant>,
+        changes: Changes,
+    },
+    /// A dry run of an import filter: first the overlay of what it would
+    /// accept differently, then the selection over those prefixes.
+    DryFilter {
+        id: RequestId,
+        head: Value,
+        plugin: Box<Plugin>,
+        run: FilterDryRun,
+        select: Option<Vec<IpNet>>,
+        changes: Changes,
+    },
+    /// A dry run of a route selection over every prefix.
+    DrySelect {
+        id: RequestId,
+        head: Value,
+        plugin: Box<Plugin>,
+        todo: Vec<IpNet>,
+        changes: Changes,
+    },
+}
+
+impl Gateway {
+    pub(super) fn on_admin(&mut self, id: RequestId, command: AdminCommand, now: Instant) {
+        let reply = match command {
+            AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
+            AdminCommand::Bgp => self.speaker.status(now),
+            AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
+            AdminCommand::Routes => {
+                view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib)
+            }
+            AdminCommand::PluginRemove { slot } => {
+                let removed = match slot {
+                    Slot::Failover => self.slots.failover.remove(),
+                    Slot::RouteSelection => self.slots.selection.remove(),
+                    Slot::BgpFilter => self.slots.filter.remove(),
+                };
+                info!(slot = %slot.world(), "plugin removed: the built-in default answers");
+                let head = json!({ "slot": slot.world(), "removed": removed.map(|p| p.info().name.clone()) });
+                match self.apply(slot, id, head, None, now) {
+                    Some(reply) => reply,
+                    None => return,
+                }
+            }
+            AdminCommand::PluginSwap {
+                plugin,
+                dry_run,
+                received,
+            } => match self.swap(id, plugin, dry_run, received, now) {
+                Some(reply) => reply,
+                None => return,
+            },
+        };
+        self.actions.push_back(Action::Reply { id, reply });
+    }
+
+    fn refresh(&mut self, tunnel: Option<&str>, now: Instant) -> Value {
+        let known: Vec<String> = self
+            .tunnels
+            .iter()
+            .filter(|t| {
+                self.cfg
+                    .connections
+                    .get(t.connection)
+                    .is_some_and(|c| c.bgp.is_some())
+            })
+            .map(|t| t.inside_cidr.to_string())
+            .collect();
+        if let Some(t) = tunnel.filter(|t| !known.iter().any(|k| k == t)) {
+            return json!({ "error": format!(
+                "no BGP session runs over tunnel {t:?}; tunnels with one: {}",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ) });
+        }
+        let refreshed = self.speaker.refresh(tunnel, now, &mut self.slots.filter);
+        json!({ "refreshed": refreshed })
+    }
+
+    /// A swap: answered at once (failover, or a refusal), or by a job.
+    fn swap(
+        &mut self,
+        id: RequestId,
+        mut plugin: Box<Plugin>,
+        dry_run: bool,
+        received: Instant,
+        now: Instant,
+    ) -> Option<Value> {
+        let slot = plugin.slot();
+        let name = format!("{} {}", plugin.info().name, plugin.info().version);
+        let head = json!({ "slot": slot.world(), "plugin": name, "dry_run": dry_run });
+        if dry_run {
+            match slot {
+                Slot::Failover => {
+                    let reply = match self.failover_weights(now, Some(&mut plugin)) {
+                        Ok(after) => with_changes(
+                            head,
+                            json!({ "weights": decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &after) }),
+                        ),
+                        Err(fault) => {
+                            json!({ "error": format!("the plugin faulted on the current tunnel health: {fault}") })
+                        }
+                    };
+                    return Some(reply);
+                }
+                Slot::RouteSelection => {
+                    let todo = self.rib.all_prefixes(&self.speaker);
+                    self.jobs.push(Job::DrySelect {
+                        id,
+                        head,
+                        plugin,
+                        todo,
+                        changes: Changes::default(),
+                    });
+                }
+                Slot::BgpFilter => {
+                    let run = self.speaker.dry_run_start();
+                    self.jobs.push(Job::DryFilter {
+                        id,
+                        head,
+                        plugin,
+                        run,
+                        select: None,
+                        changes: Changes::default(),
+                    });
+                }
+            }
+            return None;
+        }
+        let installed = match slot {
+            Slot::Failover => self.slots.failover.install(*plugin),
+            Slot::RouteSelection => self.slots.selection.install(*plugin),
+            Slot::BgpFilter => self.slots.filter.install(*plugin),
+        };
+        if let Err(e) = installed {
+            return Some(json!({ "error": e.to_string() }));
+        }
+        info!(slot = %slot.world(), plugin = %name, "plugin swapped in: the stored routes go through it");
+        self.apply(slot, id, head, Some(received), now)
+    }
+
+    /// Re-runs the slot that changed over the stored state: the weights at
+    /// once; routes through the live path's queues, answered by a job.
+    fn apply(
+        &mut self,
+        slot: Slot,
+        id: RequestId,
+        head: Value,
+        received: Option<Instant>,
+        now: Instant,
+    ) -> Option<Value> {
+        match slot {
+            Slot::Failover => {
+                let before = self.weights.clone();
+                self.decide_weights(now, true);
+                let changes = json!({ "weights": decisions::weight_diff(&self.cfg, &self.tunnels, &before, &self.weights) });
+                let mut reply = with_changes(head, changes);
+                if let Some(r) = received {
+                    reply["swap_ms"] = json!(millis(now.saturating_duration_since(r)));
+                }
+                return Some(reply);
+            }
+            Slot::RouteSelection => self.rib.mark_all(&self.speaker),
+            Slot::BgpFilter => self.speaker.refilter(now, &mut self.slots.filter),
+        }
+        self.jobs.push(Job::Apply {
+            id,
+            head,
+            received,
+            changes: Changes::default(),
+        });
+        None
+    }
+
+    /// Route changes the live path made: part of every swap in progress.
+    pub(super) fn jobs_record(&mut self, changes: &[RouteChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let limit = self.settings.changes_shown;
+        let listed: Vec<Value> = changes.iter().filter_map(|c| self.change_json(c)).collect();
+        for job in &mut self.jobs {
+            if let Job::Apply { changes, .. } = job {
+                for c in &listed {
+                    changes.push(c.clone(), limit);
+                }
+            }
+        }
+    }
+
+    /// Answers the swaps whose re-run is done (both queues empty).
+    pub(super) fn jobs_finish(&mut self, now: Instant) {
+        if self.speaker.filter_backlog() > 0 || self.rib.pending() > 0 {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.jobs);
+        for job in jobs {
+            match job {
+                Job::Apply {
+                    id,
+                    head,
+                    received,
+                    changes,
+                } => {
+                    let mut reply = with_changes(head, routes_json(changes));
+                    if let Some(r) = received {
+                        let took = now.saturating_duration_since(r);
+                        reply["swap_ms"] = json!(millis(took));
+                        info!(slot = %reply["slot"], took_ms = millis(took), "plugin swap applied to the stored routes");
+                    }
+                    self.actions.push_back(Action::Reply { id, reply });
+                }
+                other => self.jobs.push(other),
+            }
+        }
+    }
+
+    /// Works the dry runs on, up to `max` routes; returns how many.
+    pub(super) fn jobs_step(&mut self, max: usize) -> usize {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        let mut done = 0;
+        let mut kept = Vec::with_capacity(jobs.len());
+        for mut job in jobs.drain(..) {
+            if done >= max {
+                kept.push(job);
+                continue;
+            }
+            match self.dry_step(&mut job, max - done) {
+                Ok((n, false)) => {
+                    done += n;
+                    kept.push(job);
+                }
+                Ok((n, true)) => {
+                    done += n;
+                    self.answer_dry(job);
+                }
+                Err(reply) => {
+                    if let Some(id) = job_id(&job) {
+                        self.actions.push_back(Action::Reply { id, reply });
+                    }
+                }
+            }
+        }
+        kept.append(&mut self.jobs);
+        self.jobs = kept;
+        done
+    }
+
+    /// One step of a dry run: (routes looked at, finished), or the error
+    /// answer when the candidate faulted.
+    fn dry_step(&mut self, job: &mut Job, max: usize) -> Result<(usize, bool), Value> {
+        let limit = self.settings.changes_shown;
+        match job {
+            Job::Apply { .. } => Ok((0, false)),
+            Job::DryFilter {
+                plugin,
+                run,
+                select,
+                changes,
+                ..
+            } => {
+                if run.remaining() > 0 {
+                    let n = self
+                        .speaker
+                        .dry_run_step(run, plugin, max)
+                        .map_err(|fault| json!({ "error": format!("the plugin faulted on the received routes: {fault}") }))?;
+                    return Ok((n, false));
+                }
+                let todo = select.get_or_insert_with(|| {
+                    let mut list: Vec<IpNet> = run.overlay.keys().map(|(_, p)| *p).collect();
+                    list.sort_unstable();
+                    list.dedup();
+                    list
+                });
+                let chunk = take_chunk(todo, max);
+                let usable = self.usable();
+                let mut env = Env {
+                    cfg: &self.cfg,
+                    tunnels: &self.tunnels,
+                    learned: Learned::with(&self.speaker, &run.overlay),
+                    selector: Selector::Slot(&mut self.slots.selection),
+                    usable: &usable,
+                };
+                let decided = self.rib.decide(&chunk, &mut env).unwrap_or_default();
+                self.compare(decided, changes, limit);
+                Ok((chunk.len(), todo.is_empty()))
+            }
+            Job::DrySelect {
+                plugin,
+                todo,
+                changes,
+                ..
+            } => {
+                let chunk = take_chunk(todo, max);
+                let usable = self.usable();
+                let mut env = Env {
+                    cfg: &self.cfg,
+                    tunnels: &self.tunnels,
+                    learned: Learned::live(&self.speaker),
+                    selector: Selector::Candidate(plugin),
+                    usable: &usable,
+                };
+                let decided = self
+                    .rib
+                    .decide(&chunk, &mut env)
+                    .map_err(|fault| json!({ "error": format!("the plugin faulted on the current routes: {fault}") }))?;
+                self.compare(decided, changes, limit);
+                Ok((chunk.len(), todo.is_empty()))
+            }
+        }
+    }
+
+    /// Records where a decision differs from what is installed.
+    fn compare(
+        &self,
+        decided: Vec<Decision>,
+        changes: &mut Changes,
+        limit: usize,
+    ) {
+        for (prefix, after) in decided {
+            let before = self.rib.selected(&prefix).map(|v| v.to_vec());
+            if let Some(change) = decisions::change_json(
+                &self.cfg,
+                &self.tunnels,
+                &prefix,
+                before.as_deref(),
+                after.as_deref(),
+            ) {
+                changes.push(change, limit);
+            }
+        }
+    }
+
+    fn answer_dry(&mut self, job: Job) {
+        let (id, head, changes) = match job {
+            Job::DryFilter {
+                id, head, changes, ..
+            }
+            | Job::DrySelect {
+                id, head, changes, ..
+            } => (id, head, changes),
+            Job::Apply { .. } => return,
+        };
+        let reply = with_changes(head, routes_json(changes));
+        self.actions.push_back(Action::Reply { id, reply });
+    }
+
+    fn slot_statuses(&self) -> Vec<Value> {
+        [
+            self.slots.filter.status(),
+            self.slots.selection.status(),
+            self.slots.failover.status(),
+        ]
+        .iter()
+        .map(slot_json)
+        .collect()
+    }
+}
+
+fn job_id(job: &Job) -> Option<RequestId> {
+    match job {
+        Job::Apply { id, .. } | Job::DryFilter { id, .. } | Job::DrySelect { id, .. } => Some(*id),
+    }
+}
+
+/// Up to `max` (at least one chunk's worth is never exceeded) prefixes from
+/// the end of `todo`.
+fn take_chunk(todo: &mut Vec<IpNet>, max: usize) -> Vec<IpNet> {
+    let n = todo.len().min(SELECTION_CHUNK).min(max.max(1));
+    todo.split_off(todo.len() - n)
+}
+
+fn routes_json(changes: Changes) -> Value {
+    json!({ "routes": changes.shown, "routes_changed": changes.total })
+}
+
+fn with_changes(mut head: Value, changes: Value) -> Value {
+    head["changes"] = changes;
+    head
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn slot_json(s: &SlotStatus) -> Value {
+    let plugin = s.plugin.as_ref();
+    json!({
+        "slot": s.slot.world(),
+        "plugin": plugin.map_or("built-in default".to_string(), |p| p.name.clone()),
+        "version": plugin.map(|p| p.version.clone()),
+        "path": plugin.map(|p| p.path.display().to_string()),
+        "calls": s.stats.calls,
+        "faults": s.stats.faults,
+        "quarantined": s.stats.quarantined,
+        "mean_call_us": s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
+        "last_fault": s.stats.last_fault.as_ref().map(|f| f.to_string()),
+    })
+}

@@ -1,0 +1,87 @@
+//! The gateway core's vocabulary: the [`Event`]s it takes, the [`Action`]s
+//! it asks the driver to carry out, and the admin commands that reach it.
+//! Plain values: no stream, socket, channel or clock.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::bgp::transport::{TransportAction, TransportEvent};
+use crate::dataplane::fib::{Fib, TunnelId};
+use crate::dataplane::ProbeKind;
+use crate::liveness::bfd::State;
+use crate::policy::{Plugin, Slot};
+
+/// Names an admin request, so that its reply can come later (a swap over a
+/// full table takes many turns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// What reaches the core.
+pub enum Event {
+    /// A liveness probe the data path received over `tunnel`.
+    Probe {
+        tunnel: TunnelId,
+        kind: ProbeKind,
+        payload: Vec<u8>,
+    },
+    /// What happened to a BGP session's connections.
+    Transport(TransportEvent),
+    /// Whether `tunnel` has a WireGuard session (the driver reports changes).
+    Handshake { tunnel: TunnelId, established: bool },
+    /// An operator's request; answered by an [`Action::Reply`] with `id`.
+    Admin {
+        id: RequestId,
+        command: AdminCommand,
+    },
+}
+
+/// The admin requests the core answers (the others are answered from the
+/// data path's counters, off the control thread).
+pub enum AdminCommand {
+    /// Every slot with its plugin and counters.
+    PluginList,
+    /// Run `plugin` over the stored state: with `dry_run` only report the
+    /// changes it would make, else install it and apply them. Answered once
+    /// every stored route has been through it.
+    PluginSwap {
+        plugin: Box<Plugin>,
+        dry_run: bool,
+        /// When the operator's command arrived (for the swap time).
+        received: Instant,
+    },
+    /// Back to the built-in default.
+    PluginRemove { slot: Slot },
+    /// The BGP sessions (`sitelink bgp`).
+    Bgp,
+    /// The route table (`sitelink routes`).
+    Routes,
+    /// Ask peers for their routes again (all sessions, or one tunnel's).
+    BgpRefresh { tunnel: Option<String> },
+}
+
+/// What the driver must do, in order.
+pub enum Action {
+    /// Send a BFD control packet over `tunnel`.
+    SendBfd { tunnel: TunnelId, packet: Vec<u8> },
+    /// Send an ICMP echo request with `seq` over `tunnel`.
+    SendEcho { tunnel: TunnelId, seq: u16 },
+    /// Start WireGuard handshakes on every tunnel (the customer side does,
+    /// as AWS's customer gateways do).
+    InitiateHandshakes,
+    /// A tunnel's liveness changed (for status and metrics).
+    Liveness { tunnel: TunnelId, state: State },
+    /// Whether traffic goes over a tunnel now (weight above 0).
+    Active { tunnel: TunnelId, active: bool },
+    /// Swap in this FIB snapshot for the data path.
+    PublishFib(Arc<Fib>),
+    /// Route these prefixes into the TUN device (`true`) or stop (`false`);
+    /// the latest wish per prefix counts.
+    KernelRoutes(Vec<(IpNet, bool)>),
+    /// A BGP transport action.
+    Transport(TransportAction),
+    /// The answer to an admin request.
+    Reply { id: RequestId, reply: Value },
+}

@@ -1,0 +1,73 @@
+//! The core's failover part: asks the failover slot for the tunnel weights
+//! when a liveness changed (or on its tick), and moves the FIB's next hops
+//! when a weight changed.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use super::{Action, Gateway};
+use crate::policy::{Fault, Plugin};
+use crate::routing::decisions;
+
+impl Gateway {
+    /// Asks the failover slot for the weights and publishes a new FIB when
+    /// any weight changed (or when `force` is set).
+    pub(super) fn decide_weights(&mut self, now: Instant, force: bool) {
+        // The slot always answers (plugin, last good, or default).
+        let Ok(weights) = self.failover_weights(now, None) else {
+            return;
+        };
+        let diff = decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &weights);
+        for change in &diff {
+            info!(
+                connection = %change["connection"],
+                tunnel = %change["tunnel"],
+                from = %change["from"],
+                to = %change["to"],
+                "tunnel weight changed{}",
+                if change["to"] == 0 { " (standby)" } else { "" }
+            );
+        }
+        if diff.is_empty() && !force {
+            return;
+        }
+        for (id, (old, new)) in self.weights.iter().zip(&weights).enumerate() {
+            if force || (*old > 0) != (*new > 0) {
+                self.actions.push_back(Action::Active {
+                    tunnel: id,
+                    active: *new > 0,
+                });
+            }
+        }
+        self.weights = weights;
+        self.rib.set_weights(&self.weights, &self.tunnels);
+        self.publish(now, true);
+    }
+
+    /// The failover weights for the current health, from the slot or, for a
+    /// dry run, from `candidate` (whose fault is returned, not hidden).
+    pub(super) fn failover_weights(
+        &mut self,
+        now: Instant,
+        candidate: Option<&mut Plugin>,
+    ) -> Result<Vec<u32>, Fault> {
+        let input = decisions::connection_health(
+            &self.cfg,
+            &self.tunnels,
+            &self.tunnels_of,
+            &self.liveness(),
+            &self.weights,
+            now,
+        );
+        let answer = match candidate {
+            Some(plugin) => plugin.decide(&input)?,
+            None => self.slots.failover.decide(&input).weights,
+        };
+        Ok(decisions::weights_by_tunnel(
+            &self.tunnels_of,
+            &answer,
+            self.weights.len(),
+        ))
+    }
+}

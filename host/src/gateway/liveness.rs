@@ -1,0 +1,175 @@
+//! The core's liveness part: one probe per tunnel (BFD or ICMP echo, as its
+//! connection says), fed the probes the data path received, run on timers,
+//! and turned into transitions: a tunnel that goes down takes its learned
+//! routes out of the candidates at once and resets its BGP session
+//! (RFC 5882 section 4.3).
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::{Action, Gateway, VGW_INITIATE_AFTER};
+use crate::config::{GatewayConfig, LivenessMode, Role};
+use crate::dataplane::fib::TunnelId;
+use crate::dataplane::ProbeKind;
+use crate::liveness::bfd::{ControlPacket, Session, State, Transition};
+use crate::liveness::echo::EchoSession;
+use crate::liveness::Probe;
+use crate::topology::TunnelInfo;
+
+/// A small deterministic generator (splitmix64) for discriminators and
+/// sequence numbers: the driver seeds it from the OS, tests with a constant.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// A probe for every tunnel, of its connection's kind.
+pub(super) fn probes(
+    cfg: &GatewayConfig,
+    tunnels: &[TunnelInfo],
+    seed: u64,
+    now: Instant,
+) -> Vec<Probe> {
+    let mut rng = SplitMix(seed);
+    tunnels
+        .iter()
+        .map(|t| {
+            let liveness = cfg
+                .connections
+                .get(t.connection)
+                .map(|c| c.liveness)
+                .unwrap_or_default();
+            match liveness.mode {
+                // Discriminators need only be unique per session on this host.
+                LivenessMode::Bfd => Probe::Bfd(Session::new(
+                    (rng.next() as u32).max(1),
+                    liveness.interval,
+                    liveness.multiplier,
+                    now,
+                    rng.next(),
+                )),
+                LivenessMode::Echo => Probe::Echo(EchoSession::new(
+                    liveness.interval,
+                    liveness.multiplier,
+                    now,
+                    rng.next() as u16,
+                )),
+            }
+        })
+        .collect()
+}
+
+impl Gateway {
+    pub(super) fn on_probe(
+        &mut self,
+        tunnel: TunnelId,
+        kind: ProbeKind,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let session = match (self.probes.get_mut(tunnel), kind) {
+            (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
+            (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
+                if let Some(t) = session.handle_reply(seq, now) {
+                    self.on_transition(tunnel, t, now);
+                }
+                return;
+            }
+            // A probe of the other kind than the tunnel runs: ignored.
+            _ => return,
+        };
+        match ControlPacket::decode(payload) {
+            Ok(packet) => {
+                if let Some(t) = session.handle_packet(&packet, now) {
+                    self.on_transition(tunnel, t, now);
+                }
+            }
+            Err(e) => {
+                let cidr = self.tunnels.get(tunnel).map(|t| t.inside_cidr);
+                warn!(tunnel = ?cidr, error = %e, "malformed liveness probe dropped");
+            }
+        }
+    }
+
+    /// Runs the probes' timers and sends what is due. A probe on a tunnel
+    /// without a WireGuard session starts a handshake: the VGW leaves that
+    /// to the customer gateway at first.
+    pub(super) fn probe_timeouts(&mut self, now: Instant) {
+        let settled = now.saturating_duration_since(self.started) >= VGW_INITIATE_AFTER;
+        for id in 0..self.probes.len() {
+            if let Some(t) = self.probes.get_mut(id).and_then(|p| p.handle_timeout(now)) {
+                self.on_transition(id, t, now);
+            }
+            let may_send = self.cfg.role == Role::Cgw
+                || settled
+                || self.handshake.get(id).copied().unwrap_or(false);
+            match self.probes.get_mut(id) {
+                Some(Probe::Bfd(session)) => {
+                    while let Some(packet) = session.poll_transmit(now) {
+                        if may_send {
+                            self.actions.push_back(Action::SendBfd {
+                                tunnel: id,
+                                packet: packet.encode().to_vec(),
+                            });
+                        }
+                    }
+                }
+                Some(Probe::Echo(session)) => {
+                    while let Some(seq) = session.poll_transmit(now) {
+                        if may_send {
+                            self.actions.push_back(Action::SendEcho { tunnel: id, seq });
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn on_transition(&mut self, id: TunnelId, t: Transition, now: Instant) {
+        let Some(tunnel) = self.tunnels.get(id) else {
+            return;
+        };
+        info!(
+            tunnel = %tunnel.inside_cidr,
+            connection = self.connection_name(tunnel.connection),
+            from = ?t.from,
+            to = ?t.to,
+            diag = %t.diag,
+            "tunnel liveness changed"
+        );
+        self.actions.push_back(Action::Liveness {
+            tunnel: id,
+            state: t.to,
+        });
+        self.health_changed = true;
+        // Routes learned over a tunnel count only while its probe is up.
+        self.rib.mark(self.speaker.accepted_over(id));
+        if t.from == State::Up {
+            self.speaker.tunnel_down(id, now, &mut self.slots.filter);
+        }
+        if let Some(slot) = self.up_since.get_mut(id) {
+            *slot = (t.to == State::Up).then_some(now);
+        }
+    }
+
+    /// What the control plane knows of each tunnel's liveness.
+    pub(super) fn liveness(&self) -> Vec<crate::routing::decisions::Liveness> {
+        self.probes
+            .iter()
+            .zip(&self.up_since)
+            .map(|(s, up_since)| crate::routing::decisions::Liveness {
+                state: s.state(),
+                up_since: *up_since,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,407 @@
+//! The gateway core: the whole control plane as one sans-IO value, in the
+//! shape of `bgp::fsm` and boringtun's `Tunn`, one level up. A [`Gateway`]
+//! takes [`Event`]s (a probe, a BGP transport event, a WireGuard handshake
+//! change, an admin request) with the caller's `now`, runs its timers in
+//! [`Gateway::handle_timeout`] when [`Gateway::poll_timeout`] says, and
+//! leaves [`Action`]s for the driver ([`Gateway::poll_action`]): send this
+//! probe, open or write this BGP connection, publish this FIB, add or remove
+//! these kernel routes, answer this request.
+//!
+//! Every step is bounded: route work (the import filter, the route
+//! selection, a plugin swap's re-run over the stored routes, a dry run) is
+//! done in chunks within a [`Budget`] per call of `handle_timeout`, so the
+//! liveness probes that share the control thread are never starved,
+//! whatever a peer sends or an operator asks. `poll_timeout` returns `now`
+//! while such work is queued.
+//!
+//! Owns: the probes, the policy slots, the tunnel weights, routing (the BGP
+//! speaker and the Loc-RIB), pending admin jobs. Must not: touch a socket,
+//! a thread, the TUN device, netlink or the clock (the budget's time limit
+//! is the one reading of a clock, and tests set a route count instead).
+//! See ARCHITECTURE.md.
+
+mod admin;
+mod event;
+mod failover;
+mod liveness;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+pub use event::{Action, AdminCommand, Event, RequestId};
+
+use crate::config::{GatewayConfig, Role};
+use crate::dataplane::fib::TunnelId;
+use crate::liveness::Probe;
+use crate::policy::{FailoverSlot, FilterSlot, SelectionSlot};
+use crate::routing::loc_rib::{Env, LocRib, RouteChange, Selector};
+use crate::routing::speaker::{Learned, Speaker};
+use crate::topology::{self, TunnelInfo};
+use admin::Job;
+
+/// The three policy slots.
+pub struct Slots {
+    pub failover: FailoverSlot,
+    pub selection: SelectionSlot,
+    pub filter: FilterSlot,
+}
+
+/// How much route work one call of [`Gateway::handle_timeout`] may do:
+/// until `time` has passed (measured from the call's start), and at most
+/// `routes` routes filtered plus prefixes selected. A chunk in progress is
+/// finished, so a turn may pass `time` by one chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub time: Option<Duration>,
+    pub routes: usize,
+}
+
+impl Budget {
+    /// The control thread's: 20 ms of route work per turn.
+    pub const DEFAULT: Budget = Budget {
+        time: Some(Duration::from_millis(20)),
+        routes: usize::MAX,
+    };
+}
+
+/// The core's settings that are not in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub budget: Budget,
+    /// Seeds the probes' discriminators and first sequence numbers.
+    pub seed: u64,
+    /// Route changes listed in a swap's or dry run's answer at most (the
+    /// answer counts them all).
+    pub changes_shown: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            budget: Budget::DEFAULT,
+            seed: 0,
+            changes_shown: 1000,
+        }
+    }
+}
+
+/// How often the failover slot is asked even when no liveness changed, so
+/// that time-based rules (failback hold, start-up settle) take effect.
+const FAILOVER_TICK: Duration = Duration::from_millis(100);
+/// How long the VGW side waits for the customer gateway to initiate a
+/// tunnel's handshake before it sends probes (which start one). As in AWS,
+/// the customer side starts; if both start at once, each refuses the
+/// other's response.
+const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
+/// Route changes logged one by one per turn; beyond, a count.
+const ROUTE_CHANGES_LOGGED: usize = 20;
+
+/// The control plane of one gateway. See the module documentation.
+pub struct Gateway {
+    cfg: Arc<GatewayConfig>,
+    tunnels: Vec<TunnelInfo>,
+    /// The tunnels of each connection, in configuration order.
+    tunnels_of: Vec<Vec<TunnelId>>,
+    settings: Settings,
+    probes: Vec<Probe>,
+    up_since: Vec<Option<Instant>>,
+    /// Per tunnel: does it have a WireGuard session (as the driver says)?
+    handshake: Vec<bool>,
+    started: Instant,
+    /// The latest `now` given.
+    now: Instant,
+    speaker: Speaker,
+    rib: LocRib,
+    slots: Slots,
+    /// Weights in force, by tunnel id.
+    weights: Vec<u32>,
+    /// A liveness changed since the failover slot was last asked.
+    health_changed: bool,
+    next_failover: Instant,
+    /// Admin requests answered over several turns.
+    jobs: Vec<Job>,
+    actions: VecDeque<Action>,
+    stopped: bool,
+    /// Routes filtered and prefixes selected in the last `handle_timeout`.
+    last_work: usize,
+}
+
+impl Gateway {
+    /// The core of a gateway configured by `cfg`, its sessions started and
+    /// its first FIB (static routes, tunnels' inside addresses) queued for
+    /// publishing.
+    pub fn new(cfg: Arc<GatewayConfig>, slots: Slots, settings: Settings, now: Instant) -> Gateway {
+        let tunnels = topology::tunnels(&cfg);
+        let tunnels_of = crate::routing::table::tunnels_by_connection(&cfg);
+        let probes = liveness::probes(&cfg, &tunnels, settings.seed, now);
+        let n = tunnels.len();
+        let speaker = Speaker::new(&cfg, &tunnels);
+        let rib = LocRib::new(&cfg, &tunnels);
+        let mut gw = Gateway {
+            cfg,
+            tunnels,
+            tunnels_of,
+            settings,
+            probes,
+            up_since: vec![None; n],
+            handshake: vec![false; n],
+            started: now,
+            now,
+            speaker,
+            rib,
+            slots,
+            weights: vec![0; n],
+            health_changed: false,
+            next_failover: now + FAILOVER_TICK,
+            jobs: Vec::new(),
+            actions: VecDeque::new(),
+            stopped: false,
+            last_work: 0,
+        };
+        if gw.cfg.role == Role::Cgw {
+            gw.actions.push_back(Action::InitiateHandshakes);
+        }
+        gw.work(now, None);
+        gw.decide_weights(now, true);
+        gw.speaker.start(now, &mut gw.slots.filter);
+        gw.collect(now);
+        gw
+    }
+
+    /// The tunnels, by id.
+    pub fn tunnels(&self) -> &[TunnelInfo] {
+        &self.tunnels
+    }
+
+    /// The static routes' prefixes (the kernel routes installed at start).
+    pub fn static_prefixes(&self) -> Vec<ipnet::IpNet> {
+        self.rib.static_prefixes()
+    }
+
+    /// Takes one event.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        self.now = now;
+        match event {
+            Event::Probe {
+                tunnel,
+                kind,
+                payload,
+            } => self.on_probe(tunnel, kind, &payload, now),
+            Event::Transport(event) => {
+                self.speaker.on_event(event, now, &mut self.slots.filter);
+            }
+            Event::Handshake {
+                tunnel,
+                established,
+            } => {
+                if let Some(h) = self.handshake.get_mut(tunnel) {
+                    *h = established;
+                }
+            }
+            Event::Admin { id, command } => self.on_admin(id, command, now),
+        }
+        // A liveness change moves the weights in the same step.
+        if self.health_changed {
+            self.health_changed = false;
+            self.decide_weights(now, false);
+        }
+        self.collect(now);
+    }
+
+    /// When [`Gateway::handle_timeout`] must next run: now while route
+    /// work is queued.
+    pub fn poll_timeout(&self) -> Instant {
+        if self.has_work() {
+            return self.now;
+        }
+        self.probes
+            .iter()
+            .map(Probe::poll_timeout)
+            .chain(self.speaker.poll_timeout())
+            .chain([self.next_failover])
+            .min()
+            .unwrap_or(self.next_failover)
+    }
+
+    /// Route work is queued (filter, selection, or an admin job).
+    pub fn has_work(&self) -> bool {
+        self.speaker.filter_backlog() > 0 || self.rib.pending() > 0 || !self.jobs.is_empty()
+    }
+
+    /// Routes waiting for the filter or the selection: the driver stops
+    /// reading BGP input while this is high, so that TCP pushes back on the
+    /// peer rather than memory growing.
+    pub fn backlog(&self) -> usize {
+        self.speaker.filter_backlog() + self.rib.pending()
+    }
+
+    /// Runs what is due at `now`: session and probe timers, the failover
+    /// slot, and a budget's worth of route work.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.speaker.on_timeouts(now, &mut self.slots.filter);
+        self.probe_timeouts(now);
+        // Plugins run on events: a liveness change, or the tick.
+        if self.health_changed || now >= self.next_failover {
+            self.health_changed = false;
+            self.decide_weights(now, false);
+            self.next_failover = now + FAILOVER_TICK;
+        }
+        let budget = self.settings.budget;
+        self.work(now, Some(budget));
+        self.collect(now);
+    }
+
+    /// Routes filtered and prefixes selected in the last call of
+    /// [`Gateway::handle_timeout`] (what the budget bounds).
+    pub fn last_turn_work(&self) -> usize {
+        self.last_work
+    }
+
+    /// The next action for the driver, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Stopping: every session says goodbye (Cease / administrative
+    /// shutdown) and its connection closes.
+    pub fn stop(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.speaker.stop_all(now, &mut self.slots.filter);
+        self.collect(now);
+    }
+
+    /// Route work within `budget` (`None`: all of it): the import filter
+    /// over queued routes, the selection of dirty prefixes, admin jobs, in
+    /// chunks; then the route changes are logged and the FIB published.
+    fn work(&mut self, now: Instant, budget: Option<Budget>) {
+        let clock = std::time::Instant::now();
+        let mut left = budget.map_or(usize::MAX, |b| b.routes);
+        let spent = |left: usize| {
+            left == 0
+                || budget
+                    .and_then(|b| b.time)
+                    .is_some_and(|t| clock.elapsed() >= t)
+        };
+        let mut changes: Vec<RouteChange> = Vec::new();
+        let mut total = 0;
+        loop {
+            let mut did = 0;
+            if self.speaker.filter_backlog() > 0 {
+                let max = left.min(crate::routing::speaker::FILTER_CHUNK);
+                did += self.speaker.filter_queued(max, now, &mut self.slots.filter);
+                self.rib.mark(self.speaker.take_dirty());
+            }
+            left = left.saturating_sub(did);
+            if self.rib.pending() > 0 && !spent(left) {
+                let usable = self.usable();
+                let mut env = Env {
+                    cfg: &self.cfg,
+                    tunnels: &self.tunnels,
+                    learned: Learned::live(&self.speaker),
+                    selector: Selector::Slot(&mut self.slots.selection),
+                    usable: &usable,
+                };
+                let n = self.rib.work_chunk(&mut env, &mut changes);
+                did += n;
+                left = left.saturating_sub(n);
+            }
+            if !spent(left) {
+                let n = self.jobs_step(left.min(crate::routing::speaker::FILTER_CHUNK));
+                did += n;
+                left = left.saturating_sub(n);
+            }
+            total += did;
+            if did == 0 || spent(left) {
+                break;
+            }
+        }
+        self.last_work = total;
+        self.jobs_record(&changes);
+        self.log_route_changes(&changes);
+        self.jobs_finish(now);
+        self.publish(now, false);
+    }
+
+    /// Moves what the speaker and the Loc-RIB produced into actions.
+    fn collect(&mut self, now: Instant) {
+        self.rib.mark(self.speaker.take_dirty());
+        for a in self.speaker.take_actions() {
+            self.actions.push_back(Action::Transport(a));
+        }
+        // What must leave the FIB at once (a tunnel down, a withdrawal
+        // selected) is published in the same step.
+        self.publish(now, false);
+    }
+
+    /// Per tunnel: may its learned routes be used (route propagation on
+    /// and its probe up)?
+    fn usable(&self) -> Vec<bool> {
+        let propagate = self.cfg.route_table.propagation;
+        self.probes
+            .iter()
+            .map(|s| propagate && s.state() == crate::liveness::bfd::State::Up)
+            .collect()
+    }
+
+    /// Marks the tunnels active or not and publishes the FIB if it changed
+    /// (rate-limited while prefixes are queued), or at once with `force`.
+    fn publish(&mut self, now: Instant, force: bool) {
+        let publish = self.rib.publish(now, force);
+        if let Some(fib) = publish.fib {
+            self.actions.push_back(Action::PublishFib(fib));
+        }
+        if !publish.kernel.is_empty() {
+            self.actions.push_back(Action::KernelRoutes(publish.kernel));
+        }
+    }
+
+    fn connection_name(&self, connection: usize) -> &str {
+        self.cfg
+            .connections
+            .get(connection)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?")
+    }
+
+    /// Logs route changes one by one, up to a few per turn (a full feed
+    /// changes a million), then how many more there were.
+    fn log_route_changes(&self, changes: &[RouteChange]) {
+        let mut logged = 0;
+        for c in changes {
+            if logged == ROUTE_CHANGES_LOGGED {
+                break;
+            }
+            if let Some(change) = self.change_json(c) {
+                info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
+                logged += 1;
+            }
+        }
+        if changes.len() > ROUTE_CHANGES_LOGGED {
+            info!(
+                changes = changes.len(),
+                installed = self.rib.installed_len(),
+                queued = self.backlog(),
+                "routes changed (the first {ROUTE_CHANGES_LOGGED} logged)"
+            );
+        }
+    }
+
+    fn change_json(&self, c: &RouteChange) -> Option<serde_json::Value> {
+        crate::routing::decisions::change_json(
+            &self.cfg,
+            &self.tunnels,
+            &c.prefix,
+            c.before.as_deref(),
+            c.after.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,432 @@
+//! The gateway core without I/O: a config, a fake clock (a base `Instant`
+//! plus `Duration`s), the far side played with bytes (BFD packets, BGP
+//! messages encoded by the codec), and assertions on the actions.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use super::*;
+use crate::bgp::codec;
+use crate::bgp::message::{
+    AsSegment, Capability, Family, Message, Open, PathAttributes, SegmentKind,
+};
+use crate::bgp::transport::{TransportAction, TransportEvent};
+use crate::config::tests::Fixture;
+use crate::dataplane::fib::Fib;
+use crate::dataplane::ProbeKind;
+use crate::liveness::bfd::{ControlPacket, State};
+use crate::policy::{EngineSettings, Plugin, PolicyEngine, Slot};
+
+const PEER_ASN: u32 = 65000;
+const LISTENER_CONN: u64 = 1 << 40;
+
+/// A VGW with one dynamic connection of two tunnels (the peer runs over the
+/// first), our network 10.2.0.0/24, and room for `max` routes.
+fn config(fx: &Fixture, connection: &str, max: u32) -> Arc<crate::config::GatewayConfig> {
+    let text = fx
+        .base()
+        .replace("name = \"office\"", &format!("name = \"{connection}\""))
+        .replace(
+            "routing = \"static\"\nstatic_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+            &format!(
+                "routing = \"dynamic\"\n\n[connection.bgp]\nremote_asn = {PEER_ASN}\n\
+                 max_prefixes = {max}\n"
+            ),
+        );
+    let text = format!("{text}\n[bgp]\nnetworks = [\"10.2.0.0/24\"]\n");
+    Arc::new(fx.parse(&text).expect("test config"))
+}
+
+fn slots() -> Slots {
+    Slots {
+        failover: crate::policy::FailoverSlot::new(3),
+        selection: crate::policy::SelectionSlot::new(3),
+        filter: crate::policy::FilterSlot::new(3),
+    }
+}
+
+/// The core, the clock, and what it did, with the far side's moves.
+struct Harness {
+    gw: Gateway,
+    now: Instant,
+    /// Our BFD discriminator per tunnel (from what we sent).
+    our_discr: Vec<u32>,
+    fib: Option<Arc<Fib>>,
+    writes: Vec<Vec<u8>>,
+    replies: Vec<(RequestId, serde_json::Value)>,
+    liveness: Vec<(usize, State)>,
+    conn: u64,
+    /// The most route work seen in one `handle_timeout`.
+    max_turn: usize,
+}
+
+impl Harness {
+    fn new(cfg: Arc<crate::config::GatewayConfig>, budget: Budget) -> Harness {
+        let now = Instant::now();
+        let settings = Settings {
+            budget,
+            seed: 7,
+            changes_shown: usize::MAX,
+        };
+        let gw = Gateway::new(cfg, slots(), settings, now);
+        let n = gw.tunnels().len();
+        let mut h = Harness {
+            gw,
+            now,
+            our_discr: vec![0; n],
+            fib: None,
+            writes: Vec::new(),
+            replies: Vec::new(),
+            liveness: Vec::new(),
+            conn: LISTENER_CONN,
+            max_turn: 0,
+        };
+        h.drain();
+        h
+    }
+
+    /// Takes every action, as a driver whose writes all succeed.
+    fn drain(&mut self) {
+        while let Some(action) = self.gw.poll_action() {
+            match action {
+                Action::SendBfd { tunnel, packet } => {
+                    if let Ok(p) = ControlPacket::decode(&packet) {
+                        self.our_discr[tunnel] = p.my_discr;
+                    }
+                }
+                Action::PublishFib(fib) => self.fib = Some(fib),
+                Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
+                Action::Reply { id, reply } => self.replies.push((id, reply)),
+                Action::Liveness { tunnel, state } => self.liveness.push((tunnel, state)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Advances the clock by `step` and runs what is due.
+    fn tick(&mut self, step: Duration) {
+        self.now += step;
+        if self.now >= self.gw.poll_timeout() {
+            self.gw.handle_timeout(self.now);
+            self.max_turn = self.max_turn.max(self.gw.last_turn_work());
+        }
+        self.drain();
+    }
+
+    fn event(&mut self, event: Event) {
+        self.gw.handle(event, self.now);
+        self.drain();
+    }
+
+    /// The far side's BFD packet over `tunnel` in `state`.
+    fn bfd(&mut self, tunnel: usize, state: State) {
+        let packet = ControlPacket {
+            diag: 0,
+            state,
+            poll: false,
+            final_: false,
+            detect_mult: 3,
+            my_discr: 1000 + tunnel as u32,
+            your_discr: self.our_discr[tunnel],
+            desired_min_tx_us: 200_000,
+            required_min_rx_us: 200_000,
+            required_min_echo_rx_us: 0,
+        };
+        self.event(Event::Probe {
+            tunnel,
+            kind: ProbeKind::Bfd,
+            payload: packet.encode().to_vec(),
+        });
+    }
+
+    /// Brings `tunnel`'s probe up (the three-way handshake of RFC 5880).
+    fn probe_up(&mut self, tunnel: usize) {
+        // The VGW probes once the customer side has made a handshake.
+        self.event(Event::Handshake {
+            tunnel,
+            established: true,
+        });
+        self.tick(Duration::from_millis(250));
+        self.bfd(tunnel, State::Down);
+        self.bfd(tunnel, State::Init);
+        self.bfd(tunnel, State::Up);
+        assert!(
+            self.liveness.contains(&(tunnel, State::Up)),
+            "probe of tunnel {tunnel} up: {:?}",
+            self.liveness
+        );
+    }
+
+    /// The peer connects to our passive session over tunnel 0 and opens it.
+    fn session_up(&mut self) {
+        self.conn += 1;
+        self.event(Event::Transport(TransportEvent::Connected {
+            peer: 0,
+            conn: self.conn,
+        }));
+        let open = Open {
+            asn: PEER_ASN,
+            hold_time: 90,
+            router_id: Ipv4Addr::new(10, 255, 0, 2),
+            capabilities: vec![
+                Capability::Multiprotocol(Family::IPV4_UNICAST),
+                Capability::RouteRefresh,
+                Capability::FourOctetAs(PEER_ASN),
+            ],
+        };
+        let mut bytes = wire(&Message::Open(open));
+        bytes.extend(wire(&Message::Keepalive));
+        self.data(bytes);
+        assert_eq!(self.bgp_state(), "established");
+    }
+
+    fn data(&mut self, bytes: Vec<u8>) {
+        self.event(Event::Transport(TransportEvent::Data {
+            peer: 0,
+            conn: self.conn,
+            bytes,
+        }));
+    }
+
+    /// The peer announces `prefixes` (path 65000 65010).
+    fn announce(&mut self, prefixes: &[IpNet]) {
+        let attrs = PathAttributes {
+            as_path: vec![AsSegment {
+                kind: SegmentKind::Sequence,
+                asns: vec![PEER_ASN, 65010],
+            }],
+            ..PathAttributes::default()
+        };
+        let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 10, 2))];
+        for msg in codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, prefixes, &ctx())
+        {
+            self.data(msg);
+        }
+    }
+
+    fn bgp_state(&mut self) -> String {
+        let id = RequestId(u64::MAX);
+        self.event(Event::Admin {
+            id,
+            command: AdminCommand::Bgp,
+        });
+        let reply = self.reply(id);
+        reply["peers"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn reply(&mut self, id: RequestId) -> serde_json::Value {
+        let at = self.replies.iter().position(|(i, _)| *i == id);
+        at.map(|i| self.replies.remove(i).1)
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Runs turns of `step` until the core has no route work left, keeping
+    /// every probe alive as the far side would (a packet every 100 ms).
+    fn settle(&mut self, step: Duration, up: &[usize]) {
+        let mut since_probe = Duration::ZERO;
+        for _ in 0..1_000_000 {
+            if !self.gw.has_work() {
+                return;
+            }
+            self.tick(step);
+            since_probe += step;
+            if since_probe >= Duration::from_millis(100) {
+                since_probe = Duration::ZERO;
+                for t in up {
+                    self.bfd(*t, State::Up);
+                }
+            }
+        }
+        panic!("the core never finished its route work");
+    }
+
+    fn routed(&self, prefix: &str) -> Option<Vec<usize>> {
+        let ip: IpAddr = prefix.parse().unwrap();
+        let fib = self.fib.as_ref()?;
+        fib.lookup(ip)
+            .map(|hop| hop.tunnels.iter().map(|(t, _)| *t).collect())
+    }
+}
+
+fn ctx() -> codec::Context {
+    codec::Context {
+        four_octet_as: true,
+    }
+}
+
+fn wire(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    codec::encode(msg, &ctx(), &mut out).unwrap();
+    out
+}
+
+/// `n` distinct /24s from 11.0.0.0 on.
+fn prefixes(n: usize) -> Vec<IpNet> {
+    (0..n as u32)
+        .map(|i| {
+            let a = Ipv4Addr::from(0x0b00_0000 + (i << 8));
+            IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap())
+        })
+        .collect()
+}
+
+/// A dynamic gateway with `n` routes learned over tunnel 0, all installed.
+fn learned(fx: &Fixture, connection: &str, n: usize, budget: Budget) -> Harness {
+    let mut h = Harness::new(config(fx, connection, n as u32 + 10), budget);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up();
+    h.announce(&prefixes(n));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "learned over tunnel 0");
+    h
+}
+
+#[test]
+fn a_tunnel_going_down_takes_its_routes_out_of_the_fib_in_the_same_step() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    // No more probes from the far side on tunnel 0: after the detection
+    // time (200 ms x 3) the step that notices it publishes the FIB.
+    let mut steps = 0;
+    loop {
+        h.fib = None;
+        h.tick(Duration::from_millis(50));
+        h.bfd(1, State::Up);
+        steps += 1;
+        if h.liveness.contains(&(0, State::Down)) {
+            break;
+        }
+        assert!(steps < 40, "the probe never went down");
+    }
+    assert!(h.fib.is_some(), "a FIB was published in the step");
+    assert_eq!(h.routed("11.0.0.1"), None, "the learned route left with it");
+    assert_ne!(h.bgp_state(), "established", "its session was reset");
+}
+
+#[test]
+fn a_failed_notification_write_still_withdraws_and_our_routes_go_out_again() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    // A message with a broken marker: we answer with a NOTIFICATION, which
+    // the transport cannot write (the peer stopped reading).
+    let mut bad = wire(&Message::Keepalive);
+    bad[0] = 0;
+    h.data(bad);
+    h.event(Event::Transport(TransportEvent::WriteFailed {
+        peer: 0,
+        conn: h.conn,
+    }));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        None,
+        "the peer's routes are withdrawn"
+    );
+    // The session comes back after its idle hold; ours are announced again.
+    for _ in 0..100 {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    h.writes.clear();
+    h.session_up();
+    let announced = h.writes.iter().any(|w| {
+        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+            if u.nlri.contains(&"10.2.0.0/24".parse().unwrap()))
+    });
+    assert!(announced, "our network is advertised again");
+}
+
+fn chaos(slot: Slot) -> Plugin {
+    let dir = std::env::temp_dir().join(format!("sitelink-core-cache-{}", std::process::id()));
+    let engine = PolicyEngine::new(EngineSettings {
+        deadline: Duration::from_secs(5),
+        memory_limit_bytes: 64 << 20,
+        max_faults: 3,
+        cache_dir: Some(dir),
+    })
+    .unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/testdata/chaos.wasm");
+    engine.load(slot, &path, Default::default()).unwrap()
+}
+
+/// Route changes in prefix order (their order in an answer is no promise).
+fn sorted(changes: &serde_json::Value) -> Vec<String> {
+    let mut list: Vec<String> = changes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c.to_string())
+        .collect();
+    list.sort();
+    list
+}
+
+fn swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool) -> serde_json::Value {
+    let id = RequestId(id);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginSwap {
+            plugin: Box::new(plugin),
+            dry_run,
+            received: h.now,
+        },
+    });
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.reply(id)
+}
+
+#[test]
+fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
+    const ROUTES: usize = 200_000;
+    let budget = Budget {
+        time: None,
+        routes: 4096,
+    };
+    let fx = Fixture::new();
+    // The chaos plugin rejects every route of a connection named "reject".
+    let mut h = learned(&fx, "reject", ROUTES, budget);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    h.max_turn = 0;
+    let dry = swap(&mut h, 1, chaos(Slot::BgpFilter), true);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(
+        dry["changes"]["routes_changed"], ROUTES,
+        "{}",
+        dry["changes"]["routes_changed"]
+    );
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        Some(vec![0]),
+        "a dry run changes nothing"
+    );
+    let live = swap(&mut h, 2, chaos(Slot::BgpFilter), false);
+    assert_eq!(live["dry_run"], false, "{live}");
+    assert_eq!(live["changes"]["routes_changed"], ROUTES);
+    assert!(
+        sorted(&live["changes"]["routes"]) == sorted(&dry["changes"]["routes"]),
+        "the swap did what its dry run said"
+    );
+    assert_eq!(h.routed("11.0.0.1"), None, "every route rejected");
+    // Each turn did at most its budget (and one chunk beyond), the probes
+    // never went down, and the session was never reset.
+    assert!(
+        h.max_turn <= budget.routes + 1024,
+        "a turn did {} routes",
+        h.max_turn
+    );
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "{:?}",
+        h.liveness
+    );
+    assert_eq!(h.bgp_state(), "established");
+}

@@ -1,0 +1,234 @@
+//! Read-only views of the routes the sessions learned: the candidates of a
+//! prefix for the Loc-RIB (looked up one prefix at a time, so a change to
+//! a few routes costs a few lookups), the prefixes a liveness change or a
+//! swap touches, the dry run of an import filter (in chunks, through the
+//! live path's `import::decide`), and the received routes for `sitelink
+//! routes`. Nothing here changes a session or a RIB.
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::import::{self, ImportFilter};
+use super::{BgpPeer, Speaker, FILTER_CHUNK};
+use crate::bgp::fsm::State;
+use crate::bgp::message::PathAttributes;
+use crate::dataplane::fib::{ConnectionId, TunnelId};
+use crate::net_map::FastMap;
+use crate::policy::Plugin;
+use crate::routing::table::Candidate;
+
+/// What a candidate import filter would accept differently from the one in
+/// force, by (tunnel, prefix) (`None`: not accepted).
+pub type Overlay = FastMap<(TunnelId, IpNet), Option<Arc<PathAttributes>>>;
+
+/// The learned routes the Loc-RIB chooses from: the speaker's accepted
+/// routes, or, for a dry run of an import filter, those under the overlay of
+/// what the candidate would accept instead.
+#[derive(Clone, Copy)]
+pub struct Learned<'a> {
+    speaker: &'a Speaker,
+    overlay: Option<&'a Overlay>,
+}
+
+impl<'a> Learned<'a> {
+    pub fn live(speaker: &'a Speaker) -> Learned<'a> {
+        Learned {
+            speaker,
+            overlay: None,
+        }
+    }
+
+    pub fn with(speaker: &'a Speaker, overlay: &'a Overlay) -> Learned<'a> {
+        Learned {
+            speaker,
+            overlay: Some(overlay),
+        }
+    }
+
+    fn accepted(&self, p: &'a BgpPeer, prefix: &IpNet) -> Option<&'a Arc<PathAttributes>> {
+        if let Some(o) = self.overlay.and_then(|o| o.get(&(p.tunnel, *prefix))) {
+            return o.as_ref();
+        }
+        p.accepted.get(&p.adj_in, prefix)
+    }
+
+    /// The routes for `prefix` accepted from established sessions, in
+    /// session order, as candidates; `eligible` says whether a tunnel's
+    /// routes may be used (those of other tunnels are left out).
+    pub fn candidates_for(
+        &self,
+        prefix: &IpNet,
+        eligible: impl Fn(TunnelId) -> bool,
+        out: &mut Vec<Candidate>,
+    ) {
+        for p in self.speaker.established() {
+            if let Some(attrs) = self.accepted(p, prefix) {
+                if eligible(p.tunnel) {
+                    out.push(candidate(p, attrs.clone()));
+                }
+            }
+        }
+    }
+
+    /// The connections whose established sessions accepted a route for
+    /// `prefix` (each once): they may send from it.
+    pub fn connections_for(&self, prefix: &IpNet, out: &mut Vec<ConnectionId>) {
+        for p in self.speaker.established() {
+            if self.accepted(p, prefix).is_some() && !out.contains(&p.connection) {
+                out.push(p.connection);
+            }
+        }
+    }
+}
+
+/// A dry run of an import filter over every stored route, worked off in
+/// chunks ([`Speaker::dry_run_step`]): the routes it would accept
+/// differently from the filter in force.
+pub struct FilterDryRun {
+    /// (peer, prefix) still to look at, taken from the end.
+    todo: Vec<(usize, IpNet)>,
+    pub overlay: Overlay,
+}
+
+impl FilterDryRun {
+    /// Routes still to look at.
+    pub fn remaining(&self) -> usize {
+        self.todo.len()
+    }
+}
+
+impl Speaker {
+    /// A dry run over every route of the established sessions.
+    pub fn dry_run_start(&self) -> FilterDryRun {
+        let mut todo = Vec::new();
+        for (id, p) in self.peers.iter().enumerate() {
+            if p.session.state() == State::Established {
+                todo.extend(p.adj_in.iter().map(|(prefix, _)| (id, prefix)));
+            }
+        }
+        FilterDryRun {
+            todo,
+            overlay: Overlay::default(),
+        }
+    }
+
+    /// Runs `plugin` as the import filter over up to `max` routes of the
+    /// dry run, a chunk per call, exactly as the live path would; routes of
+    /// a session that went down meanwhile are skipped. Returns how many
+    /// routes it looked at, or the plugin's fault.
+    pub fn dry_run_step(
+        &self,
+        run: &mut FilterDryRun,
+        plugin: &mut Plugin,
+        max: usize,
+    ) -> Result<usize, String> {
+        let mut done = 0;
+        while done < max {
+            let Some(&(id, _)) = run.todo.last() else {
+                break;
+            };
+            // One peer's routes per chunk.
+            let mut chunk = Vec::new();
+            while chunk.len() < FILTER_CHUNK.min(max - done) {
+                match run.todo.last() {
+                    Some(&(peer, prefix)) if peer == id => {
+                        chunk.push(prefix);
+                        run.todo.pop();
+                    }
+                    _ => break,
+                }
+            }
+            done += chunk.len();
+            let Some(p) = self.peers.get(id) else {
+                continue;
+            };
+            if p.session.state() != State::Established {
+                continue;
+            }
+            let mut filter = ImportFilter::Candidate(plugin);
+            let (decided, _, failed) = import::decide(p, &chunk, &mut filter, &self.guard);
+            if let Some(fault) = failed {
+                return Err(fault);
+            }
+            for (prefix, _, kept) in decided {
+                if kept.as_ref() != p.accepted.get(&p.adj_in, &prefix) {
+                    run.overlay.insert((p.tunnel, prefix), kept);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Every prefix accepted over `tunnel` (its liveness changed).
+    pub fn accepted_over(&self, tunnel: TunnelId) -> Vec<IpNet> {
+        self.established()
+            .filter(|p| p.tunnel == tunnel)
+            .flat_map(|p| p.accepted.iter(&p.adj_in).map(|(prefix, _)| prefix))
+            .collect()
+    }
+
+    /// Every prefix accepted from an established session (repeated when
+    /// several sessions have it).
+    pub fn accepted_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.established()
+            .flat_map(|p| p.accepted.iter(&p.adj_in).map(|(prefix, _)| prefix))
+    }
+
+    pub(super) fn established(&self) -> impl Iterator<Item = &BgpPeer> {
+        self.peers
+            .iter()
+            .filter(|p| p.session.state() == State::Established)
+    }
+
+    /// Every route accepted from an established session, session by
+    /// session, in prefix order.
+    pub fn learned(&self) -> impl Iterator<Item = (IpNet, Candidate)> + '_ {
+        self.established().flat_map(|p| {
+            sorted(p.accepted.iter(&p.adj_in))
+                .into_iter()
+                .map(|(prefix, attrs)| (prefix, candidate(p, attrs.clone())))
+        })
+    }
+
+    /// Every learned route of every session, accepted or not by the import
+    /// filter, for `sitelink routes`: (prefix, connection, tunnel, attrs,
+    /// accepted).
+    pub fn received_routes(
+        &self,
+    ) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
+        self.peers
+            .iter()
+            .flat_map(|p| {
+                p.adj_in.iter().map(|(prefix, attrs)| {
+                    let accepted = p.accepted.get(&p.adj_in, &prefix);
+                    (
+                        prefix,
+                        p.connection,
+                        p.tunnel,
+                        accepted.cloned().unwrap_or_else(|| attrs.clone()),
+                        accepted.is_some(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// A route of `p` as a candidate.
+fn candidate(p: &BgpPeer, attrs: Arc<PathAttributes>) -> Candidate {
+    Candidate {
+        connection: p.connection,
+        tunnel: Some(p.tunnel),
+        attrs: Some(attrs),
+    }
+}
+
+/// Routes in prefix order.
+fn sorted<'a>(
+    routes: impl Iterator<Item = (IpNet, &'a Arc<PathAttributes>)>,
+) -> Vec<(IpNet, &'a Arc<PathAttributes>)> {
+    let mut list: Vec<_> = routes.collect();
+    list.sort_unstable_by_key(|(prefix, _)| *prefix);
+    list
+}
