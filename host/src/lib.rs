@@ -6,6 +6,7 @@
 //! `liveness` and `policy`) driven by a thin shell (`driver`). The modules,
 //! threads and rules are in the repository's ARCHITECTURE.md.
 
+pub mod api;
 pub mod bgp;
 pub mod config;
 pub mod control;
@@ -20,12 +21,3 @@ pub mod packet;
 pub mod policy;
 pub mod routing;
 pub mod topology;
-
-/// The names the admin server still uses (kept until it moves to `api`).
-pub mod service {
-    pub use crate::driver::run;
-    pub mod control_loop {
-        pub use crate::driver::control::{liveness_name, AdminRequest, ControlEvent};
-        pub use crate::gateway::AdminCommand;
-    }
-}

@@ -2,16 +2,18 @@
 //! service and its status. Exit codes: 0 success, 1 failure at run time, 2 bad input
 //! (config, key, arguments, or a start-up check such as an address in use).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::{json, Value};
+use ipnet::IpNet;
+use sitelink::api::{Request, Response};
 use sitelink::control::admin::{self, chain};
 use sitelink::control::render;
 use sitelink::export::{self, ExportError};
-use sitelink::{config, keys, service};
+use sitelink::{config, driver, keys};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +69,15 @@ enum Command {
     Routes {
         #[command(flatten)]
         gateway: Gateway,
+        /// Only routes of prefixes inside CIDR (itself included).
+        #[arg(long, value_name = "CIDR")]
+        prefix: Option<IpNet>,
+        /// Only routes of this VPN connection.
+        #[arg(long, value_name = "NAME")]
+        connection: Option<String>,
+        /// At most N routes.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -193,26 +204,30 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Export(args) => export_connection(&args),
         Command::Run { config } => run(&config),
-        Command::Status { gateway, json } => {
-            ask(&gateway, &json!({ "cmd": "status" }), json, admin::render)
-        }
+        Command::Status { gateway, json } => ask(&gateway, &Request::Status, json),
         Command::Bgp {
             action: Some(BgpAction::Refresh { tunnel }),
             gateway,
             json,
-        } => ask(
-            &gateway,
-            &json!({ "cmd": "bgp-refresh", "tunnel": tunnel }),
-            json,
-            render::refresh,
-        ),
+        } => ask(&gateway, &Request::BgpRefresh { tunnel }, json),
         Command::Bgp {
             action: None,
             gateway,
             json,
-        } => ask(&gateway, &json!({ "cmd": "bgp" }), json, render::bgp),
-        Command::Routes { gateway, json } => {
-            ask(&gateway, &json!({ "cmd": "routes" }), json, render::routes)
+        } => ask(&gateway, &Request::Bgp, json),
+        Command::Routes {
+            gateway,
+            prefix,
+            connection,
+            limit,
+            json,
+        } => {
+            let request = Request::Routes {
+                prefix: prefix.map(|p| p.trunc().to_string()),
+                connection,
+                limit,
+            };
+            ask(&gateway, &request, json)
         }
         Command::Plugin { command } => plugin(command),
     }
@@ -220,22 +235,12 @@ fn main() -> ExitCode {
 
 fn plugin(command: PluginCommand) -> ExitCode {
     match command {
-        PluginCommand::List { gateway, json } => ask(
-            &gateway,
-            &json!({ "cmd": "plugin-list" }),
-            json,
-            admin::render_plugins,
-        ),
+        PluginCommand::List { gateway, json } => ask(&gateway, &Request::PluginList, json),
         PluginCommand::Remove {
             slot,
             gateway,
             json,
-        } => ask(
-            &gateway,
-            &json!({ "cmd": "plugin-remove", "slot": slot }),
-            json,
-            admin::render_swap,
-        ),
+        } => ask(&gateway, &Request::PluginRemove { slot }, json),
         PluginCommand::Swap {
             slot,
             file,
@@ -256,23 +261,32 @@ fn plugin(command: PluginCommand) -> ExitCode {
                     )
                 }
             };
-            let mut request = json!({
-                "cmd": "plugin-swap", "slot": slot, "path": file, "dry_run": dry_run,
-            });
-            if !params.is_empty() {
-                let mut map = serde_json::Map::new();
-                for p in &params {
-                    let Some((k, v)) = p.split_once('=') else {
-                        return fail(
-                            EXIT_BAD_INPUT,
-                            format!("--param {p:?} is not KEY=VALUE\n  fix: e.g. --param prefer=169.254.11.0/30"),
-                        );
-                    };
-                    map.insert(k.to_string(), Value::String(v.to_string()));
-                }
-                request["params"] = Value::Object(map);
+            if file.to_str().is_none() {
+                return fail(
+                    EXIT_BAD_INPUT,
+                    format!(
+                        "plugin file {}: the path is not UTF-8\n  fix: rename the file or a directory above it",
+                        file.display()
+                    ),
+                );
             }
-            ask(&gateway, &request, json, admin::render_swap)
+            let mut given = BTreeMap::new();
+            for p in &params {
+                let Some((k, v)) = p.split_once('=') else {
+                    return fail(
+                        EXIT_BAD_INPUT,
+                        format!("--param {p:?} is not KEY=VALUE\n  fix: e.g. --param prefer=169.254.11.0/30"),
+                    );
+                };
+                given.insert(k.to_string(), v.to_string());
+            }
+            let request = Request::PluginSwap {
+                slot,
+                path: file,
+                params: (!given.is_empty()).then_some(given),
+                dry_run,
+            };
+            ask(&gateway, &request, json)
         }
     }
 }
@@ -396,7 +410,7 @@ fn run(path: &Path) -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
-    match service::run(cfg) {
+    match driver::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         // Every start-up failure is something the operator fixes in the
         // config or the machine: bad input.
@@ -406,7 +420,7 @@ fn run(path: &Path) -> ExitCode {
 
 /// Sends `request` to the gateway and prints the answer (as JSON, or
 /// rendered for people). An answer with an `error` exits 1.
-fn ask(gateway: &Gateway, request: &Value, json: bool, render: fn(&Value) -> String) -> ExitCode {
+fn ask(gateway: &Gateway, request: &Request, json: bool) -> ExitCode {
     let socket = match (&gateway.socket, &gateway.config) {
         (Some(s), _) => s.clone(),
         (None, Some(path)) => match config::load(path) {
@@ -416,14 +430,12 @@ fn ask(gateway: &Gateway, request: &Value, json: bool, render: fn(&Value) -> Str
         (None, None) => return fail(EXIT_BAD_INPUT, "give -c FILE or --socket PATH"),
     };
     match admin::query(&socket, request) {
-        Ok(doc) => {
-            if let Some(error) = doc["error"].as_str() {
-                return fail(1, error);
-            }
+        Ok(Response::Error(e)) => fail(1, e.error),
+        Ok(reply) => {
             if json {
-                println!("{doc}");
+                println!("{}", reply.to_line());
             } else {
-                print!("{}", render(&doc));
+                print!("{}", render::response(&reply));
             }
             ExitCode::SUCCESS
         }

@@ -25,19 +25,22 @@ use crossbeam_channel::Sender as SyncSender;
 use serde_json::{json, Value};
 use tracing::debug;
 
+use crate::api;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::Fib;
 use crate::dataplane::Dataplane;
+use crate::driver::control::{liveness_name, AdminRequest, ControlEvent};
+use crate::driver::turns::TurnStats;
+use crate::gateway::AdminCommand;
 use crate::policy::{PolicyEngine, Slot};
-use crate::service::control_loop::{liveness_name, AdminCommand, AdminRequest, ControlEvent};
+use crate::routing::view::RoutesQuery;
 
-/// Longest request line a client may send.
-const MAX_COMMAND: u64 = 64 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client waits for an answer (a swap compiles the plugin).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the admin thread waits for the control loop.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the admin thread waits for the control loop (a swap over a
+/// full table is answered when every stored route has been through it).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(55);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -54,6 +57,11 @@ pub enum AdminError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("admin request: cannot encode it (a path that is not UTF-8?)")]
+    Encode {
+        #[source]
+        source: serde_json::Error,
     },
     #[error("admin socket {path}: bad answer")]
     Answer {
@@ -109,6 +117,7 @@ struct Context {
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
+    turns: Arc<TurnStats>,
 }
 
 /// Serves the socket on its own thread for the life of the process.
@@ -118,6 +127,7 @@ pub fn serve(
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
+    turns: Arc<TurnStats>,
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
     let ctx = Context {
@@ -125,6 +135,7 @@ pub fn serve(
         dataplane,
         engine,
         control,
+        turns,
     };
     std::thread::Builder::new()
         .name("admin".into())
@@ -147,76 +158,105 @@ fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut line = String::new();
-    BufReader::new(io::Read::take(&stream, MAX_COMMAND)).read_line(&mut line)?;
-    let reply = match serde_json::from_str::<Value>(&line) {
-        Ok(request) => handle(&request, ctx),
-        Err(e) => json!({ "error": format!("the request is not JSON: {e}") }),
+    BufReader::new(io::Read::take(&stream, api::MAX_REQUEST)).read_line(&mut line)?;
+    let mut reply = match api::Envelope::parse(&line) {
+        Ok(envelope) => handle(envelope.request, ctx),
+        Err(e) => api::Response::from(e).to_value(),
     };
+    if let Some(map) = reply.as_object_mut() {
+        map.entry("version").or_insert(json!(api::API_VERSION));
+    }
     let mut out = &stream;
     writeln!(out, "{reply}")?;
     out.flush()
 }
 
-fn handle(request: &Value, ctx: &Context) -> Value {
-    let slot = || -> Result<Slot, Value> {
-        let name = request["slot"].as_str().unwrap_or("");
+fn error(text: String) -> Value {
+    api::Response::error(text).to_value()
+}
+
+fn handle(request: api::Request, ctx: &Context) -> Value {
+    let slot = |name: &str| -> Result<Slot, Value> {
         Slot::ALL
             .into_iter()
             .find(|s| s.world() == name)
-            .ok_or_else(|| json!({ "error": format!("unknown slot {name:?}; slots: failover, route-selection, bgp-filter") }))
+            .ok_or_else(|| {
+                error(format!(
+                    "unknown slot {name:?}; slots: failover, route-selection, bgp-filter"
+                ))
+            })
     };
-    match request["cmd"].as_str() {
-        Some("status") => status(&ctx.cfg, &ctx.dataplane),
-        Some("plugin-list") => to_control(ctx, AdminCommand::PluginList),
-        Some("bgp") => to_control(ctx, AdminCommand::Bgp),
-        Some("routes") => to_control(ctx, AdminCommand::Routes),
-        Some("bgp-refresh") => to_control(
-            ctx,
-            AdminCommand::BgpRefresh {
-                tunnel: request["tunnel"].as_str().map(str::to_string),
-            },
-        ),
-        Some("plugin-remove") => match slot() {
+    match request {
+        api::Request::Status => status(&ctx.cfg, &ctx.dataplane, &ctx.turns),
+        api::Request::PluginList => to_control(ctx, AdminCommand::PluginList),
+        api::Request::Bgp => to_control(ctx, AdminCommand::Bgp),
+        api::Request::Routes {
+            prefix,
+            connection,
+            limit,
+        } => {
+            let prefix = match prefix.map(|p| p.parse::<ipnet::IpNet>()).transpose() {
+                Ok(p) => p.map(|p| p.trunc()),
+                Err(e) => {
+                    return error(format!(
+                        "routes: bad prefix: {e}\n  fix: give a CIDR such as 10.1.0.0/24"
+                    ))
+                }
+            };
+            if let Some(name) = connection
+                .as_ref()
+                .filter(|n| !ctx.cfg.connections.iter().any(|c| &c.name == *n))
+            {
+                let known: Vec<&str> = ctx
+                    .cfg
+                    .connections
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return error(format!(
+                    "routes: no connection {name:?}; connections: {}",
+                    known.join(", ")
+                ));
+            }
+            to_control(
+                ctx,
+                AdminCommand::Routes(RoutesQuery {
+                    prefix,
+                    connection,
+                    limit,
+                }),
+            )
+        }
+        api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
+        api::Request::PluginRemove { slot: name } => match slot(&name) {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
             Err(e) => e,
         },
-        Some("plugin-swap") => {
+        api::Request::PluginSwap {
+            slot: name,
+            path,
+            params,
+            dry_run,
+        } => {
             let received = Instant::now();
-            let slot = match slot() {
+            let slot = match slot(&name) {
                 Ok(slot) => slot,
                 Err(e) => return e,
             };
-            let Some(path) = request["path"].as_str() else {
-                return json!({ "error": "plugin-swap needs a path" });
-            };
-            let params = match request["params"].as_object() {
-                Some(given) => given
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                        )
-                    })
-                    .collect(),
-                // No parameters given: the ones the config sets for the slot.
-                None => configured_params(&ctx.cfg, slot),
-            };
+            // No parameters given: the ones the config sets for the slot.
+            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg, slot));
             // Compiling takes milliseconds to seconds: here, not in the control loop.
-            match ctx.engine.prepare(slot, Path::new(path), params) {
+            match ctx.engine.prepare(slot, &path, params) {
                 Ok(plugin) => to_control(
                     ctx,
                     AdminCommand::PluginSwap {
                         plugin: Box::new(plugin),
-                        dry_run: request["dry_run"].as_bool().unwrap_or(false),
+                        dry_run,
                         received,
                     },
                 ),
-                Err(e) => json!({ "error": chain(&e) }),
+                Err(e) => error(chain(&e)),
             }
-        }
-        other => {
-            json!({ "error": format!("unknown command {other:?}; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove") })
         }
     }
 }
@@ -259,7 +299,7 @@ fn to_control(ctx: &Context, command: AdminCommand) -> Value {
 }
 
 /// The status document (see `sitelink status --json`).
-pub fn status(cfg: &GatewayConfig, dp: &Dataplane) -> Value {
+pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Value {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let connections: Vec<Value> = cfg
         .connections
@@ -327,6 +367,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane) -> Value {
         "tun_malformed": get(&dp.counters.tun_malformed),
         "tun_write_failed": get(&dp.counters.tun_write_failed),
         "fib": fib_counts(&dp.fib.load()),
+        "control_loop": turns.summary(),
     })
 }
 
@@ -337,8 +378,9 @@ pub fn fib_counts(fib: &Fib) -> Value {
     json!({ "routes_v4": v4, "routes_v6": v6 })
 }
 
-/// Sends one request to a running gateway and returns its answer.
-pub fn query(path: &Path, request: &Value) -> Result<Value, AdminError> {
+/// Sends one request to a running gateway and returns its answer, which
+/// may be an error the gateway reports (`Response::Error`).
+pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, AdminError> {
     let connect_err = |source| AdminError::Connect {
         path: path.to_path_buf(),
         source,
@@ -347,182 +389,20 @@ pub fn query(path: &Path, request: &Value) -> Result<Value, AdminError> {
         path: path.to_path_buf(),
         source,
     };
+    let line = api::Envelope::new(request.clone())
+        .to_line()
+        .map_err(|source| AdminError::Encode { source })?;
     let mut stream = UnixStream::connect(path).map_err(connect_err)?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(answer_err)?;
-    writeln!(stream, "{request}").map_err(answer_err)?;
+    writeln!(stream, "{line}").map_err(answer_err)?;
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
         .map_err(answer_err)?;
-    serde_json::from_str(&line)
+    api::Response::parse(request, &line)
         .map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
-}
-
-/// The status document as a table for people.
-pub fn render(status: &Value) -> String {
-    let s = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    };
-    let mut out = format!(
-        "gateway {} ({}), TUN {}\n",
-        s(&status["gateway"]),
-        s(&status["role"]),
-        s(&status["tun"])
-    );
-    for conn in status["connections"].as_array().into_iter().flatten() {
-        out += &format!(
-            "connection {} ({}), active tunnel {}\n",
-            s(&conn["name"]),
-            s(&conn["routing"]),
-            s(&conn["active_tunnel"])
-        );
-        out += &format!(
-            "  {:<18} {:<8} {:<22} {:<8} {:<6} {:>10} {:>12} {:>12} {:>8}\n",
-            "TUNNEL",
-            "ENDPOINT",
-            "REMOTE",
-            "LIVENESS",
-            "ACTIVE",
-            "HANDSHAKE",
-            "TX PACKETS",
-            "RX PACKETS",
-            "DROPPED"
-        );
-        for t in conn["tunnels"].as_array().into_iter().flatten() {
-            let age = t["handshake_age_ms"]
-                .as_u64()
-                .map(|ms| format!("{}s ago", ms / 1000))
-                .unwrap_or_else(|| "never".into());
-            out += &format!(
-                "  {:<18} {:<8} {:<22} {:<8} {:<6} {:>10} {:>12} {:>12} {:>8}\n",
-                s(&t["inside_cidr"]),
-                s(&t["endpoint"]),
-                s(&t["remote"]),
-                s(&t["liveness"]),
-                if t["active"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    ""
-                },
-                age,
-                s(&t["tx_packets"]),
-                s(&t["rx_packets"]),
-                s(&t["dropped_packets"]),
-            );
-        }
-    }
-    for e in status["endpoints"].as_array().into_iter().flatten() {
-        out += &format!(
-            "endpoint {} {}: {} datagrams received, {} dropped\n",
-            s(&e["name"]),
-            s(&e["listen"]),
-            s(&e["rx_datagrams"]),
-            s(&e["dropped_datagrams"])
-        );
-    }
-    if let Some(fib) = status.get("fib") {
-        out += &format!(
-            "fib: {} IPv4 and {} IPv6 prefixes\n",
-            s(&fib["routes_v4"]),
-            s(&fib["routes_v6"])
-        );
-    }
-    out
-}
-
-/// `plugin-list` as a table for people.
-pub fn render_plugins(doc: &Value) -> String {
-    let mut out = format!(
-        "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
-        "SLOT", "PLUGIN", "VERSION", "CALLS", "FAULTS", "MEAN CALL", "STATE"
-    );
-    for s in doc["slots"].as_array().into_iter().flatten() {
-        let state = match (s["quarantined"].as_bool(), s["last_fault"].as_str()) {
-            (Some(true), _) => "quarantined".to_string(),
-            (_, Some(fault)) => format!("last fault: {fault}"),
-            _ => "ok".to_string(),
-        };
-        out += &format!(
-            "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
-            s["slot"].as_str().unwrap_or("?"),
-            s["plugin"].as_str().unwrap_or("?"),
-            s["version"].as_str().unwrap_or("-"),
-            s["calls"].to_string(),
-            s["faults"].to_string(),
-            s["mean_call_us"]
-                .as_f64()
-                .map_or("-".to_string(), |us| format!("{us:.1} us")),
-            state
-        );
-    }
-    out
-}
-
-/// A `plugin-swap` or `plugin-remove` answer for people: what changed (or,
-/// for a dry run, what would).
-pub fn render_swap(doc: &Value) -> String {
-    let dry = doc["dry_run"].as_bool() == Some(true);
-    let mut out = match (doc["plugin"].as_str(), doc["removed"].as_str()) {
-        (Some(p), _) if dry => format!(
-            "dry run: {p} in slot {} would make these changes:\n",
-            doc["slot"].as_str().unwrap_or("?")
-        ),
-        (Some(p), _) => format!(
-            "{p} is now in slot {} (swap took {:.1} ms), changes:\n",
-            doc["slot"].as_str().unwrap_or("?"),
-            doc["swap_ms"].as_f64().unwrap_or(0.0)
-        ),
-        (None, Some(name)) => format!(
-            "{name} removed from slot {}; the built-in default answers, changes:\n",
-            doc["slot"].as_str().unwrap_or("?")
-        ),
-        (None, None) => format!(
-            "slot {} already used the built-in default, changes:\n",
-            doc["slot"].as_str().unwrap_or("?")
-        ),
-    };
-    let changes = &doc["changes"];
-    let mut any = false;
-    for w in changes["weights"].as_array().into_iter().flatten() {
-        any = true;
-        out += &format!(
-            "  connection {} tunnel {}: weight {} -> {}\n",
-            w["connection"].as_str().unwrap_or("?"),
-            w["tunnel"].as_str().unwrap_or("?"),
-            w["from"],
-            w["to"]
-        );
-    }
-    for r in changes["routes"].as_array().into_iter().flatten() {
-        any = true;
-        let list = |v: &Value| {
-            let names: Vec<&str> = v
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if names.is_empty() {
-                "not installed".to_string()
-            } else {
-                format!("via {}", names.join(", "))
-            }
-        };
-        out += &format!(
-            "  route {}: {} -> {}\n",
-            r["prefix"].as_str().unwrap_or("?"),
-            list(&r["from"]),
-            list(&r["to"])
-        );
-    }
-    if !any {
-        out += "  (none)\n";
-    }
-    out
 }
 
 #[cfg(test)]

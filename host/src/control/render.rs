@@ -1,20 +1,36 @@
-//! Text tables for people from the admin socket's BGP and route documents
-//! (`sitelink bgp`, `sitelink routes`); `--json` prints the documents
-//! themselves. Pure functions of the JSON; no I/O.
+//! Text tables for people from the admin API's replies (`sitelink status`,
+//! `bgp`, `routes`, `plugin`); `--json` prints the replies themselves. Pure
+//! functions of the typed replies; no I/O.
 
-use serde_json::Value;
+use std::fmt::Display;
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+use crate::api::{
+    BgpStatus, Changes, PluginList, Refreshed, RemoveResult, Response, RoutesDoc, Status,
+    SwapResult,
+};
+
+/// Any reply as text.
+pub fn response(reply: &Response) -> String {
+    match reply {
+        Response::Error(e) => format!("error: {}\n", e.error),
+        Response::Status(s) => status(s),
+        Response::Bgp(b) => bgp(b),
+        Response::Refreshed(r) => refresh(r),
+        Response::Routes(r) => routes(r),
+        Response::Plugins(p) => plugins(p),
+        Response::Swap(s) => swap(s),
+        Response::Removed(r) => remove(r),
     }
 }
 
+/// A value, or "-" when there is none.
+fn or_dash<T: Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
 /// Seconds as "1h02m03s", "4m05s" or "6s".
-fn uptime(v: &Value) -> String {
-    let Some(secs) = v.as_f64() else {
+fn uptime(secs: Option<f64>) -> String {
+    let Some(secs) = secs else {
         return "-".into();
     };
     let s = secs as u64;
@@ -25,13 +41,66 @@ fn uptime(v: &Value) -> String {
     }
 }
 
-/// `sitelink bgp`: one line per session.
-pub fn bgp(doc: &Value) -> String {
+/// `sitelink status`: the gateway, a table of tunnels per connection, the
+/// endpoints and the FIB's size.
+pub fn status(status: &Status) -> String {
     let mut out = format!(
-        "local AS {}, router ID {}\n",
-        text(&doc["asn"]),
-        text(&doc["router_id"])
+        "gateway {} ({}), TUN {}\n",
+        status.gateway, status.role, status.tun
     );
+    for conn in &status.connections {
+        out += &format!(
+            "connection {} ({}), active tunnel {}\n",
+            conn.name,
+            conn.routing,
+            or_dash(conn.active_tunnel)
+        );
+        out += &format!(
+            "  {:<18} {:<8} {:<22} {:<8} {:<6} {:>10} {:>12} {:>12} {:>8}\n",
+            "TUNNEL",
+            "ENDPOINT",
+            "REMOTE",
+            "LIVENESS",
+            "ACTIVE",
+            "HANDSHAKE",
+            "TX PACKETS",
+            "RX PACKETS",
+            "DROPPED"
+        );
+        for t in &conn.tunnels {
+            let age = t
+                .handshake_age_ms
+                .map_or_else(|| "never".into(), |ms| format!("{}s ago", ms / 1000));
+            out += &format!(
+                "  {:<18} {:<8} {:<22} {:<8} {:<6} {:>10} {:>12} {:>12} {:>8}\n",
+                t.inside_cidr.to_string(),
+                or_dash(t.endpoint.as_deref()),
+                t.remote.to_string(),
+                t.liveness,
+                if t.active { "yes" } else { "" },
+                age,
+                t.tx_packets,
+                t.rx_packets,
+                t.dropped_packets,
+            );
+        }
+    }
+    for e in &status.endpoints {
+        out += &format!(
+            "endpoint {} {}: {} datagrams received, {} dropped\n",
+            e.name, e.listen, e.rx_datagrams, e.dropped_datagrams
+        );
+    }
+    out += &format!(
+        "fib: {} IPv4 and {} IPv6 prefixes\n",
+        status.fib.routes_v4, status.fib.routes_v6
+    );
+    out
+}
+
+/// `sitelink bgp`: one line per session.
+pub fn bgp(doc: &BgpStatus) -> String {
+    let mut out = format!("local AS {}, router ID {}\n", doc.asn, doc.router_id);
     out += &format!(
         "{:<12} {:<18} {:<15} {:>10} {:<12} {:>9} {:>6} {:>6} {:>6}  {}\n",
         "CONNECTION",
@@ -45,47 +114,42 @@ pub fn bgp(doc: &Value) -> String {
         "SENT",
         "LAST ERROR"
     );
-    for p in doc["peers"].as_array().into_iter().flatten() {
+    for p in &doc.peers {
         out += &format!(
             "{:<12} {:<18} {:<15} {:>10} {:<12} {:>9} {:>6} {:>6} {:>6}  {}\n",
-            text(&p["connection"]),
-            text(&p["tunnel"]),
-            text(&p["remote_address"]),
-            text(&p["remote_asn"]),
-            text(&p["state"]),
-            uptime(&p["uptime_s"]),
-            text(&p["prefixes_received"]),
-            text(&p["prefixes_accepted"]),
-            text(&p["prefixes_advertised"]),
-            p["last_error"].as_str().unwrap_or(""),
+            p.connection,
+            p.tunnel.to_string(),
+            p.remote_address.to_string(),
+            p.remote_asn,
+            p.state,
+            uptime(p.uptime_s),
+            p.prefixes_received,
+            p.prefixes_accepted,
+            p.prefixes_advertised,
+            p.last_error.as_deref().unwrap_or(""),
         );
     }
-    if doc["peers"].as_array().is_none_or(|p| p.is_empty()) {
+    if doc.peers.is_empty() {
         out += "(no dynamic connection: no BGP session)\n";
     }
     out
 }
 
 /// `sitelink bgp refresh`: which sessions were asked.
-pub fn refresh(doc: &Value) -> String {
-    let asked: Vec<String> = doc["refreshed"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(text)
-        .collect();
-    if asked.is_empty() {
+pub fn refresh(doc: &Refreshed) -> String {
+    if doc.refreshed.is_empty() {
         "no established session supports route refresh: nothing asked\n".into()
     } else {
+        let asked: Vec<String> = doc.refreshed.iter().map(ToString::to_string).collect();
         format!("route refresh asked over {}\n", asked.join(", "))
     }
 }
 
 /// `sitelink routes`: one line per candidate, `*` when installed.
-pub fn routes(doc: &Value) -> String {
+pub fn routes(doc: &RoutesDoc) -> String {
     let mut out = format!(
         "route propagation {}\n",
-        if doc["propagation"].as_bool() == Some(true) {
+        if doc.propagation {
             "on"
         } else {
             "off (learned routes are kept but not installed)"
@@ -95,64 +159,243 @@ pub fn routes(doc: &Value) -> String {
         "  {:<22} {:<7} {:<12} {:<18} {:<20} {:>5}  {}\n",
         "PREFIX", "SOURCE", "CONNECTION", "TUNNEL", "AS PATH", "MED", "COMMUNITIES"
     );
-    for r in doc["routes"].as_array().into_iter().flatten() {
-        let mark = match (r["selected"].as_bool(), r["accepted"].as_bool()) {
-            (Some(true), _) => "*",
-            (_, Some(false)) => "x",
+    for r in &doc.routes {
+        let mark = match (r.selected, r.accepted) {
+            (true, _) => "*",
+            (_, false) => "x",
             _ => " ",
         };
-        let path: Vec<String> = r["as_path"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        let communities: Vec<String> = r["communities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(r["large_communities"].as_array().into_iter().flatten())
-            .map(text)
+        let path: Vec<String> = r.as_path.iter().map(ToString::to_string).collect();
+        let communities: Vec<&str> = r
+            .communities
+            .iter()
+            .chain(&r.large_communities)
+            .map(String::as_str)
             .collect();
         out += &format!(
             "{mark} {:<22} {:<7} {:<12} {:<18} {:<20} {:>5}  {}\n",
-            text(&r["prefix"]),
-            text(&r["source"]),
-            text(&r["connection"]),
-            text(&r["tunnel"]),
+            r.prefix.to_string(),
+            r.source,
+            r.connection,
+            or_dash(r.tunnel),
             if path.is_empty() {
                 "-".into()
             } else {
                 path.join(" ")
             },
-            text(&r["med"]),
+            or_dash(r.med),
             communities.join(" "),
         );
     }
     out += "* installed   x rejected by the import filter\n";
+    if let Some(total) = doc.total {
+        out += &format!(
+            "{} of {total} matching routes shown (--limit)\n",
+            doc.routes.len()
+        );
+    }
+    out
+}
+
+/// `sitelink plugin list`: one line per slot.
+pub fn plugins(doc: &PluginList) -> String {
+    let mut out = format!(
+        "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
+        "SLOT", "PLUGIN", "VERSION", "CALLS", "FAULTS", "MEAN CALL", "STATE"
+    );
+    for s in &doc.slots {
+        let state = match (s.quarantined, &s.last_fault) {
+            (true, _) => "quarantined".to_string(),
+            (_, Some(fault)) => format!("last fault: {fault}"),
+            _ => "ok".to_string(),
+        };
+        out += &format!(
+            "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
+            s.slot,
+            s.plugin,
+            s.version.as_deref().unwrap_or("-"),
+            s.calls,
+            s.faults,
+            s.mean_call_us
+                .map_or("-".to_string(), |us| format!("{us:.1} us")),
+            state
+        );
+    }
+    out
+}
+
+/// `sitelink plugin swap`: what changed (or, for a dry run, would).
+pub fn swap(doc: &SwapResult) -> String {
+    let head = if doc.dry_run {
+        format!(
+            "dry run: {} in slot {} would make these changes:\n",
+            doc.plugin, doc.slot
+        )
+    } else {
+        format!(
+            "{} is now in slot {} (swap took {:.1} ms), changes:\n",
+            doc.plugin,
+            doc.slot,
+            doc.swap_ms.unwrap_or(0.0)
+        )
+    };
+    head + &changes(&doc.changes)
+}
+
+/// `sitelink plugin remove`: what changed.
+pub fn remove(doc: &RemoveResult) -> String {
+    let head = match &doc.removed {
+        Some(name) => format!(
+            "{name} removed from slot {}; the built-in default answers, changes:\n",
+            doc.slot
+        ),
+        None => format!(
+            "slot {} already used the built-in default, changes:\n",
+            doc.slot
+        ),
+    };
+    head + &changes(&doc.changes)
+}
+
+/// One line per weight or route change, or "(none)".
+fn changes(changes: &Changes) -> String {
+    let mut out = String::new();
+    match changes {
+        Changes::Weights(weights) => {
+            for w in weights {
+                out += &format!(
+                    "  connection {} tunnel {}: weight {} -> {}\n",
+                    w.connection, w.tunnel, w.from, w.to
+                );
+            }
+        }
+        Changes::Routes(routes) => {
+            let list = |names: &[String]| {
+                if names.is_empty() {
+                    "not installed".to_string()
+                } else {
+                    format!("via {}", names.join(", "))
+                }
+            };
+            for r in routes {
+                out += &format!(
+                    "  route {}: {} -> {}\n",
+                    r.prefix,
+                    list(&r.from),
+                    list(&r.to)
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        out += "  (none)\n";
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde::de::DeserializeOwned;
+
+    fn reply<T: DeserializeOwned>(json: &str) -> T {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Each renderer against the text the JSON renderers it replaced
+    /// printed for the same reply (`testdata/*.txt`).
+    #[test]
+    fn text_is_what_it_was() {
+        let cases: [(String, &str); 12] = [
+            (
+                status(&reply(include_str!("../api/testdata/status.json"))),
+                include_str!("testdata/status.txt"),
+            ),
+            (
+                bgp(&reply(include_str!("../api/testdata/bgp.json"))),
+                include_str!("testdata/bgp.txt"),
+            ),
+            (
+                bgp(&reply(include_str!("../api/testdata/bgp_empty.json"))),
+                include_str!("testdata/bgp_empty.txt"),
+            ),
+            (
+                refresh(&reply(include_str!("../api/testdata/refreshed.json"))),
+                include_str!("testdata/refreshed.txt"),
+            ),
+            (
+                refresh(&reply(include_str!("../api/testdata/refreshed_none.json"))),
+                include_str!("testdata/refreshed_none.txt"),
+            ),
+            (
+                routes(&reply(include_str!("../api/testdata/routes.json"))),
+                include_str!("testdata/routes.txt"),
+            ),
+            (
+                plugins(&reply(include_str!("../api/testdata/plugin_list.json"))),
+                include_str!("testdata/plugin_list.txt"),
+            ),
+            (
+                swap(&reply(include_str!("../api/testdata/swap_failover.json"))),
+                include_str!("testdata/swap_failover.txt"),
+            ),
+            (
+                swap(&reply(include_str!("../api/testdata/swap_dry_run.json"))),
+                include_str!("testdata/swap_dry_run.txt"),
+            ),
+            (
+                swap(&reply(include_str!("../api/testdata/swap_no_changes.json"))),
+                include_str!("testdata/swap_no_changes.txt"),
+            ),
+            (
+                remove(&reply(include_str!("../api/testdata/remove.json"))),
+                include_str!("testdata/remove.txt"),
+            ),
+            (
+                remove(&reply(include_str!("../api/testdata/remove_default.json"))),
+                include_str!("testdata/remove_default.txt"),
+            ),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            assert_eq!(text, expected, "case {i}");
+        }
+    }
 
     #[test]
     fn renders_sessions_and_routes() {
-        let doc = json!({"asn": 64512, "router_id": "169.254.10.1", "peers": [{
-            "connection": "office", "tunnel": "169.254.10.0/30", "remote_address": "169.254.10.2",
-            "remote_asn": 65000, "state": "established", "uptime_s": 3723.2,
-            "prefixes_received": 2, "prefixes_accepted": 2, "prefixes_advertised": 2, "last_error": null}]});
+        let doc: BgpStatus = reply(include_str!("../api/testdata/bgp.json"));
         let t = bgp(&doc);
         assert!(t.contains("local AS 64512, router ID 169.254.10.1"), "{t}");
         assert!(t.contains("established") && t.contains("1h02m03s"), "{t}");
-        let doc = json!({"propagation": false, "routes": [{
-            "prefix": "10.1.0.0/24", "source": "bgp", "connection": "office", "tunnel": "169.254.10.0/30",
-            "as_path": [65000], "med": null, "communities": ["65000:1"], "large_communities": [],
-            "accepted": true, "selected": false}]});
+        let mut doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
+        doc.propagation = false;
         let t = routes(&doc);
         assert!(t.contains("route propagation off"), "{t}");
-        assert!(t.contains("  10.1.0.0/24") && t.contains("65000:1"), "{t}");
+        assert!(
+            t.contains("* 10.1.0.0/24") && t.contains("65000:1 65000:1:2"),
+            "{t}"
+        );
+        assert!(t.contains("x 10.9.0.0/16"), "{t}");
+    }
+
+    #[test]
+    fn a_cut_route_list_says_so() {
+        let mut doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
+        doc.total = Some(1000);
+        let t = routes(&doc);
+        assert!(
+            t.ends_with("4 of 1000 matching routes shown (--limit)\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn any_reply_renders_by_its_kind() {
+        let doc: Refreshed = reply(include_str!("../api/testdata/refreshed.json"));
+        assert_eq!(response(&Response::Refreshed(doc.clone())), refresh(&doc));
+        assert_eq!(
+            response(&Response::error("the gateway is stopping")),
+            "error: the gateway is stopping\n"
+        );
     }
 }

@@ -193,6 +193,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         dataplane.clone(),
         engine,
         events_tx,
+        turns,
     )?;
     info!(
         gateway = %cfg.name,

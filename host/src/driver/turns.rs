@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+pub use crate::api::TurnSummary;
 
 /// Upper bounds of the buckets, in milliseconds (the last one is +Inf).
 pub const BOUNDS_MS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
@@ -19,17 +19,6 @@ pub struct TurnStats {
     count: AtomicU64,
     sum_us: AtomicU64,
     max_us: AtomicU64,
-}
-
-/// A copy of the histogram, for answers.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct TurnSummary {
-    pub turns: u64,
-    pub mean_ms: f64,
-    pub max_ms: f64,
-    /// (upper bound in ms, turns at or below it and above the previous
-    /// bound); the last bound is `null` (+Inf).
-    pub histogram: Vec<(Option<f64>, u64)>,
 }
 
 impl TurnStats {

@@ -72,8 +72,9 @@ impl Gateway {
             AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
             AdminCommand::Bgp => self.speaker.status(now),
             AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
-            AdminCommand::Routes => {
-                view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib)
+            AdminCommand::Routes(query) => {
+                let doc = view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib, &query);
+                crate::api::Response::from(doc).to_value()
             }
             AdminCommand::PluginRemove { slot } => {
                 let removed = match slot {
@@ -356,12 +357,7 @@ impl Gateway {
     }
 
     /// Records where a decision differs from what is installed.
-    fn compare(
-        &self,
-        decided: Vec<Decision>,
-        changes: &mut Changes,
-        limit: usize,
-    ) {
+    fn compare(&self, decided: Vec<Decision>, changes: &mut Changes, limit: usize) {
         for (prefix, after) in decided {
             let before = self.rib.selected(&prefix).map(|v| v.to_vec());
             if let Some(change) = decisions::change_json(

@@ -56,8 +56,8 @@ pub enum AdminCommand {
     PluginRemove { slot: Slot },
     /// The BGP sessions (`sitelink bgp`).
     Bgp,
-    /// The route table (`sitelink routes`).
-    Routes,
+    /// The route table (`sitelink routes`), filtered and cut.
+    Routes(crate::routing::view::RoutesQuery),
     /// Ask peers for their routes again (all sessions, or one tunnel's).
     BgpRefresh { tunnel: Option<String> },
 }

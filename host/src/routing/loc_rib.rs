@@ -232,11 +232,7 @@ impl LocRib {
     /// Where each prefix of `chunk` would be installed (`None`: nowhere)
     /// with the candidates and the selector of `env`: one selector call for
     /// the chunk. The live path applies this, a dry run compares it.
-    pub fn decide(
-        &self,
-        chunk: &[IpNet],
-        env: &mut Env,
-    ) -> Result<Vec<Decision>, String> {
+    pub fn decide(&self, chunk: &[IpNet], env: &mut Env) -> Result<Vec<Decision>, String> {
         let mut table: Table = Vec::with_capacity(chunk.len());
         let mut out = Vec::with_capacity(chunk.len());
         let usable = |t: TunnelId| env.usable.get(t).copied().unwrap_or(false);
@@ -401,6 +397,11 @@ impl LocRib {
     /// How many prefixes are installed.
     pub fn installed_len(&self) -> usize {
         self.installed.len()
+    }
+
+    /// Up to `n` installed prefixes, in no particular order.
+    pub fn installed_prefixes_upto(&self, n: usize) -> Vec<IpNet> {
+        self.installed.iter().map(|(p, _)| p).take(n).collect()
     }
 
     /// Every installed prefix, sorted.

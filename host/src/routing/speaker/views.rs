@@ -191,27 +191,44 @@ impl Speaker {
         })
     }
 
-    /// Every learned route of every session, accepted or not by the import
-    /// filter, for `sitelink routes`: (prefix, connection, tunnel, attrs,
-    /// accepted).
-    pub fn received_routes(
-        &self,
-    ) -> Vec<(IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> {
+    /// The learned routes of every session, accepted or not by the import
+    /// filter, for `sitelink routes`, in no order and lazily (a million
+    /// routes are not copied to answer for a hundred): (prefix, connection,
+    /// tunnel, attrs, accepted). With `prefixes`, only those prefixes are
+    /// looked up, one by one.
+    pub fn received_routes<'a>(
+        &'a self,
+        prefixes: Option<&'a [IpNet]>,
+    ) -> impl Iterator<Item = (IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> + 'a {
+        self.peers.iter().flat_map(move |p| {
+            let routes: Box<dyn Iterator<Item = (IpNet, &Arc<PathAttributes>)>> = match prefixes {
+                Some(list) => Box::new(
+                    list.iter()
+                        .filter_map(move |n| p.adj_in.get(n).map(|a| (*n, a))),
+                ),
+                None => Box::new(p.adj_in.iter()),
+            };
+            routes.map(move |(prefix, attrs)| {
+                let accepted = p.accepted.get(&p.adj_in, &prefix);
+                (
+                    prefix,
+                    p.connection,
+                    p.tunnel,
+                    accepted.cloned().unwrap_or_else(|| attrs.clone()),
+                    accepted.is_some(),
+                )
+            })
+        })
+    }
+
+    /// Routes received per connection (the count `sitelink routes` reports
+    /// when its list is cut).
+    pub fn received_count(&self, connection: Option<ConnectionId>) -> usize {
         self.peers
             .iter()
-            .flat_map(|p| {
-                p.adj_in.iter().map(|(prefix, attrs)| {
-                    let accepted = p.accepted.get(&p.adj_in, &prefix);
-                    (
-                        prefix,
-                        p.connection,
-                        p.tunnel,
-                        accepted.cloned().unwrap_or_else(|| attrs.clone()),
-                        accepted.is_some(),
-                    )
-                })
-            })
-            .collect()
+            .filter(|p| connection.is_none_or(|c| c == p.connection))
+            .map(|p| p.adj_in.len())
+            .sum()
     }
 }
 

@@ -1,0 +1,106 @@
+//! The `bgp` and `bgp-refresh` replies: the BGP sessions, one per tunnel of
+//! each dynamic VPN connection, and which were asked for their routes again.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{display_as_str, TunnelCidr};
+
+/// The BGP speaker as `sitelink bgp --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BgpStatus {
+    /// This gateway's AS number.
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    pub peers: Vec<BgpPeer>,
+}
+
+/// A BGP session's state (RFC 4271 section 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Idle => "idle",
+            SessionState::Connect => "connect",
+            SessionState::Active => "active",
+            SessionState::OpenSent => "opensent",
+            SessionState::OpenConfirm => "openconfirm",
+            SessionState::Established => "established",
+        }
+    }
+}
+
+display_as_str!(SessionState);
+
+/// One BGP session, over one tunnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BgpPeer {
+    /// The VPN connection.
+    pub connection: String,
+    pub tunnel: TunnelCidr,
+    /// This side's address inside the tunnel.
+    pub local_address: IpAddr,
+    /// The peer's address inside the tunnel.
+    pub remote_address: IpAddr,
+    pub local_asn: u32,
+    pub remote_asn: u32,
+    /// Waits for the peer to connect.
+    pub passive: bool,
+    /// From the peer's OPEN; `null` until one is received.
+    pub remote_router_id: Option<Ipv4Addr>,
+    /// Negotiated; `null` until the session is up.
+    pub hold_time_s: Option<u16>,
+    /// Negotiated address families ("ipv4-unicast"); `null` until the
+    /// session is up.
+    pub families: Option<Vec<String>>,
+    pub state: SessionState,
+    /// Seconds since the session was established; `null` when it is not.
+    pub uptime_s: Option<f64>,
+    pub established_transitions: u64,
+    pub prefixes_received: u64,
+    /// Of which the import filter accepted.
+    pub prefixes_accepted: u64,
+    pub prefixes_advertised: u64,
+    pub max_prefixes: u32,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    pub last_error: Option<String>,
+}
+
+/// The `bgp-refresh` reply: the tunnels whose peer was asked for its routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refreshed {
+    pub refreshed: Vec<TunnelCidr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tests::round_trips;
+
+    #[test]
+    fn todays_bgp_documents_round_trip() {
+        let bgp: BgpStatus = round_trips(include_str!("testdata/bgp.json"));
+        assert_eq!(bgp.peers[0].state, SessionState::Established);
+        assert_eq!(bgp.peers[1].state, SessionState::OpenSent);
+        assert_eq!(bgp.peers[1].families, None);
+        assert_eq!(bgp.peers[1].remote_asn, 4_200_000_000);
+        let empty: BgpStatus = round_trips(include_str!("testdata/bgp_empty.json"));
+        assert!(empty.peers.is_empty());
+        let asked: Refreshed = round_trips(include_str!("testdata/refreshed.json"));
+        assert_eq!(asked.refreshed.len(), 2);
+        let none: Refreshed = round_trips(include_str!("testdata/refreshed_none.json"));
+        assert!(none.refreshed.is_empty());
+    }
+}

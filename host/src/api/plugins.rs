@@ -1,0 +1,134 @@
+//! The policy-plugin replies: `plugin-list`, and what a `plugin-swap` or
+//! `plugin-remove` changed (or, for a dry run, would change).
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::ids::TunnelCidr;
+
+/// The `plugin-list` reply: every slot, in the order the gateway lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginList {
+    pub slots: Vec<SlotStatus>,
+}
+
+/// One policy slot with its plugin and counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotStatus {
+    /// "failover", "route-selection" or "bgp-filter".
+    pub slot: String,
+    /// The plugin's name, or "built-in default".
+    pub plugin: String,
+    /// `null` for the built-in default.
+    pub version: Option<String>,
+    /// The component file; `null` for the built-in default.
+    pub path: Option<String>,
+    pub calls: u64,
+    /// Calls that faulted.
+    pub faults: u64,
+    /// No more calls: the built-in default answers.
+    pub quarantined: bool,
+    /// Mean time of a call, checks included; `null` before the first.
+    pub mean_call_us: Option<f64>,
+    pub last_fault: Option<String>,
+}
+
+/// The `plugin-swap` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapResult {
+    pub slot: String,
+    /// "name version".
+    pub plugin: String,
+    /// Nothing was changed: `changes` is what the plugin would do.
+    pub dry_run: bool,
+    pub changes: Changes,
+    /// From the request's arrival to the new plugin answering, compile
+    /// time included; absent for a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_ms: Option<f64>,
+}
+
+/// The `plugin-remove` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveResult {
+    pub slot: String,
+    /// The plugin's name; `null` when the slot already used the default.
+    pub removed: Option<String>,
+    pub changes: Changes,
+}
+
+/// What a slot's new answer changed: tunnel weights (the failover slot) or
+/// installed routes (the route-selection and BGP-filter slots). On the
+/// wire: `{"weights": [...]}` or `{"routes": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Changes {
+    Weights(Vec<WeightChange>),
+    Routes(Vec<RouteChange>),
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Changes::Weights(w) => w.is_empty(),
+            Changes::Routes(r) => r.is_empty(),
+        }
+    }
+}
+
+/// A tunnel whose weight changed (0: standby).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightChange {
+    /// The VPN connection.
+    pub connection: String,
+    pub tunnel: TunnelCidr,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// A prefix whose placement changed: where it was installed and where it
+/// is, as connection names with the tunnel for BGP routes ("office via
+/// 169.254.10.0/30"); empty: not installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChange {
+    pub prefix: IpNet,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tests::round_trips;
+
+    #[test]
+    fn todays_plugin_list_round_trips() {
+        let list: PluginList = round_trips(include_str!("testdata/plugin_list.json"));
+        assert_eq!(list.slots[0].version, None);
+        assert_eq!(list.slots[1].mean_call_us, Some(35.25));
+        assert!(list.slots[2].quarantined);
+    }
+
+    #[test]
+    fn todays_swap_and_remove_answers_round_trip() {
+        let swap: SwapResult = round_trips(include_str!("testdata/swap_failover.json"));
+        assert_eq!(swap.swap_ms, Some(12.75));
+        assert!(matches!(&swap.changes, Changes::Weights(w) if w.len() == 2 && w[0].to == 0));
+        let dry: SwapResult = round_trips(include_str!("testdata/swap_dry_run.json"));
+        assert_eq!(dry.swap_ms, None);
+        assert!(matches!(&dry.changes, Changes::Routes(r) if r[1].from.is_empty()));
+        let none: SwapResult = round_trips(include_str!("testdata/swap_no_changes.json"));
+        assert!(none.changes.is_empty());
+        let removed: RemoveResult = round_trips(include_str!("testdata/remove.json"));
+        assert_eq!(removed.removed.as_deref(), Some("prefer-zone"));
+        let default: RemoveResult = round_trips(include_str!("testdata/remove_default.json"));
+        assert_eq!(default.removed, None);
+    }
+
+    #[test]
+    fn changes_hold_exactly_one_kind() {
+        let both = r#"{"weights": [], "routes": []}"#;
+        assert!(serde_json::from_str::<Changes>(both).is_err());
+        assert!(serde_json::from_str::<Changes>("{}").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! The `status` reply: the gateway, its VPN connections with their tunnels
+//! (liveness, active flag, counters), its endpoints and the FIB's size.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::ids::{display_as_str, TunnelCidr};
+
+/// The gateway as `sitelink status --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The gateway's name.
+    pub gateway: String,
+    pub role: Role,
+    /// The TUN device's name.
+    pub tun: String,
+    pub connections: Vec<ConnectionStatus>,
+    pub endpoints: Vec<EndpointStatus>,
+    /// Packets from the TUN device with no route in the FIB.
+    pub tun_no_route: u64,
+    /// Packets from the TUN device that are not IP.
+    pub tun_malformed: u64,
+    /// Packets the TUN device refused.
+    pub tun_write_failed: u64,
+    pub fib: FibCounts,
+    /// How long the control thread's turns take (it runs the liveness
+    /// probes: a long turn delays them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_loop: Option<TurnSummary>,
+}
+
+/// The control thread's turn times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnSummary {
+    pub turns: u64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    /// (upper bound in ms, turns above the previous bound and at or below
+    /// this one); the last bound is `null` (+Inf).
+    pub histogram: Vec<(Option<f64>, u64)>,
+}
+
+/// Which side of the VPN the gateway plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The virtual private gateway (AWS's side).
+    Vgw,
+    /// The customer gateway.
+    Cgw,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Vgw => "vgw",
+            Role::Cgw => "cgw",
+        }
+    }
+}
+
+/// How a VPN connection learns the far site's prefixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// Static routes from the config.
+    Static,
+    /// BGP over each tunnel.
+    Dynamic,
+}
+
+impl Routing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Routing::Static => "static",
+            Routing::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// One VPN connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub name: String,
+    pub routing: Routing,
+    /// The tunnel carrying traffic now; `null` when none does.
+    pub active_tunnel: Option<TunnelCidr>,
+    pub static_routes: Vec<IpNet>,
+    pub tunnels: Vec<TunnelStatus>,
+}
+
+/// A tunnel's liveness (BFD states, RFC 5880, for echo probes too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Liveness {
+    AdminDown,
+    Down,
+    Init,
+    Up,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::AdminDown => "admin-down",
+            Liveness::Down => "down",
+            Liveness::Init => "init",
+            Liveness::Up => "up",
+        }
+    }
+}
+
+display_as_str!(Role, Routing, Liveness);
+
+/// One tunnel of a VPN connection, with its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelStatus {
+    pub inside_cidr: TunnelCidr,
+    /// This gateway's address inside the tunnel.
+    pub inside_local: IpAddr,
+    /// The endpoint (local UDP socket) the tunnel uses.
+    pub endpoint: Option<String>,
+    /// The far side's outside address.
+    pub remote: SocketAddr,
+    pub liveness: Liveness,
+    /// Carries traffic (weight above 0).
+    pub active: bool,
+    /// Time since the latest WireGuard handshake; `null`: none yet.
+    pub handshake_age_ms: Option<u64>,
+    pub handshakes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// `rx_invalid + rx_source_refused + tx_failed`.
+    pub dropped_packets: u64,
+    pub rx_invalid: u64,
+    pub rx_source_refused: u64,
+    pub tx_failed: u64,
+}
+
+/// One endpoint: a local UDP socket that tunnels share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointStatus {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub rx_datagrams: u64,
+    pub dropped_datagrams: u64,
+    pub tx_failed: u64,
+}
+
+/// How many prefixes the FIB in force holds, per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibCounts {
+    pub routes_v4: u64,
+    pub routes_v6: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tests::round_trips;
+
+    #[test]
+    fn todays_status_document_round_trips() {
+        let status: Status = round_trips(include_str!("testdata/status.json"));
+        let office = &status.connections[0];
+        assert_eq!(office.routing, Routing::Dynamic);
+        assert_eq!(office.tunnels[1].liveness, Liveness::AdminDown);
+        assert_eq!(office.tunnels[1].handshake_age_ms, None);
+        assert_eq!(status.connections[1].active_tunnel, None);
+        assert_eq!(status.fib.routes_v6, 1);
+    }
+}
