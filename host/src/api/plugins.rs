@@ -59,20 +59,23 @@ pub struct RemoveResult {
 
 /// What a slot's new answer changed: tunnel weights (the failover slot) or
 /// installed routes (the route-selection and BGP-filter slots). On the
-/// wire: `{"weights": [...]}` or `{"routes": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Changes {
-    Weights(Vec<WeightChange>),
-    Routes(Vec<RouteChange>),
+/// wire: `{"weights": [...]}` or `{"routes": [...], "routes_changed": N}`
+/// (the list may be cut; the count is of all the changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<WeightChange>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteChange>>,
+    /// How many routes changed, listed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_changed: Option<u64>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        match self {
-            Changes::Weights(w) => w.is_empty(),
-            Changes::Routes(r) => r.is_empty(),
-        }
+        self.weights.as_ref().is_none_or(|w| w.is_empty())
+            && self.routes.as_ref().is_none_or(|r| r.is_empty())
     }
 }
 
@@ -113,10 +116,10 @@ mod tests {
     fn todays_swap_and_remove_answers_round_trip() {
         let swap: SwapResult = round_trips(include_str!("testdata/swap_failover.json"));
         assert_eq!(swap.swap_ms, Some(12.75));
-        assert!(matches!(&swap.changes, Changes::Weights(w) if w.len() == 2 && w[0].to == 0));
+        assert!(matches!(&swap.changes.weights, Some(w) if w.len() == 2 && w[0].to == 0));
         let dry: SwapResult = round_trips(include_str!("testdata/swap_dry_run.json"));
         assert_eq!(dry.swap_ms, None);
-        assert!(matches!(&dry.changes, Changes::Routes(r) if r[1].from.is_empty()));
+        assert!(matches!(&dry.changes.routes, Some(r) if r[1].from.is_empty()));
         let none: SwapResult = round_trips(include_str!("testdata/swap_no_changes.json"));
         assert!(none.changes.is_empty());
         let removed: RemoveResult = round_trips(include_str!("testdata/remove.json"));
@@ -126,9 +129,14 @@ mod tests {
     }
 
     #[test]
-    fn changes_hold_exactly_one_kind() {
-        let both = r#"{"weights": [], "routes": []}"#;
-        assert!(serde_json::from_str::<Changes>(both).is_err());
-        assert!(serde_json::from_str::<Changes>("{}").is_err());
+    fn route_changes_carry_their_count() {
+        let cut = r#"{"routes": [], "routes_changed": 200000}"#;
+        let c: Changes = serde_json::from_str(cut).unwrap();
+        assert_eq!(c.routes_changed, Some(200_000));
+        assert!(c.is_empty(), "nothing listed");
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::from_str::<serde_json::Value>(cut).unwrap()
+        );
     }
 }

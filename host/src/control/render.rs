@@ -260,16 +260,14 @@ pub fn remove(doc: &RemoveResult) -> String {
 /// One line per weight or route change, or "(none)".
 fn changes(changes: &Changes) -> String {
     let mut out = String::new();
-    match changes {
-        Changes::Weights(weights) => {
-            for w in weights {
-                out += &format!(
-                    "  connection {} tunnel {}: weight {} -> {}\n",
-                    w.connection, w.tunnel, w.from, w.to
-                );
-            }
-        }
-        Changes::Routes(routes) => {
+    for w in changes.weights.iter().flatten() {
+        out += &format!(
+            "  connection {} tunnel {}: weight {} -> {}\n",
+            w.connection, w.tunnel, w.from, w.to
+        );
+    }
+    if let Some(routes) = &changes.routes {
+        {
             let list = |names: &[String]| {
                 if names.is_empty() {
                     "not installed".to_string()
@@ -285,6 +283,10 @@ fn changes(changes: &Changes) -> String {
                     list(&r.to)
                 );
             }
+        }
+        let total = changes.routes_changed.unwrap_or(0) as usize;
+        if total > routes.len() {
+            out += &format!("  ... {} route changes in all\n", total);
         }
     }
     if out.is_empty() {
