@@ -4,14 +4,18 @@
 # Wasm bgp-filter and route-selection plugins, kernel routes off, max-prefix
 # raised), each on fresh namespaces. Reports per receiver the time until all
 # routes are in its table (sitelink: its FIB), peak RSS and bytes per route.
+# Then, on sitelink with the full table: the control loop's turn histogram
+# (ingest and swap phases), a bgp-filter swap to examples/plugins/bogon-filter
+# (allow_private=true: accepts the whole feed) with its effect on sessions,
+# tunnels and the FIB, and `sitelink routes --prefix` latency.
 # Usage (root): scripts/bench-routes.sh [ROUTES_V4=1000000] [ROUTES_V6=200000]
 # Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build-plugins.sh -p default-bgp-filter -p default-route-selection >/dev/null
+./scripts/build-plugins.sh -p default-bgp-filter -p default-route-selection -p bogon-filter >/dev/null
 cargo build --quiet --release -p sitelink -p sitelink-lab
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(bird --version 2>&1 | head -1)" >&2
+echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(bird --version 2>&1 | head -1)" >&2
 SITELINK_BIN="$target/sitelink" \
   exec "$target/sitelink-bench-routes" "${1:-1000000}" "${2:-200000}"

@@ -18,6 +18,20 @@
 //! The feeder's session starts disabled and is enabled once its static
 //! routes are loaded, so its own start-up is not timed.
 //!
+//! Then, on sitelink with the full table (the control-plane issue's
+//! measurements; each is reported "n/a" with the reason if it fails, and the
+//! ingest figures stand):
+//! - the control loop's turns (`control_loop` in `sitelink status --json`:
+//!   count, mean, lifetime maximum, histogram) for the ingest phase (enable
+//!   -> converged) and the swap phase, each the difference of two snapshots;
+//! - `sitelink plugin swap bgp-filter bogon_filter.wasm --param
+//!   allow_private=true` (accepts every route of the feed): CLI wall time,
+//!   the reply's `swap_ms` and changes, and whether BGP sessions were reset,
+//!   tunnel liveness changed or the FIB counts moved (checked right after the
+//!   answer and 3 s later);
+//! - `sitelink routes --prefix 20.1.2.0/24 --json`: median of 20 CLI runs
+//!   (falls back to `--limit 100` if `--prefix` is refused).
+//!
 //! Usage (as root): `scripts/bench-routes.sh [ROUTES_V4] [ROUTES_V6]`.
 //! Environment: SITELINK_BIN, SITELINK_PLUGIN_DIR, BENCH_TIMEOUT_S (bound on
 //! each convergence, default 900).
@@ -37,6 +51,10 @@ use sitelink_lab::stock::{self, Bird};
 use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6};
 use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
 
+mod control;
+
+use control::{control_report, Turns};
+
 /// How often a receiver's route count is read.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -51,6 +69,9 @@ struct Outcome {
     peak_rss: u64,
     /// (seconds since enable, routes) every second or so.
     curve: Vec<(f64, u64)>,
+    /// sitelink only: control-loop turns, the bgp-filter swap over the full
+    /// table, `sitelink routes --prefix` latency (markdown lines).
+    report: Vec<String>,
 }
 
 /// The feed: `v4` IPv4 /24s from 20.0.0.0 up, `v6` IPv6 /48s in fd10::/16.
@@ -164,6 +185,7 @@ fn feed_and_measure(
         rss_before,
         peak_rss: proc_kb(pid, "VmHWM")?,
         curve,
+        report: Vec::new(),
     })
 }
 
@@ -326,6 +348,9 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     let pid = lab.gateway(Gw::Vgw).pid();
     let ns = lab.vgw.name().to_string();
     let socket = lab.socket(Gw::Vgw)?;
+    let turns_before_feed = admin_json(&lab.vgw, &bin, &socket, &["status"])
+        .ok()
+        .and_then(|s| Turns::from_status(&s));
     let outcome = feed_and_measure("sitelink", &feeder, "office_tunnel1", feed, pid, || {
         let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
         let fib = status.get("fib")?;
@@ -341,6 +366,10 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
                 p["state"], p["prefixes_received"], p["prefixes_accepted"], p["updates_received"]
             );
         }
+    }
+    let mut outcome = outcome;
+    if let Ok(o) = outcome.as_mut() {
+        o.report = control_report(&lab, &bin, &socket, turns_before_feed);
     }
     outcome
 }
@@ -401,6 +430,14 @@ fn main() {
             ratio(most(sitelink), most(bird)),
             sitelink.peak_rss as f64 / bird.peak_rss.max(1) as f64
         );
+    }
+    for o in &outcomes {
+        if !o.report.is_empty() {
+            println!("\n{} control plane after convergence:\n", o.receiver);
+            for line in &o.report {
+                println!("{line}");
+            }
+        }
     }
     for o in &outcomes {
         let points: Vec<String> = o
