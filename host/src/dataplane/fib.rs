@@ -71,15 +71,28 @@ impl NextHop {
 /// An immutable longest-prefix-match table for IPv4 and IPv6, with the
 /// source table of the ingress check. Prefixes map to interned next hops
 /// and source sets (see `lpm`): each distinct one is stored once.
+///
+/// Prefixes may instead point at a **next-hop group** the control plane
+/// numbers and changes ([`Fib::set_group`]): a connection's tunnels, or an
+/// ECMP set, with their weights. A tunnel going down or a weight change
+/// rewrites the group, and every prefix using it moves at once, whatever
+/// the table size. A group left without a tunnel is skipped by the lookup
+/// (a shorter prefix answers), as if its prefixes had been removed.
 #[derive(Default, Clone)]
 pub struct Fib {
     v4: Lpm<u32>,
     v6: Lpm<u128>,
     hops: Interner<NextHop>,
+    /// Next-hop groups, by group number.
+    groups: Vec<NextHop>,
     src_v4: Lpm<u32>,
     src_v6: Lpm<u128>,
     sources: Interner<Vec<ConnectionId>>,
 }
+
+/// Values of the prefix tables at or above this are group numbers (plus
+/// this), below it interned next hops.
+const GROUP: u32 = 1 << 31;
 
 /// A prefix as the tables key it: the address as an integer, the length.
 enum Key {
@@ -116,7 +129,11 @@ impl Fib {
             Key::V4(a, l) => self.v4.get(a, l),
             Key::V6(a, l) => self.v6.get(a, l),
         };
-        if current.and_then(|id| self.hops.get(id)) == Some(next_hop) {
+        if current
+            .filter(|id| *id < GROUP)
+            .and_then(|id| self.hops.get(id))
+            == Some(next_hop)
+        {
             return true;
         }
         let id = self.hops.acquire(next_hop);
@@ -124,7 +141,7 @@ impl Fib {
             Key::V4(a, l) => self.v4.insert(a, l, id),
             Key::V6(a, l) => self.v6.insert(a, l, id),
         };
-        if let Some(old) = old {
+        if let Some(old) = old.filter(|id| *id < GROUP) {
             self.hops.release(old);
         }
         true
@@ -136,10 +153,56 @@ impl Fib {
             Key::V4(a, l) => self.v4.remove(a, l),
             Key::V6(a, l) => self.v6.remove(a, l),
         };
-        if let Some(old) = old {
+        if let Some(old) = old.filter(|id| *id < GROUP) {
             self.hops.release(old);
         }
         old.is_some()
+    }
+
+    /// Sets next-hop group `group` (a number below 2^31 the caller keeps
+    /// per set of tunnels): every prefix in it follows at once. A hop with
+    /// no tunnel of weight above 0 leaves its prefixes to shorter ones.
+    pub fn set_group(&mut self, group: u32, mut hop: NextHop) {
+        let Some(index) = usize::try_from(group).ok().filter(|_| group < GROUP) else {
+            return;
+        };
+        if self.groups.len() <= index {
+            self.groups.resize(
+                index + 1,
+                NextHop {
+                    connections: Vec::new(),
+                    tunnels: Vec::new(),
+                },
+            );
+        }
+        hop.tunnels.retain(|(_, w)| *w > 0);
+        if let Some(slot) = self.groups.get_mut(index) {
+            *slot = hop;
+        }
+    }
+
+    /// Routes `prefix` through next-hop group `group` (see
+    /// [`Fib::set_group`]); its sources are the caller's business.
+    pub fn insert_group(&mut self, prefix: IpNet, group: u32) {
+        if group >= GROUP {
+            return;
+        }
+        let old = match key(&prefix) {
+            Key::V4(a, l) => self.v4.insert(a, l, GROUP + group),
+            Key::V6(a, l) => self.v6.insert(a, l, GROUP + group),
+        };
+        if let Some(old) = old.filter(|id| *id < GROUP) {
+            self.hops.release(old);
+        }
+    }
+
+    /// The next hop a table value stands for (`None`: an empty group).
+    fn hop(&self, id: u32) -> Option<&NextHop> {
+        if id >= GROUP {
+            let hop = self.groups.get((id - GROUP) as usize)?;
+            return (!hop.tunnels.is_empty()).then_some(hop);
+        }
+        self.hops.get(id)
     }
 
     /// Sets the connections packets from `prefix` may arrive over (none:
@@ -203,14 +266,14 @@ impl Fib {
 
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<&NextHop> {
         self.v4
-            .lookup(u32::from(addr))
-            .and_then(|id| self.hops.get(id))
+            .lookup_where(u32::from(addr), |id| self.hop(id).is_some())
+            .and_then(|id| self.hop(id))
     }
 
     pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<&NextHop> {
         self.v6
-            .lookup(u128::from(addr))
-            .and_then(|id| self.hops.get(id))
+            .lookup_where(u128::from(addr), |id| self.hop(id).is_some())
+            .and_then(|id| self.hop(id))
     }
 
     /// Number of prefixes in the table.
@@ -257,6 +320,8 @@ impl FibCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use ipnet::Ipv4Net;
 
     fn nh(connection: ConnectionId, tunnels: &[TunnelId]) -> NextHop {
         NextHop::over(connection, tunnels)
@@ -395,6 +460,42 @@ mod tests {
         let picked: std::collections::HashSet<_> =
             (0..16u64).filter_map(|h| hop.tunnel_for(h)).collect();
         assert_eq!(picked.len(), 2);
+    }
+
+    #[test]
+    fn a_group_moves_all_its_prefixes_at_once_and_an_empty_one_falls_through() {
+        let mut fib = Fib::default();
+        fib.insert(net("0.0.0.0/0"), nh(1, &[5]));
+        fib.set_group(7, NextHop::over(0, &[0, 1]));
+        for i in 0..1000u32 {
+            let p = IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap());
+            fib.insert_group(p, 7);
+        }
+        let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let tunnels = |fib: &Fib, addr: &str| -> Vec<TunnelId> {
+            fib.lookup(a(addr))
+                .map(|h| h.tunnels.iter().map(|(t, _)| *t).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(tunnels(&fib, "10.0.3.1"), vec![0, 1]);
+        // Tunnel 0 down: one group changes, a thousand prefixes follow.
+        fib.set_group(
+            7,
+            NextHop {
+                connections: vec![0],
+                tunnels: vec![(0, 0), (1, 1)],
+            },
+        );
+        assert_eq!(tunnels(&fib, "10.0.3.1"), vec![1]);
+        assert_eq!(tunnels(&fib, "10.3.231.1"), vec![1]);
+        // No tunnel left: the covering route answers, as if removed.
+        fib.set_group(7, NextHop::over(0, &[]));
+        assert_eq!(tunnels(&fib, "10.0.3.1"), vec![5]);
+        // A prefix moved back to an interned hop, and one removed.
+        fib.insert(net("10.0.3.0/24"), nh(0, &[2]));
+        assert_eq!(tunnels(&fib, "10.0.3.1"), vec![2]);
+        assert!(fib.remove(&net("10.0.4.0/24")));
+        assert_eq!(fib.counts().0, 1000);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::bgp::transport::TransportAction;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
-use crate::gateway::{Action, AdminCommand, Event, Gateway, RequestId};
+use crate::gateway::{Action, AdminCommand, Budget, Event, Gateway, RequestId};
 use crate::liveness::bfd::State;
 
 /// How often WireGuard's timers are driven.
@@ -42,8 +42,14 @@ pub const EVENT_QUEUE: usize = 1024;
 pub const BGP_QUEUE: usize = 256;
 /// Events handled per turn, so a flood cannot starve the timers.
 const EVENTS_PER_TURN: usize = 256;
+/// A turn's work: BGP input (at most `BGP_TURN_BUDGET` of it), then the
+/// core's route work with what is left, so that a busy turn takes about
+/// this long (plus one chunk) and probes wait no longer.
+const TURN_BUDGET: Duration = Duration::from_millis(20);
 /// Longest the thread spends taking BGP input in one turn.
-const BGP_TURN_BUDGET: Duration = Duration::from_millis(20);
+const BGP_TURN_BUDGET: Duration = Duration::from_millis(8);
+/// Route work a turn gets at least, however long its BGP input took.
+const MIN_ROUTE_BUDGET: Duration = Duration::from_millis(2);
 /// Routes waiting for the filter or the selection beyond which no more BGP
 /// input is read: UPDATEs wait in TCP (the peer is pushed back) rather than
 /// in memory.
@@ -163,7 +169,16 @@ impl Control {
             self.observe_handshakes();
             let now = Instant::now();
             if now >= self.core.poll_timeout() {
-                self.core.handle_timeout(now);
+                let left = TURN_BUDGET
+                    .saturating_sub(turn.elapsed())
+                    .max(MIN_ROUTE_BUDGET);
+                self.core.handle_timeout_within(
+                    now,
+                    Budget {
+                        time: Some(left),
+                        routes: usize::MAX,
+                    },
+                );
             }
             self.execute(now);
             let took = turn.elapsed();

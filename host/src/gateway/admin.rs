@@ -220,7 +220,8 @@ impl Gateway {
 
     /// Route changes the live path made: part of every swap in progress.
     pub(super) fn jobs_record(&mut self, changes: &[RouteChange]) {
-        if changes.is_empty() {
+        let applying = self.jobs.iter().any(|j| matches!(j, Job::Apply { .. }));
+        if changes.is_empty() || !applying {
             return;
         }
         let limit = self.settings.changes_shown;

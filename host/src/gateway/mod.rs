@@ -243,6 +243,13 @@ impl Gateway {
     /// Runs what is due at `now`: session and probe timers, the failover
     /// slot, and a budget's worth of route work.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let budget = self.settings.budget;
+        self.handle_timeout_within(now, budget);
+    }
+
+    /// [`Gateway::handle_timeout`] with the route work bounded by `budget`
+    /// (the driver passes what is left of its turn).
+    pub fn handle_timeout_within(&mut self, now: Instant, budget: Budget) {
         self.now = now;
         self.speaker.on_timeouts(now, &mut self.slots.filter);
         self.probe_timeouts(now);
@@ -252,7 +259,6 @@ impl Gateway {
             self.decide_weights(now, false);
             self.next_failover = now + FAILOVER_TICK;
         }
-        let budget = self.settings.budget;
         self.work(now, Some(budget));
         self.collect(now);
     }
@@ -261,6 +267,12 @@ impl Gateway {
     /// [`Gateway::handle_timeout`] (what the budget bounds).
     pub fn last_turn_work(&self) -> usize {
         self.last_work
+    }
+
+    /// Prefixes written into the FIB so far (a weight change writes none:
+    /// it rewrites next-hop groups).
+    pub fn fib_writes(&self) -> u64 {
+        self.rib.fib_writes()
     }
 
     /// The next action for the driver, in order.
@@ -301,6 +313,8 @@ impl Gateway {
                 self.rib.mark(self.speaker.take_dirty());
             }
             left = left.saturating_sub(did);
+            total += did;
+            did = 0;
             if self.rib.pending() > 0 && !spent(left) {
                 let usable = self.usable();
                 let mut env = Env {
@@ -314,13 +328,13 @@ impl Gateway {
                 did += n;
                 left = left.saturating_sub(n);
             }
-            if !spent(left) {
+            if !spent(left) && !self.jobs.is_empty() {
                 let n = self.jobs_step(left.min(crate::routing::speaker::FILTER_CHUNK));
                 did += n;
                 left = left.saturating_sub(n);
             }
             total += did;
-            if did == 0 || spent(left) {
+            if (did == 0 && self.speaker.filter_backlog() == 0) || spent(left) {
                 break;
             }
         }

@@ -9,8 +9,9 @@
 //! The FIB is changed in place, route by route, and published as a shared
 //! snapshot; it is copied only when it changes while the data path still
 //! holds the last one, and published at most every [`PUBLISH_INTERVAL`]
-//! while work is queued. Next hops are shared by every route with the same
-//! installed set (there are few such sets), as BIRD shares attribute sets.
+//! while work is queued. Each installed set (there are few) is a next-hop
+//! group of the FIB, numbered by its id here: a weight change rewrites the
+//! groups, never the prefixes, so traffic moves at once at any table size.
 //!
 //! The decision for a chunk of prefixes ([`LocRib::decide`]) is a function
 //! of the candidates and a selector; the live path applies it, a dry run
@@ -104,8 +105,8 @@ pub struct LocRib {
     /// Every installed set in use or seen (few: one per combination), by id.
     via_sets: Vec<Vias>,
     via_ids: HashMap<Vias, u32>,
-    /// The next hop of each installed set under `weights`, by id.
-    hops: Vec<Option<NextHop>>,
+    /// Installed sets whose FIB group is written (under `weights`), by id.
+    grouped: Vec<bool>,
     /// Prefixes to select again (a prefix may be queued twice: the second
     /// look finds nothing to change).
     pending: Vec<IpNet>,
@@ -115,6 +116,8 @@ pub struct LocRib {
     published: Option<Instant>,
     /// Kernel-route changes since the last publish, in order.
     kernel_changes: Vec<(IpNet, bool)>,
+    /// Prefixes written into the FIB, ever (what a step cost the FIB).
+    fib_writes: u64,
 }
 
 impl LocRib {
@@ -147,12 +150,13 @@ impl LocRib {
             installed: PrefixIds::default(),
             via_sets: Vec::new(),
             via_ids: HashMap::new(),
-            hops: Vec::new(),
+            grouped: Vec::new(),
             weights: Vec::new(),
             fib: Arc::new(fib),
             fib_changed: true,
             published: None,
             kernel_changes: Vec::new(),
+            fib_writes: 0,
         }
     }
 
@@ -318,6 +322,7 @@ impl LocRib {
     fn fib_route(&mut self, prefix: IpNet, via: Option<u32>, tunnels: &[TunnelInfo]) {
         let fib = Arc::make_mut(&mut self.fib);
         self.fib_changed = true;
+        self.fib_writes += 1;
         if let Some((_, hop)) = self.tunnel_routes.iter().find(|(p, _)| *p == prefix) {
             fib.insert(prefix, hop.clone());
             return;
@@ -326,35 +331,39 @@ impl LocRib {
             fib.remove(&prefix);
             return;
         };
-        let (Some(via), index) = (self.via_sets.get(id as usize), id as usize) else {
-            return;
-        };
-        if self.hops.len() <= index {
-            self.hops.resize(index + 1, None);
+        let index = id as usize;
+        if !self.grouped.get(index).copied().unwrap_or(false) {
+            let Some(via) = self.via_sets.get(index) else {
+                return;
+            };
+            fib.set_group(id, table::next_hop(via, tunnels, &self.weights));
+            if self.grouped.len() <= index {
+                self.grouped.resize(index + 1, false);
+            }
+            if let Some(g) = self.grouped.get_mut(index) {
+                *g = true;
+            }
         }
-        let Some(slot) = self.hops.get_mut(index) else {
-            return;
-        };
-        let hop = slot.get_or_insert_with(|| table::next_hop(via, tunnels, &self.weights));
-        if !fib.insert_ref(prefix, hop) {
-            // No tunnel of the set has a weight: nothing to forward over.
-            fib.remove(&prefix);
-        }
+        // A group without a weighted tunnel leaves the prefix to shorter
+        // ones in the FIB's lookup.
+        fib.insert_group(prefix, id);
     }
 
-    /// New tunnel weights: every installed route's next hop is computed
-    /// again. False when they did not change.
+    /// New tunnel weights: each next-hop group is computed again (a few),
+    /// and every prefix follows its group. False when they did not change.
     pub fn set_weights(&mut self, weights: &[u32], tunnels: &[TunnelInfo]) -> bool {
         if self.weights == weights {
             return false;
         }
         self.weights = weights.to_vec();
-        self.hops.clear();
-        let installed = std::mem::take(&mut self.installed);
-        for (prefix, id) in installed.iter() {
-            self.fib_route(prefix, Some(id), tunnels);
+        let fib = Arc::make_mut(&mut self.fib);
+        for (id, via) in self.via_sets.iter().enumerate() {
+            if self.grouped.get(id).copied().unwrap_or(false) {
+                let id = u32::try_from(id).unwrap_or(u32::MAX);
+                fib.set_group(id, table::next_hop(via, tunnels, &self.weights));
+            }
         }
-        self.installed = installed;
+        self.fib_changed = true;
         true
     }
 
@@ -376,6 +385,11 @@ impl LocRib {
             fib: Some(self.fib.clone()),
             kernel: std::mem::take(&mut self.kernel_changes),
         }
+    }
+
+    /// Prefixes written into the FIB so far.
+    pub fn fib_writes(&self) -> u64 {
+        self.fib_writes
     }
 
     /// The FIB as it stands (published or not).

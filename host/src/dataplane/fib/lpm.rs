@@ -138,9 +138,18 @@ impl<K: Key> Lpm<K> {
 
     /// The value of the longest prefix holding `addr`.
     pub fn lookup(&self, addr: K) -> Option<u32> {
+        self.lookup_where(addr, |_| true)
+    }
+
+    /// The value of the longest prefix holding `addr` whose value `usable`
+    /// accepts (shorter prefixes are tried when it does not).
+    pub fn lookup_where(&self, addr: K, usable: impl Fn(u32) -> bool) -> Option<u32> {
         self.lens.iter().find_map(|len| {
             let key = addr.masked(*len);
-            self.map(key, *len)?.get(&key).copied()
+            self.map(key, *len)?
+                .get(&key)
+                .copied()
+                .filter(|v| usable(*v))
         })
     }
 
