@@ -16,20 +16,17 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender as SyncSender;
-use serde_json::{json, Value};
 use tracing::debug;
 
 use crate::api;
 use crate::config::GatewayConfig;
-use crate::dataplane::fib::Fib;
 use crate::dataplane::Dataplane;
-use crate::driver::control::{liveness_name, AdminRequest, ControlEvent};
+use crate::driver::control::{AdminRequest, ControlEvent};
 use crate::driver::turns::TurnStats;
 use crate::gateway::AdminCommand;
 use crate::policy::{PolicyEngine, Slot};
@@ -159,35 +156,32 @@ fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut line = String::new();
     BufReader::new(io::Read::take(&stream, api::MAX_REQUEST)).read_line(&mut line)?;
-    let mut reply = match api::Envelope::parse(&line) {
+    let reply = match api::Envelope::parse(&line) {
         Ok(envelope) => handle(envelope.request, ctx),
-        Err(e) => api::Response::from(e).to_value(),
+        Err(e) => api::Response::from(e),
     };
-    if let Some(map) = reply.as_object_mut() {
-        map.entry("version").or_insert(json!(api::API_VERSION));
-    }
     let mut out = &stream;
-    writeln!(out, "{reply}")?;
+    writeln!(out, "{}", reply.to_line())?;
     out.flush()
 }
 
-fn error(text: String) -> Value {
-    api::Response::error(text).to_value()
+fn error(text: String) -> api::Response {
+    api::Response::error(text)
 }
 
-fn handle(request: api::Request, ctx: &Context) -> Value {
-    let slot = |name: &str| -> Result<Slot, Value> {
+fn handle(request: api::Request, ctx: &Context) -> api::Response {
+    let slot = |name: &str| -> Result<Slot, String> {
         Slot::ALL
             .into_iter()
             .find(|s| s.world() == name)
             .ok_or_else(|| {
-                error(format!(
-                    "unknown slot {name:?}; slots: failover, route-selection, bgp-filter"
-                ))
+                format!("unknown slot {name:?}; slots: failover, route-selection, bgp-filter")
             })
     };
     match request {
-        api::Request::Status => status(&ctx.cfg, &ctx.dataplane, &ctx.turns),
+        api::Request::Status => {
+            api::Response::from(super::status::status(&ctx.cfg, &ctx.dataplane, &ctx.turns))
+        }
         api::Request::PluginList => to_control(ctx, AdminCommand::PluginList),
         api::Request::Bgp => to_control(ctx, AdminCommand::Bgp),
         api::Request::Routes {
@@ -230,7 +224,7 @@ fn handle(request: api::Request, ctx: &Context) -> Value {
         api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
         api::Request::PluginRemove { slot: name } => match slot(&name) {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
-            Err(e) => e,
+            Err(e) => error(e),
         },
         api::Request::PluginSwap {
             slot: name,
@@ -241,7 +235,7 @@ fn handle(request: api::Request, ctx: &Context) -> Value {
             let received = Instant::now();
             let slot = match slot(&name) {
                 Ok(slot) => slot,
-                Err(e) => return e,
+                Err(e) => return error(e),
             };
             // No parameters given: the ones the config sets for the slot.
             let params = params.unwrap_or_else(|| configured_params(&ctx.cfg, slot));
@@ -284,98 +278,20 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// Hands a command to the control loop and waits for its answer.
-fn to_control(ctx: &Context, command: AdminCommand) -> Value {
+fn to_control(ctx: &Context, command: AdminCommand) -> api::Response {
     let (reply, answer) = mpsc::channel();
     if ctx
         .control
         .send(ControlEvent::Admin(AdminRequest { command, reply }))
         .is_err()
     {
-        return json!({ "error": "the gateway is stopping" });
+        return api::Response::error("the gateway is stopping");
     }
-    answer
-        .recv_timeout(CONTROL_TIMEOUT)
-        .unwrap_or_else(|_| json!({ "error": "the control loop did not answer in time" }))
-}
-
-/// The status document (see `sitelink status --json`).
-pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Value {
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let connections: Vec<Value> = cfg
-        .connections
-        .iter()
-        .enumerate()
-        .map(|(index, conn)| {
-            let tunnels: Vec<&crate::dataplane::tunnel::Tunnel> = dp
-                .tunnels
-                .iter()
-                .filter(|t| t.connection == index)
-                .collect();
-            let active = tunnels
-                .iter()
-                .find(|t| t.is_active())
-                .map(|t| t.inside_cidr.to_string());
-            json!({
-                "name": conn.name,
-                "routing": match conn.routing { crate::config::Routing::Static => "static", crate::config::Routing::Dynamic => "dynamic" },
-                "active_tunnel": active,
-                "static_routes": conn.static_routes.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                "tunnels": tunnels.iter().map(|t| {
-                    let c = &t.counters;
-                    json!({
-                        "inside_cidr": t.inside_cidr.to_string(),
-                        "inside_local": t.inside_local.to_string(),
-                        "endpoint": dp.endpoints.get(t.endpoint).map(|e| e.name.as_str()),
-                        "remote": t.remote().to_string(),
-                        "liveness": liveness_name(t.liveness()),
-                        "active": t.is_active(),
-                        "handshake_age_ms": t.handshake_age().map(|d| d.as_millis() as u64),
-                        "handshakes": get(&c.handshakes),
-                        "tx_packets": get(&c.tx_packets),
-                        "tx_bytes": get(&c.tx_bytes),
-                        "rx_packets": get(&c.rx_packets),
-                        "rx_bytes": get(&c.rx_bytes),
-                        "dropped_packets": get(&c.rx_invalid) + get(&c.rx_source_refused) + get(&c.tx_failed),
-                        "rx_invalid": get(&c.rx_invalid),
-                        "rx_source_refused": get(&c.rx_source_refused),
-                        "tx_failed": get(&c.tx_failed),
-                    })
-                }).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let endpoints: Vec<Value> = dp
-        .endpoints
-        .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "listen": e.listen.to_string(),
-                "rx_datagrams": get(&e.counters.rx_datagrams),
-                "dropped_datagrams": get(&e.counters.dropped_datagrams),
-                "tx_failed": get(&e.counters.tx_failed),
-            })
-        })
-        .collect();
-    json!({
-        "gateway": cfg.name,
-        "role": format!("{:?}", cfg.role).to_lowercase(),
-        "tun": cfg.tun.name,
-        "connections": connections,
-        "endpoints": endpoints,
-        "tun_no_route": get(&dp.counters.tun_no_route),
-        "tun_malformed": get(&dp.counters.tun_malformed),
-        "tun_write_failed": get(&dp.counters.tun_write_failed),
-        "fib": fib_counts(&dp.fib.load()),
-        "control_loop": turns.summary(),
+    answer.recv_timeout(CONTROL_TIMEOUT).unwrap_or_else(|_| {
+        api::Response::error(
+            "the control loop did not answer in time (its work continues; ask again)",
+        )
     })
-}
-
-/// How many prefixes the FIB in force holds, per family: a pair of
-/// counters, so cheap with a million routes (`sitelink routes` lists them).
-pub fn fib_counts(fib: &Fib) -> Value {
-    let (v4, v6) = fib.counts();
-    json!({ "routes_v4": v4, "routes_v6": v6 })
 }
 
 /// Sends one request to a running gateway and returns its answer, which
@@ -403,20 +319,4 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
         .map_err(answer_err)?;
     api::Response::parse(request, &line)
         .map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dataplane::fib::NextHop;
-
-    #[test]
-    fn status_counts_fib_routes_per_family() {
-        let mut fib = Fib::default();
-        assert_eq!(fib_counts(&fib), json!({ "routes_v4": 0, "routes_v6": 0 }));
-        for p in ["10.1.0.0/24", "10.2.0.0/24", "fd00:1::/64"] {
-            fib.insert(p.parse().unwrap(), NextHop::over(0, &[0]));
-        }
-        assert_eq!(fib_counts(&fib), json!({ "routes_v4": 2, "routes_v6": 1 }));
-    }
 }

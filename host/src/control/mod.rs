@@ -3,3 +3,4 @@
 
 pub mod admin;
 pub mod render;
+pub mod status;

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
-use serde_json::Value;
 use tracing::warn;
 use tun_rs::SyncDevice;
 
@@ -28,7 +27,6 @@ use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::gateway::{Action, AdminCommand, Budget, Event, Gateway, RequestId};
-use crate::liveness::bfd::State;
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -67,7 +65,7 @@ pub enum ControlEvent {
 
 pub struct AdminRequest {
     pub command: AdminCommand,
-    pub reply: Sender<Value>,
+    pub reply: Sender<crate::api::Response>,
 }
 
 /// The queues the control thread reads.
@@ -83,7 +81,7 @@ pub struct Control {
     queues: Queues,
     transport: Transport,
     kernel: Option<KernelRoutes>,
-    replies: HashMap<RequestId, Sender<Value>>,
+    replies: HashMap<RequestId, Sender<crate::api::Response>>,
     next_request: u64,
     /// Per tunnel: a WireGuard session, as last told to the core.
     handshakes: Vec<bool>,
@@ -324,15 +322,5 @@ impl Control {
             }
         }
         wrote
-    }
-}
-
-// The liveness module's state names, for status output.
-pub fn liveness_name(state: State) -> &'static str {
-    match state {
-        State::AdminDown => "admin-down",
-        State::Down => "down",
-        State::Init => "init",
-        State::Up => "up",
     }
 }

@@ -9,10 +9,13 @@
 use std::time::Instant;
 
 use ipnet::IpNet;
-use serde_json::{json, Value};
 use tracing::info;
 
 use super::{Action, AdminCommand, Gateway, RequestId};
+use crate::api::{
+    self, Changes as ApiChanges, PluginList, Refreshed, RemoveResult, Response,
+    RouteChange as Listed, SwapResult,
+};
 use crate::policy::{Plugin, Slot, SlotStatus};
 use crate::routing::decisions;
 use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
@@ -22,15 +25,60 @@ use crate::routing::view;
 /// Route changes for an answer: the first few, and how many in all.
 #[derive(Default)]
 pub(super) struct Changes {
-    shown: Vec<Value>,
+    shown: Vec<Listed>,
     total: usize,
 }
 
 impl Changes {
-    fn push(&mut self, change: Value, limit: usize) {
+    fn push(&mut self, change: Listed, limit: usize) {
         self.total += 1;
         if self.shown.len() < limit {
             self.shown.push(change);
+        }
+    }
+}
+
+/// What the answer to a swap or removal starts with.
+pub(super) enum Head {
+    Swap {
+        slot: Slot,
+        plugin: String,
+        dry_run: bool,
+        received: Option<Instant>,
+    },
+    Remove {
+        slot: Slot,
+        removed: Option<String>,
+    },
+}
+
+impl Head {
+    /// The answer, with what changed.
+    fn answer(self, changes: ApiChanges, now: Instant) -> Response {
+        match self {
+            Head::Swap {
+                slot,
+                plugin,
+                dry_run,
+                received,
+            } => {
+                let swap_ms = received.map(|r| millis(now.saturating_duration_since(r)));
+                if let Some(took) = swap_ms {
+                    info!(slot = %slot.world(), took_ms = took, "plugin swap applied to the stored state");
+                }
+                Response::from(SwapResult {
+                    slot: slot.world().to_string(),
+                    plugin,
+                    dry_run,
+                    changes,
+                    swap_ms,
+                })
+            }
+            Head::Remove { slot, removed } => Response::from(RemoveResult {
+                slot: slot.world().to_string(),
+                removed,
+                changes,
+            }),
         }
     }
 }
@@ -42,15 +90,14 @@ pub(super) enum Job {
     /// empty, with the changes made meanwhile.
     Apply {
         id: RequestId,
-        head: Value,
-        received: Option<Instant>,
+        head: Head,
         changes: Changes,
     },
     /// A dry run of an import filter: first the overlay of what it would
     /// accept differently, then the selection over those prefixes.
     DryFilter {
         id: RequestId,
-        head: Value,
+        head: Head,
         plugin: Box<Plugin>,
         run: FilterDryRun,
         select: Option<Vec<IpNet>>,
@@ -59,7 +106,7 @@ pub(super) enum Job {
     /// A dry run of a route selection over every prefix.
     DrySelect {
         id: RequestId,
-        head: Value,
+        head: Head,
         plugin: Box<Plugin>,
         todo: Vec<IpNet>,
         changes: Changes,
@@ -69,13 +116,18 @@ pub(super) enum Job {
 impl Gateway {
     pub(super) fn on_admin(&mut self, id: RequestId, command: AdminCommand, now: Instant) {
         let reply = match command {
-            AdminCommand::PluginList => json!({ "slots": self.slot_statuses() }),
-            AdminCommand::Bgp => self.speaker.status(now),
+            AdminCommand::PluginList => Response::from(PluginList {
+                slots: self.slot_statuses(),
+            }),
+            AdminCommand::Bgp => Response::from(self.speaker.status(now)),
             AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
-            AdminCommand::Routes(query) => {
-                let doc = view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib, &query);
-                crate::api::Response::from(doc).to_value()
-            }
+            AdminCommand::Routes(query) => Response::from(view::routes(
+                &self.cfg,
+                &self.tunnels,
+                &self.speaker,
+                &self.rib,
+                &query,
+            )),
             AdminCommand::PluginRemove { slot } => {
                 let removed = match slot {
                     Slot::Failover => self.slots.failover.remove(),
@@ -83,8 +135,11 @@ impl Gateway {
                     Slot::BgpFilter => self.slots.filter.remove(),
                 };
                 info!(slot = %slot.world(), "plugin removed: the built-in default answers");
-                let head = json!({ "slot": slot.world(), "removed": removed.map(|p| p.info().name.clone()) });
-                match self.apply(slot, id, head, None, now) {
+                let head = Head::Remove {
+                    slot,
+                    removed: removed.map(|p| p.info().name.clone()),
+                };
+                match self.apply(slot, id, head, now) {
                     Some(reply) => reply,
                     None => return,
                 }
@@ -101,7 +156,7 @@ impl Gateway {
         self.actions.push_back(Action::Reply { id, reply });
     }
 
-    fn refresh(&mut self, tunnel: Option<&str>, now: Instant) -> Value {
+    fn refresh(&mut self, tunnel: Option<&str>, now: Instant) -> Response {
         let known: Vec<String> = self
             .tunnels
             .iter()
@@ -114,13 +169,22 @@ impl Gateway {
             .map(|t| t.inside_cidr.to_string())
             .collect();
         if let Some(t) = tunnel.filter(|t| !known.iter().any(|k| k == t)) {
-            return json!({ "error": format!(
+            return Response::error(format!(
                 "no BGP session runs over tunnel {t:?}; tunnels with one: {}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            ) });
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
         }
-        let refreshed = self.speaker.refresh(tunnel, now, &mut self.slots.filter);
-        json!({ "refreshed": refreshed })
+        let refreshed = self
+            .speaker
+            .refresh(tunnel, now, &mut self.slots.filter)
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        Response::from(Refreshed { refreshed })
     }
 
     /// A swap: answered at once (failover, or a refusal), or by a job.
@@ -131,21 +195,31 @@ impl Gateway {
         dry_run: bool,
         received: Instant,
         now: Instant,
-    ) -> Option<Value> {
+    ) -> Option<Response> {
         let slot = plugin.slot();
         let name = format!("{} {}", plugin.info().name, plugin.info().version);
-        let head = json!({ "slot": slot.world(), "plugin": name, "dry_run": dry_run });
+        let head = Head::Swap {
+            slot,
+            plugin: name.clone(),
+            dry_run,
+            received: (!dry_run).then_some(received),
+        };
         if dry_run {
             match slot {
                 Slot::Failover => {
                     let reply = match self.failover_weights(now, Some(&mut plugin)) {
-                        Ok(after) => with_changes(
-                            head,
-                            json!({ "weights": decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &after) }),
+                        Ok(after) => head.answer(
+                            weights(decisions::weight_diff(
+                                &self.cfg,
+                                &self.tunnels,
+                                &self.weights,
+                                &after,
+                            )),
+                            now,
                         ),
-                        Err(fault) => {
-                            json!({ "error": format!("the plugin faulted on the current tunnel health: {fault}") })
-                        }
+                        Err(fault) => Response::error(format!(
+                            "the plugin faulted on the current tunnel health: {fault}"
+                        )),
                     };
                     return Some(reply);
                 }
@@ -179,32 +253,21 @@ impl Gateway {
             Slot::BgpFilter => self.slots.filter.install(*plugin),
         };
         if let Err(e) = installed {
-            return Some(json!({ "error": e.to_string() }));
+            return Some(Response::error(e));
         }
         info!(slot = %slot.world(), plugin = %name, "plugin swapped in: the stored routes go through it");
-        self.apply(slot, id, head, Some(received), now)
+        self.apply(slot, id, head, now)
     }
 
     /// Re-runs the slot that changed over the stored state: the weights at
     /// once; routes through the live path's queues, answered by a job.
-    fn apply(
-        &mut self,
-        slot: Slot,
-        id: RequestId,
-        head: Value,
-        received: Option<Instant>,
-        now: Instant,
-    ) -> Option<Value> {
+    fn apply(&mut self, slot: Slot, id: RequestId, head: Head, now: Instant) -> Option<Response> {
         match slot {
             Slot::Failover => {
                 let before = self.weights.clone();
                 self.decide_weights(now, true);
-                let changes = json!({ "weights": decisions::weight_diff(&self.cfg, &self.tunnels, &before, &self.weights) });
-                let mut reply = with_changes(head, changes);
-                if let Some(r) = received {
-                    reply["swap_ms"] = json!(millis(now.saturating_duration_since(r)));
-                }
-                return Some(reply);
+                let diff = decisions::weight_diff(&self.cfg, &self.tunnels, &before, &self.weights);
+                return Some(head.answer(weights(diff), now));
             }
             Slot::RouteSelection => self.rib.mark_all(&self.speaker),
             Slot::BgpFilter => self.speaker.refilter(now, &mut self.slots.filter),
@@ -212,7 +275,6 @@ impl Gateway {
         self.jobs.push(Job::Apply {
             id,
             head,
-            received,
             changes: Changes::default(),
         });
         None
@@ -225,7 +287,10 @@ impl Gateway {
             return;
         }
         let limit = self.settings.changes_shown;
-        let listed: Vec<Value> = changes.iter().filter_map(|c| self.change_json(c)).collect();
+        let listed: Vec<Listed> = changes
+            .iter()
+            .filter_map(|c| self.route_change(c))
+            .collect();
         for job in &mut self.jobs {
             if let Job::Apply { changes, .. } = job {
                 for c in &listed {
@@ -243,18 +308,8 @@ impl Gateway {
         let jobs = std::mem::take(&mut self.jobs);
         for job in jobs {
             match job {
-                Job::Apply {
-                    id,
-                    head,
-                    received,
-                    changes,
-                } => {
-                    let mut reply = with_changes(head, routes_json(changes));
-                    if let Some(r) = received {
-                        let took = now.saturating_duration_since(r);
-                        reply["swap_ms"] = json!(millis(took));
-                        info!(slot = %reply["slot"], took_ms = millis(took), "plugin swap applied to the stored routes");
-                    }
+                Job::Apply { id, head, changes } => {
+                    let reply = head.answer(routes(changes), now);
                     self.actions.push_back(Action::Reply { id, reply });
                 }
                 other => self.jobs.push(other),
@@ -263,7 +318,7 @@ impl Gateway {
     }
 
     /// Works the dry runs on, up to `max` routes; returns how many.
-    pub(super) fn jobs_step(&mut self, max: usize) -> usize {
+    pub(super) fn jobs_step(&mut self, max: usize, now: Instant) -> usize {
         let mut jobs = std::mem::take(&mut self.jobs);
         let mut done = 0;
         let mut kept = Vec::with_capacity(jobs.len());
@@ -279,10 +334,11 @@ impl Gateway {
                 }
                 Ok((n, true)) => {
                     done += n;
-                    self.answer_dry(job);
+                    self.answer_dry(job, now);
                 }
-                Err(reply) => {
+                Err(fault) => {
                     if let Some(id) = job_id(&job) {
+                        let reply = Response::error(fault);
                         self.actions.push_back(Action::Reply { id, reply });
                     }
                 }
@@ -295,7 +351,7 @@ impl Gateway {
 
     /// One step of a dry run: (routes looked at, finished), or the error
     /// answer when the candidate faulted.
-    fn dry_step(&mut self, job: &mut Job, max: usize) -> Result<(usize, bool), Value> {
+    fn dry_step(&mut self, job: &mut Job, max: usize) -> Result<(usize, bool), String> {
         let limit = self.settings.changes_shown;
         match job {
             Job::Apply { .. } => Ok((0, false)),
@@ -310,7 +366,9 @@ impl Gateway {
                     let n = self
                         .speaker
                         .dry_run_step(run, plugin, max)
-                        .map_err(|fault| json!({ "error": format!("the plugin faulted on the received routes: {fault}") }))?;
+                        .map_err(|fault| {
+                            format!("the plugin faulted on the received routes: {fault}")
+                        })?;
                     return Ok((n, false));
                 }
                 let todo = select.get_or_insert_with(|| {
@@ -347,10 +405,9 @@ impl Gateway {
                     selector: Selector::Candidate(plugin),
                     usable: &usable,
                 };
-                let decided = self
-                    .rib
-                    .decide(&chunk, &mut env)
-                    .map_err(|fault| json!({ "error": format!("the plugin faulted on the current routes: {fault}") }))?;
+                let decided = self.rib.decide(&chunk, &mut env).map_err(|fault| {
+                    format!("the plugin faulted on the current routes: {fault}")
+                })?;
                 self.compare(decided, changes, limit);
                 Ok((chunk.len(), todo.is_empty()))
             }
@@ -361,7 +418,7 @@ impl Gateway {
     fn compare(&self, decided: Vec<Decision>, changes: &mut Changes, limit: usize) {
         for (prefix, after) in decided {
             let before = self.rib.selected(&prefix).map(|v| v.to_vec());
-            if let Some(change) = decisions::change_json(
+            if let Some(change) = decisions::route_change(
                 &self.cfg,
                 &self.tunnels,
                 &prefix,
@@ -373,7 +430,7 @@ impl Gateway {
         }
     }
 
-    fn answer_dry(&mut self, job: Job) {
+    fn answer_dry(&mut self, job: Job, now: Instant) {
         let (id, head, changes) = match job {
             Job::DryFilter {
                 id, head, changes, ..
@@ -383,18 +440,18 @@ impl Gateway {
             } => (id, head, changes),
             Job::Apply { .. } => return,
         };
-        let reply = with_changes(head, routes_json(changes));
+        let reply = head.answer(routes(changes), now);
         self.actions.push_back(Action::Reply { id, reply });
     }
 
-    fn slot_statuses(&self) -> Vec<Value> {
+    fn slot_statuses(&self) -> Vec<api::SlotStatus> {
         [
             self.slots.filter.status(),
             self.slots.selection.status(),
             self.slots.failover.status(),
         ]
         .iter()
-        .map(slot_json)
+        .map(slot_status)
         .collect()
     }
 }
@@ -412,30 +469,36 @@ fn take_chunk(todo: &mut Vec<IpNet>, max: usize) -> Vec<IpNet> {
     todo.split_off(todo.len() - n)
 }
 
-fn routes_json(changes: Changes) -> Value {
-    json!({ "routes": changes.shown, "routes_changed": changes.total })
+fn routes(changes: Changes) -> ApiChanges {
+    ApiChanges {
+        routes: Some(changes.shown),
+        routes_changed: Some(changes.total as u64),
+        ..ApiChanges::default()
+    }
 }
 
-fn with_changes(mut head: Value, changes: Value) -> Value {
-    head["changes"] = changes;
-    head
+fn weights(diff: Vec<api::WeightChange>) -> ApiChanges {
+    ApiChanges {
+        weights: Some(diff),
+        ..ApiChanges::default()
+    }
 }
 
 fn millis(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn slot_json(s: &SlotStatus) -> Value {
+fn slot_status(s: &SlotStatus) -> api::SlotStatus {
     let plugin = s.plugin.as_ref();
-    json!({
-        "slot": s.slot.world(),
-        "plugin": plugin.map_or("built-in default".to_string(), |p| p.name.clone()),
-        "version": plugin.map(|p| p.version.clone()),
-        "path": plugin.map(|p| p.path.display().to_string()),
-        "calls": s.stats.calls,
-        "faults": s.stats.faults,
-        "quarantined": s.stats.quarantined,
-        "mean_call_us": s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
-        "last_fault": s.stats.last_fault.as_ref().map(|f| f.to_string()),
-    })
+    api::SlotStatus {
+        slot: s.slot.world().to_string(),
+        plugin: plugin.map_or("built-in default".to_string(), |p| p.name.clone()),
+        version: plugin.map(|p| p.version.clone()),
+        path: plugin.map(|p| p.path.display().to_string()),
+        calls: s.stats.calls,
+        faults: s.stats.faults,
+        quarantined: s.stats.quarantined,
+        mean_call_us: s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
+        last_fault: s.stats.last_fault.as_ref().map(|f| f.to_string()),
+    }
 }

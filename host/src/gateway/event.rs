@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ipnet::IpNet;
-use serde_json::Value;
 
 use crate::bgp::transport::{TransportAction, TransportEvent};
 use crate::dataplane::fib::{Fib, TunnelId};
@@ -83,5 +82,8 @@ pub enum Action {
     /// A BGP transport action.
     Transport(TransportAction),
     /// The answer to an admin request.
-    Reply { id: RequestId, reply: Value },
+    Reply {
+        id: RequestId,
+        reply: crate::api::Response,
+    },
 }

@@ -21,12 +21,12 @@ impl Gateway {
         let diff = decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &weights);
         for change in &diff {
             info!(
-                connection = %change["connection"],
-                tunnel = %change["tunnel"],
-                from = %change["from"],
-                to = %change["to"],
+                connection = %change.connection,
+                tunnel = %change.tunnel,
+                from = change.from,
+                to = change.to,
                 "tunnel weight changed{}",
-                if change["to"] == 0 { " (standby)" } else { "" }
+                if change.to == 0 { " (standby)" } else { "" }
             );
         }
         if diff.is_empty() && !force {

@@ -329,7 +329,7 @@ impl Gateway {
                 left = left.saturating_sub(n);
             }
             if !spent(left) && !self.jobs.is_empty() {
-                let n = self.jobs_step(left.min(crate::routing::speaker::FILTER_CHUNK));
+                let n = self.jobs_step(left.min(crate::routing::speaker::FILTER_CHUNK), now);
                 did += n;
                 left = left.saturating_sub(n);
             }
@@ -394,8 +394,8 @@ impl Gateway {
             if logged == ROUTE_CHANGES_LOGGED {
                 break;
             }
-            if let Some(change) = self.change_json(c) {
-                info!(prefix = %change["prefix"], from = %change["from"], to = %change["to"], "route changed");
+            if let Some(change) = self.route_change(c) {
+                info!(prefix = %change.prefix, from = ?change.from, to = ?change.to, "route changed");
                 logged += 1;
             }
         }
@@ -409,8 +409,8 @@ impl Gateway {
         }
     }
 
-    fn change_json(&self, c: &RouteChange) -> Option<serde_json::Value> {
-        crate::routing::decisions::change_json(
+    fn route_change(&self, c: &RouteChange) -> Option<crate::api::RouteChange> {
+        crate::routing::decisions::route_change(
             &self.cfg,
             &self.tunnels,
             &c.prefix,

@@ -99,7 +99,7 @@ impl Harness {
                 }
                 Action::PublishFib(fib) => self.fib = Some(fib),
                 Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
-                Action::Reply { id, reply } => self.replies.push((id, reply)),
+                Action::Reply { id, reply } => self.replies.push((id, reply.to_value())),
                 Action::Liveness { tunnel, state } => self.liveness.push((tunnel, state)),
                 _ => {}
             }

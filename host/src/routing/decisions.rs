@@ -6,11 +6,10 @@
 //! Pure functions over the gateway's state; they neither call plugins nor
 //! publish a FIB (the control loop does both).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::api::{RouteChange, WeightChange};
 use ipnet::IpNet;
-use serde_json::{json, Value};
 
 use super::wit_route;
 use crate::config::{GatewayConfig, Routing as ConfigRouting};
@@ -161,24 +160,26 @@ pub fn installed(table: &table::Table, answer: &[Vec<u32>]) -> Vec<Installed> {
 }
 
 /// The tunnel-weight changes between two decisions, for logs, dry runs and
-/// swaps: `[{connection, tunnel, from, to}]`.
+/// swaps.
 pub fn weight_diff(
     cfg: &GatewayConfig,
     tunnels: &[TunnelInfo],
     before: &[u32],
     after: &[u32],
-) -> Vec<Value> {
+) -> Vec<WeightChange> {
     tunnels
         .iter()
         .filter_map(|t| {
-            let (from, to) = (before.get(t.id)?, after.get(t.id)?);
-            (from != to).then(|| {
-                json!({
-                    "connection": cfg.connections.get(t.connection).map(|c| c.name.as_str()),
-                    "tunnel": t.inside_cidr.to_string(),
-                    "from": from,
-                    "to": to,
-                })
+            let (from, to) = (*before.get(t.id)?, *after.get(t.id)?);
+            (from != to).then(|| WeightChange {
+                connection: cfg
+                    .connections
+                    .get(t.connection)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                tunnel: t.inside_cidr.into(),
+                from,
+                to,
             })
         })
         .collect()
@@ -198,53 +199,22 @@ pub fn via_names(cfg: &GatewayConfig, tunnels: &[TunnelInfo], via: &[Via]) -> Ve
         .collect()
 }
 
-/// One route change as the diffs report it: `{prefix, from, to}` (empty:
-/// not installed); `None` when the names do not differ.
-pub fn change_json(
+/// One route change as the diffs report it (empty: not installed); `None`
+/// when the names do not differ.
+pub fn route_change(
     cfg: &GatewayConfig,
     tunnels: &[TunnelInfo],
     prefix: &IpNet,
     before: Option<&[Via]>,
     after: Option<&[Via]>,
-) -> Option<Value> {
+) -> Option<RouteChange> {
     let names = |v: Option<&[Via]>| v.map(|v| via_names(cfg, tunnels, v)).unwrap_or_default();
     let (from, to) = (names(before), names(after));
-    (from != to).then(|| json!({ "prefix": prefix.to_string(), "from": from, "to": to }))
-}
-
-/// The route-table changes between two selections: `[{prefix, from, to}]`
-/// with where each prefix is installed (connection names, with the tunnel
-/// for BGP routes; empty: not installed).
-pub fn route_diff(
-    cfg: &GatewayConfig,
-    tunnels: &[TunnelInfo],
-    before: &[Installed],
-    after: &[Installed],
-) -> Vec<Value> {
-    let index = |list: &[Installed]| -> BTreeMap<IpNet, usize> {
-        list.iter()
-            .enumerate()
-            .map(|(i, r)| (r.prefix, i))
-            .collect()
-    };
-    let (b, a) = (index(before), index(after));
-    let via = |list: &[Installed], map: &BTreeMap<IpNet, usize>, p: &IpNet| {
-        map.get(p).and_then(|i| list.get(*i)).map(|r| r.via.clone())
-    };
-    let mut prefixes: Vec<IpNet> = before.iter().map(|r| r.prefix).collect();
-    prefixes.extend(
-        after
-            .iter()
-            .map(|r| r.prefix)
-            .filter(|p| !b.contains_key(p)),
-    );
-    prefixes
-        .iter()
-        .filter_map(|prefix| {
-            let (from, to) = (via(before, &b, prefix), via(after, &a, prefix));
-            change_json(cfg, tunnels, prefix, from.as_deref(), to.as_deref())
-        })
-        .collect()
+    (from != to).then_some(RouteChange {
+        prefix: *prefix,
+        from,
+        to,
+    })
 }
 
 #[cfg(test)]
@@ -252,25 +222,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_diff_lists_only_prefixes_whose_placement_changed() {
+    fn route_changes_name_connections_and_tunnels() {
         let fixture = crate::config::tests::Fixture::new();
         let cfg = fixture.parse(&fixture.base()).unwrap();
+        let tunnels = crate::topology::tunnels(&cfg);
         let name = cfg.connections[0].name.clone();
-        let route = |p: &str| Installed {
-            prefix: p.parse().unwrap(),
-            via: vec![(0, None)],
-        };
-        let before = vec![route("10.1.0.0/24"), route("10.2.0.0/24")];
-        let after = vec![route("10.3.0.0/24"), route("10.2.0.0/24")];
-        let diff = route_diff(&cfg, &[], &before, &after);
-        assert_eq!(
-            diff,
-            vec![
-                json!({ "prefix": "10.1.0.0/24", "from": [name.clone()], "to": [] }),
-                json!({ "prefix": "10.3.0.0/24", "from": [], "to": [name] }),
-            ]
-        );
-        assert!(route_diff(&cfg, &[], &after, &after).is_empty());
+        let prefix: IpNet = "10.1.0.0/24".parse().unwrap();
+        let change = route_change(&cfg, &tunnels, &prefix, None, Some(&[(0, Some(1))])).unwrap();
+        assert_eq!(change.from, Vec::<String>::new());
+        assert_eq!(change.to, vec![format!("{name} via 169.254.11.0/30")]);
+        let same: &[Via] = &[(0, None)];
+        assert!(route_change(&cfg, &tunnels, &prefix, Some(same), Some(same)).is_none());
+        let diff = weight_diff(&cfg, &tunnels, &[100, 0], &[0, 100]);
+        assert_eq!((diff[0].from, diff[0].to, diff[1].to), (100, 0, 100));
     }
 
     #[test]
