@@ -7,12 +7,47 @@
 //!
 //! Owns: the numbering. Must not: hold anything of the data path.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 
 use crate::config::GatewayConfig;
-use crate::dataplane::fib::{ConnectionId, TunnelId};
+
+/// A tunnel: its place in the numbering through every connection in order
+/// (the data path's tunnel list, the WireGuard receiver index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TunnelId(pub usize);
+
+/// A VPN connection: its place in the configuration's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub usize);
+
+impl TunnelId {
+    /// The index into per-tunnel lists.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl ConnectionId {
+    /// The index into per-connection lists.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for TunnelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tunnel #{}", self.0)
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection #{}", self.0)
+    }
+}
 
 /// One tunnel: where it runs and which connection it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +72,8 @@ pub fn tunnels(cfg: &GatewayConfig) -> Vec<TunnelInfo> {
         .flat_map(|(connection, c)| c.tunnels.iter().map(move |t| (connection, t)))
         .enumerate()
         .map(|(id, (connection, t))| TunnelInfo {
-            id,
-            connection,
+            id: TunnelId(id),
+            connection: ConnectionId(connection),
             endpoint: t.endpoint,
             remote: t.remote,
             inside_cidr: t.inside_cidr,
@@ -60,8 +95,8 @@ mod tests {
         let expected: usize = cfg.connections.iter().map(|c| c.tunnels.len()).sum();
         assert_eq!(list.len(), expected);
         for (i, t) in list.iter().enumerate() {
-            assert_eq!(t.id, i);
-            let conn = &cfg.connections[t.connection];
+            assert_eq!(t.id, TunnelId(i));
+            let conn = &cfg.connections[t.connection.index()];
             assert!(conn.tunnels.iter().any(|c| c.inside_cidr == t.inside_cidr));
         }
     }

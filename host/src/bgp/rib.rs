@@ -86,13 +86,12 @@ impl AdjRibIn {
     }
 
     /// Forgets everything (the session went down). Returns the prefixes
-    /// that had a route, sorted.
+    /// that had a route, in no order (a million of them are not sorted on
+    /// the control thread).
     pub fn clear(&mut self) -> Vec<IpNet> {
         self.excess.clear();
         self.warned = false;
-        let mut keys = self.routes.take_keys();
-        keys.sort_unstable();
-        keys
+        self.routes.take_keys()
     }
 
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {

@@ -12,8 +12,22 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// A session's index among the speaker's peers.
-pub type PeerId = usize;
+/// A BGP session: its index among the speaker's peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub usize);
+
+impl PeerId {
+    /// The index into the speaker's list of peers.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer #{}", self.0)
+    }
+}
 /// A connection's number, unique for the life of the process.
 pub type ConnId = u64;
 

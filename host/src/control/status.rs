@@ -37,7 +37,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
             let tunnels: Vec<_> = dp
                 .tunnels
                 .iter()
-                .filter(|t| t.connection == index)
+                .filter(|t| t.connection.index() == index)
                 .collect();
             ConnectionStatus {
                 name: conn.name.clone(),
@@ -122,7 +122,7 @@ pub fn fib_counts(fib: &Fib) -> FibCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::fib::NextHop;
+    use crate::dataplane::fib::{ConnectionId, NextHop, TunnelId};
 
     #[test]
     fn status_counts_fib_routes_per_family() {
@@ -133,7 +133,10 @@ mod tests {
         };
         assert_eq!(counts(&fib), (0, 0));
         for p in ["10.1.0.0/24", "10.2.0.0/24", "fd00:1::/64"] {
-            fib.insert(p.parse().unwrap(), NextHop::over(0, &[0]));
+            fib.insert(
+                p.parse().unwrap(),
+                NextHop::over(ConnectionId(0), &[TunnelId(0)]),
+            );
         }
         assert_eq!(counts(&fib), (2, 1));
     }

@@ -23,10 +23,7 @@ pub use lpm::PrefixIds;
 
 use lpm::{Interner, Lpm};
 
-/// Index of a tunnel in the data plane's tunnel vector.
-pub type TunnelId = usize;
-/// Index of a connection in the configuration's connection vector.
-pub type ConnectionId = usize;
+pub use crate::topology::{ConnectionId, TunnelId};
 
 /// Where traffic for a prefix goes: the connections the route selection
 /// installed, and their tunnels that the failover decision gives a weight
@@ -323,8 +320,11 @@ mod tests {
 
     use ipnet::Ipv4Net;
 
-    fn nh(connection: ConnectionId, tunnels: &[TunnelId]) -> NextHop {
-        NextHop::over(connection, tunnels)
+    fn nh(connection: usize, tunnels: &[usize]) -> NextHop {
+        NextHop::over(
+            ConnectionId(connection),
+            &tunnels.iter().map(|t| TunnelId(*t)).collect::<Vec<_>>(),
+        )
     }
 
     fn net(s: &str) -> IpNet {
@@ -396,7 +396,7 @@ mod tests {
         fib.insert(net("10.1.0.0/16"), nh(0, &[0]));
         fib.insert(net("fd00::/8"), nh(0, &[0]));
         fib.insert(net("10.1.0.0/16"), nh(0, &[1]));
-        fib.allow_source(net("192.0.2.0/24"), 0);
+        fib.allow_source(net("192.0.2.0/24"), ConnectionId(0));
         assert_eq!(fib.counts(), (2, 1), "replacing or allowing adds no route");
     }
 
@@ -410,14 +410,15 @@ mod tests {
     #[test]
     fn weights_spread_flows_in_proportion() {
         let hop = NextHop {
-            connections: vec![0, 1],
-            tunnels: vec![(3, 300), (5, 100), (9, 0)],
+            connections: vec![ConnectionId(0), ConnectionId(1)],
+            tunnels: vec![(TunnelId(3), 300), (TunnelId(5), 100), (TunnelId(9), 0)],
         };
         let mut counts = [0u32; 10];
         for h in 0..4000u64 {
             counts[hop
                 .tunnel_for(h.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-                .unwrap()] += 1;
+                .unwrap()
+                .index()] += 1;
         }
         assert_eq!(counts[9], 0, "weight 0 is standby");
         assert_eq!(counts[3] + counts[5], 4000);
@@ -428,23 +429,23 @@ mod tests {
     fn a_next_hop_with_only_standby_tunnels_is_refused() {
         let mut fib = Fib::default();
         let standby = NextHop {
-            connections: vec![0],
-            tunnels: vec![(0, 0), (1, 0)],
+            connections: vec![ConnectionId(0)],
+            tunnels: vec![(TunnelId(0), 0), (TunnelId(1), 0)],
         };
         assert!(!fib.insert(net("10.0.0.0/8"), standby));
         assert!(fib.lookup("10.1.2.3".parse().unwrap()).is_none());
         // Its connection may still send from the prefix.
-        assert!(fib.source_allowed("10.1.2.3".parse().unwrap(), 0));
+        assert!(fib.source_allowed("10.1.2.3".parse().unwrap(), ConnectionId(0)));
     }
 
     #[test]
     fn sources_are_checked_by_longest_prefix() {
         let mut fib = Fib::default();
-        fib.allow_source(net("10.0.0.0/8"), 0);
-        fib.allow_source(net("10.1.0.0/24"), 1);
-        fib.allow_source(net("10.1.0.0/24"), 2);
-        fib.allow_source(net("fd00:1::/64"), 1);
-        let ok = |a: &str, c| fib.source_allowed(a.parse().unwrap(), c);
+        fib.allow_source(net("10.0.0.0/8"), ConnectionId(0));
+        fib.allow_source(net("10.1.0.0/24"), ConnectionId(1));
+        fib.allow_source(net("10.1.0.0/24"), ConnectionId(2));
+        fib.allow_source(net("fd00:1::/64"), ConnectionId(1));
+        let ok = |a: &str, c| fib.source_allowed(a.parse().unwrap(), ConnectionId(c));
         assert!(ok("10.9.9.9", 0));
         assert!(!ok("10.1.0.5", 0), "the longer prefix belongs to 1 and 2");
         assert!(ok("10.1.0.5", 1) && ok("10.1.0.5", 2));
@@ -466,15 +467,15 @@ mod tests {
     fn a_group_moves_all_its_prefixes_at_once_and_an_empty_one_falls_through() {
         let mut fib = Fib::default();
         fib.insert(net("0.0.0.0/0"), nh(1, &[5]));
-        fib.set_group(7, NextHop::over(0, &[0, 1]));
+        fib.set_group(7, nh(0, &[0, 1]));
         for i in 0..1000u32 {
             let p = IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap());
             fib.insert_group(p, 7);
         }
         let a = |s: &str| -> IpAddr { s.parse().unwrap() };
-        let tunnels = |fib: &Fib, addr: &str| -> Vec<TunnelId> {
+        let tunnels = |fib: &Fib, addr: &str| -> Vec<usize> {
             fib.lookup(a(addr))
-                .map(|h| h.tunnels.iter().map(|(t, _)| *t).collect())
+                .map(|h| h.tunnels.iter().map(|(t, _)| t.index()).collect())
                 .unwrap_or_default()
         };
         assert_eq!(tunnels(&fib, "10.0.3.1"), vec![0, 1]);
@@ -482,14 +483,14 @@ mod tests {
         fib.set_group(
             7,
             NextHop {
-                connections: vec![0],
-                tunnels: vec![(0, 0), (1, 1)],
+                connections: vec![ConnectionId(0)],
+                tunnels: vec![(TunnelId(0), 0), (TunnelId(1), 1)],
             },
         );
         assert_eq!(tunnels(&fib, "10.0.3.1"), vec![1]);
         assert_eq!(tunnels(&fib, "10.3.231.1"), vec![1]);
         // No tunnel left: the covering route answers, as if removed.
-        fib.set_group(7, NextHop::over(0, &[]));
+        fib.set_group(7, NextHop::over(ConnectionId(0), &[]));
         assert_eq!(tunnels(&fib, "10.0.3.1"), vec![5]);
         // A prefix moved back to an interned hop, and one removed.
         fib.insert(net("10.0.3.0/24"), nh(0, &[2]));

@@ -67,7 +67,7 @@ pub enum ProbeKind {
 /// The ICMP identifier of a tunnel's echo requests ("SL" with the tunnel
 /// number), so that replies to other pings are left alone.
 pub fn echo_ident(tunnel: TunnelId) -> u16 {
-    0x534c ^ (tunnel as u16)
+    0x534c ^ (tunnel.index() as u16)
 }
 
 /// Gateway-wide counters of packets the data path could not forward.
@@ -109,8 +109,8 @@ impl Dataplane {
             by_peer
                 .entry((spec.endpoint, spec.remote_public_key.to_bytes()))
                 .or_default()
-                .push(id);
-            built.push(Tunnel::new(id, spec, private_key.clone())?);
+                .push(TunnelId(id));
+            built.push(Tunnel::new(TunnelId(id), spec, private_key.clone())?);
         }
         Ok(Dataplane {
             tunnels: built,
@@ -171,7 +171,7 @@ impl Dataplane {
         let Some(tunnel) = fib
             .lookup(dst)
             .and_then(|nh| nh.tunnel_for(flow_hash(pkt)))
-            .and_then(|id| self.tunnels.get(id))
+            .and_then(|id| self.tunnels.get(id.index()))
         else {
             self.counters.tun_no_route.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -357,10 +357,15 @@ impl Dataplane {
                 let half = parse_handshake_anon(&self.private_key, &self.public_key, init).ok()?;
                 let candidates = self.by_peer.get(&(endpoint, half.peer_static_public))?;
                 match candidates.as_slice() {
-                    [only] => *only,
-                    many => *many
+                    [only] => only.index(),
+                    many => many
                         .iter()
-                        .find(|id| self.tunnels.get(**id).is_some_and(|t| t.remote() == from))?,
+                        .find(|id| {
+                            self.tunnels
+                                .get(id.index())
+                                .is_some_and(|t| t.remote() == from)
+                        })?
+                        .index(),
                 }
             }
             Packet::HandshakeResponse(p) => (p.receiver_idx >> 8) as usize,
@@ -453,7 +458,7 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
-        let src_port = 49152 + (tunnel % 16384) as u16;
+        let src_port = 49152 + (tunnel.index() % 16384) as u16;
         self.send_own(tunnel, scratch, sink, |t, out| {
             packet::build_bfd_packet(t.inside_local, t.inside_remote, src_port, payload, out)
         });
@@ -482,7 +487,7 @@ impl Dataplane {
         sink: &mut impl Sink,
         build: impl FnOnce(&Tunnel, &mut [u8]) -> Option<usize>,
     ) {
-        let Some(t) = self.tunnels.get(tunnel) else {
+        let Some(t) = self.tunnels.get(tunnel.index()) else {
             return;
         };
         let mut packet = [0u8; 128];

@@ -13,6 +13,7 @@ use super::fib::{Fib, NextHop};
 use super::tunnel::TunnelSpec;
 use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
 use crate::packet::test_support::plain_checksum;
+use crate::topology::{ConnectionId, TunnelId};
 
 #[derive(Default)]
 struct Recorder {
@@ -29,10 +30,10 @@ impl Sink for Recorder {
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
         self.net.push((endpoint, to, datagram.to_vec()));
     }
-    fn probe(&mut self, tunnel: usize, kind: ProbeKind, payload: &[u8]) {
+    fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
         match kind {
-            ProbeKind::Bfd => self.probes.push((tunnel, payload.to_vec())),
-            ProbeKind::EchoReply { seq } => self.echo_replies.push((tunnel, seq)),
+            ProbeKind::Bfd => self.probes.push((tunnel.index(), payload.to_vec())),
+            ProbeKind::EchoReply { seq } => self.echo_replies.push((tunnel.index(), seq)),
         }
     }
 }
@@ -55,7 +56,7 @@ fn side(
 ) -> Side {
     let endpoint = Endpoint::bind("test", "127.0.0.1:0".parse().unwrap()).unwrap();
     let spec = TunnelSpec {
-        connection: 0,
+        connection: ConnectionId(0),
         endpoint: 0,
         remote: remote.parse().unwrap(),
         remote_public_key: peer,
@@ -68,7 +69,7 @@ fn side(
     let mut fib = Fib::default();
     for prefix in [far_prefix, "169.254.10.0/30"] {
         let prefix: IpNet = prefix.parse().unwrap();
-        fib.insert(prefix, NextHop::over(0, &[0]));
+        fib.insert(prefix, NextHop::over(ConnectionId(0), &[TunnelId(0)]));
     }
     Side { dp, fib }
 }
@@ -248,7 +249,7 @@ fn liveness_probes_go_to_the_control_plane_not_the_tun() {
     let mut a_out = handshake(&a, &b, &mut warmup.clone());
     carry(&mut a_out, &b, A_ADDR);
     let mut probe_out = Recorder::default();
-    a.dp.send_probe(0, &[0x20; 24], &mut scratch, &mut probe_out);
+    a.dp.send_probe(TunnelId(0), &[0x20; 24], &mut scratch, &mut probe_out);
     let b_in = carry(&mut probe_out, &b, A_ADDR);
     assert!(b_in.tun.is_empty());
     assert_eq!(b_in.probes, vec![(0, vec![0x20; 24])]);
@@ -279,7 +280,7 @@ fn echo_replies_from_the_far_inside_address_go_to_the_control_plane() {
     carry(&mut a_out, &b, A_ADDR);
     // A probes B: the request reaches B's TUN (B's kernel answers it).
     let mut probe_out = Recorder::default();
-    a.dp.send_echo(0, 4242, &mut scratch, &mut probe_out);
+    a.dp.send_echo(TunnelId(0), 4242, &mut scratch, &mut probe_out);
     let b_in = carry(&mut probe_out, &b, A_ADDR);
     assert_eq!(b_in.tun.len(), 1, "the request is for the far kernel");
     let request = b_in.tun[0].clone();

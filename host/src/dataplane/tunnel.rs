@@ -124,7 +124,7 @@ impl Tunnel {
         spec: TunnelSpec,
         private_key: StaticSecret,
     ) -> Result<Tunnel, &'static str> {
-        let index = u32::try_from(id)
+        let index = u32::try_from(id.index())
             .ok()
             .filter(|i| (*i as usize) < MAX_TUNNELS)
             .ok_or("too many tunnels")?;

@@ -27,6 +27,7 @@ use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::gateway::{Action, AdminCommand, Budget, Event, Gateway, RequestId};
+use crate::topology::TunnelId;
 
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
@@ -260,7 +261,7 @@ impl Control {
                 *known = has;
                 self.core.handle(
                     Event::Handshake {
-                        tunnel: id,
+                        tunnel: TunnelId(id),
                         established: has,
                     },
                     now,
@@ -293,12 +294,12 @@ impl Control {
                 }
                 Action::InitiateHandshakes => dp.initiate_handshakes(&mut self.scratch, &mut sink),
                 Action::Liveness { tunnel, state } => {
-                    if let Some(t) = dp.tunnels.get(tunnel) {
+                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
                         t.set_liveness(state);
                     }
                 }
                 Action::Active { tunnel, active } => {
-                    if let Some(t) = dp.tunnels.get(tunnel) {
+                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
                         t.set_active(active);
                     }
                 }

@@ -105,7 +105,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         .enumerate()
         .flat_map(|(connection, c)| {
             c.tunnels.iter().map(move |t| TunnelSpec {
-                connection,
+                connection: crate::topology::ConnectionId(connection),
                 endpoint: t.endpoint,
                 remote: t.remote,
                 remote_public_key: t.remote_public_key,

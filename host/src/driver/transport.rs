@@ -192,7 +192,7 @@ impl Transport {
         let shutdown = self.shutdown.clone();
         // Numbers for accepted connections come from a range of their own
         // per listener, so the listener thread needs no shared counter.
-        let base = (peer as u64 + 1) << 40;
+        let base = (peer.index() as u64 + 1) << 40;
         thread::Builder::new()
             .name(format!("bgp-listen-{peer}"))
             .spawn(move || accept_loop(listener, peer, remote, base, notify, shutdown))?;
@@ -259,7 +259,7 @@ impl Transport {
         if let Some(live) = self.live.remove(&peer) {
             let _ = live.stream.shutdown(Shutdown::Read);
             drop(live.writer);
-            debug!(peer, conn = live.id, "BGP connection closing");
+            debug!(%peer, conn = live.id, "BGP connection closing");
         }
     }
 
@@ -324,7 +324,7 @@ fn accept_loop(
             }
             Ok((stream, from)) => {
                 if last_warned.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_INTERVAL) {
-                    warn!(peer, %from, expected = %remote, "BGP connection from an unexpected address refused");
+                    warn!(%peer, %from, expected = %remote, "BGP connection from an unexpected address refused");
                     last_warned = Some(std::time::Instant::now());
                 }
                 let _ = stream.shutdown(Shutdown::Both);
@@ -332,7 +332,7 @@ fn accept_loop(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                warn!(peer, error = %e, "BGP listener failed; retrying");
+                warn!(%peer, error = %e, "BGP listener failed; retrying");
                 thread::sleep(ACCEPT_POLL);
             }
         }

@@ -163,7 +163,7 @@ impl Gateway {
             .filter(|t| {
                 self.cfg
                     .connections
-                    .get(t.connection)
+                    .get(t.connection.index())
                     .is_some_and(|c| c.bgp.is_some())
             })
             .map(|t| t.inside_cidr.to_string())

@@ -9,6 +9,7 @@ use tracing::info;
 use super::{Action, Gateway};
 use crate::policy::{Fault, Plugin};
 use crate::routing::decisions;
+use crate::topology::TunnelId;
 
 impl Gateway {
     /// Asks the failover slot for the weights and publishes a new FIB when
@@ -35,7 +36,7 @@ impl Gateway {
         for (id, (old, new)) in self.weights.iter().zip(&weights).enumerate() {
             if force || (*old > 0) != (*new > 0) {
                 self.actions.push_back(Action::Active {
-                    tunnel: id,
+                    tunnel: TunnelId(id),
                     active: *new > 0,
                 });
             }

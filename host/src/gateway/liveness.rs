@@ -44,7 +44,7 @@ pub(super) fn probes(
         .map(|t| {
             let liveness = cfg
                 .connections
-                .get(t.connection)
+                .get(t.connection.index())
                 .map(|c| c.liveness)
                 .unwrap_or_default();
             match liveness.mode {
@@ -75,7 +75,7 @@ impl Gateway {
         payload: &[u8],
         now: Instant,
     ) {
-        let session = match (self.probes.get_mut(tunnel), kind) {
+        let session = match (self.probes.get_mut(tunnel.index()), kind) {
             (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
             (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
                 if let Some(t) = session.handle_reply(seq, now) {
@@ -93,7 +93,7 @@ impl Gateway {
                 }
             }
             Err(e) => {
-                let cidr = self.tunnels.get(tunnel).map(|t| t.inside_cidr);
+                let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
                 warn!(tunnel = ?cidr, error = %e, "malformed liveness probe dropped");
             }
         }
@@ -106,7 +106,7 @@ impl Gateway {
         let settled = now.saturating_duration_since(self.started) >= VGW_INITIATE_AFTER;
         for id in 0..self.probes.len() {
             if let Some(t) = self.probes.get_mut(id).and_then(|p| p.handle_timeout(now)) {
-                self.on_transition(id, t, now);
+                self.on_transition(TunnelId(id), t, now);
             }
             let may_send = self.cfg.role == Role::Cgw
                 || settled
@@ -116,7 +116,7 @@ impl Gateway {
                     while let Some(packet) = session.poll_transmit(now) {
                         if may_send {
                             self.actions.push_back(Action::SendBfd {
-                                tunnel: id,
+                                tunnel: TunnelId(id),
                                 packet: packet.encode().to_vec(),
                             });
                         }
@@ -125,7 +125,10 @@ impl Gateway {
                 Some(Probe::Echo(session)) => {
                     while let Some(seq) = session.poll_transmit(now) {
                         if may_send {
-                            self.actions.push_back(Action::SendEcho { tunnel: id, seq });
+                            self.actions.push_back(Action::SendEcho {
+                                tunnel: TunnelId(id),
+                                seq,
+                            });
                         }
                     }
                 }
@@ -135,7 +138,7 @@ impl Gateway {
     }
 
     fn on_transition(&mut self, id: TunnelId, t: Transition, now: Instant) {
-        let Some(tunnel) = self.tunnels.get(id) else {
+        let Some(tunnel) = self.tunnels.get(id.index()) else {
             return;
         };
         info!(
@@ -156,7 +159,7 @@ impl Gateway {
         if t.from == State::Up {
             self.speaker.tunnel_down(id, now, &mut self.slots.filter);
         }
-        if let Some(slot) = self.up_since.get_mut(id) {
+        if let Some(slot) = self.up_since.get_mut(id.index()) {
             *slot = (t.to == State::Up).then_some(now);
         }
     }

@@ -36,7 +36,7 @@ use tracing::info;
 pub use event::{Action, AdminCommand, Event, RequestId};
 
 use crate::config::{GatewayConfig, Role};
-use crate::dataplane::fib::TunnelId;
+use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::liveness::Probe;
 use crate::policy::{FailoverSlot, FilterSlot, SelectionSlot};
 use crate::routing::loc_rib::{Env, LocRib, RouteChange, Selector};
@@ -199,7 +199,7 @@ impl Gateway {
                 tunnel,
                 established,
             } => {
-                if let Some(h) = self.handshake.get_mut(tunnel) {
+                if let Some(h) = self.handshake.get_mut(tunnel.index()) {
                     *h = established;
                 }
             }
@@ -378,10 +378,10 @@ impl Gateway {
         }
     }
 
-    fn connection_name(&self, connection: usize) -> &str {
+    fn connection_name(&self, connection: ConnectionId) -> &str {
         self.cfg
             .connections
-            .get(connection)
+            .get(connection.index())
             .map(|c| c.name.as_str())
             .unwrap_or("?")
     }

@@ -13,12 +13,13 @@ use crate::bgp::codec;
 use crate::bgp::message::{
     AsSegment, Capability, Family, Message, Open, PathAttributes, SegmentKind,
 };
-use crate::bgp::transport::{TransportAction, TransportEvent};
+use crate::bgp::transport::{PeerId, TransportAction, TransportEvent};
 use crate::config::tests::Fixture;
 use crate::dataplane::fib::Fib;
 use crate::dataplane::ProbeKind;
 use crate::liveness::bfd::{ControlPacket, State};
 use crate::policy::{EngineSettings, Plugin, PolicyEngine, Slot};
+use crate::topology::TunnelId;
 
 const PEER_ASN: u32 = 65000;
 const LISTENER_CONN: u64 = 1 << 40;
@@ -94,13 +95,13 @@ impl Harness {
             match action {
                 Action::SendBfd { tunnel, packet } => {
                     if let Ok(p) = ControlPacket::decode(&packet) {
-                        self.our_discr[tunnel] = p.my_discr;
+                        self.our_discr[tunnel.index()] = p.my_discr;
                     }
                 }
                 Action::PublishFib(fib) => self.fib = Some(fib),
                 Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
                 Action::Reply { id, reply } => self.replies.push((id, reply.to_value())),
-                Action::Liveness { tunnel, state } => self.liveness.push((tunnel, state)),
+                Action::Liveness { tunnel, state } => self.liveness.push((tunnel.index(), state)),
                 _ => {}
             }
         }
@@ -136,7 +137,7 @@ impl Harness {
             required_min_echo_rx_us: 0,
         };
         self.event(Event::Probe {
-            tunnel,
+            tunnel: TunnelId(tunnel),
             kind: ProbeKind::Bfd,
             payload: packet.encode().to_vec(),
         });
@@ -146,7 +147,7 @@ impl Harness {
     fn probe_up(&mut self, tunnel: usize) {
         // The VGW probes once the customer side has made a handshake.
         self.event(Event::Handshake {
-            tunnel,
+            tunnel: TunnelId(tunnel),
             established: true,
         });
         self.tick(Duration::from_millis(250));
@@ -164,7 +165,7 @@ impl Harness {
     fn session_up(&mut self) {
         self.conn += 1;
         self.event(Event::Transport(TransportEvent::Connected {
-            peer: 0,
+            peer: PeerId(0),
             conn: self.conn,
         }));
         let open = Open {
@@ -185,7 +186,7 @@ impl Harness {
 
     fn data(&mut self, bytes: Vec<u8>) {
         self.event(Event::Transport(TransportEvent::Data {
-            peer: 0,
+            peer: PeerId(0),
             conn: self.conn,
             bytes,
         }));
@@ -250,7 +251,7 @@ impl Harness {
         let ip: IpAddr = prefix.parse().unwrap();
         let fib = self.fib.as_ref()?;
         fib.lookup(ip)
-            .map(|hop| hop.tunnels.iter().map(|(t, _)| *t).collect())
+            .map(|hop| hop.tunnels.iter().map(|(t, _)| t.index()).collect())
     }
 }
 
@@ -359,7 +360,7 @@ fn a_failed_notification_write_still_withdraws_and_our_routes_go_out_again() {
     bad[0] = 0;
     h.data(bad);
     h.event(Event::Transport(TransportEvent::WriteFailed {
-        peer: 0,
+        peer: PeerId(0),
         conn: h.conn,
     }));
     h.settle(Duration::from_millis(1), &[0, 1]);

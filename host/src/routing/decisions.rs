@@ -51,9 +51,9 @@ pub fn connection_health(
             failback_hold_ms: millis_u32(conn.failback_hold),
             tunnels: ids
                 .iter()
-                .filter_map(|id| all.get(*id))
+                .filter_map(|id| all.get(id.index()))
                 .map(|t| {
-                    let live = liveness.get(t.id);
+                    let live = liveness.get(t.id.index());
                     let up = live.is_some_and(|l| l.state == State::Up);
                     TunnelHealth {
                         tunnel: t.inside_cidr.to_string(),
@@ -69,7 +69,7 @@ pub fn connection_health(
                             .filter(|_| up)
                             .map(|s| millis_u64(now.saturating_duration_since(s)))
                             .unwrap_or(0),
-                        weight: weights.get(t.id).copied().unwrap_or(0),
+                        weight: weights.get(t.id.index()).copied().unwrap_or(0),
                     }
                 })
                 .collect(),
@@ -91,7 +91,7 @@ pub fn weights_by_tunnel(tunnels_of: &[Vec<TunnelId>], answer: &[Vec<u32>], n: u
     let mut weights = vec![0; n];
     for (ids, ws) in tunnels_of.iter().zip(answer) {
         for (id, w) in ids.iter().zip(ws) {
-            if let Some(slot) = weights.get_mut(*id) {
+            if let Some(slot) = weights.get_mut(id.index()) {
                 *slot = *w;
             }
         }
@@ -120,12 +120,12 @@ pub fn prefix_candidates(
                     },
                     connection: cfg
                         .connections
-                        .get(c.connection)
+                        .get(c.connection.index())
                         .map(|c| c.name.clone())
                         .unwrap_or_default(),
                     tunnel: c
                         .tunnel
-                        .and_then(|t| tunnels.get(t))
+                        .and_then(|t| tunnels.get(t.index()))
                         .map(|t| t.inside_cidr.to_string()),
                     route: match &c.attrs {
                         Some(attrs) => wit_route::to_route(*prefix, attrs),
@@ -170,11 +170,11 @@ pub fn weight_diff(
     tunnels
         .iter()
         .filter_map(|t| {
-            let (from, to) = (*before.get(t.id)?, *after.get(t.id)?);
+            let (from, to) = (*before.get(t.id.index())?, *after.get(t.id.index())?);
             (from != to).then(|| WeightChange {
                 connection: cfg
                     .connections
-                    .get(t.connection)
+                    .get(t.connection.index())
                     .map(|c| c.name.clone())
                     .unwrap_or_default(),
                 tunnel: t.inside_cidr.into(),
@@ -190,8 +190,8 @@ pub fn weight_diff(
 pub fn via_names(cfg: &GatewayConfig, tunnels: &[TunnelInfo], via: &[Via]) -> Vec<String> {
     via.iter()
         .filter_map(|(c, t)| {
-            let name = &cfg.connections.get(*c)?.name;
-            Some(match t.and_then(|t| tunnels.get(t)) {
+            let name = &cfg.connections.get(c.index())?.name;
+            Some(match t.and_then(|t| tunnels.get(t.index())) {
                 Some(t) => format!("{name} via {}", t.inside_cidr),
                 None => name.clone(),
             })
@@ -220,6 +220,7 @@ pub fn route_change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::ConnectionId;
 
     #[test]
     fn route_changes_name_connections_and_tunnels() {
@@ -228,10 +229,17 @@ mod tests {
         let tunnels = crate::topology::tunnels(&cfg);
         let name = cfg.connections[0].name.clone();
         let prefix: IpNet = "10.1.0.0/24".parse().unwrap();
-        let change = route_change(&cfg, &tunnels, &prefix, None, Some(&[(0, Some(1))])).unwrap();
+        let change = route_change(
+            &cfg,
+            &tunnels,
+            &prefix,
+            None,
+            Some(&[(ConnectionId(0), Some(TunnelId(1)))]),
+        )
+        .unwrap();
         assert_eq!(change.from, Vec::<String>::new());
         assert_eq!(change.to, vec![format!("{name} via 169.254.11.0/30")]);
-        let same: &[Via] = &[(0, None)];
+        let same: &[Via] = &[(ConnectionId(0), None)];
         assert!(route_change(&cfg, &tunnels, &prefix, Some(same), Some(same)).is_none());
         let diff = weight_diff(&cfg, &tunnels, &[100, 0], &[0, 100]);
         assert_eq!((diff[0].from, diff[0].to, diff[1].to), (100, 0, 100));
@@ -239,7 +247,7 @@ mod tests {
 
     #[test]
     fn answers_map_back_to_tunnel_ids() {
-        let tunnels_of = vec![vec![0, 1], vec![2]];
+        let tunnels_of = vec![vec![TunnelId(0), TunnelId(1)], vec![TunnelId(2)]];
         let answer = vec![vec![0, 100], vec![7]];
         assert_eq!(weights_by_tunnel(&tunnels_of, &answer, 3), vec![0, 100, 7]);
     }

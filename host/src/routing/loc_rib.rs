@@ -127,7 +127,10 @@ impl LocRib {
         let mut statics: BTreeMap<IpNet, Vec<ConnectionId>> = BTreeMap::new();
         for (connection, conn) in cfg.connections.iter().enumerate() {
             for prefix in &conn.static_routes {
-                statics.entry(*prefix).or_default().push(connection);
+                statics
+                    .entry(*prefix)
+                    .or_default()
+                    .push(ConnectionId(connection));
             }
         }
         let tunnel_routes: Vec<(IpNet, NextHop)> = tunnels
@@ -239,7 +242,7 @@ impl LocRib {
     pub fn decide(&self, chunk: &[IpNet], env: &mut Env) -> Result<Vec<Decision>, String> {
         let mut table: Table = Vec::with_capacity(chunk.len());
         let mut out = Vec::with_capacity(chunk.len());
-        let usable = |t: TunnelId| env.usable.get(t).copied().unwrap_or(false);
+        let usable = |t: TunnelId| env.usable.get(t.index()).copied().unwrap_or(false);
         for prefix in chunk {
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
             let mut candidates: Vec<Candidate> = statics

@@ -78,7 +78,7 @@ pub fn next_hop(via: &[Via], tunnels: &[TunnelInfo], weights: &[u32]) -> NextHop
         let used = via
             .iter()
             .any(|(c, tunnel)| *c == t.connection && tunnel.is_none_or(|id| id == t.id));
-        if let Some(w) = weights.get(t.id).filter(|w| used && **w > 0) {
+        if let Some(w) = weights.get(t.id.index()).filter(|w| used && **w > 0) {
             hops.push((t.id, *w));
         }
     }
@@ -95,7 +95,7 @@ pub fn tunnels_by_connection(cfg: &GatewayConfig) -> Vec<Vec<TunnelId>> {
     cfg.connections
         .iter()
         .map(|c| {
-            let ids: Vec<TunnelId> = (next..next + c.tunnels.len()).collect();
+            let ids: Vec<TunnelId> = (next..next + c.tunnels.len()).map(TunnelId).collect();
             next += c.tunnels.len();
             ids
         })
@@ -115,7 +115,7 @@ pub fn table(cfg: &GatewayConfig, learned: impl IntoIterator<Item = (IpNet, Cand
                 (
                     *prefix,
                     Candidate {
-                        connection,
+                        connection: ConnectionId(connection),
                         tunnel: None,
                         attrs: None,
                     },

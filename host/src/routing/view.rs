@@ -13,7 +13,7 @@ use super::speaker::Speaker;
 use crate::api::{Origin as ApiOrigin, RouteEntry, RouteSource, RoutesDoc};
 use crate::bgp::message::Origin;
 use crate::config::GatewayConfig;
-use crate::topology::TunnelInfo;
+use crate::topology::{ConnectionId, TunnelInfo};
 
 /// Routes listed when the request gives no limit.
 pub const DEFAULT_LIMIT: usize = 10_000;
@@ -47,18 +47,21 @@ pub fn routes(
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let wanted: Option<Vec<IpNet>> = query.prefix.as_ref().map(covering);
     let in_prefix = |p: &IpNet| wanted.as_ref().is_none_or(|w| w.contains(p));
-    let connection_id = query
-        .connection
-        .as_ref()
-        .map(|name| cfg.connections.iter().position(|c| &c.name == name));
-    let in_connection = |c: usize| connection_id.is_none_or(|id| id == Some(c));
+    let connection_id = query.connection.as_ref().map(|name| {
+        cfg.connections
+            .iter()
+            .position(|c| &c.name == name)
+            .map(ConnectionId)
+    });
+    let in_connection = |c: ConnectionId| connection_id.is_none_or(|id| id == Some(c));
     let selected = |prefix, connection, tunnel| {
         rib.selected(&prefix)
             .is_some_and(|via| via.contains(&(connection, tunnel)))
     };
     let mut routes: Vec<RouteEntry> = Vec::new();
     let mut statics = 0;
-    for (connection, conn) in cfg.connections.iter().enumerate() {
+    for (index, conn) in cfg.connections.iter().enumerate() {
+        let connection = ConnectionId(index);
         if !in_connection(connection) {
             continue;
         }
@@ -82,7 +85,7 @@ pub fn routes(
             }
         }
     }
-    let name = |c: usize| cfg.connections.get(c).map(|c| c.name.clone());
+    let name = |c: ConnectionId| cfg.connections.get(c.index()).map(|c| c.name.clone());
     let mut learned: Vec<_> = speaker
         .received_routes(wanted.as_deref())
         .filter(|(_, connection, ..)| in_connection(*connection))
@@ -94,7 +97,7 @@ pub fn routes(
             prefix,
             source: RouteSource::Bgp,
             connection: name(connection).unwrap_or_default(),
-            tunnel: tunnels.get(tunnel).map(|t| t.inside_cidr.into()),
+            tunnel: tunnels.get(tunnel.index()).map(|t| t.inside_cidr.into()),
             as_path: attrs.as_path_flat(),
             origin: match attrs.origin {
                 Origin::Igp => ApiOrigin::Igp,

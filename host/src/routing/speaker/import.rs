@@ -48,7 +48,7 @@ impl Guard {
                 .connections
                 .iter()
                 .enumerate()
-                .flat_map(|(i, c)| c.static_routes.iter().map(move |p| (*p, i)))
+                .flat_map(|(i, c)| c.static_routes.iter().map(move |p| (*p, ConnectionId(i))))
                 .collect(),
             outer: cfg
                 .endpoints
@@ -314,7 +314,7 @@ mod tests {
         Guard {
             link_local: LINK_LOCAL,
             own: vec![net("10.2.0.0/24"), net("fd00:2::/64")],
-            statics: vec![(net("10.9.0.0/16"), 1)],
+            statics: vec![(net("10.9.0.0/16"), ConnectionId(1))],
             outer: vec![
                 "198.18.1.2".parse().unwrap(),
                 "198.18.10.2".parse().unwrap(),
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn the_guard_refuses_hijacks_and_lets_the_rest_through() {
         let g = guard();
-        let refused = |p: &str| g.refuses(&p.parse().unwrap(), 0);
+        let refused = |p: &str| g.refuses(&p.parse().unwrap(), ConnectionId(0));
         assert_eq!(
             refused("169.254.10.2/32").as_deref(),
             Some("169.254.10.2/32 lies within the tunnels' link-local inside addresses")
@@ -341,7 +341,8 @@ mod tests {
             "another connection's prefix"
         );
         assert!(
-            g.refuses(&"10.9.1.0/24".parse().unwrap(), 1).is_none(),
+            g.refuses(&"10.9.1.0/24".parse().unwrap(), ConnectionId(1))
+                .is_none(),
             "its own"
         );
         assert_eq!(

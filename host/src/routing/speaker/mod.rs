@@ -105,7 +105,7 @@ impl Speaker {
         let peers = tunnels
             .iter()
             .filter_map(|t| {
-                let conn = cfg.connections.get(t.connection)?;
+                let conn = cfg.connections.get(t.connection.index())?;
                 let settings = conn.bgp.clone()?;
                 let mut session_cfg =
                     SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
@@ -158,7 +158,7 @@ impl Speaker {
             };
             if peer.settings.passive {
                 self.actions.push(TransportAction::Listen {
-                    peer: id,
+                    peer: PeerId(id),
                     local: SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT),
                     remote: IpAddr::V4(peer.remote),
                 });
@@ -177,7 +177,7 @@ impl Speaker {
     ) -> bool {
         match event {
             TransportEvent::Connected { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     self.actions.push(TransportAction::Refuse { conn });
                     return false;
                 };
@@ -195,10 +195,10 @@ impl Speaker {
                 p.tcp = Some(conn);
                 self.actions.push(TransportAction::Adopt { peer, conn });
                 let outputs = p.session.tcp_connected(now);
-                self.drive(peer, outputs, now, filter)
+                self.drive(peer.index(), outputs, now, filter)
             }
             TransportEvent::ConnectFailed { peer, conn, error } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     return false;
                 };
                 if p.attempt != Some(conn) {
@@ -207,10 +207,10 @@ impl Speaker {
                 p.attempt = None;
                 p.last_error = Some(error);
                 let outputs = p.session.tcp_failed(now);
-                self.drive(peer, outputs, now, filter)
+                self.drive(peer.index(), outputs, now, filter)
             }
             TransportEvent::ListenFailed { peer, error } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     return false;
                 };
                 warn!(tunnel = %p.tunnel_name, error = %error,
@@ -219,17 +219,17 @@ impl Speaker {
                 false
             }
             TransportEvent::Data { peer, conn, bytes } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     return false;
                 };
                 if p.tcp != Some(conn) {
                     return false;
                 }
                 let outputs = p.session.received(&bytes, now);
-                self.drive(peer, outputs, now, filter)
+                self.drive(peer.index(), outputs, now, filter)
             }
             TransportEvent::Closed { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     return false;
                 };
                 if p.tcp != Some(conn) {
@@ -238,10 +238,10 @@ impl Speaker {
                 p.tcp = None;
                 self.actions.push(TransportAction::Close { peer });
                 let outputs = p.session.tcp_failed(now);
-                self.drive(peer, outputs, now, filter)
+                self.drive(peer.index(), outputs, now, filter)
             }
             TransportEvent::WriteFailed { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(peer.index()) else {
                     return false;
                 };
                 if p.tcp != Some(conn) {
@@ -252,7 +252,7 @@ impl Speaker {
                 p.tcp = None;
                 self.actions.push(TransportAction::Close { peer });
                 let outputs = p.session.tcp_failed(now);
-                self.drive(peer, outputs, now, filter)
+                self.drive(peer.index(), outputs, now, filter)
             }
         }
     }
@@ -478,7 +478,7 @@ impl Speaker {
     /// learned routes changed.
     fn drive(
         &mut self,
-        id: PeerId,
+        id: usize,
         outputs: Vec<Output>,
         now: Instant,
         filter: &mut FilterSlot,
@@ -495,7 +495,7 @@ impl Speaker {
                     self.next_conn += 1;
                     p.attempt = Some(conn);
                     self.actions.push(TransportAction::Connect {
-                        peer: id,
+                        peer: PeerId(id),
                         conn,
                         local: SocketAddr::new(IpAddr::V4(p.local), 0),
                         remote: SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT),
@@ -504,13 +504,15 @@ impl Speaker {
                 // A write that cannot be queued comes back as an event
                 // (`WriteFailed`), after the outputs that follow it here
                 // (a `Down` included) have been carried out.
-                Output::Send(bytes) => self
-                    .actions
-                    .push(TransportAction::Write { peer: id, bytes }),
+                Output::Send(bytes) => self.actions.push(TransportAction::Write {
+                    peer: PeerId(id),
+                    bytes,
+                }),
                 Output::Close => {
                     p.tcp = None;
                     p.attempt = None;
-                    self.actions.push(TransportAction::Close { peer: id });
+                    self.actions
+                        .push(TransportAction::Close { peer: PeerId(id) });
                 }
                 Output::Established(n) => {
                     info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
@@ -546,7 +548,7 @@ impl Speaker {
     }
 
     /// Applies a received UPDATE: Adj-RIB-In, max-prefix, import filter.
-    fn import(&mut self, id: PeerId, mut update: Update, now: Instant) -> (bool, Vec<Output>) {
+    fn import(&mut self, id: usize, mut update: Update, now: Instant) -> (bool, Vec<Output>) {
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
@@ -640,7 +642,7 @@ impl Speaker {
     /// follows).
     fn export(
         &mut self,
-        id: PeerId,
+        id: usize,
         now: Instant,
         filter: &mut FilterSlot,
         full: bool,
@@ -684,7 +686,7 @@ impl Speaker {
 
     /// Everything advertised in `family` again, for a ROUTE-REFRESH
     /// (RFC 2918 section 4), then End-of-RIB.
-    fn resend(&mut self, id: PeerId, family: Family, now: Instant) -> Vec<Output> {
+    fn resend(&mut self, id: usize, family: Family, now: Instant) -> Vec<Output> {
         let Some(p) = self.peers.get_mut(id) else {
             return Vec::new();
         };
