@@ -9,7 +9,9 @@ use std::time::Duration;
 pub use crate::api::TurnSummary;
 
 /// Upper bounds of the buckets, in milliseconds (the last one is +Inf).
-pub const BOUNDS_MS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+pub const BOUNDS_MS: [f64; 14] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+];
 
 /// The turn-time histogram.
 #[derive(Default)]
@@ -68,7 +70,7 @@ mod tests {
         assert_eq!(sum.turns, 3);
         assert_eq!(sum.max_ms, 3000.0);
         assert_eq!(sum.histogram[0], (Some(1.0), 1));
-        assert_eq!(sum.histogram[4], (Some(20.0), 1));
-        assert_eq!(sum.histogram[10], (None, 1));
+        assert_eq!(sum.histogram[4], (Some(15.0), 1));
+        assert_eq!(sum.histogram[14], (None, 1));
     }
 }
