@@ -444,7 +444,7 @@ impl Gateway {
         self.actions.push_back(Action::Reply { id, reply });
     }
 
-    fn slot_statuses(&self) -> Vec<api::SlotStatus> {
+    pub(super) fn slot_statuses(&self) -> Vec<api::SlotStatus> {
         [
             self.slots.filter.status(),
             self.slots.selection.status(),

@@ -34,6 +34,11 @@ impl Gateway {
             return;
         }
         for (id, (old, new)) in self.weights.iter().zip(&weights).enumerate() {
+            if *old > 0 && *new == 0 {
+                if let Some(n) = self.failovers.get_mut(id) {
+                    *n += 1;
+                }
+            }
             if force || (*old > 0) != (*new > 0) {
                 self.actions.push_back(Action::Active {
                     tunnel: TunnelId(id),

@@ -51,6 +51,24 @@ pub struct Slots {
     pub filter: FilterSlot,
 }
 
+/// The control plane's state for metrics, by value (see
+/// [`Gateway::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The BGP sessions, with their counters.
+    pub bgp: crate::api::BgpStatus,
+    /// The policy slots, with their counters.
+    pub plugins: Vec<crate::api::SlotStatus>,
+    /// Weights in force, by tunnel id.
+    pub weights: Vec<u32>,
+    /// Per tunnel: how often traffic moved off it.
+    pub failovers: Vec<u64>,
+    /// Routes waiting for the import filter or the selection.
+    pub routes_queued: u64,
+    /// Prefixes the route selection installed.
+    pub routes_installed: u64,
+}
+
 /// How much route work one call of [`Gateway::handle_timeout`] may do:
 /// until `time` has passed (measured from the call's start), and at most
 /// `routes` routes filtered plus prefixes selected. A chunk in progress is
@@ -120,6 +138,8 @@ pub struct Gateway {
     slots: Slots,
     /// Weights in force, by tunnel id.
     weights: Vec<u32>,
+    /// Per tunnel: how often traffic moved off it (weight above 0 -> 0).
+    failovers: Vec<u64>,
     /// A liveness changed since the failover slot was last asked.
     health_changed: bool,
     next_failover: Instant,
@@ -156,6 +176,7 @@ impl Gateway {
             rib,
             slots,
             weights: vec![0; n],
+            failovers: vec![0; n],
             health_changed: false,
             next_failover: now + FAILOVER_TICK,
             jobs: Vec::new(),
@@ -273,6 +294,19 @@ impl Gateway {
     /// it rewrites next-hop groups).
     pub fn fib_writes(&self) -> u64 {
         self.rib.fib_writes()
+    }
+
+    /// What the metrics show of the control plane, copied for another
+    /// thread (cheap: per session and per slot, never per route).
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            bgp: self.speaker.status(now),
+            plugins: self.slot_statuses(),
+            weights: self.weights.clone(),
+            failovers: self.failovers.clone(),
+            routes_queued: self.backlog() as u64,
+            routes_installed: self.rib.installed_len() as u64,
+        }
     }
 
     /// The next action for the driver, in order.
