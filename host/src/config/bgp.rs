@@ -90,7 +90,13 @@ pub(crate) fn gateway(
     let mut networks: Vec<IpNet> = Vec::new();
     for v in raw.networks.iter().flat_map(|l| l.get_ref()) {
         let net = rules::prefix(src, v, "network")?;
-        if let Some(ep) = endpoints.iter().find(|e| net.contains(&e.listen.ip())) {
+        // A default route is fine: the far side keeps its tunnels' own
+        // datagrams off learned default routes (sitelink does, with a mark
+        // and a policy rule, as wg-quick does).
+        if let Some(ep) = endpoints
+            .iter()
+            .find(|e| net.prefix_len() > 0 && net.contains(&e.listen.ip()))
+        {
             return Err(src.err(
                 v.span(),
                 format!(

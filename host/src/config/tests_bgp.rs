@@ -230,6 +230,11 @@ fn networks_are_prefixes() {
          route this gateway's tunnels into themselves",
         "advertise only the site's own prefixes, not the gateway's public addresses",
     );
+    // A default route holds every address, and is allowed: all egress of
+    // the far site through this one.
+    let text = format!("{base}\n[bgp]\nnetworks = [\"0.0.0.0/0\", \"::/0\"]\n");
+    let cfg = fx.parse(&text).expect("a default route may be advertised");
+    assert_eq!(cfg.bgp.networks.len(), 2);
     let text = format!("{base}\n[bgp]\nrouter_id = \"0.0.0.0\"\n");
     assert_err(
         &fx,

@@ -98,6 +98,12 @@ fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocke
         socket.set_only_v6(true)?;
     }
     size_buffers(&socket);
+    // The gateway's own datagrams are marked so that no route it installs
+    // can carry them into its tunnels (see `own_traffic`). Without
+    // CAP_NET_ADMIN the mark is refused; kernel routes then fail too.
+    if let Err(e) = super::own_traffic::mark_socket(&socket) {
+        tracing::debug!(%listen, error = %e, "endpoint socket not marked");
+    }
     socket.bind(&listen.into())?;
     socket.set_nonblocking(true)?;
     let socket: UdpSocket = socket.into();

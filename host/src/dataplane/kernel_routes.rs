@@ -4,8 +4,13 @@
 //!
 //! This module owns the routes it installed through this device, with this
 //! metric, and nothing else. The first set (the configured static routes)
-//! is installed before the gateway reports itself running, replacing what
-//! is there (errors stop the start). Later changes (BGP routes come and go)
+//! is installed before the gateway reports itself running; like every later
+//! one it never replaces a route the host had (a conflict is logged and the
+//! prefix left to the host's route). A default route goes into a table of
+//! its own behind policy rules (`own_traffic`), so that it can never carry
+//! the gateway's own WireGuard datagrams into the tunnels; the rules are
+//! installed at start (replacing a crashed run's) and removed at stop. Every
+//! route carries the gateway's protocol number. Later changes (BGP routes come and go)
 //! arrive as deltas, "this prefix should (not) be routed into the device",
 //! merged into a pending map where the latest wish for a prefix replaces
 //! any earlier one, so the pending work is bounded by the number of
@@ -25,11 +30,13 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tracing::{debug, warn};
 
+use super::own_traffic;
 use super::tun::TunError;
 use crate::net_map::NetMap;
 
@@ -114,12 +121,15 @@ impl Shared {
 pub struct KernelRoutes {
     shared: Arc<Shared>,
     /// Holds at most one wake-up: the thread takes every wish at once.
-    wake: SyncSender<()>,
+    wake: Option<SyncSender<()>>,
+    /// The sync thread, joined at drop once it has removed the rules.
+    thread: Option<JoinHandle<()>>,
 }
 
 impl KernelRoutes {
-    /// Installs `initial` now (replacing what is there), then keeps the
-    /// kernel in step with the changes given to [`KernelRoutes::apply`].
+    /// Installs the policy rules and `initial` now (never over a route the
+    /// host had: such a prefix is logged and skipped), then keeps the kernel
+    /// in step with the changes given to [`KernelRoutes::apply`].
     pub fn start(
         name: &str,
         if_index: u32,
@@ -146,21 +156,38 @@ impl KernelRoutes {
             Ok::<Handle, io::Error>(handle)
         });
         let handle = handle.map_err(|e| route_err(initial.first(), e))?;
+        runtime
+            .block_on(own_traffic::install_rules(&handle))
+            .map_err(|e| TunError::Rules {
+                source: io::Error::other(e.to_string()),
+            })?;
         let mut installed = NetMap::default();
         for prefix in initial {
-            runtime
-                .block_on(add(&handle, &device, prefix, true))
-                .map_err(|e| route_err(Some(prefix), io::Error::other(e.to_string())))?;
-            installed.insert(prefix.trunc(), ());
+            match runtime.block_on(add(&handle, &device, prefix)) {
+                Ok(()) => {
+                    installed.insert(prefix.trunc(), ());
+                }
+                Err(e) => warn!(%prefix, tun = %device.name, metric = device.metric, error = %e,
+                    "static route not installed in the kernel: the host has a route for this prefix with this metric (sitelink never replaces the host's routes; give [route_table] kernel_metric another value)"),
+            }
         }
         let shared = Arc::new(Shared::default());
         let (wake, woken) = mpsc::sync_channel(1);
         let thread_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("kernel-routes".into())
-            .spawn(move || sync_loop(runtime, handle, device, installed, thread_shared, woken))
+            .spawn(move || {
+                sync_loop(&runtime, &handle, &device, installed, &thread_shared, woken);
+                // Stopping: the rules go unless another gateway still uses
+                // the table (this device's routes go with the device).
+                runtime.block_on(own_traffic::remove_rules(&handle, device.if_index));
+            })
             .map_err(|e| route_err(initial.first(), e))?;
-        Ok(KernelRoutes { shared, wake })
+        Ok(KernelRoutes {
+            shared,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
     }
 
     /// Merges `changes` into the pending wishes: `(prefix, true)` when the
@@ -176,23 +203,29 @@ impl KernelRoutes {
         // wish when it runs. Disconnected: the thread is gone (it stops only
         // when this handle is dropped); the wishes stay bounded by the
         // number of prefixes.
-        let _ = self.wake.try_send(());
+        if let Some(wake) = &self.wake {
+            let _ = wake.try_send(());
+        }
     }
 }
 
 impl Drop for KernelRoutes {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        // `wake` is dropped next, which ends the thread's wait.
+        // Ends the thread's wait; it removes the rules, then returns.
+        drop(self.wake.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 fn sync_loop(
-    runtime: tokio::runtime::Runtime,
-    handle: Handle,
-    device: Device,
+    runtime: &tokio::runtime::Runtime,
+    handle: &Handle,
+    device: &Device,
     mut installed: NetMap<()>,
-    shared: Arc<Shared>,
+    shared: &Shared,
     woken: Receiver<()>,
 ) {
     while woken.recv().is_ok() {
@@ -208,7 +241,7 @@ fn sync_loop(
             if shared.stopped() {
                 return;
             }
-            match runtime.block_on(del(&handle, &device, &prefix)) {
+            match runtime.block_on(del(handle, device, &prefix)) {
                 Ok(()) => debug!(%prefix, tun = %device.name, "kernel route removed"),
                 // Gone already (the device went down, or someone removed it).
                 Err(e) => {
@@ -225,7 +258,7 @@ fn sync_loop(
             // default route, a connected subnet): a learned prefix must not
             // take the host's own routing over. Not installed, so tried
             // again when next wished for.
-            match runtime.block_on(add(&handle, &device, &prefix, false)) {
+            match runtime.block_on(add(handle, device, &prefix)) {
                 Ok(()) => {
                     debug!(%prefix, tun = %device.name, "kernel route added");
                     installed.insert(prefix, ());
@@ -237,30 +270,30 @@ fn sync_loop(
     }
 }
 
-/// Adds a route into the device; `replace` lets it take the place of an
-/// existing route with the same prefix and metric.
-async fn add(
-    handle: &Handle,
-    device: &Device,
-    prefix: &IpNet,
-    replace: bool,
-) -> Result<(), rtnetlink::Error> {
+/// Adds a route into the device (a default route into our own table),
+/// never over an existing one.
+async fn add(handle: &Handle, device: &Device, prefix: &IpNet) -> Result<(), rtnetlink::Error> {
     let request = handle
         .route()
         .add()
         .output_interface(device.if_index)
-        .priority(device.metric);
-    // `replace` is set after choosing the family: `v4()` and `v6()` reset it.
+        .priority(device.metric)
+        .table_id(own_traffic::table_for(prefix))
+        .protocol(own_traffic::protocol());
     match prefix {
         IpNet::V4(p) => {
-            let request = request.v4().destination_prefix(p.network(), p.prefix_len());
-            let request = if replace { request.replace() } else { request };
-            request.execute().await
+            request
+                .v4()
+                .destination_prefix(p.network(), p.prefix_len())
+                .execute()
+                .await
         }
         IpNet::V6(p) => {
-            let request = request.v6().destination_prefix(p.network(), p.prefix_len());
-            let request = if replace { request.replace() } else { request };
-            request.execute().await
+            request
+                .v6()
+                .destination_prefix(p.network(), p.prefix_len())
+                .execute()
+                .await
         }
     }
 }
@@ -270,7 +303,9 @@ async fn del(handle: &Handle, device: &Device, prefix: &IpNet) -> Result<(), rtn
         .route()
         .add()
         .output_interface(device.if_index)
-        .priority(device.metric);
+        .priority(device.metric)
+        .table_id(own_traffic::table_for(prefix))
+        .protocol(own_traffic::protocol());
     let message = match prefix {
         IpNet::V4(p) => request
             .v4()

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod fib;
 pub mod io;
 pub mod kernel_routes;
+pub mod own_traffic;
 pub mod tun;
 pub mod tunnel;
 

@@ -56,6 +56,11 @@ pub enum TunError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot install the policy rules that keep the gateway's own WireGuard traffic out of its routes\n  fix: run as root (CAP_NET_ADMIN), or set [route_table] kernel_routes = false")]
+    Rules {
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Creates the TUN device, up, with `addresses` (each tunnel's inside address

@@ -70,7 +70,9 @@ impl Guard {
     /// or (unless it is a default route) holds a tunnel's outer address, so
     /// the tunnel would be routed into itself.
     pub fn refuses(&self, prefix: &IpNet, connection: ConnectionId) -> Option<String> {
-        let within = |outer: &IpNet| outer.contains(prefix);
+        // A default route (ours or another connection's) holds every
+        // prefix without claiming them: more specific routes are normal.
+        let within = |outer: &IpNet| outer.prefix_len() > 0 && outer.contains(prefix);
         if self.link_local.iter().any(within) {
             return Some(format!(
                 "{prefix} lies within the tunnels' link-local inside addresses"
@@ -356,5 +358,19 @@ mod tests {
         );
         assert!(refused("10.1.0.0/24").is_none());
         assert!(refused("fd00:1::/64").is_none());
+    }
+
+    #[test]
+    fn a_default_route_of_ours_or_a_static_one_claims_nothing() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let g = Guard {
+            link_local: LINK_LOCAL,
+            own: vec![net("0.0.0.0/0"), net("::/0"), net("10.2.0.0/24")],
+            statics: vec![(net("0.0.0.0/0"), ConnectionId(1))],
+            outer: vec![],
+        };
+        assert!(g.refuses(&net("10.1.0.0/24"), ConnectionId(0)).is_none());
+        assert!(g.refuses(&net("fd00:1::/64"), ConnectionId(0)).is_none());
+        assert!(g.refuses(&net("10.2.0.0/25"), ConnectionId(0)).is_some());
     }
 }
