@@ -86,6 +86,36 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Planned maintenance: move traffic off a tunnel, or back.
+    Tunnel {
+        #[command(subcommand)]
+        command: TunnelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TunnelCommand {
+    /// Move traffic off tunnel CIDR (its inside CIDR), the far side first:
+    /// BFD AdminDown on a static connection, a longer AS path and a worse
+    /// MED over its BGP session on a dynamic one (then ours follows). Waits
+    /// until the far side has moved.
+    Drain {
+        #[arg(value_name = "CIDR")]
+        tunnel: String,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a drained tunnel back to what the failover decision says.
+    Undrain {
+        #[arg(value_name = "CIDR")]
+        tunnel: String,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +260,21 @@ fn main() -> ExitCode {
             ask(&gateway, &request, json)
         }
         Command::Plugin { command } => plugin(command),
+        Command::Tunnel { command } => {
+            let (tunnel, gateway, json, drain) = match command {
+                TunnelCommand::Drain {
+                    tunnel,
+                    gateway,
+                    json,
+                } => (tunnel, gateway, json, true),
+                TunnelCommand::Undrain {
+                    tunnel,
+                    gateway,
+                    json,
+                } => (tunnel, gateway, json, false),
+            };
+            ask(&gateway, &Request::TunnelDrain { tunnel, drain }, json)
+        }
     }
 }
 

@@ -143,12 +143,21 @@ pub struct SiteOptions {
     pub rust_log: Option<String>,
     /// Config keys to set, per gateway (see [`TomlSet`]).
     pub set: Vec<(Gw, TomlSet)>,
+    /// Extra environment, per gateway (e.g. `NOTIFY_SOCKET`), kept across
+    /// restarts.
+    pub env: Vec<(Gw, String, String)>,
 }
 
 impl SiteOptions {
     /// Adds `[table] key = value` (TOML) to `gw`'s config.
     pub fn set(mut self, gw: Gw, table: &str, key: &str, value: impl Into<String>) -> Self {
         self.set.push((gw, TomlSet::new(table, key, value)));
+        self
+    }
+
+    /// Sets `key=value` in `gw`'s environment.
+    pub fn env(mut self, gw: Gw, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((gw, key.to_string(), value.into()));
         self
     }
 }
@@ -160,6 +169,7 @@ pub struct SiteLab {
     topology: Topology,
     bin: Option<PathBuf>,
     log_level: String,
+    env: Vec<(Gw, String, String)>,
     /// Site A host: 10.1.0.10, fd00:1::10 on `eth0`.
     pub site_a: Netns,
     /// Site A's edge router, where the customer gateway(s) run: `lan`
@@ -190,6 +200,7 @@ impl SiteLab {
             topology,
             bin: None,
             log_level: String::new(),
+            env: Vec::new(),
             site_a,
             cgw,
             inet,
@@ -262,8 +273,21 @@ impl SiteLab {
             None => crate::gateway::sitelink_bin()?,
         };
         let mut me = Self::build(topology)?;
+        me.env = opts.env;
         me.start_gateways(&bin, opts.rust_log.as_deref(), &opts.set)?;
         Ok(me)
+    }
+
+    /// [`SiteLab::start_with`], then waits until every tunnel is up and, in
+    /// a dynamic topology, every BGP session established (errors carry the
+    /// gateway logs).
+    pub fn start_settled(topology: Topology, opts: SiteOptions) -> Result<SiteLab> {
+        let lab = Self::start_with(topology, opts)?;
+        lab.wait_all_tunnels_up(Duration::from_secs(15))?;
+        if topology.is_dynamic() {
+            lab.wait_all_established(Duration::from_secs(20))?;
+        }
+        Ok(lab)
     }
 
     /// The topology.

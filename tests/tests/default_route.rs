@@ -42,12 +42,8 @@ fn a_learned_default_route_never_captures_the_tunnels() {
         "networks",
         r#"["10.2.0.0/24", "fd00:2::/64", "0.0.0.0/0", "::/0"]"#,
     );
-    let mut lab = SiteLab::start_with(Topology::Dynamic, opts)
+    let mut lab = SiteLab::start_settled(Topology::Dynamic, opts)
         .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
-    lab.wait_all_tunnels_up(Duration::from_secs(15))
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    lab.wait_all_established(Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
     // The default routes are learned and installed in the CGW's own table.
     lab.wait_until(
         "the cgw to install the learned default routes in its own table",

@@ -56,11 +56,14 @@ pub enum Request {
     },
     /// Put `slot` back to the built-in default: [`super::RemoveResult`].
     PluginRemove { slot: String },
+    /// Move traffic off a tunnel before maintenance (`drain: true`), or
+    /// back (`false`): [`super::DrainResult`].
+    TunnelDrain { tunnel: String, drain: bool },
 }
 
 impl Request {
     /// Every `cmd`, for error messages.
-    pub const COMMANDS: [&'static str; 7] = [
+    pub const COMMANDS: [&'static str; 8] = [
         "status",
         "bgp",
         "bgp-refresh",
@@ -68,6 +71,7 @@ impl Request {
         "plugin-list",
         "plugin-swap",
         "plugin-remove",
+        "tunnel-drain",
     ];
 }
 
@@ -191,6 +195,10 @@ mod tests {
             Request::PluginRemove {
                 slot: "bgp-filter".into(),
             },
+            Request::TunnelDrain {
+                tunnel: "169.254.10.0/30".into(),
+                drain: true,
+            },
         ]
     }
 
@@ -295,7 +303,7 @@ mod tests {
         assert_eq!(err("[1]"), "the request is not a JSON object");
         assert_eq!(
             err(r#"{"cmd":"reboot"}"#),
-            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove"
+            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove, tunnel-drain"
         );
         assert!(err(r#"{"version":1}"#).starts_with("the request has no \"cmd\"; known: status,"));
         let e = err(r#"{"cmd":"plugin-remove"}"#);

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    BgpStatus, PluginList, Refreshed, RemoveResult, Request, RequestError, RoutesDoc, Status,
-    SwapResult, API_VERSION,
+    BgpStatus, DrainResult, PluginList, Refreshed, RemoveResult, Request, RequestError, RoutesDoc,
+    Status, SwapResult, API_VERSION,
 };
 
 /// The answer to a request that failed (or was refused).
@@ -29,6 +29,7 @@ pub enum Response {
     Plugins(PluginList),
     Swap(SwapResult),
     Removed(RemoveResult),
+    Drain(DrainResult),
 }
 
 /// An answer line's fields: the version first, then the reply's.
@@ -84,6 +85,7 @@ impl Response {
             Request::PluginList => Response::Plugins(serde_json::from_value(value)?),
             Request::PluginSwap { .. } => Response::Swap(serde_json::from_value(value)?),
             Request::PluginRemove { .. } => Response::Removed(serde_json::from_value(value)?),
+            Request::TunnelDrain { .. } => Response::Drain(serde_json::from_value(value)?),
         })
     }
 }
@@ -118,7 +120,8 @@ response_from!(
     Routes(RoutesDoc),
     Plugins(PluginList),
     Swap(SwapResult),
-    Removed(RemoveResult)
+    Removed(RemoveResult),
+    Drain(DrainResult)
 );
 
 #[cfg(test)]

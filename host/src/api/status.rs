@@ -112,7 +112,49 @@ impl Liveness {
     }
 }
 
-display_as_str!(Role, Routing, Liveness);
+/// Where a planned drain of a tunnel stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Drain {
+    /// Not drained: the failover decision says.
+    #[default]
+    None,
+    /// The far side is being moved off it (a dynamic connection waits for
+    /// its traffic to leave the tunnel).
+    Draining,
+    /// No traffic either way until `undrain`.
+    Drained,
+}
+
+impl Drain {
+    /// Not drained (left out of answers, as older gateways did).
+    pub fn is_none(&self) -> bool {
+        *self == Drain::None
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drain::None => "none",
+            Drain::Draining => "draining",
+            Drain::Drained => "drained",
+        }
+    }
+}
+
+/// The `tunnel-drain` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainResult {
+    pub tunnel: TunnelCidr,
+    pub connection: String,
+    /// Where the drain stands now.
+    pub drain: Drain,
+    /// From the request to this answer.
+    pub took_ms: f64,
+    /// How the far side was moved, for people.
+    pub detail: String,
+}
+
+display_as_str!(Role, Routing, Liveness, Drain);
 
 /// One tunnel of a VPN connection, with its counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +169,10 @@ pub struct TunnelStatus {
     pub liveness: Liveness,
     /// Carries traffic (weight above 0).
     pub active: bool,
+    /// A planned drain (`sitelink tunnel drain`); absent from older
+    /// gateways' answers, which read as `none`.
+    #[serde(default, skip_serializing_if = "Drain::is_none")]
+    pub drain: Drain,
     /// Time since the latest WireGuard handshake; `null`: none yet.
     pub handshake_age_ms: Option<u64>,
     pub handshakes: u64,

@@ -9,6 +9,7 @@
 
 mod bgp;
 mod error;
+mod metrics;
 pub mod model;
 mod plugins;
 mod raw;
@@ -21,6 +22,8 @@ pub(crate) mod tests;
 mod tests_bgp;
 #[cfg(test)]
 mod tests_conn;
+#[cfg(test)]
+mod tests_metrics;
 #[cfg(test)]
 mod tests_tunnel;
 

@@ -37,6 +37,8 @@ pub struct GatewayConfig {
     pub route_table: RouteTableConfig,
     pub bgp: BgpConfig,
     pub plugins: PluginsConfig,
+    /// Where the Prometheus metrics are served; `None`: not served.
+    pub metrics: Option<MetricsConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +205,13 @@ impl Default for PluginsConfig {
     }
 }
 
+/// The `[metrics]` table: the Prometheus endpoint (`GET /metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// A loopback address unless the file says `allow_remote = true`.
+    pub listen: SocketAddr,
+}
+
 /// One slot's plugin: the component file and its operator-set parameters.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
@@ -223,6 +232,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("route_table", &self.route_table)
             .field("bgp", &self.bgp)
             .field("plugins", &self.plugins)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

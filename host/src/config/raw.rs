@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub connection: Option<SpannedTables<RawConnection>>,
     pub bgp: Option<Spanned<super::bgp::RawBgp>>,
     pub plugins: Option<super::plugins::RawPlugins>,
+    pub metrics: Option<Spanned<super::metrics::RawMetrics>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -162,6 +162,7 @@ pub(crate) fn validate(
 
     let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
     super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
+    let metrics = super::metrics::metrics(src, raw.metrics.as_ref())?;
 
     Ok(GatewayConfig {
         source: src.path.to_path_buf(),
@@ -176,6 +177,7 @@ pub(crate) fn validate(
         route_table,
         bgp,
         plugins,
+        metrics,
     })
 }
 

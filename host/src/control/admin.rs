@@ -222,6 +222,9 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             )
         }
         api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
+        api::Request::TunnelDrain { tunnel, drain } => {
+            to_control(ctx, AdminCommand::Drain { tunnel, drain })
+        }
         api::Request::PluginRemove { slot: name } => match slot(&name) {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
             Err(e) => error(e),

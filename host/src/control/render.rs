@@ -5,8 +5,8 @@
 use std::fmt::Display;
 
 use crate::api::{
-    BgpStatus, Changes, PluginList, Refreshed, RemoveResult, Response, RoutesDoc, Status,
-    SwapResult,
+    BgpStatus, Changes, Drain, DrainResult, PluginList, Refreshed, RemoveResult, Response,
+    RoutesDoc, Status, SwapResult,
 };
 
 /// Any reply as text.
@@ -20,10 +20,19 @@ pub fn response(reply: &Response) -> String {
         Response::Plugins(p) => plugins(p),
         Response::Swap(s) => swap(s),
         Response::Removed(r) => remove(r),
+        Response::Drain(d) => drain(d),
     }
 }
 
 /// A value, or "-" when there is none.
+/// `tunnel drain` / `undrain`: where the drain stands and how.
+pub fn drain(d: &DrainResult) -> String {
+    format!(
+        "tunnel {} of connection {}: {} ({}; {:.0} ms)\n",
+        d.tunnel, d.connection, d.drain, d.detail, d.took_ms
+    )
+}
+
 fn or_dash<T: Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
@@ -82,6 +91,12 @@ pub fn status(status: &Status) -> String {
                 t.tx_packets,
                 t.rx_packets,
                 t.dropped_packets,
+            );
+        }
+        for t in conn.tunnels.iter().filter(|t| t.drain != Drain::None) {
+            out += &format!(
+                "  {} is {} (sitelink tunnel undrain {} puts it back)\n",
+                t.inside_cidr, t.drain, t.inside_cidr
             );
         }
     }

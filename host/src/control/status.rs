@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::api::{
-    ConnectionStatus, EndpointStatus, FibCounts, Liveness, Role, Routing, Status, TunnelStatus,
+    ConnectionStatus, Drain, EndpointStatus, FibCounts, Liveness, Role, Routing, Status,
+    TunnelStatus,
 };
 use crate::config::{self, GatewayConfig};
 use crate::dataplane::fib::Fib;
+use crate::dataplane::tunnel::DrainState;
 use crate::dataplane::Dataplane;
 use crate::driver::turns::TurnStats;
 use crate::liveness::bfd::State;
@@ -61,6 +63,11 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                             remote: t.remote(),
                             liveness: liveness(t.liveness()),
                             active: t.is_active(),
+                            drain: match t.drain() {
+                                DrainState::None => Drain::None,
+                                DrainState::Draining => Drain::Draining,
+                                DrainState::Drained => Drain::Drained,
+                            },
                             handshake_age_ms: t
                                 .handshake_age()
                                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),

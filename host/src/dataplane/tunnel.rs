@@ -96,6 +96,19 @@ pub struct Tunnel {
     liveness: AtomicU8,
     /// Whether the failover decision currently sends traffic over it.
     active: AtomicBool,
+    /// The operator's drain (see `gateway::drain`), as a [`DrainState`] code.
+    drain: AtomicU8,
+}
+
+/// Where a planned drain of a tunnel stands, for status and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainState {
+    /// Carries traffic as the failover decision says.
+    None,
+    /// The far side is being moved off it.
+    Draining,
+    /// No traffic either way.
+    Drained,
 }
 
 /// Parameters to build a [`Tunnel`].
@@ -154,6 +167,7 @@ impl Tunnel {
             counters: TunnelCounters::default(),
             liveness: AtomicU8::new(1),
             active: AtomicBool::new(false),
+            drain: AtomicU8::new(0),
         })
     }
 
@@ -198,5 +212,22 @@ impl Tunnel {
 
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn set_drain(&self, state: DrainState) {
+        let code = match state {
+            DrainState::None => 0,
+            DrainState::Draining => 1,
+            DrainState::Drained => 2,
+        };
+        self.drain.store(code, Ordering::Relaxed);
+    }
+
+    pub fn drain(&self) -> DrainState {
+        match self.drain.load(Ordering::Relaxed) {
+            1 => DrainState::Draining,
+            2 => DrainState::Drained,
+            _ => DrainState::None,
+        }
     }
 }

@@ -20,6 +20,8 @@ use crossbeam_channel::{select, Receiver};
 use tracing::warn;
 use tun_rs::SyncDevice;
 
+use super::metrics::Publisher;
+use super::notify::{Heartbeat, Summary};
 use super::transport::{Report, Transport};
 use super::turns::TurnStats;
 use crate::bgp::transport::TransportAction;
@@ -88,6 +90,10 @@ pub struct Control {
     handshakes: Vec<bool>,
     turns: Arc<TurnStats>,
     scratch: Vec<u8>,
+    /// systemd notifications (READY, STATUS, WATCHDOG); off by default.
+    systemd: Heartbeat,
+    /// The core's snapshot for the metrics thread; off by default.
+    metrics: Option<Publisher>,
 }
 
 impl Control {
@@ -113,7 +119,22 @@ impl Control {
             handshakes: vec![false; n],
             turns,
             scratch: vec![0u8; SCRATCH_LEN],
+            systemd: Heartbeat::default(),
+            metrics: None,
         }
+    }
+
+    /// Publishes the core's snapshot for the metrics thread, at most once a
+    /// second (see `metrics`).
+    pub fn with_metrics(mut self, publisher: Publisher) -> Control {
+        self.metrics = Some(publisher);
+        self
+    }
+
+    /// Sends systemd's notifications from this loop (see `notify`).
+    pub fn with_systemd(mut self, heartbeat: Heartbeat) -> Control {
+        self.systemd = heartbeat;
+        self
     }
 
     /// Runs until `shutdown` is set, then says goodbye to the BGP peers.
@@ -128,6 +149,7 @@ impl Control {
                 next_wg_tick,
                 next_rl_reset,
                 now + MAX_WAIT,
+                self.systemd.poll_timeout(now).unwrap_or(now + MAX_WAIT),
             ]
             .into_iter()
             .min()
@@ -166,8 +188,10 @@ impl Control {
                 }
             }
             self.observe_handshakes();
+            self.report_traffic();
             let now = Instant::now();
-            if now >= self.core.poll_timeout() {
+            let timers_ran = now >= self.core.poll_timeout();
+            if timers_ran {
                 let left = TURN_BUDGET
                     .saturating_sub(turn.elapsed())
                     .max(MIN_ROUTE_BUDGET);
@@ -182,12 +206,21 @@ impl Control {
             self.execute(now);
             let took = turn.elapsed();
             self.turns.record(took);
+            if let Some(metrics) = &mut self.metrics {
+                metrics.tick(Instant::now(), &self.core);
+            }
             if took >= SLOW_TURN {
                 warn!(
                     total_ms = took.as_secs_f64() * 1e3,
                     "slow turn of the control loop: liveness probes waited"
                 );
             }
+            // WATCHDOG from this loop, so that a stuck loop gets restarted;
+            // READY after the first turn whose timers ran (see `notify`).
+            let (core, dp) = (&self.core, &self.dataplane);
+            self.systemd.turn(Instant::now(), timers_ran, || {
+                Summary::of(core, dp, Instant::now())
+            });
             let now = Instant::now();
             let dp = self.dataplane.clone();
             if now >= next_wg_tick {
@@ -248,6 +281,22 @@ impl Control {
         self.execute(now);
     }
 
+    /// Hands the core the tunnels' receive counters while a drain waits
+    /// for the far side's traffic to leave a tunnel.
+    fn report_traffic(&mut self) {
+        if !self.core.wants_traffic() {
+            return;
+        }
+        let rx_packets = self
+            .dataplane
+            .tunnels
+            .iter()
+            .map(|t| t.counters.rx_packets.load(Ordering::Relaxed))
+            .collect();
+        self.core
+            .handle(Event::Traffic { rx_packets }, Instant::now());
+    }
+
     /// Tells the core which tunnels gained or lost a WireGuard session.
     fn observe_handshakes(&mut self) {
         let now = Instant::now();
@@ -296,6 +345,11 @@ impl Control {
                 Action::Liveness { tunnel, state } => {
                     if let Some(t) = dp.tunnels.get(tunnel.index()) {
                         t.set_liveness(state);
+                    }
+                }
+                Action::Drain { tunnel, state } => {
+                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
+                        t.set_drain(state);
                     }
                 }
                 Action::Active { tunnel, active } => {

@@ -2,14 +2,17 @@
 //! in an order that leaves nothing half-started, the threads, and a clean
 //! stop on SIGINT or SIGTERM; the control thread that drives the gateway
 //! core (`control`), the BGP transport (`transport`), the turn statistics
-//! (`turns`).
+//! (`turns`), the Prometheus metrics server (`metrics`).
 //!
-//! Start-up binds every endpoint, then the admin socket, then creates the TUN
+//! Start-up binds every endpoint, then the admin socket and the metrics
+//! address (`[metrics] listen`, when set), then creates the TUN
 //! device and kernel routes; the first failure returns an error that names the
 //! fix, and everything opened before it is closed again by drop. This module
 //! owns the threads' lifetimes; it holds no protocol logic.
 
 pub mod control;
+pub mod metrics;
+pub mod notify;
 pub mod transport;
 pub mod turns;
 
@@ -45,6 +48,8 @@ pub enum StartError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
     #[error("cannot start a thread or signal handler")]
@@ -121,6 +126,9 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     );
     // Claimed before the TUN so a second instance fails without touching it.
     let admin_socket = admin::bind(&cfg.admin_socket)?;
+    // Bound now, served once the control thread publishes (`[metrics]`).
+    let metrics_listener = cfg.metrics.map(|m| metrics::bind(m.listen)).transpose()?;
+    let published = Arc::new(metrics::Published::default());
     let (engine, slots) = policy(&cfg)?;
     let settings = Settings {
         seed: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
@@ -159,6 +167,9 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         shutdown.clone(),
     );
     let turns = Arc::new(TurnStats::default());
+    // systemd (Type=notify): READY, STATUS and WATCHDOG from the control
+    // loop, STOPPING below; nothing without $NOTIFY_SOCKET.
+    let notifier = Arc::new(notify::Notifier::from_env());
     let control = Control::new(
         core,
         dataplane.clone(),
@@ -170,7 +181,12 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         transport,
         kernel,
         turns.clone(),
-    );
+    )
+    .with_systemd(notify::Heartbeat::new(notifier.clone()));
+    let control = match &metrics_listener {
+        Some(_) => control.with_metrics(metrics::Publisher::new(published.clone())),
+        None => control,
+    };
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let probe_tx = events_tx.clone();
     let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
@@ -186,6 +202,15 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .name("control".into())
                 .spawn(move || control.run(&shutdown))?,
         );
+    }
+    if let Some(listener) = metrics_listener {
+        let sources = metrics::Sources {
+            cfg: cfg.clone(),
+            dataplane: dataplane.clone(),
+            turns: turns.clone(),
+            published,
+        };
+        metrics::serve(listener, sources)?;
     }
     admin::serve(
         &admin_socket,
@@ -205,10 +230,14 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         admin_socket = %cfg.admin_socket.display(),
         "gateway running"
     );
+    // READY waits for this (the metrics and admin sockets serve), then for
+    // a turn of the control loop whose timers ran.
+    notifier.set_serving();
 
     if let Some(signal) = signals.forever().next() {
         info!(signal, "stopping");
     }
+    notifier.stopping();
     shutdown.store(true, Ordering::Relaxed);
     for thread in threads {
         if thread.join().is_err() {

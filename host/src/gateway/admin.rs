@@ -121,6 +121,10 @@ impl Gateway {
             }),
             AdminCommand::Bgp => Response::from(self.speaker.status(now)),
             AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
+            AdminCommand::Drain { tunnel, drain } => {
+                self.on_drain(id, &tunnel, drain, now);
+                return;
+            }
             AdminCommand::Routes(query) => Response::from(view::routes(
                 &self.cfg,
                 &self.tunnels,

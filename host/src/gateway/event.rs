@@ -30,6 +30,9 @@ pub enum Event {
     Transport(TransportEvent),
     /// Whether `tunnel` has a WireGuard session (the driver reports changes).
     Handshake { tunnel: TunnelId, established: bool },
+    /// The tunnels' receive counters (packets delivered), by tunnel id,
+    /// while [`crate::gateway::Gateway::wants_traffic`] says so.
+    Traffic { rx_packets: Vec<u64> },
     /// An operator's request; answered by an [`Action::Reply`] with `id`.
     Admin {
         id: RequestId,
@@ -59,6 +62,8 @@ pub enum AdminCommand {
     Routes(crate::routing::view::RoutesQuery),
     /// Ask peers for their routes again (all sessions, or one tunnel's).
     BgpRefresh { tunnel: Option<String> },
+    /// Move traffic off a tunnel (by inside CIDR), or back.
+    Drain { tunnel: String, drain: bool },
 }
 
 /// What the driver must do, in order.
@@ -74,6 +79,11 @@ pub enum Action {
     Liveness { tunnel: TunnelId, state: State },
     /// Whether traffic goes over a tunnel now (weight above 0).
     Active { tunnel: TunnelId, active: bool },
+    /// A tunnel's drain changed (for status and metrics).
+    Drain {
+        tunnel: TunnelId,
+        state: crate::dataplane::tunnel::DrainState,
+    },
     /// Swap in this FIB snapshot for the data path.
     PublishFib(Arc<Fib>),
     /// Route these prefixes into the TUN device (`true`) or stop (`false`);

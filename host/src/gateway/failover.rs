@@ -16,9 +16,15 @@ impl Gateway {
     /// any weight changed (or when `force` is set).
     pub(super) fn decide_weights(&mut self, now: Instant, force: bool) {
         // The slot always answers (plugin, last good, or default).
-        let Ok(weights) = self.failover_weights(now, None) else {
+        let Ok(mut weights) = self.failover_weights(now, None) else {
             return;
         };
+        // A drained tunnel carries nothing, whatever the slot says.
+        for (id, w) in weights.iter_mut().enumerate() {
+            if self.drained(id) {
+                *w = 0;
+            }
+        }
         let diff = decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &weights);
         for change in &diff {
             info!(

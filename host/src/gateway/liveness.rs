@@ -137,7 +137,7 @@ impl Gateway {
         }
     }
 
-    fn on_transition(&mut self, id: TunnelId, t: Transition, now: Instant) {
+    pub(super) fn on_transition(&mut self, id: TunnelId, t: Transition, now: Instant) {
         let Some(tunnel) = self.tunnels.get(id.index()) else {
             return;
         };

@@ -21,6 +21,7 @@
 //! See ARCHITECTURE.md.
 
 mod admin;
+mod drain;
 mod event;
 mod failover;
 mod liveness;
@@ -145,6 +146,10 @@ pub struct Gateway {
     next_failover: Instant,
     /// Admin requests answered over several turns.
     jobs: Vec<Job>,
+    /// Per tunnel: the operator's drain, if any.
+    drains: Vec<Option<drain::Drain>>,
+    /// Per tunnel: packets received, as the driver last said.
+    rx_packets: Vec<u64>,
     actions: VecDeque<Action>,
     stopped: bool,
     /// Routes filtered and prefixes selected in the last `handle_timeout`.
@@ -180,6 +185,8 @@ impl Gateway {
             health_changed: false,
             next_failover: now + FAILOVER_TICK,
             jobs: Vec::new(),
+            drains: (0..n).map(|_| None).collect(),
+            rx_packets: vec![0; n],
             actions: VecDeque::new(),
             stopped: false,
             last_work: 0,
@@ -224,6 +231,7 @@ impl Gateway {
                     *h = established;
                 }
             }
+            Event::Traffic { rx_packets } => self.rx_packets = rx_packets,
             Event::Admin { id, command } => self.on_admin(id, command, now),
         }
         // A liveness change moves the weights in the same step.
@@ -244,6 +252,7 @@ impl Gateway {
             .iter()
             .map(Probe::poll_timeout)
             .chain(self.speaker.poll_timeout())
+            .chain(self.drain_timeout())
             .chain([self.next_failover])
             .min()
             .unwrap_or(self.next_failover)
@@ -274,6 +283,7 @@ impl Gateway {
         self.now = now;
         self.speaker.on_timeouts(now, &mut self.slots.filter);
         self.probe_timeouts(now);
+        self.drain_timeouts(now);
         // Plugins run on events: a liveness change, or the tick.
         if self.health_changed || now >= self.next_failover {
             self.health_changed = false;

@@ -59,6 +59,10 @@ struct Harness {
     writes: Vec<Vec<u8>>,
     replies: Vec<(RequestId, serde_json::Value)>,
     liveness: Vec<(usize, State)>,
+    /// Every Active action: (tunnel, active).
+    active: Vec<(usize, bool)>,
+    /// Every BFD packet we sent: (tunnel, state).
+    sent_bfd: Vec<(usize, State)>,
     conn: u64,
     /// The most route work seen in one `handle_timeout`.
     max_turn: usize,
@@ -82,6 +86,8 @@ impl Harness {
             writes: Vec::new(),
             replies: Vec::new(),
             liveness: Vec::new(),
+            active: Vec::new(),
+            sent_bfd: Vec::new(),
             conn: LISTENER_CONN,
             max_turn: 0,
         };
@@ -96,12 +102,14 @@ impl Harness {
                 Action::SendBfd { tunnel, packet } => {
                     if let Ok(p) = ControlPacket::decode(&packet) {
                         self.our_discr[tunnel.index()] = p.my_discr;
+                        self.sent_bfd.push((tunnel.index(), p.state));
                     }
                 }
                 Action::PublishFib(fib) => self.fib = Some(fib),
                 Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
                 Action::Reply { id, reply } => self.replies.push((id, reply.to_value())),
                 Action::Liveness { tunnel, state } => self.liveness.push((tunnel.index(), state)),
+                Action::Active { tunnel, active } => self.active.push((tunnel.index(), active)),
                 _ => {}
             }
         }
@@ -469,4 +477,130 @@ fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
         h.liveness
     );
     assert_eq!(h.bgp_state(), "established");
+}
+
+fn drain(h: &mut Harness, id: u64, tunnel: &str, drain: bool) -> Option<serde_json::Value> {
+    let id = RequestId(id);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Drain {
+            tunnel: tunnel.into(),
+            drain,
+        },
+    });
+    let reply = h.reply(id);
+    (!reply.is_null()).then_some(reply)
+}
+
+#[test]
+fn a_static_drain_tells_the_far_side_in_bfd_and_moves_at_once() {
+    let fx = Fixture::new();
+    let cfg = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(cfg, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    for _ in 0..40 {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    assert_eq!(
+        h.routed("10.1.0.1"),
+        Some(vec![0]),
+        "the preferred tunnel carries it"
+    );
+    h.sent_bfd.clear();
+    let reply = drain(&mut h, 1, "169.254.10.0/30", true).expect("answered at once");
+    assert_eq!(reply["drain"], "drained", "{reply}");
+    assert_eq!(
+        h.routed("10.1.0.1"),
+        Some(vec![1]),
+        "moved in the same step"
+    );
+    h.tick(Duration::from_millis(300));
+    assert!(
+        h.sent_bfd.contains(&(0, State::AdminDown)),
+        "the far side is told: {:?}",
+        h.sent_bfd
+    );
+    // The far side answers Down: the drained tunnel stays out.
+    h.bfd(0, State::Down);
+    h.bfd(1, State::Up);
+    h.tick(Duration::from_millis(300));
+    assert_eq!(h.routed("10.1.0.1"), Some(vec![1]));
+    let again = drain(&mut h, 2, "169.254.10.0/30", true).expect("answer");
+    assert_eq!(again["detail"], "already drained");
+    let back = drain(&mut h, 3, "169.254.10.0/30", false).expect("answer");
+    assert_eq!(back["drain"], "none", "{back}");
+    assert!(
+        drain(&mut h, 4, "169.254.99.0/30", true).expect("answer")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no tunnel"))
+    );
+}
+
+#[test]
+fn a_dynamic_drain_sends_a_worse_path_and_waits_for_the_peer_to_move() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    h.writes.clear();
+    h.active.clear();
+    assert!(
+        drain(&mut h, 1, "169.254.10.0/30", true).is_none(),
+        "answered when moved"
+    );
+    let worse = h.writes.iter().any(|w| {
+        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+        if u.nlri.contains(&"10.2.0.0/24".parse().unwrap())
+            && u.attributes.as_ref().is_some_and(|a| {
+                a.med == Some(crate::routing::speaker::DRAIN_MED)
+                    && a.as_path_flat().len() == 4
+            }))
+    });
+    assert!(
+        worse,
+        "our route goes out again with a longer path and a worse MED"
+    );
+    // The peer keeps sending for a while: still draining, still active.
+    let mut rx = 1000;
+    for _ in 0..10 {
+        rx += 20;
+        h.event(Event::Traffic {
+            rx_packets: vec![rx, 0],
+        });
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    assert!(
+        h.reply(RequestId(1)).is_null(),
+        "not drained while traffic arrives"
+    );
+    assert!(!h.active.contains(&(0, false)));
+    // Then nothing more arrives: drained, and our traffic leaves it.
+    let mut answered = serde_json::Value::Null;
+    for _ in 0..20 {
+        h.event(Event::Traffic {
+            rx_packets: vec![rx, 0],
+        });
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+        answered = h.reply(RequestId(1));
+        if !answered.is_null() {
+            break;
+        }
+    }
+    assert_eq!(answered["drain"], "drained", "{answered}");
+    assert!(h.active.contains(&(0, false)), "{:?}", h.active);
+    assert_eq!(h.bgp_state(), "established", "no session reset");
+    // Undrained: the ordinary path again.
+    h.writes.clear();
+    let back = drain(&mut h, 2, "169.254.10.0/30", false).expect("answered at once");
+    assert_eq!(back["drain"], "none");
+    let normal = h.writes.iter().any(|w| {
+        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+            if u.attributes.as_ref().is_some_and(|a| a.med.is_none() && a.as_path_flat().len() == 1))
+    });
+    assert!(normal, "our route goes out as before");
 }

@@ -101,6 +101,13 @@ impl SiteLab {
         let conf = config.to_string_lossy().into_owned();
         let mut cmd = self.ns(gw).command(self.bin()?, &["run", "-c", &conf]);
         cmd.env("RUST_LOG", &self.log_level).env("NO_COLOR", "1");
+        // systemd's variables only where a test gives them (see SiteOptions::env).
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            cmd.env_remove(key);
+        }
+        for (_, key, value) in self.env.iter().filter(|(g, _, _)| *g == gw) {
+            cmd.env(key, value);
+        }
         let log = if starts == 1 {
             dir.join(format!("{name}.log"))
         } else {

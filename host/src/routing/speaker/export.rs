@@ -91,6 +91,44 @@ pub fn wanted(
     )
 }
 
+/// How often a drained session's routes carry our AS in front (a path this
+/// much longer loses to any equal route over another tunnel).
+pub const DRAIN_PREPEND: usize = 3;
+/// The MED of a drained session's routes (RFC 4271: lower is better).
+pub const DRAIN_MED: u32 = 1_000_000;
+
+/// The routes of a drained session: each with our AS prepended
+/// [`DRAIN_PREPEND`] more times and MED [`DRAIN_MED`], so the peer prefers
+/// the same routes over its other tunnels (planned maintenance).
+pub fn drained(
+    wanted: BTreeMap<IpNet, PathAttributes>,
+    local_asn: u32,
+) -> BTreeMap<IpNet, PathAttributes> {
+    wanted
+        .into_iter()
+        .map(|(prefix, mut attrs)| {
+            match attrs.as_path.first_mut() {
+                Some(s)
+                    if s.kind == SegmentKind::Sequence && s.asns.len() + DRAIN_PREPEND <= 255 =>
+                {
+                    for _ in 0..DRAIN_PREPEND {
+                        s.asns.insert(0, local_asn);
+                    }
+                }
+                _ => attrs.as_path.insert(
+                    0,
+                    AsSegment {
+                        kind: SegmentKind::Sequence,
+                        asns: vec![local_asn; DRAIN_PREPEND],
+                    },
+                ),
+            }
+            attrs.med = Some(DRAIN_MED);
+            (prefix, attrs)
+        })
+        .collect()
+}
+
 /// The UPDATEs for an Adj-RIB-Out difference. The session runs over IPv4,
 /// so IPv6 routes get a link-local next hop derived from our inside address
 /// (RFC 2545 section 3: peers on one link may use a link-local next hop);
@@ -139,6 +177,17 @@ pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drained_session_sends_a_longer_path_and_a_worse_med() {
+        let prefix: IpNet = "10.2.0.0/24".parse().unwrap();
+        let own = own_attributes(64512, Ipv4Addr::new(169, 254, 10, 1), &prefix);
+        let out = drained(BTreeMap::from([(prefix, own)]), 64512);
+        let attrs = &out[&prefix];
+        assert_eq!(attrs.as_path_flat(), vec![64512; 1 + DRAIN_PREPEND]);
+        assert_eq!(attrs.med, Some(DRAIN_MED));
+        assert_eq!(attrs.next_hop, Some(Ipv4Addr::new(169, 254, 10, 1)));
+    }
 
     #[test]
     fn a_filter_cannot_take_our_as_off_the_path_or_send_local_pref() {

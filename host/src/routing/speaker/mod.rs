@@ -44,6 +44,7 @@ use crate::net_map::FastMap;
 use crate::policy::{FilterSlot, Peer};
 use crate::topology::TunnelInfo;
 use accepted::Accepted;
+pub use export::{DRAIN_MED, DRAIN_PREPEND};
 use import::Guard;
 pub use views::{FilterDryRun, Learned, Overlay};
 
@@ -67,6 +68,9 @@ struct BgpPeer {
     /// Adj-RIB-In after the import filter (its exceptions).
     accepted: Accepted,
     adj_out: AdjRibOut,
+    /// Drained by the operator: our routes go out with a worse MED and a
+    /// prepended AS path, so the peer sends over the other tunnels.
+    drained: bool,
     /// Prefixes of the Adj-RIB-In waiting for the import filter, oldest
     /// first (a prefix may be queued twice: the second look changes nothing).
     to_filter: VecDeque<IpNet>,
@@ -126,6 +130,7 @@ impl Speaker {
                     accepted: Accepted::default(),
                     adj_out: AdjRibOut::default(),
                     to_filter: VecDeque::new(),
+                    drained: false,
                     last_error: None,
                     filter_peer: Peer {
                         connection: conn.name.clone(),
@@ -288,6 +293,30 @@ impl Speaker {
             }
         }
         changed
+    }
+
+    /// Drains (or undrains) the session over `tunnel`: our routes are sent
+    /// again with a worse MED and our AS prepended (or as before), without
+    /// a reset. False when no session runs over the tunnel.
+    pub fn set_drained(
+        &mut self,
+        tunnel: TunnelId,
+        drained: bool,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> bool {
+        let Some(id) = self.peers.iter().position(|p| p.tunnel == tunnel) else {
+            return false;
+        };
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        p.drained = drained;
+        if p.session.state() == State::Established {
+            let outputs = self.export(id, now, filter, false);
+            self.drive(id, outputs, now, filter);
+        }
+        true
     }
 
     /// The tunnel's liveness probe failed: its session cannot be reached,
@@ -671,6 +700,11 @@ impl Speaker {
                 now,
             );
             return Vec::new();
+        };
+        let wanted = if p.drained {
+            export::drained(wanted, p.settings.local_asn)
+        } else {
+            wanted
         };
         let diff = p.adj_out.update(wanted);
         let mut messages = export::encode_diff(&diff, p.local, &p.session.codec_context());

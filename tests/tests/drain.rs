@@ -1,0 +1,131 @@
+//! Planned drain end to end (`sitelink tunnel drain|undrain`): on a static
+//! connection (topology 1, the far side told by BFD AdminDown) and a dynamic
+//! one (topology 2, the far side moved by a longer AS path and a worse MED),
+//! the VGW drains the tunnel that carries a 10 ms ping train between the
+//! sites, then undrains it. Nothing is lost, both ends end up on the other
+//! tunnel, and `status` shows the drain on the VGW.
+//!
+//! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
+//! drain -- --nocapture --test-threads=1`.
+
+use sitelink_lab::cleanup::Watchdog;
+use sitelink_lab::gateway::admin_json;
+use sitelink_lab::measure::{self, PingTrain};
+use sitelink_lab::topology::{SITE_B_NET_V4, SITE_B_V4, TUNNEL_1, TUNNEL_2};
+use sitelink_lab::{Gw, SiteLab, SiteOptions, Topology};
+use std::thread;
+use std::time::Duration;
+
+/// `sitelink tunnel ACTION TUNNEL` on the VGW.
+fn tunnel(lab: &SiteLab, action: &str, cidr: &str) -> serde_json::Value {
+    let bin = lab.bin().expect("bin").to_path_buf();
+    let socket = lab.socket(Gw::Vgw).expect("socket");
+    admin_json(&lab.vgw, &bin, &socket, &["tunnel", action, cidr])
+        .unwrap_or_else(|e| panic!("tunnel {action} {cidr}: {e}\n{}", lab.gateway_logs()))
+}
+
+/// A tunnel's drain in `status --json` (absent: "none").
+fn drain_of(lab: &SiteLab, cidr: &str) -> String {
+    let status = lab.status(Gw::Vgw).expect("status");
+    status
+        .tunnel(cidr)
+        .map(|t| t["drain"].as_str().unwrap_or("none"))
+        .unwrap_or("no such tunnel")
+        .to_string()
+}
+
+/// Drains TUNNEL_1 under a ping train, checks, undrains it; returns the
+/// train's result.
+fn drain_under_traffic(lab: &SiteLab, test: &str) -> PingTrain {
+    thread::scope(|s| {
+        let train = s
+            .spawn(|| measure::ping_train(&lab.site_a, SITE_B_V4, Duration::from_millis(10), 1200));
+        thread::sleep(Duration::from_secs(2));
+        let drained = tunnel(lab, "drain", TUNNEL_1);
+        println!("[{test}] drain: {drained}");
+        assert_eq!(drained["drain"], "drained", "{test}: {drained}");
+        assert_eq!(drain_of(lab, TUNNEL_1), "drained");
+        thread::sleep(Duration::from_secs(2));
+        // Both ends send over the other tunnel now.
+        for gw in [Gw::Vgw, Gw::Cgw] {
+            let a = lab.tunnel_counters(gw, "tx_packets").expect("status");
+            thread::sleep(Duration::from_millis(500));
+            let b = lab.tunnel_counters(gw, "tx_packets").expect("status");
+            let d = sitelink_lab::gateway::counter_delta(&a, &b);
+            println!("[{test}] {} tx in 0.5 s while drained: {d:?}", gw.name());
+            let on = |t: &str| d.get(t).copied().unwrap_or(0);
+            assert!(
+                on(TUNNEL_2) >= 20 && on(TUNNEL_1) <= 5,
+                "{test}: {} still sends over the drained tunnel: {d:?}\n{}",
+                gw.name(),
+                lab.gateway_logs()
+            );
+        }
+        let back = tunnel(lab, "undrain", TUNNEL_1);
+        println!("[{test}] undrain: {back}");
+        assert_eq!(back["drain"], "none", "{test}: {back}");
+        assert_eq!(drain_of(lab, TUNNEL_1), "none");
+        train
+            .join()
+            .expect("ping train")
+            .unwrap_or_else(|e| panic!("{test}: {e}"))
+    })
+}
+
+#[test]
+fn draining_a_static_tunnel_loses_nothing_and_both_ends_move() {
+    let _wd = Watchdog::arm("static drain", Duration::from_secs(120));
+    let test = "drain-static";
+    let lab = SiteLab::start_settled(Topology::Static, SiteOptions::default())
+        .unwrap_or_else(|e| panic!("{test}: starting the static lab: {e}"));
+    lab.wait_active(TUNNEL_1, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let train = drain_under_traffic(&lab, test);
+    println!(
+        "[{test}] ping train: {}/{} answered, loss window {:?}",
+        train.received, train.sent, train.loss_window
+    );
+    assert_eq!(
+        train.received,
+        train.sent,
+        "{test}: packets lost across drain and undrain\n{}",
+        lab.gateway_logs()
+    );
+}
+
+#[test]
+fn draining_a_dynamic_tunnel_loses_nothing_and_both_ends_move() {
+    let _wd = Watchdog::arm("dynamic drain", Duration::from_secs(150));
+    let test = "drain-dynamic";
+    let lab = SiteLab::start_settled(Topology::Dynamic, SiteOptions::default())
+        .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
+    lab.wait_until(
+        "the cgw to route site B over both tunnels",
+        Duration::from_secs(10),
+        || {
+            lab.routes(Gw::Cgw)
+                .is_ok_and(|r| r.selected_tunnels(SITE_B_NET_V4).len() == 2)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let before = lab.bgp(Gw::Vgw).expect("bgp");
+    let train = drain_under_traffic(&lab, test);
+    println!(
+        "[{test}] ping train: {}/{} answered, loss window {:?}",
+        train.received, train.sent, train.loss_window
+    );
+    let after = lab.bgp(Gw::Vgw).expect("bgp");
+    for t in [TUNNEL_1, TUNNEL_2] {
+        assert_eq!(
+            after.peer_u64(t, "established_transitions"),
+            before.peer_u64(t, "established_transitions"),
+            "{test}: the session over {t} was reset"
+        );
+    }
+    assert_eq!(
+        train.received,
+        train.sent,
+        "{test}: packets lost across drain and undrain\n{}",
+        lab.gateway_logs()
+    );
+}
