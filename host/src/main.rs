@@ -445,16 +445,21 @@ fn export_request(args: &ExportArgs) -> Result<export::Request, ExportError> {
 }
 
 fn run(path: &Path) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // The config first: it says the log's format (its own errors go to
+    // stderr as every command's do).
     let cfg = match config::load(path) {
         Ok(cfg) => cfg,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        config::LogFormat::Human => log.init(),
+        config::LogFormat::Json => log.json().init(),
+    }
     match driver::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         // Every start-up failure is something the operator fixes in the

@@ -3,7 +3,8 @@
 //! one (topology 2, the far side moved by a longer AS path and a worse MED),
 //! the VGW drains the tunnel that carries a 10 ms ping train between the
 //! sites, then undrains it. Nothing is lost, both ends end up on the other
-//! tunnel, and `status` shows the drain on the VGW.
+//! tunnel, and `status` shows the drain on the VGW; the VGW's tunnel log has
+//! a JSON line for each step.
 //!
 //! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
 //! drain -- --nocapture --test-threads=1`.
@@ -76,7 +77,8 @@ fn drain_under_traffic(lab: &SiteLab, test: &str) -> PingTrain {
 fn draining_a_static_tunnel_loses_nothing_and_both_ends_move() {
     let _wd = Watchdog::arm("static drain", Duration::from_secs(120));
     let test = "drain-static";
-    let lab = SiteLab::start_settled(Topology::Static, SiteOptions::default())
+    let opts = SiteOptions::default().set(Gw::Vgw, "log", "tunnel_log", "\"tunnels.log\"");
+    let lab = SiteLab::start_settled(Topology::Static, opts)
         .unwrap_or_else(|e| panic!("{test}: starting the static lab: {e}"));
     lab.wait_active(TUNNEL_1, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{test}: {e}"));
@@ -91,6 +93,37 @@ fn draining_a_static_tunnel_loses_nothing_and_both_ends_move() {
         "{test}: packets lost across drain and undrain\n{}",
         lab.gateway_logs()
     );
+    // The tunnel log has a JSON line for each step, as AWS's tunnel logs.
+    let log_path = lab
+        .config_path(Gw::Vgw)
+        .expect("config")
+        .with_file_name("tunnels.log");
+    let text = std::fs::read_to_string(&log_path).expect("tunnel log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let has = |event: &str, state: &str| {
+        lines
+            .iter()
+            .any(|l| l["event"] == event && l["state"] == state && l["tunnel"] == TUNNEL_1)
+    };
+    for (event, state) in [
+        ("handshake", "established"),
+        ("liveness", "up"),
+        ("drain", "drained"),
+        ("liveness", "admin-down"),
+        ("failover", "standby"),
+        ("drain", "none"),
+    ] {
+        assert!(
+            has(event, state),
+            "{test}: no {event} {state} line in\n{text}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .all(|l| l["timestamp"].is_string() && l["outside"].is_string()));
 }
 
 #[test]

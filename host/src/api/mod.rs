@@ -74,6 +74,7 @@ mod request;
 mod response;
 mod routes;
 mod status;
+mod tunnel_log;
 
 pub use bgp::{BgpPeer, BgpStatus, Refreshed, SessionState};
 pub use ids::TunnelCidr;
@@ -87,6 +88,7 @@ pub use status::{
     ConnectionStatus, Drain, DrainResult, EndpointStatus, FibCounts, Liveness, Role, Routing,
     Status, TunnelStatus, TurnSummary,
 };
+pub use tunnel_log::{TunnelEvent, TunnelEventKind};
 
 /// The admin API version this build speaks.
 pub const API_VERSION: u32 = 1;

@@ -154,6 +154,18 @@ pub struct DrainResult {
     pub detail: String,
 }
 
+impl From<crate::liveness::bfd::State> for Liveness {
+    fn from(state: crate::liveness::bfd::State) -> Liveness {
+        use crate::liveness::bfd::State;
+        match state {
+            State::AdminDown => Liveness::AdminDown,
+            State::Down => Liveness::Down,
+            State::Init => Liveness::Init,
+            State::Up => Liveness::Up,
+        }
+    }
+}
+
 display_as_str!(Role, Routing, Liveness, Drain);
 
 /// One tunnel of a VPN connection, with its counters.

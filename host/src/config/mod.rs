@@ -9,6 +9,7 @@
 
 mod bgp;
 mod error;
+mod log;
 mod metrics;
 pub mod model;
 mod plugins;

@@ -39,6 +39,8 @@ pub struct GatewayConfig {
     pub plugins: PluginsConfig,
     /// Where the Prometheus metrics are served; `None`: not served.
     pub metrics: Option<MetricsConfig>,
+    /// The log's format and the tunnel log.
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +214,32 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
+/// The `[log]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// Where tunnel events go, one JSON line each; `None`: nowhere.
+    pub tunnel_log: Option<TunnelLog>,
+}
+
+/// The ordinary log's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people (the default).
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the tunnel log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelLog {
+    Stdout,
+    /// Appended to (absolute, or relative to the config's directory).
+    File(PathBuf),
+}
+
 /// One slot's plugin: the component file and its operator-set parameters.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
@@ -233,6 +261,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("bgp", &self.bgp)
             .field("plugins", &self.plugins)
             .field("metrics", &self.metrics)
+            .field("log", &self.log)
             .finish()
     }
 }

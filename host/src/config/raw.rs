@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub bgp: Option<Spanned<super::bgp::RawBgp>>,
     pub plugins: Option<super::plugins::RawPlugins>,
     pub metrics: Option<Spanned<super::metrics::RawMetrics>>,
+    pub log: Option<Spanned<super::log::RawLog>>,
 }
 
 #[derive(Debug, Deserialize)]

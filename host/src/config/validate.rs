@@ -163,6 +163,7 @@ pub(crate) fn validate(
     let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
     super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
     let metrics = super::metrics::metrics(src, raw.metrics.as_ref())?;
+    let log = super::log::log(src, raw.log.as_ref(), base_dir)?;
 
     Ok(GatewayConfig {
         source: src.path.to_path_buf(),
@@ -178,6 +179,7 @@ pub(crate) fn validate(
         bgp,
         plugins,
         metrics,
+        log,
     })
 }
 

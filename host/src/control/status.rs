@@ -14,19 +14,9 @@ use crate::dataplane::fib::Fib;
 use crate::dataplane::tunnel::DrainState;
 use crate::dataplane::Dataplane;
 use crate::driver::turns::TurnStats;
-use crate::liveness::bfd::State;
 
 fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
-}
-
-fn liveness(state: State) -> Liveness {
-    match state {
-        State::AdminDown => Liveness::AdminDown,
-        State::Down => Liveness::Down,
-        State::Init => Liveness::Init,
-        State::Up => Liveness::Up,
-    }
 }
 
 /// The status document (see `sitelink status --json`).
@@ -61,7 +51,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                             inside_local: IpAddr::V4(t.inside_local),
                             endpoint: dp.endpoints.get(t.endpoint).map(|e| e.name.clone()),
                             remote: t.remote(),
-                            liveness: liveness(t.liveness()),
+                            liveness: Liveness::from(t.liveness()),
                             active: t.is_active(),
                             drain: match t.drain() {
                                 DrainState::None => Drain::None,

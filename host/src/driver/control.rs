@@ -23,6 +23,7 @@ use tun_rs::SyncDevice;
 use super::metrics::Publisher;
 use super::notify::{Heartbeat, Summary};
 use super::transport::{Report, Transport};
+use super::tunnel_log::TunnelLogWriter;
 use super::turns::TurnStats;
 use crate::bgp::transport::TransportAction;
 use crate::dataplane::io::{IoSink, ProbeReceived};
@@ -92,6 +93,8 @@ pub struct Control {
     scratch: Vec<u8>,
     /// systemd notifications (READY, STATUS, WATCHDOG); off by default.
     systemd: Heartbeat,
+    /// Where tunnel events go (`[log] tunnel_log`).
+    tunnel_log: TunnelLogWriter,
     /// The core's snapshot for the metrics thread; off by default.
     metrics: Option<Publisher>,
 }
@@ -120,6 +123,7 @@ impl Control {
             turns,
             scratch: vec![0u8; SCRATCH_LEN],
             systemd: Heartbeat::default(),
+            tunnel_log: TunnelLogWriter::none(),
             metrics: None,
         }
     }
@@ -128,6 +132,12 @@ impl Control {
     /// second (see `metrics`).
     pub fn with_metrics(mut self, publisher: Publisher) -> Control {
         self.metrics = Some(publisher);
+        self
+    }
+
+    /// Writes the core's tunnel events to `log`.
+    pub fn with_tunnel_log(mut self, log: TunnelLogWriter) -> Control {
+        self.tunnel_log = log;
         self
     }
 
@@ -347,6 +357,7 @@ impl Control {
                         t.set_liveness(state);
                     }
                 }
+                Action::TunnelLog(event) => self.tunnel_log.write(&event),
                 Action::Drain { tunnel, state } => {
                     if let Some(t) = dp.tunnels.get(tunnel.index()) {
                         t.set_drain(state);

@@ -14,6 +14,7 @@ pub mod control;
 pub mod metrics;
 pub mod notify;
 pub mod transport;
+pub mod tunnel_log;
 pub mod turns;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,8 @@ pub enum StartError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),
+    #[error(transparent)]
+    TunnelLog(#[from] tunnel_log::OpenError),
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
     #[error("cannot start a thread or signal handler")]
@@ -167,6 +170,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         shutdown.clone(),
     );
     let turns = Arc::new(TurnStats::default());
+    let tunnel_log = tunnel_log::TunnelLogWriter::open(cfg.log.tunnel_log.as_ref())?;
     // systemd (Type=notify): READY, STATUS and WATCHDOG from the control
     // loop, STOPPING below; nothing without $NOTIFY_SOCKET.
     let notifier = Arc::new(notify::Notifier::from_env());
@@ -182,7 +186,8 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         kernel,
         turns.clone(),
     )
-    .with_systemd(notify::Heartbeat::new(notifier.clone()));
+    .with_systemd(notify::Heartbeat::new(notifier.clone()))
+    .with_tunnel_log(tunnel_log);
     let control = match &metrics_listener {
         Some(_) => control.with_metrics(metrics::Publisher::new(published.clone())),
         None => control,

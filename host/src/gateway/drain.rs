@@ -254,6 +254,17 @@ impl Gateway {
         if let Some(slot) = self.drains.get_mut(tunnel.index()) {
             *slot = drain;
         }
+        let label = match state {
+            DrainState::None => "none",
+            DrainState::Draining => "draining",
+            DrainState::Drained => "drained",
+        };
+        self.tunnel_event(
+            tunnel,
+            api::TunnelEventKind::Drain,
+            label,
+            "sitelink tunnel drain / undrain",
+        );
         self.actions.push_back(Action::Drain { tunnel, state });
     }
 

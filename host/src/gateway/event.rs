@@ -91,6 +91,8 @@ pub enum Action {
     KernelRoutes(Vec<(IpNet, bool)>),
     /// A BGP transport action.
     Transport(TransportAction),
+    /// A line for the tunnel log.
+    TunnelLog(crate::api::TunnelEvent),
     /// The answer to an admin request.
     Reply {
         id: RequestId,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::{Action, Gateway};
+use crate::api::TunnelEventKind;
 use crate::policy::{Fault, Plugin};
 use crate::routing::decisions;
 use crate::topology::TunnelId;
@@ -39,16 +40,32 @@ impl Gateway {
         if diff.is_empty() && !force {
             return;
         }
-        for (id, (old, new)) in self.weights.iter().zip(&weights).enumerate() {
-            if *old > 0 && *new == 0 {
+        let old_weights = std::mem::take(&mut self.weights);
+        for (id, (old, new)) in old_weights.iter().zip(&weights).enumerate() {
+            let (old, new) = (*old, *new);
+            if old > 0 && new == 0 {
                 if let Some(n) = self.failovers.get_mut(id) {
                     *n += 1;
                 }
             }
-            if force || (*old > 0) != (*new > 0) {
+            if (old > 0) != (new > 0) {
+                let (state, detail) = if new > 0 {
+                    (
+                        "active",
+                        format!("weight {old} -> {new}: traffic moves onto it"),
+                    )
+                } else {
+                    (
+                        "standby",
+                        format!("weight {old} -> {new}: traffic moves off it"),
+                    )
+                };
+                self.tunnel_event(TunnelId(id), TunnelEventKind::Failover, state, &detail);
+            }
+            if force || (old > 0) != (new > 0) {
                 self.actions.push_back(Action::Active {
                     tunnel: TunnelId(id),
-                    active: *new > 0,
+                    active: new > 0,
                 });
             }
         }

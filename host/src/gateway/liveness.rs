@@ -153,6 +153,9 @@ impl Gateway {
             tunnel: id,
             state: t.to,
         });
+        let state = crate::api::Liveness::from(t.to).as_str();
+        let detail = t.diag.to_string();
+        self.tunnel_event(id, crate::api::TunnelEventKind::Liveness, state, &detail);
         self.health_changed = true;
         // Routes learned over a tunnel count only while its probe is up.
         self.rib.mark(self.speaker.accepted_over(id));

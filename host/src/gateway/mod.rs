@@ -36,6 +36,7 @@ use tracing::info;
 
 pub use event::{Action, AdminCommand, Event, RequestId};
 
+use crate::api::{TunnelEvent, TunnelEventKind};
 use crate::config::{GatewayConfig, Role};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::liveness::Probe;
@@ -230,6 +231,12 @@ impl Gateway {
                 if let Some(h) = self.handshake.get_mut(tunnel.index()) {
                     *h = established;
                 }
+                let (state, detail) = if established {
+                    ("established", "WireGuard handshake completed")
+                } else {
+                    ("none", "no WireGuard session (expired or not yet made)")
+                };
+                self.tunnel_event(tunnel, TunnelEventKind::Handshake, state, detail);
             }
             Event::Traffic { rx_packets } => self.rx_packets = rx_packets,
             Event::Admin { id, command } => self.on_admin(id, command, now),
@@ -392,6 +399,9 @@ impl Gateway {
     /// Moves what the speaker and the Loc-RIB produced into actions.
     fn collect(&mut self, now: Instant) {
         self.rib.mark(self.speaker.take_dirty());
+        for (tunnel, state, detail) in self.speaker.take_events() {
+            self.tunnel_event(tunnel, TunnelEventKind::Bgp, &state, &detail);
+        }
         for a in self.speaker.take_actions() {
             self.actions.push_back(Action::Transport(a));
         }
@@ -420,6 +430,22 @@ impl Gateway {
         if !publish.kernel.is_empty() {
             self.actions.push_back(Action::KernelRoutes(publish.kernel));
         }
+    }
+
+    /// Queues a tunnel-log line.
+    fn tunnel_event(&mut self, tunnel: TunnelId, kind: TunnelEventKind, state: &str, detail: &str) {
+        let Some(t) = self.tunnels.get(tunnel.index()) else {
+            return;
+        };
+        let event = TunnelEvent {
+            connection: self.connection_name(t.connection).to_string(),
+            tunnel: t.inside_cidr.into(),
+            outside: t.remote,
+            event: kind,
+            state: state.to_string(),
+            detail: detail.to_string(),
+        };
+        self.actions.push_back(Action::TunnelLog(event));
     }
 
     fn connection_name(&self, connection: ConnectionId) -> &str {

@@ -86,6 +86,8 @@ pub struct Speaker {
     dirty: Vec<IpNet>,
     /// What the transport must do, in order.
     actions: Vec<TransportAction>,
+    /// Session state changes for the tunnel log: (tunnel, state, detail).
+    events: Vec<(TunnelId, String, String)>,
     /// The number of the next connection this speaker opens.
     next_conn: ConnId,
     /// Where [`Speaker::filter_queued`] starts, so that peers take turns.
@@ -146,6 +148,7 @@ impl Speaker {
             peers,
             dirty: Vec::new(),
             actions: Vec::new(),
+            events: Vec::new(),
             next_conn: 1,
             next_to_filter: 0,
             guard: Guard::new(cfg),
@@ -260,6 +263,11 @@ impl Speaker {
                 self.drive(peer.index(), outputs, now, filter)
             }
         }
+    }
+
+    /// Session state changes since the last call: (tunnel, state, detail).
+    pub fn take_events(&mut self) -> Vec<(TunnelId, String, String)> {
+        std::mem::take(&mut self.events)
     }
 
     /// What the transport must do now, in order.
@@ -548,6 +556,11 @@ impl Speaker {
                         remote_asn = n.remote_asn, router_id = %n.remote_router_id,
                         hold_time = n.hold_time, "BGP session established");
                     p.last_error = None;
+                    self.events.push((
+                        p.tunnel,
+                        "established".into(),
+                        format!("peer AS {}, router ID {}", n.remote_asn, n.remote_router_id),
+                    ));
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
@@ -565,6 +578,8 @@ impl Speaker {
                     if !matches!(reason, DownReason::Stopped) || p.last_error.is_none() {
                         p.last_error = Some(reason.to_string());
                     }
+                    self.events
+                        .push((p.tunnel, "down".into(), reason.to_string()));
                     changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
                     p.to_filter.clear();
