@@ -86,6 +86,20 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Read the gateway's config file again and apply what changed without
+    /// a restart (routes, networks, limits, failback hold, propagation,
+    /// plugins); tunnels and BGP sessions keep running. A config with an
+    /// error, or a change that needs a restart, changes nothing (exit 2,
+    /// with the reasons). SIGHUP does the same.
+    Reload {
+        #[command(flatten)]
+        gateway: Gateway,
+        /// Only show what would change.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Planned maintenance: move traffic off a tunnel, or back.
     Tunnel {
         #[command(subcommand)]
@@ -260,6 +274,11 @@ fn main() -> ExitCode {
             ask(&gateway, &request, json)
         }
         Command::Plugin { command } => plugin(command),
+        Command::Reload {
+            gateway,
+            dry_run,
+            json,
+        } => ask_or(&gateway, &Request::Reload { dry_run }, json, EXIT_BAD_INPUT),
         Command::Tunnel { command } => {
             let (tunnel, gateway, json, drain) = match command {
                 TunnelCommand::Drain {
@@ -471,6 +490,11 @@ fn run(path: &Path) -> ExitCode {
 /// Sends `request` to the gateway and prints the answer (as JSON, or
 /// rendered for people). An answer with an `error` exits 1.
 fn ask(gateway: &Gateway, request: &Request, json: bool) -> ExitCode {
+    ask_or(gateway, request, json, 1)
+}
+
+/// [`ask`], an error answer exiting with `error_code`.
+fn ask_or(gateway: &Gateway, request: &Request, json: bool, error_code: u8) -> ExitCode {
     let socket = match (&gateway.socket, &gateway.config) {
         (Some(s), _) => s.clone(),
         (None, Some(path)) => match config::load(path) {
@@ -480,7 +504,7 @@ fn ask(gateway: &Gateway, request: &Request, json: bool) -> ExitCode {
         (None, None) => return fail(EXIT_BAD_INPUT, "give -c FILE or --socket PATH"),
     };
     match admin::query(&socket, request) {
-        Ok(Response::Error(e)) => fail(1, e.error),
+        Ok(Response::Error(e)) => fail(error_code, e.error),
         Ok(reply) => {
             if json {
                 println!("{}", reply.to_line());

@@ -42,6 +42,7 @@
 //! | `{"version":1,"cmd":"plugin-swap","slot":"failover","path":"/etc/sitelink/prefer-zone.wasm","params":{"prefer":"169.254.11.0/30"},"dry_run":true}` (`params` optional: the config's; `dry_run` optional: false) | [`SwapResult`] |
 //! | `{"version":1,"cmd":"plugin-remove","slot":"failover"}` | [`RemoveResult`] |
 //! | `{"version":1,"cmd":"tunnel-drain","tunnel":"169.254.10.0/30","drain":true}` | [`DrainResult`] |
+//! | `{"version":1,"cmd":"reload","dry_run":true}` (`dry_run` optional: false) | [`ReloadResult`] |
 //!
 //! Slots are `failover`, `route-selection` and `bgp-filter`; a tunnel is
 //! named by its inside CIDR ([`TunnelCidr`]). Some answers, abridged:
@@ -85,8 +86,8 @@ pub use request::{Envelope, Request, RequestError};
 pub use response::{ErrorReply, Response};
 pub use routes::{Origin, RouteEntry, RouteSource, RoutesDoc};
 pub use status::{
-    ConnectionStatus, Drain, DrainResult, EndpointStatus, FibCounts, Liveness, Role, Routing,
-    Status, TunnelStatus, TurnSummary,
+    ConnectionStatus, Drain, DrainResult, EndpointStatus, FibCounts, Liveness, ReloadResult, Role,
+    Routing, Status, TunnelStatus, TurnSummary,
 };
 pub use tunnel_log::{TunnelEvent, TunnelEventKind};
 

@@ -59,11 +59,17 @@ pub enum Request {
     /// Move traffic off a tunnel before maintenance (`drain: true`), or
     /// back (`false`): [`super::DrainResult`].
     TunnelDrain { tunnel: String, drain: bool },
+    /// Read the config file again and apply what changed in place (or, with
+    /// `dry_run`, only say what would change): [`super::ReloadResult`].
+    Reload {
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 impl Request {
     /// Every `cmd`, for error messages.
-    pub const COMMANDS: [&'static str; 8] = [
+    pub const COMMANDS: [&'static str; 9] = [
         "status",
         "bgp",
         "bgp-refresh",
@@ -72,6 +78,7 @@ impl Request {
         "plugin-swap",
         "plugin-remove",
         "tunnel-drain",
+        "reload",
     ];
 }
 
@@ -199,6 +206,7 @@ mod tests {
                 tunnel: "169.254.10.0/30".into(),
                 drain: true,
             },
+            Request::Reload { dry_run: true },
         ]
     }
 
@@ -303,7 +311,7 @@ mod tests {
         assert_eq!(err("[1]"), "the request is not a JSON object");
         assert_eq!(
             err(r#"{"cmd":"reboot"}"#),
-            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove, tunnel-drain"
+            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove, tunnel-drain, reload"
         );
         assert!(err(r#"{"version":1}"#).starts_with("the request has no \"cmd\"; known: status,"));
         let e = err(r#"{"cmd":"plugin-remove"}"#);

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    BgpStatus, DrainResult, PluginList, Refreshed, RemoveResult, Request, RequestError, RoutesDoc,
-    Status, SwapResult, API_VERSION,
+    BgpStatus, DrainResult, PluginList, Refreshed, ReloadResult, RemoveResult, Request,
+    RequestError, RoutesDoc, Status, SwapResult, API_VERSION,
 };
 
 /// The answer to a request that failed (or was refused).
@@ -30,6 +30,7 @@ pub enum Response {
     Swap(SwapResult),
     Removed(RemoveResult),
     Drain(DrainResult),
+    Reload(ReloadResult),
 }
 
 /// An answer line's fields: the version first, then the reply's.
@@ -86,6 +87,7 @@ impl Response {
             Request::PluginSwap { .. } => Response::Swap(serde_json::from_value(value)?),
             Request::PluginRemove { .. } => Response::Removed(serde_json::from_value(value)?),
             Request::TunnelDrain { .. } => Response::Drain(serde_json::from_value(value)?),
+            Request::Reload { .. } => Response::Reload(serde_json::from_value(value)?),
         })
     }
 }
@@ -121,7 +123,8 @@ response_from!(
     Plugins(PluginList),
     Swap(SwapResult),
     Removed(RemoveResult),
-    Drain(DrainResult)
+    Drain(DrainResult),
+    Reload(ReloadResult)
 );
 
 #[cfg(test)]

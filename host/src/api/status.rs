@@ -141,6 +141,17 @@ impl Drain {
     }
 }
 
+/// The `reload` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadResult {
+    /// Only said what would change.
+    pub dry_run: bool,
+    /// The changes are in force.
+    pub applied: bool,
+    /// What changed (or would), one line each; empty: nothing to do.
+    pub changes: Vec<String>,
+}
+
 /// The `tunnel-drain` reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrainResult {

@@ -43,7 +43,7 @@ pub struct GatewayConfig {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TunConfig {
     pub name: String,
     pub mtu: u16,
@@ -53,7 +53,7 @@ pub struct TunConfig {
     pub offload: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EndpointConfig {
     pub name: String,
     pub listen: SocketAddr,
@@ -66,7 +66,7 @@ pub enum Routing {
     Dynamic,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionConfig {
     pub name: String,
     pub routing: Routing,
@@ -83,7 +83,7 @@ pub struct ConnectionConfig {
 
 /// The gateway's BGP speaker: one session per tunnel of each dynamic
 /// connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BgpConfig {
     pub asn: u32,
     pub router_id: Ipv4Addr,
@@ -94,7 +94,7 @@ pub struct BgpConfig {
 }
 
 /// A dynamic connection's BGP settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionBgp {
     pub local_asn: u32,
     pub remote_asn: u32,
@@ -106,7 +106,7 @@ pub struct ConnectionBgp {
 
 /// How many prefixes a peer may send (AWS accepts 100 from a customer
 /// gateway) and what happens beyond.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MaxPrefixes {
     pub limit: u32,
     /// Count at which a warning is logged.
@@ -123,7 +123,7 @@ pub enum MaxPrefixAction {
     Close { restart_after: Duration },
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct TunnelConfig {
     /// Index into `GatewayConfig::endpoints`.
     pub endpoint: usize,
@@ -137,7 +137,7 @@ pub struct TunnelConfig {
     pub inside_remote: Ipv4Addr,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LivenessConfig {
     pub mode: LivenessMode,
     pub interval: Duration,
@@ -165,7 +165,7 @@ impl Default for LivenessConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouteTableConfig {
     /// Whether routes learned from dynamic connections enter the table.
     pub propagation: bool,
@@ -178,7 +178,7 @@ pub struct RouteTableConfig {
 
 /// The policy engine's limits and the plugin chosen for each slot (`None`:
 /// the built-in default).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
     /// Longest a plugin call may run before it is interrupted.
     pub deadline: Duration,
@@ -241,7 +241,7 @@ pub enum TunnelLog {
 }
 
 /// One slot's plugin: the component file and its operator-set parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginConfig {
     pub path: PathBuf,
     pub params: std::collections::BTreeMap<String, String>,

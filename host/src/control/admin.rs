@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use crossbeam_channel::Sender as SyncSender;
 use tracing::debug;
 
@@ -110,7 +111,8 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
 
 /// What the admin thread works with.
 struct Context {
-    cfg: Arc<GatewayConfig>,
+    /// The running config: replaced when a reload is applied.
+    cfg: ArcSwap<GatewayConfig>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
@@ -128,7 +130,7 @@ pub fn serve(
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
     let ctx = Context {
-        cfg,
+        cfg: ArcSwap::new(cfg),
         dataplane,
         engine,
         control,
@@ -179,9 +181,11 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             })
     };
     match request {
-        api::Request::Status => {
-            api::Response::from(super::status::status(&ctx.cfg, &ctx.dataplane, &ctx.turns))
-        }
+        api::Request::Status => api::Response::from(super::status::status(
+            &ctx.cfg.load(),
+            &ctx.dataplane,
+            &ctx.turns,
+        )),
         api::Request::PluginList => to_control(ctx, AdminCommand::PluginList),
         api::Request::Bgp => to_control(ctx, AdminCommand::Bgp),
         api::Request::Routes {
@@ -199,14 +203,10 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             };
             if let Some(name) = connection
                 .as_ref()
-                .filter(|n| !ctx.cfg.connections.iter().any(|c| &c.name == *n))
+                .filter(|n| !ctx.cfg.load().connections.iter().any(|c| &c.name == *n))
             {
-                let known: Vec<&str> = ctx
-                    .cfg
-                    .connections
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
+                let cfg = ctx.cfg.load();
+                let known: Vec<&str> = cfg.connections.iter().map(|c| c.name.as_str()).collect();
                 return error(format!(
                     "routes: no connection {name:?}; connections: {}",
                     known.join(", ")
@@ -222,6 +222,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             )
         }
         api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
+        api::Request::Reload { dry_run } => reload(ctx, dry_run),
         api::Request::TunnelDrain { tunnel, drain } => {
             to_control(ctx, AdminCommand::Drain { tunnel, drain })
         }
@@ -241,7 +242,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
                 Err(e) => return error(e),
             };
             // No parameters given: the ones the config sets for the slot.
-            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg, slot));
+            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
             // Compiling takes milliseconds to seconds: here, not in the control loop.
             match ctx.engine.prepare(slot, &path, params) {
                 Ok(plugin) => to_control(
@@ -256,6 +257,43 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             }
         }
     }
+}
+
+/// Reads the config file again, checks it whole and compiles the plugins it
+/// changes (here, off the control thread), then has the core apply it; on
+/// any error nothing changes.
+fn reload(ctx: &Context, dry_run: bool) -> api::Response {
+    let running = ctx.cfg.load_full();
+    let new = match crate::config::load(&running.source) {
+        Ok(cfg) => Arc::new(cfg),
+        Err(e) => {
+            return error(format!(
+                "reload refused, nothing changed: the config has an error\n{e}"
+            ))
+        }
+    };
+    let mut plugins = Vec::new();
+    for (slot, plugin) in crate::gateway::reload::plugin_changes(&running, &new) {
+        match plugin {
+            None => plugins.push((slot, None)),
+            Some(p) => match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
+                Ok(plugin) => plugins.push((slot, Some(plugin))),
+                Err(e) => return error(format!("reload refused, nothing changed: {}", chain(&e))),
+            },
+        }
+    }
+    let reply = to_control(
+        ctx,
+        AdminCommand::Reload {
+            cfg: new.clone(),
+            plugins,
+            dry_run,
+        },
+    );
+    if matches!(&reply, api::Response::Reload(r) if r.applied) {
+        ctx.cfg.store(new);
+    }
+    reply
 }
 
 fn configured_params(cfg: &GatewayConfig, slot: Slot) -> BTreeMap<String, String> {

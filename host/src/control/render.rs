@@ -5,8 +5,8 @@
 use std::fmt::Display;
 
 use crate::api::{
-    BgpStatus, Changes, Drain, DrainResult, PluginList, Refreshed, RemoveResult, Response,
-    RoutesDoc, Status, SwapResult,
+    BgpStatus, Changes, Drain, DrainResult, PluginList, Refreshed, ReloadResult, RemoveResult,
+    Response, RoutesDoc, Status, SwapResult,
 };
 
 /// Any reply as text.
@@ -21,10 +21,24 @@ pub fn response(reply: &Response) -> String {
         Response::Swap(s) => swap(s),
         Response::Removed(r) => remove(r),
         Response::Drain(d) => drain(d),
+        Response::Reload(r) => reload(r),
     }
 }
 
 /// A value, or "-" when there is none.
+/// `reload`: what changed (or would).
+pub fn reload(r: &ReloadResult) -> String {
+    let mut out = match (r.dry_run, r.changes.is_empty()) {
+        (_, true) => "the config matches the running gateway: nothing to change\n".to_string(),
+        (true, false) => "dry run: the reload would change:\n".to_string(),
+        (false, false) => "reloaded; changed in place (tunnels and sessions kept):\n".to_string(),
+    };
+    for c in &r.changes {
+        out += &format!("  {c}\n");
+    }
+    out
+}
+
 /// `tunnel drain` / `undrain`: where the drain stands and how.
 pub fn drain(d: &DrainResult) -> String {
     format!(

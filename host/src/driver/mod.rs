@@ -20,7 +20,7 @@ pub mod turns;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 
@@ -98,7 +98,28 @@ fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
     Ok((engine, slots))
 }
 
-/// Runs the gateway until SIGINT or SIGTERM.
+/// SIGHUP: a reload, through the admin socket as `sitelink reload` does
+/// (on a thread of its own: the signal loop never waits), logged.
+fn reload_on_signal(socket: std::path::PathBuf) {
+    let started = std::thread::Builder::new()
+        .name("sighup-reload".into())
+        .spawn(move || {
+            let request = crate::api::Request::Reload { dry_run: false };
+            match admin::query(&socket, &request) {
+                Ok(crate::api::Response::Reload(r)) => {
+                    info!(changes = ?r.changes, "SIGHUP: config reloaded")
+                }
+                Ok(crate::api::Response::Error(e)) => warn!("SIGHUP: {}", e.error),
+                Ok(_) => warn!("SIGHUP: the reload got an unexpected answer"),
+                Err(e) => warn!(error = %admin::chain(&e), "SIGHUP: cannot ask for the reload"),
+            }
+        });
+    if let Err(e) = started {
+        warn!(error = %e, "SIGHUP: cannot start the reload");
+    }
+}
+
+/// Runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config.
 pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let cfg = Arc::new(cfg);
     let endpoints = cfg
@@ -192,7 +213,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         Some(_) => control.with_metrics(metrics::Publisher::new(published.clone())),
         None => control,
     };
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let probe_tx = events_tx.clone();
     let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
         // Never block the data path: when the control loop is behind, a
@@ -239,8 +260,13 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     // a turn of the control loop whose timers ran.
     notifier.set_serving();
 
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            reload_on_signal(cfg.admin_socket.clone());
+            continue;
+        }
         info!(signal, "stopping");
+        break;
     }
     notifier.stopping();
     shutdown.store(true, Ordering::Relaxed);

@@ -121,6 +121,14 @@ impl Gateway {
             }),
             AdminCommand::Bgp => Response::from(self.speaker.status(now)),
             AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
+            AdminCommand::Reload {
+                cfg,
+                plugins,
+                dry_run,
+            } => {
+                self.on_reload(id, cfg, plugins, dry_run, now);
+                return;
+            }
             AdminCommand::Drain { tunnel, drain } => {
                 self.on_drain(id, &tunnel, drain, now);
                 return;

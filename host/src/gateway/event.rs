@@ -64,6 +64,14 @@ pub enum AdminCommand {
     BgpRefresh { tunnel: Option<String> },
     /// Move traffic off a tunnel (by inside CIDR), or back.
     Drain { tunnel: String, drain: bool },
+    /// Run with `cfg` from now on, as far as it can change in place (see
+    /// `gateway::reload`); `plugins` are the changed slots' new plugins,
+    /// compiled by the admin thread. With `dry_run` only report.
+    Reload {
+        cfg: std::sync::Arc<crate::config::GatewayConfig>,
+        plugins: Vec<crate::gateway::reload::SlotChange>,
+        dry_run: bool,
+    },
 }
 
 /// What the driver must do, in order.

@@ -25,6 +25,7 @@ mod drain;
 mod event;
 mod failover;
 mod liveness;
+pub mod reload;
 #[cfg(test)]
 mod tests;
 

@@ -604,3 +604,49 @@ fn a_dynamic_drain_sends_a_worse_path_and_waits_for_the_peer_to_move() {
     });
     assert!(normal, "our route goes out as before");
 }
+
+#[test]
+fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
+    let fx = Fixture::new();
+    let old = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(old, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.tick(Duration::from_millis(100));
+    assert_eq!(h.routed("10.9.0.1"), None);
+    let text = fx.base().replace(
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\", \"10.9.0.0/24\"]",
+    );
+    let new = Arc::new(fx.parse(&text).expect("new config"));
+    let reload = |h: &mut Harness, id: u64, dry_run: bool| {
+        h.event(Event::Admin {
+            id: RequestId(id),
+            command: AdminCommand::Reload {
+                cfg: new.clone(),
+                plugins: Vec::new(),
+                dry_run,
+            },
+        });
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        h.reply(RequestId(id))
+    };
+    let dry = reload(&mut h, 1, true);
+    assert_eq!(dry["applied"], false, "{dry}");
+    assert_eq!(
+        dry["changes"][0],
+        "connection office: static routes + 10.9.0.0/24"
+    );
+    assert_eq!(h.routed("10.9.0.1"), None, "a dry run changes nothing");
+    let done = reload(&mut h, 2, false);
+    assert_eq!(done["applied"], true, "{done}");
+    assert!(
+        h.routed("10.9.0.1").is_some(),
+        "the new static route is in the FIB"
+    );
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "no probe went down: {:?}",
+        h.liveness
+    );
+}

@@ -71,6 +71,21 @@ impl Selector<'_> {
     }
 }
 
+/// The static routes of `cfg`: the connections that have each, in config
+/// order.
+fn statics_of(cfg: &GatewayConfig) -> BTreeMap<IpNet, Vec<ConnectionId>> {
+    let mut statics: BTreeMap<IpNet, Vec<ConnectionId>> = BTreeMap::new();
+    for (connection, conn) in cfg.connections.iter().enumerate() {
+        for prefix in &conn.static_routes {
+            statics
+                .entry(*prefix)
+                .or_default()
+                .push(ConnectionId(connection));
+        }
+    }
+    statics
+}
+
 /// Where a prefix is to be installed (`None`: nowhere).
 pub type Decision = (IpNet, Option<Vec<Via>>);
 
@@ -124,15 +139,7 @@ impl LocRib {
     /// The static routes of `cfg` queued, and a FIB holding the tunnels'
     /// inside addresses.
     pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> LocRib {
-        let mut statics: BTreeMap<IpNet, Vec<ConnectionId>> = BTreeMap::new();
-        for (connection, conn) in cfg.connections.iter().enumerate() {
-            for prefix in &conn.static_routes {
-                statics
-                    .entry(*prefix)
-                    .or_default()
-                    .push(ConnectionId(connection));
-            }
-        }
+        let statics = statics_of(cfg);
         let tunnel_routes: Vec<(IpNet, NextHop)> = tunnels
             .iter()
             .map(|t| {
@@ -161,6 +168,25 @@ impl LocRib {
             kernel_changes: Vec::new(),
             fib_writes: 0,
         }
+    }
+
+    /// The static routes of `cfg` (a reload): the prefixes whose static
+    /// routes changed are queued to be selected again.
+    pub fn set_statics(&mut self, cfg: &GatewayConfig) {
+        let statics = statics_of(cfg);
+        let changed: Vec<IpNet> = statics
+            .iter()
+            .filter(|(p, c)| self.statics.get(p) != Some(c))
+            .map(|(p, _)| *p)
+            .chain(
+                self.statics
+                    .keys()
+                    .filter(|p| !statics.contains_key(p))
+                    .copied(),
+            )
+            .collect();
+        self.statics = statics;
+        self.pending.extend(changed);
     }
 
     /// Queues `prefixes` to be selected again.

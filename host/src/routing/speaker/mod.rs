@@ -373,6 +373,26 @@ impl Speaker {
         }
     }
 
+    /// The settings of `cfg` that change in place (a reload): the networks
+    /// we advertise, the guard's view of our networks and static routes,
+    /// max-prefix limits. Every stored route goes through the guard and the
+    /// import filter again and every session gets our routes again (as
+    /// after a filter swap); no session is reset.
+    pub fn reconfigure(&mut self, cfg: &GatewayConfig, now: Instant, filter: &mut FilterSlot) {
+        self.networks = cfg.bgp.networks.clone();
+        self.guard = Guard::new(cfg);
+        for p in &mut self.peers {
+            if let Some(bgp) = cfg
+                .connections
+                .get(p.connection.index())
+                .and_then(|c| c.bgp.as_ref())
+            {
+                p.settings.max_prefixes = bgp.max_prefixes;
+            }
+        }
+        self.refilter(now, filter);
+    }
+
     /// Routes waiting for the import filter.
     pub fn filter_backlog(&self) -> usize {
         self.peers.iter().map(|p| p.to_filter.len()).sum()
