@@ -100,6 +100,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One line per tunnel: liveness, handshake age, weight, drain and
+    /// counters.
+    Tunnels {
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
     /// Planned maintenance: move traffic off a tunnel, or back.
     Tunnel {
         #[command(subcommand)]
@@ -279,6 +287,12 @@ fn main() -> ExitCode {
             dry_run,
             json,
         } => ask_or(&gateway, &Request::Reload { dry_run }, json, EXIT_BAD_INPUT),
+        Command::Tunnels { gateway, json } => {
+            ask_with(&gateway, &Request::Status, json, 1, |r| match r {
+                Response::Status(s) => render::tunnels(s),
+                other => render::response(other),
+            })
+        }
         Command::Tunnel { command } => {
             let (tunnel, gateway, json, drain) = match command {
                 TunnelCommand::Drain {
@@ -495,6 +509,17 @@ fn ask(gateway: &Gateway, request: &Request, json: bool) -> ExitCode {
 
 /// [`ask`], an error answer exiting with `error_code`.
 fn ask_or(gateway: &Gateway, request: &Request, json: bool, error_code: u8) -> ExitCode {
+    ask_with(gateway, request, json, error_code, render::response)
+}
+
+/// [`ask_or`] with a renderer of its own.
+fn ask_with(
+    gateway: &Gateway,
+    request: &Request,
+    json: bool,
+    error_code: u8,
+    render: fn(&Response) -> String,
+) -> ExitCode {
     let socket = match (&gateway.socket, &gateway.config) {
         (Some(s), _) => s.clone(),
         (None, Some(path)) => match config::load(path) {
@@ -509,7 +534,7 @@ fn ask_or(gateway: &Gateway, request: &Request, json: bool, error_code: u8) -> E
             if json {
                 println!("{}", reply.to_line());
             } else {
-                print!("{}", render::response(&reply));
+                print!("{}", render(&reply));
             }
             ExitCode::SUCCESS
         }

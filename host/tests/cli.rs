@@ -364,7 +364,8 @@ fn status_without_a_running_gateway_says_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("is `sitelink run` running"),
+        stderr(&out).contains("no gateway is running there")
+            && stderr(&out).contains("fix: start it"),
         "{}",
         stderr(&out)
     );
@@ -494,6 +495,56 @@ fn bgp_and_routes_on_a_static_gateway() {
 }
 
 #[test]
+fn a_user_without_permission_is_told_so() {
+    use std::os::unix::fs::PermissionsExt;
+    if not_root() {
+        println!("skipped: needs root to make a root-only socket and drop to another user");
+        return;
+    }
+    let scene = Scene::new("perm");
+    let path = scene.path("admin.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The scene directory must let the other user reach the socket.
+    std::fs::set_permissions(
+        path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "status",
+            "--socket",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied: only root may use it")
+            && stderr(&out).contains("fix: run the command as root"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Not root (the uid from /proc, no libc call needed).
+fn not_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u != "0"))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
 fn bgp_without_a_running_gateway_says_so() {
     let scene = Scene::new("bgn");
     for cmd in ["bgp", "routes"] {
@@ -504,7 +555,7 @@ fn bgp_without_a_running_gateway_says_so() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{cmd}");
         assert!(
-            stderr(&out).contains("is `sitelink run` running"),
+            stderr(&out).contains("no gateway is running there"),
             "{cmd}: {}",
             stderr(&out)
         );

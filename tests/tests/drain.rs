@@ -46,6 +46,26 @@ fn drain_under_traffic(lab: &SiteLab, test: &str) -> PingTrain {
         println!("[{test}] drain: {drained}");
         assert_eq!(drained["drain"], "drained", "{test}: {drained}");
         assert_eq!(drain_of(lab, TUNNEL_1), "drained");
+        // `sitelink tunnels`: one line per tunnel, the drained one at weight 0.
+        let bin = lab.bin().expect("bin").to_path_buf();
+        let sock = lab.socket(Gw::Vgw).expect("socket");
+        let table = lab
+            .vgw
+            .exec_ok(
+                bin.to_str().expect("utf-8"),
+                &["tunnels", "--socket", sock.to_str().expect("utf-8")],
+            )
+            .expect("sitelink tunnels");
+        println!("[{test}] sitelink tunnels:\n{table}");
+        let line = table
+            .lines()
+            .find(|l| l.contains(TUNNEL_1))
+            .unwrap_or_else(|| panic!("{test}: no line for {TUNNEL_1}:\n{table}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            cols.contains(&"drained") && cols.contains(&"0"),
+            "{test}: {line}"
+        );
         thread::sleep(Duration::from_secs(2));
         // Both ends send over the other tunnel now.
         for gw in [Gw::Vgw, Gw::Cgw] {

@@ -192,6 +192,10 @@ pub struct TunnelStatus {
     pub liveness: Liveness,
     /// Carries traffic (weight above 0).
     pub active: bool,
+    /// The failover decision's weight (0: standby); absent from older
+    /// gateways' answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
     /// A planned drain (`sitelink tunnel drain`); absent from older
     /// gateways' answers, which read as `none`.
     #[serde(default, skip_serializing_if = "Drain::is_none")]

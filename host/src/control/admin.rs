@@ -50,6 +50,10 @@ pub enum AdminError {
         #[source]
         source: io::Error,
     },
+    #[error("admin socket {path}: permission denied: only root may use it (mode 0600)\n  fix: run the command as root (sudo)")]
+    Permission { path: PathBuf },
+    #[error("admin socket {path}: no gateway is running there\n  fix: start it (sitelink run -c FILE, or systemctl start sitelink), or give the config or --socket of the running one")]
+    NotRunning { path: PathBuf },
     #[error("admin socket {path}: cannot connect (is `sitelink run` running with this config?)")]
     Connect {
         path: PathBuf,
@@ -349,7 +353,15 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
     let line = api::Envelope::new(request.clone())
         .to_line()
         .map_err(|source| AdminError::Encode { source })?;
-    let mut stream = UnixStream::connect(path).map_err(connect_err)?;
+    let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+        io::ErrorKind::PermissionDenied => AdminError::Permission {
+            path: path.to_path_buf(),
+        },
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => AdminError::NotRunning {
+            path: path.to_path_buf(),
+        },
+        _ => connect_err(e),
+    })?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(answer_err)?;

@@ -26,6 +26,47 @@ pub fn response(reply: &Response) -> String {
 }
 
 /// A value, or "-" when there is none.
+/// `sitelink tunnels`: one line per tunnel, every connection.
+pub fn tunnels(status: &Status) -> String {
+    let mut out = format!(
+        "{:<12} {:<18} {:<22} {:<10} {:>10} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
+        "CONNECTION",
+        "TUNNEL",
+        "OUTSIDE",
+        "LIVENESS",
+        "HANDSHAKE",
+        "WEIGHT",
+        "DRAIN",
+        "TX PACKETS",
+        "RX PACKETS",
+        "DROPPED"
+    );
+    for c in &status.connections {
+        for t in &c.tunnels {
+            let age = t
+                .handshake_age_ms
+                .map_or_else(|| "never".into(), |ms| format!("{}s ago", ms / 1000));
+            out += &format!(
+                "{:<12} {:<18} {:<22} {:<10} {:>10} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
+                c.name,
+                t.inside_cidr.to_string(),
+                t.remote.to_string(),
+                t.liveness,
+                age,
+                or_dash(t.weight),
+                t.drain,
+                t.tx_packets,
+                t.rx_packets,
+                t.dropped_packets,
+            );
+        }
+    }
+    if status.connections.iter().all(|c| c.tunnels.is_empty()) {
+        out += "(no tunnel)\n";
+    }
+    out
+}
+
 /// `reload`: what changed (or would).
 pub fn reload(r: &ReloadResult) -> String {
     let mut out = match (r.dry_run, r.changes.is_empty()) {

@@ -53,6 +53,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                             remote: t.remote(),
                             liveness: Liveness::from(t.liveness()),
                             active: t.is_active(),
+                            weight: Some(t.weight()),
                             drain: match t.drain() {
                                 DrainState::None => Drain::None,
                                 DrainState::Draining => Drain::Draining,

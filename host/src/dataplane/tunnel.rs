@@ -7,7 +7,7 @@
 //! what comes out.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -94,8 +94,8 @@ pub struct Tunnel {
     /// Liveness state as last decided by the control plane (a
     /// [`LivenessState`] as u8), for status output.
     liveness: AtomicU8,
-    /// Whether the failover decision currently sends traffic over it.
-    active: AtomicBool,
+    /// The failover decision's weight for it (0: no traffic over it).
+    weight: AtomicU32,
     /// The operator's drain (see `gateway::drain`), as a [`DrainState`] code.
     drain: AtomicU8,
 }
@@ -166,7 +166,7 @@ impl Tunnel {
             }),
             counters: TunnelCounters::default(),
             liveness: AtomicU8::new(1),
-            active: AtomicBool::new(false),
+            weight: AtomicU32::new(0),
             drain: AtomicU8::new(0),
         })
     }
@@ -206,12 +206,17 @@ impl Tunnel {
         }
     }
 
-    pub fn set_active(&self, active: bool) {
-        self.active.store(active, Ordering::Relaxed);
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
     }
 
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the failover decision currently sends traffic over it.
     pub fn is_active(&self) -> bool {
-        self.active.load(Ordering::Relaxed)
+        self.weight() > 0
     }
 
     pub fn set_drain(&self, state: DrainState) {

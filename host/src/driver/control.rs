@@ -363,9 +363,9 @@ impl Control {
                         t.set_drain(state);
                     }
                 }
-                Action::Active { tunnel, active } => {
+                Action::Weight { tunnel, weight } => {
                     if let Some(t) = dp.tunnels.get(tunnel.index()) {
-                        t.set_active(active);
+                        t.set_weight(weight);
                     }
                 }
                 Action::PublishFib(fib) => dp.fib.store_shared(fib),

@@ -85,8 +85,8 @@ pub enum Action {
     InitiateHandshakes,
     /// A tunnel's liveness changed (for status and metrics).
     Liveness { tunnel: TunnelId, state: State },
-    /// Whether traffic goes over a tunnel now (weight above 0).
-    Active { tunnel: TunnelId, active: bool },
+    /// A tunnel's weight now (above 0: traffic goes over it).
+    Weight { tunnel: TunnelId, weight: u32 },
     /// A tunnel's drain changed (for status and metrics).
     Drain {
         tunnel: TunnelId,

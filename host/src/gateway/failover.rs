@@ -62,10 +62,10 @@ impl Gateway {
                 };
                 self.tunnel_event(TunnelId(id), TunnelEventKind::Failover, state, &detail);
             }
-            if force || (old > 0) != (new > 0) {
-                self.actions.push_back(Action::Active {
+            if force || old != new {
+                self.actions.push_back(Action::Weight {
                     tunnel: TunnelId(id),
-                    active: new > 0,
+                    weight: new,
                 });
             }
         }

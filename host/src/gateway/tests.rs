@@ -109,7 +109,7 @@ impl Harness {
                 Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
                 Action::Reply { id, reply } => self.replies.push((id, reply.to_value())),
                 Action::Liveness { tunnel, state } => self.liveness.push((tunnel.index(), state)),
-                Action::Active { tunnel, active } => self.active.push((tunnel.index(), active)),
+                Action::Weight { tunnel, weight } => self.active.push((tunnel.index(), weight > 0)),
                 _ => {}
             }
         }
