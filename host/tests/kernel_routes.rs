@@ -197,15 +197,36 @@ fn deltas_reach_the_kernel_inside_a_namespace() {
         "4242",
     ]);
 
-    // The initial routes replace what is there.
+    // The initial routes are installed, never over someone else's.
     let initial = vec![
         net("10.50.0.0/24"),
         net("10.51.0.0/24"),
         net("fd00:51::/64"),
     ];
     let kernel = start_in(&ns, index, initial);
-    ns.wait_for(&["10.50.0.0/24", "10.51.0.0/24", "fd00:51::/64"], &[]);
-    assert_eq!(ns.devices_of("10.50.0.0/24"), vec![DEV]);
+    ns.wait_for(&["10.51.0.0/24", "fd00:51::/64"], &["10.50.0.0/24"]);
+    assert_eq!(ns.devices_of("10.50.0.0/24"), vec![OTHER]);
+    // The own-traffic rules are in, and a default route goes into our table.
+    let rules = ns.ip(&["-4", "rule", "show"]);
+    assert!(
+        rules.contains("not from all fwmark 0x534c lookup 21324")
+            && rules.contains("lookup main suppress_prefixlength 0"),
+        "{rules}"
+    );
+    kernel.apply([(net("0.0.0.0/0"), true)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ns
+        .ip(&["-4", "route", "show", "table", "21324"])
+        .contains("default dev")
+    {
+        assert!(Instant::now() < deadline, "no default route in table 21324");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !ns.ip(&["-4", "route", "show", "table", "main"])
+            .contains("default"),
+        "a default route never goes into main"
+    );
 
     // Adds; never over someone else's route.
     kernel.apply([
@@ -248,7 +269,11 @@ fn deltas_reach_the_kernel_inside_a_namespace() {
         ],
     );
     assert_eq!(ns.devices_of("10.77.0.0/24"), vec![OTHER]);
-    assert!(ns.devices_of("10.50.0.0/24").is_empty());
+    assert_eq!(
+        ns.devices_of("10.50.0.0/24"),
+        vec![OTHER],
+        "never ours, never deleted"
+    );
 
     // A flood of alternating changes to ten prefixes ends in the last wish:
     // odd ones in, even ones out.
@@ -268,9 +293,13 @@ fn deltas_reach_the_kernel_inside_a_namespace() {
     kernel.apply([(net("10.99.0.3/32"), true)]);
     ns.wait_for(&[&odd[..], &["10.99.0.3/32"]].concat(), &even);
 
-    // Dropping the handle stops the thread; the namespace goes with `ns`.
+    // Dropping the handle stops the thread, which removes the rules; the
+    // namespace goes with `ns`.
     assert_eq!(sync_threads(), 1);
+    kernel.apply([(net("0.0.0.0/0"), false)]);
     drop(kernel);
+    let rules = ns.ip(&["-4", "rule", "show"]);
+    assert!(!rules.contains("21324"), "rules left after stop: {rules}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while sync_threads() > 0 {
         assert!(
