@@ -1,5 +1,7 @@
 //! Tests of the metrics text, the HTTP handling and the dashboard.
 use super::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.starts_with(prefix)).collect()

@@ -32,7 +32,6 @@ mod import;
 mod views;
 
 use super::wit_route;
-use crate::api;
 use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, SessionConfig, State};
 use crate::bgp::message::{error_code, Family, Notification, PathAttributes, Update, BGP_PORT};
@@ -484,53 +483,6 @@ impl Speaker {
         }
     }
 
-    /// The `sitelink bgp` document.
-    pub fn status(&self, now: Instant) -> api::BgpStatus {
-        let peers = self
-            .peers
-            .iter()
-            .map(|p| {
-                let stats = p.session.stats();
-                let negotiated = p.session.negotiated();
-                api::BgpPeer {
-                    connection: p.connection_name.clone(),
-                    tunnel: api::TunnelCidr(
-                        p.tunnel_name
-                            .parse()
-                            .unwrap_or(IpNet::V4(ipnet::Ipv4Net::default())),
-                    ),
-                    local_address: IpAddr::V4(p.local),
-                    remote_address: IpAddr::V4(p.remote),
-                    local_asn: p.settings.local_asn,
-                    remote_asn: p.settings.remote_asn,
-                    passive: p.settings.passive,
-                    remote_router_id: negotiated.map(|n| n.remote_router_id),
-                    hold_time_s: negotiated.map(|n| n.hold_time),
-                    families: negotiated
-                        .map(|n| n.families.iter().map(|f| f.to_string()).collect()),
-                    state: session_state(p.session.state()),
-                    uptime_s: p
-                        .session
-                        .established_since()
-                        .map(|s| now.saturating_duration_since(s).as_secs_f64()),
-                    established_transitions: stats.established_transitions,
-                    prefixes_received: p.adj_in.received() as u64,
-                    prefixes_accepted: p.accepted.len(&p.adj_in) as u64,
-                    prefixes_advertised: p.adj_out.len() as u64,
-                    max_prefixes: p.settings.max_prefixes.limit,
-                    updates_received: stats.updates_received,
-                    updates_sent: stats.updates_sent,
-                    last_error: p.last_error.clone().or_else(|| stats.last_error.clone()),
-                }
-            })
-            .collect();
-        api::BgpStatus {
-            asn: self.asn,
-            router_id: self.router_id,
-            peers,
-        }
-    }
-
     /// Carries out a session's outputs (and what they lead to); true when
     /// learned routes changed.
     fn drive(
@@ -789,18 +741,6 @@ fn warn_refused(p: &mut BgpPeer, problems: &[String], now: Instant) {
     p.last_warned = Some(now);
     warn!(tunnel = %p.tunnel_name, connection = %p.connection_name, more = problems.len() - 1,
         "{first}");
-}
-
-/// The API's name of a session state.
-fn session_state(state: State) -> api::SessionState {
-    match state {
-        State::Idle => api::SessionState::Idle,
-        State::Connect => api::SessionState::Connect,
-        State::Active => api::SessionState::Active,
-        State::OpenSent => api::SessionState::OpenSent,
-        State::OpenConfirm => api::SessionState::OpenConfirm,
-        State::Established => api::SessionState::Established,
-    }
 }
 
 /// Routes per import-filter call: small enough for a plugin's deadline and
