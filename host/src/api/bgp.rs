@@ -43,6 +43,16 @@ impl SessionState {
 
 display_as_str!(SessionState);
 
+/// How many NOTIFICATIONs of one code and subcode went one way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationCount {
+    /// "sent" or "received".
+    pub direction: String,
+    pub code: u8,
+    pub subcode: u8,
+    pub count: u64,
+}
+
 /// One BGP session, over one tunnel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BgpPeer {
@@ -75,6 +85,14 @@ pub struct BgpPeer {
     pub max_prefixes: u32,
     pub updates_received: u64,
     pub updates_sent: u64,
+    /// BGP messages of every type; absent from older gateways' answers.
+    #[serde(default)]
+    pub messages_received: u64,
+    #[serde(default)]
+    pub messages_sent: u64,
+    /// NOTIFICATIONs sent and received, by code; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationCount>,
     pub last_error: Option<String>,
 }
 

@@ -77,7 +77,7 @@ mod routes;
 mod status;
 mod tunnel_log;
 
-pub use bgp::{BgpPeer, BgpStatus, Refreshed, SessionState};
+pub use bgp::{BgpPeer, BgpStatus, NotificationCount, Refreshed, SessionState};
 pub use ids::TunnelCidr;
 pub use plugins::{
     Changes, PluginList, RemoveResult, RouteChange, SlotStatus, SwapResult, WeightChange,

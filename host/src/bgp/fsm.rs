@@ -392,6 +392,11 @@ impl Session {
             // Events 24/25 in any of the three states: Idle, no reply.
             (_, Message::Notification(n)) => {
                 self.stats.notifications_received += 1;
+                *self
+                    .stats
+                    .notifications
+                    .entry((false, n.code, n.subcode))
+                    .or_default() += 1;
                 let restart = Some(self.cfg.idle_hold);
                 self.reset(
                     DownReason::NotificationReceived(n),
@@ -596,6 +601,11 @@ impl Session {
             );
         if sent {
             self.stats.notifications_sent += 1;
+            *self
+                .stats
+                .notifications
+                .entry((true, n.code, n.subcode))
+                .or_default() += 1;
         }
     }
 

@@ -272,6 +272,8 @@ fn keepalive_every_10s_and_hold_expiry_at_30s() {
     );
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.stats().notifications_sent, 1);
+    // Hold Timer Expired is code 4, subcode 0 (RFC 4271 section 4.5).
+    assert_eq!(s.stats().notifications.get(&(true, 4, 0)), Some(&1));
     assert_eq!(s.negotiated(), None);
     assert_eq!(s.established_since(), None);
     assert_eq!(s.stats().last_error.as_deref(), Some("hold timer expired"));
@@ -471,6 +473,7 @@ fn notification_received_goes_down_and_restarts() {
     );
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.stats().notifications_received, 1);
+    assert_eq!(s.stats().notifications.get(&(false, 6, 2)), Some(&1));
     assert_eq!(
         s.stats().last_error.as_deref(),
         Some("received NOTIFICATION: cease: administrative shutdown (6/2)")

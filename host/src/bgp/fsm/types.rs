@@ -180,6 +180,8 @@ pub struct SessionStats {
     pub updates_sent: u64,
     pub notifications_received: u64,
     pub notifications_sent: u64,
+    /// NOTIFICATIONs by (sent, error code, subcode): how many of each.
+    pub notifications: std::collections::BTreeMap<(bool, u8, u8), u64>,
     /// Transitions into Established: more than one means the session flapped.
     pub established_transitions: u64,
     /// The last error, for the log and the admin interface.

@@ -29,6 +29,8 @@
 //! | `sitelink_bgp_session_uptime_seconds` | gauge | Since the session was established; 0 when it is not. |
 //! | `sitelink_bgp_prefixes_received`, `_accepted`, `_advertised` | gauge | Prefixes held from the peer, of which the import filter accepted, and advertised to it. |
 //! | `sitelink_bgp_updates_received_total`, `_sent_total` | counter | UPDATE messages. |
+//! | `sitelink_bgp_messages_received_total`, `_sent_total` | counter | BGP messages of every type. |
+//! | `sitelink_bgp_notifications_total{connection,tunnel,direction,code,subcode}` | counter | NOTIFICATIONs sent and received, by error code and subcode. |
 //! | `sitelink_bgp_established_transitions_total` | counter | Times the session became established. |
 //! | `sitelink_plugin_calls_total{slot,plugin}`, `_faults_total` | counter | Calls into the slot's plugin, and those that faulted. |
 //! | `sitelink_plugin_quarantined` | gauge | 1 when the plugin is no longer called (the built-in default answers). |
@@ -240,6 +242,15 @@ struct Reading<'a> {
     /// The control plane's snapshot and its age.
     snapshot: Option<(&'a Snapshot, Duration)>,
     version: &'a str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    connection: String,
+    tunnel: String,
+    direction: String,
+    code: String,
+    subcode: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -560,6 +571,35 @@ fn bgp(reg: &mut Registry, r: &Reading) {
         "bgp_updates_sent",
         "BGP UPDATE messages sent to the peer",
         counts(&|p| p.updates_sent),
+    );
+    reg.register(
+        "bgp_messages_received",
+        "BGP messages of every type received from the peer",
+        counts(&|p| p.messages_received),
+    );
+    reg.register(
+        "bgp_messages_sent",
+        "BGP messages of every type sent to the peer",
+        counts(&|p| p.messages_sent),
+    );
+    reg.register(
+        "bgp_notifications",
+        "BGP NOTIFICATION messages, by direction (sent, received), error code and subcode \
+         (RFC 4271 section 4.5; 6 is Cease)",
+        counters(peers.iter().flat_map(|(l, p)| {
+            p.notifications.iter().map(move |n| {
+                (
+                    NotificationLabels {
+                        connection: l.connection.clone(),
+                        tunnel: l.tunnel.clone(),
+                        direction: n.direction.clone(),
+                        code: n.code.to_string(),
+                        subcode: n.subcode.to_string(),
+                    },
+                    n.count,
+                )
+            })
+        })),
     );
     reg.register(
         "bgp_established_transitions",

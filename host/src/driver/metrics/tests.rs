@@ -141,6 +141,19 @@ fn bgp_and_plugin_metrics() {
         value(&text, &format!("sitelink_bgp_updates_sent_total{T1}")),
         5.0
     );
+    assert_eq!(
+        value(&text, &format!("sitelink_bgp_messages_received_total{T1}")),
+        40.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sitelink_bgp_notifications_total{connection=\"office\",tunnel=\"169.254.10.0/30\",\
+             direction=\"received\",code=\"6\",subcode=\"2\"}"
+        ),
+        1.0,
+        "{text}"
+    );
     let rs = "{slot=\"route-selection\",plugin=\"shortest-path\"}";
     assert_eq!(
         value(&text, &format!("sitelink_plugin_calls_total{rs}")),

@@ -291,6 +291,18 @@ impl Speaker {
                     max_prefixes: p.settings.max_prefixes.limit,
                     updates_received: stats.updates_received,
                     updates_sent: stats.updates_sent,
+                    messages_received: stats.messages_received,
+                    messages_sent: stats.messages_sent,
+                    notifications: stats
+                        .notifications
+                        .iter()
+                        .map(|((sent, code, subcode), count)| api::NotificationCount {
+                            direction: if *sent { "sent" } else { "received" }.into(),
+                            code: *code,
+                            subcode: *subcode,
+                            count: *count,
+                        })
+                        .collect(),
                     last_error: p.last_error.clone().or_else(|| stats.last_error.clone()),
                 }
             })
