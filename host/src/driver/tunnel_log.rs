@@ -3,15 +3,13 @@
 //! tunnel, its outside address and a detail text, as AWS's tunnel logs give
 //! them, to stdout or appended to a file. A thread of its own writes them:
 //! the control thread hands each line over without waiting (a full queue
-//! drops the line and counts it), so a slow disk or reader never delays the
+//! drops the line, logged at debug level), so a slow disk or reader never delays the
 //! liveness probes.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -42,16 +40,12 @@ struct Line<'a> {
 /// The handle the control thread writes through.
 pub struct TunnelLogWriter {
     tx: Option<SyncSender<String>>,
-    dropped: Arc<AtomicU64>,
 }
 
 impl TunnelLogWriter {
     /// No tunnel log.
     pub fn none() -> TunnelLogWriter {
-        TunnelLogWriter {
-            tx: None,
-            dropped: Arc::new(AtomicU64::new(0)),
-        }
+        TunnelLogWriter { tx: None }
     }
 
     /// Opens the log `to` (a file is created if missing and appended to)
@@ -86,10 +80,7 @@ impl TunnelLogWriter {
                 path: PathBuf::from("<tunnel-log thread>"),
                 source,
             })?;
-        Ok(TunnelLogWriter {
-            tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
+        Ok(TunnelLogWriter { tx: Some(tx) })
     }
 
     /// Hands `event` to the writer, stamped with the time; never waits.
@@ -106,13 +97,8 @@ impl TunnelLogWriter {
         };
         text.push('\n');
         if let Err(TrySendError::Full(_)) = tx.try_send(text) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("tunnel log writer behind: a line dropped");
         }
-    }
-
-    /// Lines dropped because the writer was behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -33,7 +33,7 @@ use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, PrefixIds, TunnelId};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
-use crate::routing::table::{self, Candidate, Installed, Table, Via};
+use crate::routing::table::{self, Candidate, Table, Via};
 use crate::topology::TunnelInfo;
 
 /// Prefixes per route-selection call: small enough for a plugin's deadline
@@ -216,20 +216,6 @@ impl LocRib {
     /// Prefixes waiting to be selected again.
     pub fn pending(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Selects queued prefixes, a chunk at a time, until the queue is empty
-    /// or `budget` is spent (`None`: until empty). Returns what changed.
-    pub fn work(&mut self, env: &mut Env, budget: Option<Duration>) -> Vec<RouteChange> {
-        let started = Instant::now();
-        let mut changes = Vec::new();
-        while !self.pending.is_empty() {
-            if budget.is_some_and(|b| started.elapsed() >= b) {
-                break;
-            }
-            self.work_chunk(env, &mut changes);
-        }
-        changes
     }
 
     /// Selects one chunk of queued prefixes (at most [`SELECTION_CHUNK`]);
@@ -421,11 +407,6 @@ impl LocRib {
         self.fib_writes
     }
 
-    /// The FIB as it stands (published or not).
-    pub fn fib(&self) -> &Arc<Fib> {
-        &self.fib
-    }
-
     /// The static routes' prefixes (the kernel's routes at start-up).
     pub fn static_prefixes(&self) -> Vec<IpNet> {
         self.statics.keys().copied().collect()
@@ -445,28 +426,5 @@ impl LocRib {
     /// Up to `n` installed prefixes, in no particular order.
     pub fn installed_prefixes_upto(&self, n: usize) -> Vec<IpNet> {
         self.installed.iter().map(|(p, _)| p).take(n).collect()
-    }
-
-    /// Every installed prefix, sorted.
-    pub fn installed_prefixes(&self) -> Vec<IpNet> {
-        let mut list: Vec<IpNet> = self.installed.iter().map(|(p, _)| p).collect();
-        list.sort_unstable();
-        list
-    }
-
-    /// The installed routes as a list, in prefix order.
-    pub fn installed_list(&self) -> Vec<Installed> {
-        let mut list: Vec<Installed> = self
-            .installed
-            .iter()
-            .filter_map(|(prefix, id)| {
-                Some(Installed {
-                    prefix,
-                    via: self.via_sets.get(id as usize)?.to_vec(),
-                })
-            })
-            .collect();
-        list.sort_unstable_by_key(|r| r.prefix);
-        list
     }
 }

@@ -185,16 +185,6 @@ impl Speaker {
             .filter(|p| p.session.state() == State::Established)
     }
 
-    /// Every route accepted from an established session, session by
-    /// session, in prefix order.
-    pub fn learned(&self) -> impl Iterator<Item = (IpNet, Candidate)> + '_ {
-        self.established().flat_map(|p| {
-            sorted(p.accepted.iter(&p.adj_in))
-                .into_iter()
-                .map(|(prefix, attrs)| (prefix, candidate(p, attrs.clone())))
-        })
-    }
-
     /// The learned routes of every session, accepted or not by the import
     /// filter, for `sitelink routes`, in no order and lazily (a million
     /// routes are not copied to answer for a hundred): (prefix, connection,
@@ -243,15 +233,6 @@ fn candidate(p: &BgpPeer, attrs: Arc<PathAttributes>) -> Candidate {
         tunnel: Some(p.tunnel),
         attrs: Some(attrs),
     }
-}
-
-/// Routes in prefix order.
-fn sorted<'a>(
-    routes: impl Iterator<Item = (IpNet, &'a Arc<PathAttributes>)>,
-) -> Vec<(IpNet, &'a Arc<PathAttributes>)> {
-    let mut list: Vec<_> = routes.collect();
-    list.sort_unstable_by_key(|(prefix, _)| *prefix);
-    list
 }
 
 impl Speaker {
