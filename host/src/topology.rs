@@ -62,6 +62,9 @@ pub struct TunnelInfo {
     pub inside_cidr: Ipv4Net,
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
+    /// Its connection was removed by a reload: the id stays taken, nothing
+    /// of it runs.
+    pub retired: bool,
 }
 
 /// Every tunnel of `cfg`, by id.
@@ -69,9 +72,10 @@ pub fn tunnels(cfg: &GatewayConfig) -> Vec<TunnelInfo> {
     cfg.connections
         .iter()
         .enumerate()
-        .flat_map(|(connection, c)| c.tunnels.iter().map(move |t| (connection, t)))
+        .flat_map(|(connection, c)| c.tunnels.iter().map(move |t| (connection, c.retired, t)))
         .enumerate()
-        .map(|(id, (connection, t))| TunnelInfo {
+        .map(|(id, (connection, retired, t))| TunnelInfo {
+            retired,
             id: TunnelId(id),
             connection: ConnectionId(connection),
             endpoint: t.endpoint,

@@ -57,6 +57,9 @@ pub enum TransportAction {
     Write { peer: PeerId, bytes: Vec<u8> },
     /// Close the session's connection after writing what is queued.
     Close { peer: PeerId },
+    /// Stop listening for the peer (its session was removed); the address
+    /// is free again when this returns.
+    Unlisten { peer: PeerId },
 }
 
 /// What happened to a session's connections.

@@ -146,6 +146,7 @@ pub(crate) fn finish(gw: &GatewayBgp, router_id: Ipv4Addr) -> BgpConfig {
     BgpConfig {
         asn: gw.asn.unwrap_or(DEFAULT_VGW_ASN),
         router_id,
+        router_id_derived: gw.router_id.is_none(),
         networks: gw.networks.clone(),
         hold_time: gw.hold_time,
     }

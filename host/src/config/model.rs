@@ -79,6 +79,38 @@ pub struct ConnectionConfig {
     pub failback_hold: Duration,
     /// For a dynamic connection, its BGP sessions' settings.
     pub bgp: Option<ConnectionBgp>,
+    /// Never in a file: a reload removed (or replaced) this connection
+    /// while the gateway runs. It keeps its place, so that the ids of the
+    /// connections and tunnels after it do not move, but nothing of it
+    /// runs; every reader of the running config skips it. A restart drops it.
+    pub retired: bool,
+}
+
+impl ConnectionConfig {
+    /// Whether it runs (see `retired`).
+    pub fn is_live(&self) -> bool {
+        !self.retired
+    }
+}
+
+impl GatewayConfig {
+    /// The running connections with their ids (retired ones skipped).
+    pub fn live_connections(
+        &self,
+    ) -> impl Iterator<Item = (crate::topology::ConnectionId, &ConnectionConfig)> {
+        self.connections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_live())
+            .map(|(i, c)| (crate::topology::ConnectionId(i), c))
+    }
+
+    /// A running connection by name.
+    pub fn live_connection(&self, name: &str) -> Option<&ConnectionConfig> {
+        self.connections
+            .iter()
+            .find(|c| c.is_live() && c.name == name)
+    }
 }
 
 /// The gateway's BGP speaker: one session per tunnel of each dynamic
@@ -87,6 +119,9 @@ pub struct ConnectionConfig {
 pub struct BgpConfig {
     pub asn: u32,
     pub router_id: Ipv4Addr,
+    /// `router_id` was not written but taken from the first tunnel: a
+    /// reload that changes the first tunnel keeps the running one.
+    pub router_id_derived: bool,
     /// Prefixes advertised to every peer.
     pub networks: Vec<IpNet>,
     /// Hold time offered, in seconds (keepalives every third of it).

@@ -397,6 +397,7 @@ fn connection(
         static_routes,
         liveness,
         failback_hold: Duration::from_millis(failback_hold.unsigned_abs()),
+        retired: false,
         bgp,
     })
 }

@@ -116,7 +116,7 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
 /// What the admin thread works with.
 struct Context {
     /// The running config: replaced when a reload is applied.
-    cfg: ArcSwap<GatewayConfig>,
+    cfg: Arc<ArcSwap<GatewayConfig>>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
@@ -126,7 +126,7 @@ struct Context {
 /// Serves the socket on its own thread for the life of the process.
 pub fn serve(
     socket: &AdminSocket,
-    cfg: Arc<GatewayConfig>,
+    cfg: Arc<ArcSwap<GatewayConfig>>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
@@ -134,7 +134,7 @@ pub fn serve(
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
     let ctx = Context {
-        cfg: ArcSwap::new(cfg),
+        cfg,
         dataplane,
         engine,
         control,
@@ -269,7 +269,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
 fn reload(ctx: &Context, dry_run: bool) -> api::Response {
     let running = ctx.cfg.load_full();
     let new = match crate::config::load(&running.source) {
-        Ok(cfg) => Arc::new(cfg),
+        Ok(cfg) => Arc::new(crate::gateway::reload::align(&running, cfg)),
         Err(e) => {
             return error(format!(
                 "reload refused, nothing changed: the config has an error\n{e}"

@@ -21,15 +21,16 @@ fn get(c: &AtomicU64) -> u64 {
 
 /// The status document (see `sitelink status --json`).
 pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status {
+    let all = dp.tunnels();
     let connections = cfg
         .connections
         .iter()
         .enumerate()
+        .filter(|(_, conn)| !conn.retired)
         .map(|(index, conn)| {
-            let tunnels: Vec<_> = dp
-                .tunnels
+            let tunnels: Vec<_> = all
                 .iter()
-                .filter(|t| t.connection.index() == index)
+                .filter(|t| t.connection.index() == index && !t.is_retired())
                 .collect();
             ConnectionStatus {
                 name: conn.name.clone(),

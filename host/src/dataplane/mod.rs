@@ -21,7 +21,9 @@ pub mod tunnel;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::{ArcSwap, Guard};
 
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
@@ -83,17 +85,56 @@ pub struct DataplaneCounters {
     pub tun_write_failed: AtomicU64,
 }
 
+/// The tunnels by id, with the index that places handshake initiations.
+/// Replaced whole (copy on write) when a reload adds or retires tunnels;
+/// a batch holds one for its length.
+#[derive(Default)]
+pub struct Tunnels {
+    list: Vec<Arc<Tunnel>>,
+    /// Live tunnels by (local endpoint, peer public key), to place
+    /// handshake initiations, which carry no receiver index.
+    by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>>,
+}
+
+impl Tunnels {
+    fn new(list: Vec<Arc<Tunnel>>) -> Tunnels {
+        let mut by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>> = HashMap::new();
+        for t in list.iter().filter(|t| !t.is_retired()) {
+            by_peer
+                .entry((t.endpoint, t.remote_public_key.to_bytes()))
+                .or_default()
+                .push(t.id);
+        }
+        Tunnels { list, by_peer }
+    }
+
+    /// A live (not retired) tunnel by id.
+    pub fn live(&self, id: TunnelId) -> Option<&Tunnel> {
+        self.list
+            .get(id.index())
+            .map(|t| t.as_ref())
+            .filter(|t| !t.is_retired())
+    }
+}
+
+impl std::ops::Deref for Tunnels {
+    type Target = [Arc<Tunnel>];
+
+    fn deref(&self) -> &[Arc<Tunnel>] {
+        &self.list
+    }
+}
+
 pub struct Dataplane {
-    pub tunnels: Vec<Tunnel>,
+    tunnels: ArcSwap<Tunnels>,
+    /// Held while the tunnel list is replaced (one writer at a time).
+    tunnels_writer: Mutex<()>,
     pub endpoints: Vec<Endpoint>,
     pub fib: FibCell,
     pub counters: DataplaneCounters,
     private_key: StaticSecret,
     public_key: PublicKey,
     rate_limiter: Arc<RateLimiter>,
-    /// Tunnels by (local endpoint, peer public key), to place handshake
-    /// initiations, which carry no receiver index.
-    by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>>,
 }
 
 impl Dataplane {
@@ -104,25 +145,64 @@ impl Dataplane {
     ) -> Result<Dataplane, &'static str> {
         let public_key = PublicKey::from(&private_key);
         let rate_limiter = Arc::new(RateLimiter::new(&public_key, HANDSHAKE_RATE_LIMIT));
-        let mut by_peer: HashMap<(usize, [u8; 32]), Vec<TunnelId>> = HashMap::new();
         let mut built = Vec::with_capacity(tunnels.len());
         for (id, spec) in tunnels.into_iter().enumerate() {
-            by_peer
-                .entry((spec.endpoint, spec.remote_public_key.to_bytes()))
-                .or_default()
-                .push(TunnelId(id));
-            built.push(Tunnel::new(TunnelId(id), spec, private_key.clone())?);
+            built.push(Arc::new(Tunnel::new(
+                TunnelId(id),
+                spec,
+                private_key.clone(),
+            )?));
         }
         Ok(Dataplane {
-            tunnels: built,
+            tunnels: ArcSwap::from_pointee(Tunnels::new(built)),
+            tunnels_writer: Mutex::new(()),
             endpoints,
             fib: FibCell::new(Fib::default()),
             counters: DataplaneCounters::default(),
             private_key,
             public_key,
             rate_limiter,
-            by_peer,
         })
+    }
+
+    /// The tunnels by id (retired ones included: ids are never reused).
+    pub fn tunnels(&self) -> Guard<Arc<Tunnels>> {
+        self.tunnels.load()
+    }
+
+    /// Adds tunnels (a reload added a connection), numbered after the last:
+    /// `specs` must be for ids `len..`. Returns their ids.
+    pub fn add_tunnels(&self, specs: Vec<TunnelSpec>) -> Result<Vec<TunnelId>, &'static str> {
+        let _writer = self
+            .tunnels_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut list = self.tunnels.load().list.clone();
+        let mut added = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let id = TunnelId(list.len());
+            list.push(Arc::new(Tunnel::new(id, spec, self.private_key.clone())?));
+            added.push(id);
+        }
+        self.tunnels.store(Arc::new(Tunnels::new(list)));
+        Ok(added)
+    }
+
+    /// Retires tunnels (a reload removed their connection): datagrams for
+    /// them are dropped from now on and no handshake is answered; their ids
+    /// stay taken until the gateway restarts.
+    pub fn retire_tunnels(&self, ids: &[TunnelId]) {
+        let _writer = self
+            .tunnels_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let list = self.tunnels.load().list.clone();
+        for id in ids {
+            if let Some(t) = list.get(id.index()) {
+                t.retire();
+            }
+        }
+        self.tunnels.store(Arc::new(Tunnels::new(list)));
     }
 
     /// Forwards one packet read from the TUN device into its tunnel.
@@ -146,9 +226,10 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
+        let tunnels = self.tunnels.load();
         let mut held: Option<Held<'_>> = None;
         for pkt in packets {
-            let Some(tunnel) = self.route_tun_packet(fib, pkt) else {
+            let Some(tunnel) = self.route_tun_packet(fib, &tunnels, pkt) else {
                 continue;
             };
             packet::clamp_mss(pkt, tunnel.mtu);
@@ -164,7 +245,12 @@ impl Dataplane {
 
     /// The tunnel that carries `pkt`; None (counted) for a packet that is
     /// not IP, has no route, or forges one of our liveness probes.
-    fn route_tun_packet(&self, fib: &Fib, pkt: &[u8]) -> Option<&Tunnel> {
+    fn route_tun_packet<'t>(
+        &self,
+        fib: &Fib,
+        tunnels: &'t Tunnels,
+        pkt: &[u8],
+    ) -> Option<&'t Tunnel> {
         let Some(dst) = packet::dst_addr(pkt) else {
             self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -172,7 +258,7 @@ impl Dataplane {
         let Some(tunnel) = fib
             .lookup(dst)
             .and_then(|nh| nh.tunnel_for(flow_hash(pkt)))
-            .and_then(|id| self.tunnels.get(id.index()))
+            .and_then(|id| tunnels.live(id))
         else {
             self.counters.tun_no_route.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -236,6 +322,7 @@ impl Dataplane {
         let Some(ep) = self.endpoints.get(endpoint) else {
             return;
         };
+        let tunnels = self.tunnels.load();
         let mut held: Option<Held<'_>> = None;
         let mut received = 0;
         for datagram in datagrams {
@@ -264,7 +351,7 @@ impl Dataplane {
                     h.tunnel.counters.add_rx_tally(&h.tally);
                 }
             }
-            let Some(tunnel) = self.tunnel_of(endpoint, from, &parsed) else {
+            let Some(tunnel) = self.tunnel_of(&tunnels, endpoint, from, &parsed) else {
                 ep.counters
                     .dropped_datagrams
                     .fetch_add(1, Ordering::Relaxed);
@@ -352,28 +439,29 @@ impl Dataplane {
     /// index for responses, cookies and data; by the initiator's static key
     /// (and, if two tunnels share it on this endpoint, its address) for
     /// handshake initiations.
-    fn tunnel_of(&self, endpoint: usize, from: SocketAddr, parsed: &Packet) -> Option<&Tunnel> {
+    fn tunnel_of<'t>(
+        &self,
+        tunnels: &'t Tunnels,
+        endpoint: usize,
+        from: SocketAddr,
+        parsed: &Packet,
+    ) -> Option<&'t Tunnel> {
         let id = match parsed {
             Packet::HandshakeInit(init) => {
                 let half = parse_handshake_anon(&self.private_key, &self.public_key, init).ok()?;
-                let candidates = self.by_peer.get(&(endpoint, half.peer_static_public))?;
+                let candidates = tunnels.by_peer.get(&(endpoint, half.peer_static_public))?;
                 match candidates.as_slice() {
-                    [only] => only.index(),
-                    many => many
+                    [only] => *only,
+                    many => *many
                         .iter()
-                        .find(|id| {
-                            self.tunnels
-                                .get(id.index())
-                                .is_some_and(|t| t.remote() == from)
-                        })?
-                        .index(),
+                        .find(|id| tunnels.live(**id).is_some_and(|t| t.remote() == from))?,
                 }
             }
-            Packet::HandshakeResponse(p) => (p.receiver_idx >> 8) as usize,
-            Packet::PacketCookieReply(p) => (p.receiver_idx >> 8) as usize,
-            Packet::PacketData(p) => (p.receiver_idx >> 8) as usize,
+            Packet::HandshakeResponse(p) => TunnelId((p.receiver_idx >> 8) as usize),
+            Packet::PacketCookieReply(p) => TunnelId((p.receiver_idx >> 8) as usize),
+            Packet::PacketData(p) => TunnelId((p.receiver_idx >> 8) as usize),
         };
-        self.tunnels.get(id).filter(|t| t.endpoint == endpoint)
+        tunnels.live(id).filter(|t| t.endpoint == endpoint)
     }
 
     /// Delivers a decrypted packet: liveness probes to the control plane,
@@ -416,7 +504,8 @@ impl Dataplane {
     /// Drives WireGuard's timers (rekeying, keepalives, retransmitted
     /// handshakes) of every tunnel. Call about every 100 ms.
     pub fn tick_timers(&self, scratch: &mut [u8], sink: &mut impl Sink) {
-        for tunnel in &self.tunnels {
+        let tunnels = self.tunnels.load();
+        for tunnel in tunnels.iter().filter(|t| !t.is_retired()) {
             let mut state = tunnel.lock();
             let remote = state.remote;
             match state.tunn.update_timers(scratch) {
@@ -439,14 +528,24 @@ impl Dataplane {
     /// Starts a handshake on every tunnel, so sessions exist before traffic
     /// needs them.
     pub fn initiate_handshakes(&self, scratch: &mut [u8], sink: &mut impl Sink) {
-        for tunnel in &self.tunnels {
-            let mut state = tunnel.lock();
-            let remote = state.remote;
-            if let TunnResult::WriteToNetwork(datagram) =
-                state.tunn.format_handshake_initiation(scratch, false)
-            {
-                sink.to_network(tunnel.endpoint, remote, datagram);
-            }
+        let tunnels = self.tunnels.load();
+        for tunnel in tunnels.iter() {
+            self.initiate_handshake(tunnel.id, scratch, sink);
+        }
+    }
+
+    /// Starts a handshake on one tunnel (a reload added it).
+    pub fn initiate_handshake(&self, id: TunnelId, scratch: &mut [u8], sink: &mut impl Sink) {
+        let tunnels = self.tunnels.load();
+        let Some(tunnel) = tunnels.live(id) else {
+            return;
+        };
+        let mut state = tunnel.lock();
+        let remote = state.remote;
+        if let TunnResult::WriteToNetwork(datagram) =
+            state.tunn.format_handshake_initiation(scratch, false)
+        {
+            sink.to_network(tunnel.endpoint, remote, datagram);
         }
     }
 
@@ -488,7 +587,8 @@ impl Dataplane {
         sink: &mut impl Sink,
         build: impl FnOnce(&Tunnel, &mut [u8]) -> Option<usize>,
     ) {
-        let Some(t) = self.tunnels.get(tunnel.index()) else {
+        let tunnels = self.tunnels.load();
+        let Some(t) = tunnels.live(tunnel) else {
             return;
         };
         let mut packet = [0u8; 128];

@@ -140,11 +140,17 @@ fn packets_cross_the_tunnel_both_ways_after_a_handshake() {
     let b_out = carry(&mut a_out, &b, A_ADDR);
     assert_eq!(b_out.tun, vec![ping.clone()]);
     assert_eq!(
-        b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed),
+        b.dp.tunnels()[0]
+            .counters
+            .rx_packets
+            .load(Ordering::Relaxed),
         1
     );
     assert_eq!(
-        b.dp.tunnels[0].counters.handshakes.load(Ordering::Relaxed),
+        b.dp.tunnels()[0]
+            .counters
+            .handshakes
+            .load(Ordering::Relaxed),
         1
     );
 
@@ -156,7 +162,10 @@ fn packets_cross_the_tunnel_both_ways_after_a_handshake() {
     let a_in = carry(&mut b_out, &a, B_ADDR);
     assert_eq!(a_in.tun, vec![reply]);
     assert_eq!(
-        a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed),
+        a.dp.tunnels()[0]
+            .counters
+            .tx_packets
+            .load(Ordering::Relaxed),
         1
     );
 }
@@ -175,7 +184,13 @@ fn a_replayed_datagram_is_dropped_and_counted() {
     };
     let second = carry(&mut again, &b, A_ADDR);
     assert!(second.tun.is_empty(), "a replay must not reach the TUN");
-    assert!(b.dp.tunnels[0].counters.rx_invalid.load(Ordering::Relaxed) >= 1);
+    assert!(
+        b.dp.tunnels()[0]
+            .counters
+            .rx_invalid
+            .load(Ordering::Relaxed)
+            >= 1
+    );
     assert!(
         b.dp.endpoints[0]
             .counters
@@ -233,7 +248,7 @@ fn an_inner_source_not_routed_over_the_connection_is_refused() {
     let b_out = carry(&mut a_out, &b, A_ADDR);
     assert!(b_out.tun.is_empty());
     assert_eq!(
-        b.dp.tunnels[0]
+        b.dp.tunnels()[0]
             .counters
             .rx_source_refused
             .load(Ordering::Relaxed),
@@ -343,12 +358,15 @@ fn under_a_handshake_flood_a_replayed_init_does_not_move_the_peer() {
     let mut out = Recorder::default();
     b.dp.handle_datagram(&b.fib, 0, attacker, &a_out.net[0].2, &mut scratch, &mut out);
     assert_eq!(
-        b.dp.tunnels[0].remote(),
+        b.dp.tunnels()[0].remote(),
         A_ADDR.parse::<SocketAddr>().unwrap(),
         "a cookie reply or a refused init must not move the tunnel"
     );
     assert_eq!(
-        b.dp.tunnels[0].counters.handshakes.load(Ordering::Relaxed),
+        b.dp.tunnels()[0]
+            .counters
+            .handshakes
+            .load(Ordering::Relaxed),
         0
     );
     assert!(
@@ -402,7 +420,10 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     let sent = packets.clone();
     let mut scratch = vec![0u8; SCRATCH_LEN];
     let mut a_out = Recorder::default();
-    let tx_before = a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed);
+    let tx_before = a.dp.tunnels()[0]
+        .counters
+        .tx_packets
+        .load(Ordering::Relaxed);
     a.dp.handle_tun_batch(
         &a.fib,
         packets.iter_mut().map(|p| p.as_mut_slice()),
@@ -411,7 +432,11 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     );
     assert_eq!(a_out.net.len(), 10);
     assert_eq!(
-        a.dp.tunnels[0].counters.tx_packets.load(Ordering::Relaxed) - tx_before,
+        a.dp.tunnels()[0]
+            .counters
+            .tx_packets
+            .load(Ordering::Relaxed)
+            - tx_before,
         10
     );
 
@@ -419,7 +444,8 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     // initiation from A in the middle.
     let mut init = Recorder::default();
     {
-        let mut state = a.dp.tunnels[0].lock();
+        let tunnels = a.dp.tunnels();
+        let mut state = tunnels[0].lock();
         let remote = state.remote;
         if let boringtun::noise::TunnResult::WriteToNetwork(d) =
             state.tunn.format_handshake_initiation(&mut scratch, true)
@@ -431,7 +457,10 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     let mut train: Vec<Vec<u8>> = a_out.net.iter().map(|n| n.2.clone()).collect();
     train.insert(3, vec![0xff; 60]);
     train.insert(6, init.net[0].2.clone());
-    let rx_before = b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed);
+    let rx_before = b.dp.tunnels()[0]
+        .counters
+        .rx_packets
+        .load(Ordering::Relaxed);
     let dropped_before = b.dp.endpoints[0]
         .counters
         .dropped_datagrams
@@ -447,7 +476,11 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     );
     assert_eq!(b_out.tun, sent, "all ten, in order");
     assert_eq!(
-        b.dp.tunnels[0].counters.rx_packets.load(Ordering::Relaxed) - rx_before,
+        b.dp.tunnels()[0]
+            .counters
+            .rx_packets
+            .load(Ordering::Relaxed)
+            - rx_before,
         10
     );
     assert_eq!(

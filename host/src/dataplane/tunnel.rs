@@ -7,7 +7,7 @@
 //! what comes out.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -98,6 +98,8 @@ pub struct Tunnel {
     weight: AtomicU32,
     /// The operator's drain (see `gateway::drain`), as a [`DrainState`] code.
     drain: AtomicU8,
+    /// Its connection was removed by a reload: it carries nothing more.
+    retired: AtomicBool,
 }
 
 /// Where a planned drain of a tunnel stands, for status and metrics.
@@ -168,6 +170,7 @@ impl Tunnel {
             liveness: AtomicU8::new(1),
             weight: AtomicU32::new(0),
             drain: AtomicU8::new(0),
+            retired: AtomicBool::new(false),
         })
     }
 
@@ -217,6 +220,17 @@ impl Tunnel {
     /// Whether the failover decision currently sends traffic over it.
     pub fn is_active(&self) -> bool {
         self.weight() > 0
+    }
+
+    /// Stops the tunnel for good (its connection was removed): the data
+    /// path neither sends nor accepts anything over it again.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.set_weight(0);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     pub fn set_drain(&self, state: DrainState) {

@@ -109,7 +109,7 @@ impl Control {
         kernel: Option<KernelRoutes>,
         turns: Arc<TurnStats>,
     ) -> Control {
-        let n = dataplane.tunnels.len();
+        let n = dataplane.tunnels().len();
         Control {
             core,
             dataplane,
@@ -299,7 +299,7 @@ impl Control {
         }
         let rx_packets = self
             .dataplane
-            .tunnels
+            .tunnels()
             .iter()
             .map(|t| t.counters.rx_packets.load(Ordering::Relaxed))
             .collect();
@@ -310,11 +310,10 @@ impl Control {
     /// Tells the core which tunnels gained or lost a WireGuard session.
     fn observe_handshakes(&mut self) {
         let now = Instant::now();
+        let tunnels = self.dataplane.tunnels();
         for (id, known) in self.handshakes.iter_mut().enumerate() {
-            let has = self
-                .dataplane
-                .tunnels
-                .get(id)
+            let has = tunnels
+                .live(TunnelId(id))
                 .is_some_and(|t| t.handshake_age().is_some());
             if has != *known {
                 *known = has;
@@ -327,6 +326,54 @@ impl Control {
                 );
             }
         }
+    }
+
+    /// A reload added or removed connections: the data path gets the new
+    /// tunnels (and the TUN device their inside addresses) and retires the
+    /// removed ones.
+    fn change_tunnels(
+        &mut self,
+        cfg: &crate::config::GatewayConfig,
+        added: &[TunnelId],
+        retired: &[TunnelId],
+    ) {
+        let dp = &self.dataplane;
+        dp.retire_tunnels(retired);
+        let first = dp.tunnels().len();
+        if added.first().is_some_and(|id| id.index() != first) {
+            warn!(
+                first,
+                "the core's new tunnel ids do not follow the data path's: not added"
+            );
+        } else if let Err(e) = dp.add_tunnels(super::tunnel_specs(cfg, first)) {
+            warn!(error = e, "new tunnels not added to the data path");
+        }
+        let tunnels = dp.tunnels();
+        let in_use = |addr: std::net::Ipv4Addr| {
+            tunnels
+                .iter()
+                .any(|t| !t.is_retired() && t.inside_local == addr)
+        };
+        for id in retired {
+            if let Some(t) = tunnels.get(id.index()).filter(|t| !in_use(t.inside_local)) {
+                if let Err(e) = self.tun.remove_address(t.inside_local.into()) {
+                    warn!(tunnel = %t.inside_cidr, error = %e, "inside address not removed from the TUN device");
+                }
+            }
+        }
+        for id in added {
+            if let Some(t) = tunnels.live(*id) {
+                if let Err(e) = self
+                    .tun
+                    .add_address_v4(t.inside_local, t.inside_cidr.prefix_len())
+                {
+                    if e.kind() != std::io::ErrorKind::AlreadyExists {
+                        warn!(tunnel = %t.inside_cidr, error = %e, "inside address not added to the TUN device");
+                    }
+                }
+            }
+        }
+        self.handshakes.resize(tunnels.len(), false);
     }
 
     /// Carries out the core's actions (and what they lead to); true when a
@@ -352,19 +399,31 @@ impl Control {
                     dp.send_echo(tunnel, seq, &mut self.scratch, &mut sink)
                 }
                 Action::InitiateHandshakes => dp.initiate_handshakes(&mut self.scratch, &mut sink),
+                Action::Tunnels {
+                    cfg,
+                    added,
+                    retired,
+                } => {
+                    self.change_tunnels(&cfg, &added, &retired);
+                    if cfg.role == crate::config::Role::Cgw {
+                        for id in added {
+                            dp.initiate_handshake(id, &mut self.scratch, &mut sink);
+                        }
+                    }
+                }
                 Action::Liveness { tunnel, state } => {
-                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
+                    if let Some(t) = dp.tunnels().live(tunnel) {
                         t.set_liveness(state);
                     }
                 }
                 Action::TunnelLog(event) => self.tunnel_log.write(&event),
                 Action::Drain { tunnel, state } => {
-                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
+                    if let Some(t) = dp.tunnels().live(tunnel) {
                         t.set_drain(state);
                     }
                 }
                 Action::Weight { tunnel, weight } => {
-                    if let Some(t) = dp.tunnels.get(tunnel.index()) {
+                    if let Some(t) = dp.tunnels().live(tunnel) {
                         t.set_weight(weight);
                     }
                 }

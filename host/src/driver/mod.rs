@@ -120,16 +120,10 @@ fn reload_on_signal(socket: std::path::PathBuf) {
 }
 
 /// Runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config.
-pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
-    let cfg = Arc::new(cfg);
-    let endpoints = cfg
-        .endpoints
-        .iter()
-        .map(|e| Endpoint::bind(&e.name, e.listen))
-        .collect::<Result<Vec<_>, _>>()?;
+/// The data path's settings of every tunnel of `cfg`, from id `first` on.
+pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
     let mtu = cfg.tun.mtu;
-    let specs = cfg
-        .connections
+    cfg.connections
         .iter()
         .enumerate()
         .flat_map(|(connection, c)| {
@@ -144,7 +138,18 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 mtu,
             })
         })
-        .collect();
+        .skip(first)
+        .collect()
+}
+
+pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
+    let cfg = Arc::new(cfg);
+    let endpoints = cfg
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::bind(&e.name, e.listen))
+        .collect::<Result<Vec<_>, _>>()?;
+    let specs = tunnel_specs(&cfg, 0);
     let dataplane = Arc::new(
         Dataplane::new(cfg.private_key.clone(), endpoints, specs).map_err(StartError::Dataplane)?,
     );
@@ -161,7 +166,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let core = Gateway::new(cfg.clone(), slots, settings, std::time::Instant::now());
 
     let addresses: Vec<_> = dataplane
-        .tunnels
+        .tunnels()
         .iter()
         .map(|t| (t.inside_local, t.inside_cidr.prefix_len()))
         .collect();
@@ -229,9 +234,12 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .spawn(move || control.run(&shutdown))?,
         );
     }
+    // The running config, read by the admin and metrics threads, replaced
+    // by a reload.
+    let running = Arc::new(arc_swap::ArcSwap::new(cfg.clone()));
     if let Some(listener) = metrics_listener {
         let sources = metrics::Sources {
-            cfg: cfg.clone(),
+            cfg: running.clone(),
             dataplane: dataplane.clone(),
             turns: turns.clone(),
             published,
@@ -240,7 +248,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     }
     admin::serve(
         &admin_socket,
-        cfg.clone(),
+        running,
         dataplane.clone(),
         engine,
         events_tx,
@@ -252,7 +260,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         tun = %cfg.tun.name,
         endpoints = cfg.endpoints.len(),
         connections = cfg.connections.len(),
-        tunnels = dataplane.tunnels.len(),
+        tunnels = dataplane.tunnels().len(),
         admin_socket = %cfg.admin_socket.display(),
         "gateway running"
     );
@@ -275,7 +283,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
             warn!("a data path thread panicked");
         }
     }
-    for t in &dataplane.tunnels {
+    for t in dataplane.tunnels().iter() {
         let c = &t.counters;
         info!(
             tunnel = %t.inside_cidr,

@@ -259,7 +259,8 @@ impl Summary {
     /// Read off the data path (liveness, FIB) and the core (BGP sessions):
     /// per tunnel and per session, never per route.
     pub fn of(core: &Gateway, dataplane: &Dataplane, now: Instant) -> Summary {
-        let tunnels = &dataplane.tunnels;
+        let all = dataplane.tunnels();
+        let tunnels: Vec<_> = all.iter().filter(|t| !t.is_retired()).collect();
         let bgp = core.snapshot(now).bgp;
         let (v4, v6) = dataplane.fib.load().counts();
         Summary {

@@ -65,6 +65,8 @@ pub struct Transport {
     notify: Notify,
     shutdown: Arc<AtomicBool>,
     live: HashMap<PeerId, Live>,
+    /// Listening sessions: the listener thread's stop flag and handle.
+    listeners: HashMap<PeerId, (Arc<AtomicBool>, thread::JoinHandle<()>)>,
     /// Reported connections waiting for `Adopt` or `Refuse`.
     pending: HashMap<ConnId, TcpStream>,
 }
@@ -78,6 +80,7 @@ impl Transport {
             notify,
             shutdown,
             live: HashMap::new(),
+            listeners: HashMap::new(),
             pending: HashMap::new(),
         }
     }
@@ -148,6 +151,16 @@ impl Transport {
                 self.close(peer);
                 None
             }
+            TransportAction::Unlisten { peer } => {
+                self.close(peer);
+                if let Some((stop, handle)) = self.listeners.remove(&peer) {
+                    stop.store(true, Ordering::Relaxed);
+                    // At most one accept poll: the address must be free
+                    // for a session that listens on it next.
+                    let _ = handle.join();
+                }
+                None
+            }
         }
     }
 
@@ -193,9 +206,14 @@ impl Transport {
         // Numbers for accepted connections come from a range of their own
         // per listener, so the listener thread needs no shared counter.
         let base = (peer.index() as u64 + 1) << 40;
-        thread::Builder::new()
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = thread::Builder::new()
             .name(format!("bgp-listen-{peer}"))
-            .spawn(move || accept_loop(listener, peer, remote, base, notify, shutdown))?;
+            .spawn(move || {
+                accept_loop(listener, peer, remote, base, notify, &[&shutdown, &stopped])
+            })?;
+        self.listeners.insert(peer, (stop, handle));
         Ok(())
     }
 
@@ -303,13 +321,13 @@ fn accept_loop(
     remote: IpAddr,
     base: ConnId,
     notify: Notify,
-    shutdown: Arc<AtomicBool>,
+    stop: &[&AtomicBool],
 ) {
     let mut next = base;
     // Refusals are logged at most once per interval: anyone who reaches the
     // inside address could otherwise flood the log.
     let mut last_warned: Option<std::time::Instant> = None;
-    while !shutdown.load(Ordering::Relaxed) {
+    while !stop.iter().any(|s| s.load(Ordering::Relaxed)) {
         match listener.accept() {
             Ok((stream, from)) if from.ip() == remote => {
                 if stream.set_nonblocking(false).is_err() {

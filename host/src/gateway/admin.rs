@@ -173,10 +173,12 @@ impl Gateway {
             .tunnels
             .iter()
             .filter(|t| {
-                self.cfg
-                    .connections
-                    .get(t.connection.index())
-                    .is_some_and(|c| c.bgp.is_some())
+                !t.retired
+                    && self
+                        .cfg
+                        .connections
+                        .get(t.connection.index())
+                        .is_some_and(|c| c.bgp.is_some())
             })
             .map(|t| t.inside_cidr.to_string())
             .collect();

@@ -66,12 +66,13 @@ impl Gateway {
         let Some(t) = self
             .tunnels
             .iter()
-            .find(|t| t.inside_cidr.to_string() == tunnel)
+            .find(|t| !t.retired && t.inside_cidr.to_string() == tunnel)
             .cloned()
         else {
             let known: Vec<String> = self
                 .tunnels
                 .iter()
+                .filter(|t| !t.retired)
                 .map(|t| t.inside_cidr.to_string())
                 .collect();
             let reply = Response::error(format!(

@@ -8,6 +8,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use crate::bgp::transport::{TransportAction, TransportEvent};
+use crate::config::GatewayConfig;
 use crate::dataplane::fib::{Fib, TunnelId};
 use crate::dataplane::ProbeKind;
 use crate::liveness::bfd::State;
@@ -83,6 +84,14 @@ pub enum Action {
     /// Start WireGuard handshakes on every tunnel (the customer side does,
     /// as AWS's customer gateways do).
     InitiateHandshakes,
+    /// The tunnels changed (a reload added or removed connections): add
+    /// `added` to the data path (their settings are in `cfg`, numbered
+    /// after the last) before anything else is sent, and retire `retired`.
+    Tunnels {
+        cfg: Arc<GatewayConfig>,
+        added: Vec<TunnelId>,
+        retired: Vec<TunnelId>,
+    },
     /// A tunnel's liveness changed (for status and metrics).
     Liveness { tunnel: TunnelId, state: State },
     /// A tunnel's weight now (above 0: traffic goes over it).

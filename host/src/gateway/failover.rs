@@ -43,12 +43,13 @@ impl Gateway {
         let old_weights = std::mem::take(&mut self.weights);
         for (id, (old, new)) in old_weights.iter().zip(&weights).enumerate() {
             let (old, new) = (*old, *new);
-            if old > 0 && new == 0 {
+            let retired = self.tunnels.get(id).is_none_or(|t| t.retired);
+            if old > 0 && new == 0 && !retired {
                 if let Some(n) = self.failovers.get_mut(id) {
                     *n += 1;
                 }
             }
-            if (old > 0) != (new > 0) {
+            if (old > 0) != (new > 0) && !retired {
                 let (state, detail) = if new > 0 {
                     (
                         "active",
@@ -93,8 +94,15 @@ impl Gateway {
             Some(plugin) => plugin.decide(&input)?,
             None => self.slots.failover.decide(&input).weights,
         };
+        let live_tunnels_of = self
+            .cfg
+            .connections
+            .iter()
+            .zip(&self.tunnels_of)
+            .filter(|(c, _)| c.is_live())
+            .map(|(_, ids)| ids);
         Ok(decisions::weights_by_tunnel(
-            &self.tunnels_of,
+            live_tunnels_of,
             &answer,
             self.weights.len(),
         ))

@@ -42,6 +42,9 @@ pub(super) fn probes(
     tunnels
         .iter()
         .map(|t| {
+            if t.retired {
+                return Probe::Off;
+            }
             let liveness = cfg
                 .connections
                 .get(t.connection.index())
@@ -103,8 +106,11 @@ impl Gateway {
     /// without a WireGuard session starts a handshake: the VGW leaves that
     /// to the customer gateway at first.
     pub(super) fn probe_timeouts(&mut self, now: Instant) {
-        let settled = now.saturating_duration_since(self.started) >= VGW_INITIATE_AFTER;
         for id in 0..self.probes.len() {
+            let settled = self
+                .probe_start
+                .get(id)
+                .is_none_or(|s| now.saturating_duration_since(*s) >= VGW_INITIATE_AFTER);
             if let Some(t) = self.probes.get_mut(id).and_then(|p| p.handle_timeout(now)) {
                 self.on_transition(TunnelId(id), t, now);
             }
@@ -132,7 +138,7 @@ impl Gateway {
                         }
                     }
                 }
-                None => {}
+                Some(Probe::Off) | None => {}
             }
         }
     }

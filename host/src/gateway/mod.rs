@@ -130,10 +130,12 @@ pub struct Gateway {
     tunnels_of: Vec<Vec<TunnelId>>,
     settings: Settings,
     probes: Vec<Probe>,
+    /// Per tunnel: when its probe started (at start, or when a reload
+    /// added it).
+    probe_start: Vec<Instant>,
     up_since: Vec<Option<Instant>>,
     /// Per tunnel: does it have a WireGuard session (as the driver says)?
     handshake: Vec<bool>,
-    started: Instant,
     /// The latest `now` given.
     now: Instant,
     speaker: Speaker,
@@ -175,9 +177,9 @@ impl Gateway {
             tunnels_of,
             settings,
             probes,
+            probe_start: vec![now; n],
             up_since: vec![None; n],
             handshake: vec![false; n],
-            started: now,
             now,
             speaker,
             rib,
@@ -228,7 +230,7 @@ impl Gateway {
             Event::Handshake {
                 tunnel,
                 established,
-            } => {
+            } if self.tunnels.get(tunnel.index()).is_some_and(|t| !t.retired) => {
                 if let Some(h) = self.handshake.get_mut(tunnel.index()) {
                     *h = established;
                 }
@@ -239,6 +241,7 @@ impl Gateway {
                 };
                 self.tunnel_event(tunnel, TunnelEventKind::Handshake, state, detail);
             }
+            Event::Handshake { .. } => {}
             Event::Traffic { rx_packets } => self.rx_packets = rx_packets,
             Event::Admin { id, command } => self.on_admin(id, command, now),
         }
@@ -258,7 +261,7 @@ impl Gateway {
         }
         self.probes
             .iter()
-            .map(Probe::poll_timeout)
+            .filter_map(Probe::poll_timeout)
             .chain(self.speaker.poll_timeout())
             .chain(self.drain_timeout())
             .chain([self.next_failover])

@@ -1,16 +1,23 @@
 //! Reload as a diff: `sitelink reload` (or SIGHUP) reads the config again,
-//! the admin thread checks it whole and compiles the plugins it changes,
-//! and the core compares it with the running one ([`plan`]) and applies
-//! what changed in place: static routes, the networks we advertise,
-//! max-prefix limits, failback hold, route propagation, plugins. Tunnels,
-//! probes and BGP sessions keep running (their uptime keeps counting).
-//! What cannot change in place is refused, each with its reason, and then
-//! nothing changes at all.
+//! the admin thread checks it whole, lines it up with the running one
+//! ([`align`]) and compiles the plugins it changes, and the core compares
+//! the two ([`plan`]) and applies the difference:
 //!
-//! Not yet in place: adding or removing a VPN connection or a tunnel (the
-//! data path's tunnel list is fixed at start), liveness timers, BGP AS
-//! numbers and timers, endpoints, the TUN device, kernel-route settings,
-//! metrics and log settings: a restart applies them.
+//! - in place: static routes, the networks we advertise, max-prefix
+//!   limits, failback hold, route propagation, plugins; the connection's
+//!   tunnels, probes and BGP sessions keep running (uptime keeps counting);
+//! - a connection added: its tunnels, probes and sessions start;
+//! - a connection removed: its sessions say goodbye (Cease, peer
+//!   de-configured), its routes are withdrawn, its tunnels stop;
+//! - a connection whose tunnels, routing, liveness or BGP AS numbers
+//!   changed: replaced (removed and added again), so its tunnels restart.
+//!
+//! Ids never move: a removed connection keeps its place in the running
+//! config, marked retired, until the gateway restarts; added ones come
+//! after it. What cannot change without a restart (the TUN device,
+//! endpoints, the gateway's key, AS number or router ID, kernel-route,
+//! metrics and log settings) is refused, each with its reason, and then
+//! nothing changes at all.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,10 +25,13 @@ use std::time::Instant;
 use ipnet::IpNet;
 use tracing::info;
 
-use super::{Action, Gateway, RequestId};
-use crate::api::{ReloadResult, Response};
+use super::{liveness, Action, Gateway, RequestId};
+use crate::api::{ReloadResult, Response, TunnelEventKind};
 use crate::config::{ConnectionConfig, GatewayConfig, PluginConfig};
+use crate::liveness::bfd::State;
+use crate::liveness::Probe;
 use crate::policy::{Plugin, Slot};
+use crate::topology::{self, TunnelId};
 
 /// A plugin slot's new plugin (`None`: back to the built-in default).
 pub type SlotChange = (Slot, Option<Plugin>);
@@ -52,6 +62,61 @@ fn prefix_diff(old: &[IpNet], new: &[IpNet]) -> Option<String> {
         parts.push(format!("- {}", list(&removed)));
     }
     Some(parts.join(", "))
+}
+
+/// Whether `new` can take `old`'s place without restarting its tunnels:
+/// the same tunnels, routing, liveness and BGP identity.
+fn same_shape(old: &ConnectionConfig, new: &ConnectionConfig) -> bool {
+    let bgp_identity = |x: &ConnectionConfig| {
+        x.bgp
+            .as_ref()
+            .map(|b| (b.local_asn, b.remote_asn, b.passive))
+    };
+    old.routing == new.routing
+        && old.tunnels == new.tunnels
+        && old.liveness == new.liveness
+        && bgp_identity(old) == bgp_identity(new)
+}
+
+/// Lines the config read from the file up with the running one, so that
+/// ids do not move: every running connection keeps its place (taken by
+/// its new settings, or retired when it is gone or must be replaced), the
+/// retired ones stay, and new connections come after.
+pub fn align(running: &GatewayConfig, new: GatewayConfig) -> GatewayConfig {
+    let mut fresh: Vec<Option<ConnectionConfig>> =
+        new.connections.iter().cloned().map(Some).collect();
+    let mut connections = Vec::with_capacity(running.connections.len() + fresh.len());
+    for old in &running.connections {
+        let successor = (old.is_live())
+            .then(|| {
+                fresh
+                    .iter()
+                    .position(|c| c.as_ref().is_some_and(|c| c.name == old.name))
+            })
+            .flatten()
+            .filter(|i| {
+                fresh
+                    .get(*i)
+                    .and_then(|c| c.as_ref())
+                    .is_some_and(|c| same_shape(old, c))
+            })
+            .and_then(|i| fresh.get_mut(i).and_then(Option::take));
+        connections.push(successor.unwrap_or_else(|| ConnectionConfig {
+            retired: true,
+            ..old.clone()
+        }));
+    }
+    connections.extend(fresh.into_iter().flatten());
+    let mut bgp = new.bgp.clone();
+    // A router ID taken from the first tunnel stays what the sessions use.
+    if bgp.router_id_derived && running.bgp.router_id_derived {
+        bgp.router_id = running.bgp.router_id;
+    }
+    GatewayConfig {
+        connections,
+        bgp,
+        ..new
+    }
 }
 
 /// The slots whose plugin (file or parameters) differs.
@@ -109,37 +174,53 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
     });
     restart("[metrics]", old.metrics != new.metrics);
     restart("[log]", old.log != new.log);
-    let names = |c: &[ConnectionConfig]| c.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    if names(&old.connections) != names(&new.connections) {
-        refused.push(format!(
-            "the VPN connections changed ({} -> {}): adding, removing or reordering a \
-             connection at run time is not supported yet; restart the gateway to apply it",
-            names(&old.connections).join(", "),
-            names(&new.connections).join(", ")
-        ));
-    }
     let mut changes: Changes = Vec::new();
+    let running = |name: &str| old.live_connection(name).is_some();
+    let kept = |name: &str| new.live_connection(name).is_some();
+    if new.connections.len() < old.connections.len()
+        || old
+            .connections
+            .iter()
+            .zip(&new.connections)
+            .any(|(a, b)| a.name != b.name || (a.retired && !b.retired))
+    {
+        // `new` was not lined up with `old` (see `align`): a bug, not the
+        // operator's.
+        refused.push("the new config is not lined up with the running one".into());
+    }
+    for b in new
+        .connections
+        .get(old.connections.len()..)
+        .unwrap_or_default()
+    {
+        if running(&b.name) {
+            changes.push(format!(
+                "connection {}: replaced (its tunnels, routing, liveness or BGP AS numbers \
+                 changed): its tunnels and sessions restart",
+                b.name
+            ));
+        } else {
+            changes.push(format!(
+                "connection {}: added ({} tunnels, {}): its tunnels and sessions start",
+                b.name,
+                b.tunnels.len(),
+                if b.bgp.is_some() { "BGP" } else { "static" }
+            ));
+        }
+    }
     for (a, b) in old.connections.iter().zip(&new.connections) {
         let c = &a.name;
-        if a.routing != b.routing || a.tunnels != b.tunnels {
-            refused.push(format!(
-                "connection {c}: its routing or tunnels changed: restart the gateway to apply it"
-            ));
+        if a.retired {
+            continue;
         }
-        if a.liveness != b.liveness {
-            refused.push(format!(
-                "connection {c}: liveness changed: restart the gateway to apply it"
-            ));
-        }
-        let bgp_identity = |x: &ConnectionConfig| {
-            x.bgp
-                .as_ref()
-                .map(|b| (b.local_asn, b.remote_asn, b.passive))
-        };
-        if bgp_identity(a) != bgp_identity(b) {
-            refused.push(format!(
-                "connection {c}: its BGP AS numbers or passive changed: restart the gateway to apply it"
-            ));
+        if b.retired {
+            if !kept(c) {
+                changes.push(format!(
+                    "connection {c}: removed: its BGP sessions close (Cease, peer \
+                     de-configured), its routes are withdrawn and its tunnels stop"
+                ));
+            }
+            continue;
         }
         if let Some(d) = prefix_diff(&a.static_routes, &b.static_routes) {
             changes.push(format!("connection {c}: static routes {d}"));
@@ -188,6 +269,85 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
     }
 }
 
+impl Gateway {
+    /// Retires the tunnels of removed connections and starts those of
+    /// added ones (the running config already says which).
+    fn apply_connections(&mut self, now: Instant) {
+        let tunnels = topology::tunnels(&self.cfg);
+        let old_len = self.tunnels.len();
+        let retired: Vec<TunnelId> = tunnels
+            .iter()
+            .zip(&self.tunnels)
+            .filter(|(new, old)| new.retired && !old.retired)
+            .map(|(t, _)| t.id)
+            .collect();
+        let added: Vec<TunnelId> = tunnels.iter().skip(old_len).map(|t| t.id).collect();
+        if retired.is_empty() && added.is_empty() {
+            return;
+        }
+        // The data path first: nothing may be sent over a tunnel it lacks.
+        self.actions.push_back(Action::Tunnels {
+            cfg: self.cfg.clone(),
+            added: added.clone(),
+            retired: retired.clone(),
+        });
+        for id in &retired {
+            let i = id.index();
+            if let Some(p) = self.probes.get_mut(i) {
+                *p = Probe::Off;
+            }
+            if let Some(u) = self.up_since.get_mut(i) {
+                *u = None;
+            }
+            if let Some(super::drain::Drain::Waiting { reply, .. }) =
+                self.drains.get_mut(i).and_then(Option::take)
+            {
+                self.actions.push_back(Action::Reply {
+                    id: reply,
+                    reply: Response::error(
+                        "drain stopped: a reload removed the tunnel's connection",
+                    ),
+                });
+            }
+            self.actions.push_back(Action::Liveness {
+                tunnel: *id,
+                state: State::AdminDown,
+            });
+            self.tunnel_event(
+                *id,
+                TunnelEventKind::Liveness,
+                "removed",
+                "the connection was removed from the config",
+            );
+        }
+        let seed = self.settings.seed ^ (old_len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let fresh = tunnels.get(old_len..).unwrap_or_default();
+        self.probes
+            .extend(liveness::probes(&self.cfg, fresh, seed, now));
+        let n = tunnels.len();
+        self.probe_start.resize(n, now);
+        self.up_since.resize(n, None);
+        self.handshake.resize(n, false);
+        self.weights.resize(n, 0);
+        self.failovers.resize(n, 0);
+        self.drains.resize_with(n, || None);
+        self.rx_packets.resize(n, 0);
+        self.tunnels = tunnels;
+        self.tunnels_of = crate::routing::table::tunnels_by_connection(&self.cfg);
+        self.speaker
+            .retire_tunnels(&retired, now, &mut self.slots.filter);
+        let fresh = self.tunnels.get(old_len..).unwrap_or_default();
+        self.speaker
+            .add_tunnels(&self.cfg, fresh, now, &mut self.slots.filter);
+        self.rib.set_tunnels(&self.tunnels);
+        info!(
+            added = added.len(),
+            retired = retired.len(),
+            "tunnels changed by the reload"
+        );
+    }
+}
+
 fn on_off(b: bool) -> &'static str {
     if b {
         "on"
@@ -231,12 +391,14 @@ impl Gateway {
     }
 
     /// Makes `new` the running config (its differences already checked by
-    /// [`plan`]) and queues what follows: re-selection of changed static
-    /// prefixes, the stored routes through the guard and filter again, our
-    /// routes sent again, the weights asked again.
+    /// [`plan`]) and queues what follows: connections removed and added,
+    /// re-selection of changed static prefixes, the stored routes through
+    /// the guard and filter again, our routes sent again, the weights asked
+    /// again.
     fn apply_config(&mut self, new: Arc<GatewayConfig>, plugins: Vec<SlotChange>, now: Instant) {
         let propagation_changed = self.cfg.route_table.propagation != new.route_table.propagation;
         self.cfg = new;
+        self.apply_connections(now);
         self.rib.set_statics(&self.cfg);
         let mut refilter = true;
         let mut reselect = propagation_changed;
@@ -317,8 +479,13 @@ mod tests {
         let text = fx
             .base()
             .replace("mtu = 1420", "mtu = 1400")
-            .replace("name = \"office\"", "name = \"branch\"");
-        let refused = plan(&old, &fx.parse(&text).expect("config")).expect_err("refused");
+            .replace(
+                "[[endpoint]]\nname = \"az2\"",
+                "[[endpoint]]\nname = \"az3\"",
+            )
+            .replace("endpoint = \"az2\"", "endpoint = \"az3\"");
+        let new = align(&old, fx.parse(&text).expect("config"));
+        let refused = plan(&old, &new).expect_err("refused");
         assert!(
             refused.iter().any(|r| r.starts_with("[tun] changed")),
             "{refused:?}"
@@ -326,8 +493,55 @@ mod tests {
         assert!(
             refused
                 .iter()
-                .any(|r| r.contains("office -> branch") && r.contains("not supported yet")),
+                .any(|r| r.starts_with("[[endpoint]] changed")),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_renamed_connection_is_removed_and_added_with_new_ids() {
+        let fx = Fixture::new();
+        let old = parse(&fx, "");
+        let text = fx.base().replace("name = \"office\"", "name = \"branch\"");
+        let new = align(&old, fx.parse(&text).expect("config"));
+        let names: Vec<(&str, bool)> = new
+            .connections
+            .iter()
+            .map(|c| (c.name.as_str(), c.retired))
+            .collect();
+        assert_eq!(names, vec![("office", true), ("branch", false)]);
+        let changes = plan(&old, &new).expect("applies");
+        assert!(
+            changes[0].starts_with("connection branch: added"),
+            "{changes:?}"
+        );
+        assert!(
+            changes[1].starts_with("connection office: removed"),
+            "{changes:?}"
+        );
+        let ids: Vec<(usize, bool)> = topology::tunnels(&new)
+            .iter()
+            .map(|t| (t.id.index(), t.retired))
+            .collect();
+        assert_eq!(ids, vec![(0, true), (1, true), (2, false), (3, false)]);
+        // Lining up again keeps the retired ones in place.
+        let again = align(&new, fx.parse(&text).expect("config"));
+        assert_eq!(again.connections.len(), 2);
+        assert!(plan(&new, &again).expect("same").is_empty());
+    }
+
+    #[test]
+    fn a_connection_whose_tunnels_changed_is_replaced() {
+        let fx = Fixture::new();
+        let old = parse(&fx, "");
+        let text = fx.base().replace("198.18.10.2:51820", "198.18.10.3:51820");
+        let new = align(&old, fx.parse(&text).expect("config"));
+        assert_eq!(new.connections.len(), 2);
+        let changes = plan(&old, &new).expect("applies");
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            changes[0].starts_with("connection office: replaced"),
+            "{changes:?}"
         );
     }
 }

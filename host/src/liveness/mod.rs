@@ -18,6 +18,8 @@ use bfd::{State, Transition};
 pub enum Probe {
     Bfd(bfd::Session),
     Echo(echo::EchoSession),
+    /// None: the tunnel was retired (a reload removed its connection).
+    Off,
 }
 
 impl Probe {
@@ -25,14 +27,17 @@ impl Probe {
         match self {
             Probe::Bfd(s) => s.state(),
             Probe::Echo(s) => s.state(),
+            Probe::Off => State::AdminDown,
         }
     }
 
-    /// When [`Probe::handle_timeout`] or a transmit is next due.
-    pub fn poll_timeout(&self) -> Instant {
+    /// When [`Probe::handle_timeout`] or a transmit is next due (never
+    /// for a probe that is off).
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match self {
-            Probe::Bfd(s) => s.poll_timeout(),
-            Probe::Echo(s) => s.poll_timeout(),
+            Probe::Bfd(s) => Some(s.poll_timeout()),
+            Probe::Echo(s) => Some(s.poll_timeout()),
+            Probe::Off => None,
         }
     }
 
@@ -41,6 +46,7 @@ impl Probe {
         match self {
             Probe::Bfd(s) => s.handle_timeout(now),
             Probe::Echo(s) => s.handle_timeout(now),
+            Probe::Off => None,
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn connection_health(
     cfg.connections
         .iter()
         .zip(tunnels_of)
+        .filter(|(conn, _)| conn.is_live())
         .map(|(conn, ids)| ConnectionHealth {
             name: conn.name.clone(),
             routing: match conn.routing {
@@ -85,11 +86,16 @@ fn millis_u64(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The weights per tunnel id from a failover answer (per connection, per
-/// tunnel in order).
-pub fn weights_by_tunnel(tunnels_of: &[Vec<TunnelId>], answer: &[Vec<u32>], n: usize) -> Vec<u32> {
+/// The weights per tunnel id from a failover answer (per running
+/// connection, per tunnel in order: `tunnels_of` has the running
+/// connections' tunnels); 0 for every other tunnel.
+pub fn weights_by_tunnel<'a>(
+    tunnels_of: impl IntoIterator<Item = &'a Vec<TunnelId>>,
+    answer: &[Vec<u32>],
+    n: usize,
+) -> Vec<u32> {
     let mut weights = vec![0; n];
-    for (ids, ws) in tunnels_of.iter().zip(answer) {
+    for (ids, ws) in tunnels_of.into_iter().zip(answer) {
         for (id, w) in ids.iter().zip(ws) {
             if let Some(slot) = weights.get_mut(id.index()) {
                 *slot = *w;

@@ -75,15 +75,26 @@ impl Selector<'_> {
 /// order.
 fn statics_of(cfg: &GatewayConfig) -> BTreeMap<IpNet, Vec<ConnectionId>> {
     let mut statics: BTreeMap<IpNet, Vec<ConnectionId>> = BTreeMap::new();
-    for (connection, conn) in cfg.connections.iter().enumerate() {
+    for (connection, conn) in cfg.live_connections() {
         for prefix in &conn.static_routes {
-            statics
-                .entry(*prefix)
-                .or_default()
-                .push(ConnectionId(connection));
+            statics.entry(*prefix).or_default().push(connection);
         }
     }
     statics
+}
+
+/// Each running tunnel's inside /30, over that tunnel alone.
+fn tunnel_routes_of(tunnels: &[TunnelInfo]) -> Vec<(IpNet, NextHop)> {
+    tunnels
+        .iter()
+        .filter(|t| !t.retired)
+        .map(|t| {
+            (
+                IpNet::V4(t.inside_cidr),
+                NextHop::over(t.connection, &[t.id]),
+            )
+        })
+        .collect()
 }
 
 /// Where a prefix is to be installed (`None`: nowhere).
@@ -140,15 +151,7 @@ impl LocRib {
     /// inside addresses.
     pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> LocRib {
         let statics = statics_of(cfg);
-        let tunnel_routes: Vec<(IpNet, NextHop)> = tunnels
-            .iter()
-            .map(|t| {
-                (
-                    IpNet::V4(t.inside_cidr),
-                    NextHop::over(t.connection, &[t.id]),
-                )
-            })
-            .collect();
+        let tunnel_routes = tunnel_routes_of(tunnels);
         let mut fib = Fib::default();
         for (prefix, hop) in &tunnel_routes {
             fib.insert(*prefix, hop.clone());
@@ -187,6 +190,25 @@ impl LocRib {
             .collect();
         self.statics = statics;
         self.pending.extend(changed);
+    }
+
+    /// The tunnels changed (a reload added or retired some): the inside
+    /// /30s of retired tunnels leave the FIB (to what the selection
+    /// installed there, if anything), the new ones enter it.
+    pub fn set_tunnels(&mut self, tunnels: &[TunnelInfo]) {
+        let new = tunnel_routes_of(tunnels);
+        let old = std::mem::replace(&mut self.tunnel_routes, new);
+        for (prefix, _) in old {
+            if !self.is_tunnel_route(&prefix) {
+                let via = self.installed.get(&prefix);
+                self.fib_route(prefix, via, tunnels);
+            }
+        }
+        let fib = Arc::make_mut(&mut self.fib);
+        for (prefix, hop) in &self.tunnel_routes {
+            fib.insert(*prefix, hop.clone());
+        }
+        self.fib_changed = true;
     }
 
     /// Queues `prefixes` to be selected again.

@@ -48,10 +48,9 @@ pub fn routes(
     let wanted: Option<Vec<IpNet>> = query.prefix.as_ref().map(covering);
     let in_prefix = |p: &IpNet| wanted.as_ref().is_none_or(|w| w.contains(p));
     let connection_id = query.connection.as_ref().map(|name| {
-        cfg.connections
-            .iter()
-            .position(|c| &c.name == name)
-            .map(ConnectionId)
+        cfg.live_connections()
+            .find(|(_, c)| &c.name == name)
+            .map(|(id, _)| id)
     });
     let in_connection = |c: ConnectionId| connection_id.is_none_or(|id| id == Some(c));
     let selected = |prefix, connection, tunnel| {
@@ -60,8 +59,7 @@ pub fn routes(
     };
     let mut routes: Vec<RouteEntry> = Vec::new();
     let mut statics = 0;
-    for (index, conn) in cfg.connections.iter().enumerate() {
-        let connection = ConnectionId(index);
+    for (connection, conn) in cfg.live_connections() {
         if !in_connection(connection) {
             continue;
         }

@@ -56,7 +56,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -175,7 +175,8 @@ pub fn bind(addr: SocketAddr) -> Result<MetricsListener, MetricsError> {
 
 /// What a scrape reads; all shared with the threads that write it.
 pub struct Sources {
-    pub cfg: Arc<GatewayConfig>,
+    /// The running config (replaced by a reload).
+    pub cfg: Arc<ArcSwap<GatewayConfig>>,
     pub dataplane: Arc<Dataplane>,
     pub turns: Arc<TurnStats>,
     pub published: Arc<Published>,
@@ -201,20 +202,20 @@ struct Floors {
 impl Sources {
     /// One scrape's text.
     fn render(&self, floors: &mut Floors) -> String {
-        let status = crate::control::status::status(&self.cfg, &self.dataplane, &self.turns);
-        // Tunnel ids (the snapshot's per-tunnel vectors) to their labels.
-        let tunnels: Vec<TunnelLabels> = self
+        let cfg = self.cfg.load();
+        let status = crate::control::status::status(&cfg, &self.dataplane, &self.turns);
+        // Tunnel ids (the snapshot's per-tunnel vectors) to their labels;
+        // none for a retired tunnel (its connection was removed).
+        let tunnels: Vec<Option<TunnelLabels>> = self
             .dataplane
-            .tunnels
+            .tunnels()
             .iter()
-            .map(|t| TunnelLabels {
-                connection: self
-                    .cfg
-                    .connections
-                    .get(t.connection.index())
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-                tunnel: TunnelCidr::from(t.inside_cidr).to_string(),
+            .map(|t| {
+                let conn = cfg.connections.get(t.connection.index())?;
+                (!t.is_retired() && !conn.retired).then(|| TunnelLabels {
+                    connection: conn.name.clone(),
+                    tunnel: TunnelCidr::from(t.inside_cidr).to_string(),
+                })
             })
             .collect();
         let stamped = self.published.load();
@@ -238,7 +239,7 @@ impl Sources {
 struct Reading<'a> {
     status: &'a api::Status,
     /// By tunnel id: the labels of the snapshot's per-tunnel values.
-    tunnels: &'a [TunnelLabels],
+    tunnels: &'a [Option<TunnelLabels>],
     /// The control plane's snapshot and its age.
     snapshot: Option<(&'a Snapshot, Duration)>,
     version: &'a str,
@@ -487,8 +488,8 @@ fn tunnels(reg: &mut Registry, r: &Reading) {
     let by_id = |values: &[u64]| -> Vec<(TunnelLabels, u64)> {
         r.tunnels
             .iter()
-            .cloned()
             .zip(values.iter().copied())
+            .filter_map(|(l, v)| Some((l.clone()?, v)))
             .collect()
     };
     let weights: Vec<u64> = snapshot.weights.iter().map(|w| u64::from(*w)).collect();

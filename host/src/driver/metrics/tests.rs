@@ -48,7 +48,10 @@ fn office(tunnel: &str) -> TunnelLabels {
 
 fn render(snapshot: Option<&Snapshot>, floors: &mut Floors) -> String {
     let status = status();
-    let tunnels = [office("169.254.10.0/30"), office("169.254.11.0/30")];
+    let tunnels = [
+        Some(office("169.254.10.0/30")),
+        Some(office("169.254.11.0/30")),
+    ];
     let reading = Reading {
         status: &status,
         tunnels: &tunnels,

@@ -70,6 +70,8 @@ struct BgpPeer {
     /// Drained by the operator: our routes go out with a worse MED and a
     /// prepended AS path, so the peer sends over the other tunnels.
     drained: bool,
+    /// Its connection was removed by a reload: stopped for good.
+    retired: bool,
     /// Prefixes of the Adj-RIB-In waiting for the import filter, oldest
     /// first (a prefix may be queued twice: the second look changes nothing).
     to_filter: VecDeque<IpNet>,
@@ -104,45 +106,49 @@ fn family_of(prefix: &IpNet) -> Family {
     }
 }
 
+/// The session over `t`, if its connection is dynamic and running.
+fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
+    let conn = cfg
+        .connections
+        .get(t.connection.index())
+        .filter(|c| c.is_live())?;
+    let settings = conn.bgp.clone()?;
+    let mut session_cfg =
+        SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
+    session_cfg.hold_time = cfg.bgp.hold_time;
+    session_cfg.passive = settings.passive;
+    Some(BgpPeer {
+        tunnel: t.id,
+        tunnel_name: t.inside_cidr.to_string(),
+        connection: t.connection,
+        connection_name: conn.name.clone(),
+        local: t.inside_local,
+        remote: t.inside_remote,
+        session: Session::new(session_cfg),
+        tcp: None,
+        attempt: None,
+        last_warned: None,
+        adj_in: AdjRibIn::default(),
+        accepted: Accepted::default(),
+        adj_out: AdjRibOut::default(),
+        to_filter: VecDeque::new(),
+        drained: false,
+        retired: false,
+        last_error: None,
+        filter_peer: Peer {
+            connection: conn.name.clone(),
+            tunnel: t.inside_cidr.to_string(),
+            asn: settings.remote_asn,
+            address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
+        },
+        settings,
+    })
+}
+
 impl Speaker {
     /// A session for every tunnel of every dynamic connection (none started).
     pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> Speaker {
-        let peers = tunnels
-            .iter()
-            .filter_map(|t| {
-                let conn = cfg.connections.get(t.connection.index())?;
-                let settings = conn.bgp.clone()?;
-                let mut session_cfg =
-                    SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
-                session_cfg.hold_time = cfg.bgp.hold_time;
-                session_cfg.passive = settings.passive;
-                Some(BgpPeer {
-                    tunnel: t.id,
-                    tunnel_name: t.inside_cidr.to_string(),
-                    connection: t.connection,
-                    connection_name: conn.name.clone(),
-                    local: t.inside_local,
-                    remote: t.inside_remote,
-                    session: Session::new(session_cfg),
-                    tcp: None,
-                    attempt: None,
-                    last_warned: None,
-                    adj_in: AdjRibIn::default(),
-                    accepted: Accepted::default(),
-                    adj_out: AdjRibOut::default(),
-                    to_filter: VecDeque::new(),
-                    drained: false,
-                    last_error: None,
-                    filter_peer: Peer {
-                        connection: conn.name.clone(),
-                        tunnel: t.inside_cidr.to_string(),
-                        asn: settings.remote_asn,
-                        address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
-                    },
-                    settings,
-                })
-            })
-            .collect();
+        let peers = tunnels.iter().filter_map(|t| peer_for(cfg, t)).collect();
         Speaker {
             peers,
             dirty: Vec::new(),
@@ -160,18 +166,69 @@ impl Speaker {
     /// Starts every session (passive ones listen on their inside address).
     pub fn start(&mut self, now: Instant, filter: &mut FilterSlot) {
         for id in 0..self.peers.len() {
-            let Some(peer) = self.peers.get_mut(id) else {
+            self.start_peer(id, now, filter);
+        }
+    }
+
+    fn start_peer(&mut self, id: usize, now: Instant, filter: &mut FilterSlot) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.retired {
+            return;
+        }
+        if peer.settings.passive {
+            self.actions.push(TransportAction::Listen {
+                peer: PeerId(id),
+                local: SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT),
+                remote: IpAddr::V4(peer.remote),
+            });
+        }
+        let outputs = peer.session.start(now);
+        self.drive(id, outputs, now, filter);
+    }
+
+    /// Sessions for the tunnels a reload added (of dynamic connections),
+    /// started; the ones already running are untouched.
+    pub fn add_tunnels(
+        &mut self,
+        cfg: &GatewayConfig,
+        tunnels: &[TunnelInfo],
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) {
+        let first = self.peers.len();
+        self.peers
+            .extend(tunnels.iter().filter_map(|t| peer_for(cfg, t)));
+        for id in first..self.peers.len() {
+            self.start_peer(id, now, filter);
+        }
+    }
+
+    /// The sessions over tunnels a reload removed: each says goodbye (Cease
+    /// / peer de-configured, RFC 4486), its connection and listener close,
+    /// its routes are withdrawn, and it never starts again.
+    pub fn retire_tunnels(&mut self, tunnels: &[TunnelId], now: Instant, filter: &mut FilterSlot) {
+        for id in 0..self.peers.len() {
+            let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            if peer.settings.passive {
-                self.actions.push(TransportAction::Listen {
-                    peer: PeerId(id),
-                    local: SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT),
-                    remote: IpAddr::V4(peer.remote),
-                });
+            if p.retired || !tunnels.contains(&p.tunnel) {
+                continue;
             }
-            let outputs = peer.session.start(now);
+            p.retired = true;
+            info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+                "connection removed: BGP session closed");
+            p.last_error = Some("the connection was removed from the config".into());
+            let passive = p.settings.passive;
+            let cease =
+                Notification::new(error_code::CEASE, error_code::PEER_DECONFIGURED, Vec::new());
+            let outputs = p.session.stop(Some(cease), None, now);
             self.drive(id, outputs, now, filter);
+            if passive {
+                self.actions
+                    .push(TransportAction::Unlisten { peer: PeerId(id) });
+            }
         }
     }
 
@@ -184,7 +241,7 @@ impl Speaker {
     ) -> bool {
         match event {
             TransportEvent::Connected { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
+                let Some(p) = self.peers.get_mut(peer.index()).filter(|p| !p.retired) else {
                     self.actions.push(TransportAction::Refuse { conn });
                     return false;
                 };

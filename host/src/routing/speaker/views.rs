@@ -241,6 +241,7 @@ impl Speaker {
         let peers = self
             .peers
             .iter()
+            .filter(|p| !p.retired)
             .map(|p| {
                 let stats = p.session.stats();
                 let negotiated = p.session.negotiated();
