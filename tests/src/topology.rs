@@ -146,9 +146,18 @@ pub struct SiteOptions {
     /// Extra environment, per gateway (e.g. `NOTIFY_SOCKET`), kept across
     /// restarts.
     pub env: Vec<(Gw, String, String)>,
+    /// Text replaced in the example before it is rendered, per gateway
+    /// (for what [`TomlSet`] cannot say, such as another `[[endpoint]]`).
+    pub replace: Vec<(Gw, String, String)>,
 }
 
 impl SiteOptions {
+    /// Replaces `from` with `to` in `gw`'s example config.
+    pub fn replace(mut self, gw: Gw, from: &str, to: &str) -> Self {
+        self.replace.push((gw, from.to_string(), to.to_string()));
+        self
+    }
+
     /// Adds `[table] key = value` (TOML) to `gw`'s config.
     pub fn set(mut self, gw: Gw, table: &str, key: &str, value: impl Into<String>) -> Self {
         self.set.push((gw, TomlSet::new(table, key, value)));
@@ -274,7 +283,7 @@ impl SiteLab {
         };
         let mut me = Self::build(topology)?;
         me.env = opts.env;
-        me.start_gateways(&bin, opts.rust_log.as_deref(), &opts.set)?;
+        me.start_gateways(&bin, opts.rust_log.as_deref(), &opts.set, &opts.replace)?;
         Ok(me)
     }
 

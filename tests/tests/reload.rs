@@ -174,3 +174,189 @@ fn a_dynamic_reload_advertises_a_new_network_without_a_reset() {
         assert!(after.uptime(t) > before.uptime(t), "{test}: uptime broke");
     }
 }
+
+/// The far side's public key as `gw`'s rendered config names it.
+fn far_key(lab: &SiteLab, gw: Gw) -> String {
+    let text = std::fs::read_to_string(lab.config_path(gw).expect("config")).expect("config text");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("remote_public_key = "))
+        .map(|k| k.trim_matches('"').to_string())
+        .expect("a remote_public_key line")
+}
+
+/// A static connection "branch" of two tunnels, as `gw` writes it: the CGW
+/// runs it from a second endpoint (port 51821), so that each side tells
+/// its tunnels apart from office's.
+fn branch(gw: Gw, key: &str) -> String {
+    let (tunnels, routes) = match gw {
+        Gw::Vgw => (
+            [
+                ("az1", "198.18.10.2:51821", "169.254.20.0/30"),
+                ("az2", "198.18.10.2:51821", "169.254.21.0/30"),
+            ],
+            "10.11.0.0/24",
+        ),
+        _ => (
+            [
+                ("wan-b", "198.18.1.2:51820", "169.254.20.0/30"),
+                ("wan-b", "198.18.2.2:51820", "169.254.21.0/30"),
+            ],
+            "10.22.0.0/24",
+        ),
+    };
+    let mut text = format!(
+        "\n[[connection]]\nname = \"branch\"\nrouting = \"static\"\nstatic_routes = [\"{routes}\"]\n"
+    );
+    for (endpoint, remote, cidr) in tunnels {
+        text += &format!(
+            "\n[[connection.tunnel]]\nendpoint = \"{endpoint}\"\nremote = \"{remote}\"\n\
+             remote_public_key = \"{key}\"\ninside_cidr = \"{cidr}\"\n"
+        );
+    }
+    text
+}
+
+#[test]
+fn a_reload_adds_and_removes_a_connection_while_another_carries_traffic() {
+    let _wd = Watchdog::arm("reload add/remove", Duration::from_secs(150));
+    let test = "reload-connections";
+    let opts = SiteOptions::default().replace(
+        Gw::Cgw,
+        "listen = \"198.18.10.2:51820\"",
+        "listen = \"198.18.10.2:51820\"\n\n[[endpoint]]\nname = \"wan-b\"\nlisten = \"198.18.10.2:51821\"",
+    );
+    let lab = SiteLab::start_settled(Topology::Dynamic, opts)
+        .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
+    // The branch's sites: 10.11.0.0/24 behind the CGW, 10.22.0.0/24 behind the VGW.
+    lab.site_a.add_addr("eth0", "10.11.0.10/24").expect("addr");
+    lab.cgw.add_addr("lan", "10.11.0.1/24").expect("addr");
+    lab.site_b.add_addr("eth0", "10.22.0.10/24").expect("addr");
+    lab.vgw.add_addr("lan", "10.22.0.1/24").expect("addr");
+    let keys = [
+        (Gw::Vgw, far_key(&lab, Gw::Vgw)),
+        (Gw::Cgw, far_key(&lab, Gw::Cgw)),
+    ];
+    let originals: Vec<(Gw, String)> = keys
+        .iter()
+        .map(|(gw, _)| {
+            let path = lab.config_path(*gw).expect("config");
+            (*gw, std::fs::read_to_string(path).expect("config text"))
+        })
+        .collect();
+    let reload_gw = |gw: Gw| -> (Option<i32>, String, String) {
+        let bin = lab.bin().expect("bin").to_path_buf();
+        let sock = lab
+            .socket(gw)
+            .expect("socket")
+            .to_string_lossy()
+            .to_string();
+        let out = lab
+            .ns(gw)
+            .exec(
+                bin.to_str().expect("utf-8"),
+                &["reload", "--socket", &sock],
+                Duration::from_secs(30),
+            )
+            .expect("sitelink reload ran");
+        (out.status.code(), out.stdout, out.stderr)
+    };
+    let before = lab.bgp(Gw::Cgw).expect("bgp");
+    let _server = lab.iperf3_server(&lab.site_b, 5301).expect("iperf3 server");
+    let (train, stream) = thread::scope(|s| {
+        let train = s
+            .spawn(|| measure::ping_train(&lab.site_a, SITE_B_V4, Duration::from_millis(10), 1500));
+        let stream =
+            s.spawn(|| measure::iperf3_client_at(&lab.site_a, SITE_B_V4, 5301, 14, Some("20M")));
+        thread::sleep(Duration::from_secs(2));
+        // Add "branch" on both sides.
+        for (gw, key) in &keys {
+            let (_, text) = originals.iter().find(|(g, _)| g == gw).expect("original");
+            let path = lab.config_path(*gw).expect("config");
+            std::fs::write(path, format!("{text}{}", branch(*gw, key))).expect("write");
+            let out = reload_gw(*gw);
+            println!("[{test}] {} reload (add): {out:?}", gw.name());
+            assert_eq!(out.0, Some(0), "{test}: {out:?}");
+            assert!(
+                out.1.contains("connection branch: added"),
+                "{test}: {out:?}"
+            );
+        }
+        let took = std::time::Instant::now();
+        lab.wait_until("branch to carry a ping", Duration::from_secs(20), || {
+            measure::ping_src(&lab.site_a, Some("10.11.0.10"), "10.22.0.10")
+                .is_ok_and(|p| p.received > 0)
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+        println!(
+            "[{test}] branch carried a ping {:?} after the reloads",
+            took.elapsed()
+        );
+        let status = lab.status(Gw::Vgw).expect("status");
+        assert!(
+            status["connections"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["name"] == "branch")),
+            "{test}: {}",
+            status.summary()
+        );
+        // Remove it again.
+        for (gw, text) in &originals {
+            let path = lab.config_path(*gw).expect("config");
+            std::fs::write(path, text).expect("write");
+            let out = reload_gw(*gw);
+            println!("[{test}] {} reload (remove): {out:?}", gw.name());
+            assert_eq!(out.0, Some(0), "{test}: {out:?}");
+            assert!(
+                out.1.contains("connection branch: removed"),
+                "{test}: {out:?}"
+            );
+        }
+        lab.wait_until(
+            "branch's kernel route to go",
+            Duration::from_secs(5),
+            || {
+                lab.vgw
+                    .ip(&["route", "show", "10.11.0.0/24"])
+                    .is_ok_and(|r| r.trim().is_empty())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+        let status = lab.status(Gw::Vgw).expect("status");
+        assert_eq!(
+            status["connections"].as_array().map(Vec::len),
+            Some(1),
+            "{test}: only office is left: {}",
+            status.summary()
+        );
+        assert!(
+            !measure::ping_src(&lab.site_a, Some("10.11.0.10"), "10.22.0.10")
+                .is_ok_and(|p| p.received > 0),
+            "{test}: branch still carries traffic"
+        );
+        (train.join().expect("train"), stream.join().expect("stream"))
+    });
+    let train = train.unwrap_or_else(|e| panic!("{test}: {e}"));
+    let stream = stream.unwrap_or_else(|e| panic!("{test}: {}", lab.with_logs(e)));
+    println!(
+        "[{test}] office: ping {}/{} received; stream {:?} Mbit/s, retransmits {:?}",
+        train.received,
+        train.sent,
+        stream.intervals_mbps(),
+        stream.retransmits
+    );
+    assert_eq!(train.lost(), 0, "{test}: pings lost on office");
+    assert!(
+        stream.intervals_bps.iter().all(|b| *b > 1e6),
+        "{test}: the stream over office stalled: {:?}",
+        stream.intervals_mbps()
+    );
+    let after = lab.bgp(Gw::Cgw).expect("bgp");
+    for t in [TUNNEL_1, TUNNEL_2] {
+        assert_eq!(
+            after.peer_u64(t, "established_transitions"),
+            before.peer_u64(t, "established_transitions"),
+            "{test}: the session over {t} was reset"
+        );
+        assert!(after.uptime(t) > before.uptime(t), "{test}: uptime broke");
+    }
+}

@@ -59,7 +59,7 @@ pub enum Request {
     /// Move traffic off a tunnel before maintenance (`drain: true`), or
     /// back (`false`): [`super::DrainResult`].
     TunnelDrain { tunnel: String, drain: bool },
-    /// Read the config file again and apply what changed in place (or, with
+    /// Read the config file again and apply what changed (or, with
     /// `dry_run`, only say what would change): [`super::ReloadResult`].
     Reload {
         #[serde(default)]

@@ -72,7 +72,7 @@ pub fn reload(r: &ReloadResult) -> String {
     let mut out = match (r.dry_run, r.changes.is_empty()) {
         (_, true) => "the config matches the running gateway: nothing to change\n".to_string(),
         (true, false) => "dry run: the reload would change:\n".to_string(),
-        (false, false) => "reloaded; changed in place (tunnels and sessions kept):\n".to_string(),
+        (false, false) => "reloaded (what is not listed keeps running untouched):\n".to_string(),
     };
     for c in &r.changes {
         out += &format!("  {c}\n");

@@ -215,10 +215,14 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
         }
         if b.retired {
             if !kept(c) {
-                changes.push(format!(
-                    "connection {c}: removed: its BGP sessions close (Cease, peer \
-                     de-configured), its routes are withdrawn and its tunnels stop"
-                ));
+                changes.push(if a.bgp.is_some() {
+                    format!(
+                        "connection {c}: removed: its BGP sessions close (Cease, peer \
+                         de-configured), its routes are withdrawn and its tunnels stop"
+                    )
+                } else {
+                    format!("connection {c}: removed: its static routes are withdrawn and its tunnels stop")
+                });
             }
             continue;
         }

@@ -44,6 +44,7 @@ impl SiteLab {
         bin: &Path,
         rust_log: Option<&str>,
         set: &[(Gw, TomlSet)],
+        replace: &[(Gw, String, String)],
     ) -> Result<()> {
         let dir = self.lab.dir().to_path_buf();
         let topo = self.topology;
@@ -70,7 +71,12 @@ impl SiteLab {
         for &gw in topo.gateways() {
             let name = topo.gw_name(gw);
             let edits = ConfigEdits {
-                replace: keys.clone(),
+                replace: replace
+                    .iter()
+                    .filter(|(g, _, _)| *g == gw)
+                    .map(|(_, from, to)| (from.clone(), to.clone()))
+                    .chain(keys.iter().cloned())
+                    .collect(),
                 admin_socket: Some(dir.join(format!("{name}.sock"))),
                 private_key_file: Some(dir.join(format!("{name}.key"))),
                 tun_name: Some(tun_name(&short, &tun_suffix(name))),
