@@ -1,7 +1,8 @@
 //! Reload as a diff, end to end (`sitelink reload`, SIGHUP): the VGW's config
 //! file is edited while a 10 ms ping train runs between the sites, and the
 //! reload applies the change in place: a new static route appears as a
-//! kernel route and nothing is lost; tunnels and their handshakes are kept.
+//! kernel route, the liveness interval changes (a BFD Poll Sequence with the
+//! far side), and nothing is lost; tunnels and their handshakes are kept.
 //! A broken file and a change that needs a restart are refused (exit 2, the
 //! error and the reason) and change nothing. On a dynamic connection a new
 //! network is advertised to the peer without resetting its session.
@@ -70,6 +71,8 @@ fn a_static_reload_applies_in_place_and_refuses_what_it_cannot() {
             "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
             "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\", \"10.9.0.0/24\"]",
         );
+        // Liveness timers too: BFD announces them in a Poll Sequence.
+        edit(&lab, "interval_ms = 200", "interval_ms = 300");
         let dry = reload(&lab, &["--dry-run"]);
         println!("[{test}] reload --dry-run: {dry:?}");
         assert_eq!(dry.0, Some(0), "{dry:?}");
@@ -78,6 +81,7 @@ fn a_static_reload_applies_in_place_and_refuses_what_it_cannot() {
         println!("[{test}] reload: {done:?}");
         assert_eq!(done.0, Some(0), "{done:?}");
         assert!(done.1.contains("static routes + 10.9.0.0/24"), "{done:?}");
+        assert!(done.1.contains("liveness every 200ms x 3 -> every 300ms x 3"), "{done:?}");
         train.join().expect("train")
     })
     .unwrap_or_else(|e| panic!("{test}: {e}"));

@@ -340,6 +340,12 @@ impl Session {
         &self.cfg
     }
 
+    /// The hold time offered from the next OPEN on (a running session
+    /// keeps the one it negotiated).
+    pub fn set_hold_time(&mut self, hold_time: u16) {
+        self.cfg.hold_time = hold_time;
+    }
+
     /// What both OPENs agreed on, from OpenConfirm on (`None` before, and
     /// after every reset).
     pub fn negotiated(&self) -> Option<&Negotiated> {

@@ -4,12 +4,14 @@
 //! the two ([`plan`]) and applies the difference:
 //!
 //! - in place: static routes, the networks we advertise, max-prefix
-//!   limits, failback hold, route propagation, plugins; the connection's
-//!   tunnels, probes and BGP sessions keep running (uptime keeps counting);
+//!   limits, failback hold, route propagation, plugins, liveness timers
+//!   (BFD: a Poll Sequence), the BGP hold time offered at the next OPEN;
+//!   the connection's tunnels, probes and BGP sessions keep running (uptime
+//!   keeps counting);
 //! - a connection added: its tunnels, probes and sessions start;
 //! - a connection removed: its sessions say goodbye (Cease, peer
 //!   de-configured), its routes are withdrawn, its tunnels stop;
-//! - a connection whose tunnels, routing, liveness or BGP AS numbers
+//! - a connection whose tunnels, routing, liveness mode or BGP AS numbers
 //!   changed: replaced (removed and added again), so its tunnels restart.
 //!
 //! Ids never move: a removed connection keeps its place in the running
@@ -65,7 +67,7 @@ fn prefix_diff(old: &[IpNet], new: &[IpNet]) -> Option<String> {
 }
 
 /// Whether `new` can take `old`'s place without restarting its tunnels:
-/// the same tunnels, routing, liveness and BGP identity.
+/// the same tunnels, routing, liveness mode and BGP identity.
 fn same_shape(old: &ConnectionConfig, new: &ConnectionConfig) -> bool {
     let bgp_identity = |x: &ConnectionConfig| {
         x.bgp
@@ -74,7 +76,7 @@ fn same_shape(old: &ConnectionConfig, new: &ConnectionConfig) -> bool {
     };
     old.routing == new.routing
         && old.tunnels == new.tunnels
-        && old.liveness == new.liveness
+        && old.liveness.mode == new.liveness.mode
         && bgp_identity(old) == bgp_identity(new)
 }
 
@@ -157,9 +159,9 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
     );
     restart("[tun]", old.tun != new.tun);
     restart("[[endpoint]]", old.endpoints != new.endpoints);
-    restart("[bgp] asn, router_id or hold_time_s", {
+    restart("[bgp] asn or router_id", {
         let (a, b) = (&old.bgp, &new.bgp);
-        a.asn != b.asn || a.router_id != b.router_id || a.hold_time != b.hold_time
+        a.asn != b.asn || a.router_id != b.router_id
     });
     restart("[route_table] kernel_routes or kernel_metric", {
         let (a, b) = (&old.route_table, &new.route_table);
@@ -195,8 +197,8 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
     {
         if running(&b.name) {
             changes.push(format!(
-                "connection {}: replaced (its tunnels, routing, liveness or BGP AS numbers \
-                 changed): its tunnels and sessions restart",
+                "connection {}: replaced (its tunnels, routing, liveness mode or BGP AS \
+                 numbers changed): its tunnels and sessions restart",
                 b.name
             ));
         } else {
@@ -229,6 +231,16 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
         if let Some(d) = prefix_diff(&a.static_routes, &b.static_routes) {
             changes.push(format!("connection {c}: static routes {d}"));
         }
+        if a.liveness != b.liveness {
+            changes.push(format!(
+                "connection {c}: liveness every {:?} x {} -> every {:?} x {} (BFD: \
+                 announced in a Poll Sequence, in force once the peer answers)",
+                a.liveness.interval,
+                a.liveness.multiplier,
+                b.liveness.interval,
+                b.liveness.multiplier
+            ));
+        }
         if a.failback_hold != b.failback_hold {
             changes.push(format!(
                 "connection {c}: failback hold {:?} -> {:?}",
@@ -244,6 +256,13 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
                 ));
             }
         }
+    }
+    if old.bgp.hold_time != new.bgp.hold_time {
+        changes.push(format!(
+            "[bgp] hold_time_s {} -> {}: offered when each session next opens (a running \
+             session keeps the hold time it negotiated)",
+            old.bgp.hold_time, new.bgp.hold_time
+        ));
     }
     if let Some(d) = prefix_diff(&old.bgp.networks, &new.bgp.networks) {
         changes.push(format!("[bgp] networks {d}"));
@@ -274,6 +293,26 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
 }
 
 impl Gateway {
+    /// New liveness timers of the connections that kept their place.
+    fn apply_liveness(&mut self, old: &GatewayConfig) {
+        for (id, (a, b)) in old
+            .connections
+            .iter()
+            .zip(&self.cfg.connections)
+            .enumerate()
+        {
+            if b.retired || a.liveness == b.liveness {
+                continue;
+            }
+            let tunnels = self.tunnels_of.get(id).cloned().unwrap_or_default();
+            for t in tunnels {
+                if let Some(p) = self.probes.get_mut(t.index()) {
+                    p.set_timers(b.liveness.interval, b.liveness.multiplier);
+                }
+            }
+        }
+    }
+
     /// Retires the tunnels of removed connections and starts those of
     /// added ones (the running config already says which).
     fn apply_connections(&mut self, now: Instant) {
@@ -401,8 +440,9 @@ impl Gateway {
     /// again.
     fn apply_config(&mut self, new: Arc<GatewayConfig>, plugins: Vec<SlotChange>, now: Instant) {
         let propagation_changed = self.cfg.route_table.propagation != new.route_table.propagation;
-        self.cfg = new;
+        let old = std::mem::replace(&mut self.cfg, new);
         self.apply_connections(now);
+        self.apply_liveness(&old);
         self.rib.set_statics(&self.cfg);
         let mut refilter = true;
         let mut reselect = propagation_changed;

@@ -63,6 +63,8 @@ struct Harness {
     active: Vec<(usize, bool)>,
     /// Every BFD packet we sent: (tunnel, state).
     sent_bfd: Vec<(usize, State)>,
+    /// Every BFD packet we sent, whole: (tunnel, packet).
+    sent_packets: Vec<(usize, ControlPacket)>,
     conn: u64,
     /// Every Tunnels action: (added, retired) by index.
     tunnel_changes: Vec<(Vec<usize>, Vec<usize>)>,
@@ -92,6 +94,7 @@ impl Harness {
             liveness: Vec::new(),
             active: Vec::new(),
             sent_bfd: Vec::new(),
+            sent_packets: Vec::new(),
             conn: LISTENER_CONN,
             tunnel_changes: Vec::new(),
             closed: Vec::new(),
@@ -112,6 +115,7 @@ impl Harness {
                         }
                         self.our_discr[tunnel.index()] = p.my_discr;
                         self.sent_bfd.push((tunnel.index(), p.state));
+                        self.sent_packets.push((tunnel.index(), p));
                     }
                 }
                 Action::PublishFib(fib) => self.fib = Some(fib),
@@ -847,5 +851,64 @@ fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
     assert!(
         probed.iter().all(|t| *t >= 2) && probed.iter().any(|t| *t >= 2),
         "probes go over the new tunnels only: {probed:?}"
+    );
+}
+
+#[test]
+fn new_liveness_timers_apply_in_place_through_a_poll_sequence() {
+    let fx = Fixture::new();
+    let old = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(old, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    let text = fx.base().replace(
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]\n\n[connection.liveness]\n\
+         interval_ms = 500\nmultiplier = 4",
+    );
+    let reply = h.reload(1, fx.parse(&text).expect("new config"));
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert!(
+        reply["changes"][0]
+            .as_str()
+            .is_some_and(|c| c.contains("liveness every")),
+        "{reply}"
+    );
+    assert!(h.tunnel_changes.is_empty(), "no tunnel restarted");
+    let sent = h.sent_packets.len();
+    // The far side answers our Polls with Final and keeps sending.
+    for _ in 0..30 {
+        h.tick(Duration::from_millis(100));
+        for t in 0..2 {
+            let polled = h.sent_packets[sent..]
+                .iter()
+                .any(|(x, p)| *x == t && p.poll);
+            let packet = ControlPacket {
+                diag: 0,
+                state: State::Up,
+                poll: false,
+                final_: polled,
+                detect_mult: 3,
+                my_discr: 1000 + t as u32,
+                your_discr: h.our_discr[t],
+                desired_min_tx_us: 200_000,
+                required_min_rx_us: 200_000,
+                required_min_echo_rx_us: 0,
+            };
+            h.event(Event::Probe {
+                tunnel: TunnelId(t),
+                kind: ProbeKind::Bfd,
+                payload: packet.encode().to_vec(),
+            });
+        }
+    }
+    let new: Vec<&ControlPacket> = h.sent_packets[sent..].iter().map(|(_, p)| p).collect();
+    assert!(new.iter().any(|p| p.poll), "the new timers were polled");
+    let last = new.last().expect("packets");
+    assert_eq!((last.desired_min_tx_us, last.detect_mult), (500_000, 4));
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "no probe went down: {:?}",
+        h.liveness
     );
 }

@@ -318,6 +318,9 @@ pub struct Session {
     next_tx: Instant,
     final_due: Option<Instant>,
     detect_deadline: Option<Instant>,
+    /// New timers announced in a Poll Sequence (§6.8.3), in force once the
+    /// peer answers with Final.
+    polling: Option<Duration>,
     rng: u64,
 }
 
@@ -350,6 +353,7 @@ impl Session {
             next_tx: now,
             final_due: None,
             detect_deadline: None,
+            polling: None,
             // xorshift must not start at 0; splitmix-style constant otherwise.
             rng: if jitter_seed == 0 {
                 0x9e37_79b9_7f4a_7c15
@@ -372,6 +376,12 @@ impl Session {
         self.remote_discr
     }
 
+    /// The interval in force (a new one announced in a Poll Sequence is
+    /// not, until the peer answers).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Processes a received control packet (§6.8.6). Packets failing the
     /// field checks, or whose Your Discriminator is set and is not ours, are
     /// discarded. A packet with P set makes the next `poll_transmit` return
@@ -387,6 +397,12 @@ impl Session {
         self.detect_deadline = now.checked_add(self.detection_time());
         if pkt.poll {
             self.final_due = Some(now);
+        }
+        if pkt.final_ {
+            if let Some(interval) = self.polling.take() {
+                self.interval = interval;
+                self.detect_deadline = now.checked_add(self.detection_time());
+            }
         }
         let (to, diag) = match (self.state, pkt.state) {
             (State::AdminDown, _) => return None,
@@ -453,6 +469,27 @@ impl Session {
             .fold(self.next_tx, Instant::min)
     }
 
+    /// New timers (a reload). The multiplier applies at once (the peer
+    /// reads it from our next packet). A new interval applies at once
+    /// unless the session is Up; then our packets announce it with Poll set
+    /// until the peer answers with Final, and only then do our transmit
+    /// interval and detection time change (§6.8.3), so neither side
+    /// expires the session meanwhile.
+    pub fn set_timers(&mut self, interval: Duration, multiplier: u8) {
+        self.detect_mult = multiplier.max(1);
+        let us = u32::try_from(interval.as_micros())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let interval = Duration::from_micros(u64::from(us));
+        if interval == self.interval {
+            self.polling = None;
+        } else if self.state == State::Up {
+            self.polling = Some(interval);
+        } else {
+            self.interval = interval;
+        }
+    }
+
     /// Puts the session in AdminDown (diag 7), or back to Down (§6.8.16).
     /// Packets keep flowing so the peer learns it.
     pub fn set_admin_down(&mut self, admin_down: bool) -> Option<Transition> {
@@ -482,11 +519,13 @@ impl Session {
     }
 
     fn control(&self, final_: bool) -> ControlPacket {
-        let us = u32::try_from(self.interval.as_micros()).unwrap_or(u32::MAX);
+        let announced = self.polling.unwrap_or(self.interval);
+        let us = u32::try_from(announced.as_micros()).unwrap_or(u32::MAX);
         ControlPacket {
             diag: self.local_diag.code(),
             state: self.state,
-            poll: false,
+            // A packet may not carry both (§6.8.7): a Final goes alone.
+            poll: self.polling.is_some() && !final_,
             final_,
             detect_mult: self.detect_mult,
             my_discr: self.local_discr,

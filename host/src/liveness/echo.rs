@@ -67,6 +67,15 @@ impl EchoSession {
         }
     }
 
+    /// New timers (a reload): the next request follows the new interval,
+    /// and the new detection time counts from the last reply.
+    pub fn set_timers(&mut self, interval: Duration, multiplier: u8) {
+        let interval = interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        self.interval = interval;
+        self.detection = interval.saturating_mul(u32::from(multiplier.max(1)));
+        self.window = self.detection.saturating_mul(2);
+    }
+
     /// Down or Up.
     pub fn state(&self) -> State {
         self.state

@@ -41,6 +41,15 @@ impl Probe {
         }
     }
 
+    /// New timers (a reload); see the sessions' `set_timers`.
+    pub fn set_timers(&mut self, interval: std::time::Duration, multiplier: u8) {
+        match self {
+            Probe::Bfd(s) => s.set_timers(interval, multiplier),
+            Probe::Echo(s) => s.set_timers(interval, multiplier),
+            Probe::Off => {}
+        }
+    }
+
     /// Runs due timers; a transition when the state changed.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Transition> {
         match self {

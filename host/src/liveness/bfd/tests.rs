@@ -357,3 +357,44 @@ fn transmit_interval_and_jitter() {
     let gap = s.next_tx - base;
     assert!(gap >= Duration::from_millis(750) && gap <= Duration::from_secs(1));
 }
+
+#[test]
+fn new_timers_go_through_a_poll_sequence_and_nobody_expires() {
+    let base = Instant::now();
+    let mut p = Pair::new(base);
+    p.run_until(base + Duration::from_secs(5), Pair::both_up)
+        .expect("up");
+    // a slows down to 1 s: announced with Poll, in force after the Final.
+    p.a.set_timers(Duration::from_secs(1), 3);
+    assert_eq!(p.a.interval(), IV, "not before the peer answered");
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(2), |p| {
+        p.a.interval() == Duration::from_secs(1)
+    })
+    .expect("the Poll Sequence ended");
+    // Ten seconds at the new pace: both stay up, a sends about once a second.
+    let t = p.now;
+    let before = p.log.len();
+    let mut sent = 0;
+    let mut last = None;
+    while p.now < t + Duration::from_secs(10) {
+        p.step();
+        if p.last_ab != last {
+            sent += 1;
+            last = p.last_ab;
+        }
+    }
+    assert_eq!(p.log.len(), before, "no transition: {:?}", &p.log[before..]);
+    assert!(Pair::both_up(&p));
+    assert!((9..=15).contains(&sent), "a sent {sent} packets in 10 s");
+    // Back to 200 ms, and a timer change while Down applies at once.
+    p.a.set_timers(IV, 3);
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(3), |p| p.a.interval() == IV)
+        .expect("back to 200 ms");
+    let mut down = Session::new(9, IV, 3, base, 3);
+    down.set_timers(Duration::from_millis(50), 5);
+    assert_eq!(down.interval(), Duration::from_millis(50));
+    let first = down.poll_transmit(base).expect("a packet");
+    assert!(!first.poll && first.detect_mult == 5);
+}

@@ -445,6 +445,7 @@ impl Speaker {
             {
                 p.settings.max_prefixes = bgp.max_prefixes;
             }
+            p.session.set_hold_time(cfg.bgp.hold_time);
         }
         self.refilter(now, filter);
     }
