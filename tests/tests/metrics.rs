@@ -230,6 +230,8 @@ fn metrics_scraped_checked_by_promtool_and_matching_status() {
             ("sitelink_tunnel_data_out_packets_total", "tx_packets"),
             ("sitelink_tunnel_data_out_bytes_total", "tx_bytes"),
             ("sitelink_tunnel_handshakes_total", "handshakes"),
+            ("sitelink_tunnel_probe_requests_total", "probe_requests"),
+            ("sitelink_tunnel_probe_answers_total", "probe_answers"),
         ] {
             between(
                 &format!("{metric} {cidr}"),
@@ -239,6 +241,13 @@ fn metrics_scraped_checked_by_promtool_and_matching_status() {
             );
         }
         assert_eq!(m.tunnel("sitelink_tunnel_failovers_total", cidr), 0.0);
+        // BFD measures the round trip with a Poll once a second: answered,
+        // within the lab's veths, none lost.
+        let rtt = m.tunnel("sitelink_tunnel_probe_rtt_seconds", cidr);
+        println!("[{test}] {cidr}: probe rtt {:.3} ms", rtt * 1e3);
+        assert!(rtt > 0.0 && rtt < 0.1, "{cidr}: probe rtt {rtt}");
+        assert_eq!(m.tunnel("sitelink_tunnel_probe_loss_ratio", cidr), 0.0);
+        assert!(m.tunnel("sitelink_tunnel_probe_answers_total", cidr) >= 2.0);
     }
     // The train's packets, counted on the active tunnel.
     let received = f64::from(train.received);
@@ -282,6 +291,14 @@ fn metrics_scraped_checked_by_promtool_and_matching_status() {
         let labels = [("slot", slot), ("plugin", "built-in default")];
         assert_eq!(m.get("sitelink_plugin_faults_total", &labels), Some(0.0));
         assert_eq!(m.get("sitelink_plugin_quarantined", &labels), Some(0.0));
+        let count = m
+            .get("sitelink_plugin_call_seconds_count", &labels)
+            .unwrap_or_else(|| panic!("no call-time histogram for {slot}"));
+        let le_inf = [("slot", slot), ("plugin", "built-in default"), ("le", "+Inf")];
+        assert_eq!(
+            m.get("sitelink_plugin_call_seconds_bucket", &le_inf),
+            Some(count)
+        );
     }
     let turns = m
         .get("sitelink_control_loop_turn_seconds_count", &[])

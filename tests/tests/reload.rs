@@ -81,7 +81,11 @@ fn a_static_reload_applies_in_place_and_refuses_what_it_cannot() {
         println!("[{test}] reload: {done:?}");
         assert_eq!(done.0, Some(0), "{done:?}");
         assert!(done.1.contains("static routes + 10.9.0.0/24"), "{done:?}");
-        assert!(done.1.contains("liveness every 200ms x 3 -> every 300ms x 3"), "{done:?}");
+        assert!(
+            done.1
+                .contains("liveness every 200ms x 3 -> every 300ms x 3"),
+            "{done:?}"
+        );
         train.join().expect("train")
     })
     .unwrap_or_else(|e| panic!("{test}: {e}"));

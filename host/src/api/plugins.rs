@@ -30,6 +30,10 @@ pub struct SlotStatus {
     pub quarantined: bool,
     /// Mean time of a call, checks included; `null` before the first.
     pub mean_call_us: Option<f64>,
+    /// Calls by time: (upper bound in µs, `null` for the rest; calls above
+    /// the previous bound and up to this one).
+    #[serde(default)]
+    pub call_histogram: Vec<(Option<f64>, u64)>,
     pub last_fault: Option<String>,
 }
 

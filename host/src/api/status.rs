@@ -202,6 +202,18 @@ pub struct TunnelStatus {
     pub drain: Drain,
     /// Time since the latest WireGuard handshake; `null`: none yet.
     pub handshake_age_ms: Option<u64>,
+    /// The liveness probe's latest round trip (an echo request and its
+    /// reply; a BFD Poll and its Final), in µs; `null`: none yet.
+    #[serde(default)]
+    pub probe_rtt_us: Option<u64>,
+    /// The probe's requests lost among the latest 32, in thousandths.
+    #[serde(default)]
+    pub probe_loss_permille: Option<u32>,
+    /// The probe's requests whose outcome is known, and of those answered.
+    #[serde(default)]
+    pub probe_requests: u64,
+    #[serde(default)]
+    pub probe_answers: u64,
     pub handshakes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,

@@ -29,12 +29,14 @@ pub fn response(reply: &Response) -> String {
 /// `sitelink tunnels`: one line per tunnel, every connection.
 pub fn tunnels(status: &Status) -> String {
     let mut out = format!(
-        "{:<12} {:<18} {:<22} {:<10} {:>10} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
+        "{:<12} {:<18} {:<22} {:<10} {:>10} {:>9} {:>6} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
         "CONNECTION",
         "TUNNEL",
         "OUTSIDE",
         "LIVENESS",
         "HANDSHAKE",
+        "PROBE RTT",
+        "LOSS",
         "WEIGHT",
         "DRAIN",
         "TX PACKETS",
@@ -46,13 +48,21 @@ pub fn tunnels(status: &Status) -> String {
             let age = t
                 .handshake_age_ms
                 .map_or_else(|| "never".into(), |ms| format!("{}s ago", ms / 1000));
+            let rtt = t
+                .probe_rtt_us
+                .map_or_else(|| "-".into(), |us| format!("{:.1}ms", us as f64 / 1e3));
+            let loss = t
+                .probe_loss_permille
+                .map_or_else(|| "-".into(), |p| format!("{:.0}%", f64::from(p) / 10.0));
             out += &format!(
-                "{:<12} {:<18} {:<22} {:<10} {:>10} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
+                "{:<12} {:<18} {:<22} {:<10} {:>10} {:>9} {:>6} {:>6} {:<8} {:>12} {:>12} {:>8}\n",
                 c.name,
                 t.inside_cidr.to_string(),
                 t.remote.to_string(),
                 t.liveness,
                 age,
+                rtt,
+                loss,
                 or_dash(t.weight),
                 t.drain,
                 t.tx_packets,

@@ -47,6 +47,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                     .iter()
                     .map(|t| {
                         let c = &t.counters;
+                        let (rtt, loss, requests, answers) = t.probe_stats();
                         TunnelStatus {
                             inside_cidr: t.inside_cidr.into(),
                             inside_local: IpAddr::V4(t.inside_local),
@@ -60,6 +61,10 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                                 DrainState::Draining => Drain::Draining,
                                 DrainState::Drained => Drain::Drained,
                             },
+                            probe_rtt_us: rtt,
+                            probe_loss_permille: loss,
+                            probe_requests: requests,
+                            probe_answers: answers,
                             handshake_age_ms: t
                                 .handshake_age()
                                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),

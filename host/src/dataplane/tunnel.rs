@@ -17,6 +17,7 @@ use ipnet::Ipv4Net;
 
 use super::fib::{ConnectionId, TunnelId};
 use crate::liveness::bfd::State as LivenessState;
+use crate::liveness::ProbeStats;
 
 /// Packet and byte counters of one tunnel (inner packets, as AWS's
 /// TunnelDataIn / TunnelDataOut count them).
@@ -100,6 +101,29 @@ pub struct Tunnel {
     drain: AtomicU8,
     /// Its connection was removed by a reload: it carries nothing more.
     retired: AtomicBool,
+    /// What its liveness probe measured, as the control plane last said.
+    probe: ProbeCounters,
+}
+
+/// A probe's measurements for status and metrics (see
+/// `liveness::ProbeStats`); `u64::MAX` / `u32::MAX`: none yet.
+#[derive(Debug)]
+struct ProbeCounters {
+    rtt_us: AtomicU64,
+    loss_permille: AtomicU32,
+    requests: AtomicU64,
+    answers: AtomicU64,
+}
+
+impl Default for ProbeCounters {
+    fn default() -> Self {
+        ProbeCounters {
+            rtt_us: AtomicU64::new(u64::MAX),
+            loss_permille: AtomicU32::new(u32::MAX),
+            requests: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Where a planned drain of a tunnel stands, for status and metrics.
@@ -171,6 +195,7 @@ impl Tunnel {
             weight: AtomicU32::new(0),
             drain: AtomicU8::new(0),
             retired: AtomicBool::new(false),
+            probe: ProbeCounters::default(),
         })
     }
 
@@ -231,6 +256,32 @@ impl Tunnel {
 
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Relaxed)
+    }
+
+    pub fn set_probe_stats(&self, stats: &ProbeStats) {
+        let p = &self.probe;
+        let rtt = stats.rtt.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1)
+        });
+        p.rtt_us.store(rtt, Ordering::Relaxed);
+        p.loss_permille
+            .store(stats.loss_permille().unwrap_or(u32::MAX), Ordering::Relaxed);
+        p.requests.store(stats.requests, Ordering::Relaxed);
+        p.answers.store(stats.answers, Ordering::Relaxed);
+    }
+
+    /// The probe's latest round trip in µs, its loss over the latest
+    /// requests in thousandths, and its requests and answers so far.
+    pub fn probe_stats(&self) -> (Option<u64>, Option<u32>, u64, u64) {
+        let p = &self.probe;
+        let rtt = p.rtt_us.load(Ordering::Relaxed);
+        let loss = p.loss_permille.load(Ordering::Relaxed);
+        (
+            (rtt != u64::MAX).then_some(rtt),
+            (loss != u32::MAX).then_some(loss),
+            p.requests.load(Ordering::Relaxed),
+            p.answers.load(Ordering::Relaxed),
+        )
     }
 
     pub fn set_drain(&self, state: DrainState) {

@@ -417,6 +417,11 @@ impl Control {
                     }
                 }
                 Action::TunnelLog(event) => self.tunnel_log.write(&event),
+                Action::ProbeStats { tunnel, stats } => {
+                    if let Some(t) = dp.tunnels().live(tunnel) {
+                        t.set_probe_stats(&stats);
+                    }
+                }
                 Action::Drain { tunnel, state } => {
                     if let Some(t) = dp.tunnels().live(tunnel) {
                         t.set_drain(state);

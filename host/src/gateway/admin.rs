@@ -513,6 +513,7 @@ fn slot_status(s: &SlotStatus) -> api::SlotStatus {
         faults: s.stats.faults,
         quarantined: s.stats.quarantined,
         mean_call_us: s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
+        call_histogram: s.stats.call_histogram(),
         last_fault: s.stats.last_fault.as_ref().map(|f| f.to_string()),
     }
 }

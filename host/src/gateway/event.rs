@@ -92,6 +92,11 @@ pub enum Action {
         added: Vec<TunnelId>,
         retired: Vec<TunnelId>,
     },
+    /// What a tunnel's probe measured changed (for status and metrics).
+    ProbeStats {
+        tunnel: TunnelId,
+        stats: crate::liveness::ProbeStats,
+    },
     /// A tunnel's liveness changed (for status and metrics).
     Liveness { tunnel: TunnelId, state: State },
     /// A tunnel's weight now (above 0: traffic goes over it).

@@ -78,6 +78,24 @@ impl Gateway {
         payload: &[u8],
         now: Instant,
     ) {
+        self.probe_received(tunnel, kind, payload, now);
+        self.publish_probe_stats(tunnel);
+    }
+
+    /// Tells the driver what `tunnel`'s probe measured, if that changed.
+    fn publish_probe_stats(&mut self, tunnel: TunnelId) {
+        let Some(stats) = self.probes.get(tunnel.index()).map(Probe::stats) else {
+            return;
+        };
+        if let Some(last) = self.probe_stats.get_mut(tunnel.index()) {
+            if *last != stats {
+                *last = stats;
+                self.actions.push_back(Action::ProbeStats { tunnel, stats });
+            }
+        }
+    }
+
+    fn probe_received(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8], now: Instant) {
         let session = match (self.probes.get_mut(tunnel.index()), kind) {
             (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
             (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
@@ -140,6 +158,7 @@ impl Gateway {
                 }
                 Some(Probe::Off) | None => {}
             }
+            self.publish_probe_stats(TunnelId(id));
         }
     }
 

@@ -133,6 +133,8 @@ pub struct Gateway {
     /// Per tunnel: when its probe started (at start, or when a reload
     /// added it).
     probe_start: Vec<Instant>,
+    /// Per tunnel: what its probe measured, as last told to the driver.
+    probe_stats: Vec<crate::liveness::ProbeStats>,
     up_since: Vec<Option<Instant>>,
     /// Per tunnel: does it have a WireGuard session (as the driver says)?
     handshake: Vec<bool>,
@@ -178,6 +180,7 @@ impl Gateway {
             settings,
             probes,
             probe_start: vec![now; n],
+            probe_stats: vec![Default::default(); n],
             up_since: vec![None; n],
             handshake: vec![false; n],
             now,

@@ -369,6 +369,7 @@ impl Gateway {
             .extend(liveness::probes(&self.cfg, fresh, seed, now));
         let n = tunnels.len();
         self.probe_start.resize(n, now);
+        self.probe_stats.resize(n, Default::default());
         self.up_since.resize(n, None);
         self.handshake.resize(n, false);
         self.weights.resize(n, 0);

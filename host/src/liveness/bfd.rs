@@ -15,6 +15,7 @@
 //! session runs over an authenticated point-to-point tunnel, and the extra
 //! packets cost nothing worth saving.
 
+use super::ProbeStats;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,10 @@ const FLAG_AUTH: u8 = 0x04;
 const FLAG_MULTIPOINT: u8 = 0x01;
 /// Initial value of bfd.RemoteMinRxInterval (§6.8.1).
 const INITIAL_REMOTE_MIN_RX: Duration = Duration::from_micros(1);
+/// How often an Up session measures the round trip with a Poll.
+pub const MEASURE_EVERY: Duration = Duration::from_secs(1);
+/// How long a measuring Poll waits for its Final before it counts as lost.
+pub const MEASURE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Session state (§4.1 "Sta", §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -321,6 +326,11 @@ pub struct Session {
     /// New timers announced in a Poll Sequence (§6.8.3), in force once the
     /// peer answers with Final.
     polling: Option<Duration>,
+    /// A Poll sent to measure the round trip (§6.5: the peer answers with
+    /// Final at once), when; the next is due at `measure_at`.
+    measuring: Option<Instant>,
+    measure_at: Instant,
+    stats: ProbeStats,
     rng: u64,
 }
 
@@ -354,6 +364,9 @@ impl Session {
             final_due: None,
             detect_deadline: None,
             polling: None,
+            measuring: None,
+            measure_at: now,
+            stats: ProbeStats::default(),
             // xorshift must not start at 0; splitmix-style constant otherwise.
             rng: if jitter_seed == 0 {
                 0x9e37_79b9_7f4a_7c15
@@ -402,6 +415,10 @@ impl Session {
             if let Some(interval) = self.polling.take() {
                 self.interval = interval;
                 self.detect_deadline = now.checked_add(self.detection_time());
+            }
+            if let Some(sent) = self.measuring.take() {
+                self.stats.answered(now.saturating_duration_since(sent));
+                self.measure_at = now.checked_add(MEASURE_EVERY).unwrap_or(now);
             }
         }
         let (to, diag) = match (self.state, pkt.state) {
@@ -457,7 +474,36 @@ impl Session {
         if self.remote_min_rx.is_zero() {
             return None;
         }
-        Some(self.control(false))
+        let mut packet = self.control(false);
+        if self.state == State::Up {
+            packet.poll |= self.measure(now);
+        } else {
+            self.measuring = None;
+        }
+        Some(packet)
+    }
+
+    /// Whether this periodic packet carries a Poll to measure the round
+    /// trip; a Poll left unanswered for [`MEASURE_TIMEOUT`] counts as lost.
+    fn measure(&mut self, now: Instant) -> bool {
+        if let Some(sent) = self.measuring {
+            if now.saturating_duration_since(sent) < MEASURE_TIMEOUT {
+                return false;
+            }
+            self.measuring = None;
+            self.stats.lost();
+        }
+        if now < self.measure_at {
+            return false;
+        }
+        self.measuring = Some(now);
+        self.measure_at = now.checked_add(MEASURE_EVERY).unwrap_or(now);
+        true
+    }
+
+    /// Round trips (Poll to Final) and answered Polls so far.
+    pub fn stats(&self) -> ProbeStats {
+        self.stats
     }
 
     /// When to call `handle_timeout` / `poll_transmit` next: the earliest of

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::liveness::bfd::{Diag, State, Transition};
+use crate::liveness::ProbeStats;
 
 /// How many recent requests are remembered for matching replies.
 const MAX_OUTSTANDING: usize = 64;
@@ -46,6 +47,7 @@ pub struct EchoSession {
     /// one is removed, so each request is answered at most once.
     sent: VecDeque<(u16, Instant)>,
     last_reply: Option<Instant>,
+    stats: ProbeStats,
 }
 
 impl EchoSession {
@@ -64,6 +66,7 @@ impl EchoSession {
             next_tx: now,
             sent: VecDeque::with_capacity(MAX_OUTSTANDING),
             last_reply: None,
+            stats: ProbeStats::default(),
         }
     }
 
@@ -97,6 +100,7 @@ impl EchoSession {
         self.forget_stale(now);
         if self.sent.len() >= MAX_OUTSTANDING {
             self.sent.pop_front();
+            self.stats.lost();
         }
         self.sent.push_back((seq, now));
         Some(seq)
@@ -109,7 +113,9 @@ impl EchoSession {
     pub fn handle_reply(&mut self, seq: u16, now: Instant) -> Option<Transition> {
         self.forget_stale(now);
         let at = self.sent.iter().position(|&(s, _)| s == seq)?;
-        self.sent.remove(at);
+        if let Some((_, sent)) = self.sent.remove(at) {
+            self.stats.answered(now.saturating_duration_since(sent));
+        }
         self.last_reply = Some(self.last_reply.map_or(now, |t| t.max(now)));
         match self.state {
             State::Up => None,
@@ -162,7 +168,13 @@ impl EchoSession {
                 break;
             }
             self.sent.pop_front();
+            self.stats.lost();
         }
+    }
+
+    /// Round trips and answered requests so far.
+    pub fn stats(&self) -> ProbeStats {
+        self.stats
     }
 }
 
@@ -236,6 +248,10 @@ mod tests {
             assert_eq!(s.handle_reply(seq, last), None);
             assert_eq!(s.state(), State::Up);
         }
+        let stats = s.stats();
+        assert_eq!(stats.rtt, Some(ms(5)));
+        assert_eq!((stats.requests, stats.answers), (51, 51));
+        assert_eq!(stats.loss_permille(), Some(0));
         // The far side goes silent: Down 600 ms after the last reply.
         let deadline = last + ms(600);
         let mut now = last;

@@ -14,6 +14,56 @@ pub mod echo;
 
 use bfd::{State, Transition};
 
+/// Requests whose outcome the loss ratio looks at: the latest this many.
+pub const LOSS_WINDOW: u32 = 32;
+
+/// What a probe measured: round trips of its requests (an echo request and
+/// its reply; a BFD Poll and the peer's Final) and how many were answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeStats {
+    /// The latest round trip.
+    pub rtt: Option<std::time::Duration>,
+    /// Requests whose outcome is known (answered or given up on).
+    pub requests: u64,
+    /// Of which answered.
+    pub answers: u64,
+    /// The latest outcomes, newest in bit 0 (1: lost), `recent_len` of them.
+    recent: u32,
+    recent_len: u32,
+}
+
+impl ProbeStats {
+    pub fn answered(&mut self, rtt: std::time::Duration) {
+        self.rtt = Some(rtt);
+        self.answers += 1;
+        self.record(false);
+    }
+
+    pub fn lost(&mut self) {
+        self.record(true);
+    }
+
+    fn record(&mut self, lost: bool) {
+        self.requests += 1;
+        self.recent = (self.recent << 1) | u32::from(lost);
+        self.recent_len = (self.recent_len + 1).min(LOSS_WINDOW);
+    }
+
+    /// Lost requests among the latest [`LOSS_WINDOW`], in thousandths
+    /// (none before the first outcome).
+    pub fn loss_permille(&self) -> Option<u32> {
+        if self.recent_len == 0 {
+            return None;
+        }
+        let mask = if self.recent_len >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << self.recent_len) - 1
+        };
+        Some((self.recent & mask).count_ones() * 1000 / self.recent_len)
+    }
+}
+
 /// One tunnel's probe, of the kind its connection's `liveness.mode` says.
 pub enum Probe {
     Bfd(bfd::Session),
@@ -38,6 +88,15 @@ impl Probe {
             Probe::Bfd(s) => Some(s.poll_timeout()),
             Probe::Echo(s) => Some(s.poll_timeout()),
             Probe::Off => None,
+        }
+    }
+
+    /// What it measured (nothing for a probe that is off).
+    pub fn stats(&self) -> ProbeStats {
+        match self {
+            Probe::Bfd(s) => s.stats(),
+            Probe::Echo(s) => s.stats(),
+            Probe::Off => ProbeStats::default(),
         }
     }
 

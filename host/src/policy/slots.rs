@@ -86,6 +86,12 @@ pub enum Direction {
     Export,
 }
 
+/// Upper bounds of the call-time histogram's buckets, in µs (the last
+/// bucket, beyond them, is +Inf).
+pub const CALL_BOUNDS_US: [u64; 12] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000,
+];
+
 /// A slot's counters since its plugin was installed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotStats {
@@ -97,6 +103,8 @@ pub struct SlotStats {
     pub consecutive_faults: u32,
     /// Time spent in plugin calls, checks included.
     pub call_time: Duration,
+    /// Calls per call-time bucket ([`CALL_BOUNDS_US`], then the rest).
+    pub call_buckets: [u64; CALL_BOUNDS_US.len() + 1],
     /// No more calls: the default answers.
     pub quarantined: bool,
     /// The latest fault.
@@ -108,6 +116,30 @@ impl SlotStats {
     pub fn mean_call_time(&self) -> Option<Duration> {
         let calls = u32::try_from(self.calls).ok().filter(|&c| c > 0)?;
         Some(self.call_time / calls)
+    }
+
+    /// Counts one call that took `took`.
+    fn record_call(&mut self, took: Duration) {
+        self.calls += 1;
+        self.call_time += took;
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let index = CALL_BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(CALL_BOUNDS_US.len());
+        if let Some(n) = self.call_buckets.get_mut(index) {
+            *n += 1;
+        }
+    }
+
+    /// The call-time histogram: (upper bound in µs, `None` for +Inf;
+    /// calls in that bucket).
+    pub fn call_histogram(&self) -> Vec<(Option<f64>, u64)> {
+        self.call_buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (CALL_BOUNDS_US.get(i).map(|b| *b as f64), *n))
+            .collect()
     }
 }
 
@@ -184,8 +216,7 @@ impl Core {
         let plugin = self.plugin.as_mut()?;
         let started = Instant::now();
         let result = call(plugin);
-        self.stats.calls += 1;
-        self.stats.call_time += started.elapsed();
+        self.stats.record_call(started.elapsed());
         match &result {
             Ok(_) => self.stats.consecutive_faults = 0,
             Err(fault) => {

@@ -20,6 +20,9 @@
 //! | `sitelink_tunnel_data_out_bytes_total`, `_packets_total` | counter | AWS `TunnelDataOut`: sent through the tunnel, counted before encryption. |
 //! | `sitelink_tunnel_handshake_age_seconds` | gauge | Since the latest WireGuard handshake (absent before the first). |
 //! | `sitelink_tunnel_handshakes_total` | counter | WireGuard handshakes completed. |
+//! | `sitelink_tunnel_probe_rtt_seconds` | gauge | The liveness probe's latest round trip: an echo request and its reply, or a BFD Poll and the peer's Final (one a second). |
+//! | `sitelink_tunnel_probe_loss_ratio` | gauge | Share of the probe's latest 32 requests left unanswered. |
+//! | `sitelink_tunnel_probe_requests_total`, `_answers_total` | counter | Probe requests whose outcome is known, and those answered. |
 //! | `sitelink_tunnel_active` | gauge | 1 when the tunnel carries traffic (weight above 0). |
 //! | `sitelink_tunnel_weight` | gauge | The failover slot's weight for the tunnel. |
 //! | `sitelink_tunnel_failovers_total` | counter | Times traffic moved off the tunnel. |
@@ -34,7 +37,8 @@
 //! | `sitelink_bgp_established_transitions_total` | counter | Times the session became established. |
 //! | `sitelink_plugin_calls_total{slot,plugin}`, `_faults_total` | counter | Calls into the slot's plugin, and those that faulted. |
 //! | `sitelink_plugin_quarantined` | gauge | 1 when the plugin is no longer called (the built-in default answers). |
-//! | `sitelink_plugin_call_mean_seconds` | gauge | Mean call time, checks included. A histogram of call times would need the policy module to record one; it does not yet. |
+//! | `sitelink_plugin_call_seconds{slot,plugin}` | histogram | Call times, checks included (10 µs to 100 ms buckets). |
+//! | `sitelink_plugin_call_mean_seconds` | gauge | Mean call time, checks included. |
 //! | `sitelink_dropped_packets_total{reason}` | counter | Data-path drops, one reason each (they add up): `no_route` (TUN packet with no route), `malformed` (TUN packet not IP), `source_check` (decrypted packet whose source is not routed over its connection), `invalid` (tunnel datagram that failed authentication or was replayed), `endpoint_dropped` (datagram for no tunnel of ours, or not WireGuard), `tx_failed` (packet WireGuard could not encrypt), `send_failed` (datagram the kernel refused to send), `tun_write_failed` (packet the TUN device refused). |
 //! | `sitelink_endpoint_received_datagrams_total{endpoint}` | counter | UDP datagrams received by the endpoint. |
 //! | `sitelink_control_loop_turn_seconds` | histogram | Control-thread turn times (it runs the liveness probes: a long turn delays them). |
@@ -321,6 +325,23 @@ impl EncodeMetric for Counted {
     }
 }
 
+/// Histograms counted elsewhere, one per label set.
+#[derive(Debug)]
+struct LabeledCounted<L>(Vec<(L, Counted)>);
+
+impl<L: EncodeLabelSet + std::fmt::Debug + Send + Sync> EncodeMetric for LabeledCounted<L> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            h.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 type IntGauges<L> = Family<L, Gauge<i64>>;
 type FloatGauges<L> = Family<L, Gauge<f64, AtomicU64>>;
 type Counters<L> = Family<L, Counter<u64>>;
@@ -473,6 +494,35 @@ fn tunnels(reg: &mut Registry, r: &Reading) {
         "tunnel_handshakes",
         "WireGuard handshakes the tunnel completed",
         counters(each(&|t| t.handshakes)),
+    );
+    reg.register(
+        "tunnel_probe_rtt_seconds",
+        "The liveness probe's latest round trip through the tunnel: an echo request and its \
+         reply, or a BFD Poll and the peer's Final, sent once a second (absent before the \
+         first)",
+        float_gauges(rows.iter().filter_map(|(l, t, _)| {
+            t.probe_rtt_us
+                .map(|us| (l.clone(), Duration::from_micros(us).as_secs_f64()))
+        })),
+    );
+    reg.register(
+        "tunnel_probe_loss_ratio",
+        "Share of the liveness probe's latest 32 requests left unanswered (absent before the \
+         first outcome)",
+        float_gauges(rows.iter().filter_map(|(l, t, _)| {
+            t.probe_loss_permille
+                .map(|p| (l.clone(), f64::from(p) / 1000.0))
+        })),
+    );
+    reg.register(
+        "tunnel_probe_requests",
+        "Liveness probe requests whose outcome is known (answered or given up on)",
+        counters(each(&|t| t.probe_requests)),
+    );
+    reg.register(
+        "tunnel_probe_answers",
+        "Liveness probe requests answered",
+        counters(each(&|t| t.probe_answers)),
     );
     reg.register(
         "tunnel_active",
@@ -644,6 +694,32 @@ fn plugins(reg: &mut Registry, r: &Reading) {
             slots
                 .iter()
                 .map(|(l, s)| (l.clone(), i64::from(s.quarantined))),
+        ),
+    );
+    reg.register(
+        "plugin_call_seconds",
+        "How long calls into the slot's plugin take, checks included",
+        LabeledCounted(
+            slots
+                .iter()
+                .map(|(l, s)| {
+                    let count = s.calls;
+                    let sum = s.mean_call_us.unwrap_or(0.0) * count as f64 / 1e6;
+                    let buckets = s
+                        .call_histogram
+                        .iter()
+                        .map(|(bound, n)| (bound.map_or(f64::INFINITY, |us| us / 1e6), *n))
+                        .collect();
+                    (
+                        l.clone(),
+                        Counted {
+                            sum,
+                            count,
+                            buckets,
+                        },
+                    )
+                })
+                .collect(),
         ),
     );
     reg.register(

@@ -99,6 +99,19 @@ fn tunnel_metrics_follow_status_and_bgp() {
         42.1
     );
     assert!(!text.contains(&format!("sitelink_tunnel_handshake_age_seconds{T2}")));
+    assert_eq!(
+        value(&text, &format!("sitelink_tunnel_probe_rtt_seconds{T1}")),
+        0.00125
+    );
+    assert_eq!(
+        value(&text, &format!("sitelink_tunnel_probe_loss_ratio{T1}")),
+        0.031
+    );
+    assert_eq!(
+        value(&text, &format!("sitelink_tunnel_probe_answers_total{T1}")),
+        62.0
+    );
+    assert!(!text.contains(&format!("sitelink_tunnel_probe_rtt_seconds{T2}")));
     assert_eq!(value(&text, &format!("sitelink_tunnel_active{T1}")), 1.0);
     assert_eq!(value(&text, &format!("sitelink_tunnel_weight{T2}")), 0.0);
     assert_eq!(
@@ -169,6 +182,31 @@ fn bgp_and_plugin_metrics() {
     assert_eq!(
         value(&text, &format!("sitelink_plugin_call_mean_seconds{rs}")),
         35.25e-6
+    );
+    // The call-time histogram, cumulative: 30 calls up to 25 µs, 110 up
+    // to 50 µs, all 120 up to 100 µs.
+    let bucket = |le: &str| {
+        value(
+            &text,
+            &format!(
+                "sitelink_plugin_call_seconds_bucket{{slot=\"route-selection\",\
+                 plugin=\"shortest-path\",le=\"{le}\"}}"
+            ),
+        )
+    };
+    assert_eq!(
+        (
+            bucket("2.5e-05"),
+            bucket("5e-05"),
+            bucket("0.0001"),
+            bucket("+Inf")
+        ),
+        (30.0, 110.0, 120.0, 120.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, &format!("sitelink_plugin_call_seconds_count{rs}")),
+        120.0
     );
     assert_eq!(value(&text, "sitelink_routes_installed"), 3.0);
     assert_eq!(value(&text, "sitelink_routes_queued"), 7.0);

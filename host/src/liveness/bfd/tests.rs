@@ -386,7 +386,9 @@ fn new_timers_go_through_a_poll_sequence_and_nobody_expires() {
     }
     assert_eq!(p.log.len(), before, "no transition: {:?}", &p.log[before..]);
     assert!(Pair::both_up(&p));
-    assert!((9..=15).contains(&sent), "a sent {sent} packets in 10 s");
+    // About one periodic packet a second, and a Final for each of b's
+    // measuring Polls (one a second); at 200 ms it would be over 50.
+    assert!((9..=25).contains(&sent), "a sent {sent} packets in 10 s");
     // Back to 200 ms, and a timer change while Down applies at once.
     p.a.set_timers(IV, 3);
     let t = p.now;
@@ -397,4 +399,40 @@ fn new_timers_go_through_a_poll_sequence_and_nobody_expires() {
     assert_eq!(down.interval(), Duration::from_millis(50));
     let first = down.poll_transmit(base).expect("a packet");
     assert!(!first.poll && first.detect_mult == 5);
+}
+
+#[test]
+fn an_up_session_measures_the_round_trip_with_a_poll_each_second() {
+    let base = Instant::now();
+    let mut p = Pair::new(base);
+    p.run_until(base + Duration::from_secs(5), Pair::both_up)
+        .expect("up");
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(10), |_| false);
+    let s = p.a.stats();
+    // The wire has no delay: every Poll is answered at once.
+    assert_eq!(s.rtt, Some(Duration::ZERO));
+    assert!((8..=12).contains(&s.answers), "{s:?}");
+    assert_eq!(s.requests, s.answers);
+    assert_eq!(s.loss_permille(), Some(0));
+    assert!(Pair::both_up(&p));
+}
+
+#[test]
+fn the_loss_ratio_counts_the_latest_outcomes() {
+    let mut s = crate::liveness::ProbeStats::default();
+    assert_eq!(s.loss_permille(), None);
+    s.answered(Duration::from_millis(3));
+    s.lost();
+    assert_eq!(s.loss_permille(), Some(500));
+    for _ in 0..40 {
+        s.answered(Duration::from_millis(2));
+    }
+    assert_eq!(s.loss_permille(), Some(0), "the loss left the window");
+    for _ in 0..8 {
+        s.lost();
+    }
+    assert_eq!(s.loss_permille(), Some(250));
+    assert_eq!((s.requests, s.answers), (50, 41));
+    assert_eq!(s.rtt, Some(Duration::from_millis(2)));
 }
