@@ -294,7 +294,11 @@ fn metrics_scraped_checked_by_promtool_and_matching_status() {
         let count = m
             .get("sitelink_plugin_call_seconds_count", &labels)
             .unwrap_or_else(|| panic!("no call-time histogram for {slot}"));
-        let le_inf = [("slot", slot), ("plugin", "built-in default"), ("le", "+Inf")];
+        let le_inf = [
+            ("slot", slot),
+            ("plugin", "built-in default"),
+            ("le", "+Inf"),
+        ];
         assert_eq!(
             m.get("sitelink_plugin_call_seconds_bucket", &le_inf),
             Some(count)

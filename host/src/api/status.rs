@@ -24,6 +24,10 @@ pub struct Status {
     pub tun_malformed: u64,
     /// Packets the TUN device refused.
     pub tun_write_failed: u64,
+    /// Liveness probes the data path dropped because the control thread's
+    /// queue was full (it was behind).
+    #[serde(default)]
+    pub probes_dropped: u64,
     pub fib: FibCounts,
     /// How long the control thread's turns take (it runs the liveness
     /// probes: a long turn delays them).
@@ -233,7 +237,11 @@ pub struct EndpointStatus {
     pub listen: SocketAddr,
     pub rx_datagrams: u64,
     pub dropped_datagrams: u64,
+    /// Datagrams the kernel refused to send, the full socket buffer aside.
     pub tx_failed: u64,
+    /// Datagrams dropped because the socket's send buffer stayed full.
+    #[serde(default)]
+    pub tx_queue_full: u64,
 }
 
 /// How many prefixes the FIB in force holds, per family.

@@ -94,6 +94,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
             rx_datagrams: get(&e.counters.rx_datagrams),
             dropped_datagrams: get(&e.counters.dropped_datagrams),
             tx_failed: get(&e.counters.tx_failed),
+            tx_queue_full: get(&e.counters.tx_queue_full),
         })
         .collect();
     Status {
@@ -108,6 +109,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
         tun_no_route: get(&dp.counters.tun_no_route),
         tun_malformed: get(&dp.counters.tun_malformed),
         tun_write_failed: get(&dp.counters.tun_write_failed),
+        probes_dropped: get(&dp.counters.probes_dropped),
         fib: fib_counts(&dp.fib.load()),
         control_loop: Some(turns.summary()),
     }

@@ -27,6 +27,8 @@ pub struct EndpointCounters {
     pub dropped_datagrams: AtomicU64,
     /// Datagrams the kernel refused to send (e.g. no route while a link is down).
     pub tx_failed: AtomicU64,
+    /// Datagrams dropped because the socket's send buffer stayed full.
+    pub tx_queue_full: AtomicU64,
 }
 
 pub struct Endpoint {

@@ -302,9 +302,12 @@ fn send_run(
         }
         return;
     }
-    ep.counters
-        .tx_failed
-        .fetch_add(count as u64, Ordering::Relaxed);
+    let counter = if e.kind() == io::ErrorKind::WouldBlock {
+        &ep.counters.tx_queue_full
+    } else {
+        &ep.counters.tx_failed
+    };
+    counter.fetch_add(count as u64, Ordering::Relaxed);
     debug!(endpoint = %ep.name, %to, datagrams = count, error = %e, "send failed");
 }
 

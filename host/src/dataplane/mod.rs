@@ -83,6 +83,9 @@ pub struct DataplaneCounters {
     pub tun_malformed: AtomicU64,
     /// Packets that could not be written to the TUN device.
     pub tun_write_failed: AtomicU64,
+    /// Liveness probes received but dropped: the control thread's queue was
+    /// full.
+    pub probes_dropped: AtomicU64,
 }
 
 /// The tunnels by id, with the index that places handshake initiations.

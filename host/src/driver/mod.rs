@@ -220,10 +220,16 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     };
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let probe_tx = events_tx.clone();
+    let counted = dataplane.clone();
     let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
         // Never block the data path: when the control loop is behind, a
         // probe is dropped (BFD tolerates it; a flood must not grow memory).
-        let _ = probe_tx.try_send(ControlEvent::Probe(p));
+        if probe_tx.try_send(ControlEvent::Probe(p)).is_err() {
+            counted
+                .counters
+                .probes_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
     });
     let mut threads = io::spawn(dataplane.clone(), device.clone(), probe, shutdown.clone())?;
     {

@@ -39,7 +39,7 @@
 //! | `sitelink_plugin_quarantined` | gauge | 1 when the plugin is no longer called (the built-in default answers). |
 //! | `sitelink_plugin_call_seconds{slot,plugin}` | histogram | Call times, checks included (10 µs to 100 ms buckets). |
 //! | `sitelink_plugin_call_mean_seconds` | gauge | Mean call time, checks included. |
-//! | `sitelink_dropped_packets_total{reason}` | counter | Data-path drops, one reason each (they add up): `no_route` (TUN packet with no route), `malformed` (TUN packet not IP), `source_check` (decrypted packet whose source is not routed over its connection), `invalid` (tunnel datagram that failed authentication or was replayed), `endpoint_dropped` (datagram for no tunnel of ours, or not WireGuard), `tx_failed` (packet WireGuard could not encrypt), `send_failed` (datagram the kernel refused to send), `tun_write_failed` (packet the TUN device refused). |
+//! | `sitelink_dropped_packets_total{reason}` | counter | Data-path drops, one reason each (they add up): `no_route` (TUN packet with no route), `malformed` (TUN packet not IP), `source_check` (decrypted packet whose source is not routed over its connection), `invalid` (tunnel datagram that failed authentication or was replayed), `endpoint_dropped` (datagram for no tunnel of ours, or not WireGuard), `tx_failed` (packet WireGuard could not encrypt), `send_failed` (datagram the kernel refused to send), `tun_write_failed` (packet the TUN device refused), `queue_full` (datagram whose socket send buffer stayed full, or liveness probe the busy control thread's queue had no room for). |
 //! | `sitelink_endpoint_received_datagrams_total{endpoint}` | counter | UDP datagrams received by the endpoint. |
 //! | `sitelink_control_loop_turn_seconds` | histogram | Control-thread turn times (it runs the liveness probes: a long turn delays them). |
 //! | `sitelink_control_snapshot_age_seconds` | gauge | Age of the control-plane snapshot the BGP, plugin, weight and route metrics come from. |
@@ -755,6 +755,10 @@ fn drops(reg: &mut Registry, r: &Reading, floors: &mut Floors) {
         ("tx_failed", tunnels().map(|t| t.tx_failed).sum()),
         ("send_failed", s.endpoints.iter().map(|e| e.tx_failed).sum()),
         ("tun_write_failed", s.tun_write_failed),
+        (
+            "queue_full",
+            s.probes_dropped + s.endpoints.iter().map(|e| e.tx_queue_full).sum::<u64>(),
+        ),
     ];
     reg.register(
         "dropped_packets",
@@ -763,7 +767,9 @@ fn drops(reg: &mut Registry, r: &Reading, floors: &mut Floors) {
          source not routed over its connection), invalid (a tunnel's datagram that failed \
          authentication or was replayed), endpoint_dropped (a datagram for no tunnel of ours, \
          or not WireGuard), tx_failed (WireGuard could not encrypt), send_failed (the kernel \
-         refused the datagram), tun_write_failed (the TUN device refused the packet)",
+         refused the datagram), tun_write_failed (the TUN device refused the packet), \
+         queue_full (a datagram whose socket send buffer stayed full, or a liveness probe \
+         the busy control thread's queue had no room for)",
         counters(rows.map(|(reason, v)| (ReasonLabel { reason }, v))),
     );
     reg.register(

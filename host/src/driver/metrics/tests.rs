@@ -239,6 +239,8 @@ fn drops_add_up_by_reason() {
     assert_eq!(drop("tx_failed"), 2.0);
     assert_eq!(drop("send_failed"), 1.0);
     assert_eq!(drop("tun_write_failed"), 1.0);
+    // 3 datagrams on a full socket buffer, 2 probes on a full control queue.
+    assert_eq!(drop("queue_full"), 5.0);
     // A floor above what the counters give now holds.
     floors.endpoint_dropped = 9;
     let text = render(None, &mut floors);
