@@ -281,8 +281,13 @@ fn a_reload_adds_and_removes_a_connection_while_another_carries_traffic() {
             let (_, text) = originals.iter().find(|(g, _)| g == gw).expect("original");
             let path = lab.config_path(*gw).expect("config");
             std::fs::write(path, format!("{text}{}", branch(*gw, key))).expect("write");
+            let took = std::time::Instant::now();
             let out = reload_gw(*gw);
-            println!("[{test}] {} reload (add): {out:?}", gw.name());
+            println!(
+                "[{test}] {} reload (add) in {:?}: {out:?}",
+                gw.name(),
+                took.elapsed()
+            );
             assert_eq!(out.0, Some(0), "{test}: {out:?}");
             assert!(
                 out.1.contains("connection branch: added"),
@@ -311,8 +316,13 @@ fn a_reload_adds_and_removes_a_connection_while_another_carries_traffic() {
         for (gw, text) in &originals {
             let path = lab.config_path(*gw).expect("config");
             std::fs::write(path, text).expect("write");
+            let took = std::time::Instant::now();
             let out = reload_gw(*gw);
-            println!("[{test}] {} reload (remove): {out:?}", gw.name());
+            println!(
+                "[{test}] {} reload (remove) in {:?}: {out:?}",
+                gw.name(),
+                took.elapsed()
+            );
             assert_eq!(out.0, Some(0), "{test}: {out:?}");
             assert!(
                 out.1.contains("connection branch: removed"),
