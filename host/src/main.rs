@@ -222,6 +222,10 @@ enum PluginCommand {
         /// Show the route-table and tunnel-weight changes; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Install it even if it faults on the stored routes or the
+        /// current tunnel health (by default such a swap is refused).
+        #[arg(long, conflicts_with = "dry_run")]
+        force: bool,
         /// A parameter for the plugin (repeatable). Without any, the
         /// parameters the config sets for the slot are used.
         #[arg(long = "param", value_name = "KEY=VALUE")]
@@ -324,6 +328,7 @@ fn plugin(command: PluginCommand) -> ExitCode {
             file,
             gateway,
             dry_run,
+            force,
             params,
             json,
         } => {
@@ -363,6 +368,7 @@ fn plugin(command: PluginCommand) -> ExitCode {
                 path: file,
                 params: (!given.is_empty()).then_some(given),
                 dry_run,
+                force,
             };
             ask(&gateway, &request, json)
         }

@@ -88,6 +88,13 @@ pub fn swap(lab: &SiteLab, gw: Gw, slot: &str, file: &Path, params: &[&str]) -> 
     json_answer(plugin_cmd(lab, gw, &args)?)
 }
 
+/// `sitelink plugin swap --force SLOT FILE`: installed even if it faults on
+/// the stored state.
+pub fn swap_forced(lab: &SiteLab, gw: Gw, slot: &str, file: &Path) -> Result<Value> {
+    let file = file.to_string_lossy();
+    json_answer(plugin_cmd(lab, gw, &["swap", "--force", slot, &file])?)
+}
+
 /// `sitelink plugin remove SLOT`; the JSON answer.
 pub fn remove(lab: &SiteLab, gw: Gw, slot: &str) -> Result<Value> {
     json_answer(plugin_cmd(lab, gw, &["remove", slot])?)

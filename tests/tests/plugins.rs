@@ -1,8 +1,9 @@
 //! Policy plugins in a running static connection (topology 1 of ARCHITECTURE.md):
 //! hot swaps under traffic lose nothing and reset no tunnel; plugins that are
 //! not components, export the wrong world or hang at start are refused; plugins
-//! that trap, spin, exhaust memory or answer wrongly are contained and
-//! quarantined while the gateway keeps forwarding; plugins that try to read a
+//! that trap, spin, exhaust memory or answer wrongly are refused by a swap
+//! (it tries them first), and, forced in, contained and quarantined while
+//! the gateway keeps forwarding; plugins that try to read a
 //! file, the environment or open a socket get nothing.
 //!
 //! Needs the plugins built (`scripts/build-plugins.sh`) and the binary
@@ -176,8 +177,17 @@ fn plugins_that_fault_at_run_time_are_contained_and_quarantined() {
         "fault_wrong_answer",
     ] {
         let file = plugin(name).expect("plugin");
-        plugins::swap(&lab, Gw::Cgw, "failover", &file, &[])
-            .unwrap_or_else(|e| panic!("{name} should load (it fails only when called): {e}"));
+        // A swap tries it on the current tunnel health first: refused.
+        let refused = plugins::swap(&lab, Gw::Cgw, "failover", &file, &[])
+            .err()
+            .unwrap_or_else(|| panic!("{name} was swapped in although it faults"));
+        println!("[contained] {name}: {refused}");
+        assert!(
+            refused.to_string().contains("swap refused, nothing changed"),
+            "{name}: {refused}"
+        );
+        plugins::swap_forced(&lab, Gw::Cgw, "failover", &file)
+            .unwrap_or_else(|e| panic!("{name} should load with --force: {e}"));
         let started = Instant::now();
         let entry = lab
             .wait_until(

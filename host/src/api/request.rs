@@ -53,6 +53,10 @@ pub enum Request {
         params: Option<BTreeMap<String, String>>,
         #[serde(default)]
         dry_run: bool,
+        /// Install even if the plugin faults on the stored routes or the
+        /// current tunnel health (a swap is refused then, by default).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
     /// Put `slot` back to the built-in default: [`super::RemoveResult`].
     PluginRemove { slot: String },
@@ -192,12 +196,14 @@ mod tests {
                 path: "/etc/sitelink/prefer-zone.wasm".into(),
                 params: None,
                 dry_run: false,
+                force: false,
             },
             Request::PluginSwap {
                 slot: "route-selection".into(),
                 path: "/tmp/p.wasm".into(),
                 params: Some([("prefer".to_string(), "169.254.11.0/30".to_string())].into()),
                 dry_run: true,
+                force: false,
             },
             Request::PluginRemove {
                 slot: "bgp-filter".into(),
@@ -240,7 +246,8 @@ mod tests {
                 slot: "failover".into(),
                 path: "/p.wasm".into(),
                 params: None,
-                dry_run: true
+                dry_run: true,
+                force: false,
             }),
             json!({"version": 1, "cmd": "plugin-swap", "slot": "failover", "path": "/p.wasm", "dry_run": true})
         );
@@ -282,6 +289,7 @@ mod tests {
                         .into()
                 ),
                 dry_run: false,
+                force: false,
             }
         );
         assert_eq!(
@@ -290,7 +298,21 @@ mod tests {
                 slot: "failover".into(),
                 path: "/p.wasm".into(),
                 params: None,
-                dry_run: false
+                dry_run: false,
+                force: false,
+            }
+        );
+        assert_eq!(
+            parse(
+                json!({"cmd": "plugin-swap", "slot": "failover", "path": "/p.wasm", "force": true})
+            )
+            .request,
+            Request::PluginSwap {
+                slot: "failover".into(),
+                path: "/p.wasm".into(),
+                params: None,
+                dry_run: false,
+                force: true,
             }
         );
         // Fields this version does not know are ignored.

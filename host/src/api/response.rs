@@ -145,6 +145,7 @@ mod tests {
             path: "/p.wasm".into(),
             params: None,
             dry_run: false,
+            force: false,
         };
         let remove = Request::PluginRemove {
             slot: "failover".into(),

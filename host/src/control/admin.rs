@@ -239,6 +239,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             path,
             params,
             dry_run,
+            force,
         } => {
             let received = Instant::now();
             let slot = match slot(&name) {
@@ -254,6 +255,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
                     AdminCommand::PluginSwap {
                         plugin: Box::new(plugin),
                         dry_run,
+                        force,
                         received,
                     },
                 ),

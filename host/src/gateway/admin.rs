@@ -98,6 +98,8 @@ pub(super) enum Job {
     DryFilter {
         id: RequestId,
         head: Head,
+        /// A swap checked first: installed when the run is clean.
+        install: bool,
         plugin: Box<Plugin>,
         run: FilterDryRun,
         select: Option<Vec<IpNet>>,
@@ -107,6 +109,8 @@ pub(super) enum Job {
     DrySelect {
         id: RequestId,
         head: Head,
+        /// A swap checked first: installed when the run is clean.
+        install: bool,
         plugin: Box<Plugin>,
         todo: Vec<IpNet>,
         changes: Changes,
@@ -159,8 +163,9 @@ impl Gateway {
             AdminCommand::PluginSwap {
                 plugin,
                 dry_run,
+                force,
                 received,
-            } => match self.swap(id, plugin, dry_run, received, now) {
+            } => match self.swap(id, plugin, dry_run, force, received, now) {
                 Some(reply) => reply,
                 None => return,
             },
@@ -202,11 +207,14 @@ impl Gateway {
     }
 
     /// A swap: answered at once (failover, or a refusal), or by a job.
+    /// Unless forced, a real swap first runs the plugin over the stored
+    /// state as a dry run does, and is refused if it faults there.
     fn swap(
         &mut self,
         id: RequestId,
         mut plugin: Box<Plugin>,
         dry_run: bool,
+        force: bool,
         received: Instant,
         now: Instant,
     ) -> Option<Response> {
@@ -218,49 +226,66 @@ impl Gateway {
             dry_run,
             received: (!dry_run).then_some(received),
         };
-        if dry_run {
+        if dry_run || !force {
+            let install = !dry_run;
             match slot {
                 Slot::Failover => {
-                    let reply = match self.failover_weights(now, Some(&mut plugin)) {
-                        Ok(after) => head.answer(
-                            weights(decisions::weight_diff(
-                                &self.cfg,
-                                &self.tunnels,
-                                &self.weights,
-                                &after,
-                            )),
-                            now,
-                        ),
-                        Err(fault) => Response::error(format!(
-                            "the plugin faulted on the current tunnel health: {fault}"
-                        )),
+                    let after = match self.failover_weights(now, Some(&mut plugin)) {
+                        Ok(after) => after,
+                        Err(fault) => {
+                            return Some(refused(
+                                dry_run,
+                                format!("the plugin faulted on the current tunnel health: {fault}"),
+                            ))
+                        }
                     };
-                    return Some(reply);
+                    if dry_run {
+                        let diff =
+                            decisions::weight_diff(&self.cfg, &self.tunnels, &self.weights, &after);
+                        return Some(head.answer(weights(diff), now));
+                    }
                 }
                 Slot::RouteSelection => {
                     let todo = self.rib.all_prefixes(&self.speaker);
                     self.jobs.push(Job::DrySelect {
                         id,
                         head,
+                        install,
                         plugin,
                         todo,
                         changes: Changes::default(),
                     });
+                    return None;
                 }
                 Slot::BgpFilter => {
                     let run = self.speaker.dry_run_start();
                     self.jobs.push(Job::DryFilter {
                         id,
                         head,
+                        install,
                         plugin,
                         run,
                         select: None,
                         changes: Changes::default(),
                     });
+                    return None;
                 }
             }
-            return None;
         }
+        self.install(id, plugin, head, now)
+    }
+
+    /// Installs a swapped-in plugin and re-runs its slot over the stored
+    /// state (answered at once for failover, by a job otherwise).
+    fn install(
+        &mut self,
+        id: RequestId,
+        plugin: Box<Plugin>,
+        head: Head,
+        now: Instant,
+    ) -> Option<Response> {
+        let slot = plugin.slot();
+        let name = format!("{} {}", plugin.info().name, plugin.info().version);
         let installed = match slot {
             Slot::Failover => self.slots.failover.install(*plugin),
             Slot::RouteSelection => self.slots.selection.install(*plugin),
@@ -352,7 +377,12 @@ impl Gateway {
                 }
                 Err(fault) => {
                     if let Some(id) = job_id(&job) {
-                        let reply = Response::error(fault);
+                        let dry_run = !matches!(
+                            job,
+                            Job::DryFilter { install: true, .. }
+                                | Job::DrySelect { install: true, .. }
+                        );
+                        let reply = refused(dry_run, fault);
                         self.actions.push_back(Action::Reply { id, reply });
                     }
                 }
@@ -446,6 +476,26 @@ impl Gateway {
 
     fn answer_dry(&mut self, job: Job, now: Instant) {
         let (id, head, changes) = match job {
+            // A swap checked clean: installed now, answered when applied.
+            Job::DryFilter {
+                id,
+                head,
+                install: true,
+                plugin,
+                ..
+            }
+            | Job::DrySelect {
+                id,
+                head,
+                install: true,
+                plugin,
+                ..
+            } => {
+                if let Some(reply) = self.install(id, plugin, head, now) {
+                    self.actions.push_back(Action::Reply { id, reply });
+                }
+                return;
+            }
             Job::DryFilter {
                 id, head, changes, ..
             }
@@ -515,5 +565,19 @@ fn slot_status(s: &SlotStatus) -> api::SlotStatus {
         mean_call_us: s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
         call_histogram: s.stats.call_histogram(),
         last_fault: s.stats.last_fault.as_ref().map(|f| f.to_string()),
+    }
+}
+
+/// A swap refused because the plugin faulted on the stored state (or a
+/// dry run that found the fault).
+fn refused(dry_run: bool, fault: String) -> Response {
+    if dry_run {
+        Response::error(fault)
+    } else {
+        Response::error(format!(
+            "swap refused, nothing changed: {fault}\n  fix: correct the plugin and swap it in \
+             again (--dry-run shows what it would do), or install it anyway with --force \
+             (routes it faults on are not accepted until it is quarantined)"
+        ))
     }
 }

@@ -52,6 +52,8 @@ pub enum AdminCommand {
     PluginSwap {
         plugin: Box<Plugin>,
         dry_run: bool,
+        /// Install even if the plugin faults on the stored state.
+        force: bool,
         /// When the operator's command arrived (for the swap time).
         received: Instant,
     },

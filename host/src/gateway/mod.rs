@@ -403,8 +403,22 @@ impl Gateway {
         self.publish(now, false);
     }
 
+    /// A plugin was quarantined: the native default now decides what it
+    /// decided, so the stored routes go through the slot again (a filter
+    /// that failed closed rejected them) or are selected again.
+    fn after_quarantine(&mut self, now: Instant) {
+        if self.slots.filter.take_quarantined() {
+            info!("bgp-filter quarantined: the stored routes go through the native default");
+            self.speaker.refilter(now, &mut self.slots.filter);
+        }
+        if self.slots.selection.take_quarantined() {
+            self.rib.mark_all(&self.speaker);
+        }
+    }
+
     /// Moves what the speaker and the Loc-RIB produced into actions.
     fn collect(&mut self, now: Instant) {
+        self.after_quarantine(now);
         self.rib.mark(self.speaker.take_dirty());
         for (tunnel, state, detail) in self.speaker.take_events() {
             self.tunnel_event(tunnel, TunnelEventKind::Bgp, &state, &detail);

@@ -457,6 +457,7 @@ fn swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool) -> serde_json::
         command: AdminCommand::PluginSwap {
             plugin: Box::new(plugin),
             dry_run,
+            force: false,
             received: h.now,
         },
     });
@@ -911,4 +912,75 @@ fn new_liveness_timers_apply_in_place_through_a_poll_sequence() {
         "no probe went down: {:?}",
         h.liveness
     );
+}
+
+fn forced_swap(h: &mut Harness, id: u64, plugin: Plugin) -> serde_json::Value {
+    let id = RequestId(id);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginSwap {
+            plugin: Box::new(plugin),
+            dry_run: false,
+            force: true,
+            received: h.now,
+        },
+    });
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.reply(id)
+}
+
+#[test]
+fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
+    let fx = Fixture::new();
+    // The chaos plugin traps on every call for a peer of connection "trap".
+    let mut h = learned(&fx, "trap", 10, Budget::DEFAULT);
+    let reply = swap(&mut h, 1, chaos(Slot::BgpFilter), false);
+    let error = reply["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.starts_with("swap refused, nothing changed"),
+        "{reply}"
+    );
+    assert!(
+        error.contains("first on 11.0.") && error.contains("over tunnel 169.254.10.0/30"),
+        "names the first failing route: {error}"
+    );
+    assert!(error.contains("--force"), "{error}");
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "nothing changed");
+    let id = RequestId(2);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(id);
+    assert_eq!(list["slots"][0]["plugin"], "built-in default", "{list}");
+
+    // Forced: installed; what it faults on is not accepted (fail closed).
+    let reply = forced_swap(&mut h, 3, chaos(Slot::BgpFilter));
+    assert_eq!(reply["dry_run"], false, "{reply}");
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.tick(Duration::from_millis(300));
+    assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
+    // More faults quarantine it: the native default takes over, and the
+    // stored routes are accepted again.
+    for i in 0..3 {
+        h.announce(&[format!("12.0.{i}.0/24").parse().unwrap()]);
+        h.settle(Duration::from_millis(1), &[0, 1]);
+    }
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.tick(Duration::from_millis(300));
+    let id = RequestId(4);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(id);
+    assert_eq!(list["slots"][0]["quarantined"], true, "{list}");
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        Some(vec![0]),
+        "the default accepts what the quarantined plugin failed on"
+    );
+    assert_eq!(h.routed("12.0.2.1"), Some(vec![0]));
 }

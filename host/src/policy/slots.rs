@@ -160,15 +160,22 @@ struct Core {
     max_faults: u32,
     plugin: Option<Plugin>,
     stats: SlotStats,
+    /// Quarantined since the owner last asked ([`Core::take_quarantined`]).
+    newly_quarantined: bool,
 }
 
 impl Core {
+    fn take_quarantined(&mut self) -> bool {
+        std::mem::take(&mut self.newly_quarantined)
+    }
+
     fn new(slot: Slot, max_faults: u32) -> Core {
         Core {
             slot,
             max_faults,
             plugin: None,
             stats: SlotStats::default(),
+            newly_quarantined: false,
         }
     }
 
@@ -229,6 +236,7 @@ impl Core {
                     "plugin fault, its answer is discarded: {fault}");
                 if self.stats.consecutive_faults >= self.max_faults {
                     self.stats.quarantined = true;
+                    self.newly_quarantined = true;
                     tracing::error!(slot = %self.slot, plugin = %name,
                         "plugin quarantined after {} consecutive faults: the native default answers \
                          from now on; fix it and swap it in again", self.stats.consecutive_faults);
@@ -268,6 +276,13 @@ macro_rules! slot_common {
             /// not): a default answer then stands in for a failed plugin.
             pub fn has_plugin(&self) -> bool {
                 self.0.plugin.is_some()
+            }
+
+            /// Whether the plugin was quarantined since the last call: what
+            /// it decided (or failed to) must be decided again, by the
+            /// native default.
+            pub fn take_quarantined(&mut self) -> bool {
+                self.0.take_quarantined()
             }
         }
     };

@@ -167,11 +167,13 @@ impl ImportFilter<'_> {
         match self {
             ImportFilter::Slot(slot) => {
                 let answer = slot.import_filter(peer, routes);
-                // The operator's filter failed (or is quarantined): what it
-                // was asked about is not accepted (fail closed).
-                if slot.has_plugin() && answer.by != DecidedBy::Plugin {
+                // The operator's filter faulted on these routes: they are
+                // not accepted (fail closed). Once it is quarantined, the
+                // native default answers (and every stored route is
+                // filtered again, see `Gateway::after_quarantine`).
+                if let Some(fault) = answer.fault.filter(|_| answer.by != DecidedBy::Plugin) {
                     return Err(format!(
-                        "the bgp-filter plugin did not answer: {} route(s) not accepted",
+                        "the bgp-filter plugin faulted ({fault}): {} route(s) not accepted",
                         routes.len()
                     ));
                 }

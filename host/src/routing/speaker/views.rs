@@ -153,7 +153,13 @@ impl Speaker {
             let mut filter = ImportFilter::Candidate(plugin);
             let (decided, _, failed) = import::decide(p, &chunk, &mut filter, &self.guard);
             if let Some(fault) = failed {
-                return Err(fault);
+                return Err(match self.first_failing(p, &chunk, plugin) {
+                    Some(prefix) => format!(
+                        "{fault} (first on {prefix} received over tunnel {})",
+                        p.tunnel_name
+                    ),
+                    None => fault,
+                });
             }
             for (prefix, _, kept) in decided {
                 if kept.as_ref() != p.accepted.get(&p.adj_in, &prefix) {
@@ -162,6 +168,25 @@ impl Speaker {
             }
         }
         Ok(done)
+    }
+
+    /// The first route of `chunk` the plugin faults on, by halving the
+    /// chunk (a few calls, not one per route); `None` if it faults only on
+    /// routes together.
+    fn first_failing(&self, p: &BgpPeer, chunk: &[IpNet], plugin: &mut Plugin) -> Option<IpNet> {
+        let faults = |routes: &[IpNet], plugin: &mut Plugin| {
+            let mut filter = ImportFilter::Candidate(plugin);
+            import::decide(p, routes, &mut filter, &self.guard)
+                .2
+                .is_some()
+        };
+        let mut range = chunk;
+        while range.len() > 1 {
+            let (head, tail) = range.split_at(range.len() / 2);
+            range = if faults(head, plugin) { head } else { tail };
+        }
+        let last = range.first()?;
+        faults(range, plugin).then_some(*last)
     }
 
     /// Every prefix accepted over `tunnel` (its liveness changed).
