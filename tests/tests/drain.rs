@@ -1,8 +1,9 @@
 //! Planned drain end to end (`sitelink tunnel drain|undrain`): on a static
 //! connection (topology 1, the far side told by BFD AdminDown) and a dynamic
 //! one (topology 2, the far side moved by a longer AS path and a worse MED),
-//! the VGW drains the tunnel that carries a 10 ms ping train between the
-//! sites, then undrains it. Nothing is lost, both ends end up on the other
+//! the VGW drains the tunnel that carries a 10 ms ping train and a TCP
+//! stream between the sites, then undrains it. Nothing is lost (no ping, no
+//! stalled second of the stream), both ends end up on the other
 //! tunnel, and `status` shows the drain on the VGW; the VGW's tunnel log has
 //! a JSON line for each step.
 //!
@@ -35,12 +36,16 @@ fn drain_of(lab: &SiteLab, cidr: &str) -> String {
         .to_string()
 }
 
-/// Drains TUNNEL_1 under a ping train, checks, undrains it; returns the
-/// train's result.
+/// Drains TUNNEL_1 under a ping train and a 20 Mbit/s TCP stream, checks,
+/// undrains it; returns the train's result, after checking that the stream
+/// never stalled.
 fn drain_under_traffic(lab: &SiteLab, test: &str) -> PingTrain {
-    thread::scope(|s| {
+    let _server = lab.iperf3_server(&lab.site_b, 5302).expect("iperf3 server");
+    let (train, stream) = thread::scope(|s| {
         let train = s
             .spawn(|| measure::ping_train(&lab.site_a, SITE_B_V4, Duration::from_millis(10), 1200));
+        let stream =
+            s.spawn(|| measure::iperf3_client_at(&lab.site_a, SITE_B_V4, 5302, 11, Some("20M")));
         thread::sleep(Duration::from_secs(2));
         let drained = tunnel(lab, "drain", TUNNEL_1);
         println!("[{test}] drain: {drained}");
@@ -86,11 +91,28 @@ fn drain_under_traffic(lab: &SiteLab, test: &str) -> PingTrain {
         println!("[{test}] undrain: {back}");
         assert_eq!(back["drain"], "none", "{test}: {back}");
         assert_eq!(drain_of(lab, TUNNEL_1), "none");
-        train
-            .join()
-            .expect("ping train")
-            .unwrap_or_else(|e| panic!("{test}: {e}"))
-    })
+        (
+            train
+                .join()
+                .expect("ping train")
+                .unwrap_or_else(|e| panic!("{test}: {e}")),
+            stream
+                .join()
+                .expect("stream")
+                .unwrap_or_else(|e| panic!("{test}: {}", lab.with_logs(e))),
+        )
+    });
+    println!(
+        "[{test}] TCP stream: {:?} Mbit/s, retransmits {:?}",
+        stream.intervals_mbps(),
+        stream.retransmits
+    );
+    assert!(
+        stream.intervals_bps.iter().all(|b| *b > 1e6),
+        "{test}: the stream stalled across drain and undrain: {:?}",
+        stream.intervals_mbps()
+    );
+    train
 }
 
 #[test]
