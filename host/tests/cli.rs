@@ -561,3 +561,41 @@ fn bgp_without_a_running_gateway_says_so() {
         );
     }
 }
+
+#[test]
+fn check_compiles_each_plugin_against_its_slot() {
+    let scene = Scene::new("plg");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slplg0");
+    let failover_only =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/testdata/only_failover.wasm");
+    let base = fs::read_to_string(&config).unwrap();
+    let with = |slot: &str| {
+        format!(
+            "{base}\n[plugins.{slot}]\npath = \"{}\"\n",
+            failover_only.display()
+        )
+    };
+    fs::write(&config, with("failover")).unwrap();
+    let ok = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(
+        out.contains("plugin failover:") && out.contains(": ok"),
+        "{out}"
+    );
+    // The same component in the wrong slot: refused, naming the slot.
+    fs::write(&config, with("bgp-filter")).unwrap();
+    let bad = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(err.contains("[plugins.bgp-filter]"), "{err}");
+}

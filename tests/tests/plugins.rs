@@ -183,7 +183,9 @@ fn plugins_that_fault_at_run_time_are_contained_and_quarantined() {
             .unwrap_or_else(|| panic!("{name} was swapped in although it faults"));
         println!("[contained] {name}: {refused}");
         assert!(
-            refused.to_string().contains("swap refused, nothing changed"),
+            refused
+                .to_string()
+                .contains("swap refused, nothing changed"),
             "{name}: {refused}"
         );
         plugins::swap_forced(&lab, Gw::Cgw, "failover", &file)
