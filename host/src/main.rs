@@ -241,6 +241,31 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run FILE (a bgp-filter or route-selection component) over routes
+    /// recorded with `sitelink routes --json` or written by hand, offline:
+    /// each route's verdict and changed attributes, or each prefix's
+    /// installed candidates. Exits 1 if the plugin faults.
+    Test {
+        file: PathBuf,
+        /// bgp-filter or route-selection.
+        #[arg(long)]
+        slot: String,
+        /// The routes: `sitelink routes --json` output, or a JSON list of
+        /// routes (only "prefix" is required).
+        #[arg(long, value_name = "ROUTES.json")]
+        routes: PathBuf,
+        /// A parameter for the plugin (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Run the export filter instead of the import filter.
+        #[arg(long)]
+        export: bool,
+        /// The peer's AS number (default: the first AS of each route's path).
+        #[arg(long)]
+        peer_asn: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Bad input: config, key, or a start-up check.
@@ -318,6 +343,22 @@ fn main() -> ExitCode {
 fn plugin(command: PluginCommand) -> ExitCode {
     match command {
         PluginCommand::List { gateway, json } => ask(&gateway, &Request::PluginList, json),
+        PluginCommand::Test {
+            file,
+            slot,
+            routes,
+            params,
+            export,
+            peer_asn,
+            json,
+        } => {
+            let direction = if export {
+                sitelink::policy::Direction::Export
+            } else {
+                sitelink::policy::Direction::Import
+            };
+            plugin_test(&file, &slot, &routes, &params, direction, peer_asn, json)
+        }
         PluginCommand::Remove {
             slot,
             gateway,
@@ -353,16 +394,10 @@ fn plugin(command: PluginCommand) -> ExitCode {
                     ),
                 );
             }
-            let mut given = BTreeMap::new();
-            for p in &params {
-                let Some((k, v)) = p.split_once('=') else {
-                    return fail(
-                        EXIT_BAD_INPUT,
-                        format!("--param {p:?} is not KEY=VALUE\n  fix: e.g. --param prefer=169.254.11.0/30"),
-                    );
-                };
-                given.insert(k.to_string(), v.to_string());
-            }
+            let given = match parse_params(&params) {
+                Ok(given) => given,
+                Err(e) => return fail(EXIT_BAD_INPUT, e),
+            };
             let request = Request::PluginSwap {
                 slot,
                 path: file,
@@ -372,6 +407,86 @@ fn plugin(command: PluginCommand) -> ExitCode {
             };
             ask(&gateway, &request, json)
         }
+    }
+}
+
+/// `--param KEY=VALUE` arguments.
+fn parse_params(params: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut given = BTreeMap::new();
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(format!(
+                "--param {p:?} is not KEY=VALUE\n  fix: e.g. --param prefer=169.254.11.0/30"
+            ));
+        };
+        given.insert(k.to_string(), v.to_string());
+    }
+    Ok(given)
+}
+
+/// `sitelink plugin test`: the plugin under the default limits of
+/// `[plugins]`, over the routes file.
+fn plugin_test(
+    file: &Path,
+    slot: &str,
+    routes: &Path,
+    params: &[String],
+    direction: sitelink::policy::Direction,
+    peer_asn: Option<u32>,
+    json: bool,
+) -> ExitCode {
+    use sitelink::policy::{offline, EngineSettings, PolicyEngine, Slot};
+    let slot = match slot {
+        "bgp-filter" => Slot::BgpFilter,
+        "route-selection" => Slot::RouteSelection,
+        other => {
+            return fail(
+                EXIT_BAD_INPUT,
+                format!(
+                    "--slot {other:?}: plugin test runs bgp-filter or route-selection plugins\n  \
+                     fix: for a failover plugin, use `sitelink plugin swap --dry-run` on a running gateway"
+                ),
+            )
+        }
+    };
+    let params = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let text = match std::fs::read_to_string(routes) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_BAD_INPUT, format!("{}: {e}", routes.display())),
+    };
+    let list = match offline::parse_routes(&text) {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_BAD_INPUT, format!("{}: {e}", routes.display())),
+    };
+    let engine = PolicyEngine::new(EngineSettings {
+        deadline: std::time::Duration::from_millis(50),
+        memory_limit_bytes: 64 << 20,
+        max_faults: 5,
+        cache_dir: None,
+    });
+    let mut plugin = match engine.and_then(|e| e.load(slot, file, params)) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_BAD_INPUT, chain(&e)),
+    };
+    let report = match slot {
+        Slot::BgpFilter => offline::run_filter(&mut plugin, direction, &list, peer_asn),
+        _ => offline::run_selection(&mut plugin, &list),
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return fail(1, e),
+        }
+    } else {
+        print!("{}", render::plugin_test(&report));
+    }
+    if report.fault.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

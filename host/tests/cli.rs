@@ -599,3 +599,78 @@ fn check_compiles_each_plugin_against_its_slot() {
     let err = stderr(&bad);
     assert!(err.contains("[plugins.bgp-filter]"), "{err}");
 }
+
+#[test]
+fn plugin_test_runs_a_filter_offline_over_recorded_routes() {
+    let scene = Scene::new("ptst");
+    let chaos = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/testdata/chaos.wasm");
+    let routes = scene.dir.join("routes.json");
+    // The chaos plugin acts by connection name: "prepend" puts the peer's
+    // AS in front, "reject" rejects, "trap" traps.
+    fs::write(
+        &routes,
+        r#"{"routes": [
+            {"prefix": "10.1.0.0/24", "connection": "prepend", "tunnel": "169.254.10.0/30", "as_path": [65000]},
+            {"prefix": "10.2.0.0/24", "connection": "reject", "tunnel": "169.254.11.0/30", "as_path": [65000]},
+            {"prefix": "10.3.0.0/24", "connection": "office", "tunnel": "169.254.10.0/30", "as_path": [65000], "accepted": true}
+        ]}"#,
+    )
+    .unwrap();
+    let run = |routes: &Path, extra: &[&str]| {
+        Command::new(BIN)
+            .args(["plugin", "test"])
+            .arg(&chaos)
+            .args(["--slot", "bgp-filter", "--routes"])
+            .arg(routes)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&routes, &[]);
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(ok.status.success(), "{out}{}", stderr(&ok));
+    assert!(out.contains("as_path: [65000] -> [65000, 65000]"), "{out}");
+    assert!(out.contains("1 accepted, 1 modified, 1 rejected"), "{out}");
+    let json = run(&routes, &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["verdicts"].as_array().map(Vec::len), Some(3), "{doc}");
+
+    // A fault: exit 1, naming the first route it happens on.
+    let trapping = scene.dir.join("trap.json");
+    fs::write(
+        &trapping,
+        r#"[{"prefix": "10.7.0.0/16", "connection": "trap"}]"#,
+    )
+    .unwrap();
+    let fault = run(&trapping, &[]);
+    let out = String::from_utf8_lossy(&fault.stdout).to_string();
+    assert_eq!(fault.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAULT:") && out.contains("(first on 10.7.0.0/16)"),
+        "{out}"
+    );
+
+    // Bad input: exit 2 with the fix.
+    let bad = scene.dir.join("bad.json");
+    fs::write(&bad, r#"[{"prefix": "10.7.0.0/16", "communities": ["x"]}]"#).unwrap();
+    let refused = run(&bad, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("community \"x\""),
+        "{}",
+        stderr(&refused)
+    );
+    let wrong_slot = Command::new(BIN)
+        .args(["plugin", "test"])
+        .arg(&chaos)
+        .args(["--slot", "failover", "--routes"])
+        .arg(&routes)
+        .output()
+        .unwrap();
+    assert_eq!(wrong_slot.status.code(), Some(2));
+    assert!(
+        stderr(&wrong_slot).contains("fix:"),
+        "{}",
+        stderr(&wrong_slot)
+    );
+}

@@ -375,6 +375,58 @@ fn changes(changes: &Changes) -> String {
     out
 }
 
+/// `plugin test`: each route's verdict (and what it changed), or each
+/// prefix's installed candidates, then the counts or the fault.
+pub fn plugin_test(r: &crate::policy::offline::TestReport) -> String {
+    let mut out = format!(
+        "{} {} over {} route(s){}\n",
+        r.slot,
+        r.plugin,
+        r.routes,
+        r.direction
+            .as_ref()
+            .map(|d| format!(" ({d} filter)"))
+            .unwrap_or_default()
+    );
+    for v in &r.verdicts {
+        out += &format!(
+            "  {:<20} {:<10} {:<18} {}\n",
+            v.prefix.to_string(),
+            v.connection,
+            v.tunnel.as_deref().unwrap_or("-"),
+            v.verdict
+        );
+        for c in &v.changes {
+            out += &format!("      {c}\n");
+        }
+    }
+    for s in &r.selections {
+        let installed = if s.installed.is_empty() {
+            "(not installed)".to_string()
+        } else {
+            s.installed.join(", ")
+        };
+        out += &format!(
+            "  {:<20} {} candidate(s) -> {installed}\n",
+            s.prefix.to_string(),
+            s.candidates
+        );
+    }
+    match &r.fault {
+        Some(fault) => out += &format!("FAULT: {fault}\n"),
+        None if !r.verdicts.is_empty() => {
+            out += &format!(
+                "{} accepted, {} modified, {} rejected\n",
+                r.count("accept"),
+                r.count("modify"),
+                r.count("reject")
+            )
+        }
+        None => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

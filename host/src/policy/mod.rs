@@ -18,6 +18,7 @@ mod check;
 pub mod defaults;
 pub mod gen;
 mod host;
+pub mod offline;
 mod runtime;
 mod slots;
 #[cfg(test)]
