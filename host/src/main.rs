@@ -241,6 +241,44 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run FILE in shadow mode in SLOT: beside the plugin in force, on the
+    /// same live events, its answers compared and never acted on.
+    Shadow {
+        slot: String,
+        file: PathBuf,
+        #[command(flatten)]
+        gateway: Gateway,
+        /// A parameter for the plugin (repeatable). Without any, the
+        /// parameters the config sets for the slot are used.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where the shadow of SLOT differed from the plugin in force.
+    Diff {
+        slot: String,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the shadow of SLOT as its plugin (refused if it faulted).
+    Promote {
+        slot: String,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End shadow mode in SLOT.
+    Unshadow {
+        slot: String,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run FILE (a bgp-filter or route-selection component) over routes
     /// recorded with `sitelink routes --json` or written by hand, offline:
     /// each route's verdict and changed attributes, or each prefix's
@@ -343,6 +381,43 @@ fn main() -> ExitCode {
 fn plugin(command: PluginCommand) -> ExitCode {
     match command {
         PluginCommand::List { gateway, json } => ask(&gateway, &Request::PluginList, json),
+        PluginCommand::Diff {
+            slot,
+            gateway,
+            json,
+        } => ask(&gateway, &Request::PluginDiff { slot }, json),
+        PluginCommand::Promote {
+            slot,
+            gateway,
+            json,
+        } => ask(&gateway, &Request::PluginPromote { slot }, json),
+        PluginCommand::Unshadow {
+            slot,
+            gateway,
+            json,
+        } => ask(&gateway, &Request::PluginUnshadow { slot }, json),
+        PluginCommand::Shadow {
+            slot,
+            file,
+            gateway,
+            params,
+            json,
+        } => {
+            let path = match plugin_path(&file) {
+                Ok(p) => p,
+                Err(e) => return fail(EXIT_BAD_INPUT, e),
+            };
+            let params = match parse_params(&params) {
+                Ok(p) => p,
+                Err(e) => return fail(EXIT_BAD_INPUT, e),
+            };
+            let request = Request::PluginShadow {
+                slot,
+                path,
+                params: (!params.is_empty()).then_some(params),
+            };
+            ask(&gateway, &request, json)
+        }
         PluginCommand::Test {
             file,
             slot,
@@ -373,27 +448,10 @@ fn plugin(command: PluginCommand) -> ExitCode {
             params,
             json,
         } => {
-            let file = match std::fs::canonicalize(&file) {
+            let file = match plugin_path(&file) {
                 Ok(f) => f,
-                Err(e) => {
-                    return fail(
-                        EXIT_BAD_INPUT,
-                        format!(
-                            "plugin file {}: {e}\n  fix: give the path of a .wasm component",
-                            file.display()
-                        ),
-                    )
-                }
+                Err(e) => return fail(EXIT_BAD_INPUT, e),
             };
-            if file.to_str().is_none() {
-                return fail(
-                    EXIT_BAD_INPUT,
-                    format!(
-                        "plugin file {}: the path is not UTF-8\n  fix: rename the file or a directory above it",
-                        file.display()
-                    ),
-                );
-            }
             let given = match parse_params(&params) {
                 Ok(given) => given,
                 Err(e) => return fail(EXIT_BAD_INPUT, e),
@@ -408,6 +466,23 @@ fn plugin(command: PluginCommand) -> ExitCode {
             ask(&gateway, &request, json)
         }
     }
+}
+
+/// A plugin file's absolute path, for the gateway (which opens it).
+fn plugin_path(file: &Path) -> Result<PathBuf, String> {
+    let path = std::fs::canonicalize(file).map_err(|e| {
+        format!(
+            "plugin file {}: {e}\n  fix: give the path of a .wasm component",
+            file.display()
+        )
+    })?;
+    if path.to_str().is_none() {
+        return Err(format!(
+            "plugin file {}: the path is not UTF-8\n  fix: rename the file or a directory above it",
+            path.display()
+        ));
+    }
+    Ok(path)
 }
 
 /// `--param KEY=VALUE` arguments.

@@ -316,3 +316,136 @@ fn bgp_filter_swap_changes_routes_without_a_session_reset() {
         );
     }
 }
+
+/// `sitelink bgp refresh` on `gw`: the peers send their routes again, which
+/// go through the import filter (and a shadow) once more.
+fn refresh(lab: &SiteLab, gw: Gw) {
+    let bin = lab.bin().expect("bin").to_path_buf();
+    let sock = lab.socket(gw).expect("socket");
+    lab.ns(gw)
+        .exec_ok(
+            bin.to_str().expect("utf-8"),
+            &["bgp", "refresh", "--socket", sock.to_str().expect("utf-8")],
+        )
+        .expect("sitelink bgp refresh");
+}
+
+#[test]
+fn a_shadow_filter_is_compared_on_live_routes_then_promoted() {
+    let _wd = Watchdog::arm("shadow filter", Duration::from_secs(150));
+    let test = "shadow";
+    let bogon = plugin("bogon_filter").expect("plugin");
+    let bogon_path = bogon.to_string_lossy().to_string();
+    let lab = start(test, SiteOptions::default());
+    lab.wait_all_established(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    lab.wait_routes(
+        Gw::Vgw,
+        &[SITE_A_NET_V4],
+        &BOTH,
+        &[CGW_ASN],
+        true,
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let diff = || {
+        plugins::plugin_cmd(&lab, Gw::Vgw, &["diff", "bgp-filter"])
+            .ok()
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(&o.stdout).ok())
+            .unwrap_or_default()
+    };
+
+    // Strict, as a shadow: it would reject site A's private prefixes.
+    let started = plugins::plugin_cmd(&lab, Gw::Vgw, &["shadow", "bgp-filter", &bogon_path])
+        .expect("plugin shadow");
+    println!(
+        "[{test}] shadow: {} {}",
+        started.stdout.trim(),
+        started.stderr.trim()
+    );
+    refresh(&lab, Gw::Vgw);
+    lab.wait_until(
+        "the shadow to differ on site A's routes",
+        Duration::from_secs(10),
+        || diff()["differed"].as_u64().unwrap_or(0) >= 2,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let seen = diff();
+    println!("[{test}] diff: {seen}");
+    assert!(
+        seen["examples"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x.as_str().is_some_and(|x| {
+                x.contains(SITE_A_NET_V4) && x.contains("active accept, shadow reject")
+            }))),
+        "{test}: {seen}"
+    );
+    // Never acted on: the routes stay, traffic flows.
+    assert!(
+        !lab.routes(Gw::Vgw)
+            .expect("routes")
+            .selected(SITE_A_NET_V4)
+            .is_empty(),
+        "{test}: the shadow's rejection was acted on"
+    );
+    assert!(
+        ping_ok(&lab.site_b, SITE_A_V4),
+        "{test}: site A unreachable"
+    );
+
+    // Private prefixes allowed: it now differs only on site A's IPv6 /64
+    // (the filter takes nothing longer than a /48), and is promoted.
+    let path = bogon_path.as_str();
+    plugins::plugin_cmd(
+        &lab,
+        Gw::Vgw,
+        &[
+            "shadow",
+            "bgp-filter",
+            path,
+            "--param",
+            "allow_private=true",
+        ],
+    )
+    .expect("plugin shadow");
+    refresh(&lab, Gw::Vgw);
+    lab.wait_until(
+        "the new shadow to see the routes",
+        Duration::from_secs(10),
+        || diff()["compared"].as_u64().unwrap_or(0) >= 4,
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let second = diff();
+    println!("[{test}] diff with allow_private: {second}");
+    let examples: Vec<&str> = second["examples"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        !examples.is_empty()
+            && examples
+                .iter()
+                .all(|x| x.contains(SITE_A_NET_V6) && !x.contains(SITE_A_NET_V4)),
+        "{test}: {second}"
+    );
+    let promoted =
+        plugins::plugin_cmd(&lab, Gw::Vgw, &["promote", "bgp-filter"]).expect("plugin promote");
+    println!("[{test}] promote: {}", promoted.stdout.trim());
+    let list = plugins::list(&lab, Gw::Vgw).expect("plugin list");
+    let slot = plugins::slot_entry(&list, "bgp-filter").expect("slot");
+    assert_eq!(slot["plugin"], "bogon-filter", "{test}: {list}");
+    lab.wait_until(
+        "the promoted filter to drop the /64",
+        Duration::from_secs(10),
+        || {
+            lab.routes(Gw::Vgw).is_ok_and(|r| {
+                r.selected(SITE_A_NET_V6).is_empty() && !r.selected(SITE_A_NET_V4).is_empty()
+            })
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert!(
+        ping_ok(&lab.site_b, SITE_A_V4),
+        "{test}: site A unreachable"
+    );
+}

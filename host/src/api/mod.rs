@@ -80,7 +80,8 @@ mod tunnel_log;
 pub use bgp::{BgpPeer, BgpStatus, NotificationCount, Refreshed, SessionState};
 pub use ids::TunnelCidr;
 pub use plugins::{
-    Changes, PluginList, RemoveResult, RouteChange, SlotStatus, SwapResult, WeightChange,
+    Changes, PluginList, RemoveResult, RouteChange, ShadowReport, SlotStatus, SwapResult,
+    WeightChange,
 };
 pub use request::{Envelope, Request, RequestError};
 pub use response::{ErrorReply, Response};

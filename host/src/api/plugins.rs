@@ -52,6 +52,28 @@ pub struct SwapResult {
     pub swap_ms: Option<f64>,
 }
 
+/// The `plugin-shadow`, `plugin-diff` and `plugin-unshadow` reply: a slot's
+/// candidate in shadow mode (run beside the plugin on the same inputs, never
+/// acted on) and where its answers differed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowReport {
+    pub slot: String,
+    /// "name version" of the candidate.
+    pub plugin: String,
+    /// Calls made to it.
+    pub calls: u64,
+    /// Decisions compared: routes' verdicts, prefixes' selections or
+    /// connections' weights.
+    pub compared: u64,
+    /// Of which differed from the plugin in force.
+    pub differed: u64,
+    /// Calls it faulted on.
+    pub faults: u64,
+    pub last_fault: Option<String>,
+    /// The first differences, for people.
+    pub examples: Vec<String>,
+}
+
 /// The `plugin-remove` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveResult {

@@ -60,6 +60,24 @@ pub enum Request {
     },
     /// Put `slot` back to the built-in default: [`super::RemoveResult`].
     PluginRemove { slot: String },
+    /// Run the plugin at `path` in shadow mode in `slot`, beside the one in
+    /// force: [`super::ShadowReport`].
+    PluginShadow {
+        slot: String,
+        path: PathBuf,
+        #[serde(
+            default,
+            deserialize_with = "lenient_params",
+            skip_serializing_if = "Option::is_none"
+        )]
+        params: Option<BTreeMap<String, String>>,
+    },
+    /// Where the shadow of `slot` differed so far: [`super::ShadowReport`].
+    PluginDiff { slot: String },
+    /// Install the shadow of `slot` as its plugin: [`super::SwapResult`].
+    PluginPromote { slot: String },
+    /// End shadow mode in `slot`: [`super::ShadowReport`], the last one.
+    PluginUnshadow { slot: String },
     /// Move traffic off a tunnel before maintenance (`drain: true`), or
     /// back (`false`): [`super::DrainResult`].
     TunnelDrain { tunnel: String, drain: bool },
@@ -73,7 +91,7 @@ pub enum Request {
 
 impl Request {
     /// Every `cmd`, for error messages.
-    pub const COMMANDS: [&'static str; 9] = [
+    pub const COMMANDS: [&'static str; 13] = [
         "status",
         "bgp",
         "bgp-refresh",
@@ -81,6 +99,10 @@ impl Request {
         "plugin-list",
         "plugin-swap",
         "plugin-remove",
+        "plugin-shadow",
+        "plugin-diff",
+        "plugin-promote",
+        "plugin-unshadow",
         "tunnel-drain",
         "reload",
     ];
@@ -208,6 +230,20 @@ mod tests {
             Request::PluginRemove {
                 slot: "bgp-filter".into(),
             },
+            Request::PluginShadow {
+                slot: "bgp-filter".into(),
+                path: "/tmp/f.wasm".into(),
+                params: Some([("allow_private".to_string(), "true".to_string())].into()),
+            },
+            Request::PluginDiff {
+                slot: "bgp-filter".into(),
+            },
+            Request::PluginPromote {
+                slot: "bgp-filter".into(),
+            },
+            Request::PluginUnshadow {
+                slot: "bgp-filter".into(),
+            },
             Request::TunnelDrain {
                 tunnel: "169.254.10.0/30".into(),
                 drain: true,
@@ -333,7 +369,7 @@ mod tests {
         assert_eq!(err("[1]"), "the request is not a JSON object");
         assert_eq!(
             err(r#"{"cmd":"reboot"}"#),
-            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove, tunnel-drain, reload"
+            "unknown command \"reboot\"; known: status, bgp, bgp-refresh, routes, plugin-list, plugin-swap, plugin-remove, plugin-shadow, plugin-diff, plugin-promote, plugin-unshadow, tunnel-drain, reload"
         );
         assert!(err(r#"{"version":1}"#).starts_with("the request has no \"cmd\"; known: status,"));
         let e = err(r#"{"cmd":"plugin-remove"}"#);

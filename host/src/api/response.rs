@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{
     BgpStatus, DrainResult, PluginList, Refreshed, ReloadResult, RemoveResult, Request,
-    RequestError, RoutesDoc, Status, SwapResult, API_VERSION,
+    RequestError, RoutesDoc, ShadowReport, Status, SwapResult, API_VERSION,
 };
 
 /// The answer to a request that failed (or was refused).
@@ -31,6 +31,7 @@ pub enum Response {
     Removed(RemoveResult),
     Drain(DrainResult),
     Reload(ReloadResult),
+    Shadow(ShadowReport),
 }
 
 /// An answer line's fields: the version first, then the reply's.
@@ -88,6 +89,10 @@ impl Response {
             Request::PluginRemove { .. } => Response::Removed(serde_json::from_value(value)?),
             Request::TunnelDrain { .. } => Response::Drain(serde_json::from_value(value)?),
             Request::Reload { .. } => Response::Reload(serde_json::from_value(value)?),
+            Request::PluginShadow { .. }
+            | Request::PluginDiff { .. }
+            | Request::PluginUnshadow { .. } => Response::Shadow(serde_json::from_value(value)?),
+            Request::PluginPromote { .. } => Response::Swap(serde_json::from_value(value)?),
         })
     }
 }
@@ -124,7 +129,8 @@ response_from!(
     Swap(SwapResult),
     Removed(RemoveResult),
     Drain(DrainResult),
-    Reload(ReloadResult)
+    Reload(ReloadResult),
+    Shadow(ShadowReport)
 );
 
 #[cfg(test)]

@@ -234,6 +234,38 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
             Err(e) => error(e),
         },
+        api::Request::PluginDiff { slot: name } => match slot(&name) {
+            Ok(slot) => to_control(ctx, AdminCommand::PluginDiff { slot }),
+            Err(e) => error(e),
+        },
+        api::Request::PluginPromote { slot: name } => match slot(&name) {
+            Ok(slot) => to_control(ctx, AdminCommand::PluginPromote { slot }),
+            Err(e) => error(e),
+        },
+        api::Request::PluginUnshadow { slot: name } => match slot(&name) {
+            Ok(slot) => to_control(ctx, AdminCommand::PluginUnshadow { slot }),
+            Err(e) => error(e),
+        },
+        api::Request::PluginShadow {
+            slot: name,
+            path,
+            params,
+        } => {
+            let slot = match slot(&name) {
+                Ok(slot) => slot,
+                Err(e) => return error(e),
+            };
+            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
+            match ctx.engine.prepare(slot, &path, params) {
+                Ok(plugin) => to_control(
+                    ctx,
+                    AdminCommand::PluginShadow {
+                        plugin: Box::new(plugin),
+                    },
+                ),
+                Err(e) => error(chain(&e)),
+            }
+        }
         api::Request::PluginSwap {
             slot: name,
             path,

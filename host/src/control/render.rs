@@ -6,7 +6,7 @@ use std::fmt::Display;
 
 use crate::api::{
     BgpStatus, Changes, Drain, DrainResult, PluginList, Refreshed, ReloadResult, RemoveResult,
-    Response, RoutesDoc, Status, SwapResult,
+    Response, RoutesDoc, ShadowReport, Status, SwapResult,
 };
 
 /// Any reply as text.
@@ -22,7 +22,29 @@ pub fn response(reply: &Response) -> String {
         Response::Removed(r) => remove(r),
         Response::Drain(d) => drain(d),
         Response::Reload(r) => reload(r),
+        Response::Shadow(s) => shadow(s),
     }
+}
+
+/// `plugin shadow`, `diff`, `unshadow`: the candidate and where it differed.
+pub fn shadow(s: &ShadowReport) -> String {
+    let mut out = format!(
+        "{} shadow {}: {} call(s), {} decision(s) compared, {} differed, {} fault(s)\n",
+        s.slot, s.plugin, s.calls, s.compared, s.differed, s.faults
+    );
+    if let Some(f) = &s.last_fault {
+        out += &format!("  last fault: {f}\n");
+    }
+    for e in &s.examples {
+        out += &format!("  {e}\n");
+    }
+    if s.differed > s.examples.len() as u64 {
+        out += &format!(
+            "  ({} more differences)\n",
+            s.differed - s.examples.len() as u64
+        );
+    }
+    out
 }
 
 /// A value, or "-" when there is none.

@@ -137,6 +137,13 @@ impl Gateway {
                 self.on_drain(id, &tunnel, drain, now);
                 return;
             }
+            command @ (AdminCommand::PluginShadow { .. }
+            | AdminCommand::PluginDiff { .. }
+            | AdminCommand::PluginPromote { .. }
+            | AdminCommand::PluginUnshadow { .. }) => {
+                self.on_shadow_command(id, command, now);
+                return;
+            }
             AdminCommand::Routes(query) => Response::from(view::routes(
                 &self.cfg,
                 &self.tunnels,
@@ -277,7 +284,7 @@ impl Gateway {
 
     /// Installs a swapped-in plugin and re-runs its slot over the stored
     /// state (answered at once for failover, by a job otherwise).
-    fn install(
+    pub(super) fn install(
         &mut self,
         id: RequestId,
         plugin: Box<Plugin>,

@@ -59,6 +59,14 @@ pub enum AdminCommand {
     },
     /// Back to the built-in default.
     PluginRemove { slot: Slot },
+    /// Run `plugin` in shadow mode in its slot.
+    PluginShadow { plugin: Box<Plugin> },
+    /// The shadow's differences so far.
+    PluginDiff { slot: Slot },
+    /// Install the shadow as the slot's plugin.
+    PluginPromote { slot: Slot },
+    /// End shadow mode.
+    PluginUnshadow { slot: Slot },
     /// The BGP sessions (`sitelink bgp`).
     Bgp,
     /// The route table (`sitelink routes`), filtered and cut.

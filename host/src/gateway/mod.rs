@@ -26,6 +26,7 @@ mod event;
 mod failover;
 mod liveness;
 pub mod reload;
+mod shadow;
 #[cfg(test)]
 mod tests;
 

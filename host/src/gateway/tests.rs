@@ -984,3 +984,107 @@ fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
     );
     assert_eq!(h.routed("12.0.2.1"), Some(vec![0]));
 }
+
+#[test]
+fn a_shadow_sees_live_routes_differently_and_is_promoted() {
+    let fx = Fixture::new();
+    // For connection "prepend", the chaos filter puts the peer's AS in front.
+    let mut h = learned(&fx, "prepend", 10, Budget::DEFAULT);
+    let ask = |h: &mut Harness, id: u64, command: AdminCommand| {
+        h.event(Event::Admin {
+            id: RequestId(id),
+            command,
+        });
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        h.reply(RequestId(id))
+    };
+    let none = ask(
+        &mut h,
+        1,
+        AdminCommand::PluginDiff {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert!(
+        none["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("plugin shadow bgp-filter")),
+        "{none}"
+    );
+    let started = ask(
+        &mut h,
+        2,
+        AdminCommand::PluginShadow {
+            plugin: Box::new(chaos(Slot::BgpFilter)),
+        },
+    );
+    assert_eq!(started["plugin"], "chaos 0.0.1", "{started}");
+    // Live events: three new routes go through both filters.
+    h.announce(&prefixes(13)[10..]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let diff = ask(
+        &mut h,
+        3,
+        AdminCommand::PluginDiff {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert_eq!(diff["compared"], 3, "{diff}");
+    assert_eq!(diff["differed"], 3, "{diff}");
+    let example = diff["examples"][0].as_str().unwrap_or_default().to_string();
+    assert!(
+        example.starts_with("import 11.0.1")
+            && example.contains(
+                "active accept, shadow modify (as_path: [65000, 65010] -> [65000, 65000, 65010])"
+            ),
+        "{example}"
+    );
+    // Nothing acted on it: the learned path is as received.
+    let routes = ask(
+        &mut h,
+        4,
+        AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    );
+    assert_eq!(
+        routes["routes"][0]["as_path"],
+        serde_json::json!([65000, 65010])
+    );
+    // Promoted: the stored routes go through it.
+    let promoted = ask(
+        &mut h,
+        5,
+        AdminCommand::PluginPromote {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert_eq!(promoted["plugin"], "chaos 0.0.1", "{promoted}");
+    let routes = ask(
+        &mut h,
+        6,
+        AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    );
+    assert_eq!(
+        routes["routes"][0]["as_path"],
+        serde_json::json!([65000, 65000, 65010]),
+        "{routes}"
+    );
+    let gone = ask(
+        &mut h,
+        7,
+        AdminCommand::PluginUnshadow {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert!(
+        gone["error"].is_string(),
+        "the promoted shadow is no shadow: {gone}"
+    );
+}

@@ -20,6 +20,7 @@ pub mod gen;
 mod host;
 pub mod offline;
 mod runtime;
+pub mod shadow;
 mod slots;
 #[cfg(test)]
 mod tests;

@@ -403,7 +403,7 @@ fn first_failing<T: Clone>(items: &[T], mut faults: impl FnMut(&[T]) -> bool) ->
 }
 
 /// Each attribute `after` changed from `before`, "field: before -> after".
-fn diff(before: &Route, after: &Route) -> Vec<String> {
+pub(crate) fn diff(before: &Route, after: &Route) -> Vec<String> {
     let mut out = Vec::new();
     let mut field = |name: &str, a: String, b: String| {
         if a != b {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::bindings::{
     ConnectionHealth, IpAddress, Peer, Prefix, PrefixCandidates, Route, Verdict,
 };
+use super::shadow::Shadow;
 use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
 
 /// Where an answer came from, and the fault rules that decide it.
@@ -162,6 +163,8 @@ struct Core {
     stats: SlotStats,
     /// Quarantined since the owner last asked ([`Core::take_quarantined`]).
     newly_quarantined: bool,
+    /// A candidate run beside the plugin on the same inputs, never acted on.
+    shadow: Option<Shadow>,
 }
 
 impl Core {
@@ -176,10 +179,11 @@ impl Core {
             plugin: None,
             stats: SlotStats::default(),
             newly_quarantined: false,
+            shadow: None,
         }
     }
 
-    fn install(&mut self, plugin: Plugin) -> Result<Option<Plugin>, PluginError> {
+    fn check_slot(&self, plugin: &Plugin) -> Result<(), PluginError> {
         if plugin.slot() != self.slot {
             return Err(PluginError::WrongSlot {
                 path: plugin.info().path.clone(),
@@ -187,6 +191,11 @@ impl Core {
                 slot: self.slot,
             });
         }
+        Ok(())
+    }
+
+    fn install(&mut self, plugin: Plugin) -> Result<Option<Plugin>, PluginError> {
+        self.check_slot(&plugin)?;
         let info = plugin.info();
         tracing::info!(slot = %self.slot, plugin = %info.name, version = %info.version,
             path = %info.path.display(), "plugin installed");
@@ -278,6 +287,23 @@ macro_rules! slot_common {
                 self.0.plugin.is_some()
             }
 
+            /// Runs `plugin` in shadow mode from now on (replacing any
+            /// shadow), returning the previous one.
+            pub fn set_shadow(&mut self, plugin: Plugin) -> Result<Option<Shadow>, PluginError> {
+                self.0.check_slot(&plugin)?;
+                Ok(self.0.shadow.replace(Shadow::new(plugin)))
+            }
+
+            /// Ends shadow mode, returning the candidate.
+            pub fn take_shadow(&mut self) -> Option<Shadow> {
+                self.0.shadow.take()
+            }
+
+            /// The candidate in shadow mode, if any.
+            pub fn shadow(&self) -> Option<&Shadow> {
+                self.0.shadow.as_ref()
+            }
+
             /// Whether the plugin was quarantined since the last call: what
             /// it decided (or failed to) must be decided again, by the
             /// native default.
@@ -296,6 +322,14 @@ impl FailoverSlot {
     /// The weights for `input`: the plugin's if it answers correctly, else
     /// per connection the last good or the default (see the module docs).
     pub fn decide(&mut self, input: &[ConnectionHealth]) -> Decision {
+        let decision = self.decide_active(input);
+        if let Some(shadow) = &mut self.0.shadow {
+            shadow.decide(input, &decision.weights);
+        }
+        decision
+    }
+
+    fn decide_active(&mut self, input: &[ConnectionHealth]) -> Decision {
         match self.0.run(|p| p.decide(input)) {
             Some(Ok(weights)) => Decision {
                 by: vec![DecidedBy::Plugin; weights.len()],
@@ -340,7 +374,7 @@ impl SelectionSlot {
     /// The candidates to install for `input`: the plugin's if it answers
     /// correctly, else the default's.
     pub fn select(&mut self, input: &[PrefixCandidates]) -> Selection {
-        match self.0.run(|p| p.select(input)) {
+        let selection = match self.0.run(|p| p.select(input)) {
             Some(Ok(installed)) => Selection {
                 installed,
                 by: DecidedBy::Plugin,
@@ -351,7 +385,11 @@ impl SelectionSlot {
                 by: DecidedBy::Default,
                 fault: other.and_then(Result::err),
             },
+        };
+        if let Some(shadow) = &mut self.0.shadow {
+            shadow.select(input, &selection.installed);
         }
+        selection
     }
 }
 
@@ -373,6 +411,14 @@ impl FilterSlot {
     /// Verdicts on `routes`: the plugin's if it answers correctly, else the
     /// default's.
     pub fn filter(&mut self, direction: Direction, peer: &Peer, routes: &[Route]) -> Verdicts {
+        let verdicts = self.filter_active(direction, peer, routes);
+        if let Some(shadow) = &mut self.0.shadow {
+            shadow.filter(direction, peer, routes, &verdicts.verdicts);
+        }
+        verdicts
+    }
+
+    fn filter_active(&mut self, direction: Direction, peer: &Peer, routes: &[Route]) -> Verdicts {
         match self.0.run(|p| p.filter(direction, peer, routes)) {
             Some(Ok(verdicts)) => Verdicts {
                 verdicts,

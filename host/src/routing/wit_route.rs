@@ -31,6 +31,15 @@ pub fn to_prefix(net: IpNet) -> Prefix {
     }
 }
 
+/// A prefix from the WIT encoding (`None` for a length out of range).
+pub fn from_prefix(p: &Prefix) -> Option<IpNet> {
+    let addr = match p.address {
+        IpAddress::V4(a) => IpAddr::V4(a.into()),
+        IpAddress::V6((hi, lo)) => IpAddr::V6((u128::from(hi) << 64 | u128::from(lo)).into()),
+    };
+    IpNet::new(addr, p.length).ok()
+}
+
 /// A static route as the plugins see it: no BGP attributes.
 pub fn static_route(prefix: IpNet) -> Route {
     Route {
