@@ -81,6 +81,10 @@ pub struct RouteEntry {
     pub large_communities: Vec<String>,
     /// Passed the import filter.
     pub accepted: bool,
+    /// Not accepted because the filter plugin faulted on it (it fails
+    /// closed), not by the filter's own verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rejected_by_fault: bool,
     /// Installed by the route selection.
     pub selected: bool,
 }

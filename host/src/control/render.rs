@@ -258,13 +258,14 @@ pub fn routes(doc: &RoutesDoc) -> String {
         }
     );
     out += &format!(
-        "  {:<22} {:<7} {:<12} {:<18} {:<20} {:>5}  {}\n",
-        "PREFIX", "SOURCE", "CONNECTION", "TUNNEL", "AS PATH", "MED", "COMMUNITIES"
+        "  {:<22} {:<7} {:<12} {:<18} {:<20} {:>5} {:>10}  {}\n",
+        "PREFIX", "SOURCE", "CONNECTION", "TUNNEL", "AS PATH", "MED", "LOCAL-PREF", "COMMUNITIES"
     );
     for r in &doc.routes {
-        let mark = match (r.selected, r.accepted) {
-            (true, _) => "*",
-            (_, false) => "x",
+        let mark = match (r.selected, r.accepted, r.rejected_by_fault) {
+            (true, _, _) => "*",
+            (_, false, true) => "!",
+            (_, false, false) => "x",
             _ => " ",
         };
         let path: Vec<String> = r.as_path.iter().map(ToString::to_string).collect();
@@ -275,7 +276,7 @@ pub fn routes(doc: &RoutesDoc) -> String {
             .map(String::as_str)
             .collect();
         out += &format!(
-            "{mark} {:<22} {:<7} {:<12} {:<18} {:<20} {:>5}  {}\n",
+            "{mark} {:<22} {:<7} {:<12} {:<18} {:<20} {:>5} {:>10}  {}\n",
             r.prefix.to_string(),
             r.source,
             r.connection,
@@ -286,10 +287,11 @@ pub fn routes(doc: &RoutesDoc) -> String {
                 path.join(" ")
             },
             or_dash(r.med),
+            or_dash(r.local_pref),
             communities.join(" "),
         );
     }
-    out += "* installed   x rejected by the import filter\n";
+    out += "* installed   x rejected by the import filter   ! not accepted: the filter plugin faulted\n";
     if let Some(total) = doc.total {
         out += &format!(
             "{} of {total} matching routes shown (--limit)\n",

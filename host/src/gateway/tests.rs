@@ -961,6 +961,19 @@ fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
     h.bfd(1, State::Up);
     h.tick(Duration::from_millis(300));
     assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
+    // `routes` tells a fault's rejection from the filter's own.
+    let id = RequestId(30);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    });
+    let routes = h.reply(id);
+    assert_eq!(routes["routes"][0]["accepted"], false, "{routes}");
+    assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
     // More faults quarantine it: the native default takes over, and the
     // stored routes are accepted again.
     for i in 0..3 {

@@ -78,6 +78,7 @@ pub fn routes(
                     communities: Vec::new(),
                     large_communities: Vec::new(),
                     accepted: true,
+                    rejected_by_fault: false,
                     selected: selected(*prefix, connection, None),
                 });
             }
@@ -86,11 +87,12 @@ pub fn routes(
     let name = |c: ConnectionId| cfg.connections.get(c.index()).map(|c| c.name.clone());
     let mut learned: Vec<_> = speaker
         .received_routes(wanted.as_deref())
-        .filter(|(_, connection, ..)| in_connection(*connection))
+        .filter(|r| in_connection(r.connection))
         .take(limit.saturating_sub(routes.len()))
         .collect();
-    learned.sort_by_key(|(prefix, _, tunnel, _, _)| (*prefix, *tunnel));
-    for (prefix, connection, tunnel, attrs, accepted) in learned {
+    learned.sort_by_key(|r| (r.prefix, r.tunnel));
+    for r in learned {
+        let (prefix, connection, tunnel, attrs) = (r.prefix, r.connection, r.tunnel, r.attrs);
         routes.push(RouteEntry {
             prefix,
             source: RouteSource::Bgp,
@@ -114,7 +116,8 @@ pub fn routes(
                 .iter()
                 .map(|c| format!("{}:{}:{}", c.global_admin, c.local_data1, c.local_data2))
                 .collect(),
-            accepted,
+            accepted: r.accepted,
+            rejected_by_fault: r.faulted,
             selected: selected(prefix, connection, Some(tunnel)),
         });
     }

@@ -23,6 +23,9 @@ pub struct Accepted {
     exceptions: NetMap<Option<Arc<PathAttributes>>>,
     /// How many exceptions are rejections.
     rejected: usize,
+    /// Rejections made because the filter plugin faulted (it failed closed
+    /// on them), apart from the filter's own rejections.
+    faulted: NetMap<()>,
 }
 
 impl Accepted {
@@ -47,6 +50,7 @@ impl Accepted {
         post: Option<Arc<PathAttributes>>,
     ) {
         self.forget(&prefix);
+        self.faulted.remove(&prefix);
         match post {
             Some(post) if Arc::ptr_eq(&post, received) => {}
             Some(post) => {
@@ -70,8 +74,21 @@ impl Accepted {
         self.exceptions.insert(prefix, view);
     }
 
+    /// Records that `prefix` was not accepted because the filter plugin
+    /// faulted on it.
+    pub fn set_faulted(&mut self, prefix: IpNet, received: &Arc<PathAttributes>) {
+        self.set(prefix, received, None);
+        self.faulted.insert(prefix, ());
+    }
+
+    /// Whether `prefix` is rejected because the filter plugin faulted.
+    pub fn is_faulted(&self, prefix: &IpNet) -> bool {
+        self.faulted.get(prefix).is_some()
+    }
+
     /// Forgets the result for `prefix` (its Adj-RIB-In route changed).
     pub fn forget(&mut self, prefix: &IpNet) {
+        self.faulted.remove(prefix);
         if let Some(None) = self.exceptions.remove(prefix) {
             self.rejected = self.rejected.saturating_sub(1);
         }

@@ -254,7 +254,12 @@ pub(super) fn import_filter(
     let (decided, mut refused, failed) =
         decide(p, prefixes, &mut ImportFilter::Slot(filter), guard);
     for (prefix, attrs, kept) in decided {
-        p.accepted.set(prefix, &attrs, kept);
+        // Failed closed: not the filter's own rejection (the guard's are).
+        if failed.is_some() && kept.is_none() && guard.refuses(&prefix, p.connection).is_none() {
+            p.accepted.set_faulted(prefix, &attrs);
+        } else {
+            p.accepted.set(prefix, &attrs, kept);
+        }
     }
     refused.extend(failed);
     refused

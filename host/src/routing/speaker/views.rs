@@ -102,6 +102,18 @@ impl FilterDryRun {
     }
 }
 
+/// A route a session received, as `sitelink routes` lists it.
+pub struct ReceivedRoute {
+    pub prefix: IpNet,
+    pub connection: ConnectionId,
+    pub tunnel: TunnelId,
+    /// After the import filter if accepted, else as received.
+    pub attrs: Arc<PathAttributes>,
+    pub accepted: bool,
+    /// Not accepted because the filter plugin faulted.
+    pub faulted: bool,
+}
+
 impl Speaker {
     /// A dry run over every route of the established sessions.
     pub fn dry_run_start(&self) -> FilterDryRun {
@@ -218,7 +230,7 @@ impl Speaker {
     pub fn received_routes<'a>(
         &'a self,
         prefixes: Option<&'a [IpNet]>,
-    ) -> impl Iterator<Item = (IpNet, ConnectionId, TunnelId, Arc<PathAttributes>, bool)> + 'a {
+    ) -> impl Iterator<Item = ReceivedRoute> + 'a {
         self.peers.iter().flat_map(move |p| {
             let routes: Box<dyn Iterator<Item = (IpNet, &Arc<PathAttributes>)>> = match prefixes {
                 Some(list) => Box::new(
@@ -229,13 +241,14 @@ impl Speaker {
             };
             routes.map(move |(prefix, attrs)| {
                 let accepted = p.accepted.get(&p.adj_in, &prefix);
-                (
+                ReceivedRoute {
                     prefix,
-                    p.connection,
-                    p.tunnel,
-                    accepted.cloned().unwrap_or_else(|| attrs.clone()),
-                    accepted.is_some(),
-                )
+                    connection: p.connection,
+                    tunnel: p.tunnel,
+                    attrs: accepted.cloned().unwrap_or_else(|| attrs.clone()),
+                    accepted: accepted.is_some(),
+                    faulted: p.accepted.is_faulted(&prefix),
+                }
             })
         })
     }
