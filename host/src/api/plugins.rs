@@ -96,6 +96,13 @@ pub struct Changes {
     /// How many routes changed, listed or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes_changed: Option<u64>,
+    /// For a bgp-filter: the received routes whose verdict or attributes
+    /// change, "PREFIX over TUNNEL: accept -> modify (local_pref: 100 ->
+    /// 200)" (the list may be cut), and how many in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdicts_changed: Option<u64>,
 }
 
 impl Changes {

@@ -393,6 +393,14 @@ fn changes(changes: &Changes) -> String {
             out += &format!("  ... {} route changes in all\n", total);
         }
     }
+    for v in changes.verdicts.iter().flatten() {
+        out += &format!("  import {v}\n");
+    }
+    if let (Some(shown), Some(total)) = (&changes.verdicts, changes.verdicts_changed) {
+        if total as usize > shown.len() {
+            out += &format!("  ... {total} verdict changes in all\n");
+        }
+    }
     if out.is_empty() {
         out += "  (none)\n";
     }

@@ -27,6 +27,9 @@ use crate::routing::view;
 pub(super) struct Changes {
     shown: Vec<Listed>,
     total: usize,
+    /// For an import filter: the routes whose verdict or attributes change
+    /// (the first few, and how many in all).
+    verdicts: Option<(Vec<String>, usize)>,
 }
 
 impl Changes {
@@ -162,7 +165,7 @@ impl Gateway {
                     slot,
                     removed: removed.map(|p| p.info().name.clone()),
                 };
-                match self.apply(slot, id, head, now) {
+                match self.apply(slot, id, head, Changes::default(), now) {
                     Some(reply) => reply,
                     None => return,
                 }
@@ -279,7 +282,7 @@ impl Gateway {
                 }
             }
         }
-        self.install(id, plugin, head, now)
+        self.install(id, plugin, head, Changes::default(), now)
     }
 
     /// Installs a swapped-in plugin and re-runs its slot over the stored
@@ -289,6 +292,7 @@ impl Gateway {
         id: RequestId,
         plugin: Box<Plugin>,
         head: Head,
+        changes: Changes,
         now: Instant,
     ) -> Option<Response> {
         let slot = plugin.slot();
@@ -302,12 +306,19 @@ impl Gateway {
             return Some(Response::error(e));
         }
         info!(slot = %slot.world(), plugin = %name, "plugin swapped in: the stored routes go through it");
-        self.apply(slot, id, head, now)
+        self.apply(slot, id, head, changes, now)
     }
 
     /// Re-runs the slot that changed over the stored state: the weights at
     /// once; routes through the live path's queues, answered by a job.
-    fn apply(&mut self, slot: Slot, id: RequestId, head: Head, now: Instant) -> Option<Response> {
+    fn apply(
+        &mut self,
+        slot: Slot,
+        id: RequestId,
+        head: Head,
+        changes: Changes,
+        now: Instant,
+    ) -> Option<Response> {
         match slot {
             Slot::Failover => {
                 let before = self.weights.clone();
@@ -318,11 +329,7 @@ impl Gateway {
             Slot::RouteSelection => self.rib.mark_all(&self.speaker),
             Slot::BgpFilter => self.speaker.refilter(now, &mut self.slots.filter),
         }
-        self.jobs.push(Job::Apply {
-            id,
-            head,
-            changes: Changes::default(),
-        });
+        self.jobs.push(Job::Apply { id, head, changes });
         None
     }
 
@@ -482,37 +489,44 @@ impl Gateway {
     }
 
     fn answer_dry(&mut self, job: Job, now: Instant) {
-        let (id, head, changes) = match job {
-            // A swap checked clean: installed now, answered when applied.
+        let (id, head, install, plugin, mut changes, overlay) = match job {
             Job::DryFilter {
                 id,
                 head,
-                install: true,
+                install,
                 plugin,
+                run,
+                changes,
                 ..
-            }
-            | Job::DrySelect {
+            } => (id, head, install, plugin, changes, Some(run.overlay)),
+            Job::DrySelect {
                 id,
                 head,
-                install: true,
+                install,
                 plugin,
+                changes,
                 ..
-            } => {
-                if let Some(reply) = self.install(id, plugin, head, now) {
-                    self.actions.push_back(Action::Reply { id, reply });
-                }
-                return;
-            }
-            Job::DryFilter {
-                id, head, changes, ..
-            }
-            | Job::DrySelect {
-                id, head, changes, ..
-            } => (id, head, changes),
+            } => (id, head, install, plugin, changes, None),
             Job::Apply { .. } => return,
         };
-        let reply = head.answer(routes(changes), now);
-        self.actions.push_back(Action::Reply { id, reply });
+        if let Some(overlay) = &overlay {
+            let limit = self.settings.changes_shown;
+            changes.verdicts = Some(self.speaker.verdict_changes(overlay, limit));
+        }
+        let reply = if install {
+            // A swap checked clean: installed now, answered when applied,
+            // with the verdicts its check found.
+            let carried = Changes {
+                verdicts: changes.verdicts.take(),
+                ..Changes::default()
+            };
+            self.install(id, plugin, head, carried, now)
+        } else {
+            Some(head.answer(routes(changes), now))
+        };
+        if let Some(reply) = reply {
+            self.actions.push_back(Action::Reply { id, reply });
+        }
     }
 
     pub(super) fn slot_statuses(&self) -> Vec<api::SlotStatus> {
@@ -541,9 +555,15 @@ fn take_chunk(todo: &mut Vec<IpNet>, max: usize) -> Vec<IpNet> {
 }
 
 fn routes(changes: Changes) -> ApiChanges {
+    let (verdicts, verdicts_changed) = match changes.verdicts {
+        Some((shown, total)) => (Some(shown), Some(total as u64)),
+        None => (None, None),
+    };
     ApiChanges {
         routes: Some(changes.shown),
         routes_changed: Some(changes.total as u64),
+        verdicts,
+        verdicts_changed,
         ..ApiChanges::default()
     }
 }

@@ -120,7 +120,7 @@ impl Gateway {
             received: Some(now),
         };
         info!(slot = %slot.world(), "shadow promoted");
-        self.install(id, plugin, head, now)
+        self.install(id, plugin, head, super::admin::Changes::default(), now)
     }
 }
 

@@ -1101,3 +1101,22 @@ fn a_shadow_sees_live_routes_differently_and_is_promoted() {
         "the promoted shadow is no shadow: {gone}"
     );
 }
+
+#[test]
+fn a_filter_dry_run_lists_verdict_and_attribute_changes() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", 3, Budget::DEFAULT);
+    let dry = swap(&mut h, 1, chaos(Slot::BgpFilter), true);
+    let changes = &dry["changes"];
+    assert_eq!(changes["verdicts_changed"], 3, "{dry}");
+    assert_eq!(
+        changes["verdicts"][0],
+        "11.0.0.0/24 over 169.254.10.0/30: accept -> modify (as_path: [65000, 65010] -> [65000, 65000, 65010])",
+        "{dry}"
+    );
+    // The FIB does not change (same next hop): only the verdicts say so.
+    assert_eq!(changes["routes_changed"], 0, "{dry}");
+    // The swap answers with the verdicts its check found.
+    let done = swap(&mut h, 2, chaos(Slot::BgpFilter), false);
+    assert_eq!(done["changes"]["verdicts"], changes["verdicts"], "{done}");
+}

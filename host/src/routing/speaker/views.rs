@@ -201,6 +201,42 @@ impl Speaker {
         faults(range, plugin).then_some(*last)
     }
 
+    /// The routes whose import verdict or attributes the dry run's
+    /// `overlay` changes, for people: "PREFIX over TUNNEL: before ->
+    /// after" (the first `limit`, in prefix order), and how many in all.
+    pub fn verdict_changes(&self, overlay: &Overlay, limit: usize) -> (Vec<String>, usize) {
+        let mut keys: Vec<&(TunnelId, IpNet)> = overlay.keys().collect();
+        keys.sort_unstable_by_key(|(t, p)| (*p, *t));
+        let shown = keys
+            .iter()
+            .filter_map(|key| {
+                let (tunnel, prefix) = **key;
+                let p = self.peers.iter().find(|p| p.tunnel == tunnel)?;
+                let received = p.adj_in.get(&prefix)?;
+                let verdict = |kept: Option<&Arc<PathAttributes>>| match kept {
+                    None => "reject".to_string(),
+                    Some(a) if Arc::ptr_eq(a, received) || a == received => "accept".to_string(),
+                    Some(a) => format!(
+                        "modify ({})",
+                        crate::policy::offline::diff(
+                            &crate::routing::wit_route::to_route(prefix, received),
+                            &crate::routing::wit_route::to_route(prefix, a)
+                        )
+                        .join("; ")
+                    ),
+                };
+                let before = verdict(p.accepted.get(&p.adj_in, &prefix));
+                let after = verdict(overlay.get(key).and_then(|a| a.as_ref()));
+                Some(format!(
+                    "{prefix} over {}: {before} -> {after}",
+                    p.tunnel_name
+                ))
+            })
+            .take(limit)
+            .collect();
+        (shown, overlay.len())
+    }
+
     /// Every prefix accepted over `tunnel` (its liveness changed).
     pub fn accepted_over(&self, tunnel: TunnelId) -> Vec<IpNet> {
         self.established()
