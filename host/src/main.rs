@@ -546,9 +546,10 @@ fn plugin_test(
         Ok(p) => p,
         Err(e) => return fail(EXIT_BAD_INPUT, chain(&e)),
     };
-    let report = match slot {
-        Slot::BgpFilter => offline::run_filter(&mut plugin, direction, &list, peer_asn),
-        _ => offline::run_selection(&mut plugin, &list),
+    let report = match (plugin.try_empty(), slot) {
+        (Err(fault), _) => offline::refused(&plugin, fault),
+        (Ok(()), Slot::BgpFilter) => offline::run_filter(&mut plugin, direction, &list, peer_asn),
+        (Ok(()), _) => offline::run_selection(&mut plugin, &list),
     };
     if json {
         match serde_json::to_string_pretty(&report) {
@@ -633,9 +634,15 @@ fn check_plugins(cfg: &config::GatewayConfig) -> Result<(), String> {
     .map_err(|e| format!("the plugin engine: {}", chain(&e)))?;
     for (slot, plugin) in configured {
         let Some(plugin) = plugin else { continue };
-        let loaded = engine
+        let mut loaded = engine
             .load(slot, &plugin.path, plugin.params.clone())
             .map_err(|e| format!("[plugins.{}]: {}", slot.world(), chain(&e)))?;
+        loaded.try_empty().map_err(|fault| {
+            format!(
+                "[plugins.{0}]: the plugin refused to start: {fault}\n  fix: correct its parameters in [plugins.{0}.params] (or the plugin)",
+                slot.world()
+            )
+        })?;
         println!(
             "  plugin {}: {} {} ({}): ok",
             slot.world(),

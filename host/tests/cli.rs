@@ -674,3 +674,57 @@ fn plugin_test_runs_a_filter_offline_over_recorded_routes() {
         stderr(&wrong_slot)
     );
 }
+
+#[test]
+fn check_and_plugin_test_show_a_plugins_bad_parameters() {
+    let scene = Scene::new("prm");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "slprm0");
+    let bogon = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/target/wasm32-wasip2/release/bogon_filter.wasm");
+    assert!(
+        bogon.is_file(),
+        "build the plugins first: scripts/build-plugins.sh"
+    );
+    let base = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        format!(
+            "{base}\n[plugins.bgp-filter]\npath = \"{}\"\n[plugins.bgp-filter.params]\nmax_as_path = \"abc\"\nallow_privat = \"true\"\n",
+            bogon.display()
+        ),
+    )
+    .unwrap();
+    let bad = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("[plugins.bgp-filter]: the plugin refused to start")
+            && err.contains("max_as_path = \"abc\" is not a whole number")
+            && err.contains("unknown parameter \"allow_privat\""),
+        "{err}"
+    );
+    assert!(err.contains("fix:"), "{err}");
+    let routes = scene.dir.join("routes.json");
+    fs::write(&routes, r#"[{"prefix": "10.0.0.0/8"}]"#).unwrap();
+    let test = Command::new(BIN)
+        .args(["plugin", "test"])
+        .arg(&bogon)
+        .args([
+            "--slot",
+            "bgp-filter",
+            "--param",
+            "max_as_path=x",
+            "--routes",
+        ])
+        .arg(&routes)
+        .output()
+        .unwrap();
+    assert_eq!(test.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&test.stdout).to_string();
+    assert!(out.contains("max_as_path = \"x\""), "{out}");
+}

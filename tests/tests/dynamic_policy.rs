@@ -355,6 +355,21 @@ fn a_shadow_filter_is_compared_on_live_routes_then_promoted() {
             .unwrap_or_default()
     };
 
+    // A misspelt parameter: the swap is refused, naming it; nothing changes.
+    let refused = plugins::swap(&lab, Gw::Vgw, "bgp-filter", &bogon, &["allow_privat=true"])
+        .err()
+        .unwrap_or_else(|| panic!("{test}: a swap with a misspelt parameter was accepted"));
+    println!("[{test}] refused swap: {refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("swap refused, nothing changed")
+            && refused
+                .to_string()
+                .contains("unknown parameter \"allow_privat\""),
+        "{test}: {refused}"
+    );
+
     // Strict, as a shadow: it would reject site A's private prefixes.
     let started = plugins::plugin_cmd(&lab, Gw::Vgw, &["shadow", "bgp-filter", &bogon_path])
         .expect("plugin shadow");

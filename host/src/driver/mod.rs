@@ -53,6 +53,11 @@ pub enum StartError {
     Metrics(#[from] metrics::MetricsError),
     #[error(transparent)]
     TunnelLog(#[from] tunnel_log::OpenError),
+    #[error("[plugins.{slot}]: the plugin refused to start: {fault}\n  fix: correct its parameters in [plugins.{slot}.params] (or the plugin), then start again")]
+    PluginRefused {
+        slot: &'static str,
+        fault: crate::policy::Fault,
+    },
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
     #[error("cannot start a thread or signal handler")]
@@ -80,7 +85,14 @@ fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
         (Slot::BgpFilter, &p.bgp_filter),
     ] {
         let Some(plugin) = plugin else { continue };
-        let loaded = engine.load(slot, &plugin.path, plugin.params.clone())?;
+        let mut loaded = engine.load(slot, &plugin.path, plugin.params.clone())?;
+        // Bad parameters show now, not on the first live event.
+        loaded
+            .try_empty()
+            .map_err(|fault| StartError::PluginRefused {
+                slot: slot.world(),
+                fault,
+            })?;
         info!(
             slot = slot.world(),
             plugin = %loaded.info().name,

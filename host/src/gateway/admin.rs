@@ -237,6 +237,13 @@ impl Gateway {
             received: (!dry_run).then_some(received),
         };
         if dry_run || !force {
+            // Bad parameters show at once, whatever the stored state.
+            if let Err(fault) = plugin.try_empty() {
+                return Some(refused(
+                    dry_run,
+                    format!("the plugin faulted on an empty call (its parameters?): {fault}"),
+                ));
+            }
             let install = !dry_run;
             match slot {
                 Slot::Failover => {

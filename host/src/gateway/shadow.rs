@@ -54,8 +54,13 @@ impl Gateway {
     }
 
     /// Starts shadow mode (replacing a shadow already running).
-    pub(super) fn on_shadow(&mut self, plugin: Plugin) -> Response {
+    pub(super) fn on_shadow(&mut self, mut plugin: Plugin) -> Response {
         let slot = plugin.slot();
+        if let Err(fault) = plugin.try_empty() {
+            return Response::error(format!(
+                "shadow refused: the plugin faulted on an empty call (its parameters?): {fault}"
+            ));
+        }
         let set = match slot {
             Slot::Failover => self.slots.failover.set_shadow(plugin),
             Slot::RouteSelection => self.slots.selection.set_shadow(plugin),

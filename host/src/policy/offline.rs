@@ -240,6 +240,20 @@ fn peer_of(route: &TestRoute, peer_asn: Option<u32>) -> Peer {
     }
 }
 
+/// The report of a plugin that faulted on an empty call (bad parameters):
+/// no route was looked at.
+pub fn refused(plugin: &Plugin, fault: super::Fault) -> TestReport {
+    TestReport {
+        slot: plugin.slot().world().to_string(),
+        plugin: name(plugin),
+        direction: None,
+        routes: 0,
+        verdicts: Vec::new(),
+        selections: Vec::new(),
+        fault: Some(format!("{fault} (on an empty call: before any route)")),
+    }
+}
+
 /// Runs a bgp-filter over `routes`: one peer's routes per call, in chunks
 /// as the live path sends them.
 pub fn run_filter(

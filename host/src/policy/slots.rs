@@ -439,6 +439,26 @@ impl FilterSlot {
 
 /// Checked calls, for the slots and for dry runs of a prepared plugin.
 impl Plugin {
+    /// One call with an empty input (no routes, no prefixes, no
+    /// connections): a plugin that checks its parameters on every call
+    /// (`sitelink_plugin::params::require`) refuses bad ones here, at load,
+    /// rather than on the first live event.
+    pub fn try_empty(&mut self) -> Result<(), Fault> {
+        match self.slot() {
+            Slot::Failover => self.decide(&[]).map(drop),
+            Slot::RouteSelection => self.select(&[]).map(drop),
+            Slot::BgpFilter => {
+                let peer = Peer {
+                    connection: String::new(),
+                    tunnel: String::new(),
+                    asn: 0,
+                    address: super::IpAddress::V4(0),
+                };
+                self.filter(Direction::Import, &peer, &[]).map(drop)
+            }
+        }
+    }
+
     /// The plugin's weights for `input`, checked by [`validate::weights`].
     pub fn decide(&mut self, input: &[ConnectionHealth]) -> Result<Vec<Vec<u32>>, Fault> {
         let answer = self.call_decide(input)?;

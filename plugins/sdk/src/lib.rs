@@ -27,13 +27,16 @@
 //! The macro also exports `about` (`name`/`version` for `sitelink plugin
 //! list`) from the plugin crate's `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`.
 //! Helpers: [`log`] (the host's log), [`params`] (the operator's
-//! `[plugins.SLOT.params]`), [`net`] (prefix and address helpers, bogon
-//! table) and [`defaults`] (the built-in rules, for plugins that refine them).
+//! `[plugins.SLOT.params]`, with checks), [`community`] (standard and large
+//! communities), [`net`] (prefix and address helpers, bogon table) and
+//! [`defaults`] (the built-in rules, for plugins that refine them).
 //!
 //! Off `wasm32` (native unit tests of a plugin's logic) the export macros
-//! expand to nothing, [`log`] writes to stderr and [`params`] is empty.
+//! expand to nothing, [`log`] writes to stderr and [`params`] holds what the
+//! test set with [`params::set_for_test`].
 
 pub mod bgp_filter;
+pub mod community;
 pub mod defaults;
 pub mod failover;
 pub mod log;

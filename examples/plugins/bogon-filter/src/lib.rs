@@ -18,8 +18,26 @@ use sitelink_plugin::{log, net, params};
 /// The plugin.
 pub struct BogonFilter;
 
+/// The parameters it takes.
+pub const PARAMS: &[params::Param] = &[
+    params::Param {
+        key: "max_as_path",
+        kind: params::Kind::Unsigned,
+    },
+    params::Param {
+        key: "allow_ula",
+        kind: params::Kind::Bool,
+    },
+    params::Param {
+        key: "allow_private",
+        kind: params::Kind::Bool,
+    },
+];
+
 impl BgpFilter for BogonFilter {
     fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        // A misspelt key or a bad value refuses the plugin at swap time.
+        params::require(PARAMS);
         let cfg = Config {
             max_as_path: params::get_or("max_as_path", 50),
             allow_ula: params::get_bool("allow_ula", false),

@@ -20,6 +20,8 @@ pub struct CommunityLocalPref;
 
 impl BgpFilter for CommunityLocalPref {
     fn import_filter(_peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+        // A misspelt key or a bad map refuses the plugin at swap time.
+        params::require(PARAMS);
         let map = match parse_map(&params::get("map").unwrap_or_default()) {
             Ok(map) => map,
             Err(e) => {
@@ -32,6 +34,15 @@ impl BgpFilter for CommunityLocalPref {
 }
 
 sitelink_plugin::export_bgp_filter!(CommunityLocalPref);
+
+/// The parameters it takes.
+pub const PARAMS: &[params::Param] = &[params::Param {
+    key: "map",
+    kind: params::Kind::Custom {
+        what: "a list of COMMUNITY=LOCAL_PREF (e.g. 65000:100=200,65000:1:2=50)",
+        valid: |v| parse_map(v).is_ok(),
+    },
+}];
 
 /// A community to match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,5 +171,31 @@ mod tests {
             Verdict::Accept
         );
         assert_eq!(apply(route(vec![C100], vec![], None), &[]), Verdict::Accept);
+    }
+
+    #[test]
+    fn the_whole_filter_reads_its_parameters_and_refuses_bad_ones() {
+        use sitelink_plugin::params;
+        params::set_for_test(&[("map", "64512:100=200")]);
+        let verdicts =
+            CommunityLocalPref::import_filter(peer(), vec![route(vec![C100], vec![], None)]);
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Modify(route(vec![C100], vec![], Some(200)))]
+        );
+        params::set_for_test(&[("mpa", "64512:100=200")]);
+        let refused =
+            std::panic::catch_unwind(|| CommunityLocalPref::import_filter(peer(), Vec::new()));
+        assert!(refused.is_err(), "a misspelt key is refused");
+        params::set_for_test(&[]);
+    }
+
+    fn peer() -> Peer {
+        Peer {
+            connection: "office".into(),
+            tunnel: "169.254.10.0/30".into(),
+            asn: 65000,
+            address: sitelink_plugin::types::IpAddress::V4(0xa9fe_0a02),
+        }
     }
 }
