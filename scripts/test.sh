@@ -13,6 +13,10 @@ cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
 cargo clippy --manifest-path plugins/Cargo.toml --workspace --target wasm32-wasip2 -- -D warnings
 # The plugins' logic (examples, SDK, default rules) unit-tested natively.
 timeout 600 cargo test --manifest-path plugins/Cargo.toml --workspace --exclude 'fault-*'
+# The Python examples' logic, with the machine's CPython.
+for dir in examples/plugins/python/*/; do
+    (cd "$dir" && timeout 120 python3 -m unittest -q)
+done
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets

@@ -1,0 +1,128 @@
+//! The second guest language: the Python community-local-pref
+//! (`examples/plugins/python/community-local-pref`, built by
+//! `scripts/build-plugins.sh` with componentize-py) against the Rust one
+//! (`examples/plugins/community-local-pref`): the same verdicts on thousands
+//! of generated routes, the same refusal of bad parameters at load; and, for
+//! BENCHMARKS.md, each one's size, load time and cost per route, printed
+//! (`cargo test -p sitelink --release --test python_plugin -- --nocapture`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sitelink::policy::gen::{self, XorShift};
+use sitelink::policy::{Direction, EngineSettings, Plugin, PolicyEngine, Slot};
+
+const MAP: &str = "64512:100=200,65000:7=50,4200000000:1:2=300";
+
+fn path(file: &str) -> PathBuf {
+    let dir = match std::env::var_os("SITELINK_PLUGIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/target/wasm32-wasip2/release"),
+    };
+    let p = dir.join(file);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the plugins first: scripts/build-plugins.sh",
+        p.display()
+    );
+    p
+}
+
+fn engine() -> PolicyEngine {
+    PolicyEngine::new(EngineSettings {
+        // Generous: this compares answers on a busy test machine.
+        deadline: Duration::from_secs(5),
+        memory_limit_bytes: 256 << 20,
+        ..EngineSettings::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn load(engine: &PolicyEngine, file: &str, map: &str) -> (Plugin, Duration) {
+    let params: BTreeMap<String, String> = [("map".to_string(), map.to_string())].into();
+    let started = Instant::now();
+    let plugin = engine
+        .load(Slot::BgpFilter, &path(file), params)
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    (plugin, started.elapsed())
+}
+
+/// Routes whose communities sometimes match the map.
+fn routes(seed: u64, n: usize) -> Vec<sitelink::policy::Route> {
+    let mut rng = XorShift::new(seed);
+    let mut routes = gen::routes(&mut rng, n);
+    for r in &mut routes {
+        match rng.below(4) {
+            0 => r.communities.push(64512 << 16 | 100),
+            1 => r.communities.push(65000 << 16 | 7),
+            _ => {}
+        }
+    }
+    routes
+}
+
+#[test]
+fn python_and_rust_give_the_same_verdicts_and_refuse_the_same_parameters() {
+    let engine = engine();
+    let (mut rust, rust_load) = load(&engine, "community_local_pref.wasm", MAP);
+    let (mut python, python_load) = load(&engine, "community_local_pref_py.wasm", MAP);
+    let mut rng = XorShift::new(1);
+    let peer = gen::peer(&mut rng);
+    let mut compared = 0;
+    for seed in 0..40 {
+        let routes = routes(seed, 50);
+        let a = rust
+            .filter(Direction::Import, &peer, &routes)
+            .expect("rust");
+        let b = python
+            .filter(Direction::Import, &peer, &routes)
+            .expect("python");
+        assert_eq!(a, b, "seed {seed}: the two languages disagree");
+        compared += routes.len();
+    }
+    println!("{compared} routes: the same verdicts");
+
+    // Per-route cost, batches of 1,000 (the live path sends up to 1,024).
+    let batch = routes(99, 1000);
+    let per_route = |p: &mut Plugin| {
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            p.filter(Direction::Import, &peer, &batch).expect("filter");
+            best = best.min(t.elapsed());
+        }
+        best / batch.len() as u32
+    };
+    let (rust_cost, python_cost) = (per_route(&mut rust), per_route(&mut python));
+    let size = |f: &str| std::fs::metadata(path(f)).map(|m| m.len()).unwrap_or(0);
+    println!("| plugin | component | load (compile, no cache) | per route (batch of 1,000) |");
+    println!("|---|---:|---:|---:|");
+    for (name, file, load, cost) in [
+        ("Rust", "community_local_pref.wasm", rust_load, rust_cost),
+        (
+            "Python",
+            "community_local_pref_py.wasm",
+            python_load,
+            python_cost,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.1} MB | {:.2} s | {:.2} µs |",
+            size(file) as f64 / 1e6,
+            load.as_secs_f64(),
+            cost.as_secs_f64() * 1e6
+        );
+    }
+
+    // A bad parameter: both refuse at load's empty call, naming it.
+    for file in ["community_local_pref.wasm", "community_local_pref_py.wasm"] {
+        let (mut p, _) = load(&engine, file, "64512=100");
+        let fault = p.try_empty().expect_err("a bad map is refused").to_string();
+        assert!(
+            fault.contains("bad parameters") && fault.contains("64512=100"),
+            "{file}: {fault}"
+        );
+    }
+}
