@@ -378,3 +378,56 @@ fn a_reload_adds_and_removes_a_connection_while_another_carries_traffic() {
         assert!(after.uptime(t) > before.uptime(t), "{test}: uptime broke");
     }
 }
+
+#[test]
+fn a_replaced_bgp_connection_says_goodbye_and_comes_back() {
+    let _wd = Watchdog::arm("reload replace", Duration::from_secs(120));
+    let test = "reload-replace";
+    let lab = SiteLab::start_settled(Topology::Dynamic, SiteOptions::default())
+        .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));
+    // A new name: the running connection is removed and the renamed one
+    // added (new ids, same tunnels and inside addresses).
+    edit(&lab, "name = \"office\"", "name = \"office-2\"");
+    let done = reload(&lab, &[]);
+    println!("[{test}] reload: {done:?}");
+    assert_eq!(done.0, Some(0), "{done:?}");
+    assert!(
+        done.1.contains("connection office: removed")
+            && done.1.contains("connection office-2: added"),
+        "{done:?}"
+    );
+    // The CGW heard the goodbye: Cease / peer de-configured (6/3) on both
+    // sessions, then both come back with the new ones.
+    lab.wait_until(
+        "the cgw to receive Cease 6/3 on both sessions",
+        Duration::from_secs(10),
+        || {
+            lab.bgp(Gw::Cgw).is_ok_and(|b| {
+                [TUNNEL_1, TUNNEL_2].iter().all(|t| {
+                    b.peer(t).is_some_and(|p| {
+                        p["notifications"].as_array().is_some_and(|n| {
+                            n.iter().any(|n| {
+                                n["direction"] == "received" && n["code"] == 6 && n["subcode"] == 3
+                            })
+                        })
+                    })
+                })
+            })
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let took = std::time::Instant::now();
+    lab.wait_all_established(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!(
+        "[{test}] both sessions back {:?} after the goodbye",
+        took.elapsed()
+    );
+    let vgw = lab.bgp(Gw::Vgw).expect("bgp");
+    assert!(
+        vgw.peers().iter().all(|p| p["connection"] == "office-2"),
+        "{test}: {}",
+        vgw.summary()
+    );
+    lab.assert_sites_ping(test, Duration::from_secs(10));
+}

@@ -161,6 +161,10 @@ pub struct Gateway {
     stopped: bool,
     /// Routes filtered and prefixes selected in the last `handle_timeout`.
     last_work: usize,
+    /// Tunnels a reload removed, still carrying their sessions' last words
+    /// (the Cease NOTIFICATION, the close) until the deadline; then their
+    /// inside /30s leave the FIB and the data path retires them.
+    retiring: Vec<(Instant, Vec<TunnelId>)>,
 }
 
 impl Gateway {
@@ -198,6 +202,7 @@ impl Gateway {
             actions: VecDeque::new(),
             stopped: false,
             last_work: 0,
+            retiring: Vec::new(),
         };
         if gw.cfg.role == Role::Cgw {
             gw.actions.push_back(Action::InitiateHandshakes);
@@ -268,6 +273,7 @@ impl Gateway {
             .filter_map(Probe::poll_timeout)
             .chain(self.speaker.poll_timeout())
             .chain(self.drain_timeout())
+            .chain(self.retiring.iter().map(|(at, _)| *at))
             .chain([self.next_failover])
             .min()
             .unwrap_or(self.next_failover)
@@ -299,6 +305,7 @@ impl Gateway {
         self.speaker.on_timeouts(now, &mut self.slots.filter);
         self.probe_timeouts(now);
         self.drain_timeouts(now);
+        self.retire_due(now);
         // Plugins run on events: a liveness change, or the tick.
         if self.health_changed || now >= self.next_failover {
             self.health_changed = false;

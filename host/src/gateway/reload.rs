@@ -35,6 +35,11 @@ use crate::liveness::Probe;
 use crate::policy::{Plugin, Slot};
 use crate::topology::{self, TunnelId};
 
+/// How long a removed connection's tunnels keep carrying what their
+/// sessions still send (the Cease NOTIFICATION, the TCP close) before the
+/// data path retires them.
+pub const RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A plugin slot's new plugin (`None`: back to the built-in default).
 pub type SlotChange = (Slot, Option<Plugin>);
 
@@ -329,11 +334,16 @@ impl Gateway {
             return;
         }
         // The data path first: nothing may be sent over a tunnel it lacks.
+        // Removed tunnels stay in it (and their inside /30s in the FIB) for
+        // RETIRE_GRACE, so that their sessions' goodbyes get through.
         self.actions.push_back(Action::Tunnels {
             cfg: self.cfg.clone(),
             added: added.clone(),
-            retired: retired.clone(),
+            retired: Vec::new(),
         });
+        if !retired.is_empty() {
+            self.retiring.push((now + RETIRE_GRACE, retired.clone()));
+        }
         for id in &retired {
             let i = id.index();
             if let Some(p) = self.probes.get_mut(i) {
@@ -383,12 +393,42 @@ impl Gateway {
         let fresh = self.tunnels.get(old_len..).unwrap_or_default();
         self.speaker
             .add_tunnels(&self.cfg, fresh, now, &mut self.slots.filter);
-        self.rib.set_tunnels(&self.tunnels);
+        let mut still_carrying = self.tunnels.clone();
+        for t in &mut still_carrying {
+            t.retired &= !self.retiring.iter().any(|(_, ids)| ids.contains(&t.id));
+        }
+        self.rib.set_tunnels(&still_carrying);
         info!(
             added = added.len(),
             retired = retired.len(),
             "tunnels changed by the reload"
         );
+    }
+}
+
+impl Gateway {
+    /// Retires the removed tunnels whose grace is over: their inside /30s
+    /// leave the FIB, the data path drops them.
+    pub(super) fn retire_due(&mut self, now: Instant) {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.retiring = waiting;
+        let retired: Vec<TunnelId> = due.into_iter().flat_map(|(_, ids)| ids).collect();
+        if retired.is_empty() {
+            return;
+        }
+        let mut view = self.tunnels.clone();
+        for t in &mut view {
+            t.retired &= !self.retiring.iter().any(|(_, ids)| ids.contains(&t.id));
+        }
+        self.rib.set_tunnels(&view);
+        self.actions.push_back(Action::Tunnels {
+            cfg: self.cfg.clone(),
+            added: Vec::new(),
+            retired,
+        });
+        self.publish(now, true);
     }
 }
 

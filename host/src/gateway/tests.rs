@@ -777,11 +777,22 @@ fn a_reload_adds_and_removes_a_connection_and_the_running_session_never_notices(
             .is_some_and(|c| c.starts_with("connection branch: removed")),
         "{reply}"
     );
-    assert_eq!(h.tunnel_changes.last(), Some(&(vec![], vec![2, 3])));
     h.settle(Duration::from_millis(1), &[0, 1]);
     h.tick(Duration::from_millis(200));
     assert_eq!(h.routed("10.30.0.1"), None, "branch's route left the FIB");
-    assert_eq!(h.routed("169.254.30.1"), None, "its inside /30 too");
+    assert_eq!(
+        h.routed("169.254.30.1"),
+        Some(vec![2]),
+        "its inside /30 stays for the sessions' goodbyes"
+    );
+    assert_eq!(h.tunnel_changes.last(), Some(&(vec![], vec![])));
+    for _ in 0..6 {
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+        h.tick(Duration::from_millis(200));
+    }
+    assert_eq!(h.tunnel_changes.last(), Some(&(vec![], vec![2, 3])));
+    assert_eq!(h.routed("169.254.30.1"), None, "then the /30 goes");
     assert_eq!(h.routed("11.0.0.1"), Some(vec![0]));
     assert_eq!(h.bgp_state(), "established");
     assert!(h.closed.is_empty());
@@ -833,8 +844,19 @@ fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
     );
     assert_eq!(
         h.routed("169.254.10.1"),
+        Some(vec![0]),
+        "the Cease can still reach the peer"
+    );
+    h.tick(Duration::from_millis(1000));
+    assert_eq!(
+        h.routed("169.254.10.1"),
         None,
-        "the tunnels' inside /30s left"
+        "then the tunnels' inside /30s leave"
+    );
+    assert!(
+        h.tunnel_changes.contains(&(vec![], vec![0, 1])),
+        "{:?}",
+        h.tunnel_changes
     );
     // The retired session never comes back.
     let id = RequestId(9);
