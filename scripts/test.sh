@@ -13,6 +13,16 @@ cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
 cargo clippy --manifest-path plugins/Cargo.toml --workspace --target wasm32-wasip2 -- -D warnings
 # The plugins' logic (examples, SDK, default rules) unit-tested natively.
 timeout 600 cargo test --manifest-path plugins/Cargo.toml --workspace --exclude 'fault-*'
+# The plugin templates: a crate made from each (scripts/new-plugin.sh), its
+# tests run natively and built as a component (reusing the plugins' target).
+templates=$(mktemp -d)
+trap 'rm -rf "$templates"' EXIT
+for slot in bgp-filter route-selection failover; do
+    ./scripts/new-plugin.sh "$slot" "my-$slot" "$templates/$slot" >/dev/null
+    CARGO_TARGET_DIR=plugins/target timeout 600 cargo test --quiet --manifest-path "$templates/$slot/Cargo.toml"
+    CARGO_TARGET_DIR=plugins/target timeout 600 cargo build --quiet --release --target wasm32-wasip2 \
+        --manifest-path "$templates/$slot/Cargo.toml"
+done
 # The Python examples' logic, with the machine's CPython.
 for dir in examples/plugins/python/*/; do
     (cd "$dir" && timeout 120 python3 -m unittest -q)

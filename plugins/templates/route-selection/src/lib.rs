@@ -1,0 +1,81 @@
+//! {{project-name}}: a sitelink route-selection plugin. Installs a
+//! prefix's static routes if it has any, else every BGP candidate with the
+//! highest local-pref (ECMP among them).
+
+use sitelink_plugin::route_selection::{PrefixCandidates, RouteSelection, Source};
+
+/// The plugin.
+pub struct Plugin;
+
+impl RouteSelection for Plugin {
+    fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>> {
+        prefixes.iter().map(select_one).collect()
+    }
+}
+
+/// The decision for one prefix: indexes of the candidates to install.
+pub fn select_one(p: &PrefixCandidates) -> Vec<u32> {
+    let indexes = 0..p.candidates.len() as u32;
+    let of = |i: &u32| &p.candidates[*i as usize];
+    let statics: Vec<u32> = indexes
+        .clone()
+        .filter(|i| of(i).source == Source::StaticRoute)
+        .collect();
+    if !statics.is_empty() {
+        return statics;
+    }
+    let best = p.candidates.iter().filter_map(|c| c.route.local_pref).max();
+    indexes.filter(|i| of(i).route.local_pref == best).collect()
+}
+
+sitelink_plugin::export_route_selection!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sitelink_plugin::route_selection::Candidate;
+    use sitelink_plugin::types::{IpAddress, Origin, Prefix, Route};
+
+    fn candidate(source: Source, local_pref: Option<u32>) -> Candidate {
+        Candidate {
+            source,
+            connection: "office".into(),
+            tunnel: None,
+            route: Route {
+                prefix: Prefix {
+                    address: IpAddress::V4(0x0a01_0000),
+                    length: 24,
+                },
+                next_hop: None,
+                as_path: Vec::new(),
+                origin: Origin::Igp,
+                med: None,
+                local_pref,
+                communities: Vec::new(),
+                large_communities: Vec::new(),
+            },
+        }
+    }
+
+    fn prefix(candidates: Vec<Candidate>) -> PrefixCandidates {
+        PrefixCandidates {
+            prefix: candidates[0].route.prefix,
+            candidates,
+        }
+    }
+
+    #[test]
+    fn statics_first_then_the_highest_local_pref() {
+        let p = prefix(vec![
+            candidate(Source::Bgp, Some(200)),
+            candidate(Source::StaticRoute, None),
+        ]);
+        assert_eq!(select_one(&p), vec![1]);
+        let p = prefix(vec![
+            candidate(Source::Bgp, Some(100)),
+            candidate(Source::Bgp, Some(200)),
+            candidate(Source::Bgp, Some(200)),
+        ]);
+        assert_eq!(select_one(&p), vec![1, 2]);
+    }
+}
