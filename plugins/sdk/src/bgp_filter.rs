@@ -11,6 +11,13 @@ pub use sitelink_plugin_world_bgp_filter::exports::sitelink::policy::filter::{Pe
 
 /// A BGP filter plugin.
 pub trait BgpFilter {
+    /// The parameters the plugin takes (`None`: not checked). Declared,
+    /// every call first checks the operator's against them
+    /// ([`crate::params::require`]): a misspelt key or a bad value refuses
+    /// the plugin, naming each, when the gateway loads it (it calls each
+    /// plugin once with no input then: `sitelink check`, `plugin swap`).
+    const PARAMS: Option<&'static [crate::params::Param]> = None;
+
     /// The verdict on one route received from `peer`. Default: accept.
     fn import_route(peer: &Peer, route: Route) -> Verdict {
         let _ = (peer, route);
@@ -69,12 +76,18 @@ macro_rules! export_bgp_filter {
                     peer: $crate::bgp_filter::Peer,
                     routes: ::std::vec::Vec<$crate::types::Route>,
                 ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    $crate::params::require_declared(
+                        <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
+                    );
                     <$ty as $crate::bgp_filter::BgpFilter>::import_filter(peer, routes)
                 }
                 fn export_filter(
                     peer: $crate::bgp_filter::Peer,
                     routes: ::std::vec::Vec<$crate::types::Route>,
                 ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    $crate::params::require_declared(
+                        <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
+                    );
                     <$ty as $crate::bgp_filter::BgpFilter>::export_filter(peer, routes)
                 }
             }

@@ -10,6 +10,13 @@ pub use sitelink_plugin_world_failover::exports::sitelink::policy::weights::{
 
 /// A failover plugin.
 pub trait Failover {
+    /// The parameters the plugin takes (`None`: not checked). Declared,
+    /// every call first checks the operator's against them
+    /// ([`crate::params::require`]): a misspelt key or a bad value refuses
+    /// the plugin, naming each, when the gateway loads it (it calls each
+    /// plugin once with no input then: `sitelink check`, `plugin swap`).
+    const PARAMS: Option<&'static [crate::params::Param]> = None;
+
     /// For each connection, in order, a weight per tunnel, in order, from 0
     /// to 1000. At least one tunnel of each connection must have a weight
     /// above 0 (a connection without tunnels gets an empty list).
@@ -41,6 +48,7 @@ macro_rules! export_failover {
                 fn decide(
                     connections: ::std::vec::Vec<$crate::failover::ConnectionHealth>,
                 ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
+                    $crate::params::require_declared(<$ty as $crate::failover::Failover>::PARAMS);
                     <$ty as $crate::failover::Failover>::decide(connections)
                 }
             }

@@ -109,11 +109,20 @@ pub fn check(declared: &[Param]) -> Result<(), Vec<String>> {
     }
 }
 
-/// [`check`], or a panic that names every problem. Call it first in each
-/// exported function: a swap runs the plugin once before it installs it
-/// (over the stored routes or the current tunnel health) and refuses it on
+/// [`require`] when the plugin declares its parameters (the export
+/// macros call it before every call).
+#[doc(hidden)]
+pub fn require_declared(declared: Option<&[Param]>) {
+    if let Some(declared) = declared {
+        require(declared);
+    }
+}
+
+/// [`check`], or a panic that names every problem. The export macros call
+/// it before every call when the trait impl declares `PARAMS`. The gateway
+/// calls each plugin once with no input when it loads it and refuses it on
 /// the panic, showing the message, so a misspelt key or a bad value is
-/// seen at `sitelink plugin swap` (and `sitelink plugin test`), not later.
+/// seen at `sitelink check`, `plugin swap` or `plugin test`, not later.
 pub fn require(declared: &[Param]) {
     if let Err(problems) = check(declared) {
         panic!("bad parameters: {}", problems.join("; "));

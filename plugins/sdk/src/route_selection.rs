@@ -11,6 +11,13 @@ pub use sitelink_plugin_world_route_selection::exports::sitelink::policy::select
 
 /// A route selection plugin.
 pub trait RouteSelection {
+    /// The parameters the plugin takes (`None`: not checked). Declared,
+    /// every call first checks the operator's against them
+    /// ([`crate::params::require`]): a misspelt key or a bad value refuses
+    /// the plugin, naming each, when the gateway loads it (it calls each
+    /// plugin once with no input then: `sitelink check`, `plugin swap`).
+    const PARAMS: Option<&'static [crate::params::Param]> = None;
+
     /// For each prefix, in order, the indexes of the candidates to install
     /// (one for a single best path, several for ECMP, none to install
     /// nothing). Indexes must be in range and distinct.
@@ -42,6 +49,9 @@ macro_rules! export_route_selection {
                 fn select(
                     prefixes: ::std::vec::Vec<$crate::route_selection::PrefixCandidates>,
                 ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
+                    $crate::params::require_declared(
+                        <$ty as $crate::route_selection::RouteSelection>::PARAMS,
+                    );
                     <$ty as $crate::route_selection::RouteSelection>::select(prefixes)
                 }
             }

@@ -35,9 +35,10 @@ pub const PARAMS: &[params::Param] = &[
 ];
 
 impl BgpFilter for BogonFilter {
+    // A misspelt key or a bad value refuses the plugin at load.
+    const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
+
     fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
-        // A misspelt key or a bad value refuses the plugin at swap time.
-        params::require(PARAMS);
         let cfg = Config {
             max_as_path: params::get_or("max_as_path", 50),
             allow_ula: params::get_bool("allow_ula", false),

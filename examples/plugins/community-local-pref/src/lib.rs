@@ -19,9 +19,10 @@ use sitelink_plugin::types::LargeCommunity;
 pub struct CommunityLocalPref;
 
 impl BgpFilter for CommunityLocalPref {
+    // A misspelt key or a bad map refuses the plugin at load.
+    const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
+
     fn import_filter(_peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
-        // A misspelt key or a bad map refuses the plugin at swap time.
-        params::require(PARAMS);
         let map = match parse_map(&params::get("map").unwrap_or_default()) {
             Ok(map) => map,
             Err(e) => {
@@ -183,10 +184,11 @@ mod tests {
             verdicts,
             vec![Verdict::Modify(route(vec![C100], vec![], Some(200)))]
         );
+        // What the export macro checks before every call.
         params::set_for_test(&[("mpa", "64512:100=200")]);
-        let refused =
-            std::panic::catch_unwind(|| CommunityLocalPref::import_filter(peer(), Vec::new()));
-        assert!(refused.is_err(), "a misspelt key is refused");
+        assert!(params::check(PARAMS).is_err(), "a misspelt key is refused");
+        params::set_for_test(&[("map", "64512=100")]);
+        assert!(params::check(PARAMS).is_err(), "a bad map is refused");
         params::set_for_test(&[]);
     }
 

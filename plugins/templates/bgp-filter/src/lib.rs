@@ -15,8 +15,9 @@ pub const PARAMS: &[params::Param] = &[params::Param {
 }];
 
 impl BgpFilter for Plugin {
+    const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
+
     fn import_route(_peer: &Peer, route: Route) -> Verdict {
-        params::require(PARAMS);
         decide(&route, params::get_or("max_len", 10))
     }
 }
