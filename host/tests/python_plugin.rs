@@ -126,3 +126,69 @@ fn python_and_rust_give_the_same_verdicts_and_refuse_the_same_parameters() {
         );
     }
 }
+
+#[test]
+fn python_plugins_for_the_other_slots_answer_as_their_rules_say() {
+    let engine = engine();
+    let no_params = BTreeMap::new();
+    let mut failover = engine
+        .load(Slot::Failover, &path("all_up_py.wasm"), no_params.clone())
+        .unwrap_or_else(|e| panic!("all_up_py: {e}"));
+    let mut selection = engine
+        .load(
+            Slot::RouteSelection,
+            &path("static_first_py.wasm"),
+            no_params,
+        )
+        .unwrap_or_else(|e| panic!("static_first_py: {e}"));
+    for seed in 0..50 {
+        let mut rng = XorShift::new(seed);
+        let n = 1 + rng.below(6) as usize;
+        let input = gen::connections(&mut rng, n);
+        let answer = failover
+            .decide(&input)
+            .unwrap_or_else(|f| panic!("seed {seed}: {f}"));
+        for (c, weights) in input.iter().zip(&answer) {
+            let up: Vec<bool> = c.tunnels.iter().map(|t| t.up).collect();
+            let expected: Vec<u32> = if up.iter().any(|u| *u) {
+                up.iter().map(|u| if *u { 100 } else { 0 }).collect()
+            } else if c.tunnels.iter().any(|t| t.weight > 0) {
+                c.tunnels.iter().map(|t| t.weight).collect()
+            } else {
+                (0..c.tunnels.len())
+                    .map(|i| if i == 0 { 100 } else { 0 })
+                    .collect()
+            };
+            assert_eq!(weights, &expected, "seed {seed}: {c:?}");
+        }
+        let count = 1 + rng.below(20) as usize;
+        let prefixes = gen::prefix_candidates(&mut rng, count);
+        let answer = selection
+            .select(&prefixes)
+            .unwrap_or_else(|f| panic!("seed {seed}: {f}"));
+        for (p, picked) in prefixes.iter().zip(&answer) {
+            let is_static = |c: &sitelink::policy::Candidate| {
+                c.source == sitelink::policy::CandidateSource::StaticRoute
+            };
+            let statics: Vec<u32> = (0..p.candidates.len() as u32)
+                .filter(|i| is_static(&p.candidates[*i as usize]))
+                .collect();
+            let expected = if statics.is_empty() {
+                let best = p.candidates.iter().filter_map(|c| c.route.local_pref).max();
+                (0..p.candidates.len() as u32)
+                    .filter(|i| p.candidates[*i as usize].route.local_pref == best)
+                    .collect()
+            } else {
+                statics
+            };
+            assert_eq!(picked, &expected, "seed {seed}");
+        }
+    }
+    // They take no parameters: one given is refused at load's empty call.
+    let given: BTreeMap<String, String> = [("prefer".to_string(), "x".to_string())].into();
+    let mut p = engine
+        .load(Slot::Failover, &path("all_up_py.wasm"), given)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fault = p.try_empty().expect_err("refused").to_string();
+    assert!(fault.contains("unknown parameter 'prefer'"), "{fault}");
+}

@@ -1,0 +1,29 @@
+"""static-first: the route-selection world's exports over `logic.py`."""
+
+from wit_world import exports
+from wit_world.exports import selection
+from wit_world.imports import params
+
+import logic
+
+
+class About(exports.About):
+    def name(self) -> str:
+        return "static-first-py"
+
+    def version(self) -> str:
+        return "0.1.0"
+
+
+class Selection(exports.Selection):
+    def select(self, prefixes):
+        logic.check_params(params.entries())
+        return [
+            logic.select(
+                [
+                    (c.source == selection.Source.STATIC_ROUTE, c.route.local_pref)
+                    for c in p.candidates
+                ]
+            )
+            for p in prefixes
+        ]
