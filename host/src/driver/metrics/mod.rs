@@ -61,12 +61,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
@@ -75,6 +72,7 @@ use crate::api::{self, Liveness, Routing, SessionState, TunnelCidr};
 use crate::config::GatewayConfig;
 use crate::dataplane::Dataplane;
 use crate::gateway::{Gateway, Snapshot};
+use families::{clamp, counters, float_gauges, gauge, int_gauges, Counted, LabeledCounted};
 use http::spawn;
 
 /// Longest a client may take to send its request or read the answer.
@@ -302,91 +300,6 @@ fn bgp_state_number(state: SessionState) -> i64 {
         SessionState::OpenConfirm => 5,
         SessionState::Established => 6,
     }
-}
-
-/// A histogram whose buckets were counted elsewhere (the turn statistics):
-/// per-bucket counts, made cumulative by the encoder.
-#[derive(Debug)]
-struct Counted {
-    sum: f64,
-    count: u64,
-    /// (upper bound, observations above the previous bound and at or below
-    /// this one); the last bound may be +Inf.
-    buckets: Vec<(f64, u64)>,
-}
-
-impl EncodeMetric for Counted {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        MetricType::Histogram
-    }
-}
-
-/// Histograms counted elsewhere, one per label set.
-#[derive(Debug)]
-struct LabeledCounted<L>(Vec<(L, Counted)>);
-
-impl<L: EncodeLabelSet + std::fmt::Debug + Send + Sync> EncodeMetric for LabeledCounted<L> {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        for (labels, h) in &self.0 {
-            h.encode(encoder.encode_family(labels)?)?;
-        }
-        Ok(())
-    }
-
-    fn metric_type(&self) -> MetricType {
-        MetricType::Histogram
-    }
-}
-
-type IntGauges<L> = Family<L, Gauge<i64>>;
-type FloatGauges<L> = Family<L, Gauge<f64, AtomicU64>>;
-type Counters<L> = Family<L, Counter<u64>>;
-
-fn int_gauges<L>(rows: impl IntoIterator<Item = (L, i64)>) -> IntGauges<L>
-where
-    L: Clone + std::hash::Hash + Eq,
-{
-    let f = IntGauges::default();
-    for (labels, v) in rows {
-        f.get_or_create(&labels).set(v);
-    }
-    f
-}
-
-fn float_gauges<L>(rows: impl IntoIterator<Item = (L, f64)>) -> FloatGauges<L>
-where
-    L: Clone + std::hash::Hash + Eq,
-{
-    let f = FloatGauges::default();
-    for (labels, v) in rows {
-        f.get_or_create(&labels).set(v);
-    }
-    f
-}
-
-fn counters<L>(rows: impl IntoIterator<Item = (L, u64)>) -> Counters<L>
-where
-    L: Clone + std::hash::Hash + Eq,
-{
-    let f = Counters::default();
-    for (labels, v) in rows {
-        f.get_or_create(&labels).inc_by(v);
-    }
-    f
-}
-
-fn gauge(v: i64) -> Gauge<i64> {
-    let g = Gauge::<i64>::default();
-    g.set(v);
-    g
-}
-
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// The text of one scrape. Names are registered without the `sitelink_`
@@ -838,6 +751,7 @@ fn control_loop(reg: &mut Registry, r: &Reading) {
     );
 }
 
+mod families;
 mod http;
 #[cfg(test)]
 mod tests;

@@ -29,11 +29,11 @@ use tracing::{info, warn};
 mod accepted;
 mod export;
 mod import;
+mod peers;
 mod views;
 
-use super::wit_route;
 use crate::bgp::codec;
-use crate::bgp::fsm::{DownReason, Output, Session, SessionConfig, State};
+use crate::bgp::fsm::{DownReason, Output, Session, State};
 use crate::bgp::message::{error_code, Family, Notification, PathAttributes, Update, BGP_PORT};
 use crate::bgp::rib::{AdjRibIn, AdjRibOut};
 use crate::bgp::transport::{ConnId, PeerId, TransportAction, TransportEvent};
@@ -45,6 +45,7 @@ use crate::topology::TunnelInfo;
 use accepted::Accepted;
 pub use export::{DRAIN_MED, DRAIN_PREPEND};
 use import::Guard;
+use peers::peer_for;
 pub use views::{FilterDryRun, Learned, Overlay};
 
 /// One session and its RIBs.
@@ -106,45 +107,6 @@ fn family_of(prefix: &IpNet) -> Family {
     }
 }
 
-/// The session over `t`, if its connection is dynamic and running.
-fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
-    let conn = cfg
-        .connections
-        .get(t.connection.index())
-        .filter(|c| c.is_live())?;
-    let settings = conn.bgp.clone()?;
-    let mut session_cfg =
-        SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
-    session_cfg.hold_time = cfg.bgp.hold_time;
-    session_cfg.passive = settings.passive;
-    Some(BgpPeer {
-        tunnel: t.id,
-        tunnel_name: t.inside_cidr.to_string(),
-        connection: t.connection,
-        connection_name: conn.name.clone(),
-        local: t.inside_local,
-        remote: t.inside_remote,
-        session: Session::new(session_cfg),
-        tcp: None,
-        attempt: None,
-        last_warned: None,
-        adj_in: AdjRibIn::default(),
-        accepted: Accepted::default(),
-        adj_out: AdjRibOut::default(),
-        to_filter: VecDeque::new(),
-        drained: false,
-        retired: false,
-        last_error: None,
-        filter_peer: Peer {
-            connection: conn.name.clone(),
-            tunnel: t.inside_cidr.to_string(),
-            asn: settings.remote_asn,
-            address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
-        },
-        settings,
-    })
-}
-
 impl Speaker {
     /// A session for every tunnel of every dynamic connection (none started).
     pub fn new(cfg: &GatewayConfig, tunnels: &[TunnelInfo]) -> Speaker {
@@ -186,50 +148,6 @@ impl Speaker {
         }
         let outputs = peer.session.start(now);
         self.drive(id, outputs, now, filter);
-    }
-
-    /// Sessions for the tunnels a reload added (of dynamic connections),
-    /// started; the ones already running are untouched.
-    pub fn add_tunnels(
-        &mut self,
-        cfg: &GatewayConfig,
-        tunnels: &[TunnelInfo],
-        now: Instant,
-        filter: &mut FilterSlot,
-    ) {
-        let first = self.peers.len();
-        self.peers
-            .extend(tunnels.iter().filter_map(|t| peer_for(cfg, t)));
-        for id in first..self.peers.len() {
-            self.start_peer(id, now, filter);
-        }
-    }
-
-    /// The sessions over tunnels a reload removed: each says goodbye (Cease
-    /// / peer de-configured, RFC 4486), its connection and listener close,
-    /// its routes are withdrawn, and it never starts again.
-    pub fn retire_tunnels(&mut self, tunnels: &[TunnelId], now: Instant, filter: &mut FilterSlot) {
-        for id in 0..self.peers.len() {
-            let Some(p) = self.peers.get_mut(id) else {
-                continue;
-            };
-            if p.retired || !tunnels.contains(&p.tunnel) {
-                continue;
-            }
-            p.retired = true;
-            info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
-                "connection removed: BGP session closed");
-            p.last_error = Some("the connection was removed from the config".into());
-            let passive = p.settings.passive;
-            let cease =
-                Notification::new(error_code::CEASE, error_code::PEER_DECONFIGURED, Vec::new());
-            let outputs = p.session.stop(Some(cease), None, now);
-            self.drive(id, outputs, now, filter);
-            if passive {
-                self.actions
-                    .push(TransportAction::Unlisten { peer: PeerId(id) });
-            }
-        }
     }
 
     /// Handles one transport event; true when learned routes changed.

@@ -1,0 +1,297 @@
+//! The core's plugin requests with a fake clock: safe swaps, quarantine,
+//! dry runs, shadow mode (the chaos test plugin misbehaves as its peer's
+//! connection name asks).
+
+use super::*;
+
+fn chaos(slot: Slot) -> Plugin {
+    let dir = std::env::temp_dir().join(format!("sitelink-core-cache-{}", std::process::id()));
+    let engine = PolicyEngine::new(EngineSettings {
+        deadline: Duration::from_secs(5),
+        memory_limit_bytes: 64 << 20,
+        max_faults: 3,
+        cache_dir: Some(dir),
+    })
+    .unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/testdata/chaos.wasm");
+    engine.load(slot, &path, Default::default()).unwrap()
+}
+
+/// Route changes in prefix order (their order in an answer is no promise).
+fn sorted(changes: &serde_json::Value) -> Vec<String> {
+    let mut list: Vec<String> = changes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c.to_string())
+        .collect();
+    list.sort();
+    list
+}
+
+fn swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool) -> serde_json::Value {
+    swap_with(h, id, plugin, dry_run, false)
+}
+
+/// A swap (`force`: installed even if it faults on the stored state),
+/// settled, and its answer.
+fn swap_with(
+    h: &mut Harness,
+    id: u64,
+    plugin: Plugin,
+    dry_run: bool,
+    force: bool,
+) -> serde_json::Value {
+    let id = RequestId(id);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginSwap {
+            plugin: Box::new(plugin),
+            dry_run,
+            force,
+            received: h.now,
+        },
+    });
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.reply(id)
+}
+
+#[test]
+fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
+    const ROUTES: usize = 200_000;
+    let budget = Budget {
+        time: None,
+        routes: 4096,
+    };
+    let fx = Fixture::new();
+    // The chaos plugin rejects every route of a connection named "reject".
+    let mut h = learned(&fx, "reject", ROUTES, budget);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    h.max_turn = 0;
+    let dry = swap(&mut h, 1, chaos(Slot::BgpFilter), true);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(
+        dry["changes"]["routes_changed"], ROUTES,
+        "{}",
+        dry["changes"]["routes_changed"]
+    );
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        Some(vec![0]),
+        "a dry run changes nothing"
+    );
+    let live = swap(&mut h, 2, chaos(Slot::BgpFilter), false);
+    assert_eq!(live["dry_run"], false, "{live}");
+    assert_eq!(live["changes"]["routes_changed"], ROUTES);
+    assert!(
+        sorted(&live["changes"]["routes"]) == sorted(&dry["changes"]["routes"]),
+        "the swap did what its dry run said"
+    );
+    assert_eq!(h.routed("11.0.0.1"), None, "every route rejected");
+    // Each turn did at most its budget (and one chunk beyond), the probes
+    // never went down, and the session was never reset.
+    assert!(
+        h.max_turn <= budget.routes + 1024,
+        "a turn did {} routes",
+        h.max_turn
+    );
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "{:?}",
+        h.liveness
+    );
+    assert_eq!(h.bgp_state(), "established");
+}
+
+#[test]
+fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
+    let fx = Fixture::new();
+    // The chaos plugin traps on every call for a peer of connection "trap".
+    let mut h = learned(&fx, "trap", 10, Budget::DEFAULT);
+    let reply = swap(&mut h, 1, chaos(Slot::BgpFilter), false);
+    let error = reply["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.starts_with("swap refused, nothing changed"),
+        "{reply}"
+    );
+    assert!(
+        error.contains("first on 11.0.") && error.contains("over tunnel 169.254.10.0/30"),
+        "names the first failing route: {error}"
+    );
+    assert!(error.contains("--force"), "{error}");
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "nothing changed");
+    let id = RequestId(2);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(id);
+    assert_eq!(list["slots"][0]["plugin"], "built-in default", "{list}");
+
+    // Forced: installed; what it faults on is not accepted (fail closed).
+    let reply = swap_with(&mut h, 3, chaos(Slot::BgpFilter), false, true);
+    assert_eq!(reply["dry_run"], false, "{reply}");
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.tick(Duration::from_millis(300));
+    assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
+    // `routes` tells a fault's rejection from the filter's own.
+    let id = RequestId(30);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    });
+    let routes = h.reply(id);
+    assert_eq!(routes["routes"][0]["accepted"], false, "{routes}");
+    assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
+    // More faults quarantine it: the native default takes over, and the
+    // stored routes are accepted again.
+    for i in 0..3 {
+        h.announce(&[format!("12.0.{i}.0/24").parse().unwrap()]);
+        h.settle(Duration::from_millis(1), &[0, 1]);
+    }
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.tick(Duration::from_millis(300));
+    let id = RequestId(4);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(id);
+    assert_eq!(list["slots"][0]["quarantined"], true, "{list}");
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        Some(vec![0]),
+        "the default accepts what the quarantined plugin failed on"
+    );
+    assert_eq!(h.routed("12.0.2.1"), Some(vec![0]));
+}
+
+#[test]
+fn a_shadow_sees_live_routes_differently_and_is_promoted() {
+    let fx = Fixture::new();
+    // For connection "prepend", the chaos filter puts the peer's AS in front.
+    let mut h = learned(&fx, "prepend", 10, Budget::DEFAULT);
+    let ask = |h: &mut Harness, id: u64, command: AdminCommand| {
+        h.event(Event::Admin {
+            id: RequestId(id),
+            command,
+        });
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        h.reply(RequestId(id))
+    };
+    let none = ask(
+        &mut h,
+        1,
+        AdminCommand::PluginDiff {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert!(
+        none["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("plugin shadow bgp-filter")),
+        "{none}"
+    );
+    let started = ask(
+        &mut h,
+        2,
+        AdminCommand::PluginShadow {
+            plugin: Box::new(chaos(Slot::BgpFilter)),
+        },
+    );
+    assert_eq!(started["plugin"], "chaos 0.0.1", "{started}");
+    // Live events: three new routes go through both filters.
+    h.announce(&prefixes(13)[10..]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let diff = ask(
+        &mut h,
+        3,
+        AdminCommand::PluginDiff {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert_eq!(diff["compared"], 3, "{diff}");
+    assert_eq!(diff["differed"], 3, "{diff}");
+    let example = diff["examples"][0].as_str().unwrap_or_default().to_string();
+    assert!(
+        example.starts_with("import 11.0.1")
+            && example.contains(
+                "active accept, shadow modify (as_path: [65000, 65010] -> [65000, 65000, 65010])"
+            ),
+        "{example}"
+    );
+    // Nothing acted on it: the learned path is as received.
+    let routes = ask(
+        &mut h,
+        4,
+        AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    );
+    assert_eq!(
+        routes["routes"][0]["as_path"],
+        serde_json::json!([65000, 65010])
+    );
+    // Promoted: the stored routes go through it.
+    let promoted = ask(
+        &mut h,
+        5,
+        AdminCommand::PluginPromote {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert_eq!(promoted["plugin"], "chaos 0.0.1", "{promoted}");
+    let routes = ask(
+        &mut h,
+        6,
+        AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some("11.0.0.0/24".parse().unwrap()),
+            connection: None,
+            limit: None,
+        }),
+    );
+    assert_eq!(
+        routes["routes"][0]["as_path"],
+        serde_json::json!([65000, 65000, 65010]),
+        "{routes}"
+    );
+    let gone = ask(
+        &mut h,
+        7,
+        AdminCommand::PluginUnshadow {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert!(
+        gone["error"].is_string(),
+        "the promoted shadow is no shadow: {gone}"
+    );
+}
+
+#[test]
+fn a_filter_dry_run_lists_verdict_and_attribute_changes() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", 3, Budget::DEFAULT);
+    let dry = swap(&mut h, 1, chaos(Slot::BgpFilter), true);
+    let changes = &dry["changes"];
+    assert_eq!(changes["verdicts_changed"], 3, "{dry}");
+    assert_eq!(
+        changes["verdicts"][0],
+        "11.0.0.0/24 over 169.254.10.0/30: accept -> modify (as_path: [65000, 65010] -> [65000, 65000, 65010])",
+        "{dry}"
+    );
+    // The FIB does not change (same next hop): only the verdicts say so.
+    assert_eq!(changes["routes_changed"], 0, "{dry}");
+    // The swap answers with the verdicts its check found.
+    let done = swap(&mut h, 2, chaos(Slot::BgpFilter), false);
+    assert_eq!(done["changes"]["verdicts"], changes["verdicts"], "{done}");
+}

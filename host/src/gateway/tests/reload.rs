@@ -1,0 +1,286 @@
+//! Reload with a fake clock: in place, connections added, removed and
+//! replaced, liveness timers through a Poll Sequence.
+
+use super::*;
+
+#[test]
+fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
+    let fx = Fixture::new();
+    let old = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(old, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.tick(Duration::from_millis(100));
+    assert_eq!(h.routed("10.9.0.1"), None);
+    let text = fx.base().replace(
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\", \"10.9.0.0/24\"]",
+    );
+    let new = Arc::new(fx.parse(&text).expect("new config"));
+    let reload = |h: &mut Harness, id: u64, dry_run: bool| {
+        h.event(Event::Admin {
+            id: RequestId(id),
+            command: AdminCommand::Reload {
+                cfg: new.clone(),
+                plugins: Vec::new(),
+                dry_run,
+            },
+        });
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        h.reply(RequestId(id))
+    };
+    let dry = reload(&mut h, 1, true);
+    assert_eq!(dry["applied"], false, "{dry}");
+    assert_eq!(
+        dry["changes"][0],
+        "connection office: static routes + 10.9.0.0/24"
+    );
+    assert_eq!(h.routed("10.9.0.1"), None, "a dry run changes nothing");
+    let done = reload(&mut h, 2, false);
+    assert_eq!(done["applied"], true, "{done}");
+    assert!(
+        h.routed("10.9.0.1").is_some(),
+        "the new static route is in the FIB"
+    );
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "no probe went down: {:?}",
+        h.liveness
+    );
+}
+
+/// A static connection "branch" of two tunnels after `base`.
+const BRANCH: &str = r#"
+[[connection]]
+name = "branch"
+routing = "static"
+static_routes = ["10.30.0.0/24"]
+
+[[connection.tunnel]]
+endpoint = "az1"
+remote = "198.18.30.2:51820"
+remote_public_key = "FAR_KEY"
+inside_cidr = "169.254.30.0/30"
+
+[[connection.tunnel]]
+endpoint = "az2"
+remote = "198.18.30.2:51820"
+remote_public_key = "FAR_KEY"
+inside_cidr = "169.254.31.0/30"
+"#;
+
+impl Harness {
+    /// Reloads `new` (lined up with the running config as the admin
+    /// thread does) and returns the reply.
+    fn reload(&mut self, id: u64, new: crate::config::GatewayConfig) -> serde_json::Value {
+        let aligned = crate::gateway::reload::align(&self.gw.cfg, new);
+        self.event(Event::Admin {
+            id: RequestId(id),
+            command: AdminCommand::Reload {
+                cfg: Arc::new(aligned),
+                plugins: Vec::new(),
+                dry_run: false,
+            },
+        });
+        self.reply(RequestId(id))
+    }
+}
+
+#[test]
+fn a_reload_adds_and_removes_a_connection_and_the_running_session_never_notices() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    let office = config(&fx, "office", 20);
+    let writes = h.writes.len();
+    // The test config with "branch" appended.
+    let text = format!(
+        "{}\n{}",
+        fx.base()
+            .replace("routing = \"static\"\nstatic_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+                &format!("routing = \"dynamic\"\n\n[connection.bgp]\nremote_asn = {PEER_ASN}\nmax_prefixes = 20\n")),
+        BRANCH.replace("FAR_KEY", &fx.far_pub)
+    ) + "\n[bgp]\nnetworks = [\"10.2.0.0/24\"]\n";
+    let added = fx.parse(&text).expect("config with branch");
+    let reply = h.reload(1, added);
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert!(
+        reply["changes"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c
+                .as_str()
+                .is_some_and(|c| c.starts_with("connection branch: added")))),
+        "{reply}"
+    );
+    assert_eq!(h.tunnel_changes, vec![(vec![2, 3], vec![])]);
+    // The new tunnels come up and carry their static route.
+    h.probe_up_keeping(2, &[0, 1]);
+    h.probe_up_keeping(3, &[0, 1, 2]);
+    h.settle(Duration::from_millis(1), &[0, 1, 2, 3]);
+    h.tick(Duration::from_millis(200));
+    let branch = h.routed("10.30.0.1").expect("branch's route in the FIB");
+    assert!(branch.iter().all(|t| *t == 2 || *t == 3), "{branch:?}");
+    assert_eq!(
+        h.routed("169.254.30.1"),
+        Some(vec![2]),
+        "inside /30 over its tunnel"
+    );
+    // The running session saw nothing but keepalives.
+    assert_eq!(h.bgp_state(), "established");
+    assert!(h.closed.is_empty(), "no connection closed: {:?}", h.closed);
+    assert!(
+        h.writes[writes..].iter().all(|w| w.get(18) == Some(&4)),
+        "only keepalives went to the running peer"
+    );
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]));
+
+    // Back to the config without "branch": it is removed, office stays.
+    let reply = h.reload(2, (*office).clone());
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert!(
+        reply["changes"][0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("connection branch: removed")),
+        "{reply}"
+    );
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.tick(Duration::from_millis(200));
+    assert_eq!(h.routed("10.30.0.1"), None, "branch's route left the FIB");
+    assert_eq!(
+        h.routed("169.254.30.1"),
+        Some(vec![2]),
+        "its inside /30 stays for the sessions' goodbyes"
+    );
+    assert_eq!(h.tunnel_changes.last(), Some(&(vec![], vec![])));
+    for _ in 0..6 {
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+        h.tick(Duration::from_millis(200));
+    }
+    assert_eq!(h.tunnel_changes.last(), Some(&(vec![], vec![2, 3])));
+    assert_eq!(h.routed("169.254.30.1"), None, "then the /30 goes");
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]));
+    assert_eq!(h.bgp_state(), "established");
+    assert!(h.closed.is_empty());
+    assert!(
+        !h.liveness.iter().any(|(t, s)| *t < 2 && *s == State::Down),
+        "office's probes never went down: {:?}",
+        h.liveness
+    );
+    // Adding it again gives new ids: the old ones stay retired.
+    let again = fx.parse(&text).expect("config with branch");
+    let reply = h.reload(3, again);
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert_eq!(h.tunnel_changes.last(), Some(&(vec![4, 5], vec![])));
+}
+
+#[test]
+fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    // Only a static "branch" is left.
+    let text = fx
+        .base()
+        .split("[[connection]]")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + &BRANCH.replace("FAR_KEY", &fx.far_pub);
+    let reply = h.reload(1, fx.parse(&text).expect("branch only"));
+    assert_eq!(reply["applied"], true, "{reply}");
+    let changes = reply["changes"].to_string();
+    assert!(changes.contains("connection office: removed"), "{changes}");
+    assert!(changes.contains("connection branch: added"), "{changes}");
+    // Cease / peer de-configured (RFC 4486 subcode 3), then the close.
+    let notification = h
+        .writes
+        .iter()
+        .rev()
+        .find(|w| w.get(18) == Some(&3))
+        .expect("a NOTIFICATION was sent");
+    assert_eq!(notification.get(19..21), Some(&[6u8, 3][..]));
+    assert_eq!(h.closed, vec![0]);
+    let sent = h.sent_bfd.len();
+    h.settle(Duration::from_millis(1), &[]);
+    h.tick(Duration::from_millis(200));
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        None,
+        "the learned routes are withdrawn"
+    );
+    assert_eq!(
+        h.routed("169.254.10.1"),
+        Some(vec![0]),
+        "the Cease can still reach the peer"
+    );
+    h.tick(Duration::from_millis(1000));
+    assert_eq!(
+        h.routed("169.254.10.1"),
+        None,
+        "then the tunnels' inside /30s leave"
+    );
+    assert!(
+        h.tunnel_changes.contains(&(vec![], vec![0, 1])),
+        "{:?}",
+        h.tunnel_changes
+    );
+    // The retired session never comes back.
+    let id = RequestId(9);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Bgp,
+    });
+    let bgp = h.reply(id);
+    assert_eq!(bgp["peers"].as_array().map(Vec::len), Some(0), "{bgp}");
+    for _ in 0..100 {
+        h.tick(Duration::from_millis(100));
+    }
+    assert_eq!(h.closed, vec![0]);
+    let probed: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
+    assert!(
+        probed.iter().all(|t| *t >= 2) && probed.iter().any(|t| *t >= 2),
+        "probes go over the new tunnels only: {probed:?}"
+    );
+}
+
+#[test]
+fn new_liveness_timers_apply_in_place_through_a_poll_sequence() {
+    let fx = Fixture::new();
+    let old = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(old, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    let text = fx.base().replace(
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]\n\n[connection.liveness]\n\
+         interval_ms = 500\nmultiplier = 4",
+    );
+    let reply = h.reload(1, fx.parse(&text).expect("new config"));
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert!(
+        reply["changes"][0]
+            .as_str()
+            .is_some_and(|c| c.contains("liveness every")),
+        "{reply}"
+    );
+    assert!(h.tunnel_changes.is_empty(), "no tunnel restarted");
+    let sent = h.sent_packets.len();
+    // The far side answers our Polls with Final and keeps sending.
+    for _ in 0..30 {
+        h.tick(Duration::from_millis(100));
+        for t in 0..2 {
+            let polled = h.sent_packets[sent..]
+                .iter()
+                .any(|(x, p)| *x == t && p.poll);
+            h.bfd_with(t, State::Up, polled);
+        }
+    }
+    let new: Vec<&ControlPacket> = h.sent_packets[sent..].iter().map(|(_, p)| p).collect();
+    assert!(new.iter().any(|p| p.poll), "the new timers were polled");
+    let last = new.last().expect("packets");
+    assert_eq!((last.desired_min_tx_us, last.detect_mult), (500_000, 4));
+    assert!(
+        !h.liveness.iter().any(|(_, s)| *s == State::Down),
+        "no probe went down: {:?}",
+        h.liveness
+    );
+}
