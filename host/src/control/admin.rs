@@ -176,13 +176,10 @@ fn error(text: String) -> api::Response {
 }
 
 fn handle(request: api::Request, ctx: &Context) -> api::Response {
-    let slot = |name: &str| -> Result<Slot, String> {
-        Slot::ALL
-            .into_iter()
-            .find(|s| s.world() == name)
-            .ok_or_else(|| {
-                format!("unknown slot {name:?}; slots: failover, route-selection, bgp-filter")
-            })
+    // A request naming a slot, handed to the control thread.
+    let for_slot = |name: &str, command: fn(Slot) -> AdminCommand| match slot_named(name) {
+        Ok(slot) => to_control(ctx, command(slot)),
+        Err(e) => error(e),
     };
     match request {
         api::Request::Status => api::Response::from(super::status::status(
@@ -230,42 +227,25 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
         api::Request::TunnelDrain { tunnel, drain } => {
             to_control(ctx, AdminCommand::Drain { tunnel, drain })
         }
-        api::Request::PluginRemove { slot: name } => match slot(&name) {
-            Ok(slot) => to_control(ctx, AdminCommand::PluginRemove { slot }),
-            Err(e) => error(e),
-        },
-        api::Request::PluginDiff { slot: name } => match slot(&name) {
-            Ok(slot) => to_control(ctx, AdminCommand::PluginDiff { slot }),
-            Err(e) => error(e),
-        },
-        api::Request::PluginPromote { slot: name } => match slot(&name) {
-            Ok(slot) => to_control(ctx, AdminCommand::PluginPromote { slot }),
-            Err(e) => error(e),
-        },
-        api::Request::PluginUnshadow { slot: name } => match slot(&name) {
-            Ok(slot) => to_control(ctx, AdminCommand::PluginUnshadow { slot }),
-            Err(e) => error(e),
-        },
+        api::Request::PluginRemove { slot: name } => {
+            for_slot(&name, |slot| AdminCommand::PluginRemove { slot })
+        }
+        api::Request::PluginDiff { slot: name } => {
+            for_slot(&name, |slot| AdminCommand::PluginDiff { slot })
+        }
+        api::Request::PluginPromote { slot: name } => {
+            for_slot(&name, |slot| AdminCommand::PluginPromote { slot })
+        }
+        api::Request::PluginUnshadow { slot: name } => {
+            for_slot(&name, |slot| AdminCommand::PluginUnshadow { slot })
+        }
         api::Request::PluginShadow {
             slot: name,
             path,
             params,
-        } => {
-            let slot = match slot(&name) {
-                Ok(slot) => slot,
-                Err(e) => return error(e),
-            };
-            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
-            match ctx.engine.prepare(slot, &path, params) {
-                Ok(plugin) => to_control(
-                    ctx,
-                    AdminCommand::PluginShadow {
-                        plugin: Box::new(plugin),
-                    },
-                ),
-                Err(e) => error(chain(&e)),
-            }
-        }
+        } => with_plugin(ctx, &name, &path, params, |plugin| {
+            AdminCommand::PluginShadow { plugin }
+        }),
         api::Request::PluginSwap {
             slot: name,
             path,
@@ -274,27 +254,47 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             force,
         } => {
             let received = Instant::now();
-            let slot = match slot(&name) {
-                Ok(slot) => slot,
-                Err(e) => return error(e),
-            };
-            // No parameters given: the ones the config sets for the slot.
-            let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
-            // Compiling takes milliseconds to seconds: here, not in the control loop.
-            match ctx.engine.prepare(slot, &path, params) {
-                Ok(plugin) => to_control(
-                    ctx,
-                    AdminCommand::PluginSwap {
-                        plugin: Box::new(plugin),
-                        dry_run,
-                        force,
-                        received,
-                    },
-                ),
-                Err(e) => error(chain(&e)),
-            }
+            with_plugin(ctx, &name, &path, params, |plugin| {
+                AdminCommand::PluginSwap {
+                    plugin,
+                    dry_run,
+                    force,
+                    received,
+                }
+            })
         }
     }
+}
+
+/// Compiles the plugin at `path` for slot `name` (here, not in the control
+/// loop: it takes milliseconds to seconds) and hands `command` with it to
+/// the control thread. No parameters given: the ones the config sets.
+fn with_plugin(
+    ctx: &Context,
+    name: &str,
+    path: &Path,
+    params: Option<BTreeMap<String, String>>,
+    command: impl FnOnce(Box<crate::policy::Plugin>) -> AdminCommand,
+) -> api::Response {
+    let slot = match slot_named(name) {
+        Ok(slot) => slot,
+        Err(e) => return error(e),
+    };
+    let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
+    match ctx.engine.prepare(slot, path, params) {
+        Ok(plugin) => to_control(ctx, command(Box::new(plugin))),
+        Err(e) => error(chain(&e)),
+    }
+}
+
+/// A slot by its world's name, or the error that lists the slots.
+fn slot_named(name: &str) -> Result<Slot, String> {
+    Slot::ALL
+        .into_iter()
+        .find(|s| s.world() == name)
+        .ok_or_else(|| {
+            format!("unknown slot {name:?}; slots: failover, route-selection, bgp-filter")
+        })
 }
 
 /// Reads the config file again, checks it whole and compiles the plugins it
