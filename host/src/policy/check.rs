@@ -63,9 +63,9 @@ const WASI: &[&str] = &[
 
 /// The policy interfaces the host provides to plugins.
 const HOST: &[&str] = &[
-    "sitelink:policy/log@0.1.",
-    "sitelink:policy/params@0.1.",
-    "sitelink:policy/types@0.1.",
+    "sitelink:policy/log@0.2.",
+    "sitelink:policy/params@0.2.",
+    "sitelink:policy/types@0.2.",
 ];
 
 /// An interface name without its version: `a:b/c@1.2.3` → `a:b/c`.
@@ -73,12 +73,12 @@ fn unversioned(name: &str) -> &str {
     name.split('@').next().unwrap_or(name)
 }
 
-/// Whether `exports` holds `wanted` (`pkg/iface@0.1.0`) at a compatible
-/// version (0.1.x).
+/// Whether `exports` holds `wanted` (`pkg/iface@0.2.0`) at a compatible
+/// version (0.2.x).
 fn has(exports: &[String], wanted: &str) -> bool {
     exports.iter().any(|e| {
         e.split_once('@')
-            .is_some_and(|(n, v)| n == unversioned(wanted) && v.starts_with("0.1."))
+            .is_some_and(|(n, v)| n == unversioned(wanted) && v.starts_with("0.2."))
     })
 }
 
@@ -90,6 +90,22 @@ pub(crate) fn world(
     path: &Path,
 ) -> Result<(), PluginError> {
     let ty = component.component_type();
+    let old = ty
+        .imports(engine)
+        .map(|(n, _)| n)
+        .chain(ty.exports(engine).map(|(n, _)| n))
+        .find_map(|n| {
+            n.strip_prefix("sitelink:policy/")
+                .and_then(|n| n.split_once('@'))
+                .map(|(_, v)| v.to_string())
+                .filter(|v| !v.starts_with("0.2."))
+        });
+    if let Some(found) = old {
+        return Err(PluginError::OldContract {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
     for (import, _) in ty.imports(engine) {
         let known = WASI
             .iter()
@@ -103,7 +119,7 @@ pub(crate) fn world(
         }
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    let about = "sitelink:policy/about@0.1.0";
+    let about = "sitelink:policy/about@0.2.0";
     let mut missing: Vec<&str> = Vec::new();
     if !has(&exports, about) {
         missing.push(about);
@@ -170,14 +186,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_match_within_0_1() {
-        let e = vec!["sitelink:policy/about@0.1.3".to_string()];
-        assert!(has(&e, "sitelink:policy/about@0.1.0"));
-        assert!(!has(&e, "sitelink:policy/abo@0.1.0"));
-        let e = vec!["sitelink:policy/about@0.2.0".to_string()];
-        assert!(!has(&e, "sitelink:policy/about@0.1.0"));
+    fn versions_match_within_0_2() {
+        let e = vec!["sitelink:policy/about@0.2.3".to_string()];
+        assert!(has(&e, "sitelink:policy/about@0.2.0"));
+        assert!(!has(&e, "sitelink:policy/abo@0.2.0"));
+        let e = vec!["sitelink:policy/about@0.1.0".to_string()];
+        assert!(!has(&e, "sitelink:policy/about@0.2.0"));
         let e = vec!["sitelink:policy/about".to_string()];
-        assert!(!has(&e, "sitelink:policy/about@0.1.0"));
+        assert!(!has(&e, "sitelink:policy/about@0.2.0"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The native built-in defaults of the three plugin slots: pure functions over
-//! the bindgen types, used when no plugin is installed, when a plugin faults,
+//! the host's plugin types, used when no plugin is installed, when a plugin faults,
 //! and as the reference the Wasm default plugins (`plugins/`) are compared
 //! against, answer for answer. The rules are a contract shared with those
 //! guests, so they are stated exactly on the functions below and must not change on one side
@@ -10,9 +10,8 @@ use std::cmp::Ordering;
 
 use ipnet::Ipv4Net;
 
-use super::bindings::{
-    CandidateSource, ConnectionHealth, PrefixCandidates, Route, Routing, TunnelHealth, Verdict,
-};
+use super::batch::{PrefixCandidates, Route, Verdict};
+use super::bindings::{CandidateSource, ConnectionHealth, Routing, TunnelHealth};
 
 /// The weight of an active tunnel in the defaults' answers.
 pub const ACTIVE: u32 = 100;
@@ -168,8 +167,10 @@ pub fn export_filter(routes: &[Route]) -> Vec<Verdict> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bindings::{Candidate, IpAddress, Origin, Prefix};
+    use super::super::batch::Candidate;
+    use super::super::bindings::{Attributes, IpAddress, Origin, Prefix};
     use super::*;
+    use std::sync::Arc;
 
     fn tun(cidr: &str, up: bool, up_for_ms: u64, weight: u32) -> TunnelHealth {
         TunnelHealth {
@@ -354,19 +355,22 @@ mod tests {
     }
 
     fn route(as_path: Vec<u32>, med: Option<u32>, local_pref: Option<u32>) -> Route {
-        Route {
-            prefix: Prefix {
-                address: IpAddress::V4(0x0a00_0000),
-                length: 8,
-            },
-            next_hop: None,
-            as_path,
-            origin: Origin::Igp,
-            med,
-            local_pref,
-            communities: Vec::new(),
-            large_communities: Vec::new(),
-        }
+        let prefix = Prefix {
+            address: IpAddress::V4(0x0a00_0000),
+            length: 8,
+        };
+        Route::new(
+            prefix,
+            Arc::new(Attributes {
+                next_hop: None,
+                as_path,
+                origin: Origin::Igp,
+                med,
+                local_pref,
+                communities: Vec::new(),
+                large_communities: Vec::new(),
+            }),
+        )
     }
 
     fn cand(source: CandidateSource, route: Route) -> Candidate {

@@ -5,9 +5,12 @@
 //! attributes, unparsable tunnel names). This module owns only input
 //! generation; it must not call plugins or the defaults itself.
 
+use std::sync::Arc;
+
+use super::batch::{Candidate, PrefixCandidates, Route};
 use super::bindings::{
-    Candidate, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, Origin, Peer, Prefix,
-    PrefixCandidates, Route, Routing, TunnelHealth,
+    Attributes, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, Origin, Peer, Prefix,
+    Routing, TunnelHealth,
 };
 
 /// A xorshift64* pseudo-random generator: tiny, fast, not for secrets.
@@ -145,12 +148,13 @@ pub fn prefix_candidates(rng: &mut XorShift, n: usize) -> Vec<PrefixCandidates> 
                     } else {
                         CandidateSource::Bgp
                     };
-                    let mut route = route_for(rng, prefix);
+                    let mut attributes = attributes(rng);
                     if source == CandidateSource::StaticRoute {
-                        route.as_path.clear();
-                        route.med = None;
-                        route.local_pref = None;
+                        attributes.as_path.clear();
+                        attributes.med = None;
+                        attributes.local_pref = None;
                     }
+                    let route = Route::new(prefix, Arc::new(attributes));
                     Candidate {
                         source,
                         connection: format!("vpn-{}", rng.below(3)),
@@ -175,12 +179,28 @@ pub fn peer(rng: &mut XorShift) -> Peer {
     }
 }
 
-/// `n` BGP routes with random attributes.
+/// `n` BGP routes, each with its own random attributes (the worst case
+/// for a batch: no set is shared).
 pub fn routes(rng: &mut XorShift, n: usize) -> Vec<Route> {
     (0..n)
         .map(|_| {
             let p = prefix(rng);
-            route_for(rng, p)
+            Route::new(p, Arc::new(attributes(rng)))
+        })
+        .collect()
+}
+
+/// `n` BGP routes over `sets` distinct random attribute sets, in runs of
+/// routes that share one (as the prefixes of an UPDATE do).
+pub fn routes_sharing(rng: &mut XorShift, n: usize, sets: usize) -> Vec<Route> {
+    let sets: Vec<Arc<Attributes>> = (0..sets.max(1))
+        .map(|_| Arc::new(attributes(rng)))
+        .collect();
+    let run = n.div_ceil(sets.len()).max(1);
+    (0..n)
+        .map(|i| {
+            let p = prefix(rng);
+            Route::new(p, sets[(i / run) % sets.len()].clone())
         })
         .collect()
 }
@@ -205,10 +225,10 @@ fn prefix(rng: &mut XorShift) -> Prefix {
     }
 }
 
-fn route_for(rng: &mut XorShift, prefix: Prefix) -> Route {
+/// Random BGP path attributes, around the rules' edges.
+pub fn attributes(rng: &mut XorShift) -> Attributes {
     let path_len = rng.below(5) as usize;
-    Route {
-        prefix,
+    Attributes {
         next_hop: rng
             .chance(80)
             .then(|| IpAddress::V4(0xa9fe_0a01 + rng.below(4) as u32)),

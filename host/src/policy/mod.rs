@@ -12,6 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod batch;
 pub mod bindings;
 mod cache;
 mod check;
@@ -25,15 +26,19 @@ mod slots;
 #[cfg(test)]
 mod tests;
 
+pub use batch::{Candidate, PrefixCandidates, Route, Verdict};
 pub use bindings::{
-    Candidate, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, LogLevel, Origin,
-    Peer, Prefix, PrefixCandidates, Route, Routing, TunnelHealth, Verdict,
+    Attributes, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, LogLevel, Origin,
+    Peer, Prefix, Routing, TunnelHealth,
 };
 pub use runtime::{EngineSettings, LoadInfo, Plugin, PluginInfo, PolicyEngine};
 pub use slots::{
     validate, DecidedBy, Decision, Direction, FailoverSlot, FilterSlot, Selection, SelectionSlot,
     SlotStats, SlotStatus, Verdicts,
 };
+
+/// The version of `wit/policy.wit` this host speaks (`sitelink:policy@…`).
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// A plugin slot: which world of `wit/policy.wit` a plugin must export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,9 +68,9 @@ impl Slot {
     /// The interface the world exports besides `about`.
     pub(crate) fn interface(self) -> &'static str {
         match self {
-            Slot::BgpFilter => "sitelink:policy/filter@0.1.0",
-            Slot::RouteSelection => "sitelink:policy/selection@0.1.0",
-            Slot::Failover => "sitelink:policy/weights@0.1.0",
+            Slot::BgpFilter => "sitelink:policy/filter@0.2.0",
+            Slot::RouteSelection => "sitelink:policy/selection@0.2.0",
+            Slot::Failover => "sitelink:policy/weights@0.2.0",
         }
     }
 }
@@ -150,8 +155,11 @@ pub enum PluginError {
     /// A component that needs an import the host does not provide.
     #[error("plugin {} imports `{import}`, which the host does not provide: plugins get only sitelink:policy/log, sitelink:policy/params and an empty WASI 0.2; remove what pulls that import in and rebuild", path.display())]
     UnknownImport { path: PathBuf, import: String },
+    /// A component built against an earlier version of the contract.
+    #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK (0.2 passes each attribute set once per batch; examples/plugins/README.md, \"From 0.1 to 0.2\", lists the changes)", path.display())]
+    OldContract { path: PathBuf, found: String },
     /// The component's imports or exports do not match the host's types.
-    #[error("plugin {} does not match this host's contract (world {slot} of sitelink:policy@0.1.0, wit/policy.wit): {detail}; rebuild it against the gateway's wit/policy.wit", path.display())]
+    #[error("plugin {} does not match this host's contract (world {slot} of sitelink:policy@{CONTRACT_VERSION}, wit/policy.wit): {detail}; rebuild it against the gateway's wit/policy.wit", path.display())]
     Mismatch {
         path: PathBuf,
         slot: Slot,

@@ -13,13 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Candidate, CandidateSource, Direction, LargeCommunity, Origin, Peer, Plugin, PrefixCandidates,
-    Route,
+    Attributes, Candidate, CandidateSource, Direction, LargeCommunity, Origin, Peer, Plugin,
+    PrefixCandidates, Route,
 };
 use crate::api::{Origin as ApiOrigin, RouteSource};
 use crate::routing::wit_route::{to_address, to_prefix};
@@ -148,8 +149,7 @@ fn to_route(index: usize, r: &TestRoute) -> Result<Route, RoutesError> {
                 .ok_or_else(|| field("large community", c, "global:local1:local2 (32 bits each)"))
         })
         .collect::<Result<_, _>>()?;
-    Ok(Route {
-        prefix: to_prefix(r.prefix.trunc()),
+    let attributes = Attributes {
         next_hop: r.next_hop.map(to_address),
         as_path: r.as_path.clone(),
         origin: match r.origin {
@@ -161,7 +161,11 @@ fn to_route(index: usize, r: &TestRoute) -> Result<Route, RoutesError> {
         local_pref: r.local_pref,
         communities,
         large_communities,
-    })
+    };
+    Ok(Route::new(
+        to_prefix(r.prefix.trunc()),
+        Arc::new(attributes),
+    ))
 }
 
 /// What a filter did to one route.
@@ -417,7 +421,7 @@ fn first_failing<T: Clone>(items: &[T], mut faults: impl FnMut(&[T]) -> bool) ->
 }
 
 /// Each attribute `after` changed from `before`, "field: before -> after".
-pub(crate) fn diff(before: &Route, after: &Route) -> Vec<String> {
+pub(crate) fn diff(before: &Attributes, after: &Attributes) -> Vec<String> {
     let mut out = Vec::new();
     let mut field = |name: &str, a: String, b: String| {
         if a != b {
@@ -437,7 +441,7 @@ pub(crate) fn diff(before: &Route, after: &Route) -> Vec<String> {
     );
     field("med", opt(before.med), opt(after.med));
     field("local_pref", opt(before.local_pref), opt(after.local_pref));
-    let communities = |r: &Route| -> Vec<String> {
+    let communities = |r: &Attributes| -> Vec<String> {
         r.communities
             .iter()
             .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
@@ -448,7 +452,7 @@ pub(crate) fn diff(before: &Route, after: &Route) -> Vec<String> {
         format!("{:?}", communities(before)),
         format!("{:?}", communities(after)),
     );
-    let large = |r: &Route| -> Vec<String> {
+    let large = |r: &Attributes| -> Vec<String> {
         r.large_communities
             .iter()
             .map(|c| format!("{}:{}:{}", c.global_admin, c.local_data1, c.local_data2))
@@ -518,7 +522,7 @@ mod tests {
                 .unwrap()[0],
         )
         .unwrap();
-        let mut after = before.clone();
+        let mut after = Attributes::clone(&before);
         after.local_pref = Some(200);
         after.communities.push(65000 << 16 | 100);
         assert_eq!(

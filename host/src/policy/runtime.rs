@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
+use super::batch::{FilterInput, SelectionInput};
 use super::bindings::{bgp_filter, failover, route_selection};
-use super::bindings::{ConnectionHealth, Peer, PrefixCandidates, Route, Verdict};
+use super::bindings::{wire, ConnectionHealth, Peer};
 use super::host::{self, HostState, MemoryCapExceeded};
 use super::{cache, check, Fault, FaultKind, PluginError, Slot};
 
@@ -359,12 +360,14 @@ impl Plugin {
     }
 
     /// The plugin's raw answer to `select` (not validated).
-    pub(crate) fn call_select(
-        &mut self,
-        input: &[PrefixCandidates],
-    ) -> Result<Vec<Vec<u32>>, Fault> {
+    pub(crate) fn call_select(&mut self, input: &SelectionInput) -> Result<Vec<Vec<u32>>, Fault> {
         self.call(|store, b| match b {
-            Bindings::RouteSelection(b) => b.sitelink_policy_selection().call_select(store, input),
+            Bindings::RouteSelection(b) => b.sitelink_policy_selection().call_select(
+                store,
+                &input.attributes,
+                &input.vias,
+                &input.prefixes,
+            ),
             _ => Err(wasmtime::format_err!("not a route-selection plugin")),
         })
     }
@@ -374,15 +377,16 @@ impl Plugin {
         &mut self,
         export: bool,
         peer: &Peer,
-        routes: &[Route],
-    ) -> Result<Vec<Verdict>, Fault> {
+        input: &FilterInput,
+    ) -> Result<wire::Verdicts, Fault> {
+        let (attributes, routes) = (&input.attributes, &input.routes);
         self.call(|store, b| match b {
             Bindings::BgpFilter(b) if export => b
                 .sitelink_policy_filter()
-                .call_export_filter(store, peer, routes),
+                .call_export_filter(store, peer, attributes, routes),
             Bindings::BgpFilter(b) => b
                 .sitelink_policy_filter()
-                .call_import_filter(store, peer, routes),
+                .call_import_filter(store, peer, attributes, routes),
             _ => Err(wasmtime::format_err!("not a bgp-filter plugin")),
         })
     }

@@ -7,9 +7,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::bindings::{
-    ConnectionHealth, IpAddress, Peer, Prefix, PrefixCandidates, Route, Verdict,
-};
+use super::batch::{self, FilterInput, PrefixCandidates, Route, SelectionInput, Verdict};
+use super::bindings::{ConnectionHealth, IpAddress, Peer, Prefix};
 use super::shadow::Shadow;
 use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
 
@@ -468,21 +467,22 @@ impl Plugin {
 
     /// The plugin's selection for `input`, checked by [`validate::selection`].
     pub fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, Fault> {
-        let answer = self.call_select(input)?;
+        let answer = self.call_select(&SelectionInput::of(input))?;
         validate::selection(input, &answer).map_err(Fault::invalid)?;
         Ok(answer)
     }
 
-    /// The plugin's verdicts on `routes`, checked by [`validate::verdicts`].
+    /// The plugin's verdicts on `routes`, checked by [`batch::verdicts`]
+    /// (a verdict per route, each `modify` naming a set of the answer).
     pub fn filter(
         &mut self,
         direction: Direction,
         peer: &Peer,
         routes: &[Route],
     ) -> Result<Vec<Verdict>, Fault> {
-        let answer = self.call_filter(direction == Direction::Export, peer, routes)?;
-        validate::verdicts(routes, &answer).map_err(Fault::invalid)?;
-        Ok(answer)
+        let input = FilterInput::of(routes);
+        let answer = self.call_filter(direction == Direction::Export, peer, &input)?;
+        batch::verdicts(routes, answer).map_err(Fault::invalid)
     }
 }
 
@@ -551,29 +551,6 @@ pub mod validate {
                         ))
                     }
                     Some(s) => *s = true,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A verdict per route; a `modify` keeps the route's prefix.
-    pub fn verdicts(routes: &[Route], answer: &[Verdict]) -> Result<(), String> {
-        if answer.len() != routes.len() {
-            return Err(format!(
-                "{} verdicts for {} routes",
-                answer.len(),
-                routes.len()
-            ));
-        }
-        for (r, v) in routes.iter().zip(answer) {
-            if let Verdict::Modify(m) = v {
-                if m.prefix != r.prefix {
-                    return Err(format!(
-                        "modify of {} into {}: a route that was not in the input",
-                        PrefixDisplay(&r.prefix),
-                        PrefixDisplay(&m.prefix)
-                    ));
                 }
             }
         }

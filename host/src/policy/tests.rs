@@ -283,7 +283,7 @@ fn filter_slot_checks_verdicts() {
         matches!(&v.verdicts[0], Verdict::Modify(r) if r.as_path.len() == routes[0].as_path.len() + 1)
     );
     for (trigger, says) in [
-        ("bad-value", "a route that was not in the input"),
+        ("bad-value", "modify names attribute set 4294967295"),
         ("bad-len", "49 verdicts for 50 routes"),
     ] {
         peer.connection = trigger.into();
@@ -335,7 +335,16 @@ fn refusals_name_the_file_and_the_fix() {
     let t = load_err(e, Slot::BgpFilter, "only_failover.wasm");
     assert!(t.contains("does not fit the bgp-filter slot"), "{t}");
     assert!(t.contains("looks like a failover plugin"), "{t}");
-    assert!(t.contains("sitelink:policy/filter@0.1.0"), "{t}");
+    assert!(t.contains("sitelink:policy/filter@0.2.0"), "{t}");
+    // A failover plugin built for the previous contract (the fixture as it
+    // was before 0.2.0).
+    let t = load_err(e, Slot::Failover, "contract_0_1.wasm");
+    assert!(
+        t.contains("was built for sitelink:policy@0.1.0")
+            && t.contains("speaks sitelink:policy@0.2.0")
+            && t.contains("rebuild it"),
+        "{t}"
+    );
     let t = load_err(e, Slot::Failover, "extra_import.wasm");
     assert!(t.contains("imports `sitelink:chaos/unknown`"), "{t}");
     let t = load_err(e, Slot::Failover, "big_memory.wasm");

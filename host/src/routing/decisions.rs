@@ -112,6 +112,7 @@ pub fn prefix_candidates(
     tunnels: &[TunnelInfo],
     table: &table::Table,
 ) -> Vec<PrefixCandidates> {
+    let mut convert = wit_route::ToRoutes::default();
     table
         .iter()
         .map(|(prefix, candidates)| PrefixCandidates {
@@ -134,7 +135,7 @@ pub fn prefix_candidates(
                         .and_then(|t| tunnels.get(t.index()))
                         .map(|t| t.inside_cidr.to_string()),
                     route: match &c.attrs {
-                        Some(attrs) => wit_route::to_route(*prefix, attrs),
+                        Some(attrs) => convert.route(*prefix, attrs),
                         None => wit_route::static_route(*prefix),
                     },
                 })

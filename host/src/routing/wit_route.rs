@@ -1,16 +1,18 @@
 //! Routes between the BGP speaker's form (a prefix and its decoded path
-//! attributes) and the plugins' form (`route` of `wit/policy.wit`). The WIT
-//! route flattens the AS path and leaves out what plugins do not decide
-//! (ATOMIC_AGGREGATE, AGGREGATOR, unknown transitive attributes): converting
-//! back takes those from the original. Pure functions; no policy is applied
-//! here.
+//! attributes) and the plugins' form (`attributes` of `wit/policy.wit`,
+//! shared by the routes that carry the same). The WIT attributes flatten
+//! the AS path and leave out what plugins do not decide (ATOMIC_AGGREGATE,
+//! AGGREGATOR, unknown transitive attributes): converting back takes those
+//! from the original. Conversions only; no policy is applied here.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
 
 use ipnet::IpNet;
 
 use crate::bgp::message::{self, AsSegment, PathAttributes, SegmentKind};
-use crate::policy::{IpAddress, LargeCommunity, Origin, Prefix, Route};
+use crate::policy::{Attributes, IpAddress, LargeCommunity, Origin, Prefix, Route};
 
 /// An address in the WIT encoding.
 pub fn to_address(addr: IpAddr) -> IpAddress {
@@ -40,10 +42,9 @@ pub fn from_prefix(p: &Prefix) -> Option<IpNet> {
     IpNet::new(addr, p.length).ok()
 }
 
-/// A static route as the plugins see it: no BGP attributes.
-pub fn static_route(prefix: IpNet) -> Route {
-    Route {
-        prefix: to_prefix(prefix),
+/// The attributes of a static route: no BGP attributes.
+pub fn static_attributes() -> Attributes {
+    Attributes {
         next_hop: None,
         as_path: Vec::new(),
         origin: Origin::Igp,
@@ -54,10 +55,16 @@ pub fn static_route(prefix: IpNet) -> Route {
     }
 }
 
-/// A BGP route as the plugins see it.
-pub fn to_route(prefix: IpNet, attrs: &PathAttributes) -> Route {
-    Route {
-        prefix: to_prefix(prefix),
+/// A static route as the plugins see it: every static route shares one
+/// attribute set.
+pub fn static_route(prefix: IpNet) -> Route {
+    static STATIC: LazyLock<Arc<Attributes>> = LazyLock::new(|| Arc::new(static_attributes()));
+    Route::new(to_prefix(prefix), STATIC.clone())
+}
+
+/// BGP path attributes as the plugins see them.
+pub fn to_attributes(attrs: &PathAttributes) -> Attributes {
+    Attributes {
         next_hop: attrs.next_hop.map(|a| to_address(IpAddr::V4(a))),
         as_path: attrs.as_path_flat(),
         origin: match attrs.origin {
@@ -80,10 +87,35 @@ pub fn to_route(prefix: IpNet, attrs: &PathAttributes) -> Route {
     }
 }
 
+/// A BGP route as the plugins see it, converted on its own (one-off
+/// views; batches use [`ToRoutes`]).
+pub fn to_route(prefix: IpNet, attrs: &PathAttributes) -> Route {
+    Route::new(to_prefix(prefix), Arc::new(to_attributes(attrs)))
+}
+
+/// Converts the routes of a batch, each distinct attribute set once: the
+/// routes of one UPDATE share an `Arc<PathAttributes>`, and so share one
+/// converted set. It holds each `Arc` it has seen, so an address it keys
+/// on is never reused while it lives.
+#[derive(Default)]
+pub struct ToRoutes {
+    seen: HashMap<*const PathAttributes, (Arc<PathAttributes>, Arc<Attributes>)>,
+}
+
+impl ToRoutes {
+    pub fn route(&mut self, prefix: IpNet, attrs: &Arc<PathAttributes>) -> Route {
+        let (_, converted) = self
+            .seen
+            .entry(Arc::as_ptr(attrs))
+            .or_insert_with(|| (attrs.clone(), Arc::new(to_attributes(attrs))));
+        Route::new(to_prefix(prefix), converted.clone())
+    }
+}
+
 /// The attributes of `original` changed as a plugin's `modify` verdict says.
 /// The AS path keeps its segments unless the plugin changed the flat list
 /// (then it is one AS_SEQUENCE); the next hop stays the host's.
-pub fn modified(original: &PathAttributes, route: &Route) -> PathAttributes {
+pub fn modified(original: &PathAttributes, route: &Attributes) -> PathAttributes {
     let as_path = if route.as_path == original.as_path_flat() {
         original.as_path.clone()
     } else if route.as_path.is_empty() {
@@ -135,6 +167,28 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_converts_each_shared_set_once() {
+        let shared = Arc::new(PathAttributes {
+            med: Some(7),
+            ..PathAttributes::default()
+        });
+        let mut batch = ToRoutes::default();
+        let a = batch.route("10.1.0.0/24".parse().unwrap(), &shared);
+        let b = batch.route("10.2.0.0/24".parse().unwrap(), &shared);
+        assert!(Arc::ptr_eq(&a.attributes, &b.attributes));
+        assert_eq!(a.med, Some(7));
+        let other = batch.route(
+            "10.3.0.0/24".parse().unwrap(),
+            &Arc::new(PathAttributes::default()),
+        );
+        assert!(!Arc::ptr_eq(&a.attributes, &other.attributes));
+        assert!(Arc::ptr_eq(
+            &static_route("10.4.0.0/24".parse().unwrap()).attributes,
+            &static_route("10.5.0.0/24".parse().unwrap()).attributes
+        ));
+    }
+
+    #[test]
     fn modify_round_trips_and_keeps_what_plugins_do_not_see() {
         let original = PathAttributes {
             as_path: vec![
@@ -152,7 +206,7 @@ mod tests {
             ..PathAttributes::default()
         };
         let prefix: IpNet = "10.1.0.0/24".parse().unwrap();
-        let mut route = to_route(prefix, &original);
+        let mut route = Attributes::clone(&to_route(prefix, &original));
         assert_eq!(route.as_path, vec![65000, 65001, 7, 8]);
         assert_eq!(modified(&original, &route), original, "unchanged route");
         route.local_pref = Some(200);

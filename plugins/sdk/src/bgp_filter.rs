@@ -6,8 +6,21 @@
 //! whole batch at once, the batch methods; whatever is not overridden
 //! accepts every route unchanged.
 
-pub use crate::types::Route;
-pub use sitelink_plugin_world_bgp_filter::exports::sitelink::policy::filter::{Peer, Verdict};
+use std::collections::HashMap;
+
+pub use crate::types::{Attributes, Route};
+use sitelink_plugin_world_bgp_filter::exports::sitelink::policy::filter as wire;
+pub use sitelink_plugin_world_bgp_filter::exports::sitelink::policy::filter::Peer;
+
+/// A filter's verdict on one route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Reject,
+    Accept,
+    /// Accept with these attributes instead (the prefix stays): build them
+    /// with [`Route::changed`].
+    Modify(Attributes),
+}
 
 /// A BGP filter plugin.
 pub trait BgpFilter {
@@ -19,21 +32,21 @@ pub trait BgpFilter {
     const PARAMS: Option<&'static [crate::params::Param]> = None;
 
     /// The verdict on one route received from `peer`. Default: accept.
-    fn import_route(peer: &Peer, route: Route) -> Verdict {
+    fn import_route(peer: &Peer, route: Route<'_>) -> Verdict {
         let _ = (peer, route);
         Verdict::Accept
     }
 
     /// The verdict on one route about to be advertised to `peer`. Default:
     /// accept.
-    fn export_route(peer: &Peer, route: Route) -> Verdict {
+    fn export_route(peer: &Peer, route: Route<'_>) -> Verdict {
         let _ = (peer, route);
         Verdict::Accept
     }
 
     /// Routes received from `peer`: one verdict per route, in order.
     /// Default: [`BgpFilter::import_route`] on each.
-    fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+    fn import_filter(peer: Peer, routes: Vec<Route<'_>>) -> Vec<Verdict> {
         routes
             .into_iter()
             .map(|r| Self::import_route(&peer, r))
@@ -42,11 +55,46 @@ pub trait BgpFilter {
 
     /// Routes about to be advertised to `peer`: one verdict per route, in
     /// order. Default: [`BgpFilter::export_route`] on each.
-    fn export_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+    fn export_filter(peer: Peer, routes: Vec<Route<'_>>) -> Vec<Verdict> {
         routes
             .into_iter()
             .map(|r| Self::export_route(&peer, r))
             .collect()
+    }
+}
+
+/// One filter call as it crosses: the routes as views of the batch's
+/// attribute sets in, the verdicts out with each `modify` set listed once.
+#[doc(hidden)]
+pub fn __call(
+    peer: Peer,
+    attributes: Vec<Attributes>,
+    routes: Vec<crate::types::WireRoute>,
+    filter: fn(Peer, Vec<Route<'_>>) -> Vec<Verdict>,
+) -> wire::Verdicts {
+    let views = routes
+        .iter()
+        .map(|r| crate::types::view(&attributes, r.prefix, r.attributes))
+        .collect();
+    let mut sets: Vec<Attributes> = Vec::new();
+    let mut index: HashMap<Attributes, u32> = HashMap::new();
+    let verdicts = filter(peer, views)
+        .into_iter()
+        .map(|v| match v {
+            Verdict::Reject => wire::Verdict::Reject,
+            Verdict::Accept => wire::Verdict::Accept,
+            Verdict::Modify(a) => {
+                let next = sets.len() as u32;
+                wire::Verdict::Modify(*index.entry(a).or_insert_with_key(|a| {
+                    sets.push(a.clone());
+                    next
+                }))
+            }
+        })
+        .collect();
+    wire::Verdicts {
+        attributes: sets,
+        verdicts,
     }
 }
 
@@ -74,21 +122,35 @@ macro_rules! export_bgp_filter {
             {
                 fn import_filter(
                     peer: $crate::bgp_filter::Peer,
-                    routes: ::std::vec::Vec<$crate::types::Route>,
-                ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    routes: ::std::vec::Vec<$crate::types::WireRoute>,
+                ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
+                {
                     $crate::params::require_declared(
                         <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
                     );
-                    <$ty as $crate::bgp_filter::BgpFilter>::import_filter(peer, routes)
+                    $crate::bgp_filter::__call(
+                        peer,
+                        attributes,
+                        routes,
+                        <$ty as $crate::bgp_filter::BgpFilter>::import_filter,
+                    )
                 }
                 fn export_filter(
                     peer: $crate::bgp_filter::Peer,
-                    routes: ::std::vec::Vec<$crate::types::Route>,
-                ) -> ::std::vec::Vec<$crate::bgp_filter::Verdict> {
+                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    routes: ::std::vec::Vec<$crate::types::WireRoute>,
+                ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
+                {
                     $crate::params::require_declared(
                         <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
                     );
-                    <$ty as $crate::bgp_filter::BgpFilter>::export_filter(peer, routes)
+                    $crate::bgp_filter::__call(
+                        peer,
+                        attributes,
+                        routes,
+                        <$ty as $crate::bgp_filter::BgpFilter>::export_filter,
+                    )
                 }
             }
             $crate::__private::bgp_filter::export_bgp_filter_world!(

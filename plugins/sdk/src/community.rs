@@ -1,7 +1,8 @@
 //! BGP communities as the routes carry them: standard ones (RFC 1997) as
 //! 32-bit values, `ASN << 16 | value` (what `"65000:100"` means), and large
 //! ones (RFC 8092) as three 32-bit numbers. Parse, format, test and change a
-//! route's communities without doing the bit arithmetic by hand.
+//! route's communities without doing the bit arithmetic by hand (a `&Route`
+//! reads as its `&Attributes`; change a copy with `route.changed(|a| ...)`).
 //!
 //! ```
 //! use sitelink_plugin::community;
@@ -11,7 +12,7 @@
 //! assert_eq!(community::format(community::new(65000, 100)), "65000:100");
 //! ```
 
-use crate::types::{LargeCommunity, Route};
+use crate::types::{Attributes, LargeCommunity};
 
 /// NO_EXPORT (RFC 1997): do not advertise beyond the AS.
 pub const NO_EXPORT: u32 = 0xFFFF_FF01;
@@ -51,29 +52,29 @@ pub fn format_large(c: &LargeCommunity) -> String {
 }
 
 /// Whether the route carries community `c`.
-pub fn has(route: &Route, c: u32) -> bool {
+pub fn has(route: &Attributes, c: u32) -> bool {
     route.communities.contains(&c)
 }
 
 /// Whether the route carries the large community `c`.
-pub fn has_large(route: &Route, c: &LargeCommunity) -> bool {
+pub fn has_large(route: &Attributes, c: &LargeCommunity) -> bool {
     route.large_communities.contains(c)
 }
 
 /// Adds community `c` to the route (once).
-pub fn add(route: &mut Route, c: u32) {
+pub fn add(route: &mut Attributes, c: u32) {
     if !has(route, c) {
         route.communities.push(c);
     }
 }
 
 /// Takes community `c` off the route.
-pub fn remove(route: &mut Route, c: u32) {
+pub fn remove(route: &mut Attributes, c: u32) {
     route.communities.retain(|x| *x != c);
 }
 
 /// Adds the large community `c` to the route (once).
-pub fn add_large(route: &mut Route, c: LargeCommunity) {
+pub fn add_large(route: &mut Attributes, c: LargeCommunity) {
     if !has_large(route, &c) {
         route.large_communities.push(c);
     }
@@ -82,21 +83,13 @@ pub fn add_large(route: &mut Route, c: LargeCommunity) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{IpAddress, Origin, Prefix};
+    use crate::types::no_attributes;
 
-    fn route() -> Route {
-        Route {
-            prefix: Prefix {
-                address: IpAddress::V4(0x0a00_0000),
-                length: 8,
-            },
-            next_hop: None,
+    fn route() -> Attributes {
+        Attributes {
             as_path: vec![65000],
-            origin: Origin::Igp,
-            med: None,
-            local_pref: None,
             communities: vec![new(65000, 1)],
-            large_communities: Vec::new(),
+            ..no_attributes()
         }
     }
 
@@ -124,8 +117,8 @@ mod tests {
         remove(&mut r, new(65000, 1));
         assert_eq!(r.communities, vec![NO_EXPORT]);
         let large = parse_large("65000:7:8").unwrap();
-        add_large(&mut r, large.clone());
-        add_large(&mut r, large.clone());
+        add_large(&mut r, large);
+        add_large(&mut r, large);
         assert_eq!(r.large_communities.len(), 1);
         assert!(has_large(&r, &large));
     }

@@ -4,10 +4,28 @@
 //! Implement [`RouteSelection`] and export it with
 //! [`export_route_selection!`](crate::export_route_selection).
 
-pub use crate::types::{Prefix, Route};
-pub use sitelink_plugin_world_route_selection::exports::sitelink::policy::selection::{
-    Candidate, PrefixCandidates, Source,
-};
+pub use crate::types::{Attributes, Prefix, Route};
+use sitelink_plugin_world_route_selection::exports::sitelink::policy::selection as wire;
+pub use sitelink_plugin_world_route_selection::exports::sitelink::policy::selection::Source;
+
+/// One candidate route of a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    pub source: Source,
+    /// The connection the route leads to.
+    pub connection: &'a str,
+    /// For BGP routes, the tunnel (inside CIDR) it was learned over.
+    pub tunnel: Option<&'a str>,
+    /// The route (its prefix is the prefix's).
+    pub route: Route<'a>,
+}
+
+/// A prefix and its candidates, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixCandidates<'a> {
+    pub prefix: Prefix,
+    pub candidates: Vec<Candidate<'a>>,
+}
 
 /// A route selection plugin.
 pub trait RouteSelection {
@@ -21,7 +39,41 @@ pub trait RouteSelection {
     /// For each prefix, in order, the indexes of the candidates to install
     /// (one for a single best path, several for ECMP, none to install
     /// nothing). Indexes must be in range and distinct.
-    fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>>;
+    fn select(prefixes: Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>>;
+}
+
+/// One selection call as it crosses: candidates as views of the batch's
+/// attribute sets and sources. An index out of range (the gateway never
+/// sends one) traps the call.
+#[doc(hidden)]
+pub fn __call(
+    attributes: Vec<Attributes>,
+    vias: Vec<wire::Via>,
+    prefixes: Vec<wire::PrefixCandidates>,
+    select: fn(Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>>,
+) -> Vec<Vec<u32>> {
+    let views = prefixes
+        .iter()
+        .map(|p| PrefixCandidates {
+            prefix: p.prefix,
+            candidates: p
+                .candidates
+                .iter()
+                .map(|c| {
+                    let via = vias
+                        .get(c.via as usize)
+                        .expect("the gateway sent a candidate whose via index is out of range");
+                    Candidate {
+                        source: via.source,
+                        connection: &via.connection,
+                        tunnel: via.tunnel.as_deref(),
+                        route: crate::types::view(&attributes, p.prefix, c.attributes),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    select(views)
 }
 
 /// Exports a [`RouteSelection`] as the plugin's `route-selection` world,
@@ -47,12 +99,23 @@ macro_rules! export_route_selection {
                 for __SitelinkPlugin
             {
                 fn select(
-                    prefixes: ::std::vec::Vec<$crate::route_selection::PrefixCandidates>,
+                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    vias: ::std::vec::Vec<
+                        $crate::__private::route_selection::exports::sitelink::policy::selection::Via,
+                    >,
+                    prefixes: ::std::vec::Vec<
+                        $crate::__private::route_selection::exports::sitelink::policy::selection::PrefixCandidates,
+                    >,
                 ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
                     $crate::params::require_declared(
                         <$ty as $crate::route_selection::RouteSelection>::PARAMS,
                     );
-                    <$ty as $crate::route_selection::RouteSelection>::select(prefixes)
+                    $crate::route_selection::__call(
+                        attributes,
+                        vias,
+                        prefixes,
+                        <$ty as $crate::route_selection::RouteSelection>::select,
+                    )
                 }
             }
             $crate::__private::route_selection::export_route_selection_world!(

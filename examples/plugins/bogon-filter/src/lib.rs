@@ -38,7 +38,7 @@ impl BgpFilter for BogonFilter {
     // A misspelt key or a bad value refuses the plugin at load.
     const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
 
-    fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+    fn import_filter(peer: Peer, routes: Vec<Route<'_>>) -> Vec<Verdict> {
         let cfg = Config {
             max_as_path: params::get_or("max_as_path", 50),
             allow_ula: params::get_bool("allow_ula", false),
@@ -110,19 +110,15 @@ pub fn check(route: &Route, cfg: &Config) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sitelink_plugin::types::Origin;
+    use sitelink_plugin::types::{no_attributes, Attributes};
 
-    fn route(prefix: &str, path: usize) -> Route {
-        Route {
-            prefix: net::parse_prefix(prefix).unwrap(),
-            next_hop: None,
+    /// `check` on a route for `prefix` with an AS path of `path` hops.
+    fn check_route(prefix: &str, path: usize, cfg: &Config) -> Result<(), String> {
+        let a = Attributes {
             as_path: vec![64512; path],
-            origin: Origin::Igp,
-            med: None,
-            local_pref: None,
-            communities: vec![],
-            large_communities: vec![],
-        }
+            ..no_attributes()
+        };
+        check(&Route::new(net::parse_prefix(prefix).unwrap(), &a), cfg)
     }
 
     const STRICT: Config = Config {
@@ -132,7 +128,7 @@ mod tests {
     };
 
     fn ok(prefix: &str, cfg: &Config) -> bool {
-        check(&route(prefix, 1), cfg).is_ok()
+        check_route(prefix, 1, cfg).is_ok()
     }
 
     #[test]
@@ -201,12 +197,12 @@ mod tests {
 
     #[test]
     fn as_path_length() {
-        assert!(check(&route("8.8.8.0/24", 50), &STRICT).is_ok());
-        assert!(check(&route("8.8.8.0/24", 51), &STRICT).is_err());
+        assert!(check_route("8.8.8.0/24", 50, &STRICT).is_ok());
+        assert!(check_route("8.8.8.0/24", 51, &STRICT).is_err());
         let short = Config {
             max_as_path: 3,
             ..STRICT
         };
-        assert!(check(&route("8.8.8.0/24", 4), &short).is_err());
+        assert!(check_route("8.8.8.0/24", 4, &short).is_err());
     }
 }

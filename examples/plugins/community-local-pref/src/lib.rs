@@ -22,7 +22,7 @@ impl BgpFilter for CommunityLocalPref {
     // A misspelt key or a bad map refuses the plugin at load.
     const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
 
-    fn import_filter(_peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
+    fn import_filter(_peer: Peer, routes: Vec<Route<'_>>) -> Vec<Verdict> {
         let map = match parse_map(&params::get("map").unwrap_or_default()) {
             Ok(map) => map,
             Err(e) => {
@@ -80,15 +80,14 @@ pub fn parse_map(v: &str) -> Result<Vec<(Community, u32)>, String> {
 }
 
 /// The verdict on one route.
-pub fn apply(mut route: Route, map: &[(Community, u32)]) -> Verdict {
+pub fn apply(route: Route<'_>, map: &[(Community, u32)]) -> Verdict {
     let carries = |c: &Community| match c {
         Community::Standard(c) => route.communities.contains(c),
         Community::Large(c) => route.large_communities.contains(c),
     };
     match map.iter().find(|(c, _)| carries(c)) {
         Some(&(_, lp)) if route.local_pref != Some(lp) => {
-            route.local_pref = Some(lp);
-            Verdict::Modify(route)
+            Verdict::Modify(route.changed(|a| a.local_pref = Some(lp)))
         }
         _ => Verdict::Accept,
     }
@@ -98,19 +97,24 @@ pub fn apply(mut route: Route, map: &[(Community, u32)]) -> Verdict {
 mod tests {
     use super::*;
     use sitelink_plugin::net;
-    use sitelink_plugin::types::Origin;
+    use sitelink_plugin::types::{no_attributes, Attributes};
 
-    fn route(communities: Vec<u32>, large: Vec<LargeCommunity>, lp: Option<u32>) -> Route {
-        Route {
-            prefix: net::parse_prefix("10.1.0.0/16").unwrap(),
-            next_hop: None,
+    fn attrs(communities: Vec<u32>, large: Vec<LargeCommunity>, lp: Option<u32>) -> Attributes {
+        Attributes {
             as_path: vec![64512],
-            origin: Origin::Igp,
-            med: None,
             local_pref: lp,
             communities,
             large_communities: large,
+            ..no_attributes()
         }
+    }
+
+    /// `apply` on a route of 10.1.0.0/16 with attributes `a`.
+    fn apply_to(a: Attributes, map: &[(Community, u32)]) -> Verdict {
+        apply(
+            Route::new(net::parse_prefix("10.1.0.0/16").unwrap(), &a),
+            map,
+        )
     }
 
     const C100: u32 = 64512 << 16 | 100;
@@ -146,43 +150,50 @@ mod tests {
 
     #[test]
     fn sets_local_pref_of_matched_routes() {
-        let v = apply(route(vec![7, C200], vec![], None), &map());
-        assert_eq!(v, Verdict::Modify(route(vec![7, C200], vec![], Some(50))));
+        let v = apply_to(attrs(vec![7, C200], vec![], None), &map());
+        assert_eq!(v, Verdict::Modify(attrs(vec![7, C200], vec![], Some(50))));
         // First map entry wins when several match.
-        let v = apply(route(vec![C200, C100], vec![], Some(10)), &map());
+        let v = apply_to(attrs(vec![C200, C100], vec![], Some(10)), &map());
         assert_eq!(
             v,
-            Verdict::Modify(route(vec![C200, C100], vec![], Some(200)))
+            Verdict::Modify(attrs(vec![C200, C100], vec![], Some(200)))
         );
         let large = vec![LargeCommunity {
             global_admin: 4_200_000_000,
             local_data1: 1,
             local_data2: 2,
         }];
-        let v = apply(route(vec![], large.clone(), None), &map());
-        assert_eq!(v, Verdict::Modify(route(vec![], large, Some(300))));
+        let v = apply_to(attrs(vec![], large.clone(), None), &map());
+        assert_eq!(v, Verdict::Modify(attrs(vec![], large, Some(300))));
     }
 
     #[test]
     fn leaves_others_alone() {
-        assert_eq!(apply(route(vec![7], vec![], None), &map()), Verdict::Accept);
-        // Already at the mapped value: nothing to modify.
         assert_eq!(
-            apply(route(vec![C100], vec![], Some(200)), &map()),
+            apply_to(attrs(vec![7], vec![], None), &map()),
             Verdict::Accept
         );
-        assert_eq!(apply(route(vec![C100], vec![], None), &[]), Verdict::Accept);
+        // Already at the mapped value: nothing to modify.
+        assert_eq!(
+            apply_to(attrs(vec![C100], vec![], Some(200)), &map()),
+            Verdict::Accept
+        );
+        assert_eq!(
+            apply_to(attrs(vec![C100], vec![], None), &[]),
+            Verdict::Accept
+        );
     }
 
     #[test]
     fn the_whole_filter_reads_its_parameters_and_refuses_bad_ones() {
         use sitelink_plugin::params;
         params::set_for_test(&[("map", "64512:100=200")]);
-        let verdicts =
-            CommunityLocalPref::import_filter(peer(), vec![route(vec![C100], vec![], None)]);
+        let a = attrs(vec![C100], vec![], None);
+        let prefix = net::parse_prefix("10.1.0.0/16").unwrap();
+        let verdicts = CommunityLocalPref::import_filter(peer(), vec![Route::new(prefix, &a)]);
         assert_eq!(
             verdicts,
-            vec![Verdict::Modify(route(vec![C100], vec![], Some(200)))]
+            vec![Verdict::Modify(attrs(vec![C100], vec![], Some(200)))]
         );
         // What the export macro checks before every call.
         params::set_for_test(&[("mpa", "64512:100=200")]);

@@ -8,6 +8,8 @@ calls each plugin once with no routes when it loads it, so `sitelink check`
 and `sitelink plugin swap` show the problem at once.
 """
 
+import dataclasses
+
 from wit_world import exports
 from wit_world.exports import filter as f
 from wit_world.imports import params
@@ -24,18 +26,22 @@ class About(exports.About):
 
 
 class Filter(exports.Filter):
-    def import_filter(self, peer, routes):
+    def import_filter(self, peer, attributes, routes):
+        # The gateway lists each attribute set once and the routes point at
+        # theirs: decide once per set, and every route of a set gets its
+        # verdict.
         mapping = logic.checked_map(params.entries())
-        out = []
-        for route in routes:
-            large = [(c.global_admin, c.local_data1, c.local_data2) for c in route.large_communities]
-            local_pref = logic.local_pref_for(route.communities, large, mapping)
-            if local_pref is None or route.local_pref == local_pref:
-                out.append(f.Verdict_Accept())
+        changed = []
+        per_set = []
+        for a in attributes:
+            large = [(c.global_admin, c.local_data1, c.local_data2) for c in a.large_communities]
+            local_pref = logic.local_pref_for(a.communities, large, mapping)
+            if local_pref is None or a.local_pref == local_pref:
+                per_set.append(f.Verdict_Accept())
             else:
-                route.local_pref = local_pref
-                out.append(f.Verdict_Modify(route))
-        return out
+                changed.append(dataclasses.replace(a, local_pref=local_pref))
+                per_set.append(f.Verdict_Modify(len(changed) - 1))
+        return f.Verdicts(attributes=changed, verdicts=[per_set[r.attributes] for r in routes])
 
-    def export_filter(self, peer, routes):
-        return [f.Verdict_Accept() for _ in routes]
+    def export_filter(self, peer, attributes, routes):
+        return f.Verdicts(attributes=[], verdicts=[f.Verdict_Accept() for _ in routes])

@@ -16,12 +16,16 @@ class About(exports.About):
 
 
 class Selection(exports.Selection):
-    def select(self, prefixes):
+    def select(self, attributes, vias, prefixes):
+        # Candidates point at their attribute set and their via by index.
         logic.check_params(params.entries())
         return [
             logic.select(
                 [
-                    (c.source == selection.Source.STATIC_ROUTE, c.route.local_pref)
+                    (
+                        vias[c.via].source == selection.Source.STATIC_ROUTE,
+                        attributes[c.attributes].local_pref,
+                    )
                     for c in p.candidates
                 ]
             )

@@ -219,9 +219,10 @@ pub(super) fn decide(
     if present.is_empty() {
         return (decided, refused, None);
     }
+    let mut convert = wit_route::ToRoutes::default();
     let routes: Vec<Route> = present
         .iter()
-        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+        .map(|(prefix, attrs)| convert.route(*prefix, attrs))
         .collect();
     match filter.verdicts(&p.filter_peer, &routes) {
         Ok(verdicts) => {

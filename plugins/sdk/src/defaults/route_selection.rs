@@ -49,26 +49,25 @@ fn key(c: &Candidate) -> (Reverse<u32>, usize, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{IpAddress, Origin, Prefix, Route};
+    use crate::types::{no_attributes, Attributes, IpAddress, Prefix, Route};
 
-    fn cand(source: Source, lp: Option<u32>, path: usize, med: Option<u32>) -> Candidate {
+    /// Candidates over attribute sets that live as long as the test.
+    fn cand(source: Source, lp: Option<u32>, path: usize, med: Option<u32>) -> Candidate<'static> {
+        let attributes: &'static Attributes = Box::leak(Box::new(Attributes {
+            as_path: vec![65000; path],
+            med,
+            local_pref: lp,
+            ..no_attributes()
+        }));
+        let prefix = Prefix {
+            address: IpAddress::V4(0x0a00_0000),
+            length: 16,
+        };
         Candidate {
             source,
-            connection: "vpn-1".into(),
+            connection: "vpn-1",
             tunnel: None,
-            route: Route {
-                prefix: Prefix {
-                    address: IpAddress::V4(0x0a00_0000),
-                    length: 16,
-                },
-                next_hop: None,
-                as_path: vec![65000; path],
-                origin: Origin::Igp,
-                med,
-                local_pref: lp,
-                communities: vec![],
-                large_communities: vec![],
-            },
+            route: Route::new(prefix, attributes),
         }
     }
 

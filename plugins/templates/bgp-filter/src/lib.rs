@@ -17,13 +17,13 @@ pub const PARAMS: &[params::Param] = &[params::Param {
 impl BgpFilter for Plugin {
     const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
 
-    fn import_route(_peer: &Peer, route: Route) -> Verdict {
+    fn import_route(_peer: &Peer, route: Route<'_>) -> Verdict {
         decide(&route, params::get_or("max_len", 10))
     }
 }
 
 /// The decision, a plain function: tested natively below.
-pub fn decide(route: &Route, max_len: usize) -> Verdict {
+pub fn decide(route: &Route<'_>, max_len: usize) -> Verdict {
     if route.as_path.len() > max_len {
         Verdict::Reject
     } else {
@@ -36,28 +36,25 @@ sitelink_plugin::export_bgp_filter!(Plugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sitelink_plugin::types::{IpAddress, Origin, Prefix};
+    use sitelink_plugin::types::{no_attributes, Attributes, IpAddress, Prefix};
 
-    fn route(path: usize) -> Route {
-        Route {
-            prefix: Prefix {
-                address: IpAddress::V4(0x0a01_0000),
-                length: 24,
-            },
-            next_hop: None,
+    /// `decide` on a route of 10.1.0.0/24 with an AS path of `path` hops.
+    fn decide_path(path: usize, max_len: usize) -> Verdict {
+        let attributes = Attributes {
             as_path: vec![65000; path],
-            origin: Origin::Igp,
-            med: None,
-            local_pref: None,
-            communities: Vec::new(),
-            large_communities: Vec::new(),
-        }
+            ..no_attributes()
+        };
+        let prefix = Prefix {
+            address: IpAddress::V4(0x0a01_0000),
+            length: 24,
+        };
+        decide(&Route::new(prefix, &attributes), max_len)
     }
 
     #[test]
     fn long_paths_are_rejected() {
-        assert_eq!(decide(&route(3), 10), Verdict::Accept);
-        assert_eq!(decide(&route(11), 10), Verdict::Reject);
+        assert_eq!(decide_path(3, 10), Verdict::Accept);
+        assert_eq!(decide_path(11, 10), Verdict::Reject);
     }
 
     #[test]

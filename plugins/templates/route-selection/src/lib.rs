@@ -8,13 +8,13 @@ use sitelink_plugin::route_selection::{PrefixCandidates, RouteSelection, Source}
 pub struct Plugin;
 
 impl RouteSelection for Plugin {
-    fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>> {
+    fn select(prefixes: Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>> {
         prefixes.iter().map(select_one).collect()
     }
 }
 
 /// The decision for one prefix: indexes of the candidates to install.
-pub fn select_one(p: &PrefixCandidates) -> Vec<u32> {
+pub fn select_one(p: &PrefixCandidates<'_>) -> Vec<u32> {
     let indexes = 0..p.candidates.len() as u32;
     let of = |i: &u32| &p.candidates[*i as usize];
     let statics: Vec<u32> = indexes
@@ -34,47 +34,48 @@ sitelink_plugin::export_route_selection!(Plugin);
 mod tests {
     use super::*;
     use sitelink_plugin::route_selection::Candidate;
-    use sitelink_plugin::types::{IpAddress, Origin, Prefix, Route};
+    use sitelink_plugin::types::{no_attributes, Attributes, IpAddress, Prefix, Route};
 
-    fn candidate(source: Source, local_pref: Option<u32>) -> Candidate {
-        Candidate {
-            source,
-            connection: "office".into(),
-            tunnel: None,
-            route: Route {
-                prefix: Prefix {
-                    address: IpAddress::V4(0x0a01_0000),
-                    length: 24,
-                },
-                next_hop: None,
-                as_path: Vec::new(),
-                origin: Origin::Igp,
-                med: None,
-                local_pref,
-                communities: Vec::new(),
-                large_communities: Vec::new(),
-            },
+    const PREFIX: Prefix = Prefix {
+        address: IpAddress::V4(0x0a01_0000),
+        length: 24,
+    };
+
+    fn local_pref(local_pref: Option<u32>) -> Attributes {
+        Attributes {
+            local_pref,
+            ..no_attributes()
         }
     }
 
-    fn prefix(candidates: Vec<Candidate>) -> PrefixCandidates {
+    fn candidate(source: Source, attributes: &Attributes) -> Candidate<'_> {
+        Candidate {
+            source,
+            connection: "office",
+            tunnel: None,
+            route: Route::new(PREFIX, attributes),
+        }
+    }
+
+    fn prefix(candidates: Vec<Candidate<'_>>) -> PrefixCandidates<'_> {
         PrefixCandidates {
-            prefix: candidates[0].route.prefix,
+            prefix: PREFIX,
             candidates,
         }
     }
 
     #[test]
     fn statics_first_then_the_highest_local_pref() {
+        let (none, lp100, lp200) = (local_pref(None), local_pref(Some(100)), local_pref(Some(200)));
         let p = prefix(vec![
-            candidate(Source::Bgp, Some(200)),
-            candidate(Source::StaticRoute, None),
+            candidate(Source::Bgp, &lp200),
+            candidate(Source::StaticRoute, &none),
         ]);
         assert_eq!(select_one(&p), vec![1]);
         let p = prefix(vec![
-            candidate(Source::Bgp, Some(100)),
-            candidate(Source::Bgp, Some(200)),
-            candidate(Source::Bgp, Some(200)),
+            candidate(Source::Bgp, &lp100),
+            candidate(Source::Bgp, &lp200),
+            candidate(Source::Bgp, &lp200),
         ]);
         assert_eq!(select_one(&p), vec![1, 2]);
     }

@@ -13,9 +13,9 @@ wit_bindgen::generate!({
     inline: "
         package sitelink:chaos;
         world chaos {
-            include sitelink:policy/failover@0.1.0;
-            include sitelink:policy/route-selection@0.1.0;
-            include sitelink:policy/bgp-filter@0.1.0;
+            include sitelink:policy/failover@0.2.0;
+            include sitelink:policy/route-selection@0.2.0;
+            include sitelink:policy/bgp-filter@0.2.0;
         }
     ",
     world: "sitelink:chaos/chaos",
@@ -32,9 +32,9 @@ wit_bindgen::generate!({
         }
         world chaos {
             import unknown;
-            include sitelink:policy/failover@0.1.0;
-            include sitelink:policy/route-selection@0.1.0;
-            include sitelink:policy/bgp-filter@0.1.0;
+            include sitelink:policy/failover@0.2.0;
+            include sitelink:policy/route-selection@0.2.0;
+            include sitelink:policy/bgp-filter@0.2.0;
         }
     ",
     world: "sitelink:chaos/chaos",
@@ -44,7 +44,7 @@ wit_bindgen::generate!({
 #[cfg(feature = "only-failover")]
 wit_bindgen::generate!({
     path: "../../../../../wit",
-    world: "sitelink:policy/failover@0.1.0",
+    world: "sitelink:policy/failover@0.2.0",
     generate_all,
 });
 
@@ -170,16 +170,21 @@ impl weights::Guest for Chaos {
 #[cfg(not(feature = "only-failover"))]
 mod other_slots {
     use super::*;
-    use exports::sitelink::policy::filter::{self, Peer, Verdict};
-    use exports::sitelink::policy::selection::{self, PrefixCandidates};
-    use sitelink::policy::types::{IpAddress, Route};
+    use exports::sitelink::policy::filter::{self, Peer, Verdict, Verdicts};
+    use exports::sitelink::policy::selection::{self, PrefixCandidates, Via};
+    use sitelink::policy::types::{Attributes, Route};
 
     impl selection::Guest for Chaos {
-        fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>> {
+        fn select(
+            _attributes: Vec<Attributes>,
+            vias: Vec<Via>,
+            prefixes: Vec<PrefixCandidates>,
+        ) -> Vec<Vec<u32>> {
             let trigger = prefixes
                 .first()
                 .and_then(|p| p.candidates.first())
-                .map(|c| c.connection.clone())
+                .and_then(|c| vias.get(c.via as usize))
+                .map(|v| v.connection.clone())
                 .unwrap_or_default();
             common(&trigger);
             let mut out: Vec<Vec<u32>> = prefixes
@@ -200,22 +205,20 @@ mod other_slots {
         }
     }
 
-    fn verdicts(peer: &Peer, routes: Vec<Route>) -> Vec<Verdict> {
+    fn verdicts(peer: &Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
         common(&peer.connection);
+        let mut changed: Vec<Attributes> = Vec::new();
         let mut out: Vec<Verdict> = routes
             .into_iter()
-            .map(|mut r| match peer.connection.as_str() {
-                "bad-value" => {
-                    r.prefix.address = match r.prefix.address {
-                        IpAddress::V4(a) => IpAddress::V4(a ^ 0x8000_0000),
-                        IpAddress::V6((h, l)) => IpAddress::V6((h ^ (1 << 63), l)),
-                    };
-                    Verdict::Modify(r)
-                }
+            .map(|r| match peer.connection.as_str() {
+                // A set the answer does not list.
+                "bad-value" => Verdict::Modify(u32::MAX),
                 "reject" => Verdict::Reject,
                 "prepend" => {
-                    r.as_path.insert(0, peer.asn);
-                    Verdict::Modify(r)
+                    let mut a = attributes[r.attributes as usize].clone();
+                    a.as_path.insert(0, peer.asn);
+                    changed.push(a);
+                    Verdict::Modify(changed.len() as u32 - 1)
                 }
                 _ => Verdict::Accept,
             })
@@ -223,15 +226,18 @@ mod other_slots {
         if peer.connection == "bad-len" {
             out.pop();
         }
-        out
+        Verdicts {
+            attributes: changed,
+            verdicts: out,
+        }
     }
 
     impl filter::Guest for Chaos {
-        fn import_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
-            verdicts(&peer, routes)
+        fn import_filter(peer: Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
+            verdicts(&peer, attributes, routes)
         }
-        fn export_filter(peer: Peer, routes: Vec<Route>) -> Vec<Verdict> {
-            verdicts(&peer, routes)
+        fn export_filter(peer: Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
+            verdicts(&peer, attributes, routes)
         }
     }
 }

@@ -1,0 +1,284 @@
+//! The host's side of a batch crossing (`sitelink:policy@0.2.0`): routes
+//! and selection candidates as the host holds them (a prefix and an
+//! attribute set shared by `Arc`), and their encoding for a call, in which
+//! each distinct attribute set and each source of candidates is listed once
+//! and the routes point at them by index. A full table has a few thousand
+//! distinct sets for a million prefixes, so most of a batch crosses as a
+//! prefix and an index. Answers come back the same way and are checked
+//! here. This module owns the encoding only; it applies no policy.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use super::bindings::wire;
+use super::bindings::{Attributes, CandidateSource, Prefix};
+
+/// A route: its prefix and its attributes, shared with the other routes
+/// that carry the same (read and write them through `Deref`:
+/// `route.as_path`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub prefix: Prefix,
+    pub attributes: Arc<Attributes>,
+}
+
+impl Route {
+    pub fn new(prefix: Prefix, attributes: Arc<Attributes>) -> Route {
+        Route { prefix, attributes }
+    }
+}
+
+impl Deref for Route {
+    type Target = Attributes;
+
+    fn deref(&self) -> &Attributes {
+        &self.attributes
+    }
+}
+
+/// Copy on write: changing one route's attributes leaves the routes that
+/// shared them as they were.
+impl DerefMut for Route {
+    fn deref_mut(&mut self) -> &mut Attributes {
+        Arc::make_mut(&mut self.attributes)
+    }
+}
+
+/// A filter's verdict on one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Reject,
+    Accept,
+    /// Accept with these attributes (the prefix stays).
+    Modify(Arc<Attributes>),
+}
+
+/// One candidate of a prefix for the route-selection slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub source: CandidateSource,
+    /// The connection the route leads to.
+    pub connection: String,
+    /// For BGP routes, the tunnel (inside CIDR) it was learned over.
+    pub tunnel: Option<String>,
+    pub route: Route,
+}
+
+/// A prefix and its candidates, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixCandidates {
+    pub prefix: Prefix,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Attribute sets listed once each, keyed by their `Arc`'s address (the
+/// routes of one UPDATE share one).
+#[derive(Default)]
+struct Sets {
+    index: HashMap<*const Attributes, u32>,
+    list: Vec<Attributes>,
+}
+
+impl Sets {
+    fn of(&mut self, attributes: &Arc<Attributes>) -> u32 {
+        let next = self.list.len() as u32;
+        *self
+            .index
+            .entry(Arc::as_ptr(attributes))
+            .or_insert_with(|| {
+                self.list.push(Attributes::clone(attributes));
+                next
+            })
+    }
+}
+
+/// A filter call's input: each attribute set once, routes by index.
+pub struct FilterInput {
+    pub attributes: Vec<Attributes>,
+    pub routes: Vec<wire::Route>,
+}
+
+impl FilterInput {
+    pub fn of(routes: &[Route]) -> FilterInput {
+        let mut sets = Sets::default();
+        let routes = routes
+            .iter()
+            .map(|r| wire::Route {
+                prefix: r.prefix,
+                attributes: sets.of(&r.attributes),
+            })
+            .collect();
+        FilterInput {
+            attributes: sets.list,
+            routes,
+        }
+    }
+}
+
+/// A filter's answer for `routes`, checked: a verdict per route, each
+/// `modify` naming an attribute set of the answer.
+pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Vec<Verdict>, String> {
+    if answer.verdicts.len() != routes.len() {
+        return Err(format!(
+            "{} verdicts for {} routes",
+            answer.verdicts.len(),
+            routes.len()
+        ));
+    }
+    let sets: Vec<Arc<Attributes>> = answer.attributes.into_iter().map(Arc::new).collect();
+    answer
+        .verdicts
+        .into_iter()
+        .map(|v| match v {
+            wire::Verdict::Reject => Ok(Verdict::Reject),
+            wire::Verdict::Accept => Ok(Verdict::Accept),
+            wire::Verdict::Modify(i) => sets
+                .get(i as usize)
+                .map(|a| Verdict::Modify(a.clone()))
+                .ok_or_else(|| {
+                    format!(
+                        "modify names attribute set {i}, but the answer lists {}",
+                        sets.len()
+                    )
+                }),
+        })
+        .collect()
+}
+
+/// A selection call's input: each attribute set and each source of
+/// candidates once, candidates by index.
+pub struct SelectionInput {
+    pub attributes: Vec<Attributes>,
+    pub vias: Vec<wire::Via>,
+    pub prefixes: Vec<wire::PrefixCandidates>,
+}
+
+impl SelectionInput {
+    pub fn of(input: &[PrefixCandidates]) -> SelectionInput {
+        let mut sets = Sets::default();
+        let mut vias: Vec<wire::Via> = Vec::new();
+        let mut via_index: HashMap<(CandidateSource, &str, Option<&str>), u32> = HashMap::new();
+        let prefixes = input
+            .iter()
+            .map(|p| wire::PrefixCandidates {
+                prefix: p.prefix,
+                candidates: p
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        let key = (c.source, c.connection.as_str(), c.tunnel.as_deref());
+                        let next = vias.len() as u32;
+                        let via = *via_index.entry(key).or_insert_with(|| {
+                            vias.push(wire::Via {
+                                source: c.source,
+                                connection: c.connection.clone(),
+                                tunnel: c.tunnel.clone(),
+                            });
+                            next
+                        });
+                        wire::Candidate {
+                            via,
+                            attributes: sets.of(&c.route.attributes),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        SelectionInput {
+            attributes: sets.list,
+            vias,
+            prefixes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{IpAddress, Origin};
+
+    fn attrs(lp: u32) -> Arc<Attributes> {
+        Arc::new(Attributes {
+            next_hop: None,
+            as_path: vec![65000, 65010],
+            origin: Origin::Igp,
+            med: None,
+            local_pref: Some(lp),
+            communities: vec![],
+            large_communities: vec![],
+        })
+    }
+
+    fn prefix(n: u32) -> Prefix {
+        Prefix {
+            address: IpAddress::V4(0x0a00_0000 | n << 8),
+            length: 24,
+        }
+    }
+
+    #[test]
+    fn routes_sharing_attributes_cross_them_once() {
+        let (a, b) = (attrs(100), attrs(200));
+        let routes: Vec<Route> = (0..6)
+            .map(|n| Route::new(prefix(n), if n % 3 == 0 { b.clone() } else { a.clone() }))
+            .collect();
+        let input = FilterInput::of(&routes);
+        assert_eq!(input.attributes, [(*b).clone(), (*a).clone()]);
+        let idx: Vec<u32> = input.routes.iter().map(|r| r.attributes).collect();
+        assert_eq!(idx, [0, 1, 1, 0, 1, 1]);
+        assert_eq!(input.routes[4].prefix, prefix(4));
+    }
+
+    #[test]
+    fn answers_are_checked_and_decoded() {
+        let routes = vec![Route::new(prefix(1), attrs(100)); 3];
+        let answer = |verdicts: Vec<wire::Verdict>| wire::Verdicts {
+            attributes: vec![(*attrs(300)).clone()],
+            verdicts,
+        };
+        use wire::Verdict::{Accept, Modify, Reject};
+        let v = verdicts(&routes, answer(vec![Accept, Reject, Modify(0)])).unwrap();
+        assert_eq!(v[..2], [Verdict::Accept, Verdict::Reject]);
+        assert!(matches!(&v[2], Verdict::Modify(a) if a.local_pref == Some(300)));
+        assert_eq!(
+            verdicts(&routes, answer(vec![Accept])).unwrap_err(),
+            "1 verdicts for 3 routes"
+        );
+        assert_eq!(
+            verdicts(&routes, answer(vec![Accept, Accept, Modify(1)])).unwrap_err(),
+            "modify names attribute set 1, but the answer lists 1"
+        );
+    }
+
+    #[test]
+    fn candidates_name_their_via_and_attributes_by_index() {
+        let a = attrs(100);
+        let cand = |connection: &str, tunnel: Option<&str>| Candidate {
+            source: CandidateSource::Bgp,
+            connection: connection.into(),
+            tunnel: tunnel.map(Into::into),
+            route: Route::new(prefix(0), a.clone()),
+        };
+        let input = [
+            PrefixCandidates {
+                prefix: prefix(0),
+                candidates: vec![cand("vpn-1", Some("t1")), cand("vpn-1", Some("t2"))],
+            },
+            PrefixCandidates {
+                prefix: prefix(1),
+                candidates: vec![cand("vpn-1", Some("t2"))],
+            },
+        ];
+        let w = SelectionInput::of(&input);
+        assert_eq!(w.attributes.len(), 1);
+        assert_eq!(w.vias.len(), 2);
+        assert_eq!(w.vias[1].tunnel.as_deref(), Some("t2"));
+        let vias: Vec<Vec<u32>> = w
+            .prefixes
+            .iter()
+            .map(|p| p.candidates.iter().map(|c| c.via).collect())
+            .collect();
+        assert_eq!(vias, [vec![0, 1], vec![1]]);
+    }
+}
