@@ -322,6 +322,14 @@ impl Status {
         self.endpoint(endpoint)?[counter].as_u64()
     }
 
+    /// How many IPv4 and IPv6 prefixes the FIB in force holds (`fib`:
+    /// learned and static routes plus the tunnels' inside /30s), cheap to
+    /// read whatever the table size.
+    pub fn fib_routes(&self) -> Option<(u64, u64)> {
+        let fib = &self.0["fib"];
+        Some((fib["routes_v4"].as_u64()?, fib["routes_v6"].as_u64()?))
+    }
+
     /// `inside_cidr -> counter` (e.g. `tx_packets`) for every tunnel.
     pub fn tunnel_counters(&self, counter: &str) -> BTreeMap<String, u64> {
         self.tunnels()
@@ -476,5 +484,8 @@ mod tests {
         assert!(!s.all_tunnels_up());
         assert_eq!(s.endpoint_counter("wan", "dropped_datagrams"), Some(3));
         assert_eq!(s.tunnel("169.254.11.0/30").unwrap()["liveness"], "down");
+        assert_eq!(s.fib_routes(), None);
+        let s = Status(serde_json::json!({"fib": {"routes_v4": 100_003, "routes_v6": 1}}));
+        assert_eq!(s.fib_routes(), Some((100_003, 1)));
     }
 }

@@ -12,7 +12,8 @@
 //! registry, signal hook, watchdog), [`gateway`] (the `sitelink` binary, keys,
 //! configs, status), [`routing`] (BGP peers and route tables as `sitelink bgp`
 //! and `sitelink routes` report them), [`topology`] (the labs of ARCHITECTURE.md:
-//! [`SiteLab`] builds topology 1 "static", 2 "dynamic" or 3 "HA"),
+//! [`SiteLab`] builds topology 1 "static", 2 "dynamic" or 3 "HA", and
+//! [`topology::LinkCut`] times a link cut under a ping train),
 //! [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
 //! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters).
 

@@ -179,7 +179,14 @@ impl Routes {
         })
     }
 
-    /// One line per candidate, for messages.
+    /// How many routes matched when the request's limit cut the list
+    /// (`None`: the list holds them all).
+    pub fn total(&self) -> Option<u64> {
+        self.0["total"].as_u64()
+    }
+
+    /// One line per candidate, for messages (with the total when the list
+    /// was cut).
     pub fn summary(&self) -> String {
         let routes: Vec<String> = self
             .routes()
@@ -195,8 +202,12 @@ impl Routes {
                 )
             })
             .collect();
+        let cut = self
+            .total()
+            .map(|t| format!(" ({} of {t} listed)", routes.len()))
+            .unwrap_or_default();
         format!(
-            "propagation={:?} [{}]",
+            "propagation={:?} [{}]{cut}",
             self.propagation(),
             routes.join("; ")
         )
@@ -218,9 +229,19 @@ pub fn bgp_json(ns: &Netns, bin: &Path, socket: &Path) -> Result<Bgp> {
     gateway::admin_json(ns, bin, socket, &["bgp"]).map(Bgp)
 }
 
-/// `sitelink routes --socket SOCKET --json` inside `ns`.
+/// `sitelink routes --socket SOCKET --json` inside `ns` (at most the
+/// gateway's default limit of routes, 10,000).
 pub fn routes_json(ns: &Netns, bin: &Path, socket: &Path) -> Result<Routes> {
     gateway::admin_json(ns, bin, socket, &["routes"]).map(Routes)
+}
+
+/// `sitelink routes ARGS --socket SOCKET --json` inside `ns`, e.g.
+/// `["--prefix", "10.2.0.0/24"]` (that prefix and the ones holding it: a
+/// few lookups, whatever the table size) or `["--limit", "40"]`.
+pub fn routes_json_with(ns: &Netns, bin: &Path, socket: &Path, args: &[&str]) -> Result<Routes> {
+    let mut all = vec!["routes"];
+    all.extend_from_slice(args);
+    gateway::admin_json(ns, bin, socket, &all).map(Routes)
 }
 
 #[cfg(test)]
@@ -264,5 +285,15 @@ mod tests {
         assert_eq!(r.learned_over("169.254.10.0/30").len(), 1);
         assert_eq!(r.propagation(), Some(true));
         assert!(r.summary().contains("10.9.0.0/16 static via - path [] *"));
+        assert_eq!(r.total(), None);
+        let cut = Routes(json!({"propagation": true, "total": 200_004, "routes": [
+            {"prefix": "10.2.0.0/24", "source": "bgp", "tunnel": "169.254.10.0/30",
+             "as_path": [64512], "selected": true}]}));
+        assert_eq!(cut.total(), Some(200_004));
+        assert!(
+            cut.summary().ends_with("(1 of 200004 listed)"),
+            "{}",
+            cut.summary()
+        );
     }
 }

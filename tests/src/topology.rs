@@ -14,7 +14,8 @@
 //! starts, kills and restarts the `sitelink` processes (keys made with
 //! `sitelink genkey`, configs rendered from the example directory) and reads
 //! their status, BGP peers and route tables, with bounded waits whose errors
-//! carry the gateway logs.
+//! carry the gateway logs; `link_cut` cuts the link under a ping train and
+//! times how the routes follow.
 
 use crate::error::{Error, Result};
 use crate::gateway::{Gw, TomlSet};
@@ -25,6 +26,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod gateways;
+mod link_cut;
+
+pub use link_cut::LinkCut;
 
 /// Site A host (behind the cgw), IPv4.
 pub const SITE_A_V4: &str = "10.1.0.10";

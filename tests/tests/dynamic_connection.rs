@@ -13,13 +13,12 @@
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::gateway::{counter_delta, shares};
-use sitelink_lab::measure::{self, ping, snmp_counter, Flows};
+use sitelink_lab::measure::{ping, snmp_counter, Flows};
 use sitelink_lab::topology::{
     CGW_ASN, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6, SITE_B_V4,
     SITE_B_V6, TUNNEL_1, TUNNEL_2, VGW_ASN,
 };
 use sitelink_lab::{Gw, SiteLab, SiteOptions, Topology};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// Bound for both sessions on both gateways to reach established.
@@ -185,73 +184,29 @@ fn cutting_a_tunnel_link_moves_its_flows_within_a_second() {
     wait_learned(&lab, test);
     lab.assert_sites_ping(test, Duration::from_secs(5));
 
-    let (train, cut, removed) = thread::scope(|s| {
-        let train = s.spawn(|| {
-            measure::ping_train_for(
-                &lab.site_a,
-                SITE_B_V4,
-                Duration::from_millis(10),
-                Duration::from_secs(8),
-            )
-        });
-        // Which tunnel carries the ping flow: the one whose counter grows by
-        // about 50 packets in half a second.
-        thread::sleep(Duration::from_millis(1500));
-        let a = lab.tunnel_counters(Gw::Cgw, "tx_packets").expect("status");
-        thread::sleep(Duration::from_millis(500));
-        let b = lab.tunnel_counters(Gw::Cgw, "tx_packets").expect("status");
-        let d = counter_delta(&a, &b);
-        let carrier = d
-            .iter()
-            .filter(|(_, n)| **n >= 20)
-            .max_by_key(|(_, n)| **n)
-            .map_or(
-                TUNNEL_1,
-                |(t, _)| if t == TUNNEL_2 { TUNNEL_2 } else { TUNNEL_1 },
-            );
-        let link = lab.vgw_link_of_tunnel(carrier).expect("link of tunnel");
-        let cut_at = Instant::now();
-        lab.cut_vgw_link(link).expect("cut link");
-        println!("[{test}] ping flow on {carrier} (cgw tx in 0.5 s: {d:?}); cut VGW link {link}");
-        let other = if carrier == TUNNEL_1 {
-            TUNNEL_2
-        } else {
-            TUNNEL_1
-        };
-        let gone = |gw: Gw, prefix: &str| {
-            lab.routes(gw).is_ok_and(|r| {
-                let sel = r.selected_tunnels(prefix);
-                !sel.iter().any(|t| t == carrier) && sel.iter().any(|t| t == other)
-            })
-        };
-        let removed = lab
-            .wait_until(
-                &format!("both gateways to take {carrier}'s routes out of the FIB"),
-                Duration::from_secs(10),
-                || gone(Gw::Cgw, SITE_B_NET_V4) && gone(Gw::Vgw, SITE_A_NET_V4),
-            )
-            .map(|_| cut_at.elapsed());
-        let states = [Gw::Cgw, Gw::Vgw].map(|gw| {
-            lab.bgp(gw)
-                .ok()
-                .and_then(|b| b.state(carrier).map(str::to_string))
-        });
-        println!(
-            "[{test}] session over {carrier} after the routes left: cgw {:?}, vgw {:?}",
-            states[0], states[1]
-        );
-        (
-            train.join().expect("ping thread"),
-            (carrier, link, other),
-            removed,
+    let cut = lab
+        .cut_carrier_link(
+            test,
+            Duration::from_secs(8),
+            &[(Gw::Cgw, SITE_B_NET_V4), (Gw::Vgw, SITE_A_NET_V4)],
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{test}: {}", lab.with_logs(e)));
+    let (carrier, link, other) = (cut.carrier, cut.link, cut.other);
+    let removed = cut.all_removed().unwrap_or_else(|| {
+        panic!(
+            "{test}: both gateways to take {carrier}'s routes out of the FIB: not within 10 s \
+             ({:?})\n{}",
+            cut.removed,
+            lab.gateway_logs()
         )
     });
-    let (carrier, link, other) = cut;
-    let removed = removed.unwrap_or_else(|e| panic!("{test}: {e}"));
     println!(
         "[{test}] {carrier}'s routes left both FIBs {removed:?} after the cut (hold time 30 s)"
     );
-    let train = train.unwrap_or_else(|e| panic!("{test}: ping train: {}", lab.with_logs(e)));
+    let train = cut
+        .train
+        .unwrap_or_else(|e| panic!("{test}: ping train: {}", lab.with_logs(e)));
     println!("[{test}] ping train A->B every 10 ms: {train}");
     assert!(train.received > 0, "the ping train got nothing back");
     assert!(

@@ -23,6 +23,9 @@ use std::time::Duration;
 
 /// Bound for a gateway's admin socket to answer after a (re)start.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Routes listed per gateway in [`SiteLab::gateway_logs`] (a large table
+/// would drown the message).
+const LOGGED_ROUTES: usize = 40;
 
 /// One gateway of the lab.
 pub(super) struct GwRun {
@@ -250,9 +253,22 @@ impl SiteLab {
         routing::bgp_json(self.ns(gw), self.bin()?, &self.socket(gw)?)
     }
 
-    /// `sitelink routes --json` of a gateway.
+    /// `sitelink routes --json` of a gateway (at most 10,000 routes: for a
+    /// large table, ask for a prefix with [`SiteLab::routes_of`]).
     pub fn routes(&self, gw: Gw) -> Result<Routes> {
         routing::routes_json(self.ns(gw), self.bin()?, &self.socket(gw)?)
+    }
+
+    /// `sitelink routes --prefix PREFIX --json` of a gateway: the
+    /// candidates of `prefix` (and of the prefixes holding it), cheap at
+    /// any table size.
+    pub fn routes_of(&self, gw: Gw, prefix: &str) -> Result<Routes> {
+        routing::routes_json_with(
+            self.ns(gw),
+            self.bin()?,
+            &self.socket(gw)?,
+            &["--prefix", prefix],
+        )
     }
 
     /// `inside_cidr -> counter` (e.g. `tx_packets`) of a gateway's tunnels.
@@ -266,7 +282,7 @@ impl SiteLab {
     }
 
     /// The last 80 log lines of each started gateway, and its status (and
-    /// BGP peers and routes, in a dynamic topology).
+    /// BGP peers and its first 40 routes, in a dynamic topology).
     pub fn gateway_logs(&self) -> String {
         let mut s = String::new();
         for run in &self.runs {
@@ -292,7 +308,16 @@ impl SiteLab {
                     Ok(b) => s.push_str(&format!("bgp {}\n", b.summary())),
                     Err(e) => s.push_str(&format!("bgp of {name}: {e}\n")),
                 }
-                match self.routes(run.gw) {
+                let limit = LOGGED_ROUTES.to_string();
+                let routes = self.bin().and_then(|bin| {
+                    routing::routes_json_with(
+                        self.ns(run.gw),
+                        bin,
+                        &run.socket,
+                        &["--limit", &limit],
+                    )
+                });
+                match routes {
                     Ok(r) => s.push_str(&format!("routes {}\n", r.summary())),
                     Err(e) => s.push_str(&format!("routes of {name}: {e}\n")),
                 }
