@@ -21,6 +21,7 @@
 //! metrics and log settings) is refused, each with its reason, and then
 //! nothing changes at all.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,10 +55,21 @@ fn list(prefixes: &[IpNet]) -> String {
     v.join(" ")
 }
 
-/// `+added -removed` between two prefix lists.
+/// `+added -removed` between two prefix lists (set lookups: a list may
+/// hold a hundred thousand networks).
 fn prefix_diff(old: &[IpNet], new: &[IpNet]) -> Option<String> {
-    let added: Vec<IpNet> = new.iter().filter(|p| !old.contains(p)).copied().collect();
-    let removed: Vec<IpNet> = old.iter().filter(|p| !new.contains(p)).copied().collect();
+    let (old_set, new_set): (HashSet<&IpNet>, HashSet<&IpNet>) =
+        (old.iter().collect(), new.iter().collect());
+    let added: Vec<IpNet> = new
+        .iter()
+        .filter(|p| !old_set.contains(p))
+        .copied()
+        .collect();
+    let removed: Vec<IpNet> = old
+        .iter()
+        .filter(|p| !new_set.contains(p))
+        .copied()
+        .collect();
     if added.is_empty() && removed.is_empty() {
         return None;
     }
