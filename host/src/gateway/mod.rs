@@ -274,6 +274,7 @@ impl Gateway {
             .chain(self.speaker.poll_timeout())
             .chain(self.drain_timeout())
             .chain(self.retiring.iter().map(|(at, _)| *at))
+            .chain(self.rib.publish_at(self.now))
             .chain([self.next_failover])
             .min()
             .unwrap_or(self.next_failover)
@@ -282,6 +283,11 @@ impl Gateway {
     /// Route work is queued (filter, selection, or an admin job).
     pub fn has_work(&self) -> bool {
         self.speaker.filter_backlog() > 0 || self.rib.pending() > 0 || !self.jobs.is_empty()
+    }
+
+    /// A FIB change waits for its snapshot (due by [`Gateway::poll_timeout`]).
+    pub fn publish_pending(&self) -> bool {
+        self.rib.publish_at(self.now).is_some()
     }
 
     /// Routes waiting for the filter or the selection: the driver stops

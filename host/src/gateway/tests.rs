@@ -278,7 +278,7 @@ impl Harness {
     fn settle(&mut self, step: Duration, up: &[usize]) {
         let mut since_probe = Duration::ZERO;
         for _ in 0..1_000_000 {
-            if !self.gw.has_work() {
+            if !self.gw.has_work() && !self.gw.publish_pending() {
                 return;
             }
             self.tick(step);

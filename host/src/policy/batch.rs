@@ -7,12 +7,12 @@
 //! prefix and an index. Answers come back the same way and are checked
 //! here. This module owns the encoding only; it applies no policy.
 
-use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::bindings::wire;
 use super::bindings::{Attributes, CandidateSource, Prefix};
+use crate::net_map::FastMap;
 
 /// A route: its prefix and its attributes, shared with the other routes
 /// that carry the same (read and write them through `Deref`:
@@ -76,7 +76,7 @@ pub struct PrefixCandidates {
 /// routes of one UPDATE share one).
 #[derive(Default)]
 struct Sets {
-    index: HashMap<*const Attributes, u32>,
+    index: FastMap<*const Attributes, u32>,
     list: Vec<Attributes>,
 }
 
@@ -158,7 +158,7 @@ impl SelectionInput {
     pub fn of(input: &[PrefixCandidates]) -> SelectionInput {
         let mut sets = Sets::default();
         let mut vias: Vec<wire::Via> = Vec::new();
-        let mut via_index: HashMap<(CandidateSource, &str, Option<&str>), u32> = HashMap::new();
+        let mut via_index: FastMap<(CandidateSource, &str, Option<&str>), u32> = FastMap::default();
         let prefixes = input
             .iter()
             .map(|p| wire::PrefixCandidates {

@@ -5,13 +5,13 @@
 //! AGGREGATOR, unknown transitive attributes): converting back takes those
 //! from the original. Conversions only; no policy is applied here.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
 use ipnet::IpNet;
 
 use crate::bgp::message::{self, AsSegment, PathAttributes, SegmentKind};
+use crate::net_map::FastMap;
 use crate::policy::{Attributes, IpAddress, LargeCommunity, Origin, Prefix, Route};
 
 /// An address in the WIT encoding.
@@ -99,7 +99,7 @@ pub fn to_route(prefix: IpNet, attrs: &PathAttributes) -> Route {
 /// on is never reused while it lives.
 #[derive(Default)]
 pub struct ToRoutes {
-    seen: HashMap<*const PathAttributes, (Arc<PathAttributes>, Arc<Attributes>)>,
+    seen: FastMap<*const PathAttributes, (Arc<PathAttributes>, Arc<Attributes>)>,
 }
 
 impl ToRoutes {
