@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -66,14 +67,25 @@ pub fn wanted(
     peer: &Peer,
     filter: &mut FilterSlot,
 ) -> Option<BTreeMap<IpNet, PathAttributes>> {
-    let candidates: Vec<(IpNet, std::sync::Arc<PathAttributes>)> = networks
+    // One attribute set per family, shared by every network: it crosses
+    // to the filter once, whatever the number of networks.
+    let own = |family: IpNet| Arc::new(own_attributes(local_asn, local, &family));
+    let (v4, v6) = (
+        own(IpNet::V4(Default::default())),
+        own(IpNet::V6(Default::default())),
+    );
+    let candidates: Vec<(IpNet, Arc<PathAttributes>)> = networks
         .iter()
         .filter(|n| families.contains(&family_of(n)))
-        .map(|n| (*n, std::sync::Arc::new(own_attributes(local_asn, local, n))))
+        .map(|n| match n {
+            IpNet::V4(_) => (*n, v4.clone()),
+            IpNet::V6(_) => (*n, v6.clone()),
+        })
         .collect();
+    let mut convert = wit_route::ToRoutes::default();
     let routes: Vec<Route> = candidates
         .iter()
-        .map(|(prefix, attrs)| wit_route::to_route(*prefix, attrs))
+        .map(|(prefix, attrs)| convert.route(*prefix, attrs))
         .collect();
     let verdicts = filter.export_filter(peer, &routes);
     if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
