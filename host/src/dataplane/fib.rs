@@ -15,11 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 mod lpm;
-
-pub use lpm::PrefixIds;
 
 use lpm::{Interner, Lpm};
 
@@ -85,6 +83,9 @@ pub struct Fib {
     src_v4: Lpm<u32>,
     src_v6: Lpm<u128>,
     sources: Interner<Vec<ConnectionId>>,
+    /// Prefixes that point at a group (the control plane's installed
+    /// routes: the Loc-RIB keeps no table of its own).
+    grouped: usize,
 }
 
 /// Values of the prefix tables at or above this are group numbers (plus
@@ -138,10 +139,17 @@ impl Fib {
             Key::V4(a, l) => self.v4.insert(a, l, id),
             Key::V6(a, l) => self.v6.insert(a, l, id),
         };
-        if let Some(old) = old.filter(|id| *id < GROUP) {
-            self.hops.release(old);
-        }
+        self.forget(old);
         true
+    }
+
+    /// Accounts for a table value that was replaced or removed.
+    fn forget(&mut self, old: Option<u32>) {
+        match old {
+            Some(old) if old < GROUP => self.hops.release(old),
+            Some(_) => self.grouped -= 1,
+            None => {}
+        }
     }
 
     /// Removes the route of `prefix` (its sources stay); true if it had one.
@@ -150,9 +158,7 @@ impl Fib {
             Key::V4(a, l) => self.v4.remove(a, l),
             Key::V6(a, l) => self.v6.remove(a, l),
         };
-        if let Some(old) = old.filter(|id| *id < GROUP) {
-            self.hops.release(old);
-        }
+        self.forget(old);
         old.is_some()
     }
 
@@ -188,9 +194,35 @@ impl Fib {
             Key::V4(a, l) => self.v4.insert(a, l, GROUP + group),
             Key::V6(a, l) => self.v6.insert(a, l, GROUP + group),
         };
-        if let Some(old) = old.filter(|id| *id < GROUP) {
-            self.hops.release(old);
-        }
+        self.forget(old);
+        self.grouped += 1;
+    }
+
+    /// The group `prefix` (exactly, not by longest match) points at.
+    pub fn group_of(&self, prefix: &IpNet) -> Option<u32> {
+        let value = match key(prefix) {
+            Key::V4(a, l) => self.v4.get(a, l),
+            Key::V6(a, l) => self.v6.get(a, l),
+        }?;
+        value.checked_sub(GROUP)
+    }
+
+    /// Every prefix that points at a group, with the group, in no order.
+    pub fn grouped(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
+        let v4 = self.v4.iter().filter_map(|(a, l, v)| {
+            let net = Ipv4Net::new(Ipv4Addr::from(a), l).ok()?;
+            Some((IpNet::V4(net), v.checked_sub(GROUP)?))
+        });
+        let v6 = self.v6.iter().filter_map(|(a, l, v)| {
+            let net = Ipv6Net::new(Ipv6Addr::from(a), l).ok()?;
+            Some((IpNet::V6(net), v.checked_sub(GROUP)?))
+        });
+        v4.chain(v6)
+    }
+
+    /// How many prefixes point at a group (cheap: a counter).
+    pub fn grouped_len(&self) -> usize {
+        self.grouped
     }
 
     /// The next hop a table value stands for (`None`: an empty group).
@@ -436,6 +468,30 @@ mod tests {
         assert!(fib.lookup("10.1.2.3".parse().unwrap()).is_none());
         // Its connection may still send from the prefix.
         assert!(fib.source_allowed("10.1.2.3".parse().unwrap(), ConnectionId(0)));
+    }
+
+    #[test]
+    fn prefixes_on_groups_are_the_installed_routes() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let mut fib = Fib::default();
+        fib.insert_group(net("10.1.0.0/24"), 1);
+        fib.insert_group(net("10.1.0.0/16"), 2);
+        fib.insert_group(net("fd00:1::/64"), 3);
+        fib.insert_group(net("10.1.0.0/24"), 4);
+        assert_eq!(fib.group_of(&net("10.1.0.0/24")), Some(4));
+        assert_eq!(fib.group_of(&net("10.1.0.0/23")), None, "exact, not LPM");
+        assert_eq!(fib.grouped_len(), 3);
+        // A next hop of its own replaces the group; a removal forgets it.
+        let hop = NextHop {
+            connections: vec![ConnectionId(0)],
+            tunnels: vec![(TunnelId(0), 1)],
+        };
+        assert!(fib.insert(net("10.1.0.0/16"), hop));
+        assert_eq!(fib.group_of(&net("10.1.0.0/16")), None);
+        assert!(fib.remove(&net("fd00:1::/64")));
+        assert_eq!(fib.grouped_len(), 1);
+        let all: Vec<(IpNet, u32)> = fib.grouped().collect();
+        assert_eq!(all, vec![(net("10.1.0.0/24"), 4)]);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use ipnet::IpNet;
 use super::decisions;
 use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
-use crate::dataplane::fib::{ConnectionId, Fib, NextHop, PrefixIds, TunnelId};
+use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via};
 use crate::topology::TunnelInfo;
@@ -132,8 +132,11 @@ pub struct LocRib {
     statics: BTreeMap<IpNet, Vec<ConnectionId>>,
     /// Each tunnel's inside /30, always over that tunnel alone.
     tunnel_routes: Vec<(IpNet, NextHop)>,
-    /// Prefix -> the id of its installed set.
-    installed: PrefixIds,
+    /// Installed sets of the prefixes that are also a tunnel's inside
+    /// address (the FIB routes those to the tunnel). Every other installed
+    /// prefix is recorded once, in the FIB, as a pointer to its set's group:
+    /// the Loc-RIB keeps no prefix table of its own.
+    under_tunnel: Vec<(IpNet, u32)>,
     /// Every installed set in use or seen (few: one per combination), by id.
     via_sets: Vec<Vias>,
     via_ids: HashMap<Vias, u32>,
@@ -168,7 +171,7 @@ impl LocRib {
             pending: statics.keys().copied().collect(),
             statics,
             tunnel_routes,
-            installed: PrefixIds::default(),
+            under_tunnel: Vec::new(),
             via_sets: Vec::new(),
             via_ids: HashMap::new(),
             grouped: Vec::new(),
@@ -207,9 +210,16 @@ impl LocRib {
     pub fn set_tunnels(&mut self, tunnels: &[TunnelInfo]) {
         let new = tunnel_routes_of(tunnels);
         let old = std::mem::replace(&mut self.tunnel_routes, new);
+        // What the selection installed under a new tunnel route moves aside.
+        for (prefix, _) in &self.tunnel_routes {
+            if let Some(id) = self.fib.group_of(prefix) {
+                self.under_tunnel.push((*prefix, id));
+            }
+        }
         for (prefix, _) in old {
             if !self.is_tunnel_route(&prefix) {
-                let via = self.installed.get(&prefix);
+                let at = self.under_tunnel.iter().position(|(p, _)| *p == prefix);
+                let via = at.map(|i| self.under_tunnel.swap_remove(i).1);
                 self.fib_route(prefix, via, tunnels);
             }
         }
@@ -238,7 +248,7 @@ impl LocRib {
             .statics
             .keys()
             .copied()
-            .chain(self.installed.iter().map(|(p, _)| p))
+            .chain(self.installed_prefixes())
             .chain(speaker.accepted_prefixes())
             .collect();
         all
@@ -327,7 +337,7 @@ impl LocRib {
         tunnels: &[TunnelInfo],
         changes: &mut Vec<RouteChange>,
     ) {
-        let before = self.installed.get(&prefix);
+        let before = self.installed_id(&prefix);
         if before
             .and_then(|id| self.via_sets.get(id as usize))
             .map(|v| &v[..])
@@ -336,13 +346,13 @@ impl LocRib {
             return;
         }
         let after = after.map(|v| self.intern(v));
-        match after {
-            Some(id) => self.installed.insert(&prefix, id),
-            None => self.installed.remove(&prefix),
-        };
-        if before.is_some() != after.is_some() && !self.is_tunnel_route(&prefix) {
+        if self.is_tunnel_route(&prefix) {
+            self.under_tunnel.retain(|(p, _)| *p != prefix);
+            self.under_tunnel.extend(after.map(|id| (prefix, id)));
+        } else if before.is_some() != after.is_some() {
             self.kernel_changes.push((prefix, after.is_some()));
         }
+        // For any other prefix, this write is the record of what is installed.
         self.fib_route(prefix, after, tunnels);
         let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
         changes.push(RouteChange {
@@ -450,19 +460,39 @@ impl LocRib {
         self.statics.keys().copied().collect()
     }
 
+    /// The id of the set `prefix` is installed over.
+    fn installed_id(&self, prefix: &IpNet) -> Option<u32> {
+        if self.is_tunnel_route(prefix) {
+            return self
+                .under_tunnel
+                .iter()
+                .find(|(p, _)| p == prefix)
+                .map(|(_, id)| *id);
+        }
+        self.fib.group_of(prefix)
+    }
+
+    /// Every installed prefix, in no order.
+    fn installed_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.fib
+            .grouped()
+            .map(|(p, _)| p)
+            .chain(self.under_tunnel.iter().map(|(p, _)| *p))
+    }
+
     /// Where `prefix` is installed.
     pub fn selected(&self, prefix: &IpNet) -> Option<&Vias> {
-        let id = self.installed.get(prefix)?;
+        let id = self.installed_id(prefix)?;
         self.via_sets.get(id as usize)
     }
 
     /// How many prefixes are installed.
     pub fn installed_len(&self) -> usize {
-        self.installed.len()
+        self.fib.grouped_len() + self.under_tunnel.len()
     }
 
     /// Up to `n` installed prefixes, in no particular order.
     pub fn installed_prefixes_upto(&self, n: usize) -> Vec<IpNet> {
-        self.installed.iter().map(|(p, _)| p).take(n).collect()
+        self.installed_prefixes().take(n).collect()
     }
 }

@@ -10,10 +10,7 @@
 
 use std::borrow::Borrow;
 use std::hash::Hash;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::net_map::FastMap;
 
@@ -171,59 +168,6 @@ impl<K: Key> Lpm<K> {
     }
 }
 
-/// Prefix -> `u32`, exact match only, in the FIB's compact tables (about
-/// 8 bytes per IPv4 prefix): for control-plane tables of a million routes
-/// that only need an id per prefix. Host bits are cleared.
-#[derive(Clone, Default)]
-pub struct PrefixIds {
-    v4: Lpm<u32>,
-    v6: Lpm<u128>,
-}
-
-impl PrefixIds {
-    pub fn get(&self, prefix: &IpNet) -> Option<u32> {
-        match prefix {
-            IpNet::V4(p) => self.v4.get(u32::from(p.addr()), p.prefix_len()),
-            IpNet::V6(p) => self.v6.get(u128::from(p.addr()), p.prefix_len()),
-        }
-    }
-
-    pub fn insert(&mut self, prefix: &IpNet, id: u32) -> Option<u32> {
-        match prefix {
-            IpNet::V4(p) => self.v4.insert(u32::from(p.addr()), p.prefix_len(), id),
-            IpNet::V6(p) => self.v6.insert(u128::from(p.addr()), p.prefix_len(), id),
-        }
-    }
-
-    pub fn remove(&mut self, prefix: &IpNet) -> Option<u32> {
-        match prefix {
-            IpNet::V4(p) => self.v4.remove(u32::from(p.addr()), p.prefix_len()),
-            IpNet::V6(p) => self.v6.remove(u128::from(p.addr()), p.prefix_len()),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Every prefix with its id, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
-        let v4 = self
-            .v4
-            .iter()
-            .filter_map(|(a, l, v)| Some((IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).ok()?), v)));
-        let v6 = self
-            .v6
-            .iter()
-            .filter_map(|(a, l, v)| Some((IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).ok()?), v)));
-        v4.chain(v6)
-    }
-}
-
 /// Each distinct value once, with an id and a count of its users; an id
 /// whose last user left is given to the next new value.
 #[derive(Clone)]
@@ -324,29 +268,6 @@ mod tests {
         v6.insert(u128::MAX, 128, 4);
         assert_eq!(v6.lookup(u128::MAX), Some(4));
         assert_eq!(v6.lookup(u128::MAX - 1), None);
-    }
-
-    #[test]
-    fn prefix_ids_are_exact_and_iterable() {
-        let net = |s: &str| s.parse::<IpNet>().unwrap();
-        let mut ids = PrefixIds::default();
-        ids.insert(&net("10.1.0.0/24"), 1);
-        ids.insert(&net("10.1.0.0/16"), 2);
-        ids.insert(&net("fd00:1::/64"), 3);
-        assert_eq!(ids.get(&net("10.1.0.0/24")), Some(1));
-        assert_eq!(ids.get(&net("10.1.0.0/23")), None);
-        let mut all: Vec<(IpNet, u32)> = ids.iter().collect();
-        all.sort();
-        assert_eq!(
-            all,
-            vec![
-                (net("10.1.0.0/16"), 2),
-                (net("10.1.0.0/24"), 1),
-                (net("fd00:1::/64"), 3)
-            ]
-        );
-        assert_eq!(ids.remove(&net("10.1.0.0/16")), Some(2));
-        assert_eq!(ids.len(), 2);
     }
 
     #[test]

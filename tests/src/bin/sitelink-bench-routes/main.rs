@@ -3,8 +3,9 @@
 //! sends them over one BGP session to a receiver; the benchmark reports per
 //! receiver the time from enabling the feeder's session to all routes in the
 //! receiver's table (sitelink: its FIB, from `sitelink status --json`; BIRD:
-//! the channel's imported count), its peak RSS (VmHWM), and the bytes per
-//! route ((peak RSS - RSS before the feed) / routes).
+//! the channel's imported count), its peak RSS (VmHWM), its RSS once
+//! every route is in, and the bytes per route ((RSS - RSS before the feed)
+//! / routes) for each.
 //!
 //! Two receivers, one after the other in the same run, each on fresh
 //! namespaces:
@@ -67,6 +68,9 @@ struct Outcome {
     most: Option<Duration>,
     rss_before: u64,
     peak_rss: u64,
+    /// RSS once every route is in: what holding the table costs, apart
+    /// from the peaks of growing it.
+    rss_after: u64,
     /// (seconds since enable, routes) every second or so.
     curve: Vec<(f64, u64)>,
     /// sitelink only: control-loop turns, the bgp-filter swap over the full
@@ -184,6 +188,7 @@ fn feed_and_measure(
         most,
         rss_before,
         peak_rss: proc_kb(pid, "VmHWM")?,
+        rss_after: proc_kb(pid, "VmRSS")?,
         curve,
         report: Vec::new(),
     })
@@ -407,18 +412,22 @@ fn main() {
         feed.v4, feed.v6
     );
     println!(
-        "| receiver | all routes in (s) | 99% in (s) | RSS before (MB) | peak RSS (MB) | bytes/route |"
+        "| receiver | all routes in (s) | 99% in (s) | RSS before (MB) | peak RSS (MB) | RSS after (MB) | bytes/route (peak) | bytes/route (after) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for o in &outcomes {
+        let per_route =
+            |rss: u64| rss.saturating_sub(o.rss_before) as f64 / feed.total().max(1) as f64;
         println!(
-            "| {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} |",
+            "| {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
             o.receiver,
             o.converge.as_secs_f64(),
             o.most.unwrap_or(o.converge).as_secs_f64(),
             mb(o.rss_before),
             mb(o.peak_rss),
-            o.peak_rss.saturating_sub(o.rss_before) as f64 / feed.total().max(1) as f64,
+            mb(o.rss_after),
+            per_route(o.peak_rss),
+            per_route(o.rss_after),
         );
     }
     if let [bird, sitelink] = outcomes.as_slice() {
