@@ -12,7 +12,8 @@ use sitelink_lab::plugins::{self, plugin};
 use sitelink_lab::topology::{SITE_B_V4, TUNNEL_1, TUNNEL_2};
 use sitelink_lab::{Error, Gw, Result, SiteLab, Topology};
 
-use crate::{bring_up, pair, System, B_INNER};
+use crate::systems::{bring_up, System};
+use crate::{pair, B_INNER};
 
 const INTERVAL: Duration = Duration::from_millis(10);
 /// When the link goes down, into the train.
@@ -73,7 +74,7 @@ pub fn sitelink_cut() -> Result<CutSample> {
     Ok(CutSample::from(&train))
 }
 
-/// A plain WireGuard peer (wireguard-go or boringtun-cli): the only path's
+/// A plain WireGuard peer (wireguard-go, boringtun-cli or GotaTun): the only path's
 /// link goes down for [`PLAIN_CUT`], then comes back.
 pub fn plain_cut(system: System, sitelink: &std::path::Path) -> Result<CutSample> {
     let mut p = pair()?;

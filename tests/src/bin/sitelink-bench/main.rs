@@ -1,33 +1,41 @@
 //! `sitelink-bench`: one WireGuard tunnel between two network namespaces, and
-//! iperf3 over it, for sitelink, wireguard-go and boringtun-cli in turn
-//! (rounds alternate A B C A B C, each system on a fresh pair of namespaces),
-//! with the same MTU (1420), the same keys and the same addresses. Reports per
+//! iperf3 over it, for sitelink, wireguard-go, boringtun-cli and GotaTun in
+//! turn (rounds alternate A B C D A B C D, each system on a fresh pair of
+//! namespaces; how each is started: [`systems`]), with the same MTU (1420),
+//! the same keys and the same addresses. Reports per
 //! system the median (min-max) of: TCP throughput with 1 and 4 streams, UDP
 //! packets per second delivered with 64-byte payloads, and CPU seconds per GB
 //! (both tunnel processes, user + system, during the 1-stream TCP run) and
-//! CPU microseconds per 64-byte packet delivered; and
-//! the ratios sitelink/wireguard-go and sitelink/boringtun-cli. Then, per
-//! round, a tunnel cut under a 10 ms ping train for each system, and once
-//! failover-plugin swaps under load for sitelink ([`failover`]).
+//! CPU microseconds per 64-byte packet delivered; and the ratios of sitelink
+//! to each. During the 1-stream TCP test, each thread's CPU over a steady
+//! window ([`threads`]: the busiest thread's share of the data path is what
+//! issue 14 bounds). Then, per round, a tunnel cut under a 10 ms ping train
+//! for each system, and once failover-plugin swaps under load for sitelink
+//! ([`failover`]).
 //!
 //! Usage (as root): `scripts/bench-datapath.sh [ROUNDS] [SECONDS]`, which
-//! builds sitelink in release and boringtun-cli from crates.io, installs
-//! wireguard-go, and runs this. Environment: SITELINK_BIN, WIREGUARD_GO_BIN,
-//! BORINGTUN_BIN, BENCH_SYSTEMS (a comma list of the systems to run) and
-//! BENCH_CUTS=0 (throughput only: no tunnel cuts, no plugin swaps).
+//! builds sitelink in release and boringtun-cli and gotatun-cli from
+//! crates.io, installs wireguard-go, and runs this. Environment:
+//! SITELINK_BIN, WIREGUARD_GO_BIN, BORINGTUN_BIN, GOTATUN_BIN, BENCH_SYSTEMS
+//! (a comma list of the systems to run) and BENCH_CUTS=0 (throughput only:
+//! no tunnel cuts, no plugin swaps).
 
 mod failover;
+mod systems;
+mod threads;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use sitelink_lab::cleanup::install_signal_cleanup;
-use sitelink_lab::gateway::make_key;
 use sitelink_lab::measure;
 use sitelink_lab::netns::veth;
-use sitelink_lab::process::{wait_until, Spawned};
+use sitelink_lab::process::Spawned;
 use sitelink_lab::{Error, Lab, Netns, Result};
+
+use systems::{bring_up, Side, System};
+use threads::ThreadSample;
 
 const A_OUTER: &str = "198.18.0.1";
 const B_OUTER: &str = "198.18.0.2";
@@ -35,23 +43,6 @@ const A_INNER: &str = "169.254.77.2";
 const B_INNER: &str = "169.254.77.1";
 const PORT: u16 = 51820;
 const MTU: &str = "1420";
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum System {
-    Sitelink,
-    WireguardGo,
-    Boringtun,
-}
-
-impl System {
-    fn name(self) -> &'static str {
-        match self {
-            System::Sitelink => "sitelink",
-            System::WireguardGo => "wireguard-go",
-            System::Boringtun => "boringtun-cli",
-        }
-    }
-}
 
 /// One round's numbers for one system.
 #[derive(Debug, Default, Clone)]
@@ -72,6 +63,14 @@ struct Pair {
     procs: Vec<Spawned>,
 }
 
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for side in [Side::A, Side::B] {
+            let _ = std::fs::remove_file(systems::uapi_socket(self, side));
+        }
+    }
+}
+
 fn pair() -> Result<Pair> {
     let lab = Lab::new()?;
     let a = lab.netns("a")?;
@@ -89,115 +88,6 @@ fn pair() -> Result<Pair> {
     })
 }
 
-fn env_bin(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(default))
-}
-
-/// Brings up the tunnel of `system` and waits until it carries a ping.
-fn bring_up(system: System, p: &mut Pair, sitelink: &Path) -> Result<()> {
-    let dir = p.lab.dir().to_path_buf();
-    let (ka, kb) = (dir.join("a.key"), dir.join("b.key"));
-    let pub_a = make_key(sitelink, &ka)?;
-    let pub_b = make_key(sitelink, &kb)?;
-    match system {
-        System::Sitelink => {
-            for (ns, role, key, peer, outer, remote, name) in [
-                (&p.a, "cgw", &ka, &pub_b, A_OUTER, B_OUTER, "a"),
-                (&p.b, "vgw", &kb, &pub_a, B_OUTER, A_OUTER, "b"),
-            ] {
-                let config = dir.join(format!("{name}.toml"));
-                std::fs::write(
-                    &config,
-                    format!(
-                        "[gateway]\nname = \"bench-{name}\"\nrole = \"{role}\"\nprivate_key_file = \"{}\"\n\
-                         admin_socket = \"{}\"\n\n[tun]\nname = \"sl{name}\"\nmtu = {MTU}\n\n\
-                         [[endpoint]]\nname = \"wan\"\nlisten = \"{outer}:{PORT}\"\n\n\
-                         [route_table]\nkernel_routes = false\n\n[[connection]]\nname = \"bench\"\n\
-                         routing = \"static\"\nstatic_routes = [\"10.77.0.0/24\"]\n\n\
-                         [[connection.tunnel]]\nendpoint = \"wan\"\nremote = \"{remote}:{PORT}\"\n\
-                         remote_public_key = \"{peer}\"\ninside_cidr = \"169.254.77.0/30\"\n",
-                        key.display(),
-                        dir.join(format!("{name}.sock")).display()
-                    ),
-                )
-                .map_err(|e| Error::msg(format!("write config: {e}")))?;
-                let cmd = ns.command(sitelink, &["run", "-c", &config.to_string_lossy()]);
-                p.procs.push(Spawned::start(
-                    &format!("sitelink-{name}"),
-                    cmd,
-                    &dir.join(format!("{name}.log")),
-                )?);
-            }
-        }
-        System::WireguardGo | System::Boringtun => {
-            for (ns, key, peer, inner, remote, name) in [
-                (&p.a, &ka, &pub_b, A_INNER, B_OUTER, "a"),
-                (&p.b, &kb, &pub_a, B_INNER, A_OUTER, "b"),
-            ] {
-                // Interface names differ per side: the UAPI socket path
-                // (/var/run/wireguard/IFACE.sock) is shared by all namespaces.
-                let iface = format!("wg{}{name}", p.lab.short());
-                let cmd = if system == System::WireguardGo {
-                    let bin = env_bin("WIREGUARD_GO_BIN", "wireguard-go");
-                    ns.command(bin, &["-f", &iface])
-                } else {
-                    let bin = env_bin("BORINGTUN_BIN", "target/bench-tools/bin/boringtun-cli");
-                    let mut c = ns.command(bin, &["-f", "--disable-drop-privileges", &iface]);
-                    c.env("WG_SUDO", "1");
-                    c
-                };
-                p.procs.push(Spawned::start(
-                    &format!("{}-{name}", system.name()),
-                    cmd,
-                    &dir.join(format!("{name}.log")),
-                )?);
-                let sock = PathBuf::from(format!("/var/run/wireguard/{iface}.sock"));
-                wait_until(
-                    &format!("{iface} to appear"),
-                    Duration::from_secs(10),
-                    Duration::from_millis(50),
-                    || sock.exists(),
-                )?;
-                ns.exec_ok(
-                    "wg",
-                    &[
-                        "set",
-                        &iface,
-                        "private-key",
-                        &key.to_string_lossy(),
-                        "listen-port",
-                        &PORT.to_string(),
-                        "peer",
-                        peer,
-                        "endpoint",
-                        &format!("{remote}:{PORT}"),
-                        "allowed-ips",
-                        "169.254.77.0/30",
-                    ],
-                )?;
-                ns.add_addr(&iface, &format!("{inner}/30"))?;
-                ns.ip(&["link", "set", &iface, "mtu", MTU, "up"])?;
-            }
-        }
-    }
-    wait_until(
-        "the tunnel to carry a ping",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || {
-            p.a.exec(
-                "ping",
-                &["-c", "1", "-W", "1", B_INNER],
-                Duration::from_secs(3),
-            )
-            .is_ok_and(|o| o.status.success())
-        },
-    )?;
-    Ok(())
-}
-
 fn iperf3(client: &Netns, args: &[&str], seconds: u32) -> Result<Value> {
     let t = seconds.to_string();
     let mut all = vec!["-c", B_INNER, "-t", &t, "-J", "--connect-timeout", "3000"];
@@ -209,36 +99,33 @@ fn iperf3(client: &Netns, args: &[&str], seconds: u32) -> Result<Value> {
 
 /// CPU seconds (user + system) used so far by `pids`.
 fn cpu_seconds(pids: &[u32]) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    pids.iter()
+    let ticks: u64 = pids
+        .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // Fields after the ")" of the command name: utime is the 12th, stime the 13th.
-            let rest = stat.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let user: f64 = f.get(11)?.parse().ok()?;
-            let sys: f64 = f.get(12)?.parse().ok()?;
-            Some((user + sys) / hz)
-        })
-        .sum()
+        .filter_map(|stat| threads::busy_ticks(&stat))
+        .sum();
+    ticks as f64 / threads::ticks_per_second()
 }
 
-/// The tunnel processes' pids (the daemons may fork: take every process in
-/// the two namespaces except iperf3).
-fn tunnel_pids(p: &Pair) -> Vec<u32> {
-    p.a.pids()
-        .into_iter()
-        .chain(p.b.pids())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| !c.trim().starts_with("iperf3"))
-                .unwrap_or(false)
-        })
-        .collect()
+/// The tunnel processes, by side (the daemons may fork: take every process
+/// in the two namespaces except iperf3).
+fn tunnel_procs(p: &Pair) -> Vec<(Side, u32)> {
+    let not_iperf3 = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| !c.trim().starts_with("iperf3"))
+            .unwrap_or(false)
+    };
+    let side = |s: Side| {
+        s.ns(p)
+            .pids()
+            .into_iter()
+            .filter(not_iperf3)
+            .map(move |pid| (s, pid))
+    };
+    side(Side::A).chain(side(Side::B)).collect()
 }
 
-fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
+fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<(Sample, ThreadSample)> {
     let mut p = pair()?;
     bring_up(system, &mut p, sitelink)?;
     let server_log = p.lab.dir().join("iperf3.log");
@@ -247,9 +134,12 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
         .push(Spawned::start("iperf3-server", server, &server_log)?);
     std::thread::sleep(Duration::from_millis(300));
 
-    let pids = tunnel_pids(&p);
+    let procs = tunnel_procs(&p);
+    let pids: Vec<u32> = procs.iter().map(|(_, pid)| *pid).collect();
     let cpu_before = cpu_seconds(&pids);
-    let tcp1 = iperf3(&p.a, &[], seconds)?;
+    let (tcp1, threads) = threads::during(system, &procs, threads::window(seconds), || {
+        iperf3(&p.a, &[], seconds)
+    })?;
     let cpu = cpu_seconds(&pids) - cpu_before;
     let bytes = tcp1["end"]["sum_received"]["bytes"].as_f64().unwrap_or(0.0);
     let tcp1_bps = tcp1["end"]["sum_received"]["bits_per_second"]
@@ -279,7 +169,7 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
         .as_f64()
         .filter(|s| *s > 0.0)
         .unwrap_or(f64::from(seconds));
-    Ok(Sample {
+    let sample = Sample {
         tcp1_mbps: tcp1_bps / 1e6,
         tcp4_mbps: tcp4_bps / 1e6,
         udp64_kpps: delivered / udp_seconds / 1e3,
@@ -293,7 +183,8 @@ fn measure(system: System, sitelink: &Path, seconds: u32) -> Result<Sample> {
         } else {
             f64::NAN
         },
-    })
+    };
+    Ok((sample, threads))
 }
 
 /// UDP receive-buffer drops so far in namespaces a and b (the tunnel's
@@ -322,20 +213,27 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let seconds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let sitelink = env_bin("SITELINK_BIN", "target/release/sitelink");
+    let sitelink = System::Sitelink.bin();
     // BENCH_SYSTEMS=sitelink,wireguard-go narrows a run (for profiling).
     let only = std::env::var("BENCH_SYSTEMS").ok();
-    let systems: Vec<System> = [System::Sitelink, System::WireguardGo, System::Boringtun]
+    let systems: Vec<System> = System::ALL
         .into_iter()
         .filter(|s| {
             only.as_deref()
                 .is_none_or(|o| o.split(',').any(|n| n == s.name()))
         })
         .collect();
+    let versions: Vec<String> = systems
+        .iter()
+        .map(|s| format!("{}: {}", s.name(), systems::version(*s)))
+        .collect();
+    eprintln!("versions: {}", versions.join("; "));
     let mut samples: Vec<(System, Sample)> = Vec::new();
+    let mut thread_samples: Vec<(System, ThreadSample)> = Vec::new();
     let mut cuts: Vec<(System, failover::CutSample)> = Vec::new();
     // BENCH_CUTS=0 measures throughput only (to compare builds quickly).
     let with_cuts = std::env::var("BENCH_CUTS").map_or(true, |v| v != "0");
+    let started = std::time::Instant::now();
     for round in 1..=rounds {
         for &system in &systems {
             eprintln!("round {round}/{rounds}: {} ...", system.name());
@@ -348,9 +246,18 @@ fn main() {
                 Ok((s, cut))
             });
             match sample {
-                Ok((s, cut)) => {
+                Ok(((s, t), cut)) => {
                     eprintln!("  {s:?}\n  {cut:?}");
+                    if let Some(l) = t.largest() {
+                        eprintln!(
+                            "  largest data-path thread: {} {}, {:.0} % of its side's data path",
+                            l.row.side.name(),
+                            l.row.label,
+                            l.of_side * 100.0
+                        );
+                    }
                     samples.push((system, s));
+                    thread_samples.push((system, t));
                     cuts.extend(cut.map(|c| (system, c)));
                 }
                 Err(e) => {
@@ -372,6 +279,29 @@ fn main() {
     } else {
         None
     };
+    println!("\nVersions:\n");
+    for v in &versions {
+        println!("- {v}");
+    }
+    print_throughput(&systems, &samples, rounds, seconds);
+    threads::print_summary(&thread_samples);
+    for &system in &systems {
+        let last = thread_samples.iter().rev().find(|(s, _)| *s == system);
+        if let Some((_, t)) = last {
+            threads::print_table(system, rounds, t);
+        }
+    }
+    if with_cuts {
+        print_failover(&systems, &cuts, swaps);
+    }
+    println!(
+        "\nThe benchmark took {:.0} s (without the builds).",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The throughput table of the systems run (the ratios when sitelink was).
+fn print_throughput(systems: &[System], samples: &[(System, Sample)], rounds: usize, seconds: u32) {
     type Metric = (&'static str, fn(&Sample) -> f64);
     let metrics: [Metric; 5] = [
         ("TCP, 1 stream (Mbit/s)", |s| s.tcp1_mbps),
@@ -380,12 +310,13 @@ fn main() {
         ("CPU µs per 64 B packet delivered", |s| s.udp64_cpu_us),
         ("CPU s per GB, TCP 1 stream", |s| s.cpu_s_per_gb),
     ];
-    println!(
-        "\n{} rounds of {seconds} s per test, MTU {MTU}, medians (min-max)\n",
-        rounds
-    );
-    println!("| metric | sitelink | wireguard-go | boringtun-cli | sitelink/wireguard-go | sitelink/boringtun-cli |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n{rounds} rounds of {seconds} s per test, MTU {MTU}, medians (min-max)\n");
+    let with_ratios = systems.first() == Some(&System::Sitelink);
+    let others = if with_ratios { &systems[1..] } else { &[] };
+    let mut head: Vec<String> = systems.iter().map(|s| s.name().to_string()).collect();
+    head.extend(others.iter().map(|s| format!("sitelink/{}", s.name())));
+    println!("| metric | {} |", head.join(" | "));
+    println!("|---|{}", "---:|".repeat(head.len()));
     for (name, get) in metrics {
         let cell = |system: System| {
             let mut v: Vec<f64> = samples
@@ -395,27 +326,27 @@ fn main() {
                 .collect();
             stats(&mut v)
         };
-        let (sl, wg, bt) = (
-            cell(System::Sitelink),
-            cell(System::WireguardGo),
-            cell(System::Boringtun),
-        );
-        let fmt = |(m, lo, hi): (f64, f64, f64)| format!("{m:.1} ({lo:.1}-{hi:.1})");
-        println!(
-            "| {name} | {} | {} | {} | {:.2} | {:.2} |",
-            fmt(sl),
-            fmt(wg),
-            fmt(bt),
-            sl.0 / wg.0,
-            sl.0 / bt.0
-        );
-    }
-    if with_cuts {
-        print_failover(&cuts, swaps);
+        let cells: Vec<(f64, f64, f64)> = systems.iter().map(|s| cell(*s)).collect();
+        let mut row: Vec<String> = cells
+            .iter()
+            .map(|(m, lo, hi)| format!("{m:.1} ({lo:.1}-{hi:.1})"))
+            .collect();
+        if with_ratios {
+            row.extend(
+                cells[1..]
+                    .iter()
+                    .map(|o| format!("{:.2}", cells[0].0 / o.0)),
+            );
+        }
+        println!("| {name} | {} |", row.join(" | "));
     }
 }
 
-fn print_failover(cuts: &[(System, failover::CutSample)], swaps: Option<failover::SwapSample>) {
+fn print_failover(
+    systems: &[System],
+    cuts: &[(System, failover::CutSample)],
+    swaps: Option<failover::SwapSample>,
+) {
     let cell = |system: System, get: fn(&failover::CutSample) -> f64| {
         let mut v: Vec<f64> = cuts
             .iter()
@@ -427,25 +358,22 @@ fn print_failover(cuts: &[(System, failover::CutSample)], swaps: Option<failover
     };
     println!(
         "\nTunnel cut under a 10 ms ping train, medians (min-max). sitelink: the active \
-         tunnel's link goes down for good, two tunnels, default failover. wireguard-go and \
-         boringtun-cli: one peer, its only link down for {} ms, then up again (WireGuard \
-         has no second path: traffic waits for the link).\n",
+         tunnel's link goes down for good, two tunnels, default failover. wireguard-go, \
+         boringtun-cli and GotaTun: one peer, its only link down for {} ms, then up again \
+         (WireGuard has no second path: traffic waits for the link).\n",
         failover::PLAIN_CUT.as_millis()
     );
-    println!("| metric | sitelink | wireguard-go | boringtun-cli |");
-    println!("|---|---:|---:|---:|");
+    let names: Vec<&str> = systems.iter().map(|s| s.name()).collect();
+    println!("| metric | {} |", names.join(" | "));
+    println!("|---|{}", "---:|".repeat(names.len()));
     type Get = fn(&failover::CutSample) -> f64;
     let rows: [(&str, Get); 2] = [
         ("loss window (ms)", |c| c.loss_ms),
         ("longest silence between replies (ms)", |c| c.outage_ms),
     ];
     for (name, get) in rows {
-        println!(
-            "| {name} | {} | {} | {} |",
-            cell(System::Sitelink, get),
-            cell(System::WireguardGo, get),
-            cell(System::Boringtun, get)
-        );
+        let cells: Vec<String> = systems.iter().map(|s| cell(*s, get)).collect();
+        println!("| {name} | {} |", cells.join(" | "));
     }
     if let Some(s) = swaps {
         println!(
