@@ -32,6 +32,12 @@ use crate::dataplane::{Dataplane, SCRATCH_LEN};
 use crate::gateway::{Action, AdminCommand, Budget, Event, Gateway, RequestId};
 use crate::topology::TunnelId;
 
+/// The input that woke the control loop.
+enum First {
+    Event(ControlEvent),
+    Report(Report),
+}
+
 /// How often WireGuard's timers are driven.
 const WIREGUARD_TICK: Duration = Duration::from_millis(100);
 /// How often the handshake rate limiter forgets its count.
@@ -167,19 +173,23 @@ impl Control {
             let timeout = deadline.saturating_duration_since(now);
             let events = self.queues.events.clone();
             let bgp = self.queues.bgp.clone();
-            select! {
+            let first = select! {
                 recv(events) -> event => match event {
-                    Ok(event) => self.on_event(event),
+                    Ok(event) => Some(First::Event(event)),
                     Err(_) => break,
                 },
-                recv(bgp) -> report => {
-                    if let Ok(report) = report {
-                        self.on_report(report);
-                    }
-                },
-                default(timeout) => {},
-            }
+                recv(bgp) -> report => report.ok().map(First::Report),
+                default(timeout) => None,
+            };
+            // The turn, its budgets and the slow-turn warning count from
+            // here: the first input is part of the turn (a session that
+            // came up and exported its whole table in it went unseen).
             let turn = Instant::now();
+            match first {
+                Some(First::Event(event)) => self.on_event(event),
+                Some(First::Report(report)) => self.on_report(report),
+                None => {}
+            }
             for _ in 1..EVENTS_PER_TURN {
                 match events.try_recv() {
                     Ok(more) => self.on_event(more),
