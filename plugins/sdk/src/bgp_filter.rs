@@ -63,15 +63,22 @@ pub trait BgpFilter {
     }
 }
 
-/// One filter call as it crosses: the routes as views of the batch's
+/// One filter call of `T` as it crosses (the export macro's body): the
+/// declared parameters checked, the routes as views of the batch's
 /// attribute sets in, the verdicts out with each `modify` set listed once.
 #[doc(hidden)]
-pub fn __call(
+pub fn __call<T: BgpFilter>(
+    export: bool,
     peer: Peer,
     attributes: Vec<Attributes>,
     routes: Vec<crate::types::WireRoute>,
-    filter: fn(Peer, Vec<Route<'_>>) -> Vec<Verdict>,
 ) -> wire::Verdicts {
+    crate::params::require_declared(T::PARAMS);
+    let filter = if export {
+        T::export_filter
+    } else {
+        T::import_filter
+    };
     let views = routes
         .iter()
         .map(|r| crate::types::view(&attributes, r.prefix, r.attributes))
@@ -126,15 +133,7 @@ macro_rules! export_bgp_filter {
                     routes: ::std::vec::Vec<$crate::types::WireRoute>,
                 ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
                 {
-                    $crate::params::require_declared(
-                        <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
-                    );
-                    $crate::bgp_filter::__call(
-                        peer,
-                        attributes,
-                        routes,
-                        <$ty as $crate::bgp_filter::BgpFilter>::import_filter,
-                    )
+                    $crate::bgp_filter::__call::<$ty>(false, peer, attributes, routes)
                 }
                 fn export_filter(
                     peer: $crate::bgp_filter::Peer,
@@ -142,15 +141,7 @@ macro_rules! export_bgp_filter {
                     routes: ::std::vec::Vec<$crate::types::WireRoute>,
                 ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
                 {
-                    $crate::params::require_declared(
-                        <$ty as $crate::bgp_filter::BgpFilter>::PARAMS,
-                    );
-                    $crate::bgp_filter::__call(
-                        peer,
-                        attributes,
-                        routes,
-                        <$ty as $crate::bgp_filter::BgpFilter>::export_filter,
-                    )
+                    $crate::bgp_filter::__call::<$ty>(true, peer, attributes, routes)
                 }
             }
             $crate::__private::bgp_filter::export_bgp_filter_world!(

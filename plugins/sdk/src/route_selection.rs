@@ -42,16 +42,17 @@ pub trait RouteSelection {
     fn select(prefixes: Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>>;
 }
 
-/// One selection call as it crosses: candidates as views of the batch's
+/// One selection call of `T` as it crosses (the export macro's body): the
+/// declared parameters checked, candidates as views of the batch's
 /// attribute sets and sources. An index out of range (the gateway never
 /// sends one) traps the call.
 #[doc(hidden)]
-pub fn __call(
+pub fn __call<T: RouteSelection>(
     attributes: Vec<Attributes>,
     vias: Vec<wire::Via>,
     prefixes: Vec<wire::PrefixCandidates>,
-    select: fn(Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>>,
 ) -> Vec<Vec<u32>> {
+    crate::params::require_declared(T::PARAMS);
     let views = prefixes
         .iter()
         .map(|p| PrefixCandidates {
@@ -73,7 +74,7 @@ pub fn __call(
                 .collect(),
         })
         .collect();
-    select(views)
+    T::select(views)
 }
 
 /// Exports a [`RouteSelection`] as the plugin's `route-selection` world,
@@ -107,15 +108,7 @@ macro_rules! export_route_selection {
                         $crate::__private::route_selection::exports::sitelink::policy::selection::PrefixCandidates,
                     >,
                 ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
-                    $crate::params::require_declared(
-                        <$ty as $crate::route_selection::RouteSelection>::PARAMS,
-                    );
-                    $crate::route_selection::__call(
-                        attributes,
-                        vias,
-                        prefixes,
-                        <$ty as $crate::route_selection::RouteSelection>::select,
-                    )
+                    $crate::route_selection::__call::<$ty>(attributes, vias, prefixes)
                 }
             }
             $crate::__private::route_selection::export_route_selection_world!(
