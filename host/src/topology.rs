@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, InsideV6};
 
 /// A tunnel: its place in the numbering through every connection in order
 /// (the data path's tunnel list, the WireGuard receiver index).
@@ -62,6 +62,7 @@ pub struct TunnelInfo {
     pub inside_cidr: Ipv4Net,
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
+    pub inside_ipv6: Option<InsideV6>,
     /// Its connection was removed by a reload: the id stays taken, nothing
     /// of it runs.
     pub retired: bool,
@@ -83,6 +84,7 @@ pub fn tunnels(cfg: &GatewayConfig) -> Vec<TunnelInfo> {
             inside_cidr: t.inside_cidr,
             inside_local: t.inside_local,
             inside_remote: t.inside_remote,
+            inside_ipv6: t.inside_ipv6,
         })
         .collect()
 }

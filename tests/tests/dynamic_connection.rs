@@ -135,6 +135,17 @@ fn sessions_establish_and_routes_appear_on_both_sides() {
         }
     }
     lab.assert_sites_ping(test, Duration::from_secs(5));
+    // The IPv6 inside addresses (inside_ipv6_cidr) are on each TUN and
+    // reach the far side over their tunnel: the VGW's ::1, the CGW's ::2.
+    for far in ["fd00:0:0:10::2", "fd00:0:0:11::2"] {
+        let p = ping(&lab.vgw, far).expect("ping");
+        assert!(p.received > 0, "{test}: the VGW cannot ping {far}: {p:?}");
+    }
+    let p = ping(&lab.cgw, "fd00:0:0:10::1").expect("ping");
+    assert!(
+        p.received > 0,
+        "{test}: the CGW cannot ping fd00:0:0:10::1: {p:?}"
+    );
 }
 
 #[test]

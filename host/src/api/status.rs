@@ -189,6 +189,9 @@ pub struct TunnelStatus {
     pub inside_cidr: TunnelCidr,
     /// This gateway's address inside the tunnel.
     pub inside_local: IpAddr,
+    /// Its IPv6 address inside the tunnel (`inside_ipv6_cidr`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_ipv6_local: Option<IpAddr>,
     /// The endpoint (local UDP socket) the tunnel uses.
     pub endpoint: Option<String>,
     /// The far side's outside address.

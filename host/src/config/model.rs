@@ -5,12 +5,12 @@
 //! types (those live in `raw`). Indices (`endpoint`, `connection`) point into
 //! the vectors of [`GatewayConfig`].
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use boringtun::x25519::{PublicKey, StaticSecret};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Which side of a VPN connection this gateway plays. It decides which address
 /// of each tunnel's inside /30 is ours: AWS gives the first usable address
@@ -170,6 +170,35 @@ pub struct TunnelConfig {
     pub inside_local: Ipv4Addr,
     /// The far side's inside address.
     pub inside_remote: Ipv4Addr,
+    /// The tunnel's IPv6 inside addresses (`inside_ipv6_cidr`), if given.
+    pub inside_ipv6: Option<InsideV6>,
+}
+
+/// A tunnel's IPv6 inside /126 (from fd00::/8, as AWS gives) and the two
+/// addresses in it: `::1` for the VGW, `::2` for the CGW, as in the IPv4
+/// /30. On the TUN device, routed over the tunnel, and the global part of
+/// the 32-byte next hop of IPv6 routes (RFC 2545 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsideV6 {
+    pub cidr: Ipv6Net,
+    pub local: Ipv6Addr,
+    pub remote: Ipv6Addr,
+}
+
+impl InsideV6 {
+    /// The addresses of `cidr` for a gateway of `role`.
+    pub fn new(cidr: Ipv6Net, role: Role) -> InsideV6 {
+        let base = u128::from(cidr.network());
+        let (local, remote) = match role {
+            Role::Vgw => (base + 1, base + 2),
+            Role::Cgw => (base + 2, base + 1),
+        };
+        InsideV6 {
+            cidr,
+            local: Ipv6Addr::from(local),
+            remote: Ipv6Addr::from(remote),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -307,6 +336,7 @@ impl std::fmt::Debug for TunnelConfig {
             .field("endpoint", &self.endpoint)
             .field("remote", &self.remote)
             .field("inside_cidr", &self.inside_cidr)
+            .field("inside_ipv6", &self.inside_ipv6.map(|i| i.cidr))
             .finish_non_exhaustive()
     }
 }

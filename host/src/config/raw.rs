@@ -86,6 +86,7 @@ pub struct RawTunnel {
     pub remote: Spanned<String>,
     pub remote_public_key: Spanned<String>,
     pub inside_cidr: Spanned<String>,
+    pub inside_ipv6_cidr: Option<Spanned<String>>,
 }
 
 /// Parses the text into the raw structs (TOML syntax and types only).

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use toml::Spanned;
 
 use super::error::{ConfigError, Source};
@@ -270,6 +270,45 @@ pub fn inside_cidr(src: &Source, v: &Spanned<String>) -> Result<Ipv4Net, ConfigE
                  and 169.254.169.252/30 are reserved, as in AWS)"
             ),
             format!("pick another /30 from 169.254.0.0/16, {example}"),
+        ));
+    }
+    Ok(net)
+}
+
+/// A tunnel's IPv6 inside CIDR: a /126 of fd00::/8 in network form, as AWS
+/// gives one per tunnel (its first usable address is the VGW's).
+pub fn inside_ipv6_cidr(src: &Source, v: &Spanned<String>) -> Result<Ipv6Net, ConfigError> {
+    let s = v.get_ref().trim();
+    let example = "e.g. \"fd00:0:0:10::/126\"";
+    let Ok(net) = s.parse::<Ipv6Net>() else {
+        return Err(src.err(
+            v.span(),
+            format!("inside_ipv6_cidr {s:?} is not an IPv6 prefix"),
+            format!("use an IPv6 /126 from fd00::/8, {example}"),
+        ));
+    };
+    if net.prefix_len() != 126 {
+        return Err(src.err(
+            v.span(),
+            format!(
+                "inside_ipv6_cidr {s:?} is a /{}; a tunnel's IPv6 inside CIDR is a /126",
+                net.prefix_len()
+            ),
+            format!("use a /126 from fd00::/8, {example}"),
+        ));
+    }
+    if net.network().segments()[0] & 0xff00 != 0xfd00 {
+        return Err(src.err(
+            v.span(),
+            format!("inside_ipv6_cidr {s:?} is outside fd00::/8"),
+            format!("use a /126 from fd00::/8 (as AWS requires), {example}"),
+        ));
+    }
+    if net.trunc() != net {
+        return Err(src.err(
+            v.span(),
+            format!("inside_ipv6_cidr {s:?} has host bits set"),
+            format!("did you mean {}?", net.trunc()),
         ));
     }
     Ok(net)

@@ -3,7 +3,7 @@
 //! ambiguous tunnels, each asserting the full error text. Helpers are in
 //! `tests`.
 
-use super::tests::{assert_err, replace_nth, Fixture, SECOND};
+use super::tests::{assert_err, assert_err_after, replace_nth, Fixture, SECOND};
 use crate::keys;
 
 const T1: &str = "tunnel 1 of connection \"office\"";
@@ -283,4 +283,92 @@ fn ambiguous_tunnels_refused() {
     let other = keys::encode_key(&keys::public_key_of(&keys::generate_private_key().unwrap()));
     let text = replace_nth(&text, &fx.far_pub, &other, 1);
     assert!(fx.parse(&text).is_ok());
+}
+
+/// The base config with `inside_ipv6_cidr = VALUE` on tunnel `n` (0-based).
+fn inside_v6(text: &str, n: usize, value: &str) -> String {
+    let cidr = ["\"169.254.10.0/30\"", "\"169.254.11.0/30\""][n];
+    replace_nth(
+        text,
+        cidr,
+        &format!("{cidr}\ninside_ipv6_cidr = {value}"),
+        0,
+    )
+}
+
+const EXAMPLE_V6: &str = "e.g. \"fd00:0:0:10::/126\"";
+
+#[test]
+fn inside_ipv6_cidr_gives_the_vgw_the_first_address_and_the_cgw_the_second() {
+    let fx = Fixture::new();
+    let text = inside_v6(&fx.base(), 0, "\"fd00:0:0:10::/126\"");
+    let c = fx.parse(&text).unwrap();
+    let t = &c.connections[0].tunnels;
+    let v6 = t[0].inside_ipv6.expect("tunnel 1 has an IPv6 inside CIDR");
+    assert_eq!(v6.cidr.to_string(), "fd00:0:0:10::/126");
+    assert_eq!(v6.local.to_string(), "fd00:0:0:10::1");
+    assert_eq!(v6.remote.to_string(), "fd00:0:0:10::2");
+    assert_eq!(t[1].inside_ipv6, None, "tunnel 2 has none");
+    let cgw = fx
+        .parse(&text.replace("role = \"vgw\"", "role = \"cgw\""))
+        .unwrap();
+    let v6 = cgw.connections[0].tunnels[0].inside_ipv6.unwrap();
+    assert_eq!(v6.local.to_string(), "fd00:0:0:10::2");
+    assert_eq!(v6.remote.to_string(), "fd00:0:0:10::1");
+}
+
+#[test]
+fn inside_ipv6_cidr_must_be_an_ipv6_slash_126_of_fd00_in_network_form() {
+    let fx = Fixture::new();
+    let cases = [
+        (
+            "\"169.254.10.0/30\"",
+            "is not an IPv6 prefix".to_string(),
+            format!("use an IPv6 /126 from fd00::/8, {EXAMPLE_V6}"),
+        ),
+        (
+            "\"fd00:0:0:10::/64\"",
+            "is a /64; a tunnel's IPv6 inside CIDR is a /126".to_string(),
+            format!("use a /126 from fd00::/8, {EXAMPLE_V6}"),
+        ),
+        (
+            "\"2001:db8::/126\"",
+            "is outside fd00::/8".to_string(),
+            format!("use a /126 from fd00::/8 (as AWS requires), {EXAMPLE_V6}"),
+        ),
+        (
+            "\"fd00:0:0:10::1/126\"",
+            "has host bits set".to_string(),
+            "did you mean fd00:0:0:10::/126?".to_string(),
+        ),
+    ];
+    for (bad, what, fix) in cases {
+        assert_err_after(
+            &fx,
+            &inside_v6(&fx.base(), 0, bad),
+            &format!("inside_ipv6_cidr = {bad}"),
+            0,
+            "inside_ipv6_cidr = ".len(),
+            &format!("inside_ipv6_cidr {bad} {what}"),
+            &fix,
+        );
+    }
+}
+
+#[test]
+fn inside_ipv6_cidr_unique_in_the_gateway() {
+    let fx = Fixture::new();
+    let text = inside_v6(&fx.base(), 0, "\"fd00:0:0:10::/126\"");
+    let text = inside_v6(&text, 1, "\"fd00:0:0:10::/126\"");
+    let e = fx.parse(&text).unwrap_err();
+    assert_eq!(
+        e.what(),
+        format!(
+            "{T2}: inside_ipv6_cidr fd00:0:0:10::/126 overlaps fd00:0:0:10::/126 of {T1} (line 28)"
+        )
+    );
+    assert_eq!(
+        e.fix(),
+        "give every tunnel of the gateway its own /126 from fd00::/8"
+    );
 }

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boringtun::x25519::PublicKey;
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use toml::Spanned;
 
 use super::error::{ConfigError, Location, Source};
 use super::model::{
-    ConnectionConfig, EndpointConfig, GatewayConfig, LivenessConfig, LivenessMode, Role,
+    ConnectionConfig, EndpointConfig, GatewayConfig, InsideV6, LivenessConfig, LivenessMode, Role,
     RouteTableConfig, Routing, TunConfig, TunnelConfig,
 };
 use super::raw::{RawConfig, RawConnection, RawTunnel};
@@ -35,8 +35,8 @@ const SUN_PATH_MAX: usize = 107;
 struct Claims {
     /// Static route -> (connection, where).
     routes: Vec<(IpNet, String, Location)>,
-    /// Inside CIDR -> (tunnel label, where).
-    inside: Vec<(Ipv4Net, String, Location)>,
+    /// Inside CIDR (IPv4 /30 or IPv6 /126) -> (tunnel label, where).
+    inside: Vec<(IpNet, String, Location)>,
     /// (endpoint, remote key, remote) -> (tunnel label, where).
     peers: Vec<(usize, [u8; 32], SocketAddr, String, Location)>,
 }
@@ -459,21 +459,15 @@ fn tunnel(
     }
 
     let inside = rules::inside_cidr(src, &t.inside_cidr)?;
-    if let Some((other, owner, at)) = claims.inside.iter().find(|(n, _, _)| overlaps(*n, inside)) {
-        return Err(src.err(
-            t.inside_cidr.span(),
-            format!(
-                "{label}: inside_cidr {inside} overlaps {other} of {owner} (line {})",
-                at.line
-            ),
-            "give every tunnel of the gateway its own /30 from 169.254.0.0/16",
-        ));
-    }
-    claims.inside.push((
-        inside,
-        label.clone(),
-        src.locate(t.inside_cidr.span().start),
-    ));
+    claim_inside(src, claims, &label, IpNet::V4(inside), &t.inside_cidr)?;
+    let inside_ipv6 = match &t.inside_ipv6_cidr {
+        Some(v) => {
+            let cidr = rules::inside_ipv6_cidr(src, v)?;
+            claim_inside(src, claims, &label, IpNet::V6(cidr), v)?;
+            Some(InsideV6::new(cidr, gw.role))
+        }
+        None => None,
+    };
 
     if let Some((_, _, _, owner, at)) = claims
         .peers
@@ -510,9 +504,39 @@ fn tunnel(
         inside_cidr: inside,
         inside_local: Ipv4Addr::from(local),
         inside_remote: Ipv4Addr::from(far),
+        inside_ipv6,
     })
 }
 
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+/// Records a tunnel's inside CIDR (`value` where it is written), refusing
+/// one that overlaps another tunnel's.
+fn claim_inside(
+    src: &Source,
+    claims: &mut Claims,
+    label: &str,
+    net: IpNet,
+    value: &Spanned<String>,
+) -> Result<(), ConfigError> {
+    let (key, range) = match net {
+        IpNet::V4(_) => ("inside_cidr", "its own /30 from 169.254.0.0/16"),
+        IpNet::V6(_) => ("inside_ipv6_cidr", "its own /126 from fd00::/8"),
+    };
+    if let Some((other, owner, at)) = claims.inside.iter().find(|(n, _, _)| overlaps(*n, net)) {
+        return Err(src.err(
+            value.span(),
+            format!(
+                "{label}: {key} {net} overlaps {other} of {owner} (line {})",
+                at.line
+            ),
+            format!("give every tunnel of the gateway {range}"),
+        ));
+    }
+    claims
+        .inside
+        .push((net, label.to_string(), src.locate(value.span().start)));
+    Ok(())
+}
+
+fn overlaps(a: IpNet, b: IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }

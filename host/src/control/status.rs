@@ -51,6 +51,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                         TunnelStatus {
                             inside_cidr: t.inside_cidr.into(),
                             inside_local: IpAddr::V4(t.inside_local),
+                            inside_ipv6_local: t.inside_ipv6.map(|i| IpAddr::V6(i.local)),
                             endpoint: dp.endpoints.get(t.endpoint).map(|e| e.name.clone()),
                             remote: t.remote(),
                             liveness: Liveness::from(t.liveness()),

@@ -63,6 +63,7 @@ fn side(
         inside_cidr: "169.254.10.0/30".parse().unwrap(),
         inside_local: Ipv4Addr::new(169, 254, 10, local_inside),
         inside_remote: Ipv4Addr::new(169, 254, 10, 3 - local_inside),
+        inside_ipv6: None,
         mtu: 1420,
     };
     let dp = Dataplane::new(own.clone(), vec![endpoint], vec![spec]).unwrap();

@@ -7,7 +7,7 @@
 //! does) and does not decide which prefixes exist (the route table does).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -44,7 +44,7 @@ pub enum TunError {
     #[error("TUN device {name}: cannot add address {address}/{prefix_len}")]
     Address {
         name: String,
-        address: Ipv4Addr,
+        address: IpAddr,
         prefix_len: u8,
         #[source]
         source: io::Error,
@@ -63,13 +63,15 @@ pub enum TunError {
     },
 }
 
-/// Creates the TUN device, up, with `addresses` (each tunnel's inside address
-/// and prefix length) configured on it. Offloads (IFF_VNET_HDR with TSO and
+/// Creates the TUN device, up, with `addresses` (each tunnel's inside
+/// addresses, IPv4 and IPv6, with their prefix lengths) configured on it. A
+/// TUN device is IFF_NOARP, so the kernel skips duplicate address detection
+/// and an IPv6 inside address is usable at once. Offloads (IFF_VNET_HDR with TSO and
 /// checksum offload, and UDP segmentation where the kernel has it) are asked
 /// for unless the config turns them off, so the kernel hands over TCP
 /// super-packets and takes coalesced ones; a kernel that refuses them gets a
 /// plain device.
-pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice, TunError> {
+pub fn open(cfg: &TunConfig, addresses: &[(IpAddr, u8)]) -> Result<SyncDevice, TunError> {
     let name = cfg.name.clone();
     let build = |offload: bool| {
         let mut builder = DeviceBuilder::new()
@@ -77,7 +79,7 @@ pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice,
             .mtu(cfg.mtu)
             .offload(offload)
             .enable(true);
-        if let Some((addr, len)) = addresses.first() {
+        if let Some((IpAddr::V4(addr), len)) = addresses.first() {
             builder = builder.ipv4(*addr, *len, None);
         }
         builder.build_sync()
@@ -96,17 +98,24 @@ pub fn open(cfg: &TunConfig, addresses: &[(Ipv4Addr, u8)]) -> Result<SyncDevice,
         udp_segmentation = device.udp_gso(),
         "TUN device up"
     );
-    for (address, prefix_len) in addresses.iter().skip(1) {
-        device
-            .add_address_v4(*address, *prefix_len)
-            .map_err(|source| TunError::Address {
-                name: name.clone(),
-                address: *address,
-                prefix_len: *prefix_len,
-                source,
-            })?;
+    let first_set = matches!(addresses.first(), Some((IpAddr::V4(_), _)));
+    for (address, prefix_len) in addresses.iter().skip(usize::from(first_set)) {
+        add_address(&device, *address, *prefix_len).map_err(|source| TunError::Address {
+            name: name.clone(),
+            address: *address,
+            prefix_len: *prefix_len,
+            source,
+        })?;
     }
     Ok(device)
+}
+
+/// Adds one inside address to the device.
+pub fn add_address(device: &SyncDevice, address: IpAddr, prefix_len: u8) -> io::Result<()> {
+    match address {
+        IpAddr::V4(a) => device.add_address_v4(a, prefix_len),
+        IpAddr::V6(a) => device.add_address_v6(a, prefix_len),
+    }
 }
 
 /// Whether creating the device failed because the kernel refused offloads

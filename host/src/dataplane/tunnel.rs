@@ -6,7 +6,7 @@
 //! (the FIB and failover do) and does no I/O: callers pass buffers in and send
 //! what comes out.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::Ipv4Net;
 
 use super::fib::{ConnectionId, TunnelId};
+use crate::config::InsideV6;
 use crate::liveness::bfd::State as LivenessState;
 use crate::liveness::ProbeStats;
 
@@ -88,6 +89,7 @@ pub struct Tunnel {
     pub inside_cidr: Ipv4Net,
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
+    pub inside_ipv6: Option<InsideV6>,
     /// Largest inner packet the tunnel carries (the TUN MTU).
     pub mtu: u16,
     state: Mutex<TunnelState>,
@@ -146,6 +148,7 @@ pub struct TunnelSpec {
     pub inside_cidr: Ipv4Net,
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
+    pub inside_ipv6: Option<InsideV6>,
     pub mtu: u16,
 }
 
@@ -185,6 +188,7 @@ impl Tunnel {
             inside_cidr: spec.inside_cidr,
             inside_local: spec.inside_local,
             inside_remote: spec.inside_remote,
+            inside_ipv6: spec.inside_ipv6,
             mtu: spec.mtu,
             state: Mutex::new(TunnelState {
                 tunn,
@@ -256,6 +260,16 @@ impl Tunnel {
 
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Our inside addresses with their prefix lengths, as the TUN device
+    /// carries them: the IPv4 one first, then the IPv6 one if configured.
+    pub fn inside_addresses(&self) -> impl Iterator<Item = (IpAddr, u8)> {
+        let v4 = (IpAddr::V4(self.inside_local), self.inside_cidr.prefix_len());
+        let v6 = self
+            .inside_ipv6
+            .map(|i| (IpAddr::V6(i.local), i.cidr.prefix_len()));
+        std::iter::once(v4).chain(v6)
     }
 
     pub fn set_probe_stats(&self, stats: &ProbeStats) {

@@ -359,26 +359,30 @@ impl Control {
             warn!(error = e, "new tunnels not added to the data path");
         }
         let tunnels = dp.tunnels();
-        let in_use = |addr: std::net::Ipv4Addr| {
+        let in_use = |addr: std::net::IpAddr| {
             tunnels
                 .iter()
-                .any(|t| !t.is_retired() && t.inside_local == addr)
+                .filter(|t| !t.is_retired())
+                .any(|t| t.inside_addresses().any(|(a, _)| a == addr))
         };
         for id in retired {
-            if let Some(t) = tunnels.get(id.index()).filter(|t| !in_use(t.inside_local)) {
-                if let Err(e) = self.tun.remove_address(t.inside_local.into()) {
-                    warn!(tunnel = %t.inside_cidr, error = %e, "inside address not removed from the TUN device");
+            let Some(t) = tunnels.get(id.index()) else {
+                continue;
+            };
+            for (address, _) in t.inside_addresses().filter(|(a, _)| !in_use(*a)) {
+                if let Err(e) = self.tun.remove_address(address) {
+                    warn!(tunnel = %t.inside_cidr, %address, error = %e, "inside address not removed from the TUN device");
                 }
             }
         }
         for id in added {
-            if let Some(t) = tunnels.live(*id) {
-                if let Err(e) = self
-                    .tun
-                    .add_address_v4(t.inside_local, t.inside_cidr.prefix_len())
-                {
+            let Some(t) = tunnels.live(*id) else {
+                continue;
+            };
+            for (address, prefix_len) in t.inside_addresses() {
+                if let Err(e) = crate::dataplane::tun::add_address(&self.tun, address, prefix_len) {
                     if e.kind() != std::io::ErrorKind::AlreadyExists {
-                        warn!(tunnel = %t.inside_cidr, error = %e, "inside address not added to the TUN device");
+                        warn!(tunnel = %t.inside_cidr, %address, error = %e, "inside address not added to the TUN device");
                     }
                 }
             }

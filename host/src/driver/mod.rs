@@ -147,6 +147,7 @@ pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
                 inside_cidr: t.inside_cidr,
                 inside_local: t.inside_local,
                 inside_remote: t.inside_remote,
+                inside_ipv6: t.inside_ipv6,
                 mtu,
             })
         })
@@ -180,7 +181,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let addresses: Vec<_> = dataplane
         .tunnels()
         .iter()
-        .map(|t| (t.inside_local, t.inside_cidr.prefix_len()))
+        .flat_map(|t| t.inside_addresses())
         .collect();
     let device = Arc::new(tun::open(&cfg.tun, &addresses)?);
     let kernel = if cfg.route_table.kernel_routes {

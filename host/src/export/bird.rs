@@ -197,13 +197,7 @@ fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String 
          # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
          connect retry time 5;\n  error wait time 5, 30;\n  \
          ipv4 {{\n    import filter {sym}_import4;\n    export filter {sym}_export4;\n    \
-         gateway direct;\n  }};\n  \
-         # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with link-local next\n  \
-         # hops: sitelink sends {peer_ll}; this side sends the address its wg-quick\n  \
-         # file puts on {ifname} (`next hop self` would send ::, as the interface\n  \
-         # has no global IPv6 address).\n  \
-         ipv6 {{\n    import filter {sym}_import6;\n    export filter {sym}_export6;\n    \
-         next hop address {local_ll};\n  }};\n}}\n",
+         gateway direct;\n  }};\n{ipv6}}}\n",
         cidr = t.inside_cidr,
         ifname = interface(&v.conn.name, n),
         gw = v.cfg.name,
@@ -212,7 +206,39 @@ fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String 
         las = bgp.remote_asn,
         peer = t.inside_local,
         pas = bgp.local_asn,
-        peer_ll = link_local(t.inside_local),
-        local_ll = link_local(t.inside_remote),
+        ipv6 = ipv6_channel(&sym, &interface(&v.conn.name, n), t),
+    )
+}
+
+/// The IPv6 channel of a tunnel's session: IPv6 routes ride the IPv4
+/// session (MP-BGP, RFC 4760). With an IPv6 inside /126 both sides send its
+/// addresses as next hops; without one, link-local next hops from the addresses the wg-quick file
+/// puts on the interface (`next hop self` would send ::, as the interface
+/// then has no global IPv6 address).
+fn ipv6_channel(sym: &str, ifname: &str, t: &TunnelConfig) -> String {
+    let (comment, next_hop) = match t.inside_ipv6 {
+        Some(v6) => (
+            format!(
+                "  # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with the tunnel's\n  \
+                 # IPv6 inside addresses as next hops: sitelink sends {}; this side\n  \
+                 # sends {}.\n",
+                v6.local, v6.remote
+            ),
+            v6.remote.to_string(),
+        ),
+        None => (
+            format!(
+                "  # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with link-local next\n  \
+                 # hops: sitelink sends {}; this side sends the address its wg-quick\n  \
+                 # file puts on {ifname} (`next hop self` would send ::, as the interface\n  \
+                 # has no global IPv6 address).\n",
+                link_local(t.inside_local)
+            ),
+            link_local(t.inside_remote).to_string(),
+        ),
+    };
+    format!(
+        "{comment}  ipv6 {{\n    import filter {sym}_import6;\n    export filter {sym}_export6;\n    \
+         next hop address {next_hop};\n  }};\n"
     )
 }

@@ -65,6 +65,9 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
             our_ep = v.cfg.endpoints[t.endpoint].name,
             gw = v.cfg.name,
         );
+        if let Some(v6) = t.inside_ipv6 {
+            let _ = writeln!(s, "inside_ipv6_cidr = \"{}\"", v6.cidr);
+        }
     }
     out.files.push(File {
         name: file,

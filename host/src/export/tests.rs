@@ -96,8 +96,8 @@ fn wg_quick_dynamic_is_one_interface_per_tunnel() {
 
 [Interface]
 PrivateKey = <paste the far side's private key here>
-# The link-local address makes sitelink's IPv6 next hop (fe80::a9fe:a01) on-link for BGP.
-Address = 169.254.10.2/30, fe80::a9fe:a02/64
+# sitelink's IPv6 next hop (fd00:0:0:10::1) is on-link through the IPv6 inside /126.
+Address = 169.254.10.2/30, fd00:0:0:10::2/126
 ListenPort = 51820
 MTU = 1420
 # Routes come from BGP (BIRD's kernel protocol), not from wg-quick.
@@ -117,7 +117,7 @@ PersistentKeepalive = 25
     has(
         &e.files[1].text,
         &[
-            "Address = 169.254.11.2/30, fe80::a9fe:b02/64\n",
+            "Address = 169.254.11.2/30, fd00:0:0:11::2/126\n",
             "ListenPort = 51821\n",
             "Endpoint = 198.18.2.2:51820\n",
         ],
@@ -133,6 +133,30 @@ PersistentKeepalive = 25
         .warnings
         .iter()
         .any(|w| w.contains("--network is not used")));
+}
+
+/// `text` without its `inside_ipv6_cidr` lines (and their comment).
+pub(super) fn without_inside_ipv6(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("inside_ipv6_cidr") && !l.contains("IPv6 inside addresses ("))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn wg_quick_without_an_ipv6_inside_address_has_the_link_local_one_alone() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = without_inside_ipv6(&vgw(&far, DYNAMIC));
+    let e = run(&fx, &text, &request(Format::WgQuick)).unwrap();
+    has(
+        &e.files[0].text,
+        &[
+            "# The link-local address makes sitelink's IPv6 next hop (fe80::a9fe:a01) on-link for BGP.\n\
+             Address = 169.254.10.2/30, fe80::a9fe:a02/64\n",
+        ],
+    );
+    assert!(!e.files[0].text.contains("fd00:0:0:10"));
 }
 
 #[test]
@@ -313,6 +337,9 @@ fn sitelink_dynamic_far_gateway_loads_and_mirrors_us() {
     for (theirs, mine) in c.tunnels.iter().zip(&ours.connections[0].tunnels) {
         assert_eq!(theirs.inside_cidr, mine.inside_cidr);
         assert_eq!(theirs.inside_local, mine.inside_remote);
+        let (theirs6, mine6) = (theirs.inside_ipv6.unwrap(), mine.inside_ipv6.unwrap());
+        assert_eq!(theirs6.cidr, mine6.cidr);
+        assert_eq!((theirs6.local, theirs6.remote), (mine6.remote, mine6.local));
         assert_eq!(theirs.remote, ours.endpoints[mine.endpoint].listen);
         assert_eq!(cgw.endpoints[theirs.endpoint].listen, mine.remote);
         assert_eq!(theirs.remote_public_key, ours.public_key);

@@ -43,15 +43,33 @@ fn bird_sessions_filters_and_bfd() {
              connect retry time 5;\n  error wait time 5, 30;\n  \
              ipv4 {\n    import filter office_import4;\n    \
              export filter office_export4;\n    gateway direct;\n  };\n",
-            "  ipv6 {\n    import filter office_import6;\n    export filter office_export6;\n    \
-             next hop address fe80::a9fe:a02;\n  };\n}\n",
+            "  # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with the tunnel's\n  \
+             # IPv6 inside addresses as next hops: sitelink sends fd00:0:0:10::1; this side\n  \
+             # sends fd00:0:0:10::2.\n  \
+             ipv6 {\n    import filter office_import6;\n    export filter office_export6;\n    \
+             next hop address fd00:0:0:10::2;\n  };\n}\n",
             "protocol bgp office_tunnel2 {",
             "local 169.254.11.2 as 65000;\n  neighbor 169.254.11.1 as 64512;\n",
-            "sitelink sends fe80::a9fe:b01;",
-            "next hop address fe80::a9fe:b02;\n",
+            "sitelink sends fd00:0:0:11::1;",
+            "next hop address fd00:0:0:11::2;\n",
         ],
     );
     assert!(!conf.contains("protocol direct"));
+    // Without IPv6 inside addresses: link-local next hops both ways.
+    let e = run(
+        &fx,
+        &super::tests::without_inside_ipv6(&text),
+        &request(Format::Bird),
+    )
+    .unwrap();
+    has(
+        only(&e),
+        &[
+            "sitelink sends fe80::a9fe:b01;",
+            "  ipv6 {\n    import filter office_import6;\n    export filter office_export6;\n    \
+             next hop address fe80::a9fe:a02;\n  };\n}\n",
+        ],
+    );
 }
 
 #[test]

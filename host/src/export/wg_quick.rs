@@ -116,15 +116,30 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
         &format!("As root on the far side: wg-quick up ./{name}.conf   (interface {name})"),
     );
     let _ = write!(s, "\n[Interface]\nPrivateKey = {private_key}\n");
-    let address = format!("{}/{}", t.inside_remote, t.inside_cidr.prefix_len());
+    let mut address = format!("{}/{}", t.inside_remote, t.inside_cidr.prefix_len());
+    if let Some(v6) = t.inside_ipv6 {
+        let _ = write!(address, ", {}/{}", v6.remote, v6.cidr.prefix_len());
+    }
     if v.conn.routing == Routing::Dynamic {
-        let _ = write!(
-            s,
-            "# The link-local address makes sitelink's IPv6 next hop ({}) on-link for BGP.\n\
-             Address = {address}, {}/64\n",
-            link_local(t.inside_local),
-            link_local(t.inside_remote),
-        );
+        match t.inside_ipv6 {
+            Some(v6) => {
+                let _ = writeln!(
+                    s,
+                    "# sitelink's IPv6 next hop ({}) is on-link through the IPv6 inside /126.\n\
+                     Address = {address}",
+                    v6.local
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "# The link-local address makes sitelink's IPv6 next hop ({}) on-link for BGP.\n\
+                     Address = {address}, {}/64",
+                    link_local(t.inside_local),
+                    link_local(t.inside_remote),
+                );
+            }
+        }
     } else {
         let _ = writeln!(s, "Address = {address}");
     }
@@ -155,6 +170,7 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
                 let _ = writeln!(s, "PostUp = ip route replace {net} dev %i metric {metric}");
             }
             let mut nets = vec![t.inside_cidr.to_string()];
+            nets.extend(t.inside_ipv6.map(|i| i.cidr.to_string()));
             nets.extend(v.our_networks().iter().map(ToString::to_string));
             nets.join(", ")
         }

@@ -89,16 +89,17 @@ fn statics_of(cfg: &GatewayConfig) -> BTreeMap<IpNet, Vec<ConnectionId>> {
     statics
 }
 
-/// Each running tunnel's inside /30, over that tunnel alone.
+/// Each running tunnel's inside /30 (and IPv6 /126, if it has one), over
+/// that tunnel alone.
 fn tunnel_routes_of(tunnels: &[TunnelInfo]) -> Vec<(IpNet, NextHop)> {
     tunnels
         .iter()
         .filter(|t| !t.retired)
-        .map(|t| {
-            (
-                IpNet::V4(t.inside_cidr),
-                NextHop::over(t.connection, &[t.id]),
-            )
+        .flat_map(|t| {
+            let v6 = t.inside_ipv6.map(|i| IpNet::V6(i.cidr));
+            std::iter::once(IpNet::V4(t.inside_cidr))
+                .chain(v6)
+                .map(|net| (net, NextHop::over(t.connection, &[t.id])))
         })
         .collect()
 }

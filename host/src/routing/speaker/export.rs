@@ -6,7 +6,7 @@
 //! or transport is touched.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -141,12 +141,47 @@ pub fn drained(
         .collect()
 }
 
-/// The UPDATEs for an Adj-RIB-Out difference. The session runs over IPv4,
-/// so IPv6 routes get a link-local next hop derived from our inside address
-/// (RFC 2545 section 3: peers on one link may use a link-local next hop);
-/// an IPv4-mapped address is refused by BIRD as of the wrong family. The
-/// far side forwards over the tunnel, whatever the next hop.
-pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec<Vec<u8>> {
+/// The next hops a session sends with our routes: our inside IPv4 address
+/// for IPv4 routes; for IPv6 routes, the tunnel's IPv6 inside address when
+/// it has one (16 bytes, global), else the link-local address derived from
+/// the IPv4 inside address (16 bytes, link-local). The far side forwards
+/// over the tunnel, whatever the next hop.
+///
+/// Why not RFC 2545's 32-byte pair (global, then link-local): FRR's bgpd run
+/// without zebra (route servers, containers) cannot tell that a link-local
+/// next hop is on-link ("sent a v6 LL next-hop and there's no peer interface
+/// information"), treats the attribute as malformed, and its NLRI parse then
+/// resets the session, every time. A global next hop alone is what BIRD,
+/// GoBGP, FRR and sitelink all accept; the lone link-local one (no IPv6
+/// inside address) suits BIRD, GoBGP and sitelink only. An IPv4-mapped
+/// address is refused by BIRD as of the wrong family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHops {
+    v4: Ipv4Addr,
+    v6: IpAddr,
+}
+
+impl NextHops {
+    pub fn new(local: Ipv4Addr, local_v6: Option<Ipv6Addr>) -> NextHops {
+        let v6 = local_v6.unwrap_or_else(|| crate::bgp::link_local_next_hop(local));
+        NextHops {
+            v4: local,
+            v6: IpAddr::V6(v6),
+        }
+    }
+
+    /// The next hop of a route of `family`.
+    fn of(&self, family: Family) -> IpAddr {
+        if family == Family::IPV4_UNICAST {
+            IpAddr::V4(self.v4)
+        } else {
+            self.v6
+        }
+    }
+}
+
+/// The UPDATEs for an Adj-RIB-Out difference, with `hops` as next hops.
+pub fn encode_diff(diff: &OutDiff, hops: &NextHops, ctx: &codec::Context) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
         let withdrawn: Vec<IpNet> = diff
@@ -169,15 +204,10 @@ pub fn encode_diff(diff: &OutDiff, local: Ipv4Addr, ctx: &codec::Context) -> Vec
             if list.is_empty() {
                 continue;
             }
-            let next_hop = if family == Family::IPV4_UNICAST {
-                IpAddr::V4(local)
-            } else {
-                IpAddr::V6(crate::bgp::link_local_next_hop(local))
-            };
             out.extend(codec::encode_announcements(
                 attrs,
                 family,
-                &[next_hop],
+                &[hops.of(family)],
                 &list,
                 ctx,
             ));
@@ -226,8 +256,10 @@ mod tests {
         assert_eq!(sendable(attrs, 64512).as_path_flat(), vec![64512, 64512]);
     }
 
-    #[test]
-    fn ipv6_routes_get_a_link_local_next_hop() {
+    /// The announcement of `fd00:2::/64` sent with `hops`: its decoded
+    /// next hops and the MP_REACH_NLRI value's next-hop field as sent
+    /// (length byte, then the addresses).
+    fn ipv6_announcement(hops: &NextHops) -> (Vec<IpAddr>, Vec<u8>) {
         let local = Ipv4Addr::new(169, 254, 10, 1);
         let v6: IpNet = "fd00:2::/64".parse().unwrap();
         let diff = OutDiff {
@@ -237,21 +269,57 @@ mod tests {
         let ctx = codec::Context {
             four_octet_as: true,
         };
-        let messages = encode_diff(&diff, local, &ctx);
+        let messages = encode_diff(&diff, hops, &ctx);
         assert_eq!(messages.len(), 2, "one withdrawal, one announcement");
         let Ok(crate::bgp::message::Message::Update(u)) = codec::decode(&messages[1], &ctx) else {
             panic!("not an UPDATE");
         };
-        let reach = u.mp_reach.expect("MP_REACH_NLRI");
-        assert_eq!(reach.nlri, vec![v6]);
         assert_eq!(
-            reach.next_hops,
-            vec![IpAddr::V6("fe80::a9fe:a01".parse().unwrap())]
-        );
-        assert_eq!(
-            u.attributes.and_then(|a| a.next_hop),
+            u.attributes.as_ref().and_then(|a| a.next_hop),
             None,
             "no NEXT_HOP beside MP_REACH"
+        );
+        let reach = u.mp_reach.expect("MP_REACH_NLRI");
+        assert_eq!(reach.nlri, vec![v6]);
+        // AFI 2, SAFI 1, then the next hop's length and bytes.
+        let raw = &messages[1];
+        let at = raw
+            .windows(3)
+            .position(|w| w == [0, 2, 1])
+            .expect("MP_REACH_NLRI's AFI/SAFI in the bytes");
+        let len = usize::from(raw[at + 3]);
+        (reach.next_hops, raw[at + 3..at + 4 + len].to_vec())
+    }
+
+    #[test]
+    fn ipv6_routes_get_a_link_local_next_hop_without_an_ipv6_inside_address() {
+        let hops = NextHops::new(Ipv4Addr::new(169, 254, 10, 1), None);
+        let (decoded, field) = ipv6_announcement(&hops);
+        assert_eq!(decoded, vec![IpAddr::V6("fe80::a9fe:a01".parse().unwrap())]);
+        let mut expected = vec![16, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        expected.extend_from_slice(&[169, 254, 10, 1]);
+        assert_eq!(field, expected);
+    }
+
+    #[test]
+    fn ipv6_routes_get_the_ipv6_inside_address_alone_as_next_hop() {
+        let global: Ipv6Addr = "fd00:0:0:10::1".parse().unwrap();
+        let hops = NextHops::new(Ipv4Addr::new(169, 254, 10, 1), Some(global));
+        let (decoded, field) = ipv6_announcement(&hops);
+        assert_eq!(decoded, vec![IpAddr::V6(global)]);
+        // 16 bytes, global: no link-local address a peer without interface
+        // information would refuse.
+        let expected = vec![16, 0xfd, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(field, expected);
+    }
+
+    #[test]
+    fn ipv4_routes_keep_the_inside_ipv4_next_hop() {
+        let global: Ipv6Addr = "fd00:0:0:10::1".parse().unwrap();
+        let hops = NextHops::new(Ipv4Addr::new(169, 254, 10, 1), Some(global));
+        assert_eq!(
+            hops.of(Family::IPV4_UNICAST),
+            IpAddr::V4(Ipv4Addr::new(169, 254, 10, 1))
         );
     }
 }

@@ -31,6 +31,8 @@ const LINK_LOCAL: [IpNet; 2] = [
 pub struct Guard {
     /// The tunnels' inside addresses live here.
     link_local: [IpNet; 2],
+    /// The tunnels' IPv6 inside /126s (`inside_ipv6_cidr`).
+    inside_v6: Vec<IpNet>,
     /// This gateway's `[bgp] networks`.
     own: Vec<IpNet>,
     /// Static routes, by connection.
@@ -43,6 +45,12 @@ impl Guard {
     pub fn new(cfg: &GatewayConfig) -> Guard {
         Guard {
             link_local: LINK_LOCAL,
+            inside_v6: cfg
+                .connections
+                .iter()
+                .flat_map(|c| c.tunnels.iter().filter_map(|t| t.inside_ipv6))
+                .map(|i| IpNet::V6(i.cidr))
+                .collect(),
             own: cfg.bgp.networks.clone(),
             statics: cfg
                 .connections
@@ -76,6 +84,11 @@ impl Guard {
         if self.link_local.iter().any(within) {
             return Some(format!(
                 "{prefix} lies within the tunnels' link-local inside addresses"
+            ));
+        }
+        if let Some(inside) = self.inside_v6.iter().find(|n| within(n)) {
+            return Some(format!(
+                "{prefix} lies within the tunnel inside addresses {inside}"
             ));
         }
         if let Some(own) = self.own.iter().find(|n| within(n)) {
@@ -323,6 +336,7 @@ mod tests {
         let net = |s: &str| s.parse::<IpNet>().unwrap();
         Guard {
             link_local: LINK_LOCAL,
+            inside_v6: vec!["fd00:0:0:10::/126".parse().unwrap()],
             own: vec![net("10.2.0.0/24"), net("fd00:2::/64")],
             statics: vec![(net("10.9.0.0/16"), ConnectionId(1))],
             outer: vec![
@@ -366,6 +380,15 @@ mod tests {
         );
         assert!(refused("10.1.0.0/24").is_none());
         assert!(refused("fd00:1::/64").is_none());
+        assert_eq!(
+            refused("fd00:0:0:10::2/128").as_deref(),
+            Some("fd00:0:0:10::2/128 lies within the tunnel inside addresses fd00:0:0:10::/126")
+        );
+        assert!(refused("fd00:0:0:10::/126").is_some());
+        assert!(
+            refused("fd00::/8").is_none(),
+            "a route covering the inside /126 is allowed: the /126 is longer"
+        );
     }
 
     #[test]
@@ -373,6 +396,7 @@ mod tests {
         let net = |s: &str| s.parse::<IpNet>().unwrap();
         let g = Guard {
             link_local: LINK_LOCAL,
+            inside_v6: vec!["fd00:0:0:10::/126".parse().unwrap()],
             own: vec![net("0.0.0.0/0"), net("::/0"), net("10.2.0.0/24")],
             statics: vec![(net("0.0.0.0/0"), ConnectionId(1))],
             outer: vec![],

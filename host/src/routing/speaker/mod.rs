@@ -56,6 +56,8 @@ struct BgpPeer {
     connection_name: String,
     local: Ipv4Addr,
     remote: Ipv4Addr,
+    /// The next hops our routes go out with (`export::NextHops`).
+    next_hops: export::NextHops,
     settings: ConnectionBgp,
     session: Session,
     /// The adopted TCP connection, and an outgoing attempt in progress.
@@ -670,7 +672,7 @@ impl Speaker {
             wanted
         };
         let diff = p.adj_out.update(wanted);
-        let mut messages = export::encode_diff(&diff, p.local, &p.session.codec_context());
+        let mut messages = export::encode_diff(&diff, &p.next_hops, &p.session.codec_context());
         if full {
             let ctx = p.session.codec_context();
             messages.extend(families.iter().map(|f| codec::encode_end_of_rib(*f, &ctx)));
@@ -693,7 +695,7 @@ impl Speaker {
         }
         all.announce.retain(|(_, prefixes)| !prefixes.is_empty());
         let ctx = p.session.codec_context();
-        let mut messages = export::encode_diff(&all, p.local, &ctx);
+        let mut messages = export::encode_diff(&all, &p.next_hops, &ctx);
         messages.push(codec::encode_end_of_rib(family, &ctx));
         info!(tunnel = %p.tunnel_name, %family, "route refresh: Adj-RIB-Out sent again");
         messages

@@ -35,6 +35,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         connection_name: conn.name.clone(),
         local: t.inside_local,
         remote: t.inside_remote,
+        next_hops: super::export::NextHops::new(t.inside_local, t.inside_ipv6.map(|i| i.local)),
         session: Session::new(session_cfg),
         tcp: None,
         attempt: None,
