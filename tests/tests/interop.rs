@@ -2,7 +2,7 @@
 //! stock software, configured from `sitelink export` with the files
 //! unedited: two WireGuard interfaces brought up by `wg-quick` (wireguard-go,
 //! keys from `wg genkey`) and BIRD 2 (BGP and BFD over both tunnels), or
-//! GoBGP. Run with `cargo build -p sitelink && cargo test -p sitelink-lab
+//! GoBGP, or FRR's bgpd without zebra (configured by hand). Run with `cargo build -p sitelink && cargo test -p sitelink-lab
 //! --test interop -- --nocapture --test-threads=1` to see what each peer did.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sitelink_lab::cleanup::Watchdog;
+use sitelink_lab::frr::{Frr, FrrConfig, FrrNeighbor};
 use sitelink_lab::measure;
 use sitelink_lab::process;
 use sitelink_lab::stock::{self, Bird, Gobgp};
@@ -35,7 +36,10 @@ fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Vec<PathBu
 }
 
 /// Brings up both tunnels on the site's edge router from exported wg-quick
-/// files; returns the interface names.
+/// files; returns the interface names. Each file is renamed after the lab
+/// (wg-quick names the interface after the file): wireguard-go's control
+/// sockets live in /run/wireguard, shared by every namespace, so two labs
+/// running at once must not both have an `office-tunnel1`.
 fn stock_tunnels(lab: &SiteLab, test: &str) -> Vec<String> {
     let dir = lab.lab().dir().join("wg");
     let files = export(lab, "wg-quick", &dir, &[]);
@@ -46,8 +50,12 @@ fn stock_tunnels(lab: &SiteLab, test: &str) -> Vec<String> {
     );
     files
         .iter()
-        .map(|f| {
-            stock::wg_quick_up(&lab.cgw, f)
+        .enumerate()
+        .map(|(i, f)| {
+            let unique = dir.join(format!("wg{}t{}.conf", lab.lab().short(), i + 1));
+            std::fs::rename(f, &unique)
+                .unwrap_or_else(|e| panic!("{test}: renaming {}: {e}", f.display()));
+            stock::wg_quick_up(&lab.cgw, &unique)
                 .unwrap_or_else(|e| panic!("{test}: {e}\n{}", lab.gateway_logs()))
         })
         .collect()
@@ -141,6 +149,14 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
     })
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
     println!("[{test}] BIRD learned: {}", bird_routes());
+    // IPv6 routes come with the VGW's IPv6 inside address as next hop.
+    let v6 = bird
+        .birdc(&["show", "route", SITE_B_NET_V6, "protocol", "office_tunnel1"])
+        .unwrap_or_default();
+    assert!(
+        v6.contains("via fd00:0:0:10::1 on"),
+        "{test}: BIRD's next hop for {SITE_B_NET_V6}: {v6}"
+    );
     lab.assert_sites_ping(test, Duration::from_secs(10));
     refresh_is_answered(&lab, test);
     // And BIRD asks (`reload in` sends ROUTE-REFRESH: BIRD keeps no
@@ -371,6 +387,10 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
         learned("ipv4"),
         learned("ipv6")
     );
+    assert!(
+        learned("ipv6").contains("fd00:0:0:10::1") && learned("ipv6").contains("fd00:0:0:11::1"),
+        "{test}: GoBGP's next hops for {SITE_B_NET_V6} are not the VGW's IPv6 inside addresses"
+    );
 
     // Route refresh: sitelink asks, GoBGP sends its routes again. (GoBGP's
     // own `softresetin` re-reads its Adj-RIB-In and sends nothing.)
@@ -471,4 +491,107 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
         )
     });
     println!("[{test}] GoBGP received {} NOTIFICATION(s)", received());
+}
+
+/// The next hops of an FRR path (`nexthops[].ip`).
+fn next_hops(path: &serde_json::Value) -> Vec<String> {
+    path["nexthops"]
+        .as_array()
+        .map(|hops| {
+            hops.iter()
+                .filter_map(|h| h["ip"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_frr_peer_without_zebra_keeps_its_sessions_and_takes_ipv6_routes_with_standard_next_hops() {
+    let _wd = Watchdog::arm("interop frr", Duration::from_secs(150));
+    let test = "frr";
+    assert!(
+        Frr::installed(),
+        "{test}: FRR's bgpd is missing: run scripts/install-deps.sh (Debian's frr)"
+    );
+    // No BFD daemon on the far side: the VGW probes with ICMP echo.
+    let opts = SiteOptions::default().set(Gw::Vgw, "connection.liveness", "mode", "\"echo\"");
+    let lab = interop_lab(test, opts);
+    stock_tunnels(&lab, test);
+    // The far side sends its IPv6 inside address as its IPv6 next hop, as an
+    // operator configures FRR over IPv4 sessions.
+    let conf = FrrConfig {
+        asn: 65000,
+        router_id: "169.254.10.2".into(),
+        remote_asn: 64512,
+        networks: vec![SITE_A_NET_V4.into(), SITE_A_NET_V6.into()],
+        neighbors: vec![
+            FrrNeighbor {
+                address: "169.254.10.1".into(),
+                ipv6_next_hop: Some("fd00:0:0:10::2".into()),
+            },
+            FrrNeighbor {
+                address: "169.254.11.1".into(),
+                ipv6_next_hop: Some("fd00:0:0:11::2".into()),
+            },
+        ],
+    };
+    let frr = Frr::start(&lab.cgw, &conf, &lab.lab().dir().join("frr"))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let took = lab
+        .wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
+        .unwrap_or_else(|e| panic!("{test}: {e}\nfrr: {}", frr.log()));
+    println!("[{test}] FRR's two sessions established on the VGW after {took:?}");
+    wait_site_a_routes(&lab, test);
+
+    // FRR takes site B's prefixes over both sessions, IPv6 with the VGW's
+    // IPv6 inside address as next hop (a link-local one, alone or after the
+    // global one, FRR without zebra refuses as malformed).
+    let paths = |afi: &str, prefix: &str| frr.paths(afi, prefix);
+    lab.wait_until(
+        "FRR to hold site B's prefixes over both tunnels",
+        UP,
+        || paths("ipv4", SITE_B_NET_V4).len() == 2 && paths("ipv6", SITE_B_NET_V6).len() == 2,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{test}: {e}\n{}\n{}",
+            frr.vtysh("show bgp ipv6 unicast").unwrap_or_default(),
+            frr.log()
+        )
+    });
+    let mut v6_hops: Vec<Vec<String>> =
+        paths("ipv6", SITE_B_NET_V6).iter().map(next_hops).collect();
+    v6_hops.sort();
+    assert_eq!(
+        v6_hops,
+        [["fd00:0:0:10::1"], ["fd00:0:0:11::1"]],
+        "{test}: FRR's next hops for {SITE_B_NET_V6}"
+    );
+    let mut v4_hops: Vec<Vec<String>> =
+        paths("ipv4", SITE_B_NET_V4).iter().map(next_hops).collect();
+    v4_hops.sort();
+    assert_eq!(v4_hops, [["169.254.10.1"], ["169.254.11.1"]]);
+    println!("[{test}] FRR holds {SITE_B_NET_V6} via {v6_hops:?}, {SITE_B_NET_V4} via {v4_hops:?}");
+
+    // The sessions stay up: a peer that found a next hop malformed would
+    // reset them within seconds of each UPDATE.
+    thread::sleep(Duration::from_secs(6));
+    for (neighbor, tunnel) in [("169.254.10.1", TUNNEL_1), ("169.254.11.1", TUNNEL_2)] {
+        let (ups, state) = frr
+            .neighbor(neighbor)
+            .unwrap_or_else(|| panic!("{test}: no neighbor {neighbor} in FRR"));
+        assert_eq!(
+            (ups, state.as_str()),
+            (1, "Established"),
+            "{test}: FRR's session with {neighbor} came up {ups} times\n{}",
+            frr.log()
+        );
+        let bgp = lab.bgp(Gw::Vgw).expect("sitelink bgp");
+        assert_eq!(
+            bgp.last_error(tunnel),
+            None,
+            "{test}: the VGW's session over {tunnel} saw an error"
+        );
+    }
+    println!("[{test}] both sessions up once, no error, 6 s after the routes arrived");
 }
