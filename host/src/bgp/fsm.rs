@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::codec;
 use super::message::{
-    error_code, Capability, Family, Message, Notification, Open, AS_TRANS, HEADER_LEN,
+    error_code, Capability, Family, GracefulRestart, Message, Notification, Open, AS_TRANS,
+    HEADER_LEN,
 };
 
 mod types;
@@ -346,6 +347,12 @@ impl Session {
         self.cfg.hold_time = hold_time;
     }
 
+    /// Whether (and with which Restart Time) the next OPEN offers graceful
+    /// restart.
+    pub fn set_graceful_restart(&mut self, restart_time: Option<u16>) {
+        self.cfg.graceful_restart = restart_time;
+    }
+
     /// What both OPENs agreed on, from OpenConfirm on (`None` before, and
     /// after every reset).
     pub fn negotiated(&self) -> Option<&Negotiated> {
@@ -517,7 +524,7 @@ impl Session {
     /// What both OPENs agree on: the smaller hold time (section 4.2), the
     /// families both offered (RFC 4760 section 8), 4-octet AS (RFC 6793
     /// section 4) and route refresh (RFC 2918) if both offered them (we
-    /// always do).
+    /// always do), the peer's graceful restart (RFC 4724) if we offered it.
     fn negotiate(&self, open: &Open) -> Negotiated {
         let hold_time = self.cfg.offered_hold_time().min(open.hold_time);
         let keepalive = Duration::from_secs(u64::from(hold_time)) / 3;
@@ -536,11 +543,17 @@ impl Session {
             families,
             four_octet_as: open.four_octet_as(),
             route_refresh: open.route_refresh(),
+            graceful_restart: self
+                .cfg
+                .graceful_restart
+                .and_then(|_| open.graceful_restart().cloned()),
         }
     }
 
     /// Our OPEN (section 4.2) with its capabilities (RFC 5492): one
-    /// Multiprotocol per family, RouteRefresh, FourOctetAs.
+    /// Multiprotocol per family, RouteRefresh, FourOctetAs, and Graceful
+    /// Restart as a helper (RFC 4724 section 3: no families, since we keep
+    /// no forwarding state across our own restart; R and N clear).
     fn our_open(&self) -> Open {
         let mut capabilities: Vec<Capability> = self
             .cfg
@@ -550,6 +563,12 @@ impl Session {
             .collect();
         capabilities.push(Capability::RouteRefresh);
         capabilities.push(Capability::FourOctetAs(self.cfg.local_asn));
+        if let Some(restart_time) = self.cfg.graceful_restart {
+            capabilities.push(Capability::GracefulRestart(GracefulRestart {
+                restart_time,
+                ..GracefulRestart::default()
+            }));
+        }
         Open {
             asn: self.cfg.local_asn,
             hold_time: self.cfg.offered_hold_time(),

@@ -98,6 +98,43 @@ impl Open {
             .iter()
             .any(|c| matches!(c, Capability::RouteRefresh))
     }
+
+    /// The speaker's Graceful Restart capability (RFC 4724 section 3), the
+    /// first if it sent several.
+    pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart(gr) => Some(gr),
+            _ => None,
+        })
+    }
+}
+
+/// The Graceful Restart capability's value (RFC 4724 section 3; the N bit
+/// from RFC 8538 section 2, parsed and shown, not acted on).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GracefulRestart {
+    /// R: the speaker has restarted (its peer should not wait for its
+    /// End-of-RIB before sending its own routes).
+    pub restarting: bool,
+    /// N: the speaker does graceful restart on NOTIFICATIONs (RFC 8538).
+    pub notification: bool,
+    /// Seconds its peer should keep its routes after a drop: 12 bits, at
+    /// most 4095.
+    pub restart_time: u16,
+    /// The families whose forwarding it can keep across a restart, each
+    /// with the Forwarding State (F) bit: whether it did keep it this time.
+    /// None: it keeps no forwarding, only helps its peers (a "helper").
+    pub families: Vec<(Family, bool)>,
+}
+
+impl GracefulRestart {
+    /// The largest Restart Time the 12-bit field holds.
+    pub const MAX_RESTART_TIME: u16 = 0x0fff;
+
+    /// Whether `family` is listed with its Forwarding State bit set.
+    pub fn forwarding_kept(&self, family: Family) -> bool {
+        self.families.iter().any(|(f, kept)| *f == family && *kept)
+    }
 }
 
 /// A capability in an OPEN's optional parameters (RFC 5492).
@@ -107,6 +144,9 @@ pub enum Capability {
     Multiprotocol(Family),
     /// Code 2 (RFC 2918).
     RouteRefresh,
+    /// Code 64 (RFC 4724). A value of the wrong length is kept as
+    /// `Unknown`: the peer is then treated as not offering it.
+    GracefulRestart(GracefulRestart),
     /// Code 65 (RFC 6793), with the speaker's ASN.
     FourOctetAs(u32),
     /// Any other code, kept as received.

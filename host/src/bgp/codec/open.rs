@@ -1,12 +1,12 @@
 //! OPEN messages (RFC 4271 §4.2) and the capabilities in their optional
 //! parameters (RFC 5492 §4): multiprotocol (RFC 4760 §8), route refresh
-//! (RFC 2918 §2) and 4-octet AS numbers (RFC 6793 §3), others kept as
-//! received. It owns the syntax checks of RFC 4271 §6.2 that need only the
+//! (RFC 2918 §2), graceful restart (RFC 4724 §3) and 4-octet AS numbers
+//! (RFC 6793 §3), others kept as received. It owns the syntax checks of RFC 4271 §6.2 that need only the
 //! bytes (version, parameter types and lengths); the checks that need
 //! configuration or policy (peer AS, hold time, BGP Identifier) are the
 //! FSM's, and it must not look at any other message.
 
-use crate::bgp::message::{error_code, Capability, Family, Notification, Open};
+use crate::bgp::message::{error_code, Capability, Family, GracefulRestart, Notification, Open};
 
 use super::aspath::two_octet;
 use super::reader::Reader;
@@ -18,6 +18,7 @@ const PARAM_CAPABILITIES: u8 = 2;
 
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 
 /// Longest value of a one-byte length field.
@@ -116,6 +117,17 @@ fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
         CAP_ROUTE_REFRESH if value.is_empty() => Capability::RouteRefresh,
         // RFC 6793 §3: the 4-octet ASN.
         CAP_FOUR_OCTET_AS if value.len() == 4 => Capability::FourOctetAs(r.u32()?),
+        // RFC 4724 §3: flags and Restart Time (2), then AFI (2), SAFI (1),
+        // flags (1) per family. Any other length is not a session error
+        // (RFC 4724 names none): it is kept as unknown, and the peer is
+        // treated as not offering graceful restart.
+        CAP_GRACEFUL_RESTART => match decode_graceful_restart(value) {
+            Some(gr) => Capability::GracefulRestart(gr),
+            None => Capability::Unknown {
+                code,
+                value: value.to_vec(),
+            },
+        },
         CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS => return None,
         _ => Capability::Unknown {
             code,
@@ -123,6 +135,53 @@ fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
         },
     };
     Some(cap)
+}
+
+/// Restart flags (4 bits: R, N, 2 reserved) and Restart Time (12 bits),
+/// then (AFI, SAFI, flags) tuples whose flags' top bit is F (RFC 4724 §3,
+/// RFC 8538 §2). `None` unless the length is 2 + 4k.
+fn decode_graceful_restart(value: &[u8]) -> Option<GracefulRestart> {
+    if value.len() < 2 || !(value.len() - 2).is_multiple_of(4) {
+        return None;
+    }
+    let mut r = Reader::new(value);
+    let head = r.u16()?;
+    let mut families = Vec::new();
+    while !r.is_empty() {
+        let afi = r.u16()?;
+        let safi = r.u8()?;
+        let flags = r.u8()?;
+        families.push((Family { afi, safi }, flags & GR_FORWARDING != 0));
+    }
+    Some(GracefulRestart {
+        restarting: head & GR_RESTART_STATE != 0,
+        notification: head & GR_NOTIFICATION != 0,
+        restart_time: head & GracefulRestart::MAX_RESTART_TIME,
+        families,
+    })
+}
+
+/// The Restart State (R) bit, the Graceful Notification (N) bit, the
+/// Forwarding State (F) bit of a family's flags.
+const GR_RESTART_STATE: u16 = 0x8000;
+const GR_NOTIFICATION: u16 = 0x4000;
+const GR_FORWARDING: u8 = 0x80;
+
+fn encode_graceful_restart(gr: &GracefulRestart) -> Vec<u8> {
+    let mut head = gr.restart_time.min(GracefulRestart::MAX_RESTART_TIME);
+    if gr.restarting {
+        head |= GR_RESTART_STATE;
+    }
+    if gr.notification {
+        head |= GR_NOTIFICATION;
+    }
+    let mut out = head.to_be_bytes().to_vec();
+    for (f, kept) in &gr.families {
+        out.extend_from_slice(&f.afi.to_be_bytes());
+        out.push(f.safi);
+        out.push(if *kept { GR_FORWARDING } else { 0 });
+    }
+    out
 }
 
 /// Appends an OPEN body. My Autonomous System is the ASN, or AS_TRANS if
@@ -174,6 +233,7 @@ fn encode_capability(cap: &Capability) -> Result<Vec<u8>, EncodeError> {
         }
         Capability::RouteRefresh => (CAP_ROUTE_REFRESH, Vec::new()),
         Capability::FourOctetAs(asn) => (CAP_FOUR_OCTET_AS, asn.to_be_bytes().to_vec()),
+        Capability::GracefulRestart(gr) => (CAP_GRACEFUL_RESTART, encode_graceful_restart(gr)),
         Capability::Unknown { code, value } => (*code, value.clone()),
     };
     if value.len() + 2 > MAX_FIELD {

@@ -180,6 +180,7 @@ fn happy_path_active() {
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         four_octet_as: true,
         route_refresh: true,
+        graceful_restart: None,
     };
     assert_eq!(out, vec![Output::Established(want.clone())]);
     assert_eq!(s.state(), State::Established);
@@ -226,6 +227,7 @@ fn happy_path_passive_negotiates_the_lesser_offer() {
         families: vec![Family::IPV4_UNICAST],
         four_octet_as: false,
         route_refresh: false,
+        graceful_restart: None,
     };
     assert_eq!(out, vec![Output::Established(want)]);
     assert!(!s.codec_context().four_octet_as);
@@ -664,4 +666,48 @@ fn displays() {
         DownReason::ConnectionClosed.to_string(),
         "connection closed"
     );
+}
+
+/// Graceful restart (RFC 4724): offered as a helper (no families) when
+/// configured; the peer's capability is negotiated only then.
+#[test]
+fn graceful_restart_is_offered_as_a_helper_and_the_peers_is_kept() {
+    use crate::bgp::message::GracefulRestart;
+    let theirs = GracefulRestart {
+        restarting: true,
+        notification: false,
+        restart_time: 90,
+        families: vec![(Family::IPV4_UNICAST, true), (Family::IPV6_UNICAST, false)],
+    };
+    let mut open = peer_open(90);
+    open.capabilities
+        .push(Capability::GracefulRestart(theirs.clone()));
+    for offered in [Some(120), None] {
+        let t0 = Instant::now();
+        let mut s = Session::new(SessionConfig {
+            graceful_restart: offered,
+            ..cfg(true)
+        });
+        s.start(t0);
+        let out = s.tcp_connected(t0);
+        let Some(Message::Open(ours)) = sent(&out).into_iter().next() else {
+            panic!("our OPEN expected");
+        };
+        let want = offered.map(|restart_time| GracefulRestart {
+            restart_time,
+            ..GracefulRestart::default()
+        });
+        assert_eq!(
+            ours.graceful_restart(),
+            want.as_ref(),
+            "offered {offered:?}"
+        );
+        s.received(&wire(&Message::Open(open.clone())), t0);
+        let got = s.negotiated().and_then(|n| n.graceful_restart.clone());
+        assert_eq!(
+            got,
+            offered.map(|_| theirs.clone()),
+            "negotiated only when we offered it too"
+        );
+    }
 }

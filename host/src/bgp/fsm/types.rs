@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::bgp::message::{Family, Notification, Update};
+use crate::bgp::message::{Family, GracefulRestart, Notification, Update};
 
 /// Hold time we offer by default, in seconds (keepalive every 10 s).
 pub const DEFAULT_HOLD_TIME: u16 = 30;
@@ -36,6 +36,10 @@ pub struct SessionConfig {
     /// Offered in Multiprotocol capabilities (RFC 4760 section 8); none
     /// offered means IPv4 unicast only.
     pub families: Vec<Family>,
+    /// Offer Graceful Restart (RFC 4724) as a helper with this Restart
+    /// Time: no families listed, since we keep no forwarding state across
+    /// our own restart, but we keep a restarting peer's routes.
+    pub graceful_restart: Option<u16>,
 }
 
 impl SessionConfig {
@@ -51,6 +55,7 @@ impl SessionConfig {
             idle_hold: DEFAULT_IDLE_HOLD,
             passive: false,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            graceful_restart: None,
         }
     }
 
@@ -145,6 +150,8 @@ pub struct Negotiated {
     pub families: Vec<Family>,
     pub four_octet_as: bool,
     pub route_refresh: bool,
+    /// The peer's Graceful Restart capability, when both offered it.
+    pub graceful_restart: Option<GracefulRestart>,
 }
 
 /// Why a session went down.

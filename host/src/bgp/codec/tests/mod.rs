@@ -6,6 +6,7 @@
 //! past the codec's public API except through these helpers.
 
 mod fuzz;
+mod graceful;
 mod header;
 mod malformed;
 mod open;

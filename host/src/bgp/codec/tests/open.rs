@@ -2,7 +2,7 @@
 //! 6793).
 
 use super::*;
-use crate::bgp::message::{error_code::*, Capability, Family, Open, AS_TRANS};
+use crate::bgp::message::{error_code::*, Capability, Family, GracefulRestart, Open, AS_TRANS};
 
 /// OPEN fields before the optional parameters: version 4, AS 65000, hold
 /// time 90, BGP Identifier 10.0.0.1.
@@ -27,10 +27,10 @@ fn all_capabilities(asn: u32) -> Vec<Capability> {
         Capability::Multiprotocol(Family::IPV6_UNICAST),
         Capability::RouteRefresh,
         Capability::FourOctetAs(asn),
-        Capability::Unknown {
-            code: 64,
-            value: vec![0x00, 0x78],
-        },
+        Capability::GracefulRestart(GracefulRestart {
+            restart_time: 120,
+            ..GracefulRestart::default()
+        }),
     ]
 }
 
@@ -51,7 +51,7 @@ fn open_one_capability_per_parameter() {
         0x02, 0x06, 0x01, 0x04, 0x00, 0x02, 0x00, 0x01, // MP: AFI 2, res, SAFI 1
         0x02, 0x02, 0x02, 0x00, // route refresh, no value
         0x02, 0x06, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe8, // 4-octet AS 65000
-        0x02, 0x04, 0x40, 0x02, 0x00, 0x78, // code 64 (graceful restart), kept raw
+        0x02, 0x04, 0x40, 0x02, 0x00, 0x78, // graceful restart: helper, 120 s
     ];
     let bytes = frame(TYPE_OPEN, &open_body(&params));
     assert_eq!(bytes.len(), 29 + 34);
@@ -67,7 +67,7 @@ fn open_grouped_capabilities_known_bytes_and_round_trip() {
         0x01, 0x04, 0x00, 0x02, 0x00, 0x01, // MP IPv6 unicast
         0x02, 0x00, // route refresh
         0x41, 0x04, 0x00, 0x00, 0xfd, 0xe8, // 4-octet AS 65000
-        0x40, 0x02, 0x00, 0x78, // code 64
+        0x40, 0x02, 0x00, 0x78, // graceful restart: helper, 120 s
     ];
     let bytes = frame(TYPE_OPEN, &open_body(&params));
     let msg = Message::Open(expected(65000));
