@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Source};
 use super::model::{
-    BgpConfig, ConnectionBgp, EndpointConfig, MaxPrefixAction, MaxPrefixes, Role, Routing,
-    TunnelConfig,
+    BgpConfig, ConnectionBgp, EndpointConfig, GracefulRestartLimits, MaxPrefixAction, MaxPrefixes,
+    Role, Routing, TunnelConfig,
 };
 use super::rules;
 
@@ -41,6 +41,9 @@ pub struct RawConnectionBgp {
     pub max_prefixes_warning_pct: Option<Spanned<i64>>,
     pub max_prefixes_action: Option<Spanned<String>>,
     pub max_prefixes_restart_s: Option<Spanned<i64>>,
+    pub graceful_restart: Option<Spanned<bool>>,
+    pub graceful_restart_max_s: Option<Spanned<i64>>,
+    pub graceful_restart_stale_s: Option<Spanned<i64>>,
 }
 
 /// The gateway's `[bgp]` table, with defaults. `asn` is `None` when neither
@@ -266,6 +269,51 @@ pub(crate) fn connection(
             warning,
             action,
         },
+        graceful_restart: graceful_restart(src, raw)?,
+    }))
+}
+
+/// `graceful_restart` (on by default) and its two limits, which make sense
+/// only with it on.
+fn graceful_restart(
+    src: &Source,
+    raw: &RawConnectionBgp,
+) -> Result<Option<GracefulRestartLimits>, ConfigError> {
+    let d = GracefulRestartLimits::DEFAULT;
+    let on = raw.graceful_restart.as_ref().is_none_or(|v| *v.get_ref());
+    if !on {
+        let limit = [
+            ("graceful_restart_max_s", &raw.graceful_restart_max_s),
+            ("graceful_restart_stale_s", &raw.graceful_restart_stale_s),
+        ]
+        .into_iter()
+        .find_map(|(k, v)| v.as_ref().map(|v| (k, v.span())));
+        if let Some((key, at)) = limit {
+            return Err(src.err(
+                at,
+                format!("{key} is set but graceful_restart = false"),
+                format!("remove {key}, or set graceful_restart = true"),
+            ));
+        }
+        return Ok(None);
+    }
+    let max = rules::int_in(
+        src,
+        raw.graceful_restart_max_s.as_ref(),
+        "graceful_restart_max_s",
+        1..=4095,
+        d.max_restart.as_secs() as i64,
+    )?;
+    let stale = rules::int_in(
+        src,
+        raw.graceful_restart_stale_s.as_ref(),
+        "graceful_restart_stale_s",
+        1..=3600,
+        d.stale.as_secs() as i64,
+    )?;
+    Ok(Some(GracefulRestartLimits {
+        max_restart: Duration::from_secs(max.unsigned_abs()),
+        stale: Duration::from_secs(stale.unsigned_abs()),
     }))
 }
 

@@ -137,6 +137,27 @@ pub struct ConnectionBgp {
     /// connecting out.
     pub passive: bool,
     pub max_prefixes: MaxPrefixes,
+    /// BGP graceful restart (RFC 4724) as a helper; `None`: off.
+    pub graceful_restart: Option<GracefulRestartLimits>,
+}
+
+/// How long we keep a restarting peer's routes (`graceful_restart_max_s`,
+/// `graceful_restart_stale_s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestartLimits {
+    /// The longest Restart Time of a peer we honour (a peer may announce
+    /// up to 4095 s): its routes stay this long at most while it is away.
+    pub max_restart: Duration,
+    /// After the peer is back, how long its routes not yet announced again
+    /// stay if its End-of-RIB never comes.
+    pub stale: Duration,
+}
+
+impl GracefulRestartLimits {
+    pub const DEFAULT: GracefulRestartLimits = GracefulRestartLimits {
+        max_restart: Duration::from_secs(300),
+        stale: Duration::from_secs(360),
+    };
 }
 
 /// How many prefixes a peer may send (AWS accepts 100 from a customer

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::tests::{assert_err, assert_err_after, Fixture};
-use super::{MaxPrefixAction, Routing};
+use super::{GracefulRestartLimits, MaxPrefixAction, Routing};
 
 /// `BASE` with its connection made dynamic.
 fn dynamic(fx: &Fixture, bgp: &str) -> String {
@@ -177,6 +177,58 @@ fn max_prefix_action_names() {
         15,
         "max_prefixes = 0 is out of range",
         "use a value from 1 to 10000000, or leave max_prefixes out for the default 100",
+    );
+}
+
+#[test]
+fn graceful_restart_is_on_by_default_with_limits() {
+    let fx = Fixture::new();
+    let bgp = |text: &str| {
+        let cfg = fx.parse(&dynamic(&fx, text)).unwrap();
+        cfg.connections[0].bgp.as_ref().unwrap().graceful_restart
+    };
+    assert_eq!(
+        bgp("remote_asn = 65000"),
+        Some(GracefulRestartLimits::DEFAULT)
+    );
+    assert_eq!(
+        GracefulRestartLimits::DEFAULT,
+        GracefulRestartLimits {
+            max_restart: Duration::from_secs(300),
+            stale: Duration::from_secs(360)
+        }
+    );
+    assert_eq!(
+        bgp("remote_asn = 65000\ngraceful_restart_max_s = 4095\ngraceful_restart_stale_s = 5"),
+        Some(GracefulRestartLimits {
+            max_restart: Duration::from_secs(4095),
+            stale: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(bgp("remote_asn = 65000\ngraceful_restart = false"), None);
+
+    let text = dynamic(&fx, "remote_asn = 65000\ngraceful_restart_max_s = 4096");
+    assert_err_after(
+        &fx,
+        &text,
+        "graceful_restart_max_s = ",
+        0,
+        25,
+        "graceful_restart_max_s = 4096 is out of range",
+        "use a value from 1 to 4095, or leave graceful_restart_max_s out for the default 300",
+    );
+    let text = dynamic(
+        &fx,
+        "remote_asn = 65000\ngraceful_restart = false\ngraceful_restart_stale_s = 60",
+    );
+    assert_err_after(
+        &fx,
+        &text,
+        "graceful_restart_stale_s = ",
+        0,
+        27,
+        "graceful_restart_stale_s is set but graceful_restart = false",
+        "remove graceful_restart_stale_s, or set graceful_restart = true",
     );
 }
 
