@@ -94,7 +94,46 @@ pub struct BgpPeer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<NotificationCount>,
     pub last_error: Option<String>,
+    /// Graceful restart (RFC 4724, we help a restarting peer); absent when
+    /// `graceful_restart = false`, and from older gateways' answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestart>,
 }
+
+/// A session's graceful restart as the helper sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GracefulRestart {
+    /// The Restart Time the peer announced in its last session; `null`
+    /// when it did not offer graceful restart.
+    pub peer_restart_time_s: Option<u16>,
+    /// A restart in progress; `null` when none.
+    pub phase: Option<RestartPhase>,
+    /// The peer's routes kept as stale (still installed).
+    pub stale_routes: u64,
+    /// Seconds until what is still stale is swept; `null` when nothing is.
+    pub stale_sweep_in_s: Option<f64>,
+}
+
+/// Where a peer's graceful restart is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartPhase {
+    /// The session dropped; its routes are kept for the restart time.
+    Restarting,
+    /// The session is back; stale routes wait for End-of-RIB.
+    Refreshing,
+}
+
+impl RestartPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPhase::Restarting => "restarting",
+            RestartPhase::Refreshing => "refreshing",
+        }
+    }
+}
+
+display_as_str!(RestartPhase);
 
 /// The `bgp-refresh` reply: the tunnels whose peer was asked for its routes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +153,13 @@ mod tests {
         assert_eq!(bgp.peers[1].state, SessionState::OpenSent);
         assert_eq!(bgp.peers[1].families, None);
         assert_eq!(bgp.peers[1].remote_asn, 4_200_000_000);
+        let gr = bgp.peers[0]
+            .graceful_restart
+            .as_ref()
+            .expect("graceful_restart");
+        assert_eq!(gr.phase, Some(RestartPhase::Refreshing));
+        assert_eq!(gr.stale_routes, 1);
+        assert_eq!(bgp.peers[1].graceful_restart, None);
         let empty: BgpStatus = round_trips(include_str!("testdata/bgp_empty.json"));
         assert!(empty.peers.is_empty());
         let asked: Refreshed = round_trips(include_str!("testdata/refreshed.json"));

@@ -77,7 +77,9 @@ mod routes;
 mod status;
 mod tunnel_log;
 
-pub use bgp::{BgpPeer, BgpStatus, NotificationCount, Refreshed, SessionState};
+pub use bgp::{
+    BgpPeer, BgpStatus, GracefulRestart, NotificationCount, Refreshed, RestartPhase, SessionState,
+};
 pub use ids::TunnelCidr;
 pub use plugins::{
     Changes, PluginList, RemoveResult, RouteChange, ShadowReport, SlotStatus, SwapResult,

@@ -98,6 +98,12 @@ impl AdjRibIn {
         self.routes.get(prefix)
     }
 
+    /// Removes one route (a stale one swept after a graceful restart);
+    /// true if there was one.
+    pub fn remove(&mut self, prefix: &IpNet) -> bool {
+        self.routes.remove(prefix).is_some()
+    }
+
     /// Every route, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Arc<PathAttributes>)> {
         self.routes.iter()

@@ -230,6 +230,19 @@ pub fn bgp(doc: &BgpStatus) -> String {
             p.prefixes_advertised,
             p.last_error.as_deref().unwrap_or(""),
         );
+        if let Some(phase) = p
+            .graceful_restart
+            .as_ref()
+            .and_then(|g| g.phase.map(|ph| (g, ph)))
+        {
+            let (g, phase) = phase;
+            out += &format!(
+                "{:<12} graceful restart: {phase}, {} stale routes kept, swept in {}\n",
+                "",
+                g.stale_routes,
+                uptime(g.stale_sweep_in_s),
+            );
+        }
     }
     if doc.peers.is_empty() {
         out += "(no dynamic connection: no BGP session)\n";

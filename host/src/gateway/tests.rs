@@ -27,6 +27,16 @@ const LISTENER_CONN: u64 = 1 << 40;
 /// A VGW with one dynamic connection of two tunnels (the peer runs over the
 /// first), our network 10.2.0.0/24, and room for `max` routes.
 fn config(fx: &Fixture, connection: &str, max: u32) -> Arc<crate::config::GatewayConfig> {
+    config_with(fx, connection, max, "")
+}
+
+/// [`config`] with more `[connection.bgp]` lines.
+fn config_with(
+    fx: &Fixture,
+    connection: &str,
+    max: u32,
+    bgp: &str,
+) -> Arc<crate::config::GatewayConfig> {
     let text = fx
         .base()
         .replace("name = \"office\"", &format!("name = \"{connection}\""))
@@ -34,7 +44,7 @@ fn config(fx: &Fixture, connection: &str, max: u32) -> Arc<crate::config::Gatewa
             "routing = \"static\"\nstatic_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
             &format!(
                 "routing = \"dynamic\"\n\n[connection.bgp]\nremote_asn = {PEER_ASN}\n\
-                 max_prefixes = {max}\n"
+                 max_prefixes = {max}\n{bgp}"
             ),
         );
     let text = format!("{text}\n[bgp]\nnetworks = [\"10.2.0.0/24\"]\n");
@@ -209,20 +219,27 @@ impl Harness {
 
     /// The peer connects to our passive session over tunnel 0 and opens it.
     fn session_up(&mut self) {
+        self.session_up_with(vec![]);
+    }
+
+    /// [`Harness::session_up`] with more capabilities in the peer's OPEN.
+    fn session_up_with(&mut self, more: Vec<Capability>) {
         self.conn += 1;
         self.event(Event::Transport(TransportEvent::Connected {
             peer: PeerId(0),
             conn: self.conn,
         }));
+        let mut capabilities = vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(PEER_ASN),
+        ];
+        capabilities.extend(more);
         let open = Open {
             asn: PEER_ASN,
             hold_time: 90,
             router_id: Ipv4Addr::new(10, 255, 0, 2),
-            capabilities: vec![
-                Capability::Multiprotocol(Family::IPV4_UNICAST),
-                Capability::RouteRefresh,
-                Capability::FourOctetAs(PEER_ASN),
-            ],
+            capabilities,
         };
         let mut bytes = wire(&Message::Open(open));
         bytes.extend(wire(&Message::Keepalive));
@@ -556,5 +573,6 @@ fn a_dynamic_drain_sends_a_worse_path_and_waits_for_the_peer_to_move() {
     assert!(normal, "our route goes out as before");
 }
 
+mod graceful;
 mod plugins;
 mod reload;

@@ -28,13 +28,16 @@ use tracing::{info, warn};
 
 mod accepted;
 mod export;
+mod graceful;
 mod import;
 mod peers;
 mod views;
 
 use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, State};
-use crate::bgp::message::{error_code, Family, Notification, PathAttributes, Update, BGP_PORT};
+use crate::bgp::message::{
+    error_code, Family, GracefulRestart, Notification, PathAttributes, Update, BGP_PORT,
+};
 use crate::bgp::rib::{AdjRibIn, AdjRibOut};
 use crate::bgp::transport::{ConnId, PeerId, TransportAction, TransportEvent};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
@@ -81,6 +84,20 @@ struct BgpPeer {
     last_error: Option<String>,
     /// The peer as filter plugins see it.
     filter_peer: Peer,
+    /// The peer's Graceful Restart capability in the last session that
+    /// negotiated it (kept across the drop: it says what to keep).
+    peer_gr: Option<GracefulRestart>,
+    /// A graceful restart in progress: the stale routes kept.
+    restart: Option<graceful::Restart>,
+}
+
+impl BgpPeer {
+    /// Whether its accepted routes count: while the session is
+    /// established, or while a graceful restart keeps them.
+    fn routes_in_force(&self) -> bool {
+        self.session.state() == State::Established
+            || self.restart.as_ref().is_some_and(|r| r.keeps_routes())
+    }
 }
 
 pub struct Speaker {
@@ -251,17 +268,18 @@ impl Speaker {
         std::mem::take(&mut self.actions)
     }
 
-    /// The earliest timer of any session.
+    /// The earliest timer of any session or graceful restart.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .iter()
             .filter_map(|p| p.session.poll_timeout())
+            .chain(self.gr_poll_timeout())
             .min()
     }
 
     /// Runs the sessions' due timers; true when learned routes changed.
     pub fn on_timeouts(&mut self, now: Instant, filter: &mut FilterSlot) -> bool {
-        let mut changed = false;
+        let mut changed = self.gr_timeouts(now);
         for id in 0..self.peers.len() {
             let due = self
                 .peers
@@ -310,18 +328,21 @@ impl Speaker {
         let Some(id) = self.peers.iter().position(|p| p.tunnel == tunnel) else {
             return false;
         };
+        // Failover beats graceful restart: stale routes over a dead tunnel
+        // go (its session is down already, so nothing else would take them).
+        let swept = self.gr_end(id, "the tunnel's liveness probe failed");
         let Some(p) = self.peers.get_mut(id) else {
-            return false;
+            return swept;
         };
         if p.session.state() == State::Idle {
-            return false;
+            return swept;
         }
         let idle_hold = p.session.config().idle_hold;
         info!(tunnel = %p.tunnel_name, "liveness probe failed: BGP session reset");
         p.last_error = Some("the tunnel's liveness probe failed".into());
         let cease = Notification::new(error_code::CEASE, error_code::BFD_DOWN, Vec::new());
         let outputs = p.session.stop(Some(cease), Some(idle_hold), now);
-        self.drive(id, outputs, now, filter)
+        self.drive(id, outputs, now, filter) || swept
     }
 
     /// The prefixes whose accepted routes may have changed since the last
@@ -364,6 +385,9 @@ impl Speaker {
                 .and_then(|c| c.bgp.as_ref())
             {
                 p.settings.max_prefixes = bgp.max_prefixes;
+                p.settings.graceful_restart = bgp.graceful_restart;
+                p.session
+                    .set_graceful_restart(bgp.graceful_restart.map(|_| HELPER_RESTART_TIME));
             }
             p.session.set_hold_time(cfg.bgp.hold_time);
         }
@@ -511,6 +535,7 @@ impl Speaker {
                         "established".into(),
                         format!("peer AS {}, router ID {}", n.remote_asn, n.remote_router_id),
                     ));
+                    self.gr_established(id, &n, now);
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
@@ -530,6 +555,14 @@ impl Speaker {
                     }
                     self.events
                         .push((p.tunnel, "down".into(), reason.to_string()));
+                    if self.keep_on_down(id, &reason, now) {
+                        continue;
+                    }
+                    let Some(p) = self.peers.get_mut(id) else {
+                        return changed;
+                    };
+                    p.restart = None;
+                    p.peer_gr = None;
                     changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
                     p.to_filter.clear();
@@ -615,6 +648,13 @@ impl Speaker {
         // Announced or replaced routes wait for the import filter (what it
         // accepted before stays in force meanwhile); withdrawn ones go now.
         let mut changed = false;
+        if p.restart.is_some() {
+            let end_of_rib = update.is_end_of_rib();
+            self.gr_update(id, &applied.changed, end_of_rib);
+        }
+        let Some(p) = self.peers.get_mut(id) else {
+            return (changed, outputs);
+        };
         for n in &applied.changed {
             let was = before.get(n).cloned().flatten();
             if p.adj_in.get(n).is_some() {
@@ -720,6 +760,11 @@ fn warn_refused(p: &mut BgpPeer, problems: &[String], now: Instant) {
     warn!(tunnel = %p.tunnel_name, connection = %p.connection_name, more = problems.len() - 1,
         "{first}");
 }
+
+/// The Restart Time we announce as a helper. We list no families, so a
+/// peer keeps none of our routes whatever it says; 120 s is BIRD's and
+/// FRR's default.
+pub const HELPER_RESTART_TIME: u16 = 120;
 
 /// Routes per import-filter call: small enough for a plugin's deadline and
 /// memory cap, large enough that the call overhead does not matter.

@@ -28,6 +28,9 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
     session_cfg.hold_time = cfg.bgp.hold_time;
     session_cfg.passive = settings.passive;
+    session_cfg.graceful_restart = settings
+        .graceful_restart
+        .map(|_| super::HELPER_RESTART_TIME);
     Some(BgpPeer {
         tunnel: t.id,
         tunnel_name: t.inside_cidr.to_string(),
@@ -54,6 +57,8 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
             address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
         },
         settings,
+        peer_gr: None,
+        restart: None,
     })
 }
 
@@ -95,6 +100,7 @@ impl Speaker {
                 Notification::new(error_code::CEASE, error_code::PEER_DECONFIGURED, Vec::new());
             let outputs = p.session.stop(Some(cease), None, now);
             self.drive(id, outputs, now, filter);
+            self.gr_end(id, "connection removed");
             if passive {
                 self.actions
                     .push(TransportAction::Unlisten { peer: PeerId(id) });

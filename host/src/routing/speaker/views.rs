@@ -119,7 +119,7 @@ impl Speaker {
     pub fn dry_run_start(&self) -> FilterDryRun {
         let mut todo = Vec::new();
         for (id, p) in self.peers.iter().enumerate() {
-            if p.session.state() == State::Established {
+            if p.routes_in_force() {
                 todo.extend(p.adj_in.iter().map(|(prefix, _)| (id, prefix)));
             }
         }
@@ -159,7 +159,7 @@ impl Speaker {
             let Some(p) = self.peers.get(id) else {
                 continue;
             };
-            if p.session.state() != State::Established {
+            if !p.routes_in_force() {
                 continue;
             }
             let mut filter = ImportFilter::Candidate(plugin);
@@ -252,10 +252,10 @@ impl Speaker {
             .flat_map(|p| p.accepted.iter(&p.adj_in).map(|(prefix, _)| prefix))
     }
 
+    /// The sessions whose routes count: established, or kept through a
+    /// graceful restart.
     pub(super) fn established(&self) -> impl Iterator<Item = &BgpPeer> {
-        self.peers
-            .iter()
-            .filter(|p| p.session.state() == State::Established)
+        self.peers.iter().filter(|p| p.routes_in_force())
     }
 
     /// The learned routes of every session, accepted or not by the import
@@ -360,6 +360,16 @@ impl Speaker {
                         })
                         .collect(),
                     last_error: p.last_error.clone().or_else(|| stats.last_error.clone()),
+                    graceful_restart: p.settings.graceful_restart.map(|_| {
+                        let r = p.restart.as_ref();
+                        api::GracefulRestart {
+                            peer_restart_time_s: p.peer_gr.as_ref().map(|g| g.restart_time),
+                            phase: r.map(|r| r.phase()),
+                            stale_routes: r.map_or(0, |r| r.stale_count() as u64),
+                            stale_sweep_in_s: r
+                                .map(|r| r.deadline().saturating_duration_since(now).as_secs_f64()),
+                        }
+                    }),
                 }
             })
             .collect();

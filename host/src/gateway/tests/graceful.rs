@@ -1,0 +1,221 @@
+//! BGP graceful restart, the helper side (RFC 4724 section 4.2), through
+//! the whole core with the fake clock: which drops keep a peer's routes in
+//! the FIB, and what sweeps them (restart timer, End-of-RIB, the F bit, the
+//! stale-path timer, liveness).
+
+use super::*;
+use crate::bgp::message::{GracefulRestart, Notification};
+
+/// The peer's capability: Restart Time `secs`, IPv4 unicast with the
+/// Forwarding State bit `kept` (no family at all when `None`).
+fn gr(secs: u16, kept: Option<bool>) -> Capability {
+    Capability::GracefulRestart(GracefulRestart {
+        restart_time: secs,
+        families: kept
+            .map(|f| vec![(Family::IPV4_UNICAST, f)])
+            .unwrap_or_default(),
+        ..GracefulRestart::default()
+    })
+}
+
+/// A VGW that learned three routes over tunnel 0 from a peer offering
+/// `caps`, with `bgp` lines in its `[connection.bgp]`.
+fn learned_from(fx: &Fixture, bgp: &str, caps: Vec<Capability>) -> Harness {
+    let mut h = Harness::new(config_with(fx, "office", 20, bgp), Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up_with(caps);
+    h.announce(&prefixes(3));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [true; 3], "learned over tunnel 0");
+    h
+}
+
+/// Whether each of `prefixes(3)` is in the FIB.
+fn routed_all(h: &Harness) -> [bool; 3] {
+    ["11.0.0.1", "11.0.1.1", "11.0.2.1"].map(|a| h.routed(a) == Some(vec![0]))
+}
+
+/// The peer's TCP connection closes without a NOTIFICATION.
+fn connection_lost(h: &mut Harness) {
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+}
+
+/// Lets `d` pass in 100 ms steps, the far side keeping both probes up.
+fn wait(h: &mut Harness, d: Duration) {
+    let end = h.now + d;
+    while h.now < end {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    h.settle(Duration::from_millis(1), &[0, 1]);
+}
+
+/// The `graceful_restart` object of `sitelink bgp` for tunnel 0.
+fn gr_status(h: &mut Harness) -> serde_json::Value {
+    let id = RequestId(u64::MAX - 1);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Bgp,
+    });
+    h.reply(id)["peers"][0]["graceful_restart"].clone()
+}
+
+fn end_of_rib_v4() -> Vec<u8> {
+    codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx())
+}
+
+#[test]
+fn a_restarting_peer_keeps_its_routes_for_its_restart_time_then_loses_them() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(30, Some(true))]);
+    assert_eq!(gr_status(&mut h)["peer_restart_time_s"], 30);
+    connection_lost(&mut h);
+    assert_ne!(h.bgp_state(), "established");
+    assert_eq!(routed_all(&h), [true; 3], "kept, stale, still forwarding");
+    let status = gr_status(&mut h);
+    assert_eq!(status["phase"], "restarting", "{status}");
+    assert_eq!(status["stale_routes"], 3, "{status}");
+    wait(&mut h, Duration::from_secs(29));
+    assert_eq!(routed_all(&h), [true; 3], "within the restart time");
+    wait(&mut h, Duration::from_secs(2));
+    assert_eq!(routed_all(&h), [false; 3], "swept when it expired");
+    assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_restart_time_honoured_is_capped_by_the_config() {
+    let fx = Fixture::new();
+    let mut h = learned_from(
+        &fx,
+        "graceful_restart_max_s = 5",
+        vec![gr(4095, Some(true))],
+    );
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [true; 3]);
+    wait(&mut h, Duration::from_secs(6));
+    assert_eq!(routed_all(&h), [false; 3], "5 s, not the peer's 4095");
+}
+
+#[test]
+fn back_with_a_partial_announcement_then_end_of_rib_sweeps_the_rest() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    connection_lost(&mut h);
+    wait(&mut h, Duration::from_secs(2));
+    h.writes.clear();
+    h.session_up_with(vec![gr(120, Some(true))]);
+    // We send our routes and End-of-RIB for IPv4, the one family.
+    let eor = h.writes.iter().any(|w| {
+        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+            if u.is_end_of_rib() == Some(Family::IPV4_UNICAST))
+    });
+    assert!(eor, "End-of-RIB sent after our initial export");
+    assert_eq!(gr_status(&mut h)["phase"], "refreshing");
+    // Two of the three come back; the third is still stale and installed.
+    h.announce(&prefixes(2));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [true; 3]);
+    assert_eq!(gr_status(&mut h)["stale_routes"], 1);
+    h.data(end_of_rib_v4());
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [true, true, false], "End-of-RIB swept it");
+    assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
+}
+
+#[test]
+fn back_without_the_forwarding_bit_or_the_capability_sweeps_at_once() {
+    let fx = Fixture::new();
+    for (again, what) in [
+        (vec![gr(120, Some(false))], "F bit clear"),
+        (vec![gr(120, None)], "family not listed"),
+        (vec![], "no capability"),
+    ] {
+        let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+        connection_lost(&mut h);
+        assert_eq!(routed_all(&h), [true; 3], "{what}");
+        wait(&mut h, Duration::from_secs(2));
+        h.session_up_with(again);
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        assert_eq!(routed_all(&h), [false; 3], "{what}: swept on OPEN");
+    }
+}
+
+#[test]
+fn the_stale_path_timer_sweeps_when_end_of_rib_never_comes() {
+    let fx = Fixture::new();
+    let mut h = learned_from(
+        &fx,
+        "graceful_restart_stale_s = 10",
+        vec![gr(120, Some(true))],
+    );
+    connection_lost(&mut h);
+    wait(&mut h, Duration::from_secs(2));
+    h.session_up_with(vec![gr(120, Some(true))]);
+    h.announce(&prefixes(1));
+    wait(&mut h, Duration::from_secs(9));
+    assert_eq!(routed_all(&h), [true; 3], "before the stale-path timer");
+    wait(&mut h, Duration::from_secs(2));
+    assert_eq!(
+        routed_all(&h),
+        [true, false, false],
+        "announced again: kept"
+    );
+}
+
+#[test]
+fn without_graceful_restart_routes_go_at_once() {
+    let fx = Fixture::new();
+    // The peer does not offer it.
+    let mut h = learned_from(&fx, "", vec![]);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [false; 3], "peer without the capability");
+    // We do not: we neither offer it nor keep anything.
+    let mut h = learned_from(&fx, "graceful_restart = false", vec![gr(120, Some(true))]);
+    assert_eq!(gr_status(&mut h), serde_json::Value::Null);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [false; 3], "graceful_restart = false");
+    // A helper-only peer keeps no forwarding: nothing to wait for.
+    let mut h = learned_from(&fx, "", vec![gr(120, None)]);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [false; 3], "peer lists no family");
+}
+
+#[test]
+fn a_notification_or_a_hold_timer_expiry_takes_the_routes_at_once() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    let cease = Notification::new(6, 2, Vec::new());
+    h.data(wire(&Message::Notification(cease)));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [false; 3], "NOTIFICATION received");
+
+    // Hold time 90 s: nothing from the peer for that long (our probes
+    // stay up, so only BGP notices).
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    wait(&mut h, Duration::from_secs(91));
+    assert_ne!(h.bgp_state(), "established");
+    assert_eq!(routed_all(&h), [false; 3], "hold timer expired");
+}
+
+#[test]
+fn a_dead_tunnel_beats_graceful_restart() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [true; 3]);
+    // The far side stops answering tunnel 0's probe.
+    for _ in 0..20 {
+        h.tick(Duration::from_millis(50));
+        h.bfd(1, State::Up);
+    }
+    assert!(h.liveness.contains(&(0, State::Down)));
+    h.settle(Duration::from_millis(1), &[1]);
+    assert_eq!(routed_all(&h), [false; 3], "failover, stale routes swept");
+    assert_eq!(gr_status(&mut h)["stale_routes"], 0);
+}

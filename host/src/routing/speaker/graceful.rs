@@ -1,0 +1,286 @@
+//! The receiving side of BGP graceful restart (RFC 4724 section 4.2, the
+//! "helper"): when the TCP connection of a session whose peer offered the
+//! capability closes or fails (not on a NOTIFICATION, nor a hold timer
+//! expiry, which sends one: RFC 8538 is not implemented), the peer's routes
+//! of the families it listed stay, marked stale, still selected and
+//! forwarding, for its Restart Time (at most `graceful_restart_max_s`).
+//! When the session is back, families its new OPEN does not list with the
+//! Forwarding State bit go at once; a route announced again is no longer
+//! stale; an End-of-RIB sweeps what is still stale in its family; and the
+//! stale-path timer (`graceful_restart_stale_s`) sweeps the rest if the
+//! End-of-RIB never comes. A second drop before the End-of-RIB keeps every
+//! route of the kept families again, with a new restart timer.
+//!
+//! Liveness beats this: a tunnel whose probe fails takes its routes out of
+//! the FIB whatever the session does, and its stale routes are swept.
+//! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
+//! reads a clock. A sweep removes the stale routes of one peer in one step,
+//! as a session going down clears its whole Adj-RIB-In in one step.
+
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use tracing::info;
+
+use super::{family_of, BgpPeer, Speaker};
+use crate::api;
+use crate::bgp::fsm::{DownReason, Negotiated};
+use crate::bgp::message::Family;
+use crate::net_map::NetMap;
+
+/// A peer's restart in progress: its stale routes and when they go.
+#[derive(Debug)]
+pub(super) struct Restart {
+    /// The families whose routes are kept.
+    families: Vec<Family>,
+    /// Routes not announced again since the drop.
+    stale: NetMap<()>,
+    /// When what is still stale is swept.
+    deadline: Instant,
+    /// The session is back (the stale-path timer runs, not the restart
+    /// timer).
+    back: bool,
+    /// When the peer went away, for the log.
+    since: Instant,
+}
+
+impl Restart {
+    pub(super) fn stale_count(&self) -> usize {
+        self.stale.len()
+    }
+
+    /// Restarting while the peer is away, refreshing once it is back and
+    /// its End-of-RIB is awaited.
+    pub(super) fn phase(&self) -> api::RestartPhase {
+        if self.back {
+            api::RestartPhase::Refreshing
+        } else {
+            api::RestartPhase::Restarting
+        }
+    }
+
+    pub(super) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether routes of this peer still count while its session is not
+    /// established.
+    pub(super) fn keeps_routes(&self) -> bool {
+        !self.stale.is_empty()
+    }
+}
+
+impl Speaker {
+    /// The session of peer `id` went down for `reason`: true when its
+    /// routes are kept as stale (graceful restart applies), false when the
+    /// caller must clear them as before.
+    pub(super) fn keep_on_down(&mut self, id: usize, reason: &DownReason, now: Instant) -> bool {
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        let (Some(limits), Some(gr)) = (p.settings.graceful_restart, p.peer_gr.clone()) else {
+            return false;
+        };
+        if *reason != DownReason::ConnectionClosed
+            || p.retired
+            || gr.restart_time == 0
+            || gr.families.is_empty()
+        {
+            return false;
+        }
+        let families: Vec<Family> = gr.families.iter().map(|(f, _)| *f).collect();
+        let wait = Duration::from_secs(u64::from(gr.restart_time)).min(limits.max_restart);
+        let mut stale = NetMap::default();
+        for (prefix, _) in p.adj_in.iter() {
+            if families.contains(&family_of(&prefix)) {
+                stale.insert(prefix, ());
+            }
+        }
+        let restart = Restart {
+            families,
+            stale,
+            deadline: now + wait,
+            back: false,
+            since: now,
+        };
+        // Routes of families it did not list go now.
+        let gone = sweep(p, &mut self.dirty, |n| {
+            !restart.families.contains(&family_of(n))
+        });
+        let kept = restart.stale.len();
+        info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+            restart_time_s = gr.restart_time, kept, swept = gone,
+            "BGP peer restarting (graceful restart): {kept} routes kept as stale for {}s",
+            wait.as_secs());
+        self.events.push((
+            p.tunnel,
+            "restarting".into(),
+            format!(
+                "graceful restart: {kept} routes kept as stale for {}s",
+                wait.as_secs()
+            ),
+        ));
+        p.restart = Some(restart);
+        p.adj_out.clear();
+        true
+    }
+
+    /// The session of peer `id` is established with `n`: a restart in
+    /// progress moves to waiting for End-of-RIB, after sweeping the families
+    /// the new OPEN does not list with the Forwarding State bit.
+    pub(super) fn gr_established(&mut self, id: usize, n: &Negotiated, now: Instant) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        p.peer_gr = n.graceful_restart.clone();
+        let Some(mut r) = p.restart.take() else {
+            return;
+        };
+        let stale_for = p
+            .settings
+            .graceful_restart
+            .map_or(Duration::ZERO, |l| l.stale);
+        let keep: Vec<Family> = r
+            .families
+            .iter()
+            .copied()
+            .filter(|f| {
+                n.families.contains(f)
+                    && n.graceful_restart
+                        .as_ref()
+                        .is_some_and(|gr| gr.forwarding_kept(*f))
+            })
+            .collect();
+        let gone = sweep_stale(p, &mut r, &mut self.dirty, |f| !keep.contains(&f));
+        r.families = keep;
+        r.back = true;
+        r.deadline = now + stale_for;
+        info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+            away_s = now.saturating_duration_since(r.since).as_secs_f64(),
+            stale = r.stale.len(), swept = gone,
+            "BGP peer back after a graceful restart: {} stale routes wait for End-of-RIB \
+             (at most {}s), {gone} swept (family not kept by the peer)",
+            r.stale.len(), stale_for.as_secs());
+        if r.keeps_routes() {
+            p.restart = Some(r);
+        }
+    }
+
+    /// An UPDATE of peer `id` was applied: `changed` are the prefixes it
+    /// touched (announced again or withdrawn: no longer stale), and
+    /// `end_of_rib` its family if it was an End-of-RIB marker.
+    pub(super) fn gr_update(&mut self, id: usize, changed: &[IpNet], end_of_rib: Option<Family>) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        let Some(mut r) = p.restart.take() else {
+            return;
+        };
+        for n in changed {
+            r.stale.remove(n);
+        }
+        if let Some(family) = end_of_rib.filter(|_| r.back) {
+            let gone = sweep_stale(p, &mut r, &mut self.dirty, |f| f == family);
+            r.families.retain(|f| *f != family);
+            info!(tunnel = %p.tunnel_name, connection = %p.connection_name, %family,
+                swept = gone, "End-of-RIB received: swept {gone} stale routes of {family}");
+        }
+        if r.keeps_routes() {
+            p.restart = Some(r);
+        } else {
+            info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+                "graceful restart done: no stale routes left");
+            self.events
+                .push((p.tunnel, "refreshed".into(), "no stale routes left".into()));
+        }
+    }
+
+    /// Ends the restart of peer `id` now, sweeping its stale routes; true
+    /// if any went. `why` is for the log.
+    pub(super) fn gr_end(&mut self, id: usize, why: &str) -> bool {
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        let Some(mut r) = p.restart.take() else {
+            return false;
+        };
+        let gone = sweep_stale(p, &mut r, &mut self.dirty, |_| true);
+        info!(tunnel = %p.tunnel_name, connection = %p.connection_name, swept = gone,
+            "{why}: swept {gone} stale routes");
+        self.events.push((
+            p.tunnel,
+            "stale swept".into(),
+            format!("{why}: {gone} stale routes swept"),
+        ));
+        gone > 0
+    }
+
+    /// The earliest restart or stale-path deadline.
+    pub(super) fn gr_poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.restart.as_ref().map(Restart::deadline))
+            .min()
+    }
+
+    /// Sweeps the restarts whose deadline is due; true if routes went.
+    pub(super) fn gr_timeouts(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for id in 0..self.peers.len() {
+            let why = match self.peers.get(id).and_then(|p| p.restart.as_ref()) {
+                Some(r) if r.deadline <= now && r.back => {
+                    "stale-path timer expired before End-of-RIB"
+                }
+                Some(r) if r.deadline <= now => "peer did not come back within its restart time",
+                _ => continue,
+            };
+            changed |= self.gr_end(id, why);
+        }
+        changed
+    }
+}
+
+/// Removes the routes of `p` for which `gone` holds from its Adj-RIB-In
+/// (they are not stale-tracked: the families a restarting peer did not
+/// list); returns how many.
+fn sweep(p: &mut BgpPeer, dirty: &mut Vec<IpNet>, gone: impl Fn(&IpNet) -> bool) -> usize {
+    let prefixes: Vec<IpNet> = p
+        .adj_in
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| gone(n))
+        .collect();
+    prefixes.iter().filter(|n| remove(p, n, dirty)).count()
+}
+
+/// Removes the stale routes of `r` whose family passes `gone`; returns how
+/// many.
+fn sweep_stale(
+    p: &mut BgpPeer,
+    r: &mut Restart,
+    dirty: &mut Vec<IpNet>,
+    gone: impl Fn(Family) -> bool,
+) -> usize {
+    let prefixes: Vec<IpNet> = r.stale.keys().filter(|n| gone(family_of(n))).collect();
+    let mut count = 0;
+    for n in &prefixes {
+        r.stale.remove(n);
+        if remove(p, n, dirty) {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Removes one route of `p`; the prefix is dirty if it was accepted.
+fn remove(p: &mut BgpPeer, n: &IpNet, dirty: &mut Vec<IpNet>) -> bool {
+    let was = p.accepted.get(&p.adj_in, n).is_some();
+    if !p.adj_in.remove(n) {
+        return false;
+    }
+    p.accepted.forget(n);
+    if was {
+        dirty.push(*n);
+    }
+    true
+}
