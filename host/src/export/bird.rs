@@ -4,7 +4,11 @@
 //! BGP session over each tunnel with filters (import only our `[bgp]
 //! networks`, export only the far networks), BFD with our liveness timers so
 //! the session follows sitelink's probe, and kernel protocols that install
-//! what BGP learns. IPv6 routes use link-local next hops over the IPv4
+//! what BGP learns. Graceful restart (RFC 4724) is on in the sessions and
+//! the kernel protocols: after `birdc graceful restart` and `bird -R`, the
+//! kernel routes stay and sitelink keeps BIRD's routes meanwhile (with
+//! `mode = "echo"` liveness; a BFD probe sees BIRD's BFD go away and fails
+//! the tunnels over). IPv6 routes use link-local next hops over the IPv4
 //! sessions: the wg-quick files put the matching fe80::/64 address on each
 //! tunnel interface. One small function per protocol, so each is easy to
 //! change on its own.
@@ -164,12 +168,14 @@ fn bfd(v: &View) -> String {
 }
 
 /// Kernel routes for what BGP learned; `merge paths` spreads a prefix
-/// learned over both tunnels over both (ECMP), as sitelink does.
+/// learned over both tunnels over both (ECMP), as sitelink does; `graceful
+/// restart` keeps them through BIRD's own graceful restart (`bird -R`
+/// defers the kernel sync until BGP has recovered).
 fn kernel() -> String {
     let one = |d: char| {
         format!(
-            "protocol kernel kernel{d} {{\n  merge paths on;\n  ipv{d} {{\n    import none;\n    \
-             export where source = RTS_BGP;\n  }};\n}}\n"
+            "protocol kernel kernel{d} {{\n  merge paths on;\n  graceful restart on;\n  \
+             ipv{d} {{\n    import none;\n    export where source = RTS_BGP;\n  }};\n}}\n"
         )
     };
     format!(
@@ -193,6 +199,9 @@ fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String 
          protocol bgp {sym}_tunnel{n} {{\n  \
          description \"sitelink {gw}, connection {conn}, tunnel {n}\";\n  \
          local {local} as {las};\n  neighbor {peer} as {pas};\n{timers}  bfd on;\n  \
+         # Graceful restart (RFC 4724): sitelink keeps this side's routes while\n  \
+         # BIRD restarts (`birdc graceful restart`, then `bird -R`).\n  \
+         graceful restart on;\n  \
          # sitelink waits for this side to connect: reconnect soon after a\n  \
          # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
          connect retry time 5;\n  error wait time 5, 30;\n  \

@@ -32,12 +32,15 @@ fn bird_sessions_filters_and_bfd() {
             "filter office_export6 {\n  if net ~ [ fd00:1::/64 ] then accept;\n  reject;\n}\n",
             "  interface \"*\" {\n    min rx interval 300 ms;\n    min tx interval 300 ms;\n    \
              multiplier 4;\n  };\n",
-            "protocol kernel kernel4 {\n  merge paths on;\n  ipv4 {\n    import none;\n    \
-             export where source = RTS_BGP;\n  };\n}\n",
+            "protocol kernel kernel4 {\n  merge paths on;\n  graceful restart on;\n  ipv4 {\n    \
+             import none;\n    export where source = RTS_BGP;\n  };\n}\n",
             "protocol kernel kernel6 {",
             "protocol bgp office_tunnel1 {\n  description \"sitelink vgw, connection office, tunnel 1\";\n  \
              local 169.254.10.2 as 65000;\n  neighbor 169.254.10.1 as 64512;\n  hold time 30;\n  \
              keepalive time 10;\n  bfd on;\n  \
+             # Graceful restart (RFC 4724): sitelink keeps this side's routes while\n  \
+             # BIRD restarts (`birdc graceful restart`, then `bird -R`).\n  \
+             graceful restart on;\n  \
              # sitelink waits for this side to connect: reconnect soon after a\n  \
              # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
              connect retry time 5;\n  error wait time 5, 30;\n  \
