@@ -11,7 +11,8 @@
 //! (bounded commands, spawned processes, `wait_until`), [`cleanup`] (global
 //! registry, signal hook, watchdog), [`gateway`] (the `sitelink` binary, keys,
 //! configs, status), [`routing`] (BGP peers and route tables as `sitelink bgp`
-//! and `sitelink routes` report them), [`topology`] (the labs of ARCHITECTURE.md:
+//! and `sitelink routes` report them), [`interop`] (the interop lab's
+//! steps: exported tunnels and daemons), [`topology`] (the labs of ARCHITECTURE.md:
 //! [`SiteLab`] builds topology 1 "static", 2 "dynamic" or 3 "HA", and
 //! [`topology::LinkCut`] times a link cut under a ping train),
 //! [`stock`] and [`frr`] (the stock peers: wg-quick, BIRD 2, GoBGP, FRR's bgpd),
@@ -22,6 +23,7 @@ pub mod cleanup;
 pub mod error;
 pub mod frr;
 pub mod gateway;
+pub mod interop;
 pub mod measure;
 pub mod netns;
 pub mod plugins;

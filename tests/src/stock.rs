@@ -96,6 +96,12 @@ impl Bird {
     /// Checks `conf` (`bird -p`) and runs `bird -f -c CONF` in `ns`, with
     /// its control socket and log in `dir`.
     pub fn start(ns: &Netns, conf: &Path, dir: &Path) -> Result<Bird> {
+        Bird::start_with(ns, conf, dir, &[])
+    }
+
+    /// [`Bird::start`] with more arguments (`-R`: graceful restart
+    /// recovery after a `birdc graceful restart`).
+    pub fn start_with(ns: &Netns, conf: &Path, dir: &Path, extra: &[&str]) -> Result<Bird> {
         let check = process::run(Command::new("bird").arg("-p").arg("-c").arg(conf), SHORT)?;
         if !check.status.success() {
             return Err(Error::msg(format!(
@@ -105,13 +111,14 @@ impl Bird {
             )));
         }
         let ctl = dir.join("bird.ctl");
-        let args = [
+        let mut args = vec![
             "-f".as_ref(),
             "-c".as_ref(),
             conf.as_os_str(),
             "-s".as_ref(),
             ctl.as_os_str(),
         ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         let proc = Spawned::start("bird", ns.command("bird", &args), &dir.join("bird.log"))?;
         let bird = Bird { proc, ctl };
         process::wait_until(
@@ -139,6 +146,15 @@ impl Bird {
     /// Its log so far.
     pub fn log(&self) -> String {
         self.proc.log()
+    }
+
+    /// `birdc graceful restart`: BIRD shuts down for a graceful restart
+    /// (BGP sessions closed without a NOTIFICATION, kernel routes left in
+    /// place) and exits; waits for the exit.
+    pub fn graceful_restart(&mut self, timeout: Duration) -> Result<()> {
+        self.birdc(&["graceful", "restart"])?;
+        self.proc.wait_exit(timeout)?;
+        Ok(())
     }
 }
 

@@ -2,64 +2,27 @@
 //! stock software, configured from `sitelink export` with the files
 //! unedited: two WireGuard interfaces brought up by `wg-quick` (wireguard-go,
 //! keys from `wg genkey`) and BIRD 2 (BGP and BFD over both tunnels), or
-//! GoBGP, or FRR's bgpd without zebra (configured by hand). Run with `cargo build -p sitelink && cargo test -p sitelink-lab
-//! --test interop -- --nocapture --test-threads=1` to see what each peer did.
+//! GoBGP, or FRR's bgpd without zebra (configured by hand). Run with
+//! `cargo build -p sitelink && cargo test -p sitelink-lab --test interop --
+//! --nocapture --test-threads=1` to see what each peer did.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::frr::{Frr, FrrConfig, FrrNeighbor};
+use sitelink_lab::interop::{
+    export, far_networks, interop_lab, stock_tunnels, wait_site_a_routes, UP,
+};
 use sitelink_lab::measure;
 use sitelink_lab::process;
 use sitelink_lab::stock::{self, Bird, Gobgp};
 use sitelink_lab::topology::{
-    SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6,
-    SITE_B_V4, TUNNEL_1, TUNNEL_2,
+    SiteOptions, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6, SITE_B_V4,
+    TUNNEL_1, TUNNEL_2,
 };
 use sitelink_lab::{Gw, SiteLab};
-
-const UP: Duration = Duration::from_secs(30);
-
-/// The VGW alone, its far side left to the test.
-fn interop_lab(test: &str, opts: SiteOptions) -> SiteLab {
-    SiteLab::start_with(Topology::Interop, opts)
-        .unwrap_or_else(|e| panic!("{test}: starting the interop lab: {e}"))
-}
-
-/// `sitelink export ARGS` for the VGW's connection "office", into `dir`.
-fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    stock::export_office(lab, format, dir, extra)
-        .unwrap_or_else(|e| panic!("sitelink export --format {format}: {e}"))
-}
-
-/// Brings up both tunnels on the site's edge router from exported wg-quick
-/// files; returns the interface names. Each file is renamed after the lab
-/// (wg-quick names the interface after the file): wireguard-go's control
-/// sockets live in /run/wireguard, shared by every namespace, so two labs
-/// running at once must not both have an `office-tunnel1`.
-fn stock_tunnels(lab: &SiteLab, test: &str) -> Vec<String> {
-    let dir = lab.lab().dir().join("wg");
-    let files = export(lab, "wg-quick", &dir, &[]);
-    assert_eq!(
-        files.len(),
-        2,
-        "{test}: one wg-quick file per tunnel: {files:?}"
-    );
-    files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let unique = dir.join(format!("wg{}t{}.conf", lab.lab().short(), i + 1));
-            std::fs::rename(f, &unique)
-                .unwrap_or_else(|e| panic!("{test}: renaming {}: {e}", f.display()));
-            stock::wg_quick_up(&lab.cgw, &unique)
-                .unwrap_or_else(|e| panic!("{test}: {e}\n{}", lab.gateway_logs()))
-        })
-        .collect()
-}
 
 /// `sitelink bgp refresh --tunnel TUNNEL_1`; the peer must send its routes
 /// again (the session's UPDATE count grows).
@@ -89,24 +52,6 @@ fn refresh_is_answered(lab: &SiteLab, test: &str) {
         out.trim(),
         count()
     );
-}
-
-/// Waits until the VGW has site A's prefixes (IPv4 and IPv6) from AS 65000
-/// over both tunnels, selected.
-fn wait_site_a_routes(lab: &SiteLab, test: &str) {
-    lab.wait_routes(
-        Gw::Vgw,
-        &[SITE_A_NET_V4, SITE_A_NET_V6],
-        &[TUNNEL_1, TUNNEL_2],
-        &[65000],
-        true,
-        UP,
-    )
-    .unwrap_or_else(|e| panic!("{test}: {e}"));
-}
-
-fn far_networks() -> Vec<&'static str> {
-    vec!["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6]
 }
 
 #[test]

@@ -1,0 +1,156 @@
+//! BGP graceful restart against stock BIRD 2 (topology 4 of ARCHITECTURE.md,
+//! the interop lab): BIRD, configured from `sitelink export --format bird`
+//! (which has `graceful restart on` in its sessions and kernel protocols),
+//! restarts the way its manual describes, `birdc graceful restart` (sessions
+//! closed without a NOTIFICATION, kernel routes left in place) and then
+//! `bird -R` (graceful restart recovery: the kernel sync waits until BGP has
+//! recovered), while a ping train runs from site B (behind sitelink) to site
+//! A (behind BIRD). No echo may be lost: sitelink keeps BIRD's routes as
+//! stale while it is away and after it comes back until its End-of-RIB, and
+//! BIRD's side keeps its kernel routes.
+//!
+//! Liveness is ICMP echo (`mode = "echo"`): the probes are answered by the
+//! far side's kernel, which stays up while BIRD restarts. With BFD the probe
+//! would be BIRD's own BFD, gone while BIRD is, and failover would take the
+//! routes (on purpose: a dead tunnel beats graceful restart).
+//!
+//! Run alone: `cargo build -p sitelink && cargo test -p sitelink-lab --test
+//! graceful_restart -- --nocapture --test-threads=1`.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sitelink_lab::cleanup::Watchdog;
+use sitelink_lab::interop::{
+    export, far_networks, interop_lab, stock_tunnels, wait_site_a_routes, UP,
+};
+use sitelink_lab::measure;
+use sitelink_lab::stock::Bird;
+use sitelink_lab::topology::{SiteOptions, SITE_A_V4, SITE_B_NET_V4, TUNNEL_1, TUNNEL_2};
+use sitelink_lab::{Bgp, Gw, SiteLab};
+
+/// The ping train's interval and length: long enough to cover BIRD's
+/// shutdown, its restart, the sessions' return and the End-of-RIB.
+const INTERVAL: Duration = Duration::from_millis(20);
+const TRAIN: Duration = Duration::from_secs(20);
+
+/// The `graceful_restart` field of a peer's `sitelink bgp --json` entry.
+fn gr_field<'a>(bgp: &'a Bgp, tunnel: &str, field: &str) -> Option<&'a serde_json::Value> {
+    bgp.peer(tunnel)
+        .and_then(|p| p.get("graceful_restart"))
+        .and_then(|g| g.get(field))
+}
+
+fn phase(lab: &SiteLab, tunnel: &str) -> Option<String> {
+    let bgp = lab.bgp(Gw::Vgw).ok()?;
+    gr_field(&bgp, tunnel, "phase")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+#[test]
+fn bird_restarts_gracefully_and_no_ping_is_lost() {
+    let _wd = Watchdog::arm("graceful restart bird", Duration::from_secs(180));
+    let test = "graceful-restart";
+    let opts = SiteOptions::default().set(Gw::Vgw, "connection.liveness", "mode", "\"echo\"");
+    let lab = interop_lab(test, opts);
+    stock_tunnels(&lab, test);
+    let bird_dir = lab.lab().dir().join("bird");
+    let files = export(&lab, "bird", &bird_dir, &far_networks());
+    let conf = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "conf"))
+        .expect("bird.conf")
+        .clone();
+    let text = std::fs::read_to_string(&conf).expect("bird.conf");
+    assert!(
+        text.matches("graceful restart on;").count() >= 4,
+        "{test}: the export turns graceful restart on in both sessions and kernel protocols"
+    );
+    let mut bird =
+        Bird::start(&lab.cgw, &conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"));
+    lab.wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
+        .unwrap_or_else(|e| panic!("{test}: {e}\nbird: {}", bird.log()));
+    wait_site_a_routes(&lab, test);
+    lab.wait_until("BIRD to install site B's prefix", UP, || {
+        lab.cgw
+            .exec_ok("ip", &["route", "show", SITE_B_NET_V4])
+            .is_ok_and(|r| r.contains("dev"))
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
+    lab.assert_sites_ping(test, Duration::from_secs(10));
+    let bgp = lab.bgp(Gw::Vgw).expect("bgp");
+    let announced = gr_field(&bgp, TUNNEL_1, "peer_restart_time_s").cloned();
+    println!("[{test}] BIRD announced restart time {announced:?}");
+    assert!(
+        announced.as_ref().is_some_and(|v| v.as_u64().is_some()),
+        "{test}: BIRD offered graceful restart: {}",
+        bgp.summary()
+    );
+
+    let restart_dir = lab.lab().dir().join("bird-restarted");
+    std::fs::create_dir_all(&restart_dir).expect("mkdir");
+    let (train, stale, back) = thread::scope(|s| {
+        let train = s.spawn(|| measure::ping_train_for(&lab.site_b, SITE_A_V4, INTERVAL, TRAIN));
+        thread::sleep(Duration::from_secs(2));
+        let down_at = Instant::now();
+        bird.graceful_restart(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{test}: birdc graceful restart: {e}\n{}", bird.log()));
+        // sitelink sees the connections close and keeps the routes.
+        lab.wait_until(
+            "the VGW to keep BIRD's routes as stale",
+            Duration::from_secs(10),
+            || {
+                phase(&lab, TUNNEL_1).as_deref() == Some("restarting")
+                    && phase(&lab, TUNNEL_2).as_deref() == Some("restarting")
+            },
+        )
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+        let bgp = lab.bgp(Gw::Vgw).expect("bgp");
+        let stale = gr_field(&bgp, TUNNEL_1, "stale_routes")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        println!("[{test}] BIRD gone; VGW: {}", bgp.summary());
+        thread::sleep(Duration::from_secs(2));
+        let again = Bird::start_with(&lab.cgw, &conf, &restart_dir, &["-R"])
+            .unwrap_or_else(|e| panic!("{test}: bird -R: {e}"));
+        lab.wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
+            .unwrap_or_else(|e| panic!("{test}: back: {e}\n{}", again.log()));
+        lab.wait_until("the stale routes to be refreshed", UP, || {
+            phase(&lab, TUNNEL_1).is_none() && phase(&lab, TUNNEL_2).is_none()
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", again.log()));
+        let back = down_at.elapsed();
+        bird = again;
+        (train.join().expect("ping thread"), stale, back)
+    });
+    let train = train.unwrap_or_else(|e| panic!("{test}: {e}"));
+    println!("[{test}] stale routes per session {stale}; BIRD away and refreshed after {back:?}");
+    println!("[{test}] ping train B->A every {INTERVAL:?} across the restart: {train}");
+    let log = lab.gateway_logs();
+    for line in log.lines().filter(|l| {
+        l.contains("graceful restart") || l.contains("End-of-RIB") || l.contains("stale")
+    }) {
+        println!("[{test}] vgw log: {line}");
+    }
+    let steps = [
+        "BGP peer restarting (graceful restart)",
+        "BGP peer back after a graceful restart",
+    ];
+    for step in steps {
+        assert!(log.contains(step), "{test}: no {step:?} in the log:\n{log}");
+    }
+    assert!(
+        log.contains("End-of-RIB received") || log.contains("graceful restart done"),
+        "{test}: the stale routes were not refreshed by End-of-RIB:\n{log}"
+    );
+    assert!(stale >= 2, "{test}: {stale} stale routes kept");
+    assert!(
+        train.sent > 0 && train.lost() == 0,
+        "{test}: {} of {} pings lost across BIRD's graceful restart\n{log}\n{}",
+        train.lost(),
+        train.sent,
+        bird.log()
+    );
+    wait_site_a_routes(&lab, test);
+}
