@@ -83,6 +83,18 @@ fn prefix_diff(old: &[IpNet], new: &[IpNet]) -> Option<String> {
     Some(parts.join(", "))
 }
 
+/// Graceful restart settings, for a change line.
+fn graceful(g: Option<crate::config::GracefulRestartLimits>) -> String {
+    match g {
+        None => "off".into(),
+        Some(l) => format!(
+            "on (max {} s, stale {} s)",
+            l.max_restart.as_secs(),
+            l.stale.as_secs()
+        ),
+    }
+}
+
 /// Whether `new` can take `old`'s place without restarting its tunnels:
 /// the same tunnels, routing, liveness mode and BGP identity.
 fn same_shape(old: &ConnectionConfig, new: &ConnectionConfig) -> bool {
@@ -270,6 +282,17 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
                 changes.push(format!(
                     "connection {c}: max_prefixes {} (warning {}) -> {} (warning {})",
                     x.limit, x.warning, y.limit, y.warning
+                ));
+            }
+        }
+        let gr = |x: &ConnectionConfig| x.bgp.as_ref().map(|b| b.graceful_restart);
+        if let (Some(x), Some(y)) = (gr(a), gr(b)) {
+            if x != y {
+                changes.push(format!(
+                    "connection {c}: graceful restart {} -> {}: offered when each session next \
+                     opens",
+                    graceful(x),
+                    graceful(y)
                 ));
             }
         }

@@ -219,3 +219,54 @@ fn a_dead_tunnel_beats_graceful_restart() {
     assert_eq!(routed_all(&h), [false; 3], "failover, stale routes swept");
     assert_eq!(gr_status(&mut h)["stale_routes"], 0);
 }
+
+#[test]
+fn a_peer_connecting_again_while_established_has_restarted() {
+    let fx = Fixture::new();
+    // Its host rebooted: no FIN, no NOTIFICATION, a new connection.
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    h.closed.clear();
+    h.session_up_with(vec![gr(120, Some(true))]);
+    assert!(h.closed.contains(&0), "the old connection is closed");
+    assert_eq!(gr_status(&mut h)["phase"], "refreshing");
+    assert_eq!(routed_all(&h), [true; 3], "kept as stale");
+    h.announce(&prefixes(1));
+    h.data(end_of_rib_v4());
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [true, false, false]);
+
+    // Without graceful restart the connection in place wins, as before.
+    let mut h = learned_from(&fx, "", vec![]);
+    h.conn += 1;
+    h.event(Event::Transport(TransportEvent::Connected {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    assert_eq!(h.bgp_state(), "established");
+    assert_eq!(routed_all(&h), [true; 3]);
+}
+
+#[test]
+fn a_reload_turning_graceful_restart_off_sweeps_stale_routes() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [true; 3]);
+    h.event(Event::Admin {
+        id: RequestId(7),
+        command: AdminCommand::Reload {
+            cfg: config_with(&fx, "office", 20, "graceful_restart = false"),
+            plugins: Vec::new(),
+            dry_run: false,
+        },
+    });
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let reply = h.reply(RequestId(7));
+    assert_eq!(reply["applied"], true, "{reply}");
+    assert_eq!(
+        reply["changes"][0],
+        "connection office: graceful restart on (max 300 s, stale 360 s) -> off: offered \
+         when each session next opens"
+    );
+    assert_eq!(routed_all(&h), [false; 3], "{reply}");
+}

@@ -11,6 +11,13 @@
 //! End-of-RIB never comes. A second drop before the End-of-RIB keeps every
 //! route of the kept families again, with a new restart timer.
 //!
+//! A peer that restarts without its old connection closing (a host that
+//! rebooted sends no FIN) connects again while we are still established:
+//! RFC 4724 section 4.2 has the old connection taken as closed. We do it
+//! when the new connection is accepted, before its OPEN (the FSM holds one
+//! connection), and only for a passive session whose peer offered graceful
+//! restart; the listener accepts only the peer's inside address.
+//!
 //! Liveness beats this: a tunnel whose probe fails takes its routes out of
 //! the FIB whatever the session does, and its stale routes are swept.
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
@@ -24,9 +31,12 @@ use tracing::info;
 
 use super::{family_of, BgpPeer, Speaker};
 use crate::api;
+use crate::bgp::fsm::State;
 use crate::bgp::fsm::{DownReason, Negotiated};
 use crate::bgp::message::Family;
+use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::net_map::NetMap;
+use crate::policy::FilterSlot;
 
 /// A peer's restart in progress: its stale routes and when they go.
 #[derive(Debug)]
@@ -70,7 +80,51 @@ impl Restart {
     }
 }
 
+/// Whether a new connection from `p`'s peer means it restarted: its
+/// session is established and it offered graceful restart, which we do.
+pub(super) fn restarted(p: &BgpPeer) -> bool {
+    p.session.state() == State::Established
+        && p.settings.graceful_restart.is_some()
+        && p.peer_gr.as_ref().is_some_and(|g| !g.families.is_empty())
+}
+
 impl Speaker {
+    /// The peer of an established session connected again (see the module
+    /// documentation): the old connection is closed as if the peer had
+    /// closed it (its routes kept as stale), and the new one is taken.
+    pub(super) fn gr_reconnected(
+        &mut self,
+        peer: PeerId,
+        conn: ConnId,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> bool {
+        let id = peer.index();
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
+            "BGP peer connected again while its session was established: it restarted, \
+             the old connection is closed");
+        p.tcp = None;
+        self.actions.push(TransportAction::Close { peer });
+        let outputs = p.session.tcp_failed(now);
+        let mut changed = self.drive(id, outputs, now, filter);
+        let Some(p) = self.peers.get_mut(id) else {
+            return changed;
+        };
+        // Passive: waiting again (Active) at once, not after the idle hold.
+        let outputs = p.session.start(now);
+        changed |= self.drive(id, outputs, now, filter);
+        let Some(p) = self.peers.get_mut(id) else {
+            return changed;
+        };
+        p.tcp = Some(conn);
+        self.actions.push(TransportAction::Adopt { peer, conn });
+        let outputs = p.session.tcp_connected(now);
+        changed | self.drive(id, outputs, now, filter)
+    }
+
     /// The session of peer `id` went down for `reason`: true when its
     /// routes are kept as stale (graceful restart applies), false when the
     /// caller must clear them as before.

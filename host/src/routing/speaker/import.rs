@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{family_of, BgpPeer};
-use crate::bgp::message::{Family, PathAttributes, SegmentKind, Update};
+use crate::bgp::message::{error_code, Family, Notification, PathAttributes, SegmentKind, Update};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::ConnectionId;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
@@ -279,9 +279,30 @@ pub(super) fn import_filter(
     refused
 }
 
+/// Cease / Maximum Number of Prefixes Reached, with the family and the
+/// limit as data (RFC 4486 section 4).
+pub(super) fn max_prefix_cease(family: Family, limit: u32) -> Notification {
+    let mut data = Vec::with_capacity(7);
+    data.extend_from_slice(&family.afi.to_be_bytes());
+    data.push(family.safi);
+    data.extend_from_slice(&limit.to_be_bytes());
+    Notification::new(
+        error_code::CEASE,
+        error_code::MAXIMUM_PREFIXES_REACHED,
+        data,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_prefix_cease_carries_family_and_limit() {
+        let n = max_prefix_cease(Family::IPV6_UNICAST, 100);
+        assert_eq!((n.code, n.subcode), (6, 1));
+        assert_eq!(n.data, vec![0, 2, 1, 0, 0, 0, 100]);
+    }
     use crate::bgp::message::AsSegment;
     use std::net::Ipv4Addr;
 

@@ -188,6 +188,9 @@ impl Speaker {
                 // connection in place wins (RFC 4271 section 6.8).
                 let incoming_ok =
                     p.settings.passive && p.tcp.is_none() && p.session.state() == State::Active;
+                if !outgoing && p.settings.passive && graceful::restarted(p) {
+                    return self.gr_reconnected(peer, conn, now, filter);
+                }
                 if !(outgoing || incoming_ok) {
                     self.actions.push(TransportAction::Refuse { conn });
                     return false;
@@ -390,6 +393,15 @@ impl Speaker {
                     .set_graceful_restart(bgp.graceful_restart.map(|_| HELPER_RESTART_TIME));
             }
             p.session.set_hold_time(cfg.bgp.hold_time);
+        }
+        for id in 0..self.peers.len() {
+            if self
+                .peers
+                .get(id)
+                .is_some_and(|p| p.settings.graceful_restart.is_none())
+            {
+                self.gr_end(id, "graceful_restart turned off");
+            }
         }
         self.refilter(now, filter);
     }
@@ -633,7 +645,7 @@ impl Speaker {
                         .map_or(Family::IPV4_UNICAST, |n| family_of(&n));
                     warn!(tunnel = %p.tunnel_name, limit = limits.limit,
                         "peer sent more than max_prefixes: closing the session (Cease / maximum prefixes), retry in {restart_after:?}");
-                    let cease = max_prefix_cease(family, limits.limit);
+                    let cease = import::max_prefix_cease(family, limits.limit);
                     outputs = p.session.stop(Some(cease), Some(restart_after), now);
                     let reason = format!(
                         "max_prefixes {} exceeded: session closed with Cease / maximum number of prefixes reached, retry in {}s",
@@ -772,29 +784,3 @@ pub const FILTER_CHUNK: usize = 1024;
 
 /// Shortest time between two warnings about one peer's routes.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Cease / Maximum Number of Prefixes Reached, with the family and the
-/// limit as data (RFC 4486 section 4).
-fn max_prefix_cease(family: Family, limit: u32) -> Notification {
-    let mut data = Vec::with_capacity(7);
-    data.extend_from_slice(&family.afi.to_be_bytes());
-    data.push(family.safi);
-    data.extend_from_slice(&limit.to_be_bytes());
-    Notification::new(
-        error_code::CEASE,
-        error_code::MAXIMUM_PREFIXES_REACHED,
-        data,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_prefix_cease_carries_family_and_limit() {
-        let n = max_prefix_cease(Family::IPV6_UNICAST, 100);
-        assert_eq!((n.code, n.subcode), (6, 1));
-        assert_eq!(n.data, vec![0, 2, 1, 0, 0, 0, 100]);
-    }
-}
