@@ -270,3 +270,76 @@ fn a_reload_turning_graceful_restart_off_sweeps_stale_routes() {
     );
     assert_eq!(routed_all(&h), [false; 3], "{reply}");
 }
+
+#[test]
+fn end_of_rib_sweeps_only_its_own_family() {
+    let fx = Fixture::new();
+    let both = || {
+        vec![
+            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::GracefulRestart(GracefulRestart {
+                restart_time: 120,
+                families: vec![(Family::IPV4_UNICAST, true), (Family::IPV6_UNICAST, true)],
+                ..GracefulRestart::default()
+            }),
+        ]
+    };
+    let mut h = learned_from(&fx, "", both());
+    let v6: IpNet = "fd00:9::/64".parse().unwrap();
+    let hop = [IpAddr::V6(crate::bgp::link_local_next_hop(Ipv4Addr::new(
+        169, 254, 10, 2,
+    )))];
+    let attrs = PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![PEER_ASN],
+        }],
+        ..PathAttributes::default()
+    };
+    let announce_v6 = |h: &mut Harness| {
+        for m in codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hop, &[v6], &ctx()) {
+            h.data(m);
+        }
+        h.settle(Duration::from_millis(1), &[0, 1]);
+    };
+    announce_v6(&mut h);
+    assert_eq!(h.routed("fd00:9::1"), Some(vec![0]));
+    connection_lost(&mut h);
+    assert_eq!(gr_status(&mut h)["stale_routes"], 4);
+    wait(&mut h, Duration::from_secs(2));
+    h.session_up_with(both());
+    // IPv4's End-of-RIB: its three go, the IPv6 route stays stale.
+    h.data(end_of_rib_v4());
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [false; 3]);
+    assert_eq!(h.routed("fd00:9::1"), Some(vec![0]), "other family kept");
+    assert_eq!(gr_status(&mut h)["stale_routes"], 1);
+    // IPv6's End-of-RIB (an empty MP_UNREACH_NLRI) sweeps it.
+    h.data(codec::encode_end_of_rib(Family::IPV6_UNICAST, &ctx()));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("fd00:9::1"), None);
+    assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_second_drop_before_end_of_rib_keeps_the_routes_again() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(30, Some(true))]);
+    connection_lost(&mut h);
+    wait(&mut h, Duration::from_secs(20));
+    h.session_up_with(vec![gr(30, Some(true))]);
+    h.announce(&prefixes(1));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    connection_lost(&mut h);
+    let status = gr_status(&mut h);
+    assert_eq!(status["phase"], "restarting", "{status}");
+    assert_eq!(
+        status["stale_routes"], 3,
+        "old stale and new routes: {status}"
+    );
+    // A new restart timer: 20 s in, past the first drop's 30 s, still kept.
+    wait(&mut h, Duration::from_secs(20));
+    assert_eq!(routed_all(&h), [true; 3]);
+    wait(&mut h, Duration::from_secs(11));
+    assert_eq!(routed_all(&h), [false; 3]);
+}
