@@ -17,6 +17,7 @@
 //! Run alone: `cargo build -p sitelink && cargo test -p sitelink-lab --test
 //! graceful_restart -- --nocapture --test-threads=1`.
 
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use sitelink_lab::interop::{
     export, far_networks, interop_lab, stock_tunnels, wait_site_a_routes, UP,
 };
 use sitelink_lab::measure;
+use sitelink_lab::process;
 use sitelink_lab::stock::Bird;
 use sitelink_lab::topology::{SiteOptions, SITE_A_V4, SITE_B_NET_V4, TUNNEL_1, TUNNEL_2};
 use sitelink_lab::{Bgp, Gw, SiteLab};
@@ -39,6 +41,14 @@ fn gr_field<'a>(bgp: &'a Bgp, tunnel: &str, field: &str) -> Option<&'a serde_jso
     bgp.peer(tunnel)
         .and_then(|p| p.get("graceful_restart"))
         .and_then(|g| g.get(field))
+}
+
+/// `sitelink bgp` as an operator reads it.
+fn bgp_text(lab: &SiteLab) -> String {
+    let mut cmd = Command::new(lab.bin().expect("bin"));
+    cmd.args(["bgp", "--socket"])
+        .arg(lab.socket(Gw::Vgw).expect("socket"));
+    process::run_ok(&mut cmd, process::SHORT).unwrap_or_else(|e| format!("({e})"))
 }
 
 fn phase(lab: &SiteLab, tunnel: &str) -> Option<String> {
@@ -111,6 +121,12 @@ fn bird_restarts_gracefully_and_no_ping_is_lost() {
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
         println!("[{test}] BIRD gone; VGW: {}", bgp.summary());
+        let text = bgp_text(&lab);
+        println!("[{test}] sitelink bgp:\n{text}");
+        assert!(
+            text.contains("graceful restart: restarting, 2 stale routes kept"),
+            "{test}: sitelink bgp does not show the restart:\n{text}"
+        );
         thread::sleep(Duration::from_secs(2));
         let again = Bird::start_with(&lab.cgw, &conf, &restart_dir, &["-R"])
             .unwrap_or_else(|e| panic!("{test}: bird -R: {e}"));
