@@ -31,6 +31,7 @@
 //! | `sitelink_bgp_session_established` | gauge | 1 when established (AWS `TunnelState` of a BGP VPN). |
 //! | `sitelink_bgp_session_uptime_seconds` | gauge | Since the session was established; 0 when it is not. |
 //! | `sitelink_bgp_prefixes_received`, `_accepted`, `_advertised` | gauge | Prefixes held from the peer, of which the import filter accepted, and advertised to it. |
+//! | `sitelink_bgp_stale_routes` | gauge | Routes of a restarting peer kept as stale (graceful restart, RFC 4724); 0 when none. |
 //! | `sitelink_bgp_updates_received_total`, `_sent_total` | counter | UPDATE messages. |
 //! | `sitelink_bgp_messages_received_total`, `_sent_total` | counter | BGP messages of every type. |
 //! | `sitelink_bgp_notifications_total{connection,tunnel,direction,code,subcode}` | counter | NOTIFICATIONs sent and received, by error code and subcode. |
@@ -525,6 +526,12 @@ fn bgp(reg: &mut Registry, r: &Reading) {
         "bgp_prefixes_advertised",
         "Prefixes advertised to the peer (its Adj-RIB-Out)",
         ints(&|p| clamp(p.prefixes_advertised)),
+    );
+    reg.register(
+        "bgp_stale_routes",
+        "Routes of a restarting peer kept as stale, still installed, until it sends them \
+         again or they are swept (graceful restart, RFC 4724); 0 when none",
+        ints(&|p| clamp(p.graceful_restart.as_ref().map_or(0, |g| g.stale_routes))),
     );
     reg.register(
         "bgp_updates_received",

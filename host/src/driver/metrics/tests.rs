@@ -153,6 +153,8 @@ fn bgp_and_plugin_metrics() {
         value(&text, &format!("sitelink_bgp_prefixes_advertised{T1}")),
         3.0
     );
+    assert_eq!(value(&text, &format!("sitelink_bgp_stale_routes{T1}")), 1.0);
+    assert_eq!(value(&text, &format!("sitelink_bgp_stale_routes{T2}")), 0.0);
     assert_eq!(
         value(&text, &format!("sitelink_bgp_updates_sent_total{T1}")),
         5.0
