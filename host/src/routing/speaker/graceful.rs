@@ -153,7 +153,7 @@ impl Speaker {
         let restart = Restart {
             families,
             stale,
-            deadline: now + wait,
+            deadline: now.checked_add(wait).unwrap_or(now),
             back: false,
             since: now,
         };
@@ -208,7 +208,7 @@ impl Speaker {
         let gone = sweep_stale(p, &mut r, &mut self.dirty, |f| !keep.contains(&f));
         r.families = keep;
         r.back = true;
-        r.deadline = now + stale_for;
+        r.deadline = now.checked_add(stale_for).unwrap_or(now);
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             away_s = now.saturating_duration_since(r.since).as_secs_f64(),
             stale = r.stale.len(), swept = gone,
