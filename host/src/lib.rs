@@ -16,6 +16,7 @@ pub mod export;
 pub mod gateway;
 pub mod keys;
 pub mod liveness;
+pub mod mtu;
 pub mod net_map;
 pub mod packet;
 pub mod policy;

@@ -26,6 +26,8 @@ mod tests_conn;
 #[cfg(test)]
 mod tests_metrics;
 #[cfg(test)]
+mod tests_mtu;
+#[cfg(test)]
 mod tests_tunnel;
 
 use std::path::Path;

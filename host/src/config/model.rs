@@ -46,6 +46,8 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TunConfig {
     pub name: String,
+    /// The largest inner packet: the file's, or the largest that fits every
+    /// endpoint's uplink under its family's outer headers (`crate::mtu`).
     pub mtu: u16,
     /// Ask the kernel for TSO/checksum offloads (IFF_VNET_HDR): TCP
     /// super-packets in, coalesced packets out. On by default; off is for
@@ -57,6 +59,9 @@ pub struct TunConfig {
 pub struct EndpointConfig {
     pub name: String,
     pub listen: SocketAddr,
+    /// The MTU of the uplink it sends on (`mtu`, default 1500): `[tun] mtu`
+    /// plus the outer headers of its family must fit it.
+    pub uplink_mtu: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,7 @@ pub struct RawTun {
 pub struct RawEndpoint {
     pub name: Spanned<String>,
     pub listen: Spanned<String>,
+    pub mtu: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

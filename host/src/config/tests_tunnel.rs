@@ -84,11 +84,26 @@ fn tunnel_remote_family_matches_endpoint() {
             "{T1}: remote [2001:db8::2]:51820 is IPv6 but endpoint \"az1\" listens on IPv4 \
              (198.18.1.2:51820)"
         ),
-        "use a remote of the endpoint's address family, or an endpoint that listens on that family",
+        "use a remote of the endpoint's address family, or an endpoint that listens on that \
+         family (e.g. listen = \"[::]:51820\"; an endpoint on [::] takes IPv6 only)",
     );
-    // An endpoint on [::] takes both families.
+    // An endpoint on [::] takes IPv6 remotes; its socket is IPv6-only
+    // (IPV6_V6ONLY), so an IPv4 remote there is refused too.
     let text = text.replace("\"198.18.1.2:51820\"", "\"[::]:51820\"");
     assert!(fx.parse(&text).is_ok());
+    let text = replace_nth(&fx.base(), "\"198.18.1.2:51820\"", "\"[::]:51820\"", 0);
+    assert_err(
+        &fx,
+        &text,
+        "\"198.18.10.2:51820\"",
+        0,
+        &format!(
+            "{T1}: remote 198.18.10.2:51820 is IPv4 but endpoint \"az1\" listens on IPv6 \
+             ([::]:51820)"
+        ),
+        "use a remote of the endpoint's address family, or an endpoint that listens on that \
+         family (e.g. listen = \"0.0.0.0:51820\"; an endpoint on [::] takes IPv6 only)",
+    );
 }
 
 #[test]

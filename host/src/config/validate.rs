@@ -24,6 +24,7 @@ use super::model::{
 use super::raw::{RawConfig, RawConnection, RawTunnel};
 use super::rules;
 use crate::keys::{self, KeyError};
+use crate::mtu::{self, Outer};
 
 /// Longest path a Unix socket address holds (`sun_path` is 108 bytes with
 /// the terminating NUL).
@@ -96,16 +97,14 @@ pub(crate) fn validate(
         }
     };
 
-    let tun = raw.tun.get_ref();
-    let tun = TunConfig {
-        name: rules::tun_name(src, &tun.name)?,
-        mtu: rules::int_in(src, tun.mtu.as_ref(), "mtu", 1280..=9000, 1420)?
-            .try_into()
-            .unwrap_or(1420),
-        offload: tun.offload.unwrap_or(true),
-    };
-
+    let raw_tun = raw.tun.get_ref();
+    let tun_name = rules::tun_name(src, &raw_tun.name)?;
     let endpoints = endpoints(src, &raw)?;
+    let tun = TunConfig {
+        name: tun_name,
+        mtu: tun_mtu(src, raw_tun.mtu.as_ref(), &endpoints)?,
+        offload: raw_tun.offload.unwrap_or(true),
+    };
 
     let route_table = match &raw.route_table {
         None => RouteTableConfig {
@@ -253,6 +252,15 @@ fn endpoints(
         let name = rules::name(src, &e.name, "endpoint name", "az1")?;
         unique_name(src, &mut names, &name, &e.name, "endpoint")?;
         let listen = rules::socket_addr(src, &e.listen, "listen")?;
+        let uplink_mtu = rules::int_in(
+            src,
+            e.mtu.as_ref(),
+            "mtu",
+            i64::from(mtu::MIN_TUN_MTU)..=i64::from(u16::MAX),
+            i64::from(mtu::DEFAULT_UPLINK_MTU),
+        )?
+        .try_into()
+        .unwrap_or(mtu::DEFAULT_UPLINK_MTU);
         for (other, at) in &out {
             let o = other.listen;
             let clash = o == listen
@@ -271,9 +279,84 @@ fn endpoints(
             }
         }
         let at = src.locate(e.listen.span().start);
-        out.push((EndpointConfig { name, listen }, at));
+        let outer = Outer::of(listen);
+        if outer.inner_mtu(uplink_mtu) < mtu::MIN_TUN_MTU {
+            let span = e.mtu.as_ref().map_or(e.listen.span(), |m| m.span());
+            return Err(src.err(
+                span,
+                format!(
+                    "endpoint {name:?}'s uplink MTU of {uplink_mtu} leaves {} bytes for the \
+                     tunnels under {} bytes of {} outer headers, less than the {} a tunnel must carry",
+                    outer.inner_mtu(uplink_mtu),
+                    outer.overhead(),
+                    outer.name(),
+                    mtu::MIN_TUN_MTU
+                ),
+                format!(
+                    "give the endpoint an uplink of at least {} bytes (mtu = {})",
+                    outer.outer_len(mtu::MIN_TUN_MTU),
+                    outer.outer_len(mtu::MIN_TUN_MTU)
+                ),
+            ));
+        }
+        out.push((
+            EndpointConfig {
+                name,
+                listen,
+                uplink_mtu,
+            },
+            at,
+        ));
     }
     Ok(out)
+}
+
+/// `[tun] mtu`: the file's, which must fit every endpoint's uplink with the
+/// outer headers of the endpoint's family, or the largest that does.
+fn tun_mtu(
+    src: &Source,
+    written: Option<&Spanned<i64>>,
+    endpoints: &[(EndpointConfig, Location)],
+) -> Result<u16, ConfigError> {
+    let paths = endpoints
+        .iter()
+        .map(|(e, _)| (e.uplink_mtu, Outer::of(e.listen)));
+    let fits = mtu::default_tun_mtu(paths).unwrap_or(mtu::DEFAULT_UPLINK_MTU);
+    let Some(v) = written else {
+        return Ok(fits);
+    };
+    let range = i64::from(mtu::MIN_TUN_MTU)..=i64::from(mtu::MAX_TUN_MTU);
+    let n = rules::int_in(src, Some(v), "mtu", range, i64::from(fits))?;
+    let n = u16::try_from(n).unwrap_or(mtu::MAX_TUN_MTU);
+    let tight = endpoints
+        .iter()
+        .find(|(e, _)| Outer::of(e.listen).outer_len(n) > e.uplink_mtu);
+    if let Some((e, at)) = tight {
+        let outer = Outer::of(e.listen);
+        return Err(src.err(
+            v.span(),
+            format!(
+                "mtu = {n} does not fit endpoint {:?} (line {}): {n} + {} bytes of {} outer \
+                 headers ({} IP, {} UDP, {} WireGuard) = {}, over its uplink MTU of {}; full-size \
+                 packets would be fragmented or lost",
+                e.name,
+                at.line,
+                outer.overhead(),
+                outer.name(),
+                outer.ip_header(),
+                mtu::UDP_HEADER,
+                mtu::WIREGUARD_OVERHEAD,
+                outer.outer_len(n),
+                e.uplink_mtu
+            ),
+            format!(
+                "use mtu = {fits} or less (or leave mtu out: the default fits every endpoint), \
+                 or set mtu in that [[endpoint]] to its uplink's MTU if it carries more than {}",
+                e.uplink_mtu
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 fn connection(
@@ -426,9 +509,9 @@ fn tunnel(
 
     let remote = rules::remote_addr(src, &t.remote)?;
     if let Some(listen) = listen {
-        let v6_only = listen.is_ipv6() && !listen.ip().is_unspecified();
-        if (listen.is_ipv4() && remote.is_ipv6()) || (v6_only && remote.is_ipv4()) {
-            let fam = |a: SocketAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+        // An IPv6 endpoint's socket is IPv6-only (IPV6_V6ONLY), [::] too.
+        if listen.is_ipv4() != remote.is_ipv4() {
+            let fam = |a: SocketAddr| Outer::of(a).name();
             return Err(src.err(
                 t.remote.span(),
                 format!(
@@ -436,7 +519,11 @@ fn tunnel(
                     fam(remote),
                     fam(listen)
                 ),
-                "use a remote of the endpoint's address family, or an endpoint that listens on that family",
+                format!(
+                    "use a remote of the endpoint's address family, or an endpoint that listens \
+                     on that family (e.g. listen = \"{}\"; an endpoint on [::] takes IPv6 only)",
+                    if remote.is_ipv4() { "0.0.0.0:51820" } else { "[::]:51820" }
+                ),
             ));
         }
     }

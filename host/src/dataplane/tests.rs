@@ -172,6 +172,32 @@ fn packets_cross_the_tunnel_both_ways_after_a_handshake() {
 }
 
 #[test]
+fn a_full_size_packet_grows_by_32_bytes_and_fits_an_ipv6_uplink() {
+    use crate::mtu::{Outer, WIREGUARD_OVERHEAD};
+    let (a, b) = pair();
+    let mut a_out = handshake(&a, &b, &mut ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"hi"));
+    carry(&mut a_out, &b, A_ADDR);
+    // 1420 bytes: the TUN MTU the IPv6 examples get by default.
+    let mut full = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], &[0x5a; 1420 - 28]);
+    assert_eq!(full.len(), 1420);
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut out = Recorder::default();
+    a.dp.handle_tun_packet(&a.fib, &mut full, &mut scratch, &mut out);
+    assert_eq!(out.net.len(), 1);
+    let datagram = out.net[0].2.len();
+    // Header 16 + tag 16, no padding: the UDP payload is the packet + 32.
+    assert_eq!(datagram, 1420 + usize::from(WIREGUARD_OVERHEAD));
+    assert_eq!(
+        datagram + 8 + 40,
+        1500,
+        "UDP + IPv6: one 1500-byte datagram"
+    );
+    assert_eq!(usize::from(Outer::V6.outer_len(1420)), datagram + 8 + 40);
+    let b_in = carry(&mut out, &b, A_ADDR);
+    assert_eq!(b_in.tun, vec![full]);
+}
+
+#[test]
 fn a_replayed_datagram_is_dropped_and_counted() {
     let (a, b) = pair();
     let ping = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"once");

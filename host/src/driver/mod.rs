@@ -131,10 +131,17 @@ fn reload_on_signal(socket: std::path::PathBuf) {
     }
 }
 
-/// Runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config.
 /// The data path's settings of every tunnel of `cfg`, from id `first` on.
+/// A tunnel's `mtu` (the size its TCP SYNs are clamped to) is what its own
+/// path carries: the TUN's MTU, or less over an uplink that cannot.
 pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
-    let mtu = cfg.tun.mtu;
+    let mtu = |t: &crate::config::TunnelConfig| {
+        let uplink = cfg
+            .endpoints
+            .get(t.endpoint)
+            .map_or(crate::mtu::DEFAULT_UPLINK_MTU, |e| e.uplink_mtu);
+        crate::mtu::tunnel_mtu(cfg.tun.mtu, uplink, crate::mtu::Outer::of(t.remote))
+    };
     cfg.connections
         .iter()
         .enumerate()
@@ -148,13 +155,14 @@ pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
                 inside_local: t.inside_local,
                 inside_remote: t.inside_remote,
                 inside_ipv6: t.inside_ipv6,
-                mtu,
+                mtu: mtu(t),
             })
         })
         .skip(first)
         .collect()
 }
 
+/// Runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config.
 pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let cfg = Arc::new(cfg);
     let endpoints = cfg

@@ -16,10 +16,6 @@ const TCP_CHECKSUM_OFFSET: usize = 16;
 const OPT_EOL: u8 = 0;
 const OPT_NOP: u8 = 1;
 const OPT_MSS: u8 = 2;
-/// IPv4 header + TCP header without options.
-const V4_OVERHEAD: u16 = 40;
-/// IPv6 header + TCP header without options.
-const V6_OVERHEAD: u16 = 60;
 
 /// Clamps the MSS option of a TCP SYN (or SYN-ACK) in `pkt` to the largest
 /// value that fits in `mtu`: `mtu - 40` for IPv4, `mtu - 60` for IPv6.
@@ -30,12 +26,12 @@ const V6_OVERHEAD: u16 = 60;
 /// enough, malformed headers or options, an `mtu` no larger than the header
 /// overhead) leaves the packet untouched and returns `false`.
 pub fn clamp_mss(pkt: &mut [u8], mtu: u16) -> bool {
-    let Some((start, end, overhead)) = locate_tcp(pkt) else {
+    let Some((start, end, inner_v6)) = locate_tcp(pkt) else {
         return false;
     };
-    let limit = match mtu.checked_sub(overhead) {
-        Some(l) if l > 0 => l,
-        _ => return false,
+    let limit = match crate::mtu::mss(mtu, inner_v6) {
+        0 => return false,
+        l => l,
     };
     match pkt.get_mut(start..end) {
         Some(tcp) => clamp_tcp(tcp, limit),
@@ -43,9 +39,9 @@ pub fn clamp_mss(pkt: &mut [u8], mtu: u16) -> bool {
     }
 }
 
-/// The byte range of the TCP segment in `pkt` and the header overhead of its
-/// IP version, if `pkt` is a well-formed IP packet carrying TCP.
-fn locate_tcp(pkt: &[u8]) -> Option<(usize, usize, u16)> {
+/// The byte range of the TCP segment in `pkt` and whether it is IPv6, if
+/// `pkt` is a well-formed IP packet carrying TCP.
+fn locate_tcp(pkt: &[u8]) -> Option<(usize, usize, bool)> {
     match ip_version(pkt)? {
         4 => {
             let ihl = usize::from(pkt.first()? & 0x0f) * 4;
@@ -57,7 +53,7 @@ fn locate_tcp(pkt: &[u8]) -> Option<(usize, usize, u16)> {
             if frag_offset != 0 || *pkt.get(9)? != PROTO_TCP {
                 return None;
             }
-            Some((ihl, total, V4_OVERHEAD))
+            Some((ihl, total, false))
         }
         _ => {
             let payload = usize::from(be16(pkt, 4)?);
@@ -70,7 +66,7 @@ fn locate_tcp(pkt: &[u8]) -> Option<(usize, usize, u16)> {
             let mut off = IPV6_HEADER;
             loop {
                 match next {
-                    PROTO_TCP => return Some((off, end, V6_OVERHEAD)),
+                    PROTO_TCP => return Some((off, end, true)),
                     // Hop-by-hop, routing, destination options: length in
                     // 8-octet units, not counting the first 8 (RFC 8200 §4.3).
                     0 | 43 | 60 => {
