@@ -196,6 +196,11 @@ pub struct TunnelStatus {
     pub endpoint: Option<String>,
     /// The far side's outside address.
     pub remote: SocketAddr,
+    /// The largest inner packet the tunnel carries in one datagram over its
+    /// uplink (TCP SYNs are clamped to it); absent from older gateways'
+    /// answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
     pub liveness: Liveness,
     /// Carries traffic (weight above 0).
     pub active: bool,

@@ -54,6 +54,7 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                             inside_ipv6_local: t.inside_ipv6.map(|i| IpAddr::V6(i.local)),
                             endpoint: dp.endpoints.get(t.endpoint).map(|e| e.name.clone()),
                             remote: t.remote(),
+                            mtu: Some(t.mtu),
                             liveness: Liveness::from(t.liveness()),
                             active: t.is_active(),
                             weight: Some(t.weight()),
