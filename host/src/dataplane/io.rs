@@ -268,8 +268,11 @@ fn max_gso_segments(dp: &Dataplane) -> usize {
 
 /// Sends `count` datagrams of `segment` bytes (the last may be shorter) in
 /// one system call. While the socket buffer is full the send is retried
-/// until `deadline` (one per flush), then the run is dropped and counted;
-/// a socket that refuses GSO gets the datagrams one by one.
+/// until `deadline` (one per flush), then the run is dropped and counted.
+/// A run the kernel refuses otherwise is sent again one datagram at a time:
+/// a socket or device without GSO, or segments larger than the path MTU
+/// (the kernel never fragments a GSO segment: EINVAL or EMSGSIZE, while a
+/// single datagram may still be fragmented), must not black-hole a flow.
 fn send_run(
     ep: &Endpoint,
     to: SocketAddr,
@@ -296,7 +299,8 @@ fn send_run(
     let Err(e) = result else {
         return;
     };
-    if count > 1 && ep.udp.max_gso_segments() == 1 {
+    if count > 1 && e.kind() != io::ErrorKind::WouldBlock {
+        debug!(endpoint = %ep.name, %to, segment, error = %e, "GSO send refused; sending one by one");
         for datagram in bytes.chunks(segment.max(1)) {
             send_run(ep, to, datagram, segment, 1, deadline);
         }
