@@ -16,10 +16,12 @@
 //! [`SiteLab`] builds topology 1 "static", 2 "dynamic" or 3 "HA", and
 //! [`topology::LinkCut`] times a link cut under a ping train),
 //! [`stock`] and [`frr`] (the stock peers: wg-quick, BIRD 2, GoBGP, FRR's bgpd),
-//! [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
+//! [`default_route`] (the learned-default-route scenario, over either
+//! underlay), [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
 //! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters).
 
 pub mod cleanup;
+pub mod default_route;
 pub mod error;
 pub mod frr;
 pub mod gateway;

@@ -412,6 +412,81 @@ pub fn parse_snmp(text: &str, group: &str, field: &str) -> Option<u64> {
     values.split_whitespace().nth(i)?.parse().ok()
 }
 
+/// A counter of `/proc/net/snmp6` inside `ns`, e.g. `Ip6FragCreates`
+/// (IPv6 packets this namespace fragmented) or `Icmp6OutPktTooBigs`.
+pub fn snmp6_counter(ns: &Netns, field: &str) -> Result<u64> {
+    let text = ns.exec_ok("cat", &["/proc/net/snmp6"])?;
+    parse_snmp6(&text, field)
+        .ok_or_else(|| Error::msg(format!("no {field} in /proc/net/snmp6 of {}", ns.name())))
+}
+
+/// Reads one counter from `/proc/net/snmp6` text (`Name value` lines).
+pub fn parse_snmp6(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next()? == field).then_some(())?;
+        words.next()?.parse().ok()
+    })
+}
+
+/// What a ping that must not be fragmented saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DfPing {
+    /// Payload bytes per request (`-s`).
+    pub payload: u32,
+    /// Requests sent and replies received.
+    pub count: PingCount,
+    /// The MTU a router or the local stack named when it refused the
+    /// packet ("Frag needed and DF set (mtu = N)", "Packet too big:
+    /// mtu=N", "message too long, mtu=N"), if any.
+    pub refused_mtu: Option<u32>,
+}
+
+/// `ping -M do -s PAYLOAD -c 3` from `ns` to `dst`: packets of PAYLOAD + 28
+/// (IPv4) or + 48 (IPv6) bytes that no one may fragment.
+pub fn ping_dont_fragment(ns: &Netns, dst: &str, payload: u32) -> Result<DfPing> {
+    let size = payload.to_string();
+    let args = [
+        family_flag(dst),
+        "-n",
+        "-M",
+        "do",
+        "-s",
+        &size,
+        "-c",
+        "3",
+        "-i",
+        "0.3",
+        "-W",
+        "2",
+        dst,
+    ];
+    let out = ns.exec("ping", &args, Duration::from_secs(15))?;
+    let text = format!("{}\n{}", out.stdout, out.stderr);
+    let t = parse_ping(&out.stdout, Duration::from_millis(300));
+    Ok(DfPing {
+        payload,
+        count: PingCount {
+            sent: t.sent,
+            received: t.received,
+        },
+        refused_mtu: parse_refused_mtu(&text),
+    })
+}
+
+/// The MTU named in ping's "too big" messages (see [`DfPing::refused_mtu`]).
+pub fn parse_refused_mtu(out: &str) -> Option<u32> {
+    out.lines().find_map(|l| {
+        let at = l.find("mtu")? + 3;
+        let digits: String = l[at..]
+            .trim_start_matches([' ', '='])
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
+}
+
 /// Runs the `udp-garbage` helper (`bin`) in `ns`: `count` garbage datagrams
 /// to `target` (`ADDR:PORT`). Returns how many it sent.
 pub fn send_garbage(ns: &Netns, bin: &Path, target: &str, count: u32, seed: u64) -> Result<u64> {
@@ -471,6 +546,30 @@ mod tests {
         assert_eq!(parse_snmp(t, "Icmp", "InEchos"), Some(7));
         assert_eq!(parse_snmp(t, "Ip", "DefaultTTL"), Some(64));
         assert_eq!(parse_snmp(t, "Icmp", "OutEchos"), None);
+    }
+
+    #[test]
+    fn snmp6_counters_and_refused_mtus() {
+        let t = "Ip6InTooBigErrors               \t0\nIp6FragCreates                  \t12\n";
+        assert_eq!(parse_snmp6(t, "Ip6FragCreates"), Some(12));
+        assert_eq!(parse_snmp6(t, "Ip6Frag"), None);
+        for (line, mtu) in [
+            (
+                "From 10.1.0.1 icmp_seq=1 Frag needed and DF set (mtu = 1420)",
+                Some(1420),
+            ),
+            (
+                "From fd00:1::1 icmp_seq=1 Packet too big: mtu=1420",
+                Some(1420),
+            ),
+            ("ping: local error: message too long, mtu=1420", Some(1420)),
+            (
+                "64 bytes from 10.2.0.10: icmp_seq=1 ttl=62 time=0.4 ms",
+                None,
+            ),
+        ] {
+            assert_eq!(parse_refused_mtu(line), mtu, "{line}");
+        }
     }
 
     #[test]

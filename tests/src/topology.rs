@@ -8,6 +8,9 @@
 //! 198.18.10.2, HA's cgw uplink 2 198.18.20.2); whichever side has two
 //! uplinks routes by source address (one table per address, no main-table
 //! default), so a cut link's traffic cannot escape through the other one.
+//! Static and dynamic are also built over an IPv6-only internet
+//! ([`Underlay::V6`]: the same links numbered 2001:db8:`n`::/64, configs
+//! from `examples/ipv6-underlay/`); `underlay` numbers the links.
 //!
 //! This file builds the namespaces and links and offers the network-side
 //! operations (cut/restore a link, iperf3 across the lab); `gateways`
@@ -27,8 +30,10 @@ use std::time::Duration;
 
 mod gateways;
 mod link_cut;
+mod underlay;
 
 pub use link_cut::LinkCut;
+pub use underlay::{Underlay, GATEWAY_SIDE, INET_SIDE};
 
 /// Site A host (behind the cgw), IPv4.
 pub const SITE_A_V4: &str = "10.1.0.10";
@@ -153,6 +158,9 @@ pub struct SiteOptions {
     /// Text replaced in the example before it is rendered, per gateway
     /// (for what [`TomlSet`] cannot say, such as another `[[endpoint]]`).
     pub replace: Vec<(Gw, String, String)>,
+    /// The family of the "internet" between the gateways (configs from
+    /// `examples/ipv6-underlay/` for [`Underlay::V6`]).
+    pub underlay: Underlay,
 }
 
 impl SiteOptions {
@@ -168,6 +176,12 @@ impl SiteOptions {
         self
     }
 
+    /// Builds the lab over `underlay`.
+    pub fn underlay(mut self, underlay: Underlay) -> Self {
+        self.underlay = underlay;
+        self
+    }
+
     /// Sets `key=value` in `gw`'s environment.
     pub fn env(mut self, gw: Gw, key: &str, value: impl Into<String>) -> Self {
         self.env.push((gw, key.to_string(), value.into()));
@@ -180,6 +194,7 @@ impl SiteOptions {
 pub struct SiteLab {
     runs: Vec<gateways::GwRun>,
     topology: Topology,
+    underlay: Underlay,
     bin: Option<PathBuf>,
     log_level: String,
     env: Vec<(Gw, String, String)>,
@@ -187,12 +202,14 @@ pub struct SiteLab {
     pub site_a: Netns,
     /// Site A's edge router, where the customer gateway(s) run: `lan`
     /// 10.1.0.1 / fd00:1::1; `wan` 198.18.10.2 (HA: `wan1` 198.18.10.2 and
-    /// `wan2` 198.18.20.2).
+    /// `wan2` 198.18.20.2; over [`Underlay::V6`], 2001:db8:10::2).
     pub cgw: Netns,
     /// The "internet": `inet1` 198.18.1.1, `inet2` 198.18.2.1, `inet10`
-    /// 198.18.10.1 (HA also `inet20` 198.18.20.1).
+    /// 198.18.10.1 (HA also `inet20` 198.18.20.1), or their
+    /// [`Underlay::V6`] twins 2001:db8:1::1, ...
     pub inet: Netns,
-    /// The VGW: `wan1` 198.18.1.2, `wan2` 198.18.2.2, `lan` 10.2.0.1 / fd00:2::1.
+    /// The VGW: `wan1` 198.18.1.2 (2001:db8:1::2), `wan2` 198.18.2.2
+    /// (2001:db8:2::2), `lan` 10.2.0.1 / fd00:2::1.
     pub vgw: Netns,
     /// Site B host: 10.2.0.10, fd00:2::10 on `eth0`.
     pub site_b: Netns,
@@ -200,8 +217,14 @@ pub struct SiteLab {
 }
 
 impl SiteLab {
-    /// Builds the namespaces and links only (no gateways).
+    /// Builds the namespaces and links only (no gateways), over IPv4.
     pub fn build(topology: Topology) -> Result<SiteLab> {
+        Self::build_on(topology, Underlay::V4)
+    }
+
+    /// Builds the namespaces and links only (no gateways), over `underlay`.
+    pub fn build_on(topology: Topology, underlay: Underlay) -> Result<SiteLab> {
+        underlay.example_dir(topology)?;
         let lab = Lab::new()?;
         let site_a = lab.netns("sa")?;
         let cgw = lab.netns("cgw")?;
@@ -211,6 +234,7 @@ impl SiteLab {
         let me = SiteLab {
             runs: Vec::new(),
             topology,
+            underlay,
             bin: None,
             log_level: String::new(),
             env: Vec::new(),
@@ -227,34 +251,31 @@ impl SiteLab {
 
     fn plumb(&self) -> Result<()> {
         let (a, c, i, v, b) = (&self.site_a, &self.cgw, &self.inet, &self.vgw, &self.site_b);
+        let u = self.underlay;
         for ns in [c, i, v] {
             ns.enable_forwarding()?;
+            u.prepare(ns)?;
         }
         // The internet: one link per public address.
-        veth(i, "inet1", v, "wan1")?;
-        veth(i, "inet2", v, "wan2")?;
-        i.add_addr("inet1", "198.18.1.1/24")?;
-        i.add_addr("inet2", "198.18.2.1/24")?;
-        v.add_addr("wan1", "198.18.1.2/24")?;
-        v.add_addr("wan2", "198.18.2.2/24")?;
+        let link = |inet_dev: &str, gw: &Netns, gw_dev: &str, n: u8| -> Result<()> {
+            veth(i, inet_dev, gw, gw_dev)?;
+            i.add_addr(inet_dev, &u.cidr(n, INET_SIDE))?;
+            gw.add_addr(gw_dev, &u.cidr(n, GATEWAY_SIDE))
+        };
+        link("inet1", v, "wan1", 1)?;
+        link("inet2", v, "wan2", 2)?;
         // VGW: each endpoint address leaves by its own link; no main default.
-        source_routed(v, "wan1", "198.18.1", 101)?;
-        source_routed(v, "wan2", "198.18.2", 102)?;
+        u.source_routed(v, "wan1", 1, 101)?;
+        u.source_routed(v, "wan2", 2, 102)?;
         if self.topology == Topology::Ha {
             // The site's edge router: one table per uplink, like the VGW.
-            veth(i, "inet10", c, "wan1")?;
-            veth(i, "inet20", c, "wan2")?;
-            i.add_addr("inet10", "198.18.10.1/24")?;
-            i.add_addr("inet20", "198.18.20.1/24")?;
-            c.add_addr("wan1", "198.18.10.2/24")?;
-            c.add_addr("wan2", "198.18.20.2/24")?;
-            source_routed(c, "wan1", "198.18.10", 111)?;
-            source_routed(c, "wan2", "198.18.20", 112)?;
+            link("inet10", c, "wan1", 10)?;
+            link("inet20", c, "wan2", 20)?;
+            u.source_routed(c, "wan1", 10, 111)?;
+            u.source_routed(c, "wan2", 20, 112)?;
         } else {
-            veth(i, "inet10", c, "wan")?;
-            i.add_addr("inet10", "198.18.10.1/24")?;
-            c.add_addr("wan", "198.18.10.2/24")?;
-            c.add_route("default", "198.18.10.1", None)?;
+            link("inet10", c, "wan", 10)?;
+            c.add_route("default", &u.addr(10, INET_SIDE), None)?;
         }
         // Sites.
         veth(c, "lan", a, "eth0")?;
@@ -285,7 +306,7 @@ impl SiteLab {
             Some(b) => b,
             None => crate::gateway::sitelink_bin()?,
         };
-        let mut me = Self::build(topology)?;
+        let mut me = Self::build_on(topology, opts.underlay)?;
         me.env = opts.env;
         me.start_gateways(&bin, opts.rust_log.as_deref(), &opts.set, &opts.replace)?;
         Ok(me)
@@ -306,6 +327,11 @@ impl SiteLab {
     /// The topology.
     pub fn topology(&self) -> Topology {
         self.topology
+    }
+
+    /// The family of the links between the gateways.
+    pub fn underlay(&self) -> Underlay {
+        self.underlay
     }
 
     /// The lab (id, directory).
@@ -434,12 +460,4 @@ impl SiteLab {
         let _server = self.iperf3_server(to, port)?;
         measure::iperf3_flows(from, dst, port, flows).map_err(|e| self.with_logs(e))
     }
-}
-
-/// `dev` (address `<net>.2`, gateway `<net>.1`) gets its own table `table`,
-/// used for traffic from `<net>.2` (rule preference 900 + table).
-fn source_routed(ns: &Netns, dev: &str, net: &str, table: u32) -> Result<()> {
-    ns.add_dev_route(&format!("{net}.0/24"), dev, Some(table))?;
-    ns.add_route("default", &format!("{net}.1"), Some(table))?;
-    ns.add_rule_from(&format!("{net}.2"), table, 900 + table)
 }

@@ -1,5 +1,6 @@
 //! The `sitelink` processes of a [`SiteLab`]: keys and configs in the lab
-//! directory (rendered from `examples/<topology>/<name>.toml` with the
+//! directory (rendered from `examples/<topology>/<name>.toml`, or
+//! `examples/ipv6-underlay/<topology>/` over an IPv6 underlay, with the
 //! public keys filled in and the admin socket, key file and TUN name made
 //! unique), start, `kill -9`, restart with the same config and keys (or with
 //! some keys changed), and what the tests read from them: status, BGP peers,
@@ -69,7 +70,7 @@ impl SiteLab {
         self.bin = Some(bin.to_path_buf());
         let examples = gateway::workspace_dir()
             .join("examples")
-            .join(topo.example_dir());
+            .join(self.underlay.example_dir(topo)?);
         let short = self.lab.short().to_string();
         for &gw in topo.gateways() {
             let name = topo.gw_name(gw);
