@@ -413,6 +413,31 @@ mod tests {
     }
 
     #[test]
+    fn over_an_ipv6_underlay_prefixes_holding_the_endpoints_are_refused() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let g = Guard {
+            link_local: LINK_LOCAL,
+            own: vec![],
+            statics: vec![],
+            outer: vec![
+                "2001:db8:1::2".parse().unwrap(),
+                "2001:db8:10::2".parse().unwrap(),
+            ],
+        };
+        let refused = |p: &str| g.refuses(&net(p), ConnectionId(0));
+        assert_eq!(
+            refused("2001:db8::/32").as_deref(),
+            Some("2001:db8::/32 holds the tunnel endpoint address 2001:db8:1::2: the tunnel would be routed into itself")
+        );
+        assert!(refused("2001:db8:10::2/128").is_some());
+        assert!(refused("::/1").is_some(), "half of the space holds them");
+        assert!(refused("::/0").is_none(), "a default route is allowed");
+        assert!(refused("0.0.0.0/0").is_none());
+        assert!(refused("2001:db8:2::/48").is_none());
+        assert!(refused("198.18.0.0/15").is_none(), "no IPv4 endpoint here");
+    }
+
+    #[test]
     fn a_default_route_of_ours_or_a_static_one_claims_nothing() {
         let net = |s: &str| s.parse::<IpNet>().unwrap();
         let g = Guard {
