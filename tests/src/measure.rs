@@ -474,6 +474,43 @@ pub fn ping_dont_fragment(ns: &Netns, dst: &str, payload: u32) -> Result<DfPing>
     })
 }
 
+/// `ping -M do -s PAYLOAD -c COUNT -l PRELOAD -i 0.05` from `ns`: requests
+/// that no one may fragment, sent PRELOAD at a time (bursts of equal-sized
+/// packets, which a gateway sends as one GSO run).
+pub fn ping_bursts(
+    ns: &Netns,
+    dst: &str,
+    payload: u32,
+    count: u32,
+    preload: u32,
+) -> Result<PingCount> {
+    let (size, c, l) = (payload.to_string(), count.to_string(), preload.to_string());
+    let args = [
+        family_flag(dst),
+        "-n",
+        "-M",
+        "do",
+        "-s",
+        &size,
+        "-c",
+        &c,
+        "-l",
+        &l,
+        "-i",
+        "0.05",
+        "-W",
+        "2",
+        dst,
+    ];
+    let bound = Duration::from_millis(50) * count + Duration::from_secs(15);
+    let out = ns.exec("ping", &args, bound)?;
+    let t = parse_ping(&out.stdout, Duration::from_millis(50));
+    Ok(PingCount {
+        sent: t.sent,
+        received: t.received,
+    })
+}
+
 /// The MTU named in ping's "too big" messages (see [`DfPing::refused_mtu`]).
 pub fn parse_refused_mtu(out: &str) -> Option<u32> {
     out.lines().find_map(|l| {

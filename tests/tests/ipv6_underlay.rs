@@ -10,8 +10,10 @@
 //! of exactly that size cross both ways with DF set and one byte more is
 //! refused with that MTU, TCP streams run both ways, and no gateway
 //! fragments or reassembles an IPv6 datagram nor does the internet send a
-//! Packet Too Big; a path narrower than the config says (the uplinks
-//! claimed 1520) costs fragments but never stalls a TCP stream; a far side announcing ::/0 and 0.0.0.0/0 never captures
+//! Packet Too Big; over a path narrower than the config says (the uplinks
+//! claimed 1520) each tunnel is fitted to the route's MTU at start, TCP is
+//! clamped to it and bursts of larger packets are fragmented, never lost; a
+//! far side announcing ::/0 and 0.0.0.0/0 never captures
 //! the gateway's own IPv6 WireGuard datagrams (the scenario of
 //! `default_route.rs`, shared through `sitelink_lab::default_route`).
 //!
@@ -314,14 +316,12 @@ fn full_size_packets_cross_the_ipv6_underlay_in_one_piece() {
 }
 
 #[test]
-fn a_path_narrower_than_configured_fragments_but_never_black_holes_tcp() {
+fn a_path_narrower_than_configured_clamps_tcp_to_it_and_never_black_holes() {
     let _wd = Watchdog::arm("ipv6 narrow path", Duration::from_secs(90));
     let test = "v6-narrow";
     // Both gateways told their uplinks carry 1520 bytes (they carry 1500):
     // 1440 + 80 = 1520 passes the config check, and every full-size
-    // datagram is 20 bytes too big for the path. GSO cannot fragment a
-    // segment; the data path must fall back to single datagrams, which the
-    // kernel fragments, rather than drop the runs.
+    // datagram would be 20 bytes too big for the path.
     let mut opts = SiteOptions::default().underlay(Underlay::V6);
     for gw in [Gw::Cgw, Gw::Vgw] {
         opts = opts
@@ -330,34 +330,75 @@ fn a_path_narrower_than_configured_fragments_but_never_black_holes_tcp() {
     }
     let lab = SiteLab::start_settled(Topology::Static, opts)
         .unwrap_or_else(|e| panic!("{test}: starting the lab: {e}"));
+    // At start each gateway read the route's MTU (1500) and fitted its
+    // tunnels to it, saying so.
+    for gw in [Gw::Cgw, Gw::Vgw] {
+        let mtus: Vec<_> = lab
+            .status(gw)
+            .expect("status")
+            .tunnels()
+            .iter()
+            .map(|t| t["mtu"].as_u64())
+            .collect();
+        println!("[{test}] {} tunnels' mtu {mtus:?} (TUN 1440)", gw.name());
+        assert_eq!(
+            mtus,
+            vec![Some(1420), Some(1420)],
+            "{test}: {} not fitted to the route",
+            gw.name()
+        );
+    }
+    let logs = lab.gateway_logs();
+    assert!(
+        logs.contains("the route to the far endpoint carries less than the endpoint's mtu says"),
+        "{test}: no warning in the logs:\n{logs}"
+    );
     lab.assert_sites_ping(test, Duration::from_secs(5));
+
+    // TCP: clamped to the path (MSS 1380), it needs no fragment.
     let before = fragment_counters(&lab);
     let r = lab
         .iperf3_a_to_b(SITE_B_V4, 5603, 3)
         .unwrap_or_else(|e| panic!("{test}: iperf3: {e}"));
-    let made = fragment_counters(&lab)[0] - before[0];
-    let failed: u64 = lab
-        .status(Gw::Cgw)
-        .ok()
-        .and_then(|s| s.endpoint_counter("wan", "tx_failed"))
-        .unwrap_or(u64::MAX);
+    let tcp_frags = fragment_counters(&lab)[0] - before[0];
     println!(
-        "[{test}] TCP A->B with 1520-byte datagrams on a 1500-byte path: {:.1} Mbit/s (per \
-         second {:?}); IPv6 fragments made {made}; cgw sends failed {failed}",
+        "[{test}] TCP A->B: {:.1} Mbit/s (per second {:?}); IPv6 fragments made {tcp_frags}",
         r.received_mbps(),
         r.intervals_mbps()
     );
     assert!(
-        made > 0,
-        "{test}: the path was not too narrow (no fragments)"
-    );
-    assert!(
         !r.intervals_bps.is_empty() && r.intervals_bps.iter().all(|b| *b > 0.0),
-        "{test}: the stream black-holed: {:?}\n{}",
+        "{test}: the stream stalled: {:?}\n{}",
         r.intervals_mbps(),
         lab.gateway_logs()
     );
-    assert_eq!(failed, 0, "{test}: datagrams dropped at the socket");
+    assert_eq!(tcp_frags, 0, "{test}: TCP was not clamped to the path");
+
+    // Packets of the full TUN MTU (1440) in bursts of 20: GSO runs whose
+    // segments the path cannot carry. Sent again one by one, the kernel
+    // fragments them; none is lost.
+    let before = fragment_counters(&lab);
+    let p = measure::ping_bursts(&lab.site_a, SITE_B_V4, 1440 - 28, 200, 20).expect("ping");
+    let frags = fragment_counters(&lab)[0] - before[0];
+    let failed = lab
+        .status(Gw::Cgw)
+        .ok()
+        .and_then(|s| s.endpoint_counter("wan", "tx_failed"));
+    println!(
+        "[{test}] 1440-byte pings in bursts of 20: {}/{} answered; IPv6 fragments made {frags}; \
+         cgw sends failed {failed:?}",
+        p.received, p.sent
+    );
+    assert!(
+        frags > 0,
+        "{test}: the path was not too narrow (no fragments)"
+    );
+    assert!(
+        p.sent > 0 && p.received == p.sent,
+        "{test}: full-size bursts lost on a narrow path: {p:?}\n{}",
+        lab.gateway_logs()
+    );
+    assert_eq!(failed, Some(0), "{test}: datagrams dropped at the socket");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! path does).
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicU64;
 
@@ -112,6 +112,56 @@ fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocke
     let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
     restore_fragmentation(&socket, listen.is_ipv6());
     Ok((socket, udp))
+}
+
+/// The MTU of the route the endpoint's datagrams from `local` (unspecified:
+/// any address) to `remote` take now, as the kernel has it (the device's,
+/// or a smaller path MTU it learned): a connected, marked UDP socket's
+/// `IP_MTU` / `IPV6_MTU`. Sends nothing. Above 65535 (loopback) it is
+/// 65535.
+pub fn route_mtu(local: IpAddr, remote: SocketAddr) -> io::Result<u16> {
+    let socket = Socket::new(
+        Domain::for_address(remote),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if remote.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // The route of the gateway's own datagrams (see `own_traffic`).
+    let _ = super::own_traffic::mark_socket(&socket);
+    if !local.is_unspecified() {
+        socket.bind(&SocketAddr::new(local, 0).into())?;
+    }
+    socket.connect(&remote.into())?;
+    let (level, name) = if remote.is_ipv6() {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MTU)
+    };
+    let mtu = get_option(&socket, level, name)?;
+    Ok(u16::try_from(mtu).unwrap_or(u16::MAX))
+}
+
+fn get_option(socket: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the descriptor is open for the call (we hold `socket`), and
+    // `value` and `len` describe a c_int that lives across it.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Puts back the kernel's default path-MTU handling, which quinn-udp turns
@@ -227,6 +277,20 @@ mod tests {
         };
         assert_eq!(rc, 0);
         assert_eq!(value, libc::IP_PMTUDISC_WANT, "not DF on every datagram");
+    }
+
+    #[test]
+    fn the_route_mtu_is_the_devices() {
+        // Loopback's 65536, as much as a u16 holds.
+        let v4 = route_mtu("127.0.0.1".parse().unwrap(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(v4.unwrap(), u16::MAX);
+        let any = route_mtu("0.0.0.0".parse().unwrap(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(any.unwrap(), u16::MAX);
+        // No route (192.0.2.0/24 is not on loopback, and a bare test
+        // namespace may have no default route): an error, or a device's MTU.
+        if let Ok(mtu) = route_mtu("127.0.0.1".parse().unwrap(), "192.0.2.1:9".parse().unwrap()) {
+            assert!(mtu >= 1280, "{mtu}");
+        }
     }
 
     #[test]

@@ -355,7 +355,7 @@ impl Control {
                 first,
                 "the core's new tunnel ids do not follow the data path's: not added"
             );
-        } else if let Err(e) = dp.add_tunnels(super::tunnel_specs(cfg, first)) {
+        } else if let Err(e) = dp.add_tunnels(super::tunnel_specs_on_routes(cfg, first)) {
             warn!(error = e, "new tunnels not added to the data path");
         }
         let tunnels = dp.tunnels();

@@ -22,11 +22,11 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::GatewayConfig;
 use crate::control::admin::{self, AdminError};
-use crate::dataplane::endpoint::{BindError, Endpoint};
+use crate::dataplane::endpoint::{route_mtu, BindError, Endpoint};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::tun::{self, TunError};
 use crate::dataplane::tunnel::TunnelSpec;
@@ -162,6 +162,42 @@ pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
         .collect()
 }
 
+/// [`tunnel_specs`], with each tunnel's MTU also fitted to the route its
+/// datagrams take now (`endpoint::route_mtu`): where that route carries
+/// less than the endpoint's `mtu` says, the tunnel's TCP is clamped to
+/// what it carries (larger packets are fragmented by the kernel), and a
+/// warning names the fix. A few system calls per tunnel, none that waits.
+pub fn tunnel_specs_on_routes(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
+    let mut specs = tunnel_specs(cfg, first);
+    for spec in &mut specs {
+        let Some(ep) = cfg.endpoints.get(spec.endpoint) else {
+            continue;
+        };
+        match route_mtu(ep.listen.ip(), spec.remote) {
+            Ok(route) if route < ep.uplink_mtu => {
+                let outer = crate::mtu::Outer::of(spec.remote);
+                spec.mtu = spec.mtu.min(outer.inner_mtu(route));
+                warn!(
+                    endpoint = %ep.name,
+                    remote = %spec.remote,
+                    tunnel = %spec.inside_cidr,
+                    route_mtu = route,
+                    endpoint_mtu = ep.uplink_mtu,
+                    tunnel_mtu = spec.mtu,
+                    fix = %format!("set mtu = {route} in [[endpoint]] {:?} (and leave [tun] mtu out)", ep.name),
+                    "the route to the far endpoint carries less than the endpoint's mtu says: \
+                     the tunnel's TCP is clamped to what it carries, larger packets are fragmented"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                debug!(endpoint = %ep.name, remote = %spec.remote, error = %e, "no route MTU to the far endpoint yet")
+            }
+        }
+    }
+    specs
+}
+
 /// Runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config.
 pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let cfg = Arc::new(cfg);
@@ -170,7 +206,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         .iter()
         .map(|e| Endpoint::bind(&e.name, e.listen))
         .collect::<Result<Vec<_>, _>>()?;
-    let specs = tunnel_specs(&cfg, 0);
+    let specs = tunnel_specs_on_routes(&cfg, 0);
     let dataplane = Arc::new(
         Dataplane::new(cfg.private_key.clone(), endpoints, specs).map_err(StartError::Dataplane)?,
     );
