@@ -1,13 +1,16 @@
 //! Proves the lab itself, without gateways: the static topology's plumbing
-//! (both VGW endpoints reachable from the CGW through "inet", a cut link
-//! isolates its endpoint only, source-based routing on the VGW), the HA
+//! over either underlay (both VGW endpoints reachable from the CGW through
+//! "inet", a cut link isolates its endpoint only, source-based routing on
+//! the VGW), the HA
 //! topology's two uplinks (each routed by source address), and cleanup
 //! of namespaces and processes on drop, on panic and by the stale sweep.
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::measure::{ping, ping_ok, ping_src};
 use sitelink_lab::netns::{list_netns, Netns};
-use sitelink_lab::topology::{CGW_WAN, CGW_WAN2, SITE_B_V4, VGW_AZ1, VGW_AZ2};
+use sitelink_lab::topology::{
+    Underlay, CGW_WAN, CGW_WAN2, GATEWAY_SIDE, SITE_B_V4, VGW_AZ1, VGW_AZ2,
+};
 use sitelink_lab::{Lab, SiteLab, Spawned, Topology};
 use std::path::Path;
 use std::process::Command;
@@ -27,7 +30,26 @@ fn assert_gone(names: &[String]) {
 #[test]
 fn static_plumbing_endpoints_links_and_source_routing() {
     let _wd = watchdog("static_plumbing");
-    let lab = SiteLab::build(Topology::Static).expect("build static lab");
+    static_plumbing(Underlay::V4);
+}
+
+#[test]
+fn static_plumbing_over_an_ipv6_underlay() {
+    let _wd = watchdog("static_plumbing_v6");
+    static_plumbing(Underlay::V6);
+}
+
+/// The static topology's links over `u`: endpoints reachable, a cut link
+/// isolates its endpoint only (and comes back with its address), the VGW
+/// routes by source address.
+fn static_plumbing(u: Underlay) {
+    let lab = SiteLab::build_on(Topology::Static, u).expect("build static lab");
+    let (az1, az2, wan) = (
+        u.addr(1, GATEWAY_SIDE),
+        u.addr(2, GATEWAY_SIDE),
+        u.addr(10, GATEWAY_SIDE),
+    );
+    let (az1, az2, wan) = (az1.as_str(), az2.as_str(), wan.as_str());
 
     // Sites reach their gateway's LAN side (v4 and v6); nothing crosses yet.
     for (ns, gw) in [
@@ -44,11 +66,11 @@ fn static_plumbing_endpoints_links_and_source_routing() {
     );
 
     // Both VGW endpoints answer the CGW through inet.
-    assert!(ping_ok(&lab.cgw, VGW_AZ1), "cgw -> az1");
-    assert!(ping_ok(&lab.cgw, VGW_AZ2), "cgw -> az2");
-    for src in [VGW_AZ1, VGW_AZ2] {
+    assert!(ping_ok(&lab.cgw, az1), "cgw -> az1");
+    assert!(ping_ok(&lab.cgw, az2), "cgw -> az2");
+    for src in [az1, az2] {
         assert!(
-            ping_src(&lab.vgw, Some(src), CGW_WAN).unwrap().received > 0,
+            ping_src(&lab.vgw, Some(src), wan).unwrap().received > 0,
             "vgw from {src}"
         );
     }
@@ -56,35 +78,32 @@ fn static_plumbing_endpoints_links_and_source_routing() {
     // Cut link 1: az1 is gone, az2 still answers.
     lab.cut_vgw_link(1).unwrap();
     assert_eq!(
-        ping(&lab.cgw, VGW_AZ1).unwrap().received,
+        ping(&lab.cgw, az1).unwrap().received,
         0,
         "az1 still reachable after cut"
     );
     assert!(
-        ping_ok(&lab.cgw, VGW_AZ2),
+        ping_ok(&lab.cgw, az2),
         "az2 unreachable after cutting link 1"
     );
     // VGW traffic from az2 still gets out; traffic from az1 does not escape by link 2.
-    assert!(ping_src(&lab.vgw, Some(VGW_AZ2), CGW_WAN).unwrap().received > 0);
-    assert_eq!(
-        ping_src(&lab.vgw, Some(VGW_AZ1), CGW_WAN).unwrap().received,
-        0
-    );
+    assert!(ping_src(&lab.vgw, Some(az2), wan).unwrap().received > 0);
+    assert_eq!(ping_src(&lab.vgw, Some(az1), wan).unwrap().received, 0);
 
     // Restore link 1, cut link 2: the mirror image.
     lab.restore_vgw_link(1).unwrap();
     lab.cut_vgw_link(2).unwrap();
-    assert!(ping_ok(&lab.cgw, VGW_AZ1), "az1 unreachable after restore");
-    assert_eq!(ping(&lab.cgw, VGW_AZ2).unwrap().received, 0);
-    assert_eq!(
-        ping_src(&lab.vgw, Some(VGW_AZ2), CGW_WAN).unwrap().received,
-        0
-    );
+    assert!(ping_ok(&lab.cgw, az1), "az1 unreachable after restore");
+    assert_eq!(ping(&lab.cgw, az2).unwrap().received, 0);
+    assert_eq!(ping_src(&lab.vgw, Some(az2), wan).unwrap().received, 0);
     lab.restore_vgw_link(2).unwrap();
-    assert!(ping_ok(&lab.cgw, VGW_AZ2), "az2 unreachable after restore");
+    assert!(ping_ok(&lab.cgw, az2), "az2 unreachable after restore");
 
     // No main-table default route on the VGW.
-    let main = lab.vgw.ip(&["route", "show", "table", "main"]).unwrap();
+    let main = lab
+        .vgw
+        .ip(&[u.family_flag(), "route", "show", "table", "main"])
+        .unwrap();
     assert!(
         !main.contains("default"),
         "vgw main table has a default: {main}"
