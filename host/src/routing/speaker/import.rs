@@ -417,6 +417,7 @@ mod tests {
         let net = |s: &str| s.parse::<IpNet>().unwrap();
         let g = Guard {
             link_local: LINK_LOCAL,
+            inside_v6: vec![],
             own: vec![],
             statics: vec![],
             outer: vec![
