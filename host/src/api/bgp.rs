@@ -74,6 +74,10 @@ pub struct BgpPeer {
     /// Negotiated address families ("ipv4-unicast"); `null` until the
     /// session is up.
     pub families: Option<Vec<String>>,
+    /// Negotiated IPv4 routes over IPv6 next hops (RFC 8950); absent from
+    /// older gateways' answers.
+    #[serde(default)]
+    pub extended_next_hop: bool,
     pub state: SessionState,
     /// Seconds since the session was established; `null` when it is not.
     pub uptime_s: Option<f64>,

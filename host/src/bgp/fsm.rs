@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::codec;
 use super::message::{
-    error_code, Capability, Family, GracefulRestart, Message, Notification, Open, AS_TRANS,
-    HEADER_LEN,
+    error_code, Capability, ExtendedNextHop, Family, GracefulRestart, Message, Notification, Open,
+    AS_TRANS, HEADER_LEN,
 };
 
 mod types;
@@ -547,11 +547,14 @@ impl Session {
                 .cfg
                 .graceful_restart
                 .and_then(|_| open.graceful_restart().cloned()),
+            extended_next_hop: self.cfg.extended_next_hop
+                && open.offers_extended_next_hop(ExtendedNextHop::IPV4_OVER_IPV6),
         }
     }
 
     /// Our OPEN (section 4.2) with its capabilities (RFC 5492): one
-    /// Multiprotocol per family, RouteRefresh, FourOctetAs, and Graceful
+    /// Multiprotocol per family, RouteRefresh, FourOctetAs, Extended Next
+    /// Hop Encoding for IPv4 over IPv6 when configured (RFC 8950), and Graceful
     /// Restart as a helper (RFC 4724 section 3: no families, since we keep
     /// no forwarding state across our own restart; R and N clear).
     fn our_open(&self) -> Open {
@@ -563,6 +566,11 @@ impl Session {
             .collect();
         capabilities.push(Capability::RouteRefresh);
         capabilities.push(Capability::FourOctetAs(self.cfg.local_asn));
+        if self.cfg.extended_next_hop {
+            capabilities.push(Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_OVER_IPV6,
+            ]));
+        }
         if let Some(restart_time) = self.cfg.graceful_restart {
             capabilities.push(Capability::GracefulRestart(GracefulRestart {
                 restart_time,

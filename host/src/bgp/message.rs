@@ -77,6 +77,14 @@ impl Open {
 
     /// The families the speaker offered; IPv4 unicast alone when it offered
     /// none (RFC 4760 section 8).
+    /// Whether the OPEN offers the Extended Next Hop Encoding `tuple`.
+    pub fn offers_extended_next_hop(&self, tuple: ExtendedNextHop) -> bool {
+        self.capabilities.iter().any(|c| match c {
+            Capability::ExtendedNextHop(list) => list.contains(&tuple),
+            _ => false,
+        })
+    }
+
     pub fn families(&self) -> Vec<Family> {
         let offered: Vec<Family> = self
             .capabilities
@@ -107,6 +115,23 @@ impl Open {
             _ => None,
         })
     }
+}
+
+/// One tuple of the Extended Next Hop Encoding capability (RFC 8950
+/// section 3): routes of `family` may carry a next hop of `next_hop_afi`.
+/// The capability's SAFI is 2 bytes wide; SAFIs beyond 255 are not ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtendedNextHop {
+    pub family: Family,
+    pub next_hop_afi: u16,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast routes with IPv6 next hops, the one sitelink offers.
+    pub const IPV4_OVER_IPV6: ExtendedNextHop = ExtendedNextHop {
+        family: Family::IPV4_UNICAST,
+        next_hop_afi: 2,
+    };
 }
 
 /// The Graceful Restart capability's value (RFC 4724 section 3; the N bit
@@ -144,6 +169,10 @@ pub enum Capability {
     Multiprotocol(Family),
     /// Code 2 (RFC 2918).
     RouteRefresh,
+    /// Code 5 (RFC 8950): the families whose routes may carry a next hop of
+    /// another address family. A value not a multiple of 6 bytes is kept as
+    /// `Unknown`.
+    ExtendedNextHop(Vec<ExtendedNextHop>),
     /// Code 64 (RFC 4724). A value of the wrong length is kept as
     /// `Unknown`: the peer is then treated as not offering it.
     GracefulRestart(GracefulRestart),

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Source};
 use super::model::{
     BgpConfig, ConnectionBgp, EndpointConfig, GracefulRestartLimits, MaxPrefixAction, MaxPrefixes,
-    Role, Routing, TunnelConfig,
+    Role, Routing, SessionAddresses, TunnelConfig,
 };
 use super::rules;
 
@@ -44,6 +44,7 @@ pub struct RawConnectionBgp {
     pub graceful_restart: Option<Spanned<bool>>,
     pub graceful_restart_max_s: Option<Spanned<i64>>,
     pub graceful_restart_stale_s: Option<Spanned<i64>>,
+    pub session: Option<Spanned<String>>,
 }
 
 /// The gateway's `[bgp]` table, with defaults. `asn` is `None` when neither
@@ -270,6 +271,22 @@ pub(crate) fn connection(
             action,
         },
         graceful_restart: graceful_restart(src, raw)?,
+        session: match raw.session.as_ref() {
+            None => SessionAddresses::Ipv4,
+            Some(v) => match v.get_ref().as_str() {
+                "ipv4" => SessionAddresses::Ipv4,
+                "ipv6" => SessionAddresses::Ipv6,
+                other => {
+                    return Err(src.err(
+                        v.span(),
+                        format!("unknown session {other:?}"),
+                        "use session = \"ipv4\" (between the tunnels' IPv4 inside addresses, \
+                         the default) or session = \"ipv6\" (between their IPv6 inside \
+                         addresses: set inside_ipv6_cidr on every tunnel)",
+                    ))
+                }
+            },
+        },
     }))
 }
 

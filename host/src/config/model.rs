@@ -144,6 +144,20 @@ pub struct ConnectionBgp {
     pub max_prefixes: MaxPrefixes,
     /// BGP graceful restart (RFC 4724) as a helper; `None`: off.
     pub graceful_restart: Option<GracefulRestartLimits>,
+    /// The inside addresses the sessions run between (`session`).
+    pub session: SessionAddresses,
+}
+
+/// Which inside addresses a connection's BGP sessions run between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionAddresses {
+    /// The IPv4 inside addresses (169.254.x.x), as AWS's IPv4 tunnels.
+    #[default]
+    Ipv4,
+    /// The IPv6 inside addresses (`inside_ipv6_cidr`, needed on every
+    /// tunnel), with IPv4 routes over IPv6 next hops where the peer offers
+    /// it (RFC 8950).
+    Ipv6,
 }
 
 /// How long we keep a restarting peer's routes (`graceful_restart_max_s`,

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::tests::{assert_err, assert_err_after, Fixture};
-use super::{GracefulRestartLimits, MaxPrefixAction, Routing};
+use super::{GracefulRestartLimits, MaxPrefixAction, Routing, SessionAddresses};
 
 /// `BASE` with its connection made dynamic.
 fn dynamic(fx: &Fixture, bgp: &str) -> String {
@@ -375,4 +375,50 @@ fn dynamic_and_ha_examples_parse() {
     );
     assert_ne!(cgw1.bgp.router_id, cgw2.bgp.router_id);
     assert_ne!(cgw1.admin_socket, cgw2.admin_socket);
+}
+
+#[test]
+fn session_over_ipv6_needs_an_ipv6_inside_address_on_every_tunnel() {
+    let fx = Fixture::new();
+    let dynamic = dynamic(&fx, "remote_asn = 65000");
+    let with_session = |text: &str, value: &str| {
+        text.replace(
+            "[connection.bgp]\n",
+            &format!("[connection.bgp]\nsession = {value}\n"),
+        )
+    };
+    // The default: IPv4 inside addresses.
+    let c = fx.parse(&dynamic).unwrap();
+    let bgp = c.connections[0].bgp.as_ref().unwrap();
+    assert_eq!(bgp.session, SessionAddresses::Ipv4);
+    // Over IPv6 without inside_ipv6_cidr: refused, naming the tunnel.
+    let text = with_session(&dynamic, "\"ipv6\"");
+    let e = fx.parse(&text).unwrap_err();
+    assert_eq!(
+        e.what(),
+        "session = \"ipv6\" but tunnel 1 of connection \"office\" has no inside_ipv6_cidr"
+    );
+    assert_eq!(
+        e.fix(),
+        "give every tunnel of the connection an inside_ipv6_cidr (a /126 from fd00::/8), \
+         or use session = \"ipv4\""
+    );
+    // With one on each tunnel: accepted.
+    let text = text
+        .replacen(
+            "\"169.254.10.0/30\"",
+            "\"169.254.10.0/30\"\ninside_ipv6_cidr = \"fd00:0:0:10::/126\"",
+            1,
+        )
+        .replacen(
+            "\"169.254.11.0/30\"",
+            "\"169.254.11.0/30\"\ninside_ipv6_cidr = \"fd00:0:0:11::/126\"",
+            1,
+        );
+    let c = fx.parse(&text).unwrap();
+    let bgp = c.connections[0].bgp.as_ref().unwrap();
+    assert_eq!(bgp.session, SessionAddresses::Ipv6);
+    // An unknown value.
+    let e = fx.parse(&with_session(&dynamic, "\"tcp\"")).unwrap_err();
+    assert_eq!(e.what(), "unknown session \"tcp\"");
 }

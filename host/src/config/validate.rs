@@ -19,7 +19,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Location, Source};
 use super::model::{
     ConnectionConfig, EndpointConfig, GatewayConfig, InsideV6, LivenessConfig, LivenessMode, Role,
-    RouteTableConfig, Routing, TunConfig, TunnelConfig,
+    RouteTableConfig, Routing, SessionAddresses, TunConfig, TunnelConfig,
 };
 use super::raw::{RawConfig, RawConnection, RawTunnel};
 use super::rules;
@@ -471,6 +471,23 @@ fn connection(
     for (i, t) in raw_tunnels.iter().enumerate() {
         let label = format!("tunnel {} of connection {name:?}", i + 1);
         tunnels.push(tunnel(src, t.get_ref(), label, gw, claims)?);
+    }
+    let session = c.bgp.as_ref().and_then(|b| b.get_ref().session.as_ref());
+    if let (Some(v), Some(b)) = (session, &bgp) {
+        if let Some(n) = tunnels.iter().position(|t| t.inside_ipv6.is_none()) {
+            if b.session == SessionAddresses::Ipv6 {
+                return Err(src.err(
+                    v.span(),
+                    format!(
+                        "session = \"ipv6\" but tunnel {} of connection {name:?} has no \
+                         inside_ipv6_cidr",
+                        n + 1
+                    ),
+                    "give every tunnel of the connection an inside_ipv6_cidr (a /126 from \
+                     fd00::/8), or use session = \"ipv4\"",
+                ));
+            }
+        }
     }
 
     Ok(ConnectionConfig {

@@ -6,7 +6,9 @@
 //! configuration or policy (peer AS, hold time, BGP Identifier) are the
 //! FSM's, and it must not look at any other message.
 
-use crate::bgp::message::{error_code, Capability, Family, GracefulRestart, Notification, Open};
+use crate::bgp::message::{
+    error_code, Capability, ExtendedNextHop, Family, GracefulRestart, Notification, Open,
+};
 
 use super::aspath::two_octet;
 use super::reader::Reader;
@@ -18,6 +20,7 @@ const PARAM_CAPABILITIES: u8 = 2;
 
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_EXTENDED_NEXT_HOP: u8 = 5;
 const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 
@@ -128,6 +131,16 @@ fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
                 value: value.to_vec(),
             },
         },
+        // RFC 8950 §3: (AFI (2), SAFI (2), next-hop AFI (2)) tuples. It
+        // names no error for another length: kept as unknown, the peer is
+        // treated as not offering it.
+        CAP_EXTENDED_NEXT_HOP => match decode_extended_next_hop(value) {
+            Some(list) => Capability::ExtendedNextHop(list),
+            None => Capability::Unknown {
+                code,
+                value: value.to_vec(),
+            },
+        },
         CAP_MULTIPROTOCOL | CAP_ROUTE_REFRESH | CAP_FOUR_OCTET_AS => return None,
         _ => Capability::Unknown {
             code,
@@ -135,6 +148,36 @@ fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
         },
     };
     Some(cap)
+}
+
+/// The Extended Next Hop Encoding tuples; `None` unless the length is a
+/// non-zero multiple of 6. A SAFI above 255 is skipped (no family of ours).
+fn decode_extended_next_hop(value: &[u8]) -> Option<Vec<ExtendedNextHop>> {
+    if value.is_empty() || !value.len().is_multiple_of(6) {
+        return None;
+    }
+    let mut r = Reader::new(value);
+    let mut list = Vec::new();
+    while !r.is_empty() {
+        let (afi, safi, next_hop_afi) = (r.u16()?, r.u16()?, r.u16()?);
+        if let Ok(safi) = u8::try_from(safi) {
+            list.push(ExtendedNextHop {
+                family: Family { afi, safi },
+                next_hop_afi,
+            });
+        }
+    }
+    Some(list)
+}
+
+fn encode_extended_next_hop(list: &[ExtendedNextHop]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * 6);
+    for t in list {
+        out.extend_from_slice(&t.family.afi.to_be_bytes());
+        out.extend_from_slice(&u16::from(t.family.safi).to_be_bytes());
+        out.extend_from_slice(&t.next_hop_afi.to_be_bytes());
+    }
+    out
 }
 
 /// Restart flags (4 bits: R, N, 2 reserved) and Restart Time (12 bits),
@@ -232,6 +275,9 @@ fn encode_capability(cap: &Capability) -> Result<Vec<u8>, EncodeError> {
             (CAP_MULTIPROTOCOL, vec![hi, lo, 0, f.safi])
         }
         Capability::RouteRefresh => (CAP_ROUTE_REFRESH, Vec::new()),
+        Capability::ExtendedNextHop(list) => {
+            (CAP_EXTENDED_NEXT_HOP, encode_extended_next_hop(list))
+        }
         Capability::FourOctetAs(asn) => (CAP_FOUR_OCTET_AS, asn.to_be_bytes().to_vec()),
         Capability::GracefulRestart(gr) => (CAP_GRACEFUL_RESTART, encode_graceful_restart(gr)),
         Capability::Unknown { code, value } => (*code, value.clone()),

@@ -22,9 +22,11 @@ use super::{encode, Context};
 ///
 /// IPv4 unicast goes in the NLRI field with NEXT_HOP = `next_hops[0]`
 /// (IPv4, or IPv4-mapped IPv6; `attrs.next_hop` if `next_hops` has
-/// neither). Any other family goes in MP_REACH_NLRI with up to two
-/// `next_hops` (IPv6: global, then optionally link-local; an IPv4 address
-/// is sent IPv4-mapped) and no NEXT_HOP attribute (RFC 4760 §3).
+/// neither), unless `next_hops[0]` is a plain IPv6 address: then, as any
+/// other family, in MP_REACH_NLRI (RFC 8950 §3: the caller checked that
+/// the peer negotiated it). MP_REACH_NLRI carries up to two `next_hops`
+/// (IPv6: global, then optionally link-local; an IPv4 address of an IPv6
+/// route is sent IPv4-mapped) and no NEXT_HOP attribute (RFC 4760 §3).
 ///
 /// Prefixes not of the family's address family are left out. Nothing is
 /// returned when nothing can be announced: no prefixes, no usable next hop,
@@ -44,7 +46,8 @@ pub fn encode_announcements(
     if routes.is_empty() {
         return Vec::new();
     }
-    let template = if family == Family::IPV4_UNICAST {
+    let ipv6_hop = matches!(next_hops.first(), Some(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none());
+    let template = if family == Family::IPV4_UNICAST && !ipv6_hop {
         let Some(nh) = ipv4_next_hop(next_hops).or(attrs.next_hop) else {
             return Vec::new();
         };
@@ -134,20 +137,22 @@ fn ipv4_next_hop(next_hops: &[IpAddr]) -> Option<Ipv4Addr> {
     }
 }
 
-/// The next hops to put in MP_REACH_NLRI: for IPv6 up to two (global, then
-/// link-local, RFC 2545 §3), an IPv4 one as IPv4-mapped IPv6; for IPv4 one.
+/// The next hops to put in MP_REACH_NLRI: for IPv6 routes, and IPv4 ones
+/// with an IPv6 next hop (RFC 8950 §3), up to two (global, then link-local,
+/// RFC 2545 §3), an IPv4 one as IPv4-mapped IPv6; for IPv4 otherwise one.
 fn mp_next_hops(afi: Afi, next_hops: &[IpAddr]) -> Vec<IpAddr> {
-    match afi {
-        Afi::V6 => next_hops
-            .iter()
-            .take(2)
-            .map(|hop| match hop {
-                IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
-                v6 => *v6,
-            })
-            .collect(),
-        Afi::V4 => next_hops.iter().take(1).copied().collect(),
+    let ipv6_hop = matches!(next_hops.first(), Some(IpAddr::V6(_)));
+    if afi == Afi::V4 && !ipv6_hop {
+        return next_hops.iter().take(1).copied().collect();
     }
+    next_hops
+        .iter()
+        .take(2)
+        .map(|hop| match hop {
+            IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
+            v6 => *v6,
+        })
+        .collect()
 }
 
 /// Encodes `template` once per chunk of `routes`, `fill` putting the chunk

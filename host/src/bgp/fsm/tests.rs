@@ -181,6 +181,7 @@ fn happy_path_active() {
         four_octet_as: true,
         route_refresh: true,
         graceful_restart: None,
+        extended_next_hop: false,
     };
     assert_eq!(out, vec![Output::Established(want.clone())]);
     assert_eq!(s.state(), State::Established);
@@ -228,6 +229,7 @@ fn happy_path_passive_negotiates_the_lesser_offer() {
         four_octet_as: false,
         route_refresh: false,
         graceful_restart: None,
+        extended_next_hop: false,
     };
     assert_eq!(out, vec![Output::Established(want)]);
     assert!(!s.codec_context().four_octet_as);
@@ -708,6 +710,39 @@ fn graceful_restart_is_offered_as_a_helper_and_the_peers_is_kept() {
             got,
             offered.map(|_| theirs.clone()),
             "negotiated only when we offered it too"
+        );
+    }
+}
+
+/// Extended Next Hop Encoding (RFC 8950): offered for IPv4 over IPv6 when
+/// configured; negotiated only when both offered it.
+#[test]
+fn extended_next_hop_is_negotiated_only_when_both_offer_it() {
+    use crate::bgp::message::ExtendedNextHop;
+    let offering = |open: &Open| open.offers_extended_next_hop(ExtendedNextHop::IPV4_OVER_IPV6);
+    for (ours_on, theirs_on) in [(true, true), (true, false), (false, true)] {
+        let mut open = peer_open(90);
+        if theirs_on {
+            open.capabilities.push(Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_OVER_IPV6,
+            ]));
+        }
+        let t0 = Instant::now();
+        let mut s = Session::new(SessionConfig {
+            extended_next_hop: ours_on,
+            ..cfg(true)
+        });
+        s.start(t0);
+        let out = s.tcp_connected(t0);
+        let Some(Message::Open(ours)) = sent(&out).into_iter().next() else {
+            panic!("our OPEN expected");
+        };
+        assert_eq!(offering(&ours), ours_on);
+        s.received(&wire(&Message::Open(open)), t0);
+        assert_eq!(
+            s.negotiated().map(|n| n.extended_next_hop),
+            Some(ours_on && theirs_on),
+            "ours {ours_on}, theirs {theirs_on}"
         );
     }
 }

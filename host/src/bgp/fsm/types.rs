@@ -39,6 +39,9 @@ pub struct SessionConfig {
     /// Offer Graceful Restart (RFC 4724) as a helper with this Restart
     /// Time: no families listed, since we keep no forwarding state across
     /// our own restart, but we keep a restarting peer's routes.
+    /// Offer Extended Next Hop Encoding for IPv4 unicast over IPv6 next
+    /// hops (RFC 8950): a session over IPv6 addresses.
+    pub extended_next_hop: bool,
     pub graceful_restart: Option<u16>,
 }
 
@@ -56,6 +59,7 @@ impl SessionConfig {
             passive: false,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: None,
+            extended_next_hop: false,
         }
     }
 
@@ -152,6 +156,9 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// The peer's Graceful Restart capability, when both offered it.
     pub graceful_restart: Option<GracefulRestart>,
+    /// Both offered IPv4 unicast with IPv6 next hops (RFC 8950): our IPv4
+    /// routes may go out in MP_REACH_NLRI with an IPv6 next hop.
+    pub extended_next_hop: bool,
 }
 
 /// Why a session went down.

@@ -155,25 +155,44 @@ pub fn drained(
 /// GoBGP, FRR and sitelink all accept; the lone link-local one (no IPv6
 /// inside address) suits BIRD, GoBGP and sitelink only. An IPv4-mapped
 /// address is refused by BIRD as of the wrong family.
+///
+/// Over a session whose peer negotiated Extended Next Hop Encoding for
+/// IPv4 (RFC 8950), IPv4 routes go out with the IPv6 inside address too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHops {
-    v4: Ipv4Addr,
+    v4: IpAddr,
     v6: IpAddr,
+    /// The IPv6 inside address, if the tunnel has one.
+    global_v6: Option<Ipv6Addr>,
 }
 
 impl NextHops {
     pub fn new(local: Ipv4Addr, local_v6: Option<Ipv6Addr>) -> NextHops {
         let v6 = local_v6.unwrap_or_else(|| crate::bgp::link_local_next_hop(local));
         NextHops {
-            v4: local,
+            v4: IpAddr::V4(local),
             v6: IpAddr::V6(v6),
+            global_v6: local_v6,
+        }
+    }
+
+    /// The next hops for a peer that did (`true`) or did not negotiate
+    /// IPv4 routes over IPv6 next hops: with it, and an IPv6 inside
+    /// address, IPv4 routes carry that address (in MP_REACH_NLRI).
+    pub fn for_peer(&self, extended_next_hop: bool) -> NextHops {
+        match self.global_v6 {
+            Some(global) if extended_next_hop => NextHops {
+                v4: IpAddr::V6(global),
+                ..self.clone()
+            },
+            _ => self.clone(),
         }
     }
 
     /// The next hop of a route of `family`.
     fn of(&self, family: Family) -> IpAddr {
         if family == Family::IPV4_UNICAST {
-            IpAddr::V4(self.v4)
+            self.v4
         } else {
             self.v6
         }
@@ -311,6 +330,45 @@ mod tests {
         // information would refuse.
         let expected = vec![16, 0xfd, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 1];
         assert_eq!(field, expected);
+    }
+
+    #[test]
+    fn with_extended_next_hop_ipv4_routes_go_in_mp_reach_with_the_ipv6_inside_address() {
+        let local = Ipv4Addr::new(169, 254, 10, 1);
+        let global: Ipv6Addr = "fd00:0:0:10::1".parse().unwrap();
+        let v4: IpNet = "10.2.0.0/24".parse().unwrap();
+        let diff = OutDiff {
+            withdraw: vec![],
+            announce: vec![(own_attributes(64512, local, &v4), vec![v4])],
+        };
+        let ctx = codec::Context {
+            four_octet_as: true,
+        };
+        let hops = NextHops::new(local, Some(global)).for_peer(true);
+        let messages = encode_diff(&diff, &hops, &ctx);
+        assert_eq!(messages.len(), 1);
+        let Ok(crate::bgp::message::Message::Update(u)) = codec::decode(&messages[0], &ctx) else {
+            panic!("not an UPDATE");
+        };
+        assert!(u.nlri.is_empty(), "not in the IPv4 NLRI field");
+        assert_eq!(u.attributes.as_ref().and_then(|a| a.next_hop), None);
+        let reach = u.mp_reach.expect("MP_REACH_NLRI");
+        assert_eq!(reach.family, Family::IPV4_UNICAST);
+        assert_eq!(reach.next_hops, vec![IpAddr::V6(global)]);
+        assert_eq!(reach.nlri, vec![v4]);
+        // AFI 1, SAFI 1, next hop length 16, the address (RFC 8950 section 3).
+        let raw = &messages[0];
+        let mut field = vec![0, 1, 1, 16];
+        field.extend_from_slice(&global.octets());
+        assert!(
+            raw.windows(field.len()).any(|w| w == field.as_slice()),
+            "{raw:02x?}"
+        );
+        // Without the capability, or without an IPv6 inside address: IPv4.
+        let plain = NextHops::new(local, Some(global)).for_peer(false);
+        assert_eq!(plain.of(Family::IPV4_UNICAST), IpAddr::V4(local));
+        let no_v6 = NextHops::new(local, None).for_peer(true);
+        assert_eq!(no_v6.of(Family::IPV4_UNICAST), IpAddr::V4(local));
     }
 
     #[test]

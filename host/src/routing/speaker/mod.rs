@@ -58,7 +58,8 @@ struct BgpPeer {
     connection: ConnectionId,
     connection_name: String,
     local: Ipv4Addr,
-    remote: Ipv4Addr,
+    /// The addresses the session runs between (`[connection.bgp] session`).
+    addresses: (IpAddr, IpAddr),
     /// The next hops our routes go out with (`export::NextHops`).
     next_hops: export::NextHops,
     settings: ConnectionBgp,
@@ -161,8 +162,8 @@ impl Speaker {
         if peer.settings.passive {
             self.actions.push(TransportAction::Listen {
                 peer: PeerId(id),
-                local: SocketAddr::new(IpAddr::V4(peer.local), BGP_PORT),
-                remote: IpAddr::V4(peer.remote),
+                local: SocketAddr::new(peer.addresses.0, BGP_PORT),
+                remote: peer.addresses.1,
             });
         }
         let outputs = peer.session.start(now);
@@ -520,8 +521,8 @@ impl Speaker {
                     self.actions.push(TransportAction::Connect {
                         peer: PeerId(id),
                         conn,
-                        local: SocketAddr::new(IpAddr::V4(p.local), 0),
-                        remote: SocketAddr::new(IpAddr::V4(p.remote), BGP_PORT),
+                        local: SocketAddr::new(p.addresses.0, 0),
+                        remote: SocketAddr::new(p.addresses.1, BGP_PORT),
                     });
                 }
                 // A write that cannot be queued comes back as an event
@@ -724,7 +725,10 @@ impl Speaker {
             wanted
         };
         let diff = p.adj_out.update(wanted);
-        let mut messages = export::encode_diff(&diff, &p.next_hops, &p.session.codec_context());
+        let hops = p
+            .next_hops
+            .for_peer(negotiated_extended_next_hop(&p.session));
+        let mut messages = export::encode_diff(&diff, &hops, &p.session.codec_context());
         if full {
             let ctx = p.session.codec_context();
             messages.extend(families.iter().map(|f| codec::encode_end_of_rib(*f, &ctx)));
@@ -747,7 +751,10 @@ impl Speaker {
         }
         all.announce.retain(|(_, prefixes)| !prefixes.is_empty());
         let ctx = p.session.codec_context();
-        let mut messages = export::encode_diff(&all, &p.next_hops, &ctx);
+        let hops = p
+            .next_hops
+            .for_peer(negotiated_extended_next_hop(&p.session));
+        let mut messages = export::encode_diff(&all, &hops, &ctx);
         messages.push(codec::encode_end_of_rib(family, &ctx));
         info!(tunnel = %p.tunnel_name, %family, "route refresh: Adj-RIB-Out sent again");
         messages
@@ -784,3 +791,9 @@ pub const FILTER_CHUNK: usize = 1024;
 
 /// Shortest time between two warnings about one peer's routes.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether the session's peer negotiated IPv4 routes over IPv6 next hops
+/// (RFC 8950).
+fn negotiated_extended_next_hop(session: &Session) -> bool {
+    session.negotiated().is_some_and(|n| n.extended_next_hop)
+}

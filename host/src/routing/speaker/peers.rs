@@ -12,7 +12,7 @@ use crate::bgp::fsm::{Session, SessionConfig};
 use crate::bgp::message::{error_code, Notification};
 use crate::bgp::rib::{AdjRibIn, AdjRibOut};
 use crate::bgp::transport::{PeerId, TransportAction};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, SessionAddresses};
 use crate::policy::{FilterSlot, Peer};
 use crate::routing::wit_route;
 use crate::topology::{TunnelId, TunnelInfo};
@@ -28,6 +28,11 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         SessionConfig::new(settings.local_asn, settings.remote_asn, cfg.bgp.router_id);
     session_cfg.hold_time = cfg.bgp.hold_time;
     session_cfg.passive = settings.passive;
+    let addresses = match (settings.session, t.inside_ipv6) {
+        (SessionAddresses::Ipv6, Some(v6)) => (IpAddr::V6(v6.local), IpAddr::V6(v6.remote)),
+        _ => (IpAddr::V4(t.inside_local), IpAddr::V4(t.inside_remote)),
+    };
+    session_cfg.extended_next_hop = addresses.0.is_ipv6();
     session_cfg.graceful_restart = settings
         .graceful_restart
         .map(|_| super::HELPER_RESTART_TIME);
@@ -37,7 +42,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         connection: t.connection,
         connection_name: conn.name.clone(),
         local: t.inside_local,
-        remote: t.inside_remote,
+        addresses,
         next_hops: super::export::NextHops::new(t.inside_local, t.inside_ipv6.map(|i| i.local)),
         session: Session::new(session_cfg),
         tcp: None,
@@ -54,7 +59,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
             connection: conn.name.clone(),
             tunnel: t.inside_cidr.to_string(),
             asn: settings.remote_asn,
-            address: wit_route::to_address(IpAddr::V4(t.inside_remote)),
+            address: wit_route::to_address(addresses.1),
         },
         settings,
         peer_gr: None,

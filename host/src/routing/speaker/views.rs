@@ -6,7 +6,6 @@
 //! routes`, and the sessions for `sitelink bgp`. Nothing here changes a
 //! session or a RIB.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -326,8 +325,8 @@ impl Speaker {
                             .parse()
                             .unwrap_or(IpNet::V4(ipnet::Ipv4Net::default())),
                     ),
-                    local_address: IpAddr::V4(p.local),
-                    remote_address: IpAddr::V4(p.remote),
+                    local_address: p.addresses.0,
+                    remote_address: p.addresses.1,
                     local_asn: p.settings.local_asn,
                     remote_asn: p.settings.remote_asn,
                     passive: p.settings.passive,
@@ -335,6 +334,7 @@ impl Speaker {
                     hold_time_s: negotiated.map(|n| n.hold_time),
                     families: negotiated
                         .map(|n| n.families.iter().map(|f| f.to_string()).collect()),
+                    extended_next_hop: negotiated.is_some_and(|n| n.extended_next_hop),
                     state: session_state(p.session.state()),
                     uptime_s: p
                         .session

@@ -7,7 +7,7 @@ use crate::bgp::message::{Capability, Family, GracefulRestart, Open};
 
 /// An OPEN (AS 65000, hold 90, 10.0.0.1) with one Capabilities parameter
 /// holding one capability of `code` with `value`.
-fn open_with(code: u8, value: &[u8]) -> Vec<u8> {
+pub(super) fn open_with(code: u8, value: &[u8]) -> Vec<u8> {
     let mut cap = vec![code, value.len() as u8];
     cap.extend_from_slice(value);
     let mut body = vec![0x04, 0xfd, 0xe8, 0x00, 0x5a, 0x0a, 0x00, 0x00, 0x01];
@@ -17,7 +17,7 @@ fn open_with(code: u8, value: &[u8]) -> Vec<u8> {
     frame(TYPE_OPEN, &body)
 }
 
-fn capabilities(bytes: &[u8]) -> Vec<Capability> {
+pub(super) fn capabilities(bytes: &[u8]) -> Vec<Capability> {
     match decode(bytes, &TWO) {
         Ok(Message::Open(open)) => open.capabilities,
         other => panic!("an OPEN expected: {other:?}"),

@@ -5,6 +5,7 @@
 //! This file holds only the helpers they share; the tests must not reach
 //! past the codec's public API except through these helpers.
 
+mod extended_next_hop;
 mod fuzz;
 mod graceful;
 mod header;

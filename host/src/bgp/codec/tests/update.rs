@@ -427,7 +427,15 @@ fn announcements_need_a_next_hop_and_matching_prefixes() {
     let v4net = [net("10.0.0.0/8")];
     assert!(encode_announcements(&attrs, Family::IPV4_UNICAST, &[], &v4net, &TWO).is_empty());
     let v6hop = [ip("2001:db8::1")];
-    assert!(encode_announcements(&attrs, Family::IPV4_UNICAST, &v6hop, &v4net, &TWO).is_empty());
+    // An IPv6 next hop takes IPv4 routes into MP_REACH_NLRI (RFC 8950).
+    let m = encode_announcements(&attrs, Family::IPV4_UNICAST, &v6hop, &v4net, &TWO);
+    let u = decode_update(&m[0], &TWO);
+    assert!(u.nlri.is_empty());
+    let reach = u.mp_reach.expect("MP_REACH_NLRI");
+    assert_eq!(
+        (reach.family, reach.next_hops),
+        (Family::IPV4_UNICAST, v6hop.to_vec())
+    );
     // An IPv4-mapped next hop is fine for IPv4 routes.
     let mapped = [ip("::ffff:10.0.0.1")];
     let m = encode_announcements(&attrs, Family::IPV4_UNICAST, &mapped, &v4net, &TWO);
