@@ -5,7 +5,9 @@
 //! prefixes are learned on both sides; flows are spread over both tunnels
 //! (ECMP); cutting one tunnel's link takes its routes out of the FIB at once
 //! (not after the 30 s hold time) and loses under a second of traffic; with
-//! route propagation off, learned routes stay out of the table. Max-prefix
+//! route propagation off, learned routes stay out of the table; sessions
+//! run over the IPv6 inside addresses as well, IPv4 routes then carrying
+//! IPv6 next hops (RFC 8950). Max-prefix
 //! limits and BGP filter swaps are in `dynamic_policy.rs`.
 //!
 //! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
@@ -146,6 +148,51 @@ fn sessions_establish_and_routes_appear_on_both_sides() {
         p.received > 0,
         "{test}: the CGW cannot ping fd00:0:0:10::1: {p:?}"
     );
+}
+
+#[test]
+fn sessions_over_the_ipv6_inside_addresses_carry_ipv4_routes_with_ipv6_next_hops() {
+    let _wd = Watchdog::arm("dynamic ipv6 sessions", Duration::from_secs(120));
+    let test = "ipv6-sessions";
+    let opts = SiteOptions::default()
+        .set(Gw::Vgw, "connection.bgp", "session", "\"ipv6\"")
+        .set(Gw::Cgw, "connection.bgp", "session", "\"ipv6\"");
+    let lab = dynamic_lab(test, opts);
+    wait_learned(&lab, test);
+    for (gw, local, remote) in [
+        (
+            Gw::Vgw,
+            ["fd00:0:0:10::1", "fd00:0:0:11::1"],
+            ["fd00:0:0:10::2", "fd00:0:0:11::2"],
+        ),
+        (
+            Gw::Cgw,
+            ["fd00:0:0:10::2", "fd00:0:0:11::2"],
+            ["fd00:0:0:10::1", "fd00:0:0:11::1"],
+        ),
+    ] {
+        let bgp = lab.bgp(gw).expect("bgp");
+        for (i, t) in BOTH.iter().enumerate() {
+            let p = bgp
+                .peer(t)
+                .unwrap_or_else(|| panic!("{}: no peer over {t}", gw.name()));
+            assert_eq!(p["local_address"], local[i], "{}: {p}", gw.name());
+            assert_eq!(p["remote_address"], remote[i], "{}: {p}", gw.name());
+            assert_eq!(
+                p["extended_next_hop"],
+                true,
+                "{}: RFC 8950 not negotiated: {p}",
+                gw.name()
+            );
+            assert_eq!(
+                p["prefixes_received"].as_u64(),
+                Some(2),
+                "{}: {p}",
+                gw.name()
+            );
+        }
+    }
+    lab.assert_sites_ping(test, Duration::from_secs(5));
 }
 
 #[test]

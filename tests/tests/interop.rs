@@ -438,6 +438,57 @@ fn a_gobgp_peer_exchanges_routes_with_communities_and_sees_refresh_withdraw_and_
     println!("[{test}] GoBGP received {} NOTIFICATION(s)", received());
 }
 
+#[test]
+fn a_bird_site_over_ipv6_sessions_takes_ipv4_routes_with_ipv6_next_hops_and_runs_bfd() {
+    let _wd = Watchdog::arm("interop bird ipv6", Duration::from_secs(150));
+    let test = "bird-ipv6";
+    let opts = SiteOptions::default().set(Gw::Vgw, "connection.bgp", "session", "\"ipv6\"");
+    let lab = interop_lab(test, opts);
+    stock_tunnels(&lab, test);
+    let bird_dir = lab.lab().dir().join("bird");
+    let files = export(&lab, "bird", &bird_dir, &far_networks());
+    let conf = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "conf"))
+        .expect("bird.conf");
+    let bird =
+        Bird::start(&lab.cgw, conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let took = lab
+        .wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
+        .unwrap_or_else(|e| panic!("{test}: {e}\nbird: {}", bird.log()));
+    println!("[{test}] BIRD's two IPv6 sessions established on the VGW after {took:?}");
+    let bgp = lab.bgp(Gw::Vgw).expect("bgp");
+    let peer = bgp.peer(TUNNEL_1).expect("peer");
+    assert_eq!(peer["remote_address"], "fd00:0:0:10::2", "{test}: {peer}");
+    assert_eq!(peer["extended_next_hop"], true, "{test}: {peer}");
+    // BFD runs over the sessions' addresses, BIRD's and sitelink's alike:
+    // the tunnels stay up on it (BFD liveness, the default).
+    let bfd = bird.birdc(&["show", "bfd", "sessions"]).unwrap_or_default();
+    println!("[{test}] {bfd}");
+    wait_site_a_routes(&lab, test);
+    let v4 = || {
+        bird.birdc(&["show", "route", SITE_B_NET_V4, "protocol", "office_tunnel1"])
+            .unwrap_or_default()
+    };
+    lab.wait_until("BIRD to learn site B's IPv4 prefix", UP, || {
+        v4().contains(SITE_B_NET_V4)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
+    assert!(
+        v4().contains("via fd00:0:0:10::1 on"),
+        "{test}: BIRD's next hop for {SITE_B_NET_V4}: {}",
+        v4()
+    );
+    println!("[{test}] BIRD: {}", v4());
+    let status = lab.status(Gw::Vgw).expect("status");
+    assert!(
+        status.tunnels().iter().all(|t| t["liveness"] == "up"),
+        "{test}: tunnels not up on BFD over IPv6: {}",
+        status.summary()
+    );
+    lab.assert_sites_ping(test, Duration::from_secs(10));
+}
+
 /// The next hops of an FRR path (`nexthops[].ip`).
 fn next_hops(path: &serde_json::Value) -> Vec<String> {
     path["nexthops"]

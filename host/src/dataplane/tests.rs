@@ -64,6 +64,7 @@ fn side(
         inside_local: Ipv4Addr::new(169, 254, 10, local_inside),
         inside_remote: Ipv4Addr::new(169, 254, 10, 3 - local_inside),
         inside_ipv6: None,
+        bfd_over_ipv6: false,
         mtu: 1420,
     };
     let dp = Dataplane::new(own.clone(), vec![endpoint], vec![spec]).unwrap();

@@ -90,6 +90,9 @@ pub struct Tunnel {
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
     pub inside_ipv6: Option<InsideV6>,
+    /// BFD runs over the IPv6 inside addresses (the connection's BGP
+    /// sessions do: a far side's BFD follows its session).
+    pub bfd_over_ipv6: bool,
     /// Largest inner packet the tunnel carries (the TUN MTU).
     pub mtu: u16,
     state: Mutex<TunnelState>,
@@ -149,6 +152,7 @@ pub struct TunnelSpec {
     pub inside_local: Ipv4Addr,
     pub inside_remote: Ipv4Addr,
     pub inside_ipv6: Option<InsideV6>,
+    pub bfd_over_ipv6: bool,
     pub mtu: u16,
 }
 
@@ -189,6 +193,7 @@ impl Tunnel {
             inside_local: spec.inside_local,
             inside_remote: spec.inside_remote,
             inside_ipv6: spec.inside_ipv6,
+            bfd_over_ipv6: spec.bfd_over_ipv6 && spec.inside_ipv6.is_some(),
             mtu: spec.mtu,
             state: Mutex::new(TunnelState {
                 tunn,

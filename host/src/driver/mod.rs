@@ -155,6 +155,10 @@ pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
                 inside_local: t.inside_local,
                 inside_remote: t.inside_remote,
                 inside_ipv6: t.inside_ipv6,
+                bfd_over_ipv6: c
+                    .bgp
+                    .as_ref()
+                    .is_some_and(|b| b.session == crate::config::SessionAddresses::Ipv6),
                 mtu: mtu(t),
             })
         })

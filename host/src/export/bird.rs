@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use super::wg_quick::interface;
 use super::{link_local, Export, ExportError, File, View};
-use crate::config::{ConnectionBgp, TunnelConfig};
+use crate::config::{ConnectionBgp, SessionAddresses, TunnelConfig};
 
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let bgp = v.connection_bgp()?;
@@ -194,6 +194,17 @@ fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String 
     } else {
         format!("  hold time {hold};\n  keepalive time {};\n", hold / 3)
     };
+    // Over the IPv6 inside addresses (`session = "ipv6"`), IPv4 routes
+    // carry IPv6 next hops (RFC 8950), as sitelink offers.
+    let (local, peer, extended) = match (bgp.session, t.inside_ipv6) {
+        (SessionAddresses::Ipv6, Some(v6)) => (
+            v6.remote.to_string(),
+            v6.local.to_string(),
+            "    # IPv4 routes with IPv6 next hops (RFC 8950), over the IPv6 session.\n    \
+             extended next hop on;\n",
+        ),
+        _ => (t.inside_remote.to_string(), t.inside_local.to_string(), ""),
+    };
     format!(
         "# Tunnel {n} (inside {cidr}, interface {ifname}) to {gw:?}.\n\
          protocol bgp {sym}_tunnel{n} {{\n  \
@@ -206,15 +217,16 @@ fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String 
          # tunnel comes back (BIRD's default waits 60 s after an error).\n  \
          connect retry time 5;\n  error wait time 5, 30;\n  \
          ipv4 {{\n    import filter {sym}_import4;\n    export filter {sym}_export4;\n    \
-         gateway direct;\n  }};\n{ipv6}}}\n",
+         gateway direct;\n{extended}  }};\n{ipv6}}}\n",
         cidr = t.inside_cidr,
         ifname = interface(&v.conn.name, n),
         gw = v.cfg.name,
         conn = v.conn.name,
-        local = t.inside_remote,
+        local = local,
         las = bgp.remote_asn,
-        peer = t.inside_local,
+        peer = peer,
         pas = bgp.local_asn,
+        extended = extended,
         ipv6 = ipv6_channel(&sym, &interface(&v.conn.name, n), t),
     )
 }
@@ -228,8 +240,8 @@ fn ipv6_channel(sym: &str, ifname: &str, t: &TunnelConfig) -> String {
     let (comment, next_hop) = match t.inside_ipv6 {
         Some(v6) => (
             format!(
-                "  # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with the tunnel's\n  \
-                 # IPv6 inside addresses as next hops: sitelink sends {}; this side\n  \
+                "  # IPv6 routes ride this session (MP-BGP, RFC 4760) with the tunnel's IPv6\n  \
+                 # inside addresses as next hops: sitelink sends {}; this side\n  \
                  # sends {}.\n",
                 v6.local, v6.remote
             ),

@@ -41,6 +41,9 @@ pub enum ExportError {
     SeveralRemoteKeys { connection: String },
     /// A BGP format for a static connection.
     NeedsDynamic { format: Format, connection: String },
+    /// A format that writes IPv4 sessions for a connection whose sessions
+    /// run over the IPv6 inside addresses.
+    NeedsIpv4Sessions { format: Format, connection: String },
     /// Two tunnels end on the same far address and port: a stock peer has one
     /// UDP port per WireGuard interface.
     SameRemote {
@@ -117,6 +120,12 @@ impl ExportError {
                 "{} export needs a dynamic connection; {connection:?} is static",
                 format.name()
             ),
+            ExportError::NeedsIpv4Sessions { format, connection } => format!(
+                "{} export writes BGP sessions over the IPv4 inside addresses; connection \
+                 {connection:?} runs them over IPv6 (session = \"ipv6\"), which is not tested \
+                 with that peer",
+                format.name()
+            ),
             ExportError::SameRemote {
                 connection,
                 first,
@@ -182,6 +191,9 @@ impl ExportError {
                 "use --format wg-quick or sitelink for a static connection, or set routing = \
                  \"dynamic\" with a [connection.bgp] table"
                     .into()
+            }
+            ExportError::NeedsIpv4Sessions { .. } => {
+                "use --format bird or sitelink, or session = \"ipv4\" in [connection.bgp]".into()
             }
             ExportError::SameRemote { .. } => {
                 "give each tunnel's `remote` its own port (e.g. 51820 and 51821) in the config, \

@@ -11,10 +11,16 @@ use ipnet::IpNet;
 
 use super::wg_quick::interface;
 use super::{Export, ExportError, File, View};
-use crate::config::{ConnectionBgp, TunnelConfig};
+use crate::config::{ConnectionBgp, SessionAddresses, TunnelConfig};
 
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let bgp = v.connection_bgp()?;
+    if bgp.session == SessionAddresses::Ipv6 {
+        return Err(ExportError::NeedsIpv4Sessions {
+            format: v.req.format,
+            connection: v.conn.name.clone(),
+        });
+    }
     v.warn_no_far_networks(out);
     v.warn_liveness(out, false);
     let mut s = v.header(

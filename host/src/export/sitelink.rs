@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use ipnet::IpNet;
 
 use super::{Export, ExportError, File, View};
-use crate::config::{LivenessMode, Role, Routing};
+use crate::config::{LivenessMode, Role, Routing, SessionAddresses};
 use crate::keys;
 
 /// Longest Linux interface name.
@@ -200,6 +200,9 @@ fn connection(v: &View) -> String {
             },
             !bgp.passive
         );
+        if bgp.session == SessionAddresses::Ipv6 {
+            s.push_str("session = \"ipv6\"\n");
+        }
     }
     s
 }

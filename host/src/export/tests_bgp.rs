@@ -46,8 +46,8 @@ fn bird_sessions_filters_and_bfd() {
              connect retry time 5;\n  error wait time 5, 30;\n  \
              ipv4 {\n    import filter office_import4;\n    \
              export filter office_export4;\n    gateway direct;\n  };\n",
-            "  # IPv6 routes ride this IPv4 session (MP-BGP, RFC 4760) with the tunnel's\n  \
-             # IPv6 inside addresses as next hops: sitelink sends fd00:0:0:10::1; this side\n  \
+            "  # IPv6 routes ride this session (MP-BGP, RFC 4760) with the tunnel's IPv6\n  \
+             # inside addresses as next hops: sitelink sends fd00:0:0:10::1; this side\n  \
              # sends fd00:0:0:10::2.\n  \
              ipv6 {\n    import filter office_import6;\n    export filter office_export6;\n    \
              next hop address fd00:0:0:10::2;\n  };\n}\n",
@@ -194,4 +194,48 @@ fn gobgp_neighbors_and_policies() {
         .filter_map(|a| a["config"]["afi-safi-name"].as_str())
         .collect();
     assert_eq!(afis, ["ipv4-unicast", "ipv6-unicast"]);
+}
+
+#[test]
+fn bird_sessions_over_the_ipv6_inside_addresses_use_extended_next_hops() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = vgw(&far, DYNAMIC).replace(
+        "[connection.bgp]\n",
+        "[connection.bgp]\nsession = \"ipv6\"\n",
+    );
+    let e = run(&fx, &text, &request(Format::Bird)).unwrap();
+    let conf = only(&e);
+    has(
+        conf,
+        &[
+            "local fd00:0:0:10::2 as 65000;\n  neighbor fd00:0:0:10::1 as 64512;\n",
+            "local fd00:0:0:11::2 as 65000;\n  neighbor fd00:0:0:11::1 as 64512;\n",
+            "    gateway direct;\n    # IPv4 routes with IPv6 next hops (RFC 8950), over the IPv6 \
+             session.\n    extended next hop on;\n  };\n",
+        ],
+    );
+    // The far sitelink gateway's config says the same.
+    let e = run(&fx, &text, &request(Format::Sitelink)).unwrap();
+    has(&e.files[0].text, &["\nsession = \"ipv6\"\n"]);
+}
+
+#[test]
+fn gobgp_refuses_a_connection_whose_sessions_run_over_ipv6() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = vgw(&far, DYNAMIC).replace(
+        "[connection.bgp]\n",
+        "[connection.bgp]\nsession = \"ipv6\"\n",
+    );
+    let e = run(&fx, &text, &request(Format::Gobgp)).unwrap_err();
+    assert_eq!(
+        e.problem(),
+        "gobgp export writes BGP sessions over the IPv4 inside addresses; connection \
+         \"office\" runs them over IPv6 (session = \"ipv6\"), which is not tested with that peer"
+    );
+    assert_eq!(
+        e.fix(),
+        "use --format bird or sitelink, or session = \"ipv4\" in [connection.bgp]"
+    );
 }

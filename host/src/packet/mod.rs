@@ -1,8 +1,9 @@
 //! Pure functions over raw IP packet bytes for the data path: the IP version and
 //! addresses of a packet (RFC 791 §3.1, RFC 8200 §3), TCP MSS clamping on SYNs
 //! crossing a tunnel (RFC 9293 §3.7.1, checksum fixed incrementally per RFC 1624
-//! eqn. 3), the IPv4/UDP encapsulation of BFD probes over a tunnel's inside
-//! addresses (RFC 5881 §4 and §5, UDP per RFC 768), and the ICMP echo probes
+//! eqn. 3), the IPv4/UDP and IPv6/UDP encapsulations of BFD probes over a
+//! tunnel's inside addresses (RFC 5881 §4 and §5, UDP per RFC 768 and RFC
+//! 8200 §8.1), and the ICMP echo probes
 //! for far sides without BFD (RFC 792). This module owns byte layout
 //! only: it does no I/O, keeps no state, allocates nothing and never panics on
 //! untrusted input (every read is bounds-checked, malformed input yields `None`
@@ -10,6 +11,7 @@
 //! the BFD state machine lives in `liveness::bfd`, the FIB in `dataplane`.
 
 mod bfd;
+mod bfd6;
 pub mod echo;
 mod mss;
 #[cfg(test)]
@@ -18,6 +20,7 @@ pub(crate) mod test_support;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use bfd::{build_bfd_packet, parse_bfd_packet, BFD_PORT};
+pub use bfd6::{build_bfd_packet_v6, parse_bfd_packet_v6};
 pub use echo::{build_echo_request, parse_echo_reply};
 pub use mss::clamp_mss;
 
