@@ -72,10 +72,11 @@ fn best_of(tunnels: &[TunnelHealth], candidates: impl Iterator<Item = usize>) ->
 ///   that is up with `up_for_ms >= failback_hold_ms`, else current.
 /// - Otherwise (no current, or current down), with `best` the best-ranked
 ///   tunnel and `best_up` the best-ranked tunnel up: no tunnel up → current
-///   if any, else best; `best_up == best` → best; (no current, or best is
-///   coming up) and the largest `up_for_ms` of the tunnels up is below
-///   `detection_ms` → best (settling: wait for the preferred tunnel); else
-///   best_up.
+///   if any, else best; `best_up == best` → best; (no current, current is
+///   best, or best is coming up) and the largest `up_for_ms` of the tunnels
+///   up is below `detection_ms` → best (settling: wait for the preferred
+///   tunnel; at start the preferred tunnel holds the weight before it is
+///   up); else best_up.
 pub fn active_standby(c: &ConnectionHealth) -> Option<usize> {
     let t = &c.tunnels;
     let current = t.iter().position(|x| x.weight > 0);
@@ -104,7 +105,8 @@ pub fn active_standby(c: &ConnectionHealth) -> Option<usize> {
         .map(|x| x.up_for_ms)
         .max()
         .unwrap_or(0);
-    if (current.is_none() || t[best].coming_up) && longest_up < u64::from(c.detection_ms) {
+    let settling = current.is_none() || current == Some(best) || t[best].coming_up;
+    if settling && longest_up < u64::from(c.detection_ms) {
         return Some(best);
     }
     Some(best_up)
@@ -292,10 +294,12 @@ mod tests {
         assert_eq!(st(vec![a.clone(), tun(B, true, 100, 0)]), [100, 0]);
         // ... but not once B has been up for the detection time.
         assert_eq!(st(vec![a, tun(B, true, 600, 0)]), [0, 100]);
-        // Current A down and not coming up: move at once.
+        // Current A down and not coming up, B only just up: wait for A
+        // too (at start A holds the weight before it is up), at most the
+        // detection time (above).
         assert_eq!(
             st(vec![tun(A, false, 0, 100), tun(B, true, 1, 0)]),
-            [0, 100]
+            [100, 0]
         );
     }
 
@@ -324,6 +328,21 @@ mod tests {
         let near = st(vec![near_a, tun(B, true, 20, 0)]);
         let far = st(vec![tun(A, true, 20, 0), tun(B, false, 0, 0)]);
         assert_eq!((near, far), (vec![100, 0], vec![100, 0]));
+    }
+
+    #[test]
+    fn at_start_the_preferred_tunnel_keeps_the_weight_until_the_other_has_been_up_a_while() {
+        // Seen in the IPv6-underlay lab: A holds the start-up weight but is
+        // not up yet, B comes up first on one end only; that end must wait
+        // for A (as the other end, which saw A first), not take B at once.
+        let near = st(vec![tun(A, false, 0, 100), tun(B, true, 20, 0)]);
+        let far = st(vec![tun(A, true, 20, 100), tun(B, false, 0, 0)]);
+        assert_eq!((near, far), (vec![100, 0], vec![100, 0]));
+        // A never comes: B after the detection time.
+        assert_eq!(
+            st(vec![tun(A, false, 0, 100), tun(B, true, 600, 0)]),
+            [0, 100]
+        );
     }
 
     #[test]

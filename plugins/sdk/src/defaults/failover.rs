@@ -116,8 +116,10 @@ pub fn most_preferred(
 ///    best-ranked tunnel that is up:
 ///    - no tunnel up: keep `current` if any, else `best`;
 ///    - `best_up` is `best`: `best`;
-///    - settling: if there is no `current` or `best` is coming up, and no
-///      tunnel has been up for `detection_ms` yet, wait for `best`;
+///    - settling: if there is no `current`, `current` is `best` (at start the
+///      preferred tunnel holds the weight before it is up) or `best` is
+///      coming up, and no tunnel has been up for `detection_ms` yet, wait
+///      for `best`;
 ///    - else `best_up`.
 pub fn active_standby(c: &ConnectionHealth) -> Option<usize> {
     let tunnels = &c.tunnels;
@@ -143,7 +145,7 @@ pub fn active_standby(c: &ConnectionHealth) -> Option<usize> {
         .map(|t| t.up_for_ms)
         .max()
         .unwrap_or(0);
-    let settling = current.is_none() || tunnels[best].coming_up;
+    let settling = current.is_none() || current == Some(best) || tunnels[best].coming_up;
     if settling && longest_up < u64::from(c.detection_ms) {
         return Some(best);
     }
@@ -300,7 +302,7 @@ mod tests {
     #[test]
     fn current_down_moves_to_best_up() {
         assert_eq!(
-            st(&[(A, false, false, 0, 100), (B, true, false, 10, 0)]),
+            st(&[(A, false, false, 0, 100), (B, true, false, 5_000, 0)]),
             [0, 100]
         );
     }
@@ -330,9 +332,15 @@ mod tests {
             st(&[(A, false, false, 0, 0), (B, true, false, d, 0)]),
             [0, 100]
         );
-        // A current but down and not coming up: move to B at once.
+        // A current (at start it holds the weight before it is up) but
+        // down, B just up: wait for A as well, so both ends start on A...
         assert_eq!(
             st(&[(A, false, false, 0, 100), (B, true, false, 0, 0)]),
+            [100, 0]
+        );
+        // ...for the detection time at most.
+        assert_eq!(
+            st(&[(A, false, false, 0, 100), (B, true, false, d, 0)]),
             [0, 100]
         );
         // A current, down, coming up, B just up: wait for A.
