@@ -9,10 +9,12 @@
 //! stale while it is away and after it comes back until its End-of-RIB, and
 //! BIRD's side keeps its kernel routes.
 //!
-//! Liveness is ICMP echo (`mode = "echo"`): the probes are answered by the
-//! far side's kernel, which stays up while BIRD restarts. With BFD the probe
-//! would be BIRD's own BFD, gone while BIRD is, and failover would take the
-//! routes (on purpose: a dead tunnel beats graceful restart).
+//! Twice: with ICMP echo liveness (`mode = "echo"`: the probes are answered
+//! by the far side's kernel, which stays up while BIRD restarts), and with
+//! BFD (the export's default): BIRD's BFD goes with BIRD, but it shares
+//! fate with its control plane (C bit clear) and its sessions closed first,
+//! so sitelink takes the timeout as the restart and keeps the tunnels in use
+//! until the restart ends (RFC 5882 section 4.3.2).
 //!
 //! Run alone: `cargo build -p sitelink && cargo test -p sitelink-lab --test
 //! graceful_restart -- --nocapture --test-threads=1`.
@@ -61,8 +63,21 @@ fn phase(lab: &SiteLab, tunnel: &str) -> Option<String> {
 #[test]
 fn bird_restarts_gracefully_and_no_ping_is_lost() {
     let _wd = Watchdog::arm("graceful restart bird", Duration::from_secs(180));
-    let test = "graceful-restart";
-    let opts = SiteOptions::default().set(Gw::Vgw, "connection.liveness", "mode", "\"echo\"");
+    restart_under_a_ping_train("graceful-restart", "echo");
+}
+
+#[test]
+fn bird_restarts_gracefully_under_bfd_liveness_and_no_ping_is_lost() {
+    let _wd = Watchdog::arm("graceful restart bird bfd", Duration::from_secs(180));
+    restart_under_a_ping_train("graceful-restart-bfd", "bfd");
+}
+
+/// BIRD restarts gracefully while a ping train runs from site B to site A,
+/// the VGW probing the tunnels with liveness `mode`; not one ping may be
+/// lost.
+fn restart_under_a_ping_train(test: &str, mode: &str) {
+    let opts =
+        SiteOptions::default().set(Gw::Vgw, "connection.liveness", "mode", format!("{mode:?}"));
     let lab = interop_lab(test, opts);
     stock_tunnels(&lab, test);
     let bird_dir = lab.lab().dir().join("bird");
@@ -160,6 +175,13 @@ fn bird_restarts_gracefully_and_no_ping_is_lost() {
         log.contains("End-of-RIB received") || log.contains("graceful restart done"),
         "{test}: the stale routes were not refreshed by End-of-RIB:\n{log}"
     );
+    if mode == "bfd" {
+        // BIRD's BFD went with its control plane (C bit clear): held.
+        assert!(
+            log.contains("counts as up until the restart ends"),
+            "{test}: the BFD timeout was not held for the restart:\n{log}"
+        );
+    }
     assert!(stale >= 2, "{test}: {stale} stale routes kept");
     assert!(
         train.sent > 0 && train.lost() == 0,

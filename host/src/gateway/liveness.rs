@@ -12,7 +12,7 @@ use super::{Action, Gateway, VGW_INITIATE_AFTER};
 use crate::config::{GatewayConfig, LivenessMode, Role};
 use crate::dataplane::fib::TunnelId;
 use crate::dataplane::ProbeKind;
-use crate::liveness::bfd::{ControlPacket, Session, State, Transition};
+use crate::liveness::bfd::{ControlPacket, Diag, Session, State, Transition};
 use crate::liveness::echo::EchoSession;
 use crate::liveness::Probe;
 use crate::topology::TunnelInfo;
@@ -166,6 +166,31 @@ impl Gateway {
         let Some(tunnel) = self.tunnels.get(id.index()) else {
             return;
         };
+        let held = self.gr_held.get(id.index()).copied().unwrap_or(false);
+        if (held && t.to != State::Up) || self.hold_for_restart(id, t) {
+            // Shown as it is; counted as up until the restart ends.
+            info!(
+                tunnel = %tunnel.inside_cidr,
+                connection = self.connection_name(tunnel.connection),
+                from = ?t.from,
+                to = ?t.to,
+                diag = %t.diag,
+                "tunnel liveness changed while the BGP peer restarts gracefully: its BFD \
+                 shares fate with its control plane (C bit clear), so the tunnel still \
+                 counts as up until the restart ends (RFC 5882 section 4.3.2)"
+            );
+            if let Some(h) = self.gr_held.get_mut(id.index()) {
+                *h = true;
+            }
+            self.actions.push_back(Action::Liveness {
+                tunnel: id,
+                state: t.to,
+            });
+            return;
+        }
+        if let Some(h) = self.gr_held.get_mut(id.index()) {
+            *h = false;
+        }
         info!(
             tunnel = %tunnel.inside_cidr,
             connection = self.connection_name(tunnel.connection),
@@ -192,15 +217,67 @@ impl Gateway {
         }
     }
 
-    /// What the control plane knows of each tunnel's liveness.
+    /// Whether transition `t` of `id`'s probe is a BFD detection timeout
+    /// caused by the graceful restart of the BGP peer over it: the peer's
+    /// BFD shares fate with its control plane (C bit clear in its packets)
+    /// and its restart is under way (its session closed first; a path
+    /// failure times out BFD while the session still stands, and fails
+    /// over). RFC 5882 section 4.3.2.
+    fn hold_for_restart(&self, id: TunnelId, t: Transition) -> bool {
+        let shares_fate = matches!(
+            self.probes.get(id.index()),
+            Some(Probe::Bfd(session)) if session.remote_shares_fate()
+        );
+        t.from == State::Up
+            && t.to == State::Down
+            && t.diag == Diag::ControlDetectionTimeExpired
+            && shares_fate
+            && self.speaker.restarting_over(id)
+    }
+
+    /// Releases the tunnels held up by a peer's graceful restart once that
+    /// restart has ended (End-of-RIB, its timers) with BFD still not up:
+    /// what the timeout would have done happens now.
+    pub(super) fn release_restart_holds(&mut self, now: Instant) {
+        for i in 0..self.gr_held.len() {
+            let id = TunnelId(i);
+            if !self.gr_held[i] || self.speaker.restarting_over(id) {
+                continue;
+            }
+            self.gr_held[i] = false;
+            let state = self.probes.get(i).map_or(State::Down, Probe::state);
+            if state == State::Up {
+                continue;
+            }
+            if let Some(tunnel) = self.tunnels.get(i) {
+                info!(
+                    tunnel = %tunnel.inside_cidr,
+                    connection = self.connection_name(tunnel.connection),
+                    "the BGP peer's graceful restart ended with its BFD still down: tunnel down"
+                );
+            }
+            self.health_changed = true;
+            self.rib.mark(self.speaker.accepted_over(id));
+            self.speaker.tunnel_down(id, now, &mut self.slots.filter);
+            if let Some(slot) = self.up_since.get_mut(i) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// What the control plane knows of each tunnel's liveness (a tunnel
+    /// held up by a peer's graceful restart counts as up).
     pub(super) fn liveness(&self) -> Vec<crate::routing::decisions::Liveness> {
         self.probes
             .iter()
             .zip(&self.up_since)
-            .map(|(s, up_since)| crate::routing::decisions::Liveness {
-                state: s.state(),
-                up_since: *up_since,
-            })
+            .zip(&self.gr_held)
+            .map(
+                |((s, up_since), held)| crate::routing::decisions::Liveness {
+                    state: if *held { State::Up } else { s.state() },
+                    up_since: *up_since,
+                },
+            )
             .collect()
     }
 }

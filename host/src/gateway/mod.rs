@@ -137,6 +137,10 @@ pub struct Gateway {
     /// Per tunnel: what its probe measured, as last told to the driver.
     probe_stats: Vec<crate::liveness::ProbeStats>,
     up_since: Vec<Option<Instant>>,
+    /// Per tunnel: its BFD timed out while the BGP peer over it restarts
+    /// gracefully and that peer's BFD shares fate with its control plane:
+    /// counted as up until the restart ends (`liveness::hold_for_restart`).
+    gr_held: Vec<bool>,
     /// Per tunnel: does it have a WireGuard session (as the driver says)?
     handshake: Vec<bool>,
     /// The latest `now` given.
@@ -187,6 +191,7 @@ impl Gateway {
             probe_start: vec![now; n],
             probe_stats: vec![Default::default(); n],
             up_since: vec![None; n],
+            gr_held: vec![false; n],
             handshake: vec![false; n],
             now,
             speaker,
@@ -310,6 +315,7 @@ impl Gateway {
         self.now = now;
         self.speaker.on_timeouts(now, &mut self.slots.filter);
         self.probe_timeouts(now);
+        self.release_restart_holds(now);
         self.drain_timeouts(now);
         self.retire_due(now);
         // Plugins run on events: a liveness change, or the tick.

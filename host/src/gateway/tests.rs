@@ -82,6 +82,9 @@ struct Harness {
     closed: Vec<usize>,
     /// The most route work seen in one `handle_timeout`.
     max_turn: usize,
+    /// The C bit of the far side's BFD packets (its BFD survives a
+    /// control-plane restart).
+    far_bfd_independent: bool,
 }
 
 impl Harness {
@@ -109,6 +112,7 @@ impl Harness {
             tunnel_changes: Vec::new(),
             closed: Vec::new(),
             max_turn: 0,
+            far_bfd_independent: false,
         };
         h.drain();
         h
@@ -179,6 +183,7 @@ impl Harness {
             desired_min_tx_us: 200_000,
             required_min_rx_us: 200_000,
             required_min_echo_rx_us: 0,
+            control_plane_independent: self.far_bfd_independent,
         };
         self.event(Event::Probe {
             tunnel: TunnelId(tunnel),

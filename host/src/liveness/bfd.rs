@@ -24,6 +24,8 @@ pub const CONTROL_LEN: usize = 24;
 const VERSION: u8 = 1;
 const FLAG_POLL: u8 = 0x20;
 const FLAG_FINAL: u8 = 0x10;
+/// Control Plane Independent (C, §4.1): BFD survives a control-plane restart.
+const FLAG_CPI: u8 = 0x08;
 const FLAG_AUTH: u8 = 0x04;
 const FLAG_MULTIPOINT: u8 = 0x01;
 /// Initial value of bfd.RemoteMinRxInterval (§6.8.1).
@@ -192,12 +194,18 @@ pub struct ControlPacket {
     pub desired_min_tx_us: u32,
     pub required_min_rx_us: u32,
     pub required_min_echo_rx_us: u32,
+    /// C: the sender's BFD does not share fate with its control plane
+    /// (§4.1). We send it clear: our BFD runs in the control thread.
+    pub control_plane_independent: bool,
 }
 
 impl ControlPacket {
-    /// Encodes version 1, Length 24, C/A/D/M bits clear.
+    /// Encodes version 1, Length 24, A/D/M bits clear.
     pub fn encode(&self) -> [u8; CONTROL_LEN] {
         let mut flags = self.state.code() << 6;
+        if self.control_plane_independent {
+            flags |= FLAG_CPI;
+        }
         if self.poll {
             flags |= FLAG_POLL;
         }
@@ -265,6 +273,7 @@ impl ControlPacket {
             desired_min_tx_us: word(12),
             required_min_rx_us: word(16),
             required_min_echo_rx_us: word(20),
+            control_plane_independent: flags & FLAG_CPI != 0,
         };
         pkt.check()?;
         Ok(pkt)
@@ -332,6 +341,9 @@ pub struct Session {
     measure_at: Instant,
     stats: ProbeStats,
     rng: u64,
+    /// The peer's C bit in its latest packet: `Some(false)` means its BFD
+    /// goes down with its control plane (RFC 5882 section 4.3.2).
+    remote_cpi: Option<bool>,
 }
 
 impl Session {
@@ -373,7 +385,16 @@ impl Session {
             } else {
                 jitter_seed
             },
+            remote_cpi: None,
         }
+    }
+
+    /// Whether the peer's BFD shares fate with its control plane (its C
+    /// bit was clear in the latest packet): then a detection timeout while
+    /// its control plane restarts gracefully is that restart, not a path
+    /// failure (RFC 5882 section 4.3.2).
+    pub fn remote_shares_fate(&self) -> bool {
+        self.remote_cpi == Some(false)
     }
 
     pub fn state(&self) -> State {
@@ -404,6 +425,7 @@ impl Session {
             return None;
         }
         self.remote_discr = pkt.my_discr;
+        self.remote_cpi = Some(pkt.control_plane_independent);
         self.remote_min_rx = Duration::from_micros(u64::from(pkt.required_min_rx_us));
         self.remote_desired_min_tx = Duration::from_micros(u64::from(pkt.desired_min_tx_us));
         self.remote_detect_mult = pkt.detect_mult;
@@ -579,6 +601,7 @@ impl Session {
             desired_min_tx_us: us,
             required_min_rx_us: us,
             required_min_echo_rx_us: 0,
+            control_plane_independent: false,
         }
     }
 

@@ -207,6 +207,10 @@ fn a_notification_or_a_hold_timer_expiry_takes_the_routes_at_once() {
 fn a_dead_tunnel_beats_graceful_restart() {
     let fx = Fixture::new();
     let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    // A peer whose BFD survives its control plane's restart (C bit set):
+    // its BFD timing out is the path (a clear C bit is held, below).
+    h.far_bfd_independent = true;
+    h.bfd(0, State::Up);
     connection_lost(&mut h);
     assert_eq!(routed_all(&h), [true; 3]);
     // The far side stops answering tunnel 0's probe.
@@ -341,5 +345,84 @@ fn a_second_drop_before_end_of_rib_keeps_the_routes_again() {
     wait(&mut h, Duration::from_secs(20));
     assert_eq!(routed_all(&h), [true; 3]);
     wait(&mut h, Duration::from_secs(11));
+    assert_eq!(routed_all(&h), [false; 3]);
+}
+
+/// The peer's TCP connection closes and then its BFD falls silent (BIRD
+/// restarting gracefully: its sockets close, then its BFD is gone), for
+/// `away` in 100 ms steps, tunnel 1's probe kept up.
+fn restart_with_bfd_silent(h: &mut Harness, away: Duration) {
+    connection_lost(h);
+    let end = h.now + away;
+    while h.now < end {
+        h.tick(Duration::from_millis(100));
+        h.bfd(1, State::Up);
+    }
+}
+
+#[test]
+fn a_bfd_timeout_during_the_restart_of_a_peer_whose_bfd_shares_fate_keeps_the_routes() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    restart_with_bfd_silent(&mut h, Duration::from_secs(3));
+    assert!(
+        h.liveness.iter().any(|&(t, s)| t == 0 && s == State::Down),
+        "the probe went down (and is shown so)"
+    );
+    assert_eq!(
+        routed_all(&h),
+        [true; 3],
+        "RFC 5882 4.3.2: still forwarding"
+    );
+    // Its BFD comes back with the restarted control plane: up again,
+    // routes still there.
+    h.bfd(0, State::Down);
+    h.bfd(0, State::Up);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(routed_all(&h), [true; 3]);
+}
+
+#[test]
+fn a_restart_that_ends_with_bfd_still_down_takes_the_tunnel_down_then() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(5, Some(true))]);
+    restart_with_bfd_silent(&mut h, Duration::from_secs(3));
+    assert_eq!(routed_all(&h), [true; 3], "held during the restart");
+    restart_with_bfd_silent(&mut h, Duration::ZERO);
+    let end = h.now + Duration::from_secs(3);
+    while h.now < end {
+        h.tick(Duration::from_millis(100));
+        h.bfd(1, State::Up);
+    }
+    assert_eq!(routed_all(&h), [false; 3], "the restart time ran out");
+}
+
+#[test]
+fn a_bfd_timeout_of_a_peer_whose_bfd_survives_restarts_fails_over_at_once() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    // C bit set: its BFD does not restart with its control plane, so a
+    // timeout is a path failure.
+    h.far_bfd_independent = true;
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    restart_with_bfd_silent(&mut h, Duration::from_secs(3));
+    assert_eq!(
+        routed_all(&h),
+        [false; 3],
+        "failover beats graceful restart"
+    );
+}
+
+#[test]
+fn a_bfd_timeout_without_a_restart_fails_over_at_once() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(120, Some(true))]);
+    // The path fails: BFD times out while the session still stands.
+    let end = h.now + Duration::from_secs(3);
+    while h.now < end {
+        h.tick(Duration::from_millis(100));
+        h.bfd(1, State::Up);
+    }
     assert_eq!(routed_all(&h), [false; 3]);
 }

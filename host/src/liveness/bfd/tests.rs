@@ -17,6 +17,7 @@ fn pkt(state: State, my: u32, your: u32) -> ControlPacket {
         desired_min_tx_us: 200_000,
         required_min_rx_us: 200_000,
         required_min_echo_rx_us: 0,
+        control_plane_independent: false,
     }
 }
 
@@ -109,6 +110,7 @@ fn codec_round_trip() {
         desired_min_tx_us: 200_000,
         required_min_rx_us: 300_000,
         required_min_echo_rx_us: 0,
+        control_plane_independent: false,
     };
     let bytes = p.encode();
     assert_eq!(
@@ -435,4 +437,21 @@ fn the_loss_ratio_counts_the_latest_outcomes() {
     assert_eq!(s.loss_permille(), Some(250));
     assert_eq!((s.requests, s.answers), (50, 41));
     assert_eq!(s.rtt, Some(Duration::from_millis(2)));
+}
+
+#[test]
+fn the_c_bit_is_read_and_written_and_a_session_remembers_the_peers() {
+    // Version 1, Up, C set: flags byte 0b11_0_0_1_000.
+    let mut p = pkt(State::Up, 7, 9);
+    p.control_plane_independent = true;
+    let bytes = p.encode();
+    assert_eq!(bytes[1], 0xc8);
+    assert_eq!(ControlPacket::decode(&bytes), Ok(p));
+    let base = Instant::now();
+    let mut s = Session::new(9, IV, 3, base, 1);
+    assert!(!s.remote_shares_fate(), "nothing heard yet: unknown");
+    s.handle_packet(&pkt(State::Down, 7, 0), base);
+    assert!(s.remote_shares_fate(), "C clear: shares fate");
+    s.handle_packet(&p, base);
+    assert!(!s.remote_shares_fate(), "C set: independent");
 }

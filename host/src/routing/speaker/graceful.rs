@@ -19,7 +19,11 @@
 //! restart; the listener accepts only the peer's inside address.
 //!
 //! Liveness beats this: a tunnel whose probe fails takes its routes out of
-//! the FIB whatever the session does, and its stale routes are swept.
+//! the FIB whatever the session does, and its stale routes are swept;
+//! except that a BFD peer whose BFD shares fate with its control plane (C
+//! bit clear) times out because of the restart itself, so a detection
+//! timeout while its restart is under way is held by the gateway until the
+//! restart ends (RFC 5882 section 4.3.2; `gateway::liveness`).
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
 //! reads a clock. A sweep removes the stale routes of one peer in one step,
 //! as a session going down clears its whole Adj-RIB-In in one step.
@@ -37,6 +41,7 @@ use crate::bgp::message::Family;
 use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::net_map::NetMap;
 use crate::policy::FilterSlot;
+use crate::topology::TunnelId;
 
 /// A peer's restart in progress: its stale routes and when they go.
 #[derive(Debug)]
@@ -89,6 +94,14 @@ pub(super) fn restarted(p: &BgpPeer) -> bool {
 }
 
 impl Speaker {
+    /// Whether the peer over `tunnel` is in a graceful restart (its routes
+    /// kept as stale).
+    pub fn restarting_over(&self, tunnel: TunnelId) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.tunnel == tunnel && p.restart.is_some())
+    }
+
     /// The peer of an established session connected again (see the module
     /// documentation): the old connection is closed as if the peer had
     /// closed it (its routes kept as stale), and the new one is taken.
