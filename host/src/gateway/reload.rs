@@ -11,7 +11,8 @@
 //! - a connection added: its tunnels, probes and sessions start;
 //! - a connection removed: its sessions say goodbye (Cease, peer
 //!   de-configured), its routes are withdrawn, its tunnels stop;
-//! - a connection whose tunnels, routing, liveness mode or BGP AS numbers
+//! - a connection whose tunnels (inside addresses included), routing, liveness
+//!   mode, BGP AS numbers or session addresses
 //!   changed: replaced (removed and added again), so its tunnels restart.
 //!
 //! Ids never move: a removed connection keeps its place in the running
@@ -96,12 +97,14 @@ fn graceful(g: Option<crate::config::GracefulRestartLimits>) -> String {
 }
 
 /// Whether `new` can take `old`'s place without restarting its tunnels:
-/// the same tunnels, routing, liveness mode and BGP identity.
+/// the same tunnels (inside addresses included), routing, liveness mode and
+/// BGP identity (AS numbers, who connects, the addresses sessions run
+/// between).
 fn same_shape(old: &ConnectionConfig, new: &ConnectionConfig) -> bool {
     let bgp_identity = |x: &ConnectionConfig| {
         x.bgp
             .as_ref()
-            .map(|b| (b.local_asn, b.remote_asn, b.passive))
+            .map(|b| (b.local_asn, b.remote_asn, b.passive, b.session))
     };
     old.routing == new.routing
         && old.tunnels == new.tunnels
@@ -226,8 +229,8 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
     {
         if running(&b.name) {
             changes.push(format!(
-                "connection {}: replaced (its tunnels, routing, liveness mode or BGP AS \
-                 numbers changed): its tunnels and sessions restart",
+                "connection {}: replaced (its tunnels, routing, liveness mode, BGP AS \
+                 numbers or session addresses changed): its tunnels and sessions restart",
                 b.name
             ));
         } else {
@@ -660,6 +663,23 @@ mod tests {
         assert_eq!(new.connections.len(), 2);
         let changes = plan(&old, &new).expect("applies");
         assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            changes[0].starts_with("connection office: replaced"),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn a_tunnel_given_an_ipv6_inside_address_replaces_its_connection() {
+        let fx = Fixture::new();
+        let old = parse(&fx, "");
+        let text = fx.base().replacen(
+            "\"169.254.10.0/30\"",
+            "\"169.254.10.0/30\"\ninside_ipv6_cidr = \"fd00:0:0:10::/126\"",
+            1,
+        );
+        let new = align(&old, fx.parse(&text).expect("config"));
+        let changes = plan(&old, &new).expect("applies");
         assert!(
             changes[0].starts_with("connection office: replaced"),
             "{changes:?}"
