@@ -75,8 +75,6 @@ impl Open {
             .any(|c| matches!(c, Capability::FourOctetAs(_)))
     }
 
-    /// The families the speaker offered; IPv4 unicast alone when it offered
-    /// none (RFC 4760 section 8).
     /// Whether the OPEN offers the Extended Next Hop Encoding `tuple`.
     pub fn offers_extended_next_hop(&self, tuple: ExtendedNextHop) -> bool {
         self.capabilities.iter().any(|c| match c {
@@ -85,6 +83,8 @@ impl Open {
         })
     }
 
+    /// The families the speaker offered; IPv4 unicast alone when it offered
+    /// none (RFC 4760 section 8).
     pub fn families(&self) -> Vec<Family> {
         let offered: Vec<Family> = self
             .capabilities
@@ -107,10 +107,10 @@ impl Open {
             .any(|c| matches!(c, Capability::RouteRefresh))
     }
 
-    /// The speaker's Graceful Restart capability (RFC 4724 section 3), the
-    /// first if it sent several.
+    /// The speaker's Graceful Restart capability (RFC 4724 section 3): the
+    /// last if it sent several, as the RFC says to ignore all but the last.
     pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
-        self.capabilities.iter().find_map(|c| match c {
+        self.capabilities.iter().rev().find_map(|c| match c {
             Capability::GracefulRestart(gr) => Some(gr),
             _ => None,
         })

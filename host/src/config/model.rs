@@ -216,8 +216,8 @@ pub struct TunnelConfig {
 
 /// A tunnel's IPv6 inside /126 (from fd00::/8, as AWS gives) and the two
 /// addresses in it: `::1` for the VGW, `::2` for the CGW, as in the IPv4
-/// /30. On the TUN device, routed over the tunnel, and the global part of
-/// the 32-byte next hop of IPv6 routes (RFC 2545 section 3).
+/// /30. On the TUN device, routed over the tunnel, and the (16-byte,
+/// global) next hop of the IPv6 routes its session sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsideV6 {
     pub cidr: Ipv6Net,

@@ -268,10 +268,9 @@ impl Dataplane {
         };
         // Liveness probes are ours alone: a local process sending UDP to the
         // far side's inside address, port 3784, TTL 255, must not fake them.
-        let faked = packet::parse_bfd_packet(pkt, tunnel.inside_remote).is_some()
-            || tunnel
-                .inside_ipv6
-                .is_some_and(|v6| packet::parse_bfd_packet_v6(pkt, v6.remote).is_some());
+        let faked = tunnel
+            .inside_addresses_of_far_side()
+            .any(|far| packet::parse_bfd(pkt, far).is_some());
         if faked {
             self.counters.tun_malformed.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -483,11 +482,7 @@ impl Dataplane {
         src: IpAddr,
         sink: &mut impl Sink,
     ) -> bool {
-        let bfd = match (tunnel.bfd_over_ipv6, tunnel.inside_ipv6) {
-            (true, Some(v6)) => packet::parse_bfd_packet_v6(pkt, v6.local),
-            _ => packet::parse_bfd_packet(pkt, tunnel.inside_local),
-        };
-        if let Some(payload) = bfd {
+        if let Some(payload) = packet::parse_bfd(pkt, tunnel.bfd_addresses().0) {
             sink.probe(tunnel.id, ProbeKind::Bfd, payload);
             return false;
         }
@@ -571,18 +566,8 @@ impl Dataplane {
     ) {
         let src_port = 49152 + (tunnel.index() % 16384) as u16;
         self.send_own(tunnel, scratch, sink, |t, out| {
-            match (t.bfd_over_ipv6, t.inside_ipv6) {
-                (true, Some(v6)) => {
-                    packet::build_bfd_packet_v6(v6.local, v6.remote, src_port, payload, out)
-                }
-                _ => packet::build_bfd_packet(
-                    t.inside_local,
-                    t.inside_remote,
-                    src_port,
-                    payload,
-                    out,
-                ),
-            }
+            let (src, dst) = t.bfd_addresses();
+            packet::build_bfd(src, dst, src_port, payload, out)
         });
     }
 

@@ -53,6 +53,7 @@ fn side(
     remote: &str,
     local_inside: u8,
     far_prefix: &str,
+    bfd_over_ipv6: bool,
 ) -> Side {
     let endpoint = Endpoint::bind("test", "127.0.0.1:0".parse().unwrap()).unwrap();
     let spec = TunnelSpec {
@@ -63,13 +64,20 @@ fn side(
         inside_cidr: "169.254.10.0/30".parse().unwrap(),
         inside_local: Ipv4Addr::new(169, 254, 10, local_inside),
         inside_remote: Ipv4Addr::new(169, 254, 10, 3 - local_inside),
-        inside_ipv6: None,
-        bfd_over_ipv6: false,
+        inside_ipv6: Some(crate::config::InsideV6::new(
+            "fd00:0:0:10::/126".parse().unwrap(),
+            if local_inside == 1 {
+                crate::config::Role::Vgw
+            } else {
+                crate::config::Role::Cgw
+            },
+        )),
+        bfd_over_ipv6,
         mtu: 1420,
     };
     let dp = Dataplane::new(own.clone(), vec![endpoint], vec![spec]).unwrap();
     let mut fib = Fib::default();
-    for prefix in [far_prefix, "169.254.10.0/30"] {
+    for prefix in [far_prefix, "169.254.10.0/30", "fd00:0:0:10::/126"] {
         let prefix: IpNet = prefix.parse().unwrap();
         fib.insert(prefix, NextHop::over(ConnectionId(0), &[TunnelId(0)]));
     }
@@ -78,10 +86,30 @@ fn side(
 
 /// Site A (10.1.0.0/24, customer side) and site B (10.2.0.0/24, VGW side).
 fn pair() -> (Side, Side) {
+    pair_with(false)
+}
+
+/// [`pair`], with BFD over the IPv6 inside addresses (fd00:0:0:10::/126)
+/// if `bfd_over_ipv6`.
+fn pair_with(bfd_over_ipv6: bool) -> (Side, Side) {
     let a_key = StaticSecret::from([7u8; 32]);
     let b_key = StaticSecret::from([9u8; 32]);
-    let a = side(&a_key, PublicKey::from(&b_key), B_ADDR, 2, "10.2.0.0/24");
-    let b = side(&b_key, PublicKey::from(&a_key), A_ADDR, 1, "10.1.0.0/24");
+    let a = side(
+        &a_key,
+        PublicKey::from(&b_key),
+        B_ADDR,
+        2,
+        "10.2.0.0/24",
+        bfd_over_ipv6,
+    );
+    let b = side(
+        &b_key,
+        PublicKey::from(&a_key),
+        A_ADDR,
+        1,
+        "10.1.0.0/24",
+        bfd_over_ipv6,
+    );
     (a, b)
 }
 
@@ -286,7 +314,16 @@ fn an_inner_source_not_routed_over_the_connection_is_refused() {
 
 #[test]
 fn liveness_probes_go_to_the_control_plane_not_the_tun() {
-    let (a, b) = pair();
+    for bfd_over_ipv6 in [false, true] {
+        liveness_probes_reach_the_far_control_plane(bfd_over_ipv6);
+    }
+}
+
+/// A probe sent by one side arrives at the other's control plane (BFD over
+/// the IPv4 or the IPv6 inside addresses, as both sides run it), and a
+/// probe of the other family is not taken for one.
+fn liveness_probes_reach_the_far_control_plane(bfd_over_ipv6: bool) {
+    let (a, b) = pair_with(bfd_over_ipv6);
     let mut scratch = vec![0u8; SCRATCH_LEN];
     let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
     let mut a_out = handshake(&a, &b, &mut warmup.clone());
@@ -295,7 +332,17 @@ fn liveness_probes_go_to_the_control_plane_not_the_tun() {
     a.dp.send_probe(TunnelId(0), &[0x20; 24], &mut scratch, &mut probe_out);
     let b_in = carry(&mut probe_out, &b, A_ADDR);
     assert!(b_in.tun.is_empty());
-    assert_eq!(b_in.probes, vec![(0, vec![0x20; 24])]);
+    assert_eq!(
+        b_in.probes,
+        vec![(0, vec![0x20; 24])],
+        "over IPv6: {bfd_over_ipv6}"
+    );
+    let (other, _) = pair_with(!bfd_over_ipv6);
+    let (src, dst) = other.dp.tunnels()[0].bfd_addresses();
+    let mut raw = [0u8; 128];
+    let n = crate::packet::build_bfd(src, dst, 50000, &[0x21; 24], &mut raw).unwrap();
+    let ours = b.dp.tunnels()[0].bfd_addresses().0;
+    assert_eq!(crate::packet::parse_bfd(&raw[..n], ours), None);
 }
 
 /// An echo request turned into its reply, as the far kernel does.
@@ -421,6 +468,18 @@ fn a_local_process_cannot_forge_our_liveness_probes() {
     a.dp.handle_tun_packet(&a.fib, &mut forged[..len], &mut scratch, &mut out);
     assert!(out.net.is_empty(), "a forged probe must not be sent");
     assert_eq!(a.dp.counters.tun_malformed.load(Ordering::Relaxed), 1);
+    // Nor over the IPv6 inside addresses.
+    let len = crate::packet::build_bfd_packet_v6(
+        "fd00:0:0:10::2".parse().unwrap(),
+        "fd00:0:0:10::1".parse().unwrap(),
+        50000,
+        &[0x08; 24],
+        &mut forged,
+    )
+    .unwrap();
+    a.dp.handle_tun_packet(&a.fib, &mut forged[..len], &mut scratch, &mut out);
+    assert!(out.net.is_empty(), "a forged IPv6 probe must not be sent");
+    assert_eq!(a.dp.counters.tun_malformed.load(Ordering::Relaxed), 2);
 }
 
 #[test]

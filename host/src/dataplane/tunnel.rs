@@ -267,6 +267,24 @@ impl Tunnel {
         self.retired.load(Ordering::Relaxed)
     }
 
+    /// The addresses BFD runs between, ours first: the IPv6 inside ones
+    /// where the connection's sessions run over them, else the IPv4 ones.
+    pub fn bfd_addresses(&self) -> (IpAddr, IpAddr) {
+        match (self.bfd_over_ipv6, self.inside_ipv6) {
+            (true, Some(v6)) => (IpAddr::V6(v6.local), IpAddr::V6(v6.remote)),
+            _ => (
+                IpAddr::V4(self.inside_local),
+                IpAddr::V4(self.inside_remote),
+            ),
+        }
+    }
+
+    /// The far side's inside addresses (IPv4, and IPv6 if configured).
+    pub fn inside_addresses_of_far_side(&self) -> impl Iterator<Item = IpAddr> {
+        let v6 = self.inside_ipv6.map(|i| IpAddr::V6(i.remote));
+        std::iter::once(IpAddr::V4(self.inside_remote)).chain(v6)
+    }
+
     /// Our inside addresses with their prefix lengths, as the TUN device
     /// carries them: the IPv4 one first, then the IPv6 one if configured.
     pub fn inside_addresses(&self) -> impl Iterator<Item = (IpAddr, u8)> {

@@ -579,5 +579,6 @@ fn a_dynamic_drain_sends_a_worse_path_and_waits_for_the_peer_to_move() {
 }
 
 mod graceful;
+mod graceful_edges;
 mod plugins;
 mod reload;

@@ -24,6 +24,32 @@ pub use bfd6::{build_bfd_packet_v6, parse_bfd_packet_v6};
 pub use echo::{build_echo_request, parse_echo_reply};
 pub use mss::clamp_mss;
 
+/// A BFD control packet from `src` to `dst` (both of one family), as
+/// [`build_bfd_packet`] or [`build_bfd_packet_v6`] builds it; `None` for
+/// mixed families or a buffer too small.
+pub fn build_bfd(
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Option<usize> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => build_bfd_packet(s, d, src_port, payload, out),
+        (IpAddr::V6(s), IpAddr::V6(d)) => build_bfd_packet_v6(s, d, src_port, payload, out),
+        _ => None,
+    }
+}
+
+/// The BFD payload of `pkt` if it is a BFD control packet for `local`, of
+/// `local`'s family ([`parse_bfd_packet`], [`parse_bfd_packet_v6`]).
+pub fn parse_bfd(pkt: &[u8], local: IpAddr) -> Option<&[u8]> {
+    match local {
+        IpAddr::V4(a) => parse_bfd_packet(pkt, a),
+        IpAddr::V6(a) => parse_bfd_packet_v6(pkt, a),
+    }
+}
+
 /// Minimum IPv4 header length (IHL = 5).
 const IPV4_MIN_HEADER: usize = 20;
 /// Fixed IPv6 header length.

@@ -36,12 +36,12 @@ pub struct SessionConfig {
     /// Offered in Multiprotocol capabilities (RFC 4760 section 8); none
     /// offered means IPv4 unicast only.
     pub families: Vec<Family>,
-    /// Offer Graceful Restart (RFC 4724) as a helper with this Restart
-    /// Time: no families listed, since we keep no forwarding state across
-    /// our own restart, but we keep a restarting peer's routes.
     /// Offer Extended Next Hop Encoding for IPv4 unicast over IPv6 next
     /// hops (RFC 8950): a session over IPv6 addresses.
     pub extended_next_hop: bool,
+    /// Offer Graceful Restart (RFC 4724) as a helper with this Restart
+    /// Time: no families listed, since we keep no forwarding state across
+    /// our own restart, but we keep a restarting peer's routes.
     pub graceful_restart: Option<u16>,
 }
 

@@ -326,7 +326,7 @@ fn end_of_rib_sweeps_only_its_own_family() {
 }
 
 #[test]
-fn a_second_drop_before_end_of_rib_keeps_the_routes_again() {
+fn a_second_drop_before_end_of_rib_deletes_the_routes_still_stale() {
     let fx = Fixture::new();
     let mut h = learned_from(&fx, "", vec![gr(30, Some(true))]);
     connection_lost(&mut h);
@@ -335,15 +335,15 @@ fn a_second_drop_before_end_of_rib_keeps_the_routes_again() {
     h.announce(&prefixes(1));
     h.settle(Duration::from_millis(1), &[0, 1]);
     connection_lost(&mut h);
+    // RFC 4724 section 4.2: a route still stale from the first restart
+    // MUST be deleted; the one sent again is kept as stale.
     let status = gr_status(&mut h);
     assert_eq!(status["phase"], "restarting", "{status}");
-    assert_eq!(
-        status["stale_routes"], 3,
-        "old stale and new routes: {status}"
-    );
+    assert_eq!(status["stale_routes"], 1, "{status}");
+    assert_eq!(routed_all(&h), [true, false, false]);
     // A new restart timer: 20 s in, past the first drop's 30 s, still kept.
     wait(&mut h, Duration::from_secs(20));
-    assert_eq!(routed_all(&h), [true; 3]);
+    assert_eq!(routed_all(&h), [true, false, false]);
     wait(&mut h, Duration::from_secs(11));
     assert_eq!(routed_all(&h), [false; 3]);
 }

@@ -78,6 +78,16 @@ impl Restart {
         self.deadline
     }
 
+    /// A reload lowered `graceful_restart_max_s` to `max_restart`: a peer
+    /// still away keeps its routes no longer than that from its drop.
+    pub(super) fn recap(&mut self, max_restart: Duration) {
+        if !self.back {
+            if let Some(cap) = self.since.checked_add(max_restart) {
+                self.deadline = self.deadline.min(cap);
+            }
+        }
+    }
+
     /// Whether routes of this peer still count while its session is not
     /// established.
     pub(super) fn keeps_routes(&self) -> bool {
@@ -155,6 +165,12 @@ impl Speaker {
         {
             return false;
         }
+        // Consecutive restarts (RFC 4724 section 4.2): a route still stale
+        // from the previous one MUST be deleted.
+        let previous = match p.restart.take() {
+            Some(mut old) => sweep_stale(p, &mut old, &mut self.dirty, |_| true),
+            None => 0,
+        };
         let families: Vec<Family> = gr.families.iter().map(|(f, _)| *f).collect();
         let wait = Duration::from_secs(u64::from(gr.restart_time)).min(limits.max_restart);
         let mut stale = NetMap::default();
@@ -175,6 +191,7 @@ impl Speaker {
             !restart.families.contains(&family_of(n))
         });
         let kept = restart.stale.len();
+        let gone = gone + previous;
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             restart_time_s = gr.restart_time, kept, swept = gone,
             "BGP peer restarting (graceful restart): {kept} routes kept as stale for {}s",

@@ -27,6 +27,7 @@ use ipnet::IpNet;
 use tracing::{info, warn};
 
 mod accepted;
+mod events;
 mod export;
 mod graceful;
 mod import;
@@ -39,7 +40,7 @@ use crate::bgp::message::{
     error_code, Family, GracefulRestart, Notification, PathAttributes, Update, BGP_PORT,
 };
 use crate::bgp::rib::{AdjRibIn, AdjRibOut};
-use crate::bgp::transport::{ConnId, PeerId, TransportAction, TransportEvent};
+use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::net_map::FastMap;
@@ -170,98 +171,6 @@ impl Speaker {
         self.drive(id, outputs, now, filter);
     }
 
-    /// Handles one transport event; true when learned routes changed.
-    pub fn on_event(
-        &mut self,
-        event: TransportEvent,
-        now: Instant,
-        filter: &mut FilterSlot,
-    ) -> bool {
-        match event {
-            TransportEvent::Connected { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer.index()).filter(|p| !p.retired) else {
-                    self.actions.push(TransportAction::Refuse { conn });
-                    return false;
-                };
-                let outgoing = p.attempt == Some(conn);
-                // A passive session takes a connection while it waits
-                // (Active); anything else is a collision or stale, and the
-                // connection in place wins (RFC 4271 section 6.8).
-                let incoming_ok =
-                    p.settings.passive && p.tcp.is_none() && p.session.state() == State::Active;
-                if !outgoing && p.settings.passive && graceful::restarted(p) {
-                    return self.gr_reconnected(peer, conn, now, filter);
-                }
-                if !(outgoing || incoming_ok) {
-                    self.actions.push(TransportAction::Refuse { conn });
-                    return false;
-                }
-                p.attempt = None;
-                p.tcp = Some(conn);
-                self.actions.push(TransportAction::Adopt { peer, conn });
-                let outputs = p.session.tcp_connected(now);
-                self.drive(peer.index(), outputs, now, filter)
-            }
-            TransportEvent::ConnectFailed { peer, conn, error } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
-                    return false;
-                };
-                if p.attempt != Some(conn) {
-                    return false;
-                }
-                p.attempt = None;
-                p.last_error = Some(error);
-                let outputs = p.session.tcp_failed(now);
-                self.drive(peer.index(), outputs, now, filter)
-            }
-            TransportEvent::ListenFailed { peer, error } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
-                    return false;
-                };
-                warn!(tunnel = %p.tunnel_name, error = %error,
-                    "cannot listen for BGP: the session will not come up");
-                p.last_error = Some(error);
-                false
-            }
-            TransportEvent::Data { peer, conn, bytes } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
-                    return false;
-                };
-                if p.tcp != Some(conn) {
-                    return false;
-                }
-                let outputs = p.session.received(&bytes, now);
-                self.drive(peer.index(), outputs, now, filter)
-            }
-            TransportEvent::Closed { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
-                    return false;
-                };
-                if p.tcp != Some(conn) {
-                    return false;
-                }
-                p.tcp = None;
-                self.actions.push(TransportAction::Close { peer });
-                let outputs = p.session.tcp_failed(now);
-                self.drive(peer.index(), outputs, now, filter)
-            }
-            TransportEvent::WriteFailed { peer, conn } => {
-                let Some(p) = self.peers.get_mut(peer.index()) else {
-                    return false;
-                };
-                if p.tcp != Some(conn) {
-                    return false;
-                }
-                // The peer stopped reading what we have to say.
-                p.last_error = Some("the peer does not read: connection dropped".into());
-                p.tcp = None;
-                self.actions.push(TransportAction::Close { peer });
-                let outputs = p.session.tcp_failed(now);
-                self.drive(peer.index(), outputs, now, filter)
-            }
-        }
-    }
-
     /// Session state changes since the last call: (tunnel, state, detail).
     pub fn take_events(&mut self) -> Vec<(TunnelId, String, String)> {
         std::mem::take(&mut self.events)
@@ -390,6 +299,9 @@ impl Speaker {
             {
                 p.settings.max_prefixes = bgp.max_prefixes;
                 p.settings.graceful_restart = bgp.graceful_restart;
+                if let (Some(r), Some(l)) = (p.restart.as_mut(), bgp.graceful_restart) {
+                    r.recap(l.max_restart);
+                }
                 p.session
                     .set_graceful_restart(bgp.graceful_restart.map(|_| HELPER_RESTART_TIME));
             }
@@ -612,7 +524,15 @@ impl Speaker {
             problems.push(format!("UPDATE attribute discarded (RFC 7606): {reason}"));
         }
         warn_refused(p, &problems, now);
-        let limits = p.settings.max_prefixes;
+        // Routes still stale from a graceful restart do not count against
+        // the limit: the peer re-sends its table over them, and a new prefix
+        // before an old one's withdrawal must not close the session.
+        let mut limits = p.settings.max_prefixes;
+        if let Some(r) = &p.restart {
+            let stale = u32::try_from(r.stale_count()).unwrap_or(u32::MAX);
+            limits.limit = limits.limit.saturating_add(stale);
+            limits.warning = limits.warning.saturating_add(stale);
+        }
         // What the filter accepted before, for the prefixes this UPDATE
         // touches (the Adj-RIB-In is about to change under them).
         let before: FastMap<IpNet, Option<Arc<PathAttributes>>> = update

@@ -155,3 +155,26 @@ fn end_of_rib_of_both_families_and_look_alikes() {
     let w4 = update_frame(&[0x08, 0x0a], &[], &[]);
     assert_eq!(decode_update(&w4, &TWO).is_end_of_rib(), None);
 }
+
+#[test]
+fn of_several_capabilities_the_last_counts() {
+    // RFC 4724 section 3: all but the last instance are ignored.
+    let first = GracefulRestart {
+        restart_time: 10,
+        ..GracefulRestart::default()
+    };
+    let last = GracefulRestart {
+        restart_time: 300,
+        ..GracefulRestart::default()
+    };
+    let open = Open {
+        asn: 65000,
+        hold_time: 90,
+        router_id: v4("10.0.0.1"),
+        capabilities: vec![
+            Capability::GracefulRestart(first),
+            Capability::GracefulRestart(last.clone()),
+        ],
+    };
+    assert_eq!(open.graceful_restart(), Some(&last));
+}
