@@ -22,3 +22,4 @@ pub mod packet;
 pub mod policy;
 pub mod routing;
 pub mod topology;
+pub mod wg;

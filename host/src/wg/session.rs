@@ -1,0 +1,204 @@
+//! One transport session: the two keys a handshake derived, the send counter
+//! and the receive replay window, and the type-4 data message (receiver
+//! index, counter, ChaCha20-Poly1305 of the payload padded to 16 bytes; an
+//! empty payload is a keepalive).
+//!
+//! Sealing and opening take `&self`: the send counter is an `AtomicU64`, so
+//! threads sealing at once each get a unique, increasing nonce, and
+//! [`Session::reserve`] hands out a run of counters for a caller that assigns
+//! nonces in order and seals the run on several cores. The replay window is
+//! safe under concurrent openers (see `replay`). It must not decide when to
+//! rekey (that is `peer`'s), and reads no clock: `now` is passed in.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+
+use super::crypto::{open_with, TAG_LEN};
+use super::error::Error;
+use super::handshake::TransportKeys;
+use super::replay::ReplayWindow;
+use super::timers::{REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME};
+use super::wire::{data_header, Data, DATA_HEADER_LEN, DATA_OVERHEAD};
+
+/// Payloads are padded to a multiple of this.
+pub const PADDING: usize = 16;
+
+/// The padded length of a payload of `len` bytes.
+pub fn padded_len(len: usize) -> usize {
+    len.div_ceil(PADDING) * PADDING
+}
+
+/// See the module documentation. The ciphers zeroize their keys on drop.
+pub struct Session {
+    local_index: u32,
+    remote_index: u32,
+    initiator: bool,
+    created: Instant,
+    sender: ChaCha20Poly1305,
+    receiver: ChaCha20Poly1305,
+    next_send: AtomicU64,
+    replay: ReplayWindow,
+    /// Highest counter opened plus one (for timers and statistics).
+    received: AtomicU64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("local_index", &self.local_index)
+            .field("remote_index", &self.remote_index)
+            .field("initiator", &self.initiator)
+            .field("sent", &self.sent())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(keys: TransportKeys, now: Instant) -> Session {
+        Session {
+            local_index: keys.local_index,
+            remote_index: keys.remote_index,
+            initiator: keys.initiator,
+            created: now,
+            sender: ChaCha20Poly1305::new((&*keys.send).into()),
+            receiver: ChaCha20Poly1305::new((&*keys.recv).into()),
+            next_send: AtomicU64::new(0),
+            replay: ReplayWindow::default(),
+            received: AtomicU64::new(0),
+        }
+    }
+
+    /// Our index: the far side puts it in the messages it sends us.
+    pub fn local_index(&self) -> u32 {
+        self.local_index
+    }
+
+    /// The far side's index, which our data messages carry.
+    pub fn remote_index(&self) -> u32 {
+        self.remote_index
+    }
+
+    /// Whether we initiated the handshake that made it.
+    pub fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Counters handed out so far (the next one to be used).
+    pub fn sent(&self) -> u64 {
+        self.next_send.load(Ordering::Relaxed)
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.created) >= REJECT_AFTER_TIME
+    }
+
+    /// Reserves `n` consecutive counters for [`Session::seal_at`], in the
+    /// order the caller will send them.
+    pub fn reserve(&self, n: u64, now: Instant) -> Result<Range<u64>, Error> {
+        if self.expired(now) {
+            return Err(Error::Expired);
+        }
+        let start = self.next_send.fetch_add(n, Ordering::Relaxed);
+        match start.checked_add(n) {
+            Some(end) if end <= REJECT_AFTER_MESSAGES => Ok(start..end),
+            _ => {
+                // Keep the counter pinned past the limit.
+                self.next_send
+                    .store(REJECT_AFTER_MESSAGES, Ordering::Relaxed);
+                Err(Error::Expired)
+            }
+        }
+    }
+
+    /// Seals `payload` as a data message into `out` with the next counter;
+    /// returns the datagram's length and the counter used.
+    pub fn seal(
+        &self,
+        payload: &[u8],
+        out: &mut [u8],
+        now: Instant,
+    ) -> Result<(usize, u64), Error> {
+        let need = DATA_OVERHEAD + padded_len(payload.len());
+        if out.len() < need {
+            return Err(Error::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        let counter = self.reserve(1, now)?.start;
+        Ok((self.seal_at(counter, payload, out)?, counter))
+    }
+
+    /// Seals with a counter from [`Session::reserve`]. Each counter must be
+    /// used once: a counter sealed twice with different payloads would
+    /// reuse a nonce.
+    pub fn seal_at(&self, counter: u64, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let padded = padded_len(payload.len());
+        let need = DATA_OVERHEAD + padded;
+        if out.len() < need {
+            return Err(Error::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        out[..DATA_HEADER_LEN].copy_from_slice(&data_header(self.remote_index, counter));
+        let body = &mut out[DATA_HEADER_LEN..need];
+        let (text, tag) = body.split_at_mut(padded);
+        text[..payload.len()].copy_from_slice(payload);
+        text[payload.len()..].fill(0);
+        seal_in_place(&self.sender, counter, text, tag);
+        Ok(need)
+    }
+
+    /// Opens a parsed data message addressed to this session into `out`;
+    /// returns the plaintext's length (padding included; 0: keepalive).
+    pub(crate) fn open(
+        &self,
+        msg: &Data<'_>,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, Error> {
+        if self.expired(now) {
+            return Err(Error::Expired);
+        }
+        if msg.counter >= REJECT_AFTER_MESSAGES || !self.replay.check(msg.counter) {
+            return Err(Error::Replay(msg.counter));
+        }
+        open_with(&self.receiver, msg.counter, msg.sealed, &[], out)?;
+        if !self.replay.accept(msg.counter) {
+            return Err(Error::Replay(msg.counter));
+        }
+        self.received.fetch_max(msg.counter + 1, Ordering::Relaxed);
+        Ok(msg.sealed.len() - TAG_LEN)
+    }
+
+    /// Opens a whole datagram (type 4) addressed to this session.
+    pub fn open_datagram(
+        &self,
+        datagram: &[u8],
+        out: &mut [u8],
+        now: Instant,
+    ) -> Result<usize, Error> {
+        match super::wire::parse(datagram)? {
+            super::wire::Message::Data(d) if d.receiver == self.local_index => {
+                self.open(&d, out, now)
+            }
+            super::wire::Message::Data(d) => Err(Error::UnknownIndex(d.receiver)),
+            _ => Err(Error::UnexpectedMessage),
+        }
+    }
+}
+
+fn seal_in_place(cipher: &ChaCha20Poly1305, counter: u64, text: &mut [u8], tag: &mut [u8]) {
+    use chacha20poly1305::aead::AeadInPlace;
+    if let Ok(t) = cipher.encrypt_in_place_detached(&super::crypto::nonce(counter), &[], text) {
+        tag[..TAG_LEN].copy_from_slice(&t);
+    }
+}
