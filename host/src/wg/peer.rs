@@ -273,8 +273,11 @@ impl<R: CryptoRngCore> Peer<R> {
             Message::Initiation(m) => self.on_initiation(&m, out, now),
             Message::Response(m) => self.on_response(&m, out, now),
             Message::CookieReply(m) => {
+                // A reply to our initiation, or to our response (its
+                // session still waits in `next`).
                 let ours = self.pending.as_ref().map(|p| p.state.local_index);
-                if ours != Some(m.receiver) {
+                let answered = self.next.as_ref().map(|s| s.local_index());
+                if ours != Some(m.receiver) && answered != Some(m.receiver) {
                     return Err(Error::UnexpectedMessage);
                 }
                 self.jar.consume(&m, &self.remote.cookie_key, now)?;

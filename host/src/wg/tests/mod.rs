@@ -11,6 +11,7 @@ use super::{Peer, PeerConfig, StaticKeys, Tai64nClock};
 
 mod concurrency;
 mod interop;
+mod kat;
 mod malformed;
 mod timers;
 
