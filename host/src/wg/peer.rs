@@ -94,7 +94,11 @@ impl<R: CryptoRngCore> Peer<R> {
         Ok(Peer {
             local,
             remote,
-            persistent_keepalive: cfg.persistent_keepalive.filter(|d| !d.is_zero()),
+            // WireGuard's interval is a u16 of seconds: no longer.
+            persistent_keepalive: cfg
+                .persistent_keepalive
+                .filter(|d| !d.is_zero())
+                .map(|d| d.min(Duration::from_secs(u64::from(u16::MAX)))),
             index_base: cfg.index_base & 0x00ff_ffff,
             next_index: 0,
             clock: cfg.clock,
@@ -335,6 +339,13 @@ impl<R: CryptoRngCore> Peer<R> {
         out: &mut [u8],
         now: Instant,
     ) -> Result<Outcome, Error> {
+        // Room for the confirming keepalive, before any state changes.
+        if out.len() < DATA_OVERHEAD {
+            return Err(Error::BufferTooSmall {
+                need: DATA_OVERHEAD,
+                have: out.len(),
+            });
+        }
         let pending = self.pending.as_ref().ok_or(Error::UnexpectedMessage)?;
         if pending.state.local_index != m.receiver {
             return Err(Error::UnknownIndex(m.receiver));

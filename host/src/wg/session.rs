@@ -105,16 +105,16 @@ impl Session {
         if self.expired(now) {
             return Err(Error::Expired);
         }
-        let start = self.next_send.fetch_add(n, Ordering::Relaxed);
-        match start.checked_add(n) {
-            Some(end) if end <= REJECT_AFTER_MESSAGES => Ok(start..end),
-            _ => {
-                // Keep the counter pinned past the limit.
-                self.next_send
-                    .store(REJECT_AFTER_MESSAGES, Ordering::Relaxed);
-                Err(Error::Expired)
-            }
-        }
+        // A compare-and-swap rather than fetch_add: the counter must never
+        // pass REJECT_AFTER_MESSAGES, let alone wrap to reuse a nonce,
+        // whatever other threads do meanwhile.
+        let start = self
+            .next_send
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                c.checked_add(n).filter(|end| *end <= REJECT_AFTER_MESSAGES)
+            })
+            .map_err(|_| Error::Expired)?;
+        Ok(start..start + n)
     }
 
     /// Seals `payload` as a data message into `out` with the next counter;

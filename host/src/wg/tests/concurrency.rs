@@ -162,3 +162,26 @@ fn reserved_runs_sealed_out_of_order_and_too_old_refused() {
     let n = sender.seal_at(inside, b"in", &mut newest).expect("seal");
     assert_eq!(receiver.open_datagram(&newest[..n], &mut out, now), Ok(16));
 }
+
+#[test]
+fn counters_stop_at_reject_after_messages() {
+    use crate::wg::REJECT_AFTER_MESSAGES;
+    let now = Instant::now();
+    let (a, _) = pair(now);
+    let s = a.current().expect("session");
+    let used = s.sent();
+    assert!(s.reserve(REJECT_AFTER_MESSAGES - used - 2, now).is_ok());
+    assert_eq!(
+        s.reserve(3, now),
+        Err(Error::Expired),
+        "would pass the limit"
+    );
+    assert_eq!(s.reserve(u64::MAX, now), Err(Error::Expired), "would wrap");
+    let mut out = vec![0u8; 64];
+    let (_, c) = s.seal(b"last", &mut out, now).expect("one left");
+    assert_eq!(c, REJECT_AFTER_MESSAGES - 2);
+    let (_, c) = s.seal(b"last", &mut out, now).expect("one left");
+    assert_eq!(c, REJECT_AFTER_MESSAGES - 1);
+    assert_eq!(s.seal(b"none", &mut out, now), Err(Error::Expired));
+    assert_eq!(s.sent(), REJECT_AFTER_MESSAGES);
+}

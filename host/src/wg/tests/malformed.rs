@@ -156,3 +156,34 @@ fn errors_chain_their_source() {
         Some("unknown message type 9".into())
     );
 }
+
+#[test]
+fn unknown_index_and_small_buffers_are_errors() {
+    let now = Instant::now();
+    let s = samples(now);
+    let mut p = peer(2, 1, 4, now, None);
+    let idx = u32::from_le_bytes([s[3][4], s[3][5], s[3][6], s[3][7]]);
+    let mut out = vec![0u8; 256];
+    assert_eq!(
+        p.decapsulate(src(), &s[3], &mut out, now, false),
+        Err(Error::UnknownIndex(idx))
+    );
+    for size in [0usize, 1, 31, 64, 91] {
+        let mut small = vec![0u8; size];
+        let r = p.decapsulate(src(), &s[0], &mut small, now, false);
+        assert!(
+            matches!(r, Err(Error::BufferTooSmall { .. })),
+            "{size}: {r:?}"
+        );
+        let mut a = peer(1, 2, 1, now, None);
+        let r = a.initiate(now, &mut small);
+        assert!(
+            matches!(r, Err(Error::BufferTooSmall { .. })),
+            "{size}: {r:?}"
+        );
+        assert!(matches!(
+            a.encapsulate(b"x", &mut small, now),
+            Err(Error::NoSession)
+        ));
+    }
+}
