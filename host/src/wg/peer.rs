@@ -464,6 +464,12 @@ impl<R: CryptoRngCore> Peer<R> {
             self.timers.new_handshake = None;
             self.want_handshake.get_or_insert(now);
         }
+        if due(self.timers.persistent_keepalive, now) && self.current.is_none() {
+            // A persistent keepalive with no session to carry it: the
+            // handshake is what keeps the path open.
+            self.timers.persistent_keepalive = None;
+            self.want_handshake.get_or_insert(now);
+        }
         if self.want_handshake.is_some()
             && self.pending.is_none()
             && self

@@ -269,3 +269,43 @@ fn cookie_reply_to_our_response_is_honoured() {
         Err(Error::UnexpectedMessage)
     );
 }
+
+#[test]
+fn persistent_keepalive_without_a_session_starts_a_handshake() {
+    let now = Instant::now();
+    let local = std::sync::Arc::new(crate::wg::StaticKeys::new(super::secret(1)));
+    let mut p = Peer::new(
+        local,
+        crate::wg::PeerConfig {
+            remote_public: x25519_dalek::PublicKey::from(&super::secret(2)),
+            preshared_key: None,
+            persistent_keepalive: Some(Duration::from_secs(25)),
+            index_base: 9,
+            clock: super::clock(now),
+        },
+        TestRng::new(6),
+    )
+    .expect("peer");
+    // The far side never answers: attempts run for REKEY_ATTEMPT_TIME, then
+    // the persistent keepalive (25 s after the last initiation) starts anew.
+    let mut buf = vec![0u8; 256];
+    p.initiate(now, &mut buf).expect("initiate");
+    let sent = run(
+        &mut p,
+        now,
+        now + REKEY_ATTEMPT_TIME + Duration::from_secs(40),
+    );
+    assert!(sent.iter().all(|(_, n)| *n == 148));
+    let last_retry = sent
+        .iter()
+        .map(|(d, _)| *d)
+        .filter(|d| *d < REKEY_ATTEMPT_TIME + REKEY_TIMEOUT)
+        .max()
+        .expect("retries");
+    let restart = sent
+        .iter()
+        .map(|(d, _)| *d)
+        .find(|d| *d > REKEY_ATTEMPT_TIME + REKEY_TIMEOUT)
+        .expect("a new attempt from the persistent keepalive");
+    assert_eq!(restart, last_retry + Duration::from_secs(25));
+}
