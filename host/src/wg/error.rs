@@ -50,4 +50,6 @@ pub enum Error {
     BufferTooSmall { need: usize, have: usize },
     #[error("degenerate Diffie-Hellman result")]
     WeakKey,
+    #[error("cipher refused the operation")]
+    Crypto,
 }

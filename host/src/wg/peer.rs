@@ -326,7 +326,7 @@ impl<R: CryptoRngCore> Peer<R> {
         self.jar.sent(mac1);
         // The new session waits in `next` until the initiator's first data
         // message confirms it; the previous one is dropped.
-        self.next = Some(Arc::new(Session::new(keys, now)));
+        self.next = Some(Arc::new(Session::new(keys, now)?));
         self.previous = None;
         self.session_derived(now);
         self.on_sent(now);
@@ -352,7 +352,7 @@ impl<R: CryptoRngCore> Peer<R> {
         }
         let keys = handshake::consume_response(&self.local, &self.remote, &pending.state, m)?;
         self.pending = None;
-        let session = Arc::new(Session::new(keys, now));
+        let session = Arc::new(Session::new(keys, now)?);
         // An unconfirmed responder session is dropped in favour of ours.
         self.previous = self.next.take().or_else(|| self.current.take());
         self.current = Some(session);

@@ -14,9 +14,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
-
-use super::crypto::{open_with, TAG_LEN};
+use super::crypto::{DataKey, TAG_LEN};
 use super::error::Error;
 use super::handshake::TransportKeys;
 use super::replay::ReplayWindow;
@@ -31,14 +29,14 @@ pub fn padded_len(len: usize) -> usize {
     len.div_ceil(PADDING) * PADDING
 }
 
-/// See the module documentation. The ciphers zeroize their keys on drop.
+/// See the module documentation.
 pub struct Session {
     local_index: u32,
     remote_index: u32,
     initiator: bool,
     created: Instant,
-    sender: ChaCha20Poly1305,
-    receiver: ChaCha20Poly1305,
+    sender: DataKey,
+    receiver: DataKey,
     next_send: AtomicU64,
     replay: ReplayWindow,
     /// Highest counter opened plus one (for timers and statistics).
@@ -57,18 +55,18 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(keys: TransportKeys, now: Instant) -> Session {
-        Session {
+    pub(crate) fn new(keys: TransportKeys, now: Instant) -> Result<Session, Error> {
+        Ok(Session {
             local_index: keys.local_index,
             remote_index: keys.remote_index,
             initiator: keys.initiator,
             created: now,
-            sender: ChaCha20Poly1305::new((&*keys.send).into()),
-            receiver: ChaCha20Poly1305::new((&*keys.recv).into()),
+            sender: DataKey::new(&keys.send)?,
+            receiver: DataKey::new(&keys.recv)?,
             next_send: AtomicU64::new(0),
             replay: ReplayWindow::default(),
             received: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Our index: the far side puts it in the messages it sends us.
@@ -153,12 +151,14 @@ impl Session {
         let (text, tag) = body.split_at_mut(padded);
         text[..payload.len()].copy_from_slice(payload);
         text[payload.len()..].fill(0);
-        seal_in_place(&self.sender, counter, text, tag);
+        self.sender.seal(counter, text, tag)?;
         Ok(need)
     }
 
-    /// Opens a parsed data message addressed to this session into `out`;
-    /// returns the plaintext's length (padding included; 0: keepalive).
+    /// Opens a parsed data message addressed to this session into `out`
+    /// (which must hold the ciphertext and tag: it is decrypted in place
+    /// there); returns the plaintext's length (padding included; 0:
+    /// keepalive).
     pub(crate) fn open(
         &self,
         msg: &Data<'_>,
@@ -171,7 +171,7 @@ impl Session {
         if msg.counter >= REJECT_AFTER_MESSAGES || !self.replay.check(msg.counter) {
             return Err(Error::Replay(msg.counter));
         }
-        open_with(&self.receiver, msg.counter, msg.sealed, &[], out)?;
+        self.receiver.open(msg.counter, msg.sealed, out)?;
         if !self.replay.accept(msg.counter) {
             return Err(Error::Replay(msg.counter));
         }
@@ -193,12 +193,5 @@ impl Session {
             super::wire::Message::Data(d) => Err(Error::UnknownIndex(d.receiver)),
             _ => Err(Error::UnexpectedMessage),
         }
-    }
-}
-
-fn seal_in_place(cipher: &ChaCha20Poly1305, counter: u64, text: &mut [u8], tag: &mut [u8]) {
-    use chacha20poly1305::aead::AeadInPlace;
-    if let Ok(t) = cipher.encrypt_in_place_detached(&super::crypto::nonce(counter), &[], text) {
-        tag[..TAG_LEN].copy_from_slice(&t);
     }
 }
