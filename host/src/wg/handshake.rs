@@ -48,6 +48,20 @@ impl StaticKeys {
     pub fn public(&self) -> PublicKey {
         self.public
     }
+
+    /// The static key of whoever sent the initiation `datagram` to us
+    /// (MAC1 checked, the static key decrypted), for a caller with many
+    /// peers on one key to find the one to hand it to: initiations carry no
+    /// receiver index. It costs the responder's first two DH operations.
+    pub fn initiator_of(&self, datagram: &[u8]) -> Result<PublicKey, Error> {
+        match super::wire::parse(datagram)? {
+            super::wire::Message::Initiation(m) => {
+                cookie::check_mac1(datagram, &self.mac1_key)?;
+                Ok(consume_initiation(self, &m)?.remote_static)
+            }
+            _ => Err(Error::UnexpectedMessage),
+        }
+    }
 }
 
 /// What we know of the far side: its static key, the pre-shared key, the

@@ -85,6 +85,7 @@ pub struct Peer<R> {
     jar: CookieJar,
     checker: CookieChecker,
     handshakes: u64,
+    last_handshake: Option<Instant>,
 }
 
 impl<R: CryptoRngCore> Peer<R> {
@@ -116,6 +117,7 @@ impl<R: CryptoRngCore> Peer<R> {
             jar: CookieJar::default(),
             checker,
             handshakes: 0,
+            last_handshake: None,
         })
     }
 
@@ -127,6 +129,12 @@ impl<R: CryptoRngCore> Peer<R> {
     /// Handshakes completed.
     pub fn handshakes(&self) -> u64 {
         self.handshakes
+    }
+
+    /// When the latest handshake completed (we answered one, or took the
+    /// answer to ours).
+    pub fn last_handshake(&self) -> Option<Instant> {
+        self.last_handshake
     }
 
     /// Whether a handshake is in flight.
@@ -367,6 +375,7 @@ impl<R: CryptoRngCore> Peer<R> {
 
     fn session_derived(&mut self, now: Instant) {
         self.handshakes += 1;
+        self.last_handshake = Some(now);
         self.timers.zero_keys = Some(now + REJECT_AFTER_TIME * 3);
     }
 

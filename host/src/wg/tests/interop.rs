@@ -319,3 +319,52 @@ fn our_responder_under_load_demands_a_cookie_boringtun_honours() {
         .expect("cookie reply");
     assert_eq!(o, Outcome::Reply(64));
 }
+
+#[test]
+fn boringtun_rekeys_towards_our_responder_with_traffic_flowing() {
+    let now = Instant::now();
+    let mut ours = peer(OURS, THEIRS, 11, now, None);
+    let mut bt = tunn(None, None);
+    let mut buf = vec![0u8; BUF];
+    let init = match bt.format_handshake_initiation(&mut buf, false) {
+        TunnResult::WriteToNetwork(b) => b.to_vec(),
+        other => panic!("{}", describe(&other)),
+    };
+    // A gateway with many peers on one key finds the initiator first.
+    let keys = crate::wg::StaticKeys::new(secret(OURS));
+    assert_eq!(
+        keys.initiator_of(&init),
+        Ok(PublicKey::from(&secret(THEIRS)))
+    );
+    let (_, response) = our_open(&mut ours, &init, now).expect("initiation");
+    let keepalive = bt_net(&mut bt, &response).expect("keepalive");
+    our_open(&mut ours, &keepalive, now).expect("keepalive");
+    data_both_ways(&mut ours, &mut bt, now, 21);
+    let first = ours.current().expect("session").local_index();
+    assert_eq!(ours.last_handshake(), Some(now));
+
+    // Boringtun starts another handshake (its TAI64N clock is the real one:
+    // let it move past the whitening's 16.8 ms).
+    std::thread::sleep(Duration::from_millis(40));
+    let later = now + Duration::from_secs(2);
+    let init2 = match bt.format_handshake_initiation(&mut buf, true) {
+        TunnResult::WriteToNetwork(b) => b.to_vec(),
+        other => panic!("{}", describe(&other)),
+    };
+    let (o, response2) = our_open(&mut ours, &init2, later).expect("second initiation");
+    assert_eq!(o, Outcome::Reply(92));
+    // Until boringtun uses the new session, ours keeps sealing on the old.
+    assert_eq!(ours.current().expect("session").local_index(), first);
+    let pkt = ipv4_packet(100, 1);
+    assert_eq!(
+        bt_open(&mut bt, &our_seal(&mut ours, &pkt, later)),
+        Ok(pkt.clone())
+    );
+    let keepalive2 = bt_net(&mut bt, &response2).expect("boringtun confirms");
+    our_open(&mut ours, &keepalive2, later).expect("keepalive on the new session");
+    let second = ours.current().expect("session").local_index();
+    assert_ne!(first, second);
+    assert_eq!(ours.handshakes(), 2);
+    assert_eq!(ours.last_handshake(), Some(later));
+    data_both_ways(&mut ours, &mut bt, later, 22);
+}

@@ -109,6 +109,7 @@ fn random_bytes_never_panic() {
     let mut p = peer(2, 1, 4, now, None);
     let s = samples(now);
     let mut out = vec![0u8; 2048];
+    let keys = crate::wg::StaticKeys::new(super::secret(2));
     for i in 0..20_000u32 {
         let len = (rng.next_u32() % 300) as usize;
         let mut buf = vec![0u8; len];
@@ -125,6 +126,7 @@ fn random_bytes_never_panic() {
             buf[k] = rng.next_u32() as u8;
         }
         let _ = receiver_index(&buf);
+        let _ = keys.initiator_of(&buf);
         let r = p.decapsulate(src(), &buf, &mut out, now, i % 3 == 0);
         if let Err(e) = r {
             // Display is one terse line.
