@@ -166,4 +166,39 @@ mod tests {
             }
         }
     }
+
+    /// Against a plain model (every counter seen, the highest): random
+    /// walks forward, back and far ahead agree on every answer.
+    #[test]
+    fn agrees_with_a_model() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20 {
+            let w = ReplayWindow::default();
+            let mut seen = std::collections::HashSet::new();
+            let mut top: Option<u64> = None;
+            let mut cur = 0u64;
+            for _ in 0..5_000 {
+                let r = rnd();
+                cur = match r % 10 {
+                    0 => cur + rnd() % (3 * RING_BITS),
+                    1..=4 => cur.saturating_sub(rnd() % (WINDOW + 200)),
+                    _ => cur + rnd() % 100,
+                };
+                let expect =
+                    !seen.contains(&cur) && top.is_none_or(|t| cur > t || t - cur <= WINDOW);
+                assert_eq!(w.check(cur), expect, "check {cur}, top {top:?}");
+                assert_eq!(w.accept(cur), expect, "accept {cur}, top {top:?}");
+                if expect {
+                    seen.insert(cur);
+                    top = Some(top.map_or(cur, |t| t.max(cur)));
+                }
+            }
+        }
+    }
 }
