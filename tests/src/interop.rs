@@ -69,3 +69,18 @@ pub fn wait_site_a_routes(lab: &SiteLab, test: &str) {
 pub fn far_networks() -> Vec<&'static str> {
     vec!["--network", SITE_A_NET_V4, "--network", SITE_A_NET_V6]
 }
+
+/// The far side's `bird.conf` from `sitelink export --format bird` with
+/// site A's networks, written under the lab directory.
+pub fn bird_conf(lab: &SiteLab) -> PathBuf {
+    let dir = lab.lab().dir().join("bird");
+    export(lab, "bird", &dir, &far_networks())
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "conf"))
+        .expect("bird.conf")
+}
+
+/// BIRD run from `conf` on the site's edge router.
+pub fn start_bird(lab: &SiteLab, conf: &Path, test: &str) -> stock::Bird {
+    stock::Bird::start(&lab.cgw, conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"))
+}

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::interop::{
-    export, far_networks, interop_lab, stock_tunnels, wait_site_a_routes, UP,
+    bird_conf, interop_lab, start_bird, stock_tunnels, wait_site_a_routes, UP,
 };
 use sitelink_lab::measure;
 use sitelink_lab::process;
@@ -80,20 +80,13 @@ fn restart_under_a_ping_train(test: &str, mode: &str) {
         SiteOptions::default().set(Gw::Vgw, "connection.liveness", "mode", format!("{mode:?}"));
     let lab = interop_lab(test, opts);
     stock_tunnels(&lab, test);
-    let bird_dir = lab.lab().dir().join("bird");
-    let files = export(&lab, "bird", &bird_dir, &far_networks());
-    let conf = files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "conf"))
-        .expect("bird.conf")
-        .clone();
+    let conf = bird_conf(&lab);
     let text = std::fs::read_to_string(&conf).expect("bird.conf");
     assert!(
         text.matches("graceful restart on;").count() >= 4,
         "{test}: the export turns graceful restart on in both sessions and kernel protocols"
     );
-    let mut bird =
-        Bird::start(&lab.cgw, &conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let mut bird = start_bird(&lab, &conf, test);
     lab.wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
         .unwrap_or_else(|e| panic!("{test}: {e}\nbird: {}", bird.log()));
     wait_site_a_routes(&lab, test);

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::frr::{Frr, FrrConfig, FrrNeighbor};
 use sitelink_lab::interop::{
-    export, far_networks, interop_lab, stock_tunnels, wait_site_a_routes, UP,
+    bird_conf, export, far_networks, interop_lab, start_bird, stock_tunnels, wait_site_a_routes, UP,
 };
 use sitelink_lab::measure;
 use sitelink_lab::process;
-use sitelink_lab::stock::{self, Bird, Gobgp};
+use sitelink_lab::stock::{self, Gobgp};
 use sitelink_lab::topology::{
     SiteOptions, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6, SITE_B_V4,
     TUNNEL_1, TUNNEL_2,
@@ -60,14 +60,7 @@ fn a_stock_site_of_wireguard_go_and_bird_routes_and_fails_over() {
     let test = "bird";
     let lab = interop_lab(test, SiteOptions::default());
     let ifaces = stock_tunnels(&lab, test);
-    let bird_dir = lab.lab().dir().join("bird");
-    let files = export(&lab, "bird", &bird_dir, &far_networks());
-    let conf = files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "conf"))
-        .expect("bird.conf");
-    let bird =
-        Bird::start(&lab.cgw, conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let bird = start_bird(&lab, &bird_conf(&lab), test);
     let started = Instant::now();
     let took = lab
         .wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
@@ -445,14 +438,7 @@ fn a_bird_site_over_ipv6_sessions_takes_ipv4_routes_with_ipv6_next_hops_and_runs
     let opts = SiteOptions::default().set(Gw::Vgw, "connection.bgp", "session", "\"ipv6\"");
     let lab = interop_lab(test, opts);
     stock_tunnels(&lab, test);
-    let bird_dir = lab.lab().dir().join("bird");
-    let files = export(&lab, "bird", &bird_dir, &far_networks());
-    let conf = files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "conf"))
-        .expect("bird.conf");
-    let bird =
-        Bird::start(&lab.cgw, conf, lab.lab().dir()).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let bird = start_bird(&lab, &bird_conf(&lab), test);
     let took = lab
         .wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
         .unwrap_or_else(|e| panic!("{test}: {e}\nbird: {}", bird.log()));
