@@ -7,27 +7,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use super::{peer, src, TestRng};
+use super::{peer, TestRng};
 use crate::wg::replay::WINDOW;
-use crate::wg::{Error, Outcome, Peer, Session};
+use crate::wg::{Error, Peer, Session};
 
 /// Two of our peers with one session between them (sender, receiver).
 fn pair(now: Instant) -> (Peer<TestRng>, Peer<TestRng>) {
     let mut a = peer(1, 2, 1, now, None);
     let mut b = peer(2, 1, 2, now, None);
-    let mut buf = vec![0u8; 256];
-    let n = a.initiate(now, &mut buf).expect("initiate");
-    let mut out = vec![0u8; 256];
-    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), &buf[..n], &mut out, now, false) else {
-        panic!("no response");
-    };
-    let Ok(Outcome::Reply(k)) = a.decapsulate(src(), &out[..r], &mut buf, now, false) else {
-        panic!("no keepalive");
-    };
-    assert_eq!(
-        b.decapsulate(src(), &buf[..k], &mut out, now, false),
-        Ok(Outcome::Keepalive)
-    );
+    super::handshake(&mut a, &mut b, now);
     (a, b)
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use super::{Peer, PeerConfig, StaticKeys, Tai64nClock};
+use super::{Outcome, Peer, PeerConfig, StaticKeys, Tai64nClock};
 
 mod concurrency;
 mod interop;
@@ -69,19 +69,51 @@ pub(super) fn peer(
     base: Instant,
     psk: Option<[u8; 32]>,
 ) -> Peer<TestRng> {
+    peer_with(own, remote, index_base, base, psk, None)
+}
+
+/// [`peer`], with a persistent keepalive of `keepalive` if given (its RNG
+/// seeded apart from the plain peer's).
+pub(super) fn peer_with(
+    own: u8,
+    remote: u8,
+    index_base: u32,
+    base: Instant,
+    psk: Option<[u8; 32]>,
+    keepalive: Option<Duration>,
+) -> Peer<TestRng> {
     let local = Arc::new(StaticKeys::new(secret(own)));
+    let seed = u64::from(own) * 1000 + u64::from(remote) + u64::from(keepalive.is_some()) * 7;
     Peer::new(
         local,
         PeerConfig {
             remote_public: PublicKey::from(&secret(remote)),
             preshared_key: psk,
-            persistent_keepalive: None,
+            persistent_keepalive: keepalive,
             index_base,
             clock: clock(base),
         },
-        TestRng::new(u64::from(own) * 1000 + u64::from(remote)),
+        TestRng::new(seed),
     )
     .expect("valid keys")
+}
+
+/// A whole handshake between two of our peers, `a` initiating: the
+/// initiation, the response, the confirming keepalive.
+pub(super) fn handshake(a: &mut Peer<TestRng>, b: &mut Peer<TestRng>, now: Instant) {
+    let mut buf = vec![0u8; 256];
+    let n = a.initiate(now, &mut buf).expect("initiate");
+    let mut out = vec![0u8; 256];
+    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), &buf[..n], &mut out, now, false) else {
+        panic!("no response");
+    };
+    let Ok(Outcome::Reply(k)) = a.decapsulate(src(), &out[..r], &mut buf, now, false) else {
+        panic!("no keepalive");
+    };
+    assert_eq!(
+        b.decapsulate(src(), &buf[..k], &mut out, now, false),
+        Ok(Outcome::Keepalive)
+    );
 }
 
 /// An IPv4/UDP packet of `len` bytes (at least 28) whose payload is `seed`'s

@@ -2,26 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{peer, src, TestRng};
+use super::{handshake, peer, src, TestRng};
 use crate::wg::{
     Error, Outcome, Peer, KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_ATTEMPT_TIME, REKEY_TIMEOUT,
 };
-
-fn handshake(a: &mut Peer<TestRng>, b: &mut Peer<TestRng>, now: Instant) {
-    let mut buf = vec![0u8; 256];
-    let n = a.initiate(now, &mut buf).expect("initiate");
-    let mut out = vec![0u8; 256];
-    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), &buf[..n], &mut out, now, false) else {
-        panic!("no response");
-    };
-    let Ok(Outcome::Reply(k)) = a.decapsulate(src(), &out[..r], &mut buf, now, false) else {
-        panic!("no keepalive");
-    };
-    assert_eq!(
-        b.decapsulate(src(), &buf[..k], &mut out, now, false),
-        Ok(Outcome::Keepalive)
-    );
-}
 
 /// Runs `p`'s timers from `from` to `to` in 10 ms steps; the messages sent.
 fn run(p: &mut Peer<TestRng>, from: Instant, to: Instant) -> Vec<(Duration, usize)> {
@@ -127,19 +111,7 @@ fn persistent_keepalive_every_interval() {
     let mut a = super::peer(1, 2, 1, now, None);
     let mut b = super::peer(2, 1, 2, now, None);
     handshake(&mut a, &mut b, now);
-    let local = std::sync::Arc::new(crate::wg::StaticKeys::new(super::secret(1)));
-    let mut p = Peer::new(
-        local,
-        crate::wg::PeerConfig {
-            remote_public: x25519_dalek::PublicKey::from(&super::secret(2)),
-            preshared_key: None,
-            persistent_keepalive: Some(Duration::from_secs(25)),
-            index_base: 9,
-            clock: super::clock(now),
-        },
-        TestRng::new(5),
-    )
-    .expect("peer");
+    let mut p = super::peer_with(1, 2, 9, now, None, Some(Duration::from_secs(25)));
     let mut b2 = super::peer(2, 1, 3, now, None);
     handshake(&mut p, &mut b2, now);
     let sent = run(&mut p, now, now + Duration::from_secs(80));
@@ -273,19 +245,7 @@ fn cookie_reply_to_our_response_is_honoured() {
 #[test]
 fn persistent_keepalive_without_a_session_starts_a_handshake() {
     let now = Instant::now();
-    let local = std::sync::Arc::new(crate::wg::StaticKeys::new(super::secret(1)));
-    let mut p = Peer::new(
-        local,
-        crate::wg::PeerConfig {
-            remote_public: x25519_dalek::PublicKey::from(&super::secret(2)),
-            preshared_key: None,
-            persistent_keepalive: Some(Duration::from_secs(25)),
-            index_base: 9,
-            clock: super::clock(now),
-        },
-        TestRng::new(6),
-    )
-    .expect("peer");
+    let mut p = super::peer_with(1, 2, 9, now, None, Some(Duration::from_secs(25)));
     // The far side never answers: attempts run for REKEY_ATTEMPT_TIME, then
     // the persistent keepalive (25 s after the last initiation) starts anew.
     let mut buf = vec![0u8; 256];
