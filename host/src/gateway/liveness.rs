@@ -163,46 +163,38 @@ impl Gateway {
     }
 
     pub(super) fn on_transition(&mut self, id: TunnelId, t: Transition, now: Instant) {
+        // Held by a BGP peer's graceful restart: shown as it is, counted as
+        // up until the restart ends.
+        let was_held = self.gr_held.get(id.index()).copied().unwrap_or(false);
+        let held = (was_held && t.to != State::Up) || self.hold_for_restart(id, t);
+        if let Some(h) = self.gr_held.get_mut(id.index()) {
+            *h = held;
+        }
         let Some(tunnel) = self.tunnels.get(id.index()) else {
             return;
         };
-        let held = self.gr_held.get(id.index()).copied().unwrap_or(false);
-        if (held && t.to != State::Up) || self.hold_for_restart(id, t) {
-            // Shown as it is; counted as up until the restart ends.
-            info!(
-                tunnel = %tunnel.inside_cidr,
-                connection = self.connection_name(tunnel.connection),
-                from = ?t.from,
-                to = ?t.to,
-                diag = %t.diag,
-                "tunnel liveness changed while the BGP peer restarts gracefully: its BFD \
-                 shares fate with its control plane (C bit clear), so the tunnel still \
-                 counts as up until the restart ends (RFC 5882 section 4.3.2)"
-            );
-            if let Some(h) = self.gr_held.get_mut(id.index()) {
-                *h = true;
-            }
-            self.actions.push_back(Action::Liveness {
-                tunnel: id,
-                state: t.to,
-            });
-            return;
-        }
-        if let Some(h) = self.gr_held.get_mut(id.index()) {
-            *h = false;
-        }
+        let why = if held {
+            "tunnel liveness changed while the BGP peer restarts gracefully: its BFD shares \
+             fate with its control plane (C bit clear), so the tunnel still counts as up until \
+             the restart ends (RFC 5882 section 4.3.2)"
+        } else {
+            "tunnel liveness changed"
+        };
         info!(
             tunnel = %tunnel.inside_cidr,
             connection = self.connection_name(tunnel.connection),
             from = ?t.from,
             to = ?t.to,
             diag = %t.diag,
-            "tunnel liveness changed"
+            "{why}"
         );
         self.actions.push_back(Action::Liveness {
             tunnel: id,
             state: t.to,
         });
+        if held {
+            return;
+        }
         let state = crate::api::Liveness::from(t.to).as_str();
         let detail = t.diag.to_string();
         self.tunnel_event(id, crate::api::TunnelEventKind::Liveness, state, &detail);
