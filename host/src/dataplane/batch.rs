@@ -67,35 +67,59 @@ impl UdpBatch {
     /// refuses: the data path flushes only between batches, never while it
     /// holds a tunnel's lock.
     pub fn push(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
-        if datagram.is_empty() {
-            return;
-        }
+        self.push_with(endpoint, to, datagram.len(), |out| {
+            out.copy_from_slice(datagram);
+            Some(datagram.len())
+        });
+    }
+
+    /// Queues a datagram of at most `max` bytes that `write` puts straight
+    /// into the batch's buffer (sealing in place, no copy) and whose length
+    /// it returns. Returns false, queuing nothing, when `write` fails.
+    pub fn push_with(
+        &mut self,
+        endpoint: usize,
+        to: SocketAddr,
+        max: usize,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
         let start = self.buf.len();
-        self.buf.extend_from_slice(datagram);
+        self.buf.resize(start + max, 0);
+        let written = self
+            .buf
+            .get_mut(start..)
+            .and_then(write)
+            .filter(|len| *len > 0 && *len <= max);
+        let Some(len) = written else {
+            self.buf.truncate(start);
+            return false;
+        };
+        self.buf.truncate(start + len);
         let max_segments = self.max_segments;
         if let Some(run) = self.runs.last_mut() {
             let joins = !run.closed
                 && run.endpoint == endpoint
                 && run.to == to
                 && run.count < max_segments
-                && datagram.len() <= run.segment
-                && run.len + datagram.len() <= MAX_GSO_BYTES;
+                && len <= run.segment
+                && run.len + len <= MAX_GSO_BYTES;
             if joins {
-                run.len += datagram.len();
+                run.len += len;
                 run.count += 1;
-                run.closed = datagram.len() < run.segment;
-                return;
+                run.closed = len < run.segment;
+                return true;
             }
         }
         self.runs.push(Run {
             endpoint,
             to,
             start,
-            len: datagram.len(),
-            segment: datagram.len(),
+            len,
+            segment: len,
             count: 1,
             closed: false,
         });
+        true
     }
 
     /// The queued runs with their bytes, in the order they were queued.

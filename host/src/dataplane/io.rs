@@ -1,14 +1,17 @@
-//! The data path's threads: one reads the TUN device, one reads each endpoint,
-//! each in batches, and passes packets to [`Dataplane`].
+//! The data path's threads: one reads the TUN device, one reads each
+//! endpoint, each in batches (jobs) that it prepares in order and hands to
+//! the worker pool for the crypto (`pipeline`); the lanes' emitters send and
+//! write the finished jobs in order.
 //!
-//! This module owns the real file descriptors' readiness, the per-thread
-//! buffers (allocated once, reused for every batch) and the sinks that write
-//! to the TUN device and the sockets: [`IoSink`] one packet at a time (the
-//! control loop's probes and handshakes), [`BatchSink`] in batches (the data
-//! threads: TUN super-packets split by `tun_rs`, datagrams sent with UDP GSO,
-//! received with recvmmsg and GRO through `quinn_udp`, decrypted packets
-//! coalesced into one TUN write). It holds no protocol logic. Each thread
-//! checks the shutdown flag at least every [`POLL_INTERVAL_MS`].
+//! This module owns the real file descriptors' readiness, the jobs' buffers
+//! (allocated once per lane, reused for every batch) and the sinks that
+//! write to the TUN device and the sockets: [`IoSink`] one packet at a time
+//! (the control loop's probes and handshakes, the readers' handshake
+//! replies), the emitters in batches (TUN super-packets split by `tun_rs`,
+//! datagrams sent with UDP GSO, received with recvmmsg and GRO through
+//! `quinn_udp`, decrypted packets coalesced into one TUN write). It holds no
+//! protocol logic. Each thread checks the shutdown flag at least every
+//! [`POLL_INTERVAL_MS`].
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
@@ -21,10 +24,13 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 
-use super::batch::{TunBatch, UdpBatch, TUN_HEADROOM};
+use super::batch::{TunBatch, TUN_HEADROOM};
 use super::endpoint::Endpoint;
 use super::fib::TunnelId;
-use super::{Dataplane, ProbeKind, Sink, SCRATCH_LEN};
+use super::inbound::InJob;
+use super::outbound::OutJob;
+use super::pipeline::{next_job, Emitter, Job, Lane, Pool};
+use super::{Dataplane, ProbeKind, Sink};
 
 /// Packets (TUN segments, or datagrams) handled as one batch.
 pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
@@ -78,13 +84,7 @@ impl Sink for IoSink<'_> {
     }
 
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
-        let Some(ep) = self.dataplane.endpoints.get(endpoint) else {
-            return;
-        };
-        if let Err(e) = ep.socket.send_to(datagram, to) {
-            ep.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
-            debug!(endpoint = %ep.name, %to, error = %e, "send failed");
-        }
+        send_one(self.dataplane, endpoint, to, datagram);
     }
 
     fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
@@ -134,75 +134,156 @@ fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<boo
     }
 }
 
-/// Starts the TUN reader and one reader per endpoint.
+/// Jobs in flight per reader: enough to keep every worker busy, few enough
+/// that a tunnel's datagrams stay well inside the far side's replay window
+/// (8 jobs of at most 2 x [`BATCH`] packets: 2,048 counters).
+const JOBS_PER_LANE: usize = 8;
+
+/// Starts the worker pool (`workers` threads; 0: every reader does its own
+/// crypto), the TUN reader and one reader per endpoint.
 pub fn spawn(
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
     probes: Arc<ProbeHandler>,
     shutdown: Arc<AtomicBool>,
+    workers: usize,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     tun.set_nonblocking(true)?;
     let mut threads = Vec::new();
+    let pool = if workers > 0 {
+        let (pool, handles) = Pool::spawn(workers, shutdown.clone())?;
+        threads.extend(handles);
+        Some(pool)
+    } else {
+        None
+    };
     {
-        let (dp, tun, probes, shutdown) = (
+        let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
+        let jobs = (0..JOBS_PER_LANE)
+            .map(|_| OutJob::new(2 * BATCH, segment_len))
+            .collect();
+        let lane = Lane::new(dataplane.clone(), jobs, OutEmitter);
+        let (dp, tun, probes, shutdown, pool) = (
             dataplane.clone(),
             tun.clone(),
             probes.clone(),
             shutdown.clone(),
+            pool.clone(),
         );
         threads.push(
             std::thread::Builder::new()
                 .name("tun-rx".into())
-                .spawn(move || tun_reader(&dp, &tun, probes.as_ref(), &shutdown))?,
+                .spawn(move || {
+                    tun_reader(
+                        &dp,
+                        &lane,
+                        pool.as_deref(),
+                        &tun,
+                        probes.as_ref(),
+                        &shutdown,
+                    )
+                })?,
         );
     }
     for index in 0..dataplane.endpoints.len() {
-        let (dp, tun, probes, shutdown) = (
+        let jobs = (0..JOBS_PER_LANE)
+            .map(|_| InJob::new(index, RX_MESSAGES * MAX_PACKET))
+            .collect();
+        let emitter = InEmitter {
+            sink: BatchSink::new(tun.clone(), probes.clone()),
+        };
+        let lane = Lane::new(dataplane.clone(), jobs, emitter);
+        let (dp, tun, probes, shutdown, pool) = (
             dataplane.clone(),
             tun.clone(),
             probes.clone(),
             shutdown.clone(),
+            pool.clone(),
         );
         threads.push(
             std::thread::Builder::new()
                 .name(format!("udp-rx-{index}"))
-                .spawn(move || endpoint_reader(&dp, index, &tun, probes.as_ref(), &shutdown))?,
+                .spawn(move || {
+                    endpoint_reader(
+                        &dp,
+                        index,
+                        &lane,
+                        pool.as_deref(),
+                        &tun,
+                        probes.as_ref(),
+                        &shutdown,
+                    )
+                })?,
         );
     }
     Ok(threads)
 }
 
-/// The data threads' sink: queues what a batch produces and sends it at
-/// [`BatchSink::flush`], datagrams in GSO runs, TUN packets in one
-/// coalescing write.
-pub struct BatchSink<'a> {
-    dataplane: &'a Dataplane,
-    tun: &'a SyncDevice,
-    probe: &'a ProbeHandler,
-    udp: UdpBatch,
+/// Sends an outbound lane's jobs: each job's GSO runs, in order.
+struct OutEmitter;
+
+impl Emitter for OutEmitter {
+    type Job = OutJob;
+
+    fn emit(&mut self, dp: &Dataplane, job: &mut OutJob) {
+        let udp = job.udp();
+        if udp.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + SEND_WAIT;
+        for (run, bytes) in udp.runs() {
+            if let Some(ep) = dp.endpoints.get(run.endpoint) {
+                send_run(ep, run.to, bytes, run.segment, run.count, deadline);
+            }
+        }
+    }
+
+    fn flush(&mut self, _dp: &Dataplane) {}
+}
+
+/// Writes an inbound lane's jobs to the TUN device, in order, coalesced.
+struct InEmitter {
+    sink: BatchSink,
+}
+
+impl Emitter for InEmitter {
+    type Job = InJob;
+
+    fn emit(&mut self, dp: &Dataplane, job: &mut InJob) {
+        dp.finish_in(
+            job,
+            &mut BoundSink {
+                dp,
+                sink: &mut self.sink,
+            },
+        );
+    }
+
+    fn flush(&mut self, dp: &Dataplane) {
+        self.sink.flush_tun(dp);
+    }
+}
+
+/// The inbound emitter's TUN output: decrypted packets queued and written
+/// in one coalescing write per run of jobs.
+pub struct BatchSink {
+    tun: Arc<SyncDevice>,
+    probe: Arc<ProbeHandler>,
     tun_out: TunBatch,
     gro: GROTable,
 }
 
-impl<'a> BatchSink<'a> {
-    pub fn new(dataplane: &'a Dataplane, tun: &'a SyncDevice, probe: &'a ProbeHandler) -> Self {
+impl BatchSink {
+    pub fn new(tun: Arc<SyncDevice>, probe: Arc<ProbeHandler>) -> Self {
         BatchSink {
-            dataplane,
             tun,
             probe,
-            udp: UdpBatch::new(max_gso_segments(dataplane)),
             tun_out: TunBatch::new(BATCH),
             gro: GROTable::default(),
         }
     }
 
-    /// Sends everything queued.
-    pub fn flush(&mut self) {
-        self.flush_udp();
-        self.flush_tun();
-    }
-
-    fn flush_tun(&mut self) {
+    fn flush_tun(&mut self, dp: &Dataplane) {
         if self.tun_out.is_empty() {
             return;
         }
@@ -211,45 +292,35 @@ impl<'a> BatchSink<'a> {
         if let Err(e) = self.tun.send_multiple(&mut self.gro, queued, TUN_HEADROOM) {
             // Counted as the whole batch: a failed coalescing write may
             // have lost them all.
-            self.dataplane
-                .counters
+            dp.counters
                 .tun_write_failed
                 .fetch_add(packets, Ordering::Relaxed);
             debug!(error = %e, "TUN write failed");
         }
         self.tun_out.clear();
     }
-
-    fn flush_udp(&mut self) {
-        if self.udp.is_empty() {
-            return;
-        }
-        let deadline = Instant::now() + SEND_WAIT;
-        for (run, bytes) in self.udp.runs() {
-            if let Some(ep) = self.dataplane.endpoints.get(run.endpoint) {
-                send_run(ep, run.to, bytes, run.segment, run.count, deadline);
-            }
-        }
-        self.udp.clear();
-        // A kernel or driver that refused GSO turned it off on its socket.
-        self.udp.set_max_segments(max_gso_segments(self.dataplane));
-    }
 }
 
-impl Sink for BatchSink<'_> {
+/// A [`BatchSink`] with the data path it writes for.
+struct BoundSink<'a> {
+    dp: &'a Dataplane,
+    sink: &'a mut BatchSink,
+}
+
+impl Sink for BoundSink<'_> {
     fn to_tun(&mut self, packet: &[u8]) {
-        if !self.tun_out.push(packet) {
-            self.flush_tun();
-            self.tun_out.push(packet);
+        if !self.sink.tun_out.push(packet) {
+            self.sink.flush_tun(self.dp);
+            self.sink.tun_out.push(packet);
         }
     }
 
     fn to_network(&mut self, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
-        self.udp.push(endpoint, to, datagram);
+        send_one(self.dp, endpoint, to, datagram);
     }
 
     fn probe(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8]) {
-        (self.probe)(ProbeReceived {
+        (self.sink.probe)(ProbeReceived {
             tunnel,
             kind,
             payload: payload.to_vec(),
@@ -257,18 +328,20 @@ impl Sink for BatchSink<'_> {
     }
 }
 
-/// Datagrams per GSO send that every endpoint accepts.
-fn max_gso_segments(dp: &Dataplane) -> usize {
-    dp.endpoints
-        .iter()
-        .map(|ep| ep.udp.max_gso_segments())
-        .min()
-        .unwrap_or(1)
+/// Sends one datagram at once (handshakes, keepalives, probes).
+fn send_one(dp: &Dataplane, endpoint: usize, to: SocketAddr, datagram: &[u8]) {
+    let Some(ep) = dp.endpoints.get(endpoint) else {
+        return;
+    };
+    if let Err(e) = ep.socket.send_to(datagram, to) {
+        ep.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
+        debug!(endpoint = %ep.name, %to, error = %e, "send failed");
+    }
 }
 
 /// Sends `count` datagrams of `segment` bytes (the last may be shorter) in
 /// one system call. While the socket buffer is full the send is retried
-/// until `deadline` (one per flush), then the run is dropped and counted.
+/// until `deadline` (one per job), then the run is dropped and counted.
 /// A run the kernel refuses otherwise is sent again one datagram at a time:
 /// a socket or device without GSO, or segments larger than the path MTU
 /// (the kernel never fragments a GSO segment: EINVAL or EMSGSIZE, while a
@@ -315,15 +388,21 @@ fn send_run(
     debug!(endpoint = %ep.name, %to, datagrams = count, error = %e, "send failed");
 }
 
-fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown: &AtomicBool) {
-    // A segment is at most one MTU; a super-packet splits into at most
-    // BATCH of them, so reading goes on only while that many are free.
-    let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
+fn tun_reader(
+    dp: &Dataplane,
+    lane: &Arc<Lane<OutEmitter>>,
+    pool: Option<&Pool>,
+    tun: &SyncDevice,
+    probes: &ProbeHandler,
+    shutdown: &AtomicBool,
+) {
     let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + MAX_PACKET];
-    let mut bufs: Vec<Vec<u8>> = (0..2 * BATCH).map(|_| vec![0u8; segment_len]).collect();
-    let mut sizes = vec![0usize; 2 * BATCH];
-    let mut scratch = vec![0u8; SCRATCH_LEN];
-    let mut sink = BatchSink::new(dp, tun, probes);
+    // Handshakes the reader starts go out at once.
+    let mut direct = IoSink {
+        dataplane: dp,
+        tun,
+        probe: probes,
+    };
     let fd = tun.as_raw_fd();
     while !shutdown.load(Ordering::Relaxed) {
         match wait_readable(fd, POLL_INTERVAL_MS) {
@@ -334,12 +413,19 @@ fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown:
                 return;
             }
         }
+        let Some((seq, mut job)) = next_job(lane, pool, shutdown) else {
+            return;
+        };
+        // A segment is at most one MTU; a super-packet splits into at most
+        // BATCH of them, so reading goes on only while that many are free.
         let mut count = 0;
-        while count + BATCH <= bufs.len() {
-            let (Some(out), Some(lens)) = (bufs.get_mut(count..), sizes.get_mut(count..)) else {
+        while count + BATCH <= job.bufs.len() {
+            let out = &mut *job;
+            let (Some(bufs), Some(lens)) = (out.bufs.get_mut(count..), out.sizes.get_mut(count..))
+            else {
                 break;
             };
-            match tun.recv_multiple(&mut original, out, lens, 0) {
+            match tun.recv_multiple(&mut original, bufs, lens, 0) {
                 Ok(n) => count += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -350,20 +436,25 @@ fn tun_reader(dp: &Dataplane, tun: &SyncDevice, probes: &ProbeHandler, shutdown:
                 }
             }
         }
+        job.count = count;
+        if count == 0 {
+            continue;
+        }
         let fib = dp.fib.load();
-        let packets = bufs
-            .iter_mut()
-            .zip(&sizes)
-            .take(count)
-            .filter_map(|(buf, len)| buf.get_mut(..*len));
-        dp.handle_tun_batch(&fib, packets, &mut scratch, &mut sink);
-        sink.flush();
+        dp.prepare_out(&fib, &mut job, Instant::now(), &mut direct);
+        let len = job.packets();
+        drop(job);
+        if len > 0 {
+            lane.submit(seq, len, pool);
+        }
     }
 }
 
 fn endpoint_reader(
     dp: &Dataplane,
     index: usize,
+    lane: &Arc<Lane<InEmitter>>,
+    pool: Option<&Pool>,
     tun: &SyncDevice,
     probes: &ProbeHandler,
     shutdown: &AtomicBool,
@@ -371,10 +462,12 @@ fn endpoint_reader(
     let Some(ep) = dp.endpoints.get(index) else {
         return;
     };
-    let mut storage = vec![0u8; RX_MESSAGES * MAX_PACKET];
     let mut metas = [quinn_udp::RecvMeta::default(); RX_MESSAGES];
-    let mut scratch = vec![0u8; SCRATCH_LEN];
-    let mut sink = BatchSink::new(dp, tun, probes);
+    let mut direct = IoSink {
+        dataplane: dp,
+        tun,
+        probe: probes,
+    };
     let fd = ep.socket.as_raw_fd();
     // After a full read, read again before polling: more is likely queued.
     let mut readable = false;
@@ -389,8 +482,11 @@ fn endpoint_reader(
                 }
             }
         }
+        let Some((seq, mut job)) = next_job(lane, pool, shutdown) else {
+            return;
+        };
         let received = {
-            let mut chunks = storage.chunks_mut(MAX_PACKET);
+            let mut chunks = job.storage.chunks_mut(MAX_PACKET);
             let mut iovs: [IoSliceMut; RX_MESSAGES] =
                 std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
             ep.udp.recv((&ep.socket).into(), &mut iovs, &mut metas)
@@ -409,21 +505,25 @@ fn endpoint_reader(
             }
         };
         readable = messages == RX_MESSAGES;
-        let fib = dp.fib.load();
-        for (meta, buf) in metas.iter().zip(storage.chunks(MAX_PACKET)).take(messages) {
-            let Some(data) = buf.get(..meta.len) else {
-                continue;
-            };
+        job.datagrams.clear();
+        for (m, meta) in metas.iter().enumerate().take(messages) {
             // GRO joins datagrams of one sender: `stride` bytes each, the
             // last perhaps shorter.
-            let stride = if meta.stride == 0 {
-                data.len()
-            } else {
-                meta.stride
-            };
-            let datagrams = data.chunks(stride.max(1));
-            dp.handle_datagrams(&fib, index, meta.addr, datagrams, &mut scratch, &mut sink);
+            let base = m * MAX_PACKET;
+            let len = meta.len.min(MAX_PACKET);
+            let stride = if meta.stride == 0 { len } else { meta.stride }.max(1);
+            let mut at = 0;
+            while at < len {
+                let end = (at + stride).min(len);
+                job.datagrams.push((base + at..base + end, meta.addr));
+                at = end;
+            }
         }
-        sink.flush();
+        dp.prepare_in(&mut job, Instant::now(), &mut direct);
+        let len = job.packets();
+        drop(job);
+        if len > 0 {
+            lane.submit(seq, len, pool);
+        }
     }
 }

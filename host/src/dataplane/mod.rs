@@ -1,10 +1,12 @@
 //! The data path: TUN <-> FIB <-> WireGuard tunnel <-> UDP endpoint.
 //!
 //! [`Dataplane`] holds the tunnels, the endpoints' sockets and the current FIB
-//! snapshot, and turns one packet or datagram into what must be sent, through
+//! snapshot, and turns packets and datagrams into what must be sent, through
 //! a [`Sink`] the caller provides. It is sans-IO at this level: the threads in
-//! [`io`] read batches and own the real TUN and sockets, unit tests pass byte
-//! vectors and record what comes out. It never blocks on the control plane:
+//! [`io`] read batches and own the real TUN and sockets and spread each
+//! batch's crypto over a worker pool in order ([`pipeline`]; the steps are
+//! [`outbound`] and [`inbound`]), unit tests pass byte vectors and record
+//! what comes out, through the same steps run in a row. It never blocks on the control plane:
 //! liveness probes that arrive are handed to the sink, and the FIB is read
 //! lock-free. It must not decide routes or failover (the route table and the
 //! liveness module do that and publish a new FIB).
@@ -12,40 +14,41 @@
 pub mod batch;
 pub mod endpoint;
 pub mod fib;
+pub mod inbound;
 pub mod io;
 pub mod kernel_routes;
+pub mod outbound;
 pub mod own_traffic;
+pub mod pipeline;
 pub mod tun;
 pub mod tunnel;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arc_swap::{ArcSwap, Guard};
 
-use boringtun::noise::handshake::parse_handshake_anon;
-use boringtun::noise::rate_limiter::RateLimiter;
-use boringtun::noise::{Packet, TunnResult};
-use boringtun::x25519::{PublicKey, StaticSecret};
-use tracing::{debug, info};
+use boringtun::x25519::StaticSecret;
+use tracing::debug;
 
 use crate::packet;
+use crate::wg::{Gate, StaticKeys};
 use endpoint::Endpoint;
 use fib::{Fib, FibCell, TunnelId};
-use tunnel::{Tally, Tunnel, TunnelSpec, TunnelState};
+use tunnel::{Tunnel, TunnelSpec, TunnelState};
 
 /// Size of a per-thread scratch buffer: the largest UDP datagram plus
 /// WireGuard's overhead.
 pub const SCRATCH_LEN: usize = 65_536 + 64;
 
-/// Handshakes per second a gateway answers before it asks for cookies
-/// (WireGuard's DoS mitigation). Checked once per datagram, before the
-/// initiator's key is looked up; each tunnel's `Tunn` keeps its own limiter.
+/// Handshake messages per second a gateway takes before it asks for
+/// cookies (WireGuard's DoS mitigation): past it, a handshake message
+/// without a valid MAC2 for its source is answered with a cookie reply,
+/// before the initiator's key is looked up (`wg::Gate`).
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
-/// WireGuard's message type of a cookie reply.
-const COOKIE_REPLY: u8 = 3;
 
 /// Where the data path's output goes.
 pub trait Sink {
@@ -135,9 +138,10 @@ pub struct Dataplane {
     pub endpoints: Vec<Endpoint>,
     pub fib: FibCell,
     pub counters: DataplaneCounters,
-    private_key: StaticSecret,
-    public_key: PublicKey,
-    rate_limiter: Arc<RateLimiter>,
+    keys: Arc<StaticKeys>,
+    gate: Gate,
+    /// Handshake messages this second (see [`HANDSHAKE_RATE_LIMIT`]).
+    handshake_count: AtomicU64,
 }
 
 impl Dataplane {
@@ -146,15 +150,10 @@ impl Dataplane {
         endpoints: Vec<Endpoint>,
         tunnels: Vec<TunnelSpec>,
     ) -> Result<Dataplane, &'static str> {
-        let public_key = PublicKey::from(&private_key);
-        let rate_limiter = Arc::new(RateLimiter::new(&public_key, HANDSHAKE_RATE_LIMIT));
+        let keys = Arc::new(StaticKeys::new(private_key));
         let mut built = Vec::with_capacity(tunnels.len());
         for (id, spec) in tunnels.into_iter().enumerate() {
-            built.push(Arc::new(Tunnel::new(
-                TunnelId(id),
-                spec,
-                private_key.clone(),
-            )?));
+            built.push(Arc::new(Tunnel::new(TunnelId(id), spec, keys.clone())?));
         }
         Ok(Dataplane {
             tunnels: ArcSwap::from_pointee(Tunnels::new(built)),
@@ -162,9 +161,9 @@ impl Dataplane {
             endpoints,
             fib: FibCell::new(Fib::default()),
             counters: DataplaneCounters::default(),
-            private_key,
-            public_key,
-            rate_limiter,
+            gate: Gate::new(keys.clone()),
+            keys,
+            handshake_count: AtomicU64::new(0),
         })
     }
 
@@ -184,7 +183,7 @@ impl Dataplane {
         let mut added = Vec::with_capacity(specs.len());
         for spec in specs {
             let id = TunnelId(list.len());
-            list.push(Arc::new(Tunnel::new(id, spec, self.private_key.clone())?));
+            list.push(Arc::new(Tunnel::new(id, spec, self.keys.clone())?));
             added.push(id);
         }
         self.tunnels.store(Arc::new(Tunnels::new(list)));
@@ -209,6 +208,7 @@ impl Dataplane {
     }
 
     /// Forwards one packet read from the TUN device into its tunnel.
+    #[cfg(test)]
     pub fn handle_tun_packet(
         &self,
         fib: &Fib,
@@ -220,30 +220,20 @@ impl Dataplane {
     }
 
     /// Forwards a batch of packets read from the TUN device into their
-    /// tunnels. A run of packets for one tunnel takes its lock and updates
-    /// its counters once.
+    /// tunnels: the three steps of [`outbound`] in a row, on this thread.
+    #[cfg(test)]
     pub fn handle_tun_batch<'p>(
         &self,
         fib: &Fib,
         packets: impl IntoIterator<Item = &'p mut [u8]>,
-        scratch: &mut [u8],
+        _scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
-        let tunnels = self.tunnels.load();
-        let mut held: Option<Held<'_>> = None;
-        for pkt in packets {
-            let Some(tunnel) = self.route_tun_packet(fib, &tunnels, pkt) else {
-                continue;
-            };
-            packet::clamp_mss(pkt, tunnel.mtu);
-            let held = Held::take(&mut held, tunnel);
-            if encapsulate_locked(tunnel, &mut held.state, pkt, scratch, sink) {
-                held.tally.add(pkt.len());
-            }
-        }
-        if let Some(held) = held {
-            held.tunnel.counters.add_tx_tally(&held.tally);
-        }
+        use pipeline::Job;
+        let mut job = outbound::OutJob::of(packets.into_iter().map(|p| &*p));
+        self.prepare_out(fib, &mut job, Instant::now(), sink);
+        job.work(self);
+        job.emit_to(sink);
     }
 
     /// The tunnel that carries `pkt`; None (counted) for a packet that is
@@ -278,9 +268,10 @@ impl Dataplane {
         Some(tunnel)
     }
 
-    /// Encrypts `pkt` for `tunnel` and hands the datagram to the sink. Without
-    /// a session, WireGuard queues the packet and a handshake goes out instead.
-    /// Returns false when WireGuard refused the packet.
+    /// Encrypts `pkt` for `tunnel` and hands the datagram to the sink (the
+    /// control thread's own packets: probes). Without a session the packet
+    /// waits in the tunnel and a handshake goes out instead. Returns false
+    /// when it could not be sealed.
     pub fn encapsulate(
         &self,
         tunnel: &Tunnel,
@@ -288,11 +279,39 @@ impl Dataplane {
         scratch: &mut [u8],
         sink: &mut impl Sink,
     ) -> bool {
-        encapsulate_locked(tunnel, &mut tunnel.lock(), pkt, scratch, sink)
+        let now = Instant::now();
+        let mut state = tunnel.lock();
+        match state.peer.encapsulate(pkt, scratch, now) {
+            Ok(len) => {
+                let remote = state.remote;
+                sink.to_network(
+                    tunnel.endpoint,
+                    remote,
+                    scratch.get(..len).unwrap_or_default(),
+                );
+                tunnel.counters.tx_packets.fetch_add(1, Ordering::Relaxed);
+                tunnel
+                    .counters
+                    .tx_bytes
+                    .fetch_add(pkt.len() as u64, Ordering::Relaxed);
+                true
+            }
+            Err(crate::wg::Error::NoSession) => {
+                state.queue(pkt);
+                self.drive_peer(tunnel, &mut state, now, sink);
+                true
+            }
+            Err(e) => {
+                tunnel.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
+                debug!(tunnel = %tunnel.inside_cidr, error = %e, "encapsulation failed");
+                false
+            }
+        }
     }
 
     /// Handles one UDP datagram received on local endpoint `endpoint` from
     /// `from`.
+    #[cfg(test)]
     pub fn handle_datagram(
         &self,
         fib: &Fib,
@@ -313,222 +332,69 @@ impl Dataplane {
     }
 
     /// Handles UDP datagrams received together on local endpoint `endpoint`
-    /// from `from` (a GRO train). Every byte is untrusted: anything that is
-    /// not a valid WireGuard message for one of our tunnels is dropped and
-    /// counted. A run of data messages for one tunnel takes its lock once.
+    /// from `from` (a GRO train): the three steps of [`inbound`] in a row,
+    /// on this thread.
+    #[cfg(test)]
     pub fn handle_datagrams<'d>(
         &self,
         fib: &Fib,
         endpoint: usize,
         from: SocketAddr,
         datagrams: impl IntoIterator<Item = &'d [u8]>,
-        scratch: &mut [u8],
+        _scratch: &mut [u8],
         sink: &mut impl Sink,
     ) {
-        let Some(ep) = self.endpoints.get(endpoint) else {
-            return;
-        };
-        let tunnels = self.tunnels.load();
-        let mut held: Option<Held<'_>> = None;
-        let mut received = 0;
-        for datagram in datagrams {
-            received += 1;
-            let parsed = match self
-                .rate_limiter
-                .verify_packet(Some(from.ip()), datagram, scratch)
-            {
-                Ok(parsed) => parsed,
-                Err(TunnResult::WriteToNetwork(cookie)) => {
-                    // Under load: answer with a cookie instead of a handshake.
-                    sink.to_network(endpoint, from, cookie);
-                    continue;
-                }
-                Err(_) => {
-                    ep.counters
-                        .dropped_datagrams
-                        .fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            };
-            let kind = Kind::of(&parsed);
-            if kind != Kind::Data {
-                // Placing an initiation may read another tunnel's state.
-                if let Some(h) = held.take() {
-                    h.tunnel.counters.add_rx_tally(&h.tally);
-                }
-            }
-            let Some(tunnel) = self.tunnel_of(&tunnels, endpoint, from, &parsed) else {
-                ep.counters
-                    .dropped_datagrams
-                    .fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let held = Held::take_rx(&mut held, tunnel);
-            self.receive(fib, ep, endpoint, from, kind, datagram, held, scratch, sink);
-        }
-        ep.counters
-            .rx_datagrams
-            .fetch_add(received, Ordering::Relaxed);
-        if let Some(held) = held {
-            held.tunnel.counters.add_rx_tally(&held.tally);
-        }
+        use pipeline::Job;
+        let mut job = inbound::InJob::of(endpoint, from, datagrams);
+        job.fib = Some(Arc::new(fib.clone()));
+        self.prepare_in(&mut job, Instant::now(), sink);
+        job.work(self);
+        self.finish_in(&job, sink);
     }
 
-    /// Decrypts or answers one datagram of `held`'s tunnel.
-    #[allow(clippy::too_many_arguments)]
-    fn receive(
+    /// Fires what is due of `tunnel`'s WireGuard timers (handshakes,
+    /// keepalives), sending through `sink`.
+    fn drive_peer(
         &self,
-        fib: &Fib,
-        ep: &Endpoint,
-        endpoint: usize,
-        from: SocketAddr,
-        kind: Kind,
-        datagram: &[u8],
-        held: &mut Held<'_>,
-        scratch: &mut [u8],
-        sink: &mut impl Sink,
-    ) {
-        let tunnel = held.tunnel;
-        let state = &mut held.state;
-        let result = state.tunn.decapsulate(Some(from.ip()), datagram, scratch);
-        if let TunnResult::Err(e) = result {
-            tunnel.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
-            ep.counters
-                .dropped_datagrams
-                .fetch_add(1, Ordering::Relaxed);
-            debug!(tunnel = %tunnel.inside_cidr, %from, error = ?e, "datagram refused");
-            return;
-        }
-        // Only a message that proved the peer's key may move the tunnel
-        // (roaming): decrypted data, a keepalive, or a handshake answered
-        // with a handshake. A cookie reply (type 3, sent when under load to
-        // any sender with a valid mac1) proves nothing.
-        let authenticated = match &result {
-            TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => true,
-            TunnResult::WriteToNetwork(reply) => reply.first() != Some(&COOKIE_REPLY),
-            TunnResult::Done => kind == Kind::Data,
-            TunnResult::Err(_) => false,
-        };
-        if authenticated && state.remote != from {
-            info!(tunnel = %tunnel.inside_cidr, old = %state.remote, new = %from, "peer address changed");
-            state.remote = from;
-        }
-        if authenticated && kind == Kind::Handshake {
-            tunnel.counters.handshakes.fetch_add(1, Ordering::Relaxed);
-            debug!(tunnel = %tunnel.inside_cidr, %from, "handshake");
-        }
-        match result {
-            TunnResult::WriteToNetwork(reply) => {
-                sink.to_network(endpoint, from, reply);
-                // Packets queued while the handshake was under way go now.
-                while let TunnResult::WriteToNetwork(queued) =
-                    state.tunn.decapsulate(None, &[], scratch)
-                {
-                    sink.to_network(endpoint, from, queued);
-                }
-            }
-            TunnResult::WriteToTunnelV4(pkt, src) => {
-                if self.deliver(fib, tunnel, pkt, IpAddr::V4(src), sink) {
-                    held.tally.add(pkt.len());
-                }
-            }
-            TunnResult::WriteToTunnelV6(pkt, src) => {
-                if self.deliver(fib, tunnel, pkt, IpAddr::V6(src), sink) {
-                    held.tally.add(pkt.len());
-                }
-            }
-            TunnResult::Done | TunnResult::Err(_) => {}
-        }
-    }
-
-    /// Finds the tunnel a parsed WireGuard message belongs to: by our receiver
-    /// index for responses, cookies and data; by the initiator's static key
-    /// (and, if two tunnels share it on this endpoint, its address) for
-    /// handshake initiations.
-    fn tunnel_of<'t>(
-        &self,
-        tunnels: &'t Tunnels,
-        endpoint: usize,
-        from: SocketAddr,
-        parsed: &Packet,
-    ) -> Option<&'t Tunnel> {
-        let id = match parsed {
-            Packet::HandshakeInit(init) => {
-                let half = parse_handshake_anon(&self.private_key, &self.public_key, init).ok()?;
-                let candidates = tunnels.by_peer.get(&(endpoint, half.peer_static_public))?;
-                match candidates.as_slice() {
-                    [only] => *only,
-                    many => *many
-                        .iter()
-                        .find(|id| tunnels.live(**id).is_some_and(|t| t.remote() == from))?,
-                }
-            }
-            Packet::HandshakeResponse(p) => TunnelId((p.receiver_idx >> 8) as usize),
-            Packet::PacketCookieReply(p) => TunnelId((p.receiver_idx >> 8) as usize),
-            Packet::PacketData(p) => TunnelId((p.receiver_idx >> 8) as usize),
-        };
-        tunnels.live(id).filter(|t| t.endpoint == endpoint)
-    }
-
-    /// Delivers a decrypted packet: liveness probes to the control plane,
-    /// everything else to the TUN device if its source is routed back over the
-    /// same connection (cryptokey routing, extended to the route table).
-    /// Returns whether the packet went to the TUN device.
-    fn deliver(
-        &self,
-        fib: &Fib,
         tunnel: &Tunnel,
-        pkt: &mut [u8],
-        src: IpAddr,
+        state: &mut TunnelState,
+        now: Instant,
         sink: &mut impl Sink,
-    ) -> bool {
-        if let Some(payload) = packet::parse_bfd(pkt, tunnel.bfd_addresses().0) {
-            sink.probe(tunnel.id, ProbeKind::Bfd, payload);
-            return false;
+    ) {
+        let mut out = [0u8; 256];
+        // A call sends at most one message; a few in a row catch up.
+        for _ in 0..4 {
+            match state.peer.handle_timeout(now, &mut out) {
+                Ok(Some(len)) => sink.to_network(
+                    tunnel.endpoint,
+                    state.remote,
+                    out.get(..len).unwrap_or_default(),
+                ),
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(tunnel = %tunnel.inside_cidr, error = %e, "wireguard timer");
+                    break;
+                }
+            }
         }
-        if let Some(seq) = packet::echo::parse_echo_reply(
-            pkt,
-            tunnel.inside_local,
-            tunnel.inside_remote,
-            echo_ident(tunnel.id),
-        ) {
-            sink.probe(tunnel.id, ProbeKind::EchoReply { seq }, &[]);
-            return false;
-        }
-        if !fib.source_allowed(src, tunnel.connection) {
-            tunnel
-                .counters
-                .rx_source_refused
-                .fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        packet::clamp_mss(pkt, tunnel.mtu);
-        sink.to_tun(pkt);
-        true
     }
 
     /// Drives WireGuard's timers (rekeying, keepalives, retransmitted
     /// handshakes) of every tunnel. Call about every 100 ms.
-    pub fn tick_timers(&self, scratch: &mut [u8], sink: &mut impl Sink) {
+    pub fn tick_timers(&self, _scratch: &mut [u8], sink: &mut impl Sink) {
+        let now = Instant::now();
         let tunnels = self.tunnels.load();
         for tunnel in tunnels.iter().filter(|t| !t.is_retired()) {
             let mut state = tunnel.lock();
-            let remote = state.remote;
-            match state.tunn.update_timers(scratch) {
-                TunnResult::WriteToNetwork(datagram) => {
-                    sink.to_network(tunnel.endpoint, remote, datagram)
-                }
-                TunnResult::Err(e) => {
-                    debug!(tunnel = %tunnel.inside_cidr, error = ?e, "wireguard timer")
-                }
-                _ => {}
+            if state.peer.poll_timeout().is_some_and(|due| due <= now) {
+                self.drive_peer(tunnel, &mut state, now, sink);
             }
         }
     }
 
-    /// Resets the handshake rate limiter's count; call once a second.
+    /// Starts counting handshake messages afresh; call once a second.
     pub fn reset_rate_limiter(&self) {
-        self.rate_limiter.reset_count();
+        self.handshake_count.store(0, Ordering::Relaxed);
     }
 
     /// Starts a handshake on every tunnel, so sessions exist before traffic
@@ -541,18 +407,30 @@ impl Dataplane {
     }
 
     /// Starts a handshake on one tunnel (a reload added it).
-    pub fn initiate_handshake(&self, id: TunnelId, scratch: &mut [u8], sink: &mut impl Sink) {
+    pub fn initiate_handshake(&self, id: TunnelId, _scratch: &mut [u8], sink: &mut impl Sink) {
         let tunnels = self.tunnels.load();
         let Some(tunnel) = tunnels.live(id) else {
             return;
         };
         let mut state = tunnel.lock();
-        let remote = state.remote;
-        if let TunnResult::WriteToNetwork(datagram) =
-            state.tunn.format_handshake_initiation(scratch, false)
-        {
-            sink.to_network(tunnel.endpoint, remote, datagram);
+        let mut out = [0u8; 256];
+        match state.peer.initiate(Instant::now(), &mut out) {
+            Ok(len) => sink.to_network(
+                tunnel.endpoint,
+                state.remote,
+                out.get(..len).unwrap_or_default(),
+            ),
+            Err(e) => debug!(tunnel = %tunnel.inside_cidr, error = %e, "handshake not started"),
         }
+    }
+
+    /// Datagrams per GSO send that every endpoint accepts.
+    pub fn max_gso_segments(&self) -> usize {
+        self.endpoints
+            .iter()
+            .map(|ep| ep.udp.max_gso_segments())
+            .min()
+            .unwrap_or(1)
     }
 
     /// Sends a liveness probe payload over `tunnel`, from our inside address
@@ -602,88 +480,6 @@ impl Dataplane {
         if let Some(bytes) = build(t, &mut packet).and_then(|len| packet.get(..len)) {
             self.encapsulate(t, bytes, scratch, sink);
         }
-    }
-}
-
-/// Encrypts `pkt` with the tunnel's state already locked; see
-/// [`Dataplane::encapsulate`].
-fn encapsulate_locked(
-    tunnel: &Tunnel,
-    state: &mut TunnelState,
-    pkt: &[u8],
-    scratch: &mut [u8],
-    sink: &mut impl Sink,
-) -> bool {
-    let remote = state.remote;
-    match state.tunn.encapsulate(pkt, scratch) {
-        TunnResult::WriteToNetwork(datagram) => {
-            sink.to_network(tunnel.endpoint, remote, datagram);
-            true
-        }
-        TunnResult::Done => true,
-        TunnResult::Err(e) => {
-            tunnel.counters.tx_failed.fetch_add(1, Ordering::Relaxed);
-            debug!(tunnel = %tunnel.inside_cidr, error = ?e, "encapsulation failed");
-            false
-        }
-        TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => false,
-    }
-}
-
-/// What kind of WireGuard message a datagram is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Handshake,
-    Cookie,
-    Data,
-}
-
-impl Kind {
-    fn of(parsed: &Packet) -> Kind {
-        match parsed {
-            Packet::HandshakeInit(_) | Packet::HandshakeResponse(_) => Kind::Handshake,
-            Packet::PacketCookieReply(_) => Kind::Cookie,
-            Packet::PacketData(_) => Kind::Data,
-        }
-    }
-}
-
-/// A tunnel's state, locked for a run of packets of one batch, and the
-/// packets and bytes counted for it meanwhile.
-struct Held<'t> {
-    tunnel: &'t Tunnel,
-    state: MutexGuard<'t, TunnelState>,
-    tally: Tally,
-}
-
-impl<'t> Held<'t> {
-    /// The held lock of `tunnel`: the one in `slot` if it is that tunnel's,
-    /// else (after releasing and counting the other) a new one. Outgoing.
-    fn take<'s>(slot: &'s mut Option<Held<'t>>, tunnel: &'t Tunnel) -> &'s mut Held<'t> {
-        Self::switch(slot, tunnel, |t, tally| t.counters.add_tx_tally(tally))
-    }
-
-    /// As [`Held::take`], for incoming packets.
-    fn take_rx<'s>(slot: &'s mut Option<Held<'t>>, tunnel: &'t Tunnel) -> &'s mut Held<'t> {
-        Self::switch(slot, tunnel, |t, tally| t.counters.add_rx_tally(tally))
-    }
-
-    fn switch<'s>(
-        slot: &'s mut Option<Held<'t>>,
-        tunnel: &'t Tunnel,
-        count: impl FnOnce(&Tunnel, &Tally),
-    ) -> &'s mut Held<'t> {
-        if slot.as_ref().is_some_and(|h| h.tunnel.id != tunnel.id) {
-            // Released before the next lock is taken: never two at once.
-            if let Some(old) = slot.take() {
-                count(old.tunnel, &old.tally);
-            }
-        }
-        slot.get_or_insert_with(|| Held {
-            tunnel,
-            state: tunnel.lock(),
-            tally: Tally::default(),
-        })
     }
 }
 

@@ -1,24 +1,29 @@
-//! One tunnel: a WireGuard peer (boringtun's sans-IO `Tunn`) bound to a local
+//! One tunnel: a WireGuard peer (our sans-IO `wg::Peer`) bound to a local
 //! endpoint and a remote address, with its inside /30 and its counters.
 //!
-//! This module owns the per-tunnel crypto state and the counters that status
-//! output and metrics read. It does not choose which tunnel carries a packet
-//! (the FIB and failover do) and does no I/O: callers pass buffers in and send
-//! what comes out.
+//! This module owns the per-tunnel crypto state (behind one lock, taken once
+//! per run of packets to reserve counters or look up a session, never while
+//! sealing or opening: `wg::Session` does that through `&self` on any
+//! thread), the packets held while a handshake is under way, and the
+//! counters that status output and metrics read. It does not choose which
+//! tunnel carries a packet (the FIB and failover do) and does no I/O:
+//! callers pass buffers in and send what comes out.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
-use boringtun::noise::Tunn;
-use boringtun::x25519::{PublicKey, StaticSecret};
+use boringtun::x25519::PublicKey;
 use ipnet::Ipv4Net;
+use rand_core::OsRng;
 
 use super::fib::{ConnectionId, TunnelId};
 use crate::config::InsideV6;
 use crate::liveness::bfd::State as LivenessState;
 use crate::liveness::ProbeStats;
+use crate::wg::{Peer, PeerConfig, StaticKeys, Tai64nClock};
 
 /// Packet and byte counters of one tunnel (inner packets, as AWS's
 /// TunnelDataIn / TunnelDataOut count them).
@@ -72,12 +77,30 @@ impl TunnelCounters {
     }
 }
 
+/// Packets a tunnel holds while its first (or an expired session's)
+/// handshake is under way; older ones are dropped past this, as WireGuard
+/// implementations do.
+pub const MAX_QUEUED: usize = 128;
+
 /// The mutable part of a tunnel, under one lock.
 pub struct TunnelState {
-    pub tunn: Tunn,
+    pub peer: Peer<OsRng>,
     /// Where datagrams go. Starts at the configured remote and follows the
     /// peer when an authenticated datagram arrives from elsewhere (roaming).
     pub remote: SocketAddr,
+    /// Packets waiting for a session, sent once the handshake completes.
+    pub queued: VecDeque<Vec<u8>>,
+}
+
+impl TunnelState {
+    /// Holds `pkt` until a session exists, dropping the oldest past
+    /// [`MAX_QUEUED`].
+    pub fn queue(&mut self, pkt: &[u8]) {
+        if self.queued.len() >= MAX_QUEUED {
+            self.queued.pop_front();
+        }
+        self.queued.push_back(pkt.to_vec());
+    }
 }
 
 pub struct Tunnel {
@@ -158,7 +181,7 @@ pub struct TunnelSpec {
 
 /// WireGuard's keepalive for an idle tunnel. Liveness probes keep tunnels
 /// busy anyway; this keeps NAT mappings open if probes are ever disabled.
-const PERSISTENT_KEEPALIVE_SECS: u16 = 25;
+const PERSISTENT_KEEPALIVE_SECS: u64 = 25;
 
 /// Largest tunnel index a WireGuard receiver index can carry (24 bits; the low
 /// 8 bits count sessions).
@@ -168,22 +191,23 @@ impl Tunnel {
     pub fn new(
         id: TunnelId,
         spec: TunnelSpec,
-        private_key: StaticSecret,
+        keys: Arc<StaticKeys>,
     ) -> Result<Tunnel, &'static str> {
         let index = u32::try_from(id.index())
             .ok()
             .filter(|i| (*i as usize) < MAX_TUNNELS)
             .ok_or("too many tunnels")?;
-        let tunn = Tunn::new(
-            private_key,
-            spec.remote_public_key,
-            None,
-            Some(PERSISTENT_KEEPALIVE_SECS),
-            index,
-            // Its own limiter (reset by its timers): the gateway-wide one
-            // already checked the datagram; sharing it would count twice.
-            None,
-        )?;
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let config = PeerConfig {
+            remote_public: spec.remote_public_key,
+            preshared_key: None,
+            persistent_keepalive: Some(Duration::from_secs(PERSISTENT_KEEPALIVE_SECS)),
+            index_base: index,
+            clock: Tai64nClock::new(Instant::now(), since_epoch),
+        };
+        let peer = Peer::new(keys, config, OsRng).map_err(|_| "the peer's public key is weak")?;
         Ok(Tunnel {
             id,
             connection: spec.connection,
@@ -196,8 +220,9 @@ impl Tunnel {
             bfd_over_ipv6: spec.bfd_over_ipv6 && spec.inside_ipv6.is_some(),
             mtu: spec.mtu,
             state: Mutex::new(TunnelState {
-                tunn,
+                peer,
                 remote: spec.remote,
+                queued: VecDeque::new(),
             }),
             counters: TunnelCounters::default(),
             liveness: AtomicU8::new(1),
@@ -209,7 +234,7 @@ impl Tunnel {
     }
 
     /// The tunnel's crypto state. A poisoned lock (a panic elsewhere while
-    /// holding it) still yields the state: boringtun's state stays valid
+    /// holding it) still yields the state: the peer's state stays valid
     /// between calls.
     pub fn lock(&self) -> MutexGuard<'_, TunnelState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -221,7 +246,8 @@ impl Tunnel {
 
     /// Time since the last completed handshake, if any.
     pub fn handshake_age(&self) -> Option<Duration> {
-        self.lock().tunn.time_since_last_handshake()
+        let last = self.lock().peer.last_handshake()?;
+        Some(Instant::now().saturating_duration_since(last))
     }
 
     pub fn set_liveness(&self, state: LivenessState) {

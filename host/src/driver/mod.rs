@@ -292,7 +292,14 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .fetch_add(1, Ordering::Relaxed);
         }
     });
-    let mut threads = io::spawn(dataplane.clone(), device.clone(), probe, shutdown.clone())?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = io::spawn(
+        dataplane.clone(),
+        device.clone(),
+        probe,
+        shutdown.clone(),
+        workers,
+    )?;
     {
         let shutdown = shutdown.clone();
         threads.push(

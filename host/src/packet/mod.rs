@@ -65,6 +65,24 @@ pub fn ip_version(pkt: &[u8]) -> Option<u8> {
     }
 }
 
+/// The length an IPv4 or IPv6 packet's header gives it (IPv4's total
+/// length, IPv6's payload length plus its fixed header), if `pkt` holds at
+/// least that much: a decrypted WireGuard payload is padded, and the padding
+/// must not reach the TUN device. None for anything else, or a packet
+/// claiming more bytes than it has.
+pub fn ip_len(pkt: &[u8]) -> Option<usize> {
+    let len = match ip_version(pkt)? {
+        4 => usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?])),
+        _ => IPV6_HEADER + usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?])),
+    };
+    let min = if pkt.first()? >> 4 == 4 {
+        IPV4_MIN_HEADER
+    } else {
+        IPV6_HEADER
+    };
+    (min..=pkt.len()).contains(&len).then_some(len)
+}
+
 /// The source address of an IPv4 or IPv6 packet.
 pub fn src_addr(pkt: &[u8]) -> Option<IpAddr> {
     match ip_version(pkt)? {

@@ -210,6 +210,22 @@ impl DataKey {
         Ok(())
     }
 
+    /// Opens `buf` (ciphertext || tag) in place; returns the plaintext's
+    /// length (it is `buf`'s first bytes). `buf` is wiped on failure.
+    pub(crate) fn open_in_place(&self, counter: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = buf.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        match self
+            .0
+            .open_in_place(ring_nonce(counter), ring::aead::Aad::empty(), buf)
+        {
+            Ok(_) => Ok(n),
+            Err(_) => {
+                buf.fill(0);
+                Err(Error::Decrypt)
+            }
+        }
+    }
+
     /// Opens `ct` (ciphertext || tag) into `out`; returns the plaintext's
     /// length. `out` is wiped on failure.
     pub(crate) fn open(&self, counter: u64, ct: &[u8], out: &mut [u8]) -> Result<usize, Error> {

@@ -22,6 +22,7 @@
 mod cookie;
 mod crypto;
 mod error;
+mod gate;
 mod handshake;
 mod peer;
 mod replay;
@@ -34,6 +35,7 @@ mod tests;
 
 pub use cookie::CookieChecker;
 pub use error::{Error, WireError};
+pub use gate::{Admit, Gate};
 pub use handshake::{StaticKeys, Tai64nClock};
 pub use peer::{Outcome, Peer, PeerConfig};
 pub use replay::ReplayWindow;

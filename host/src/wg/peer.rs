@@ -13,6 +13,7 @@
 //! sockets, threads or the clock; random values come from the injected RNG.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -229,12 +230,27 @@ impl<R: CryptoRngCore> Peer<R> {
         out: &mut [u8],
         now: Instant,
     ) -> Result<usize, Error> {
+        let (session, counters) = self.reserve_send(1, !payload.is_empty(), now)?;
+        session.seal_at(counters.start, payload, out)
+    }
+
+    /// Reserves `n` consecutive counters of the current session for packets
+    /// the caller seals itself ([`Session::seal_at`], on any thread, sent in
+    /// counter order), and does the timer bookkeeping of sending them
+    /// (`data`: they carry data, not only keepalives). Without a usable
+    /// session it asks for a handshake and fails with [`Error::NoSession`].
+    pub fn reserve_send(
+        &mut self,
+        n: u64,
+        data: bool,
+        now: Instant,
+    ) -> Result<(Arc<Session>, Range<u64>), Error> {
         let Some(session) = self.current.clone() else {
             self.want_handshake.get_or_insert(now);
             return Err(Error::NoSession);
         };
-        let len = match session.seal(payload, out, now) {
-            Ok((len, _)) => len,
+        let counters = match session.reserve(n, now) {
+            Ok(counters) => counters,
             Err(Error::Expired) => {
                 self.want_handshake.get_or_insert(now);
                 return Err(Error::NoSession);
@@ -248,11 +264,11 @@ impl<R: CryptoRngCore> Peer<R> {
             self.want_handshake.get_or_insert(now);
         }
         self.on_sent(now);
-        if !payload.is_empty() && self.timers.new_handshake.is_none() {
+        if data && self.timers.new_handshake.is_none() {
             let j = self.jitter();
             self.timers.new_handshake = Some(now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + j);
         }
-        Ok(len)
+        Ok((session, counters))
     }
 
     /// Processes one datagram from `src`. With `under_load`, handshake
@@ -386,12 +402,30 @@ impl<R: CryptoRngCore> Peer<R> {
         now: Instant,
     ) -> Result<Outcome, Error> {
         let session = self
-            .sessions()
-            .find(|s| s.local_index() == m.receiver)
-            .cloned()
+            .session(m.receiver)
             .ok_or(Error::UnknownIndex(m.receiver))?;
         let len = session.open(m, out, now)?;
-        if self.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, &session)) {
+        self.opened(&session, len > 0, now);
+        if len == 0 {
+            return Ok(Outcome::Keepalive);
+        }
+        Ok(Outcome::Data(len))
+    }
+
+    /// The session a data message's receiver index names (the current, the
+    /// previous or the one waiting for confirmation), for a caller that
+    /// opens data messages itself ([`Session::open_in_place`]).
+    pub fn session(&self, receiver: u32) -> Option<Arc<Session>> {
+        self.sessions()
+            .find(|s| s.local_index() == receiver)
+            .cloned()
+    }
+
+    /// The bookkeeping after the caller opened data messages of `session`
+    /// (`data`: at least one carried data, not only keepalives): the first
+    /// one on a session we answered confirms it; timers restart.
+    pub fn opened(&mut self, session: &Arc<Session>, data: bool, now: Instant) {
+        if self.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, session)) {
             // The initiator used the session we answered: it is confirmed.
             self.previous = self.current.take();
             self.current = self.next.take();
@@ -405,15 +439,13 @@ impl<R: CryptoRngCore> Peer<R> {
             && self
                 .current
                 .as_ref()
-                .is_some_and(|c| Arc::ptr_eq(c, &session))
+                .is_some_and(|c| Arc::ptr_eq(c, session))
         {
             self.want_handshake.get_or_insert(now);
         }
-        if len == 0 {
-            return Ok(Outcome::Keepalive);
+        if data {
+            self.timers.keepalive.get_or_insert(now + KEEPALIVE_TIMEOUT);
         }
-        self.timers.keepalive.get_or_insert(now + KEEPALIVE_TIMEOUT);
-        Ok(Outcome::Data(len))
     }
 
     /// When [`Peer::handle_timeout`] is next due.

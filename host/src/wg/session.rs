@@ -138,7 +138,21 @@ impl Session {
     /// used once: a counter sealed twice with different payloads would
     /// reuse a nonce.
     pub fn seal_at(&self, counter: u64, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let padded = padded_len(payload.len());
+        self.seal_within(counter, payload, out, usize::MAX)
+    }
+
+    /// As [`Session::seal_at`], with the padding capped so that the padded
+    /// payload does not pass `mtu` (the tunnel's MTU, as WireGuard pads: a
+    /// full-size packet is sent unpadded, so its datagram still fits the
+    /// uplink).
+    pub fn seal_within(
+        &self,
+        counter: u64,
+        payload: &[u8],
+        out: &mut [u8],
+        mtu: usize,
+    ) -> Result<usize, Error> {
+        let padded = padded_len(payload.len()).min(mtu.max(payload.len()));
         let need = DATA_OVERHEAD + padded;
         if out.len() < need {
             return Err(Error::BufferTooSmall {
@@ -177,6 +191,35 @@ impl Session {
         }
         self.received.fetch_max(msg.counter + 1, Ordering::Relaxed);
         Ok(msg.sealed.len() - TAG_LEN)
+    }
+
+    /// Opens a whole data message (type 4) addressed to this session in
+    /// place: returns where in `datagram` the plaintext is (padding
+    /// included; empty: a keepalive). The data path decrypts in its receive
+    /// buffer this way, on any thread.
+    pub fn open_in_place(&self, datagram: &mut [u8], now: Instant) -> Result<Range<usize>, Error> {
+        let (receiver, counter, sealed) = match super::wire::parse(datagram)? {
+            super::wire::Message::Data(d) => (d.receiver, d.counter, d.sealed.len()),
+            _ => return Err(Error::UnexpectedMessage),
+        };
+        if receiver != self.local_index {
+            return Err(Error::UnknownIndex(receiver));
+        }
+        if self.expired(now) {
+            return Err(Error::Expired);
+        }
+        if counter >= REJECT_AFTER_MESSAGES || !self.replay.check(counter) {
+            return Err(Error::Replay(counter));
+        }
+        let body = datagram
+            .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + sealed)
+            .ok_or(Error::Decrypt)?;
+        let len = self.receiver.open_in_place(counter, body)?;
+        if !self.replay.accept(counter) {
+            return Err(Error::Replay(counter));
+        }
+        self.received.fetch_max(counter + 1, Ordering::Relaxed);
+        Ok(DATA_HEADER_LEN..DATA_HEADER_LEN + len)
     }
 
     /// Opens a whole datagram (type 4) addressed to this session.

@@ -1,0 +1,74 @@
+//! The responder's guard in front of all peers of one static key (the
+//! whitepaper's section 5.3 and 5.4.7): a handshake message must carry a
+//! valid MAC1 for our public key, and while the caller says it is under
+//! load, a valid MAC2 for its source address too, or it is answered with a
+//! cookie reply instead of being processed. It runs before the initiator's
+//! static key is decrypted (two DH operations), so a flood of initiations
+//! costs a MAC each, not a DH.
+//!
+//! It owns the gateway-wide cookie secret. It does not decide when the
+//! gateway is under load (the caller counts handshakes) and must not touch
+//! sockets or the clock.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rand_core::CryptoRngCore;
+
+use super::cookie::{check_mac1, CookieChecker};
+use super::error::Error;
+use super::handshake::StaticKeys;
+use super::wire::{self, Message, COOKIE_REPLY_LEN};
+
+/// What to do with a datagram, as far as the gate is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Hand it to its peer.
+    Pass,
+    /// Send back the cookie reply now in the caller's buffer's first
+    /// [`COOKIE_REPLY_LEN`] bytes, and drop the message.
+    CookieReply,
+}
+
+/// See the module documentation.
+pub struct Gate {
+    keys: Arc<StaticKeys>,
+    checker: Mutex<CookieChecker>,
+}
+
+impl Gate {
+    pub fn new(keys: Arc<StaticKeys>) -> Gate {
+        let checker = Mutex::new(CookieChecker::new(keys.cookie_key));
+        Gate { keys, checker }
+    }
+
+    /// Checks `datagram` from `src`. Data messages and cookie replies pass
+    /// (their peer authenticates them); handshake messages need MAC1, and
+    /// under load MAC2. Malformed input is an error, never a panic.
+    pub fn admit(
+        &self,
+        datagram: &[u8],
+        src: SocketAddr,
+        now: Instant,
+        under_load: bool,
+        reply: &mut [u8; COOKIE_REPLY_LEN],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Admit, Error> {
+        let sender = match wire::parse(datagram)? {
+            Message::Initiation(m) => m.sender,
+            Message::Response(m) => m.sender,
+            Message::CookieReply(_) | Message::Data(_) => return Ok(Admit::Pass),
+        };
+        check_mac1(datagram, &self.keys.mac1_key)?;
+        if !under_load {
+            return Ok(Admit::Pass);
+        }
+        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
+        if checker.check_mac2(datagram, src, now) {
+            return Ok(Admit::Pass);
+        }
+        *reply = checker.reply(datagram, sender, src, now, rng);
+        Ok(Admit::CookieReply)
+    }
+}
