@@ -8,6 +8,7 @@
 //! from text (plus the key file) to a value, so reload can diff two results.
 
 mod bgp;
+mod dataplane;
 mod error;
 mod log;
 mod metrics;
@@ -23,6 +24,8 @@ pub(crate) mod tests;
 mod tests_bgp;
 #[cfg(test)]
 mod tests_conn;
+#[cfg(test)]
+mod tests_dataplane;
 #[cfg(test)]
 mod tests_metrics;
 #[cfg(test)]

@@ -41,6 +41,24 @@ pub struct GatewayConfig {
     pub metrics: Option<MetricsConfig>,
     /// The log's format and the tunnel log.
     pub log: LogConfig,
+    pub dataplane: DataplaneConfig,
+}
+
+/// How the data path spreads its work (`[dataplane]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// Threads that seal and open packets; None: one per core; 0: none (each
+    /// reader does its own crypto).
+    pub workers: Option<usize>,
+}
+
+impl DataplaneConfig {
+    /// The workers to start on this machine.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +384,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("plugins", &self.plugins)
             .field("metrics", &self.metrics)
             .field("log", &self.log)
+            .field("dataplane", &self.dataplane)
             .finish()
     }
 }

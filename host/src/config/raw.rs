@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub plugins: Option<super::plugins::RawPlugins>,
     pub metrics: Option<Spanned<super::metrics::RawMetrics>>,
     pub log: Option<Spanned<super::log::RawLog>>,
+    pub dataplane: Option<Spanned<super::dataplane::RawDataplane>>,
 }
 
 #[derive(Debug, Deserialize)]

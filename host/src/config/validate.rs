@@ -163,6 +163,7 @@ pub(crate) fn validate(
     super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
     let metrics = super::metrics::metrics(src, raw.metrics.as_ref())?;
     let log = super::log::log(src, raw.log.as_ref(), base_dir)?;
+    let dataplane = super::dataplane::dataplane(src, raw.dataplane.as_ref())?;
 
     Ok(GatewayConfig {
         source: src.path.to_path_buf(),
@@ -179,6 +180,7 @@ pub(crate) fn validate(
         plugins,
         metrics,
         log,
+        dataplane,
     })
 }
 

@@ -292,7 +292,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
                 .fetch_add(1, Ordering::Relaxed);
         }
     });
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = cfg.dataplane.workers();
     let mut threads = io::spawn(
         dataplane.clone(),
         device.clone(),

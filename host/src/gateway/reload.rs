@@ -207,6 +207,7 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
             || a.cache_dir != b.cache_dir
     });
     restart("[metrics]", old.metrics != new.metrics);
+    restart("[dataplane]", old.dataplane != new.dataplane);
     restart("[log]", old.log != new.log);
     let mut changes: Changes = Vec::new();
     let running = |name: &str| old.live_connection(name).is_some();

@@ -1,0 +1,46 @@
+//! The `[dataplane]` table: how the data path spreads its work over the
+//! machine. `workers` is the number of threads that seal and open packets
+//! for every tunnel (default: one per core; 0: each reader thread does its
+//! own crypto, one thread per direction as before the pool). This module
+//! checks what is written; the driver sizes the pool at start.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{ConfigError, Source};
+use super::model::DataplaneConfig;
+
+/// More workers than this is a typo, not a machine.
+pub const MAX_WORKERS: i64 = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataplane {
+    pub workers: Option<Spanned<i64>>,
+}
+
+pub(crate) fn dataplane(
+    src: &Source,
+    raw: Option<&Spanned<RawDataplane>>,
+) -> Result<DataplaneConfig, ConfigError> {
+    let Some(raw) = raw.map(Spanned::get_ref) else {
+        return Ok(DataplaneConfig::default());
+    };
+    let workers = match &raw.workers {
+        None => None,
+        Some(v) => {
+            let n = *v.get_ref();
+            if !(0..=MAX_WORKERS).contains(&n) {
+                return Err(src.err(
+                    v.span(),
+                    format!("[dataplane] workers = {n} is out of range"),
+                    format!(
+                        "use 0 (each reader does its own crypto) to {MAX_WORKERS}, or leave it out for one worker per core"
+                    ),
+                ));
+            }
+            usize::try_from(n).ok()
+        }
+    };
+    Ok(DataplaneConfig { workers })
+}
