@@ -519,4 +519,6 @@ pub fn flow_hash(pkt: &[u8]) -> u64 {
 #[cfg(test)]
 mod offload_tests;
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod tests;

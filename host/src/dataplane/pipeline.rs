@@ -77,6 +77,9 @@ pub struct Lane<E: Emitter> {
     submitted: AtomicU64,
     /// The next sequence number to emit.
     emitted: AtomicU64,
+    /// Jobs that finished while an earlier one of the lane was still being
+    /// worked: the reordering the in-order hand-off absorbed.
+    overtaken: AtomicU64,
     emitter: Mutex<E>,
 }
 
@@ -95,6 +98,7 @@ impl<E: Emitter> Lane<E> {
             slots,
             submitted: AtomicU64::new(0),
             emitted: AtomicU64::new(0),
+            overtaken: AtomicU64::new(0),
             emitter: Mutex::new(emitter),
         })
     }
@@ -116,8 +120,14 @@ impl<E: Emitter> Lane<E> {
     }
 
     /// Whether nothing is in flight.
-    fn idle(&self) -> bool {
+    pub fn idle(&self) -> bool {
         self.emitted.load(Ordering::SeqCst) == self.submitted.load(Ordering::Relaxed)
+    }
+
+    /// Jobs that finished before an earlier job of the lane (and waited to
+    /// be emitted after it).
+    pub fn overtaken(&self) -> u64 {
+        self.overtaken.load(Ordering::Relaxed)
     }
 
     /// Hands job `seq` (just filled; its guard dropped) on: to the pool, or
@@ -149,6 +159,9 @@ impl<E: Emitter> Lane<E> {
             }
         }
         slot.state.store(DONE, Ordering::SeqCst);
+        if seq > self.emitted.load(Ordering::SeqCst) {
+            self.overtaken.fetch_add(1, Ordering::Relaxed);
+        }
         self.emit_ready();
     }
 

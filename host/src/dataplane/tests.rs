@@ -16,9 +16,9 @@ use crate::packet::test_support::plain_checksum;
 use crate::topology::{ConnectionId, TunnelId};
 
 #[derive(Default)]
-struct Recorder {
-    tun: Vec<Vec<u8>>,
-    net: Vec<(usize, SocketAddr, Vec<u8>)>,
+pub(super) struct Recorder {
+    pub tun: Vec<Vec<u8>>,
+    pub net: Vec<(usize, SocketAddr, Vec<u8>)>,
     probes: Vec<(usize, Vec<u8>)>,
     echo_replies: Vec<(usize, u16)>,
 }
@@ -38,13 +38,13 @@ impl Sink for Recorder {
     }
 }
 
-const A_ADDR: &str = "198.18.10.2:51820";
-const B_ADDR: &str = "198.18.1.2:51820";
+pub(super) const A_ADDR: &str = "198.18.10.2:51820";
+pub(super) const B_ADDR: &str = "198.18.1.2:51820";
 
 /// One side of a test link: its data plane and the FIB it uses.
-struct Side {
-    dp: Dataplane,
-    fib: Fib,
+pub(super) struct Side {
+    pub dp: Dataplane,
+    pub fib: Fib,
 }
 
 fn side(
@@ -85,7 +85,7 @@ fn side(
 }
 
 /// Site A (10.1.0.0/24, customer side) and site B (10.2.0.0/24, VGW side).
-fn pair() -> (Side, Side) {
+pub(super) fn pair() -> (Side, Side) {
     pair_with(false)
 }
 
@@ -114,7 +114,7 @@ fn pair_with(bfd_over_ipv6: bool) -> (Side, Side) {
 }
 
 /// A minimal IPv4/UDP packet with a correct total length.
-fn ipv4_udp(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+pub(super) fn ipv4_udp(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
     let mut p = vec![0u8; total];
     p[0] = 0x45;
@@ -132,7 +132,7 @@ fn ipv4_udp(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
 
 /// Delivers every datagram `from` sent to `to`, as arriving from `from_addr`;
 /// returns what `to` produced.
-fn carry(from: &mut Recorder, to: &Side, from_addr: &str) -> Recorder {
+pub(super) fn carry(from: &mut Recorder, to: &Side, from_addr: &str) -> Recorder {
     let mut out = Recorder::default();
     let mut scratch = vec![0u8; SCRATCH_LEN];
     for (_, _, datagram) in from.net.drain(..) {
@@ -150,7 +150,7 @@ fn carry(from: &mut Recorder, to: &Side, from_addr: &str) -> Recorder {
 
 /// Runs the handshake A -> B -> A and returns A's output after it (the
 /// packets WireGuard queued during the handshake).
-fn handshake(a: &Side, b: &Side, first: &mut [u8]) -> Recorder {
+pub(super) fn handshake(a: &Side, b: &Side, first: &mut [u8]) -> Recorder {
     let mut scratch = vec![0u8; SCRATCH_LEN];
     let mut a_out = Recorder::default();
     a.dp.handle_tun_packet(&a.fib, first, &mut scratch, &mut a_out);
