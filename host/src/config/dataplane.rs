@@ -12,11 +12,15 @@ use super::model::DataplaneConfig;
 
 /// More workers than this is a typo, not a machine.
 pub const MAX_WORKERS: i64 = 1024;
+/// The kernel's limit on a TUN device's queues is 256; a reader per queue
+/// past 64 buys nothing.
+pub const MAX_TUN_QUEUES: i64 = 64;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataplane {
     pub workers: Option<Spanned<i64>>,
+    pub tun_queues: Option<Spanned<i64>>,
 }
 
 pub(crate) fn dataplane(
@@ -42,5 +46,24 @@ pub(crate) fn dataplane(
             usize::try_from(n).ok()
         }
     };
-    Ok(DataplaneConfig { workers })
+    let tun_queues = match &raw.tun_queues {
+        None => None,
+        Some(v) => {
+            let n = *v.get_ref();
+            if !(1..=MAX_TUN_QUEUES).contains(&n) {
+                return Err(src.err(
+                    v.span(),
+                    format!("[dataplane] tun_queues = {n} is out of range"),
+                    format!(
+                        "use 1 (one queue) to {MAX_TUN_QUEUES}, or leave it out for one per core (at most 4)"
+                    ),
+                ));
+            }
+            usize::try_from(n).ok()
+        }
+    };
+    Ok(DataplaneConfig {
+        workers,
+        tun_queues,
+    })
 }

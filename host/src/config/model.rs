@@ -50,14 +50,24 @@ pub struct DataplaneConfig {
     /// Threads that seal and open packets; None: one per core; 0: none (each
     /// reader does its own crypto).
     pub workers: Option<usize>,
+    /// Queues of the TUN device read, one thread each; None: one per core,
+    /// at most 4.
+    pub tun_queues: Option<usize>,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl DataplaneConfig {
     /// The workers to start on this machine.
     pub fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
+        self.workers.unwrap_or_else(cores)
+    }
+
+    /// The TUN queues to read on this machine.
+    pub fn tun_queues(&self) -> usize {
+        self.tun_queues.unwrap_or_else(|| cores().min(4))
     }
 }
 

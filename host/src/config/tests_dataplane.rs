@@ -44,3 +44,29 @@ fn workers_out_of_range_or_misspelt_are_refused() {
     let e = fx.parse(&text).expect_err("unknown key");
     assert!(e.to_string().contains("worker"), "{e}");
 }
+
+#[test]
+fn tun_queues_default_to_the_cores_up_to_four_and_take_1_to_64() {
+    let fx = Fixture::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let c = fx.parse(&fx.base()).expect("no table");
+    assert_eq!(c.dataplane.tun_queues(), cores.min(4));
+    for n in [1usize, 3, 64] {
+        let c = fx
+            .parse(&with_table(&fx, &format!("tun_queues = {n}")))
+            .expect("in range");
+        assert_eq!(c.dataplane.tun_queues(), n);
+    }
+    for n in [0i64, 65] {
+        let text = with_table(&fx, &format!("tun_queues = {n}"));
+        assert_err_after(
+            &fx,
+            &text,
+            "tun_queues = ",
+            0,
+            13,
+            &format!("[dataplane] tun_queues = {n} is out of range"),
+            "use 1 (one queue) to 64, or leave it out for one per core (at most 4)",
+        );
+    }
+}

@@ -140,15 +140,23 @@ fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<boo
 const JOBS_PER_LANE: usize = 8;
 
 /// Starts the worker pool (`workers` threads; 0: every reader does its own
-/// crypto), the TUN reader and one reader per endpoint.
+/// crypto), a reader for the TUN device's queue and for each of
+/// `extra_queues`, and one reader per endpoint. Decrypted packets are
+/// written to `tun`.
 pub fn spawn(
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
+    extra_queues: Vec<SyncDevice>,
     probes: Arc<ProbeHandler>,
     shutdown: Arc<AtomicBool>,
     workers: usize,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     tun.set_nonblocking(true)?;
+    let mut queues = vec![tun.clone()];
+    for queue in extra_queues {
+        queue.set_nonblocking(true)?;
+        queues.push(Arc::new(queue));
+    }
     let mut threads = Vec::new();
     let pool = if workers > 0 {
         let (pool, handles) = Pool::spawn(workers, shutdown.clone())?;

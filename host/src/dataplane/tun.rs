@@ -70,19 +70,35 @@ pub enum TunError {
 /// checksum offload, and UDP segmentation where the kernel has it) are asked
 /// for unless the config turns them off, so the kernel hands over TCP
 /// super-packets and takes coalesced ones; a kernel that refuses them gets a
-/// plain device.
-pub fn open(cfg: &TunConfig, addresses: &[(IpAddr, u8)]) -> Result<SyncDevice, TunError> {
+/// plain device. With `multi_queue`, the device is made with
+/// IFF_MULTI_QUEUE so that [`extra_queues`] can open more queues (a kernel
+/// that refuses gets a single-queue device).
+pub fn open(
+    cfg: &TunConfig,
+    addresses: &[(IpAddr, u8)],
+    multi_queue: bool,
+) -> Result<SyncDevice, TunError> {
     let name = cfg.name.clone();
-    let build = |offload: bool| {
+    let build_queues = |offload: bool, multi_queue: bool| {
         let mut builder = DeviceBuilder::new()
             .name(&cfg.name)
             .mtu(cfg.mtu)
+            .with(|b| {
+                b.multi_queue(multi_queue);
+            })
             .offload(offload)
             .enable(true);
         if let Some((IpAddr::V4(addr), len)) = addresses.first() {
             builder = builder.ipv4(*addr, *len, None);
         }
         builder.build_sync()
+    };
+    let build = |offload: bool| match build_queues(offload, multi_queue) {
+        Err(e) if multi_queue && offload_refused(&e) => {
+            warn!(tun = %name, error = %e, "a multi-queue TUN device refused; using one queue");
+            build_queues(offload, false)
+        }
+        other => other,
     };
     let device = match build(cfg.offload) {
         Ok(device) => device,
@@ -121,6 +137,24 @@ pub fn add_address(device: &SyncDevice, address: IpAddr, prefix_len: u8) -> io::
 /// Whether creating the device failed because the kernel refused offloads
 /// (an old kernel or a restricted one), not for a reason a plain device
 /// would share (permissions, a busy name).
+/// Opens up to `total - 1` more queues of a multi-queue `device`, so that
+/// several threads read it (the kernel keeps each flow on one queue). Stops
+/// at the first refusal (a single-queue device refuses at once), with a
+/// warning; the data path then reads with the queues it has.
+pub fn extra_queues(device: &SyncDevice, total: usize) -> Vec<SyncDevice> {
+    let mut queues = Vec::new();
+    for _ in 1..total {
+        match device.try_clone() {
+            Ok(queue) => queues.push(queue),
+            Err(e) => {
+                warn!(error = %e, opened = queues.len() + 1, "TUN device: no more queues; reading with those it has");
+                break;
+            }
+        }
+    }
+    queues
+}
+
 fn offload_refused(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),

@@ -231,7 +231,9 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         .iter()
         .flat_map(|t| t.inside_addresses())
         .collect();
-    let device = Arc::new(tun::open(&cfg.tun, &addresses)?);
+    let tun_queues = cfg.dataplane.tun_queues();
+    let device = Arc::new(tun::open(&cfg.tun, &addresses, tun_queues > 1)?);
+    let extra_queues = tun::extra_queues(&device, tun_queues);
     let kernel = if cfg.route_table.kernel_routes {
         let index = device.if_index().map_err(StartError::Io)?;
         let statics = core.static_prefixes();
@@ -296,6 +298,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let mut threads = io::spawn(
         dataplane.clone(),
         device.clone(),
+        extra_queues,
         probe,
         shutdown.clone(),
         workers,
