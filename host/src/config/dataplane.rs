@@ -12,15 +12,16 @@ use super::model::DataplaneConfig;
 
 /// More workers than this is a typo, not a machine.
 pub const MAX_WORKERS: i64 = 1024;
-/// The kernel's limit on a TUN device's queues is 256; a reader per queue
-/// past 64 buys nothing.
-pub const MAX_TUN_QUEUES: i64 = 64;
+/// Readers of one kind past this buy nothing (the kernel allows 256 TUN
+/// queues).
+pub const MAX_READERS: i64 = 64;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataplane {
     pub workers: Option<Spanned<i64>>,
     pub tun_queues: Option<Spanned<i64>>,
+    pub endpoint_sockets: Option<Spanned<i64>>,
 }
 
 pub(crate) fn dataplane(
@@ -46,24 +47,40 @@ pub(crate) fn dataplane(
             usize::try_from(n).ok()
         }
     };
-    let tun_queues = match &raw.tun_queues {
-        None => None,
-        Some(v) => {
-            let n = *v.get_ref();
-            if !(1..=MAX_TUN_QUEUES).contains(&n) {
-                return Err(src.err(
-                    v.span(),
-                    format!("[dataplane] tun_queues = {n} is out of range"),
-                    format!(
-                        "use 1 (one queue) to {MAX_TUN_QUEUES}, or leave it out for one per core (at most 4)"
-                    ),
-                ));
-            }
-            usize::try_from(n).ok()
-        }
-    };
+    let tun_queues = count(src, raw.tun_queues.as_ref(), "tun_queues", "queue")?;
+    let endpoint_sockets = count(
+        src,
+        raw.endpoint_sockets.as_ref(),
+        "endpoint_sockets",
+        "socket",
+    )?;
     Ok(DataplaneConfig {
         workers,
         tun_queues,
+        endpoint_sockets,
     })
+}
+
+/// A count of readers (`tun_queues`, `endpoint_sockets`): 1 to
+/// [`MAX_READERS`], None when absent.
+fn count(
+    src: &Source,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    unit: &str,
+) -> Result<Option<usize>, ConfigError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let n = *v.get_ref();
+    if !(1..=MAX_READERS).contains(&n) {
+        return Err(src.err(
+            v.span(),
+            format!("[dataplane] {key} = {n} is out of range"),
+            format!(
+                "use 1 (one {unit}) to {MAX_READERS}, or leave it out for one per core (at most 4)"
+            ),
+        ));
+    }
+    Ok(usize::try_from(n).ok())
 }

@@ -53,6 +53,9 @@ pub struct DataplaneConfig {
     /// Queues of the TUN device read, one thread each; None: one per core,
     /// at most 4.
     pub tun_queues: Option<usize>,
+    /// Sockets per endpoint (SO_REUSEPORT), one thread each; None: one per
+    /// core, at most 4.
+    pub endpoint_sockets: Option<usize>,
 }
 
 fn cores() -> usize {
@@ -68,6 +71,11 @@ impl DataplaneConfig {
     /// The TUN queues to read on this machine.
     pub fn tun_queues(&self) -> usize {
         self.tun_queues.unwrap_or_else(|| cores().min(4))
+    }
+
+    /// The sockets to bind per endpoint on this machine.
+    pub fn endpoint_sockets(&self) -> usize {
+        self.endpoint_sockets.unwrap_or_else(|| cores().min(4))
     }
 }
 

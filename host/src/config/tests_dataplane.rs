@@ -46,27 +46,30 @@ fn workers_out_of_range_or_misspelt_are_refused() {
 }
 
 #[test]
-fn tun_queues_default_to_the_cores_up_to_four_and_take_1_to_64() {
+fn reader_counts_default_to_the_cores_up_to_four_and_take_1_to_64() {
     let fx = Fixture::new();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let c = fx.parse(&fx.base()).expect("no table");
     assert_eq!(c.dataplane.tun_queues(), cores.min(4));
+    assert_eq!(c.dataplane.endpoint_sockets(), cores.min(4));
     for n in [1usize, 3, 64] {
-        let c = fx
-            .parse(&with_table(&fx, &format!("tun_queues = {n}")))
-            .expect("in range");
+        let text = with_table(&fx, &format!("tun_queues = {n}\nendpoint_sockets = {n}"));
+        let c = fx.parse(&text).expect("in range");
         assert_eq!(c.dataplane.tun_queues(), n);
+        assert_eq!(c.dataplane.endpoint_sockets(), n);
     }
-    for n in [0i64, 65] {
-        let text = with_table(&fx, &format!("tun_queues = {n}"));
-        assert_err_after(
-            &fx,
-            &text,
-            "tun_queues = ",
-            0,
-            13,
-            &format!("[dataplane] tun_queues = {n} is out of range"),
-            "use 1 (one queue) to 64, or leave it out for one per core (at most 4)",
-        );
+    for (key, unit) in [("tun_queues", "queue"), ("endpoint_sockets", "socket")] {
+        for n in [0i64, 65] {
+            let text = with_table(&fx, &format!("{key} = {n}"));
+            assert_err_after(
+                &fx,
+                &text,
+                &format!("{key} = "),
+                0,
+                key.len() + 3,
+                &format!("[dataplane] {key} = {n} is out of range"),
+                &format!("use 1 (one {unit}) to 64, or leave it out for one per core (at most 4)"),
+            );
+        }
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! This module owns binding a socket (with buffers sized for bursts, and
 //! quinn-udp's state for batched receives with GRO and segmented sends with
-//! GSO) and the per-endpoint counters, and turns bind failures into errors
-//! that name the endpoint and the fix. It does not parse datagrams (the data
-//! path does).
+//! GSO), or several on one address with SO_REUSEPORT so that several threads
+//! read it (the kernel spreads the peers over them by address and port: one
+//! tunnel stays on one socket, in order), the per-endpoint counters, and
+//! turns bind failures into errors that name the endpoint and the fix. It
+//! does not parse datagrams (the data path does).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -39,6 +41,9 @@ pub struct Endpoint {
     /// each falling back by itself where the kernel refuses it. Once set up,
     /// the socket must be read through it (GRO joins datagrams).
     pub udp: quinn_udp::UdpSocketState,
+    /// More sockets bound to the same address (SO_REUSEPORT), each read by
+    /// its own thread. Everything is sent from `socket`.
+    pub more: Vec<(UdpSocket, quinn_udp::UdpSocketState)>,
     pub counters: EndpointCounters,
 }
 
@@ -64,7 +69,19 @@ pub enum BindError {
 impl Endpoint {
     /// Binds the endpoint's socket.
     pub fn bind(name: &str, listen: SocketAddr) -> Result<Endpoint, BindError> {
-        let (socket, udp) = bind_socket(listen).map_err(|source| match source.kind() {
+        Self::bind_many(name, listen, 1)
+    }
+
+    /// Binds `sockets` sockets to `listen` (more than one: with
+    /// SO_REUSEPORT). An address another program holds is refused as with
+    /// one socket: it is tried without SO_REUSEPORT first, so a second
+    /// gateway on the same port cannot silently take half the datagrams.
+    pub fn bind_many(
+        name: &str,
+        listen: SocketAddr,
+        sockets: usize,
+    ) -> Result<Endpoint, BindError> {
+        let classify = |source: io::Error| match source.kind() {
             io::ErrorKind::AddrInUse => BindError::InUse {
                 name: name.to_string(),
                 addr: listen,
@@ -79,18 +96,45 @@ impl Endpoint {
                 addr: listen,
                 source,
             },
-        })?;
+        };
+        let reuse = sockets > 1;
+        if reuse && listen.port() != 0 {
+            // Free, and ours to share: the probe closes before the group binds.
+            drop(bind_socket(listen, false).map_err(classify)?);
+        }
+        let (socket, udp) = bind_socket(listen, reuse).map_err(classify)?;
+        // With port 0 the first socket picked the port; the others join it.
+        let bound = socket.local_addr().unwrap_or(listen);
+        let mut more = Vec::new();
+        for _ in 1..sockets {
+            match bind_socket(bound, true) {
+                Ok(pair) => more.push(pair),
+                Err(e) => {
+                    tracing::warn!(endpoint = %name, %bound, error = %e, "no more sockets on the endpoint; reading with those it has");
+                    break;
+                }
+            }
+        }
         Ok(Endpoint {
             name: name.to_string(),
             listen,
             socket,
             udp,
+            more,
             counters: EndpointCounters::default(),
         })
     }
+
+    /// Every socket of the endpoint, the sending one first.
+    pub fn sockets(&self) -> impl Iterator<Item = (&UdpSocket, &quinn_udp::UdpSocketState)> {
+        std::iter::once((&self.socket, &self.udp)).chain(self.more.iter().map(|(s, u)| (s, u)))
+    }
 }
 
-fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocketState)> {
+fn bind_socket(
+    listen: SocketAddr,
+    reuse_port: bool,
+) -> io::Result<(UdpSocket, quinn_udp::UdpSocketState)> {
     let socket = Socket::new(
         Domain::for_address(listen),
         Type::DGRAM,
@@ -98,6 +142,9 @@ fn bind_socket(listen: SocketAddr) -> io::Result<(UdpSocket, quinn_udp::UdpSocke
     )?;
     if listen.is_ipv6() {
         socket.set_only_v6(true)?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true)?;
     }
     size_buffers(&socket);
     // The gateway's own datagrams are marked so that no route it installs
@@ -289,6 +336,36 @@ mod tests {
         // IPv6 (IPV6_MTU) alike.
         let v6 = route_mtu("::1".parse().unwrap(), "[::1]:9".parse().unwrap());
         assert_eq!(v6.unwrap(), u16::MAX);
+    }
+
+    #[test]
+    fn several_sockets_share_one_address_and_another_program_is_still_refused() {
+        let ep = Endpoint::bind_many("az1", "127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let addr = ep.socket.local_addr().unwrap();
+        assert_eq!(ep.sockets().count(), 3);
+        for (s, _) in ep.sockets() {
+            assert_eq!(s.local_addr().unwrap(), addr);
+        }
+        // A datagram to the address reaches one of them.
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"x", addr).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let got = ep
+            .sockets()
+            .filter(|(s, _)| s.recv_from(&mut [0u8; 8]).is_ok())
+            .count();
+        assert_eq!(got, 1);
+        // Another gateway on the same port: refused, as with one socket.
+        let err = Endpoint::bind_many("az2", addr, 2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("already in use"), "{err}");
+        let err = Endpoint::bind_many("az2", addr, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("already in use"), "{err}");
     }
 
     #[test]

@@ -193,36 +193,38 @@ pub fn spawn(
                 })?,
         );
     }
-    for index in 0..dataplane.endpoints.len() {
-        let jobs = (0..JOBS_PER_LANE)
-            .map(|_| InJob::new(index, RX_MESSAGES * MAX_PACKET))
-            .collect();
-        let emitter = InEmitter {
-            sink: BatchSink::new(tun.clone(), probes.clone()),
-        };
-        let lane = Lane::new(dataplane.clone(), jobs, emitter);
-        let (dp, tun, probes, shutdown, pool) = (
-            dataplane.clone(),
-            tun.clone(),
-            probes.clone(),
-            shutdown.clone(),
-            pool.clone(),
-        );
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("udp-rx-{index}"))
-                .spawn(move || {
-                    endpoint_reader(
-                        &dp,
-                        index,
-                        &lane,
-                        pool.as_deref(),
-                        &tun,
-                        probes.as_ref(),
-                        &shutdown,
-                    )
-                })?,
-        );
+    for (index, ep) in dataplane.endpoints.iter().enumerate() {
+        for socket in 0..ep.sockets().count() {
+            let jobs = (0..JOBS_PER_LANE)
+                .map(|_| InJob::new(index, RX_MESSAGES * MAX_PACKET))
+                .collect();
+            let emitter = InEmitter {
+                sink: BatchSink::new(tun.clone(), probes.clone()),
+            };
+            let lane = Lane::new(dataplane.clone(), jobs, emitter);
+            let (dp, tun, probes, shutdown, pool) = (
+                dataplane.clone(),
+                tun.clone(),
+                probes.clone(),
+                shutdown.clone(),
+                pool.clone(),
+            );
+            let name = if socket == 0 {
+                format!("udp-rx-{index}")
+            } else {
+                format!("udp-rx-{index}-{socket}")
+            };
+            threads.push(std::thread::Builder::new().name(name).spawn(move || {
+                let reader = EndpointReader {
+                    dp: &dp,
+                    index,
+                    socket,
+                    lane: &lane,
+                    pool: pool.as_deref(),
+                };
+                reader.run(&tun, probes.as_ref(), &shutdown)
+            })?);
+        }
     }
     Ok(threads)
 }
@@ -458,80 +460,89 @@ fn tun_reader(
     }
 }
 
-fn endpoint_reader(
-    dp: &Dataplane,
+/// One reader of one socket of an endpoint.
+struct EndpointReader<'a> {
+    dp: &'a Dataplane,
+    /// The endpoint's index.
     index: usize,
-    lane: &Arc<Lane<InEmitter>>,
-    pool: Option<&Pool>,
-    tun: &SyncDevice,
-    probes: &ProbeHandler,
-    shutdown: &AtomicBool,
-) {
-    let Some(ep) = dp.endpoints.get(index) else {
-        return;
-    };
-    let mut metas = [quinn_udp::RecvMeta::default(); RX_MESSAGES];
-    let mut direct = IoSink {
-        dataplane: dp,
-        tun,
-        probe: probes,
-    };
-    let fd = ep.socket.as_raw_fd();
-    // After a full read, read again before polling: more is likely queued.
-    let mut readable = false;
-    while !shutdown.load(Ordering::Relaxed) {
-        if !readable {
-            match wait_readable(fd, POLL_INTERVAL_MS) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    warn!(endpoint = %ep.name, error = %e, "socket poll failed; stopping its reader");
-                    return;
-                }
-            }
-        }
-        let Some((seq, mut job)) = next_job(lane, pool, shutdown) else {
+    /// Which of its sockets.
+    socket: usize,
+    lane: &'a Arc<Lane<InEmitter>>,
+    pool: Option<&'a Pool>,
+}
+
+impl EndpointReader<'_> {
+    fn run(&self, tun: &SyncDevice, probes: &ProbeHandler, shutdown: &AtomicBool) {
+        let (dp, lane, pool) = (self.dp, self.lane, self.pool);
+        let Some(ep) = dp.endpoints.get(self.index) else {
             return;
         };
-        let received = {
-            let mut chunks = job.storage.chunks_mut(MAX_PACKET);
-            let mut iovs: [IoSliceMut; RX_MESSAGES] =
-                std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-            ep.udp.recv((&ep.socket).into(), &mut iovs, &mut metas)
+        let Some((socket, udp)) = ep.sockets().nth(self.socket) else {
+            return;
         };
-        let messages = match received {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // ICMP errors for earlier sends surface here (e.g. port
-                // unreachable while the peer restarts): not fatal.
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    debug!(endpoint = %ep.name, error = %e, "receive failed");
+        let mut metas = [quinn_udp::RecvMeta::default(); RX_MESSAGES];
+        let mut direct = IoSink {
+            dataplane: dp,
+            tun,
+            probe: probes,
+        };
+        let fd = socket.as_raw_fd();
+        // After a full read, read again before polling: more is likely queued.
+        let mut readable = false;
+        while !shutdown.load(Ordering::Relaxed) {
+            if !readable {
+                match wait_readable(fd, POLL_INTERVAL_MS) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        warn!(endpoint = %ep.name, error = %e, "socket poll failed; stopping its reader");
+                        return;
+                    }
                 }
-                readable = false;
-                continue;
             }
-        };
-        readable = messages == RX_MESSAGES;
-        job.datagrams.clear();
-        for (m, meta) in metas.iter().enumerate().take(messages) {
-            // GRO joins datagrams of one sender: `stride` bytes each, the
-            // last perhaps shorter.
-            let base = m * MAX_PACKET;
-            let len = meta.len.min(MAX_PACKET);
-            let stride = if meta.stride == 0 { len } else { meta.stride }.max(1);
-            let mut at = 0;
-            while at < len {
-                let end = (at + stride).min(len);
-                job.datagrams.push((base + at..base + end, meta.addr));
-                at = end;
+            let Some((seq, mut job)) = next_job(lane, pool, shutdown) else {
+                return;
+            };
+            let received = {
+                let mut chunks = job.storage.chunks_mut(MAX_PACKET);
+                let mut iovs: [IoSliceMut; RX_MESSAGES] =
+                    std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+                udp.recv(socket.into(), &mut iovs, &mut metas)
+            };
+            let messages = match received {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors for earlier sends surface here (e.g. port
+                    // unreachable while the peer restarts): not fatal.
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        debug!(endpoint = %ep.name, error = %e, "receive failed");
+                    }
+                    readable = false;
+                    continue;
+                }
+            };
+            readable = messages == RX_MESSAGES;
+            job.datagrams.clear();
+            for (m, meta) in metas.iter().enumerate().take(messages) {
+                // GRO joins datagrams of one sender: `stride` bytes each, the
+                // last perhaps shorter.
+                let base = m * MAX_PACKET;
+                let len = meta.len.min(MAX_PACKET);
+                let stride = if meta.stride == 0 { len } else { meta.stride }.max(1);
+                let mut at = 0;
+                while at < len {
+                    let end = (at + stride).min(len);
+                    job.datagrams.push((base + at..base + end, meta.addr));
+                    at = end;
+                }
             }
-        }
-        dp.prepare_in(&mut job, Instant::now(), &mut direct);
-        let len = job.packets();
-        drop(job);
-        if len > 0 {
-            lane.submit(seq, len, pool);
+            dp.prepare_in(&mut job, Instant::now(), &mut direct);
+            let len = job.packets();
+            drop(job);
+            if len > 0 {
+                lane.submit(seq, len, pool);
+            }
         }
     }
 }

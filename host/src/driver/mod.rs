@@ -208,7 +208,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let endpoints = cfg
         .endpoints
         .iter()
-        .map(|e| Endpoint::bind(&e.name, e.listen))
+        .map(|e| Endpoint::bind_many(&e.name, e.listen, cfg.dataplane.endpoint_sockets()))
         .collect::<Result<Vec<_>, _>>()?;
     let specs = tunnel_specs_on_routes(&cfg, 0);
     let dataplane = Arc::new(
