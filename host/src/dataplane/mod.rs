@@ -381,7 +381,7 @@ impl Dataplane {
 
     /// Drives WireGuard's timers (rekeying, keepalives, retransmitted
     /// handshakes) of every tunnel. Call about every 100 ms.
-    pub fn tick_timers(&self, _scratch: &mut [u8], sink: &mut impl Sink) {
+    pub fn tick_timers(&self, sink: &mut impl Sink) {
         let now = Instant::now();
         let tunnels = self.tunnels.load();
         for tunnel in tunnels.iter().filter(|t| !t.is_retired()) {
@@ -399,15 +399,15 @@ impl Dataplane {
 
     /// Starts a handshake on every tunnel, so sessions exist before traffic
     /// needs them.
-    pub fn initiate_handshakes(&self, scratch: &mut [u8], sink: &mut impl Sink) {
+    pub fn initiate_handshakes(&self, sink: &mut impl Sink) {
         let tunnels = self.tunnels.load();
         for tunnel in tunnels.iter() {
-            self.initiate_handshake(tunnel.id, scratch, sink);
+            self.initiate_handshake(tunnel.id, sink);
         }
     }
 
     /// Starts a handshake on one tunnel (a reload added it).
-    pub fn initiate_handshake(&self, id: TunnelId, _scratch: &mut [u8], sink: &mut impl Sink) {
+    pub fn initiate_handshake(&self, id: TunnelId, sink: &mut impl Sink) {
         let tunnels = self.tunnels.load();
         let Some(tunnel) = tunnels.live(id) else {
             return;

@@ -250,7 +250,7 @@ impl Control {
                     tun: &tun,
                     probe: &|_: ProbeReceived| {},
                 };
-                dp.tick_timers(&mut self.scratch, &mut sink);
+                dp.tick_timers(&mut sink);
                 next_wg_tick = now + WIREGUARD_TICK;
             }
             if now >= next_rl_reset {
@@ -412,7 +412,7 @@ impl Control {
                 Action::SendEcho { tunnel, seq } => {
                     dp.send_echo(tunnel, seq, &mut self.scratch, &mut sink)
                 }
-                Action::InitiateHandshakes => dp.initiate_handshakes(&mut self.scratch, &mut sink),
+                Action::InitiateHandshakes => dp.initiate_handshakes(&mut sink),
                 Action::Tunnels {
                     cfg,
                     added,
@@ -421,7 +421,7 @@ impl Control {
                     self.change_tunnels(&cfg, &added, &retired);
                     if cfg.role == crate::config::Role::Cgw {
                         for id in added {
-                            dp.initiate_handshake(id, &mut self.scratch, &mut sink);
+                            dp.initiate_handshake(id, &mut sink);
                         }
                     }
                 }
