@@ -3,7 +3,11 @@
 # sitelink, Debian's wireguard-go, boringtun-cli and GotaTun (gotatun-cli;
 # both built from crates.io into target/bench-tools, never committed), rounds
 # alternating between them; per-thread CPU during the TCP test.
-# Usage (root): scripts/bench-datapath.sh [ROUNDS=3] [SECONDS=5]
+# Usage (root): [BENCH_TUNNELS=N] [BENCH_SYSTEMS=a,b] [BENCH_CUTS=0] \
+#   scripts/bench-datapath.sh [ROUNDS=3] [SECONDS=5]
+# BENCH_TUNNELS=N (2-32) adds the N-tunnel test: N tunnels at once, one TCP
+# flow each, against one flow alone (does the aggregate grow?);
+# BENCH_SYSTEMS narrows the systems; BENCH_CUTS=0 skips the tunnel cuts.
 # Prints markdown tables of medians (min-max) and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."

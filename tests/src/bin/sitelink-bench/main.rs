@@ -11,18 +11,22 @@
 //! window ([`threads`]: the busiest thread's share of the data path is what
 //! issue 14 bounds). Then, per round, a tunnel cut under a 10 ms ping train
 //! for each system, and once failover-plugin swaps under load for sitelink
-//! ([`failover`]).
+//! ([`failover`]). With BENCH_TUNNELS=N, per round and system also N
+//! tunnels at once, one TCP flow each ([`tunnels`]): the aggregate with one
+//! flow and with N, to show whether it grows with the tunnels.
 //!
 //! Usage (as root): `scripts/bench-datapath.sh [ROUNDS] [SECONDS]`, which
 //! builds sitelink in release and boringtun-cli and gotatun-cli from
 //! crates.io, installs wireguard-go, and runs this. Environment:
 //! SITELINK_BIN, WIREGUARD_GO_BIN, BORINGTUN_BIN, GOTATUN_BIN, BENCH_SYSTEMS
-//! (a comma list of the systems to run) and BENCH_CUTS=0 (throughput only:
-//! no tunnel cuts, no plugin swaps).
+//! (a comma list of the systems to run), BENCH_CUTS=0 (throughput only:
+//! no tunnel cuts, no plugin swaps) and BENCH_TUNNELS=N (2 to 32: the
+//! N-tunnel test too).
 
 mod failover;
 mod systems;
 mod threads;
+mod tunnels;
 
 use std::path::Path;
 use std::time::Duration;
@@ -39,9 +43,12 @@ use threads::ThreadSample;
 
 const A_OUTER: &str = "198.18.0.1";
 const B_OUTER: &str = "198.18.0.2";
-const A_INNER: &str = "169.254.77.2";
+/// b's inside address in the (first) tunnel: `Side::B.inner(0)`.
 const B_INNER: &str = "169.254.77.1";
+/// The first tunnel's UDP port; tunnel `i` has `PORT + i`.
 const PORT: u16 = 51820;
+/// The most tunnels a pair carries (BENCH_TUNNELS).
+const MAX_TUNNELS: usize = 32;
 const MTU: &str = "1420";
 
 /// One round's numbers for one system.
@@ -55,23 +62,38 @@ struct Sample {
     cpu_s_per_gb: f64,
 }
 
-/// Two namespaces joined by a veth, with one tunnel between them.
+/// Two namespaces joined by a veth, with `tunnels` tunnels between them
+/// (see [`systems`]).
 struct Pair {
     lab: Lab,
     a: Netns,
     b: Netns,
+    tunnels: usize,
     procs: Vec<Spawned>,
 }
 
 impl Drop for Pair {
     fn drop(&mut self) {
         for side in [Side::A, Side::B] {
-            let _ = std::fs::remove_file(systems::uapi_socket(self, side));
+            for i in 0..self.tunnels {
+                let _ = std::fs::remove_file(systems::uapi_socket(self, side, i));
+            }
         }
     }
 }
 
+/// A pair for one tunnel.
 fn pair() -> Result<Pair> {
+    pair_with(1)
+}
+
+/// A pair for `tunnels` tunnels (1 to [`MAX_TUNNELS`]).
+fn pair_with(tunnels: usize) -> Result<Pair> {
+    if !(1..=MAX_TUNNELS).contains(&tunnels) {
+        return Err(Error::msg(format!(
+            "{tunnels} tunnels: the bench runs 1 to {MAX_TUNNELS}"
+        )));
+    }
     let lab = Lab::new()?;
     let a = lab.netns("a")?;
     let b = lab.netns("b")?;
@@ -84,6 +106,7 @@ fn pair() -> Result<Pair> {
         lab,
         a,
         b,
+        tunnels,
         procs: Vec::new(),
     })
 }
@@ -233,6 +256,9 @@ fn main() {
     let mut cuts: Vec<(System, failover::CutSample)> = Vec::new();
     // BENCH_CUTS=0 measures throughput only (to compare builds quickly).
     let with_cuts = std::env::var("BENCH_CUTS").map_or(true, |v| v != "0");
+    let tunnels = tunnels_from_env();
+    let mut tunnel_samples: Vec<(System, tunnels::TunnelsSample)> = Vec::new();
+    let mut tunnel_threads: Vec<(System, ThreadSample)> = Vec::new();
     let started = std::time::Instant::now();
     for round in 1..=rounds {
         for &system in &systems {
@@ -265,6 +291,20 @@ fn main() {
                     std::process::exit(1);
                 }
             }
+            if let Some(n) = tunnels {
+                eprintln!("round {round}/{rounds}: {}, {n} tunnels ...", system.name());
+                match tunnels::measure(system, &sitelink, n, seconds) {
+                    Ok((s, t)) => {
+                        eprintln!("  {s:?}");
+                        tunnel_samples.push((system, s));
+                        tunnel_threads.push((system, t));
+                    }
+                    Err(e) => {
+                        eprintln!("  {} with {n} tunnels failed: {e}", system.name());
+                        std::process::exit(1);
+                    }
+                }
+            }
         }
     }
     let swaps = if with_cuts && systems.contains(&System::Sitelink) {
@@ -284,11 +324,22 @@ fn main() {
         println!("- {v}");
     }
     print_throughput(&systems, &samples, rounds, seconds);
-    threads::print_summary(&thread_samples);
+    threads::print_summary("the TCP 1-stream test", &thread_samples);
     for &system in &systems {
         let last = thread_samples.iter().rev().find(|(s, _)| *s == system);
         if let Some((_, t)) = last {
-            threads::print_table(system, rounds, t);
+            threads::print_table(system, "TCP 1 stream", rounds, t);
+        }
+    }
+    if let Some(n) = tunnels {
+        tunnels::print(&systems, &tunnel_samples, n, rounds, seconds);
+        threads::print_summary(&format!("the {n}-tunnel test"), &tunnel_threads);
+        for &system in &systems {
+            let last = tunnel_threads.iter().rev().find(|(s, _)| *s == system);
+            if let Some((_, t)) = last {
+                let test = format!("{n} tunnels, one TCP flow each");
+                threads::print_table(system, &test, rounds, t);
+            }
         }
     }
     if with_cuts {
@@ -298,6 +349,22 @@ fn main() {
         "\nThe benchmark took {:.0} s (without the builds).",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// BENCH_TUNNELS=N: how many tunnels the N-tunnel test runs (2 to
+/// [`MAX_TUNNELS`]), or none (unset, empty, 0 or 1). Anything else ends the
+/// bench before it starts.
+fn tunnels_from_env() -> Option<usize> {
+    let text = std::env::var("BENCH_TUNNELS").unwrap_or_default();
+    match text.trim().parse::<usize>() {
+        _ if text.trim().is_empty() => None,
+        Ok(0 | 1) => None,
+        Ok(n) if n <= MAX_TUNNELS => Some(n),
+        _ => {
+            eprintln!("BENCH_TUNNELS={text:?}: give a number of tunnels, 2 to {MAX_TUNNELS}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// The throughput table of the systems run (the ratios when sitelink was).

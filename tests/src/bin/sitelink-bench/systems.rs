@@ -3,6 +3,18 @@
 //! boringtun-cli, GotaTun) in the foreground, configured through their UAPI
 //! socket with `wg set`, as a user of them would. Also each system's
 //! version, for the report.
+//!
+//! A pair carries [`Pair::tunnels`] tunnels (1 but in the N-tunnel mode,
+//! [`crate::tunnels`]). Tunnel `i` has its own UDP port on both sides
+//! (51820 + `i`), its own inside /30 (169.254.(77 + `i`).0/30: b has .1, a
+//! .2) and nothing else in common with the others but the keys and the
+//! outer addresses. sitelink: one gateway per side with `N` endpoints (one
+//! socket and one `udp-rx` thread each) and `N` static connections of one
+//! tunnel each; a tunnel's inside /30 is routed over it, so a flow to b's
+//! inside address of tunnel `i` takes tunnel `i`. The plain daemons: `N`
+//! interfaces per side, one daemon process each, one peer per interface (a
+//! WireGuard interface has one key, so `N` peers on one interface would
+//! need `N` keys on the far side, i.e. `N` interfaces there anyway).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +24,7 @@ use sitelink_lab::gateway::make_key;
 use sitelink_lab::process::{self, wait_until, Spawned};
 use sitelink_lab::{Error, Netns, Result};
 
-use crate::{Pair, A_INNER, A_OUTER, B_INNER, B_OUTER, MTU, PORT};
+use crate::{Pair, A_OUTER, B_OUTER, MTU, PORT};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum System {
@@ -112,46 +124,100 @@ impl Side {
         }
     }
 
-    /// Its outer address, the remote's, and its inside address.
-    fn addrs(self) -> (&'static str, &'static str, &'static str) {
+    /// Its outer address and the remote's.
+    fn addrs(self) -> (&'static str, &'static str) {
         match self {
-            Side::A => (A_OUTER, B_OUTER, A_INNER),
-            Side::B => (B_OUTER, A_OUTER, B_INNER),
+            Side::A => (A_OUTER, B_OUTER),
+            Side::B => (B_OUTER, A_OUTER),
         }
+    }
+
+    /// Its inside address in tunnel `i` (b: .1, a: .2 of the tunnel's /30).
+    pub fn inner(self, i: usize) -> String {
+        let host = match self {
+            Side::A => 2,
+            Side::B => 1,
+        };
+        format!("169.254.{}.{host}", 77 + i)
     }
 }
 
-/// Brings up the tunnel of `system` and waits until it carries a ping.
+/// Tunnel `i`'s inside /30.
+fn inside_net(i: usize) -> String {
+    format!("169.254.{}.0/30", 77 + i)
+}
+
+/// Tunnel `i`'s UDP port, the same on both sides.
+fn port(i: usize) -> u16 {
+    // At most MAX_TUNNELS (main.rs) tunnels: no overflow.
+    PORT + i as u16
+}
+
+/// Brings up the [`Pair::tunnels`] tunnels of `system` and waits until each
+/// carries a ping.
 pub fn bring_up(system: System, p: &mut Pair, sitelink: &Path) -> Result<()> {
     let dir = p.lab.dir().to_path_buf();
     let (ka, kb) = (dir.join("a.key"), dir.join("b.key"));
     let pub_a = make_key(sitelink, &ka)?;
     let pub_b = make_key(sitelink, &kb)?;
     for (side, key, peer) in [(Side::A, &ka, &pub_b), (Side::B, &kb, &pub_a)] {
-        let proc = if system == System::Sitelink {
-            sitelink_gateway(p, side, key, peer, sitelink)?
+        if system == System::Sitelink {
+            let proc = sitelink_gateway(p, side, key, peer, sitelink)?;
+            p.procs.push(proc);
         } else {
-            plain_peer(system, p, side, key, peer)?
-        };
-        p.procs.push(proc);
+            for i in 0..p.tunnels {
+                let proc = plain_peer(system, p, side, key, peer, i)?;
+                p.procs.push(proc);
+            }
+        }
     }
-    wait_until(
-        "the tunnel to carry a ping",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || {
-            p.a.exec(
-                "ping",
-                &["-c", "1", "-W", "1", B_INNER],
-                Duration::from_secs(3),
-            )
-            .is_ok_and(|o| o.status.success())
-        },
-    )?;
+    for i in 0..p.tunnels {
+        let to = Side::B.inner(i);
+        wait_until(
+            &format!("tunnel {i} to carry a ping to {to}"),
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || {
+                p.a.exec("ping", &["-c", "1", "-W", "1", &to], Duration::from_secs(3))
+                    .is_ok_and(|o| o.status.success())
+            },
+        )?;
+    }
     Ok(())
 }
 
-/// One sitelink gateway (a: the CGW, b: the VGW) with one tunnel.
+/// The config of one sitelink gateway of the bench (a: the CGW, b: the VGW)
+/// with `tunnels` tunnels: an endpoint and a static connection per tunnel.
+fn sitelink_config(side: Side, key: &Path, socket: &Path, peer: &str, tunnels: usize) -> String {
+    let name = side.name();
+    let role = if side == Side::A { "cgw" } else { "vgw" };
+    let (outer, remote) = side.addrs();
+    let mut config = format!(
+        "[gateway]\nname = \"bench-{name}\"\nrole = \"{role}\"\nprivate_key_file = \"{}\"\n\
+         admin_socket = \"{}\"\n\n[tun]\nname = \"sl{name}\"\nmtu = {MTU}\n\n\
+         [route_table]\nkernel_routes = false\n",
+        key.display(),
+        socket.display()
+    );
+    for i in 0..tunnels {
+        let port = port(i);
+        config.push_str(&format!(
+            "\n[[endpoint]]\nname = \"wan{i}\"\nlisten = \"{outer}:{port}\"\n"
+        ));
+    }
+    for i in 0..tunnels {
+        let (port, inside) = (port(i), inside_net(i));
+        config.push_str(&format!(
+            "\n[[connection]]\nname = \"bench{i}\"\nrouting = \"static\"\n\
+             static_routes = [\"10.77.{i}.0/24\"]\n\n\
+             [[connection.tunnel]]\nendpoint = \"wan{i}\"\nremote = \"{remote}:{port}\"\n\
+             remote_public_key = \"{peer}\"\ninside_cidr = \"{inside}\"\n"
+        ));
+    }
+    config
+}
+
+/// One sitelink gateway (a: the CGW, b: the VGW) with the pair's tunnels.
 fn sitelink_gateway(
     p: &Pair,
     side: Side,
@@ -161,22 +227,11 @@ fn sitelink_gateway(
 ) -> Result<Spawned> {
     let dir = p.lab.dir();
     let name = side.name();
-    let role = if side == Side::A { "cgw" } else { "vgw" };
-    let (outer, remote, _) = side.addrs();
     let config = dir.join(format!("{name}.toml"));
+    let socket = dir.join(format!("{name}.sock"));
     std::fs::write(
         &config,
-        format!(
-            "[gateway]\nname = \"bench-{name}\"\nrole = \"{role}\"\nprivate_key_file = \"{}\"\n\
-             admin_socket = \"{}\"\n\n[tun]\nname = \"sl{name}\"\nmtu = {MTU}\n\n\
-             [[endpoint]]\nname = \"wan\"\nlisten = \"{outer}:{PORT}\"\n\n\
-             [route_table]\nkernel_routes = false\n\n[[connection]]\nname = \"bench\"\n\
-             routing = \"static\"\nstatic_routes = [\"10.77.0.0/24\"]\n\n\
-             [[connection.tunnel]]\nendpoint = \"wan\"\nremote = \"{remote}:{PORT}\"\n\
-             remote_public_key = \"{peer}\"\ninside_cidr = \"169.254.77.0/30\"\n",
-            key.display(),
-            dir.join(format!("{name}.sock")).display()
-        ),
+        sitelink_config(side, key, &socket, peer, p.tunnels),
     )
     .map_err(|e| Error::msg(format!("write config: {e}")))?;
     let cmd = side
@@ -189,25 +244,36 @@ fn sitelink_gateway(
     )
 }
 
-/// A plain daemon's interface on `side`. The names differ per side and per
-/// lab: the UAPI socket path (/var/run/wireguard/IFACE.sock) is shared by
-/// all namespaces.
-fn iface(p: &Pair, side: Side) -> String {
-    format!("wg{}{}", p.lab.short(), side.name())
+/// A plain daemon's interface for tunnel `i` on `side`. The names differ per
+/// side and per lab: the UAPI socket path (/var/run/wireguard/IFACE.sock) is
+/// shared by all namespaces. At most 15 bytes: "wg", the lab's `<pid>x<n>`,
+/// the side and `i`.
+fn iface(p: &Pair, side: Side, i: usize) -> String {
+    format!("wg{}{}{i}", p.lab.short(), side.name())
 }
 
-/// Where a plain daemon on `side` listens for `wg`. The daemons leave it
-/// behind when they are killed; the [`Pair`] removes it when dropped.
-pub fn uapi_socket(p: &Pair, side: Side) -> PathBuf {
-    PathBuf::from(format!("/var/run/wireguard/{}.sock", iface(p, side)))
+/// Where the plain daemon of tunnel `i` on `side` listens for `wg`. The
+/// daemons leave it behind when they are killed; the [`Pair`] removes it
+/// when dropped.
+pub fn uapi_socket(p: &Pair, side: Side, i: usize) -> PathBuf {
+    PathBuf::from(format!("/var/run/wireguard/{}.sock", iface(p, side, i)))
 }
 
-/// One side of a plain WireGuard daemon: started in the foreground in its
-/// namespace, then configured with `wg set` over its UAPI socket.
-fn plain_peer(system: System, p: &Pair, side: Side, key: &Path, peer: &str) -> Result<Spawned> {
-    let name = side.name();
-    let (_, remote, inner) = side.addrs();
-    let iface = iface(p, side);
+/// One side of tunnel `i` of a plain WireGuard daemon: started in the
+/// foreground in its namespace, then configured with `wg set` over its UAPI
+/// socket.
+fn plain_peer(
+    system: System,
+    p: &Pair,
+    side: Side,
+    key: &Path,
+    peer: &str,
+    i: usize,
+) -> Result<Spawned> {
+    let name = format!("{}{i}", side.name());
+    let (_, remote) = side.addrs();
+    let (inner, port) = (side.inner(i), port(i));
+    let iface = iface(p, side, i);
     let ns = side.ns(p);
     let cmd = if system == System::WireguardGo {
         ns.command(system.bin(), &["-f", &iface])
@@ -223,7 +289,7 @@ fn plain_peer(system: System, p: &Pair, side: Side, key: &Path, peer: &str) -> R
         cmd,
         &p.lab.dir().join(format!("{name}.log")),
     )?;
-    let sock = uapi_socket(p, side);
+    let sock = uapi_socket(p, side, i);
     wait_until(
         &format!("{iface} to appear"),
         Duration::from_secs(10),
@@ -238,16 +304,41 @@ fn plain_peer(system: System, p: &Pair, side: Side, key: &Path, peer: &str) -> R
             "private-key",
             &key.to_string_lossy(),
             "listen-port",
-            &PORT.to_string(),
+            &port.to_string(),
             "peer",
             peer,
             "endpoint",
-            &format!("{remote}:{PORT}"),
+            &format!("{remote}:{port}"),
             "allowed-ips",
-            "169.254.77.0/30",
+            &inside_net(i),
         ],
     )?;
     ns.add_addr(&iface, &format!("{inner}/30"))?;
     ns.ip(&["link", "set", &iface, "mtu", MTU, "up"])?;
     Ok(spawned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tunnel_has_its_own_endpoint_port_connection_and_inside_net() {
+        let config = sitelink_config(Side::B, Path::new("/k"), Path::new("/s.sock"), "PEER", 3);
+        assert_eq!(config.matches("[[endpoint]]").count(), 3, "{config}");
+        assert_eq!(config.matches("[[connection]]").count(), 3, "{config}");
+        assert_eq!(config.matches("remote_public_key = \"PEER\"").count(), 3);
+        for (i, port) in [51820, 51821, 51822].into_iter().enumerate() {
+            for line in [
+                format!("name = \"wan{i}\"\nlisten = \"{B_OUTER}:{port}\""),
+                format!("endpoint = \"wan{i}\"\nremote = \"{A_OUTER}:{port}\""),
+                format!("inside_cidr = \"169.254.{}.0/30\"", 77 + i),
+                format!("static_routes = [\"10.77.{i}.0/24\"]"),
+            ] {
+                assert!(config.contains(&line), "no {line:?} in\n{config}");
+            }
+        }
+        assert_eq!(Side::B.inner(0), crate::B_INNER);
+        assert_eq!(Side::A.inner(2), "169.254.79.2");
+    }
 }

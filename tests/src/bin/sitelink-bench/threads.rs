@@ -10,6 +10,9 @@
 //! control plane worth the name, so every thread of theirs counts:
 //! boringtun-cli's event-loop threads, GotaTun's tokio workers and
 //! wireguard-go's OS threads (goroutines are not visible from outside).
+//! In the N-tunnel test a plain daemon runs one process per tunnel and side:
+//! the threads of all of them count, and a main thread is labelled with its
+//! process id.
 
 use std::collections::HashMap;
 use std::thread;
@@ -185,12 +188,20 @@ pub fn during<T: Send>(
             *same.entry((t.side, t.name.clone())).or_default() += 1;
         }
     }
+    // More than one process on a side (a plain daemon per tunnel): main
+    // threads are told apart by process id.
+    let mut pids: HashMap<Side, Vec<u32>> = HashMap::new();
+    for &(side, pid) in procs {
+        pids.entry(side).or_default().push(pid);
+    }
     let mut nth: HashMap<(Side, String), usize> = HashMap::new();
     let rows = rows
         .into_iter()
         .map(|(tid, t, used)| {
             let key = (t.side, t.name.clone());
-            let label = if tid == t.pid {
+            let label = if tid == t.pid && pids.get(&t.side).is_some_and(|p| p.len() > 1) {
+                format!("{} (main, pid {})", t.name, t.pid)
+            } else if tid == t.pid {
                 format!("{} (main)", t.name)
             } else if same.get(&key).is_some_and(|n| *n > 1) {
                 let n = nth.entry(key).or_default();
@@ -236,10 +247,11 @@ fn pct(x: f64) -> String {
     }
 }
 
-/// One round's per-thread table for `system`, and its largest share.
-pub fn print_table(system: System, round: usize, t: &ThreadSample) {
+/// One round's per-thread table for `system` during `test` (e.g. "TCP 1
+/// stream"), and its largest share.
+pub fn print_table(system: System, test: &str, round: usize, t: &ThreadSample) {
     println!(
-        "\n{}, TCP 1 stream, threads over seconds {:.0}-{:.0} of the test ({:.1} s), round {round}. \
+        "\n{}, {test}, threads over seconds {:.0}-{:.0} of the test ({:.1} s), round {round}. \
          Side a runs the iperf3 client (its tunnel process encrypts the data), b the server.\n",
         system.name(),
         t.from_s,
@@ -307,10 +319,11 @@ pub fn print_table(system: System, round: usize, t: &ThreadSample) {
 }
 
 /// Per system, over the rounds: the largest data-path thread's share of
-/// its side's data-path CPU (and of both sides'), and how busy it was.
-pub fn print_summary(samples: &[(System, ThreadSample)]) {
+/// its side's data-path CPU (and of both sides') during `test` (e.g. "the
+/// TCP 1-stream test"), and how busy it was.
+pub fn print_summary(test: &str, samples: &[(System, ThreadSample)]) {
     println!(
-        "\nLargest single data-path thread during the TCP 1-stream test, medians (min-max) over \
+        "\nLargest single data-path thread during {test}, medians (min-max) over \
          the rounds; its share of its own side's data-path CPU is the figure issue 14 bounds \
          (at most {} at saturation).\n",
         pct(TARGET_SHARE)
