@@ -18,7 +18,9 @@
 //! [`stock`] and [`frr`] (the stock peers: wg-quick, BIRD 2, GoBGP, FRR's bgpd),
 //! [`default_route`] (the learned-default-route scenario, over either
 //! underlay), [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
-//! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters).
+//! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters),
+//! [`order`] (packet order across a tunnel: TCP reorder counters, iperf3's
+//! out-of-order datagrams, a qdisc that breaks the order on purpose).
 
 pub mod cleanup;
 pub mod default_route;
@@ -28,6 +30,7 @@ pub mod gateway;
 pub mod interop;
 pub mod measure;
 pub mod netns;
+pub mod order;
 pub mod plugins;
 pub mod process;
 pub mod routing;

@@ -278,10 +278,18 @@ pub fn parse_iperf3(json: &str) -> Result<IperfResult> {
 /// Starts `iperf3 -s -1 -p PORT` (one test, then exit) in `ns`, logging to
 /// `log`, and waits (5 s) until it listens.
 pub fn iperf3_server(ns: &Netns, port: u16, log: &Path) -> Result<Spawned> {
+    iperf3_server_with(ns, port, log, &[])
+}
+
+/// [`iperf3_server`] with `extra` arguments (e.g. `-J`, whose report a
+/// client's `--get-server-output` then carries as JSON).
+pub fn iperf3_server_with(ns: &Netns, port: u16, log: &Path, extra: &[&str]) -> Result<Spawned> {
     let p = port.to_string();
+    let mut args = vec!["-s", "-1", "-p", &p];
+    args.extend_from_slice(extra);
     let mut server = Spawned::start(
         &format!("iperf3 server {}:{port}", ns.name()),
-        ns.command("iperf3", &["-s", "-1", "-p", &p]),
+        ns.command("iperf3", &args),
         log,
     )?;
     let filter = format!("sport = :{port}");
