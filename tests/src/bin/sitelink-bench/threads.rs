@@ -4,8 +4,9 @@
 //! target for sitelink: at saturation, no single thread does more than a
 //! third of the data path's CPU.
 //!
-//! The data path of sitelink is its `tun-rx` and `udp-rx-N` threads
-//! (host/src/dataplane/io.rs); its control, admin, BGP, log and policy
+//! The data path of sitelink is its `tun-rx` (one per TUN queue), `udp-rx-N`
+//! (one per endpoint socket) and `dp-worker-N` threads
+//! (host/src/dataplane/io.rs, pipeline.rs); its control, admin, BGP, log and policy
 //! threads are listed but not counted. The plain WireGuard daemons have no
 //! control plane worth the name, so every thread of theirs counts:
 //! boringtun-cli's event-loop threads, GotaTun's tokio workers and
@@ -23,7 +24,7 @@ use sitelink_lab::{Error, Result};
 use crate::systems::{Side, System};
 
 /// Name prefixes of sitelink's data-path threads.
-pub const SITELINK_DATA_PATH: [&str; 2] = ["tun-rx", "udp-rx"];
+pub const SITELINK_DATA_PATH: [&str; 3] = ["tun-rx", "udp-rx", "dp-worker"];
 
 /// The bound on one thread's share of the data path's CPU.
 const TARGET_SHARE: f64 = 1.0 / 3.0;
