@@ -141,8 +141,8 @@ const JOBS_PER_LANE: usize = 8;
 
 /// Starts the worker pool (`workers` threads; 0: every reader does its own
 /// crypto), a reader for the TUN device's queue and for each of
-/// `extra_queues`, and one reader per endpoint. Decrypted packets are
-/// written to `tun`.
+/// `extra_queues`, and one reader per endpoint socket. Decrypted packets
+/// are written through the queue of their flow (see [`BatchSink`]).
 pub fn spawn(
     dataplane: Arc<Dataplane>,
     tun: Arc<SyncDevice>,
@@ -165,33 +165,34 @@ pub fn spawn(
     } else {
         None
     };
-    {
-        let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
+    let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
+    for (n, queue) in queues.iter().enumerate() {
         let jobs = (0..JOBS_PER_LANE)
             .map(|_| OutJob::new(2 * BATCH, segment_len))
             .collect();
         let lane = Lane::new(dataplane.clone(), jobs, OutEmitter);
-        let (dp, tun, probes, shutdown, pool) = (
+        let (dp, queue, probes, shutdown, pool) = (
             dataplane.clone(),
-            tun.clone(),
+            queue.clone(),
             probes.clone(),
             shutdown.clone(),
             pool.clone(),
         );
-        threads.push(
-            std::thread::Builder::new()
-                .name("tun-rx".into())
-                .spawn(move || {
-                    tun_reader(
-                        &dp,
-                        &lane,
-                        pool.as_deref(),
-                        &tun,
-                        probes.as_ref(),
-                        &shutdown,
-                    )
-                })?,
-        );
+        let name = if n == 0 {
+            "tun-rx".to_string()
+        } else {
+            format!("tun-rx-{n}")
+        };
+        threads.push(std::thread::Builder::new().name(name).spawn(move || {
+            tun_reader(
+                &dp,
+                &lane,
+                pool.as_deref(),
+                &queue,
+                probes.as_ref(),
+                &shutdown,
+            )
+        })?);
     }
     for (index, ep) in dataplane.endpoints.iter().enumerate() {
         for socket in 0..ep.sockets().count() {
@@ -199,7 +200,7 @@ pub fn spawn(
                 .map(|_| InJob::new(index, RX_MESSAGES * MAX_PACKET))
                 .collect();
             let emitter = InEmitter {
-                sink: BatchSink::new(tun.clone(), probes.clone()),
+                sink: BatchSink::new(&queues, probes.clone()),
             };
             let lane = Lane::new(dataplane.clone(), jobs, emitter);
             let (dp, tun, probes, shutdown, pool) = (
@@ -274,30 +275,56 @@ impl Emitter for InEmitter {
     }
 }
 
-/// The inbound emitter's TUN output: decrypted packets queued and written
-/// in one coalescing write per run of jobs.
+/// The inbound emitter's TUN output: decrypted packets queued per TUN queue
+/// and written in one coalescing write per queue and run of jobs.
+///
+/// Each packet is written through the queue its flow hashes to, both
+/// directions alike ([`super::flow_queue`]): the kernel sends a flow's
+/// packets to the queue that last wrote one of them, so the flow's other
+/// direction is read from that queue too, and flows spread over the
+/// queues' readers (written all through one queue, every flow would be
+/// read from it).
 pub struct BatchSink {
-    tun: Arc<SyncDevice>,
+    queues: Vec<Queued>,
     probe: Arc<ProbeHandler>,
-    tun_out: TunBatch,
+}
+
+/// One TUN queue and what waits to be written to it.
+struct Queued {
+    tun: Arc<SyncDevice>,
+    out: TunBatch,
     gro: GROTable,
 }
 
 impl BatchSink {
-    pub fn new(tun: Arc<SyncDevice>, probe: Arc<ProbeHandler>) -> Self {
+    /// A sink writing through `queues` (at least one).
+    pub fn new(queues: &[Arc<SyncDevice>], probe: Arc<ProbeHandler>) -> Self {
         BatchSink {
-            tun,
+            queues: queues
+                .iter()
+                .map(|tun| Queued {
+                    tun: tun.clone(),
+                    out: TunBatch::new(BATCH),
+                    gro: GROTable::default(),
+                })
+                .collect(),
             probe,
-            tun_out: TunBatch::new(BATCH),
-            gro: GROTable::default(),
         }
     }
 
     fn flush_tun(&mut self, dp: &Dataplane) {
-        if self.tun_out.is_empty() {
+        for q in &mut self.queues {
+            q.flush(dp);
+        }
+    }
+}
+
+impl Queued {
+    fn flush(&mut self, dp: &Dataplane) {
+        if self.out.is_empty() {
             return;
         }
-        let queued = self.tun_out.queued();
+        let queued = self.out.queued();
         let packets = queued.len() as u64;
         if let Err(e) = self.tun.send_multiple(&mut self.gro, queued, TUN_HEADROOM) {
             // Counted as the whole batch: a failed coalescing write may
@@ -307,7 +334,7 @@ impl BatchSink {
                 .fetch_add(packets, Ordering::Relaxed);
             debug!(error = %e, "TUN write failed");
         }
-        self.tun_out.clear();
+        self.out.clear();
     }
 }
 
@@ -319,9 +346,13 @@ struct BoundSink<'a> {
 
 impl Sink for BoundSink<'_> {
     fn to_tun(&mut self, packet: &[u8]) {
-        if !self.sink.tun_out.push(packet) {
-            self.sink.flush_tun(self.dp);
-            self.sink.tun_out.push(packet);
+        let n = self.sink.queues.len();
+        let Some(q) = self.sink.queues.get_mut(super::flow_queue(packet, n)) else {
+            return;
+        };
+        if !q.out.push(packet) {
+            q.flush(self.dp);
+            q.out.push(packet);
         }
     }
 

@@ -582,3 +582,26 @@ fn a_batch_keeps_order_counts_once_and_survives_junk_and_a_handshake_inside() {
     );
     assert_eq!(b_out.net.len(), 1, "B answers the initiation");
 }
+
+#[test]
+fn both_directions_of_a_flow_take_the_same_tun_queue_and_flows_spread() {
+    use super::flow_queue;
+    let tcp = |src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16| {
+        let mut p = ipv4_udp(src, dst, b"x");
+        p[9] = 6;
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p
+    };
+    let mut used = std::collections::HashSet::new();
+    for port in 40000..40064u16 {
+        let there = tcp([10, 1, 0, 10], [10, 2, 0, 10], port, 5201);
+        let back = tcp([10, 2, 0, 10], [10, 1, 0, 10], 5201, port);
+        assert_eq!(flow_queue(&there, 4), flow_queue(&back, 4));
+        used.insert(flow_queue(&there, 4));
+    }
+    assert_eq!(used.len(), 4, "64 flows use every one of 4 queues");
+    assert_eq!(flow_queue(&tcp([10, 1, 0, 10], [10, 2, 0, 10], 1, 2), 1), 0);
+    assert_eq!(flow_queue(&[0x45], 4), 0, "too short: queue 0, no panic");
+    assert_eq!(flow_queue(&[], 4), 0);
+}
