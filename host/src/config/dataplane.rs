@@ -12,9 +12,11 @@ use super::model::DataplaneConfig;
 
 /// More workers than this is a typo, not a machine.
 pub const MAX_WORKERS: i64 = 1024;
-/// Readers of one kind past this buy nothing (the kernel allows 256 TUN
-/// queues).
-pub const MAX_READERS: i64 = 64;
+/// TUN queues read at most: with 4 jobs of 256 packets in flight per
+/// queue, a tunnel's counters stay within 4,096 of each other.
+pub const MAX_TUN_QUEUES: i64 = 4;
+/// Sockets per endpoint at most (each holds its receive jobs, about 12 MB).
+pub const MAX_ENDPOINT_SOCKETS: i64 = 16;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,12 +49,19 @@ pub(crate) fn dataplane(
             usize::try_from(n).ok()
         }
     };
-    let tun_queues = count(src, raw.tun_queues.as_ref(), "tun_queues", "queue")?;
+    let tun_queues = count(
+        src,
+        raw.tun_queues.as_ref(),
+        "tun_queues",
+        MAX_TUN_QUEUES,
+        "1 (one queue, the default)",
+    )?;
     let endpoint_sockets = count(
         src,
         raw.endpoint_sockets.as_ref(),
         "endpoint_sockets",
-        "socket",
+        MAX_ENDPOINT_SOCKETS,
+        "1 (one socket)",
     )?;
     Ok(DataplaneConfig {
         workers,
@@ -61,25 +70,24 @@ pub(crate) fn dataplane(
     })
 }
 
-/// A count of readers (`tun_queues`, `endpoint_sockets`): 1 to
-/// [`MAX_READERS`], None when absent.
+/// A count of readers (`tun_queues`, `endpoint_sockets`): 1 to `max`,
+/// None when absent.
 fn count(
     src: &Source,
     v: Option<&Spanned<i64>>,
     key: &str,
-    unit: &str,
+    max: i64,
+    one: &str,
 ) -> Result<Option<usize>, ConfigError> {
     let Some(v) = v else {
         return Ok(None);
     };
     let n = *v.get_ref();
-    if !(1..=MAX_READERS).contains(&n) {
+    if !(1..=max).contains(&n) {
         return Err(src.err(
             v.span(),
             format!("[dataplane] {key} = {n} is out of range"),
-            format!(
-                "use 1 (one {unit}) to {MAX_READERS}, or leave it out for one per core (at most 4)"
-            ),
+            format!("use {one} to {max}, or leave it out for the default"),
         ));
     }
     Ok(usize::try_from(n).ok())

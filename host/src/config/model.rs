@@ -50,8 +50,7 @@ pub struct DataplaneConfig {
     /// Threads that seal and open packets; None: one per core; 0: none (each
     /// reader does its own crypto).
     pub workers: Option<usize>,
-    /// Queues of the TUN device read, one thread each; None: one per core,
-    /// at most 4.
+    /// Queues of the TUN device read, one thread each; None: one.
     pub tun_queues: Option<usize>,
     /// Sockets per endpoint (SO_REUSEPORT), one thread each; None: one per
     /// core, at most 4.
@@ -70,7 +69,7 @@ impl DataplaneConfig {
 
     /// The TUN queues to read on this machine.
     pub fn tun_queues(&self) -> usize {
-        self.tun_queues.unwrap_or_else(|| cores().min(4))
+        self.tun_queues.unwrap_or(1)
     }
 
     /// The sockets to bind per endpoint on this machine.

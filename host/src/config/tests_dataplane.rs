@@ -46,20 +46,23 @@ fn workers_out_of_range_or_misspelt_are_refused() {
 }
 
 #[test]
-fn reader_counts_default_to_the_cores_up_to_four_and_take_1_to_64() {
+fn reader_counts_default_and_ranges() {
     let fx = Fixture::new();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let c = fx.parse(&fx.base()).expect("no table");
-    assert_eq!(c.dataplane.tun_queues(), cores.min(4));
+    assert_eq!(c.dataplane.tun_queues(), 1);
     assert_eq!(c.dataplane.endpoint_sockets(), cores.min(4));
-    for n in [1usize, 3, 64] {
-        let text = with_table(&fx, &format!("tun_queues = {n}\nendpoint_sockets = {n}"));
+    for (q, e) in [(1usize, 1usize), (3, 5), (4, 16)] {
+        let text = with_table(&fx, &format!("tun_queues = {q}\nendpoint_sockets = {e}"));
         let c = fx.parse(&text).expect("in range");
-        assert_eq!(c.dataplane.tun_queues(), n);
-        assert_eq!(c.dataplane.endpoint_sockets(), n);
+        assert_eq!(c.dataplane.tun_queues(), q);
+        assert_eq!(c.dataplane.endpoint_sockets(), e);
     }
-    for (key, unit) in [("tun_queues", "queue"), ("endpoint_sockets", "socket")] {
-        for n in [0i64, 65] {
+    for (key, max, one) in [
+        ("tun_queues", 4, "1 (one queue, the default)"),
+        ("endpoint_sockets", 16, "1 (one socket)"),
+    ] {
+        for n in [0i64, max + 1] {
             let text = with_table(&fx, &format!("{key} = {n}"));
             assert_err_after(
                 &fx,
@@ -68,7 +71,7 @@ fn reader_counts_default_to_the_cores_up_to_four_and_take_1_to_64() {
                 0,
                 key.len() + 3,
                 &format!("[dataplane] {key} = {n} is out of range"),
-                &format!("use 1 (one {unit}) to 64, or leave it out for one per core (at most 4)"),
+                &format!("use {one} to {max}, or leave it out for the default"),
             );
         }
     }

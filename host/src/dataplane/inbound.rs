@@ -31,7 +31,7 @@ use tracing::{debug, info};
 use super::fib::{Fib, TunnelId};
 use super::pipeline::Job;
 use super::tunnel::{Tally, Tunnel, TunnelState};
-use super::{echo_ident, Dataplane, ProbeKind, Sink, Tunnels, HANDSHAKE_RATE_LIMIT};
+use super::{echo_ident, Dataplane, ProbeKind, Sink, Tunnels};
 use crate::packet;
 use crate::wg::{self, Admit, Outcome, Session, COOKIE_REPLY_LEN, DATA_OVERHEAD};
 
@@ -154,6 +154,12 @@ impl Job for InJob {
     fn discard(&mut self) {
         self.runs.clear();
         self.items.clear();
+    }
+
+    fn emitted(&mut self) {
+        self.runs.clear();
+        self.items.clear();
+        self.fib = None;
     }
 
     fn packets(&self) -> usize {
@@ -348,13 +354,10 @@ impl Dataplane {
         now: Instant,
         sink: &mut impl Sink,
     ) -> bool {
-        let handshake = matches!(datagram.first(), Some(1 | 2));
-        let under_load = handshake
-            && self.handshake_count.fetch_add(1, Ordering::Relaxed) >= HANDSHAKE_RATE_LIMIT;
         let mut cookie = [0u8; COOKIE_REPLY_LEN];
         match self
             .gate
-            .admit(datagram, from, now, under_load, &mut cookie, &mut OsRng)
+            .admit(datagram, from, now, &mut cookie, &mut OsRng)
         {
             Ok(Admit::Pass) => {}
             Ok(Admit::CookieReply) => {

@@ -1,5 +1,5 @@
-//! The data path's threads: one reads the TUN device, one reads each
-//! endpoint, each in batches (jobs) that it prepares in order and hands to
+//! The data path's threads: one reads each TUN queue, one reads each
+//! endpoint socket, each in batches (jobs) that it prepares in order and hands to
 //! the worker pool for the crypto (`pipeline`); the lanes' emitters send and
 //! write the finished jobs in order.
 //!
@@ -34,8 +34,9 @@ use super::{Dataplane, ProbeKind, Sink};
 
 /// Packets (TUN segments, or datagrams) handled as one batch.
 pub const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
-/// Datagrams (each possibly a GRO train of them) one recvmmsg may return.
-const RX_MESSAGES: usize = 32;
+/// Datagrams (each possibly a GRO train of up to 64 of them) one recvmmsg
+/// may return: at most 512 datagrams per job.
+const RX_MESSAGES: usize = 8;
 /// Largest packet read from the TUN device or a socket.
 const MAX_PACKET: usize = 65_536;
 /// How long a full socket buffer may hold up one flush before its datagrams
@@ -135,9 +136,13 @@ fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<boo
 }
 
 /// Jobs in flight per reader: enough to keep every worker busy, few enough
-/// that a tunnel's datagrams stay well inside the far side's replay window
-/// (8 jobs of at most 2 x [`BATCH`] packets: 2,048 counters).
-const JOBS_PER_LANE: usize = 8;
+/// that a tunnel's counters stay inside the replay window. Out: 4 jobs of
+/// at most 2 x [`BATCH`] packets, 1,024 counters per lane, 4,096 with the
+/// most TUN queues allowed (kernel WireGuard's and wireguard-go's windows
+/// are 8,128; one lane is always in counter order). In: 8 jobs of at most
+/// 512 datagrams, 4,096 (our window: 8,128).
+const OUT_JOBS_PER_LANE: usize = 4;
+const IN_JOBS_PER_LANE: usize = 8;
 
 /// Starts the worker pool (`workers` threads; 0: every reader does its own
 /// crypto), a reader for the TUN device's queue and for each of
@@ -167,7 +172,7 @@ pub fn spawn(
     };
     let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
     for (n, queue) in queues.iter().enumerate() {
-        let jobs = (0..JOBS_PER_LANE)
+        let jobs = (0..OUT_JOBS_PER_LANE)
             .map(|_| OutJob::new(2 * BATCH, segment_len))
             .collect();
         let lane = Lane::new(dataplane.clone(), jobs, OutEmitter);
@@ -196,7 +201,7 @@ pub fn spawn(
     }
     for (index, ep) in dataplane.endpoints.iter().enumerate() {
         for socket in 0..ep.sockets().count() {
-            let jobs = (0..JOBS_PER_LANE)
+            let jobs = (0..IN_JOBS_PER_LANE)
                 .map(|_| InJob::new(index, RX_MESSAGES * MAX_PACKET))
                 .collect();
             let emitter = InEmitter {

@@ -140,8 +140,6 @@ pub struct Dataplane {
     pub counters: DataplaneCounters,
     keys: Arc<StaticKeys>,
     gate: Gate,
-    /// Handshake messages this second (see [`HANDSHAKE_RATE_LIMIT`]).
-    handshake_count: AtomicU64,
 }
 
 impl Dataplane {
@@ -161,9 +159,8 @@ impl Dataplane {
             endpoints,
             fib: FibCell::new(Fib::default()),
             counters: DataplaneCounters::default(),
-            gate: Gate::new(keys.clone()),
+            gate: Gate::new(keys.clone(), HANDSHAKE_RATE_LIMIT),
             keys,
-            handshake_count: AtomicU64::new(0),
         })
     }
 
@@ -394,7 +391,7 @@ impl Dataplane {
 
     /// Starts counting handshake messages afresh; call once a second.
     pub fn reset_rate_limiter(&self) {
-        self.handshake_count.store(0, Ordering::Relaxed);
+        self.gate.reset();
     }
 
     /// Starts a handshake on every tunnel, so sessions exist before traffic

@@ -140,6 +140,12 @@ impl Job for OutJob {
         self.udp.clear();
     }
 
+    fn emitted(&mut self) {
+        self.runs.clear();
+        self.order.clear();
+        self.udp.clear();
+    }
+
     fn packets(&self) -> usize {
         self.order.len()
     }

@@ -10,7 +10,7 @@
 //! completes the job at the head of the lane emits it and every finished job
 //! behind it, under the lane's emit lock (one emitter at a time, never a
 //! wait: a worker that finds the lock taken leaves its finished job to the
-//! holder, which looks again before it lets go). So one tunnel's packets
+//! holder, which looks at the head again after it lets go). So one tunnel's packets
 //! leave on the wire and reach the TUN device in the order they were read,
 //! while its crypto runs on every core, as wireguard-go does with its
 //! per-peer queues.
@@ -21,8 +21,8 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ pub trait Job: Send + 'static {
     fn work(&mut self, dp: &Dataplane);
     /// Leaves nothing to emit (its work panicked: better lost than wrong).
     fn discard(&mut self);
+    /// After it was emitted: lets go of what it holds on to (sessions,
+    /// tunnels), so that keys the peer erased are not kept alive by an idle
+    /// lane.
+    fn emitted(&mut self);
     /// How many packets it holds (a small job on an idle lane is done on
     /// the reader's thread: a hand-off would cost more than it saves).
     fn packets(&self) -> usize;
@@ -159,6 +163,9 @@ impl<E: Emitter> Lane<E> {
             }
         }
         slot.state.store(DONE, Ordering::SeqCst);
+        // Orders the store before the emit lock's try (whose failure is a
+        // relaxed read): the holder's look after unlocking sees DONE.
+        fence(Ordering::SeqCst);
         if seq > self.emitted.load(Ordering::SeqCst) {
             self.overtaken.fetch_add(1, Ordering::Relaxed);
         }
@@ -166,12 +173,16 @@ impl<E: Emitter> Lane<E> {
     }
 
     /// Emits every finished job at the head of the lane, in order. Whoever
-    /// holds the emit lock does it; the others leave.
+    /// holds the emit lock does it; the others leave, and the holder looks
+    /// at the head again after letting go.
     fn emit_ready(&self) {
         loop {
-            let Ok(mut emitter) = self.emitter.try_lock() else {
-                // The holder looks at the head again before letting go.
-                return;
+            let mut emitter = match self.emitter.try_lock() {
+                Ok(emitter) => emitter,
+                // A panic elsewhere while emitting: the emitter's state is
+                // still usable (at worst a batch is lost).
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
             };
             loop {
                 let head = self.emitted.load(Ordering::SeqCst);
@@ -189,12 +200,16 @@ impl<E: Emitter> Lane<E> {
                     if emitted.is_err() {
                         error!("emitting a data-path job panicked; its packets are dropped");
                     }
+                    job.emitted();
                 }
                 slot.state.store(FREE, Ordering::SeqCst);
                 self.emitted.store(head + 1, Ordering::SeqCst);
             }
-            emitter.flush(&self.dp);
+            if catch_unwind(AssertUnwindSafe(|| emitter.flush(&self.dp))).is_err() {
+                error!("flushing a data-path lane panicked; its queued packets are dropped");
+            }
             drop(emitter);
+            fence(Ordering::SeqCst);
             // A job finished while we held the lock is ours to emit.
             let head = self.emitted.load(Ordering::SeqCst);
             let ready = self
@@ -246,7 +261,12 @@ impl Pool {
                     .spawn(move || {
                         while !shutdown.load(Ordering::Relaxed) {
                             if let Ok((lane, seq)) = rx.recv_timeout(WORKER_POLL) {
-                                lane.run(seq);
+                                // run() catches a job's panics; this keeps
+                                // the worker whatever else unwinds.
+                                let ran = catch_unwind(AssertUnwindSafe(|| lane.run(seq)));
+                                if ran.is_err() {
+                                    error!("a data-path worker caught a panic");
+                                }
                             }
                         }
                     })?,

@@ -26,6 +26,7 @@ impl Job for Slow {
         std::thread::sleep(self.sleep);
     }
     fn discard(&mut self) {}
+    fn emitted(&mut self) {}
     fn packets(&self) -> usize {
         // Never small enough to be done on the reader's thread.
         100

@@ -605,3 +605,74 @@ fn both_directions_of_a_flow_take_the_same_tun_queue_and_flows_spread() {
     assert_eq!(flow_queue(&[0x45], 4), 0, "too short: queue 0, no panic");
     assert_eq!(flow_queue(&[], 4), 0);
 }
+
+#[test]
+fn junk_does_not_put_the_gateway_under_load_but_a_handshake_flood_does() {
+    let (a, b) = pair();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let initiation = |scratch: &mut Vec<u8>| {
+        let tunnels = a.dp.tunnels();
+        let mut state = tunnels[0].lock();
+        let len = state
+            .peer
+            .initiate(std::time::Instant::now(), scratch)
+            .expect("initiation");
+        scratch[..len].to_vec()
+    };
+    let from: SocketAddr = A_ADDR.parse().unwrap();
+    // 500 one-byte "initiations": no valid MAC1, not counted.
+    for _ in 0..500 {
+        b.dp.handle_datagram(
+            &b.fib,
+            0,
+            from,
+            &[1],
+            &mut scratch,
+            &mut Recorder::default(),
+        );
+    }
+    let init = initiation(&mut scratch);
+    let mut out = Recorder::default();
+    b.dp.handle_datagram(&b.fib, 0, from, &init, &mut scratch, &mut out);
+    assert_eq!(out.net.len(), 1);
+    assert_eq!(
+        out.net[0].2[0], 2,
+        "a handshake response, not a cookie reply"
+    );
+    // The same initiation again and again: valid MAC1, counted (and
+    // refused by the peer as a replay); past the limit, cookies.
+    for _ in 0..super::HANDSHAKE_RATE_LIMIT {
+        b.dp.handle_datagram(
+            &b.fib,
+            0,
+            from,
+            &init,
+            &mut scratch,
+            &mut Recorder::default(),
+        );
+    }
+    let mut out = Recorder::default();
+    b.dp.handle_datagram(
+        &b.fib,
+        0,
+        from,
+        &initiation(&mut scratch),
+        &mut scratch,
+        &mut out,
+    );
+    assert_eq!(out.net.len(), 1);
+    assert_eq!(out.net[0].2[0], 3, "under load: a cookie reply");
+    // A second later (the count reset), handshakes are answered again.
+    b.dp.reset_rate_limiter();
+    std::thread::sleep(std::time::Duration::from_millis(25));
+    let mut out = Recorder::default();
+    b.dp.handle_datagram(
+        &b.fib,
+        0,
+        from,
+        &initiation(&mut scratch),
+        &mut scratch,
+        &mut out,
+    );
+    assert_eq!(out.net.first().map(|n| n.2[0]), Some(2));
+}

@@ -1,16 +1,18 @@
 //! The responder's guard in front of all peers of one static key (the
 //! whitepaper's section 5.3 and 5.4.7): a handshake message must carry a
-//! valid MAC1 for our public key, and while the caller says it is under
-//! load, a valid MAC2 for its source address too, or it is answered with a
+//! valid MAC1 for our public key, and once more than the limit of them
+//! arrived since the caller last reset the count (once a second: under
+//! load), a valid MAC2 for its source address too, or it is answered with a
 //! cookie reply instead of being processed. It runs before the initiator's
 //! static key is decrypted (two DH operations), so a flood of initiations
-//! costs a MAC each, not a DH.
+//! costs a MAC each, not a DH; only messages with a valid MAC1 count, so
+//! junk cannot put the gateway under load.
 //!
-//! It owns the gateway-wide cookie secret. It does not decide when the
-//! gateway is under load (the caller counts handshakes) and must not touch
-//! sockets or the clock.
+//! It owns the gateway-wide cookie secret and the count. It must not touch
+//! sockets or the clock (the caller resets the count).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -35,12 +37,28 @@ pub enum Admit {
 pub struct Gate {
     keys: Arc<StaticKeys>,
     checker: Mutex<CookieChecker>,
+    /// Handshake messages with a valid MAC1 since the last reset.
+    count: AtomicU64,
+    /// Past this many, the gateway is under load.
+    limit: u64,
 }
 
 impl Gate {
-    pub fn new(keys: Arc<StaticKeys>) -> Gate {
+    /// A gate that asks for cookies past `limit` handshake messages between
+    /// two resets.
+    pub fn new(keys: Arc<StaticKeys>, limit: u64) -> Gate {
         let checker = Mutex::new(CookieChecker::new(keys.cookie_key));
-        Gate { keys, checker }
+        Gate {
+            keys,
+            checker,
+            count: AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    /// Starts counting afresh (call once a second).
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
     }
 
     /// Checks `datagram` from `src`. Data messages and cookie replies pass
@@ -51,7 +69,6 @@ impl Gate {
         datagram: &[u8],
         src: SocketAddr,
         now: Instant,
-        under_load: bool,
         reply: &mut [u8; COOKIE_REPLY_LEN],
         rng: &mut impl CryptoRngCore,
     ) -> Result<Admit, Error> {
@@ -61,6 +78,7 @@ impl Gate {
             Message::CookieReply(_) | Message::Data(_) => return Ok(Admit::Pass),
         };
         check_mac1(datagram, &self.keys.mac1_key)?;
+        let under_load = self.count.fetch_add(1, Ordering::Relaxed) >= self.limit;
         if !under_load {
             return Ok(Admit::Pass);
         }
