@@ -134,9 +134,6 @@ pub fn add_address(device: &SyncDevice, address: IpAddr, prefix_len: u8) -> io::
     }
 }
 
-/// Whether creating the device failed because the kernel refused offloads
-/// (an old kernel or a restricted one), not for a reason a plain device
-/// would share (permissions, a busy name).
 /// Opens up to `total - 1` more queues of a multi-queue `device`, so that
 /// several threads read it (the kernel keeps each flow on one queue). Stops
 /// at the first refusal (a single-queue device refuses at once), with a
@@ -155,6 +152,9 @@ pub fn extra_queues(device: &SyncDevice, total: usize) -> Vec<SyncDevice> {
     queues
 }
 
+/// Whether creating the device failed because the kernel refused offloads
+/// or multiple queues (an old kernel or a restricted one), not for a reason
+/// a plain device would share (permissions, a busy name).
 fn offload_refused(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
