@@ -65,7 +65,9 @@ impl NextHop {
 
 /// An immutable longest-prefix-match table for IPv4 and IPv6, with the
 /// source table of the ingress check. Prefixes map to interned next hops
-/// and source sets (see `lpm`): each distinct one is stored once.
+/// and source sets (see `lpm`): each distinct one is stored once. A prefix
+/// has one entry for both its route and its sources (a learned prefix is
+/// nearly always both): one key, not two tables of a million keys each.
 ///
 /// Prefixes may instead point at a **next-hop group** the control plane
 /// numbers and changes ([`Fib::set_group`]): a connection's tunnels, or an
@@ -75,22 +77,49 @@ impl NextHop {
 /// (a shorter prefix answers), as if its prefixes had been removed.
 #[derive(Default, Clone)]
 pub struct Fib {
-    v4: Lpm<u32>,
-    v6: Lpm<u128>,
+    v4: Lpm<u32, Entry>,
+    v6: Lpm<u128, Entry>,
     hops: Interner<NextHop>,
     /// Next-hop groups, by group number.
     groups: Vec<NextHop>,
-    src_v4: Lpm<u32>,
-    src_v6: Lpm<u128>,
     sources: Interner<Vec<ConnectionId>>,
+    /// Prefixes with a route, IPv4 and IPv6 (the tables also hold
+    /// prefixes that are only sources).
+    routes: (usize, usize),
     /// Prefixes that point at a group (the control plane's installed
     /// routes: the Loc-RIB keeps no table of its own).
     grouped: usize,
 }
 
-/// Values of the prefix tables at or above this are group numbers (plus
-/// this), below it interned next hops.
+/// Values of a route at or above this are group numbers (plus this), below
+/// it interned next hops.
 const GROUP: u32 = 1 << 31;
+/// No route, or no sources, in an [`Entry`].
+const NONE: u32 = u32::MAX;
+
+/// A prefix's route (an interned next hop, or [`GROUP`] plus a group
+/// number) and its source set (an interned list of connections), each
+/// [`NONE`] when absent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    route: u32,
+    source: u32,
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry {
+        route: NONE,
+        source: NONE,
+    };
+
+    fn route(self) -> Option<u32> {
+        (self.route != NONE).then_some(self.route)
+    }
+
+    fn source(self) -> Option<u32> {
+        (self.source != NONE).then_some(self.source)
+    }
+}
 
 /// A prefix as the tables key it: the address as an integer, the length.
 enum Key {
@@ -106,6 +135,46 @@ fn key(prefix: &IpNet) -> Key {
 }
 
 impl Fib {
+    /// The entry of exactly `prefix`.
+    fn entry(&self, prefix: &IpNet) -> Option<Entry> {
+        match key(prefix) {
+            Key::V4(a, l) => self.v4.get(a, l),
+            Key::V6(a, l) => self.v6.get(a, l),
+        }
+    }
+
+    /// Stores `entry` for `prefix` (removes it when empty), keeping the
+    /// route counts; returns the entry it replaced.
+    fn put(&mut self, prefix: &IpNet, entry: Entry) -> Entry {
+        let old = match (key(prefix), entry == Entry::EMPTY) {
+            (Key::V4(a, l), false) => self.v4.insert(a, l, entry),
+            (Key::V6(a, l), false) => self.v6.insert(a, l, entry),
+            (Key::V4(a, l), true) => self.v4.remove(a, l),
+            (Key::V6(a, l), true) => self.v6.remove(a, l),
+        }
+        .unwrap_or(Entry::EMPTY);
+        let count = match prefix {
+            IpNet::V4(_) => &mut self.routes.0,
+            IpNet::V6(_) => &mut self.routes.1,
+        };
+        match (old.route(), entry.route()) {
+            (None, Some(_)) => *count += 1,
+            (Some(_), None) => *count -= 1,
+            _ => {}
+        }
+        old
+    }
+
+    /// Sets the route of `prefix` (`NONE`: none), keeping its sources.
+    fn put_route(&mut self, prefix: &IpNet, route: u32) {
+        let entry = self.entry(prefix).unwrap_or(Entry::EMPTY);
+        if entry.route == route {
+            return;
+        }
+        self.put(prefix, Entry { route, ..entry });
+        self.forget(entry.route());
+    }
+
     /// Adds or replaces the next hop of `prefix` (host bits are cleared).
     /// Next hops without a tunnel of weight above 0 are refused: they would
     /// black-hole the prefix silently.
@@ -123,10 +192,7 @@ impl Fib {
         if next_hop.tunnels.iter().all(|(_, w)| *w == 0) {
             return false;
         }
-        let current = match key(&prefix) {
-            Key::V4(a, l) => self.v4.get(a, l),
-            Key::V6(a, l) => self.v6.get(a, l),
-        };
+        let current = self.entry(&prefix).and_then(Entry::route);
         if current
             .filter(|id| *id < GROUP)
             .and_then(|id| self.hops.get(id))
@@ -135,15 +201,11 @@ impl Fib {
             return true;
         }
         let id = self.hops.acquire(next_hop);
-        let old = match key(&prefix) {
-            Key::V4(a, l) => self.v4.insert(a, l, id),
-            Key::V6(a, l) => self.v6.insert(a, l, id),
-        };
-        self.forget(old);
+        self.put_route(&prefix, id);
         true
     }
 
-    /// Accounts for a table value that was replaced or removed.
+    /// Accounts for a route that was replaced or removed.
     fn forget(&mut self, old: Option<u32>) {
         match old {
             Some(old) if old < GROUP => self.hops.release(old),
@@ -154,19 +216,18 @@ impl Fib {
 
     /// Removes the route of `prefix` (its sources stay); true if it had one.
     pub fn remove(&mut self, prefix: &IpNet) -> bool {
-        let old = match key(prefix) {
-            Key::V4(a, l) => self.v4.remove(a, l),
-            Key::V6(a, l) => self.v6.remove(a, l),
-        };
-        self.forget(old);
-        old.is_some()
+        let had = self.entry(prefix).and_then(Entry::route).is_some();
+        if had {
+            self.put_route(prefix, NONE);
+        }
+        had
     }
 
-    /// Sets next-hop group `group` (a number below 2^31 the caller keeps
-    /// per set of tunnels): every prefix in it follows at once. A hop with
-    /// no tunnel of weight above 0 leaves its prefixes to shorter ones.
+    /// Sets next-hop group `group` (a number below 2^31 - 1 the caller
+    /// keeps per set of tunnels): every prefix in it follows at once. A hop
+    /// with no tunnel of weight above 0 leaves its prefixes to shorter ones.
     pub fn set_group(&mut self, group: u32, mut hop: NextHop) {
-        let Some(index) = usize::try_from(group).ok().filter(|_| group < GROUP) else {
+        let Some(index) = usize::try_from(group).ok().filter(|_| group < GROUP - 1) else {
             return;
         };
         if self.groups.len() <= index {
@@ -187,35 +248,32 @@ impl Fib {
     /// Routes `prefix` through next-hop group `group` (see
     /// [`Fib::set_group`]); its sources are the caller's business.
     pub fn insert_group(&mut self, prefix: IpNet, group: u32) {
-        if group >= GROUP {
+        if group >= GROUP - 1 {
             return;
         }
-        let old = match key(&prefix) {
-            Key::V4(a, l) => self.v4.insert(a, l, GROUP + group),
-            Key::V6(a, l) => self.v6.insert(a, l, GROUP + group),
-        };
-        self.forget(old);
+        let before = self.entry(&prefix).and_then(Entry::route);
+        if before == Some(GROUP + group) {
+            return;
+        }
+        self.put_route(&prefix, GROUP + group);
         self.grouped += 1;
     }
 
     /// The group `prefix` (exactly, not by longest match) points at.
     pub fn group_of(&self, prefix: &IpNet) -> Option<u32> {
-        let value = match key(prefix) {
-            Key::V4(a, l) => self.v4.get(a, l),
-            Key::V6(a, l) => self.v6.get(a, l),
-        }?;
-        value.checked_sub(GROUP)
+        self.entry(prefix)?.route()?.checked_sub(GROUP)
     }
 
     /// Every prefix that points at a group, with the group, in no order.
     pub fn grouped(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
-        let v4 = self.v4.iter().filter_map(|(a, l, v)| {
+        let group = |e: Entry| e.route()?.checked_sub(GROUP);
+        let v4 = self.v4.iter().filter_map(move |(a, l, e)| {
             let net = Ipv4Net::new(Ipv4Addr::from(a), l).ok()?;
-            Some((IpNet::V4(net), v.checked_sub(GROUP)?))
+            Some((IpNet::V4(net), group(e)?))
         });
-        let v6 = self.v6.iter().filter_map(|(a, l, v)| {
+        let v6 = self.v6.iter().filter_map(move |(a, l, e)| {
             let net = Ipv6Net::new(Ipv6Addr::from(a), l).ok()?;
-            Some((IpNet::V6(net), v.checked_sub(GROUP)?))
+            Some((IpNet::V6(net), group(e)?))
         });
         v4.chain(v6)
     }
@@ -225,8 +283,9 @@ impl Fib {
         self.grouped
     }
 
-    /// The next hop a table value stands for (`None`: an empty group).
-    fn hop(&self, id: u32) -> Option<&NextHop> {
+    /// The next hop of an entry (`None`: no route, or an empty group).
+    fn hop(&self, entry: Entry) -> Option<&NextHop> {
+        let id = entry.route()?;
         if id >= GROUP {
             let hop = self.groups.get((id - GROUP) as usize)?;
             return (!hop.tunnels.is_empty()).then_some(hop);
@@ -237,14 +296,13 @@ impl Fib {
     /// Sets the connections packets from `prefix` may arrive over (none:
     /// the prefix is no source of its own any more).
     pub fn set_sources(&mut self, prefix: &IpNet, connections: &[ConnectionId]) {
-        let id = (!connections.is_empty()).then(|| self.sources.acquire(connections));
-        let old = match (key(prefix), id) {
-            (Key::V4(a, l), Some(id)) => self.src_v4.insert(a, l, id),
-            (Key::V6(a, l), Some(id)) => self.src_v6.insert(a, l, id),
-            (Key::V4(a, l), None) => self.src_v4.remove(a, l),
-            (Key::V6(a, l), None) => self.src_v6.remove(a, l),
+        let source = match connections {
+            [] => NONE,
+            _ => self.sources.acquire(connections),
         };
-        if let Some(old) = old {
+        let entry = self.entry(prefix).unwrap_or(Entry::EMPTY);
+        self.put(prefix, Entry { source, ..entry });
+        if let Some(old) = entry.source() {
             self.sources.release(old);
         }
     }
@@ -252,24 +310,17 @@ impl Fib {
     /// The connections packets from exactly `prefix` may arrive over, if
     /// it is a source prefix.
     pub fn sources_of(&self, prefix: &IpNet) -> Option<&[ConnectionId]> {
-        let id = match key(prefix) {
-            Key::V4(a, l) => self.src_v4.get(a, l),
-            Key::V6(a, l) => self.src_v6.get(a, l),
-        }?;
+        let id = self.entry(prefix)?.source()?;
         self.sources.get(id).map(Vec::as_slice)
     }
 
     /// Lets packets from `prefix` arrive over `connection`.
     pub fn allow_source(&mut self, prefix: IpNet, connection: ConnectionId) {
-        let current = match key(&prefix) {
-            Key::V4(a, l) => self.src_v4.get(a, l),
-            Key::V6(a, l) => self.src_v6.get(a, l),
-        };
-        let current = current.and_then(|id| self.sources.get(id));
+        let current = self.sources_of(&prefix);
         if current.is_some_and(|list| list.contains(&connection)) {
             return;
         }
-        let mut list = current.cloned().unwrap_or_default();
+        let mut list = current.map(<[ConnectionId]>::to_vec).unwrap_or_default();
         list.push(connection);
         self.set_sources(&prefix, &list);
     }
@@ -277,11 +328,13 @@ impl Fib {
     /// Whether a packet from `addr` may arrive over `connection`: the
     /// longest source prefix holding `addr` must list it.
     pub fn source_allowed(&self, addr: IpAddr, connection: ConnectionId) -> bool {
-        let id = match addr {
-            IpAddr::V4(a) => self.src_v4.lookup(u32::from(a)),
-            IpAddr::V6(a) => self.src_v6.lookup(u128::from(a)),
+        let has_sources = |e: Entry| e.source != NONE;
+        let entry = match addr {
+            IpAddr::V4(a) => self.v4.lookup_where(u32::from(a), has_sources),
+            IpAddr::V6(a) => self.v6.lookup_where(u128::from(a), has_sources),
         };
-        id.and_then(|id| self.sources.get(id))
+        entry
+            .and_then(|e| self.sources.get(e.source()?))
             .is_some_and(|c| c.contains(&connection))
     }
 
@@ -295,24 +348,24 @@ impl Fib {
 
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<&NextHop> {
         self.v4
-            .lookup_where(u32::from(addr), |id| self.hop(id).is_some())
-            .and_then(|id| self.hop(id))
+            .lookup_where(u32::from(addr), |e| self.hop(e).is_some())
+            .and_then(|e| self.hop(e))
     }
 
     pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<&NextHop> {
         self.v6
-            .lookup_where(u128::from(addr), |id| self.hop(id).is_some())
-            .and_then(|id| self.hop(id))
+            .lookup_where(u128::from(addr), |e| self.hop(e).is_some())
+            .and_then(|e| self.hop(e))
     }
 
     /// Number of prefixes in the table.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.routes.0 + self.routes.1
     }
 
     /// Number of IPv4 and IPv6 prefixes in the table (cheap: counters).
     pub fn counts(&self) -> (usize, usize) {
-        (self.v4.len(), self.v6.len())
+        self.routes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -508,6 +561,36 @@ mod tests {
         assert!(ok("fd00:1::5", 1) && !ok("fd00:1::5", 0));
         assert!(!ok("192.0.2.1", 0), "no source prefix at all");
         assert!(fib.is_empty(), "sources are not routes");
+    }
+
+    #[test]
+    fn routes_and_sources_share_an_entry_without_masking_each_other() {
+        let mut fib = Fib::default();
+        fib.allow_source(net("10.0.0.0/8"), ConnectionId(1));
+        fib.set_group(0, nh(0, &[0]));
+        fib.insert_group(net("10.1.0.0/24"), 0);
+        // A longer prefix that is only a route leaves the check to the
+        // shorter source prefix, and one that is only a source leaves the
+        // lookup to the shorter route.
+        let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+        assert!(fib.source_allowed(a("10.1.0.5"), ConnectionId(1)));
+        fib.insert(net("10.0.0.0/8"), nh(1, &[1]));
+        fib.allow_source(net("10.1.0.0/25"), ConnectionId(0));
+        assert_eq!(fib.lookup(a("10.1.0.5")), Some(&nh(0, &[0])));
+        assert!(fib.source_allowed(a("10.1.0.5"), ConnectionId(0)));
+        assert!(!fib.source_allowed(a("10.1.0.5"), ConnectionId(1)));
+        assert_eq!(fib.counts(), (2, 0));
+        // Taking the route away keeps the sources, and the other way round.
+        assert!(fib.remove(&net("10.0.0.0/8")));
+        assert!(fib.source_allowed(a("10.9.0.1"), ConnectionId(1)));
+        assert_eq!(fib.lookup(a("10.9.0.1")), None);
+        fib.set_sources(&net("10.1.0.0/24"), &[ConnectionId(2)]);
+        fib.set_sources(&net("10.1.0.0/24"), &[]);
+        assert_eq!(fib.group_of(&net("10.1.0.0/24")), Some(0));
+        assert_eq!((fib.counts(), fib.grouped_len()), ((1, 0), 1));
+        assert!(fib.remove(&net("10.1.0.0/24")));
+        assert_eq!((fib.counts(), fib.grouped_len()), ((0, 0), 0));
+        assert!(fib.source_allowed(a("10.1.0.5"), ConnectionId(0)));
     }
 
     #[test]

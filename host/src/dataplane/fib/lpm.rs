@@ -1,12 +1,14 @@
 //! The compact tables behind the FIB: a longest-prefix-match table kept as
 //! one hash map per prefix length (a lookup probes the lengths in use,
-//! longest first: a handful in real tables), with small integer values, and
+//! longest first: a handful in real tables), with small `Copy` values, and
 //! an interner that stores each distinct next hop or source set once and
-//! counts its users. A million IPv4 routes take about 18 bytes each. Each
-//! length's map is split into shards by the address's high-order bits and
-//! shared between copies (copy-on-write): the control plane changes its
-//! copy while the data path reads the published one, and only the shards
-//! it changed are duplicated. No sockets, no policy: keys, lengths and ids.
+//! counts its users. An IPv6 prefix is keyed as two `u64`s, not a `u128`,
+//! so that its entries are 8-byte aligned (24 bytes with an 8-byte value,
+//! not 32). Each length's map is split into shards by the address's
+//! high-order bits and shared between copies (copy-on-write): the control
+//! plane changes its copy while the data path reads the published one, and
+//! only the shards it changed are duplicated. No sockets, no policy: keys,
+//! lengths and ids.
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -18,6 +20,10 @@ use crate::net_map::FastMap;
 pub trait Key: Copy + Eq + Hash {
     /// Bits in an address.
     const BITS: u8;
+    /// How a masked address is stored in a table.
+    type Stored: Copy + Eq + Hash;
+    fn store(self) -> Self::Stored;
+    fn load(stored: Self::Stored) -> Self;
     /// The address with every bit after the first `len` cleared.
     fn masked(self, len: u8) -> Self;
     /// Which shard a masked prefix lives in: 8 high-order bits (the first
@@ -28,6 +34,13 @@ pub trait Key: Copy + Eq + Hash {
 
 impl Key for u32 {
     const BITS: u8 = 32;
+    type Stored = u32;
+    fn store(self) -> u32 {
+        self
+    }
+    fn load(stored: u32) -> u32 {
+        stored
+    }
     fn masked(self, len: u8) -> u32 {
         self & u32::MAX
             .checked_shl(u32::from(32 - len.min(32)))
@@ -40,6 +53,14 @@ impl Key for u32 {
 
 impl Key for u128 {
     const BITS: u8 = 128;
+    /// High and low halves: 8-byte alignment (a `u128` has 16).
+    type Stored = [u64; 2];
+    fn store(self) -> [u64; 2] {
+        [(self >> 64) as u64, self as u64]
+    }
+    fn load(stored: [u64; 2]) -> u128 {
+        (u128::from(stored[0]) << 64) | u128::from(stored[1])
+    }
     fn masked(self, len: u8) -> u128 {
         self & u128::MAX
             .checked_shl(u32::from(128 - len.min(128)))
@@ -54,34 +75,35 @@ impl Key for u128 {
 /// table is shared with a published snapshot (`Arc::make_mut`).
 const SHARDS: usize = 256;
 
+/// One shard: masked address -> value.
+type Shard<K, V> = FastMap<<K as Key>::Stored, V>;
+
 /// One prefix length's prefixes, sharded (absent: empty).
-type Shards<K> = Vec<Option<Arc<FastMap<K, u32>>>>;
+type Shards<K, V> = Vec<Option<Arc<Shard<K, V>>>>;
 
 /// Prefix -> value, with longest-prefix match. Keys are stored masked.
 /// Cloning shares the shards: a clone and the original copy a shard only
 /// when one of them changes it, so that publishing a snapshot of a table
 /// of a million prefixes and changing a few of them costs a few shards.
 #[derive(Clone)]
-pub struct Lpm<K: Key> {
+pub struct Lpm<K: Key, V: Copy> {
     /// Index: the prefix length.
-    by_len: Vec<Shards<K>>,
+    by_len: Vec<Shards<K, V>>,
     /// The lengths holding prefixes, longest first.
     lens: Vec<u8>,
-    count: usize,
 }
 
-impl<K: Key> Default for Lpm<K> {
+impl<K: Key, V: Copy> Default for Lpm<K, V> {
     fn default() -> Self {
         Lpm {
             by_len: (0..=K::BITS).map(|_| Vec::new()).collect(),
             lens: Vec::new(),
-            count: 0,
         }
     }
 }
 
-impl<K: Key> Lpm<K> {
-    fn map(&self, key: K, len: u8) -> Option<&FastMap<K, u32>> {
+impl<K: Key, V: Copy> Lpm<K, V> {
+    fn map(&self, key: K, len: u8) -> Option<&Shard<K, V>> {
         self.by_len
             .get(usize::from(len))?
             .get(key.shard())?
@@ -89,7 +111,7 @@ impl<K: Key> Lpm<K> {
     }
 
     /// Sets the value of `addr/len` (host bits are cleared); the old one.
-    pub fn insert(&mut self, addr: K, len: u8, value: u32) -> Option<u32> {
+    pub fn insert(&mut self, addr: K, len: u8, value: V) -> Option<V> {
         let key = addr.masked(len);
         let shards = self.by_len.get_mut(usize::from(len))?;
         if shards.is_empty() {
@@ -97,26 +119,22 @@ impl<K: Key> Lpm<K> {
         }
         let shard = shards.get_mut(key.shard())?;
         let map = Arc::make_mut(shard.get_or_insert_with(Default::default));
-        let old = map.insert(key, value);
-        if old.is_none() {
-            self.count += 1;
-            if !self.lens.contains(&len) {
-                self.lens.push(len);
-                self.lens.sort_unstable_by(|a, b| b.cmp(a));
-            }
+        let old = map.insert(key.store(), value);
+        if old.is_none() && !self.lens.contains(&len) {
+            self.lens.push(len);
+            self.lens.sort_unstable_by(|a, b| b.cmp(a));
         }
         old
     }
 
     /// Removes `addr/len`; its value.
-    pub fn remove(&mut self, addr: K, len: u8) -> Option<u32> {
+    pub fn remove(&mut self, addr: K, len: u8) -> Option<V> {
         let key = addr.masked(len);
-        self.map(key, len)?.get(&key)?;
+        self.map(key, len)?.get(&key.store())?;
         let shards = self.by_len.get_mut(usize::from(len))?;
         let shard = shards.get_mut(key.shard())?;
         let map = Arc::make_mut(shard.as_mut()?);
-        let old = map.remove(&key)?;
-        self.count -= 1;
+        let old = map.remove(&key.store())?;
         if map.is_empty() {
             *shard = None;
             if shards.iter().all(Option::is_none) {
@@ -128,42 +146,38 @@ impl<K: Key> Lpm<K> {
     }
 
     /// The value of exactly `addr/len`.
-    pub fn get(&self, addr: K, len: u8) -> Option<u32> {
+    pub fn get(&self, addr: K, len: u8) -> Option<V> {
         let key = addr.masked(len);
-        self.map(key, len)?.get(&key).copied()
+        self.map(key, len)?.get(&key.store()).copied()
     }
 
     /// The value of the longest prefix holding `addr`.
-    pub fn lookup(&self, addr: K) -> Option<u32> {
+    #[cfg(test)]
+    pub fn lookup(&self, addr: K) -> Option<V> {
         self.lookup_where(addr, |_| true)
     }
 
     /// The value of the longest prefix holding `addr` whose value `usable`
     /// accepts (shorter prefixes are tried when it does not).
-    pub fn lookup_where(&self, addr: K, usable: impl Fn(u32) -> bool) -> Option<u32> {
+    pub fn lookup_where(&self, addr: K, usable: impl Fn(V) -> bool) -> Option<V> {
         self.lens.iter().find_map(|len| {
             let key = addr.masked(*len);
             self.map(key, *len)?
-                .get(&key)
+                .get(&key.store())
                 .copied()
                 .filter(|v| usable(*v))
         })
     }
 
-    /// Prefixes stored.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
     /// Every prefix (address, length) with its value, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (K, u8, u32)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (K, u8, V)> + '_ {
         self.lens.iter().flat_map(move |len| {
             self.by_len
                 .get(usize::from(*len))
                 .into_iter()
                 .flatten()
                 .flatten()
-                .flat_map(move |map| map.iter().map(move |(k, v)| (*k, *len, *v)))
+                .flat_map(move |map| map.iter().map(move |(k, v)| (K::load(*k), *len, *v)))
         })
     }
 }
@@ -242,7 +256,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_and_exact_lookups() {
-        let mut t: Lpm<u32> = Lpm::default();
+        let mut t: Lpm<u32, u32> = Lpm::default();
         assert_eq!(t.insert(0x0a00_0000, 8, 1), None);
         assert_eq!(t.insert(0x0a02_0300, 24, 2), None);
         assert_eq!(t.insert(0x0a02_03ff, 24, 3), Some(2), "host bits cleared");
@@ -253,7 +267,7 @@ mod tests {
         assert_eq!(t.get(0x0a02_0300, 23), None);
         assert_eq!(t.remove(0x0a02_0300, 24), Some(3));
         assert_eq!(t.lookup(0x0a02_0304), Some(1));
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.iter().count(), 1);
         t.insert(0, 0, 7);
         assert_eq!(t.lookup(0xc000_0201), Some(7), "default route");
         let shared = t.clone();
@@ -264,10 +278,16 @@ mod tests {
             "a clone keeps its snapshot"
         );
         assert_eq!(t.lookup(0x0a02_0304), Some(5));
-        let mut v6: Lpm<u128> = Lpm::default();
+        let mut v6: Lpm<u128, u32> = Lpm::default();
         v6.insert(u128::MAX, 128, 4);
         assert_eq!(v6.lookup(u128::MAX), Some(4));
         assert_eq!(v6.lookup(u128::MAX - 1), None);
+        v6.insert(0xfd10_0000_0001 << 80, 48, 6);
+        assert_eq!(
+            v6.iter().min_by_key(|e| e.1),
+            Some((0xfd10_0000_0001 << 80, 48, 6)),
+            "keys stored as halves come back whole"
+        );
     }
 
     #[test]
