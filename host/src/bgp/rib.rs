@@ -35,8 +35,15 @@ pub struct AdjRibIn {
 /// The result of applying one UPDATE to an Adj-RIB-In.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// Prefixes whose route changed (announced, replaced or withdrawn).
+    /// Prefixes whose route changed: the withdrawn first (`withdrawn` of
+    /// them), then the announced or replaced (a prefix withdrawn and
+    /// announced again by one UPDATE is in both parts).
     pub changed: Vec<IpNet>,
+    /// The route each of `changed` had just before this change (`None`:
+    /// none), so that the caller needs no lookup of its own.
+    pub before: Vec<Option<Arc<PathAttributes>>>,
+    /// How many of `changed` are withdrawals.
+    pub withdrawn: usize,
     /// The peer went over its limit: with the "close" action the session
     /// must be closed; with "drop" the excess routes were ignored.
     pub exceeded: bool,
@@ -57,16 +64,20 @@ impl AdjRibIn {
             .withdrawn_all()
             .chain(update.announced().filter(|_| withdraw_all));
         for prefix in withdrawn {
-            self.excess.remove(prefix);
-            if self.routes.remove(prefix).is_some() {
+            if !self.excess.is_empty() {
+                self.excess.remove(prefix);
+            }
+            if let Some(old) = self.routes.remove(prefix) {
                 out.changed.push(*prefix);
+                out.before.push(Some(old));
             }
         }
+        out.withdrawn = out.changed.len();
         if let (false, Some(attrs)) = (withdraw_all, &update.attributes) {
             let attrs = Arc::new(attrs.clone());
             for prefix in update.announced() {
-                let known = self.routes.contains_key(prefix);
-                if !known && self.routes.len() >= limits.limit as usize {
+                // One lookup per route below the limit: the insert's.
+                if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {
                     out.exceeded = true;
                     out.overflow.get_or_insert(*prefix);
                     if limits.action == MaxPrefixAction::Drop && self.excess.len() < EXCESS_TRACKED
@@ -75,7 +86,7 @@ impl AdjRibIn {
                     }
                     continue;
                 }
-                self.routes.insert(*prefix, attrs.clone());
+                out.before.push(self.routes.insert(*prefix, attrs.clone()));
                 out.changed.push(*prefix);
             }
         }
@@ -249,6 +260,7 @@ mod tests {
         assert_eq!(rib.len(), 2);
         let a = rib.apply(&announce(&["10.1.0.0/24"], 65001), &l);
         assert_eq!(a.changed, vec![net("10.1.0.0/24")]);
+        assert_eq!(a.before[0].as_ref().unwrap().as_path_flat(), vec![65000]);
         assert_eq!(
             rib.get(&net("10.1.0.0/24")).unwrap().as_path_flat(),
             vec![65001]
@@ -257,10 +269,33 @@ mod tests {
             withdrawn: vec![net("10.3.0.0/16"), net("10.9.0.0/16")],
             ..Update::default()
         };
-        assert_eq!(rib.apply(&w, &l).changed, vec![net("10.3.0.0/16")]);
+        let a = rib.apply(&w, &l);
+        assert_eq!((a.changed, a.withdrawn), (vec![net("10.3.0.0/16")], 1));
+        assert!(a.before[0].is_some());
         assert_eq!(rib.len(), 1);
         assert_eq!(rib.clear(), vec![net("10.1.0.0/24")]);
         assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn a_prefix_withdrawn_and_announced_by_one_update_is_in_both_parts() {
+        let mut rib = AdjRibIn::default();
+        let l = limits(100, CLOSE);
+        rib.apply(&announce(&["10.1.0.0/24"], 65000), &l);
+        let mut both = announce(&["10.1.0.0/24", "10.2.0.0/24"], 65001);
+        both.withdrawn = vec![net("10.1.0.0/24")];
+        let a = rib.apply(&both, &l);
+        assert_eq!(a.withdrawn, 1);
+        assert_eq!(
+            a.changed,
+            vec![net("10.1.0.0/24"), net("10.1.0.0/24"), net("10.2.0.0/24")]
+        );
+        let paths: Vec<Option<Vec<u32>>> = a
+            .before
+            .iter()
+            .map(|b| b.as_ref().map(|b| b.as_path_flat()))
+            .collect();
+        assert_eq!(paths, vec![Some(vec![65000]), None, None]);
     }
 
     #[test]

@@ -165,9 +165,9 @@ impl Fib {
         old
     }
 
-    /// Sets the route of `prefix` (`NONE`: none), keeping its sources.
-    fn put_route(&mut self, prefix: &IpNet, route: u32) {
-        let entry = self.entry(prefix).unwrap_or(Entry::EMPTY);
+    /// Sets the route of `prefix` (`NONE`: none), keeping its sources;
+    /// `entry` is its entry now.
+    fn put_route(&mut self, prefix: &IpNet, entry: Entry, route: u32) {
         if entry.route == route {
             return;
         }
@@ -192,8 +192,9 @@ impl Fib {
         if next_hop.tunnels.iter().all(|(_, w)| *w == 0) {
             return false;
         }
-        let current = self.entry(&prefix).and_then(Entry::route);
-        if current
+        let entry = self.entry(&prefix).unwrap_or(Entry::EMPTY);
+        if entry
+            .route()
             .filter(|id| *id < GROUP)
             .and_then(|id| self.hops.get(id))
             == Some(next_hop)
@@ -201,7 +202,7 @@ impl Fib {
             return true;
         }
         let id = self.hops.acquire(next_hop);
-        self.put_route(&prefix, id);
+        self.put_route(&prefix, entry, id);
         true
     }
 
@@ -216,9 +217,10 @@ impl Fib {
 
     /// Removes the route of `prefix` (its sources stay); true if it had one.
     pub fn remove(&mut self, prefix: &IpNet) -> bool {
-        let had = self.entry(prefix).and_then(Entry::route).is_some();
+        let entry = self.entry(prefix).unwrap_or(Entry::EMPTY);
+        let had = entry.route().is_some();
         if had {
-            self.put_route(prefix, NONE);
+            self.put_route(prefix, entry, NONE);
         }
         had
     }
@@ -251,11 +253,11 @@ impl Fib {
         if group >= GROUP - 1 {
             return;
         }
-        let before = self.entry(&prefix).and_then(Entry::route);
-        if before == Some(GROUP + group) {
+        let entry = self.entry(&prefix).unwrap_or(Entry::EMPTY);
+        if entry.route == GROUP + group {
             return;
         }
-        self.put_route(&prefix, GROUP + group);
+        self.put_route(&prefix, entry, GROUP + group);
         self.grouped += 1;
     }
 

@@ -107,6 +107,22 @@ fn tunnel_routes_of(tunnels: &[TunnelInfo]) -> Vec<(IpNet, NextHop)> {
 /// Where a prefix is to be installed (`None`: nowhere).
 pub type Decision = (IpNet, Option<Vec<Via>>);
 
+/// The connections each prefix of a chunk may send from, in one list:
+/// prefix `i`'s are `ids[ends[i - 1]..ends[i]]`.
+#[derive(Default)]
+struct Sources {
+    ids: Vec<ConnectionId>,
+    ends: Vec<usize>,
+}
+
+impl Sources {
+    fn of(&self, i: usize) -> &[ConnectionId] {
+        let start = i.checked_sub(1).and_then(|j| self.ends.get(j)).copied();
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        self.ids.get(start.unwrap_or(0)..end).unwrap_or(&[])
+    }
+}
+
 /// What a chunk of work needs from the rest of the gateway.
 pub struct Env<'a> {
     pub cfg: &'a GatewayConfig,
@@ -270,18 +286,18 @@ impl LocRib {
     }
 
     fn select_chunk(&mut self, chunk: &[IpNet], env: &mut Env, changes: &mut Vec<RouteChange>) {
+        let mut sources = Sources::default();
         // The slot always answers; a selector that cannot leaves the chunk.
-        let Ok(decided) = self.decide(chunk, env) else {
+        let Ok(decided) = self.decide_with(chunk, env, &mut sources) else {
             return;
         };
-        for prefix in chunk {
+        for (i, prefix) in chunk.iter().enumerate() {
             if self.is_tunnel_route(prefix) {
                 continue;
             }
-            let mut sources = self.statics.get(prefix).cloned().unwrap_or_default();
-            env.learned.connections_for(prefix, &mut sources);
-            if self.fib.sources_of(prefix).unwrap_or(&[]) != sources.as_slice() {
-                Arc::make_mut(&mut self.fib).set_sources(prefix, &sources);
+            let sources = sources.of(i);
+            if self.fib.sources_of(prefix).unwrap_or(&[]) != sources {
+                Arc::make_mut(&mut self.fib).set_sources(prefix, sources);
                 self.fib_changed = true;
             }
         }
@@ -294,6 +310,18 @@ impl LocRib {
     /// with the candidates and the selector of `env`: one selector call for
     /// the chunk. The live path applies this, a dry run compares it.
     pub fn decide(&self, chunk: &[IpNet], env: &mut Env) -> Result<Vec<Decision>, String> {
+        self.decide_with(chunk, env, &mut Sources::default())
+    }
+
+    /// [`LocRib::decide`], with the connections each prefix may send from
+    /// (its static routes' and its accepted routes', usable or not) in
+    /// `sources`, found in the same lookups as its candidates.
+    fn decide_with(
+        &self,
+        chunk: &[IpNet],
+        env: &mut Env,
+        sources: &mut Sources,
+    ) -> Result<Vec<Decision>, String> {
         let mut table: Table = Vec::with_capacity(chunk.len());
         let mut out = Vec::with_capacity(chunk.len());
         let usable = |t: TunnelId| env.usable.get(t.index()).copied().unwrap_or(false);
@@ -307,7 +335,15 @@ impl LocRib {
                     attrs: None,
                 })
                 .collect();
-            env.learned.candidates_for(prefix, usable, &mut candidates);
+            let start = sources.ids.len();
+            sources.ids.extend_from_slice(statics);
+            env.learned
+                .routes_for(prefix, usable, &mut candidates, |c| {
+                    if !sources.ids.get(start..).is_some_and(|ids| ids.contains(&c)) {
+                        sources.ids.push(c);
+                    }
+                });
+            sources.ends.push(sources.ids.len());
             if candidates.is_empty() {
                 out.push((*prefix, None));
             } else {

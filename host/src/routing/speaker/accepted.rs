@@ -35,9 +35,22 @@ impl Accepted {
         adj_in: &'a AdjRibIn,
         prefix: &IpNet,
     ) -> Option<&'a Arc<PathAttributes>> {
+        self.view(prefix, adj_in.get(prefix))
+    }
+
+    /// The route of `prefix` after the filter when its Adj-RIB-In route is
+    /// `received` (the caller has it at hand: no Adj-RIB-In lookup).
+    pub fn view<'a>(
+        &'a self,
+        prefix: &IpNet,
+        received: Option<&'a Arc<PathAttributes>>,
+    ) -> Option<&'a Arc<PathAttributes>> {
+        if self.exceptions.is_empty() {
+            return received;
+        }
         match self.exceptions.get(prefix) {
             Some(exception) => exception.as_ref(),
-            None => adj_in.get(prefix),
+            None => received,
         }
     }
 
@@ -50,7 +63,6 @@ impl Accepted {
         post: Option<Arc<PathAttributes>>,
     ) {
         self.forget(&prefix);
-        self.faulted.remove(&prefix);
         match post {
             Some(post) if Arc::ptr_eq(&post, received) => {}
             Some(post) => {
@@ -88,7 +100,9 @@ impl Accepted {
 
     /// Forgets the result for `prefix` (its Adj-RIB-In route changed).
     pub fn forget(&mut self, prefix: &IpNet) {
-        self.faulted.remove(prefix);
+        if !self.faulted.is_empty() {
+            self.faulted.remove(prefix);
+        }
         if let Some(None) = self.exceptions.remove(prefix) {
             self.rejected = self.rejected.saturating_sub(1);
         }

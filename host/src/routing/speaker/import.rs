@@ -257,17 +257,24 @@ pub(super) fn decide(
 }
 
 /// The live path: [`decide`] with the slot in force, the results recorded
-/// as the peer's accepted routes (a failed filter fails closed). Returns
-/// the refusals and failures, for the log.
+/// as the peer's accepted routes (a failed filter fails closed); the
+/// prefixes whose accepted route changed are added to `dirty`. Returns the
+/// refusals and failures, for the log.
 pub(super) fn import_filter(
     p: &mut BgpPeer,
     prefixes: &[IpNet],
     filter: &mut FilterSlot,
     guard: &Guard,
+    dirty: &mut Vec<IpNet>,
 ) -> Vec<String> {
     let (decided, mut refused, failed) =
         decide(p, prefixes, &mut ImportFilter::Slot(filter), guard);
     for (prefix, attrs, kept) in decided {
+        // What was in force (pinned, or the Adj-RIB-In route as decided
+        // on: no second lookup).
+        if p.accepted.view(&prefix, Some(&attrs)) != kept.as_ref() {
+            dirty.push(prefix);
+        }
         // Failed closed: not the filter's own rejection (the guard's are).
         if failed.is_some() && kept.is_none() && guard.refuses(&prefix, p.connection).is_none() {
             p.accepted.set_faulted(prefix, &attrs);

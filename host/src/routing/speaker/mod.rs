@@ -43,7 +43,6 @@ use crate::bgp::rib::{AdjRibIn, AdjRibOut};
 use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::config::{ConnectionBgp, GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
-use crate::net_map::FastMap;
 use crate::policy::{FilterSlot, Peer};
 use crate::topology::TunnelInfo;
 use accepted::Accepted;
@@ -339,17 +338,9 @@ impl Speaker {
             while done < max && !p.to_filter.is_empty() {
                 let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
                 let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
-                let before: Vec<Option<Arc<PathAttributes>>> = chunk
-                    .iter()
-                    .map(|n| p.accepted.get(&p.adj_in, n).cloned())
-                    .collect();
-                let refused = import::import_filter(p, &chunk, filter, &self.guard);
+                let refused =
+                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
                 warn_refused(p, &refused, now);
-                for (n, was) in chunk.iter().zip(before) {
-                    if p.accepted.get(&p.adj_in, n) != was.as_ref() {
-                        self.dirty.push(*n);
-                    }
-                }
                 done += take;
             }
             if done >= max {
@@ -533,13 +524,6 @@ impl Speaker {
             limits.limit = limits.limit.saturating_add(stale);
             limits.warning = limits.warning.saturating_add(stale);
         }
-        // What the filter accepted before, for the prefixes this UPDATE
-        // touches (the Adj-RIB-In is about to change under them).
-        let before: FastMap<IpNet, Option<Arc<PathAttributes>>> = update
-            .withdrawn_all()
-            .chain(update.announced())
-            .map(|n| (*n, p.accepted.get(&p.adj_in, n).cloned()))
-            .collect();
         let applied = p.adj_in.apply(update, &limits);
         if applied.warning {
             warn!(tunnel = %p.tunnel_name, prefixes = p.adj_in.len(), limit = limits.limit,
@@ -588,18 +572,32 @@ impl Speaker {
         let Some(p) = self.peers.get_mut(id) else {
             return (changed, outputs);
         };
-        for n in &applied.changed {
-            let was = before.get(n).cloned().flatten();
+        // What the filter accepted before each change: the exception, else
+        // the route the Adj-RIB-In had (`applied.before`, no lookup). A
+        // prefix withdrawn and announced again by this UPDATE is replaced:
+        // what was accepted before the UPDATE carries to its announcement.
+        let mut carried: Vec<(IpNet, Option<Arc<PathAttributes>>)> = Vec::new();
+        let (withdrawn, announced) = applied.changed.split_at(applied.withdrawn);
+        let (before_w, before_a) = applied.before.split_at(applied.withdrawn);
+        for (n, old) in withdrawn.iter().zip(before_w) {
+            let was = p.accepted.view(n, old.as_ref()).cloned();
             if p.adj_in.get(n).is_some() {
-                p.accepted.pin(*n, was);
-                p.to_filter.push_back(*n);
-            } else {
-                p.accepted.forget(n);
-                if was.is_some() {
-                    changed = true;
-                    self.dirty.push(*n);
-                }
+                carried.push((*n, was));
+                continue;
             }
+            p.accepted.forget(n);
+            if was.is_some() {
+                changed = true;
+                self.dirty.push(*n);
+            }
+        }
+        for (n, old) in announced.iter().zip(before_a) {
+            let was = match carried.iter().position(|(c, _)| c == n) {
+                Some(i) => carried.swap_remove(i).1,
+                None => p.accepted.view(n, old.as_ref()).cloned(),
+            };
+            p.accepted.pin(*n, was);
+            p.to_filter.push_back(*n);
         }
         (changed, outputs)
     }

@@ -57,29 +57,23 @@ impl<'a> Learned<'a> {
     }
 
     /// The routes for `prefix` accepted from established sessions, in
-    /// session order, as candidates; `eligible` says whether a tunnel's
-    /// routes may be used (those of other tunnels are left out).
-    pub fn candidates_for(
+    /// session order: as candidates those of the tunnels `eligible` accepts
+    /// (the others are left out), and the connection of every one of them
+    /// to `connection` (they may send from the prefix). One lookup per
+    /// session for both.
+    pub fn routes_for(
         &self,
         prefix: &IpNet,
         eligible: impl Fn(TunnelId) -> bool,
         out: &mut Vec<Candidate>,
+        mut connection: impl FnMut(ConnectionId),
     ) {
         for p in self.speaker.established() {
             if let Some(attrs) = self.accepted(p, prefix) {
                 if eligible(p.tunnel) {
                     out.push(candidate(p, attrs.clone()));
                 }
-            }
-        }
-    }
-
-    /// The connections whose established sessions accepted a route for
-    /// `prefix` (each once): they may send from it.
-    pub fn connections_for(&self, prefix: &IpNet, out: &mut Vec<ConnectionId>) {
-        for p in self.speaker.established() {
-            if self.accepted(p, prefix).is_some() && !out.contains(&p.connection) {
-                out.push(p.connection);
+                connection(p.connection);
             }
         }
     }
