@@ -14,7 +14,10 @@ use ipnet::IpNet;
 
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
-use crate::net_map::NetMap;
+
+mod routes;
+
+use routes::Routes;
 
 /// How many prefixes beyond the limit are remembered (for the received
 /// count) at most: enough for any sane excess, bounded against a flood.
@@ -24,7 +27,7 @@ const EXCESS_TRACKED: usize = 65_536;
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
     /// Prefix -> attributes; the routes of one UPDATE share them.
-    routes: NetMap<Arc<PathAttributes>>,
+    routes: Routes,
     /// Prefixes announced beyond the limit under the "drop" action (kept
     /// only as prefixes, at most `EXCESS_TRACKED`, for the counters).
     excess: BTreeSet<IpNet>,
@@ -74,7 +77,7 @@ impl AdjRibIn {
         }
         out.withdrawn = out.changed.len();
         if let (false, Some(attrs)) = (withdraw_all, &update.attributes) {
-            let attrs = Arc::new(attrs.clone());
+            let set = self.routes.add_set(Arc::new(attrs.clone()));
             for prefix in update.announced() {
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {
@@ -86,9 +89,10 @@ impl AdjRibIn {
                     }
                     continue;
                 }
-                out.before.push(self.routes.insert(*prefix, attrs.clone()));
+                out.before.push(self.routes.insert(prefix, set));
                 out.changed.push(*prefix);
             }
+            self.routes.done_with(set);
         }
         let over = self.routes.len() >= limits.warning as usize;
         out.warning = over && !self.warned;

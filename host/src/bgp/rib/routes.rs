@@ -1,0 +1,246 @@
+//! The Adj-RIB-In's storage: prefix -> attribute set, compact for a
+//! million routes. One hash map per prefix length and family, keyed by the
+//! address alone (an IPv4 entry is a `u32` address and a `u32` set id, 8
+//! bytes, where a map keyed by `IpNet` held 16); each attribute set is
+//! stored once, in a slab, with a count of the routes using it (the routes
+//! of one UPDATE share one). Keys are exact: host bits are kept, as with
+//! `IpNet`'s own equality. Plain data; no limits, no policy.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::bgp::message::PathAttributes;
+use crate::net_map::FastMap;
+
+/// Attribute sets by id, each with the number of routes using it; a slot
+/// whose last route left is given to the next new set.
+#[derive(Debug, Default)]
+struct Sets {
+    slots: Vec<Option<(Arc<PathAttributes>, usize)>>,
+    free: Vec<u32>,
+}
+
+impl Sets {
+    /// A new id for `attrs`, with no route yet.
+    fn add(&mut self, attrs: Arc<PathAttributes>) -> u32 {
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.slots.get_mut(id as usize) {
+                    *slot = Some((attrs, 0));
+                }
+                id
+            }
+            None => {
+                self.slots.push(Some((attrs, 0)));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn get(&self, id: u32) -> Option<&Arc<PathAttributes>> {
+        self.slots.get(id as usize)?.as_ref().map(|(a, _)| a)
+    }
+
+    fn acquire(&mut self, id: u32) {
+        if let Some(Some((_, n))) = self.slots.get_mut(id as usize) {
+            *n += 1;
+        }
+    }
+
+    /// One route fewer for `id`; the set, and whether it was its last.
+    fn release(&mut self, id: u32) -> Option<Arc<PathAttributes>> {
+        let slot = self.slots.get_mut(id as usize)?;
+        let (attrs, n) = slot.as_mut()?;
+        *n = n.saturating_sub(1);
+        let attrs = attrs.clone();
+        self.forget_unused(id);
+        Some(attrs)
+    }
+
+    /// Frees `id` if no route uses it.
+    fn forget_unused(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            if slot.as_ref().is_some_and(|(_, n)| *n == 0) {
+                *slot = None;
+                self.free.push(id);
+            }
+        }
+    }
+}
+
+/// Prefix -> attribute set.
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// Index: the prefix length (0..=32); absent lengths are empty.
+    v4: Vec<FastMap<u32, u32>>,
+    /// Index: the prefix length (0..=128); the address as two words.
+    v6: Vec<FastMap<[u64; 2], u32>>,
+    sets: Sets,
+    len: usize,
+}
+
+fn v6_key(n: &Ipv6Net) -> [u64; 2] {
+    let a = u128::from(n.addr());
+    [(a >> 64) as u64, a as u64]
+}
+
+/// The map of `len` in `maps`, created on first use.
+fn map_mut<K>(maps: &mut Vec<FastMap<K, u32>>, len: u8) -> Option<&mut FastMap<K, u32>> {
+    let len = usize::from(len);
+    if maps.len() <= len {
+        maps.resize_with(len + 1, FastMap::default);
+    }
+    maps.get_mut(len)
+}
+
+impl Routes {
+    /// A set id for the routes of one UPDATE: give it to [`Routes::insert`]
+    /// for each, then to [`Routes::done_with`].
+    pub fn add_set(&mut self, attrs: Arc<PathAttributes>) -> u32 {
+        self.sets.add(attrs)
+    }
+
+    /// Frees set `id` if no route took it (every prefix was refused).
+    pub fn done_with(&mut self, id: u32) {
+        self.sets.forget_unused(id);
+    }
+
+    /// Routes `prefix` over set `id` (from [`Routes::add_set`]); the route
+    /// it had.
+    pub fn insert(&mut self, prefix: &IpNet, id: u32) -> Option<Arc<PathAttributes>> {
+        let old = match prefix {
+            IpNet::V4(n) => map_mut(&mut self.v4, n.prefix_len())?.insert(u32::from(n.addr()), id),
+            IpNet::V6(n) => map_mut(&mut self.v6, n.prefix_len())?.insert(v6_key(n), id),
+        };
+        self.sets.acquire(id);
+        match old {
+            Some(old) => self.sets.release(old),
+            None => {
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// Removes the route of `prefix`; what it was.
+    pub fn remove(&mut self, prefix: &IpNet) -> Option<Arc<PathAttributes>> {
+        let old = match prefix {
+            IpNet::V4(n) => self
+                .v4
+                .get_mut(usize::from(n.prefix_len()))?
+                .remove(&u32::from(n.addr())),
+            IpNet::V6(n) => self
+                .v6
+                .get_mut(usize::from(n.prefix_len()))?
+                .remove(&v6_key(n)),
+        }?;
+        self.len -= 1;
+        self.sets.release(old)
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
+        let id = match prefix {
+            IpNet::V4(n) => self
+                .v4
+                .get(usize::from(n.prefix_len()))?
+                .get(&u32::from(n.addr())),
+            IpNet::V6(n) => self.v6.get(usize::from(n.prefix_len()))?.get(&v6_key(n)),
+        }?;
+        self.sets.get(*id)
+    }
+
+    pub fn contains_key(&self, prefix: &IpNet) -> bool {
+        self.get(prefix).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every route, IPv4 first, in no particular order otherwise.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Arc<PathAttributes>)> + '_ {
+        let v4 = self.v4.iter().enumerate().flat_map(move |(len, map)| {
+            map.iter().filter_map(move |(a, id)| {
+                let len = u8::try_from(len).ok()?;
+                let net = Ipv4Net::new(Ipv4Addr::from(*a), len).ok()?;
+                Some((IpNet::V4(net), self.sets.get(*id)?))
+            })
+        });
+        let v6 = self.v6.iter().enumerate().flat_map(move |(len, map)| {
+            map.iter().filter_map(move |([hi, lo], id)| {
+                let len = u8::try_from(len).ok()?;
+                let addr = Ipv6Addr::from((u128::from(*hi) << 64) | u128::from(*lo));
+                let net = Ipv6Net::new(addr, len).ok()?;
+                Some((IpNet::V6(net), self.sets.get(*id)?))
+            })
+        });
+        v4.chain(v6)
+    }
+
+    /// Empties the table, returning its prefixes (in no order).
+    pub fn take_keys(&mut self) -> Vec<IpNet> {
+        let keys = self.iter().map(|(p, _)| p).collect();
+        *self = Routes::default();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn routes_share_sets_and_sets_are_freed_with_their_last_route() {
+        let mut r = Routes::default();
+        let a = r.add_set(Arc::new(PathAttributes {
+            med: Some(1),
+            ..PathAttributes::default()
+        }));
+        for p in [
+            "10.1.0.0/24",
+            "10.1.0.7/24",
+            "0.0.0.0/0",
+            "fd00:1::/64",
+            "::/0",
+        ] {
+            assert!(r.insert(&net(p), a).is_none());
+        }
+        r.done_with(a);
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.get(&net("10.1.0.7/24")).unwrap().med, Some(1));
+        assert!(r.get(&net("10.1.0.0/23")).is_none(), "exact keys");
+        let b = r.add_set(Arc::new(PathAttributes::default()));
+        let old = r.insert(&net("fd00:1::/64"), b).unwrap();
+        assert_eq!(old.med, Some(1));
+        r.done_with(b);
+        assert_eq!(r.remove(&net("0.0.0.0/0")).unwrap().med, Some(1));
+        assert!(r.remove(&net("0.0.0.0/0")).is_none());
+        let mut keys: Vec<IpNet> = r.iter().map(|(p, _)| p).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                net("10.1.0.0/24"),
+                net("10.1.0.7/24"),
+                net("::/0"),
+                net("fd00:1::/64")
+            ]
+        );
+        // An unused set's slot is reused; a used one is not.
+        let unused = r.add_set(Arc::new(PathAttributes::default()));
+        r.done_with(unused);
+        assert_eq!(r.add_set(Arc::new(PathAttributes::default())), unused);
+        assert_eq!(r.take_keys().len(), 4);
+        assert!(r.is_empty());
+    }
+}
