@@ -58,10 +58,11 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub source: CandidateSource,
-    /// The connection the route leads to.
-    pub connection: String,
+    /// The connection the route leads to (shared: a call names a few
+    /// connections for a thousand candidates).
+    pub connection: Arc<str>,
     /// For BGP routes, the tunnel (inside CIDR) it was learned over.
-    pub tunnel: Option<String>,
+    pub tunnel: Option<Arc<str>>,
     pub route: Route,
 }
 
@@ -167,13 +168,13 @@ impl SelectionInput {
                     .candidates
                     .iter()
                     .map(|c| {
-                        let key = (c.source, c.connection.as_str(), c.tunnel.as_deref());
+                        let key = (c.source, &*c.connection, c.tunnel.as_deref());
                         let next = vias.len() as u32;
                         let via = *via_index.entry(key).or_insert_with(|| {
                             vias.push(wire::Via {
                                 source: c.source,
-                                connection: c.connection.clone(),
-                                tunnel: c.tunnel.clone(),
+                                connection: c.connection.to_string(),
+                                tunnel: c.tunnel.as_deref().map(str::to_string),
                             });
                             next
                         });

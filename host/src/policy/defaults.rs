@@ -395,7 +395,7 @@ mod tests {
     fn cand(source: CandidateSource, route: Route) -> Candidate {
         Candidate {
             source,
-            connection: "c".to_string(),
+            connection: "c".into(),
             tunnel: None,
             route,
         }

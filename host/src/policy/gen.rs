@@ -157,9 +157,8 @@ pub fn prefix_candidates(rng: &mut XorShift, n: usize) -> Vec<PrefixCandidates> 
                     let route = Route::new(prefix, Arc::new(attributes));
                     Candidate {
                         source,
-                        connection: format!("vpn-{}", rng.below(3)),
-                        tunnel: (source == CandidateSource::Bgp)
-                            .then(|| rng.pick(TUNNELS).to_string()),
+                        connection: format!("vpn-{}", rng.below(3)).into(),
+                        tunnel: (source == CandidateSource::Bgp).then(|| rng.pick(TUNNELS).into()),
                         route,
                     }
                 })

@@ -309,8 +309,8 @@ pub fn run_filter(
                         };
                         report.verdicts.push(FilterOutcome {
                             prefix: r.prefix,
-                            connection: r.connection.clone(),
-                            tunnel: r.tunnel.clone(),
+                            connection: r.connection.as_str().into(),
+                            tunnel: r.tunnel.as_deref().map(Into::into),
                             verdict: verdict.to_string(),
                             changes,
                         });
@@ -365,8 +365,8 @@ pub fn run_selection(plugin: &mut Plugin, routes: &[TestRoute]) -> TestReport {
                                 RouteSource::Static => CandidateSource::StaticRoute,
                                 RouteSource::Bgp => CandidateSource::Bgp,
                             },
-                            connection: r.connection.clone(),
-                            tunnel: r.tunnel.clone(),
+                            connection: r.connection.as_str().into(),
+                            tunnel: r.tunnel.as_deref().map(Into::into),
                             route: to_route(i, r).ok()?,
                         })
                     })

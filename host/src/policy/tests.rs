@@ -233,7 +233,7 @@ fn candidates(trigger: &str) -> Vec<PrefixCandidates> {
         .flat_map(|p| p.candidates)
         .take(3)
         .collect();
-    p[0].candidates[0].connection = trigger.to_string();
+    p[0].candidates[0].connection = trigger.into();
     p
 }
 

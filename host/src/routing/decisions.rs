@@ -6,6 +6,7 @@
 //! Pure functions over the gateway's state; they neither call plugins nor
 //! publish a FIB (the control loop does both).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::{RouteChange, WeightChange};
@@ -113,10 +114,17 @@ pub fn prefix_candidates(
     table: &table::Table,
 ) -> Vec<PrefixCandidates> {
     let mut convert = wit_route::ToRoutes::default();
-    // Names written once per call, not once per candidate (formatting an
+    // Names written once per call and shared, not once per candidate (formatting an
     // inside CIDR per candidate was 8% of the control thread's ingest).
-    let connections: Vec<&str> = cfg.connections.iter().map(|c| c.name.as_str()).collect();
-    let tunnel_names: Vec<String> = tunnels.iter().map(|t| t.inside_cidr.to_string()).collect();
+    let connections: Vec<Arc<str>> = cfg
+        .connections
+        .iter()
+        .map(|c| c.name.as_str().into())
+        .collect();
+    let tunnel_names: Vec<Arc<str>> = tunnels
+        .iter()
+        .map(|t| t.inside_cidr.to_string().into())
+        .collect();
     table
         .iter()
         .map(|(prefix, candidates)| PrefixCandidates {
@@ -131,8 +139,8 @@ pub fn prefix_candidates(
                     },
                     connection: connections
                         .get(c.connection.index())
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
+                        .cloned()
+                        .unwrap_or_else(|| "".into()),
                     tunnel: c.tunnel.and_then(|t| tunnel_names.get(t.index())).cloned(),
                     route: match &c.attrs {
                         Some(attrs) => convert.route(*prefix, attrs),
