@@ -6,10 +6,11 @@
 //! lock-free through [`FibCell`] and never mutates it. This module owns no
 //! sockets and knows nothing of liveness or plugins: it only answers "which
 //! next hop for this address" and, for the ingress source check, "may a
-//! packet from this address arrive over this connection". The source table
-//! is kept apart from the forwarding table: a connection may send from the
-//! prefixes it owns even when they are not routed over it (a learned route
-//! with propagation off, a tunnel on standby), as WireGuard's allowed IPs.
+//! packet from this address arrive over this connection". A prefix's sources
+//! are kept apart from its route (two halves of one table entry, set and
+//! matched independently): a connection may send from the prefixes it owns
+//! even when they are not routed over it (a learned route with propagation
+//! off, a tunnel on standby), as WireGuard's allowed IPs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
