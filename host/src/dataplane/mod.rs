@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod endpoint;
 pub mod fib;
+mod flow;
 pub mod inbound;
 pub mod io;
 pub mod kernel_routes;
@@ -36,6 +37,8 @@ use tracing::debug;
 
 use crate::packet;
 use crate::wg::{Gate, StaticKeys};
+pub use flow::{flow_hash, flow_queue};
+
 use endpoint::Endpoint;
 use fib::{Fib, FibCell, TunnelId};
 use tunnel::{Tunnel, TunnelSpec, TunnelState};
@@ -480,85 +483,9 @@ impl Dataplane {
     }
 }
 
-/// A hash of the packet's addresses, protocol and ports, so that all packets
-/// of one flow take the same tunnel when several are active (ECMP).
-pub fn flow_hash(pkt: &[u8]) -> u64 {
-    // FNV-1a over the fields that name a flow.
-    fn mix(h: u64, bytes: &[u8]) -> u64 {
-        bytes
-            .iter()
-            .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
-    }
-    let h = 0xcbf2_9ce4_8422_2325;
-    let (addrs, proto, l4) = match pkt.first().map(|b| b >> 4) {
-        Some(4) => {
-            let ihl = usize::from(pkt.first().copied().unwrap_or(0) & 0x0f) * 4;
-            // Fragments (MF set or an offset) carry no ports, or someone
-            // else's: hash addresses and protocol only, so all fragments of a
-            // datagram take one tunnel.
-            let frag = pkt
-                .get(6..8)
-                .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0x3fff != 0);
-            let l4 = if frag { usize::MAX } else { ihl };
-            (pkt.get(12..20), pkt.get(9).copied(), l4)
-        }
-        Some(6) => (pkt.get(8..40), pkt.get(6).copied(), 40),
-        _ => (None, None, 0),
-    };
-    let h = mix(h, addrs.unwrap_or(&[]));
-    let h = mix(h, &[proto.unwrap_or(0)]);
-    match proto {
-        Some(6) | Some(17) => mix(h, pkt.get(l4..l4.saturating_add(4)).unwrap_or(&[])),
-        _ => h,
-    }
-}
-
 #[cfg(test)]
 mod offload_tests;
 #[cfg(test)]
 mod pipeline_tests;
 #[cfg(test)]
 mod tests;
-
-/// The TUN queue (of `queues`) a packet's flow is written through: the same
-/// for both directions of a flow (addresses and ports taken in sorted
-/// order), so that the kernel reads the flow's other direction from that
-/// queue too. 0 for anything that is not IPv4 or IPv6.
-pub fn flow_queue(pkt: &[u8], queues: usize) -> usize {
-    if queues <= 1 {
-        return 0;
-    }
-    let (src, dst, proto, l4) = match pkt.first().map(|b| b >> 4) {
-        Some(4) => {
-            let ihl = usize::from(pkt.first().copied().unwrap_or(0) & 0x0f) * 4;
-            let frag = pkt
-                .get(6..8)
-                .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0x3fff != 0);
-            let l4 = if frag { usize::MAX } else { ihl };
-            (pkt.get(12..16), pkt.get(16..20), pkt.get(9).copied(), l4)
-        }
-        Some(6) => (pkt.get(8..24), pkt.get(24..40), pkt.get(6).copied(), 40),
-        _ => return 0,
-    };
-    let (Some(src), Some(dst)) = (src, dst) else {
-        return 0;
-    };
-    let ports = match proto {
-        Some(6) | Some(17) => pkt.get(l4..l4.saturating_add(4)),
-        _ => None,
-    };
-    let (sp, dp) = ports.map_or((&[][..], &[][..]), |p| p.split_at(2));
-    // Each end as (address, port), the smaller first.
-    let (a, b) = if (src, sp) <= (dst, dp) {
-        ((src, sp), (dst, dp))
-    } else {
-        ((dst, dp), (src, sp))
-    };
-    let h = [a.0, a.1, b.0, b.1, &[proto.unwrap_or(0)]]
-        .iter()
-        .flat_map(|part| part.iter())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, byte| {
-            (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (h % queues as u64) as usize
-}

@@ -609,70 +609,43 @@ fn both_directions_of_a_flow_take_the_same_tun_queue_and_flows_spread() {
 #[test]
 fn junk_does_not_put_the_gateway_under_load_but_a_handshake_flood_does() {
     let (a, b) = pair();
-    let mut scratch = vec![0u8; SCRATCH_LEN];
-    let initiation = |scratch: &mut Vec<u8>| {
+    let from: SocketAddr = A_ADDR.parse().unwrap();
+    // A fresh initiation from A.
+    let initiation = || {
+        let mut buf = [0u8; 256];
         let tunnels = a.dp.tunnels();
         let mut state = tunnels[0].lock();
         let len = state
             .peer
-            .initiate(std::time::Instant::now(), scratch)
+            .initiate(std::time::Instant::now(), &mut buf)
             .expect("initiation");
-        scratch[..len].to_vec()
+        buf[..len].to_vec()
     };
-    let from: SocketAddr = A_ADDR.parse().unwrap();
+    // What B sends back to `datagram`: the first message's type, if any.
+    let answer = |datagram: &[u8]| {
+        let mut out = Recorder::default();
+        let mut scratch = vec![0u8; SCRATCH_LEN];
+        b.dp.handle_datagram(&b.fib, 0, from, datagram, &mut scratch, &mut out);
+        out.net.first().map(|n| n.2[0])
+    };
     // 500 one-byte "initiations": no valid MAC1, not counted.
     for _ in 0..500 {
-        b.dp.handle_datagram(
-            &b.fib,
-            0,
-            from,
-            &[1],
-            &mut scratch,
-            &mut Recorder::default(),
-        );
+        answer(&[1]);
     }
-    let init = initiation(&mut scratch);
-    let mut out = Recorder::default();
-    b.dp.handle_datagram(&b.fib, 0, from, &init, &mut scratch, &mut out);
-    assert_eq!(out.net.len(), 1);
+    let init = initiation();
     assert_eq!(
-        out.net[0].2[0], 2,
+        answer(&init),
+        Some(2),
         "a handshake response, not a cookie reply"
     );
     // The same initiation again and again: valid MAC1, counted (and
     // refused by the peer as a replay); past the limit, cookies.
     for _ in 0..super::HANDSHAKE_RATE_LIMIT {
-        b.dp.handle_datagram(
-            &b.fib,
-            0,
-            from,
-            &init,
-            &mut scratch,
-            &mut Recorder::default(),
-        );
+        answer(&init);
     }
-    let mut out = Recorder::default();
-    b.dp.handle_datagram(
-        &b.fib,
-        0,
-        from,
-        &initiation(&mut scratch),
-        &mut scratch,
-        &mut out,
-    );
-    assert_eq!(out.net.len(), 1);
-    assert_eq!(out.net[0].2[0], 3, "under load: a cookie reply");
+    assert_eq!(answer(&initiation()), Some(3), "under load: a cookie reply");
     // A second later (the count reset), handshakes are answered again.
     b.dp.reset_rate_limiter();
     std::thread::sleep(std::time::Duration::from_millis(25));
-    let mut out = Recorder::default();
-    b.dp.handle_datagram(
-        &b.fib,
-        0,
-        from,
-        &initiation(&mut scratch),
-        &mut scratch,
-        &mut out,
-    );
-    assert_eq!(out.net.first().map(|n| n.2[0]), Some(2));
+    assert_eq!(answer(&initiation()), Some(2));
 }

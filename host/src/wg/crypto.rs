@@ -229,22 +229,12 @@ impl DataKey {
     /// Opens `ct` (ciphertext || tag) into `out`; returns the plaintext's
     /// length. `out` is wiped on failure.
     pub(crate) fn open(&self, counter: u64, ct: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let n = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
         let have = out.len();
         let buf = out.get_mut(..ct.len()).ok_or(Error::BufferTooSmall {
             need: ct.len(),
             have,
         })?;
         buf.copy_from_slice(ct);
-        match self
-            .0
-            .open_in_place(ring_nonce(counter), ring::aead::Aad::empty(), buf)
-        {
-            Ok(_) => Ok(n),
-            Err(_) => {
-                buf.fill(0);
-                Err(Error::Decrypt)
-            }
-        }
+        self.open_in_place(counter, buf)
     }
 }

@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::crypto::{DataKey, TAG_LEN};
+use super::crypto::DataKey;
 use super::error::Error;
 use super::handshake::TransportKeys;
 use super::replay::ReplayWindow;
@@ -179,18 +179,32 @@ impl Session {
         out: &mut [u8],
         now: Instant,
     ) -> Result<usize, Error> {
+        self.checked(msg.counter, now, || {
+            self.receiver.open(msg.counter, msg.sealed, out)
+        })
+    }
+
+    /// Runs `decrypt` for a message with `counter` if the session is not
+    /// expired and the counter is new, and takes the counter once the
+    /// message proved authentic: the replay window sees only real ones.
+    fn checked(
+        &self,
+        counter: u64,
+        now: Instant,
+        decrypt: impl FnOnce() -> Result<usize, Error>,
+    ) -> Result<usize, Error> {
         if self.expired(now) {
             return Err(Error::Expired);
         }
-        if msg.counter >= REJECT_AFTER_MESSAGES || !self.replay.check(msg.counter) {
-            return Err(Error::Replay(msg.counter));
+        if counter >= REJECT_AFTER_MESSAGES || !self.replay.check(counter) {
+            return Err(Error::Replay(counter));
         }
-        self.receiver.open(msg.counter, msg.sealed, out)?;
-        if !self.replay.accept(msg.counter) {
-            return Err(Error::Replay(msg.counter));
+        let len = decrypt()?;
+        if !self.replay.accept(counter) {
+            return Err(Error::Replay(counter));
         }
-        self.received.fetch_max(msg.counter + 1, Ordering::Relaxed);
-        Ok(msg.sealed.len() - TAG_LEN)
+        self.received.fetch_max(counter + 1, Ordering::Relaxed);
+        Ok(len)
     }
 
     /// Opens a whole data message (type 4) addressed to this session in
@@ -205,20 +219,10 @@ impl Session {
         if receiver != self.local_index {
             return Err(Error::UnknownIndex(receiver));
         }
-        if self.expired(now) {
-            return Err(Error::Expired);
-        }
-        if counter >= REJECT_AFTER_MESSAGES || !self.replay.check(counter) {
-            return Err(Error::Replay(counter));
-        }
         let body = datagram
             .get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + sealed)
             .ok_or(Error::Decrypt)?;
-        let len = self.receiver.open_in_place(counter, body)?;
-        if !self.replay.accept(counter) {
-            return Err(Error::Replay(counter));
-        }
-        self.received.fetch_max(counter + 1, Ordering::Relaxed);
+        let len = self.checked(counter, now, || self.receiver.open_in_place(counter, body))?;
         Ok(DATA_HEADER_LEN..DATA_HEADER_LEN + len)
     }
 
