@@ -382,6 +382,8 @@ impl<R: CryptoRngCore> Peer<R> {
         self.current = Some(session);
         self.timers.retransmit = None;
         self.timers.attempts_since = None;
+        // A handshake wished for while there was no session is had.
+        self.want_handshake = None;
         self.session_derived(now);
         self.on_received(now);
         // Confirm the session to the responder at once.
@@ -426,12 +428,14 @@ impl<R: CryptoRngCore> Peer<R> {
     /// one on a session we answered confirms it; timers restart.
     pub fn opened(&mut self, session: &Arc<Session>, data: bool, now: Instant) {
         if self.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, session)) {
-            // The initiator used the session we answered: it is confirmed.
+            // The initiator used the session we answered: it is confirmed,
+            // and a handshake wished for meanwhile is had.
             self.previous = self.current.take();
             self.current = self.next.take();
             self.timers.retransmit = None;
             self.timers.attempts_since = None;
             self.pending = None;
+            self.want_handshake = None;
         }
         self.on_received(now);
         if session.is_initiator()

@@ -269,3 +269,47 @@ fn persistent_keepalive_without_a_session_starts_a_handshake() {
         .expect("a new attempt from the persistent keepalive");
     assert_eq!(restart, last_retry + Duration::from_secs(25));
 }
+
+#[test]
+fn a_send_before_the_first_session_asks_for_no_second_handshake() {
+    // Traffic (a probe) before the handshake completed, on either side:
+    // once the session exists, nothing more is owed. (A wish left over
+    // started a second handshake one REKEY_TIMEOUT after the first, on
+    // every tunnel.)
+    let now = Instant::now();
+    let mut a = peer(1, 2, 1, now, None);
+    let mut b = peer(2, 1, 2, now, None);
+    let mut buf = vec![0u8; 256];
+    assert_eq!(
+        a.encapsulate(b"probe", &mut buf, now),
+        Err(Error::NoSession)
+    );
+    assert_eq!(
+        b.encapsulate(b"probe", &mut buf, now),
+        Err(Error::NoSession)
+    );
+    // A's wish starts its handshake; B's must wait for it to be confirmed.
+    let mut out = vec![0u8; 256];
+    let n = a
+        .handle_timeout(now, &mut buf)
+        .expect("timers")
+        .expect("an initiation");
+    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), &buf[..n], &mut out, now, false) else {
+        panic!("no response");
+    };
+    let Ok(Outcome::Reply(k)) = a.decapsulate(src(), &out[..r], &mut buf, now, false) else {
+        panic!("no keepalive");
+    };
+    assert_eq!(
+        b.decapsulate(src(), &buf[..k], &mut out, now, false),
+        Ok(Outcome::Keepalive)
+    );
+    let later = now + REKEY_TIMEOUT + Duration::from_secs(2);
+    for (name, p) in [("initiator", &mut a), ("responder", &mut b)] {
+        let sent = run(p, now, later);
+        assert!(
+            sent.iter().all(|(_, n)| *n != 148),
+            "the {name} started another handshake: {sent:?}"
+        );
+    }
+}
