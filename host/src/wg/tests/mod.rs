@@ -103,8 +103,20 @@ pub(super) fn peer_with(
 pub(super) fn handshake(a: &mut Peer<TestRng>, b: &mut Peer<TestRng>, now: Instant) {
     let mut buf = vec![0u8; 256];
     let n = a.initiate(now, &mut buf).expect("initiate");
+    complete_handshake(a, b, &buf[..n], now);
+}
+
+/// Completes a handshake from `a`'s `initiation`: B answers, A confirms
+/// with a keepalive, B takes it.
+pub(super) fn complete_handshake(
+    a: &mut Peer<TestRng>,
+    b: &mut Peer<TestRng>,
+    initiation: &[u8],
+    now: Instant,
+) {
+    let mut buf = vec![0u8; 256];
     let mut out = vec![0u8; 256];
-    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), &buf[..n], &mut out, now, false) else {
+    let Ok(Outcome::Reply(r)) = b.decapsulate(src(), initiation, &mut out, now, false) else {
         panic!("no response");
     };
     let Ok(Outcome::Reply(k)) = a.decapsulate(src(), &out[..r], &mut buf, now, false) else {
