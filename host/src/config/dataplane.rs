@@ -33,35 +33,29 @@ pub(crate) fn dataplane(
     let Some(raw) = raw.map(Spanned::get_ref) else {
         return Ok(DataplaneConfig::default());
     };
-    let workers = match &raw.workers {
-        None => None,
-        Some(v) => {
-            let n = *v.get_ref();
-            if !(0..=MAX_WORKERS).contains(&n) {
-                return Err(src.err(
-                    v.span(),
-                    format!("[dataplane] workers = {n} is out of range"),
-                    format!(
-                        "use 0 (each reader does its own crypto) to {MAX_WORKERS}, or leave it out for one worker per core"
-                    ),
-                ));
-            }
-            usize::try_from(n).ok()
-        }
-    };
+    let workers = count(
+        src,
+        raw.workers.as_ref(),
+        "workers",
+        (0, "each reader does its own crypto"),
+        MAX_WORKERS,
+        "one worker per core",
+    )?;
     let tun_queues = count(
         src,
         raw.tun_queues.as_ref(),
         "tun_queues",
+        (1, "one queue, the default"),
         MAX_TUN_QUEUES,
-        "1 (one queue, the default)",
+        "the default",
     )?;
     let endpoint_sockets = count(
         src,
         raw.endpoint_sockets.as_ref(),
         "endpoint_sockets",
+        (1, "one socket"),
         MAX_ENDPOINT_SOCKETS,
-        "1 (one socket)",
+        "the default",
     )?;
     Ok(DataplaneConfig {
         workers,
@@ -70,24 +64,26 @@ pub(crate) fn dataplane(
     })
 }
 
-/// A count of readers (`tun_queues`, `endpoint_sockets`): 1 to `max`,
-/// None when absent.
+/// A count of threads (`workers`, `tun_queues`, `endpoint_sockets`) from
+/// `min` (what it means, for the fix) to `max`; None when absent (what that
+/// means: `absent`).
 fn count(
     src: &Source,
     v: Option<&Spanned<i64>>,
     key: &str,
+    (min, meaning): (i64, &str),
     max: i64,
-    one: &str,
+    absent: &str,
 ) -> Result<Option<usize>, ConfigError> {
     let Some(v) = v else {
         return Ok(None);
     };
     let n = *v.get_ref();
-    if !(1..=max).contains(&n) {
+    if !(min..=max).contains(&n) {
         return Err(src.err(
             v.span(),
             format!("[dataplane] {key} = {n} is out of range"),
-            format!("use {one} to {max}, or leave it out for the default"),
+            format!("use {min} ({meaning}) to {max}, or leave it out for {absent}"),
         ));
     }
     Ok(usize::try_from(n).ok())

@@ -217,6 +217,20 @@ fn drops(p: &Pair) -> (u64, u64) {
     (count(&p.a), count(&p.b))
 }
 
+/// [`stats`] of one figure of `system`'s samples.
+fn stats_of<T>(
+    samples: &[(System, T)],
+    system: System,
+    get: impl Fn(&T) -> f64,
+) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = samples
+        .iter()
+        .filter(|(s, _)| *s == system)
+        .map(|(_, x)| get(x))
+        .collect();
+    stats(&mut v)
+}
+
 fn stats(values: &mut [f64]) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -385,14 +399,7 @@ fn print_throughput(systems: &[System], samples: &[(System, Sample)], rounds: us
     println!("| metric | {} |", head.join(" | "));
     println!("|---|{}", "---:|".repeat(head.len()));
     for (name, get) in metrics {
-        let cell = |system: System| {
-            let mut v: Vec<f64> = samples
-                .iter()
-                .filter(|(s, _)| *s == system)
-                .map(|(_, x)| get(x))
-                .collect();
-            stats(&mut v)
-        };
+        let cell = |system: System| stats_of(samples, system, get);
         let cells: Vec<(f64, f64, f64)> = systems.iter().map(|s| cell(*s)).collect();
         let mut row: Vec<String> = cells
             .iter()

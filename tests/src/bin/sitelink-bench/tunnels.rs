@@ -24,7 +24,7 @@ use sitelink_lab::{Error, Result};
 
 use crate::systems::{bring_up, Side, System};
 use crate::threads::{self, ThreadSample};
-use crate::{pair_with, stats, tunnel_procs, Pair};
+use crate::{pair_with, stats_of, tunnel_procs, Pair};
 
 /// The iperf3 server port of tunnel 0; tunnel `i` has `IPERF_PORT + i`.
 const IPERF_PORT: u16 = 5201;
@@ -122,14 +122,7 @@ pub fn print(
     );
     println!("|---|---:|---:|---:|---|");
     for &system in systems {
-        let of = |get: fn(&TunnelsSample) -> f64| {
-            let mut v: Vec<f64> = samples
-                .iter()
-                .filter(|(s, _)| *s == system)
-                .map(|(_, x)| get(x))
-                .collect();
-            stats(&mut v)
-        };
+        let of = |get: fn(&TunnelsSample) -> f64| stats_of(samples, system, get);
         let (one, all, ratio) = (
             of(|x| x.one_mbps / 1e3),
             of(|x| x.all_mbps / 1e3),
