@@ -106,3 +106,33 @@ fn bgp_filter_default_plugin_matches_native() {
         }
     }
 }
+
+/// The default plugin says it installs a prefix's only candidate (so the
+/// gateway installs those itself and never asks), and both defaults do:
+/// every generated prefix with one candidate gets it.
+#[test]
+fn both_defaults_install_every_lone_candidate_as_the_plugin_declares() {
+    let mut plugin = load(Slot::RouteSelection, "default_route_selection.wasm");
+    assert!(plugin.info().installs_lone_candidate);
+    let mut lone = 0;
+    for seed in 0..3000 {
+        let mut rng = XorShift::new(seed);
+        let n = 1 + rng.below(16) as usize;
+        let mut input = gen::prefix_candidates(&mut rng, n);
+        input.retain(|p| p.candidates.len() == 1);
+        lone += input.len();
+        let every: Vec<Vec<u32>> = vec![vec![0]; input.len()];
+        let wasm = plugin
+            .select(&input)
+            .unwrap_or_else(|f| panic!("seed {seed}: {f}\n{input:#?}"));
+        same("lone, Wasm", seed, &input, wasm, every.clone());
+        same(
+            "lone, native",
+            seed,
+            &input,
+            defaults::select(&input),
+            every,
+        );
+    }
+    assert!(lone > 1000, "only {lone} lone prefixes generated");
+}

@@ -35,6 +35,11 @@ pub struct SlotStatus {
     #[serde(default)]
     pub call_histogram: Vec<(Option<f64>, u64)>,
     pub last_fault: Option<String>,
+    /// route-selection only: whether the plugin (or the built-in default)
+    /// installs a prefix's only candidate, so that it is asked only about
+    /// prefixes with several (`installs-lone-candidate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installs_lone_candidate: Option<bool>,
 }
 
 /// The `plugin-swap` reply.
@@ -142,6 +147,8 @@ mod tests {
         let list: PluginList = round_trips(include_str!("testdata/plugin_list.json"));
         assert_eq!(list.slots[0].version, None);
         assert_eq!(list.slots[1].mean_call_us, Some(35.25));
+        assert_eq!(list.slots[1].installs_lone_candidate, Some(false));
+        assert_eq!(list.slots[0].installs_lone_candidate, None);
         assert!(list.slots[2].quarantined);
     }
 

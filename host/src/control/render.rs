@@ -326,6 +326,10 @@ pub fn plugins(doc: &PluginList) -> String {
             (_, Some(fault)) => format!("last fault: {fault}"),
             _ => "ok".to_string(),
         };
+        let state = match s.installs_lone_candidate {
+            Some(true) => format!("{state}; lone candidates installed without a call"),
+            _ => state,
+        };
         out += &format!(
             "{:<16} {:<24} {:<10} {:>8} {:>7} {:>12}  {}\n",
             s.slot,

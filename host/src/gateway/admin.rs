@@ -599,6 +599,8 @@ fn slot_status(s: &SlotStatus) -> api::SlotStatus {
         mean_call_us: s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
         call_histogram: s.stats.call_histogram(),
         last_fault: s.stats.last_fault.as_ref().map(|f| f.to_string()),
+        installs_lone_candidate: (s.slot == Slot::RouteSelection)
+            .then(|| plugin.is_none_or(|p| p.installs_lone_candidate)),
     }
 }
 

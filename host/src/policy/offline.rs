@@ -376,6 +376,16 @@ pub fn run_selection(plugin: &mut Plugin, routes: &[TestRoute]) -> TestReport {
         match plugin.select(&input) {
             Ok(answer) => {
                 for ((prefix, list), picked) in chunk.iter().zip(answer) {
+                    // The gateway would not ask: the promise must hold.
+                    if plugin.info().installs_lone_candidate && list.len() == 1 && picked != [0] {
+                        report.fault = Some(format!(
+                            "the plugin declares installs-lone-candidate, but answered {picked:?} \
+                             for {prefix}, whose only candidate is index 0: a gateway installs \
+                             such a candidate without asking; make select install it, or \
+                             declare false (INSTALLS_LONE_CANDIDATE in the SDK)"
+                        ));
+                        return report;
+                    }
                     let installed = picked
                         .iter()
                         .filter_map(|i| list.get(*i as usize))

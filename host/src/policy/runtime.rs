@@ -107,6 +107,10 @@ pub struct PluginInfo {
     pub params: BTreeMap<String, String>,
     /// Compile (or cache) and start-up times.
     pub load: LoadInfo,
+    /// A route-selection plugin's `installs-lone-candidate` answer, asked
+    /// at load: the host installs a prefix's only candidate itself and asks
+    /// about the others. `false` for the other slots.
+    pub installs_lone_candidate: bool,
 }
 
 enum Pre {
@@ -225,6 +229,7 @@ impl PolicyEngine {
                     code,
                     instantiate: Duration::ZERO,
                 },
+                installs_lone_candidate: false,
             },
             shared: self.shared.clone(),
             pre,
@@ -239,6 +244,7 @@ impl PolicyEngine {
             fault,
         };
         let (name, version) = plugin.about().map_err(startup)?;
+        plugin.info.installs_lone_candidate = plugin.lone_candidate().map_err(startup)?;
         plugin.info.load.instantiate = started.elapsed();
         plugin.label = Arc::from(format!("{name} ({file})").as_str());
         if let Some(live) = plugin.live.as_mut() {
@@ -345,6 +351,17 @@ impl Plugin {
                 let a = b.sitelink_policy_about();
                 Ok((a.call_name(&mut *store)?, a.call_version(&mut *store)?))
             }
+        })
+    }
+
+    /// A route-selection plugin's `installs-lone-candidate`; `false` for
+    /// the other slots.
+    fn lone_candidate(&mut self) -> Result<bool, Fault> {
+        self.call(|store, b| match b {
+            Bindings::RouteSelection(b) => b
+                .sitelink_policy_selection()
+                .call_installs_lone_candidate(store),
+            _ => Ok(false),
         })
     }
 

@@ -370,6 +370,24 @@ pub struct SelectionSlot(Core);
 slot_common!(SelectionSlot, Slot::RouteSelection);
 
 impl SelectionSlot {
+    /// Whether whatever answers [`SelectionSlot::select`] installs a
+    /// prefix's only candidate, so that the caller may install it without
+    /// asking: the native default does; a plugin must say so
+    /// (`installs-lone-candidate`), and so must a candidate in shadow mode
+    /// (it is compared on the same prefixes).
+    pub fn installs_lone_candidate(&self) -> bool {
+        let active = match &self.0.plugin {
+            Some(p) if !self.0.stats.quarantined => p.info().installs_lone_candidate,
+            _ => true,
+        };
+        let shadow = self
+            .0
+            .shadow
+            .as_ref()
+            .is_none_or(|s| s.plugin().info().installs_lone_candidate);
+        active && shadow
+    }
+
     /// The candidates to install for `input`: the plugin's if it answers
     /// correctly, else the default's.
     pub fn select(&mut self, input: &[PrefixCandidates]) -> Selection {

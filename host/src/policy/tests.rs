@@ -438,3 +438,29 @@ fn plugin_output_and_faults_go_to_the_log_with_the_plugin_name() {
         assert!(text.contains(line), "{line:?} not in:\n{text}");
     }
 }
+
+#[test]
+fn plugin_test_holds_a_plugin_to_its_lone_candidate_promise() {
+    // Connection "refuse": the chaos selection installs nothing.
+    let routes = offline::parse_routes(
+        r#"[{"prefix": "10.0.0.0/24", "connection": "refuse", "tunnel": "169.254.10.0/30"},
+            {"prefix": "10.0.1.0/24", "connection": "refuse", "tunnel": "169.254.10.0/30"},
+            {"prefix": "10.0.1.0/24", "connection": "refuse", "tunnel": "169.254.11.0/30"}]"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut honest = load(Slot::RouteSelection, &[]);
+    let report = offline::run_selection(&mut honest, &routes);
+    assert_eq!(
+        report.fault, None,
+        "refusing is allowed without the promise"
+    );
+    assert!(report.selections.iter().all(|s| s.installed.is_empty()));
+    let mut promised = load(Slot::RouteSelection, &[("lone", "install")]);
+    let report = offline::run_selection(&mut promised, &routes);
+    let fault = report.fault.unwrap_or_default();
+    assert!(
+        fault.contains("declares installs-lone-candidate, but answered [] for 10.0.0.0/24")
+            && fault.contains("declare false"),
+        "{fault}"
+    );
+}

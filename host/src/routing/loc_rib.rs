@@ -68,6 +68,16 @@ pub enum Selector<'a> {
 }
 
 impl Selector<'_> {
+    /// Whether the selector installs a prefix's only candidate, so that
+    /// such prefixes need not be sent to it (see
+    /// [`SelectionSlot::installs_lone_candidate`]).
+    fn installs_lone_candidate(&self) -> bool {
+        match self {
+            Selector::Slot(slot) => slot.installs_lone_candidate(),
+            Selector::Candidate(plugin) => plugin.info().installs_lone_candidate,
+        }
+    }
+
     fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, String> {
         match self {
             // The slot always answers (plugin, last good, or default).
@@ -325,6 +335,7 @@ impl LocRib {
         let mut table: Table = Vec::with_capacity(chunk.len());
         let mut out = Vec::with_capacity(chunk.len());
         let usable = |t: TunnelId| env.usable.get(t.index()).copied().unwrap_or(false);
+        let lone = env.selector.installs_lone_candidate();
         for prefix in chunk {
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
             let mut candidates: Vec<Candidate> = statics
@@ -344,10 +355,11 @@ impl LocRib {
                     }
                 });
             sources.ends.push(sources.ids.len());
-            if candidates.is_empty() {
-                out.push((*prefix, None));
-            } else {
-                table.push((*prefix, candidates));
+            match candidates.as_slice() {
+                [] => out.push((*prefix, None)),
+                // Installed as the selector would (it said so): no call.
+                [only] if lone => out.push((*prefix, Some(vec![(only.connection, only.tunnel)]))),
+                _ => table.push((*prefix, candidates)),
             }
         }
         if !table.is_empty() {

@@ -11,6 +11,9 @@ use sitelink_plugin::route_selection::{PrefixCandidates, RouteSelection};
 pub struct DefaultRouteSelection;
 
 impl RouteSelection for DefaultRouteSelection {
+    /// A lone candidate is always the best one.
+    const INSTALLS_LONE_CANDIDATE: bool = true;
+
     fn select(prefixes: Vec<PrefixCandidates>) -> Vec<Vec<u32>> {
         defaults::route_selection::select(&prefixes)
     }

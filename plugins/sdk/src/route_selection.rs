@@ -36,6 +36,14 @@ pub trait RouteSelection {
     /// plugin once with no input then: `sitelink check`, `plugin swap`).
     const PARAMS: Option<&'static [crate::params::Param]> = None;
 
+    /// Whether [`RouteSelection::select`] installs a prefix's only candidate
+    /// whenever a prefix has exactly one. Declare `true` when it does (a
+    /// selection that ranks candidates always does): the gateway then
+    /// installs those prefixes itself and calls `select` only for prefixes
+    /// with several candidates, which at a full table saves nearly every
+    /// call. Leave it `false` if `select` may refuse a lone candidate.
+    const INSTALLS_LONE_CANDIDATE: bool = false;
+
     /// For each prefix, in order, the indexes of the candidates to install
     /// (one for a single best path, several for ECMP, none to install
     /// nothing). Indexes must be in range and distinct.
@@ -109,6 +117,9 @@ macro_rules! export_route_selection {
                     >,
                 ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
                     $crate::route_selection::__call::<$ty>(attributes, vias, prefixes)
+                }
+                fn installs_lone_candidate() -> bool {
+                    <$ty as $crate::route_selection::RouteSelection>::INSTALLS_LONE_CANDIDATE
                 }
             }
             $crate::__private::route_selection::export_route_selection_world!(

@@ -16,6 +16,11 @@ class About(exports.About):
 
 
 class Selection(exports.Selection):
+    def installs_lone_candidate(self) -> bool:
+        # `logic.select` installs a prefix's only candidate: the gateway
+        # installs those itself and asks only about the others.
+        return True
+
     def select(self, attributes, vias, prefixes):
         # Candidates point at their attribute set and their via by index.
         logic.check_params(params.entries())

@@ -5,6 +5,11 @@
 use super::*;
 
 fn chaos(slot: Slot) -> Plugin {
+    chaos_with(slot, &[])
+}
+
+/// The chaos plugin with parameters.
+fn chaos_with(slot: Slot, params: &[(&str, &str)]) -> Plugin {
     let dir = std::env::temp_dir().join(format!("sitelink-core-cache-{}", std::process::id()));
     let engine = PolicyEngine::new(EngineSettings {
         deadline: Duration::from_secs(5),
@@ -15,7 +20,63 @@ fn chaos(slot: Slot) -> Plugin {
     .unwrap();
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy/testdata/chaos.wasm");
-    engine.load(slot, &path, Default::default()).unwrap()
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    engine.load(slot, &path, params).unwrap()
+}
+
+/// The `plugin-list` entry of `slot`.
+fn slot_status(h: &mut Harness, id: u64, slot: &str) -> serde_json::Value {
+    h.event(Event::Admin {
+        id: RequestId(id),
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(RequestId(id));
+    list["slots"]
+        .as_array()
+        .and_then(|slots| slots.iter().find(|s| s["slot"] == slot))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {slot} slot in {list}"))
+}
+
+#[test]
+fn a_selection_plugin_that_installs_lone_candidates_is_asked_only_about_the_others() {
+    let fx = Fixture::new();
+    // Every prefix has one candidate, over connection "trap": the chaos
+    // selection traps on any call about them.
+    let mut h = learned(&fx, "trap", 1000, Budget::DEFAULT);
+    let lone = chaos_with(Slot::RouteSelection, &[("lone", "install")]);
+    assert!(lone.info().installs_lone_candidate);
+    let reply = swap(&mut h, 1, lone, false);
+    assert_eq!(reply["dry_run"], false, "never asked, so no fault: {reply}");
+    h.announce(&["12.0.0.0/24".parse().unwrap()]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("11.0.3.1"), Some(vec![0]));
+    assert_eq!(
+        h.routed("12.0.0.1"),
+        Some(vec![0]),
+        "a new route, installed"
+    );
+    let status = slot_status(&mut h, 2, "route-selection");
+    assert_eq!(status["plugin"], "chaos", "{status}");
+    assert_eq!(
+        (status["calls"].as_u64(), status["faults"].as_u64()),
+        (Some(0), Some(0)),
+        "{status}"
+    );
+    assert_eq!(status["installs_lone_candidate"], true, "{status}");
+
+    // A plugin that does not say so is asked about every prefix (and traps).
+    let asked = chaos(Slot::RouteSelection);
+    assert!(!asked.info().installs_lone_candidate);
+    let reply = swap(&mut h, 3, asked, false);
+    let error = reply["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("swap refused, nothing changed"),
+        "{reply}"
+    );
 }
 
 /// Route changes in prefix order (their order in an answer is no promise).

@@ -8,6 +8,11 @@ use sitelink_plugin::route_selection::{PrefixCandidates, RouteSelection, Source}
 pub struct Plugin;
 
 impl RouteSelection for Plugin {
+    /// `select_one` installs a prefix's only candidate (it is its own best):
+    /// the gateway need not ask about those prefixes. Remove this line if
+    /// your rule may refuse a lone candidate.
+    const INSTALLS_LONE_CANDIDATE: bool = true;
+
     fn select(prefixes: Vec<PrefixCandidates<'_>>) -> Vec<Vec<u32>> {
         prefixes.iter().map(select_one).collect()
     }

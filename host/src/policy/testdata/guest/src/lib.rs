@@ -175,6 +175,13 @@ mod other_slots {
     use sitelink::policy::types::{Attributes, Route};
 
     impl selection::Guest for Chaos {
+        /// No, unless the parameter `lone` is `install`: by default it is
+        /// asked about every prefix (the faults are triggered by its
+        /// candidates, lone ones included).
+        fn installs_lone_candidate() -> bool {
+            params::get("lone").as_deref() == Some("install")
+        }
+
         fn select(
             _attributes: Vec<Attributes>,
             vias: Vec<Via>,
@@ -194,6 +201,7 @@ mod other_slots {
                     match trigger.as_str() {
                         "bad-value" => vec![n],
                         "dup" if n > 0 => vec![0, 0],
+                        "refuse" => Vec::new(),
                         _ => (0..n).collect(),
                     }
                 })
