@@ -47,6 +47,8 @@ pub struct Applied {
     pub before: Vec<Option<Arc<PathAttributes>>>,
     /// How many of `changed` are withdrawals.
     pub withdrawn: usize,
+    /// The attribute set of the announced routes (one per UPDATE).
+    pub attrs: Option<Arc<PathAttributes>>,
     /// The peer went over its limit: with the "close" action the session
     /// must be closed; with "drop" the excess routes were ignored.
     pub exceeded: bool,
@@ -77,7 +79,9 @@ impl AdjRibIn {
         }
         out.withdrawn = out.changed.len();
         if let (false, Some(attrs)) = (withdraw_all, &update.attributes) {
-            let set = self.routes.add_set(Arc::new(attrs.clone()));
+            let attrs = Arc::new(attrs.clone());
+            out.attrs = Some(attrs.clone());
+            let set = self.routes.add_set(attrs);
             for prefix in update.announced() {
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {

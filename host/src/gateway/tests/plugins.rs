@@ -356,3 +356,66 @@ fn a_filter_dry_run_lists_verdict_and_attribute_changes() {
     let done = swap(&mut h, 2, chaos(Slot::BgpFilter), false);
     assert_eq!(done["changes"]["verdicts"], changes["verdicts"], "{done}");
 }
+
+/// UPDATEs that arrive in one read cross the import filter together, and
+/// one that names a prefix already waiting in that batch is applied after
+/// the batch is recorded: what is accepted is what the last UPDATE said,
+/// through the filter.
+#[test]
+fn updates_read_together_are_filtered_together_and_in_order() {
+    let fx = Fixture::new();
+    // For connection "prepend", the chaos filter puts the peer's AS in front.
+    let mut h = learned(&fx, "prepend", 3, Budget::DEFAULT);
+    let swapped = swap(&mut h, 1, chaos(Slot::BgpFilter), false);
+    assert_eq!(swapped["dry_run"], false, "{swapped}");
+    let path = |asns: Vec<u32>| PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns,
+        }],
+        ..PathAttributes::default()
+    };
+    let net = |s: &str| -> IpNet { s.parse().unwrap() };
+    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 10, 2))];
+    let announce = |attrs: &PathAttributes, nets: &[IpNet]| {
+        codec::encode_announcements(attrs, Family::IPV4_UNICAST, &hop, nets, &ctx())
+    };
+    let mut read: Vec<u8> = Vec::new();
+    for msg in announce(
+        &path(vec![PEER_ASN, 65010]),
+        &[net("12.0.0.0/24"), net("12.0.1.0/24")],
+    )
+    .into_iter()
+    .chain(codec::encode_withdrawals(
+        Family::IPV4_UNICAST,
+        &[net("12.0.0.0/24"), net("11.0.0.0/24")],
+        &ctx(),
+    ))
+    .chain(announce(
+        &path(vec![PEER_ASN, 65020]),
+        &[net("12.0.1.0/24"), net("12.0.2.0/24")],
+    )) {
+        read.extend(msg);
+    }
+    h.data(read);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("12.0.0.1"), None, "announced, then withdrawn");
+    assert_eq!(h.routed("11.0.0.1"), None, "withdrawn");
+    assert_eq!(h.routed("12.0.1.1"), Some(vec![0]));
+    assert_eq!(h.routed("12.0.2.1"), Some(vec![0]));
+    let id = RequestId(2);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: Some(net("12.0.1.0/24")),
+            connection: None,
+            limit: None,
+        }),
+    });
+    let routes = h.reply(id);
+    assert_eq!(
+        routes["routes"][0]["as_path"],
+        serde_json::json!([PEER_ASN, PEER_ASN, 65020]),
+        "the second UPDATE's path, through the filter: {routes}"
+    );
+}

@@ -6,15 +6,18 @@
 //! faults fails closed here: the routes it was asked about are not accepted.
 //! Pure functions over a peer's RIBs; no session or transport is touched.
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{family_of, BgpPeer};
+use super::{family_of, BgpPeer, FILTER_CHUNK};
 use crate::bgp::message::{error_code, Family, Notification, PathAttributes, SegmentKind, Update};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::ConnectionId;
+use crate::net_map::FastHasher;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
 use crate::routing::wit_route;
 
@@ -214,34 +217,51 @@ pub(super) fn decide(
     filter: &mut ImportFilter,
     guard: &Guard,
 ) -> (Vec<Decided>, Vec<String>, Option<String>) {
+    let routes = prefixes
+        .iter()
+        .filter_map(|prefix| Some((*prefix, p.adj_in.get(prefix)?.clone(), ())))
+        .collect();
+    let (decided, refused, failed) = decide_routes(p, routes, filter, guard);
+    let decided = decided
+        .into_iter()
+        .map(|(prefix, attrs, kept, ())| (prefix, attrs, kept))
+        .collect();
+    (decided, refused, failed)
+}
+
+/// [`decide`] over routes at hand: (prefix, Adj-RIB-In attributes, and
+/// whatever the caller carries along, `W`), one filter call for them all.
+fn decide_routes<W>(
+    p: &BgpPeer,
+    routes: Vec<(IpNet, Arc<PathAttributes>, W)>,
+    filter: &mut ImportFilter,
+    guard: &Guard,
+) -> (Vec<Outcome<W>>, Vec<String>, Option<String>) {
     let mut refused = Vec::new();
-    let mut decided: Vec<Decided> = Vec::with_capacity(prefixes.len());
-    let mut present: Vec<(IpNet, Arc<PathAttributes>)> = Vec::with_capacity(prefixes.len());
-    for prefix in prefixes {
-        let Some(attrs) = p.adj_in.get(prefix).cloned() else {
-            continue;
-        };
-        match guard.refuses(prefix, p.connection) {
+    let mut decided: Vec<Outcome<W>> = Vec::with_capacity(routes.len());
+    let mut present = Vec::with_capacity(routes.len());
+    for (prefix, attrs, carried) in routes {
+        match guard.refuses(&prefix, p.connection) {
             Some(why) => {
                 refused.push(why);
-                decided.push((*prefix, attrs, None));
+                decided.push((prefix, attrs, None, carried));
             }
-            None => present.push((*prefix, attrs)),
+            None => present.push((prefix, attrs, carried)),
         }
     }
     if present.is_empty() {
         return (decided, refused, None);
     }
     let mut convert = wit_route::ToRoutes::default();
-    let routes: Vec<Route> = present
+    let wit: Vec<Route> = present
         .iter()
-        .map(|(prefix, attrs)| convert.route(*prefix, attrs))
+        .map(|(prefix, attrs, _)| convert.route(*prefix, attrs))
         .collect();
-    match filter.verdicts(&p.filter_peer, &routes) {
+    match filter.verdicts(&p.filter_peer, &wit) {
         Ok(verdicts) => {
-            for ((prefix, attrs), verdict) in present.into_iter().zip(verdicts.iter()) {
+            for ((prefix, attrs, carried), verdict) in present.into_iter().zip(verdicts.iter()) {
                 let kept = apply_verdict(&attrs, verdict);
-                decided.push((prefix, attrs, kept));
+                decided.push((prefix, attrs, kept, carried));
             }
             (decided, refused, None)
         }
@@ -249,17 +269,26 @@ pub(super) fn decide(
             decided.extend(
                 present
                     .into_iter()
-                    .map(|(prefix, attrs)| (prefix, attrs, None)),
+                    .map(|(prefix, attrs, carried)| (prefix, attrs, None, carried)),
             );
             (decided, refused, Some(failed))
         }
     }
 }
 
-/// The live path: [`decide`] with the slot in force, the results recorded
-/// as the peer's accepted routes (a failed filter fails closed); the
-/// prefixes whose accepted route changed are added to `dirty`. Returns the
-/// refusals and failures, for the log.
+/// A route decided on, with what its caller carried along.
+type Outcome<W> = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>, W);
+
+/// A route waiting for the live import filter: its prefix, its Adj-RIB-In
+/// attributes, and what was accepted for the prefix before (in force until
+/// the filter's result is recorded).
+type Waiting = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>);
+
+/// The live path for queued prefixes (a filter swap, a refresh, a
+/// quarantine): [`decide`] with the slot in force, the results recorded as
+/// the peer's accepted routes (a failed filter fails closed); the prefixes
+/// whose accepted route changed are added to `dirty`. Returns the refusals
+/// and failures, for the log.
 pub(super) fn import_filter(
     p: &mut BgpPeer,
     prefixes: &[IpNet],
@@ -267,12 +296,32 @@ pub(super) fn import_filter(
     guard: &Guard,
     dirty: &mut Vec<IpNet>,
 ) -> Vec<String> {
+    let routes = prefixes
+        .iter()
+        .filter_map(|prefix| {
+            let attrs = p.adj_in.get(prefix)?.clone();
+            // What was in force: pinned, or the route as decided on.
+            let was = p.accepted.view(prefix, Some(&attrs)).cloned();
+            Some((*prefix, attrs, was))
+        })
+        .collect();
+    record(p, routes, filter, guard, dirty)
+}
+
+/// Runs the guard and the filter over `routes` and records the results as
+/// the peer's accepted routes; a prefix whose accepted route differs from
+/// what was in force joins `dirty`.
+fn record(
+    p: &mut BgpPeer,
+    routes: Vec<Waiting>,
+    filter: &mut FilterSlot,
+    guard: &Guard,
+    dirty: &mut Vec<IpNet>,
+) -> Vec<String> {
     let (decided, mut refused, failed) =
-        decide(p, prefixes, &mut ImportFilter::Slot(filter), guard);
-    for (prefix, attrs, kept) in decided {
-        // What was in force (pinned, or the Adj-RIB-In route as decided
-        // on: no second lookup).
-        if p.accepted.view(&prefix, Some(&attrs)) != kept.as_ref() {
+        decide_routes(p, routes, &mut ImportFilter::Slot(filter), guard);
+    for (prefix, attrs, kept, was) in decided {
+        if was != kept {
             dirty.push(prefix);
         }
         // Failed closed: not the filter's own rejection (the guard's are).
@@ -284,6 +333,66 @@ pub(super) fn import_filter(
     }
     refused.extend(failed);
     refused
+}
+
+/// The routes of a session's UPDATEs waiting for one import-filter call
+/// (the live path: the routes of many UPDATEs cross in one call). Nothing
+/// else reads a batched route's prefix before [`Batch::flush`]: an UPDATE
+/// that names one flushes the batch before it is applied, and the speaker
+/// flushes before any other output of the session and at the end of each
+/// event, so the batch is empty between events.
+#[derive(Default)]
+pub(super) struct Batch {
+    routes: Vec<Waiting>,
+    prefixes: HashSet<IpNet, BuildHasherDefault<FastHasher>>,
+}
+
+impl Batch {
+    /// Whether the batch holds a route of a prefix of `update`.
+    pub fn touches(&self, update: &Update) -> bool {
+        !self.prefixes.is_empty()
+            && update
+                .withdrawn_all()
+                .chain(update.announced())
+                .any(|n| self.prefixes.contains(n))
+    }
+
+    /// Adds an announced route; true when the batch is full (flush it).
+    pub fn push(
+        &mut self,
+        prefix: IpNet,
+        attrs: Arc<PathAttributes>,
+        was: Option<Arc<PathAttributes>>,
+    ) -> bool {
+        self.prefixes.insert(prefix);
+        self.routes.push((prefix, attrs, was));
+        self.routes.len() >= FILTER_CHUNK
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// One filter call for the batched routes, recorded as in
+    /// [`import_filter`]; the batch is left empty. Returns the refusals and
+    /// failures, for the log.
+    pub fn flush(
+        &mut self,
+        p: &mut BgpPeer,
+        filter: &mut FilterSlot,
+        guard: &Guard,
+        dirty: &mut Vec<IpNet>,
+    ) -> Vec<String> {
+        self.prefixes.clear();
+        let mut refused = Vec::new();
+        let mut routes = std::mem::take(&mut self.routes);
+        while !routes.is_empty() {
+            let rest = routes.split_off(routes.len().min(FILTER_CHUNK));
+            refused.extend(record(p, routes, filter, guard, dirty));
+            routes = rest;
+        }
+        refused
+    }
 }
 
 /// Cease / Maximum Number of Prefixes Reached, with the family and the

@@ -412,7 +412,13 @@ impl Speaker {
     ) -> bool {
         let mut queue: VecDeque<Output> = outputs.into();
         let mut changed = false;
+        let mut batch = import::Batch::default();
         while let Some(output) = queue.pop_front() {
+            // Anything but an UPDATE or a write may read or clear what the
+            // batched routes would record.
+            if !matches!(output, Output::Update(_) | Output::Send(_)) {
+                self.flush(id, &mut batch, now, filter);
+            }
             let Some(p) = self.peers.get_mut(id) else {
                 return changed;
             };
@@ -455,7 +461,7 @@ impl Speaker {
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
-                    let (routes_changed, more) = self.import(id, update, now);
+                    let (routes_changed, more) = self.import(id, update, now, &mut batch, filter);
                     changed |= routes_changed;
                     queue.extend(more);
                 }
@@ -487,11 +493,43 @@ impl Speaker {
                 }
             }
         }
+        self.flush(id, &mut batch, now, filter);
         changed
     }
 
-    /// Applies a received UPDATE: Adj-RIB-In, max-prefix, import filter.
-    fn import(&mut self, id: usize, mut update: Update, now: Instant) -> (bool, Vec<Output>) {
+    /// Runs the import filter over the routes `batch` holds for peer `id`
+    /// and records them.
+    fn flush(
+        &mut self,
+        id: usize,
+        batch: &mut import::Batch,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        let refused = batch.flush(p, filter, &self.guard, &mut self.dirty);
+        warn_refused(p, &refused, now);
+    }
+
+    /// Applies a received UPDATE: Adj-RIB-In, max-prefix; its announced
+    /// routes join `batch` for the import filter (flushed first if it holds
+    /// one of the UPDATE's prefixes, and when full).
+    fn import(
+        &mut self,
+        id: usize,
+        mut update: Update,
+        now: Instant,
+        batch: &mut import::Batch,
+        filter: &mut FilterSlot,
+    ) -> (bool, Vec<Output>) {
+        if batch.touches(&update) {
+            self.flush(id, batch, now, filter);
+        }
         let Some(p) = self.peers.get_mut(id) else {
             return (false, Vec::new());
         };
@@ -591,13 +629,24 @@ impl Speaker {
                 self.dirty.push(*n);
             }
         }
+        let mut full = false;
         for (n, old) in announced.iter().zip(before_a) {
             let was = match carried.iter().position(|(c, _)| c == n) {
                 Some(i) => carried.swap_remove(i).1,
                 None => p.accepted.view(n, old.as_ref()).cloned(),
             };
-            p.accepted.pin(*n, was);
-            p.to_filter.push_back(*n);
+            // The batch records the filter's result; until then nothing
+            // reads the prefix (see `import::Batch`), so no pin is needed.
+            match &applied.attrs {
+                Some(attrs) => full |= batch.push(*n, attrs.clone(), was),
+                None => {
+                    p.accepted.pin(*n, was);
+                    p.to_filter.push_back(*n);
+                }
+            }
+        }
+        if full {
+            self.flush(id, batch, now, filter);
         }
         (changed, outputs)
     }
