@@ -9,6 +9,8 @@
 # (allow_private=true: accepts the whole feed) with its effect on sessions,
 # tunnels and the FIB, and `sitelink routes --prefix` latency.
 # Usage (root): scripts/bench-routes.sh [ROUTES_V4=1000000] [ROUTES_V6=200000]
+# BENCH_RECEIVERS=sitelink skips BIRD and BENCH_CONTROL=0 the swaps (quick
+# comparisons of builds: SITELINK_BIN=... target/release/sitelink-bench-routes).
 # Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."

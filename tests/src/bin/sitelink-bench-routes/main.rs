@@ -73,6 +73,11 @@ struct Outcome {
     rss_after: u64,
     /// (seconds since enable, routes) every second or so.
     curve: Vec<(f64, u64)>,
+    /// The receiver's CPU time (all its threads, user + system) from the
+    /// session's establishment to 99% of the routes, and to all of them:
+    /// the work, apart from the waits the wall times include.
+    cpu_to_most: Option<Duration>,
+    cpu_to_all: Option<Duration>,
     /// sitelink only: control-loop turns, the bgp-filter swap over the full
     /// table, `sitelink routes --prefix` latency (markdown lines).
     report: Vec<String>,
@@ -111,6 +116,20 @@ impl Feed {
         s.push_str("}\n");
         s
     }
+}
+
+/// The CPU time process `pid` has used (user + system, all threads).
+fn proc_cpu(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()?
+        .max(1);
+    Some(Duration::from_millis(ticks * 1000 / hz))
 }
 
 /// A field of /proc/PID/status in bytes (VmRSS, VmHWM).
@@ -159,6 +178,8 @@ fn feed_and_measure(
     )?;
     eprintln!("[{receiver}] session established {established:?} after enable");
     let start = Instant::now();
+    let cpu_start = proc_cpu(pid);
+    let mut cpu_to_most = None;
     let mut curve = Vec::new();
     let mut next_mark = 1.0;
     let mut last = 0;
@@ -172,6 +193,7 @@ fn feed_and_measure(
             last = n;
             if most.is_none() && n * 100 >= feed.total() * 99 {
                 most = Some(start.elapsed());
+                cpu_to_most = proc_cpu(pid);
             }
             let t = start.elapsed().as_secs_f64();
             if t >= next_mark {
@@ -182,10 +204,14 @@ fn feed_and_measure(
             n >= feed.total()
         },
     )?;
+    let cpu_to_all = proc_cpu(pid);
+    let since = |cpu: Option<Duration>| Some(cpu?.saturating_sub(cpu_start?));
     Ok(Outcome {
         receiver,
         converge: converged,
         most,
+        cpu_to_most: since(cpu_to_most),
+        cpu_to_all: since(cpu_to_all),
         rss_before,
         peak_rss: proc_kb(pid, "VmHWM")?,
         rss_after: proc_kb(pid, "VmRSS")?,
@@ -373,11 +399,16 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         }
     }
     let mut outcome = outcome;
-    if let Ok(o) = outcome.as_mut() {
+    // BENCH_CONTROL=0 skips the swaps and latencies (a quick comparison).
+    let control = std::env::var("BENCH_CONTROL").as_deref() != Ok("0");
+    if let (Ok(o), true) = (outcome.as_mut(), control) {
         o.report = control_report(&lab, &bin, &socket, turns_before_feed);
     }
     outcome
 }
+
+/// A receiver's run of the benchmark.
+type Receiver = fn(Feed, &str) -> Result<Outcome>;
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -398,7 +429,17 @@ fn main() {
     let _watchdog = Watchdog::arm("sitelink-bench-routes", Duration::from_secs(3600));
     let statics = feed.bird_statics();
     let mut outcomes = Vec::new();
-    for run in [bird_receiver, sitelink_receiver] {
+    // BENCH_RECEIVERS=sitelink skips BIRD (a quick comparison of builds).
+    let only = std::env::var("BENCH_RECEIVERS").ok();
+    let receivers: [(&str, Receiver); 2] =
+        [("bird", bird_receiver), ("sitelink", sitelink_receiver)];
+    for (name, run) in receivers {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|r| r == name))
+        {
+            continue;
+        }
         match run(feed, &statics) {
             Ok(o) => outcomes.push(o),
             Err(e) => {
@@ -412,17 +453,21 @@ fn main() {
         feed.v4, feed.v6
     );
     println!(
-        "| receiver | all routes in (s) | 99% in (s) | RSS before (MB) | peak RSS (MB) | RSS after (MB) | bytes/route (peak) | bytes/route (after) |"
+        "| receiver | all routes in (s) | 99% in (s) | CPU to 99% (s) | CPU to all (s) | RSS before (MB) | peak RSS (MB) | RSS after (MB) | bytes/route (peak) | bytes/route (after) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for o in &outcomes {
         let per_route =
             |rss: u64| rss.saturating_sub(o.rss_before) as f64 / feed.total().max(1) as f64;
+        let secs =
+            |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.2}", d.as_secs_f64()));
         println!(
-            "| {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
+            "| {} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
             o.receiver,
             o.converge.as_secs_f64(),
             o.most.unwrap_or(o.converge).as_secs_f64(),
+            secs(o.cpu_to_most),
+            secs(o.cpu_to_all),
             mb(o.rss_before),
             mb(o.peak_rss),
             mb(o.rss_after),
@@ -433,8 +478,12 @@ fn main() {
     if let [bird, sitelink] = outcomes.as_slice() {
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         let most = |o: &Outcome| o.most.unwrap_or(o.converge);
+        let cpu = match (sitelink.cpu_to_most, bird.cpu_to_most) {
+            (Some(s), Some(b)) => format!(", CPU to 99% {:.2}x", ratio(s, b)),
+            _ => String::new(),
+        };
         println!(
-            "\nsitelink/BIRD: time {:.2}x (99%: {:.2}x), peak RSS {:.2}x",
+            "\nsitelink/BIRD: time {:.2}x (99%: {:.2}x){cpu}, peak RSS {:.2}x",
             ratio(sitelink.converge, bird.converge),
             ratio(most(sitelink), most(bird)),
             sitelink.peak_rss as f64 / bird.peak_rss.max(1) as f64
