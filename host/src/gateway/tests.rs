@@ -85,6 +85,8 @@ struct Harness {
     /// The C bit of the far side's BFD packets (its BFD survives a
     /// control-plane restart).
     far_bfd_independent: bool,
+    /// Kernel-route changes asked for, in order.
+    kernel: Vec<(IpNet, bool)>,
 }
 
 impl Harness {
@@ -113,6 +115,7 @@ impl Harness {
             closed: Vec::new(),
             max_turn: 0,
             far_bfd_independent: false,
+            kernel: Vec::new(),
         };
         h.drain();
         h
@@ -133,6 +136,7 @@ impl Harness {
                     }
                 }
                 Action::PublishFib(fib) => self.fib = Some(fib),
+                Action::KernelRoutes(changes) => self.kernel.extend(changes),
                 Action::Transport(TransportAction::Write { bytes, .. }) => self.writes.push(bytes),
                 Action::Transport(TransportAction::Close { peer }) => {
                     self.closed.push(peer.index())
@@ -355,6 +359,27 @@ fn learned(fx: &Fixture, connection: &str, n: usize, budget: Budget) -> Harness 
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "learned over tunnel 0");
     h
+}
+
+#[test]
+fn learned_routes_become_kernel_routes_unless_kernel_routes_is_off() {
+    let fx = Fixture::new();
+    let h = learned(&fx, "office", 3, Budget::DEFAULT);
+    let net: IpNet = "11.0.1.0/24".parse().unwrap();
+    assert!(h.kernel.contains(&(net, true)), "{:?}", h.kernel);
+
+    let mut cfg = crate::config::GatewayConfig::clone(&config(&fx, "office", 13));
+    cfg.route_table.kernel_routes = false;
+    let cfg = Arc::new(cfg);
+    assert!(!cfg.route_table.kernel_routes);
+    let mut h = Harness::new(cfg, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up();
+    h.announce(&prefixes(3));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("11.0.1.1"), Some(vec![0]), "in the FIB");
+    assert!(h.kernel.is_empty(), "{:?}", h.kernel);
 }
 
 #[test]

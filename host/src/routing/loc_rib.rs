@@ -22,7 +22,7 @@
 //! speaker and the config do), log, or publish anything itself: the gateway
 //! core turns [`LocRib::publish`]'s answer into actions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use super::decisions;
 use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
+use crate::net_map::FastMap;
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via};
 use crate::topology::TunnelInfo;
@@ -166,7 +167,7 @@ pub struct LocRib {
     under_tunnel: Vec<(IpNet, u32)>,
     /// Every installed set in use or seen (few: one per combination), by id.
     via_sets: Vec<Vias>,
-    via_ids: HashMap<Vias, u32>,
+    via_ids: FastMap<Vias, u32>,
     /// Installed sets whose FIB group is written (under `weights`), by id.
     grouped: Vec<bool>,
     /// Prefixes to select again (a prefix may be queued twice: the second
@@ -176,8 +177,10 @@ pub struct LocRib {
     fib: Arc<Fib>,
     fib_changed: bool,
     published: Option<Instant>,
-    /// Kernel-route changes since the last publish, in order.
+    /// Kernel-route changes since the last publish, in order (none when
+    /// `[route_table] kernel_routes` is off: nobody would read them).
     kernel_changes: Vec<(IpNet, bool)>,
+    kernel_routes: bool,
     /// Prefixes written into the FIB, ever (what a step cost the FIB).
     fib_writes: u64,
     /// `fib_writes` at the last snapshot.
@@ -200,13 +203,14 @@ impl LocRib {
             tunnel_routes,
             under_tunnel: Vec::new(),
             via_sets: Vec::new(),
-            via_ids: HashMap::new(),
+            via_ids: FastMap::default(),
             grouped: Vec::new(),
             weights: Vec::new(),
             fib: Arc::new(fib),
             fib_changed: true,
             published: None,
             kernel_changes: Vec::new(),
+            kernel_routes: cfg.route_table.kernel_routes,
             fib_writes: 0,
             writes_published: 0,
         }
@@ -336,16 +340,16 @@ impl LocRib {
         let mut out = Vec::with_capacity(chunk.len());
         let usable = |t: TunnelId| env.usable.get(t.index()).copied().unwrap_or(false);
         let lone = env.selector.installs_lone_candidate();
+        // One list reused while a prefix's candidates need no table entry.
+        let mut candidates: Vec<Candidate> = Vec::new();
         for prefix in chunk {
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
-            let mut candidates: Vec<Candidate> = statics
-                .iter()
-                .map(|c| Candidate {
-                    connection: *c,
-                    tunnel: None,
-                    attrs: None,
-                })
-                .collect();
+            candidates.clear();
+            candidates.extend(statics.iter().map(|c| Candidate {
+                connection: *c,
+                tunnel: None,
+                attrs: None,
+            }));
             let start = sources.ids.len();
             sources.ids.extend_from_slice(statics);
             env.learned
@@ -359,7 +363,7 @@ impl LocRib {
                 [] => out.push((*prefix, None)),
                 // Installed as the selector would (it said so): no call.
                 [only] if lone => out.push((*prefix, Some(vec![(only.connection, only.tunnel)]))),
-                _ => table.push((*prefix, candidates)),
+                _ => table.push((*prefix, std::mem::take(&mut candidates))),
             }
         }
         if !table.is_empty() {
@@ -398,7 +402,7 @@ impl LocRib {
         if self.is_tunnel_route(&prefix) {
             self.under_tunnel.retain(|(p, _)| *p != prefix);
             self.under_tunnel.extend(after.map(|id| (prefix, id)));
-        } else if before.is_some() != after.is_some() {
+        } else if self.kernel_routes && before.is_some() != after.is_some() {
             self.kernel_changes.push((prefix, after.is_some()));
         }
         // For any other prefix, this write is the record of what is installed.
