@@ -4,8 +4,11 @@
 //! bytes, where a map keyed by `IpNet` held 16); each attribute set is
 //! stored once, in a slab, with a count of the routes using it (the routes
 //! of one UPDATE share one). Keys are exact: host bits are kept, as with
-//! `IpNet`'s own equality. Plain data; no limits, no policy.
+//! `IpNet`'s own equality. Each length's map is split in [`SHARDS`] by the
+//! address's hash, so that a growing table rehashes a shard at a time.
+//! Plain data; no limits, no policy.
 
+use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -70,13 +73,72 @@ impl Sets {
     }
 }
 
+/// Maps per prefix length: a table grows one shard at a time. One map of a
+/// million routes doubled at once, and for that moment held the old table
+/// and the new (9 MB above what the routes need, at the peak).
+const SHARDS: usize = 64;
+
+/// An address as a key of one prefix length's map.
+trait Address: Copy + Eq + Hash {
+    /// Which of the [`SHARDS`] maps holds it: the high bits of a
+    /// multiplicative hash (the maps' own hasher uses every bit again).
+    fn shard(&self) -> usize;
+}
+
+impl Address for u32 {
+    fn shard(&self) -> usize {
+        (self.wrapping_mul(0x9E37_79B9) >> 26) as usize
+    }
+}
+
+impl Address for [u64; 2] {
+    fn shard(&self) -> usize {
+        let mixed = self[0] ^ self[1].rotate_left(32);
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+}
+
+/// One prefix length's routes: address -> set id, in [`SHARDS`] maps
+/// (none until the first route).
+#[derive(Debug)]
+struct Length<K> {
+    shards: Vec<FastMap<K, u32>>,
+}
+
+impl<K> Default for Length<K> {
+    fn default() -> Self {
+        Length { shards: Vec::new() }
+    }
+}
+
+impl<K: Address> Length<K> {
+    fn get(&self, key: &K) -> Option<&u32> {
+        self.shards.get(key.shard())?.get(key)
+    }
+
+    fn insert(&mut self, key: K, id: u32) -> Option<u32> {
+        if self.shards.is_empty() {
+            self.shards.resize_with(SHARDS, FastMap::default);
+        }
+        self.shards.get_mut(key.shard())?.insert(key, id)
+    }
+
+    fn remove(&mut self, key: &K) -> Option<u32> {
+        self.shards.get_mut(key.shard())?.remove(key)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&K, &u32)> + '_ {
+        self.shards.iter().flatten()
+    }
+}
+
 /// Prefix -> attribute set.
 #[derive(Debug, Default)]
 pub struct Routes {
     /// Index: the prefix length (0..=32); absent lengths are empty.
-    v4: Vec<FastMap<u32, u32>>,
+    v4: Vec<Length<u32>>,
     /// Index: the prefix length (0..=128); the address as two words.
-    v6: Vec<FastMap<[u64; 2], u32>>,
+    v6: Vec<Length<[u64; 2]>>,
     sets: Sets,
     len: usize,
 }
@@ -87,10 +149,10 @@ fn v6_key(n: &Ipv6Net) -> [u64; 2] {
 }
 
 /// The map of `len` in `maps`, created on first use.
-fn map_mut<K>(maps: &mut Vec<FastMap<K, u32>>, len: u8) -> Option<&mut FastMap<K, u32>> {
+fn map_mut<K>(maps: &mut Vec<Length<K>>, len: u8) -> Option<&mut Length<K>> {
     let len = usize::from(len);
     if maps.len() <= len {
-        maps.resize_with(len + 1, FastMap::default);
+        maps.resize_with(len + 1, Length::default);
     }
     maps.get_mut(len)
 }
@@ -242,5 +304,42 @@ mod tests {
         assert_eq!(r.add_set(Arc::new(PathAttributes::default())), unused);
         assert_eq!(r.take_keys().len(), 4);
         assert!(r.is_empty());
+    }
+
+    /// Consecutive /24s and /48s (a table's typical runs) spread evenly
+    /// over a length's maps, so no map holds more than a small part of the
+    /// table (the part a resize copies).
+    #[test]
+    fn a_length_is_spread_over_its_maps() {
+        const N: u32 = 100_000;
+        let mut r = Routes::default();
+        let set = r.add_set(Arc::new(PathAttributes::default()));
+        for i in 0..N {
+            let v4 = Ipv4Net::new(Ipv4Addr::from((20 << 24) + (i << 8)), 24).unwrap();
+            let v6 = Ipv6Net::new(
+                Ipv6Addr::from((0xfd10u128 << 112) + (u128::from(i) << 80)),
+                48,
+            )
+            .unwrap();
+            r.insert(&IpNet::V4(v4), set);
+            r.insert(&IpNet::V6(v6), set);
+        }
+        r.done_with(set);
+        assert_eq!(r.len(), 2 * N as usize);
+        let mean = N as usize / SHARDS;
+        let v4: Vec<usize> = r.v4[24].shards.iter().map(|m| m.len()).collect();
+        let v6: Vec<usize> = r.v6[48].shards.iter().map(|m| m.len()).collect();
+        for sizes in [&v4, &v6] {
+            assert_eq!(sizes.len(), SHARDS);
+            assert_eq!(sizes.iter().sum::<usize>(), N as usize);
+            assert!(
+                sizes.iter().all(|n| *n > mean / 2 && *n < mean * 2),
+                "{sizes:?}"
+            );
+        }
+        assert_eq!(r.iter().count(), 2 * N as usize);
+        let net = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(20, 1, 2, 0), 24).unwrap());
+        assert!(r.get(&net).is_some());
+        assert!(r.remove(&net).is_some() && r.get(&net).is_none());
     }
 }
