@@ -79,8 +79,10 @@ struct BgpPeer {
     drained: bool,
     /// Its connection was removed by a reload: stopped for good.
     retired: bool,
-    /// Prefixes of the Adj-RIB-In waiting for the import filter, oldest
-    /// first (a prefix may be queued twice: the second look changes nothing).
+    /// Stored prefixes waiting to go through the import filter again (a
+    /// filter swap, a refresh, a quarantine), oldest first (a prefix may be
+    /// queued twice: the second look changes nothing). Received routes do
+    /// not wait here: they cross in `import::Batch`es.
     to_filter: VecDeque<IpNet>,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
