@@ -3,8 +3,9 @@
 //! the import filter (received routes in batches, stored ones re-queued),
 //! Adj-RIB-Out and export), the route table's candidates (`table`: static
 //! and learned routes), the Loc-RIB (`loc_rib`: selection in chunks, the
-//! FIB it compiles into, kernel-route changes), the policy slots' inputs and answers (`decisions`,
-//! `wit_route`), and the `sitelink routes` view (`view`).
+//! FIB it compiles into, kernel-route changes), the policy slots' inputs
+//! and answers (`decisions`, `wit_route`), and the `sitelink routes` view
+//! (`view`).
 //!
 //! Owns: routes and their state. Must not: do I/O (no socket, thread, TUN
 //! or netlink; the gateway core turns what it produces into actions) or
