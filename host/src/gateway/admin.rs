@@ -537,13 +537,19 @@ impl Gateway {
     }
 
     pub(super) fn slot_statuses(&self) -> Vec<api::SlotStatus> {
+        // What the slot does (a quarantine or a shadow counts), not only
+        // what its plugin declares.
+        let lone = self.slots.selection.installs_lone_candidate();
         [
             self.slots.filter.status(),
             self.slots.selection.status(),
             self.slots.failover.status(),
         ]
         .iter()
-        .map(slot_status)
+        .map(|s| api::SlotStatus {
+            installs_lone_candidate: (s.slot == Slot::RouteSelection).then_some(lone),
+            ..slot_status(s)
+        })
         .collect()
     }
 }
@@ -599,8 +605,7 @@ fn slot_status(s: &SlotStatus) -> api::SlotStatus {
         mean_call_us: s.stats.mean_call_time().map(|d| d.as_secs_f64() * 1e6),
         call_histogram: s.stats.call_histogram(),
         last_fault: s.stats.last_fault.as_ref().map(|f| f.to_string()),
-        installs_lone_candidate: (s.slot == Slot::RouteSelection)
-            .then(|| plugin.is_none_or(|p| p.installs_lone_candidate)),
+        installs_lone_candidate: None,
     }
 }
 

@@ -75,17 +75,6 @@ impl Accepted {
         }
     }
 
-    /// Keeps `view` as the result for `prefix` whatever its Adj-RIB-In
-    /// route is (`None`: not accepted): the route changed and waits for the
-    /// filter, and what the filter accepted before stays in force.
-    pub fn pin(&mut self, prefix: IpNet, view: Option<Arc<PathAttributes>>) {
-        self.forget(&prefix);
-        if view.is_none() {
-            self.rejected += 1;
-        }
-        self.exceptions.insert(prefix, view);
-    }
-
     /// Records that `prefix` was not accepted because the filter plugin
     /// faulted on it.
     pub fn set_faulted(&mut self, prefix: IpNet, received: &Arc<PathAttributes>) {

@@ -300,7 +300,7 @@ pub(super) fn import_filter(
         .iter()
         .filter_map(|prefix| {
             let attrs = p.adj_in.get(prefix)?.clone();
-            // What was in force: pinned, or the route as decided on.
+            // What was in force: the filter's last result for the route.
             let was = p.accepted.view(prefix, Some(&attrs)).cloned();
             Some((*prefix, attrs, was))
         })

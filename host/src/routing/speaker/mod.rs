@@ -1,18 +1,21 @@
 //! The gateway's BGP speaker: one session per tunnel of each dynamic
 //! connection (the sans-IO FSM of `bgp::fsm`), each with its Adj-RIB-In
 //! (pre-policy, max-prefix enforced), the routes the import filter accepted,
-//! the routes waiting for the import filter, and its Adj-RIB-Out (the
+//! the stored routes waiting to be filtered again, and its Adj-RIB-Out (the
 //! gateway's networks after the export filter).
 //!
 //! Sans-IO like the FSM: it takes transport events, timeouts and liveness
 //! changes with the caller's `now`, and emits [`TransportAction`]s
 //! ([`Speaker::take_actions`]) for the driver's transport to carry out. A
-//! received UPDATE goes into the Adj-RIB-In at once; its routes wait in a
-//! queue for the import filter, which [`Speaker::filter_queued`] runs in
-//! bounded chunks across UPDATEs and peers (a plugin swap queues every
-//! stored route the same way), so no step depends on what a peer sends.
-//! Until the filter has seen a replaced route, the route it accepted before
-//! stays in force; a withdrawal applies at once.
+//! received UPDATE goes into the Adj-RIB-In at once, and its announced
+//! routes cross the import filter with the rest of the event's UPDATEs in
+//! batches of at most 1,024 (`import::Batch`), recorded before anything
+//! else of the session runs: a transport event is at most one read of
+//! 16 KiB, so its filter calls are bounded too. Stored routes filtered
+//! again (a plugin swap, a refresh, a quarantine) wait in a queue that
+//! [`Speaker::filter_queued`] works off in bounded chunks across peers;
+//! until the filter has seen one, the route it accepted before stays in
+//! force. A withdrawal applies at once.
 //!
 //! Owns: sessions, Adj-RIB-In/Out, import results. Must not: touch a
 //! socket, the FIB or the data path; call plugins other than through the
@@ -602,8 +605,8 @@ impl Speaker {
                 }
             }
         }
-        // Announced or replaced routes wait for the import filter (what it
-        // accepted before stays in force meanwhile); withdrawn ones go now.
+        // Announced or replaced routes join the batch for the import filter
+        // (see `import::Batch`); withdrawn ones go now.
         let mut changed = false;
         if p.restart.is_some() {
             let end_of_rib = update.is_end_of_rib();
@@ -638,13 +641,10 @@ impl Speaker {
                 None => p.accepted.view(n, old.as_ref()).cloned(),
             };
             // The batch records the filter's result; until then nothing
-            // reads the prefix (see `import::Batch`), so no pin is needed.
-            match &applied.attrs {
-                Some(attrs) => full |= batch.push(*n, attrs.clone(), was),
-                None => {
-                    p.accepted.pin(*n, was);
-                    p.to_filter.push_back(*n);
-                }
+            // reads the prefix (see `import::Batch`).
+            // (Routes were announced, so the UPDATE had attributes.)
+            if let Some(attrs) = &applied.attrs {
+                full |= batch.push(*n, attrs.clone(), was);
             }
         }
         if full {
