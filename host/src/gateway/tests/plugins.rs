@@ -68,6 +68,26 @@ fn a_selection_plugin_that_installs_lone_candidates_is_asked_only_about_the_othe
     );
     assert_eq!(status["installs_lone_candidate"], true, "{status}");
 
+    // A shadow that does not say so is compared on every prefix, so both
+    // are asked again: the slot no longer skips lone candidates.
+    h.event(Event::Admin {
+        id: RequestId(10),
+        command: AdminCommand::PluginShadow {
+            plugin: Box::new(chaos(Slot::RouteSelection)),
+        },
+    });
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let status = slot_status(&mut h, 11, "route-selection");
+    assert_eq!(status["installs_lone_candidate"], false, "{status}");
+    h.event(Event::Admin {
+        id: RequestId(12),
+        command: AdminCommand::PluginUnshadow {
+            slot: Slot::RouteSelection,
+        },
+    });
+    let status = slot_status(&mut h, 13, "route-selection");
+    assert_eq!(status["installs_lone_candidate"], true, "{status}");
+
     // A plugin that does not say so is asked about every prefix (and traps).
     let asked = chaos(Slot::RouteSelection);
     assert!(!asked.info().installs_lone_candidate);
