@@ -2,9 +2,12 @@
 //! any policy (the rules for external peers of RFC 4271, the families the
 //! session negotiated), the host's own guard against learned routes that
 //! would hijack its tunnels, its networks or another connection's prefixes,
-//! and the import filter run over the Adj-RIB-In. A filter plugin that
-//! faults fails closed here: the routes it was asked about are not accepted.
-//! Pure functions over a peer's RIBs; no session or transport is touched.
+//! and the import filter run over the Adj-RIB-In, in batches for received
+//! UPDATEs ([`Batch`]) or over queued prefixes. A filter plugin that faults
+//! fails closed here: the routes it was asked about are not accepted.
+//! [`Speaker::import`] applies a received UPDATE (Adj-RIB-In, max-prefix,
+//! the batch); its max-prefix close is the only thing here that acts on a
+//! session. No transport is touched.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -13,9 +16,14 @@ use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{family_of, BgpPeer, FILTER_CHUNK};
+use std::time::Instant;
+
+use tracing::warn;
+
+use super::{family_of, warn_refused, BgpPeer, Speaker, FILTER_CHUNK};
+use crate::bgp::fsm::Output;
 use crate::bgp::message::{error_code, Family, Notification, PathAttributes, SegmentKind, Update};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::ConnectionId;
 use crate::net_map::FastHasher;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
@@ -392,6 +400,140 @@ impl Batch {
             routes = rest;
         }
         refused
+    }
+}
+
+impl Speaker {
+    /// Applies a received UPDATE: Adj-RIB-In, max-prefix; its announced
+    /// routes join `batch` for the import filter (flushed first if it holds
+    /// one of the UPDATE's prefixes, and when full).
+    pub(super) fn import(
+        &mut self,
+        id: usize,
+        mut update: Update,
+        now: Instant,
+        batch: &mut Batch,
+        filter: &mut FilterSlot,
+    ) -> (bool, Vec<Output>) {
+        if batch.touches(&update) {
+            self.flush(id, batch, now, filter);
+        }
+        let Some(p) = self.peers.get_mut(id) else {
+            return (false, Vec::new());
+        };
+        let families = p
+            .session
+            .negotiated()
+            .map(|n| n.families.clone())
+            .unwrap_or_default();
+        external_checks(
+            &mut update,
+            p.settings.remote_asn,
+            p.settings.local_asn,
+            &families,
+        );
+        let update = &update;
+        let mut problems: Vec<String> = Vec::new();
+        if let Some(reason) = &update.treat_as_withdraw {
+            problems.push(format!("UPDATE treated as withdraw (RFC 7606): {reason}"));
+        }
+        for reason in &update.discarded {
+            problems.push(format!("UPDATE attribute discarded (RFC 7606): {reason}"));
+        }
+        warn_refused(p, &problems, now);
+        // Routes still stale from a graceful restart do not count against
+        // the limit: the peer re-sends its table over them, and a new prefix
+        // before an old one's withdrawal must not close the session.
+        let mut limits = p.settings.max_prefixes;
+        if let Some(r) = &p.restart {
+            let stale = u32::try_from(r.stale_count()).unwrap_or(u32::MAX);
+            limits.limit = limits.limit.saturating_add(stale);
+            limits.warning = limits.warning.saturating_add(stale);
+        }
+        let applied = p.adj_in.apply(update, &limits);
+        if applied.warning {
+            warn!(tunnel = %p.tunnel_name, prefixes = p.adj_in.len(), limit = limits.limit,
+                "peer is near its max_prefixes limit");
+        }
+        let mut outputs = Vec::new();
+        if applied.exceeded {
+            match limits.action {
+                MaxPrefixAction::Drop => {
+                    let why = format!(
+                        "peer sent more than max_prefixes {}: the excess routes are ignored",
+                        limits.limit
+                    );
+                    warn_refused(p, &[why], now);
+                    p.last_error = Some(format!(
+                        "max_prefixes {} exceeded: {} prefixes received, the excess ignored",
+                        limits.limit,
+                        p.adj_in.received()
+                    ));
+                }
+                MaxPrefixAction::Close { restart_after } => {
+                    let family = applied
+                        .overflow
+                        .map_or(Family::IPV4_UNICAST, |n| family_of(&n));
+                    warn!(tunnel = %p.tunnel_name, limit = limits.limit,
+                        "peer sent more than max_prefixes: closing the session (Cease / maximum prefixes), retry in {restart_after:?}");
+                    let cease = max_prefix_cease(family, limits.limit);
+                    outputs = p.session.stop(Some(cease), Some(restart_after), now);
+                    let reason = format!(
+                        "max_prefixes {} exceeded: session closed with Cease / maximum number of prefixes reached, retry in {}s",
+                        limits.limit,
+                        restart_after.as_secs()
+                    );
+                    p.last_error = Some(reason);
+                    return (p.accepted.len(&p.adj_in) > 0, outputs);
+                }
+            }
+        }
+        // Announced or replaced routes join the batch for the import filter
+        // (see `import::Batch`); withdrawn ones go now.
+        let mut changed = false;
+        if p.restart.is_some() {
+            let end_of_rib = update.is_end_of_rib();
+            self.gr_update(id, &applied.changed, end_of_rib);
+        }
+        let Some(p) = self.peers.get_mut(id) else {
+            return (changed, outputs);
+        };
+        // What the filter accepted before each change: the exception, else
+        // the route the Adj-RIB-In had (`applied.before`, no lookup). A
+        // prefix withdrawn and announced again by this UPDATE is replaced:
+        // what was accepted before the UPDATE carries to its announcement.
+        let mut carried: Vec<(IpNet, Option<Arc<PathAttributes>>)> = Vec::new();
+        let (withdrawn, announced) = applied.changed.split_at(applied.withdrawn);
+        let (before_w, before_a) = applied.before.split_at(applied.withdrawn);
+        for (n, old) in withdrawn.iter().zip(before_w) {
+            let was = p.accepted.view(n, old.as_ref()).cloned();
+            if p.adj_in.get(n).is_some() {
+                carried.push((*n, was));
+                continue;
+            }
+            p.accepted.forget(n);
+            if was.is_some() {
+                changed = true;
+                self.dirty.push(*n);
+            }
+        }
+        let mut full = false;
+        for (n, old) in announced.iter().zip(before_a) {
+            let was = match carried.iter().position(|(c, _)| c == n) {
+                Some(i) => carried.swap_remove(i).1,
+                None => p.accepted.view(n, old.as_ref()).cloned(),
+            };
+            // The batch records the filter's result; until then nothing
+            // reads the prefix (see `import::Batch`).
+            // (Routes were announced, so the UPDATE had attributes.)
+            if let Some(attrs) = &applied.attrs {
+                full |= batch.push(*n, attrs.clone(), was);
+            }
+        }
+        if full {
+            self.flush(id, batch, now, filter);
+        }
+        (changed, outputs)
     }
 }
 
