@@ -547,9 +547,41 @@ pub fn send_garbage(ns: &Netns, bin: &Path, target: &str, count: u32, seed: u64)
         .ok_or_else(|| Error::msg(format!("udp-garbage printed no count: {out}")))
 }
 
+/// utime + stime (fields 14 and 15 of a `/proc/PID[/task/TID]/stat`
+/// line) in clock ticks.
+pub fn busy_ticks(stat: &str) -> Option<u64> {
+    // The fields after the ")" that closes the name start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let user: u64 = f.next()?.parse().ok()?;
+    let sys: u64 = f.next()?.parse().ok()?;
+    Some(user + sys)
+}
+
+/// Clock ticks per second (the unit of [`busy_ticks`]).
+pub fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+}
+
+/// The CPU time process `pid` has used (user + system, all threads).
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(Duration::from_secs_f64(
+        busy_ticks(&stat)? as f64 / ticks_per_second(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_ticks_reads_fields_14_and_15_past_an_odd_name() {
+        let stat = "4242 (udp-rx) 0) S 1 2 3 0 -1 4194368 100 0 0 0 170 30 0 0 20 0 5 0";
+        assert_eq!(busy_ticks(stat), Some(200));
+        assert_eq!(busy_ticks("4242 (x) S 1"), None);
+    }
 
     #[test]
     fn ping_train_loss_window() {

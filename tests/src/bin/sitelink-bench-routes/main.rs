@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::gateway::{admin_json, sitelink_bin};
+use sitelink_lab::measure::process_cpu;
 use sitelink_lab::netns::veth;
 use sitelink_lab::plugins::plugin;
 use sitelink_lab::process::wait_until;
@@ -118,20 +119,6 @@ impl Feed {
     }
 }
 
-/// The CPU time process `pid` has used (user + system, all threads).
-fn proc_cpu(pid: u32) -> Option<Duration> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()?
-        .max(1);
-    Some(Duration::from_millis(ticks * 1000 / hz))
-}
-
 /// A field of /proc/PID/status in bytes (VmRSS, VmHWM).
 fn proc_kb(pid: u32, field: &str) -> Result<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -178,7 +165,7 @@ fn feed_and_measure(
     )?;
     eprintln!("[{receiver}] session established {established:?} after enable");
     let start = Instant::now();
-    let cpu_start = proc_cpu(pid);
+    let cpu_start = process_cpu(pid);
     let mut cpu_to_most = None;
     let mut curve = Vec::new();
     let mut next_mark = 1.0;
@@ -193,7 +180,7 @@ fn feed_and_measure(
             last = n;
             if most.is_none() && n * 100 >= feed.total() * 99 {
                 most = Some(start.elapsed());
-                cpu_to_most = proc_cpu(pid);
+                cpu_to_most = process_cpu(pid);
             }
             let t = start.elapsed().as_secs_f64();
             if t >= next_mark {
@@ -204,7 +191,7 @@ fn feed_and_measure(
             n >= feed.total()
         },
     )?;
-    let cpu_to_all = proc_cpu(pid);
+    let cpu_to_all = process_cpu(pid);
     let since = |cpu: Option<Duration>| Some(cpu?.saturating_sub(cpu_start?));
     Ok(Outcome {
         receiver,

@@ -125,9 +125,9 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
     let ticks: u64 = pids
         .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| threads::busy_ticks(&stat))
+        .filter_map(|stat| measure::busy_ticks(&stat))
         .sum();
-    ticks as f64 / threads::ticks_per_second()
+    ticks as f64 / measure::ticks_per_second()
 }
 
 /// The tunnel processes, by side (the daemons may fork: take every process

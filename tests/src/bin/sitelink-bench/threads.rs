@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use sitelink_lab::measure::{busy_ticks, ticks_per_second};
 use sitelink_lab::{Error, Result};
 
 use crate::systems::{Side, System};
@@ -122,21 +123,6 @@ fn snapshot(procs: &[(Side, u32)]) -> HashMap<u32, Ticks> {
         }
     }
     out
-}
-
-/// utime + stime (fields 14 and 15 of a stat line) in clock ticks.
-pub fn busy_ticks(stat: &str) -> Option<u64> {
-    // The fields after the ")" that closes the name start at field 3.
-    let rest = stat.rsplit_once(')')?.1;
-    let mut f = rest.split_whitespace().skip(11);
-    let user: u64 = f.next()?.parse().ok()?;
-    let sys: u64 = f.next()?.parse().ok()?;
-    Some(user + sys)
-}
-
-pub fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
 
 /// The steady window of a `seconds`-long test: from a fifth of the way in
@@ -377,13 +363,6 @@ pub fn print_summary(test: &str, samples: &[(System, ThreadSample)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn busy_ticks_reads_fields_14_and_15_past_an_odd_name() {
-        let stat = "4242 (udp-rx) 0) S 1 2 3 0 -1 4194368 100 0 0 0 170 30 0 0 20 0 5 0";
-        assert_eq!(busy_ticks(stat), Some(200));
-        assert_eq!(busy_ticks("4242 (x) S 1"), None);
-    }
 
     #[test]
     fn the_window_leaves_a_fifth_each_end() {
