@@ -1,11 +1,14 @@
-//! Output batches of the data path's threads: encrypted datagrams grouped for
-//! UDP generic segmentation offload (GSO), and decrypted packets queued for
-//! one batched, coalescing TUN write.
+//! Batches of the data path's threads: packets read from the TUN device into
+//! fixed-size segments, encrypted datagrams grouped for UDP generic
+//! segmentation offload (GSO), and decrypted packets queued for one batched,
+//! coalescing TUN write.
 //!
 //! This module owns the grouping rules and the reusable buffers, and nothing
-//! else: it makes no system call (the `io` module flushes the batches through
-//! the sockets and the TUN device) and never looks inside a packet. All
-//! buffers are allocated once and reused, so a steady flow allocates nothing.
+//! else: it makes no system call (the `io` module reads and flushes the
+//! batches through the sockets and the TUN device) and never looks inside a
+//! packet. Buffers are allocated once, or on first use, and reused, so a
+//! steady flow allocates nothing; a buffer no packet has used yet holds no
+//! resident memory (an idle gateway held 8 MB of them).
 
 use std::net::SocketAddr;
 
@@ -34,6 +37,75 @@ pub struct Run {
     pub count: usize,
     /// A shorter last datagram ends the run.
     closed: bool,
+}
+
+/// Equal buffers (segments) in one allocation, each read into by index:
+/// the allocation is large enough to be mapped fresh, so a segment's pages
+/// become resident when a packet is first read into it, not when the
+/// segments are made (4 x 256 per TUN queue, most never used at low rates).
+pub struct Segments {
+    slab: Vec<u8>,
+    len: usize,
+}
+
+impl Segments {
+    /// `count` segments of `len` bytes each.
+    pub fn new(count: usize, len: usize) -> Segments {
+        let len = len.max(1);
+        Segments {
+            slab: vec![0u8; count.saturating_mul(len)],
+            len,
+        }
+    }
+
+    /// Segments holding copies of `packets`, each as long as the longest.
+    pub fn of<'p>(packets: impl IntoIterator<Item = &'p [u8]>) -> Segments {
+        let packets: Vec<&[u8]> = packets.into_iter().collect();
+        let len = packets.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut segments = Segments::new(packets.len(), len);
+        for (i, p) in packets.iter().enumerate() {
+            if let Some(seg) = segments.get_mut(i, p.len()) {
+                seg.copy_from_slice(p);
+            }
+        }
+        segments
+    }
+
+    /// How many segments there are.
+    pub fn count(&self) -> usize {
+        self.slab.len() / self.len
+    }
+
+    /// The first `len` bytes of segment `i` (None: no such segment, or
+    /// `len` longer than a segment).
+    pub fn get(&self, i: usize, len: usize) -> Option<&[u8]> {
+        if len > self.len {
+            return None;
+        }
+        self.slab.get(i.checked_mul(self.len)?..)?.get(..len)
+    }
+
+    /// [`Segments::get`], writable.
+    pub fn get_mut(&mut self, i: usize, len: usize) -> Option<&mut [u8]> {
+        if len > self.len {
+            return None;
+        }
+        self.slab
+            .get_mut(i.checked_mul(self.len)?..)?
+            .get_mut(..len)
+    }
+
+    /// `N` whole segments from segment `from`, for one vectored read (empty
+    /// slices past the last segment).
+    pub fn window<const N: usize>(&mut self, from: usize) -> [&mut [u8]; N] {
+        let start = from.saturating_mul(self.len).min(self.slab.len());
+        let mut chunks = self
+            .slab
+            .get_mut(start..)
+            .unwrap_or_default()
+            .chunks_mut(self.len);
+        std::array::from_fn(|_| chunks.next().unwrap_or_default())
+    }
 }
 
 /// Encrypted datagrams waiting to be sent, grouped into [`Run`]s.
@@ -148,20 +220,19 @@ const TUN_BUFFER: usize = 2 * TUN_HEADROOM + 65_535;
 
 /// Decrypted packets waiting for one batched TUN write. Each sits in its own
 /// buffer after [`TUN_HEADROOM`] bytes, as `tun_rs`'s coalescing writer wants.
-/// The buffers are reserved at full size once; pages are touched only as
-/// super-packets grow into them.
+/// A buffer is reserved at full size when it first holds a packet, once;
+/// its pages are touched only as super-packets grow into them.
 pub struct TunBatch {
     bufs: Vec<Vec<u8>>,
     len: usize,
 }
 
 impl TunBatch {
-    /// A batch of up to `capacity` packets.
+    /// A batch of up to `capacity` packets. A buffer is reserved at full
+    /// size when a packet first lands in it.
     pub fn new(capacity: usize) -> TunBatch {
         TunBatch {
-            bufs: (0..capacity.max(1))
-                .map(|_| Vec::with_capacity(TUN_BUFFER))
-                .collect(),
+            bufs: (0..capacity.max(1)).map(|_| Vec::new()).collect(),
             len: 0,
         }
     }
@@ -173,6 +244,7 @@ impl TunBatch {
             return false;
         };
         buf.clear();
+        buf.reserve_exact(TUN_BUFFER);
         buf.resize(TUN_HEADROOM, 0);
         buf.extend_from_slice(packet);
         self.len += 1;
@@ -296,5 +368,32 @@ mod tests {
         assert!(t.is_empty());
         assert!(t.push(&[0x45]));
         assert_eq!(t.queued()[0].len(), TUN_HEADROOM + 1);
+        assert!(
+            t.queued()[0].capacity() >= TUN_BUFFER,
+            "room reserved for coalescing"
+        );
+    }
+
+    #[test]
+    fn segments_are_read_into_by_index_and_in_windows() {
+        let mut s = Segments::new(5, 4);
+        assert_eq!(s.count(), 5);
+        let window = s.window::<3>(3);
+        assert_eq!(
+            window.iter().map(|w| w.len()).collect::<Vec<_>>(),
+            [4, 4, 0]
+        );
+        let [a, b, _] = s.window::<3>(1);
+        a.copy_from_slice(&[1; 4]);
+        b[..2].copy_from_slice(&[2, 2]);
+        assert_eq!(s.get(1, 4), Some(&[1u8; 4][..]));
+        assert_eq!(s.get(2, 2), Some(&[2u8, 2][..]));
+        assert_eq!(s.get(2, 5), None, "longer than a segment");
+        assert_eq!(s.get(5, 1), None, "past the last segment");
+        assert!(s.window::<2>(usize::MAX).iter().all(|w| w.is_empty()));
+        let copies = Segments::of([&[7u8, 7, 7][..], &[8]]);
+        assert_eq!(copies.count(), 2);
+        assert_eq!(copies.get(0, 3), Some(&[7u8, 7, 7][..]));
+        assert_eq!(copies.get(1, 1), Some(&[8u8][..]));
     }
 }

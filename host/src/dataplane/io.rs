@@ -298,7 +298,9 @@ pub struct BatchSink {
 struct Queued {
     tun: Arc<SyncDevice>,
     out: TunBatch,
-    gro: GROTable,
+    /// Made at the first write: about 1 MB, which a queue that is never
+    /// written to does without.
+    gro: Option<Box<GROTable>>,
 }
 
 impl BatchSink {
@@ -310,7 +312,7 @@ impl BatchSink {
                 .map(|tun| Queued {
                     tun: tun.clone(),
                     out: TunBatch::new(BATCH),
-                    gro: GROTable::default(),
+                    gro: None,
                 })
                 .collect(),
             probe,
@@ -331,7 +333,8 @@ impl Queued {
         }
         let queued = self.out.queued();
         let packets = queued.len() as u64;
-        if let Err(e) = self.tun.send_multiple(&mut self.gro, queued, TUN_HEADROOM) {
+        let gro = self.gro.get_or_insert_with(Box::default);
+        if let Err(e) = self.tun.send_multiple(gro, queued, TUN_HEADROOM) {
             // Counted as the whole batch: a failed coalescing write may
             // have lost them all.
             dp.counters
@@ -465,13 +468,14 @@ fn tun_reader(
         // A segment is at most one MTU; a super-packet splits into at most
         // BATCH of them, so reading goes on only while that many are free.
         let mut count = 0;
-        while count + BATCH <= job.bufs.len() {
+        while count + BATCH <= job.bufs.count() {
             let out = &mut *job;
-            let (Some(bufs), Some(lens)) = (out.bufs.get_mut(count..), out.sizes.get_mut(count..))
-            else {
+            let mut bufs = out.bufs.window::<BATCH>(count);
+            // tun_rs wants as many lengths as buffers.
+            let Some(lens) = out.sizes.get_mut(count..count + BATCH) else {
                 break;
             };
-            match tun.recv_multiple(&mut original, bufs, lens, 0) {
+            match tun.recv_multiple(&mut original, &mut bufs, lens, 0) {
                 Ok(n) => count += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

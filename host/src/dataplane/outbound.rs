@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use tracing::debug;
 
-use super::batch::UdpBatch;
+use super::batch::{Segments, UdpBatch};
 use super::pipeline::Job;
 use super::tunnel::{Tally, Tunnel};
 use super::{Dataplane, Sink};
@@ -44,7 +44,7 @@ struct OutRun {
 /// A batch of packets read from the TUN device, on its way out.
 pub struct OutJob {
     /// Segment buffers (the reader reads into them) and their lengths.
-    pub bufs: Vec<Vec<u8>>,
+    pub bufs: Segments,
     pub sizes: Vec<usize>,
     /// How many of `bufs` hold a packet.
     pub count: usize,
@@ -59,7 +59,7 @@ impl OutJob {
     /// A job of `capacity` buffers of `segment_len` bytes each.
     pub fn new(capacity: usize, segment_len: usize) -> OutJob {
         OutJob {
-            bufs: (0..capacity).map(|_| vec![0u8; segment_len]).collect(),
+            bufs: Segments::new(capacity, segment_len),
             sizes: vec![0; capacity],
             count: 0,
             order: Vec::with_capacity(capacity),
@@ -70,12 +70,12 @@ impl OutJob {
 
     /// A job holding copies of `packets` (for tests and one-off sends).
     pub fn of<'p>(packets: impl IntoIterator<Item = &'p [u8]>) -> OutJob {
-        let bufs: Vec<Vec<u8>> = packets.into_iter().map(<[u8]>::to_vec).collect();
-        let sizes = bufs.iter().map(Vec::len).collect();
+        let packets: Vec<&[u8]> = packets.into_iter().collect();
+        let sizes: Vec<usize> = packets.iter().map(|p| p.len()).collect();
         OutJob {
-            count: bufs.len(),
-            order: Vec::with_capacity(bufs.len()),
-            bufs,
+            count: sizes.len(),
+            order: Vec::with_capacity(sizes.len()),
+            bufs: Segments::of(packets),
             sizes,
             runs: Vec::new(),
             udp: UdpBatch::new(1),
@@ -114,7 +114,7 @@ impl Job for OutJob {
             let packets = order.get(run.packets.clone()).unwrap_or_default();
             let mut failed = 0;
             for (counter, &i) in (run.first_counter..).zip(packets) {
-                let Some(pkt) = sizes.get(i).and_then(|len| bufs.get(i)?.get(..*len)) else {
+                let Some(pkt) = sizes.get(i).and_then(|len| bufs.get(i, *len)) else {
                     continue;
                 };
                 let max = Peer::<rand_core::OsRng>::max_datagram(pkt.len());
@@ -167,11 +167,7 @@ impl Dataplane {
         job.udp.set_max_segments(self.max_gso_segments());
         let tunnels = self.tunnels.load();
         for i in 0..job.count {
-            let Some(pkt) = job
-                .sizes
-                .get(i)
-                .and_then(|len| job.bufs.get_mut(i)?.get_mut(..*len))
-            else {
+            let Some(pkt) = job.sizes.get(i).and_then(|len| job.bufs.get_mut(i, *len)) else {
                 continue;
             };
             let Some(tunnel) = self.route_tun_packet(fib, &tunnels, pkt) else {
@@ -214,11 +210,7 @@ impl Dataplane {
                 Err(e) => {
                     debug!(tunnel = %tunnel.inside_cidr, error = %e, "no session: packets held for the handshake");
                     for &i in packets {
-                        if let Some(pkt) = job
-                            .sizes
-                            .get(i)
-                            .and_then(|len| job.bufs.get(i)?.get(..*len))
-                        {
+                        if let Some(pkt) = job.sizes.get(i).and_then(|len| job.bufs.get(i, *len)) {
                             state.queue(pkt);
                         }
                     }

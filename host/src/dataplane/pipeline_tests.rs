@@ -166,7 +166,10 @@ fn real_packets_keep_their_order_through_both_lanes_on_four_workers() {
         let n = sizes.next().unwrap_or(1).min(packets.len() - at);
         let (seq, mut job) = next_job(&out, Some(&pool), &never).expect("a free job");
         for (k, p) in packets[at..at + n].iter().enumerate() {
-            job.bufs[k][..p.len()].copy_from_slice(p);
+            job.bufs
+                .get_mut(k, p.len())
+                .expect("a segment")
+                .copy_from_slice(p);
             job.sizes[k] = p.len();
         }
         job.count = n;
