@@ -151,7 +151,9 @@ fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
 }
 
 /// The Extended Next Hop Encoding tuples; `None` unless the length is a
-/// non-zero multiple of 6. A SAFI above 255 is skipped (no family of ours).
+/// non-zero multiple of 6 and a tuple names a family we could use (a SAFI
+/// above 255 is skipped: no family of ours), so that a list of none is kept
+/// as the unknown capability it is to us, with its bytes.
 fn decode_extended_next_hop(value: &[u8]) -> Option<Vec<ExtendedNextHop>> {
     if value.is_empty() || !value.len().is_multiple_of(6) {
         return None;
@@ -167,7 +169,7 @@ fn decode_extended_next_hop(value: &[u8]) -> Option<Vec<ExtendedNextHop>> {
             });
         }
     }
-    Some(list)
+    (!list.is_empty()).then_some(list)
 }
 
 fn encode_extended_next_hop(list: &[ExtendedNextHop]) -> Vec<u8> {

@@ -46,9 +46,28 @@ fn a_capability_of_another_length_is_kept_unknown_and_offers_nothing() {
             }]
         );
     }
-    // A SAFI beyond one byte names no family of ours: skipped.
-    let caps = capabilities(&open_with(5, &[0, 1, 0x01, 0x01, 0, 2]));
-    assert_eq!(caps, vec![Capability::ExtendedNextHop(vec![])]);
+    // A SAFI beyond one byte names no family of ours: skipped, and a list
+    // of nothing else is the unknown capability it is to us, with its bytes
+    // (it was an empty list, which encoded as an empty value: the fuzzer's
+    // round trip found it).
+    let value = [0, 1, 0x01, 0x01, 0, 2];
+    let caps = capabilities(&open_with(5, &value));
+    assert_eq!(
+        caps,
+        vec![Capability::Unknown {
+            code: 5,
+            value: value.to_vec()
+        }]
+    );
+    let mut mixed = value.to_vec();
+    mixed.extend_from_slice(&[0, 1, 0, 1, 0, 2]);
+    let caps = capabilities(&open_with(5, &mixed));
+    assert_eq!(
+        caps,
+        vec![Capability::ExtendedNextHop(vec![
+            ExtendedNextHop::IPV4_OVER_IPV6
+        ])]
+    );
 }
 
 /// An UPDATE announcing 10.2.0.0/24 in MP_REACH_NLRI of AFI 1 SAFI 1 with

@@ -1,0 +1,229 @@
+//! The fuzz targets' bodies: what sitelink does with bytes from outside,
+//! each with the properties that must hold whatever the bytes are. A body
+//! panics only when a property fails (a panic of the code under test counts
+//! the same way). The `fuzz_targets/` wrappers hand them to libFuzzer; the
+//! host's `tests/fuzz_corpus.rs` runs them over the seed corpora in
+//! `fuzz/corpus/` and mutations of those on stable Rust, in CI.
+//!
+//! Owns: the input framing of each target (which byte chooses what) and the
+//! properties. Must not: touch the network, write files, or depend on
+//! anything but `sitelink`, `tun-rs` and std (the host's test includes this
+//! file as a module).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sitelink::bgp::codec::{self, Context};
+use sitelink::bgp::fsm::{Session, SessionConfig};
+use sitelink::bgp::message::Message;
+use sitelink::liveness::bfd::ControlPacket;
+
+/// A target's body.
+pub type Body = fn(&[u8]);
+
+/// Every target, by name, as `scripts/fuzz.sh` and the corpus test know them.
+pub const TARGETS: &[(&str, Body)] = &[
+    ("bgp_message", bgp_message),
+    ("bgp_session", bgp_session),
+    ("config", config),
+    ("probe_packets", probe_packets),
+    ("admin_request", admin_request),
+    ("tun_packet", tun_packet),
+];
+
+/// One BGP message as read off a session (first byte: bit 0 = 4-octet AS
+/// negotiated). The framing never claims more than a message's own length;
+/// a message that decodes encodes again (unless the encoder refuses it with
+/// an error) to bytes that decode to the same message, but for what only
+/// the decoder notes (RFC 7606's treat-as-withdraw and discarded
+/// attributes) and how unknown attributes are passed on (in type order,
+/// with the Partial bit); and those bytes are a fixed point: decoded and
+/// encoded again, they are the same bytes.
+pub fn bgp_message(data: &[u8]) {
+    let Some((&flags, frame)) = data.split_first() else {
+        return;
+    };
+    let ctx = Context {
+        four_octet_as: flags & 1 == 1,
+    };
+    if let Ok(Some(len)) = codec::frame_len(frame) {
+        assert!((19..=4096).contains(&len), "frame length {len}");
+    }
+    let Ok(msg) = codec::decode(frame, &ctx) else {
+        return;
+    };
+    let mut out = Vec::new();
+    if codec::encode(&msg, &ctx, &mut out).is_ok() {
+        let again = match codec::decode(&out, &ctx) {
+            Ok(again) => again,
+            Err(e) => panic!("our own encoding of {msg:?} does not decode: {e:?}"),
+        };
+        let mut out2 = Vec::new();
+        let encoded = codec::encode(&again, &ctx, &mut out2);
+        assert!(
+            encoded.is_ok() && out2 == out,
+            "not a fixed point: {again:?}"
+        );
+        assert_eq!(sent_on(again), sent_on(msg), "decode(encode(m)) != m");
+    }
+}
+
+/// `msg` without what only the decoder notes, its unknown attributes in
+/// type order and without their flags.
+fn sent_on(mut msg: Message) -> Message {
+    if let Message::Update(update) = &mut msg {
+        update.treat_as_withdraw = None;
+        update.discarded.clear();
+        if let Some(attrs) = &mut update.attributes {
+            attrs.unknown.sort_by_key(|raw| raw.type_code);
+            for raw in &mut attrs.unknown {
+                raw.flags = 0;
+            }
+        }
+    }
+    msg
+}
+
+/// A BGP session (passive or active, first byte bit 0; graceful restart
+/// offered, bit 1) fed a TCP stream in chunks, with timers between them.
+/// After the first byte, each step is one byte: 0xff = the clock moves on
+/// by the next byte's count of seconds and the timers run; 0xfe = the TCP
+/// connection fails and a new one comes; n = the next n bytes arrive.
+/// Nothing panics, and every output is one the driver can carry out.
+pub fn bgp_session(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut now = Instant::now();
+    let mut session = Session::new(SessionConfig {
+        passive: flags & 1 == 1,
+        graceful_restart: (flags & 2 == 2).then_some(120),
+        ..SessionConfig::new(65000, 65001, Ipv4Addr::new(192, 0, 2, 1))
+    });
+    session.start(now);
+    session.tcp_connected(now);
+    while let Some((&op, tail)) = rest.split_first() {
+        match op {
+            0xff => {
+                let secs = tail.first().copied().unwrap_or(1);
+                now += Duration::from_secs(u64::from(secs));
+                rest = tail.get(1..).unwrap_or_default();
+                session.handle_timeout(now);
+            }
+            0xfe => {
+                rest = tail;
+                session.tcp_failed(now);
+                session.tcp_connected(now);
+            }
+            n => {
+                let (chunk, tail) = tail.split_at(usize::from(n).min(tail.len()));
+                rest = tail;
+                session.received(chunk, now);
+            }
+        }
+        if let Some(at) = session.poll_timeout() {
+            // A timer is never set further out than the longest one the
+            // RFCs allow (hold time 65,535 s; restart time 4,095 s).
+            assert!(
+                at <= now + Duration::from_secs(65_535 + 1),
+                "timer {:?} ahead",
+                at - now
+            );
+        }
+    }
+}
+
+/// A configuration file (UTF-8 text). Parsing never panics; an error names
+/// a position inside the text. Relative paths resolve under a directory
+/// that does not exist, so nothing on the machine is read but what an
+/// absolute path names (read, never written).
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let base = Path::new("/nonexistent/sitelink-fuzz");
+    if let Err(e) = sitelink::config::parse(text, Path::new("fuzz.toml"), base) {
+        let shown = e.to_string();
+        assert!(!shown.is_empty(), "an error says what is wrong");
+    }
+}
+
+/// A packet read from the TUN device that may be a liveness probe: a BFD
+/// control packet (IPv4 or IPv6, UDP 3784) or an ICMP echo reply. A BFD
+/// body that decodes encodes to the same packet.
+pub fn probe_packets(data: &[u8]) {
+    let local4 = Ipv4Addr::new(169, 254, 10, 2);
+    let local6 = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+    for local in [IpAddr::V4(local4), IpAddr::V6(local6)] {
+        if let Some(body) = sitelink::packet::parse_bfd(data, local) {
+            assert!(body.len() <= data.len());
+            bfd_body(body);
+        }
+    }
+    let _ = sitelink::packet::parse_echo_reply(data, local4, Ipv4Addr::new(169, 254, 10, 1), 7);
+    bfd_body(data);
+}
+
+fn bfd_body(body: &[u8]) {
+    if let Ok(packet) = ControlPacket::decode(body) {
+        let encoded = packet.encode();
+        assert_eq!(ControlPacket::decode(&encoded).ok(), Some(packet));
+    }
+}
+
+/// A line on the admin socket. Parsing never panics; a request that parses
+/// serialises to a line that parses to the same request.
+pub fn admin_request(data: &[u8]) {
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(request) = sitelink::api::Envelope::parse(line) {
+        let again = request.to_line().expect("a parsed request serialises");
+        assert_eq!(
+            sitelink::api::Envelope::parse(&again).ok(),
+            Some(request),
+            "{again}"
+        );
+    }
+}
+
+/// What the data path does with packets from the TUN device and on their
+/// way to it (first byte: the MTU and queue count to use, and flags): MSS
+/// clamping and flow hashing of one packet; a super-packet with its virtio
+/// header split into segments (`recv_multiple`); the rest cut into packets
+/// by a length byte each and coalesced for one write (`send_multiple`).
+pub fn tun_packet(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mut pkt = rest.to_vec();
+    sitelink::packet::clamp_mss(&mut pkt, 576 + u16::from(sel) * 8);
+    assert_eq!(pkt.len(), rest.len(), "clamping never resizes a packet");
+    let queues = usize::from(sel % 8) + 1;
+    assert!(sitelink::dataplane::flow_queue(rest, queues) < queues);
+
+    if let Ok(hdr) = tun_rs::VirtioNetHdr::decode(rest) {
+        let mut input = rest
+            .get(tun_rs::VIRTIO_NET_HDR_LEN..)
+            .unwrap_or_default()
+            .to_vec();
+        let mut bufs = vec![vec![0u8; 1500]; 16];
+        let mut sizes = vec![0usize; 16];
+        if let Ok(n) = tun_rs::gso_split(&mut input, hdr, &mut bufs, &mut sizes, 0, sel & 1 == 1) {
+            assert!(n <= bufs.len());
+        }
+    }
+
+    let mut packets = Vec::new();
+    let mut left = rest;
+    while let Some((&len, tail)) = left.split_first() {
+        let (p, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        let mut buf = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN];
+        buf.extend_from_slice(p);
+        packets.push(buf);
+        left = tail;
+    }
+    let mut gro = tun_rs::GROTable::default();
+    let _ = gro.apply_gro(&mut packets, tun_rs::VIRTIO_NET_HDR_LEN, sel & 2 == 2);
+}
