@@ -303,6 +303,19 @@ impl Fib {
             [] => NONE,
             _ => self.sources.acquire(connections),
         };
+        self.put_source(prefix, source);
+    }
+
+    /// Refuses packets from inside `prefix` over every connection, whatever
+    /// shorter source prefix holds them (this gateway's own networks: no
+    /// peer sends from them, whatever covering route it announced). Setting
+    /// the prefix's sources again ([`Fib::set_sources`]) undoes it.
+    pub fn refuse_sources(&mut self, prefix: &IpNet) {
+        let nobody = self.sources.acquire(&[] as &[ConnectionId]);
+        self.put_source(prefix, nobody);
+    }
+
+    fn put_source(&mut self, prefix: &IpNet, source: u32) {
         let entry = self.entry(prefix).unwrap_or(Entry::EMPTY);
         self.put(prefix, Entry { source, ..entry });
         if let Some(old) = entry.source() {
@@ -564,6 +577,33 @@ mod tests {
         assert!(ok("fd00:1::5", 1) && !ok("fd00:1::5", 0));
         assert!(!ok("192.0.2.1", 0), "no source prefix at all");
         assert!(fib.is_empty(), "sources are not routes");
+    }
+
+    #[test]
+    fn a_refused_source_prefix_holds_whatever_covers_it() {
+        let mut fib = Fib::default();
+        fib.allow_source(net("0.0.0.0/0"), ConnectionId(0));
+        fib.allow_source(net("::/0"), ConnectionId(0));
+        fib.refuse_sources(&net("10.2.0.0/24"));
+        fib.refuse_sources(&net("fd00:2::/64"));
+        let ok = |fib: &Fib, a: &str| fib.source_allowed(a.parse().unwrap(), ConnectionId(0));
+        assert!(
+            !ok(&fib, "10.2.0.5") && !ok(&fib, "fd00:2::5"),
+            "our own networks"
+        );
+        assert!(
+            ok(&fib, "10.3.0.5") && ok(&fib, "fd00:3::5"),
+            "the rest of the default"
+        );
+        assert_eq!(fib.sources_of(&net("10.2.0.0/24")), Some(&[][..]));
+        // A connection's own entry for the prefix replaces the refusal.
+        fib.set_sources(&net("10.2.0.0/24"), &[ConnectionId(1)]);
+        assert!(fib.source_allowed("10.2.0.5".parse().unwrap(), ConnectionId(1)));
+        fib.set_sources(&net("10.2.0.0/24"), &[]);
+        assert!(
+            ok(&fib, "10.2.0.5"),
+            "nothing refused once the entry is gone"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::bgp::message::{
 };
 use crate::bgp::transport::{PeerId, TransportAction, TransportEvent};
 use crate::config::tests::Fixture;
-use crate::dataplane::fib::Fib;
+use crate::dataplane::fib::{ConnectionId, Fib};
 use crate::dataplane::ProbeKind;
 use crate::liveness::bfd::{ControlPacket, State};
 use crate::policy::{EngineSettings, Plugin, PolicyEngine, Slot};
@@ -380,6 +380,34 @@ fn learned_routes_become_kernel_routes_unless_kernel_routes_is_off() {
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.routed("11.0.1.1"), Some(vec![0]), "in the FIB");
     assert!(h.kernel.is_empty(), "{:?}", h.kernel);
+}
+
+#[test]
+fn a_peer_announcing_a_route_over_our_network_may_not_send_from_it() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 3, Budget::DEFAULT);
+    let covering: Vec<IpNet> = ["0.0.0.0/0", "10.0.0.0/8"]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    h.announce(&covering);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let fib = h.fib.as_ref().expect("a FIB was published");
+    let from = |a: &str| fib.source_allowed(a.parse().unwrap(), ConnectionId(0));
+    assert!(
+        from("10.9.0.1") && from("192.0.2.1"),
+        "the peer's routes are its sources"
+    );
+    // 10.2.0.0/24 is ours ([bgp] networks): refused from every peer.
+    assert!(
+        !from("10.2.0.5"),
+        "a packet from our own network over a tunnel"
+    );
+    assert_eq!(
+        h.routed("10.9.0.1"),
+        Some(vec![0]),
+        "the routes are installed"
+    );
 }
 
 #[test]

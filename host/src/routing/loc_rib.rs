@@ -158,6 +158,9 @@ pub struct Publish {
 pub struct LocRib {
     /// Static routes: the connections that have each, in config order.
     statics: BTreeMap<IpNet, Vec<ConnectionId>>,
+    /// This gateway's own networks (`[bgp] networks`): refused as packet
+    /// sources over every connection, whatever route covers them.
+    own: Vec<IpNet>,
     /// Each tunnel's inside /30, always over that tunnel alone.
     tunnel_routes: Vec<(IpNet, NextHop)>,
     /// Installed sets of the prefixes that are also a tunnel's inside
@@ -197,9 +200,14 @@ impl LocRib {
         for (prefix, hop) in &tunnel_routes {
             fib.insert(*prefix, hop.clone());
         }
+        let own = cfg.bgp.networks.clone();
+        for net in &own {
+            fib.refuse_sources(net);
+        }
         LocRib {
             pending: statics.keys().copied().collect(),
             statics,
+            own,
             tunnel_routes,
             under_tunnel: Vec::new(),
             via_sets: Vec::new(),
@@ -216,8 +224,10 @@ impl LocRib {
         }
     }
 
-    /// The static routes of `cfg` (a reload): the prefixes whose static
-    /// routes changed are queued to be selected again.
+    /// The static routes and own networks of `cfg` (a reload): the
+    /// prefixes whose static routes changed are queued to be selected
+    /// again; own networks added are refused as sources at once, those
+    /// removed get their sources back from the selection.
     pub fn set_statics(&mut self, cfg: &GatewayConfig) {
         let statics = statics_of(cfg);
         let changed: Vec<IpNet> = statics
@@ -233,6 +243,18 @@ impl LocRib {
             .collect();
         self.statics = statics;
         self.pending.extend(changed);
+        let own = cfg.bgp.networks.clone();
+        let fib = Arc::make_mut(&mut self.fib);
+        for gone in self.own.iter().filter(|n| !own.contains(n)) {
+            // Its sources again as the selection finds them.
+            fib.set_sources(gone, &[]);
+            self.pending.push(*gone);
+        }
+        for net in own.iter().filter(|n| !self.own.contains(n)) {
+            fib.refuse_sources(net);
+        }
+        self.fib_changed |= own != self.own;
+        self.own = own;
     }
 
     /// The tunnels changed (a reload added or retired some): the inside
