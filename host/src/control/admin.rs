@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -52,6 +52,8 @@ pub enum AdminError {
     },
     #[error("admin socket {path}: permission denied: only root may use it (mode 0600)\n  fix: run the command as root (sudo)")]
     Permission { path: PathBuf },
+    #[error("admin socket {path}: a file that is not a socket is there; it is left alone\n  fix: give admin_socket another path, or move that file away")]
+    NotSocket { path: PathBuf },
     #[error("admin socket {path}: no gateway is running there\n  fix: start it (sitelink run -c FILE, or systemctl start sitelink), or give the config or --socket of the running one")]
     NotRunning { path: PathBuf },
     #[error("admin socket {path}: cannot connect (is `sitelink run` running with this config?)")]
@@ -86,14 +88,21 @@ impl Drop for AdminSocket {
     }
 }
 
-/// Claims the admin socket: refuses if a live gateway answers on it, removes
-/// a stale one left by a crash, and restricts it to root.
+/// Claims the admin socket: refuses if a live gateway answers on it,
+/// removes a stale socket left by a crash (never another kind of file, nor
+/// what a symbolic link points at), and creates it for root alone: under
+/// a umask that leaves it no group or other bits from its first moment.
 pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
     let bind_err = |source| AdminError::Bind {
         path: path.to_path_buf(),
         source,
     };
-    if path.exists() {
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(AdminError::NotSocket {
+                path: path.to_path_buf(),
+            });
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(AdminError::InUse {
                 path: path.to_path_buf(),
@@ -104,7 +113,14 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(bind_err)?;
     }
-    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot
+    // fail. Another thread creating a file in this instant would get the
+    // stricter mask, never a looser one.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, putting the previous mask back.
+    unsafe { libc::umask(old) };
+    let listener = bound.map_err(bind_err)?;
     let socket = AdminSocket {
         listener,
         path: path.to_path_buf(),
@@ -406,4 +422,61 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
         .map_err(answer_err)?;
     api::Response::parse(request, &line)
         .map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sitelink-admin-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_by_one_for_root_alone() {
+        let dir = scratch("stale");
+        let path = dir.join("admin.sock");
+        drop(UnixListener::bind(&path).expect("a socket"));
+        assert!(path.exists(), "a stale socket file remains");
+        let socket = bind(&path).expect("the stale socket is replaced");
+        let mode = fs::metadata(&path).expect("socket").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            matches!(bind(&path), Err(AdminError::InUse { .. })),
+            "served now"
+        );
+        drop(socket);
+        assert!(!path.exists(), "removed when the gateway stops");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_or_a_link_where_the_socket_goes_is_refused_and_left_alone() {
+        let dir = scratch("file");
+        let path = dir.join("admin.sock");
+        fs::write(&path, "keep me").expect("a file");
+        let err = bind(&path).err().expect("refused");
+        assert!(matches!(err, AdminError::NotSocket { .. }), "{err}");
+        assert!(err.to_string().contains("fix: "), "{err}");
+        assert_eq!(fs::read_to_string(&path).ok().as_deref(), Some("keep me"));
+
+        let target = dir.join("precious");
+        fs::write(&target, "keep me too").expect("a file");
+        let link = dir.join("link.sock");
+        std::os::unix::fs::symlink(&target, &link).expect("a link");
+        assert!(matches!(bind(&link), Err(AdminError::NotSocket { .. })));
+        assert_eq!(
+            fs::read_to_string(&target).ok().as_deref(),
+            Some("keep me too")
+        );
+        assert!(
+            fs::symlink_metadata(&link).is_ok(),
+            "the link itself is kept"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
