@@ -22,7 +22,9 @@ use tracing::warn;
 
 use super::{family_of, warn_refused, BgpPeer, Speaker, FILTER_CHUNK};
 use crate::bgp::fsm::Output;
-use crate::bgp::message::{error_code, Family, Notification, PathAttributes, SegmentKind, Update};
+use crate::bgp::message::{
+    error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
+};
 use crate::config::{GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::ConnectionId;
 use crate::net_map::FastHasher;
@@ -129,9 +131,11 @@ impl Guard {
 /// LOCAL_PREF is not for external peers and is discarded (RFC 4271 section
 /// 5.1.5, RFC 7606 section 7.5); the AS path must start with the peer's AS
 /// (RFC 4271 section 6.3; treat-as-withdraw per RFC 7606 section 7.2); a
-/// path holding our own AS is a loop and is not used (section 9.1.2).
-/// Routes of a family the session did not negotiate are ignored (RFC 4760
-/// section 6).
+/// path holding AS 0 is malformed (RFC 7607 section 2) and so is one with
+/// confederation segments, since we are in no confederation (RFC 5065
+/// section 5.3): both treat-as-withdraw too; a path holding our own AS is
+/// a loop and is not used (section 9.1.2). Routes of a family the session
+/// did not negotiate are ignored (RFC 4760 section 6).
 pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, families: &[Family]) {
     update.nlri.retain(|n| families.contains(&family_of(n)));
     if let Some(m) = update.mp_reach.as_mut() {
@@ -151,10 +155,19 @@ pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, fam
         SegmentKind::Sequence => s.asns.first().copied(),
         _ => None,
     });
+    let confed =
+        |s: &&AsSegment| matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet);
     let reason = if first != Some(remote_asn) {
         Some(format!(
             "AS_PATH does not start with the peer's AS {remote_asn} (RFC 4271 section 6.3)"
         ))
+    } else if attrs.as_path.iter().any(|s| s.asns.contains(&0)) {
+        Some("AS_PATH holds AS 0 (RFC 7607)".to_string())
+    } else if attrs.as_path.iter().any(|s| confed(&s)) {
+        Some(
+            "AS_PATH holds a confederation segment from a peer outside our confederation (RFC 5065 section 5.3)"
+                .to_string(),
+        )
     } else if attrs.as_path.iter().any(|s| s.asns.contains(&local_asn)) {
         Some(format!(
             "AS_PATH holds our own AS {local_asn}: a routing loop"
@@ -602,6 +615,28 @@ mod tests {
             u.treat_as_withdraw.as_deref(),
             Some("AS_PATH holds our own AS 64512: a routing loop")
         );
+    }
+
+    #[test]
+    fn a_path_with_as_0_or_a_confederation_segment_is_treat_as_withdraw() {
+        let mut u = update(&[65000, 0, 65010]);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        assert_eq!(
+            u.treat_as_withdraw.as_deref(),
+            Some("AS_PATH holds AS 0 (RFC 7607)")
+        );
+        for kind in [SegmentKind::ConfedSequence, SegmentKind::ConfedSet] {
+            let mut u = update(&[65000, 65010]);
+            if let Some(attrs) = u.attributes.as_mut() {
+                attrs.as_path.push(AsSegment {
+                    kind,
+                    asns: vec![65020],
+                });
+            }
+            external_checks(&mut u, 65000, 64512, &BOTH);
+            let why = u.treat_as_withdraw.unwrap_or_default();
+            assert!(why.contains("confederation"), "{kind:?}: {why}");
+        }
     }
 
     #[test]
