@@ -7,7 +7,7 @@
 //! of the configuration format or of tunnels (`config` calls it).
 
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -49,6 +49,14 @@ pub enum KeyError {
     },
     /// The private key file can be read or written by group or others.
     Permissions { path: PathBuf, mode: u32 },
+    /// The private key path is a symbolic link (not followed).
+    Link { path: PathBuf },
+    /// The private key path is not a regular file (a directory, a pipe, a
+    /// device).
+    NotRegular { path: PathBuf },
+    /// The private key file belongs to another user than the one running
+    /// sitelink.
+    Owner { path: PathBuf, uid: u32, ours: u32 },
     /// The private key file's contents are not a key.
     Malformed {
         path: PathBuf,
@@ -83,6 +91,16 @@ impl KeyError {
                 path.display(),
                 mode & 0o7777
             ),
+            KeyError::Link { path } => {
+                format!("key file {} is a symbolic link", path.display())
+            }
+            KeyError::NotRegular { path } => {
+                format!("key file {} is not a regular file", path.display())
+            }
+            KeyError::Owner { path, uid, ours } => format!(
+                "key file {} belongs to uid {uid}, not to the user running sitelink (uid {ours})",
+                path.display()
+            ),
             KeyError::Malformed { path, reason } => format!(
                 "key file {} does not hold a valid key: {}",
                 path.display(),
@@ -112,6 +130,16 @@ impl KeyError {
             KeyError::Permissions { path, .. } => {
                 Some(format!("chmod 600 {}", path.display()))
             }
+            KeyError::Link { .. } => Some(
+                "give the key file's own path (links are not followed: a link could be pointed at another file)"
+                    .into(),
+            ),
+            KeyError::NotRegular { .. } => {
+                Some("point the setting at the key file itself".into())
+            }
+            KeyError::Owner { path, ours, .. } => {
+                Some(format!("chown {ours} {}", path.display()))
+            }
             KeyError::Malformed { path, .. } => {
                 let p = path.display();
                 Some(format!(
@@ -134,6 +162,9 @@ impl KeyError {
             KeyError::Missing { path, .. }
             | KeyError::Unreadable { path, .. }
             | KeyError::Permissions { path, .. }
+            | KeyError::Link { path }
+            | KeyError::NotRegular { path }
+            | KeyError::Owner { path, .. }
             | KeyError::Malformed { path, .. } => Some(path),
             _ => None,
         }
@@ -171,24 +202,50 @@ pub fn public_key_of(private: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     PublicKey::from(&secret).to_bytes()
 }
 
-/// Loads a private key file: it must exist, must not be readable or writable
-/// by group or others (checked before reading), and must hold one base64 key.
+/// Loads a private key file: it must exist and be a regular file (a
+/// symbolic link is not followed, a pipe is not waited on), belong to the
+/// user running sitelink, not be readable or writable by group or others
+/// (all checked on the opened file, before reading it), and hold one
+/// base64 key.
 pub fn read_private_key_file(path: &Path) -> Result<StaticSecret, KeyError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
+    let unreadable = |e| KeyError::Unreadable {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(KeyError::Missing {
                 path: path.to_path_buf(),
                 source: e,
             })
         }
-        Err(e) => {
-            return Err(KeyError::Unreadable {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(KeyError::Link {
                 path: path.to_path_buf(),
-                source: e,
             })
         }
+        Err(e) => return Err(unreadable(e)),
     };
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.file_type().is_file() {
+        return Err(KeyError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let ours = unsafe { libc::geteuid() };
+    if meta.uid() != ours {
+        return Err(KeyError::Owner {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
+            ours,
+        });
+    }
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
@@ -196,16 +253,10 @@ pub fn read_private_key_file(path: &Path) -> Result<StaticSecret, KeyError> {
             mode,
         });
     }
-    let unreadable = |e| KeyError::Unreadable {
-        path: path.to_path_buf(),
-        source: e,
-    };
     // A key file is 45 bytes; read a little more than that so a wrong file
     // (a certificate, a log) is reported as malformed without reading it all.
     let mut raw = Vec::with_capacity(128);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut raw))
-        .map_err(unreadable)?;
+    file.take(4096).read_to_end(&mut raw).map_err(unreadable)?;
     let text = String::from_utf8_lossy(&raw);
     let bytes = decode_key(&text).map_err(|e| KeyError::Malformed {
         path: path.to_path_buf(),
@@ -357,6 +408,44 @@ mod tests {
     }
 
     #[test]
+    fn a_link_a_directory_a_pipe_or_another_users_file_is_refused() {
+        let dir = temp_dir("kinds");
+        let real = dir.join("real.key");
+        write_mode(&real, WG_VECTORS[0].0, 0o600);
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = refused(&link);
+        assert!(matches!(e, KeyError::Link { .. }), "{e}");
+        assert!(e.to_string().contains("is a symbolic link; fix: "), "{e}");
+        let fifo = dir.join("fifo.key");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Refused without waiting for a writer.
+            assert!(matches!(refused(&fifo), KeyError::NotRegular { .. }));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&real, Some(1), None).unwrap();
+            let e = refused(&real);
+            assert!(
+                matches!(
+                    e,
+                    KeyError::Owner {
+                        uid: 1,
+                        ours: 0,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(e
+                .to_string()
+                .ends_with(&format!("fix: chown 0 {}", real.display())));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn missing_key_file_refused_with_genkey_fix() {
         let dir = temp_dir("missing");
         let path = dir.join("nope.key");
@@ -387,15 +476,15 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_key_file_refused() {
+    fn a_directory_is_refused_as_not_a_key_file() {
         let dir = temp_dir("dir");
-        // A directory with mode 0700 passes the mode check but cannot be read.
+        // A directory with mode 0700 would pass the mode check.
         let path = dir.join("sub");
         std::fs::create_dir(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
         let e = refused(&path);
-        assert!(matches!(e, KeyError::Unreadable { .. }), "{e:?}");
-        assert!(e.source().is_some());
+        assert!(matches!(e, KeyError::NotRegular { .. }), "{e:?}");
+        assert!(e.to_string().contains("is not a regular file; fix: "), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
