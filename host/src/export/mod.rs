@@ -391,7 +391,10 @@ pub fn to_stdout(export: &Export) -> String {
 }
 
 /// Writes every file (and the `--out`-only ones) into `dir`, created if
-/// missing; files holding a key get mode 0600. Returns the paths written.
+/// missing; files holding a key get mode 0600. Each file is written whole
+/// to a new file beside it and renamed over the old one: a reader sees the
+/// old file or the new one, never a part, and a symbolic link planted at
+/// the name is replaced, never followed. Returns the paths written.
 pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportError> {
     let err = |path: &Path, source| ExportError::Write {
         path: path.to_path_buf(),
@@ -402,20 +405,25 @@ pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportEr
     for f in export.files.iter().chain(&export.out_only) {
         let path = dir.join(&f.name);
         let mode = if f.secret { 0o600 } else { 0o644 };
-        let mut file = std::fs::OpenOptions::new()
+        let tmp = dir.join(format!(".{}.{}.tmp", f.name, std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let result = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
-            // A symlink planted in the directory must not redirect a file
-            // that holds a private key.
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| err(&path, e))?;
-        // An existing file keeps its mode on open: set it.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .and_then(|()| file.write_all(f.text.as_bytes()))
-            .map_err(|e| err(&path, e))?;
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .and_then(|mut file| {
+                // The umask may have taken bits off: set the mode itself.
+                file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                file.write_all(f.text.as_bytes())?;
+                file.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err(&path, e));
+        }
         written.push(path);
     }
     Ok(written)

@@ -500,3 +500,54 @@ fn liveness_modes_carry_over_and_mismatches_warn() {
     let (_, cgw) = far_gateway(&fx, &echo);
     assert_eq!(cgw.connections[0].liveness.mode, config::LivenessMode::Echo);
 }
+
+#[test]
+fn written_files_replace_what_was_there_whole_and_never_follow_a_link() {
+    let fx = Fixture::new();
+    let out = fx.dir.join("atomic");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = |name: &str, text: &str, secret| File {
+        name: name.to_string(),
+        text: text.to_string(),
+        secret,
+    };
+    // A key file name planted as a link to a file elsewhere, and an old
+    // config that someone else holds open (a hard link keeps its inode).
+    let elsewhere = fx.dir.join("elsewhere");
+    std::fs::write(&elsewhere, "not yours").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("cgw.key")).unwrap();
+    std::fs::write(out.join("cgw.toml"), "old").unwrap();
+    std::fs::hard_link(out.join("cgw.toml"), fx.dir.join("held")).unwrap();
+    let export = Export {
+        files: vec![file("cgw.toml", "new", false)],
+        out_only: vec![file("cgw.key", "secret\n", true)],
+        warnings: Vec::new(),
+    };
+    let written = write_files(&out, &export).unwrap();
+    assert_eq!(written, [out.join("cgw.toml"), out.join("cgw.key")]);
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not yours");
+    let key = std::fs::symlink_metadata(out.join("cgw.key")).unwrap();
+    assert!(
+        key.file_type().is_file(),
+        "the link was replaced by the file"
+    );
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(out.join("cgw.key")).unwrap(),
+        "secret\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("cgw.toml")).unwrap(),
+        "new"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fx.dir.join("held")).unwrap(),
+        "old",
+        "the old file was replaced, not rewritten in place"
+    );
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
+}
