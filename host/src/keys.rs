@@ -484,7 +484,10 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
         let e = refused(&path);
         assert!(matches!(e, KeyError::NotRegular { .. }), "{e:?}");
-        assert!(e.to_string().contains("is not a regular file; fix: "), "{e}");
+        assert!(
+            e.to_string().contains("is not a regular file; fix: "),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
