@@ -7,7 +7,7 @@
 //! map's, not the prefixes': callers that show or compare lists sort them.
 //! Plain data; no routing logic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -57,6 +57,9 @@ impl Hasher for FastHasher {
 
 /// A `HashMap` with [`FastHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// A `HashSet` with [`FastHasher`].
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// An IPv6 prefix as a key: the address in two words, the length.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -32,7 +32,7 @@ use super::decisions;
 use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
-use crate::net_map::FastMap;
+use crate::net_map::{FastMap, FastSet};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via};
 use crate::topology::TunnelInfo;
@@ -159,8 +159,9 @@ pub struct LocRib {
     /// Static routes: the connections that have each, in config order.
     statics: BTreeMap<IpNet, Vec<ConnectionId>>,
     /// This gateway's own networks (`[bgp] networks`): refused as packet
-    /// sources over every connection, whatever route covers them.
-    own: Vec<IpNet>,
+    /// sources over every connection, whatever route covers them, unless a
+    /// connection has a static route for exactly that network.
+    own: FastSet<IpNet>,
     /// Each tunnel's inside /30, always over that tunnel alone.
     tunnel_routes: Vec<(IpNet, NextHop)>,
     /// Installed sets of the prefixes that are also a tunnel's inside
@@ -200,11 +201,13 @@ impl LocRib {
         for (prefix, hop) in &tunnel_routes {
             fib.insert(*prefix, hop.clone());
         }
-        let own = cfg.bgp.networks.clone();
+        let own: FastSet<IpNet> = cfg.bgp.networks.iter().copied().collect();
         for net in &own {
             fib.refuse_sources(net);
         }
         LocRib {
+            // A static route for exactly an own network lifts the refusal
+            // when its prefix is selected.
             pending: statics.keys().copied().collect(),
             statics,
             own,
@@ -243,17 +246,22 @@ impl LocRib {
             .collect();
         self.statics = statics;
         self.pending.extend(changed);
-        let own = cfg.bgp.networks.clone();
+        let own: FastSet<IpNet> = cfg.bgp.networks.iter().copied().collect();
+        if own == self.own {
+            return;
+        }
+        // Each added or removed network's sources are selected again (the
+        // selection refuses an own network that no static route names).
+        self.pending
+            .extend(self.own.symmetric_difference(&own).copied());
         let fib = Arc::make_mut(&mut self.fib);
-        for gone in self.own.iter().filter(|n| !own.contains(n)) {
-            // Its sources again as the selection finds them.
+        for gone in self.own.difference(&own) {
             fib.set_sources(gone, &[]);
-            self.pending.push(*gone);
         }
-        for net in own.iter().filter(|n| !self.own.contains(n)) {
-            fib.refuse_sources(net);
+        for added in own.difference(&self.own) {
+            fib.refuse_sources(added);
         }
-        self.fib_changed |= own != self.own;
+        self.fib_changed = true;
         self.own = own;
     }
 
@@ -332,7 +340,14 @@ impl LocRib {
                 continue;
             }
             let sources = sources.of(i);
-            if self.fib.sources_of(prefix).unwrap_or(&[]) != sources {
+            let current = self.fib.sources_of(prefix);
+            if sources.is_empty() && self.own.contains(prefix) {
+                // Ours, and no static route names it: refused.
+                if current != Some(&[]) {
+                    Arc::make_mut(&mut self.fib).refuse_sources(prefix);
+                    self.fib_changed = true;
+                }
+            } else if current.unwrap_or(&[]) != sources {
                 Arc::make_mut(&mut self.fib).set_sources(prefix, sources);
                 self.fib_changed = true;
             }

@@ -284,3 +284,45 @@ fn new_liveness_timers_apply_in_place_through_a_poll_sequence() {
         h.liveness
     );
 }
+
+#[test]
+fn our_network_is_refused_as_a_source_unless_a_static_route_names_it_exactly() {
+    let fx = Fixture::new();
+    let with = |statics: &str, networks: &str| {
+        let text = fx.base().replace(
+            "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+            &format!("static_routes = [{statics}]"),
+        );
+        fx.parse(&format!("{text}\n[bgp]\nnetworks = [{networks}]\n"))
+            .expect("test config")
+    };
+    let ours = "\"10.2.0.0/24\"";
+    let mut h = Harness::new(Arc::new(with("\"0.0.0.0/0\"", ours)), Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let from = |h: &Harness, a: &str| {
+        let fib = h.fib.as_ref().expect("a FIB");
+        fib.source_allowed(a.parse().unwrap(), ConnectionId(0))
+    };
+    assert!(from(&h, "10.9.0.1"), "the default static route's sources");
+    assert!(!from(&h, "10.2.0.5"), "ours, under the default");
+    let steps = [
+        (
+            "\"0.0.0.0/0\", \"10.2.0.0/24\"",
+            ours,
+            true,
+            "a static route names it",
+        ),
+        ("\"0.0.0.0/0\"", ours, false, "that static route removed"),
+        ("\"0.0.0.0/0\"", "", true, "no longer ours"),
+        ("\"0.0.0.0/0\"", ours, false, "ours again"),
+    ];
+    for (n, (statics, networks, allowed, why)) in steps.into_iter().enumerate() {
+        let reply = h.reload(10 + n as u64, with(statics, networks));
+        assert_eq!(reply["applied"], true, "{why}: {reply}");
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        assert_eq!(from(&h, "10.2.0.5"), allowed, "{why}");
+        assert!(from(&h, "10.9.0.1"), "{why}: the rest of the default");
+    }
+}

@@ -9,8 +9,6 @@
 //! the batch); its max-prefix close is the only thing here that acts on a
 //! session. No transport is touched.
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -27,7 +25,7 @@ use crate::bgp::message::{
 };
 use crate::config::{GatewayConfig, MaxPrefixAction};
 use crate::dataplane::fib::ConnectionId;
-use crate::net_map::FastHasher;
+use crate::net_map::FastSet;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
 use crate::routing::wit_route;
 
@@ -365,7 +363,7 @@ fn record(
 #[derive(Default)]
 pub(super) struct Batch {
     routes: Vec<Waiting>,
-    prefixes: HashSet<IpNet, BuildHasherDefault<FastHasher>>,
+    prefixes: FastSet<IpNet>,
 }
 
 impl Batch {
