@@ -202,11 +202,18 @@ pub fn public_key_of(private: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     PublicKey::from(&secret).to_bytes()
 }
 
+/// Whether a key file owned by `owner` may be used by a process running as
+/// `euid`: its own, or root's; root may use any user's (a gateway's service
+/// user owns its key, and root runs `sitelink check` on its config).
+pub fn owner_allowed(owner: u32, euid: u32) -> bool {
+    owner == euid || owner == 0 || euid == 0
+}
+
 /// Loads a private key file: it must exist and be a regular file (a
 /// symbolic link is not followed, a pipe is not waited on), belong to the
-/// user running sitelink, not be readable or writable by group or others
-/// (all checked on the opened file, before reading it), and hold one
-/// base64 key.
+/// user running sitelink or to root ([`owner_allowed`]), not be readable
+/// or writable by group or others (all checked on the opened file, before
+/// reading it), and hold one base64 key.
 pub fn read_private_key_file(path: &Path) -> Result<StaticSecret, KeyError> {
     let unreadable = |e| KeyError::Unreadable {
         path: path.to_path_buf(),
@@ -239,7 +246,7 @@ pub fn read_private_key_file(path: &Path) -> Result<StaticSecret, KeyError> {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let ours = unsafe { libc::geteuid() };
-    if meta.uid() != ours {
+    if !owner_allowed(meta.uid(), ours) {
         return Err(KeyError::Owner {
             path: path.to_path_buf(),
             uid: meta.uid(),
@@ -423,26 +430,23 @@ mod tests {
             // Refused without waiting for a writer.
             assert!(matches!(refused(&fifo), KeyError::NotRegular { .. }));
         }
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            std::os::unix::fs::chown(&real, Some(1), None).unwrap();
-            let e = refused(&real);
-            assert!(
-                matches!(
-                    e,
-                    KeyError::Owner {
-                        uid: 1,
-                        ours: 0,
-                        ..
-                    }
-                ),
-                "{e}"
-            );
-            assert!(e
-                .to_string()
-                .ends_with(&format!("fix: chown 0 {}", real.display())));
-        }
+        let e = KeyError::Owner {
+            path: real.clone(),
+            uid: 1,
+            ours: 1000,
+        };
+        assert!(e
+            .to_string()
+            .ends_with(&format!("fix: chown 1000 {}", real.display())));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_file_is_ours_or_roots_and_root_may_use_any() {
+        assert!(owner_allowed(1000, 1000));
+        assert!(owner_allowed(0, 1000), "root's");
+        assert!(!owner_allowed(1001, 1000), "another user's");
+        assert!(owner_allowed(1001, 0), "root may use a service user's key");
     }
 
     #[test]
