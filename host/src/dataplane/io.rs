@@ -142,6 +142,8 @@ fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<boo
 /// are 8,128; one lane is always in counter order). In: 8 jobs of at most
 /// 512 datagrams, 4,096 (our window: 8,128).
 const OUT_JOBS_PER_LANE: usize = 4;
+/// Segments of one outgoing job: room for two reads of a full batch.
+const OUT_SEGMENTS: usize = 2 * BATCH;
 const IN_JOBS_PER_LANE: usize = 8;
 
 /// Starts the worker pool (`workers` threads; 0: every reader does its own
@@ -173,7 +175,7 @@ pub fn spawn(
     let segment_len = usize::from(tun.mtu().unwrap_or(1500)).max(1500);
     for (n, queue) in queues.iter().enumerate() {
         let jobs = (0..OUT_JOBS_PER_LANE)
-            .map(|_| OutJob::new(2 * BATCH, segment_len))
+            .map(|_| OutJob::new(OUT_SEGMENTS, segment_len))
             .collect();
         let lane = Lane::new(dataplane.clone(), jobs, OutEmitter);
         let (dp, queue, probes, shutdown, pool) = (
@@ -470,12 +472,18 @@ fn tun_reader(
         let mut count = 0;
         while count + BATCH <= job.bufs.count() {
             let out = &mut *job;
-            let mut bufs = out.bufs.window::<BATCH>(count);
-            // tun_rs wants as many lengths as buffers.
-            let Some(lens) = out.sizes.get_mut(count..count + BATCH) else {
+            // Every free segment is offered (a super-packet of small
+            // segments may need more than BATCH); tun_rs wants as many
+            // lengths as buffers.
+            let free = (out.bufs.count() - count).min(OUT_SEGMENTS);
+            let mut window = out.bufs.window::<OUT_SEGMENTS>(count);
+            let (Some(bufs), Some(lens)) = (
+                window.get_mut(..free),
+                out.sizes.get_mut(count..count + free),
+            ) else {
                 break;
             };
-            match tun.recv_multiple(&mut original, &mut bufs, lens, 0) {
+            match tun.recv_multiple(&mut original, bufs, lens, 0) {
                 Ok(n) => count += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
