@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -90,8 +90,9 @@ impl Drop for AdminSocket {
 
 /// Claims the admin socket: refuses if a live gateway answers on it,
 /// removes a stale socket left by a crash (never another kind of file, nor
-/// what a symbolic link points at), and creates it for root alone: under
-/// a umask that leaves it no group or other bits from its first moment.
+/// what a symbolic link points at), and creates it for root alone: bound
+/// inside a directory of mode 0700, given mode 0600, then renamed into
+/// place, so that no one else could connect to it at any moment.
 pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
     let bind_err = |source| AdminError::Bind {
         path: path.to_path_buf(),
@@ -110,23 +111,28 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
         }
         fs::remove_file(path).map_err(bind_err)?;
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(bind_err)?;
-    }
-    // SAFETY: umask only swaps the process's file-creation mask; it cannot
-    // fail. Another thread creating a file in this instant would get the
-    // stricter mask, never a looser one.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: as above, putting the previous mask back.
-    unsafe { libc::umask(old) };
-    let listener = bound.map_err(bind_err)?;
-    let socket = AdminSocket {
-        listener,
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(bind_err)?;
+    let private = dir.join(format!(".sitelink-admin-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&private);
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(bind_err)?;
+    let staged = private.join("admin.sock");
+    let bound = UnixListener::bind(&staged).and_then(|listener| {
+        fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))?;
+        fs::rename(&staged, path)?;
+        Ok(listener)
+    });
+    let _ = fs::remove_dir_all(&private);
+    Ok(AdminSocket {
+        listener: bound.map_err(bind_err)?,
         path: path.to_path_buf(),
-    };
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
-    Ok(socket)
+    })
 }
 
 /// What the admin thread works with.
