@@ -22,7 +22,7 @@ mod tests_bgp;
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -407,6 +407,12 @@ pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportEr
         let mode = if f.secret { 0o600 } else { 0o644 };
         let tmp = dir.join(format!(".{}.{}.tmp", f.name, std::process::id()));
         let _ = std::fs::remove_file(&tmp);
+        // A file replaced keeps its owner where we may give it (root
+        // exporting for a gateway that runs as a user of its own).
+        let owner = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .map(|m| (m.uid(), m.gid()));
         let result = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -416,6 +422,9 @@ pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportEr
             .and_then(|mut file| {
                 // The umask may have taken bits off: set the mode itself.
                 file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                if let Some((uid, gid)) = owner {
+                    let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+                }
                 file.write_all(f.text.as_bytes())?;
                 file.sync_all()
             })
@@ -426,5 +435,9 @@ pub fn write_files(dir: &Path, export: &Export) -> Result<Vec<PathBuf>, ExportEr
         }
         written.push(path);
     }
+    // The renames last once the directory is on disk too.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| err(dir, e))?;
     Ok(written)
 }

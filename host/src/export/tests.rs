@@ -518,6 +518,11 @@ fn written_files_replace_what_was_there_whole_and_never_follow_a_link() {
     std::os::unix::fs::symlink(&elsewhere, out.join("cgw.key")).unwrap();
     std::fs::write(out.join("cgw.toml"), "old").unwrap();
     std::fs::hard_link(out.join("cgw.toml"), fx.dir.join("held")).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(out.join("cgw.toml"), Some(1), Some(1)).unwrap();
+    }
     let export = Export {
         files: vec![file("cgw.toml", "new", false)],
         out_only: vec![file("cgw.key", "secret\n", true)],
@@ -540,6 +545,11 @@ fn written_files_replace_what_was_there_whole_and_never_follow_a_link() {
         std::fs::read_to_string(out.join("cgw.toml")).unwrap(),
         "new"
     );
+    if root {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(out.join("cgw.toml")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1, 1), "the owner is kept");
+    }
     assert_eq!(
         std::fs::read_to_string(fx.dir.join("held")).unwrap(),
         "old",
