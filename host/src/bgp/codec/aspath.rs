@@ -42,14 +42,16 @@ pub(super) fn decode(value: &[u8], four_octet: bool) -> Option<Vec<AsSegment>> {
 
 /// Decodes an AS4_PATH value (always 4-octet ASNs); `None` if malformed per
 /// RFC 6793 §6: a length below 6 or not even, a confederation segment, or
-/// any of the segment errors of [`decode`].
+/// any of the segment errors of [`decode`]; or holding AS 0 (RFC 7607 §2:
+/// the attribute is discarded and AS_PATH used).
 pub(super) fn decode_as4(value: &[u8]) -> Option<Vec<AsSegment>> {
     if value.len() < 6 || !value.len().is_multiple_of(2) {
         return None;
     }
     let segments = decode(value, true)?;
     let confed = segments.iter().any(|s| is_confed(s.kind));
-    (!confed).then_some(segments)
+    let as0 = segments.iter().any(|s| s.asns.contains(&0));
+    (!confed && !as0).then_some(segments)
 }
 
 fn segment_kind(code: u8) -> Option<SegmentKind> {

@@ -137,6 +137,12 @@ fn discarded_attributes() {
     let as4_agg = [0xc0, 0x12, 0x06, 0xfd, 0xe8, 10, 0, 0, 9];
     let u = decode_update(&with(&[&as4_path[..], &as4_agg].concat()), &TWO);
     assert!(u.treat_as_withdraw.is_none() && u.discarded.len() == 2);
+    // AS4_PATH holding AS 0 (RFC 7607 §2): discarded, AS_PATH stands.
+    let as4_zero = [0xc0, 0x11, 0x06, 0x02, 0x01, 0, 0, 0, 0];
+    let u = decode_update(&with(&as4_zero), &TWO);
+    assert!(u.treat_as_withdraw.is_none() && u.discarded.len() == 1);
+    let path = u.attributes.expect("attributes").as_path;
+    assert!(path.iter().all(|s| !s.asns.contains(&0)), "{path:?}");
     // Discards alone never escalate, routes or not (RFC 7606 §5.2).
     let bytes = update_frame(
         &[],
