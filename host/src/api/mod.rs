@@ -5,13 +5,17 @@
 //!
 //! # Transport
 //!
-//! A Unix socket at the config's `admin_socket`, mode 0600 (root only). One
-//! request per connection: the client writes one JSON object on one line
-//! (at most [`MAX_REQUEST`] bytes, newline included; the rest is not read),
-//! the gateway answers with one JSON object on one line and closes. The
-//! gateway gives a client 2 s to send its line and to read the answer, and
-//! waits up to 10 s for its control loop (else it answers an error); the
-//! client waits up to 60 s for the answer, as a swap compiles the plugin.
+//! A Unix socket at the config's `admin_socket`, mode 0600 (root only);
+//! the gateway also checks each client's user from the kernel
+//! (`SO_PEERCRED`: root or the gateway's own user) and refuses any other
+//! with an error answer. One request per connection: the client writes one
+//! JSON object on one line (shorter than [`MAX_REQUEST`] bytes), the
+//! gateway answers with one JSON object on one line and closes. A client
+//! has 2 s to send its whole line and 10 s to read the whole answer; at
+//! most 8 are answered at once, each on its own thread (one more is told
+//! to ask again), so a slow client holds no one else up. The gateway waits
+//! up to 55 s for its control loop (else it answers an error); the client
+//! waits up to 60 s for the answer, as a swap compiles the plugin.
 //!
 //! # Versions
 //!

@@ -1,5 +1,6 @@
 //! The local admin interface: a Unix socket, mode 0600 (root only), that
-//! answers one JSON request line per connection with one JSON line.
+//! answers one JSON request line per connection with one JSON line. Who
+//! may connect, how many at once and for how long is `control::client`.
 //!
 //! Requests (`cmd`): `status` (gateway, connections, tunnels with liveness,
 //! active flag and counters, endpoints with their counters), `plugin-list`,
@@ -17,13 +18,14 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender as SyncSender;
-use tracing::debug;
+use tracing::{debug, warn};
 
+use super::client;
 use crate::api;
 use crate::config::GatewayConfig;
 use crate::dataplane::Dataplane;
@@ -33,7 +35,6 @@ use crate::gateway::AdminCommand;
 use crate::policy::{PolicyEngine, Slot};
 use crate::routing::view::RoutesQuery;
 
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a client waits for an answer (a swap compiles the plugin).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the admin thread waits for the control loop (a swap over a
@@ -143,9 +144,16 @@ struct Context {
     engine: PolicyEngine,
     control: SyncSender<ControlEvent>,
     turns: Arc<TurnStats>,
+    /// Held through a reload, so that two at once do not both start from
+    /// the same running config.
+    reloading: Mutex<()>,
 }
 
-/// Serves the socket on its own thread for the life of the process.
+/// Serves the socket for the life of the process: one thread accepts and
+/// checks who connects ([`client::peer_uid`]), each admitted client is
+/// answered on a thread of its own, at most [`client::MAX_CLIENTS`] at
+/// once, so a slow client holds only its own thread, and only until its
+/// deadlines.
 pub fn serve(
     socket: &AdminSocket,
     cfg: Arc<ArcSwap<GatewayConfig>>,
@@ -155,23 +163,22 @@ pub fn serve(
     turns: Arc<TurnStats>,
 ) -> io::Result<()> {
     let listener = socket.listener.try_clone()?;
-    let ctx = Context {
+    let ctx = Arc::new(Context {
         cfg,
         dataplane,
         engine,
         control,
         turns,
-    };
+        reloading: Mutex::new(()),
+    });
+    let euid = client::euid();
+    let clients = client::Clients::default();
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => {
-                        if let Err(e) = answer(stream, &ctx) {
-                            debug!(error = %e, "admin client");
-                        }
-                    }
+                    Ok(stream) => admit(stream, euid, &clients, &ctx),
                     Err(e) => debug!(error = %e, "admin accept"),
                 }
             }
@@ -179,18 +186,63 @@ pub fn serve(
     Ok(())
 }
 
-fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut line = String::new();
-    BufReader::new(io::Read::take(&stream, api::MAX_REQUEST)).read_line(&mut line)?;
-    let reply = match api::Envelope::parse(&line) {
-        Ok(envelope) => handle(envelope.request, ctx),
-        Err(e) => api::Response::from(e),
+/// Checks a new client and starts answering it on a thread of its own, or
+/// refuses it with one line; never waits on it.
+fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Context>) {
+    match client::peer_uid(&stream) {
+        Ok(uid) if client::client_allowed(uid, euid) => {}
+        Ok(uid) => {
+            warn!(
+                uid,
+                "admin socket: refused a client that is neither root nor the gateway's user"
+            );
+            let text = format!(
+                "permission denied: the admin socket answers root and uid {euid} (the gateway's user), not uid {uid}\n  fix: run the command as root (sudo)"
+            );
+            client::refuse(stream, error(text));
+            return;
+        }
+        Err(e) => {
+            debug!(error = %e, "admin client credentials");
+            return;
+        }
+    }
+    let Some(slot) = clients.admit() else {
+        let text = format!(
+            "the gateway is answering {} admin requests already\n  fix: ask again in a moment",
+            client::MAX_CLIENTS
+        );
+        client::refuse(stream, error(text));
+        return;
     };
-    let mut out = &stream;
-    writeln!(out, "{}", reply.to_line())?;
-    out.flush()
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("admin-client".into())
+        .spawn(move || {
+            let _slot = slot;
+            if let Err(e) = answer(stream, &ctx) {
+                debug!(error = %e, "admin client");
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "admin socket: cannot start a thread for a client");
+    }
+}
+
+fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
+    let reply = match client::read_line(&stream, Instant::now() + client::REQUEST_TIME) {
+        Ok(line) => match api::Envelope::parse(&line) {
+            Ok(envelope) => handle(envelope.request, ctx),
+            Err(e) => api::Response::from(e),
+        },
+        Err(client::ReadError::Io(e)) => return Err(e),
+        Err(e) => error(e.to_string()),
+    };
+    client::write_line(
+        &stream,
+        &reply.to_line(),
+        Instant::now() + client::ANSWER_TIME,
+    )
 }
 
 fn error(text: String) -> api::Response {
@@ -323,6 +375,10 @@ fn slot_named(name: &str) -> Result<Slot, String> {
 /// changes (here, off the control thread), then has the core apply it; on
 /// any error nothing changes.
 fn reload(ctx: &Context, dry_run: bool) -> api::Response {
+    let _one_at_a_time = ctx
+        .reloading
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let running = ctx.cfg.load_full();
     let new = match crate::config::load(&running.source) {
         Ok(cfg) => Arc::new(crate::gateway::reload::align(&running, cfg)),
@@ -421,11 +477,16 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(answer_err)?;
-    writeln!(stream, "{line}").map_err(answer_err)?;
+    // The gateway may answer without reading (a refusal) and close: its
+    // line is read even when the write fails.
+    let sent = writeln!(stream, "{line}");
     let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(answer_err)?;
+    let read = BufReader::new(&stream).read_line(&mut line);
+    match (sent, read) {
+        (_, Ok(n)) if n > 0 => {}
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(answer_err(e)),
+        (Ok(()), Ok(_)) => return Err(answer_err(io::ErrorKind::UnexpectedEof.into())),
+    }
     api::Response::parse(request, &line)
         .map_err(|e| answer_err(io::Error::new(io::ErrorKind::InvalidData, e)))
 }

@@ -2,5 +2,6 @@
 //! later, metrics). They read the data path's state; they never forward.
 
 pub mod admin;
+pub mod client;
 pub mod render;
 pub mod status;
