@@ -109,7 +109,19 @@ impl Gateway {
         };
         match ControlPacket::decode(payload) {
             Ok(packet) => {
-                if let Some(t) = session.handle_packet(&packet, now) {
+                let was_capped = session.remote_timers_capped();
+                let transition = session.handle_packet(&packet, now);
+                if session.remote_timers_capped() && !was_capped {
+                    let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
+                    warn!(
+                        tunnel = ?cidr,
+                        desired_min_tx_us = packet.desired_min_tx_us,
+                        detect_mult = packet.detect_mult,
+                        cap = ?session.max_detection_time(),
+                        "the peer's BFD timers ask for a detection time beyond the local cap; the cap applies (fix: give the peer faster timers, or raise this connection's liveness interval or multiplier)"
+                    );
+                }
+                if let Some(t) = transition {
                     self.on_transition(tunnel, t, now);
                 }
             }

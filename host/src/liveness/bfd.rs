@@ -9,6 +9,10 @@
 //! Not implemented: demand mode, the echo function, Poll Sequences initiated
 //! locally (timers never change for the life of a session) and the passive role.
 //!
+//! Local policy beyond the RFC: the detection time the peer's timers give
+//! is capped at [`MAX_DETECT_FACTOR`] times our own, so a peer cannot make
+//! its failure go unnoticed for long by announcing slow timers.
+//!
 //! Deviation from §6.8.3: the RFC advises a transmit interval of at least one
 //! second while the session is not Up. We use the configured interval (default
 //! 200 ms) in every state, so a tunnel comes Up within about two intervals: the
@@ -34,6 +38,14 @@ const INITIAL_REMOTE_MIN_RX: Duration = Duration::from_micros(1);
 pub const MEASURE_EVERY: Duration = Duration::from_secs(1);
 /// How long a measuring Poll waits for its Final before it counts as lost.
 pub const MEASURE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The detection time the peer's timers may give us, as a multiple of our
+/// own (interval × multiplier): a local cap on §6.8.4, so that a peer
+/// announcing a slow Desired Min TX or a large Detect Mult (up to an hour
+/// × 255) cannot make a failure of its path go unnoticed for that long.
+/// A peer that really sends slower than the cap sees its session go Down
+/// at the cap; a peer on common timers (BIRD's 100 ms × 5, FRR's
+/// 300 ms × 3, up to 1 s × 5) is well inside it at our defaults (6 s).
+pub const MAX_DETECT_FACTOR: u32 = 10;
 
 /// Session state (§4.1 "Sta", §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -568,11 +580,30 @@ impl Session {
         }
     }
 
-    /// Detection time in asynchronous mode (§6.8.4).
+    /// Detection time in asynchronous mode (§6.8.4), at most
+    /// [`Session::max_detection_time`].
     fn detection_time(&self) -> Duration {
         self.interval
             .max(self.remote_desired_min_tx)
             .saturating_mul(u32::from(self.remote_detect_mult))
+            .min(self.max_detection_time())
+    }
+
+    /// The longest detection time the peer's timers may give us:
+    /// [`MAX_DETECT_FACTOR`] times our own interval × multiplier.
+    pub fn max_detection_time(&self) -> Duration {
+        self.interval
+            .saturating_mul(u32::from(self.detect_mult))
+            .saturating_mul(MAX_DETECT_FACTOR)
+    }
+
+    /// Whether the peer's timers, as it last announced them, ask for a
+    /// detection time beyond [`Session::max_detection_time`].
+    pub fn remote_timers_capped(&self) -> bool {
+        self.interval
+            .max(self.remote_desired_min_tx)
+            .saturating_mul(u32::from(self.remote_detect_mult))
+            > self.max_detection_time()
     }
 
     fn transition(&mut self, to: State, diag: Diag) -> Option<Transition> {

@@ -455,3 +455,51 @@ fn the_c_bit_is_read_and_written_and_a_session_remembers_the_peers() {
     s.handle_packet(&p, base);
     assert!(!s.remote_shares_fate(), "C set: independent");
 }
+
+#[test]
+fn a_peers_slow_timers_cannot_stretch_detection_past_the_local_cap() {
+    let t0 = Instant::now();
+    let mut s = Session::new(0x1111, IV, 3, t0, 7);
+    let cap = s.max_detection_time();
+    assert_eq!(cap, 10 * 3 * IV, "ten times our own 600 ms");
+    // The peer announces the slowest timers the packet can carry.
+    let mut slow = pkt(State::Init, 0x2222, 0x1111);
+    slow.desired_min_tx_us = u32::MAX;
+    slow.detect_mult = 255;
+    s.handle_packet(&pkt(State::Down, 0x2222, 0), t0);
+    let up = s.handle_packet(&slow, t0 + IV).expect("comes up");
+    assert_eq!(up.to, State::Up);
+    assert!(s.remote_timers_capped());
+    // Then nothing arrives: Down at the cap, not in 12 days.
+    let last = t0 + IV;
+    assert!(
+        s.poll_timeout() <= last + cap,
+        "the caller is woken by the cap"
+    );
+    assert!(s
+        .handle_timeout(last + cap - Duration::from_millis(1))
+        .is_none());
+    let down = s.handle_timeout(last + cap).expect("detected at the cap");
+    assert_eq!(
+        (down.to, down.diag),
+        (State::Down, Diag::ControlDetectionTimeExpired)
+    );
+}
+
+#[test]
+fn a_peer_on_slower_but_common_timers_is_not_capped() {
+    let t0 = Instant::now();
+    let mut s = Session::new(0x1111, IV, 3, t0, 7);
+    // 1 s × 5, slower than ours: the RFC's 5 s applies, inside the cap.
+    let mut peer = pkt(State::Init, 0x2222, 0x1111);
+    peer.desired_min_tx_us = 1_000_000;
+    peer.detect_mult = 5;
+    s.handle_packet(&pkt(State::Down, 0x2222, 0), t0);
+    s.handle_packet(&peer, t0).expect("comes up");
+    assert!(!s.remote_timers_capped());
+    let five = Duration::from_secs(5);
+    assert!(s
+        .handle_timeout(t0 + five - Duration::from_millis(1))
+        .is_none());
+    assert!(s.handle_timeout(t0 + five).is_some());
+}
