@@ -392,9 +392,10 @@ impl Dataplane {
         }
     }
 
-    /// Starts counting handshake messages afresh; call once a second.
+    /// Starts counting handshake messages afresh and forgets idle sources;
+    /// call once a second.
     pub fn reset_rate_limiter(&self) {
-        self.gate.reset();
+        self.gate.reset(Instant::now());
     }
 
     /// Starts a handshake on every tunnel, so sessions exist before traffic

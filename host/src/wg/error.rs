@@ -36,6 +36,8 @@ pub enum Error {
     ReplayedTimestamp,
     #[error("initiations arriving too fast")]
     Flood,
+    #[error("handshakes from this source arriving too fast (over 20 a second under load)")]
+    SourceFlood,
     #[error("response or cookie for no handshake in progress")]
     UnexpectedMessage,
     #[error("no session for receiver index {0:#010x}")]

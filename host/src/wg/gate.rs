@@ -6,10 +6,14 @@
 //! cookie reply instead of being processed. It runs before the initiator's
 //! static key is decrypted (two DH operations), so a flood of initiations
 //! costs a MAC each, not a DH; only messages with a valid MAC1 count, so
-//! junk cannot put the gateway under load.
+//! junk cannot put the gateway under load. Under load, a message with a
+//! valid cookie is still limited per source ([`SourceLimiter`]: 20 a second,
+//! as the kernel's WireGuard), so one source cannot take all the handshake
+//! work by answering its cookies.
 //!
-//! It owns the gateway-wide cookie secret and the count. It must not touch
-//! sockets or the clock (the caller resets the count).
+//! It owns the gateway-wide cookie secret, the count and the per-source
+//! buckets. It must not touch sockets or the clock (the caller resets the
+//! count).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +25,7 @@ use rand_core::CryptoRngCore;
 use super::cookie::{check_mac1, CookieChecker};
 use super::error::Error;
 use super::handshake::StaticKeys;
+use super::ratelimit::SourceLimiter;
 use super::wire::{self, Message, COOKIE_REPLY_LEN};
 
 /// What to do with a datagram, as far as the gate is concerned.
@@ -33,10 +38,16 @@ pub enum Admit {
     CookieReply,
 }
 
+/// What the gate works with once under load.
+struct UnderLoad {
+    checker: CookieChecker,
+    sources: SourceLimiter,
+}
+
 /// See the module documentation.
 pub struct Gate {
     keys: Arc<StaticKeys>,
-    checker: Mutex<CookieChecker>,
+    under_load: Mutex<UnderLoad>,
     /// Handshake messages with a valid MAC1 since the last reset.
     count: AtomicU64,
     /// Past this many, the gateway is under load.
@@ -47,23 +58,30 @@ impl Gate {
     /// A gate that asks for cookies past `limit` handshake messages between
     /// two resets.
     pub fn new(keys: Arc<StaticKeys>, limit: u64) -> Gate {
-        let checker = Mutex::new(CookieChecker::new(keys.cookie_key));
+        let under_load = Mutex::new(UnderLoad {
+            checker: CookieChecker::new(keys.cookie_key),
+            sources: SourceLimiter::default(),
+        });
         Gate {
             keys,
-            checker,
+            under_load,
             count: AtomicU64::new(0),
             limit,
         }
     }
 
-    /// Starts counting afresh (call once a second).
-    pub fn reset(&self) {
+    /// Starts counting afresh and forgets the sources idle for a second
+    /// (call once a second).
+    pub fn reset(&self, now: Instant) {
         self.count.store(0, Ordering::Relaxed);
+        let mut state = self.under_load.lock().unwrap_or_else(|p| p.into_inner());
+        state.sources.prune(now);
     }
 
     /// Checks `datagram` from `src`. Data messages and cookie replies pass
     /// (their peer authenticates them); handshake messages need MAC1, and
-    /// under load MAC2. Malformed input is an error, never a panic.
+    /// under load MAC2 and a token of their source's bucket. Malformed
+    /// input is an error, never a panic.
     pub fn admit(
         &self,
         datagram: &[u8],
@@ -82,11 +100,15 @@ impl Gate {
         if !under_load {
             return Ok(Admit::Pass);
         }
-        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
-        if checker.check_mac2(datagram, src, now) {
-            return Ok(Admit::Pass);
+        let mut state = self.under_load.lock().unwrap_or_else(|p| p.into_inner());
+        if !state.checker.check_mac2(datagram, src, now) {
+            *reply = state.checker.reply(datagram, sender, src, now, rng);
+            return Ok(Admit::CookieReply);
         }
-        *reply = checker.reply(datagram, sender, src, now, rng);
-        Ok(Admit::CookieReply)
+        if state.sources.allow(src.ip(), now) {
+            Ok(Admit::Pass)
+        } else {
+            Err(Error::SourceFlood)
+        }
     }
 }

@@ -25,6 +25,7 @@ mod error;
 mod gate;
 mod handshake;
 mod peer;
+mod ratelimit;
 mod replay;
 mod session;
 mod timers;

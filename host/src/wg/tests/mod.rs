@@ -10,6 +10,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use super::{Outcome, Peer, PeerConfig, StaticKeys, Tai64nClock};
 
 mod concurrency;
+mod gate;
 mod interop;
 mod kat;
 mod malformed;
