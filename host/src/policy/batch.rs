@@ -117,8 +117,38 @@ impl FilterInput {
     }
 }
 
+/// The most ASNs a filter's answer may put in an AS path: one AS_SEQUENCE
+/// segment, prepends included (`wit/policy.wit`).
+pub const MAX_AS_PATH: usize = 255;
+/// The most standard communities in an answer's attribute set.
+pub const MAX_COMMUNITIES: usize = 255;
+/// The most large communities in an answer's attribute set.
+pub const MAX_LARGE_COMMUNITIES: usize = 128;
+
+/// Whether an answer's attribute set is within the bounds: together they
+/// keep a route's attributes (about 3.7 KB at most) inside one 4,096-byte
+/// UPDATE with its prefix, so every accepted route can be advertised.
+fn within_bounds(a: &Attributes) -> Result<(), String> {
+    for (what, len, max) in [
+        ("AS path of", a.as_path.len(), MAX_AS_PATH),
+        ("communities:", a.communities.len(), MAX_COMMUNITIES),
+        (
+            "large communities:",
+            a.large_communities.len(),
+            MAX_LARGE_COMMUNITIES,
+        ),
+    ] {
+        if len > max {
+            return Err(format!("{what} {len}, more than the {max} allowed"));
+        }
+    }
+    Ok(())
+}
+
 /// A filter's answer for `routes`, checked: a verdict per route, each
-/// `modify` naming an attribute set of the answer.
+/// `modify` naming an attribute set of the answer, no more sets than
+/// routes, each set within [`MAX_AS_PATH`], [`MAX_COMMUNITIES`] and
+/// [`MAX_LARGE_COMMUNITIES`].
 pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Vec<Verdict>, String> {
     if answer.verdicts.len() != routes.len() {
         return Err(format!(
@@ -126,6 +156,16 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Vec<Verdict>
             answer.verdicts.len(),
             routes.len()
         ));
+    }
+    if answer.attributes.len() > routes.len() {
+        return Err(format!(
+            "{} attribute sets for {} routes (at most one per route)",
+            answer.attributes.len(),
+            routes.len()
+        ));
+    }
+    for (i, set) in answer.attributes.iter().enumerate() {
+        within_bounds(set).map_err(|e| format!("attribute set {i}: {e}"))?;
     }
     let sets: Vec<Arc<Attributes>> = answer.attributes.into_iter().map(Arc::new).collect();
     answer

@@ -144,15 +144,41 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     Ok(l)
 }
 
-/// The memory cap of one store: all its linear memories together.
+/// The memory cap of one store: all its linear memories and tables
+/// together (a table element counted as [`TABLE_ELEMENT_BYTES`]), with the
+/// numbers of instances, memories and tables bounded too, so that no way
+/// of asking the host for memory gets past it.
 pub(crate) struct MemoryCap {
     cap: usize,
     used: usize,
 }
 
+/// What one table element is counted as: a reference and its metadata,
+/// more than wasmtime stores for a function reference.
+pub(crate) const TABLE_ELEMENT_BYTES: usize = 16;
+/// Core instances, linear memories and tables one plugin's store may
+/// hold: far above what a Rust or Python component makes (a few of each),
+/// far below what would cost the host memory of note outside the cap.
+pub(crate) const MAX_INSTANCES: usize = 256;
+pub(crate) const MAX_MEMORIES: usize = 32;
+pub(crate) const MAX_TABLES: usize = 256;
+
 impl MemoryCap {
     fn new(cap: usize) -> MemoryCap {
         MemoryCap { cap, used: 0 }
+    }
+
+    /// Takes a growth from `current` to `desired` bytes, or refuses it.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let wanted = self.used.saturating_sub(current).saturating_add(desired);
+        if wanted > self.cap {
+            return Err(wasmtime::Error::new(MemoryCapExceeded {
+                wanted,
+                cap: self.cap,
+            }));
+        }
+        self.used = wanted;
+        Ok(true)
     }
 }
 
@@ -167,7 +193,7 @@ impl fmt::Display for MemoryCapExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "memory cap exceeded: wanted {} KiB of linear memory, the cap is {} KiB",
+            "memory cap exceeded: wanted {} KiB of linear memory and tables, the cap is {} KiB",
             self.wanted / 1024,
             self.cap / 1024
         )
@@ -186,24 +212,71 @@ impl ResourceLimiter for MemoryCap {
         if maximum.is_some_and(|m| desired > m) {
             return Ok(false);
         }
-        let wanted = self.used.saturating_sub(current).saturating_add(desired);
-        if wanted > self.cap {
-            return Err(wasmtime::Error::new(MemoryCapExceeded {
-                wanted,
-                cap: self.cap,
-            }));
-        }
-        self.used = wanted;
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn memories_and_tables_share_one_cap() {
+        let mut cap = MemoryCap::new(16 << 20);
+        assert_eq!(cap.memory_growing(0, 8 << 20, None).ok(), Some(true));
+        // A table of 512 Ki elements is 8 MiB as counted: just fits.
+        let half = (8 << 20) / TABLE_ELEMENT_BYTES;
+        assert_eq!(cap.table_growing(0, half, None).ok(), Some(true));
+        let err = cap
+            .table_growing(half, half + 1, None)
+            .expect_err("over the cap");
+        assert!(err.to_string().contains("memory cap exceeded"), "{err}");
+        // A second table, or more memory, does not get past it either.
+        assert!(cap.table_growing(0, 1, None).is_err());
+        assert!(cap
+            .memory_growing(8 << 20, (8 << 20) + 65536, None)
+            .is_err());
+        // Shrinking what is counted makes room again.
+        assert_eq!(cap.memory_growing(8 << 20, 4 << 20, None).ok(), Some(true));
+        assert_eq!(cap.table_growing(0, 1, None).ok(), Some(true));
+    }
+
+    #[test]
+    fn a_table_past_its_own_maximum_or_a_huge_one_is_refused() {
+        let mut cap = MemoryCap::new(64 << 20);
+        assert_eq!(cap.table_growing(0, 11, Some(10)).ok(), Some(false));
+        assert!(cap.table_growing(0, usize::MAX, None).is_err());
+        assert_eq!(
+            (cap.instances(), cap.memories(), cap.tables()),
+            (MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES)
+        );
     }
 }
 

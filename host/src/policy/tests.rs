@@ -267,7 +267,7 @@ fn selection_slot_checks_indexes() {
 
 #[test]
 fn filter_slot_checks_verdicts() {
-    let mut slot = FilterSlot::new(5);
+    let mut slot = FilterSlot::new(10);
     assert!(slot.install(load(Slot::BgpFilter, &[])).is_ok());
     let mut rng = gen::XorShift::new(9);
     let routes = gen::routes(&mut rng, 50);
@@ -285,6 +285,10 @@ fn filter_slot_checks_verdicts() {
     for (trigger, says) in [
         ("bad-value", "modify names attribute set 4294967295"),
         ("bad-len", "49 verdicts for 50 routes"),
+        ("long-path", "AS path of 10000, more than the 255 allowed"),
+        ("many-communities", "communities: 100000, more than the 255"),
+        ("many-large", "large communities: 10000, more than the 128"),
+        ("many-sets", "100 attribute sets for 50 routes"),
     ] {
         peer.connection = trigger.into();
         let v = slot.import_filter(&peer, &routes);

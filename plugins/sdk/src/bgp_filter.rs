@@ -18,7 +18,9 @@ pub enum Verdict {
     Reject,
     Accept,
     /// Accept with these attributes instead (the prefix stays): build them
-    /// with [`Route::changed`].
+    /// with [`Route::changed`]. At most 255 ASNs in the AS path, 255
+    /// communities and 128 large communities (so the route fits one BGP
+    /// UPDATE); past them the host refuses the whole answer as a fault.
     Modify(Attributes),
 }
 

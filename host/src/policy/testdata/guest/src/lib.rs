@@ -172,7 +172,7 @@ mod other_slots {
     use super::*;
     use exports::sitelink::policy::filter::{self, Peer, Verdict, Verdicts};
     use exports::sitelink::policy::selection::{self, PrefixCandidates, Via};
-    use sitelink::policy::types::{Attributes, Route};
+    use sitelink::policy::types::{Attributes, LargeCommunity, Route};
 
     impl selection::Guest for Chaos {
         /// No, unless the parameter `lone` is `install`: by default it is
@@ -225,6 +225,26 @@ mod other_slots {
                 "prepend" => {
                     let mut a = attributes[r.attributes as usize].clone();
                     a.as_path.insert(0, peer.asn);
+                    changed.push(a);
+                    Verdict::Modify(changed.len() as u32 - 1)
+                }
+                // Answers past the contract's bounds.
+                "long-path" | "many-communities" | "many-large" | "many-sets" => {
+                    let mut a = attributes[r.attributes as usize].clone();
+                    match peer.connection.as_str() {
+                        "long-path" => a.as_path = vec![peer.asn; 10_000],
+                        "many-communities" => a.communities = (0..100_000).collect(),
+                        "many-large" => {
+                            a.large_communities = (0..10_000)
+                                .map(|i| LargeCommunity {
+                                    global_admin: peer.asn,
+                                    local_data1: i,
+                                    local_data2: i,
+                                })
+                                .collect()
+                        }
+                        _ => changed.push(a.clone()),
+                    }
                     changed.push(a);
                     Verdict::Modify(changed.len() as u32 - 1)
                 }
