@@ -18,6 +18,9 @@ use sitelink::bgp::codec::{self, Context};
 use sitelink::bgp::fsm::{Session, SessionConfig};
 use sitelink::bgp::message::Message;
 use sitelink::liveness::bfd::ControlPacket;
+use sitelink::policy::bindings::wire;
+use sitelink::policy::gen::{self, XorShift};
+use sitelink::policy::{batch, validate, Attributes, IpAddress, LargeCommunity, Origin, Verdict};
 
 /// A target's body.
 pub type Body = fn(&[u8]);
@@ -30,6 +33,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("probe_packets", probe_packets),
     ("admin_request", admin_request),
     ("tun_packet", tun_packet),
+    ("plugin_answers", plugin_answers),
 ];
 
 /// One BGP message as read off a session (first byte: bit 0 = 4-octet AS
@@ -222,4 +226,172 @@ pub fn tun_packet(data: &[u8]) {
     }
     let mut gro = tun_rs::GROTable::default();
     let _ = gro.apply_gro(&mut packets, tun_rs::VIRTIO_NET_HDR_LEN, sel & 2 == 2);
+}
+
+/// A plugin's answer as it crosses the WIT boundary, for a batch the host
+/// generated (first byte: the slot, and a seed for the batch; then the
+/// answer, read off the bytes). The host's checks never panic; an answer
+/// they take keeps the contract: for a filter, a verdict per route, each
+/// `modify` naming a set within the bounds, and every modified route fits
+/// one UPDATE for 2- and 4-octet peers, IPv4 and IPv6; for selection and
+/// failover, the shapes and ranges `wit/policy.wit` gives.
+pub fn plugin_answers(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mut bytes = Bytes(rest);
+    let mut rng = XorShift::new(u64::from(sel) + 1);
+    let n = usize::from(bytes.byte() % 12);
+    match sel % 3 {
+        0 => filter_answer(gen::routes(&mut rng, n), &mut bytes),
+        1 => {
+            let input = gen::prefix_candidates(&mut rng, n);
+            let answer = lists(&mut bytes, 8);
+            if validate::selection(&input, &answer).is_ok() {
+                assert_eq!(answer.len(), input.len());
+                for (p, chosen) in input.iter().zip(&answer) {
+                    let mut seen = std::collections::BTreeSet::new();
+                    for &i in chosen {
+                        assert!((i as usize) < p.candidates.len() && seen.insert(i));
+                    }
+                }
+            }
+        }
+        _ => {
+            let input = gen::connections(&mut rng, n);
+            let answer = lists(&mut bytes, 1100);
+            if validate::weights(&input, &answer).is_ok() {
+                assert_eq!(answer.len(), input.len());
+                for (c, w) in input.iter().zip(&answer) {
+                    assert_eq!(w.len(), c.tunnels.len());
+                    assert!(w.iter().all(|&w| w <= 1000));
+                    assert!(w.is_empty() || w.iter().any(|&w| w > 0));
+                }
+            }
+        }
+    }
+}
+
+/// A filter's answer for `routes`, checked and, if taken, advertised.
+fn filter_answer(routes: Vec<sitelink::policy::Route>, bytes: &mut Bytes) {
+    let sets = (0..bytes.byte() % 4).map(|_| answer_set(bytes)).collect();
+    let verdicts = (0..bytes.byte() % 16)
+        .map(|_| match bytes.byte() % 3 {
+            0 => wire::Verdict::Reject,
+            1 => wire::Verdict::Accept,
+            _ => wire::Verdict::Modify(u32::from(bytes.byte() % 5)),
+        })
+        .collect();
+    let answer = wire::Verdicts {
+        attributes: sets,
+        verdicts,
+    };
+    let Ok(taken) = batch::verdicts(&routes, answer) else {
+        return;
+    };
+    assert_eq!(taken.len(), routes.len());
+    for verdict in &taken {
+        if let Verdict::Modify(set) = verdict {
+            assert!(set.as_path.len() <= batch::MAX_AS_PATH);
+            assert!(set.communities.len() <= batch::MAX_COMMUNITIES);
+            assert!(set.large_communities.len() <= batch::MAX_LARGE_COMMUNITIES);
+            assert_fits_one_update(set);
+        }
+    }
+}
+
+/// A route with `set`, as sent to an external peer (our ASN prepended),
+/// encodes to one UPDATE for a 2- and a 4-octet peer, IPv4 and IPv6.
+fn assert_fits_one_update(set: &Attributes) {
+    use sitelink::bgp::message::{Family, PathAttributes};
+    let mut set = set.clone();
+    set.as_path.insert(0, 4_200_000_000);
+    let original = PathAttributes {
+        next_hop: Some(Ipv4Addr::new(169, 254, 10, 1)),
+        ..PathAttributes::default()
+    };
+    let attrs = sitelink::routing::wit_route::modified(&original, &set);
+    let sizes = format!(
+        "{} ASNs, {} communities, {} large",
+        set.as_path.len(),
+        set.communities.len(),
+        set.large_communities.len()
+    );
+    let v4 = ["203.0.113.7/32".parse().expect("a prefix")];
+    let v6 = ["2001:db8:1:2:3:4:5:6/128".parse().expect("a prefix")];
+    let hops6: [IpAddr; 2] = [
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).into(),
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1).into(),
+    ];
+    for four_octet_as in [false, true] {
+        let ctx = Context { four_octet_as };
+        let sent = codec::encode_announcements(
+            &attrs,
+            Family::IPV4_UNICAST,
+            &[Ipv4Addr::new(169, 254, 10, 1).into()],
+            &v4,
+            &ctx,
+        );
+        assert_eq!(sent.len(), 1, "IPv4, 4-octet AS {four_octet_as}: {sizes}");
+        let sent = codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hops6, &v6, &ctx);
+        assert_eq!(sent.len(), 1, "IPv6, 4-octet AS {four_octet_as}: {sizes}");
+    }
+}
+
+/// An attribute set as a plugin might answer it: lengths from the bytes,
+/// up to past the bounds.
+fn answer_set(bytes: &mut Bytes) -> Attributes {
+    let len = |bytes: &mut Bytes, max: u16| usize::from(bytes.u16() % max);
+    let as_path = (0..len(bytes, 300)).map(|i| 70_000 + i as u32).collect();
+    let communities = (0..len(bytes, 300)).map(|i| i as u32).collect();
+    let large_communities = (0..len(bytes, 140))
+        .map(|i| LargeCommunity {
+            global_admin: 4_200_000_000,
+            local_data1: i as u32,
+            local_data2: u32::MAX,
+        })
+        .collect();
+    let flags = bytes.byte();
+    Attributes {
+        next_hop: (flags & 1 == 1).then_some(IpAddress::V4(bytes.u32())),
+        as_path,
+        origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(flags >> 1) % 3],
+        med: (flags & 8 == 8).then(|| bytes.u32()),
+        local_pref: (flags & 16 == 16).then(|| bytes.u32()),
+        communities,
+        large_communities,
+    }
+}
+
+/// Up to 16 lists of up to 8 numbers below `max` (and now and then any).
+fn lists(bytes: &mut Bytes, max: u32) -> Vec<Vec<u32>> {
+    (0..bytes.byte() % 16)
+        .map(|_| {
+            (0..bytes.byte() % 8)
+                .map(|_| match bytes.byte() {
+                    0xff => bytes.u32(),
+                    b => u32::from(b) % max,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The fuzz input, read a value at a time; zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> u8 {
+        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        b
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
+    }
 }

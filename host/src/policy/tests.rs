@@ -287,7 +287,7 @@ fn filter_slot_checks_verdicts() {
         ("bad-len", "49 verdicts for 50 routes"),
         ("long-path", "AS path of 10000, more than the 255 allowed"),
         ("many-communities", "communities: 100000, more than the 255"),
-        ("many-large", "large communities: 10000, more than the 128"),
+        ("many-large", "large communities: 10000, more than the 64"),
         ("many-sets", "100 attribute sets for 50 routes"),
     ] {
         peer.connection = trigger.into();

@@ -19,7 +19,7 @@ pub enum Verdict {
     Accept,
     /// Accept with these attributes instead (the prefix stays): build them
     /// with [`Route::changed`]. At most 255 ASNs in the AS path, 255
-    /// communities and 128 large communities (so the route fits one BGP
+    /// communities and 64 large communities (so the route fits one BGP
     /// UPDATE); past them the host refuses the whole answer as a fault.
     Modify(Attributes),
 }
