@@ -306,6 +306,7 @@ impl Dataplane {
                 self.send_queued(&run.tunnel, &mut state, now, sink);
             }
             let (mut tally, mut refused, mut run_invalid) = (Tally::default(), 0u64, 0u64);
+            let mut probes_over = 0u64;
             for item in items {
                 match &item.verdict {
                     Verdict::Deliver(range) => {
@@ -314,11 +315,22 @@ impl Dataplane {
                             tally.add(pkt.len());
                         }
                     }
-                    Verdict::Probe(kind, payload) => sink.probe(run.tunnel.id, *kind, payload),
+                    Verdict::Probe(kind, payload) => {
+                        if run.tunnel.take_probe_budget(now) {
+                            sink.probe(run.tunnel.id, *kind, payload);
+                        } else {
+                            probes_over += 1;
+                        }
+                    }
                     Verdict::SourceRefused => refused += 1,
                     Verdict::Pending | Verdict::Invalid => run_invalid += 1,
                     Verdict::Keepalive => {}
                 }
+            }
+            if probes_over > 0 {
+                self.counters
+                    .probes_dropped
+                    .fetch_add(probes_over, Ordering::Relaxed);
             }
             let counters = &run.tunnel.counters;
             counters.add_rx_tally(&tally);

@@ -89,7 +89,8 @@ pub struct DataplaneCounters {
     pub tun_malformed: AtomicU64,
     /// Packets that could not be written to the TUN device.
     pub tun_write_failed: AtomicU64,
-    /// Liveness probes received but dropped: the control thread's queue was
+    /// Liveness probes received but dropped: over their tunnel's budget
+    /// (`tunnel::PROBES_PER_SECOND`), or the control thread's queue was
     /// full.
     pub probes_dropped: AtomicU64,
 }

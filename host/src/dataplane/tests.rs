@@ -345,6 +345,30 @@ fn liveness_probes_reach_the_far_control_plane(bfd_over_ipv6: bool) {
     assert_eq!(crate::packet::parse_bfd(&raw[..n], ours), None);
 }
 
+/// A peer flooding probes on its tunnel hands the far control plane no
+/// more than the tunnel's budget a second; the rest are dropped and counted.
+#[test]
+fn a_probe_flood_on_one_tunnel_is_held_to_its_budget() {
+    use super::tunnel::PROBES_PER_SECOND;
+    let (a, b) = pair();
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
+    let mut a_out = handshake(&a, &b, &mut warmup.clone());
+    carry(&mut a_out, &b, A_ADDR);
+    let flood = 4 * PROBES_PER_SECOND as usize;
+    let mut probe_out = Recorder::default();
+    for _ in 0..flood {
+        a.dp.send_probe(TunnelId(0), &[0x20; 24], &mut scratch, &mut probe_out);
+    }
+    let b_in = carry(&mut probe_out, &b, A_ADDR);
+    // All arrive within a second (a debug build sends thousands a second).
+    assert_eq!(b_in.probes.len(), PROBES_PER_SECOND as usize);
+    assert_eq!(
+        b.dp.counters.probes_dropped.load(Ordering::Relaxed),
+        (flood - PROBES_PER_SECOND as usize) as u64
+    );
+}
+
 /// An echo request turned into its reply, as the far kernel does.
 fn echo_reply_to(request: &[u8], src: [u8; 4]) -> Vec<u8> {
     let mut p = request.to_vec();

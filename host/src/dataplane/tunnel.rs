@@ -131,6 +131,39 @@ pub struct Tunnel {
     retired: AtomicBool,
     /// What its liveness probe measured, as the control plane last said.
     probe: ProbeCounters,
+    /// The probes it may still hand the control plane this second.
+    probe_budget: Mutex<ProbeBudget>,
+}
+
+/// Probes one tunnel may hand the control plane a second: well above what
+/// a peer sends at the fastest interval a connection may set (10 ms, with
+/// its Polls and Finals), well below what would crowd the other tunnels'
+/// probes out of the control loop's queue (`driver::control::EVENT_QUEUE`).
+pub const PROBES_PER_SECOND: u32 = 250;
+
+/// A tunnel's probe count in the current one-second window.
+#[derive(Debug)]
+struct ProbeBudget {
+    window: Option<Instant>,
+    taken: u32,
+}
+
+impl ProbeBudget {
+    /// Takes one probe's place at `now`, if the window has one left.
+    fn take(&mut self, now: Instant) -> bool {
+        let fresh = self
+            .window
+            .is_none_or(|start| now.saturating_duration_since(start) >= Duration::from_secs(1));
+        if fresh {
+            self.window = Some(now);
+            self.taken = 0;
+        }
+        if self.taken >= PROBES_PER_SECOND {
+            return false;
+        }
+        self.taken += 1;
+        true
+    }
 }
 
 /// A probe's measurements for status and metrics (see
@@ -229,8 +262,22 @@ impl Tunnel {
             weight: AtomicU32::new(0),
             drain: AtomicU8::new(0),
             retired: AtomicBool::new(false),
+            probe_budget: Mutex::new(ProbeBudget {
+                window: None,
+                taken: 0,
+            }),
             probe: ProbeCounters::default(),
         })
+    }
+
+    /// Whether a probe received at `now` may go to the control plane: at
+    /// most [`PROBES_PER_SECOND`] a second per tunnel, so a peer flooding
+    /// probes on its tunnel cannot crowd out the other tunnels' probes.
+    pub fn take_probe_budget(&self, now: Instant) -> bool {
+        self.probe_budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(now)
     }
 
     /// The tunnel's crypto state. A poisoned lock (a panic elsewhere while
@@ -362,5 +409,32 @@ impl Tunnel {
             2 => DrainState::Drained,
             _ => DrainState::None,
         }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_tunnel_hands_on_at_most_its_budget_a_second() {
+        let t0 = Instant::now();
+        let mut b = ProbeBudget {
+            window: None,
+            taken: 0,
+        };
+        let taken =
+            |b: &mut ProbeBudget, at: Instant, n: u32| (0..n).filter(|_| b.take(at)).count();
+        assert_eq!(taken(&mut b, t0, 1000), PROBES_PER_SECOND as usize);
+        let later = t0 + Duration::from_millis(999);
+        assert_eq!(taken(&mut b, later, 10), 0, "the same second");
+        let next = t0 + Duration::from_secs(1);
+        assert_eq!(taken(&mut b, next, 10), 10, "a new second");
+        // Another tunnel's budget is its own.
+        let mut other = ProbeBudget {
+            window: None,
+            taken: 0,
+        };
+        assert_eq!(taken(&mut other, later, 10), 10);
     }
 }
