@@ -20,13 +20,17 @@
 //! underlay), [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
 //! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters),
 //! [`order`] (packet order across a tunnel: TCP reorder counters, iperf3's
-//! out-of-order datagrams, a qdisc that breaks the order on purpose).
+//! out-of-order datagrams, a qdisc that breaks the order on purpose),
+//! [`impair`] (loss and jitter on one path without netem: the `impair`
+//! helper binary behind a TUN device and policy rules), [`tunnel_log`] (a
+//! gateway's tunnel log read back as timed events).
 
 pub mod cleanup;
 pub mod default_route;
 pub mod error;
 pub mod frr;
 pub mod gateway;
+pub mod impair;
 pub mod interop;
 pub mod measure;
 pub mod netns;
@@ -36,6 +40,7 @@ pub mod process;
 pub mod routing;
 pub mod stock;
 pub mod topology;
+pub mod tunnel_log;
 
 pub use error::{Error, Result};
 pub use gateway::{Gw, Status};
