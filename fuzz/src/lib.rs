@@ -7,7 +7,7 @@
 //!
 //! Owns: the input framing of each target (which byte chooses what) and the
 //! properties. Must not: touch the network, write files, or depend on
-//! anything but `sitelink`, `tun-rs` and std (the host's test includes this
+//! anything but `sitelink`, `tun-rs`, `boringtun` and std (the host's test includes this
 //! file as a module).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -135,18 +135,19 @@ pub fn bgp_session(data: &[u8]) {
     }
 }
 
-/// A configuration file (UTF-8 text). Parsing never panics and an error
-/// says something. Relative paths resolve under a directory that does not
-/// exist, so nothing on the machine is read but what an absolute path names
-/// (read, never written); validation stops at the private key file, which
-/// this body cannot provide, so it reaches the TOML parser and the checks
-/// before the key.
+/// A configuration file (UTF-8 text). Parsing and every check never
+/// panic and an error says something. Relative paths resolve under a
+/// directory that does not exist, so nothing on the machine is read but
+/// what an absolute path names (read, never written); the private key file
+/// is not read either: a fixed key stands for it, so the checks after it
+/// (tunnels, connections, BGP, plugins, data path) are reached too.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let base = Path::new("/nonexistent/sitelink-fuzz");
-    if let Err(e) = sitelink::config::parse(text, Path::new("fuzz.toml"), base) {
+    let key = |_: &Path| Ok(boringtun::x25519::StaticSecret::from([7u8; 32]));
+    if let Err(e) = sitelink::config::parse_with_keys(text, Path::new("fuzz.toml"), base, &key) {
         let shown = e.to_string();
         assert!(!shown.is_empty(), "an error says what is wrong");
     }

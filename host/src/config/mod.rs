@@ -71,7 +71,19 @@ pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
 /// in [`GatewayConfig::source`], and relative paths inside it are resolved
 /// against `base_dir`. The private key file is read.
 pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<GatewayConfig, ConfigError> {
+    parse_with_keys(text, source, base_dir, &crate::keys::read_private_key_file)
+}
+
+/// [`parse`] with the private key file read by `read_key` instead of from
+/// the disk: the same checks, for a caller that holds the key (the config
+/// fuzz target, which must not touch files).
+pub fn parse_with_keys(
+    text: &str,
+    source: &Path,
+    base_dir: &Path,
+    read_key: &dyn Fn(&Path) -> Result<boringtun::x25519::StaticSecret, crate::keys::KeyError>,
+) -> Result<GatewayConfig, ConfigError> {
     let src = error::Source { path: source, text };
     let raw = raw::parse_raw(text).map_err(|e| src.toml_error(&e))?;
-    validate::validate(&src, raw, base_dir)
+    validate::validate(&src, raw, base_dir, read_key)
 }

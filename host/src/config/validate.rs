@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use boringtun::x25519::PublicKey;
+use boringtun::x25519::{PublicKey, StaticSecret};
 use ipnet::IpNet;
 use toml::Spanned;
 
@@ -54,6 +54,7 @@ pub(crate) fn validate(
     src: &Source,
     raw: RawConfig,
     base_dir: &Path,
+    read_key: &dyn Fn(&Path) -> Result<StaticSecret, KeyError>,
 ) -> Result<GatewayConfig, ConfigError> {
     let gw = raw.gateway.get_ref();
     let name = rules::name(src, &gw.name, "gateway name", "vgw")?;
@@ -73,8 +74,8 @@ pub(crate) fn validate(
         base_dir,
         rules::path_text(src, &gw.private_key_file, "private_key_file", "vgw.key")?,
     );
-    let private_key = keys::read_private_key_file(&key_path)
-        .map_err(|e| key_file_error(src, &gw.private_key_file, &e))?;
+    let private_key =
+        read_key(&key_path).map_err(|e| key_file_error(src, &gw.private_key_file, &e))?;
     let public_key = PublicKey::from(&private_key);
     let admin_socket = match &gw.admin_socket {
         None => PathBuf::from(format!("/run/sitelink/{name}.sock")),
