@@ -233,8 +233,10 @@ pub fn tun_packet(data: &[u8]) {
 /// generated (first byte: the slot, and a seed for the batch; then the
 /// answer, read off the bytes). The host's checks never panic; an answer
 /// they take keeps the contract: for a filter, a verdict per route, each
-/// `modify` naming a set within the bounds, and every modified route fits
-/// one UPDATE for 2- and 4-octet peers, IPv4 and IPv6; for selection and
+/// `modify` naming a set within the bounds (a route modified past them is
+/// rejected), and a route with what the plugin set (on attributes that
+/// carry nothing else) fits one UPDATE for 2- and 4-octet peers, IPv4 and
+/// IPv6; for selection and
 /// failover, the shapes and ranges `wit/policy.wit` gives.
 pub fn plugin_answers(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
@@ -290,8 +292,8 @@ fn filter_answer(routes: Vec<sitelink::policy::Route>, bytes: &mut Bytes) {
     let Ok(taken) = batch::verdicts(&routes, answer) else {
         return;
     };
-    assert_eq!(taken.len(), routes.len());
-    for verdict in &taken {
+    assert_eq!(taken.verdicts.len(), routes.len());
+    for verdict in &taken.verdicts {
         if let Verdict::Modify(set) = verdict {
             assert!(set.as_path.len() <= batch::MAX_AS_PATH);
             assert!(set.communities.len() <= batch::MAX_COMMUNITIES);

@@ -125,34 +125,54 @@ pub const MAX_COMMUNITIES: usize = 255;
 /// The most large communities in an answer's attribute set.
 pub const MAX_LARGE_COMMUNITIES: usize = 64;
 
-/// Whether an answer's attribute set is within the bounds: together they
-/// keep a route's attributes inside one 4,096-byte UPDATE with its prefix
-/// (about 3.4 KB at most: 256 ASNs sent twice to a 2-octet peer, as
-/// AS_PATH and AS4_PATH, 1 KB of communities, 768 bytes of large ones), so
-/// every accepted route can be advertised (the `plugin_answers` fuzz
-/// target checks it).
-fn within_bounds(a: &Attributes) -> Result<(), String> {
-    for (what, len, max) in [
-        ("AS path of", a.as_path.len(), MAX_AS_PATH),
-        ("communities:", a.communities.len(), MAX_COMMUNITIES),
-        (
-            "large communities:",
-            a.large_communities.len(),
-            MAX_LARGE_COMMUNITIES,
-        ),
-    ] {
-        if len > max {
-            return Err(format!("{what} {len}, more than the {max} allowed"));
-        }
-    }
-    Ok(())
+/// Which bound a route's attributes exceed, if any: the bounds on what a
+/// filter may answer, which import also holds received routes to (so a
+/// plugin that keeps a route's lists as they are never exceeds them).
+/// Together they keep the plugin's part of a route's attributes within
+/// about 3.4 KB (256 ASNs sent twice to a 2-octet peer, as AS_PATH and
+/// AS4_PATH, 1 KB of communities, 768 bytes of large ones), so that it fits
+/// one 4,096-byte UPDATE with its prefix (the `plugin_answers` fuzz target
+/// checks it). Attributes a route brings that no plugin sets (unknown
+/// transitive ones, AGGREGATOR) come on top: a route they push past 4,096
+/// bytes is not advertised.
+pub fn bound_exceeded(as_path: usize, communities: usize, large: usize) -> Option<String> {
+    [
+        ("ASNs in the AS path", as_path, MAX_AS_PATH),
+        ("communities", communities, MAX_COMMUNITIES),
+        ("large communities", large, MAX_LARGE_COMMUNITIES),
+    ]
+    .into_iter()
+    .find(|(_, len, max)| len > max)
+    .map(|(what, len, max)| format!("{len} {what}, more than the {max} allowed"))
+}
+
+fn within_bounds(a: &Attributes) -> bool {
+    bound_exceeded(
+        a.as_path.len(),
+        a.communities.len(),
+        a.large_communities.len(),
+    )
+    .is_none()
+}
+
+/// A filter's answer, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Per route, in input order.
+    pub verdicts: Vec<Verdict>,
+    /// Routes the plugin modified beyond the bounds: rejected.
+    pub over_bounds: usize,
+    /// The first such set's excess, for the log.
+    pub excess: Option<String>,
 }
 
 /// A filter's answer for `routes`, checked: a verdict per route, each
 /// `modify` naming an attribute set of the answer, no more sets than
-/// routes, each set within [`MAX_AS_PATH`], [`MAX_COMMUNITIES`] and
-/// [`MAX_LARGE_COMMUNITIES`].
-pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Vec<Verdict>, String> {
+/// routes (else the answer is refused whole, a fault). A route modified
+/// beyond [`MAX_AS_PATH`], [`MAX_COMMUNITIES`] or [`MAX_LARGE_COMMUNITIES`]
+/// is rejected, alone: the rest of the answer stands, so a route cannot
+/// make the whole batch fall back to the default.
+pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, String> {
     if answer.verdicts.len() != routes.len() {
         return Err(format!(
             "{} verdicts for {} routes",
@@ -167,27 +187,49 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Vec<Verdict>
             routes.len()
         ));
     }
-    for (i, set) in answer.attributes.iter().enumerate() {
-        within_bounds(set).map_err(|e| format!("attribute set {i}: {e}"))?;
-    }
-    let sets: Vec<Arc<Attributes>> = answer.attributes.into_iter().map(Arc::new).collect();
-    answer
+    let excess = answer
+        .attributes
+        .iter()
+        .enumerate()
+        .find(|(_, a)| !within_bounds(a))
+        .and_then(|(i, a)| {
+            bound_exceeded(
+                a.as_path.len(),
+                a.communities.len(),
+                a.large_communities.len(),
+            )
+            .map(|e| format!("attribute set {i}: {e}"))
+        });
+    let sets: Vec<Option<Arc<Attributes>>> = answer
+        .attributes
+        .into_iter()
+        .map(|a| within_bounds(&a).then(|| Arc::new(a)))
+        .collect();
+    let mut over_bounds = 0;
+    let verdicts = answer
         .verdicts
         .into_iter()
         .map(|v| match v {
             wire::Verdict::Reject => Ok(Verdict::Reject),
             wire::Verdict::Accept => Ok(Verdict::Accept),
-            wire::Verdict::Modify(i) => sets
-                .get(i as usize)
-                .map(|a| Verdict::Modify(a.clone()))
-                .ok_or_else(|| {
-                    format!(
-                        "modify names attribute set {i}, but the answer lists {}",
-                        sets.len()
-                    )
-                }),
+            wire::Verdict::Modify(i) => match sets.get(i as usize) {
+                Some(Some(a)) => Ok(Verdict::Modify(a.clone())),
+                Some(None) => {
+                    over_bounds += 1;
+                    Ok(Verdict::Reject)
+                }
+                None => Err(format!(
+                    "modify names attribute set {i}, but the answer lists {}",
+                    sets.len()
+                )),
+            },
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Checked {
+        verdicts,
+        over_bounds,
+        excess,
+    })
 }
 
 /// A selection call's input: each attribute set and each source of
@@ -240,7 +282,7 @@ impl SelectionInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{IpAddress, Origin};
+    use crate::policy::{IpAddress, LargeCommunity, Origin};
 
     fn attrs(lp: u32) -> Arc<Attributes> {
         Arc::new(Attributes {
@@ -282,7 +324,9 @@ mod tests {
             verdicts,
         };
         use wire::Verdict::{Accept, Modify, Reject};
-        let v = verdicts(&routes, answer(vec![Accept, Reject, Modify(0)])).unwrap();
+        let v = verdicts(&routes, answer(vec![Accept, Reject, Modify(0)]))
+            .unwrap()
+            .verdicts;
         assert_eq!(v[..2], [Verdict::Accept, Verdict::Reject]);
         assert!(matches!(&v[2], Verdict::Modify(a) if a.local_pref == Some(300)));
         assert_eq!(
@@ -293,6 +337,35 @@ mod tests {
             verdicts(&routes, answer(vec![Accept, Accept, Modify(1)])).unwrap_err(),
             "modify names attribute set 1, but the answer lists 1"
         );
+    }
+
+    #[test]
+    fn a_route_modified_past_the_bounds_is_rejected_alone() {
+        let routes = vec![Route::new(prefix(1), attrs(100)); 3];
+        let mut long = (*attrs(300)).clone();
+        long.large_communities = vec![
+            LargeCommunity {
+                global_admin: 1,
+                local_data1: 2,
+                local_data2: 3,
+            };
+            MAX_LARGE_COMMUNITIES + 1
+        ];
+        use wire::Verdict::{Accept, Modify};
+        let answer = wire::Verdicts {
+            attributes: vec![(*attrs(300)).clone(), long],
+            verdicts: vec![Modify(0), Modify(1), Accept],
+        };
+        let checked = verdicts(&routes, answer).expect("the answer stands");
+        assert!(matches!(&checked.verdicts[0], Verdict::Modify(a) if a.local_pref == Some(300)));
+        assert_eq!(checked.verdicts[1..], [Verdict::Reject, Verdict::Accept]);
+        assert_eq!(checked.over_bounds, 1);
+        assert_eq!(
+            checked.excess.as_deref(),
+            Some("attribute set 1: 65 large communities, more than the 64 allowed")
+        );
+        assert_eq!(bound_exceeded(255, 255, 64), None);
+        assert!(bound_exceeded(256, 0, 0).is_some_and(|e| e.contains("256 ASNs")));
     }
 
     #[test]

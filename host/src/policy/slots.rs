@@ -500,7 +500,14 @@ impl Plugin {
     ) -> Result<Vec<Verdict>, Fault> {
         let input = FilterInput::of(routes);
         let answer = self.call_filter(direction == Direction::Export, peer, &input)?;
-        batch::verdicts(routes, answer).map_err(Fault::invalid)
+        let checked = batch::verdicts(routes, answer).map_err(Fault::invalid)?;
+        if let Some(excess) = &checked.excess {
+            tracing::warn!(plugin = %self.info().name, peer = %peer.tunnel, ?direction,
+                rejected = checked.over_bounds,
+                "routes the plugin modified beyond the answer bounds are rejected ({excess}); \
+                 fix: keep AS paths, communities and large communities within 255, 255 and 64");
+        }
+        Ok(checked.verdicts)
     }
 }
 

@@ -285,9 +285,6 @@ fn filter_slot_checks_verdicts() {
     for (trigger, says) in [
         ("bad-value", "modify names attribute set 4294967295"),
         ("bad-len", "49 verdicts for 50 routes"),
-        ("long-path", "AS path of 10000, more than the 255 allowed"),
-        ("many-communities", "communities: 100000, more than the 255"),
-        ("many-large", "large communities: 10000, more than the 64"),
         ("many-sets", "100 attribute sets for 50 routes"),
     ] {
         peer.connection = trigger.into();
@@ -298,6 +295,18 @@ fn filter_slot_checks_verdicts() {
         );
         let text = v.fault.map(|f| f.to_string()).unwrap_or_default();
         assert!(text.contains(says), "{trigger}: {text}");
+    }
+    // Routes modified past the answer bounds are rejected, each alone: the
+    // answer stands (no fault, no fallback to the default's accept-all).
+    for trigger in ["long-path", "many-communities", "many-large"] {
+        peer.connection = trigger.into();
+        let v = slot.import_filter(&peer, &routes);
+        assert_eq!(v.by, DecidedBy::Plugin, "{trigger}");
+        assert!(v.fault.is_none(), "{trigger}");
+        assert!(
+            v.verdicts.iter().all(|v| *v == Verdict::Reject),
+            "{trigger}"
+        );
     }
     // An empty batch is a valid call.
     assert_eq!(slot.import_filter(&peer, &[]).by, DecidedBy::Plugin);

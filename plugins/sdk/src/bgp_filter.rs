@@ -20,7 +20,8 @@ pub enum Verdict {
     /// Accept with these attributes instead (the prefix stays): build them
     /// with [`Route::changed`]. At most 255 ASNs in the AS path, 255
     /// communities and 64 large communities (so the route fits one BGP
-    /// UPDATE); past them the host refuses the whole answer as a fault.
+    /// UPDATE); the host rejects a route modified past them. Routes arrive
+    /// within them.
     Modify(Attributes),
 }
 

@@ -131,7 +131,9 @@ impl Guard {
 /// (RFC 4271 section 6.3; treat-as-withdraw per RFC 7606 section 7.2); a
 /// path holding AS 0 is malformed (RFC 7607 section 2) and so is one with
 /// confederation segments, since we are in no confederation (RFC 5065
-/// section 5.3): both treat-as-withdraw too; a path holding our own AS is
+/// section 5.3): both treat-as-withdraw too, as is a route past the local
+/// bounds on its lists (`policy::batch::bound_exceeded`: 255 ASNs, 255
+/// communities, 64 large communities); a path holding our own AS is
 /// a loop and is not used (section 9.1.2). Routes of a family the session
 /// did not negotiate are ignored (RFC 4760 section 6).
 pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, families: &[Family]) {
@@ -169,6 +171,14 @@ pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, fam
     } else if attrs.as_path.iter().any(|s| s.asns.contains(&local_asn)) {
         Some(format!(
             "AS_PATH holds our own AS {local_asn}: a routing loop"
+        ))
+    } else if let Some(excess) = crate::policy::batch::bound_exceeded(
+        attrs.as_path.iter().map(|s| s.asns.len()).sum(),
+        attrs.communities.len(),
+        attrs.large_communities.len(),
+    ) {
+        Some(format!(
+            "{excess}: past the local bound on a route's lists (so that a filter plugin that keeps them fits its answer bounds)"
         ))
     } else {
         None
@@ -635,6 +645,31 @@ mod tests {
             let why = u.treat_as_withdraw.unwrap_or_default();
             assert!(why.contains("confederation"), "{kind:?}: {why}");
         }
+    }
+
+    #[test]
+    fn a_route_past_the_local_bounds_on_its_lists_is_treat_as_withdraw() {
+        let path: Vec<u32> = std::iter::once(65000).chain(70_000..70_254).collect();
+        let mut u = update(&path);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        assert_eq!(u.treat_as_withdraw, None, "255 ASNs are within");
+        let path: Vec<u32> = std::iter::once(65000).chain(70_000..70_255).collect();
+        let mut u = update(&path);
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        let why = u.treat_as_withdraw.unwrap_or_default();
+        assert!(why.starts_with("256 ASNs in the AS path"), "{why}");
+        let mut u = update(&[65000]);
+        if let Some(attrs) = u.attributes.as_mut() {
+            let one = crate::bgp::message::LargeCommunity {
+                global_admin: 65000,
+                local_data1: 1,
+                local_data2: 2,
+            };
+            attrs.large_communities = vec![one; 65];
+        }
+        external_checks(&mut u, 65000, 64512, &BOTH);
+        let why = u.treat_as_withdraw.unwrap_or_default();
+        assert!(why.starts_with("65 large communities"), "{why}");
     }
 
     #[test]
