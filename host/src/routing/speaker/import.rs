@@ -172,16 +172,17 @@ pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, fam
         Some(format!(
             "AS_PATH holds our own AS {local_asn}: a routing loop"
         ))
-    } else if let Some(excess) = crate::policy::batch::bound_exceeded(
-        attrs.as_path.iter().map(|s| s.asns.len()).sum(),
-        attrs.communities.len(),
-        attrs.large_communities.len(),
-    ) {
-        Some(format!(
-            "{excess}: past the local bound on a route's lists (so that a filter plugin that keeps them fits its answer bounds)"
-        ))
     } else {
-        None
+        crate::policy::batch::bound_exceeded(
+            attrs.as_path.iter().map(|s| s.asns.len()).sum(),
+            attrs.communities.len(),
+            attrs.large_communities.len(),
+        )
+        .map(|excess| {
+            format!(
+                "{excess}: past the local bound on a route's lists (so that a filter plugin that keeps them fits its answer bounds)"
+            )
+        })
     };
     update.treat_as_withdraw = reason;
 }
