@@ -631,6 +631,31 @@ fn a_dynamic_drain_sends_a_worse_path_and_waits_for_the_peer_to_move() {
     assert!(normal, "our route goes out as before");
 }
 
+#[test]
+fn a_burst_of_route_refreshes_is_answered_once_and_the_session_stays() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    h.writes.clear();
+    let refresh = wire(&Message::RouteRefresh(Family::IPV4_UNICAST));
+    let eors = |h: &Harness| {
+        h.writes
+            .iter()
+            .filter(|w| {
+                matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+                    if u.is_end_of_rib() == Some(Family::IPV4_UNICAST))
+            })
+            .count()
+    };
+    // A thousand requests read at once: one answer (what we advertise,
+    // then End-of-RIB), not a thousand copies for the write queue.
+    h.data(refresh.repeat(1000));
+    assert_eq!(eors(&h), 1, "{} writes", h.writes.len());
+    // A request read later is answered again.
+    h.data(refresh.clone());
+    assert_eq!(eors(&h), 2);
+    assert_eq!(h.bgp_state(), "established");
+}
+
 mod graceful;
 mod graceful_edges;
 mod plugins;

@@ -99,11 +99,16 @@ impl Speaker {
                 // The peer stopped reading what we have to say: wedged, not
                 // restarting, so its routes do not stay as stale (as a hold
                 // timer expiry would have cleared them).
-                p.last_error = Some("the peer does not read: connection dropped".into());
+                const WHY: &str = "the peer does not read: connection dropped";
                 p.tcp = None;
                 self.actions.push(TransportAction::Close { peer });
                 let outputs = p.session.tcp_failed(now);
                 let changed = self.drive(peer.index(), outputs, now, filter);
+                // Said after the session's own reason (a closed
+                // connection), which it is more precise than.
+                if let Some(p) = self.peers.get_mut(peer.index()) {
+                    p.last_error = Some(WHY.into());
+                }
                 self.gr_end(peer.index(), "the peer does not read") || changed
             }
         }

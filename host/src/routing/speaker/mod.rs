@@ -70,6 +70,9 @@ struct BgpPeer {
     /// When a warning about this peer's routes was last logged (they are
     /// rate-limited: a peer must not flood the log).
     last_warned: Option<Instant>,
+    /// When a route refresh answer was last logged, and the answers since
+    /// (logged at most once per interval, with the count).
+    refresh_log: (Option<Instant>, u64),
     adj_in: AdjRibIn,
     /// Adj-RIB-In after the import filter (its exceptions).
     accepted: Accepted,
@@ -468,7 +471,14 @@ impl Speaker {
                     queue.extend(more);
                 }
                 Output::RouteRefresh(family) => {
-                    queue.extend(self.resend(id, family, now));
+                    // Requests that arrived together are answered once, at
+                    // the last of them: each answer is the whole
+                    // Adj-RIB-Out, and a burst of requests must not fill
+                    // the connection's write queue with copies of it.
+                    let later = |o: &Output| matches!(o, Output::RouteRefresh(f) if *f == family);
+                    if !queue.iter().any(later) {
+                        queue.extend(self.resend(id, family, now));
+                    }
                 }
                 Output::Down { reason } => {
                     warn!(tunnel = %p.tunnel_name, connection = %p.connection_name,
@@ -590,7 +600,14 @@ impl Speaker {
             .for_peer(negotiated_extended_next_hop(&p.session));
         let mut messages = export::encode_diff(&all, &hops, &ctx);
         messages.push(codec::encode_end_of_rib(family, &ctx));
-        info!(tunnel = %p.tunnel_name, %family, "route refresh: Adj-RIB-Out sent again");
+        let (logged, since) = &mut p.refresh_log;
+        *since += 1;
+        if logged.is_none_or(|t| now.saturating_duration_since(t) >= WARN_INTERVAL) {
+            info!(tunnel = %p.tunnel_name, %family, answers = *since,
+                "route refresh: Adj-RIB-Out sent again");
+            *logged = Some(now);
+            *since = 0;
+        }
         messages
             .into_iter()
             .flat_map(|m| p.session.send_update(m, now))

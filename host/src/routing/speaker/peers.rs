@@ -48,6 +48,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         tcp: None,
         attempt: None,
         last_warned: None,
+        refresh_log: (None, 0),
         adj_in: AdjRibIn::default(),
         accepted: Accepted::default(),
         adj_out: AdjRibOut::default(),
