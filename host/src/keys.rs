@@ -202,6 +202,14 @@ pub fn public_key_of(private: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     PublicKey::from(&secret).to_bytes()
 }
 
+/// The effective user of this process (who files must belong to, and who
+/// may use the admin socket besides root).
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions, touches no memory of ours and
+    // cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether a key file owned by `owner` may be used by a process running as
 /// `euid`: its own, or root's; root may use any user's (a gateway's service
 /// user owns its key, and root runs `sitelink check` on its config).
@@ -244,8 +252,7 @@ pub fn read_private_key_file(path: &Path) -> Result<StaticSecret, KeyError> {
             path: path.to_path_buf(),
         });
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let ours = unsafe { libc::geteuid() };
+    let ours = euid();
     if !owner_allowed(meta.uid(), ours) {
         return Err(KeyError::Owner {
             path: path.to_path_buf(),

@@ -48,10 +48,14 @@ fn routes_are_added_beside_the_hosts_and_all_is_as_before_once_the_gateway_stops
     let mut scene = Scene::new("hrt");
     // The host's own: an uplink with a default route, and a route to a
     // network the gateway will also be told to route.
+    // No duplicate address detection: a link-local address the kernel
+    // adds after DAD would otherwise bring its local route in at any time.
     for cmd in [
+        &["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"][..],
+        &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"],
         &[
             "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
-        ][..],
+        ],
         &["ip", "link", "set", "uplink0", "up"],
         &["ip", "link", "set", "uplink1", "up"],
         &["ip", "addr", "add", "192.0.2.2/24", "dev", "uplink0"],
@@ -61,6 +65,13 @@ fn routes_are_added_beside_the_hosts_and_all_is_as_before_once_the_gateway_stops
         let out = sh(&scene.netns, cmd);
         assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
     }
+    // The link-local addresses are in (no DAD to wait for) before the
+    // snapshot.
+    wait_until(
+        "the uplinks' link-local routes",
+        Duration::from_secs(5),
+        || routing(&scene.netns).matches("local fe80::").count() >= 2,
+    );
     let before = routing(&scene.netns);
 
     let key = scene.key("gw.key", 0o600);

@@ -12,8 +12,9 @@
 //! JSON object on one line (shorter than [`MAX_REQUEST`] bytes), the
 //! gateway answers with one JSON object on one line and closes. A client
 //! has 2 s to send its whole line and 10 s to read the whole answer; at
-//! most 8 are answered at once, each on its own thread (one more is told
-//! to ask again), so a slow client holds no one else up. The gateway waits
+//! most 8 are answered at once, each on its own thread (one more waits
+//! up to 3 s for a place, then is told to ask again), so a slow client
+//! holds no one else up for long. The gateway waits
 //! up to 55 s for its control loop (else it answers an error); the client
 //! waits up to 60 s for the answer, as a swap compiles the plugin.
 //!

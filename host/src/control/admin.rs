@@ -40,6 +40,8 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the admin thread waits for the control loop (a swap over a
 /// full table is answered when every stored route has been through it).
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(55);
+/// How long a request waits for room in the control loop's queue.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -152,8 +154,11 @@ struct Context {
 /// Serves the socket for the life of the process: one thread accepts and
 /// checks who connects ([`client::peer_uid`]), each admitted client is
 /// answered on a thread of its own, at most [`client::MAX_CLIENTS`] at
-/// once, so a slow client holds only its own thread, and only until its
-/// deadlines.
+/// once (one more waits up to [`client::WAIT_FOR_PLACE`] for a place), so
+/// a slow client holds only its own thread: until its deadlines while it
+/// sends or reads, and while its request waits for the control loop, at
+/// most [`QUEUE_TIMEOUT`] for room in its queue and [`CONTROL_TIMEOUT`] for
+/// its answer.
 pub fn serve(
     socket: &AdminSocket,
     cfg: Arc<ArcSwap<GatewayConfig>>,
@@ -171,7 +176,7 @@ pub fn serve(
         turns,
         reloading: Mutex::new(()),
     });
-    let euid = client::euid();
+    let euid = crate::keys::euid();
     let clients = client::Clients::default();
     std::thread::Builder::new()
         .name("admin".into())
@@ -187,7 +192,8 @@ pub fn serve(
 }
 
 /// Checks a new client and starts answering it on a thread of its own, or
-/// refuses it with one line; never waits on it.
+/// refuses it with one line; never waits on it (only, up to
+/// [`client::WAIT_FOR_PLACE`], for a place).
 fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Context>) {
     match client::peer_uid(&stream) {
         Ok(uid) if client::client_allowed(uid, euid) => {}
@@ -207,7 +213,7 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
             return;
         }
     }
-    let Some(slot) = clients.admit() else {
+    let Some(slot) = clients.admit_within(client::WAIT_FOR_PLACE) else {
         let text = format!(
             "the gateway is answering {} admin requests already\n  fix: ask again in a moment",
             client::MAX_CLIENTS
@@ -219,18 +225,21 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
     let spawned = std::thread::Builder::new()
         .name("admin-client".into())
         .spawn(move || {
-            let _slot = slot;
-            if let Err(e) = answer(stream, &ctx) {
+            if let Err(e) = answer(&stream, &ctx) {
                 debug!(error = %e, "admin client");
             }
+            // The place is free before the client sees the connection
+            // close, so that its next request finds it.
+            drop(slot);
+            drop(stream);
         });
     if let Err(e) = spawned {
         warn!(error = %e, "admin socket: cannot start a thread for a client");
     }
 }
 
-fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
-    let reply = match client::read_line(&stream, Instant::now() + client::REQUEST_TIME) {
+fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<()> {
+    let reply = match client::read_line(stream, Instant::now() + client::REQUEST_TIME) {
         Ok(line) => match api::Envelope::parse(&line) {
             Ok(envelope) => handle(envelope.request, ctx),
             Err(e) => api::Response::from(e),
@@ -239,7 +248,7 @@ fn answer(stream: UnixStream, ctx: &Context) -> io::Result<()> {
         Err(e) => error(e.to_string()),
     };
     client::write_line(
-        &stream,
+        stream,
         &reply.to_line(),
         Instant::now() + client::ANSWER_TIME,
     )
@@ -375,10 +384,15 @@ fn slot_named(name: &str) -> Result<Slot, String> {
 /// changes (here, off the control thread), then has the core apply it; on
 /// any error nothing changes.
 fn reload(ctx: &Context, dry_run: bool) -> api::Response {
-    let _one_at_a_time = ctx
-        .reloading
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one_at_a_time = match ctx.reloading.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            return error(
+                "a reload is in progress; nothing changed\n  fix: ask again when it is done".into(),
+            )
+        }
+    };
     let running = ctx.cfg.load_full();
     let new = match crate::config::load(&running.source) {
         Ok(cfg) => Arc::new(crate::gateway::reload::align(&running, cfg)),
@@ -437,12 +451,19 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 /// Hands a command to the control loop and waits for its answer.
 fn to_control(ctx: &Context, command: AdminCommand) -> api::Response {
     let (reply, answer) = mpsc::channel();
-    if ctx
-        .control
-        .send(ControlEvent::Admin(AdminRequest { command, reply }))
-        .is_err()
-    {
-        return api::Response::error("the gateway is stopping");
+    match ctx.control.send_timeout(
+        ControlEvent::Admin(AdminRequest { command, reply }),
+        QUEUE_TIMEOUT,
+    ) {
+        Ok(()) => {}
+        Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
+            return api::Response::error(
+                "the control loop's queue stayed full; nothing was asked of it\n  fix: ask again in a moment",
+            )
+        }
+        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+            return api::Response::error("the gateway is stopping")
+        }
     }
     answer.recv_timeout(CONTROL_TIMEOUT).unwrap_or_else(|_| {
         api::Response::error(

@@ -10,8 +10,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::api;
@@ -20,8 +19,11 @@ use crate::api;
 pub const REQUEST_TIME: Duration = Duration::from_secs(2);
 /// Time a client has to read the whole answer.
 pub const ANSWER_TIME: Duration = Duration::from_secs(10);
-/// Clients answered at once; one more is told to ask again.
+/// Clients answered at once; one more waits for a place.
 pub const MAX_CLIENTS: usize = 8;
+/// How long one more client waits for a place before it is told to ask
+/// again: longer than a silent client may keep one.
+pub const WAIT_FOR_PLACE: Duration = Duration::from_secs(3);
 /// Time given to the one-line refusal written by the accepting thread.
 const REFUSAL_TIME: Duration = Duration::from_millis(100);
 
@@ -49,6 +51,12 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
+    if len as usize != std::mem::size_of::<libc::ucred>() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "SO_PEERCRED: a short answer",
+        ));
+    }
     Ok(cred.uid)
 }
 
@@ -59,42 +67,44 @@ pub fn client_allowed(uid: u32, euid: u32) -> bool {
     uid == 0 || uid == euid
 }
 
-/// The effective user of this process.
-pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions, touches no memory of ours and
-    // cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 /// The clients being answered now. A [`Slot`] is one of them.
 #[derive(Default)]
 pub struct Clients {
-    busy: Arc<AtomicUsize>,
+    busy: Arc<(Mutex<usize>, Condvar)>,
 }
 
 /// A client's place among the [`MAX_CLIENTS`]; given back on drop.
 pub struct Slot {
-    busy: Arc<AtomicUsize>,
+    busy: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.busy.fetch_sub(1, Ordering::AcqRel);
+        let (count, freed) = &*self.busy;
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        freed.notify_one();
     }
 }
 
 impl Clients {
-    /// A place for one more client, or `None` when [`MAX_CLIENTS`] are
-    /// being answered.
-    pub fn admit(&self) -> Option<Slot> {
-        self.busy
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CLIENTS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot {
-                busy: self.busy.clone(),
-            })
+    /// A place for one more client, waiting up to `wait` for one while
+    /// [`MAX_CLIENTS`] are being answered (a burst of requests is served
+    /// in turn; a silent client gives its place back within
+    /// [`REQUEST_TIME`]); `None` if none came free.
+    pub fn admit_within(&self, wait: Duration) -> Option<Slot> {
+        let (count, freed) = &*self.busy;
+        let n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut n, _) = freed
+            .wait_timeout_while(n, wait, |n| *n >= MAX_CLIENTS)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *n >= MAX_CLIENTS {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            busy: self.busy.clone(),
+        })
     }
 }
 
@@ -102,7 +112,6 @@ impl Clients {
 /// write at most a moment: used by the accepting thread, which must not
 /// wait on a client.
 pub fn refuse(stream: UnixStream, reply: api::Response) {
-    let _ = stream.set_write_timeout(Some(REFUSAL_TIME));
     let _ = write_line(&stream, &reply.to_line(), Instant::now() + REFUSAL_TIME);
 }
 
@@ -199,17 +208,31 @@ mod tests {
     #[test]
     fn the_kernel_names_the_peer() {
         let (a, _b) = UnixStream::pair().expect("a socket pair");
-        assert_eq!(peer_uid(&a).expect("SO_PEERCRED"), euid());
+        assert_eq!(peer_uid(&a).expect("SO_PEERCRED"), crate::keys::euid());
     }
 
     #[test]
     fn no_more_than_max_clients_at_once_and_places_come_back() {
         let clients = Clients::default();
-        let slots: Vec<Slot> = (0..MAX_CLIENTS).filter_map(|_| clients.admit()).collect();
+        let none = Duration::ZERO;
+        let mut slots: Vec<Slot> = (0..MAX_CLIENTS)
+            .filter_map(|_| clients.admit_within(none))
+            .collect();
         assert_eq!(slots.len(), MAX_CLIENTS);
-        assert!(clients.admit().is_none(), "one too many");
-        drop(slots);
-        assert!(clients.admit().is_some(), "places are given back");
+        let started = Instant::now();
+        let wait = Duration::from_millis(100);
+        assert!(clients.admit_within(wait).is_none(), "one too many");
+        assert!(started.elapsed() >= wait, "it waited for a place");
+        // A place given back while one more waits is taken at once.
+        let given_back = slots.pop();
+        let waiter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(given_back);
+        });
+        let started = Instant::now();
+        assert!(clients.admit_within(Duration::from_secs(5)).is_some());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let _ = waiter.join();
     }
 
     #[test]

@@ -137,8 +137,9 @@ pub struct Tunnel {
 
 /// Probes one tunnel may hand the control plane a second: well above what
 /// a peer sends at the fastest interval a connection may set (10 ms, with
-/// its Polls and Finals), well below what would crowd the other tunnels'
-/// probes out of the control loop's queue (`driver::control::EVENT_QUEUE`).
+/// its Polls and Finals), and a quarter of the control loop's queue
+/// (`driver::control::EVENT_QUEUE`), which the control loop drains many
+/// times a second: one flooding tunnel takes no more than its share.
 pub const PROBES_PER_SECOND: u32 = 250;
 
 /// A tunnel's probe count in the current one-second window.
@@ -430,11 +431,5 @@ mod budget_tests {
         assert_eq!(taken(&mut b, later, 10), 0, "the same second");
         let next = t0 + Duration::from_secs(1);
         assert_eq!(taken(&mut b, next, 10), 10, "a new second");
-        // Another tunnel's budget is its own.
-        let mut other = ProbeBudget {
-            window: None,
-            taken: 0,
-        };
-        assert_eq!(taken(&mut other, later, 10), 10);
     }
 }

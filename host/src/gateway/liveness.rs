@@ -109,9 +109,8 @@ impl Gateway {
         };
         match ControlPacket::decode(payload) {
             Ok(packet) => {
-                let was_capped = session.remote_timers_capped();
                 let transition = session.handle_packet(&packet, now);
-                if session.remote_timers_capped() && !was_capped {
+                if session.newly_capped() {
                     let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
                     warn!(
                         tunnel = ?cidr,

@@ -356,6 +356,9 @@ pub struct Session {
     /// The peer's C bit in its latest packet: `Some(false)` means its BFD
     /// goes down with its control plane (RFC 5882 section 4.3.2).
     remote_cpi: Option<bool>,
+    /// Whether the peer's timers were found past the cap (and said so, once
+    /// for the session's life: a peer cannot make it say so again and again).
+    capped_told: bool,
 }
 
 impl Session {
@@ -398,6 +401,7 @@ impl Session {
                 jitter_seed
             },
             remote_cpi: None,
+            capped_told: false,
         }
     }
 
@@ -583,9 +587,7 @@ impl Session {
     /// Detection time in asynchronous mode (§6.8.4), at most
     /// [`Session::max_detection_time`].
     fn detection_time(&self) -> Duration {
-        self.interval
-            .max(self.remote_desired_min_tx)
-            .saturating_mul(u32::from(self.remote_detect_mult))
+        self.uncapped_detection_time()
             .min(self.max_detection_time())
     }
 
@@ -600,10 +602,22 @@ impl Session {
     /// Whether the peer's timers, as it last announced them, ask for a
     /// detection time beyond [`Session::max_detection_time`].
     pub fn remote_timers_capped(&self) -> bool {
+        self.uncapped_detection_time() > self.max_detection_time()
+    }
+
+    /// True the first time in the session's life the peer's timers are
+    /// found past the cap (to say so once).
+    pub fn newly_capped(&mut self) -> bool {
+        let first = self.remote_timers_capped() && !self.capped_told;
+        self.capped_told |= first;
+        first
+    }
+
+    /// Detection time in asynchronous mode as §6.8.4 gives it.
+    fn uncapped_detection_time(&self) -> Duration {
         self.interval
             .max(self.remote_desired_min_tx)
             .saturating_mul(u32::from(self.remote_detect_mult))
-            > self.max_detection_time()
     }
 
     fn transition(&mut self, to: State, diag: Diag) -> Option<Transition> {

@@ -16,15 +16,9 @@ use wasmtime::Engine;
 
 use super::check;
 
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions, touches no memory of ours
-    // and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 /// Whether `meta` belongs to us and no one else may write it.
 fn private(meta: &std::fs::Metadata) -> bool {
-    meta.uid() == euid() && meta.mode() & 0o022 == 0
+    meta.uid() == crate::keys::euid() && meta.mode() & 0o022 == 0
 }
 
 /// `dir`, created 0700 if missing, if it is ours and private.

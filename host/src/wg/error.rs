@@ -36,7 +36,10 @@ pub enum Error {
     ReplayedTimestamp,
     #[error("initiations arriving too fast")]
     Flood,
-    #[error("handshakes from this source arriving too fast (over 20 a second under load)")]
+    #[error(
+        "handshakes from this source arriving too fast (over {} a second under load)",
+        super::ratelimit::PER_SECOND
+    )]
     SourceFlood,
     #[error("response or cookie for no handshake in progress")]
     UnexpectedMessage,

@@ -57,6 +57,9 @@ struct Bucket {
 #[derive(Default)]
 pub struct SourceLimiter {
     buckets: HashMap<Source, Bucket>,
+    /// When the table was last swept: a full table is swept at most once
+    /// a second, not once per new source.
+    swept: Option<Instant>,
 }
 
 impl SourceLimiter {
@@ -78,6 +81,12 @@ impl SourceLimiter {
             return true;
         }
         if self.buckets.len() >= MAX_SOURCES {
+            if self
+                .swept
+                .is_some_and(|t| now.saturating_duration_since(t) < IDLE)
+            {
+                return false;
+            }
             self.prune(now);
             if self.buckets.len() >= MAX_SOURCES {
                 return false;
@@ -97,6 +106,7 @@ impl SourceLimiter {
     pub fn prune(&mut self, now: Instant) {
         self.buckets
             .retain(|_, b| now.saturating_duration_since(b.last) < IDLE);
+        self.swept = Some(now);
     }
 
     /// Sources tracked now.
@@ -166,9 +176,16 @@ mod tests {
         }
         assert_eq!(l.len(), MAX_SOURCES);
         assert!(!l.allow(A, t0), "full of sources seen just now");
-        assert!(l.allow(A, t0 + IDLE), "once they have aged out, room again");
+        assert!(
+            !l.allow(B, t0 + IDLE / 2),
+            "swept a moment ago: refused without another sweep"
+        );
+        assert!(
+            l.allow(A, t0 + IDLE * 2),
+            "once they have aged out, room again"
+        );
         assert_eq!(l.len(), 1);
-        l.prune(t0 + IDLE * 3);
+        l.prune(t0 + IDLE * 4);
         assert_eq!(l.len(), 0);
     }
 

@@ -470,8 +470,11 @@ fn a_peers_slow_timers_cannot_stretch_detection_past_the_local_cap() {
     let up = s.handle_packet(&slow, t0 + IV).expect("comes up");
     assert_eq!(up.to, State::Up);
     assert!(s.remote_timers_capped());
+    assert!(s.newly_capped(), "said once");
+    s.handle_packet(&slow, t0 + IV * 2);
+    assert!(!s.newly_capped(), "and not again");
     // Then nothing arrives: Down at the cap, not in 12 days.
-    let last = t0 + IV;
+    let last = t0 + IV * 2;
     assert!(
         s.poll_timeout() <= last + cap,
         "the caller is woken by the cap"
