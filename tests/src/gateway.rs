@@ -391,6 +391,39 @@ pub fn status_json(ns: &Netns, bin: &Path, socket: &Path) -> Result<Status> {
     admin_json(ns, bin, socket, &["status"]).map(Status)
 }
 
+/// The admin API's `status` request, one line (see the host's `api` module).
+const STATUS_REQUEST: &[u8] = b"{\"version\":1,\"cmd\":\"status\"}\n";
+
+/// Asks the admin socket at `socket` for `status` itself, as the CLI does
+/// (one request line, one answer line), and returns the answer with the
+/// time from connecting to its last byte: the gateway's answer time,
+/// without the CLI's start-up. (The socket is a file: no namespace needed.)
+pub fn status_timed(socket: &Path, timeout: Duration) -> Result<(Status, Duration)> {
+    use std::io::{Read, Write};
+    let start = std::time::Instant::now();
+    let fail = |e: std::io::Error| Error::msg(format!("status on {}: {e}", socket.display()));
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(fail)?;
+    stream.set_read_timeout(Some(timeout)).map_err(fail)?;
+    stream.set_write_timeout(Some(timeout)).map_err(fail)?;
+    stream.write_all(STATUS_REQUEST).map_err(fail)?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(fail)?;
+    let took = start.elapsed();
+    let value: Value = serde_json::from_str(&answer).map_err(|e| {
+        Error::msg(format!(
+            "status on {} answered bad JSON ({e}): {answer}",
+            socket.display()
+        ))
+    })?;
+    if let Some(err) = value["error"].as_str() {
+        return Err(Error::msg(format!(
+            "status on {} answered an error: {err}",
+            socket.display()
+        )));
+    }
+    Ok((Status(value), took))
+}
+
 /// Runs `sitelink status --socket SOCKET` (the human table) inside `ns`.
 pub fn status_text(ns: &Netns, bin: &Path, socket: &Path) -> Result<String> {
     let sock = socket.to_string_lossy();

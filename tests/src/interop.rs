@@ -1,14 +1,15 @@
 //! The interop lab (topology 4 of ARCHITECTURE.md) as the interop and
 //! graceful-restart tests share it: the VGW alone, its far side built by
 //! the test from `sitelink export` files (wg-quick tunnels, BIRD or GoBGP).
-//! These helpers panic with the test's name: they are test steps.
+//! These helpers panic with the test's name: they are test steps (but
+//! [`try_stock_tunnels`], for programs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::stock;
 use crate::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6, TUNNEL_1, TUNNEL_2};
-use crate::{Gw, SiteLab};
+use crate::{Error, Gw, Result, SiteLab};
 
 /// How long sessions and routes get to come up.
 pub const UP: Duration = Duration::from_secs(30);
@@ -31,22 +32,27 @@ pub fn export(lab: &SiteLab, format: &str, dir: &Path, extra: &[&str]) -> Vec<Pa
 /// sockets live in /run/wireguard, shared by every namespace, so two labs
 /// running at once must not both have an `office-tunnel1`.
 pub fn stock_tunnels(lab: &SiteLab, test: &str) -> Vec<String> {
+    try_stock_tunnels(lab).unwrap_or_else(|e| panic!("{test}: {e}"))
+}
+
+/// [`stock_tunnels`] for a program: an error (with the gateway logs where
+/// a tunnel failed to come up) instead of a panic.
+pub fn try_stock_tunnels(lab: &SiteLab) -> Result<Vec<String>> {
     let dir = lab.lab().dir().join("wg");
-    let files = export(lab, "wg-quick", &dir, &[]);
-    assert_eq!(
-        files.len(),
-        2,
-        "{test}: one wg-quick file per tunnel: {files:?}"
-    );
+    let files = stock::export_office(lab, "wg-quick", &dir, &[])?;
+    if files.len() != 2 {
+        return Err(Error::msg(format!(
+            "sitelink export --format wg-quick: not one file per tunnel: {files:?}"
+        )));
+    }
     files
         .iter()
         .enumerate()
         .map(|(i, f)| {
             let unique = dir.join(format!("wg{}t{}.conf", lab.lab().short(), i + 1));
             std::fs::rename(f, &unique)
-                .unwrap_or_else(|e| panic!("{test}: renaming {}: {e}", f.display()));
-            stock::wg_quick_up(&lab.cgw, &unique)
-                .unwrap_or_else(|e| panic!("{test}: {e}\n{}", lab.gateway_logs()))
+                .map_err(|e| Error::msg(format!("renaming {}: {e}", f.display())))?;
+            stock::wg_quick_up(&lab.cgw, &unique).map_err(|e| lab.with_logs(e))
         })
         .collect()
 }

@@ -114,28 +114,43 @@ impl std::fmt::Display for PingTrain {
     }
 }
 
+/// One reply line of iputils ping: its `icmp_seq` and, with `-D`, the
+/// Unix time it arrived (`[1700000000.123456] 64 bytes from ...`). A
+/// duplicate reply parses too: count each seq once.
+pub fn ping_reply(line: &str) -> Option<(u32, Option<f64>)> {
+    if !line.contains(" bytes from ") {
+        return None;
+    }
+    let seq = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("icmp_seq="))?
+        .parse::<u32>()
+        .ok()?;
+    let ts = line
+        .strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .and_then(|t| t.parse::<f64>().ok());
+    Some((seq, ts))
+}
+
+/// The requests sent, from ping's summary line (`N packets transmitted, ...`).
+pub fn ping_transmitted(line: &str) -> Option<u32> {
+    let i = line.find(" packets transmitted")?;
+    line[..i].trim().parse().ok()
+}
+
 /// Parses `ping -D` output (iputils) taken at `interval`.
 pub fn parse_ping(out: &str, interval: Duration) -> PingTrain {
     let mut seqs = BTreeSet::new();
     let mut stamps = Vec::new();
     let mut sent = None;
     for line in out.lines() {
-        if line.contains(" bytes from ") {
-            let seq = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("icmp_seq="))
-                .and_then(|s| s.parse::<u32>().ok());
-            if let Some(seq) = seq {
-                if seqs.insert(seq) {
-                    let ts = line
-                        .strip_prefix('[')
-                        .and_then(|r| r.split(']').next())
-                        .and_then(|t| t.parse::<f64>().ok());
-                    stamps.extend(ts);
-                }
+        if let Some((seq, ts)) = ping_reply(line) {
+            if seqs.insert(seq) {
+                stamps.extend(ts);
             }
-        } else if let Some(i) = line.find(" packets transmitted") {
-            sent = line[..i].trim().parse::<u32>().ok();
+        } else if let Some(n) = ping_transmitted(line) {
+            sent = Some(n);
         }
     }
     let sent = sent.unwrap_or_else(|| seqs.last().copied().unwrap_or(0));
@@ -190,6 +205,49 @@ pub fn ping_train(ns: &Netns, dst: &str, interval: Duration, count: u32) -> Resu
             "1",
             "-c",
             &c,
+            dst,
+        ],
+        bound,
+    )?;
+    let t = parse_ping(&out.stdout, interval);
+    if t.sent == 0 {
+        return Err(Error::msg(format!(
+            "ping train to {dst} sent nothing ({}): {}",
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    Ok(t)
+}
+
+/// Sends echo requests from `ns` to `dst`, one every `interval`, until
+/// `duration` (whole seconds, rounded up) has passed (`ping -D -i -w`):
+/// unlike [`ping_train_for`], it ends on time however slowly ping sends
+/// (it slows down while replies are missing). A request still in flight
+/// at the end counts as lost. ping stops early at the first ICMP error
+/// (e.g. "network unreachable" from a router whose link is down): where
+/// that may come, use [`ping_train`].
+pub fn ping_train_within(
+    ns: &Netns,
+    dst: &str,
+    interval: Duration,
+    duration: Duration,
+) -> Result<PingTrain> {
+    let i = format!("{:.3}", interval.as_secs_f64());
+    let w = duration.as_secs_f64().ceil().max(1.0).to_string();
+    let bound = duration + Duration::from_secs(10);
+    let out = ns.exec(
+        "ping",
+        &[
+            family_flag(dst),
+            "-n",
+            "-D",
+            "-i",
+            &i,
+            "-W",
+            "1",
+            "-w",
+            &w,
             dst,
         ],
         bound,
@@ -572,6 +630,22 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     ))
 }
 
+/// A numeric field of `/proc/PID/status` (`VmRSS`, `VmHWM`, `Threads`, ...):
+/// its first number, in kB for the sizes.
+pub fn proc_status_value(pid: u32, field: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| Error::msg(format!("cannot read /proc/{pid}/status: {e}")))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .ok_or_else(|| Error::msg(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// A size field of `/proc/PID/status` (`VmRSS`, `VmHWM`) in bytes.
+pub fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
+    Ok(proc_status_value(pid, field)? * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +689,29 @@ mod tests {
         let out = "[1.0] 64 bytes from x: icmp_seq=1 ttl=1 time=1 ms\n5 packets transmitted, 1 received, 80% packet loss\n";
         let t = parse_ping(out, Duration::from_millis(10));
         assert_eq!((t.sent, t.received, t.longest_missing_run), (5, 1, 4));
+    }
+
+    #[test]
+    fn reply_lines_and_the_summary() {
+        let line = "[1000.25] 64 bytes from 10.2.0.10: icmp_seq=7 ttl=62 time=0.4 ms";
+        assert_eq!(ping_reply(line), Some((7, Some(1000.25))));
+        assert_eq!(
+            ping_reply("64 bytes from x: icmp_seq=3 ttl=1 time=1 ms"),
+            Some((3, None))
+        );
+        assert_eq!(
+            ping_reply("[1.0] From 10.1.0.1 icmp_seq=70 Destination Host Unreachable"),
+            None
+        );
+        assert_eq!(
+            ping_transmitted("5 packets transmitted, 1 received, 80% packet loss"),
+            Some(5)
+        );
+        assert_eq!(ping_transmitted("--- x ping statistics ---"), None);
+        let me = std::process::id();
+        assert!(proc_status_bytes(me, "VmRSS").is_ok_and(|b| b > 0));
+        assert!(proc_status_value(me, "Threads").is_ok_and(|n| n >= 1));
+        assert!(proc_status_value(me, "NoSuchField").is_err());
     }
 
     #[test]

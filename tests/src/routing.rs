@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::gateway;
 use crate::netns::Netns;
 use serde_json::Value;
+use std::net::Ipv4Addr;
 use std::ops::Deref;
 use std::path::Path;
 
@@ -224,6 +225,13 @@ pub fn as_path_of(route: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// `n` consecutive IPv4 /24s from `first` upward (`30.0.0.0/24`,
+/// `30.0.1.0/24`, ...): a large table for a gateway's `[bgp] networks`.
+pub fn slash24s(first: Ipv4Addr, n: u32) -> impl Iterator<Item = String> {
+    let base = u32::from(first);
+    (0..n).map(move |i| format!("{}/24", Ipv4Addr::from(base.wrapping_add(i << 8))))
+}
+
 /// `sitelink bgp --socket SOCKET --json` inside `ns`.
 pub fn bgp_json(ns: &Netns, bin: &Path, socket: &Path) -> Result<Bgp> {
     gateway::admin_json(ns, bin, socket, &["bgp"]).map(Bgp)
@@ -267,6 +275,13 @@ mod tests {
         assert!(b.last_error("169.254.11.0/30").unwrap().contains("maximum"));
         assert_eq!(b.peers_of("office").len(), 2);
         assert!(b.summary().contains("office/169.254.11.0/30=active"));
+    }
+
+    #[test]
+    fn slash24s_count_up_from_the_first() {
+        let t: Vec<String> = slash24s(Ipv4Addr::new(30, 0, 255, 0), 3).collect();
+        assert_eq!(t, ["30.0.255.0/24", "30.1.0.0/24", "30.1.1.0/24"]);
+        assert_eq!(slash24s(Ipv4Addr::new(30, 0, 0, 0), 0).count(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! from `examples/ipv6-underlay/`); `underlay` numbers the links.
 //!
 //! This file builds the namespaces and links and offers the network-side
-//! operations (cut/restore a link, iperf3 across the lab); `gateways`
+//! operations (cut/restore/flap a link, iperf3 across the lab); `gateways`
 //! starts, kills and restarts the `sitelink` processes (keys made with
 //! `sitelink genkey`, configs rendered from the example directory) and reads
 //! their status, BGP peers and route tables, with bounded waits whose errors
@@ -141,6 +141,17 @@ impl Topology {
             _ => &[TUNNEL_1, TUNNEL_2],
         }
     }
+}
+
+/// What [`SiteLab::flap_vgw_link`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flapped {
+    /// Down-and-up cycles done.
+    pub cycles: u32,
+    /// From the first toggle until the link was up for good.
+    pub took: Duration,
+    /// The latest a toggle came after its scheduled time.
+    pub late_max: Duration,
 }
 
 /// Options for [`SiteLab::start_with`].
@@ -376,6 +387,37 @@ impl SiteLab {
     /// Restores VGW endpoint link `n`.
     pub fn restore_vgw_link(&self, n: u8) -> Result<()> {
         self.inet.link_up(Self::inet_dev(n)?)
+    }
+
+    /// Flaps VGW endpoint link `n`: down for `half`, up for `half`, again
+    /// and again for `total`, on a fixed schedule (a late toggle does not
+    /// shift the next ones). The link is up when this returns, whatever
+    /// happened.
+    pub fn flap_vgw_link(&self, n: u8, half: Duration, total: Duration) -> Result<Flapped> {
+        let dev = Self::inet_dev(n)?;
+        let start = std::time::Instant::now();
+        let mut flapped = Flapped::default();
+        let mut run = Ok(());
+        // Toggle i (even: down, odd: up) is due at start + i x half; a
+        // cycle starts only if it ends within `total`.
+        let mut i = 0;
+        while run.is_ok() && (i % 2 == 1 || half * (i + 2) <= total) {
+            let at = start + half * i;
+            match at.checked_duration_since(std::time::Instant::now()) {
+                Some(wait) => std::thread::sleep(wait),
+                None => flapped.late_max = flapped.late_max.max(at.elapsed()),
+            }
+            run = if i % 2 == 0 {
+                self.inet.link_down(dev)
+            } else {
+                flapped.cycles += 1;
+                self.inet.link_up(dev)
+            };
+            i += 1;
+        }
+        let restored = self.inet.link_up(dev);
+        flapped.took = start.elapsed();
+        run.and(restored).map(|_| flapped)
     }
 
     fn uplink_dev(&self, n: u8) -> Result<&'static str> {

@@ -87,6 +87,27 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// How long, from `since_ms` to `until_ms`, `tunnel` carried traffic (its
+/// latest `failover` event, before or during the span, said `active`).
+pub fn active_ms(events: &[TunnelEvent], tunnel: &str, since_ms: i64, until_ms: i64) -> i64 {
+    let mut active_since: Option<i64> = None;
+    let mut total = 0;
+    for e in events
+        .iter()
+        .filter(|e| e.tunnel == tunnel && e.event == "failover" && e.at_ms <= until_ms)
+    {
+        match (e.state == "active", active_since) {
+            (true, None) => active_since = Some(e.at_ms.max(since_ms)),
+            (false, Some(from)) => {
+                total += (e.at_ms - from).max(0);
+                active_since = None;
+            }
+            _ => {}
+        }
+    }
+    total + active_since.map_or(0, |from| (until_ms - from).max(0))
+}
+
 /// The wall clock now, in ms since the Unix epoch (the tunnel log's clock).
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -118,6 +139,31 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn active_time_from_failover_events() {
+        let ev = |at_ms: i64, tunnel: &str, event: &str, state: &str| TunnelEvent {
+            at_ms,
+            tunnel: tunnel.into(),
+            event: event.into(),
+            state: state.into(),
+            detail: String::new(),
+        };
+        let t = "169.254.10.0/30";
+        let events = [
+            ev(0, t, "failover", "active"),
+            ev(150, t, "liveness", "down"),
+            ev(200, t, "failover", "standby"),
+            ev(250, "169.254.11.0/30", "failover", "active"),
+            ev(400, t, "failover", "active"),
+            ev(900, t, "failover", "standby"),
+        ];
+        // Active 0-200 and 400-900; counted within 100-1000.
+        assert_eq!(active_ms(&events, t, 100, 1000), 100 + 500);
+        assert_eq!(active_ms(&events, t, 500, 700), 200);
+        assert_eq!(active_ms(&events, "169.254.11.0/30", 0, 1000), 750);
+        assert_eq!(active_ms(&events, "169.254.12.0/30", 0, 1000), 0);
     }
 
     #[test]

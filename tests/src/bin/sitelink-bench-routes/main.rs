@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::gateway::{admin_json, sitelink_bin};
-use sitelink_lab::measure::process_cpu;
+use sitelink_lab::measure::{proc_status_bytes, process_cpu};
 use sitelink_lab::netns::veth;
 use sitelink_lab::plugins::plugin;
 use sitelink_lab::process::wait_until;
@@ -119,16 +119,6 @@ impl Feed {
     }
 }
 
-/// A field of /proc/PID/status in bytes (VmRSS, VmHWM).
-fn proc_kb(pid: u32, field: &str) -> Result<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| Error::msg(format!("no {field} in /proc/{pid}/status")))
-}
-
 /// Runs the feeder (already started, session `proto` disabled): waits for
 /// its static routes, enables the session, and polls `count` until it
 /// reaches the feed. `pid` is the receiver's process.
@@ -154,7 +144,7 @@ fn feed_and_measure(
         feed.total()
     );
     let before = count().unwrap_or(0);
-    let rss_before = proc_kb(pid, "VmRSS")?;
+    let rss_before = proc_status_bytes(pid, "VmRSS")?;
     feeder.birdc(&["enable", proto])?;
     // BIRD connects after its `connect delay time`: time from Established.
     let established = wait_until(
@@ -200,8 +190,8 @@ fn feed_and_measure(
         cpu_to_most: since(cpu_to_most),
         cpu_to_all: since(cpu_to_all),
         rss_before,
-        peak_rss: proc_kb(pid, "VmHWM")?,
-        rss_after: proc_kb(pid, "VmRSS")?,
+        peak_rss: proc_status_bytes(pid, "VmHWM")?,
+        rss_after: proc_status_bytes(pid, "VmRSS")?,
         curve,
         report: Vec::new(),
     })
