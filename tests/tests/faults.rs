@@ -505,15 +505,8 @@ fn a_filter_swap_while_a_full_table_arrives_resets_nothing() {
     let mut networks = vec![SITE_B_NET_V4.to_string(), SITE_B_NET_V6.to_string()];
     networks.extend(slash24s(Ipv4Addr::new(30, 0, 0, 0), TABLE));
     let (first, last) = (networks[2].clone(), networks[networks.len() - 1].clone());
-    // The far gateway exports its 100,000 networks to a new session in one
-    // step of its control loop (a known limitation: 200-300 ms in this
-    // debug build, during which its BFD is silent), so it announces a BFD
-    // detect mult of 15 (3 s to the customer gateway) for this test alone:
-    // what is under test is the customer gateway taking the table while a
-    // swap runs, and its own probes keep the usual 600 ms.
     let opts = SiteOptions::default()
         .set(Gw::Vgw, "bgp", "networks", toml_strings(&networks))
-        .set(Gw::Vgw, "connection.liveness", "multiplier", "15")
         .set(Gw::Cgw, "connection.bgp", "max_prefixes", "150000");
     let mut lab = SiteLab::start_with(Topology::Dynamic, opts)
         .unwrap_or_else(|e| panic!("{test}: starting the dynamic lab: {e}"));

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
+use crate::net_map::FastSet;
 
 mod routes;
 
@@ -179,6 +180,47 @@ impl AdjRibOut {
         let announce = group(changed);
         self.routes = wanted;
         OutDiff { withdraw, announce }
+    }
+
+    /// Replaces what was advertised for the prefixes of `chunk` with
+    /// `wanted` (which holds only prefixes of `chunk`) and returns the
+    /// difference; the other prefixes stay as they are.
+    pub fn update_some(
+        &mut self,
+        chunk: &[IpNet],
+        wanted: BTreeMap<IpNet, PathAttributes>,
+    ) -> OutDiff {
+        let withdraw: Vec<IpNet> = chunk
+            .iter()
+            .filter(|p| !wanted.contains_key(p) && self.routes.remove(p).is_some())
+            .copied()
+            .collect();
+        let mut changed = Vec::new();
+        for (prefix, attrs) in wanted {
+            if self.routes.get(&prefix) != Some(&attrs) {
+                changed.push((prefix, attrs.clone()));
+                self.routes.insert(prefix, attrs);
+            }
+        }
+        OutDiff {
+            withdraw,
+            announce: group(changed.into_iter()),
+        }
+    }
+
+    /// Forgets what was advertised outside `keep` and returns it, to be
+    /// withdrawn.
+    pub fn keep_only(&mut self, keep: &FastSet<IpNet>) -> Vec<IpNet> {
+        let gone: Vec<IpNet> = self
+            .routes
+            .keys()
+            .filter(|p| !keep.contains(*p))
+            .copied()
+            .collect();
+        for p in &gone {
+            self.routes.remove(p);
+        }
+        gone
     }
 
     /// Everything advertised, as announcements (for a ROUTE-REFRESH or a

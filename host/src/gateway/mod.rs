@@ -287,7 +287,10 @@ impl Gateway {
 
     /// Route work is queued (filter, selection, or an admin job).
     pub fn has_work(&self) -> bool {
-        self.speaker.filter_backlog() > 0 || self.rib.pending() > 0 || !self.jobs.is_empty()
+        self.speaker.filter_backlog() > 0
+            || self.speaker.export_backlog() > 0
+            || self.rib.pending() > 0
+            || !self.jobs.is_empty()
     }
 
     /// A FIB change waits for its snapshot (due by [`Gateway::poll_timeout`]).
@@ -370,8 +373,8 @@ impl Gateway {
     }
 
     /// Route work within `budget` (`None`: all of it): the import filter
-    /// over queued routes, the selection of dirty prefixes, admin jobs, in
-    /// chunks; then the route changes are logged and the FIB published.
+    /// over queued routes, the selection of dirty prefixes, admin jobs, the
+    /// exports to the peers, in chunks; then the route changes are logged and the FIB published.
     fn work(&mut self, now: Instant, budget: Option<Budget>) {
         let clock = std::time::Instant::now();
         let mut left = budget.map_or(usize::MAX, |b| b.routes);
@@ -408,6 +411,12 @@ impl Gateway {
             }
             if !spent(left) && !self.jobs.is_empty() {
                 let n = self.jobs_step(left.min(crate::routing::speaker::FILTER_CHUNK), now);
+                did += n;
+                left = left.saturating_sub(n);
+            }
+            if !spent(left) && self.speaker.export_backlog() > 0 {
+                let max = left.min(crate::routing::speaker::FILTER_CHUNK);
+                let n = self.speaker.export_queued(max, now, &mut self.slots.filter);
                 did += n;
                 left = left.saturating_sub(n);
             }

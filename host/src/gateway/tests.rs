@@ -37,6 +37,17 @@ fn config_with(
     max: u32,
     bgp: &str,
 ) -> Arc<crate::config::GatewayConfig> {
+    config_advertising(fx, connection, max, bgp, &["10.2.0.0/24".to_string()])
+}
+
+/// [`config_with`] advertising `networks`.
+fn config_advertising(
+    fx: &Fixture,
+    connection: &str,
+    max: u32,
+    bgp: &str,
+    networks: &[String],
+) -> Arc<crate::config::GatewayConfig> {
     let text = fx
         .base()
         .replace("name = \"office\"", &format!("name = \"{connection}\""))
@@ -47,7 +58,8 @@ fn config_with(
                  max_prefixes = {max}\n{bgp}"
             ),
         );
-    let text = format!("{text}\n[bgp]\nnetworks = [\"10.2.0.0/24\"]\n");
+    let quoted: Vec<String> = networks.iter().map(|n| format!("{n:?}")).collect();
+    let text = format!("{text}\n[bgp]\nnetworks = [{}]\n", quoted.join(", "));
     Arc::new(fx.parse(&text).expect("test config"))
 }
 
@@ -653,6 +665,62 @@ fn a_burst_of_route_refreshes_is_answered_once_and_the_session_stays() {
     // A request read later is answered again.
     h.data(refresh.clone());
     assert_eq!(eors(&h), 2);
+    assert_eq!(h.bgp_state(), "established");
+}
+
+#[test]
+fn a_long_list_of_networks_goes_out_a_chunk_at_a_time_then_end_of_rib() {
+    const NETWORKS: u32 = 5_000;
+    let fx = Fixture::new();
+    let networks: Vec<String> = (0..NETWORKS)
+        .map(|i| format!("{}/24", Ipv4Addr::from(0x1e00_0000 + (i << 8))))
+        .collect();
+    let budget = Budget {
+        time: None,
+        routes: 2048,
+    };
+    let mut h = Harness::new(
+        config_advertising(&fx, "office", 100, "", &networks),
+        budget,
+    );
+    h.probe_up(0);
+    h.probe_up(1);
+    // What the peer was sent: prefixes announced, in order, and where the
+    // End-of-RIB came.
+    let sent = |h: &Harness| {
+        let mut announced = Vec::new();
+        let mut eor = None;
+        for w in &h.writes {
+            if let Ok(Message::Update(u)) = codec::decode(w, &ctx()) {
+                if u.is_end_of_rib() == Some(Family::IPV4_UNICAST) {
+                    eor.get_or_insert(announced.len());
+                }
+                announced.extend(u.nlri.iter().copied());
+            }
+        }
+        (announced, eor)
+    };
+    h.session_up();
+    let (first, eor) = sent(&h);
+    assert!(
+        first.len() < NETWORKS as usize && eor.is_none(),
+        "the session's first step sent {} networks, not all",
+        first.len()
+    );
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let (all, eor) = sent(&h);
+    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(
+        (all.len(), distinct.len()),
+        (NETWORKS as usize, NETWORKS as usize),
+        "every network once"
+    );
+    assert_eq!(eor, Some(all.len()), "End-of-RIB after the last of them");
+    assert!(
+        h.max_turn <= budget.routes + 1024,
+        "a turn did {} networks' work",
+        h.max_turn
+    );
     assert_eq!(h.bgp_state(), "established");
 }
 

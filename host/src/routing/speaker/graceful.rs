@@ -206,6 +206,7 @@ impl Speaker {
         ));
         p.restart = Some(restart);
         p.adj_out.clear();
+        p.export_job = None;
         true
     }
 

@@ -31,6 +31,7 @@ use tracing::{info, warn};
 mod accepted;
 mod events;
 mod export;
+mod export_job;
 mod graceful;
 mod import;
 mod peers;
@@ -77,6 +78,8 @@ struct BgpPeer {
     /// Adj-RIB-In after the import filter (its exceptions).
     accepted: Accepted,
     adj_out: AdjRibOut,
+    /// Our networks on their way to the peer, a chunk at a time.
+    export_job: Option<export_job::ExportJob>,
     /// Drained by the operator: our routes go out with a worse MED and a
     /// prepended AS path, so the peer sends over the other tunnels.
     drained: bool,
@@ -502,6 +505,7 @@ impl Speaker {
                     p.to_filter.clear();
                     self.dirty.extend(p.adj_in.clear());
                     p.adj_out.clear();
+                    p.export_job = None;
                 }
             }
         }
@@ -545,14 +549,44 @@ impl Speaker {
             return Vec::new();
         };
         let families = negotiated.families.clone();
-        let Some(wanted) = export::wanted(
+        p.export_job = Some(export_job::ExportJob::start(
+            p.export_job.take(),
             &self.networks,
             &families,
-            p.settings.local_asn,
-            p.local,
-            &p.filter_peer,
-            filter,
-        ) else {
+            full,
+        ));
+        self.export_step(id, FILTER_CHUNK, now, filter).1
+    }
+
+    /// Runs up to `max` networks of peer `id`'s export in progress; returns
+    /// how many it took and the session's outputs (the UPDATEs).
+    fn export_step(
+        &mut self,
+        id: usize,
+        max: usize,
+        now: Instant,
+        filter: &mut FilterSlot,
+    ) -> (usize, Vec<Output>) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return (0, Vec::new());
+        };
+        let (Some(mut job), Some(negotiated)) = (p.export_job.take(), p.session.negotiated())
+        else {
+            return (0, Vec::new());
+        };
+        let families = negotiated.families.clone();
+        let target = export_job::Target {
+            families: &families,
+            local_asn: p.settings.local_asn,
+            local: p.local,
+            peer: &p.filter_peer,
+            drained: p.drained,
+        };
+        let step = job.step(max, &target, filter, &mut p.adj_out);
+        if job.backlog() > 0 {
+            p.export_job = Some(job);
+        }
+        if step.unanswered {
             warn_refused(
                 p,
                 &[
@@ -561,26 +595,46 @@ impl Speaker {
                 ],
                 now,
             );
-            return Vec::new();
-        };
-        let wanted = if p.drained {
-            export::drained(wanted, p.settings.local_asn)
-        } else {
-            wanted
-        };
-        let diff = p.adj_out.update(wanted);
+        }
         let hops = p
             .next_hops
             .for_peer(negotiated_extended_next_hop(&p.session));
-        let mut messages = export::encode_diff(&diff, &hops, &p.session.codec_context());
-        if full {
-            let ctx = p.session.codec_context();
-            messages.extend(families.iter().map(|f| codec::encode_end_of_rib(*f, &ctx)));
-        }
-        messages
+        let ctx = p.session.codec_context();
+        let mut messages = export::encode_diff(&step.diff, &hops, &ctx);
+        messages.extend(
+            step.end_of_rib
+                .iter()
+                .map(|f| codec::encode_end_of_rib(*f, &ctx)),
+        );
+        let outputs = messages
             .into_iter()
             .flat_map(|m| p.session.send_update(m, now))
-            .collect()
+            .collect();
+        (step.done, outputs)
+    }
+
+    /// Networks waiting to go to the peers (exports in progress).
+    pub fn export_backlog(&self) -> usize {
+        self.peers
+            .iter()
+            .filter_map(|p| p.export_job.as_ref())
+            .map(export_job::ExportJob::backlog)
+            .sum()
+    }
+
+    /// Runs the exports in progress, up to `max` networks, the peers taking
+    /// turns a chunk at a time; returns how many networks went.
+    pub fn export_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
+        let mut done = 0;
+        for id in 0..self.peers.len() {
+            while done < max && self.peers.get(id).is_some_and(|p| p.export_job.is_some()) {
+                let chunk = FILTER_CHUNK.min(max - done);
+                let (n, outputs) = self.export_step(id, chunk, now, filter);
+                done += n.max(1);
+                self.drive(id, outputs, now, filter);
+            }
+        }
+        done
     }
 
     /// Everything advertised in `family` again, for a ROUTE-REFRESH

@@ -52,6 +52,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         adj_in: AdjRibIn::default(),
         accepted: Accepted::default(),
         adj_out: AdjRibOut::default(),
+        export_job: None,
         to_filter: VecDeque::new(),
         drained: false,
         retired: false,
