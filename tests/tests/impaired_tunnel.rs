@@ -13,32 +13,30 @@
 //! What the design (ARCHITECTURE.md, README "Liveness", `policy/defaults.rs`)
 //! says an operator sees, and what is asserted:
 //!
-//! - Liveness is BFD, up or down. Loss is measured (`probe_loss_permille`
-//!   in `sitelink status`, from a Poll and its Final once a second) and
-//!   shown, but no failover decision reads it, so a lossy tunnel keeps its
-//!   traffic while its BFD holds. With 200 ms x 3, BFD times out when about
-//!   three packets in a row are lost or late, which 30% loss and 200 ms of
-//!   jitter make happen every few seconds: the impaired tunnel flaps. Each
-//!   time it goes down, its gateway moves the traffic to the other tunnel
-//!   in the same step (asserted: within 1 s, by the tunnel logs); the
-//!   static default moves it back only once the preferred tunnel has been
-//!   up for `failback_hold_ms` (3 s, asserted for every move back), which
-//!   bounds how often traffic moves. The replay window (8192 counters)
-//!   takes the reordered datagrams: nothing is refused (`rx_invalid`).
+//! - Liveness is BFD, up or down, and loss: a tunnel whose probe is up but
+//!   loses 3 of its latest 8 round trips (a BFD Poll and its Final, once a
+//!   second) is degraded, down for failover, until 8 in a row are answered
+//!   (`liveness::ProbeStats::degraded`). With 200 ms x 3, BFD also times
+//!   out when about three packets in a row are lost or late, which 30% loss
+//!   and 200 ms of jitter make happen every few seconds. Each time it goes
+//!   down, its gateway moves the traffic to the other tunnel in the same
+//!   step (asserted: within 1 s, by the tunnel logs); the static default
+//!   moves it back only once the preferred tunnel has been up, and not
+//!   degraded, for `failback_hold_ms` (3 s, asserted for every move back).
+//!   The replay window (8192 counters) takes the reordered datagrams:
+//!   nothing is refused (`rx_invalid`).
 //! - With the active (preferred) tunnel impaired, the sites lose what the
 //!   impaired path drops while traffic is on it, and no more: a request
 //!   crosses it while the CGW has it active, a reply while the VGW does, so
 //!   the site-to-site loss is at most the tool's drop rate times the sum of
-//!   those two shares of time (from status samples), plus 5 points; at
-//!   least 40% of the pings are answered (49% if traffic never left the
-//!   impaired tunnel), and no outage reaches 1 s. That is not "far below
-//!   30%": about a fifth of the packets are lost (printed), because a lossy
-//!   tunnel that BFD still sees up keeps its traffic. The impaired tunnel's
-//!   probe loses at least 15% of its Polls on both gateways and status
-//!   shows it; the healthy tunnel's loses none, it never changes liveness,
-//!   and neither gateway dies or leaves status unanswered. When the
-//!   impairment stops, both tunnels are up and the preferred one active on
-//!   both gateways within 10 s, and the sites lose nothing.
+//!   those two shares of time (from status samples), plus 5 points, and at
+//!   most [`MAX_SITE_LOSS`] in all (half of what the impaired path alone
+//!   loses: traffic leaves a degraded tunnel), and no outage reaches 1 s. The impaired
+//!   tunnel's probe loses at least 15% of its Polls on both gateways and
+//!   status shows it; the healthy tunnel's loses none, it never changes
+//!   liveness, and neither gateway dies or leaves status unanswered. When
+//!   the impairment stops, both tunnels are up and the preferred one active
+//!   on both gateways within [`RECOVERY_BOUND`], and the sites lose nothing.
 //! - With the standby tunnel impaired, the sites lose nothing: the active
 //!   tunnel keeps the traffic on both gateways throughout (no failover
 //!   event), whatever the standby's BFD does, and the standby is up again
@@ -71,6 +69,16 @@ const FAILBACK_HOLD_MS: i64 = 3000;
 const LOG_SLACK_MS: i64 = 100;
 /// A down tunnel must lose the traffic within this (detection is 600 ms).
 const FAILOVER_BOUND: Duration = Duration::from_secs(1);
+/// The most the sites may lose with the active tunnel impaired: half of
+/// what its path alone loses (it drops 30% each way, so about half of the
+/// round trips), as the tunnel is degraded, and leaves the traffic, once 3
+/// of its latest 8 probe round trips are lost (a Poll a second): measured
+/// 2.5-8.5%.
+const MAX_SITE_LOSS: f64 = 0.25;
+/// Time after the impairment stops for both tunnels to be up and the
+/// preferred one active: 8 probe round trips in a row answered (a Poll a
+/// second) to end the degradation, the 3 s failback hold, and margin.
+const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 /// The ping train between the sites.
 const TRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Status samples of both gateways, about this far apart.
@@ -435,7 +443,7 @@ fn stop(test: &str, imp: Impairment) -> (ImpairStats, Instant) {
 fn assert_recovers(lab: &SiteLab, test: &str, stopped: Instant) {
     lab.wait_until(
         "both tunnels up and tunnel 1 active on both gateways",
-        Duration::from_secs(10),
+        RECOVERY_BOUND,
         || {
             GATEWAYS.iter().all(|gw| {
                 lab.status(*gw).is_ok_and(|s| {
@@ -557,9 +565,15 @@ fn loss_and_jitter_on_the_active_tunnel_cost_only_its_share_and_it_returns() {
         bound * 100.0,
         w.underlay[0].loss() * 100.0
     );
+    // A tunnel that loses its probes' round trips is degraded and loses
+    // the traffic: the sites lose far less than the path's 30% (the first
+    // seconds, before 3 of 8 round trips are lost, and BFD's own flaps).
     assert!(
-        t.received * 10 >= t.sent * 4,
-        "{test}: the connection delivered under 40% of the pings: {t}"
+        loss <= MAX_SITE_LOSS,
+        "{test}: the sites lost {:.1}% (at most {:.0}%): the impaired tunnel kept the traffic: {t}\n{}",
+        loss * 100.0,
+        MAX_SITE_LOSS * 100.0,
+        lab.gateway_logs()
     );
     assert!(
         t.outage() < FAILOVER_BOUND,

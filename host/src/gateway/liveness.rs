@@ -79,11 +79,12 @@ impl Gateway {
         now: Instant,
     ) {
         self.probe_received(tunnel, kind, payload, now);
-        self.publish_probe_stats(tunnel);
+        self.publish_probe_stats(tunnel, now);
     }
 
-    /// Tells the driver what `tunnel`'s probe measured, if that changed.
-    fn publish_probe_stats(&mut self, tunnel: TunnelId) {
+    /// Tells the driver what `tunnel`'s probe measured, if that changed,
+    /// and whether that makes the tunnel degraded or healthy again.
+    fn publish_probe_stats(&mut self, tunnel: TunnelId, now: Instant) {
         let Some(stats) = self.probes.get(tunnel.index()).map(Probe::stats) else {
             return;
         };
@@ -91,8 +92,60 @@ impl Gateway {
             if *last != stats {
                 *last = stats;
                 self.actions.push_back(Action::ProbeStats { tunnel, stats });
+                self.judge_loss(tunnel, &stats, now);
             }
         }
+    }
+
+    /// A tunnel that loses [`crate::liveness::DEGRADED_LOST`] of its latest
+    /// [`crate::liveness::DEGRADED_OF`] probe round trips counts as down for
+    /// failover until [`crate::liveness::RECOVERED_AFTER`] in a row are
+    /// answered; then it counts as up from that moment (so a failback hold
+    /// runs from there).
+    fn judge_loss(&mut self, tunnel: TunnelId, stats: &crate::liveness::ProbeStats, now: Instant) {
+        let Some(was) = self.degraded.get(tunnel.index()).copied() else {
+            return;
+        };
+        let is = stats.degraded(was);
+        if is == was {
+            return;
+        }
+        if let Some(d) = self.degraded.get_mut(tunnel.index()) {
+            *d = is;
+        }
+        self.health_changed = true;
+        if let Some(slot) = self.up_since.get_mut(tunnel.index()) {
+            *slot = (!is && self.probes.get(tunnel.index()).map(Probe::state) == Some(State::Up))
+                .then_some(now);
+        }
+        let lost = stats.lost_of_latest(crate::liveness::DEGRADED_OF);
+        let (state, detail) = if is {
+            (
+                "degraded",
+                format!(
+                    "{lost} of its latest {} probe round trips lost: down for failover until {} in a row are answered",
+                    crate::liveness::DEGRADED_OF,
+                    crate::liveness::RECOVERED_AFTER
+                ),
+            )
+        } else {
+            (
+                "recovered",
+                format!(
+                    "{} probe round trips in a row answered: up for failover again",
+                    crate::liveness::RECOVERED_AFTER
+                ),
+            )
+        };
+        if let Some(t) = self.tunnels.get(tunnel.index()) {
+            warn!(tunnel = %t.inside_cidr, connection = self.connection_name(t.connection), "{state}: {detail}");
+        }
+        self.tunnel_event(
+            tunnel,
+            crate::api::TunnelEventKind::Liveness,
+            state,
+            &detail,
+        );
     }
 
     fn probe_received(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8], now: Instant) {
@@ -169,7 +222,7 @@ impl Gateway {
                 }
                 Some(Probe::Off) | None => {}
             }
-            self.publish_probe_stats(TunnelId(id));
+            self.publish_probe_stats(TunnelId(id), now);
         }
     }
 
@@ -275,12 +328,19 @@ impl Gateway {
             .iter()
             .zip(&self.up_since)
             .zip(&self.gr_held)
-            .map(
-                |((s, up_since), held)| crate::routing::decisions::Liveness {
-                    state: if *held { State::Up } else { s.state() },
+            .zip(&self.degraded)
+            .map(|(((s, up_since), held), degraded)| {
+                let state = match (*held, s.state()) {
+                    (true, _) => State::Up,
+                    // Degraded: as a tunnel coming up, not one to use.
+                    (false, State::Up) if *degraded => State::Init,
+                    (false, state) => state,
+                };
+                crate::routing::decisions::Liveness {
+                    state,
                     up_since: *up_since,
-                },
-            )
+                }
+            })
             .collect()
     }
 }

@@ -141,6 +141,10 @@ pub struct Gateway {
     /// gracefully and that peer's BFD shares fate with its control plane:
     /// counted as up until the restart ends (`liveness::hold_for_restart`).
     gr_held: Vec<bool>,
+    /// Per tunnel: its probe loses too many round trips
+    /// (`liveness::ProbeStats::degraded`): down for failover, whatever
+    /// its probe's state.
+    degraded: Vec<bool>,
     /// Per tunnel: does it have a WireGuard session (as the driver says)?
     handshake: Vec<bool>,
     /// The latest `now` given.
@@ -192,6 +196,7 @@ impl Gateway {
             probe_stats: vec![Default::default(); n],
             up_since: vec![None; n],
             gr_held: vec![false; n],
+            degraded: vec![false; n],
             handshake: vec![false; n],
             now,
             speaker,

@@ -421,6 +421,7 @@ impl Gateway {
         self.probe_stats.resize(n, Default::default());
         self.up_since.resize(n, None);
         self.gr_held.resize(n, false);
+        self.degraded.resize(n, false);
         self.handshake.resize(n, false);
         self.weights.resize(n, 0);
         self.failovers.resize(n, 0);

@@ -87,6 +87,10 @@ struct Harness {
     sent_bfd: Vec<(usize, State)>,
     /// Every BFD packet we sent, whole: (tunnel, packet).
     sent_packets: Vec<(usize, ControlPacket)>,
+    /// Per tunnel: we sent a Poll the far side has not answered yet (its
+    /// next packet from [`Harness::bfd`] carries the Final, as RFC 5880
+    /// section 6.5 has it).
+    polled: Vec<bool>,
     conn: u64,
     /// Every Tunnels action: (added, retired) by index.
     tunnel_changes: Vec<(Vec<usize>, Vec<usize>)>,
@@ -122,6 +126,7 @@ impl Harness {
             active: Vec::new(),
             sent_bfd: Vec::new(),
             sent_packets: Vec::new(),
+            polled: Vec::new(),
             conn: LISTENER_CONN,
             tunnel_changes: Vec::new(),
             closed: Vec::new(),
@@ -143,6 +148,10 @@ impl Harness {
                             self.our_discr.resize(tunnel.index() + 1, 0);
                         }
                         self.our_discr[tunnel.index()] = p.my_discr;
+                        if self.polled.len() <= tunnel.index() {
+                            self.polled.resize(tunnel.index() + 1, false);
+                        }
+                        self.polled[tunnel.index()] |= p.poll;
                         self.sent_bfd.push((tunnel.index(), p.state));
                         self.sent_packets.push((tunnel.index(), p));
                     }
@@ -180,9 +189,11 @@ impl Harness {
         self.drain();
     }
 
-    /// The far side's BFD packet over `tunnel` in `state`.
+    /// A BFD packet from the far side of `tunnel` in `state`; it answers
+    /// our latest Poll with Final, as a far side does.
     fn bfd(&mut self, tunnel: usize, state: State) {
-        self.bfd_with(tunnel, state, false);
+        let answer = self.polled.get_mut(tunnel).is_some_and(std::mem::take);
+        self.bfd_with(tunnel, state, answer);
     }
 
     /// [`Harness::bfd`], with Final set as `final_` says (an answer to
@@ -722,6 +733,61 @@ fn a_long_list_of_networks_goes_out_a_chunk_at_a_time_then_end_of_rib() {
         h.max_turn
     );
     assert_eq!(h.bgp_state(), "established");
+}
+
+#[test]
+fn a_tunnel_losing_its_probe_round_trips_loses_the_traffic_until_it_answers_again() {
+    let fx = Fixture::new();
+    let cfg = Arc::new(fx.parse(&fx.base()).expect("static config"));
+    let mut h = Harness::new(cfg, Budget::DEFAULT);
+    h.probe_up(0);
+    h.probe_up(1);
+    // Both answer for a while: the preferred tunnel carries the traffic.
+    let run = |h: &mut Harness, ms: u64, answer_0: bool| {
+        for _ in 0..ms / 100 {
+            h.tick(Duration::from_millis(100));
+            if answer_0 {
+                h.bfd(0, State::Up);
+            } else {
+                // BFD keeps it up, but our Polls go unanswered (lost).
+                h.polled[0] = false;
+                h.bfd_with(0, State::Up, false);
+            }
+            h.bfd(1, State::Up);
+        }
+    };
+    run(&mut h, 5_000, true);
+    assert_eq!(h.routed("10.1.0.1"), Some(vec![0]));
+    // Its round trips are lost (BFD still up): degraded after 3 of 8.
+    let seen = h.liveness.len();
+    run(&mut h, 2_500, false);
+    assert_eq!(
+        h.routed("10.1.0.1"),
+        Some(vec![0]),
+        "two lost are not enough"
+    );
+    run(&mut h, 2_000, false);
+    assert_eq!(
+        h.routed("10.1.0.1"),
+        Some(vec![1]),
+        "degraded: the other tunnel carries it"
+    );
+    assert!(
+        h.liveness[seen..].iter().all(|(t, _)| *t != 0),
+        "BFD never changed: {:?}",
+        &h.liveness[seen..]
+    );
+    // Answered again: healthy after 8 in a row, then the failback hold (3 s).
+    run(&mut h, 7_000, true);
+    assert_eq!(h.routed("10.1.0.1"), Some(vec![1]), "not yet 8 in a row");
+    run(&mut h, 2_000, true);
+    assert_eq!(
+        h.routed("10.1.0.1"),
+        Some(vec![1]),
+        "recovered, in its hold"
+    );
+    run(&mut h, 3_500, true);
+    assert_eq!(h.routed("10.1.0.1"), Some(vec![0]), "back after the hold");
 }
 
 mod graceful;

@@ -64,6 +64,36 @@ impl ProbeStats {
     }
 }
 
+/// A tunnel whose probe is up but loses this many of its latest
+/// [`DEGRADED_OF`] round trips is degraded: it counts as down for failover
+/// (a probe that still sees it up is not enough to carry traffic over a
+/// path that loses a third of it).
+pub const DEGRADED_LOST: u32 = 3;
+/// The round trips [`DEGRADED_LOST`] counts in.
+pub const DEGRADED_OF: u32 = 8;
+/// Round trips answered in a row that make a degraded tunnel healthy again.
+pub const RECOVERED_AFTER: u32 = 8;
+
+impl ProbeStats {
+    /// Lost requests among the latest `n` (or fewer, if fewer are known).
+    pub fn lost_of_latest(&self, n: u32) -> u32 {
+        let n = n.min(self.recent_len).min(32);
+        let mask = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        (self.recent & mask).count_ones()
+    }
+
+    /// Whether the tunnel is degraded now, given whether it was: it becomes
+    /// so at [`DEGRADED_LOST`] of the latest [`DEGRADED_OF`] lost, and stays
+    /// so until the latest [`RECOVERED_AFTER`] are all answered.
+    pub fn degraded(&self, was: bool) -> bool {
+        if was {
+            self.recent_len < RECOVERED_AFTER || self.lost_of_latest(RECOVERED_AFTER) > 0
+        } else {
+            self.lost_of_latest(DEGRADED_OF) >= DEGRADED_LOST
+        }
+    }
+}
+
 /// One tunnel's probe, of the kind its connection's `liveness.mode` says.
 pub enum Probe {
     Bfd(bfd::Session),
@@ -116,5 +146,46 @@ impl Probe {
             Probe::Echo(s) => s.handle_timeout(now),
             Probe::Off => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod loss_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn outcomes(stats: &mut ProbeStats, lost: &[bool]) {
+        for &l in lost {
+            if l {
+                stats.lost();
+            } else {
+                stats.answered(Duration::from_millis(1));
+            }
+        }
+    }
+
+    #[test]
+    fn three_of_eight_lost_degrade_and_eight_in_a_row_recover() {
+        let mut s = ProbeStats::default();
+        outcomes(&mut s, &[false; 10]);
+        assert!(!s.degraded(false));
+        outcomes(&mut s, &[true, false, false, true]);
+        assert_eq!(s.lost_of_latest(DEGRADED_OF), 2);
+        assert!(!s.degraded(false), "two of eight");
+        outcomes(&mut s, &[true]);
+        assert!(s.degraded(false), "three of eight");
+        // Once degraded, seven answered in a row are not enough.
+        outcomes(&mut s, &[false; 7]);
+        assert!(s.degraded(true));
+        outcomes(&mut s, &[false]);
+        assert!(!s.degraded(true), "eight in a row");
+        // Old losses beyond the window do not count.
+        outcomes(&mut s, &[true, true]);
+        assert!(!s.degraded(false));
+        assert_eq!(ProbeStats::default().lost_of_latest(DEGRADED_OF), 0);
+        assert!(
+            ProbeStats::default().degraded(true),
+            "nothing known: not yet recovered"
+        );
     }
 }
