@@ -190,34 +190,8 @@ pub fn parse_ping(out: &str, interval: Duration) -> PingTrain {
 /// (`ping -D -i`), waits up to 1 s for late replies, and reports the loss.
 /// Blocks for about `count x interval + 1 s`.
 pub fn ping_train(ns: &Netns, dst: &str, interval: Duration, count: u32) -> Result<PingTrain> {
-    let i = format!("{:.3}", interval.as_secs_f64());
-    let c = count.to_string();
     let bound = interval * count * 2 + Duration::from_secs(10);
-    let out = ns.exec(
-        "ping",
-        &[
-            family_flag(dst),
-            "-n",
-            "-D",
-            "-i",
-            &i,
-            "-W",
-            "1",
-            "-c",
-            &c,
-            dst,
-        ],
-        bound,
-    )?;
-    let t = parse_ping(&out.stdout, interval);
-    if t.sent == 0 {
-        return Err(Error::msg(format!(
-            "ping train to {dst} sent nothing ({}): {}",
-            out.status,
-            out.stderr.trim()
-        )));
-    }
-    Ok(t)
+    run_train(ns, dst, interval, &["-c", &count.to_string()], bound)
 }
 
 /// Sends echo requests from `ns` to `dst`, one every `interval`, until
@@ -233,25 +207,30 @@ pub fn ping_train_within(
     interval: Duration,
     duration: Duration,
 ) -> Result<PingTrain> {
-    let i = format!("{:.3}", interval.as_secs_f64());
     let w = duration.as_secs_f64().ceil().max(1.0).to_string();
-    let bound = duration + Duration::from_secs(10);
-    let out = ns.exec(
-        "ping",
-        &[
-            family_flag(dst),
-            "-n",
-            "-D",
-            "-i",
-            &i,
-            "-W",
-            "1",
-            "-w",
-            &w,
-            dst,
-        ],
-        bound,
-    )?;
+    run_train(
+        ns,
+        dst,
+        interval,
+        &["-w", &w],
+        duration + Duration::from_secs(10),
+    )
+}
+
+/// `ping -n -D -i INTERVAL -W 1 END... DST` in `ns`, bounded by `bound`,
+/// read as a train (`end`: `-c COUNT` or `-w SECONDS`).
+fn run_train(
+    ns: &Netns,
+    dst: &str,
+    interval: Duration,
+    end: &[&str],
+    bound: Duration,
+) -> Result<PingTrain> {
+    let i = format!("{:.3}", interval.as_secs_f64());
+    let mut args = vec![family_flag(dst), "-n", "-D", "-i", &i, "-W", "1"];
+    args.extend_from_slice(end);
+    args.push(dst);
+    let out = ns.exec("ping", &args, bound)?;
     let t = parse_ping(&out.stdout, interval);
     if t.sent == 0 {
         return Err(Error::msg(format!(

@@ -129,3 +129,24 @@ fn json_answer(out: CmdOutput) -> Result<Value> {
         ))
     })
 }
+
+impl crate::SiteOptions {
+    /// These options with `gw` running the built default `bgp-filter` and
+    /// `route-selection` plugins from its config (`[plugins.SLOT] path`).
+    pub fn with_default_plugins(self, gw: crate::Gw) -> Result<Self> {
+        let q = |p: PathBuf| format!("{:?}", p.to_string_lossy());
+        Ok(self
+            .set(
+                gw,
+                "plugins.bgp-filter",
+                "path",
+                q(plugin("default_bgp_filter")?),
+            )
+            .set(
+                gw,
+                "plugins.route-selection",
+                "path",
+                q(plugin("default_route_selection")?),
+            ))
+    }
+}

@@ -24,6 +24,17 @@ pub struct TunnelEvent {
 }
 
 impl TunnelEvent {
+    /// An event without a detail (for made-up timelines in tests).
+    pub fn new(at_ms: i64, tunnel: &str, event: &str, state: &str) -> TunnelEvent {
+        TunnelEvent {
+            at_ms,
+            tunnel: tunnel.into(),
+            event: event.into(),
+            state: state.into(),
+            detail: String::new(),
+        }
+    }
+
     /// True for an event of this kind and state on this tunnel.
     pub fn is(&self, tunnel: &str, event: &str, state: &str) -> bool {
         self.tunnel == tunnel && self.event == event && self.state == state
@@ -143,13 +154,7 @@ mod tests {
 
     #[test]
     fn active_time_from_failover_events() {
-        let ev = |at_ms: i64, tunnel: &str, event: &str, state: &str| TunnelEvent {
-            at_ms,
-            tunnel: tunnel.into(),
-            event: event.into(),
-            state: state.into(),
-            detail: String::new(),
-        };
+        let ev = TunnelEvent::new;
         let t = "169.254.10.0/30";
         let events = [
             ev(0, t, "failover", "active"),

@@ -643,13 +643,7 @@ fn loss_and_jitter_on_the_standby_tunnel_cost_the_sites_nothing() {
 #[test]
 fn reading_the_tunnel_log_timeline() {
     // The timeline helpers above, on a made-up log (no lab).
-    let ev = |at_ms: i64, tunnel: &str, event: &str, state: &str| TunnelEvent {
-        at_ms,
-        tunnel: tunnel.into(),
-        event: event.into(),
-        state: state.into(),
-        detail: String::new(),
-    };
+    let ev = TunnelEvent::new;
     let log = vec![
         ev(0, TUNNEL_1, "failover", "active"),
         ev(10, TUNNEL_1, "liveness", "up"),

@@ -39,7 +39,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -47,7 +46,6 @@ use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::gateway::{admin_json, sitelink_bin};
 use sitelink_lab::measure::{proc_status_bytes, process_cpu};
 use sitelink_lab::netns::veth;
-use sitelink_lab::plugins::plugin;
 use sitelink_lab::process::wait_until;
 use sitelink_lab::stock::{self, Bird};
 use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6};
@@ -307,7 +305,6 @@ fn feeder_config(exported: &str, statics: &str) -> Result<String> {
 /// A sitelink VGW receiving the feed from BIRD over wireguard-go tunnels.
 fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     let bin = sitelink_bin()?;
-    let q = |p: PathBuf| format!("{:?}", p.to_string_lossy());
     let opts = SiteOptions {
         bin: Some(bin.clone()),
         ..SiteOptions::default()
@@ -322,18 +319,7 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         "max_prefixes",
         (feed.total() + 1000).to_string(),
     )
-    .set(
-        Gw::Vgw,
-        "plugins.bgp-filter",
-        "path",
-        q(plugin("default_bgp_filter")?),
-    )
-    .set(
-        Gw::Vgw,
-        "plugins.route-selection",
-        "path",
-        q(plugin("default_route_selection")?),
-    );
+    .with_default_plugins(Gw::Vgw)?;
     let mut lab = SiteLab::start_with(Topology::Interop, opts)?;
     let wg_dir = lab.lab().dir().join("wg");
     for f in stock::export_office(&lab, "wg-quick", &wg_dir, &[])? {

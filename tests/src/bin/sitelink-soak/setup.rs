@@ -151,7 +151,6 @@ pub fn peer_config(exported: &str, routes: u32) -> Result<String> {
 /// BIRD's kernel table, and the sites pinging each other.
 pub fn start(routes: u32) -> Result<Soaked> {
     let bin = sitelink_bin()?;
-    let q = |p: PathBuf| format!("{:?}", p.to_string_lossy());
     let opts = SiteOptions {
         bin: Some(bin.clone()),
         ..SiteOptions::default()
@@ -162,18 +161,7 @@ pub fn start(routes: u32) -> Result<Soaked> {
         "max_prefixes",
         (2 * u64::from(routes) + 1000).to_string(),
     )
-    .set(
-        Gw::Vgw,
-        "plugins.bgp-filter",
-        "path",
-        q(plugin("default_bgp_filter")?),
-    )
-    .set(
-        Gw::Vgw,
-        "plugins.route-selection",
-        "path",
-        q(plugin("default_route_selection")?),
-    )
+    .with_default_plugins(Gw::Vgw)?
     .set(Gw::Vgw, "log", "tunnel_log", "\"vgw-tunnels.log\"");
     // Fail early, before the lab, on a plugin the swaps need.
     plugin("community_local_pref")?;
