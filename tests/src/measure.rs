@@ -133,6 +133,34 @@ pub fn ping_reply(line: &str) -> Option<(u32, Option<f64>)> {
     Some((seq, ts))
 }
 
+/// ping's `icmp_seq` is 16 bits: after 65,535 it starts again at 0. This
+/// numbers the replies of a long train on from 1 as the requests were
+/// sent (a late reply from before a wrap keeps its place).
+#[derive(Debug, Default)]
+pub struct SeqUnwrap {
+    /// 65,536 times the wraps seen.
+    base: u32,
+    last: Option<u32>,
+}
+
+impl SeqUnwrap {
+    /// The request number of a reply with `icmp_seq` `seq`.
+    pub fn next(&mut self, seq: u32) -> u32 {
+        const HALF: u32 = 1 << 15;
+        match self.last {
+            Some(last) if seq + HALF < last => {
+                self.base += 1 << 16;
+                self.last = Some(seq);
+            }
+            Some(last) if seq > last + HALF && self.base > 0 => {
+                return self.base - (1 << 16) + seq;
+            }
+            _ => self.last = Some(seq),
+        }
+        self.base + seq
+    }
+}
+
 /// The requests sent, from ping's summary line (`N packets transmitted, ...`).
 pub fn ping_transmitted(line: &str) -> Option<u32> {
     let i = line.find(" packets transmitted")?;
@@ -144,9 +172,10 @@ pub fn parse_ping(out: &str, interval: Duration) -> PingTrain {
     let mut seqs = BTreeSet::new();
     let mut stamps = Vec::new();
     let mut sent = None;
+    let mut unwrap = SeqUnwrap::default();
     for line in out.lines() {
         if let Some((seq, ts)) = ping_reply(line) {
-            if seqs.insert(seq) {
+            if seqs.insert(unwrap.next(seq)) {
                 stamps.extend(ts);
             }
         } else if let Some(n) = ping_transmitted(line) {
@@ -627,6 +656,26 @@ pub fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_train_longer_than_ping_s_16_bit_sequence_is_counted_whole() {
+        let mut u = super::SeqUnwrap::default();
+        let got: Vec<u32> = [65534, 65535, 0, 1, 65535, 2]
+            .into_iter()
+            .map(|s| u.next(s))
+            .collect();
+        assert_eq!(got, [65534, 65535, 65536, 65537, 65535, 65538]);
+        let mut out = String::new();
+        for i in 1..=70_000u32 {
+            out += &format!(
+                "[1000.0] 64 bytes from 10.2.0.10: icmp_seq={} ttl=62 time=0.4 ms\n",
+                i % 65536
+            );
+        }
+        out += "70000 packets transmitted, 70000 received, 0% packet loss, time 1ms\n";
+        let t = super::parse_ping(&out, std::time::Duration::from_millis(10));
+        assert_eq!((t.sent, t.received), (70_000, 70_000));
+    }
+
     use super::*;
 
     #[test]

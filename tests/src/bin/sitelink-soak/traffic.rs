@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use sitelink_lab::measure::{iperf3_server_with, ping_reply, ping_transmitted};
+use sitelink_lab::measure::{iperf3_server_with, ping_reply, ping_transmitted, SeqUnwrap};
 use sitelink_lab::topology::SITE_B_V4;
 use sitelink_lab::{Error, Result, Spawned};
 
@@ -129,9 +129,10 @@ impl Traffic {
 fn read_ping(log: &str, zero: f64) -> Result<PingResult> {
     let mut replies = BTreeMap::new();
     let mut sent = None;
+    let mut unwrap = SeqUnwrap::default();
     for line in log.lines() {
         if let Some((seq, Some(at))) = ping_reply(line) {
-            replies.entry(seq).or_insert(at);
+            replies.entry(unwrap.next(seq)).or_insert(at);
         } else if let Some(n) = ping_transmitted(line) {
             sent = Some(n);
         }
