@@ -165,23 +165,6 @@ impl OutDiff {
 }
 
 impl AdjRibOut {
-    /// Replaces the advertised set with `wanted` and returns the difference.
-    pub fn update(&mut self, wanted: BTreeMap<IpNet, PathAttributes>) -> OutDiff {
-        let withdraw = self
-            .routes
-            .keys()
-            .filter(|p| !wanted.contains_key(p))
-            .copied()
-            .collect();
-        let changed = wanted
-            .iter()
-            .filter(|(p, a)| self.routes.get(p) != Some(a))
-            .map(|(p, a)| (*p, a.clone()));
-        let announce = group(changed);
-        self.routes = wanted;
-        OutDiff { withdraw, announce }
-    }
-
     /// Replaces what was advertised for the prefixes of `chunk` with
     /// `wanted` (which holds only prefixes of `chunk`) and returns the
     /// difference; the other prefixes stay as they are.
@@ -413,15 +396,23 @@ mod tests {
             (net("fd00:2::/64"), attrs(64512)),
         ]
         .into();
-        let d = out.update(wanted.clone());
+        let chunk = [net("10.2.0.0/24"), net("fd00:2::/64")];
+        let d = out.update_some(&chunk, wanted.clone());
         assert!(d.withdraw.is_empty());
         assert_eq!(d.announce.len(), 1, "same attributes: one group");
         assert_eq!(d.announce[0].1.len(), 2);
-        assert!(out.update(wanted).is_empty(), "nothing changed");
-        let d = out.update([(net("10.2.0.0/24"), attrs(1))].into());
+        assert!(
+            out.update_some(&chunk, wanted).is_empty(),
+            "nothing changed"
+        );
+        let d = out.update_some(&chunk, [(net("10.2.0.0/24"), attrs(1))].into());
         assert_eq!(d.withdraw, vec![net("fd00:2::/64")]);
         assert_eq!(d.announce, vec![(attrs(1), vec![net("10.2.0.0/24")])]);
         assert_eq!(out.all().announce.len(), 1);
+        // A prefix outside the chunk stays; keep_only withdraws it.
+        let d = out.update_some(&[net("10.9.0.0/24")], BTreeMap::new());
+        assert!(d.is_empty());
+        assert_eq!(out.keep_only(&FastSet::default()), vec![net("10.2.0.0/24")]);
         out.clear();
         assert!(out.is_empty());
     }

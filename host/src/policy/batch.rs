@@ -146,13 +146,12 @@ pub fn bound_exceeded(as_path: usize, communities: usize, large: usize) -> Optio
     .map(|(what, len, max)| format!("{len} {what}, more than the {max} allowed"))
 }
 
-fn within_bounds(a: &Attributes) -> bool {
+fn exceeded(a: &Attributes) -> Option<String> {
     bound_exceeded(
         a.as_path.len(),
         a.communities.len(),
         a.large_communities.len(),
     )
-    .is_none()
 }
 
 /// A filter's answer, checked.
@@ -187,23 +186,18 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, Str
             routes.len()
         ));
     }
-    let excess = answer
-        .attributes
-        .iter()
-        .enumerate()
-        .find(|(_, a)| !within_bounds(a))
-        .and_then(|(i, a)| {
-            bound_exceeded(
-                a.as_path.len(),
-                a.communities.len(),
-                a.large_communities.len(),
-            )
-            .map(|e| format!("attribute set {i}: {e}"))
-        });
+    let mut excess = None;
     let sets: Vec<Option<Arc<Attributes>>> = answer
         .attributes
         .into_iter()
-        .map(|a| within_bounds(&a).then(|| Arc::new(a)))
+        .enumerate()
+        .map(|(i, a)| match exceeded(&a) {
+            None => Some(Arc::new(a)),
+            Some(e) => {
+                excess.get_or_insert_with(|| format!("attribute set {i}: {e}"));
+                None
+            }
+        })
         .collect();
     let mut over_bounds = 0;
     let verdicts = answer
