@@ -319,15 +319,22 @@ fn liveness_probes_go_to_the_control_plane_not_the_tun() {
     }
 }
 
+/// A [`pair_with`] whose tunnel has a session, both ways (a first packet
+/// from A made the handshake and reached B).
+fn with_session(bfd_over_ipv6: bool) -> (Side, Side) {
+    let (a, b) = pair_with(bfd_over_ipv6);
+    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
+    let mut a_out = handshake(&a, &b, &mut warmup.clone());
+    carry(&mut a_out, &b, A_ADDR);
+    (a, b)
+}
+
 /// A probe sent by one side arrives at the other's control plane (BFD over
 /// the IPv4 or the IPv6 inside addresses, as both sides run it), and a
 /// probe of the other family is not taken for one.
 fn liveness_probes_reach_the_far_control_plane(bfd_over_ipv6: bool) {
-    let (a, b) = pair_with(bfd_over_ipv6);
+    let (a, b) = with_session(bfd_over_ipv6);
     let mut scratch = vec![0u8; SCRATCH_LEN];
-    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
-    let mut a_out = handshake(&a, &b, &mut warmup.clone());
-    carry(&mut a_out, &b, A_ADDR);
     let mut probe_out = Recorder::default();
     a.dp.send_probe(TunnelId(0), &[0x20; 24], &mut scratch, &mut probe_out);
     let b_in = carry(&mut probe_out, &b, A_ADDR);
@@ -350,11 +357,8 @@ fn liveness_probes_reach_the_far_control_plane(bfd_over_ipv6: bool) {
 #[test]
 fn a_probe_flood_on_one_tunnel_is_held_to_its_budget() {
     use super::tunnel::PROBES_PER_SECOND;
-    let (a, b) = pair();
+    let (a, b) = with_session(false);
     let mut scratch = vec![0u8; SCRATCH_LEN];
-    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
-    let mut a_out = handshake(&a, &b, &mut warmup.clone());
-    carry(&mut a_out, &b, A_ADDR);
     let flood = 4 * PROBES_PER_SECOND as usize;
     let mut probe_out = Recorder::default();
     for _ in 0..flood {
@@ -387,11 +391,8 @@ fn echo_reply_to(request: &[u8], src: [u8; 4]) -> Vec<u8> {
 
 #[test]
 fn echo_replies_from_the_far_inside_address_go_to_the_control_plane() {
-    let (a, b) = pair();
+    let (a, b) = with_session(false);
     let mut scratch = vec![0u8; SCRATCH_LEN];
-    let warmup = ipv4_udp([10, 1, 0, 10], [10, 2, 0, 10], b"warm");
-    let mut a_out = handshake(&a, &b, &mut warmup.clone());
-    carry(&mut a_out, &b, A_ADDR);
     // A probes B: the request reaches B's TUN (B's kernel answers it).
     let mut probe_out = Recorder::default();
     a.dp.send_echo(TunnelId(0), 4242, &mut scratch, &mut probe_out);
