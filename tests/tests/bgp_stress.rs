@@ -167,9 +167,18 @@ struct Probe {
 
 /// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    sitelink_lab::measure::proc_status_value(pid, "VmRSS").ok()
+}
+
+/// The well-behaved peer on tunnel 2, announcing site A's prefix, once
+/// the VGW has its route; and the VGW's IPv4 kernel routes and FIB count
+/// then, for the test to compare with.
+fn steady_peer(lab: &SiteLab, test: &str) -> (Speaker, BTreeSet<String>, u64) {
+    let steady = format!("--mode steady --announce {SITE_A_NET_V4}");
+    let speaker = Speaker::start(lab, "steady", 2, &steady);
+    lab.wait_routes(Gw::Vgw, &[SITE_A_NET_V4], &[TUNNEL_2], &[CGW_ASN], true, UP)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    (speaker, kernel_v4(lab), fib_v4(lab))
 }
 
 /// Sets the flag when dropped, also while a panic unwinds: the probing
@@ -335,12 +344,7 @@ fn a_peer_that_stalls_is_dropped_at_hold_expiry_and_its_routes_withdrawn() {
     let resume = lab.lab().dir().join("resume-stall");
     let extra: Vec<String> = (0..4).map(|i| format!("10.60.{i}.0/24")).collect();
     let stalled_routes: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let steady = format!("--mode steady --announce {SITE_A_NET_V4}");
-    let _steady = Speaker::start(&lab, "steady", 2, &steady);
-    lab.wait_routes(Gw::Vgw, &[SITE_A_NET_V4], &[TUNNEL_2], &[CGW_ASN], true, UP)
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    let kernel_before = kernel_v4(&lab);
-    let fib_before = fib_v4(&lab);
+    let (_steady, kernel_before, fib_before) = steady_peer(&lab, test);
     let args = format!(
         "--mode stall --announce {SITE_A_NET_V4},{} --rcvbuf 4096 --resume-file {}",
         extra.join(","),
@@ -498,12 +502,7 @@ fn a_peer_that_floods_updates_and_refreshes_is_kept_and_ends_with_its_last_route
     let test = "bgp-flood";
     let mut lab = stress_lab(test, SiteOptions::default());
     let pid = lab.gateway(Gw::Vgw).pid();
-    let steady = format!("--mode steady --announce {SITE_A_NET_V4}");
-    let _steady = Speaker::start(&lab, "steady", 2, &steady);
-    lab.wait_routes(Gw::Vgw, &[SITE_A_NET_V4], &[TUNNEL_2], &[CGW_ASN], true, UP)
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    let kernel_before = kernel_v4(&lab);
-    let fib_before = fib_v4(&lab);
+    let (_steady, kernel_before, fib_before) = steady_peer(&lab, test);
     let rss_before = rss_kib(pid).expect("VmRSS");
     let log_before = lab.gateway(Gw::Vgw).log().lines().count();
     let go = lab.lab().dir().join("go").to_string_lossy().into_owned();
