@@ -21,6 +21,7 @@
 //! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters),
 //! [`order`] (packet order across a tunnel: TCP reorder counters, iperf3's
 //! out-of-order datagrams, a qdisc that breaks the order on purpose),
+//! [`rng`] (the seeded generator of the lab's tools),
 //! [`impair`] (loss and jitter on one path without netem: the `impair`
 //! helper binary behind a TUN device and policy rules), [`tunnel_log`] (a
 //! gateway's tunnel log read back as timed events).
@@ -37,6 +38,7 @@ pub mod netns;
 pub mod order;
 pub mod plugins;
 pub mod process;
+pub mod rng;
 pub mod routing;
 pub mod stock;
 pub mod topology;

@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use sitelink_lab::rng::Rng;
+
 /// Largest packet read from the device (a TUN device without offloads hands
 /// over at most its MTU, at most 64 KiB).
 const MAX_PACKET: usize = 65_536;
@@ -117,27 +119,6 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         ));
     }
     Ok(a)
-}
-
-/// xorshift64*: enough for loss and delay draws.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Counters, printed as the stats line.

@@ -9,21 +9,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use sitelink_lab::rng::Rng;
 
 fn with_header(kind: u8, len: usize, rng: &mut Rng) -> Vec<u8> {
     let mut d = vec![kind, 0, 0, 0];
@@ -61,7 +47,7 @@ fn main() {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let bind = if target.starts_with('[') {
         "[::]:0"
     } else {
@@ -71,7 +57,7 @@ fn main() {
     let mut sent = 0u32;
     for i in 0..count {
         let d = crafted(i, &mut rng).unwrap_or_else(|| {
-            let len = 1 + (rng.next() % 1400) as usize;
+            let len = 1 + (rng.next_u64() % 1400) as usize;
             rng.bytes(len)
         });
         match sock.send_to(&d, target) {
