@@ -720,6 +720,7 @@ fn export_request(args: &ExportArgs) -> Result<export::Request, ExportError> {
 }
 
 fn run(path: &Path) -> ExitCode {
+    sitelink::control::heap::limit_arenas();
     // The config first: it says the log's format (its own errors go to
     // stderr as every command's do).
     let cfg = match config::load(path) {

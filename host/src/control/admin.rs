@@ -239,18 +239,40 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
 }
 
 fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<()> {
+    let mut compiled = false;
     let reply = match client::read_line(stream, Instant::now() + client::REQUEST_TIME) {
         Ok(line) => match api::Envelope::parse(&line) {
-            Ok(envelope) => handle(envelope.request, ctx),
+            Ok(envelope) => {
+                compiled = compiles(&envelope.request);
+                handle(envelope.request, ctx)
+            }
             Err(e) => api::Response::from(e),
         },
         Err(client::ReadError::Io(e)) => return Err(e),
         Err(e) => error(e.to_string()),
     };
-    client::write_line(
+    let written = client::write_line(
         stream,
         &reply.to_line(),
         Instant::now() + client::ANSWER_TIME,
+    );
+    if compiled {
+        let took = super::heap::give_back();
+        debug!(
+            ?took,
+            "heap: freed memory given back after a plugin compile"
+        );
+    }
+    written
+}
+
+/// Whether answering `request` compiles a plugin (and frees its scratch).
+fn compiles(request: &api::Request) -> bool {
+    matches!(
+        request,
+        api::Request::PluginSwap { .. }
+            | api::Request::PluginShadow { .. }
+            | api::Request::Reload { .. }
     )
 }
 

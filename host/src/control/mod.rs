@@ -3,5 +3,6 @@
 
 pub mod admin;
 pub mod client;
+pub mod heap;
 pub mod render;
 pub mod status;
