@@ -29,51 +29,34 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// xorshift64*: a repeatable stream, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+/// A repeatable stream (xorshift64*), no dependency.
+use sitelink::policy::gen::XorShift as Rng;
 
 /// One mutation of `seed` (another seed `other` for splices).
 fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
     let mut v = seed.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(v.len() + 1);
-        match rng.below(7) {
-            0 if at < v.len() => v[at] ^= 1 << rng.below(8),
-            1 if at < v.len() => v[at] = [0, 1, 0x7f, 0x80, 0xff][rng.below(5)],
+    for _ in 0..=rng.index(4) {
+        let at = rng.index(v.len() + 1);
+        match rng.index(7) {
+            0 if at < v.len() => v[at] ^= 1 << rng.index(8),
+            1 if at < v.len() => v[at] = [0, 1, 0x7f, 0x80, 0xff][rng.index(5)],
             2 => v.truncate(at),
             3 => {
-                let n = rng.below(8) + 1;
-                let byte = rng.next() as u8;
+                let n = rng.index(8) + 1;
+                let byte = rng.next_u64() as u8;
                 v.splice(at..at, std::iter::repeat_n(byte, n));
             }
             4 if at < v.len() => {
-                let end = (at + rng.below(16) + 1).min(v.len());
+                let end = (at + rng.index(16) + 1).min(v.len());
                 v.drain(at..end);
             }
             5 => {
-                let from = rng.below(other.len());
-                let end = (from + rng.below(64) + 1).min(other.len());
+                let from = rng.index(other.len());
+                let end = (from + rng.index(64) + 1).min(other.len());
                 v.splice(at..at, other[from..end].iter().copied());
             }
             _ if at + 1 < v.len() => {
-                let end = (at + rng.below(32) + 1).min(v.len());
+                let end = (at + rng.index(32) + 1).min(v.len());
                 let part = v[at..end].to_vec();
                 v.splice(at..at, part);
             }
@@ -123,10 +106,10 @@ fn every_target_has_a_seed_corpus_and_holds_on_it() {
 fn every_target_holds_on_mutations_of_its_seeds() {
     for (k, (name, body)) in bodies::TARGETS.iter().enumerate() {
         let seeds = corpus(name);
-        let mut rng = Rng(0x5173_6c69_6e6b_0000 + k as u64);
+        let mut rng = Rng::new(0x5173_6c69_6e6b_0000 + k as u64);
         for _ in 0..MUTATIONS {
-            let seed = &seeds[rng.below(seeds.len())];
-            let other = &seeds[rng.below(seeds.len())];
+            let seed = &seeds[rng.index(seeds.len())];
+            let other = &seeds[rng.index(seeds.len())];
             body(&mutate(&mut rng, seed, other));
         }
     }
@@ -136,7 +119,7 @@ fn every_target_holds_on_mutations_of_its_seeds() {
 fn mutations_are_repeatable_and_change_the_input() {
     let seed = b"sitelink fuzz seed".as_slice();
     let run = |s: u64| {
-        let mut rng = Rng(s);
+        let mut rng = Rng::new(s);
         (0..50)
             .map(|_| mutate(&mut rng, seed, b"other"))
             .collect::<Vec<_>>()

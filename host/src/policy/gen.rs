@@ -42,6 +42,12 @@ impl XorShift {
         }
     }
 
+    /// An index in `0..n` (0 if `n` is 0).
+    pub fn index(&mut self, n: usize) -> usize {
+        // A u64 below n fits in usize.
+        self.below(n as u64) as usize
+    }
+
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent

@@ -4,21 +4,8 @@
 
 use super::*;
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
-}
+/// A seeded generator, so failures reproduce.
+use crate::policy::gen::XorShift as Rng;
 
 /// KEEPALIVE, two UPDATEs, KEEPALIVE, ROUTE-REFRESH: what an Established
 /// session receives.
@@ -82,12 +69,12 @@ fn one_byte_at_a_time_and_random_chunks() {
     let (want, _) = feed([bytes.as_slice()]);
     let (out, _) = feed(bytes.chunks(1));
     assert_eq!(out, want);
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::new(0x5eed_0001);
     for _ in 0..200 {
         let mut chunks = Vec::new();
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
-            let n = rng.below(rest.len().min(40)) + 1;
+            let n = rng.index(rest.len().min(40)) + 1;
             let (a, b) = rest.split_at(n);
             chunks.push(a);
             rest = b;
@@ -219,7 +206,7 @@ fn open_keepalive_and_update_in_one_read() {
 #[test]
 fn no_input_panics() {
     let t0 = Instant::now();
-    let mut rng = Rng(0xdead_beef);
+    let mut rng = Rng::new(0xdead_beef);
     let good = [
         keepalive(),
         wire(&Message::Open(peer_open(30))),
@@ -235,20 +222,20 @@ fn no_input_panics() {
         };
         let mut now = t0;
         for _ in 0..20 {
-            now += Duration::from_millis(rng.next() % 20_000);
+            now += Duration::from_millis(rng.next_u64() % 20_000);
             // A valid message, possibly corrupted, or random bytes.
-            let mut bytes = match rng.below(3) {
-                0 => good[rng.below(good.len())].clone(),
-                _ => (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+            let mut bytes = match rng.index(3) {
+                0 => good[rng.index(good.len())].clone(),
+                _ => (0..rng.index(64)).map(|_| rng.next_u64() as u8).collect(),
             };
-            if !bytes.is_empty() && rng.below(2) == 0 {
-                let i = rng.below(bytes.len());
-                bytes[i] = rng.next() as u8;
+            if !bytes.is_empty() && rng.index(2) == 0 {
+                let i = rng.index(bytes.len());
+                bytes[i] = rng.next_u64() as u8;
             }
-            if rng.below(3) == 0 && bytes.len() >= 16 {
+            if rng.index(3) == 0 && bytes.len() >= 16 {
                 bytes[..16].copy_from_slice(&MARKER);
             }
-            match rng.below(8) {
+            match rng.index(8) {
                 0 => drop(s.handle_timeout(now)),
                 1 => drop(s.tcp_connected(now)),
                 2 => drop(s.tcp_failed(now)),
