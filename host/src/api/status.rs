@@ -231,10 +231,14 @@ pub struct TunnelStatus {
     pub tx_bytes: u64,
     pub rx_packets: u64,
     pub rx_bytes: u64,
-    /// `rx_invalid + rx_source_refused + tx_failed`.
+    /// `rx_invalid + rx_source_refused + rx_probes_dropped + tx_failed`.
     pub dropped_packets: u64,
     pub rx_invalid: u64,
     pub rx_source_refused: u64,
+    /// Liveness probes over the tunnel's budget (250 a second), dropped
+    /// before the control plane; also in the gateway's `probes_dropped`.
+    #[serde(default)]
+    pub rx_probes_dropped: u64,
     pub tx_failed: u64,
 }
 

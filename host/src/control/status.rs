@@ -77,9 +77,11 @@ pub fn status(cfg: &GatewayConfig, dp: &Dataplane, turns: &TurnStats) -> Status 
                             rx_bytes: get(&c.rx_bytes),
                             dropped_packets: get(&c.rx_invalid)
                                 + get(&c.rx_source_refused)
+                                + get(&c.rx_probes_dropped)
                                 + get(&c.tx_failed),
                             rx_invalid: get(&c.rx_invalid),
                             rx_source_refused: get(&c.rx_source_refused),
+                            rx_probes_dropped: get(&c.rx_probes_dropped),
                             tx_failed: get(&c.tx_failed),
                         }
                     })

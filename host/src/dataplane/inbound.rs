@@ -327,12 +327,15 @@ impl Dataplane {
                     Verdict::Keepalive => {}
                 }
             }
+            let counters = &run.tunnel.counters;
             if probes_over > 0 {
                 self.counters
                     .probes_dropped
                     .fetch_add(probes_over, Ordering::Relaxed);
+                counters
+                    .rx_probes_dropped
+                    .fetch_add(probes_over, Ordering::Relaxed);
             }
-            let counters = &run.tunnel.counters;
             counters.add_rx_tally(&tally);
             if refused > 0 {
                 counters

@@ -39,6 +39,9 @@ pub struct TunnelCounters {
     /// Decrypted packets whose inner source is not routed over this tunnel's
     /// connection (cryptokey routing).
     pub rx_source_refused: AtomicU64,
+    /// Liveness probes received over the tunnel's budget (a flood), not
+    /// handed to the control plane.
+    pub rx_probes_dropped: AtomicU64,
     /// Outgoing packets WireGuard could not encrypt.
     pub tx_failed: AtomicU64,
     /// Completed handshakes seen (new sessions).

@@ -689,7 +689,7 @@ fn drops(reg: &mut Registry, r: &Reading, floors: &mut Floors) {
          or not WireGuard), tx_failed (WireGuard could not encrypt), send_failed (the kernel \
          refused the datagram), tun_write_failed (the TUN device refused the packet), \
          queue_full (a datagram whose socket send buffer stayed full, or a liveness probe \
-         the busy control thread's queue had no room for)",
+         over its tunnel's budget or that the busy control thread's queue had no room for)",
         counters(rows.map(|(reason, v)| (ReasonLabel { reason }, v))),
     );
     reg.register(
