@@ -86,7 +86,7 @@ mod tests {
         let (before, after) = std::thread::spawn(|| {
             // Many small blocks (below the mmap threshold, so on the heap),
             // touched so that they are resident.
-            let mut blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 16 * 1024]).collect();
+            let mut blocks: Vec<Vec<u8>> = (0..8192).map(|_| vec![1u8; 16 * 1024]).collect();
             let keep = blocks.pop();
             drop(blocks);
             let before = rss_kib();
@@ -100,9 +100,10 @@ mod tests {
         let (Some(before), Some(after)) = (before, after) else {
             panic!("no VmRSS in /proc/self/status");
         };
-        // 64 MiB were freed; at least half of it must be returned.
+        // 128 MiB were freed; at least half of it must be returned (other
+        // tests of this binary run meanwhile and allocate too).
         assert!(
-            before.saturating_sub(after) > 32 * 1024,
+            before.saturating_sub(after) > 64 * 1024,
             "RSS {before} KiB -> {after} KiB: freed pages were kept"
         );
     }
