@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender as SyncSender;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::client;
 use crate::api;
@@ -225,62 +225,67 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
     let spawned = std::thread::Builder::new()
         .name("admin-client".into())
         .spawn(move || {
-            if let Err(e) = answer(&stream, &ctx) {
+            let compiled = answer(&stream, &ctx).unwrap_or_else(|e| {
                 debug!(error = %e, "admin client");
-            }
+                false
+            });
             // The place is free before the client sees the connection
             // close, so that its next request finds it.
             drop(slot);
             drop(stream);
+            if compiled {
+                give_back();
+            }
         });
     if let Err(e) = spawned {
         warn!(error = %e, "admin socket: cannot start a thread for a client");
     }
 }
 
-fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<()> {
+/// Reads one request and writes its answer; returns whether answering it
+/// compiled a plugin.
+fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<bool> {
     let mut compiled = false;
     let reply = match client::read_line(stream, Instant::now() + client::REQUEST_TIME) {
         Ok(line) => match api::Envelope::parse(&line) {
-            Ok(envelope) => {
-                compiled = compiles(&envelope.request);
-                handle(envelope.request, ctx)
-            }
+            Ok(envelope) => handle(envelope.request, ctx, &mut compiled),
             Err(e) => api::Response::from(e),
         },
         Err(client::ReadError::Io(e)) => return Err(e),
         Err(e) => error(e.to_string()),
     };
-    let written = client::write_line(
+    client::write_line(
         stream,
         &reply.to_line(),
         Instant::now() + client::ANSWER_TIME,
-    );
-    if compiled {
-        let took = super::heap::give_back();
+    )?;
+    Ok(compiled)
+}
+
+/// After a compile (its scratch freed, an old plugin dropped): the heap's
+/// free pages back to the kernel. Logged at info if it held the allocator
+/// for long.
+fn give_back() {
+    let took = super::heap::give_back();
+    if took >= super::heap::SLOW {
+        info!(
+            ?took,
+            "heap: freed memory given back after a plugin compile"
+        );
+    } else {
         debug!(
             ?took,
             "heap: freed memory given back after a plugin compile"
         );
     }
-    written
-}
-
-/// Whether answering `request` compiles a plugin (and frees its scratch).
-fn compiles(request: &api::Request) -> bool {
-    matches!(
-        request,
-        api::Request::PluginSwap { .. }
-            | api::Request::PluginShadow { .. }
-            | api::Request::Reload { .. }
-    )
 }
 
 fn error(text: String) -> api::Response {
     api::Response::error(text)
 }
 
-fn handle(request: api::Request, ctx: &Context) -> api::Response {
+/// Answers `request`; sets `compiled` if it compiled a plugin.
+fn handle(request: api::Request, ctx: &Context, compiled: &mut bool) -> api::Response {
     // A request naming a slot, handed to the control thread.
     let for_slot = |name: &str, command: fn(Slot) -> AdminCommand| match slot_named(name) {
         Ok(slot) => to_control(ctx, command(slot)),
@@ -328,7 +333,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             )
         }
         api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
-        api::Request::Reload { dry_run } => reload(ctx, dry_run),
+        api::Request::Reload { dry_run } => reload(ctx, dry_run, compiled),
         api::Request::TunnelDrain { tunnel, drain } => {
             to_control(ctx, AdminCommand::Drain { tunnel, drain })
         }
@@ -348,7 +353,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             slot: name,
             path,
             params,
-        } => with_plugin(ctx, &name, &path, params, |plugin| {
+        } => with_plugin(ctx, &name, &path, params, compiled, |plugin| {
             AdminCommand::PluginShadow { plugin }
         }),
         api::Request::PluginSwap {
@@ -359,7 +364,7 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
             force,
         } => {
             let received = Instant::now();
-            with_plugin(ctx, &name, &path, params, |plugin| {
+            with_plugin(ctx, &name, &path, params, compiled, |plugin| {
                 AdminCommand::PluginSwap {
                     plugin,
                     dry_run,
@@ -379,6 +384,7 @@ fn with_plugin(
     name: &str,
     path: &Path,
     params: Option<BTreeMap<String, String>>,
+    compiled: &mut bool,
     command: impl FnOnce(Box<crate::policy::Plugin>) -> AdminCommand,
 ) -> api::Response {
     let slot = match slot_named(name) {
@@ -386,6 +392,7 @@ fn with_plugin(
         Err(e) => return error(e),
     };
     let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
+    *compiled = true;
     match ctx.engine.prepare(slot, path, params) {
         Ok(plugin) => to_control(ctx, command(Box::new(plugin))),
         Err(e) => error(chain(&e)),
@@ -405,7 +412,7 @@ fn slot_named(name: &str) -> Result<Slot, String> {
 /// Reads the config file again, checks it whole and compiles the plugins it
 /// changes (here, off the control thread), then has the core apply it; on
 /// any error nothing changes.
-fn reload(ctx: &Context, dry_run: bool) -> api::Response {
+fn reload(ctx: &Context, dry_run: bool, compiled: &mut bool) -> api::Response {
     let _one_at_a_time = match ctx.reloading.try_lock() {
         Ok(guard) => guard,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -428,10 +435,15 @@ fn reload(ctx: &Context, dry_run: bool) -> api::Response {
     for (slot, plugin) in crate::gateway::reload::plugin_changes(&running, &new) {
         match plugin {
             None => plugins.push((slot, None)),
-            Some(p) => match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
-                Ok(plugin) => plugins.push((slot, Some(plugin))),
-                Err(e) => return error(format!("reload refused, nothing changed: {}", chain(&e))),
-            },
+            Some(p) => {
+                *compiled = true;
+                match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
+                    Ok(plugin) => plugins.push((slot, Some(plugin))),
+                    Err(e) => {
+                        return error(format!("reload refused, nothing changed: {}", chain(&e)))
+                    }
+                }
+            }
         }
     }
     let reply = to_control(

@@ -35,8 +35,6 @@ pub struct Churn {
     pub failed: u32,
     /// (soak time, VmRSS bytes) each time the table was full.
     pub full_rss: Vec<(f64, u64)>,
-    /// (soak time, VmRSS bytes) each time the churn routes were all gone.
-    pub empty_rss: Vec<(f64, u64)>,
 }
 
 /// Announces (`true`) or withdraws the churn routes and waits until the
@@ -89,16 +87,11 @@ pub fn run(s: &Soaked, t: &Timeline, half: Duration, until: f64, stop: &AtomicBo
             match toggle(s, announce) {
                 Ok(took) => {
                     let took = took.as_secs_f64();
-                    if let Ok(rss) = proc_status_bytes(s.pid, "VmRSS") {
-                        let samples = if announce {
-                            &mut c.full_rss
-                        } else {
-                            &mut c.empty_rss
-                        };
-                        samples.push((t.now(), rss));
-                    }
                     let text = if announce {
                         c.in_s.push(took);
+                        if let Ok(rss) = proc_status_bytes(s.pid, "VmRSS") {
+                            c.full_rss.push((t.now(), rss));
+                        }
                         format!("{n} routes announced, all in the FIB after {took:.2} s")
                     } else {
                         c.out_s.push(took);
