@@ -24,7 +24,8 @@ pub struct Status {
     pub tun_malformed: u64,
     /// Packets the TUN device refused.
     pub tun_write_failed: u64,
-    /// Liveness probes the data path dropped because the control thread's
+    /// Liveness probes the data path dropped: over their tunnel's budget
+    /// (each tunnel's `rx_probes_dropped`), or because the control thread's
     /// queue was full (it was behind).
     #[serde(default)]
     pub probes_dropped: u64,

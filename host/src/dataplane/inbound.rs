@@ -327,15 +327,10 @@ impl Dataplane {
                     Verdict::Keepalive => {}
                 }
             }
-            let counters = &run.tunnel.counters;
             if probes_over > 0 {
-                self.counters
-                    .probes_dropped
-                    .fetch_add(probes_over, Ordering::Relaxed);
-                counters
-                    .rx_probes_dropped
-                    .fetch_add(probes_over, Ordering::Relaxed);
+                self.probes_dropped(&run.tunnel, probes_over);
             }
+            let counters = &run.tunnel.counters;
             counters.add_rx_tally(&tally);
             if refused > 0 {
                 counters

@@ -173,6 +173,16 @@ impl Dataplane {
         self.tunnels.load()
     }
 
+    /// Counts `n` liveness probes from `tunnel` dropped before the control
+    /// plane, on the tunnel and for the gateway.
+    pub fn probes_dropped(&self, tunnel: &Tunnel, n: u64) {
+        self.counters.probes_dropped.fetch_add(n, Ordering::Relaxed);
+        tunnel
+            .counters
+            .rx_probes_dropped
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Adds tunnels (a reload added a connection), numbered after the last:
     /// `specs` must be for ids `len..`. Returns their ids.
     pub fn add_tunnels(&self, specs: Vec<TunnelSpec>) -> Result<Vec<TunnelId>, &'static str> {

@@ -287,11 +287,11 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let probe: Arc<io::ProbeHandler> = Arc::new(move |p| {
         // Never block the data path: when the control loop is behind, a
         // probe is dropped (BFD tolerates it; a flood must not grow memory).
+        let tunnel = p.tunnel;
         if probe_tx.try_send(ControlEvent::Probe(p)).is_err() {
-            counted
-                .counters
-                .probes_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = counted.tunnels().get(tunnel.0) {
+                counted.probes_dropped(t, 1);
+            }
         }
     });
     let workers = cfg.dataplane.workers();
