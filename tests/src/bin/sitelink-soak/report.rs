@@ -67,49 +67,67 @@ fn growth(from: u64, to: u64) -> f64 {
     (to as f64 - from as f64) / (from.max(1) as f64) * 100.0
 }
 
-/// RSS like for like: the median of the samples in the soak's first and
-/// last windows (a tenth of it, at least a minute each), and the growth
-/// between them. The churn moves RSS by a fifth every few seconds, so two
-/// single samples compare a full table with an empty one as often as not;
-/// samples taken in the same state (all churn routes in, or all out), over
-/// a window, do not.
+/// RSS like for like: the mean of every sample in the soak's first and
+/// last windows, and the growth between them. A window is a whole number
+/// of swap rounds (each plugin of the rota swapped in once; at least a
+/// tenth of the soak), so both hold every phase of the rotation and of the
+/// churn alike: RSS moves by a fifth between the phases, so two single
+/// samples (or windows of different phases) compare unlike states.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Windowed {
+    /// The windows' length, seconds.
+    pub window: f64,
     pub first: u64,
     pub last: u64,
+    /// Samples in the smaller window.
+    pub samples: usize,
     pub growth: f64,
 }
 
+/// The windows' length for a soak of `elapsed` seconds whose swap round
+/// takes `round` seconds: whole rounds covering a tenth of the soak, or
+/// half of it if it is shorter than that allows (then the phases may
+/// differ; the windows never overlap).
+fn window(elapsed: f64, round: f64) -> f64 {
+    let round = round.max(1.0);
+    let whole = ((elapsed / 10.0) / round).ceil().max(1.0) * round;
+    whole.min(elapsed / 2.0)
+}
+
 /// [`Windowed`] over `samples`, or None when a window has no sample.
-pub fn windowed(samples: &[(f64, u64)], elapsed: f64) -> Option<Windowed> {
-    let window = (elapsed / 10.0).max(60.0);
-    let median = |pick: &dyn Fn(f64) -> bool| {
-        let mut v: Vec<u64> = samples
+pub fn windowed(samples: &[(f64, u64)], elapsed: f64, round: f64) -> Option<Windowed> {
+    let w = window(elapsed, round);
+    let mean = |inside: &dyn Fn(f64) -> bool| -> Option<(u64, usize)> {
+        let v: Vec<u64> = samples
             .iter()
-            .filter(|(t, _)| pick(*t))
+            .filter(|(t, _)| inside(*t))
             .map(|(_, b)| *b)
             .collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied()
+        let n = v.len();
+        (n > 0).then(|| (v.iter().sum::<u64>() / n as u64, n))
     };
-    let first = median(&|t| t < window)?;
-    let last = median(&|t| t > elapsed - window)?;
+    let (first, n_first) = mean(&|t| (0.0..w).contains(&t))?;
+    let (last, n_last) = mean(&|t| t > elapsed - w)?;
     Some(Windowed {
+        window: w,
         first,
         last,
+        samples: n_first.min(n_last),
         growth: growth(first, last),
     })
 }
 
-/// The growth the target is judged on: the larger of the like-for-like
-/// growths (full table, empty table), or start to end if there are none.
-fn judged_growth(o: &Outcome) -> f64 {
-    [&o.churn.full_rss, &o.churn.empty_rss]
-        .into_iter()
-        .filter_map(|s| windowed(s, o.elapsed))
-        .map(|w| w.growth)
-        .reduce(f64::max)
-        .unwrap_or_else(|| growth(o.start.rss, o.end.rss))
+/// The swap round of `o`'s soak, seconds.
+fn round(o: &Outcome) -> f64 {
+    o.settings.swap_every.as_secs_f64() * o.settings.swap_rota.len() as f64
+}
+
+/// The growth the target is judged on, and how it was taken: like for like
+/// ([`windowed`]), or start to end if a window has no sample.
+fn judged_growth(o: &Outcome) -> (f64, &'static str) {
+    windowed(&o.rss, o.elapsed, round(o))
+        .map(|w| (w.growth, "like for like, below"))
+        .unwrap_or_else(|| (growth(o.start.rss, o.end.rss), "start to end"))
 }
 
 /// The machine, in a line: cores, CPU, memory, kernel, BIRD, the load
@@ -261,7 +279,7 @@ pub fn render(o: &Outcome) -> String {
         .iter()
         .filter(|w| w.at.is_some_and(|t| t >= 0.0))
         .collect();
-    let rss_growth = judged_growth(o);
+    let (rss_growth, judged) = judged_growth(o);
 
     let _ = writeln!(r, "| | |\n| --- | --- |");
     let _ = writeln!(r, "| duration | {} |", clock(o.elapsed));
@@ -361,7 +379,7 @@ pub fn render(o: &Outcome) -> String {
     let met = |ok: bool| if ok { "met" } else { "**NOT MET**" };
     let _ = writeln!(
         r,
-        "\nTargets: RSS growth under {RSS_TARGET_PCT}% (like for like, below): {:+.1}%, {}. Nothing lost outside \
+        "\nTargets: RSS growth under {RSS_TARGET_PCT}% ({judged}): {:+.1}%, {}. Nothing lost outside \
          planned events: {} ping(s), {} datagram(s), {}.\n",
         rss_growth,
         met(rss_growth < RSS_TARGET_PCT),
@@ -486,18 +504,16 @@ fn render_resources(r: &mut String, o: &Outcome) {
         mb(max_rss),
         growth(o.start.rss, o.end.rss)
     );
-    let window = (o.elapsed / 10.0).max(60.0);
-    for (state, samples) in [("in", &o.churn.full_rss), ("out", &o.churn.empty_rss)] {
-        if let Some(w) = windowed(samples, o.elapsed) {
-            let _ = writeln!(
-                r,
-                "| RSS like for like, churn routes {state} (MB; median of the first and the last {}) | {:.1} | {:.1} | | {:+.1}% |",
-                clock(window),
-                mb(w.first),
-                mb(w.last),
-                w.growth
-            );
-        }
+    if let Some(w) = windowed(&o.rss, o.elapsed, round(o)) {
+        let _ = writeln!(
+            r,
+            "| RSS like for like (MB; mean of the first and the last {}, whole swap rounds, {}+ samples each) | {:.1} | {:.1} | | {:+.1}% |",
+            clock(w.window),
+            w.samples,
+            mb(w.first),
+            mb(w.last),
+            w.growth
+        );
     }
     let full = &o.churn.full_rss;
     if let (Some(first), Some(last)) = (full.first(), full.last()) {
@@ -618,24 +634,41 @@ mod tests {
         assert!(machine().contains("cores"));
     }
 
-    /// Samples alternating between two states a fifth apart give no
-    /// growth like for like, while a start-to-end pair would say +20% or
-    /// -17% by chance; a rise in the last window shows.
+    /// Samples that alternate between two states a fifth apart give no
+    /// growth like for like (a start-to-end pair would say +20% or -17% by
+    /// chance); a rise in the last window shows.
     #[test]
-    fn windowed_medians_compare_like_with_like() {
-        let flat: Vec<(f64, u64)> = (0..600).map(|i| (i as f64, 100)).collect();
-        let w = windowed(&flat, 600.0).expect("both windows have samples");
-        assert_eq!((w.first, w.last), (100, 100));
+    fn windowed_means_compare_like_with_like() {
+        // 30 minutes, a sample every 5 s, a 4-minute round: 4-minute windows.
+        let phase = |t: f64| {
+            if ((t / 60.0) as u64).is_multiple_of(2) {
+                100
+            } else {
+                120
+            }
+        };
+        let flat: Vec<(f64, u64)> = (0..360)
+            .map(|i| (i as f64 * 5.0, phase(i as f64 * 5.0)))
+            .collect();
+        let w = windowed(&flat, 1800.0, 240.0).expect("both windows have samples");
+        assert_eq!(
+            (w.window, w.first, w.last, w.samples),
+            (240.0, 110, 110, 47)
+        );
         assert!(w.growth.abs() < 1e-9);
 
-        let mut rising = flat.clone();
-        for s in rising.iter_mut().filter(|(t, _)| *t > 540.0) {
-            s.1 = 110;
-        }
-        let w = windowed(&rising, 600.0).expect("both windows have samples");
+        let rising: Vec<(f64, u64)> = flat
+            .iter()
+            .map(|&(t, b)| (t, if t > 1560.0 { b + 11 } else { b }))
+            .collect();
+        let w = windowed(&rising, 1800.0, 240.0).expect("both windows have samples");
         assert!((w.growth - 10.0).abs() < 1e-9, "{w:?}");
 
-        // A 3-minute soak: one-minute windows; none before the first sample.
-        assert!(windowed(&[(100.0, 1)], 180.0).is_none());
+        // No sample in the first window: nothing to judge on.
+        assert!(windowed(&[(1700.0, 1)], 1800.0, 240.0).is_none());
+        // A 90-second soak: 45-second windows, not overlapping.
+        assert_eq!(window(90.0, 240.0), 45.0);
+        // An hour with a 4-minute round: 8-minute windows (whole rounds).
+        assert_eq!(window(3600.0, 240.0), 480.0);
     }
 }
