@@ -1,9 +1,11 @@
 //! Seeded, deterministic generators of plugin inputs for differential tests
 //! and benchmarks: the same seed gives the same inputs on every machine (a
-//! xorshift64* generator, no `rand`). The values cluster around the edges the
-//! default rules care about (hold and detection times, equal ranks, missing
-//! attributes, unparsable tunnel names). This module owns only input
-//! generation; it must not call plugins or the defaults itself.
+//! xorshift64* generator, no `rand`; the BGP codec's and FSM's property
+//! tests and the fuzz-corpus test draw their bytes from it too). The values
+//! cluster around the edges the default rules care about (hold and
+//! detection times, equal ranks, missing attributes, unparsable tunnel
+//! names). This module owns only input generation; it must not call
+//! plugins or the defaults itself.
 
 use std::sync::Arc;
 
