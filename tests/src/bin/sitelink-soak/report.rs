@@ -505,9 +505,15 @@ fn render_resources(r: &mut String, o: &Outcome) {
         growth(o.start.rss, o.end.rss)
     );
     if let Some(w) = windowed(&o.rss, o.elapsed, round(o)) {
+        // Shorter than a round, a window is half the soak.
+        let span = if w.window >= round(o) {
+            "whole swap rounds"
+        } else {
+            "half the soak each"
+        };
         let _ = writeln!(
             r,
-            "| RSS like for like (MB; mean of the first and the last {}, whole swap rounds, {}+ samples each) | {:.1} | {:.1} | | {:+.1}% |",
+            "| RSS like for like (MB; mean of the first and the last {}, {span}, {}+ samples each) | {:.1} | {:.1} | | {:+.1}% |",
             clock(w.window),
             w.samples,
             mb(w.first),
