@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender as SyncSender;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::client;
 use crate::api;
@@ -233,8 +233,9 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
             // close, so that its next request finds it.
             drop(slot);
             drop(stream);
+            // A compile's scratch is freed, an old plugin dropped.
             if compiled {
-                give_back();
+                super::heap::give_back();
             }
         });
     if let Err(e) = spawned {
@@ -260,24 +261,6 @@ fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<bool> {
         Instant::now() + client::ANSWER_TIME,
     )?;
     Ok(compiled)
-}
-
-/// After a compile (its scratch freed, an old plugin dropped): the heap's
-/// free pages back to the kernel. Logged at info if it held the allocator
-/// for long.
-fn give_back() {
-    let took = super::heap::give_back();
-    if took >= super::heap::SLOW {
-        info!(
-            ?took,
-            "heap: freed memory given back after a plugin compile"
-        );
-    } else {
-        debug!(
-            ?took,
-            "heap: freed memory given back after a plugin compile"
-        );
-    }
 }
 
 fn error(text: String) -> api::Response {

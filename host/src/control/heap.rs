@@ -66,12 +66,18 @@ fn cap_arenas(n: i32) {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn cap_arenas(_n: i32) {}
 
-/// Releases the heap's free pages to the kernel; returns how long it took
-/// (a walk over each arena's free blocks under that arena's lock).
-pub fn give_back() -> Duration {
+/// Releases the heap's free pages to the kernel (a walk over each arena's
+/// free blocks under that arena's lock), and logs how long it took: at
+/// info if [`SLOW`] or slower, else at debug.
+pub fn give_back() {
     let start = Instant::now();
     trim();
-    start.elapsed()
+    let took = start.elapsed();
+    if took >= SLOW {
+        tracing::info!(?took, "heap: freed memory given back to the kernel");
+    } else {
+        tracing::debug!(?took, "heap: freed memory given back to the kernel");
+    }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
