@@ -11,9 +11,21 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use sitelink::api::{Request, Response};
 use sitelink::control::admin::{self, chain};
+use sitelink::control::heap;
 use sitelink::control::render;
 use sitelink::export::{self, ExportError};
 use sitelink::{config, driver, keys};
+
+/// jemalloc, for a heap that gives back what swaps and churn free (why, and
+/// its options: `sitelink::control::heap`).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc reads its options from this symbol (`malloc_conf`, under the
+/// Rust build's `_rjem_` prefix) at its first allocation; `_RJEM_MALLOC_CONF`
+/// in the environment comes after it.
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &[u8; heap::JEMALLOC_CONF.len()] = heap::JEMALLOC_CONF;
 
 #[derive(Parser)]
 #[command(
@@ -720,7 +732,6 @@ fn export_request(args: &ExportArgs) -> Result<export::Request, ExportError> {
 }
 
 fn run(path: &Path) -> ExitCode {
-    sitelink::control::heap::limit_arenas();
     // The config first: it says the log's format (its own errors go to
     // stderr as every command's do).
     let cfg = match config::load(path) {

@@ -25,6 +25,33 @@ fn keys_interoperate_with_wireguard_tools() {
     assert_eq!(pubkey(&wg_key).len(), 44);
 }
 
+/// The binary allocates with jemalloc and the options of
+/// `control::heap` (a typo there would only be a line on stderr): jemalloc
+/// prints its options at exit when asked to, and nothing it refused.
+#[test]
+fn the_binary_runs_on_jemalloc_with_the_gateways_options() {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("<jemalloc>"),
+        "jemalloc refused an option:\n{err}"
+    );
+    for option in [
+        "opt.background_thread: true",
+        "opt.oversize_threshold: 262144",
+    ] {
+        assert!(
+            err.contains(option),
+            "no {option:?} in jemalloc's stats:\n{err}"
+        );
+    }
+}
+
 #[test]
 fn pubkey_refuses_garbage_with_exit_2() {
     let out = pubkey_of(BIN, b"not a key");

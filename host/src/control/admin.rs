@@ -225,31 +225,24 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
     let spawned = std::thread::Builder::new()
         .name("admin-client".into())
         .spawn(move || {
-            let compiled = answer(&stream, &ctx).unwrap_or_else(|e| {
+            if let Err(e) = answer(&stream, &ctx) {
                 debug!(error = %e, "admin client");
-                false
-            });
+            }
             // The place is free before the client sees the connection
             // close, so that its next request finds it.
             drop(slot);
             drop(stream);
-            // A compile's scratch is freed, an old plugin dropped.
-            if compiled {
-                super::heap::give_back();
-            }
         });
     if let Err(e) = spawned {
         warn!(error = %e, "admin socket: cannot start a thread for a client");
     }
 }
 
-/// Reads one request and writes its answer; returns whether answering it
-/// compiled a plugin.
-fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<bool> {
-    let mut compiled = false;
+/// Reads one request and writes its answer.
+fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<()> {
     let reply = match client::read_line(stream, Instant::now() + client::REQUEST_TIME) {
         Ok(line) => match api::Envelope::parse(&line) {
-            Ok(envelope) => handle(envelope.request, ctx, &mut compiled),
+            Ok(envelope) => handle(envelope.request, ctx),
             Err(e) => api::Response::from(e),
         },
         Err(client::ReadError::Io(e)) => return Err(e),
@@ -259,16 +252,15 @@ fn answer(stream: &UnixStream, ctx: &Context) -> io::Result<bool> {
         stream,
         &reply.to_line(),
         Instant::now() + client::ANSWER_TIME,
-    )?;
-    Ok(compiled)
+    )
 }
 
 fn error(text: String) -> api::Response {
     api::Response::error(text)
 }
 
-/// Answers `request`; sets `compiled` if it compiled a plugin.
-fn handle(request: api::Request, ctx: &Context, compiled: &mut bool) -> api::Response {
+/// Answers `request`.
+fn handle(request: api::Request, ctx: &Context) -> api::Response {
     // A request naming a slot, handed to the control thread.
     let for_slot = |name: &str, command: fn(Slot) -> AdminCommand| match slot_named(name) {
         Ok(slot) => to_control(ctx, command(slot)),
@@ -316,7 +308,7 @@ fn handle(request: api::Request, ctx: &Context, compiled: &mut bool) -> api::Res
             )
         }
         api::Request::BgpRefresh { tunnel } => to_control(ctx, AdminCommand::BgpRefresh { tunnel }),
-        api::Request::Reload { dry_run } => reload(ctx, dry_run, compiled),
+        api::Request::Reload { dry_run } => reload(ctx, dry_run),
         api::Request::TunnelDrain { tunnel, drain } => {
             to_control(ctx, AdminCommand::Drain { tunnel, drain })
         }
@@ -336,7 +328,7 @@ fn handle(request: api::Request, ctx: &Context, compiled: &mut bool) -> api::Res
             slot: name,
             path,
             params,
-        } => with_plugin(ctx, &name, &path, params, compiled, |plugin| {
+        } => with_plugin(ctx, &name, &path, params, |plugin| {
             AdminCommand::PluginShadow { plugin }
         }),
         api::Request::PluginSwap {
@@ -347,7 +339,7 @@ fn handle(request: api::Request, ctx: &Context, compiled: &mut bool) -> api::Res
             force,
         } => {
             let received = Instant::now();
-            with_plugin(ctx, &name, &path, params, compiled, |plugin| {
+            with_plugin(ctx, &name, &path, params, |plugin| {
                 AdminCommand::PluginSwap {
                     plugin,
                     dry_run,
@@ -367,7 +359,6 @@ fn with_plugin(
     name: &str,
     path: &Path,
     params: Option<BTreeMap<String, String>>,
-    compiled: &mut bool,
     command: impl FnOnce(Box<crate::policy::Plugin>) -> AdminCommand,
 ) -> api::Response {
     let slot = match slot_named(name) {
@@ -375,7 +366,6 @@ fn with_plugin(
         Err(e) => return error(e),
     };
     let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
-    *compiled = true;
     match ctx.engine.prepare(slot, path, params) {
         Ok(plugin) => to_control(ctx, command(Box::new(plugin))),
         Err(e) => error(chain(&e)),
@@ -395,7 +385,7 @@ fn slot_named(name: &str) -> Result<Slot, String> {
 /// Reads the config file again, checks it whole and compiles the plugins it
 /// changes (here, off the control thread), then has the core apply it; on
 /// any error nothing changes.
-fn reload(ctx: &Context, dry_run: bool, compiled: &mut bool) -> api::Response {
+fn reload(ctx: &Context, dry_run: bool) -> api::Response {
     let _one_at_a_time = match ctx.reloading.try_lock() {
         Ok(guard) => guard,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -418,15 +408,10 @@ fn reload(ctx: &Context, dry_run: bool, compiled: &mut bool) -> api::Response {
     for (slot, plugin) in crate::gateway::reload::plugin_changes(&running, &new) {
         match plugin {
             None => plugins.push((slot, None)),
-            Some(p) => {
-                *compiled = true;
-                match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
-                    Ok(plugin) => plugins.push((slot, Some(plugin))),
-                    Err(e) => {
-                        return error(format!("reload refused, nothing changed: {}", chain(&e)))
-                    }
-                }
-            }
+            Some(p) => match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
+                Ok(plugin) => plugins.push((slot, Some(plugin))),
+                Err(e) => return error(format!("reload refused, nothing changed: {}", chain(&e))),
+            },
         }
     }
     let reply = to_control(
