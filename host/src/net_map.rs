@@ -95,8 +95,10 @@ fn v6_net(k: &V6Key) -> IpNet {
 
 /// Prefix -> `V`. Keys are exact (host bits are part of the key, as with
 /// `IpNet`'s own equality). One map per family: a single large table is
-/// allocated apart from the heap and given back whole when it grows (many
-/// small shards were tried, and left more memory behind in the allocator).
+/// allocated apart from the small blocks (jemalloc's arena for blocks of
+/// 256 KiB or more, `control/heap.rs`) and given back whole when it grows
+/// (many small shards were tried, and left more memory behind in the
+/// allocator).
 #[derive(Clone)]
 pub struct NetMap<V> {
     v4: FastMap<u64, V>,

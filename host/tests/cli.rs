@@ -29,6 +29,7 @@ fn keys_interoperate_with_wireguard_tools() {
 /// `control::heap` (a typo there would only be a line on stderr): jemalloc
 /// prints its options at exit when asked to, and nothing it refused.
 #[test]
+#[cfg(feature = "jemalloc")]
 fn the_binary_runs_on_jemalloc_with_the_gateways_options() {
     let out = Command::new(BIN)
         .arg("--version")
@@ -42,7 +43,7 @@ fn the_binary_runs_on_jemalloc_with_the_gateways_options() {
         "jemalloc refused an option:\n{err}"
     );
     for option in [
-        "opt.background_thread: true",
+        "opt.background_thread: true (background_thread: true)",
         "opt.oversize_threshold: 262144",
     ] {
         assert!(

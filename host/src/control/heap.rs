@@ -3,8 +3,9 @@
 //!
 //! Owns: the allocator's options ([`JEMALLOC_CONF`]). Must not: hold the
 //! allocator itself: the `sitelink` binary sets jemalloc as its global
-//! allocator and hands it these options (`main.rs`), so that the library's
-//! tests and fuzz targets keep the system allocator (and its sanitizers).
+//! allocator and hands it these options (`main.rs`, feature `jemalloc`, on
+//! by default), so that the library's tests and fuzz targets keep the
+//! system allocator (and its sanitizers).
 //!
 //! Why jemalloc: a gateway runs for months while plugins are swapped and
 //! tables churn. A swap compiles a component on an admin client's thread
@@ -33,9 +34,19 @@
 //! against 117.1-117.5 MB with the default, for the same CPU time
 //! (BENCHMARKS-routes.md, "jemalloc").
 //!
+//! `oversize_threshold` is accepted by jemalloc 5.3 (the version
+//! tikv-jemalloc-sys 0.6 builds) but not in its manual yet; a CLI test
+//! checks that jemalloc takes every option here.
+//!
 //! An operator can change any option at start with `_RJEM_MALLOC_CONF`
-//! (jemalloc's `MALLOC_CONF`, under the prefix of the Rust build), which
-//! jemalloc reads after these.
+//! (jemalloc's `MALLOC_CONF`, under the prefix of the Rust build) or
+//! `/etc/_rjem_malloc.conf`, which jemalloc reads after these (the
+//! variable is ignored for a setuid binary or one with file capabilities).
+//!
+//! The symbols are prefixed (`_rjem_malloc`), so heap profilers that
+//! intercept `malloc` (heaptrack) see nothing of the gateway's own heap:
+//! profile a build without the `jemalloc` feature
+//! (`cargo build --release -p sitelink --no-default-features`).
 
 /// jemalloc's options for the gateway, in its `malloc_conf` syntax
 /// (`name:value` pairs, comma separated), NUL-terminated as jemalloc reads

@@ -40,11 +40,12 @@ pub struct Run {
 }
 
 /// Equal buffers (segments) in one allocation, each read into by index:
-/// the allocation is large enough that glibc maps it fresh (above its mmap
-/// threshold: 128 KiB, unless freeing a larger block raised it), so a
-/// segment's pages become resident when a packet is first read into it,
-/// not when the segments are made (4 x 256 per TUN queue, most never used
-/// at low rates).
+/// the allocation is large enough that the allocator gives it pages the
+/// kernel maps on first touch (jemalloc's arena for blocks of 256 KiB or
+/// more, `control/heap.rs`; glibc above its mmap threshold), and zeroed
+/// memory from there is not written again, so a segment's pages become
+/// resident when a packet is first read into it, not when the segments
+/// are made (4 x 256 per TUN queue, most never used at low rates).
 pub struct Segments {
     slab: Vec<u8>,
     len: usize,
