@@ -14,12 +14,14 @@
 //! its heaps: over a 30-minute soak (a swap a minute, 10,000 routes
 //! churned every 5 s) RSS grew +15% like for like with glibc as it is,
 //! and still +4.4% to +8.9% with its arenas capped at 2 and a
-//! `malloc_trim` after each compile, though the live heap (heaptrack) was
-//! flat. jemalloc gives freed memory back by itself (a background thread
-//! purges what stayed free for a few seconds) and keeps small blocks of one
-//! size together, so a compile's scratch does not pin pages among the
-//! routes: +1.6% in the same soak, with nothing to call after a swap.
-//! BENCHMARKS.md ("Soak") has the runs. The purging thread
+//! `malloc_trim` after each compile (+4.5% to +4.7% in the sitting that
+//! tried jemalloc), though the live heap (heaptrack) was flat. jemalloc
+//! gives freed memory back by itself (a background thread purges what
+//! stayed free for a few seconds) and keeps small blocks of one size
+//! together, so a compile's scratch does not pin pages among the routes:
+//! +0.1% to +4.7% in the same soak (four runs), about 2 MB lower, with
+//! nothing to call after a swap. A slow rise of about 1 MB per half hour is
+//! left with either allocator. BENCHMARKS.md ("Soak") has the runs. The purging thread
 //! (`background_thread`) is one more thread, asleep but for a purge; without
 //! it jemalloc purges only when an arena is used again, and a quiet gateway
 //! would keep what it freed. One is enough for a gateway's few arenas
