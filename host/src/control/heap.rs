@@ -20,11 +20,12 @@
 //! stayed free for a few seconds) and keeps small blocks of one size
 //! together, so a compile's scratch does not pin pages among the routes:
 //! +0.1% to +4.7% in the same soak (four runs), about 2 MB lower, with
-//! nothing to call after a swap. A slow rise of about 1 MB per half hour is
-//! left with either allocator. BENCHMARKS.md ("Soak") has the runs. The purging thread
-//! (`background_thread`) is one more thread, asleep but for a purge; without
-//! it jemalloc purges only when an arena is used again, and a quiet gateway
-//! would keep what it freed. One is enough for a gateway's few arenas
+//! nothing to call after a swap. A slow rise is left with either
+//! allocator (0.5-1.4 MB per half hour; slowing, but not stopped after an
+//! hour). BENCHMARKS.md ("Soak") has the runs. The purging thread
+//! (`background_thread`) is one more thread, asleep but for a purge;
+//! without it jemalloc purges only when an arena is used again, and a quiet
+//! gateway would keep what it freed. One is enough for a gateway's few arenas
 //! (jemalloc would start one per core).
 //!
 //! Why `oversize_threshold` at 256 KiB (jemalloc's default is 8 MiB):
