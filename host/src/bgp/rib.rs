@@ -19,6 +19,7 @@ use crate::net_map::FastSet;
 mod routes;
 
 use routes::Routes;
+pub use routes::Walk;
 
 /// How many prefixes beyond the limit are remembered (for the received
 /// count) at most: enough for any sane excess, bounded against a flood.
@@ -122,6 +123,12 @@ impl AdjRibIn {
     /// true if there was one.
     pub fn remove(&mut self, prefix: &IpNet) -> bool {
         self.routes.remove(prefix).is_some()
+    }
+
+    /// The next stored prefixes of `walk`, at least `min` unless it is
+    /// over ([`Routes::walk`]): a pass over the table spread over steps.
+    pub fn walk(&self, walk: &mut Walk, min: usize, out: &mut impl Extend<IpNet>) -> usize {
+        self.routes.walk(walk, min, out)
     }
 
     /// Every route, in no particular order.

@@ -427,7 +427,7 @@ impl Gateway {
                 changes,
                 ..
             } => {
-                if run.remaining() > 0 {
+                if !run.is_done() {
                     let n = self
                         .speaker
                         .dry_run_step(run, plugin, max)

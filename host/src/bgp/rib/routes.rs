@@ -132,6 +132,40 @@ impl<K: Address> Length<K> {
     }
 }
 
+/// Prefix lengths of each family, the maps a [`Walk`] steps through.
+const V4_LENGTHS: usize = 33;
+const V6_LENGTHS: usize = 129;
+
+/// Where a [`Routes::walk`] is: the next map, IPv4 lengths first.
+#[derive(Debug, Default, Clone)]
+pub struct Walk {
+    next: usize,
+    over: bool,
+}
+
+impl Walk {
+    /// Every map was visited.
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+}
+
+/// Appends the prefixes of map `shard` of length `len` in `maps` to `out`,
+/// made by `net`; how many, or `None` when the length has no maps.
+fn walk_map<K: Address>(
+    maps: &[Length<K>],
+    len: usize,
+    shard: usize,
+    out: &mut impl Extend<IpNet>,
+    net: impl Fn(K, u8) -> Option<IpNet>,
+) -> Option<usize> {
+    let map = maps.get(len)?.shards.get(shard)?;
+    let l = u8::try_from(len).ok()?;
+    let mut n = 0;
+    out.extend(map.keys().filter_map(|k| net(*k, l)).inspect(|_| n += 1));
+    Some(n)
+}
+
 /// Prefix -> attribute set.
 #[derive(Debug, Default)]
 pub struct Routes {
@@ -245,6 +279,43 @@ impl Routes {
         v4.chain(v6)
     }
 
+    /// Walks the table a map at a time: appends to `out` the prefixes of
+    /// the next maps of `walk` until at least `min` were added or the walk
+    /// is over; returns how many were added. A pass over a million routes
+    /// is so spread over many steps (one collected list of them all took
+    /// 60-100 ms of the control thread). The table may change between
+    /// steps: a route stored throughout is visited exactly once (each
+    /// address lives in one map), one added or removed meanwhile at most
+    /// once.
+    pub fn walk(&self, walk: &mut Walk, min: usize, out: &mut impl Extend<IpNet>) -> usize {
+        let mut added = 0;
+        while added < min && !walk.over {
+            let (len, shard) = (walk.next / SHARDS, walk.next % SHARDS);
+            let visited = if len < V4_LENGTHS {
+                walk_map(&self.v4, len, shard, out, |a, l| {
+                    Some(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).ok()?))
+                })
+            } else if len < V4_LENGTHS + V6_LENGTHS {
+                walk_map(&self.v6, len - V4_LENGTHS, shard, out, |[hi, lo], l| {
+                    let addr = Ipv6Addr::from((u128::from(hi) << 64) | u128::from(lo));
+                    Some(IpNet::V6(Ipv6Net::new(addr, l).ok()?))
+                })
+            } else {
+                walk.over = true;
+                break;
+            };
+            match visited {
+                Some(n) => {
+                    added += n;
+                    walk.next += 1;
+                }
+                // A length with no routes: its maps are skipped at once.
+                None => walk.next = (len + 1) * SHARDS,
+            }
+        }
+        added
+    }
+
     /// Empties the table, returning its prefixes (in no order).
     pub fn take_keys(&mut self) -> Vec<IpNet> {
         let keys = self.iter().map(|(p, _)| p).collect();
@@ -341,5 +412,64 @@ mod tests {
         let net = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(20, 1, 2, 0), 24).unwrap());
         assert!(r.get(&net).is_some());
         assert!(r.remove(&net).is_some() && r.get(&net).is_none());
+    }
+
+    /// A walk takes the table a map at a time, over many steps, and sees
+    /// every route stored throughout exactly once, whatever is added or
+    /// removed between its steps.
+    #[test]
+    fn a_walk_sees_each_stored_route_once_across_changes() {
+        let v4 =
+            |i: u32| IpNet::V4(Ipv4Net::new(Ipv4Addr::from((20 << 24) + (i << 8)), 24).unwrap());
+        let v6 = |i: u32| {
+            let a = (0xfd10u128 << 112) + (u128::from(i) << 80);
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), 48).unwrap())
+        };
+        let mut r = Routes::default();
+        let set = r.add_set(Arc::new(PathAttributes::default()));
+        let others = ["0.0.0.0/0", "10.0.0.1/32", "::/0", "fd00:1::/64"].map(net);
+        for p in (0..20_000).flat_map(|i| [v4(i), v6(i)]).chain(others) {
+            r.insert(&p, set);
+        }
+        let mut walk = Walk::default();
+        let mut seen: Vec<IpNet> = Vec::new();
+        let mut steps = 0;
+        // The largest map holds well under 1,000 of these routes.
+        let (min, most) = (300, 300 + 1_000);
+        while !walk.is_over() {
+            let before = seen.len();
+            let n = r.walk(&mut walk, min, &mut seen);
+            assert_eq!(n, seen.len() - before);
+            assert!(n >= min || walk.is_over(), "{n} at step {steps}");
+            assert!(n <= most, "a map at a time: {n}");
+            if steps == 5 {
+                // Removed: some seen already, some not yet.
+                for i in (0..20_000).step_by(7) {
+                    r.remove(&v4(i));
+                }
+                for i in 20_000..21_000 {
+                    r.insert(&v4(i), set);
+                }
+            }
+            steps += 1;
+        }
+        r.done_with(set);
+        assert!(steps > 40, "{steps} steps");
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "no route seen twice");
+        let throughout = (0..20_000)
+            .filter(|i| i % 7 != 0)
+            .map(v4)
+            .chain((0..20_000).map(v6))
+            .chain(others);
+        for p in throughout {
+            assert!(sorted.binary_search(&p).is_ok(), "{p} not seen");
+        }
+        // Another walk over the table as it is now sees exactly it.
+        let mut all = Vec::new();
+        r.walk(&mut Walk::default(), usize::MAX, &mut all);
+        assert_eq!(all.len(), r.len());
     }
 }

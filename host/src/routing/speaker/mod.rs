@@ -40,7 +40,7 @@ mod views;
 use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, State};
 use crate::bgp::message::{error_code, Family, GracefulRestart, Notification, BGP_PORT};
-use crate::bgp::rib::{AdjRibIn, AdjRibOut};
+use crate::bgp::rib::{AdjRibIn, AdjRibOut, Walk};
 use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::config::{ConnectionBgp, GatewayConfig};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
@@ -90,6 +90,10 @@ struct BgpPeer {
     /// queued twice: the second look changes nothing). Received routes do
     /// not wait here: they cross in `import::Batch`es.
     to_filter: VecDeque<IpNet>,
+    /// Every stored route goes through the import filter again: the walk
+    /// over the Adj-RIB-In that fills `to_filter` a map at a time, so no
+    /// turn lists a million prefixes; with the prefixes it took.
+    refilter: Option<(Walk, usize)>,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
     filter_peer: Peer,
@@ -106,6 +110,20 @@ impl BgpPeer {
     fn routes_in_force(&self) -> bool {
         self.session.state() == State::Established
             || self.restart.as_ref().is_some_and(|r| r.keeps_routes())
+    }
+
+    /// Moves the refilter's next stored prefixes (a chunk at least, a map
+    /// of the Adj-RIB-In at a time) into `to_filter`; false when no
+    /// refilter is under way.
+    fn refill(&mut self) -> bool {
+        let Some((walk, taken)) = self.refilter.as_mut() else {
+            return false;
+        };
+        *taken += self.adj_in.walk(walk, FILTER_CHUNK, &mut self.to_filter);
+        if walk.is_over() {
+            self.refilter = None;
+        }
+        true
     }
 }
 
@@ -281,8 +299,7 @@ impl Speaker {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            let all: Vec<IpNet> = p.adj_in.iter().map(|(prefix, _)| prefix).collect();
-            p.to_filter.extend(all);
+            p.refilter = Some((Walk::default(), 0));
             if p.session.state() == State::Established {
                 let outputs = self.export(id, now, filter, false);
                 self.drive(id, outputs, now, filter);
@@ -326,9 +343,20 @@ impl Speaker {
         self.refilter(now, filter);
     }
 
-    /// Routes waiting for the import filter.
+    /// Routes waiting for the import filter (those a refilter has not
+    /// walked yet counted as the Adj-RIB-In's size less what it took,
+    /// and as at least one until the walk is over).
     pub fn filter_backlog(&self) -> usize {
-        self.peers.iter().map(|p| p.to_filter.len()).sum()
+        self.peers
+            .iter()
+            .map(|p| {
+                let walking = p
+                    .refilter
+                    .as_ref()
+                    .map_or(0, |(_, taken)| p.adj_in.len().saturating_sub(*taken).max(1));
+                p.to_filter.len() + walking
+            })
+            .sum()
     }
 
     /// Runs the import filter over queued routes, up to `max` of them, in
@@ -343,7 +371,13 @@ impl Speaker {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            while done < max && !p.to_filter.is_empty() {
+            while done < max {
+                if p.to_filter.is_empty() {
+                    if !p.refill() {
+                        break;
+                    }
+                    continue;
+                }
                 let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
                 let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
                 let refused =
@@ -503,6 +537,7 @@ impl Speaker {
                     changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
                     p.to_filter.clear();
+                    p.refilter = None;
                     self.dirty.extend(p.adj_in.clear());
                     p.adj_out.clear();
                     p.export_job = None;

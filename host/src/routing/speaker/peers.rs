@@ -54,6 +54,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         adj_out: AdjRibOut::default(),
         export_job: None,
         to_filter: VecDeque::new(),
+        refilter: None,
         drained: false,
         retired: false,
         last_error: None,

@@ -16,6 +16,7 @@ use super::{BgpPeer, Speaker, FILTER_CHUNK};
 use crate::api;
 use crate::bgp::fsm::State;
 use crate::bgp::message::PathAttributes;
+use crate::bgp::rib::Walk;
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::net_map::FastMap;
 use crate::policy::Plugin;
@@ -81,17 +82,29 @@ impl<'a> Learned<'a> {
 
 /// A dry run of an import filter over every stored route, worked off in
 /// chunks ([`Speaker::dry_run_step`]): the routes it would accept
-/// differently from the filter in force.
+/// differently from the filter in force. The sessions' Adj-RIBs-In are
+/// walked a map at a time, so no step lists a million prefixes.
 pub struct FilterDryRun {
-    /// (peer, prefix) still to look at, taken from the end.
-    todo: Vec<(usize, IpNet)>,
+    /// Sessions still to look at, taken from the end.
+    peers: Vec<usize>,
+    /// The walk over the last of `peers`.
+    walk: Walk,
+    /// Its prefixes the walk took and the plugin has not seen yet.
+    todo: Vec<IpNet>,
     pub overlay: Overlay,
 }
 
 impl FilterDryRun {
-    /// Routes still to look at.
-    pub fn remaining(&self) -> usize {
-        self.todo.len()
+    /// Every route was looked at.
+    pub fn is_done(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// On to the next session.
+    fn next_peer(&mut self) {
+        self.peers.pop();
+        self.walk = Walk::default();
+        self.todo.clear();
     }
 }
 
@@ -110,21 +123,22 @@ pub struct ReceivedRoute {
 impl Speaker {
     /// A dry run over every route of the established sessions.
     pub fn dry_run_start(&self) -> FilterDryRun {
-        let mut todo = Vec::new();
-        for (id, p) in self.peers.iter().enumerate() {
-            if p.routes_in_force() {
-                todo.extend(p.adj_in.iter().map(|(prefix, _)| (id, prefix)));
-            }
-        }
+        let peers = self.peers.iter().enumerate();
         FilterDryRun {
-            todo,
+            peers: peers
+                .rev()
+                .filter(|(_, p)| p.routes_in_force())
+                .map(|(id, _)| id)
+                .collect(),
+            walk: Walk::default(),
+            todo: Vec::new(),
             overlay: Overlay::default(),
         }
     }
 
     /// Runs `plugin` as the import filter over up to `max` routes of the
-    /// dry run, a chunk per call, exactly as the live path would; routes of
-    /// a session that went down meanwhile are skipped. Returns how many
+    /// dry run, a chunk per call, exactly as the live path would; a
+    /// session that went down meanwhile is skipped. Returns how many
     /// routes it looked at, or the plugin's fault.
     pub fn dry_run_step(
         &self,
@@ -134,27 +148,24 @@ impl Speaker {
     ) -> Result<usize, String> {
         let mut done = 0;
         while done < max {
-            let Some(&(id, _)) = run.todo.last() else {
+            let Some(&id) = run.peers.last() else {
                 break;
             };
-            // One peer's routes per chunk.
-            let mut chunk = Vec::new();
-            while chunk.len() < FILTER_CHUNK.min(max - done) {
-                match run.todo.last() {
-                    Some(&(peer, prefix)) if peer == id => {
-                        chunk.push(prefix);
-                        run.todo.pop();
-                    }
-                    _ => break,
-                }
-            }
-            done += chunk.len();
-            let Some(p) = self.peers.get(id) else {
+            let Some(p) = self.peers.get(id).filter(|p| p.routes_in_force()) else {
+                run.next_peer();
                 continue;
             };
-            if !p.routes_in_force() {
+            if run.todo.is_empty() {
+                if run.walk.is_over() {
+                    run.next_peer();
+                } else {
+                    p.adj_in.walk(&mut run.walk, FILTER_CHUNK, &mut run.todo);
+                }
                 continue;
             }
+            let take = run.todo.len().min(FILTER_CHUNK).min(max - done);
+            let chunk = run.todo.split_off(run.todo.len() - take);
+            done += chunk.len();
             let mut filter = ImportFilter::Candidate(plugin);
             let (decided, _, failed) = import::decide(p, &chunk, &mut filter, &self.guard);
             if let Some(fault) = failed {
