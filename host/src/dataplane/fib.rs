@@ -18,6 +18,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+#[cfg(test)]
+mod installed_tests;
 mod lpm;
 
 use lpm::{Interner, Lpm};
@@ -120,6 +122,36 @@ impl Entry {
     fn source(self) -> Option<u32> {
         (self.source != NONE).then_some(self.source)
     }
+}
+
+/// A prefix's entry as [`Fib::installed`] read it.
+#[derive(Clone, Copy)]
+pub struct Installed(Entry);
+
+impl Installed {
+    /// The group it points at.
+    pub fn group(self) -> Option<u32> {
+        self.0.route()?.checked_sub(GROUP)
+    }
+}
+
+/// What [`Fib::set_installed`] does to a prefix's route.
+#[derive(Clone, Copy, Debug)]
+pub enum RouteUpdate {
+    Keep,
+    /// Through next-hop group `n` ([`Fib::set_group`]).
+    Group(u32),
+    Remove,
+}
+
+/// What [`Fib::set_installed`] does to a prefix's sources.
+#[derive(Clone, Copy, Debug)]
+pub enum SourceUpdate<'a> {
+    Keep,
+    /// These connections (none: the prefix is no source of its own).
+    Set(&'a [ConnectionId]),
+    /// Refused over every connection ([`Fib::refuse_sources`]).
+    Refuse,
 }
 
 /// A prefix as the tables key it: the address as an integer, the length.
@@ -260,6 +292,68 @@ impl Fib {
         }
         self.put_route(&prefix, entry, GROUP + group);
         self.grouped += 1;
+    }
+
+    /// What `prefix` (exactly) holds, read once for
+    /// [`Fib::set_installed`]: its group and its sources.
+    pub fn installed(&self, prefix: &IpNet) -> Installed {
+        Installed(self.entry(prefix).unwrap_or(Entry::EMPTY))
+    }
+
+    /// The connections packets from a prefix may arrive over, as
+    /// [`Fib::sources_of`] gives them, from what [`Fib::installed`] read.
+    pub fn sources_in(&self, installed: Installed) -> Option<&[ConnectionId]> {
+        self.sources.get(installed.0.source()?).map(Vec::as_slice)
+    }
+
+    /// Sets the route (a group, or none) and the sources of `prefix` in
+    /// one write: what [`Fib::insert_group`] or [`Fib::remove`] and
+    /// [`Fib::set_sources`] or [`Fib::refuse_sources`] would do one after
+    /// the other, with one lookup (`was`, read by [`Fib::installed`] since
+    /// the last change of `prefix`) instead of several.
+    pub fn set_installed(
+        &mut self,
+        prefix: &IpNet,
+        was: Installed,
+        route: RouteUpdate,
+        sources: SourceUpdate,
+    ) {
+        let old = was.0;
+        let mut new = old;
+        match route {
+            RouteUpdate::Keep => {}
+            RouteUpdate::Group(group) if group < GROUP - 1 => new.route = GROUP + group,
+            RouteUpdate::Group(_) => {}
+            RouteUpdate::Remove => new.route = NONE,
+        }
+        match sources {
+            SourceUpdate::Keep => {}
+            SourceUpdate::Set([]) => new.source = NONE,
+            SourceUpdate::Set(list) => new.source = self.sources.acquire(list),
+            SourceUpdate::Refuse => new.source = self.sources.acquire(&[] as &[ConnectionId]),
+        }
+        if new == old {
+            // Acquired again: the count stays as it was.
+            if let Some(id) = new
+                .source()
+                .filter(|_| !matches!(sources, SourceUpdate::Keep))
+            {
+                self.sources.release(id);
+            }
+            return;
+        }
+        self.put(prefix, new);
+        if new.source != old.source || !matches!(sources, SourceUpdate::Keep) {
+            if let Some(id) = old.source() {
+                self.sources.release(id);
+            }
+        }
+        if new.route != old.route {
+            self.forget(old.route());
+            if new.route().is_some_and(|id| id >= GROUP) {
+                self.grouped += 1;
+            }
+        }
     }
 
     /// The group `prefix` (exactly, not by longest match) points at.

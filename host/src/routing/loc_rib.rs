@@ -31,7 +31,7 @@ use ipnet::IpNet;
 use super::decisions;
 use super::speaker::{Learned, Speaker};
 use crate::config::GatewayConfig;
-use crate::dataplane::fib::{ConnectionId, Fib, NextHop, TunnelId};
+use crate::dataplane::fib::{ConnectionId, Fib, NextHop, RouteUpdate, SourceUpdate, TunnelId};
 use crate::net_map::{FastMap, FastSet};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via};
@@ -335,26 +335,68 @@ impl LocRib {
         let Ok(decided) = self.decide_with(chunk, env, &mut sources) else {
             return;
         };
-        for (i, prefix) in chunk.iter().enumerate() {
-            if self.is_tunnel_route(prefix) {
-                continue;
+        for (i, (prefix, after)) in decided.into_iter().enumerate() {
+            if self.is_tunnel_route(&prefix) {
+                self.set(prefix, after, env.tunnels, changes);
+            } else {
+                self.install(prefix, after, sources.of(i), env.tunnels, changes);
             }
-            let sources = sources.of(i);
-            let current = self.fib.sources_of(prefix);
-            if sources.is_empty() && self.own.contains(prefix) {
-                // Ours, and no static route names it: refused.
-                if current != Some(&[]) {
-                    Arc::make_mut(&mut self.fib).refuse_sources(prefix);
-                    self.fib_changed = true;
+        }
+    }
+
+    /// Installs `prefix` over `after` (or uninstalls it) with `sources`
+    /// as the connections it may send from, if that changes it: one FIB
+    /// lookup and at most one write (the FIB is the record of both).
+    fn install(
+        &mut self,
+        prefix: IpNet,
+        after: Option<Vec<Via>>,
+        sources: &[ConnectionId],
+        tunnels: &[TunnelInfo],
+        changes: &mut Vec<RouteChange>,
+    ) {
+        let was = self.fib.installed(&prefix);
+        let current = self.fib.sources_in(was);
+        let source = if sources.is_empty() && self.own.contains(&prefix) {
+            // Ours, and no static route names it: refused.
+            match current {
+                Some([]) => SourceUpdate::Keep,
+                _ => SourceUpdate::Refuse,
+            }
+        } else if current.unwrap_or(&[]) != sources {
+            SourceUpdate::Set(sources)
+        } else {
+            SourceUpdate::Keep
+        };
+        let before = was.group();
+        let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
+        let route = if set(before).as_deref() == after.as_deref() {
+            RouteUpdate::Keep
+        } else {
+            let after = after.map(|v| self.intern(v));
+            if self.kernel_routes && before.is_some() != after.is_some() {
+                self.kernel_changes.push((prefix, after.is_some()));
+            }
+            let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
+            changes.push(RouteChange {
+                prefix,
+                before: set(before),
+                after: set(after),
+            });
+            self.fib_writes += 1;
+            match after {
+                Some(id) => {
+                    self.write_group(id, tunnels);
+                    RouteUpdate::Group(id)
                 }
-            } else if current.unwrap_or(&[]) != sources {
-                Arc::make_mut(&mut self.fib).set_sources(prefix, sources);
-                self.fib_changed = true;
+                None => RouteUpdate::Remove,
             }
+        };
+        if matches!((route, source), (RouteUpdate::Keep, SourceUpdate::Keep)) {
+            return;
         }
-        for (prefix, after) in decided {
-            self.set(prefix, after, env.tunnels, changes);
-        }
+        Arc::make_mut(&mut self.fib).set_installed(&prefix, was, route, source);
+        self.fib_changed = true;
     }
 
     /// Where each prefix of `chunk` would be installed (`None`: nowhere)
@@ -374,6 +416,7 @@ impl LocRib {
         sources: &mut Sources,
     ) -> Result<Vec<Decision>, String> {
         let mut table: Table = Vec::with_capacity(chunk.len());
+        let mut asked = Vec::new();
         let mut out = Vec::with_capacity(chunk.len());
         let usable = |t: TunnelId| env.usable.get(t.index()).copied().unwrap_or(false);
         let lone = env.selector.installs_lone_candidate();
@@ -400,16 +443,23 @@ impl LocRib {
                 [] => out.push((*prefix, None)),
                 // Installed as the selector would (it said so): no call.
                 [only] if lone => out.push((*prefix, Some(vec![(only.connection, only.tunnel)]))),
-                _ => table.push((*prefix, std::mem::take(&mut candidates))),
+                _ => {
+                    // Its place in `out`, filled once the selector answered.
+                    asked.push(out.len());
+                    out.push((*prefix, None));
+                    table.push((*prefix, std::mem::take(&mut candidates)));
+                }
             }
         }
         if !table.is_empty() {
             let input = decisions::prefix_candidates(env.cfg, env.tunnels, &table);
             let answer = env.selector.select(&input)?;
             let mut rows = decisions::installed(&table, &answer).into_iter().peekable();
-            for (prefix, _) in &table {
+            for ((prefix, _), at) in table.iter().zip(asked) {
                 let after = rows.next_if(|r| r.prefix == *prefix).map(|r| r.via);
-                out.push((*prefix, after));
+                if let Some(slot) = out.get_mut(at) {
+                    slot.1 = after;
+                }
             }
         }
         Ok(out)
@@ -477,22 +527,33 @@ impl LocRib {
             fib.remove(&prefix);
             return;
         };
-        let index = id as usize;
-        if !self.grouped.get(index).copied().unwrap_or(false) {
-            let Some(via) = self.via_sets.get(index) else {
-                return;
-            };
-            fib.set_group(id, table::next_hop(via, tunnels, &self.weights));
-            if self.grouped.len() <= index {
-                self.grouped.resize(index + 1, false);
-            }
-            if let Some(g) = self.grouped.get_mut(index) {
-                *g = true;
-            }
+        if self.write_group(id, tunnels) {
+            // A group without a weighted tunnel leaves the prefix to
+            // shorter ones in the FIB's lookup.
+            Arc::make_mut(&mut self.fib).insert_group(prefix, id);
         }
-        // A group without a weighted tunnel leaves the prefix to shorter
-        // ones in the FIB's lookup.
-        fib.insert_group(prefix, id);
+    }
+
+    /// Writes installed set `id`'s next-hop group into the FIB, unless it
+    /// is there already (a set's group is written at its first use, then
+    /// only by weight changes); false if there is no such set.
+    fn write_group(&mut self, id: u32, tunnels: &[TunnelInfo]) -> bool {
+        let index = id as usize;
+        if self.grouped.get(index).copied().unwrap_or(false) {
+            return true;
+        }
+        let Some(via) = self.via_sets.get(index) else {
+            return false;
+        };
+        let hop = table::next_hop(via, tunnels, &self.weights);
+        Arc::make_mut(&mut self.fib).set_group(id, hop);
+        if self.grouped.len() <= index {
+            self.grouped.resize(index + 1, false);
+        }
+        if let Some(g) = self.grouped.get_mut(index) {
+            *g = true;
+        }
+        true
     }
 
     /// New tunnel weights: each next-hop group is computed again (a few),

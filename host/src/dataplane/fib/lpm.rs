@@ -248,6 +248,12 @@ impl<T: Clone + Eq + Hash> Interner<T> {
     pub fn get(&self, id: u32) -> Option<&T> {
         self.items.get(id as usize).map(|(v, _)| v)
     }
+
+    /// Values with a user.
+    #[cfg(test)]
+    pub fn live(&self) -> usize {
+        self.ids.len()
+    }
 }
 
 #[cfg(test)]

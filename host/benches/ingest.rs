@@ -1,0 +1,384 @@
+//! Benchmark of the control plane's ingest, without I/O: a full table
+//! received over one BGP session, through the gateway core as the control
+//! thread drives it (decoding, the Adj-RIB-In, the import filter, the
+//! Loc-RIB and the FIB), on a fake clock. The routes benchmark
+//! (`scripts/bench-routes.sh`) measures the same work end to end beside
+//! BIRD, but on a shared 2-core machine its CPU times move by a fifth from
+//! run to run; this one runs the core alone, and under
+//! `valgrind --tool=callgrind` counts the same instructions every time.
+//!
+//! Run: `cargo bench -p sitelink --bench ingest [-- V4 V6 RUNS]` (defaults
+//! 1,000,000 IPv4 /24s, 200,000 IPv6 /48s, 5 runs). The routes arrive in a
+//! scattered order, as BIRD sends a table (its own hash order), in UPDATEs
+//! of one attribute set each, cut into 16 KiB reads as the transport hands
+//! them over. With `SITELINK_BENCH_WASM=1` the `bgp-filter` and
+//! `route-selection` slots hold the Wasm default plugins
+//! (`scripts/build-plugins.sh`), as in the routes benchmark; else the
+//! native defaults. This file owns only measurement; it asserts nothing
+//! but that every route arrived.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use sitelink::bgp::codec::{self, Context};
+use sitelink::bgp::message::{
+    AsSegment, Capability, Family, Message, Open, PathAttributes, SegmentKind,
+};
+use sitelink::bgp::transport::{PeerId, TransportEvent};
+use sitelink::dataplane::fib::Fib;
+use sitelink::dataplane::ProbeKind;
+use sitelink::gateway::{Action, Budget, Event, Gateway, Settings, Slots};
+use sitelink::liveness::bfd::{ControlPacket, State};
+use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
+use sitelink::topology::TunnelId;
+
+const PEER_ASN: u32 = 65000;
+/// What the transport hands over per read.
+const READ: usize = 16 * 1024;
+/// The driver stops reading BGP input while this many routes wait.
+const BACKLOG: usize = 16 * 1024;
+/// Route work per turn: a fixed count, so that runs do the same work
+/// whatever the machine's speed (the control thread uses 20 ms).
+const TURN_ROUTES: usize = 8 * 1024;
+/// Fake time per turn.
+const TURN: Duration = Duration::from_millis(2);
+
+type Error = Box<dyn std::error::Error>;
+
+fn config(dir: &Path, routes: usize) -> Result<sitelink::config::GatewayConfig, Error> {
+    let own = sitelink::keys::generate_private_key()?;
+    let key = dir.join("gw.key");
+    std::fs::write(&key, sitelink::keys::encode_key(&own))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    let far = sitelink::keys::generate_private_key()?;
+    let far = sitelink::keys::encode_key(&sitelink::keys::public_key_of(&far));
+    let tunnel = |endpoint: &str, cidr: &str| {
+        format!(
+            "[[connection.tunnel]]\nendpoint = \"{endpoint}\"\nremote = \"198.18.10.2:51820\"\n\
+             remote_public_key = \"{far}\"\ninside_cidr = \"{cidr}\"\n"
+        )
+    };
+    let text = format!(
+        "[gateway]\nname = \"vgw\"\nrole = \"vgw\"\nprivate_key_file = \"gw.key\"\n\n\
+         [tun]\nname = \"sl-bench\"\nmtu = 1420\n\n\
+         [[endpoint]]\nname = \"az1\"\nlisten = \"198.18.1.2:51820\"\n\n\
+         [[endpoint]]\nname = \"az2\"\nlisten = \"198.18.2.2:51820\"\n\n\
+         [route_table]\nkernel_routes = false\n\n\
+         [[connection]]\nname = \"office\"\nrouting = \"dynamic\"\n\n\
+         [connection.bgp]\nremote_asn = {PEER_ASN}\nmax_prefixes = {}\n\n{}\n{}\n\
+         [bgp]\nnetworks = [\"10.2.0.0/24\"]\n",
+        routes + 1000,
+        tunnel("az1", "169.254.10.0/30"),
+        tunnel("az2", "169.254.11.0/30"),
+    );
+    Ok(sitelink::config::parse(
+        &text,
+        Path::new("bench.toml"),
+        dir,
+    )?)
+}
+
+fn slots(wasm: bool) -> Result<Slots, Error> {
+    let mut slots = Slots {
+        failover: sitelink::policy::FailoverSlot::new(3),
+        selection: sitelink::policy::SelectionSlot::new(3),
+        filter: sitelink::policy::FilterSlot::new(3),
+    };
+    if wasm {
+        let dir = std::env::var_os("SITELINK_PLUGIN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../plugins/target/wasm32-wasip2/release")
+            });
+        let engine = PolicyEngine::new(EngineSettings::default())?;
+        let load = |slot, file: &str| engine.load(slot, &dir.join(file), BTreeMap::new());
+        slots
+            .filter
+            .install(load(Slot::BgpFilter, "default_bgp_filter.wasm")?)?;
+        slots
+            .selection
+            .install(load(Slot::RouteSelection, "default_route_selection.wasm")?)?;
+    }
+    Ok(slots)
+}
+
+/// The core on a fake clock, playing the far side.
+struct Core {
+    gw: Gateway,
+    now: Instant,
+    our_discr: [u32; 2],
+    fib: Option<Arc<Fib>>,
+    since_probe: Duration,
+}
+
+impl Core {
+    fn drain(&mut self) {
+        while let Some(action) = self.gw.poll_action() {
+            match action {
+                Action::SendBfd { tunnel, packet } => {
+                    if let (Ok(p), Some(d)) = (
+                        ControlPacket::decode(&packet),
+                        self.our_discr.get_mut(tunnel.index()),
+                    ) {
+                        *d = p.my_discr;
+                    }
+                }
+                Action::PublishFib(fib) => self.fib = Some(fib),
+                _ => {}
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.gw.handle(event, self.now);
+        self.drain();
+    }
+
+    fn bfd(&mut self, tunnel: usize, state: State) {
+        let packet = ControlPacket {
+            diag: 0,
+            state,
+            poll: false,
+            final_: false,
+            detect_mult: 3,
+            my_discr: 1000 + tunnel as u32,
+            your_discr: self.our_discr.get(tunnel).copied().unwrap_or(0),
+            desired_min_tx_us: 200_000,
+            required_min_rx_us: 200_000,
+            required_min_echo_rx_us: 0,
+            control_plane_independent: false,
+        };
+        self.event(Event::Probe {
+            tunnel: TunnelId(tunnel),
+            kind: ProbeKind::Bfd,
+            payload: packet.encode().to_vec(),
+        });
+    }
+
+    /// One turn of the control loop: the clock moves, timers and a
+    /// budget's worth of route work run, and the far side's probes keep
+    /// coming (one every 100 ms of fake time).
+    fn turn(&mut self) {
+        self.now += TURN;
+        self.since_probe += TURN;
+        if self.since_probe >= Duration::from_millis(100) {
+            self.since_probe = Duration::ZERO;
+            self.bfd(0, State::Up);
+            self.bfd(1, State::Up);
+        }
+        if self.now >= self.gw.poll_timeout() {
+            self.gw.handle_timeout(self.now);
+        }
+        self.drain();
+    }
+
+    fn data(&mut self, bytes: Vec<u8>) {
+        self.event(Event::Transport(TransportEvent::Data {
+            peer: PeerId(0),
+            conn: 1,
+            bytes,
+        }));
+    }
+
+    fn fib_routes(&self) -> usize {
+        self.fib.as_ref().map_or(0, |f| f.len())
+    }
+}
+
+fn wire(msg: &Message) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    codec::encode(msg, &ctx(), &mut out)?;
+    Ok(out)
+}
+
+fn ctx() -> Context {
+    Context {
+        four_octet_as: true,
+    }
+}
+
+/// `n` items in a scattered order: `i * step mod n` with `step` prime to
+/// `n`, about n / golden ratio.
+fn scattered(n: usize) -> impl Iterator<Item = usize> {
+    let mut step = ((n as f64) * 0.618_033_988_7) as usize | 1;
+    while gcd(step, n.max(1)) != 1 {
+        step += 2;
+    }
+    (0..n).map(move |i| (i * step) % n)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The feed as the peer sends it: UPDATEs of 1,024 prefixes (about what
+/// BIRD packs in 4 KiB), each its own attribute set, cut into reads.
+fn feed(v4: usize, v6: usize) -> Result<Vec<Vec<u8>>, Error> {
+    let v4_prefixes: Vec<IpNet> = scattered(v4)
+        .map(|i| {
+            let a = Ipv4Addr::from((20u32 << 24) + ((i as u32) << 8));
+            Ok(IpNet::V4(Ipv4Net::new(a, 24)?))
+        })
+        .collect::<Result<_, Error>>()?;
+    let v6_prefixes: Vec<IpNet> = scattered(v6)
+        .map(|i| {
+            let a = (0xfd10u128 << 112) | ((i as u128) << 80);
+            Ok(IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), 48)?))
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut stream = Vec::new();
+    let families = [
+        (
+            Family::IPV4_UNICAST,
+            &v4_prefixes,
+            IpAddr::V4(Ipv4Addr::new(169, 254, 10, 2)),
+        ),
+        (
+            Family::IPV6_UNICAST,
+            &v6_prefixes,
+            IpAddr::V6("fd99::1".parse()?),
+        ),
+    ];
+    for (family, prefixes, hop) in families {
+        for (n, chunk) in prefixes.chunks(1024).enumerate() {
+            let attrs = PathAttributes {
+                as_path: vec![AsSegment {
+                    kind: SegmentKind::Sequence,
+                    asns: vec![PEER_ASN, 65010 + (n % 1000) as u32],
+                }],
+                ..PathAttributes::default()
+            };
+            for msg in codec::encode_announcements(&attrs, family, &[hop], chunk, &ctx()) {
+                stream.extend(msg);
+            }
+        }
+    }
+    Ok(stream.chunks(READ).map(<[u8]>::to_vec).collect())
+}
+
+/// One run: a fresh core, its probes and session up, then the feed, read
+/// while fewer than [`BACKLOG`] routes wait, a turn between reads. Returns
+/// the time from the first read to every route in the published FIB.
+fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Duration, Error> {
+    let cfg = Arc::new(config(dir, routes)?);
+    let settings = Settings {
+        budget: Budget {
+            time: None,
+            routes: TURN_ROUTES,
+        },
+        seed: 7,
+        changes_shown: 0,
+    };
+    let now = Instant::now();
+    let gw = Gateway::new(cfg, slots(wasm)?, settings, now);
+    let mut core = Core {
+        gw,
+        now,
+        our_discr: [0; 2],
+        fib: None,
+        since_probe: Duration::ZERO,
+    };
+    core.drain();
+    for t in 0..2 {
+        core.event(Event::Handshake {
+            tunnel: TunnelId(t),
+            established: true,
+        });
+    }
+    core.turn();
+    for t in 0..2 {
+        for state in [State::Down, State::Init, State::Up] {
+            core.bfd(t, state);
+        }
+    }
+    core.event(Event::Transport(TransportEvent::Connected {
+        peer: PeerId(0),
+        conn: 1,
+    }));
+    let open = Open {
+        asn: PEER_ASN,
+        hold_time: 90,
+        router_id: Ipv4Addr::new(10, 255, 0, 2),
+        capabilities: vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(PEER_ASN),
+        ],
+    };
+    let mut hello = wire(&Message::Open(open))?;
+    hello.extend(wire(&Message::Keepalive)?);
+    core.data(hello);
+    core.turn();
+    let before = core.fib_routes();
+    let start = Instant::now();
+    let mut next = reads.iter();
+    let mut pending = next.next();
+    while core.fib_routes() < before + routes {
+        while let Some(bytes) = pending.filter(|_| core.gw.backlog() < BACKLOG) {
+            core.data(bytes.clone());
+            pending = next.next();
+        }
+        core.turn();
+        if pending.is_none() && !core.gw.has_work() && !core.gw.publish_pending() {
+            break;
+        }
+    }
+    let took = start.elapsed();
+    let got = core.fib_routes() - before;
+    if got != routes {
+        return Err(format!("{got} of {routes} routes reached the FIB").into());
+    }
+    Ok(took)
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let v4 = args.first().copied().unwrap_or(1_000_000);
+    let v6 = args.get(1).copied().unwrap_or(200_000);
+    let runs = args.get(2).copied().unwrap_or(5).max(1);
+    let wasm = std::env::var_os("SITELINK_BENCH_WASM").is_some_and(|v| v == "1");
+    let dir = std::env::temp_dir().join(format!("sitelink-bench-ingest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let reads = feed(v4, v6)?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = run(&dir, wasm, &reads, v4 + v6);
+        if let Err(e) = &t {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("{e}").into());
+        }
+        times.extend(t);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let per_route = median.as_nanos() as f64 / (v4 + v6) as f64;
+    println!(
+        "ingest of {v4} IPv4 + {v6} IPv6 routes, {} plugins: median {:.3} s of {runs} \
+         (min {:.3}, max {:.3}), {per_route:.0} ns per route, {:.0}k routes/s",
+        if wasm {
+            "Wasm default"
+        } else {
+            "native default"
+        },
+        median.as_secs_f64(),
+        times.first().map_or(0.0, Duration::as_secs_f64),
+        times.last().map_or(0.0, Duration::as_secs_f64),
+        (v4 + v6) as f64 / median.as_secs_f64() / 1e3,
+    );
+    Ok(())
+}
