@@ -172,6 +172,8 @@ pub struct LocRib {
     /// Every installed set in use or seen (few: one per combination), by id.
     via_sets: Vec<Vias>,
     via_ids: FastMap<Vias, u32>,
+    /// The set [`LocRib::intern`] gave last.
+    last_via: u32,
     /// Installed sets whose FIB group is written (under `weights`), by id.
     grouped: Vec<bool>,
     /// Prefixes to select again (a prefix may be queued twice: the second
@@ -215,6 +217,7 @@ impl LocRib {
             under_tunnel: Vec::new(),
             via_sets: Vec::new(),
             via_ids: FastMap::default(),
+            last_via: 0,
             grouped: Vec::new(),
             weights: Vec::new(),
             fib: Arc::new(fib),
@@ -503,13 +506,26 @@ impl LocRib {
     }
 
     fn intern(&mut self, via: Vec<Via>) -> u32 {
-        if let Some(id) = self.via_ids.get(via.as_slice()) {
-            return *id;
+        // Prefixes come in runs of one set (one peer's routes): the last
+        // one is compared before the map is hashed.
+        if self
+            .via_sets
+            .get(self.last_via as usize)
+            .is_some_and(|v| **v == *via)
+        {
+            return self.last_via;
         }
-        let id = u32::try_from(self.via_sets.len()).unwrap_or(u32::MAX);
-        let v: Vias = via.into();
-        self.via_sets.push(v.clone());
-        self.via_ids.insert(v, id);
+        let id = match self.via_ids.get(via.as_slice()) {
+            Some(id) => *id,
+            None => {
+                let id = u32::try_from(self.via_sets.len()).unwrap_or(u32::MAX);
+                let v: Vias = via.into();
+                self.via_sets.push(v.clone());
+                self.via_ids.insert(v, id);
+                id
+            }
+        };
+        self.last_via = id;
         id
     }
 

@@ -189,6 +189,9 @@ pub struct Interner<T: Clone + Eq + Hash> {
     items: Vec<(T, usize)>,
     ids: FastMap<T, u32>,
     free: Vec<u32>,
+    /// The id acquired last: a table's prefixes come in runs of one value
+    /// (one peer's, one connection's), found again without hashing.
+    last: u32,
 }
 
 impl<T: Clone + Eq + Hash> Default for Interner<T> {
@@ -197,6 +200,7 @@ impl<T: Clone + Eq + Hash> Default for Interner<T> {
             items: Vec::new(),
             ids: FastMap::default(),
             free: Vec::new(),
+            last: 0,
         }
     }
 }
@@ -209,10 +213,17 @@ impl<T: Clone + Eq + Hash> Interner<T> {
         T: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = T> + ?Sized,
     {
+        if let Some((item, n)) = self.items.get_mut(self.last as usize) {
+            if *n > 0 && Borrow::<Q>::borrow(&*item) == value {
+                *n += 1;
+                return self.last;
+            }
+        }
         if let Some(id) = self.ids.get(value) {
             if let Some(item) = self.items.get_mut(*id as usize) {
                 item.1 += 1;
             }
+            self.last = *id;
             return *id;
         }
         let owned = value.to_owned();
@@ -229,6 +240,7 @@ impl<T: Clone + Eq + Hash> Interner<T> {
             }
         };
         self.ids.insert(owned, id);
+        self.last = id;
         id
     }
 

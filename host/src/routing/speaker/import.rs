@@ -9,121 +9,24 @@
 //! the batch); its max-prefix close is the only thing here that acts on a
 //! session. No transport is touched.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 
 use std::time::Instant;
 
 use tracing::warn;
 
+use super::guard::Guard;
 use super::{family_of, warn_refused, BgpPeer, Speaker, FILTER_CHUNK};
 use crate::bgp::fsm::Output;
 use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
 };
-use crate::config::{GatewayConfig, MaxPrefixAction};
-use crate::dataplane::fib::ConnectionId;
+use crate::config::MaxPrefixAction;
 use crate::net_map::FastSet;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
 use crate::routing::wit_route;
-
-/// The link-local ranges (169.254.0.0/16, fe80::/10).
-const LINK_LOCAL: [IpNet; 2] = [
-    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 16)),
-    IpNet::V6(Ipv6Net::new_assert(
-        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
-        10,
-    )),
-];
-
-/// Prefixes the host never learns, whatever the filter says.
-pub struct Guard {
-    /// The tunnels' inside addresses live here.
-    link_local: [IpNet; 2],
-    /// The tunnels' IPv6 inside /126s (`inside_ipv6_cidr`).
-    inside_v6: Vec<IpNet>,
-    /// This gateway's `[bgp] networks`.
-    own: Vec<IpNet>,
-    /// Static routes, by connection.
-    statics: Vec<(IpNet, ConnectionId)>,
-    /// Endpoint and far-endpoint addresses (the tunnels' outer addresses).
-    outer: Vec<IpAddr>,
-}
-
-impl Guard {
-    pub fn new(cfg: &GatewayConfig) -> Guard {
-        Guard {
-            link_local: LINK_LOCAL,
-            inside_v6: cfg
-                .connections
-                .iter()
-                .flat_map(|c| c.tunnels.iter().filter_map(|t| t.inside_ipv6))
-                .map(|i| IpNet::V6(i.cidr))
-                .collect(),
-            own: cfg.bgp.networks.clone(),
-            statics: cfg
-                .connections
-                .iter()
-                .enumerate()
-                .flat_map(|(i, c)| c.static_routes.iter().map(move |p| (*p, ConnectionId(i))))
-                .collect(),
-            outer: cfg
-                .endpoints
-                .iter()
-                .map(|e| e.listen.ip())
-                .chain(
-                    cfg.connections
-                        .iter()
-                        .flat_map(|c| c.tunnels.iter().map(|t| t.remote.ip())),
-                )
-                .filter(|ip| !ip.is_unspecified())
-                .collect(),
-        }
-    }
-
-    /// Why a route for `prefix` learned over `connection` is refused, if it
-    /// is: it lies within the link-local ranges of the inside addresses,
-    /// within this gateway's networks or another connection's static routes,
-    /// or (unless it is a default route) holds a tunnel's outer address, so
-    /// the tunnel would be routed into itself.
-    pub fn refuses(&self, prefix: &IpNet, connection: ConnectionId) -> Option<String> {
-        // A default route (ours or another connection's) holds every
-        // prefix without claiming them: more specific routes are normal.
-        let within = |outer: &IpNet| outer.prefix_len() > 0 && outer.contains(prefix);
-        if self.link_local.iter().any(within) {
-            return Some(format!(
-                "{prefix} lies within the tunnels' link-local inside addresses"
-            ));
-        }
-        if let Some(inside) = self.inside_v6.iter().find(|n| within(n)) {
-            return Some(format!(
-                "{prefix} lies within the tunnel inside addresses {inside}"
-            ));
-        }
-        if let Some(own) = self.own.iter().find(|n| within(n)) {
-            return Some(format!("{prefix} lies within this gateway's network {own}"));
-        }
-        if let Some((p, _)) = self
-            .statics
-            .iter()
-            .find(|(p, c)| *c != connection && within(p))
-        {
-            return Some(format!(
-                "{prefix} lies within another connection's static route {p}"
-            ));
-        }
-        if prefix.prefix_len() > 0 {
-            if let Some(ip) = self.outer.iter().find(|ip| prefix.contains(*ip)) {
-                return Some(format!(
-                    "{prefix} holds the tunnel endpoint address {ip}: the tunnel would be routed into itself"
-                ));
-            }
-        }
-        None
-    }
-}
 
 /// What an UPDATE from an external peer must satisfy beyond its encoding:
 /// LOCAL_PREF is not for external peers and is discarded (RFC 4271 section
@@ -678,105 +581,5 @@ mod tests {
         let mut u = update(&[65000]);
         external_checks(&mut u, 65000, 64512, &[Family::IPV6_UNICAST]);
         assert!(u.nlri.is_empty());
-    }
-
-    fn guard() -> Guard {
-        let net = |s: &str| s.parse::<IpNet>().unwrap();
-        Guard {
-            link_local: LINK_LOCAL,
-            inside_v6: vec!["fd00:0:0:10::/126".parse().unwrap()],
-            own: vec![net("10.2.0.0/24"), net("fd00:2::/64")],
-            statics: vec![(net("10.9.0.0/16"), ConnectionId(1))],
-            outer: vec![
-                "198.18.1.2".parse().unwrap(),
-                "198.18.10.2".parse().unwrap(),
-            ],
-        }
-    }
-
-    #[test]
-    fn the_guard_refuses_hijacks_and_lets_the_rest_through() {
-        let g = guard();
-        let refused = |p: &str| g.refuses(&p.parse().unwrap(), ConnectionId(0));
-        assert_eq!(
-            refused("169.254.10.2/32").as_deref(),
-            Some("169.254.10.2/32 lies within the tunnels' link-local inside addresses")
-        );
-        assert!(refused("fe80::/64").is_some());
-        assert_eq!(
-            refused("10.2.0.128/25").as_deref(),
-            Some("10.2.0.128/25 lies within this gateway's network 10.2.0.0/24")
-        );
-        assert!(refused("10.2.0.0/24").is_some());
-        assert!(
-            refused("10.9.1.0/24").is_some(),
-            "another connection's prefix"
-        );
-        assert!(
-            g.refuses(&"10.9.1.0/24".parse().unwrap(), ConnectionId(1))
-                .is_none(),
-            "its own"
-        );
-        assert_eq!(
-            refused("198.18.0.0/15").as_deref(),
-            Some("198.18.0.0/15 holds the tunnel endpoint address 198.18.1.2: the tunnel would be routed into itself")
-        );
-        assert!(refused("0.0.0.0/0").is_none(), "a default route is allowed");
-        assert!(
-            refused("10.0.0.0/8").is_none(),
-            "a covering route is allowed"
-        );
-        assert!(refused("10.1.0.0/24").is_none());
-        assert!(refused("fd00:1::/64").is_none());
-        assert_eq!(
-            refused("fd00:0:0:10::2/128").as_deref(),
-            Some("fd00:0:0:10::2/128 lies within the tunnel inside addresses fd00:0:0:10::/126")
-        );
-        assert!(refused("fd00:0:0:10::/126").is_some());
-        assert!(
-            refused("fd00::/8").is_none(),
-            "a route covering the inside /126 is allowed: the /126 is longer"
-        );
-    }
-
-    #[test]
-    fn over_an_ipv6_underlay_prefixes_holding_the_endpoints_are_refused() {
-        let net = |s: &str| s.parse::<IpNet>().unwrap();
-        let g = Guard {
-            link_local: LINK_LOCAL,
-            inside_v6: vec![],
-            own: vec![],
-            statics: vec![],
-            outer: vec![
-                "2001:db8:1::2".parse().unwrap(),
-                "2001:db8:10::2".parse().unwrap(),
-            ],
-        };
-        let refused = |p: &str| g.refuses(&net(p), ConnectionId(0));
-        assert_eq!(
-            refused("2001:db8::/32").as_deref(),
-            Some("2001:db8::/32 holds the tunnel endpoint address 2001:db8:1::2: the tunnel would be routed into itself")
-        );
-        assert!(refused("2001:db8:10::2/128").is_some());
-        assert!(refused("::/1").is_some(), "half of the space holds them");
-        assert!(refused("::/0").is_none(), "a default route is allowed");
-        assert!(refused("0.0.0.0/0").is_none());
-        assert!(refused("2001:db8:2::/48").is_none());
-        assert!(refused("198.18.0.0/15").is_none(), "no IPv4 endpoint here");
-    }
-
-    #[test]
-    fn a_default_route_of_ours_or_a_static_one_claims_nothing() {
-        let net = |s: &str| s.parse::<IpNet>().unwrap();
-        let g = Guard {
-            link_local: LINK_LOCAL,
-            inside_v6: vec!["fd00:0:0:10::/126".parse().unwrap()],
-            own: vec![net("0.0.0.0/0"), net("::/0"), net("10.2.0.0/24")],
-            statics: vec![(net("0.0.0.0/0"), ConnectionId(1))],
-            outer: vec![],
-        };
-        assert!(g.refuses(&net("10.1.0.0/24"), ConnectionId(0)).is_none());
-        assert!(g.refuses(&net("fd00:1::/64"), ConnectionId(0)).is_none());
-        assert!(g.refuses(&net("10.2.0.0/25"), ConnectionId(0)).is_some());
     }
 }

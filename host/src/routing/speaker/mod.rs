@@ -33,6 +33,7 @@ mod events;
 mod export;
 mod export_job;
 mod graceful;
+mod guard;
 mod import;
 mod peers;
 mod views;
@@ -48,7 +49,7 @@ use crate::policy::{FilterSlot, Peer};
 use crate::topology::TunnelInfo;
 use accepted::Accepted;
 pub use export::{DRAIN_MED, DRAIN_PREPEND};
-use import::Guard;
+use guard::Guard;
 use peers::peer_for;
 pub use views::{FilterDryRun, Learned, Overlay};
 
