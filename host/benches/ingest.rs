@@ -14,8 +14,10 @@
 //! them over. With `SITELINK_BENCH_WASM=1` the `bgp-filter` and
 //! `route-selection` slots hold the Wasm default plugins
 //! (`scripts/build-plugins.sh`), as in the routes benchmark; else the
-//! native defaults. This file owns only measurement; it asserts nothing
-//! but that every route arrived.
+//! native defaults. Then the session goes down and every route leaves:
+//! the down event's time, the longest turn after it, and the time until
+//! the FIB holds none of them. This file owns only measurement; it asserts
+//! nothing but that every route arrived and left.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -269,7 +271,7 @@ fn feed(v4: usize, v6: usize) -> Result<Vec<Vec<u8>>, Error> {
 /// One run: a fresh core, its probes and session up, then the feed, read
 /// while fewer than [`BACKLOG`] routes wait, a turn between reads. Returns
 /// the time from the first read to every route in the published FIB.
-fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Duration, Error> {
+fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, Error> {
     let cfg = Arc::new(config(dir, routes)?);
     let settings = Settings {
         budget: Budget {
@@ -339,7 +341,41 @@ fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Durat
     if got != routes {
         return Err(format!("{got} of {routes} routes reached the FIB").into());
     }
-    Ok(took)
+    // The session goes down: every route leaves, spread over turns.
+    let start = Instant::now();
+    core.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: 1,
+    }));
+    let event = start.elapsed();
+    let mut longest = Duration::ZERO;
+    while core.gw.has_work() || core.gw.publish_pending() {
+        let turn = Instant::now();
+        core.turn();
+        longest = longest.max(turn.elapsed());
+    }
+    let left = core.fib_routes();
+    if left > before {
+        return Err(format!("{} routes left the FIB of {routes}", before + routes - left).into());
+    }
+    Ok(Run {
+        ingest: took,
+        down_event: event,
+        down_turn: longest,
+        down: start.elapsed(),
+    })
+}
+
+/// One run's times.
+struct Run {
+    /// From the first read to every route in the published FIB.
+    ingest: Duration,
+    /// The session's down event (its connection closed).
+    down_event: Duration,
+    /// The longest turn after it.
+    down_turn: Duration,
+    /// From the down event to every route out of the published FIB.
+    down: Duration,
 }
 
 fn main() -> Result<(), Error> {
@@ -364,9 +400,17 @@ fn main() -> Result<(), Error> {
         times.extend(t);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    let per_route = median.as_nanos() as f64 / (v4 + v6) as f64;
+    let median = |f: fn(&Run) -> Duration| {
+        let mut v: Vec<Duration> = times.iter().map(f).collect();
+        v.sort();
+        (
+            v.get(v.len() / 2).copied().unwrap_or_default(),
+            v.first().copied().unwrap_or_default(),
+            v.last().copied().unwrap_or_default(),
+        )
+    };
+    let (ingest, min, max) = median(|r| r.ingest);
+    let per_route = ingest.as_nanos() as f64 / (v4 + v6) as f64;
     println!(
         "ingest of {v4} IPv4 + {v6} IPv6 routes, {} plugins: median {:.3} s of {runs} \
          (min {:.3}, max {:.3}), {per_route:.0} ns per route, {:.0}k routes/s",
@@ -375,10 +419,21 @@ fn main() -> Result<(), Error> {
         } else {
             "native default"
         },
-        median.as_secs_f64(),
-        times.first().map_or(0.0, Duration::as_secs_f64),
-        times.last().map_or(0.0, Duration::as_secs_f64),
-        (v4 + v6) as f64 / median.as_secs_f64() / 1e3,
+        ingest.as_secs_f64(),
+        min.as_secs_f64(),
+        max.as_secs_f64(),
+        (v4 + v6) as f64 / ingest.as_secs_f64() / 1e3,
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (event, ..) = median(|r| r.down_event);
+    let (turn, ..) = median(|r| r.down_turn);
+    let (down, ..) = median(|r| r.down);
+    println!(
+        "session down with them (medians): the event {:.1} ms, longest turn after it {:.1} ms, \
+         every route out of the FIB in {:.3} s",
+        ms(event),
+        ms(turn),
+        down.as_secs_f64(),
     );
     Ok(())
 }

@@ -106,15 +106,6 @@ impl AdjRibIn {
         out
     }
 
-    /// Forgets everything (the session went down). Returns the prefixes
-    /// that had a route, in no order (a million of them are not sorted on
-    /// the control thread).
-    pub fn clear(&mut self) -> Vec<IpNet> {
-        self.excess.clear();
-        self.warned = false;
-        self.routes.take_keys()
-    }
-
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
         self.routes.get(prefix)
     }
@@ -313,8 +304,9 @@ mod tests {
         assert_eq!((a.changed, a.withdrawn), (vec![net("10.3.0.0/16")], 1));
         assert!(a.before[0].is_some());
         assert_eq!(rib.len(), 1);
-        assert_eq!(rib.clear(), vec![net("10.1.0.0/24")]);
-        assert!(rib.is_empty());
+        let mut left = Vec::new();
+        rib.walk(&mut Walk::default(), usize::MAX, &mut left);
+        assert_eq!(left, vec![net("10.1.0.0/24")]);
     }
 
     #[test]

@@ -293,6 +293,7 @@ impl Gateway {
     /// Route work is queued (filter, selection, or an admin job).
     pub fn has_work(&self) -> bool {
         self.speaker.filter_backlog() > 0
+            || self.speaker.withdraw_backlog() > 0
             || self.speaker.export_backlog() > 0
             || self.rib.pending() > 0
             || !self.jobs.is_empty()
@@ -307,7 +308,7 @@ impl Gateway {
     /// reading BGP input while this is high, so that TCP pushes back on the
     /// peer rather than memory growing.
     pub fn backlog(&self) -> usize {
-        self.speaker.filter_backlog() + self.rib.pending()
+        self.speaker.filter_backlog() + self.speaker.withdraw_backlog() + self.rib.pending()
     }
 
     /// Runs what is due at `now`: session and probe timers, the failover
@@ -401,6 +402,13 @@ impl Gateway {
             left = left.saturating_sub(did);
             total += did;
             did = 0;
+            // A session's routes that went with it reach the selection a
+            // chunk at a time (no turn lists them all); the walk itself is
+            // cheap, the selection is the work the budget counts.
+            let chunk = crate::routing::speaker::FILTER_CHUNK;
+            if self.rib.pending() < chunk && self.speaker.withdraw_step(chunk) > 0 {
+                self.rib.mark(self.speaker.take_dirty());
+            }
             if self.rib.pending() > 0 && !spent(left) {
                 let usable = self.usable();
                 let mut env = Env {
@@ -426,7 +434,8 @@ impl Gateway {
                 left = left.saturating_sub(n);
             }
             total += did;
-            if (did == 0 && self.speaker.filter_backlog() == 0) || spent(left) {
+            let more = self.speaker.filter_backlog() > 0 || self.speaker.withdraw_backlog() > 0;
+            if (did == 0 && !more) || spent(left) {
                 break;
             }
         }

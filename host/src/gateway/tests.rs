@@ -794,3 +794,4 @@ mod graceful;
 mod graceful_edges;
 mod plugins;
 mod reload;
+mod scale;

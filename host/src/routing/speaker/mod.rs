@@ -141,6 +141,10 @@ pub struct Speaker {
     next_conn: ConnId,
     /// Where [`Speaker::filter_queued`] starts, so that peers take turns.
     next_to_filter: usize,
+    /// The Adj-RIBs-In of sessions that went down, walked a map at a time
+    /// into `dirty` ([`Speaker::withdraw_step`]) so that no turn lists a
+    /// million prefixes; with the prefixes each walk took.
+    gone: VecDeque<(AdjRibIn, Walk, usize)>,
     guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
@@ -165,6 +169,7 @@ impl Speaker {
             events: Vec::new(),
             next_conn: 1,
             next_to_filter: 0,
+            gone: VecDeque::new(),
             guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
@@ -360,6 +365,33 @@ impl Speaker {
             .sum()
     }
 
+    /// Prefixes of sessions that went down not yet handed to the route
+    /// selection (as [`Speaker::filter_backlog`] counts a walk).
+    pub fn withdraw_backlog(&self) -> usize {
+        let left = |(adj, _, taken): &(AdjRibIn, Walk, usize)| adj.len().saturating_sub(*taken);
+        self.gone.iter().map(|g| left(g).max(1)).sum()
+    }
+
+    /// Makes the next prefixes of the sessions that went down dirty (their
+    /// routes are gone: the selection looks at them again), at least `min`
+    /// unless none are left, a map of an old Adj-RIB-In at a time; how
+    /// many. An old table is dropped once walked.
+    pub fn withdraw_step(&mut self, min: usize) -> usize {
+        let mut n = 0;
+        while n < min {
+            let Some((adj, walk, taken)) = self.gone.front_mut() else {
+                break;
+            };
+            let got = adj.walk(walk, min - n, &mut self.dirty);
+            *taken += got;
+            n += got;
+            if walk.is_over() {
+                self.gone.pop_front();
+            }
+        }
+        n
+    }
+
     /// Runs the import filter over queued routes, up to `max` of them, in
     /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
     /// taking turns; the prefixes whose accepted route changed become dirty.
@@ -539,9 +571,12 @@ impl Speaker {
                     p.accepted.clear();
                     p.to_filter.clear();
                     p.refilter = None;
-                    self.dirty.extend(p.adj_in.clear());
+                    let gone = std::mem::take(&mut p.adj_in);
                     p.adj_out.clear();
                     p.export_job = None;
+                    if !gone.is_empty() {
+                        self.gone.push_back((gone, Walk::default(), 0));
+                    }
                 }
             }
         }
