@@ -264,7 +264,7 @@ impl Gateway {
         self.tunnel_event(id, crate::api::TunnelEventKind::Liveness, state, &detail);
         self.health_changed = true;
         // Routes learned over a tunnel count only while its probe is up.
-        self.rib.mark(self.speaker.accepted_over(id));
+        self.speaker.reselect_over(id);
         if t.from == State::Up {
             self.speaker.tunnel_down(id, now, &mut self.slots.filter);
         }
@@ -313,7 +313,7 @@ impl Gateway {
                 );
             }
             self.health_changed = true;
-            self.rib.mark(self.speaker.accepted_over(id));
+            self.speaker.reselect_over(id);
             self.speaker.tunnel_down(id, now, &mut self.slots.filter);
             if let Some(slot) = self.up_since.get_mut(i) {
                 *slot = None;

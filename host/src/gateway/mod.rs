@@ -293,7 +293,7 @@ impl Gateway {
     /// Route work is queued (filter, selection, or an admin job).
     pub fn has_work(&self) -> bool {
         self.speaker.filter_backlog() > 0
-            || self.speaker.withdraw_backlog() > 0
+            || self.speaker.reselect_backlog() > 0
             || self.speaker.export_backlog() > 0
             || self.rib.pending() > 0
             || !self.jobs.is_empty()
@@ -308,7 +308,7 @@ impl Gateway {
     /// reading BGP input while this is high, so that TCP pushes back on the
     /// peer rather than memory growing.
     pub fn backlog(&self) -> usize {
-        self.speaker.filter_backlog() + self.speaker.withdraw_backlog() + self.rib.pending()
+        self.speaker.filter_backlog() + self.speaker.reselect_backlog() + self.rib.pending()
     }
 
     /// Runs what is due at `now`: session and probe timers, the failover
@@ -406,7 +406,7 @@ impl Gateway {
             // chunk at a time (no turn lists them all); the walk itself is
             // cheap, the selection is the work the budget counts.
             let chunk = crate::routing::speaker::FILTER_CHUNK;
-            if self.rib.pending() < chunk && self.speaker.withdraw_step(chunk) > 0 {
+            if self.rib.pending() < chunk && self.speaker.reselect_step(chunk) > 0 {
                 self.rib.mark(self.speaker.take_dirty());
             }
             if self.rib.pending() > 0 && !spent(left) {
@@ -434,7 +434,7 @@ impl Gateway {
                 left = left.saturating_sub(n);
             }
             total += did;
-            let more = self.speaker.filter_backlog() > 0 || self.speaker.withdraw_backlog() > 0;
+            let more = self.speaker.filter_backlog() > 0 || self.speaker.reselect_backlog() > 0;
             if (did == 0 && !more) || spent(left) {
                 break;
             }

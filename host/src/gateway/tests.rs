@@ -482,6 +482,10 @@ fn a_tunnel_down_moves_100k_routes_in_one_step_without_rewriting_them() {
                 written <= (budget.routes + 1024) as u64,
                 "{written} FIB writes"
             );
+            // Its routes reach the selection's queue a chunk at a time:
+            // no step lists them all.
+            let queued = h.gw.rib.pending();
+            assert!(queued <= 1024 + 2 * ROUTES / 64, "{queued} queued at once");
             break;
         }
         assert!(

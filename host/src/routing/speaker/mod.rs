@@ -128,6 +128,14 @@ impl BgpPeer {
     }
 }
 
+/// A table whose prefixes the route selection looks at again.
+enum Reselect {
+    /// The Adj-RIB-In of a session that went down (its routes are gone).
+    Gone(AdjRibIn),
+    /// A session's Adj-RIB-In as it is (its tunnel's liveness changed).
+    Peer(usize),
+}
+
 pub struct Speaker {
     peers: Vec<BgpPeer>,
     /// Prefixes whose accepted routes may have changed since the control
@@ -141,10 +149,11 @@ pub struct Speaker {
     next_conn: ConnId,
     /// Where [`Speaker::filter_queued`] starts, so that peers take turns.
     next_to_filter: usize,
-    /// The Adj-RIBs-In of sessions that went down, walked a map at a time
-    /// into `dirty` ([`Speaker::withdraw_step`]) so that no turn lists a
-    /// million prefixes; with the prefixes each walk took.
-    gone: VecDeque<(AdjRibIn, Walk, usize)>,
+    /// Tables whose every prefix the route selection must look at again,
+    /// walked a map at a time into `dirty` ([`Speaker::reselect_step`]) so
+    /// that no turn lists a million prefixes; with the prefixes each walk
+    /// took.
+    reselect: VecDeque<(Reselect, Walk, usize)>,
     guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
@@ -169,7 +178,7 @@ impl Speaker {
             events: Vec::new(),
             next_conn: 1,
             next_to_filter: 0,
-            gone: VecDeque::new(),
+            reselect: VecDeque::new(),
             guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
@@ -365,28 +374,53 @@ impl Speaker {
             .sum()
     }
 
-    /// Prefixes of sessions that went down not yet handed to the route
-    /// selection (as [`Speaker::filter_backlog`] counts a walk).
-    pub fn withdraw_backlog(&self) -> usize {
-        let left = |(adj, _, taken): &(AdjRibIn, Walk, usize)| adj.len().saturating_sub(*taken);
-        self.gone.iter().map(|g| left(g).max(1)).sum()
+    /// Every prefix learned over `tunnel` is to be selected again (its
+    /// liveness changed: its routes count only while its probe is up),
+    /// walked a chunk at a time ([`Speaker::reselect_step`]).
+    pub fn reselect_over(&mut self, tunnel: TunnelId) {
+        for (id, p) in self.peers.iter().enumerate() {
+            if p.tunnel == tunnel && !p.adj_in.is_empty() {
+                self.reselect
+                    .push_back((Reselect::Peer(id), Walk::default(), 0));
+            }
+        }
     }
 
-    /// Makes the next prefixes of the sessions that went down dirty (their
-    /// routes are gone: the selection looks at them again), at least `min`
-    /// unless none are left, a map of an old Adj-RIB-In at a time; how
-    /// many. An old table is dropped once walked.
-    pub fn withdraw_step(&mut self, min: usize) -> usize {
+    /// Prefixes still to be handed to the route selection by
+    /// [`Speaker::reselect_step`] (counted as [`Speaker::filter_backlog`]
+    /// counts a walk).
+    pub fn reselect_backlog(&self) -> usize {
+        self.reselect
+            .iter()
+            .map(|(table, _, taken)| {
+                let len = match table {
+                    Reselect::Gone(adj) => adj.len(),
+                    Reselect::Peer(id) => self.peers.get(*id).map_or(0, |p| p.adj_in.len()),
+                };
+                len.saturating_sub(*taken).max(1)
+            })
+            .sum()
+    }
+
+    /// Makes the next prefixes of the tables queued for re-selection dirty
+    /// (the routes of a session that went down, those over a tunnel whose
+    /// probe changed), at least `min` unless none are left, a map of an
+    /// Adj-RIB-In at a time; how many. A walked old table is dropped.
+    pub fn reselect_step(&mut self, min: usize) -> usize {
         let mut n = 0;
         while n < min {
-            let Some((adj, walk, taken)) = self.gone.front_mut() else {
+            let Some((table, walk, taken)) = self.reselect.front_mut() else {
                 break;
             };
-            let got = adj.walk(walk, min - n, &mut self.dirty);
+            let adj = match table {
+                Reselect::Gone(adj) => Some(&*adj),
+                Reselect::Peer(id) => self.peers.get(*id).map(|p| &p.adj_in),
+            };
+            let got = adj.map_or(0, |adj| adj.walk(walk, min - n, &mut self.dirty));
             *taken += got;
             n += got;
-            if walk.is_over() {
-                self.gone.pop_front();
+            if adj.is_none() || walk.is_over() {
+                self.reselect.pop_front();
             }
         }
         n
@@ -575,7 +609,8 @@ impl Speaker {
                     p.adj_out.clear();
                     p.export_job = None;
                     if !gone.is_empty() {
-                        self.gone.push_back((gone, Walk::default(), 0));
+                        let walk = (Reselect::Gone(gone), Walk::default(), 0);
+                        self.reselect.push_back(walk);
                     }
                 }
             }

@@ -241,14 +241,6 @@ impl Speaker {
         (shown, overlay.len())
     }
 
-    /// Every prefix accepted over `tunnel` (its liveness changed).
-    pub fn accepted_over(&self, tunnel: TunnelId) -> Vec<IpNet> {
-        self.established()
-            .filter(|p| p.tunnel == tunnel)
-            .flat_map(|p| p.accepted.iter(&p.adj_in).map(|(prefix, _)| prefix))
-            .collect()
-    }
-
     /// Every prefix accepted from an established session (repeated when
     /// several sessions have it).
     pub fn accepted_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
