@@ -117,7 +117,7 @@ impl AdjRibIn {
     }
 
     /// The next stored prefixes of `walk`, at least `min` unless it is
-    /// over ([`Routes::walk`]): a pass over the table spread over steps.
+    /// over (`Routes::walk`): a pass over the table spread over steps.
     pub fn walk(&self, walk: &mut Walk, min: usize, out: &mut impl Extend<IpNet>) -> usize {
         self.routes.walk(walk, min, out)
     }

@@ -136,7 +136,7 @@ impl<K: Address> Length<K> {
 const V4_LENGTHS: usize = 33;
 const V6_LENGTHS: usize = 129;
 
-/// Where a [`Routes::walk`] is: the next map, IPv4 lengths first.
+/// Where a `Routes::walk` is: the next map, IPv4 lengths first.
 #[derive(Debug, Default, Clone)]
 pub struct Walk {
     next: usize,

@@ -54,3 +54,46 @@ fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
         "the tunnels' /30s left"
     );
 }
+
+#[test]
+fn a_tunnel_down_moves_100k_routes_in_one_step_without_rewriting_them() {
+    const ROUTES: usize = 100_000;
+    let budget = Budget {
+        time: None,
+        routes: 4096,
+    };
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", ROUTES, budget);
+    let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
+    assert_eq!(h.routed(&last), Some(vec![0]));
+    loop {
+        h.fib = None;
+        let writes = h.gw.fib_writes();
+        h.tick(Duration::from_millis(50));
+        h.bfd(1, State::Up);
+        if h.liveness.contains(&(0, State::Down)) {
+            // The step that saw the probe fail: every learned route is out
+            // of the published FIB (its next-hop group has no tunnel left),
+            // and the FIB took at most a budget's worth of prefix writes.
+            assert_eq!(h.routed("11.0.0.1"), None);
+            assert_eq!(h.routed(&last), None);
+            let written = h.gw.fib_writes() - writes;
+            assert!(
+                written <= (budget.routes + 1024) as u64,
+                "{written} FIB writes"
+            );
+            // Its routes reach the selection's queue a chunk at a time:
+            // no step lists them all.
+            let queued = h.gw.rib.pending();
+            assert!(queued <= 1024 + 2 * ROUTES / 64, "{queued} queued at once");
+            break;
+        }
+        assert!(
+            h.now.elapsed() < Duration::from_secs(60),
+            "the probe never went down"
+        );
+    }
+    // Re-selection follows in the background and takes them out for good.
+    h.settle(Duration::from_millis(1), &[1]);
+    assert_eq!(h.routed(&last), None);
+}

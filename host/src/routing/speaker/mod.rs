@@ -36,6 +36,7 @@ mod graceful;
 mod guard;
 mod import;
 mod peers;
+mod reselect;
 mod views;
 
 use crate::bgp::codec;
@@ -51,6 +52,7 @@ use accepted::Accepted;
 pub use export::{DRAIN_MED, DRAIN_PREPEND};
 use guard::Guard;
 use peers::peer_for;
+use reselect::Reselect;
 pub use views::{FilterDryRun, Learned, Overlay};
 
 /// One session and its RIBs.
@@ -126,14 +128,6 @@ impl BgpPeer {
         }
         true
     }
-}
-
-/// A table whose prefixes the route selection looks at again.
-enum Reselect {
-    /// The Adj-RIB-In of a session that went down (its routes are gone).
-    Gone(AdjRibIn),
-    /// A session's Adj-RIB-In as it is (its tunnel's liveness changed).
-    Peer(usize),
 }
 
 pub struct Speaker {
@@ -372,58 +366,6 @@ impl Speaker {
                 p.to_filter.len() + walking
             })
             .sum()
-    }
-
-    /// Every prefix learned over `tunnel` is to be selected again (its
-    /// liveness changed: its routes count only while its probe is up),
-    /// walked a chunk at a time ([`Speaker::reselect_step`]).
-    pub fn reselect_over(&mut self, tunnel: TunnelId) {
-        for (id, p) in self.peers.iter().enumerate() {
-            if p.tunnel == tunnel && !p.adj_in.is_empty() {
-                self.reselect
-                    .push_back((Reselect::Peer(id), Walk::default(), 0));
-            }
-        }
-    }
-
-    /// Prefixes still to be handed to the route selection by
-    /// [`Speaker::reselect_step`] (counted as [`Speaker::filter_backlog`]
-    /// counts a walk).
-    pub fn reselect_backlog(&self) -> usize {
-        self.reselect
-            .iter()
-            .map(|(table, _, taken)| {
-                let len = match table {
-                    Reselect::Gone(adj) => adj.len(),
-                    Reselect::Peer(id) => self.peers.get(*id).map_or(0, |p| p.adj_in.len()),
-                };
-                len.saturating_sub(*taken).max(1)
-            })
-            .sum()
-    }
-
-    /// Makes the next prefixes of the tables queued for re-selection dirty
-    /// (the routes of a session that went down, those over a tunnel whose
-    /// probe changed), at least `min` unless none are left, a map of an
-    /// Adj-RIB-In at a time; how many. A walked old table is dropped.
-    pub fn reselect_step(&mut self, min: usize) -> usize {
-        let mut n = 0;
-        while n < min {
-            let Some((table, walk, taken)) = self.reselect.front_mut() else {
-                break;
-            };
-            let adj = match table {
-                Reselect::Gone(adj) => Some(&*adj),
-                Reselect::Peer(id) => self.peers.get(*id).map(|p| &p.adj_in),
-            };
-            let got = adj.map_or(0, |adj| adj.walk(walk, min - n, &mut self.dirty));
-            *taken += got;
-            n += got;
-            if adj.is_none() || walk.is_over() {
-                self.reselect.pop_front();
-            }
-        }
-        n
     }
 
     /// Runs the import filter over queued routes, up to `max` of them, in
