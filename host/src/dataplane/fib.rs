@@ -342,7 +342,9 @@ impl Fib {
             }
             return;
         }
-        self.put(prefix, new);
+        let replaced = self.put(prefix, new);
+        // `was` must be what the table held: the counts below rely on it.
+        debug_assert!(replaced == old, "set_installed given a stale entry");
         if new.source != old.source || !matches!(sources, SourceUpdate::Keep) {
             if let Some(id) = old.source() {
                 self.sources.release(id);

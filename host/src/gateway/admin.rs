@@ -360,9 +360,11 @@ impl Gateway {
         }
     }
 
-    /// Answers the swaps whose re-run is done (both queues empty).
+    /// Answers the swaps whose re-run is done (the filter's queue, the
+    /// re-selection walks and the selection's queue all empty).
     pub(super) fn jobs_finish(&mut self, now: Instant) {
-        if self.speaker.filter_backlog() > 0 || self.rib.pending() > 0 {
+        let speaker = self.speaker.filter_backlog() + self.speaker.reselect_backlog();
+        if speaker > 0 || self.rib.pending() > 0 {
             return;
         }
         let jobs = std::mem::take(&mut self.jobs);

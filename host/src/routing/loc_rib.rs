@@ -338,6 +338,8 @@ impl LocRib {
         let Ok(decided) = self.decide_with(chunk, env, &mut sources) else {
             return;
         };
+        // `sources.of(i)` is the sources of `decided[i]`'s prefix.
+        debug_assert!(decided.iter().map(|(p, _)| p).eq(chunk.iter()));
         for (i, (prefix, after)) in decided.into_iter().enumerate() {
             if self.is_tunnel_route(&prefix) {
                 self.set(prefix, after, env.tunnels, changes);
@@ -372,20 +374,11 @@ impl LocRib {
             SourceUpdate::Keep
         };
         let before = was.group();
-        let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
-        let route = if set(before).as_deref() == after.as_deref() {
+        let route = if self.installed_as(before, after.as_deref()) {
             RouteUpdate::Keep
         } else {
             let after = after.map(|v| self.intern(v));
-            if self.kernel_routes && before.is_some() != after.is_some() {
-                self.kernel_changes.push((prefix, after.is_some()));
-            }
-            let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
-            changes.push(RouteChange {
-                prefix,
-                before: set(before),
-                after: set(after),
-            });
+            self.record(prefix, before, after, true, changes);
             self.fib_writes += 1;
             match after {
                 Some(id) => {
@@ -404,14 +397,16 @@ impl LocRib {
 
     /// Where each prefix of `chunk` would be installed (`None`: nowhere)
     /// with the candidates and the selector of `env`: one selector call for
-    /// the chunk. The live path applies this, a dry run compares it.
+    /// the chunk, the decisions in the chunk's order. The live path applies
+    /// this, a dry run compares it.
     pub fn decide(&self, chunk: &[IpNet], env: &mut Env) -> Result<Vec<Decision>, String> {
         self.decide_with(chunk, env, &mut Sources::default())
     }
 
     /// [`LocRib::decide`], with the connections each prefix may send from
     /// (its static routes' and its accepted routes', usable or not) in
-    /// `sources`, found in the same lookups as its candidates.
+    /// `sources`, found in the same lookups as its candidates: the `i`th
+    /// decision's are `sources.of(i)` (the ingress check relies on it).
     fn decide_with(
         &self,
         chunk: &[IpNet],
@@ -481,22 +476,42 @@ impl LocRib {
         changes: &mut Vec<RouteChange>,
     ) {
         let before = self.installed_id(&prefix);
-        if before
-            .and_then(|id| self.via_sets.get(id as usize))
-            .map(|v| &v[..])
-            == after.as_deref()
-        {
+        if self.installed_as(before, after.as_deref()) {
             return;
         }
         let after = after.map(|v| self.intern(v));
-        if self.is_tunnel_route(&prefix) {
+        let tunnel_route = self.is_tunnel_route(&prefix);
+        if tunnel_route {
             self.under_tunnel.retain(|(p, _)| *p != prefix);
             self.under_tunnel.extend(after.map(|id| (prefix, id)));
-        } else if self.kernel_routes && before.is_some() != after.is_some() {
-            self.kernel_changes.push((prefix, after.is_some()));
         }
         // For any other prefix, this write is the record of what is installed.
         self.fib_route(prefix, after, tunnels);
+        self.record(prefix, before, after, !tunnel_route, changes);
+    }
+
+    /// Whether installed set `id` is `via` (none and none are).
+    fn installed_as(&self, id: Option<u32>, via: Option<&[Via]>) -> bool {
+        id.and_then(|id| self.via_sets.get(id as usize))
+            .map(|v| &v[..])
+            == via
+    }
+
+    /// Records that `prefix` moved from installed set `before` to `after`:
+    /// the change the log and the jobs read, and with `kernel` (not a
+    /// tunnel's inside address) a route entering or leaving the kernel's
+    /// table when kernel routes are on.
+    fn record(
+        &mut self,
+        prefix: IpNet,
+        before: Option<u32>,
+        after: Option<u32>,
+        kernel: bool,
+        changes: &mut Vec<RouteChange>,
+    ) {
+        if kernel && self.kernel_routes && before.is_some() != after.is_some() {
+            self.kernel_changes.push((prefix, after.is_some()));
+        }
         let set = |id: Option<u32>| id.and_then(|id| self.via_sets.get(id as usize)).cloned();
         changes.push(RouteChange {
             prefix,

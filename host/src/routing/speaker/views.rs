@@ -138,7 +138,8 @@ impl Speaker {
 
     /// Runs `plugin` as the import filter over up to `max` routes of the
     /// dry run, a chunk per call, exactly as the live path would; a
-    /// session that went down meanwhile is skipped. Returns how many
+    /// session that is down when its turn comes is skipped (one that went
+    /// down and came back meanwhile is walked on over its new routes). Returns how many
     /// routes it looked at, or the plugin's fault.
     pub fn dry_run_step(
         &self,
