@@ -439,3 +439,53 @@ fn updates_read_together_are_filtered_together_and_in_order() {
         "the second UPDATE's path, through the filter: {routes}"
     );
 }
+
+/// A session that goes down and comes back while a filter swap walks its
+/// routes (the dry run's walk, then the refilter's): the swap is answered,
+/// and every route the peer sends again goes through the new filter.
+#[test]
+fn a_session_that_bounces_during_a_filter_swap_leaves_the_swap_whole() {
+    const ROUTES: usize = 100_000;
+    let budget = Budget {
+        time: None,
+        routes: 4096,
+    };
+    let fx = Fixture::new();
+    // The chaos plugin rejects every route of a connection named "reject".
+    let mut h = learned(&fx, "reject", ROUTES, budget);
+    for (id, dry_run) in [(21, true), (22, false)] {
+        h.event(Event::Admin {
+            id: RequestId(id),
+            command: AdminCommand::PluginSwap {
+                plugin: Box::new(chaos(Slot::BgpFilter)),
+                dry_run,
+                force: false,
+                received: h.now,
+            },
+        });
+        // Part of the way through the walk, the session bounces.
+        for _ in 0..3 {
+            h.tick(Duration::from_millis(1));
+        }
+        assert!(h.gw.has_work(), "the swap is still under way");
+        h.event(Event::Transport(TransportEvent::Closed {
+            peer: PeerId(0),
+            conn: h.conn,
+        }));
+        // It comes back after its idle hold.
+        for _ in 0..30 {
+            h.tick(Duration::from_millis(100));
+            h.bfd(0, State::Up);
+            h.bfd(1, State::Up);
+        }
+        h.session_up();
+        h.announce(&prefixes(ROUTES));
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        let reply = h.reply(RequestId(id));
+        assert_eq!(reply["dry_run"], dry_run, "answered: {reply}");
+    }
+    assert_eq!(h.routed("11.0.0.1"), None, "the new filter rejects them");
+    let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
+    assert_eq!(h.routed(&last), None, "the new filter rejects them");
+    assert_eq!(h.bgp_state(), "established");
+}
