@@ -402,9 +402,10 @@ impl Gateway {
             left = left.saturating_sub(did);
             total += did;
             did = 0;
-            // A session's routes that went with it reach the selection a
-            // chunk at a time (no turn lists them all); the walk itself is
-            // cheap, the selection is the work the budget counts.
+            // The routes of a session that went down, or over a tunnel
+            // whose probe changed, reach the selection a chunk at a time
+            // (no turn lists them all); the walk itself is cheap, the
+            // selection is the work the budget counts.
             let chunk = crate::routing::speaker::FILTER_CHUNK;
             if self.rib.pending() < chunk && self.speaker.reselect_step(chunk) > 0 {
                 self.rib.mark(self.speaker.take_dirty());

@@ -22,6 +22,13 @@ use crate::policy::{EngineSettings, Plugin, PolicyEngine, Slot};
 use crate::topology::TunnelId;
 
 const PEER_ASN: u32 = 65000;
+
+/// The large-table tests' turn: 4,096 routes of work, not a time, so that
+/// what a turn may do does not depend on the machine.
+const ROUTE_TURNS: Budget = Budget {
+    time: None,
+    routes: 4096,
+};
 const LISTENER_CONN: u64 = 1 << 40;
 
 /// A VGW with one dynamic connection of two tunnels (the peer runs over the

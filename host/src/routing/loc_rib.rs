@@ -342,7 +342,7 @@ impl LocRib {
         debug_assert!(decided.iter().map(|(p, _)| p).eq(chunk.iter()));
         for (i, (prefix, after)) in decided.into_iter().enumerate() {
             if self.is_tunnel_route(&prefix) {
-                self.set(prefix, after, env.tunnels, changes);
+                self.set_under_tunnel(prefix, after, env.tunnels, changes);
             } else {
                 self.install(prefix, after, sources.of(i), env.tunnels, changes);
             }
@@ -467,8 +467,11 @@ impl LocRib {
         self.tunnel_routes.iter().any(|(p, _)| p == prefix)
     }
 
-    /// Installs `prefix` over `after` (or uninstalls it) if that changes it.
-    fn set(
+    /// Installs a tunnel's inside address `prefix` over `after` (or
+    /// uninstalls it) if that changes it: recorded in `under_tunnel`, the
+    /// FIB keeps routing it to the tunnel (every other prefix goes through
+    /// [`LocRib::install`]).
+    fn set_under_tunnel(
         &mut self,
         prefix: IpNet,
         after: Option<Vec<Via>>,
@@ -480,14 +483,10 @@ impl LocRib {
             return;
         }
         let after = after.map(|v| self.intern(v));
-        let tunnel_route = self.is_tunnel_route(&prefix);
-        if tunnel_route {
-            self.under_tunnel.retain(|(p, _)| *p != prefix);
-            self.under_tunnel.extend(after.map(|id| (prefix, id)));
-        }
-        // For any other prefix, this write is the record of what is installed.
+        self.under_tunnel.retain(|(p, _)| *p != prefix);
+        self.under_tunnel.extend(after.map(|id| (prefix, id)));
         self.fib_route(prefix, after, tunnels);
-        self.record(prefix, before, after, !tunnel_route, changes);
+        self.record(prefix, before, after, false, changes);
     }
 
     /// Whether installed set `id` is `via` (none and none are).

@@ -141,10 +141,7 @@ fn swap_with(
 #[test]
 fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
     const ROUTES: usize = 200_000;
-    let budget = Budget {
-        time: None,
-        routes: 4096,
-    };
+    let budget = ROUTE_TURNS;
     let fx = Fixture::new();
     // The chaos plugin rejects every route of a connection named "reject".
     let mut h = learned(&fx, "reject", ROUTES, budget);
@@ -446,10 +443,7 @@ fn updates_read_together_are_filtered_together_and_in_order() {
 #[test]
 fn a_session_that_bounces_during_a_filter_swap_leaves_the_swap_whole() {
     const ROUTES: usize = 100_000;
-    let budget = Budget {
-        time: None,
-        routes: 4096,
-    };
+    let budget = ROUTE_TURNS;
     let fx = Fixture::new();
     // The chaos plugin rejects every route of a connection named "reject".
     let mut h = learned(&fx, "reject", ROUTES, budget);

@@ -9,10 +9,7 @@ use super::*;
 #[test]
 fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
     const ROUTES: usize = 200_000;
-    let budget = Budget {
-        time: None,
-        routes: 4096,
-    };
+    let budget = ROUTE_TURNS;
     let fx = Fixture::new();
     let mut h = learned(&fx, "office", ROUTES, budget);
     assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
@@ -58,10 +55,7 @@ fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
 #[test]
 fn a_tunnel_down_moves_100k_routes_in_one_step_without_rewriting_them() {
     const ROUTES: usize = 100_000;
-    let budget = Budget {
-        time: None,
-        routes: 4096,
-    };
+    let budget = ROUTE_TURNS;
     let fx = Fixture::new();
     let mut h = learned(&fx, "office", ROUTES, budget);
     let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
