@@ -141,12 +141,24 @@ const V6_LENGTHS: usize = 129;
 pub struct Walk {
     next: usize,
     over: bool,
+    /// Prefixes handed out so far.
+    taken: usize,
 }
 
 impl Walk {
     /// Every map was visited.
     pub fn is_over(&self) -> bool {
         self.over
+    }
+
+    /// About how many prefixes of a table of `len` are still to come: what
+    /// it has less what the walk took, and at least one until it is over
+    /// (the table may have changed meanwhile).
+    pub fn left(&self, len: usize) -> usize {
+        match self.over {
+            true => 0,
+            false => len.saturating_sub(self.taken).max(1),
+        }
     }
 }
 
@@ -307,6 +319,7 @@ impl Routes {
             match visited {
                 Some(n) => {
                     added += n;
+                    walk.taken += n;
                     walk.next += 1;
                 }
                 // A length with no routes: its maps are skipped at once.
@@ -429,6 +442,7 @@ mod tests {
         // The largest map holds well under 1,000 of these routes.
         let (min, most) = (300, 300 + 1_000);
         while !walk.is_over() {
+            assert!(walk.left(r.len()) >= 1, "counted while under way");
             let before = seen.len();
             let n = r.walk(&mut walk, min, &mut seen);
             assert_eq!(n, seen.len() - before);
@@ -446,6 +460,7 @@ mod tests {
             steps += 1;
         }
         r.done_with(set);
+        assert_eq!(walk.left(r.len()), 0, "nothing left once over");
         assert!(steps > 40, "{steps} steps");
         let mut sorted = seen.clone();
         sorted.sort_unstable();

@@ -95,8 +95,8 @@ struct BgpPeer {
     to_filter: VecDeque<IpNet>,
     /// Every stored route goes through the import filter again: the walk
     /// over the Adj-RIB-In that fills `to_filter` a map at a time, so no
-    /// turn lists a million prefixes; with the prefixes it took.
-    refilter: Option<(Walk, usize)>,
+    /// turn lists a million prefixes.
+    refilter: Option<Walk>,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
     filter_peer: Peer,
@@ -119,10 +119,10 @@ impl BgpPeer {
     /// of the Adj-RIB-In at a time) into `to_filter`; false when no
     /// refilter is under way.
     fn refill(&mut self) -> bool {
-        let Some((walk, taken)) = self.refilter.as_mut() else {
+        let Some(walk) = self.refilter.as_mut() else {
             return false;
         };
-        *taken += self.adj_in.walk(walk, FILTER_CHUNK, &mut self.to_filter);
+        self.adj_in.walk(walk, FILTER_CHUNK, &mut self.to_filter);
         if walk.is_over() {
             self.refilter = None;
         }
@@ -145,9 +145,8 @@ pub struct Speaker {
     next_to_filter: usize,
     /// Tables whose every prefix the route selection must look at again,
     /// walked a map at a time into `dirty` ([`Speaker::reselect_step`]) so
-    /// that no turn lists a million prefixes; with the prefixes each walk
-    /// took.
-    reselect: VecDeque<(Reselect, Walk, usize)>,
+    /// that no turn lists a million prefixes.
+    reselect: VecDeque<(Reselect, Walk)>,
     guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
@@ -308,7 +307,7 @@ impl Speaker {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
-            p.refilter = Some((Walk::default(), 0));
+            p.refilter = Some(Walk::default());
             if p.session.state() == State::Established {
                 let outputs = self.export(id, now, filter, false);
                 self.drive(id, outputs, now, filter);
@@ -353,8 +352,7 @@ impl Speaker {
     }
 
     /// Routes waiting for the import filter (those a refilter has not
-    /// walked yet counted as the Adj-RIB-In's size less what it took,
-    /// and as at least one until the walk is over).
+    /// walked yet as [`Walk::left`] counts them).
     pub fn filter_backlog(&self) -> usize {
         self.peers
             .iter()
@@ -362,7 +360,7 @@ impl Speaker {
                 let walking = p
                     .refilter
                     .as_ref()
-                    .map_or(0, |(_, taken)| p.adj_in.len().saturating_sub(*taken).max(1));
+                    .map_or(0, |walk| walk.left(p.adj_in.len()));
                 p.to_filter.len() + walking
             })
             .sum()
@@ -551,7 +549,7 @@ impl Speaker {
                     p.adj_out.clear();
                     p.export_job = None;
                     if !gone.is_empty() {
-                        let walk = (Reselect::Gone(gone), Walk::default(), 0);
+                        let walk = (Reselect::Gone(gone), Walk::default());
                         self.reselect.push_back(walk);
                     }
                 }

@@ -25,7 +25,7 @@ impl Speaker {
         for (id, p) in self.peers.iter().enumerate() {
             if p.tunnel == tunnel && !p.adj_in.is_empty() {
                 self.reselect
-                    .push_back((Reselect::Peer(id), Walk::default(), 0));
+                    .push_back((Reselect::Peer(id), Walk::default()));
             }
         }
     }
@@ -36,12 +36,12 @@ impl Speaker {
     pub fn reselect_backlog(&self) -> usize {
         self.reselect
             .iter()
-            .map(|(table, _, taken)| {
+            .map(|(table, walk)| {
                 let len = match table {
                     Reselect::Gone(adj) => adj.len(),
                     Reselect::Peer(id) => self.peers.get(*id).map_or(0, |p| p.adj_in.len()),
                 };
-                len.saturating_sub(*taken).max(1)
+                walk.left(len)
             })
             .sum()
     }
@@ -53,7 +53,7 @@ impl Speaker {
     pub fn reselect_step(&mut self, min: usize) -> usize {
         let mut n = 0;
         while n < min {
-            let Some((table, walk, taken)) = self.reselect.front_mut() else {
+            let Some((table, walk)) = self.reselect.front_mut() else {
                 break;
             };
             let adj = match table {
@@ -61,7 +61,6 @@ impl Speaker {
                 Reselect::Peer(id) => self.peers.get(*id).map(|p| &p.adj_in),
             };
             let got = adj.map_or(0, |adj| adj.walk(walk, min - n, &mut self.dirty));
-            *taken += got;
             n += got;
             if adj.is_none() || walk.is_over() {
                 self.reselect.pop_front();
