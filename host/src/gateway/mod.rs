@@ -549,8 +549,8 @@ impl Gateway {
             &self.cfg,
             &self.tunnels,
             &c.prefix,
-            c.before.as_deref(),
-            c.after.as_deref(),
+            c.before.and_then(|id| self.rib.via_set(id)),
+            c.after.and_then(|id| self.rib.via_set(id)),
         )
     }
 }

@@ -111,7 +111,7 @@ pub fn weights_by_tunnel<'a>(
 pub fn prefix_candidates(
     cfg: &GatewayConfig,
     tunnels: &[TunnelInfo],
-    table: &table::Table,
+    table: &table::Table<'_>,
 ) -> Vec<PrefixCandidates> {
     let mut convert = wit_route::ToRoutes::default();
     // Names written once per call and shared, not once per candidate (formatting an
@@ -142,7 +142,7 @@ pub fn prefix_candidates(
                         .cloned()
                         .unwrap_or_else(|| "".into()),
                     tunnel: c.tunnel.and_then(|t| tunnel_names.get(t.index())).cloned(),
-                    route: match &c.attrs {
+                    route: match c.attrs {
                         Some(attrs) => convert.route(*prefix, attrs),
                         None => wit_route::static_route(*prefix),
                     },
@@ -153,7 +153,7 @@ pub fn prefix_candidates(
 }
 
 /// The routes a selection answer installs.
-pub fn installed(table: &table::Table, answer: &[Vec<u32>]) -> Vec<Installed> {
+pub fn installed(table: &table::Table<'_>, answer: &[Vec<u32>]) -> Vec<Installed> {
     table
         .iter()
         .zip(answer)

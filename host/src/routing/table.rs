@@ -16,18 +16,19 @@ use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, NextHop, TunnelId};
 use crate::topology::TunnelInfo;
 
-/// A candidate route for a prefix.
+/// A candidate route for a prefix, borrowing the attributes from the
+/// session's Adj-RIB-In (no reference count touched per route).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Candidate<'a> {
     pub connection: ConnectionId,
     /// For a BGP route, the tunnel whose session learned it; `None` for a
     /// static route (it uses every tunnel of its connection).
     pub tunnel: Option<TunnelId>,
     /// For a BGP route, its attributes after the import filter.
-    pub attrs: Option<Arc<PathAttributes>>,
+    pub attrs: Option<&'a Arc<PathAttributes>>,
 }
 
-impl Candidate {
+impl Candidate<'_> {
     pub fn is_static(&self) -> bool {
         self.tunnel.is_none()
     }
@@ -35,7 +36,7 @@ impl Candidate {
 
 /// Every prefix with its candidates: static routes first, in configuration
 /// order, then learned prefixes in the order given.
-pub type Table = Vec<(IpNet, Vec<Candidate>)>;
+pub type Table<'a> = Vec<(IpNet, Vec<Candidate<'a>>)>;
 
 /// Where an installed prefix goes: a connection (all its tunnels) or one
 /// tunnel of it.

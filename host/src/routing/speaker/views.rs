@@ -66,13 +66,13 @@ impl<'a> Learned<'a> {
         &self,
         prefix: &IpNet,
         eligible: impl Fn(TunnelId) -> bool,
-        out: &mut Vec<Candidate>,
+        out: &mut Vec<Candidate<'a>>,
         mut connection: impl FnMut(ConnectionId),
     ) {
         for p in self.speaker.established() {
             if let Some(attrs) = self.accepted(p, prefix) {
                 if eligible(p.tunnel) {
-                    out.push(candidate(p, attrs.clone()));
+                    out.push(candidate(p, attrs));
                 }
                 connection(p.connection);
             }
@@ -298,7 +298,7 @@ impl Speaker {
 }
 
 /// A route of `p` as a candidate.
-fn candidate(p: &BgpPeer, attrs: Arc<PathAttributes>) -> Candidate {
+fn candidate<'a>(p: &BgpPeer, attrs: &'a Arc<PathAttributes>) -> Candidate<'a> {
     Candidate {
         connection: p.connection,
         tunnel: Some(p.tunnel),
