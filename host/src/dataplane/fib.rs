@@ -80,8 +80,11 @@ impl NextHop {
 /// (a shorter prefix answers), as if its prefixes had been removed.
 #[derive(Default, Clone)]
 pub struct Fib {
-    v4: Lpm<u32, Entry>,
-    v6: Lpm<u128, Entry>,
+    /// Prefix -> interned [`Entry`] (`entries`): 4 bytes a prefix, not 8
+    /// (a table has a few distinct entries, one per group and source set).
+    v4: Lpm<u32, u32>,
+    v6: Lpm<u128, u32>,
+    entries: Interner<Entry>,
     hops: Interner<NextHop>,
     /// Next-hop groups, by group number.
     groups: Vec<NextHop>,
@@ -103,7 +106,7 @@ const NONE: u32 = u32::MAX;
 /// A prefix's route (an interned next hop, or [`GROUP`] plus a group
 /// number) and its source set (an interned list of connections), each
 /// [`NONE`] when absent.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Entry {
     route: u32,
     source: u32,
@@ -170,22 +173,29 @@ fn key(prefix: &IpNet) -> Key {
 impl Fib {
     /// The entry of exactly `prefix`.
     fn entry(&self, prefix: &IpNet) -> Option<Entry> {
-        match key(prefix) {
+        let id = match key(prefix) {
             Key::V4(a, l) => self.v4.get(a, l),
             Key::V6(a, l) => self.v6.get(a, l),
-        }
+        }?;
+        self.entries.get(id).copied()
     }
 
     /// Stores `entry` for `prefix` (removes it when empty), keeping the
     /// route counts; returns the entry it replaced.
     fn put(&mut self, prefix: &IpNet, entry: Entry) -> Entry {
-        let old = match (key(prefix), entry == Entry::EMPTY) {
-            (Key::V4(a, l), false) => self.v4.insert(a, l, entry),
-            (Key::V6(a, l), false) => self.v6.insert(a, l, entry),
-            (Key::V4(a, l), true) => self.v4.remove(a, l),
-            (Key::V6(a, l), true) => self.v6.remove(a, l),
+        let id = (entry != Entry::EMPTY).then(|| self.entries.acquire(&entry));
+        let old_id = match (key(prefix), id) {
+            (Key::V4(a, l), Some(id)) => self.v4.insert(a, l, id),
+            (Key::V6(a, l), Some(id)) => self.v6.insert(a, l, id),
+            (Key::V4(a, l), None) => self.v4.remove(a, l),
+            (Key::V6(a, l), None) => self.v6.remove(a, l),
+        };
+        let old = old_id
+            .and_then(|id| self.entries.get(id).copied())
+            .unwrap_or(Entry::EMPTY);
+        if let Some(id) = old_id {
+            self.entries.release(id);
         }
-        .unwrap_or(Entry::EMPTY);
         let count = match prefix {
             IpNet::V4(_) => &mut self.routes.0,
             IpNet::V6(_) => &mut self.routes.1,
@@ -365,14 +375,14 @@ impl Fib {
 
     /// Every prefix that points at a group, with the group, in no order.
     pub fn grouped(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
-        let group = |e: Entry| e.route()?.checked_sub(GROUP);
-        let v4 = self.v4.iter().filter_map(move |(a, l, e)| {
+        let group = |id: u32| self.entries.get(id)?.route()?.checked_sub(GROUP);
+        let v4 = self.v4.iter().filter_map(move |(a, l, id)| {
             let net = Ipv4Net::new(Ipv4Addr::from(a), l).ok()?;
-            Some((IpNet::V4(net), group(e)?))
+            Some((IpNet::V4(net), group(id)?))
         });
-        let v6 = self.v6.iter().filter_map(move |(a, l, e)| {
+        let v6 = self.v6.iter().filter_map(move |(a, l, id)| {
             let net = Ipv6Net::new(Ipv6Addr::from(a), l).ok()?;
-            Some((IpNet::V6(net), group(e)?))
+            Some((IpNet::V6(net), group(id)?))
         });
         v4.chain(v6)
     }
@@ -382,9 +392,10 @@ impl Fib {
         self.grouped
     }
 
-    /// The next hop of an entry (`None`: no route, or an empty group).
-    fn hop(&self, entry: Entry) -> Option<&NextHop> {
-        let id = entry.route()?;
+    /// The next hop of interned entry `entry` (`None`: no route, or an
+    /// empty group).
+    fn hop(&self, entry: u32) -> Option<&NextHop> {
+        let id = self.entries.get(entry)?.route()?;
         if id >= GROUP {
             let hop = self.groups.get((id - GROUP) as usize)?;
             return (!hop.tunnels.is_empty()).then_some(hop);
@@ -440,12 +451,12 @@ impl Fib {
     /// Whether a packet from `addr` may arrive over `connection`: the
     /// longest source prefix holding `addr` must list it.
     pub fn source_allowed(&self, addr: IpAddr, connection: ConnectionId) -> bool {
-        let has_sources = |e: Entry| e.source != NONE;
-        let entry = match addr {
+        let has_sources = |id: u32| self.entries.get(id).is_some_and(|e| e.source != NONE);
+        let id = match addr {
             IpAddr::V4(a) => self.v4.lookup_where(u32::from(a), has_sources),
             IpAddr::V6(a) => self.v6.lookup_where(u128::from(a), has_sources),
         };
-        entry
+        id.and_then(|id| self.entries.get(id))
             .and_then(|e| self.sources.get(e.source()?))
             .is_some_and(|c| c.contains(&connection))
     }

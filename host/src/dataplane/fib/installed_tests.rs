@@ -61,5 +61,13 @@ fn one_write_does_what_the_separate_calls_did() {
         assert_eq!(one.counts(), two.counts(), "step {step}");
         assert_eq!(one.grouped_len(), two.grouped_len(), "step {step}");
         assert_eq!(one.sources.live(), two.sources.live(), "step {step}");
+        // Each distinct entry in the table is interned once, and nothing
+        // else is kept.
+        for fib in [&one, &two] {
+            let mut held: Vec<Entry> = prefixes.iter().filter_map(|p| fib.entry(p)).collect();
+            held.sort_by_key(|e| (e.route, e.source));
+            held.dedup();
+            assert_eq!(fib.entries.live(), held.len(), "step {step}");
+        }
     }
 }

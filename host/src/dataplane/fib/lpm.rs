@@ -2,8 +2,8 @@
 //! one hash map per prefix length (a lookup probes the lengths in use,
 //! longest first: a handful in real tables), with small `Copy` values, and
 //! an interner that stores each distinct next hop or source set once and
-//! counts its users. An IPv6 prefix is keyed as two `u64`s, not a `u128`,
-//! so that its entries are 8-byte aligned (24 bytes with an 8-byte value,
+//! counts its users. An IPv6 prefix is keyed as four `u32`s, not a `u128`,
+//! so that its entries are 4-byte aligned (20 bytes with a 4-byte value,
 //! not 32). Each length's map is split into shards by the address's
 //! high-order bits and shared between copies (copy-on-write): the control
 //! plane changes its copy while the data path reads the published one, and
@@ -51,15 +51,36 @@ impl Key for u32 {
     }
 }
 
+/// An IPv6 address as four `u32`s, high first: 4-byte alignment (a
+/// `u128` has 16), hashed as two `u64`s (an array would be hashed a byte
+/// at a time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct V6([u32; 4]);
+
+impl Hash for V6 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [a, b, c, d] = self.0.map(u64::from);
+        state.write_u64((a << 32) | b);
+        state.write_u64((c << 32) | d);
+    }
+}
+
 impl Key for u128 {
     const BITS: u8 = 128;
-    /// High and low halves: 8-byte alignment (a `u128` has 16).
-    type Stored = [u64; 2];
-    fn store(self) -> [u64; 2] {
-        [(self >> 64) as u64, self as u64]
+    type Stored = V6;
+    fn store(self) -> V6 {
+        V6([
+            (self >> 96) as u32,
+            (self >> 64) as u32,
+            (self >> 32) as u32,
+            self as u32,
+        ])
     }
-    fn load(stored: [u64; 2]) -> u128 {
-        (u128::from(stored[0]) << 64) | u128::from(stored[1])
+    fn load(stored: V6) -> u128 {
+        stored
+            .0
+            .iter()
+            .fold(0, |acc, part| (acc << 32) | u128::from(*part))
     }
     fn masked(self, len: u8) -> u128 {
         self & u128::MAX
@@ -306,6 +327,12 @@ mod tests {
             Some((0xfd10_0000_0001 << 80, 48, 6)),
             "keys stored as halves come back whole"
         );
+    }
+
+    #[test]
+    fn an_entry_is_its_key_and_a_u32() {
+        assert_eq!(std::mem::size_of::<(<u32 as Key>::Stored, u32)>(), 8);
+        assert_eq!(std::mem::size_of::<(<u128 as Key>::Stored, u32)>(), 20);
     }
 
     #[test]
