@@ -19,7 +19,7 @@ use crate::api::{
 use crate::policy::{Plugin, Slot, SlotStatus};
 use crate::routing::decisions;
 use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
-use crate::routing::speaker::{FilterDryRun, Learned};
+use crate::routing::speaker::{FilterDryRun, Learned, SessionsWalk};
 use crate::routing::view;
 
 /// Route changes for an answer: the first few, and how many in all.
@@ -108,7 +108,8 @@ pub(super) enum Job {
         select: Option<Vec<IpNet>>,
         changes: Changes,
     },
-    /// A dry run of a route selection over every prefix.
+    /// A dry run of a route selection over every prefix: the own ones,
+    /// then each session's, walked a map at a time.
     DrySelect {
         id: RequestId,
         head: Head,
@@ -116,6 +117,7 @@ pub(super) enum Job {
         install: bool,
         plugin: Box<Plugin>,
         todo: Vec<IpNet>,
+        sessions: SessionsWalk,
         changes: Changes,
     },
 }
@@ -263,13 +265,13 @@ impl Gateway {
                     }
                 }
                 Slot::RouteSelection => {
-                    let todo = self.rib.all_prefixes(&self.speaker);
                     self.jobs.push(Job::DrySelect {
                         id,
                         head,
                         install,
                         plugin,
-                        todo,
+                        todo: self.rib.own_prefixes(),
+                        sessions: self.speaker.sessions_walk(),
                         changes: Changes::default(),
                     });
                     return None;
@@ -333,7 +335,7 @@ impl Gateway {
                 let diff = decisions::weight_diff(&self.cfg, &self.tunnels, &before, &self.weights);
                 return Some(head.answer(weights(diff), now));
             }
-            Slot::RouteSelection => self.rib.mark_all(&self.speaker),
+            Slot::RouteSelection => self.select_all_again(),
             Slot::BgpFilter => self.speaker.refilter(now, &mut self.slots.filter),
         }
         self.jobs.push(Job::Apply { id, head, changes });
@@ -460,9 +462,35 @@ impl Gateway {
             Job::DrySelect {
                 plugin,
                 todo,
+                sessions,
                 changes,
                 ..
             } => {
+                // The walk hands out a map of an Adj-RIB-In at a time; like
+                // the live path's walks it is not counted as work (the
+                // selection is), but a step walks at most about `max`
+                // prefixes to find some not looked at yet.
+                let mut looked = 0;
+                while todo.is_empty() {
+                    if looked >= max {
+                        return Ok((0, false));
+                    }
+                    let mut taken = Vec::new();
+                    if self
+                        .speaker
+                        .sessions_step(sessions, SELECTION_CHUNK, &mut taken)
+                        .is_none()
+                    {
+                        return Ok((0, true));
+                    }
+                    looked += taken.len();
+                    // Each prefix once: not again for a later session, nor
+                    // for an own prefix (in `todo` from the start).
+                    taken.retain(|p| {
+                        !self.rib.is_own(p) && !self.speaker.walked_before(sessions, p)
+                    });
+                    *todo = taken;
+                }
                 let chunk = take_chunk(todo, max);
                 let usable = self.usable();
                 let mut env = Env {
@@ -476,7 +504,7 @@ impl Gateway {
                     format!("the plugin faulted on the current routes: {fault}")
                 })?;
                 self.compare(decided, changes, limit);
-                Ok((chunk.len(), todo.is_empty()))
+                Ok((chunk.len(), false))
             }
         }
     }

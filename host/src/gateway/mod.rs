@@ -456,8 +456,17 @@ impl Gateway {
             self.speaker.refilter(now, &mut self.slots.filter);
         }
         if self.slots.selection.take_quarantined() {
-            self.rib.mark_all(&self.speaker);
+            self.select_all_again();
         }
+    }
+
+    /// Every prefix goes through the route selection again (it changed, or
+    /// route propagation did): the own prefixes at once, the sessions'
+    /// tables walked a map at a time, so no turn lists a million prefixes.
+    fn select_all_again(&mut self) {
+        let own = self.rib.own_prefixes();
+        self.rib.mark(own);
+        self.speaker.reselect_all();
     }
 
     /// Moves what the speaker and the Loc-RIB produced into actions.

@@ -557,7 +557,7 @@ impl Gateway {
                 .reconfigure(&self.cfg, now, &mut self.slots.filter);
         }
         if reselect {
-            self.rib.mark_all(&self.speaker);
+            self.select_all_again();
         }
         self.health_changed = true;
     }

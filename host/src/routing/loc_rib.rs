@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::decisions;
-use super::speaker::{Learned, Speaker};
+use super::speaker::Learned;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, RouteUpdate, SourceUpdate, TunnelId};
 use crate::net_map::{FastMap, FastSet};
@@ -301,23 +301,21 @@ impl LocRib {
         self.pending.extend(prefixes);
     }
 
-    /// Queues every prefix with a candidate or a route (a selection plugin
-    /// was swapped, or the filter re-ran).
-    pub fn mark_all(&mut self, speaker: &Speaker) {
-        let all = self.all_prefixes(speaker);
-        self.pending.extend(all);
-    }
-
-    /// Every prefix with a candidate or a route.
-    pub fn all_prefixes(&self, speaker: &Speaker) -> Vec<IpNet> {
-        let all: Vec<IpNet> = self
-            .statics
+    /// The prefixes of the gateway's own routes, static routes and the
+    /// tunnels' inside addresses (a few): with the sessions' Adj-RIBs-In,
+    /// walked apart ([`Speaker::reselect_all`]), every prefix that has a
+    /// candidate or can be installed.
+    pub fn own_prefixes(&self) -> Vec<IpNet> {
+        self.statics
             .keys()
             .copied()
-            .chain(self.installed_prefixes())
-            .chain(speaker.accepted_prefixes())
-            .collect();
-        all
+            .chain(self.tunnel_routes.iter().map(|(p, _)| *p))
+            .collect()
+    }
+
+    /// Whether `prefix` is one of [`LocRib::own_prefixes`].
+    pub fn is_own(&self, prefix: &IpNet) -> bool {
+        self.statics.contains_key(prefix) || self.is_tunnel_route(prefix)
     }
 
     /// Prefixes waiting to be selected again.

@@ -182,6 +182,80 @@ fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
     assert_eq!(h.bgp_state(), "established");
 }
 
+/// A route-selection swap over 200,000 learned routes: the dry run counts
+/// each prefix once, and the swap queues the table a map of the
+/// Adj-RIB-In at a time (no turn lists every prefix), within each turn's
+/// budget, and does what its dry run said.
+#[test]
+fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
+    const ROUTES: usize = 200_000;
+    let budget = ROUTE_TURNS;
+    let fx = Fixture::new();
+    // The chaos selection installs nothing for a connection named "refuse"
+    // (the default one installed every lone candidate).
+    let mut h = learned(&fx, "refuse", ROUTES, budget);
+    h.max_turn = 0;
+    let dry = swap(&mut h, 1, chaos(Slot::RouteSelection), true);
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(
+        dry["changes"]["routes_changed"], ROUTES,
+        "each prefix counted once"
+    );
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        Some(vec![0]),
+        "a dry run changes nothing"
+    );
+    h.event(Event::Admin {
+        id: RequestId(2),
+        command: AdminCommand::PluginSwap {
+            plugin: Box::new(chaos(Slot::RouteSelection)),
+            dry_run: false,
+            force: true,
+            received: h.now,
+        },
+    });
+    assert!(
+        h.gw.rib.pending() <= 1024,
+        "the swap listed {} prefixes at once",
+        h.gw.rib.pending()
+    );
+    let mut longest = 0;
+    let mut turns = 0;
+    while h.gw.has_work() || h.gw.publish_pending() {
+        h.tick(Duration::from_millis(1));
+        if turns % 100 == 0 {
+            h.bfd(0, State::Up);
+            h.bfd(1, State::Up);
+        }
+        longest = longest.max(h.gw.rib.pending());
+        turns += 1;
+        assert!(turns < 100_000, "the swap never finished");
+    }
+    // At most a chunk waiting and one of the Adj-RIB-In's maps
+    // (200,000 / 64 routes) walked on top of it.
+    assert!(
+        longest <= 1024 + 2 * ROUTES / 64,
+        "{longest} prefixes queued at once"
+    );
+    let live = h.reply(RequestId(2));
+    assert_eq!(live["dry_run"], false, "{live}");
+    assert_eq!(live["changes"]["routes_changed"], ROUTES);
+    assert!(
+        sorted(&live["changes"]["routes"]) == sorted(&dry["changes"]["routes"]),
+        "the swap did what its dry run said"
+    );
+    assert_eq!(h.routed("11.0.0.1"), None, "nothing installed");
+    let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
+    assert_eq!(h.routed(&last), None, "nothing installed");
+    assert!(
+        h.max_turn <= budget.routes + 1024,
+        "a turn did {} routes",
+        h.max_turn
+    );
+    assert_eq!(h.bgp_state(), "established");
+}
+
 #[test]
 fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
     let fx = Fixture::new();

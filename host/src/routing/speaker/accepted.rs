@@ -108,6 +108,7 @@ impl Accepted {
     }
 
     /// Every accepted route, in no particular order.
+    #[cfg(test)]
     pub fn iter<'a>(
         &'a self,
         adj_in: &'a AdjRibIn,

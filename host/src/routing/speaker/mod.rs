@@ -53,6 +53,7 @@ pub use export::{DRAIN_MED, DRAIN_PREPEND};
 use guard::Guard;
 use peers::peer_for;
 use reselect::Reselect;
+pub use reselect::SessionsWalk;
 pub use views::{FilterDryRun, Learned, Overlay};
 
 /// One session and its RIBs.

@@ -1,13 +1,37 @@
 //! Re-selection of whole tables, a chunk at a time: the routes of a
-//! session that went down, or of the sessions over a tunnel whose
-//! liveness changed, reach the route selection as prefixes made dirty a
-//! map of the Adj-RIB-In at a time ([`AdjRibIn::walk`]),
-//! so that no control-loop turn lists a million of them. Owns the queue of
-//! such walks; must not select, filter or touch a session.
+//! session that went down, of the sessions over a tunnel whose liveness
+//! changed, or of every session (a new route selection), reach the route
+//! selection as prefixes made dirty a map of the Adj-RIB-In at a time
+//! ([`AdjRibIn::walk`]), so that no control-loop turn lists a million of
+//! them. Also the walk over every session that dry runs step through
+//! ([`SessionsWalk`]). Owns the queue of such walks; must not select,
+//! filter or touch a session.
+
+use ipnet::IpNet;
 
 use super::Speaker;
 use crate::bgp::rib::{AdjRibIn, Walk};
 use crate::dataplane::fib::TunnelId;
+
+/// A walk over the Adj-RIB-In of every session whose routes are in force,
+/// a map at a time ([`Speaker::sessions_step`]): a session that is out of
+/// force when its turn comes is skipped, one that went down and came back
+/// meanwhile is walked over its new routes.
+#[derive(Debug, Default)]
+pub struct SessionsWalk {
+    /// Sessions still to walk, the current one last.
+    todo: Vec<usize>,
+    /// Sessions walked before the current one.
+    walked: Vec<usize>,
+    walk: Walk,
+}
+
+impl SessionsWalk {
+    /// Every session was walked.
+    pub fn is_done(&self) -> bool {
+        self.todo.is_empty()
+    }
+}
 
 /// A table whose prefixes the route selection looks at again.
 pub(super) enum Reselect {
@@ -18,6 +42,65 @@ pub(super) enum Reselect {
 }
 
 impl Speaker {
+    /// Every learned prefix is to be selected again (the route selection
+    /// changed), walked a chunk at a time ([`Speaker::reselect_step`]).
+    pub fn reselect_all(&mut self) {
+        for (id, p) in self.peers.iter().enumerate() {
+            if p.routes_in_force() && !p.adj_in.is_empty() {
+                self.reselect
+                    .push_back((Reselect::Peer(id), Walk::default()));
+            }
+        }
+    }
+
+    /// A walk over every session whose routes are in force, in session
+    /// order.
+    pub fn sessions_walk(&self) -> SessionsWalk {
+        SessionsWalk {
+            todo: (0..self.peers.len())
+                .rev()
+                .filter(|id| self.peers.get(*id).is_some_and(|p| p.routes_in_force()))
+                .collect(),
+            ..SessionsWalk::default()
+        }
+    }
+
+    /// Appends to `out` the prefixes of the next maps of the session `w`
+    /// is at, at least `min` unless its table runs out: that session's id,
+    /// or `None` once every session was walked.
+    pub fn sessions_step(
+        &self,
+        w: &mut SessionsWalk,
+        min: usize,
+        out: &mut Vec<IpNet>,
+    ) -> Option<usize> {
+        loop {
+            let id = *w.todo.last()?;
+            let p = self.peers.get(id).filter(|p| p.routes_in_force());
+            match p {
+                Some(p) if !w.walk.is_over() => {
+                    p.adj_in.walk(&mut w.walk, min, out);
+                    return Some(id);
+                }
+                _ => {
+                    w.todo.pop();
+                    w.walked.push(id);
+                    w.walk = Walk::default();
+                }
+            }
+        }
+    }
+
+    /// Whether a session `w` walked before the current one, and still in
+    /// force, has `prefix` (a dry run looks at each prefix once).
+    pub fn walked_before(&self, w: &SessionsWalk, prefix: &IpNet) -> bool {
+        w.walked.iter().any(|id| {
+            self.peers
+                .get(*id)
+                .is_some_and(|p| p.routes_in_force() && p.adj_in.get(prefix).is_some())
+        })
+    }
+
     /// Every prefix learned over `tunnel` is to be selected again (its
     /// liveness changed: its routes count only while its probe is up),
     /// walked a chunk at a time ([`Speaker::reselect_step`]).

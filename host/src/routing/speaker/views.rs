@@ -12,11 +12,10 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use super::import::{self, ImportFilter};
-use super::{BgpPeer, Speaker, FILTER_CHUNK};
+use super::{BgpPeer, SessionsWalk, Speaker, FILTER_CHUNK};
 use crate::api;
 use crate::bgp::fsm::State;
 use crate::bgp::message::PathAttributes;
-use crate::bgp::rib::Walk;
 use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::net_map::FastMap;
 use crate::policy::Plugin;
@@ -85,11 +84,10 @@ impl<'a> Learned<'a> {
 /// differently from the filter in force. The sessions' Adj-RIBs-In are
 /// walked a map at a time, so no step lists a million prefixes.
 pub struct FilterDryRun {
-    /// Sessions still to look at, taken from the end.
-    peers: Vec<usize>,
-    /// The walk over the last of `peers`.
-    walk: Walk,
-    /// Its prefixes the walk took and the plugin has not seen yet.
+    sessions: SessionsWalk,
+    /// The session the walk is at, and its prefixes the walk took and the
+    /// plugin has not seen yet.
+    peer: usize,
     todo: Vec<IpNet>,
     pub overlay: Overlay,
 }
@@ -97,14 +95,7 @@ pub struct FilterDryRun {
 impl FilterDryRun {
     /// Every route was looked at.
     pub fn is_done(&self) -> bool {
-        self.peers.is_empty()
-    }
-
-    /// On to the next session.
-    fn next_peer(&mut self) {
-        self.peers.pop();
-        self.walk = Walk::default();
-        self.todo.clear();
+        self.sessions.is_done() && self.todo.is_empty()
     }
 }
 
@@ -123,14 +114,9 @@ pub struct ReceivedRoute {
 impl Speaker {
     /// A dry run over every route of the established sessions.
     pub fn dry_run_start(&self) -> FilterDryRun {
-        let peers = self.peers.iter().enumerate();
         FilterDryRun {
-            peers: peers
-                .rev()
-                .filter(|(_, p)| p.routes_in_force())
-                .map(|(id, _)| id)
-                .collect(),
-            walk: Walk::default(),
+            sessions: self.sessions_walk(),
+            peer: 0,
             todo: Vec::new(),
             overlay: Overlay::default(),
         }
@@ -149,21 +135,18 @@ impl Speaker {
     ) -> Result<usize, String> {
         let mut done = 0;
         while done < max {
-            let Some(&id) = run.peers.last() else {
-                break;
-            };
-            let Some(p) = self.peers.get(id).filter(|p| p.routes_in_force()) else {
-                run.next_peer();
-                continue;
-            };
             if run.todo.is_empty() {
-                if run.walk.is_over() {
-                    run.next_peer();
-                } else {
-                    p.adj_in.walk(&mut run.walk, FILTER_CHUNK, &mut run.todo);
+                match self.sessions_step(&mut run.sessions, FILTER_CHUNK, &mut run.todo) {
+                    Some(id) => run.peer = id,
+                    None => break,
                 }
                 continue;
             }
+            let Some(p) = self.peers.get(run.peer).filter(|p| p.routes_in_force()) else {
+                // Down since its prefixes were taken: the walk skips it.
+                run.todo.clear();
+                continue;
+            };
             let take = run.todo.len().min(FILTER_CHUNK).min(max - done);
             let chunk = run.todo.split_off(run.todo.len() - take);
             done += chunk.len();
@@ -240,13 +223,6 @@ impl Speaker {
             .take(limit)
             .collect();
         (shown, overlay.len())
-    }
-
-    /// Every prefix accepted from an established session (repeated when
-    /// several sessions have it).
-    pub fn accepted_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.established()
-            .flat_map(|p| p.accepted.iter(&p.adj_in).map(|(prefix, _)| prefix))
     }
 
     /// The sessions whose routes count: established, or kept through a
