@@ -14,11 +14,14 @@
 //! them over. With `SITELINK_BENCH_WASM=1` the `bgp-filter` and
 //! `route-selection` slots hold the Wasm default plugins
 //! (`scripts/build-plugins.sh`), as in the routes benchmark; else the
-//! native defaults. Then the tunnel carrying the session stops answering
-//! its probes and every route leaves: the longest turn, and the time until
-//! the FIB holds none of them (skipped with `SITELINK_BENCH_NO_CUT=1`, to
-//! profile the ingest alone). This file owns only measurement; it asserts
-//! nothing but that every route arrived and left.
+//! native defaults. Then every route leaves, and the benchmark gives the
+//! longest turn and the time until the FIB holds none of them, as
+//! `SITELINK_BENCH_END` says: `cut` (the default), the tunnel carrying the
+//! session stops answering its probes; `restart`, the peer's connection
+//! drops with graceful restart and the peer never comes back (its restart
+//! time is 1 s); `none`, nothing (to profile the ingest alone). This file
+//! owns only measurement; it asserts nothing but that every route arrived
+//! and left.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sitelink::bgp::codec::{self, Context};
 use sitelink::bgp::message::{
-    AsSegment, Capability, Family, Message, Open, PathAttributes, SegmentKind,
+    AsSegment, Capability, Family, GracefulRestart, Message, Open, PathAttributes, SegmentKind,
 };
 use sitelink::bgp::transport::{PeerId, TransportEvent};
 use sitelink::dataplane::fib::Fib;
@@ -277,7 +280,15 @@ fn feed(v4: usize, v6: usize) -> Result<Vec<Vec<u8>>, Error> {
 /// One run: a fresh core, its probes and session up, then the feed, read
 /// while fewer than [`BACKLOG`] routes wait, a turn between reads. Returns
 /// the time from the first read to every route in the published FIB.
-fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, Error> {
+/// How the routes leave after the ingest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Cut,
+    Restart,
+    None,
+}
+
+fn run(dir: &Path, wasm: bool, end: End, reads: &[Vec<u8>], routes: usize) -> Result<Run, Error> {
     let cfg = Arc::new(config(dir, routes)?);
     let settings = Settings {
         budget: Budget {
@@ -314,7 +325,7 @@ fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, 
         peer: PeerId(0),
         conn: 1,
     }));
-    let open = Open {
+    let mut open = Open {
         asn: PEER_ASN,
         hold_time: 90,
         router_id: Ipv4Addr::new(10, 255, 0, 2),
@@ -325,6 +336,14 @@ fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, 
             Capability::FourOctetAs(PEER_ASN),
         ],
     };
+    if end == End::Restart {
+        open.capabilities
+            .push(Capability::GracefulRestart(GracefulRestart {
+                restart_time: 1,
+                families: vec![(Family::IPV4_UNICAST, true), (Family::IPV6_UNICAST, true)],
+                ..GracefulRestart::default()
+            }));
+    }
     let mut hello = wire(&Message::Open(open))?;
     hello.extend(wire(&Message::Keepalive)?);
     core.data(hello);
@@ -348,24 +367,33 @@ fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, 
     if got != routes {
         return Err(format!("{got} of {routes} routes reached the FIB").into());
     }
-    if std::env::var_os("SITELINK_BENCH_NO_CUT").is_some() {
-        return Ok(Run {
-            ingest: took,
-            down_turn: Duration::ZERO,
-            down: Duration::ZERO,
-        });
-    }
-    // The tunnel carrying the session stops answering its probes: after
-    // the detection time its routes go (the session is reset with it).
-    core.alive[0] = false;
     let start = Instant::now();
-    let mut longest = Duration::ZERO;
+    match end {
+        End::None => {
+            return Ok(Run {
+                ingest: took,
+                down_turn: Duration::ZERO,
+                down: Duration::ZERO,
+            })
+        }
+        // The peer's connection drops, with graceful restart: its routes
+        // are kept as stale, and go when its restart time (1 s) runs out.
+        End::Restart => core.event(Event::Transport(TransportEvent::Closed {
+            peer: PeerId(0),
+            conn: 1,
+        })),
+        // The tunnel carrying the session stops answering its probes:
+        // after the detection time its routes go (the session is reset
+        // with it).
+        End::Cut => core.alive[0] = false,
+    }
+    let mut longest = start.elapsed();
     while core.fib_routes() > before || core.gw.has_work() || core.gw.publish_pending() {
         let turn = Instant::now();
         core.turn();
         longest = longest.max(turn.elapsed());
         if start.elapsed() > Duration::from_secs(60) {
-            return Err("the routes never left the FIB after the tunnel failed".into());
+            return Err("the routes never left the FIB".into());
         }
     }
     Ok(Run {
@@ -379,10 +407,11 @@ fn run(dir: &Path, wasm: bool, reads: &[Vec<u8>], routes: usize) -> Result<Run, 
 struct Run {
     /// From the first read to every route in the published FIB.
     ingest: Duration,
-    /// The longest turn after the tunnel failed.
+    /// The longest turn after the end began (a restart's drop included).
     down_turn: Duration,
-    /// From the tunnel's last probe to every route out of the published
-    /// FIB (the detection time is fake, so nearly all of it is work).
+    /// From the tunnel's last probe, or the peer's drop, to every route
+    /// out of the published FIB (the detection and restart times are fake,
+    /// so nearly all of it is work).
     down: Duration,
 }
 
@@ -395,12 +424,20 @@ fn main() -> Result<(), Error> {
     let v6 = args.get(1).copied().unwrap_or(200_000);
     let runs = args.get(2).copied().unwrap_or(5).max(1);
     let wasm = std::env::var_os("SITELINK_BENCH_WASM").is_some_and(|v| v == "1");
+    let end = match std::env::var("SITELINK_BENCH_END").as_deref() {
+        Err(_) | Ok("cut") => End::Cut,
+        Ok("restart") => End::Restart,
+        Ok("none") => End::None,
+        Ok(other) => {
+            return Err(format!("SITELINK_BENCH_END={other}: use cut, restart or none").into())
+        }
+    };
     let dir = std::env::temp_dir().join(format!("sitelink-bench-ingest-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let reads = feed(v4, v6)?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let t = run(&dir, wasm, &reads, v4 + v6);
+        let t = run(&dir, wasm, end, &reads, v4 + v6);
         if let Err(e) = &t {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(format!("{e}").into());
@@ -434,9 +471,13 @@ fn main() -> Result<(), Error> {
     );
     let (turn, ..) = median(|r| r.down_turn);
     let (down, ..) = median(|r| r.down);
+    let what = match end {
+        End::None => return Ok(()),
+        End::Cut => "the tunnel carrying them fails",
+        End::Restart => "the peer restarts and never comes back (restart time 1 s)",
+    };
     println!(
-        "the tunnel carrying them fails (medians): longest turn {:.1} ms, every route out of \
-         the FIB in {:.3} s",
+        "{what} (medians): longest turn {:.1} ms, every route out of the FIB in {:.3} s",
         turn.as_secs_f64() * 1e3,
         down.as_secs_f64(),
     );

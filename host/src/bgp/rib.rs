@@ -19,7 +19,7 @@ use crate::net_map::FastSet;
 mod routes;
 
 use routes::Routes;
-pub use routes::Walk;
+pub use routes::{Prefixes, Walk};
 
 /// How many prefixes beyond the limit are remembered (for the received
 /// count) at most: enough for any sane excess, bounded against a flood.
@@ -108,6 +108,12 @@ impl AdjRibIn {
 
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
         self.routes.get(prefix)
+    }
+
+    /// The prefixes of the families asked for (IPv4, IPv6), as they are
+    /// now ([`Prefixes`]: a copy of the maps, made without hashing).
+    pub fn prefixes(&self, v4: bool, v6: bool) -> Prefixes {
+        self.routes.prefixes(v4, v6)
     }
 
     /// Removes one route (a stale one swept after a graceful restart);

@@ -88,6 +88,53 @@ fn a_restarting_peer_keeps_its_routes_for_its_restart_time_then_loses_them() {
     assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
 }
 
+/// With 200,000 routes: the drop queues none of them (they are kept as
+/// they are), and when the restart time runs out without the peer they
+/// reach the route selection a chunk at a time, as a session's that went
+/// down, and leave the FIB.
+#[test]
+fn a_restart_with_200k_routes_keeps_them_at_once_and_sweeps_them_a_chunk_at_a_time() {
+    const ROUTES: usize = 200_000;
+    let fx = Fixture::new();
+    let cfg = config_with(&fx, "office", ROUTES as u32 + 10, "");
+    let mut h = Harness::new(cfg, ROUTE_TURNS);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up_with(vec![gr(5, Some(true))]);
+    h.announce(&prefixes(ROUTES));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
+    assert_eq!(h.routed(&last), Some(vec![0]));
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    assert_eq!(h.gw.backlog(), 0, "the drop queued nothing");
+    assert_eq!(gr_status(&mut h)["stale_routes"], ROUTES);
+    assert_eq!(h.routed(&last), Some(vec![0]), "kept, still forwarding");
+    let end = h.now + Duration::from_secs(6);
+    let (mut longest, mut turns) = (0, 0);
+    while h.now < end || h.gw.has_work() || h.gw.publish_pending() {
+        h.tick(Duration::from_millis(1));
+        if turns % 100 == 0 {
+            h.bfd(0, State::Up);
+            h.bfd(1, State::Up);
+        }
+        longest = longest.max(h.gw.rib.pending());
+        turns += 1;
+        assert!(turns < 100_000, "the sweep never finished");
+    }
+    // At most a chunk waiting and one of the Adj-RIB-In's maps
+    // (200,000 / 64 routes) walked on top of it.
+    assert!(
+        longest <= 1024 + 2 * ROUTES / 64,
+        "{longest} prefixes queued at once"
+    );
+    assert_eq!(h.routed("11.0.0.1"), None, "swept");
+    assert_eq!(h.routed(&last), None, "swept");
+    assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
+}
+
 #[test]
 fn the_restart_time_honoured_is_capped_by_the_config() {
     let fx = Fixture::new();
