@@ -166,6 +166,7 @@ impl Core {
             tunnel: TunnelId(tunnel),
             kind: ProbeKind::Bfd,
             payload: packet.encode().to_vec(),
+            received: self.now,
         });
     }
 

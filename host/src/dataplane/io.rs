@@ -54,6 +54,8 @@ pub struct ProbeReceived {
     pub tunnel: TunnelId,
     pub kind: ProbeKind,
     pub payload: Vec<u8>,
+    /// When it was read (a probe's round trip ends here).
+    pub received: Instant,
 }
 
 /// Hands a received probe to the control plane.
@@ -93,6 +95,7 @@ impl Sink for IoSink<'_> {
             tunnel,
             kind,
             payload: payload.to_vec(),
+            received: Instant::now(),
         });
     }
 }
@@ -375,6 +378,7 @@ impl Sink for BoundSink<'_> {
             tunnel,
             kind,
             payload: payload.to_vec(),
+            received: Instant::now(),
         });
     }
 }

@@ -275,6 +275,7 @@ impl Control {
                     tunnel: p.tunnel,
                     kind: p.kind,
                     payload: p.payload,
+                    received: p.received,
                 },
                 now,
             ),

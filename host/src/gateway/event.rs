@@ -26,6 +26,10 @@ pub enum Event {
         tunnel: TunnelId,
         kind: ProbeKind,
         payload: Vec<u8>,
+        /// When the data path read it: an echo's round trip is measured to
+        /// this, not to when the control loop got to it (a busy turn must
+        /// not read as a slow network).
+        received: Instant,
     },
     /// What happened to a BGP session's connections.
     Transport(TransportEvent),

@@ -76,9 +76,10 @@ impl Gateway {
         tunnel: TunnelId,
         kind: ProbeKind,
         payload: &[u8],
+        received: Instant,
         now: Instant,
     ) {
-        self.probe_received(tunnel, kind, payload, now);
+        self.probe_received(tunnel, kind, payload, received, now);
         self.publish_probe_stats(tunnel, now);
     }
 
@@ -148,11 +149,19 @@ impl Gateway {
         );
     }
 
-    fn probe_received(&mut self, tunnel: TunnelId, kind: ProbeKind, payload: &[u8], now: Instant) {
+    fn probe_received(
+        &mut self,
+        tunnel: TunnelId,
+        kind: ProbeKind,
+        payload: &[u8],
+        received: Instant,
+        now: Instant,
+    ) {
         let session = match (self.probes.get_mut(tunnel.index()), kind) {
             (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
             (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
-                if let Some(t) = session.handle_reply(seq, now) {
+                // Its round trip ends when the data path read it.
+                if let Some(t) = session.handle_reply(seq, received) {
                     self.on_transition(tunnel, t, now);
                 }
                 return;

@@ -242,7 +242,8 @@ impl Gateway {
                 tunnel,
                 kind,
                 payload,
-            } => self.on_probe(tunnel, kind, &payload, now),
+                received,
+            } => self.on_probe(tunnel, kind, &payload, received.min(now), now),
             Event::Transport(event) => {
                 self.speaker.on_event(event, now, &mut self.slots.filter);
             }

@@ -223,6 +223,7 @@ impl Harness {
             tunnel: TunnelId(tunnel),
             kind: ProbeKind::Bfd,
             payload: packet.encode().to_vec(),
+            received: self.now,
         });
     }
 
@@ -758,6 +759,7 @@ fn a_tunnel_losing_its_probe_round_trips_loses_the_traffic_until_it_answers_agai
     assert_eq!(h.routed("10.1.0.1"), Some(vec![0]), "back after the hold");
 }
 
+mod echo;
 mod graceful;
 mod graceful_edges;
 mod plugins;
