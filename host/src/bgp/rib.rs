@@ -116,6 +116,15 @@ impl AdjRibIn {
         self.routes.prefixes(v4, v6)
     }
 
+    /// Takes every route out, as a table of its own; what was dropped
+    /// over the limit stays counted here.
+    pub fn take_routes(&mut self) -> AdjRibIn {
+        AdjRibIn {
+            routes: std::mem::take(&mut self.routes),
+            ..AdjRibIn::default()
+        }
+    }
+
     /// Removes one route (a stale one swept after a graceful restart);
     /// true if there was one.
     pub fn remove(&mut self, prefix: &IpNet) -> bool {

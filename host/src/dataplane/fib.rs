@@ -191,11 +191,12 @@ impl Fib {
             (Key::V6(a, l), None) => self.v6.remove(a, l),
         };
         let old = old_id
-            .and_then(|id| self.entries.get(id).copied())
+            .and_then(|id| {
+                let entry = self.entries.get(id).copied();
+                self.entries.release(id);
+                entry
+            })
             .unwrap_or(Entry::EMPTY);
-        if let Some(id) = old_id {
-            self.entries.release(id);
-        }
         let count = match prefix {
             IpNet::V4(_) => &mut self.routes.0,
             IpNet::V6(_) => &mut self.routes.1,

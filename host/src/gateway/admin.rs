@@ -475,21 +475,16 @@ impl Gateway {
                     if looked >= max {
                         return Ok((0, false));
                     }
-                    let mut taken = Vec::new();
-                    if self
-                        .speaker
-                        .sessions_step(sessions, SELECTION_CHUNK, &mut taken)
-                        .is_none()
-                    {
-                        return Ok((0, true));
-                    }
-                    looked += taken.len();
                     // Each prefix once: not again for a later session, nor
                     // for an own prefix (in `todo` from the start).
-                    taken.retain(|p| {
-                        !self.rib.is_own(p) && !self.speaker.walked_before(sessions, p)
-                    });
-                    *todo = taken;
+                    let own = |p: &IpNet| self.rib.is_own(p);
+                    match self
+                        .speaker
+                        .sessions_step_first(sessions, SELECTION_CHUNK, own, todo)
+                    {
+                        Some(walked) => looked += walked,
+                        None => return Ok((0, true)),
+                    }
                 }
                 let chunk = take_chunk(todo, max);
                 let usable = self.usable();

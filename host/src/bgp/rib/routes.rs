@@ -292,6 +292,11 @@ impl Prefixes {
         self.len == 0
     }
 
+    /// How many are IPv4, how many IPv6 (counted over the maps).
+    pub fn counts(&self) -> (usize, usize) {
+        (count(&self.maps.v4), count(&self.maps.v6))
+    }
+
     /// Every prefix, IPv4 first, in no particular order otherwise.
     pub fn iter(&self) -> impl Iterator<Item = IpNet> + '_ {
         self.maps.iter().map(|(p, _)| p)

@@ -52,8 +52,8 @@ impl Key for u32 {
 }
 
 /// An IPv6 address as four `u32`s, high first: 4-byte alignment (a
-/// `u128` has 16), hashed as two `u64`s (an array would be hashed a byte
-/// at a time).
+/// `u128` has 16), hashed as two `u64`s (an array is hashed as its bytes,
+/// which `FastHasher` folds in one at a time).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct V6([u32; 4]);
 

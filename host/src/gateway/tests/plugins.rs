@@ -220,6 +220,22 @@ fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
         "the swap listed {} prefixes at once",
         h.gw.rib.pending()
     );
+    // A second swap before the first is done walks the table again from
+    // the start, once: no second walk queued beside the first.
+    h.event(Event::Admin {
+        id: RequestId(3),
+        command: AdminCommand::PluginSwap {
+            plugin: Box::new(chaos(Slot::RouteSelection)),
+            dry_run: false,
+            force: true,
+            received: h.now,
+        },
+    });
+    assert!(
+        h.gw.backlog() <= ROUTES + 1024,
+        "{} prefixes to select again",
+        h.gw.backlog()
+    );
     let mut longest = 0;
     let mut turns = 0;
     while h.gw.has_work() || h.gw.publish_pending() {
@@ -241,6 +257,7 @@ fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
     let live = h.reply(RequestId(2));
     assert_eq!(live["dry_run"], false, "{live}");
     assert_eq!(live["changes"]["routes_changed"], ROUTES);
+    assert_eq!(h.reply(RequestId(3))["dry_run"], false);
     assert!(
         sorted(&live["changes"]["routes"]) == sorted(&dry["changes"]["routes"]),
         "the swap did what its dry run said"

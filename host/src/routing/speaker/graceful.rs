@@ -39,7 +39,7 @@ use tracing::info;
 
 use std::collections::VecDeque;
 
-use super::reselect::Reselect;
+use super::reselect::{queue_gone, Reselect};
 use super::{family_of, BgpPeer, Speaker};
 use crate::api;
 use crate::bgp::fsm::State;
@@ -364,14 +364,16 @@ fn sweep_stale(
     reselect: &mut VecDeque<(Reselect, Walk)>,
     gone: impl Fn(Family) -> bool,
 ) -> usize {
-    if r.families.iter().all(|f| gone(*f)) && r.stale.len() == p.adj_in.len() {
+    let (v4, v6) = r.stale.counts();
+    let every_family =
+        (v4 == 0 || gone(Family::IPV4_UNICAST)) && (v6 == 0 || gone(Family::IPV6_UNICAST));
+    if every_family && r.stale.len() == p.adj_in.len() {
         let n = r.stale.len();
         r.stale = Prefixes::default();
         p.accepted.clear();
-        let table = std::mem::take(&mut p.adj_in);
-        if !table.is_empty() {
-            reselect.push_back((Reselect::Gone(table), Walk::default()));
-        }
+        p.to_filter.clear();
+        p.refilter = None;
+        queue_gone(reselect, p.adj_in.take_routes());
         return n;
     }
     let prefixes: Vec<IpNet> = r.stale.iter().filter(|n| gone(family_of(n))).collect();

@@ -549,10 +549,7 @@ impl Speaker {
                     let gone = std::mem::take(&mut p.adj_in);
                     p.adj_out.clear();
                     p.export_job = None;
-                    if !gone.is_empty() {
-                        let walk = (Reselect::Gone(gone), Walk::default());
-                        self.reselect.push_back(walk);
-                    }
+                    reselect::queue_gone(&mut self.reselect, gone);
                 }
             }
         }

@@ -7,6 +7,8 @@
 //! ([`SessionsWalk`]). Owns the queue of such walks; must not select,
 //! filter or touch a session.
 
+use std::collections::VecDeque;
+
 use ipnet::IpNet;
 
 use super::Speaker;
@@ -41,15 +43,39 @@ pub(super) enum Reselect {
     Peer(usize),
 }
 
+/// Queues `table`, whose routes are gone, for re-selection ahead of the
+/// walks over live tables: routes that must leave the FIB do not wait
+/// behind a pass over a million that stay.
+pub(super) fn queue_gone(queue: &mut VecDeque<(Reselect, Walk)>, table: AdjRibIn) {
+    if table.is_empty() {
+        return;
+    }
+    let at = queue
+        .iter()
+        .position(|(t, _)| matches!(t, Reselect::Peer(_)))
+        .unwrap_or(queue.len());
+    queue.insert(at, (Reselect::Gone(table), Walk::default()));
+}
+
 impl Speaker {
     /// Every learned prefix is to be selected again (the route selection
     /// changed), walked a chunk at a time ([`Speaker::reselect_step`]).
     pub fn reselect_all(&mut self) {
-        for (id, p) in self.peers.iter().enumerate() {
-            if p.routes_in_force() && !p.adj_in.is_empty() {
-                self.reselect
-                    .push_back((Reselect::Peer(id), Walk::default()));
+        for id in 0..self.peers.len() {
+            if self.peers.get(id).is_some_and(|p| p.routes_in_force()) {
+                self.reselect_peer(id);
             }
+        }
+    }
+
+    /// Session `id`'s table is walked for re-selection from its start: a
+    /// walk of it already queued is dropped (the new one covers it).
+    fn reselect_peer(&mut self, id: usize) {
+        if self.peers.get(id).is_some_and(|p| !p.adj_in.is_empty()) {
+            self.reselect
+                .retain(|(t, _)| !matches!(t, Reselect::Peer(p) if *p == id));
+            self.reselect
+                .push_back((Reselect::Peer(id), Walk::default()));
         }
     }
 
@@ -84,16 +110,48 @@ impl Speaker {
                 }
                 _ => {
                     w.todo.pop();
-                    w.walked.push(id);
+                    // A session skipped (out of force) hides nothing from
+                    // the later ones.
+                    if w.walk.is_over() {
+                        w.walked.push(id);
+                    }
                     w.walk = Walk::default();
                 }
             }
         }
     }
 
+    /// [`Speaker::sessions_step`], keeping in `out` only the prefixes seen
+    /// first: not held by a session walked before (and still in force),
+    /// nor named by `skip`. Returns how many it walked (`None`: every
+    /// session was walked), so that the caller can bound a step whose
+    /// prefixes were all seen before.
+    pub fn sessions_step_first(
+        &self,
+        w: &mut SessionsWalk,
+        min: usize,
+        skip: impl Fn(&IpNet) -> bool,
+        out: &mut Vec<IpNet>,
+    ) -> Option<usize> {
+        let from = out.len();
+        self.sessions_step(w, min, out)?;
+        let walked = out.len() - from;
+        let mut i = from;
+        while i < out.len() {
+            match out.get(i) {
+                Some(p) if skip(p) || self.walked_before(w, p) => {
+                    out.swap_remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        Some(walked)
+    }
+
     /// Whether a session `w` walked before the current one, and still in
-    /// force, has `prefix` (a dry run looks at each prefix once).
-    pub fn walked_before(&self, w: &SessionsWalk, prefix: &IpNet) -> bool {
+    /// force, has `prefix` (a dry run looks at each prefix once; a session
+    /// that changed meanwhile may hide a prefix or show it twice).
+    fn walked_before(&self, w: &SessionsWalk, prefix: &IpNet) -> bool {
         w.walked.iter().any(|id| {
             self.peers
                 .get(*id)
@@ -105,10 +163,9 @@ impl Speaker {
     /// liveness changed: its routes count only while its probe is up),
     /// walked a chunk at a time ([`Speaker::reselect_step`]).
     pub fn reselect_over(&mut self, tunnel: TunnelId) {
-        for (id, p) in self.peers.iter().enumerate() {
-            if p.tunnel == tunnel && !p.adj_in.is_empty() {
-                self.reselect
-                    .push_back((Reselect::Peer(id), Walk::default()));
+        for id in 0..self.peers.len() {
+            if self.peers.get(id).is_some_and(|p| p.tunnel == tunnel) {
+                self.reselect_peer(id);
             }
         }
     }
@@ -150,5 +207,48 @@ impl Speaker {
             }
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::message::{PathAttributes, Update};
+    use crate::config::{MaxPrefixAction, MaxPrefixes};
+
+    fn table(prefix: &str) -> AdjRibIn {
+        let mut adj = AdjRibIn::default();
+        let update = Update {
+            attributes: Some(PathAttributes::default()),
+            nlri: vec![prefix.parse().unwrap()],
+            ..Update::default()
+        };
+        let limits = MaxPrefixes {
+            limit: 10,
+            warning: 8,
+            action: MaxPrefixAction::Drop,
+        };
+        adj.apply(&update, &limits);
+        adj
+    }
+
+    /// Routes that must leave the FIB go before passes over live tables,
+    /// in the order they went; an empty table is not queued.
+    #[test]
+    fn gone_tables_are_walked_before_live_ones() {
+        let mut queue = VecDeque::new();
+        queue.push_back((Reselect::Peer(0), Walk::default()));
+        queue.push_back((Reselect::Peer(1), Walk::default()));
+        queue_gone(&mut queue, table("10.1.0.0/24"));
+        queue_gone(&mut queue, table("10.2.0.0/24"));
+        queue_gone(&mut queue, AdjRibIn::default());
+        let order: Vec<String> = queue
+            .iter()
+            .map(|(t, _)| match t {
+                Reselect::Gone(adj) => adj.iter().map(|(p, _)| p.to_string()).collect(),
+                Reselect::Peer(id) => format!("peer {id}"),
+            })
+            .collect();
+        assert_eq!(order, ["10.1.0.0/24", "10.2.0.0/24", "peer 0", "peer 1"]);
     }
 }
