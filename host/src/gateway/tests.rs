@@ -31,6 +31,13 @@ const ROUTE_TURNS: Budget = Budget {
 };
 const LISTENER_CONN: u64 = 1 << 40;
 
+/// The most prefixes the selection's queue may hold at once while a table
+/// of `routes` is walked: a chunk waiting, and one of the Adj-RIB-In's maps
+/// (a 64th of the table) walked on top of it, twice for slack.
+fn chunk_and_map(routes: usize) -> usize {
+    1024 + 2 * routes / 64
+}
+
 /// A VGW with one dynamic connection of two tunnels (the peer runs over the
 /// first), our network 10.2.0.0/24, and room for `max` routes.
 fn config(fx: &Fixture, connection: &str, max: u32) -> Arc<crate::config::GatewayConfig> {
@@ -348,6 +355,24 @@ impl Harness {
             }
         }
         panic!("the core never finished its route work");
+    }
+
+    /// [`Harness::settle`] in 1 ms steps, on at least until `until` (the
+    /// timers due by then fire), the far side keeping both probes up; the
+    /// most prefixes the selection's queue held at once.
+    fn settle_watching_queue(&mut self, until: Instant) -> usize {
+        let (mut longest, mut turns) = (0, 0);
+        while self.now < until || self.gw.has_work() || self.gw.publish_pending() {
+            self.tick(Duration::from_millis(1));
+            if turns % 100 == 0 {
+                self.bfd(0, State::Up);
+                self.bfd(1, State::Up);
+            }
+            longest = longest.max(self.gw.rib.pending());
+            turns += 1;
+            assert!(turns < 100_000, "the core never finished its route work");
+        }
+        longest
     }
 
     fn routed(&self, prefix: &str) -> Option<Vec<usize>> {

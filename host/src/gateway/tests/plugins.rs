@@ -124,9 +124,16 @@ fn swap_with(
     dry_run: bool,
     force: bool,
 ) -> serde_json::Value {
-    let id = RequestId(id);
+    send_swap(h, id, plugin, dry_run, force);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.reply(RequestId(id))
+}
+
+/// Asks for a swap (`force`: installed even if it faults on the stored
+/// state), answered later.
+fn send_swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool, force: bool) {
     h.event(Event::Admin {
-        id,
+        id: RequestId(id),
         command: AdminCommand::PluginSwap {
             plugin: Box::new(plugin),
             dry_run,
@@ -134,8 +141,6 @@ fn swap_with(
             received: h.now,
         },
     });
-    h.settle(Duration::from_millis(1), &[0, 1]);
-    h.reply(id)
 }
 
 #[test]
@@ -206,15 +211,7 @@ fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
         Some(vec![0]),
         "a dry run changes nothing"
     );
-    h.event(Event::Admin {
-        id: RequestId(2),
-        command: AdminCommand::PluginSwap {
-            plugin: Box::new(chaos(Slot::RouteSelection)),
-            dry_run: false,
-            force: true,
-            received: h.now,
-        },
-    });
+    send_swap(&mut h, 2, chaos(Slot::RouteSelection), false, true);
     assert!(
         h.gw.rib.pending() <= 1024,
         "the swap listed {} prefixes at once",
@@ -222,36 +219,15 @@ fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
     );
     // A second swap before the first is done walks the table again from
     // the start, once: no second walk queued beside the first.
-    h.event(Event::Admin {
-        id: RequestId(3),
-        command: AdminCommand::PluginSwap {
-            plugin: Box::new(chaos(Slot::RouteSelection)),
-            dry_run: false,
-            force: true,
-            received: h.now,
-        },
-    });
+    send_swap(&mut h, 3, chaos(Slot::RouteSelection), false, true);
     assert!(
         h.gw.backlog() <= ROUTES + 1024,
         "{} prefixes to select again",
         h.gw.backlog()
     );
-    let mut longest = 0;
-    let mut turns = 0;
-    while h.gw.has_work() || h.gw.publish_pending() {
-        h.tick(Duration::from_millis(1));
-        if turns % 100 == 0 {
-            h.bfd(0, State::Up);
-            h.bfd(1, State::Up);
-        }
-        longest = longest.max(h.gw.rib.pending());
-        turns += 1;
-        assert!(turns < 100_000, "the swap never finished");
-    }
-    // At most a chunk waiting and one of the Adj-RIB-In's maps
-    // (200,000 / 64 routes) walked on top of it.
+    let longest = h.settle_watching_queue(h.now);
     assert!(
-        longest <= 1024 + 2 * ROUTES / 64,
+        longest <= chunk_and_map(ROUTES),
         "{longest} prefixes queued at once"
     );
     let live = h.reply(RequestId(2));

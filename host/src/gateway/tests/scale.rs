@@ -20,22 +20,9 @@ fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
     }));
     assert_eq!(h.gw.rib.pending(), 0, "the down event listed no prefix");
     assert!(h.gw.backlog() >= ROUTES, "{} waiting", h.gw.backlog());
-    let mut longest = 0;
-    let mut turns = 0;
-    while h.gw.has_work() || h.gw.publish_pending() {
-        h.tick(Duration::from_millis(1));
-        if turns % 100 == 0 {
-            h.bfd(0, State::Up);
-            h.bfd(1, State::Up);
-        }
-        longest = longest.max(h.gw.rib.pending());
-        turns += 1;
-        assert!(turns < 100_000, "the withdrawal never finished");
-    }
-    // At most a chunk waiting and one of the Adj-RIB-In's maps
-    // (200,000 / 64 routes) walked on top of it.
+    let longest = h.settle_watching_queue(h.now);
     assert!(
-        longest <= 1024 + 2 * ROUTES / 64,
+        longest <= chunk_and_map(ROUTES),
         "{longest} prefixes queued at once"
     );
     assert!(
@@ -79,7 +66,7 @@ fn a_tunnel_down_moves_100k_routes_in_one_step_without_rewriting_them() {
             // Its routes reach the selection's queue a chunk at a time:
             // no step lists them all.
             let queued = h.gw.rib.pending();
-            assert!(queued <= 1024 + 2 * ROUTES / 64, "{queued} queued at once");
+            assert!(queued <= chunk_and_map(ROUTES), "{queued} queued at once");
             break;
         }
         assert!(
