@@ -212,10 +212,13 @@ impl Control {
             let now = Instant::now();
             let timers_ran = now >= self.core.poll_timeout();
             if timers_ran {
+                // Probes go out before the route work, not after it.
+                self.core.handle_timers(now);
+                self.execute(now);
                 let left = TURN_BUDGET
                     .saturating_sub(turn.elapsed())
                     .max(MIN_ROUTE_BUDGET);
-                self.core.handle_timeout_within(
+                self.core.work_within(
                     now,
                     Budget {
                         time: Some(left),

@@ -322,6 +322,16 @@ impl Gateway {
     /// [`Gateway::handle_timeout`] with the route work bounded by `budget`
     /// (the driver passes what is left of its turn).
     pub fn handle_timeout_within(&mut self, now: Instant, budget: Budget) {
+        self.handle_timers(now);
+        self.work_within(now, budget);
+    }
+
+    /// The first half of [`Gateway::handle_timeout_within`]: session and
+    /// probe timers, the failover slot, but no route work. The driver sends
+    /// the probes this queues before it calls [`Gateway::work_within`], so
+    /// that they do not wait for a turn's route work (an echo's round trip
+    /// is timed from here).
+    pub fn handle_timers(&mut self, now: Instant) {
         self.now = now;
         self.speaker.on_timeouts(now, &mut self.slots.filter);
         self.probe_timeouts(now);
@@ -334,6 +344,12 @@ impl Gateway {
             self.decide_weights(now, false);
             self.next_failover = now + FAILOVER_TICK;
         }
+    }
+
+    /// The second half: a budget's worth of route work, and what it
+    /// produced collected into actions.
+    pub fn work_within(&mut self, now: Instant, budget: Budget) {
+        self.now = now;
         self.work(now, Some(budget));
         self.collect(now);
     }

@@ -1,5 +1,6 @@
-//! Echo probes with the fake clock: a round trip ends when the data path
-//! read the reply, not when the control loop got to it.
+//! Probe timing with the fake clock: a probe goes out before a turn's
+//! route work, and an echo's round trip ends when the data path read the
+//! reply, not when the control loop got to it.
 
 use super::*;
 
@@ -54,4 +55,35 @@ fn an_echo_round_trip_ends_when_the_reply_was_read() {
         }
     }
     assert_eq!(rtt, Some(Duration::from_millis(3)));
+}
+
+/// The driver sends what `handle_timers` queued before it runs the route
+/// work: a probe due in a turn with a table to take in is queued by the
+/// timers alone, and the routes wait for `work_within`.
+#[test]
+fn a_turn_queues_its_probes_before_its_route_work() {
+    let fx = Fixture::new();
+    let mut h = Harness::new(config(&fx, "office", 10_000), ROUTE_TURNS);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up();
+    h.announce(&prefixes(5_000));
+    let queued = h.gw.backlog();
+    assert!(queued > 0, "routes wait for the route work");
+    let mut at = h.now;
+    loop {
+        at += Duration::from_millis(50);
+        h.gw.handle_timers(at);
+        let mut probe = false;
+        while let Some(action) = h.gw.poll_action() {
+            probe |= matches!(action, Action::SendBfd { .. });
+        }
+        assert_eq!(h.gw.backlog(), queued, "no route work yet");
+        if probe {
+            break;
+        }
+        assert!(at - h.now < Duration::from_secs(2), "no probe was due");
+    }
+    h.gw.work_within(at, ROUTE_TURNS);
+    assert!(h.gw.backlog() < queued, "the route work ran");
 }
