@@ -35,7 +35,7 @@
 //! grow by doubling and the halves they leave would otherwise stay resident
 //! for seconds: at a million routes the peak RSS is 108.5-108.8 MB with it
 //! against 117.1-117.5 MB with the default, for the same CPU time
-//! (BENCHMARKS-routes.md, "jemalloc").
+//! (BENCHMARKS-routes-log.md, "jemalloc").
 //!
 //! `oversize_threshold` is accepted by jemalloc 5.3 (the version
 //! tikv-jemalloc-sys 0.6 builds) but not in its manual yet; a CLI test
