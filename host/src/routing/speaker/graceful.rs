@@ -25,19 +25,18 @@
 //! timeout while its restart is under way is held by the gateway until the
 //! restart ends (RFC 5882 section 4.3.2; `gateway::liveness`).
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
-//! reads a clock. A sweep of every route the peer has (it never came back,
-//! or sent nothing again) hands the whole Adj-RIB-In to re-selection walks
-//! at once, as a session going down does; a partial sweep (what is left at
-//! End-of-RIB, a family not kept) removes its routes in one step, and the
-//! stale map is made in one pass over the table at the drop (at 1.2M routes
-//! the one turn that costs; see ARCHITECTURE.md).
+//! reads a clock. The stale set is a copy of the Adj-RIB-In's maps, made
+//! at the drop without hashing. A sweep of every route the peer has (it
+//! never came back, or sent nothing again) hands the whole Adj-RIB-In to
+//! re-selection walks at once, as a session going down does; a partial
+//! sweep (what is left at End-of-RIB, a family not kept) removes its
+//! routes in one step (see ARCHITECTURE.md).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use tracing::info;
-
-use std::collections::VecDeque;
 
 use super::reselect::{queue_gone, Reselect};
 use super::{family_of, BgpPeer, Speaker};
