@@ -133,19 +133,15 @@ impl Speaker {
         skip: impl Fn(&IpNet) -> bool,
         out: &mut Vec<IpNet>,
     ) -> Option<usize> {
-        let from = out.len();
-        self.sessions_step(w, min, out)?;
-        let walked = out.len() - from;
-        let mut i = from;
-        while i < out.len() {
-            match out.get(i) {
-                Some(p) if skip(p) || self.walked_before(w, p) => {
-                    out.swap_remove(i);
-                }
-                _ => i += 1,
-            }
-        }
-        Some(walked)
+        let mut walked = Vec::new();
+        self.sessions_step(w, min, &mut walked)?;
+        let count = walked.len();
+        out.extend(
+            walked
+                .into_iter()
+                .filter(|p| !skip(p) && !self.walked_before(w, p)),
+        );
+        Some(count)
     }
 
     /// Whether a session `w` walked before the current one, and still in
