@@ -161,7 +161,7 @@ impl Gateway {
             (Some(Probe::Bfd(session)), ProbeKind::Bfd) => session,
             (Some(Probe::Echo(session)), ProbeKind::EchoReply { seq }) => {
                 // Its round trip ends when the data path read it.
-                if let Some(t) = session.handle_reply(seq, received) {
+                if let Some(t) = session.handle_reply(seq, received, now) {
                     self.on_transition(tunnel, t, now);
                 }
                 return;

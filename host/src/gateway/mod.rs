@@ -354,8 +354,8 @@ impl Gateway {
         self.collect(now);
     }
 
-    /// Routes filtered and prefixes selected in the last call of
-    /// [`Gateway::handle_timeout`] (what the budget bounds).
+    /// Routes filtered and prefixes selected in the last turn's route work
+    /// ([`Gateway::work_within`]; what the budget bounds).
     pub fn last_turn_work(&self) -> usize {
         self.last_work
     }

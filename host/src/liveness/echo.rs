@@ -106,15 +106,25 @@ impl EchoSession {
         Some(seq)
     }
 
-    /// Processes a parsed echo reply. It counts only if `seq` is that of a
-    /// request sent within the last `2 * interval * multiplier` and not yet
-    /// answered; anything else (stale, duplicate, never sent) is ignored. A
-    /// valid reply restarts the detection timer and brings a Down probe Up.
-    pub fn handle_reply(&mut self, seq: u16, now: Instant) -> Option<Transition> {
-        self.forget_stale(now);
+    /// Processes a parsed echo reply, read off the tunnel at `received`
+    /// and handled at `now`. It counts only if `seq` is that of a request
+    /// sent within the last `2 * interval * multiplier` before it was
+    /// read, and not yet answered; anything else (stale, duplicate, never
+    /// sent) is ignored. Its round trip ends at `received` (the wait for
+    /// the control loop is no network latency); a valid reply restarts the
+    /// detection timer from `now`, as a BFD packet does (a slow control
+    /// loop must not take a tunnel down), and brings a Down probe Up.
+    pub fn handle_reply(
+        &mut self,
+        seq: u16,
+        received: Instant,
+        now: Instant,
+    ) -> Option<Transition> {
+        self.forget_stale(received);
         let at = self.sent.iter().position(|&(s, _)| s == seq)?;
         if let Some((_, sent)) = self.sent.remove(at) {
-            self.stats.answered(now.saturating_duration_since(sent));
+            self.stats
+                .answered(received.saturating_duration_since(sent));
         }
         self.last_reply = Some(self.last_reply.map_or(now, |t| t.max(now)));
         match self.state {
@@ -229,13 +239,29 @@ mod tests {
         assert_eq!(s.state(), State::Down);
     }
 
+    /// A reply read in time but handled late (the control loop was busy):
+    /// its round trip ends when it was read, and the detection time runs
+    /// from when it was handled, so the wait does not take the probe down.
+    #[test]
+    fn a_reply_handled_late_times_its_round_trip_to_its_read_and_keeps_the_probe_up() {
+        let t0 = Instant::now();
+        let mut s = EchoSession::new(IV, 3, t0, 0);
+        let seq = s.poll_transmit(t0).unwrap();
+        let handled = t0 + ms(700);
+        assert_eq!(s.handle_reply(seq, t0 + ms(3), handled), up(State::Down));
+        assert_eq!(s.stats().rtt, Some(ms(3)));
+        assert_eq!(s.handle_timeout(handled), None, "still up");
+        assert_eq!(s.handle_timeout(handled + ms(600) - NS), None);
+        assert_eq!(s.handle_timeout(handled + ms(600)), down());
+    }
+
     #[test]
     fn up_stays_up_then_down_exactly_at_detection_then_up_again() {
         let t0 = Instant::now();
         let mut s = EchoSession::new(IV, 3, t0, 0);
         let seq = s.poll_transmit(t0).unwrap();
         assert_eq!(s.handle_timeout(t0 + ms(5)), None);
-        assert_eq!(s.handle_reply(seq, t0 + ms(5)), up(State::Down));
+        assert_eq!(s.handle_reply(seq, t0 + ms(5), t0 + ms(5)), up(State::Down));
         assert_eq!(s.state(), State::Up);
         // Replies every interval, 5 ms after each request, for ten seconds.
         let mut last = t0 + ms(5);
@@ -245,7 +271,7 @@ mod tests {
             let seq = s.poll_transmit(now).unwrap();
             last = now + ms(5);
             assert_eq!(s.handle_timeout(last), None);
-            assert_eq!(s.handle_reply(seq, last), None);
+            assert_eq!(s.handle_reply(seq, last, last), None);
             assert_eq!(s.state(), State::Up);
         }
         let stats = s.stats();
@@ -268,7 +294,7 @@ mod tests {
         // The next request answered brings it back Up.
         let at = s.poll_timeout();
         let seq = s.poll_transmit(at).unwrap();
-        assert_eq!(s.handle_reply(seq, at + ms(5)), up(State::Down));
+        assert_eq!(s.handle_reply(seq, at + ms(5), at + ms(5)), up(State::Down));
         assert_eq!(s.poll_timeout(), at + IV);
     }
 
@@ -279,25 +305,47 @@ mod tests {
         assert_eq!(s.poll_transmit(t0), Some(500));
         // Never sent: the next seq, an old one, anything else.
         for seq in [501, 499, 0, u16::MAX] {
-            assert_eq!(s.handle_reply(seq, t0 + ms(1)), None, "seq {seq}");
+            assert_eq!(
+                s.handle_reply(seq, t0 + ms(1), t0 + ms(1)),
+                None,
+                "seq {seq}"
+            );
         }
         // Window is 2 * 200 ms * 3 = 1.2 s: just inside counts...
-        assert_eq!(s.handle_reply(500, t0 + ms(1200)), up(State::Down));
+        assert_eq!(
+            s.handle_reply(500, t0 + ms(1200), t0 + ms(1200)),
+            up(State::Down)
+        );
         // ... but only once.
         assert_eq!(s.handle_timeout(t0 + ms(1800)), down());
-        assert_eq!(s.handle_reply(500, t0 + ms(1800)), None, "duplicate");
+        assert_eq!(
+            s.handle_reply(500, t0 + ms(1800), t0 + ms(1800)),
+            None,
+            "duplicate"
+        );
         // Just outside does not.
         let mut s = EchoSession::new(IV, 3, t0, 500);
         assert_eq!(s.poll_transmit(t0), Some(500));
-        assert_eq!(s.handle_reply(500, t0 + ms(1200) + NS), None, "stale");
+        assert_eq!(
+            s.handle_reply(500, t0 + ms(1200) + NS, t0 + ms(1200) + NS),
+            None,
+            "stale"
+        );
         assert_eq!(s.state(), State::Down);
         // A reply to a request later dropped from the 64 remembered is stale.
         let mut s = EchoSession::new(ms(10), 255, t0, 0);
         for i in 0..=64 {
             assert_eq!(s.poll_transmit(t0 + ms(10 * i)), Some(i as u16));
         }
-        assert_eq!(s.handle_reply(0, t0 + ms(645)), None, "forgotten");
-        assert_eq!(s.handle_reply(1, t0 + ms(645)), up(State::Down));
+        assert_eq!(
+            s.handle_reply(0, t0 + ms(645), t0 + ms(645)),
+            None,
+            "forgotten"
+        );
+        assert_eq!(
+            s.handle_reply(1, t0 + ms(645), t0 + ms(645)),
+            up(State::Down)
+        );
     }
 
     #[test]
@@ -309,10 +357,10 @@ mod tests {
             .collect();
         assert_eq!(seqs, [u16::MAX - 1, u16::MAX, 0, 1]);
         let now = t0 + IV * 3 + ms(1);
-        assert_eq!(s.handle_reply(u16::MAX, now), up(State::Down));
-        assert_eq!(s.handle_reply(0, now), None);
-        assert_eq!(s.handle_reply(2, now), None, "not sent yet");
-        assert_eq!(s.handle_reply(u16::MAX - 1, now), None);
+        assert_eq!(s.handle_reply(u16::MAX, now, now), up(State::Down));
+        assert_eq!(s.handle_reply(0, now, now), None);
+        assert_eq!(s.handle_reply(2, now, now), None, "not sent yet");
+        assert_eq!(s.handle_reply(u16::MAX - 1, now, now), None);
         assert_eq!(s.state(), State::Up);
     }
 
@@ -323,7 +371,7 @@ mod tests {
         let mut s = EchoSession::new(Duration::ZERO, 0, t0, 7);
         assert_eq!(s.poll_transmit(t0), Some(7));
         assert_eq!(s.poll_transmit(t0), None);
-        assert_eq!(s.handle_reply(7, t0), up(State::Down));
+        assert_eq!(s.handle_reply(7, t0, t0), up(State::Down));
         assert_eq!(s.poll_timeout(), t0 + ms(1));
         assert_eq!(s.handle_timeout(t0 + ms(1) - NS), None);
         assert_eq!(s.handle_timeout(t0 + ms(1)), down());
@@ -331,7 +379,7 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let mut s = EchoSession::new(Duration::MAX, u8::MAX, t0, 1);
         assert_eq!(s.poll_transmit(t0), Some(1));
-        assert_eq!(s.handle_reply(1, t0 + ms(1)), up(State::Down));
+        assert_eq!(s.handle_reply(1, t0 + ms(1), t0 + ms(1)), up(State::Down));
         assert_eq!(s.poll_timeout(), t0 + hour);
         assert_eq!(s.poll_transmit(t0 + hour - NS), None);
         assert_eq!(s.handle_timeout(t0 + ms(1) + hour * 255 - NS), None);
