@@ -507,12 +507,11 @@ impl Gateway {
     /// Records where a decision differs from what is installed.
     fn compare(&self, decided: Vec<Decision>, changes: &mut Changes, limit: usize) {
         for (prefix, after) in decided {
-            let before = self.rib.selected(&prefix).map(|v| v.to_vec());
             if let Some(change) = decisions::route_change(
                 &self.cfg,
                 &self.tunnels,
                 &prefix,
-                before.as_deref(),
+                self.rib.selected(&prefix),
                 after.as_deref(),
             ) {
                 changes.push(change, limit);

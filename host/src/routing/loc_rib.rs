@@ -667,9 +667,8 @@ impl LocRib {
     }
 
     /// Where `prefix` is installed.
-    pub fn selected(&self, prefix: &IpNet) -> Option<&Vias> {
-        let id = self.installed_id(prefix)?;
-        self.via_sets.get(id as usize)
+    pub fn selected(&self, prefix: &IpNet) -> Option<&[Via]> {
+        self.via_set(self.installed_id(prefix)?)
     }
 
     /// How many prefixes are installed.
