@@ -19,7 +19,11 @@
 //! `SITELINK_BENCH_END` says: `cut` (the default), the tunnel carrying the
 //! session stops answering its probes; `restart`, the peer's connection
 //! drops with graceful restart and the peer never comes back (its restart
-//! time is 1 s); `none`, nothing (to profile the ingest alone). This file
+//! time is 1 s); `none`, nothing (to profile the ingest alone).
+//! `SITELINK_BENCH_FEED` says how the table arrives: `bulk` (the default),
+//! a peer faster than the gateway, 16 KiB reads while the driver's backlog
+//! allows; `trickle`, a gateway that keeps up, a 4 KiB read per turn, so
+//! that each turn empties the selection's queue. This file
 //! owns only measurement; it asserts nothing but that every route arrived
 //! and left.
 
@@ -43,10 +47,27 @@ use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
 use sitelink::topology::TunnelId;
 
 const PEER_ASN: u32 = 65000;
-/// What the transport hands over per read.
-const READ: usize = 16 * 1024;
-/// The driver stops reading BGP input while this many routes wait.
-const BACKLOG: usize = 16 * 1024;
+/// How the feed arrives (`SITELINK_BENCH_FEED`).
+#[derive(Clone, Copy)]
+struct Pace {
+    /// Bytes the transport hands over per read.
+    read: usize,
+    /// No read while this many routes wait (the driver's backlog).
+    backlog: usize,
+}
+
+/// A peer faster than the gateway: full 16 KiB reads, read until the
+/// driver's backlog is reached.
+const BULK: Pace = Pace {
+    read: 16 * 1024,
+    backlog: 16 * 1024,
+};
+/// A gateway that keeps up with its peer: a 4 KiB read (about 1,000
+/// routes) per turn, each turn's work emptying the queue.
+const TRICKLE: Pace = Pace {
+    read: 4 * 1024,
+    backlog: 1,
+};
 /// Route work per turn: a fixed count, so that runs do the same work
 /// whatever the machine's speed (the control thread uses 20 ms).
 const TURN_ROUTES: usize = 8 * 1024;
@@ -235,7 +256,7 @@ fn gcd(a: usize, b: usize) -> usize {
 
 /// The feed as the peer sends it: UPDATEs of 1,024 prefixes (about what
 /// BIRD packs in 4 KiB), each its own attribute set, cut into reads.
-fn feed(v4: usize, v6: usize) -> Result<Vec<Vec<u8>>, Error> {
+fn feed(v4: usize, v6: usize, read: usize) -> Result<Vec<Vec<u8>>, Error> {
     let v4_prefixes: Vec<IpNet> = scattered(v4)
         .map(|i| {
             let a = Ipv4Addr::from((20u32 << 24) + ((i as u32) << 8));
@@ -275,12 +296,9 @@ fn feed(v4: usize, v6: usize) -> Result<Vec<Vec<u8>>, Error> {
             }
         }
     }
-    Ok(stream.chunks(READ).map(<[u8]>::to_vec).collect())
+    Ok(stream.chunks(read).map(<[u8]>::to_vec).collect())
 }
 
-/// One run: a fresh core, its probes and session up, then the feed, read
-/// while fewer than [`BACKLOG`] routes wait, a turn between reads. Returns
-/// the time from the first read to every route in the published FIB.
 /// How the routes leave after the ingest.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -289,7 +307,17 @@ enum End {
     None,
 }
 
-fn run(dir: &Path, wasm: bool, end: End, reads: &[Vec<u8>], routes: usize) -> Result<Run, Error> {
+/// One run: a fresh core, its probes and session up, then the feed, read
+/// while fewer than `backlog` routes wait, a turn between reads. Returns
+/// the time from the first read to every route in the published FIB.
+fn run(
+    dir: &Path,
+    wasm: bool,
+    end: End,
+    reads: &[Vec<u8>],
+    backlog: usize,
+    routes: usize,
+) -> Result<Run, Error> {
     let cfg = Arc::new(config(dir, routes)?);
     let settings = Settings {
         budget: Budget {
@@ -354,7 +382,7 @@ fn run(dir: &Path, wasm: bool, end: End, reads: &[Vec<u8>], routes: usize) -> Re
     let mut next = reads.iter();
     let mut pending = next.next();
     while core.fib_routes() < before + routes {
-        while let Some(bytes) = pending.filter(|_| core.gw.backlog() < BACKLOG) {
+        while let Some(bytes) = pending.filter(|_| core.gw.backlog() < backlog) {
             core.data(bytes.clone());
             pending = next.next();
         }
@@ -433,12 +461,17 @@ fn main() -> Result<(), Error> {
             return Err(format!("SITELINK_BENCH_END={other}: use cut, restart or none").into())
         }
     };
+    let pace = match std::env::var("SITELINK_BENCH_FEED").as_deref() {
+        Err(_) | Ok("bulk") => BULK,
+        Ok("trickle") => TRICKLE,
+        Ok(other) => return Err(format!("SITELINK_BENCH_FEED={other}: use bulk or trickle").into()),
+    };
     let dir = std::env::temp_dir().join(format!("sitelink-bench-ingest-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let reads = feed(v4, v6)?;
+    let reads = feed(v4, v6, pace.read)?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let t = run(&dir, wasm, end, &reads, v4 + v6);
+        let t = run(&dir, wasm, end, &reads, pace.backlog, v4 + v6);
         if let Err(e) = &t {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(format!("{e}").into());

@@ -496,8 +496,9 @@ impl Gateway {
         for a in self.speaker.take_actions() {
             self.actions.push_back(Action::Transport(a));
         }
-        // What must leave the FIB at once (a tunnel down, a withdrawal
-        // selected) is published in the same step.
+        // A withdrawal selected is published in the same step, or at most
+        // `SMALL_CHANGE_GAP` after the last snapshot (a tunnel down, a
+        // weight change, is forced out by the failover step).
         self.publish(now, false);
     }
 

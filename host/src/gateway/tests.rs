@@ -788,5 +788,6 @@ mod graceful;
 mod graceful_edges;
 mod plugins;
 mod probe_timing;
+mod publish;
 mod reload;
 mod scale;
