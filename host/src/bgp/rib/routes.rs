@@ -301,6 +301,52 @@ impl Prefixes {
     pub fn iter(&self) -> impl Iterator<Item = IpNet> + '_ {
         self.maps.iter().map(|(p, _)| p)
     }
+
+    /// Takes out the prefixes of one family (IPv6 if `v6`), their maps
+    /// moved whole: no prefix is hashed.
+    pub fn take_family(&mut self, v6: bool) -> Prefixes {
+        let maps = match v6 {
+            false => Maps {
+                v4: std::mem::take(&mut self.maps.v4),
+                v6: Vec::new(),
+            },
+            true => Maps {
+                v4: Vec::new(),
+                v6: std::mem::take(&mut self.maps.v6),
+            },
+        };
+        let len = count(&maps.v4) + count(&maps.v6);
+        self.len -= len;
+        Prefixes { maps, len }
+    }
+
+    /// Takes out one map's prefixes (IPv4 first), appended to `out`: a
+    /// 64th of a prefix length's at most; how many (0: none left).
+    pub fn pop_map(&mut self, out: &mut Vec<IpNet>) -> usize {
+        let n = pop_from(&mut self.maps.v4, out, v4_net)
+            .or_else(|| pop_from(&mut self.maps.v6, out, v6_net))
+            .unwrap_or(0);
+        self.len -= n;
+        n
+    }
+}
+
+/// Empties the first non-empty map of `maps` into `out`, made by `net`;
+/// how many, or `None` when every map is empty.
+fn pop_from<K: Address>(
+    maps: &mut [Length<K>],
+    out: &mut Vec<IpNet>,
+    net: impl Fn(K, u8) -> Option<IpNet>,
+) -> Option<usize> {
+    let (len, map) = maps.iter_mut().enumerate().find_map(|(len, l)| {
+        let map = l.shards.iter_mut().find(|m| !m.is_empty())?;
+        Some((len, map))
+    })?;
+    let map = std::mem::take(map);
+    let n = map.len();
+    let l = u8::try_from(len).ok()?;
+    out.extend(map.into_keys().filter_map(|k| net(k, l)));
+    Some(n)
 }
 
 /// Prefix -> attribute set.
@@ -492,6 +538,37 @@ mod tests {
         assert_eq!(left, [net("10.1.0.0/24"), net("fd00:1::/64")]);
         assert_eq!(both.len(), 2);
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn prefixes_leave_by_family_and_a_map_at_a_time() {
+        let mut r = Routes::default();
+        let a = r.add_set(Arc::new(PathAttributes::default()));
+        let v4: Vec<IpNet> = (0..1000u32)
+            .map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)), 24).unwrap()))
+            .collect();
+        for p in v4.iter().chain([&net("fd00:1::/64"), &net("fd00:2::/48")]) {
+            r.insert(p, a);
+        }
+        let mut all = r.prefixes(true, true);
+        let v6 = all.take_family(true);
+        assert_eq!((all.len(), v6.len()), (1000, 2));
+        assert_eq!(all.counts(), (1000, 0));
+        let mut out = Vec::new();
+        let mut maps = 0;
+        loop {
+            let n = all.pop_map(&mut out);
+            if n == 0 {
+                break;
+            }
+            maps += 1;
+            assert!(n < 100, "a map of a 64th of the length: {n}");
+            assert_eq!(all.len(), 1000 - out.len());
+        }
+        assert!(maps > 1);
+        out.sort();
+        assert_eq!(out, v4);
+        assert!(all.is_empty());
     }
 
     /// Consecutive /24s and /48s (a table's typical runs) spread evenly

@@ -29,8 +29,10 @@
 //! at the drop without hashing. A sweep of every route the peer has (it
 //! never came back, or sent nothing again) hands the whole Adj-RIB-In to
 //! re-selection walks at once, as a session going down does; a partial
-//! sweep (what is left at End-of-RIB, a family not kept) removes its
-//! routes in one step (see ARCHITECTURE.md).
+//! sweep (what is left at End-of-RIB, a family not kept or not listed)
+//! moves its stale set to the peer's `sweeping`, whose routes leave the
+//! Adj-RIB-In a map at a time (`Speaker::sweep_step`): no step removes
+//! more than a 64th of a prefix length's routes (see ARCHITECTURE.md).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -39,7 +41,7 @@ use ipnet::IpNet;
 use tracing::info;
 
 use super::reselect::{queue_gone, Reselect};
-use super::{family_of, BgpPeer, Speaker};
+use super::{BgpPeer, Speaker};
 use crate::api;
 use crate::bgp::fsm::State;
 use crate::bgp::fsm::{DownReason, Negotiated};
@@ -172,36 +174,33 @@ impl Speaker {
             return false;
         }
         // Consecutive restarts (RFC 4724 section 4.2): a route still stale
-        // from the previous one MUST be deleted.
+        // from the previous one MUST be deleted, and so must one on its way
+        // out, before the stale set is copied.
         let previous = match p.restart.take() {
-            Some(mut old) => {
-                sweep_stale(p, &mut old, &mut self.dirty, &mut self.reselect, |_| true)
-            }
+            Some(mut old) => sweep_stale(p, &mut old, &mut self.reselect, |_| true),
             None => 0,
         };
+        while sweep_map(p, &mut self.dirty) > 0 {}
         let families: Vec<Family> = gr.families.iter().map(|(f, _)| *f).collect();
         let wait = Duration::from_secs(u64::from(gr.restart_time)).min(limits.max_restart);
-        let stale = p.adj_in.prefixes(
+        let (v4, v6) = (
             families.contains(&Family::IPV4_UNICAST),
             families.contains(&Family::IPV6_UNICAST),
         );
-        let unlisted = p.adj_in.len().saturating_sub(stale.len());
         let restart = Restart {
             families,
-            stale,
+            stale: p.adj_in.prefixes(v4, v6),
             deadline: now.checked_add(wait).unwrap_or(now),
             back: false,
             since: now,
         };
-        // Routes of families it did not list go now.
-        let gone = match unlisted {
-            0 => 0,
-            _ => sweep(p, &mut self.dirty, |n| {
-                !restart.families.contains(&family_of(n))
-            }),
-        };
+        // Routes of families it did not list go, a map at a time.
+        let unlisted = p.adj_in.prefixes(!v4, !v6);
+        let gone = unlisted.len() + previous;
+        if !unlisted.is_empty() {
+            p.sweeping.push(unlisted);
+        }
         let kept = restart.stale.len();
-        let gone = gone + previous;
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             restart_time_s = gr.restart_time, kept, swept = gone,
             "BGP peer restarting (graceful restart): {kept} routes kept as stale for {}s",
@@ -246,9 +245,7 @@ impl Speaker {
                         .is_some_and(|gr| gr.forwarding_kept(*f))
             })
             .collect();
-        let gone = sweep_stale(p, &mut r, &mut self.dirty, &mut self.reselect, |f| {
-            !keep.contains(&f)
-        });
+        let gone = sweep_stale(p, &mut r, &mut self.reselect, |f| !keep.contains(&f));
         r.families = keep;
         r.back = true;
         r.deadline = now.checked_add(stale_for).unwrap_or(now);
@@ -270,6 +267,12 @@ impl Speaker {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
+        // Announced again (or withdrawn): not swept.
+        for set in &mut p.sweeping {
+            for n in changed {
+                set.remove(n);
+            }
+        }
         let Some(mut r) = p.restart.take() else {
             return;
         };
@@ -277,9 +280,7 @@ impl Speaker {
             r.stale.remove(n);
         }
         if let Some(family) = end_of_rib.filter(|_| r.back) {
-            let gone = sweep_stale(p, &mut r, &mut self.dirty, &mut self.reselect, |f| {
-                f == family
-            });
+            let gone = sweep_stale(p, &mut r, &mut self.reselect, |f| f == family);
             r.families.retain(|f| *f != family);
             info!(tunnel = %p.tunnel_name, connection = %p.connection_name, %family,
                 swept = gone, "End-of-RIB received: swept {gone} stale routes of {family}");
@@ -303,7 +304,7 @@ impl Speaker {
         let Some(mut r) = p.restart.take() else {
             return false;
         };
-        let gone = sweep_stale(p, &mut r, &mut self.dirty, &mut self.reselect, |_| true);
+        let gone = sweep_stale(p, &mut r, &mut self.reselect, |_| true);
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name, swept = gone,
             "{why}: swept {gone} stale routes");
         self.events.push((
@@ -339,51 +340,59 @@ impl Speaker {
     }
 }
 
-/// Removes the routes of `p` for which `gone` holds from its Adj-RIB-In
-/// (they are not stale-tracked: the families a restarting peer did not
-/// list); returns how many.
-fn sweep(p: &mut BgpPeer, dirty: &mut Vec<IpNet>, gone: impl Fn(&IpNet) -> bool) -> usize {
-    let prefixes: Vec<IpNet> = p
-        .adj_in
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| gone(n))
-        .collect();
-    prefixes.iter().filter(|n| remove(p, n, dirty)).count()
-}
-
-/// Removes the stale routes of `r` whose family passes `gone`; returns how
-/// many. When they are every route `p` has, its whole Adj-RIB-In goes to
-/// `reselect` to be walked, as a session's that went down (no list of a
-/// million prefixes in one step).
+/// Takes the stale routes of `r` whose family passes `gone` out of the
+/// stale set; returns how many. When they are every route `p` has (with
+/// those already on their way out), its whole Adj-RIB-In goes to
+/// `reselect` to be walked, as a session's that went down; else they join
+/// `p.sweeping`, to leave a map at a time. No step lists or removes a
+/// million prefixes.
 fn sweep_stale(
     p: &mut BgpPeer,
     r: &mut Restart,
-    dirty: &mut Vec<IpNet>,
     reselect: &mut VecDeque<(Reselect, Walk)>,
     gone: impl Fn(Family) -> bool,
 ) -> usize {
     let (v4, v6) = r.stale.counts();
     let every_family =
         (v4 == 0 || gone(Family::IPV4_UNICAST)) && (v6 == 0 || gone(Family::IPV6_UNICAST));
-    if every_family && r.stale.len() == p.adj_in.len() {
+    let leaving: usize = p.sweeping.iter().map(Prefixes::len).sum();
+    if every_family && r.stale.len() + leaving == p.adj_in.len() {
         let n = r.stale.len();
         r.stale = Prefixes::default();
+        p.sweeping.clear();
         p.accepted.clear();
         p.to_filter.clear();
         p.refilter = None;
         queue_gone(reselect, p.adj_in.take_routes());
         return n;
     }
-    let prefixes: Vec<IpNet> = r.stale.iter().filter(|n| gone(family_of(n))).collect();
-    let mut count = 0;
-    for n in &prefixes {
-        r.stale.remove(n);
-        if remove(p, n, dirty) {
-            count += 1;
-        }
+    let out = match (gone(Family::IPV4_UNICAST), gone(Family::IPV6_UNICAST)) {
+        (true, true) => std::mem::take(&mut r.stale),
+        (true, false) => r.stale.take_family(false),
+        (false, true) => r.stale.take_family(true),
+        (false, false) => Prefixes::default(),
+    };
+    let n = out.len();
+    if n > 0 {
+        p.sweeping.push(out);
     }
-    count
+    n
+}
+
+/// Removes the routes of one map of `p.sweeping` from its Adj-RIB-In;
+/// how many prefixes the map held (0: nothing left to sweep).
+pub(super) fn sweep_map(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) -> usize {
+    let mut prefixes = Vec::new();
+    while let Some(set) = p.sweeping.first_mut() {
+        if set.pop_map(&mut prefixes) > 0 {
+            break;
+        }
+        p.sweeping.remove(0);
+    }
+    for n in &prefixes {
+        remove(p, n, dirty);
+    }
+    prefixes.len()
 }
 
 /// Removes one route of `p`; the prefix is dirty if it was accepted.

@@ -416,7 +416,7 @@ impl Speaker {
         // Announced or replaced routes join the batch for the import filter
         // (see `import::Batch`); withdrawn ones go now.
         let mut changed = false;
-        if p.restart.is_some() {
+        if p.restart.is_some() || !p.sweeping.is_empty() {
             let end_of_rib = update.is_end_of_rib();
             self.gr_update(id, &applied.changed, end_of_rib);
         }

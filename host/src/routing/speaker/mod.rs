@@ -42,7 +42,7 @@ mod views;
 use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, Output, Session, State};
 use crate::bgp::message::{error_code, Family, GracefulRestart, Notification, BGP_PORT};
-use crate::bgp::rib::{AdjRibIn, AdjRibOut, Walk};
+use crate::bgp::rib::{AdjRibIn, AdjRibOut, Prefixes, Walk};
 use crate::bgp::transport::{ConnId, PeerId, TransportAction};
 use crate::config::{ConnectionBgp, GatewayConfig};
 use crate::dataplane::fib::{ConnectionId, TunnelId};
@@ -106,6 +106,10 @@ struct BgpPeer {
     peer_gr: Option<GracefulRestart>,
     /// A graceful restart in progress: the stale routes kept.
     restart: Option<graceful::Restart>,
+    /// Routes on their way out of the Adj-RIB-In a map at a time
+    /// (`Speaker::sweep_step`): what a graceful restart swept but for the
+    /// whole table. A prefix announced again leaves them.
+    sweeping: Vec<Prefixes>,
 }
 
 impl BgpPeer {
@@ -542,6 +546,7 @@ impl Speaker {
                     };
                     p.restart = None;
                     p.peer_gr = None;
+                    p.sweeping.clear();
                     changed |= p.accepted.len(&p.adj_in) > 0;
                     p.accepted.clear();
                     p.to_filter.clear();

@@ -67,6 +67,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         settings,
         peer_gr: None,
         restart: None,
+        sweeping: Vec::new(),
     })
 }
 

@@ -4,15 +4,17 @@
 //! selection as prefixes made dirty a map of the Adj-RIB-In at a time
 //! ([`AdjRibIn::walk`]), so that no control-loop turn lists a million of
 //! them. Also the walk over every session that dry runs step through
-//! ([`SessionsWalk`]). Owns the queue of such walks; must not select,
-//! filter or touch a session.
+//! ([`SessionsWalk`]). The stale routes a graceful restart sweeps leave
+//! the Adj-RIB-In in the same steps, a map at a time (`graceful::sweep_map`).
+//! Owns the queue of such walks; must not select, filter or touch a
+//! session.
 
 use std::collections::VecDeque;
 
 use ipnet::IpNet;
 
-use super::Speaker;
-use crate::bgp::rib::{AdjRibIn, Walk};
+use super::{graceful, Speaker};
+use crate::bgp::rib::{AdjRibIn, Prefixes, Walk};
 use crate::dataplane::fib::TunnelId;
 
 /// A walk over the Adj-RIB-In of every session whose routes are in force,
@@ -170,7 +172,8 @@ impl Speaker {
     /// [`Speaker::reselect_step`] (counted as [`Speaker::filter_backlog`]
     /// counts a walk).
     pub fn reselect_backlog(&self) -> usize {
-        self.reselect
+        let walks: usize = self
+            .reselect
             .iter()
             .map(|(table, walk)| {
                 let len = match table {
@@ -179,7 +182,13 @@ impl Speaker {
                 };
                 walk.left(len)
             })
-            .sum()
+            .sum();
+        let sweeps: usize = self
+            .peers
+            .iter()
+            .flat_map(|p| p.sweeping.iter().map(Prefixes::len))
+            .sum();
+        walks + sweeps
     }
 
     /// Makes the next prefixes of the tables queued for re-selection dirty
@@ -188,6 +197,15 @@ impl Speaker {
     /// Adj-RIB-In at a time; how many. A walked old table is dropped.
     pub fn reselect_step(&mut self, min: usize) -> usize {
         let mut n = 0;
+        // Swept stale routes leave the Adj-RIB-In a map at a time.
+        for p in &mut self.peers {
+            while n < min {
+                match graceful::sweep_map(p, &mut self.dirty) {
+                    0 => break,
+                    got => n += got,
+                }
+            }
+        }
         while n < min {
             let Some((table, walk)) = self.reselect.front_mut() else {
                 break;

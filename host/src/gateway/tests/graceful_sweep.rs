@@ -1,0 +1,86 @@
+//! A graceful restart's partial sweep at scale, through the whole core
+//! with the fake clock: the stale routes an End-of-RIB leaves behind go a
+//! map of the Adj-RIB-In at a time, not in the End-of-RIB's step.
+
+use super::*;
+use crate::bgp::message::GracefulRestart;
+
+const ROUTES: usize = 200_000;
+const HALF: usize = ROUTES / 2;
+
+fn gr() -> Capability {
+    Capability::GracefulRestart(GracefulRestart {
+        restart_time: 120,
+        families: vec![(Family::IPV4_UNICAST, true)],
+        ..GracefulRestart::default()
+    })
+}
+
+/// A peer with 200,000 routes drops, comes back, announces the first half
+/// again; its End-of-RIB is next.
+fn back_with_half(fx: &Fixture) -> Harness {
+    let cfg = config_with(fx, "office", ROUTES as u32 + 10, "");
+    let mut h = Harness::new(cfg, ROUTE_TURNS);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up_with(vec![gr()]);
+    h.announce(&prefixes(ROUTES));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    for _ in 0..20 {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    h.session_up_with(vec![gr()]);
+    h.announce(&prefixes(HALF));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    h
+}
+
+fn end_of_rib(h: &mut Harness) {
+    h.data(codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx()));
+}
+
+#[test]
+fn an_end_of_rib_leaving_100k_routes_stale_sweeps_them_a_map_at_a_time() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    assert_eq!(
+        h.gw.rib.pending(),
+        0,
+        "the End-of-RIB's step removed nothing"
+    );
+    assert!(h.gw.backlog() >= HALF, "{} waiting", h.gw.backlog());
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
+    let all = prefixes(ROUTES);
+    let addr = |i: usize| all[i].addr().to_string();
+    assert_eq!(h.routed(&addr(0)), Some(vec![0]), "announced again: kept");
+    assert_eq!(h.routed(&addr(HALF - 1)), Some(vec![0]));
+    assert_eq!(h.routed(&addr(HALF)), None, "stale: swept");
+    assert_eq!(h.routed(&addr(ROUTES - 1)), None, "stale: swept");
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+#[test]
+fn a_route_announced_again_while_its_sweep_is_under_way_stays() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    let last = prefixes(ROUTES)[ROUTES - 1];
+    h.announce(&[last]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed(&last.addr().to_string()), Some(vec![0]));
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 3));
+}
