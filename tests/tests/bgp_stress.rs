@@ -178,6 +178,13 @@ fn steady_peer(lab: &SiteLab, test: &str) -> (Speaker, BTreeSet<String>, u64) {
     let speaker = Speaker::start(lab, "steady", 2, &steady);
     lab.wait_routes(Gw::Vgw, &[SITE_A_NET_V4], &[TUNNEL_2], &[CGW_ASN], true, UP)
         .unwrap_or_else(|e| panic!("{test}: {e}"));
+    // Selected is not yet published: a snapshot of small changes can wait
+    // out a short gap after a burst of them (`loc_rib::SMALL_CHANGE_GAP`),
+    // and the kernel routes follow it.
+    lab.wait_until("the steady route in the kernel", UP, || {
+        kernel_v4(lab).contains(SITE_A_NET_V4)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
     (speaker, kernel_v4(lab), fib_v4(lab))
 }
 

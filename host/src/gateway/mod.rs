@@ -424,8 +424,15 @@ impl Gateway {
             // (no turn lists them all); the walk itself is cheap, the
             // selection is the work the budget counts.
             let chunk = crate::routing::speaker::FILTER_CHUNK;
-            if self.rib.pending() < chunk && self.speaker.reselect_step(chunk) > 0 {
-                self.rib.mark(self.speaker.take_dirty());
+            if self.rib.pending() < chunk {
+                // Stale routes a graceful restart swept leave the Adj-RIB-In
+                // the same way; removing them is work the budget counts.
+                let swept = self.speaker.sweep_step(chunk);
+                did += swept;
+                left = left.saturating_sub(swept);
+                if self.speaker.reselect_step(chunk) + swept > 0 {
+                    self.rib.mark(self.speaker.take_dirty());
+                }
             }
             if self.rib.pending() > 0 && !spent(left) {
                 let usable = self.usable();
@@ -496,9 +503,9 @@ impl Gateway {
         for a in self.speaker.take_actions() {
             self.actions.push_back(Action::Transport(a));
         }
-        // A withdrawal selected is published in the same step, or at most
-        // `SMALL_CHANGE_GAP` after the last snapshot (a tunnel down, a
-        // weight change, is forced out by the failover step).
+        // A withdrawal selected is published in the same step (past a
+        // burst of snapshots, `SMALL_CHANGE_GAP` after the last one); a
+        // weight change is forced out by the failover step.
         self.publish(now, false);
     }
 

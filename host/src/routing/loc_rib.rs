@@ -22,7 +22,7 @@
 //! speaker and the config do), log, or publish anything itself: the gateway
 //! core turns [`LocRib::publish`]'s answer into actions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,18 +44,23 @@ pub const SELECTION_CHUNK: usize = 1024;
 /// a large change.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// Prefixes written since the last snapshot up to which an empty queue
-/// publishes sooner ([`SMALL_CHANGE_GAP`] after the last snapshot: at once,
-/// unless one was just published). A bigger change waits out
-/// [`PUBLISH_INTERVAL`]: each snapshot makes the next writes copy the FIB
-/// shards they touch, and an ingest that empties the queue every turn
-/// copied them every turn (7% of the control thread's time at a million
-/// routes).
+/// publishes at once (unless [`SMALL_CHANGE_BURST`] snapshots were just
+/// published). A bigger change waits out [`PUBLISH_INTERVAL`]: each
+/// snapshot makes the next writes copy the FIB shards they touch, and an
+/// ingest that empties the queue every turn copied them every turn (7% of
+/// the control thread's time at a million routes).
 pub const SMALL_CHANGE: u64 = 1024;
-/// Shortest time between two snapshots of small changes. A feed whose
-/// routes are selected as they arrive empties the queue after every read
-/// with a few hundred writes: published at once, each snapshot made the
-/// next read's writes copy every shard they touched (the whole IPv4 table
-/// of a scattered feed), 38% of the ingest benchmark's time.
+/// Snapshots within a [`PUBLISH_INTERVAL`] after which small changes wait
+/// [`SMALL_CHANGE_GAP`] after the last one instead of going out at once.
+/// A feed whose routes are selected as they arrive empties the queue after
+/// every read with a few hundred writes: published at once every time,
+/// each snapshot made the next read's writes copy every shard they touched
+/// (the whole IPv4 table of a scattered feed), 38% of the ingest
+/// benchmark's time. A few changes in a row (a route, then the session's
+/// next, a weight change and the selection that follows it) still go out
+/// at once, so what `sitelink routes` shows and the FIB agree.
+pub const SMALL_CHANGE_BURST: usize = 4;
+/// Shortest time between two snapshots of small changes past the burst.
 pub const SMALL_CHANGE_GAP: Duration = Duration::from_millis(50);
 
 /// An installed set, shared by every prefix installed over it.
@@ -193,6 +198,9 @@ pub struct LocRib {
     fib: Arc<Fib>,
     fib_changed: bool,
     published: Option<Instant>,
+    /// When the last [`SMALL_CHANGE_BURST`] snapshots not forced were
+    /// published, oldest first.
+    recent: VecDeque<Instant>,
     /// Kernel-route changes since the last publish, in order (none when
     /// `[route_table] kernel_routes` is off: nobody would read them).
     kernel_changes: Vec<(IpNet, bool)>,
@@ -233,6 +241,7 @@ impl LocRib {
             fib: Arc::new(fib),
             fib_changed: true,
             published: None,
+            recent: VecDeque::with_capacity(SMALL_CHANGE_BURST),
             kernel_changes: Vec::new(),
             kernel_routes: cfg.route_table.kernel_routes,
             fib_writes: 0,
@@ -621,6 +630,14 @@ impl LocRib {
         }
         self.fib_changed = false;
         self.published = Some(now);
+        // A forced snapshot (a weight change) does not use up the burst:
+        // the selection that follows it still goes out at once.
+        if !force {
+            if self.recent.len() >= SMALL_CHANGE_BURST {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(now);
+        }
         self.writes_published = self.fib_writes;
         Publish {
             fib: Some(self.fib.clone()),
@@ -630,9 +647,10 @@ impl LocRib {
 
     /// When a change not yet published is due (`None`: nothing waits):
     /// `now` if nothing was published yet; a small change with no work
-    /// queued ([`SMALL_CHANGE`]) [`SMALL_CHANGE_GAP`] after the last
-    /// snapshot, so at once after a quiet spell; anything else
-    /// [`PUBLISH_INTERVAL`] after it.
+    /// queued ([`SMALL_CHANGE`]) at once, or [`SMALL_CHANGE_GAP`] after the
+    /// last snapshot when [`SMALL_CHANGE_BURST`] went out within the last
+    /// [`PUBLISH_INTERVAL`]; anything else [`PUBLISH_INTERVAL`] after the
+    /// last snapshot.
     pub fn publish_at(&self, now: Instant) -> Option<Instant> {
         if !self.fib_changed {
             return None;
@@ -642,13 +660,15 @@ impl LocRib {
         };
         let small =
             self.pending.is_empty() && self.fib_writes - self.writes_published <= SMALL_CHANGE;
-        Some(
-            last + if small {
-                SMALL_CHANGE_GAP
-            } else {
-                PUBLISH_INTERVAL
-            },
-        )
+        if !small {
+            return Some(last + PUBLISH_INTERVAL);
+        }
+        let burst = self.recent.len() >= SMALL_CHANGE_BURST
+            && self
+                .recent
+                .front()
+                .is_some_and(|t| now < *t + PUBLISH_INTERVAL);
+        Some(if burst { last + SMALL_CHANGE_GAP } else { now })
     }
 
     /// Prefixes written into the FIB so far.

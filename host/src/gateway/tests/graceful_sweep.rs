@@ -84,3 +84,24 @@ fn a_route_announced_again_while_its_sweep_is_under_way_stays() {
     assert_eq!(h.routed(&last.addr().to_string()), Some(vec![0]));
     assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 3));
 }
+
+/// Routes on their way out do not count against max_prefixes: the peer
+/// may announce new prefixes (100.0.0.0/24 on, outside the table) before
+/// the sweep is done (the limit is the table's size plus 10 here).
+#[test]
+fn routes_being_swept_do_not_count_against_max_prefixes() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    let new: Vec<IpNet> = (0..1000u32)
+        .map(|i| {
+            IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x6400_0000 + (i << 8)), 24).unwrap())
+        })
+        .collect();
+    h.announce(&new);
+    assert_eq!(h.bgp_state(), "established", "not closed for max_prefixes");
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("100.0.0.1"), Some(vec![0]));
+    assert_eq!(h.routed("100.3.231.1"), Some(vec![0]));
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 1000 + 2));
+}

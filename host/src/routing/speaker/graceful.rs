@@ -288,10 +288,14 @@ impl Speaker {
         if r.keeps_routes() {
             p.restart = Some(r);
         } else {
+            let leaving: usize = p.sweeping.iter().map(Prefixes::len).sum();
+            let detail = match leaving {
+                0 => "no stale routes left".to_string(),
+                n => format!("no stale routes left; {n} swept leaving the table"),
+            };
             info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
-                "graceful restart done: no stale routes left");
-            self.events
-                .push((p.tunnel, "refreshed".into(), "no stale routes left".into()));
+                "graceful restart done: {detail}");
+            self.events.push((p.tunnel, "refreshed".into(), detail));
         }
     }
 

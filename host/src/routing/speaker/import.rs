@@ -23,6 +23,7 @@ use crate::bgp::fsm::Output;
 use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
 };
+use crate::bgp::rib::Prefixes;
 use crate::config::MaxPrefixAction;
 use crate::net_map::FastSet;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
@@ -366,12 +367,15 @@ impl Speaker {
             problems.push(format!("UPDATE attribute discarded (RFC 7606): {reason}"));
         }
         warn_refused(p, &problems, now);
-        // Routes still stale from a graceful restart do not count against
-        // the limit: the peer re-sends its table over them, and a new prefix
-        // before an old one's withdrawal must not close the session.
+        // Routes still stale from a graceful restart, or swept and on their
+        // way out, do not count against the limit: the peer re-sends its
+        // table over them, and a new prefix before an old one's withdrawal
+        // must not close the session.
         let mut limits = p.settings.max_prefixes;
-        if let Some(r) = &p.restart {
-            let stale = u32::try_from(r.stale_count()).unwrap_or(u32::MAX);
+        let stale = p.restart.as_ref().map_or(0, |r| r.stale_count())
+            + p.sweeping.iter().map(Prefixes::len).sum::<usize>();
+        if stale > 0 {
+            let stale = u32::try_from(stale).unwrap_or(u32::MAX);
             limits.limit = limits.limit.saturating_add(stale);
             limits.warning = limits.warning.saturating_add(stale);
         }

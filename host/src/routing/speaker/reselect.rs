@@ -5,7 +5,7 @@
 //! ([`AdjRibIn::walk`]), so that no control-loop turn lists a million of
 //! them. Also the walk over every session that dry runs step through
 //! ([`SessionsWalk`]). The stale routes a graceful restart sweeps leave
-//! the Adj-RIB-In in the same steps, a map at a time (`graceful::sweep_map`).
+//! the Adj-RIB-In beside them, a map at a time ([`Speaker::sweep_step`]).
 //! Owns the queue of such walks; must not select, filter or touch a
 //! session.
 
@@ -197,15 +197,6 @@ impl Speaker {
     /// Adj-RIB-In at a time; how many. A walked old table is dropped.
     pub fn reselect_step(&mut self, min: usize) -> usize {
         let mut n = 0;
-        // Swept stale routes leave the Adj-RIB-In a map at a time.
-        for p in &mut self.peers {
-            while n < min {
-                match graceful::sweep_map(p, &mut self.dirty) {
-                    0 => break,
-                    got => n += got,
-                }
-            }
-        }
         while n < min {
             let Some((table, walk)) = self.reselect.front_mut() else {
                 break;
@@ -218,6 +209,24 @@ impl Speaker {
             n += got;
             if adj.is_none() || walk.is_over() {
                 self.reselect.pop_front();
+            }
+        }
+        n
+    }
+}
+
+impl Speaker {
+    /// Removes swept stale routes from the Adj-RIBs-In, a map at a time,
+    /// at least `min` unless none are left (their accepted prefixes become
+    /// dirty); how many. The work the turn's budget counts.
+    pub fn sweep_step(&mut self, min: usize) -> usize {
+        let mut n = 0;
+        for p in &mut self.peers {
+            while n < min {
+                match graceful::sweep_map(p, &mut self.dirty) {
+                    0 => break,
+                    got => n += got,
+                }
             }
         }
         n
