@@ -19,7 +19,9 @@
 //! `SITELINK_BENCH_END` says: `cut` (the default), the tunnel carrying the
 //! session stops answering its probes; `restart`, the peer's connection
 //! drops with graceful restart and the peer never comes back (its restart
-//! time is 1 s); `none`, nothing (to profile the ingest alone).
+//! time is 1 s); `partial`, the peer restarts, comes back, announces half
+//! the table again (not timed) and sends its End-of-RIBs, which sweep the
+//! other half; `none`, nothing (to profile the ingest alone).
 //! `SITELINK_BENCH_FEED` says how the table arrives: `bulk` (the default),
 //! a peer faster than the gateway, 16 KiB reads while the driver's backlog
 //! allows; `trickle`, a gateway that keeps up, a 4 KiB read per turn, so
@@ -212,9 +214,13 @@ impl Core {
     }
 
     fn data(&mut self, bytes: Vec<u8>) {
+        self.data_on(1, bytes);
+    }
+
+    fn data_on(&mut self, conn: u64, bytes: Vec<u8>) {
         self.event(Event::Transport(TransportEvent::Data {
             peer: PeerId(0),
-            conn: 1,
+            conn,
             bytes,
         }));
     }
@@ -304,6 +310,7 @@ fn feed(v4: usize, v6: usize, read: usize) -> Result<Vec<Vec<u8>>, Error> {
 enum End {
     Cut,
     Restart,
+    Partial,
     None,
 }
 
@@ -316,8 +323,9 @@ fn run(
     end: End,
     reads: &[Vec<u8>],
     backlog: usize,
-    routes: usize,
+    (v4, v6): (usize, usize),
 ) -> Result<Run, Error> {
+    let routes = v4 + v6;
     let cfg = Arc::new(config(dir, routes)?);
     let settings = Settings {
         budget: Budget {
@@ -365,19 +373,20 @@ fn run(
             Capability::FourOctetAs(PEER_ASN),
         ],
     };
-    if end == End::Restart {
+    if matches!(end, End::Restart | End::Partial) {
         open.capabilities
             .push(Capability::GracefulRestart(GracefulRestart {
-                restart_time: 1,
+                // The peer that comes back must be back in time.
+                restart_time: if end == End::Partial { 120 } else { 1 },
                 families: vec![(Family::IPV4_UNICAST, true), (Family::IPV6_UNICAST, true)],
                 ..GracefulRestart::default()
             }));
     }
     let mut hello = wire(&Message::Open(open))?;
     hello.extend(wire(&Message::Keepalive)?);
-    core.data(hello);
+    core.data(hello.clone());
     core.turn();
-    let before = core.fib_routes();
+    let mut before = core.fib_routes();
     let start = Instant::now();
     let mut next = reads.iter();
     let mut pending = next.next();
@@ -396,7 +405,7 @@ fn run(
     if got != routes {
         return Err(format!("{got} of {routes} routes reached the FIB").into());
     }
-    let start = Instant::now();
+    let mut start = Instant::now();
     match end {
         End::None => {
             return Ok(Run {
@@ -415,6 +424,38 @@ fn run(
         // after the detection time its routes go (the session is reset
         // with it).
         End::Cut => core.alive[0] = false,
+        // The peer restarts, comes back, announces half its table again
+        // (worked off before the clock starts again) and ends with its
+        // End-of-RIBs: the other half is swept.
+        End::Partial => {
+            core.event(Event::Transport(TransportEvent::Closed {
+                peer: PeerId(0),
+                conn: 1,
+            }));
+            // Back after 2 s (the session's idle hold), probes kept up.
+            for _ in 0..1000 {
+                core.turn();
+            }
+            core.event(Event::Transport(TransportEvent::Connected {
+                peer: PeerId(0),
+                conn: 2,
+            }));
+            core.data_on(2, hello);
+            for bytes in feed(v4 / 2, v6 / 2, 16 * 1024)? {
+                core.data_on(2, bytes);
+                while core.gw.backlog() >= 16 * 1024 {
+                    core.turn();
+                }
+            }
+            while core.gw.has_work() || core.gw.publish_pending() {
+                core.turn();
+            }
+            before += v4 / 2 + v6 / 2;
+            start = Instant::now();
+            let mut eor = codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx());
+            eor.extend(codec::encode_end_of_rib(Family::IPV6_UNICAST, &ctx()));
+            core.data_on(2, eor);
+        }
     }
     let mut longest = start.elapsed();
     while core.fib_routes() > before || core.gw.has_work() || core.gw.publish_pending() {
@@ -456,9 +497,12 @@ fn main() -> Result<(), Error> {
     let end = match std::env::var("SITELINK_BENCH_END").as_deref() {
         Err(_) | Ok("cut") => End::Cut,
         Ok("restart") => End::Restart,
+        Ok("partial") => End::Partial,
         Ok("none") => End::None,
         Ok(other) => {
-            return Err(format!("SITELINK_BENCH_END={other}: use cut, restart or none").into())
+            return Err(
+                format!("SITELINK_BENCH_END={other}: use cut, restart, partial or none").into(),
+            )
         }
     };
     let pace = match std::env::var("SITELINK_BENCH_FEED").as_deref() {
@@ -471,7 +515,7 @@ fn main() -> Result<(), Error> {
     let reads = feed(v4, v6, pace.read)?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let t = run(&dir, wasm, end, &reads, pace.backlog, v4 + v6);
+        let t = run(&dir, wasm, end, &reads, pace.backlog, (v4, v6));
         if let Err(e) = &t {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(format!("{e}").into());
@@ -509,6 +553,7 @@ fn main() -> Result<(), Error> {
         End::None => return Ok(()),
         End::Cut => "the tunnel carrying them fails",
         End::Restart => "the peer restarts and never comes back (restart time 1 s)",
+        End::Partial => "the peer restarts, sends half again and its End-of-RIBs",
     };
     println!(
         "{what} (medians): longest turn {:.1} ms, every route out of the FIB in {:.3} s",
