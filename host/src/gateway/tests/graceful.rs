@@ -57,7 +57,7 @@ fn wait(h: &mut Harness, d: Duration) {
 }
 
 /// The `graceful_restart` object of `sitelink bgp` for tunnel 0.
-fn gr_status(h: &mut Harness) -> serde_json::Value {
+pub(super) fn gr_status(h: &mut Harness) -> serde_json::Value {
     let id = RequestId(u64::MAX - 1);
     h.event(Event::Admin {
         id,

@@ -3,7 +3,7 @@
 //! map of the Adj-RIB-In at a time, not in the End-of-RIB's step.
 
 use super::*;
-use crate::bgp::message::GracefulRestart;
+use crate::bgp::message::{GracefulRestart, Notification};
 
 const ROUTES: usize = 200_000;
 const HALF: usize = ROUTES / 2;
@@ -104,4 +104,48 @@ fn routes_being_swept_do_not_count_against_max_prefixes() {
     assert_eq!(h.routed("100.0.0.1"), Some(vec![0]));
     assert_eq!(h.routed("100.3.231.1"), Some(vec![0]));
     assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 1000 + 2));
+}
+
+/// A second drop while the End-of-RIB's sweep is under way: the swept
+/// routes go before the new stale set is taken (RFC 4724 section 4.2),
+/// so only the half announced again is kept, and then it goes too when
+/// the peer stays away.
+#[test]
+fn a_drop_during_a_sweep_finishes_it_and_keeps_only_the_rest_stale() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    let status = super::graceful::gr_status(&mut h);
+    assert_eq!(status["stale_routes"], HALF, "{status}");
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 2));
+    // Its restart time (120 s) runs out.
+    for _ in 0..1210 {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+/// A session reset (a NOTIFICATION: no graceful restart) while a sweep is
+/// under way drops the sweep with the table.
+#[test]
+fn a_reset_during_a_sweep_drops_it_with_the_table() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    let cease = Notification::new(6, 2, Vec::new());
+    h.data(wire(&Message::Notification(cease)));
+    assert_ne!(h.bgp_state(), "established");
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(2));
+    assert_eq!(h.gw.backlog(), 0);
+    assert!(!h.gw.has_work());
 }
