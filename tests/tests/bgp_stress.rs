@@ -624,13 +624,15 @@ fn a_peer_that_floods_updates_and_refreshes_is_kept_and_ends_with_its_last_route
         "{test}: flood prefixes not selected: {:?}",
         pooled.difference(&selected).collect::<Vec<_>>()
     );
-    assert_eq!(
-        fib_v4(&lab),
-        fib_before + pooled.len() as u64,
-        "{test}: FIB IPv4 count"
-    );
+    // Selected, then published (a snapshot's gap at most), then in the
+    // kernel: waited for, then checked exactly.
     let mut kernel_want = kernel_before.clone();
     kernel_want.extend(pooled.iter().cloned());
+    let fib_want = fib_before + pooled.len() as u64;
+    let _ = lab.wait_until("the last routes in the FIB and the kernel", UP, || {
+        fib_v4(&lab) == fib_want && kernel_v4(&lab) == kernel_want
+    });
+    assert_eq!(fib_v4(&lab), fib_want, "{test}: FIB IPv4 count");
     assert_eq!(kernel_v4(&lab), kernel_want, "{test}: kernel routes");
     // Memory: bounded overall, and the second round (the same work again)
     // adds next to nothing.

@@ -240,6 +240,9 @@ fn bgp_filter_swap_changes_routes_without_a_session_reset() {
         "[{test}] vgw {}",
         lab.routes(Gw::Vgw).expect("routes").summary()
     );
+    // `sitelink routes` shows the selection; the FIB in force follows it
+    // within a snapshot's gap (`loc_rib::SMALL_CHANGE_GAP`, 50 ms).
+    std::thread::sleep(Duration::from_millis(100));
     for dst in [SITE_A_V4, SITE_A_V6] {
         assert!(
             !ping_ok(&lab.site_b, dst),

@@ -344,10 +344,22 @@ fn the_far_gateway_killed_ten_times_comes_back_each_time() {
         )
     };
     learned(&lab, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{test}: {e}"));
-    let before = SiteBRoutes::of(&lab).unwrap_or_else(|e| panic!("{test}: {e}"));
+    // Selected, then published (the FIB and the kernel routes follow the
+    // selection by up to a snapshot's gap): wait for all three.
+    let routed =
+        |r: &SiteBRoutes| r.selected.iter().all(|t| t == &BOTH.to_vec()) && r.kernel.len() == 2;
+    let mut before = SiteBRoutes::of(&lab).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let _ = lab.wait_until(
+        "site B routed in the CGW's kernel",
+        Duration::from_secs(5),
+        || {
+            before = SiteBRoutes::of(&lab).unwrap_or_else(|e| panic!("{test}: {e}"));
+            routed(&before)
+        },
+    );
     println!("[{test}] cgw routes to site B before: {before:?}");
     assert!(
-        before.selected.iter().all(|t| t == &BOTH.to_vec()) && before.kernel.len() == 2,
+        routed(&before),
         "{test}: site B is not routed over both tunnels at the start: {before:?}"
     );
     lab.assert_sites_ping(test, Duration::from_secs(5));

@@ -354,8 +354,9 @@ impl Gateway {
         self.collect(now);
     }
 
-    /// Routes filtered and prefixes selected in the last turn's route work
-    /// ([`Gateway::work_within`]; what the budget bounds).
+    /// Routes filtered, prefixes selected and swept routes removed in the
+    /// last turn's route work ([`Gateway::work_within`]; what the budget
+    /// bounds).
     pub fn last_turn_work(&self) -> usize {
         self.last_work
     }
@@ -427,7 +428,10 @@ impl Gateway {
             if self.rib.pending() < chunk {
                 // Stale routes a graceful restart swept leave the Adj-RIB-In
                 // the same way; removing them is work the budget counts.
-                let swept = self.speaker.sweep_step(chunk);
+                let swept = match spent(left) {
+                    true => 0,
+                    false => self.speaker.sweep_step(chunk.min(left)),
+                };
                 did += swept;
                 left = left.saturating_sub(swept);
                 if self.speaker.reselect_step(chunk) + swept > 0 {

@@ -647,10 +647,12 @@ impl LocRib {
 
     /// When a change not yet published is due (`None`: nothing waits):
     /// `now` if nothing was published yet; a small change with no work
-    /// queued ([`SMALL_CHANGE`]) at once, or [`SMALL_CHANGE_GAP`] after the
-    /// last snapshot when [`SMALL_CHANGE_BURST`] went out within the last
-    /// [`PUBLISH_INTERVAL`]; anything else [`PUBLISH_INTERVAL`] after the
-    /// last snapshot.
+    /// queued ([`SMALL_CHANGE`]) at once, unless [`SMALL_CHANGE_BURST`]
+    /// snapshots not forced went out within the last [`PUBLISH_INTERVAL`]:
+    /// then [`SMALL_CHANGE_GAP`] after the last of them, or when the
+    /// burst's first is that old, whichever is sooner; anything else
+    /// [`PUBLISH_INTERVAL`] after the last snapshot. A deadline in the past
+    /// is due; none but the first depends on `now`.
     pub fn publish_at(&self, now: Instant) -> Option<Instant> {
         if !self.fib_changed {
             return None;
@@ -663,12 +665,12 @@ impl LocRib {
         if !small {
             return Some(last + PUBLISH_INTERVAL);
         }
-        let burst = self.recent.len() >= SMALL_CHANGE_BURST
-            && self
-                .recent
-                .front()
-                .is_some_and(|t| now < *t + PUBLISH_INTERVAL);
-        Some(if burst { last + SMALL_CHANGE_GAP } else { now })
+        match (self.recent.front(), self.recent.back()) {
+            (Some(first), Some(latest)) if self.recent.len() >= SMALL_CHANGE_BURST => {
+                Some((*latest + SMALL_CHANGE_GAP).min(*first + PUBLISH_INTERVAL))
+            }
+            _ => Some(last),
+        }
     }
 
     /// Prefixes written into the FIB so far.
