@@ -45,8 +45,9 @@ fn connection_lost(h: &mut Harness) {
     h.settle(Duration::from_millis(1), &[0, 1]);
 }
 
-/// Lets `d` pass in 100 ms steps, the far side keeping both probes up.
-fn wait(h: &mut Harness, d: Duration) {
+/// Lets `d` pass in 100 ms steps, the far side keeping both probes up,
+/// then settles the route work.
+pub(super) fn wait(h: &mut Harness, d: Duration) {
     let end = h.now + d;
     while h.now < end {
         h.tick(Duration::from_millis(100));

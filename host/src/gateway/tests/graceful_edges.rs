@@ -40,12 +40,7 @@ fn stale_routes_do_not_count_against_max_prefixes() {
         peer: PeerId(0),
         conn: h.conn,
     }));
-    h.settle(Duration::from_millis(1), &[0, 1]);
-    for _ in 0..20 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
+    super::graceful::wait(&mut h, Duration::from_secs(2));
     h.session_up_with(vec![gr(120)]);
     // Its new table is 11.0.1-3.0/24, within the limit of 3; the new
     // prefix comes first, while the three old ones are still stale.

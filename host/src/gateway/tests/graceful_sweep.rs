@@ -2,6 +2,7 @@
 //! with the fake clock: the stale routes an End-of-RIB leaves behind go a
 //! map of the Adj-RIB-In at a time, not in the End-of-RIB's step.
 
+use super::graceful::{gr_status, wait};
 use super::*;
 use crate::bgp::message::{GracefulRestart, Notification};
 
@@ -30,12 +31,7 @@ fn back_with_half(fx: &Fixture) -> Harness {
         peer: PeerId(0),
         conn: h.conn,
     }));
-    h.settle(Duration::from_millis(1), &[0, 1]);
-    for _ in 0..20 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
+    wait(&mut h, Duration::from_secs(2));
     h.session_up_with(vec![gr()]);
     h.announce(&prefixes(HALF));
     h.settle(Duration::from_millis(1), &[0, 1]);
@@ -119,17 +115,12 @@ fn a_drop_during_a_sweep_finishes_it_and_keeps_only_the_rest_stale() {
         peer: PeerId(0),
         conn: h.conn,
     }));
-    let status = super::graceful::gr_status(&mut h);
+    let status = gr_status(&mut h);
     assert_eq!(status["stale_routes"], HALF, "{status}");
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 2));
     // Its restart time (120 s) runs out.
-    for _ in 0..1210 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
-    h.settle(Duration::from_millis(1), &[0, 1]);
+    wait(&mut h, Duration::from_secs(121));
     assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(2));
     assert_eq!(h.gw.backlog(), 0);
 }

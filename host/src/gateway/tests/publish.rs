@@ -12,12 +12,7 @@ fn quiet(fx: &Fixture, n: usize, max: u32) -> Harness {
     h.probe_up(1);
     h.session_up();
     h.announce(&prefixes(n));
-    h.settle(Duration::from_millis(1), &[0, 1]);
-    for _ in 0..10 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
+    super::graceful::wait(&mut h, Duration::from_secs(1));
     assert!(!h.gw.publish_pending());
     h
 }
