@@ -375,6 +375,11 @@ impl Harness {
         longest
     }
 
+    /// IPv4 prefixes in the published FIB (`None`: nothing published).
+    fn fib_v4(&self) -> Option<usize> {
+        self.fib.as_ref().map(|f| f.counts().0)
+    }
+
     fn routed(&self, prefix: &str) -> Option<Vec<usize>> {
         let ip: IpAddr = prefix.parse().unwrap();
         let fib = self.fib.as_ref()?;

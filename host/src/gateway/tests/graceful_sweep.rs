@@ -35,7 +35,7 @@ fn back_with_half(fx: &Fixture) -> Harness {
     h.session_up_with(vec![gr()]);
     h.announce(&prefixes(HALF));
     h.settle(Duration::from_millis(1), &[0, 1]);
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    assert_eq!(h.fib_v4(), Some(ROUTES + 2));
     h
 }
 
@@ -65,7 +65,7 @@ fn an_end_of_rib_leaving_100k_routes_stale_sweeps_them_a_map_at_a_time() {
     assert_eq!(h.routed(&addr(HALF - 1)), Some(vec![0]));
     assert_eq!(h.routed(&addr(HALF)), None, "stale: swept");
     assert_eq!(h.routed(&addr(ROUTES - 1)), None, "stale: swept");
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 2));
+    assert_eq!(h.fib_v4(), Some(HALF + 2));
     assert_eq!(h.gw.backlog(), 0);
 }
 
@@ -78,7 +78,7 @@ fn a_route_announced_again_while_its_sweep_is_under_way_stays() {
     h.announce(&[last]);
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.routed(&last.addr().to_string()), Some(vec![0]));
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 3));
+    assert_eq!(h.fib_v4(), Some(HALF + 3));
 }
 
 /// Routes on their way out do not count against max_prefixes: the peer
@@ -99,7 +99,7 @@ fn routes_being_swept_do_not_count_against_max_prefixes() {
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.routed("100.0.0.1"), Some(vec![0]));
     assert_eq!(h.routed("100.3.231.1"), Some(vec![0]));
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 1000 + 2));
+    assert_eq!(h.fib_v4(), Some(HALF + 1000 + 2));
 }
 
 /// A second drop while the End-of-RIB's sweep is under way: the swept
@@ -118,10 +118,10 @@ fn a_drop_during_a_sweep_finishes_it_and_keeps_only_the_rest_stale() {
     let status = gr_status(&mut h);
     assert_eq!(status["stale_routes"], HALF, "{status}");
     h.settle(Duration::from_millis(1), &[0, 1]);
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(HALF + 2));
+    assert_eq!(h.fib_v4(), Some(HALF + 2));
     // Its restart time (120 s) runs out.
     wait(&mut h, Duration::from_secs(121));
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(2));
+    assert_eq!(h.fib_v4(), Some(2));
     assert_eq!(h.gw.backlog(), 0);
 }
 
@@ -136,7 +136,7 @@ fn a_reset_during_a_sweep_drops_it_with_the_table() {
     h.data(wire(&Message::Notification(cease)));
     assert_ne!(h.bgp_state(), "established");
     h.settle(Duration::from_millis(1), &[0, 1]);
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(2));
+    assert_eq!(h.fib_v4(), Some(2));
     assert_eq!(h.gw.backlog(), 0);
     assert!(!h.gw.has_work());
 }

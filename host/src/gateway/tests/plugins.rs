@@ -150,7 +150,7 @@ fn a_filter_swap_over_200k_routes_stays_in_budget_and_matches_its_dry_run() {
     let fx = Fixture::new();
     // The chaos plugin rejects every route of a connection named "reject".
     let mut h = learned(&fx, "reject", ROUTES, budget);
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    assert_eq!(h.fib_v4(), Some(ROUTES + 2));
     h.max_turn = 0;
     let dry = swap(&mut h, 1, chaos(Slot::BgpFilter), true);
     assert_eq!(dry["dry_run"], true, "{dry}");

@@ -12,7 +12,7 @@ fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
     let budget = ROUTE_TURNS;
     let fx = Fixture::new();
     let mut h = learned(&fx, "office", ROUTES, budget);
-    assert_eq!(h.fib.as_ref().map(|f| f.counts().0), Some(ROUTES + 2));
+    assert_eq!(h.fib_v4(), Some(ROUTES + 2));
     h.max_turn = 0;
     h.event(Event::Transport(TransportEvent::Closed {
         peer: PeerId(0),
@@ -32,11 +32,7 @@ fn a_session_down_with_200k_routes_withdraws_them_a_chunk_at_a_time() {
     );
     assert_eq!(h.routed("11.0.0.1"), None, "withdrawn");
     assert_eq!(h.routed("11.3.13.1"), None, "withdrawn");
-    assert_eq!(
-        h.fib.as_ref().map(|f| f.counts().0),
-        Some(2),
-        "the tunnels' /30s left"
-    );
+    assert_eq!(h.fib_v4(), Some(2), "the tunnels' /30s left");
 }
 
 #[test]

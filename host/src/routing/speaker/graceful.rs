@@ -288,7 +288,7 @@ impl Speaker {
         if r.keeps_routes() {
             p.restart = Some(r);
         } else {
-            let leaving: usize = p.sweeping.iter().map(Prefixes::len).sum();
+            let leaving = p.leaving();
             let detail = match leaving {
                 0 => "no stale routes left".to_string(),
                 n => format!("no stale routes left; {n} swept leaving the table"),
@@ -359,7 +359,7 @@ fn sweep_stale(
     let (v4, v6) = r.stale.counts();
     let every_family =
         (v4 == 0 || gone(Family::IPV4_UNICAST)) && (v6 == 0 || gone(Family::IPV6_UNICAST));
-    let leaving: usize = p.sweeping.iter().map(Prefixes::len).sum();
+    let leaving = p.leaving();
     if every_family && r.stale.len() + leaving == p.adj_in.len() {
         let n = r.stale.len();
         r.stale = Prefixes::default();

@@ -23,7 +23,6 @@ use crate::bgp::fsm::Output;
 use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
 };
-use crate::bgp::rib::Prefixes;
 use crate::config::MaxPrefixAction;
 use crate::net_map::FastSet;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
@@ -372,8 +371,7 @@ impl Speaker {
         // table over them, and a new prefix before an old one's withdrawal
         // must not close the session.
         let mut limits = p.settings.max_prefixes;
-        let stale = p.restart.as_ref().map_or(0, |r| r.stale_count())
-            + p.sweeping.iter().map(Prefixes::len).sum::<usize>();
+        let stale = p.restart.as_ref().map_or(0, |r| r.stale_count()) + p.leaving();
         if stale > 0 {
             let stale = u32::try_from(stale).unwrap_or(u32::MAX);
             limits.limit = limits.limit.saturating_add(stale);

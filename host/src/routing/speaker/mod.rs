@@ -113,6 +113,11 @@ struct BgpPeer {
 }
 
 impl BgpPeer {
+    /// Routes swept and still in the Adj-RIB-In, on their way out.
+    fn leaving(&self) -> usize {
+        self.sweeping.iter().map(Prefixes::len).sum()
+    }
+
     /// Whether its accepted routes count: while the session is
     /// established, or while a graceful restart keeps them.
     fn routes_in_force(&self) -> bool {

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use ipnet::IpNet;
 
 use super::{graceful, Speaker};
-use crate::bgp::rib::{AdjRibIn, Prefixes, Walk};
+use crate::bgp::rib::{AdjRibIn, Walk};
 use crate::dataplane::fib::TunnelId;
 
 /// A walk over the Adj-RIB-In of every session whose routes are in force,
@@ -183,11 +183,7 @@ impl Speaker {
                 walk.left(len)
             })
             .sum();
-        let sweeps: usize = self
-            .peers
-            .iter()
-            .flat_map(|p| p.sweeping.iter().map(Prefixes::len))
-            .sum();
+        let sweeps: usize = self.peers.iter().map(|p| p.leaving()).sum();
         walks + sweeps
     }
 
