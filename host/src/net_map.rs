@@ -152,6 +152,12 @@ impl<V> NetMap<V> {
         }
     }
 
+    /// Empties the map, keeping its memory for the next entries.
+    pub fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }

@@ -34,7 +34,7 @@ use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, RouteUpdate, SourceUpdate, TunnelId};
 use crate::net_map::{FastMap, FastSet};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
-use crate::routing::table::{self, Candidate, Table, Via};
+use crate::routing::table::{self, Candidate, Table, Via, ViaList};
 use crate::topology::TunnelInfo;
 
 /// Prefixes per route-selection call: small enough for a plugin's deadline
@@ -131,7 +131,7 @@ fn tunnel_routes_of(tunnels: &[TunnelInfo]) -> Vec<(IpNet, NextHop)> {
 }
 
 /// Where a prefix is to be installed (`None`: nowhere).
-pub type Decision = (IpNet, Option<Vec<Via>>);
+pub type Decision = (IpNet, Option<ViaList>);
 
 /// The connections each prefix of a chunk may send from, in one list:
 /// prefix `i`'s are `ids[ends[i - 1]..ends[i]]`.
@@ -372,7 +372,7 @@ impl LocRib {
     fn install(
         &mut self,
         prefix: IpNet,
-        after: Option<Vec<Via>>,
+        after: Option<ViaList>,
         sources: &[ConnectionId],
         tunnels: &[TunnelInfo],
         changes: &mut Vec<RouteChange>,
@@ -457,7 +457,10 @@ impl LocRib {
             match candidates.as_slice() {
                 [] => out.push((*prefix, None)),
                 // Installed as the selector would (it said so): no call.
-                [only] if lone => out.push((*prefix, Some(vec![(only.connection, only.tunnel)]))),
+                [only] if lone => out.push((
+                    *prefix,
+                    Some(smallvec::smallvec![(only.connection, only.tunnel)]),
+                )),
                 _ => {
                     // Its place in `out`, filled once the selector answered.
                     asked.push(out.len());
@@ -471,7 +474,9 @@ impl LocRib {
             let answer = env.selector.select(&input)?;
             let mut rows = decisions::installed(&table, &answer).into_iter().peekable();
             for ((prefix, _), at) in table.iter().zip(asked) {
-                let after = rows.next_if(|r| r.prefix == *prefix).map(|r| r.via);
+                let after = rows
+                    .next_if(|r| r.prefix == *prefix)
+                    .map(|r| ViaList::from_vec(r.via));
                 if let Some(slot) = out.get_mut(at) {
                     slot.1 = after;
                 }
@@ -491,7 +496,7 @@ impl LocRib {
     fn set_under_tunnel(
         &mut self,
         prefix: IpNet,
-        after: Option<Vec<Via>>,
+        after: Option<ViaList>,
         tunnels: &[TunnelInfo],
         changes: &mut Vec<RouteChange>,
     ) {
@@ -535,7 +540,7 @@ impl LocRib {
         });
     }
 
-    fn intern(&mut self, via: Vec<Via>) -> u32 {
+    fn intern(&mut self, via: ViaList) -> u32 {
         // Prefixes come in runs of one set (one peer's routes): the last
         // one is compared before the map is hashed.
         if self
@@ -549,7 +554,7 @@ impl LocRib {
             Some(id) => *id,
             None => {
                 let id = u32::try_from(self.via_sets.len()).unwrap_or(u32::MAX);
-                let v: Vias = via.into();
+                let v: Vias = via.as_slice().into();
                 self.via_sets.push(v.clone());
                 self.via_ids.insert(v, id);
                 id

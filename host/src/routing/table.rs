@@ -42,6 +42,11 @@ pub type Table<'a> = Vec<(IpNet, Vec<Candidate<'a>>)>;
 /// tunnel of it.
 pub type Via = (ConnectionId, Option<TunnelId>);
 
+/// A prefix's selected next hops, inline up to two (a connection, or the
+/// two tunnels of one): decided for every received route on the ingest
+/// path, where a heap allocation each cost more than the selection.
+pub type ViaList = smallvec::SmallVec<[Via; 2]>;
+
 /// A prefix with the candidates the route selection installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {

@@ -24,7 +24,7 @@ use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
 };
 use crate::config::MaxPrefixAction;
-use crate::net_map::FastSet;
+use crate::net_map::NetMap;
 use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
 use crate::routing::wit_route;
 
@@ -277,7 +277,9 @@ fn record(
 #[derive(Default)]
 pub(super) struct Batch {
     routes: Vec<Waiting>,
-    prefixes: FastSet<IpNet>,
+    /// The batched prefixes, keyed as words (an `IpNet` hashed byte by
+    /// byte cost more than the rest of the batching).
+    prefixes: NetMap<()>,
 }
 
 impl Batch {
@@ -287,7 +289,7 @@ impl Batch {
             && update
                 .withdrawn_all()
                 .chain(update.announced())
-                .any(|n| self.prefixes.contains(n))
+                .any(|n| self.prefixes.contains_key(n))
     }
 
     /// Adds an announced route; true when the batch is full (flush it).
@@ -297,7 +299,7 @@ impl Batch {
         attrs: Arc<PathAttributes>,
         was: Option<Arc<PathAttributes>>,
     ) -> bool {
-        self.prefixes.insert(prefix);
+        self.prefixes.insert(prefix, ());
         self.routes.push((prefix, attrs, was));
         self.routes.len() >= FILTER_CHUNK
     }
@@ -318,7 +320,8 @@ impl Batch {
     ) -> Vec<String> {
         self.prefixes.clear();
         let mut refused = Vec::new();
-        let mut routes = std::mem::take(&mut self.routes);
+        // A full batch's room at once, not grown a route at a time.
+        let mut routes = std::mem::replace(&mut self.routes, Vec::with_capacity(FILTER_CHUNK));
         while !routes.is_empty() {
             let rest = routes.split_off(routes.len().min(FILTER_CHUNK));
             refused.extend(record(p, routes, filter, guard, dirty));

@@ -157,6 +157,9 @@ pub struct Speaker {
     /// walked a map at a time into `dirty` ([`Speaker::reselect_step`]) so
     /// that no turn lists a million prefixes.
     reselect: VecDeque<(Reselect, Walk)>,
+    /// Received routes waiting for one import-filter call; empty between
+    /// events ([`import::Batch`]).
+    batch: import::Batch,
     guard: Guard,
     networks: Vec<IpNet>,
     asn: u32,
@@ -182,6 +185,7 @@ impl Speaker {
             next_conn: 1,
             next_to_filter: 0,
             reselect: VecDeque::new(),
+            batch: import::Batch::default(),
             guard: Guard::new(cfg),
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
@@ -469,14 +473,29 @@ impl Speaker {
         now: Instant,
         filter: &mut FilterSlot,
     ) -> bool {
+        // The batch is kept between events for its memory: its prefix set,
+        // grown anew at every read, cost a rehash per route.
+        let mut batch = std::mem::take(&mut self.batch);
+        let changed = self.drive_with(id, outputs, now, filter, &mut batch);
+        self.batch = batch;
+        changed
+    }
+
+    fn drive_with(
+        &mut self,
+        id: usize,
+        outputs: Vec<Output>,
+        now: Instant,
+        filter: &mut FilterSlot,
+        batch: &mut import::Batch,
+    ) -> bool {
         let mut queue: VecDeque<Output> = outputs.into();
         let mut changed = false;
-        let mut batch = import::Batch::default();
         while let Some(output) = queue.pop_front() {
             // Anything but an UPDATE or a write may read or clear what the
             // batched routes would record.
             if !matches!(output, Output::Update(_) | Output::Send(_)) {
-                self.flush(id, &mut batch, now, filter);
+                self.flush(id, batch, now, filter);
             }
             let Some(p) = self.peers.get_mut(id) else {
                 return changed;
@@ -520,7 +539,7 @@ impl Speaker {
                     queue.extend(self.export(id, now, filter, true));
                 }
                 Output::Update(update) => {
-                    let (routes_changed, more) = self.import(id, update, now, &mut batch, filter);
+                    let (routes_changed, more) = self.import(id, update, now, batch, filter);
                     changed |= routes_changed;
                     queue.extend(more);
                 }
@@ -563,7 +582,7 @@ impl Speaker {
                 }
             }
         }
-        self.flush(id, &mut batch, now, filter);
+        self.flush(id, batch, now, filter);
         changed
     }
 
