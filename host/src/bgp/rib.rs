@@ -84,6 +84,10 @@ impl AdjRibIn {
             let attrs = Arc::new(attrs.clone());
             out.attrs = Some(attrs.clone());
             let set = self.routes.add_set(attrs);
+            let announced =
+                update.nlri.len() + update.mp_reach.as_ref().map_or(0, |m| m.nlri.len());
+            out.before.reserve(announced);
+            out.changed.reserve(announced);
             for prefix in update.announced() {
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {

@@ -314,8 +314,14 @@ impl LocRib {
     }
 
     /// Queues `prefixes` to be selected again.
-    pub fn mark(&mut self, prefixes: impl IntoIterator<Item = IpNet>) {
-        self.pending.extend(prefixes);
+    pub fn mark(&mut self, mut prefixes: Vec<IpNet>) {
+        // An empty queue takes the list as it is (no copy on the ingest
+        // path, where the queue is drained between reads).
+        if self.pending.is_empty() {
+            std::mem::swap(&mut self.pending, &mut prefixes);
+        } else {
+            self.pending.append(&mut prefixes);
+        }
     }
 
     /// The prefixes of the gateway's own routes, static routes and the

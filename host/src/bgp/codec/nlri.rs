@@ -44,7 +44,12 @@ impl Afi {
 /// rather than refused.
 pub(super) fn decode_prefixes(field: &[u8], afi: Afi) -> Option<Vec<IpNet>> {
     let mut r = Reader::new(field);
-    let mut out = Vec::new();
+    // Room for a field of IPv4 /24s or IPv6 /48s at once (a full table's
+    // common lengths), not grown a prefix at a time.
+    let mut out = Vec::with_capacity(match afi {
+        Afi::V4 => field.len() / 4,
+        Afi::V6 => field.len() / 7,
+    });
     while !r.is_empty() {
         out.push(decode_prefix(&mut r, afi)?);
     }
@@ -63,19 +68,18 @@ fn decode_prefix(r: &mut Reader<'_>, afi: Afi) -> Option<IpNet> {
         return None;
     }
     let bytes = r.take(usize::from(len).div_ceil(8))?;
-    let net = match afi {
-        Afi::V4 => {
-            let mut a = [0u8; 4];
-            a.get_mut(..bytes.len())?.copy_from_slice(bytes);
-            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), len).ok()?)
-        }
-        Afi::V6 => {
-            let mut a = [0u8; 16];
-            a.get_mut(..bytes.len())?.copy_from_slice(bytes);
-            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), len).ok()?)
-        }
+    // The bytes as the address's high-order end, host bits cleared.
+    let value = bytes.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b));
+    let high = |bits: u32| {
+        // At most 16 bytes: the shift is within 0..=128 (128 shifts out all).
+        let pad = bits.saturating_sub(8 * u32::try_from(bytes.len()).unwrap_or(0));
+        let shifted = value.checked_shl(pad).unwrap_or(0);
+        shifted & u128::MAX.checked_shl(bits - u32::from(len)).unwrap_or(0)
     };
-    Some(net.trunc())
+    Some(match afi {
+        Afi::V4 => IpNet::V4(Ipv4Net::new(Ipv4Addr::from(high(32) as u32), len).ok()?),
+        Afi::V6 => IpNet::V6(Ipv6Net::new(Ipv6Addr::from(high(128)), len).ok()?),
+    })
 }
 
 /// Bytes `net` takes on the wire.

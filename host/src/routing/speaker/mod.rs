@@ -309,7 +309,9 @@ impl Speaker {
     /// call (in no order, possibly repeated): what the route selection must
     /// look at again.
     pub fn take_dirty(&mut self) -> Vec<IpNet> {
-        std::mem::take(&mut self.dirty)
+        // The next list gets as much room as this one needed.
+        let room = self.dirty.len();
+        std::mem::replace(&mut self.dirty, Vec::with_capacity(room))
     }
 
     /// Queues every stored route for the import filter again and re-runs
