@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Control-plane benchmark: BIRD 2 sends ROUTES_V4 IPv4 and ROUTES_V6 IPv6
-# routes over one BGP session to BIRD 2, then to a sitelink gateway (default
-# Wasm bgp-filter and route-selection plugins, kernel routes off, max-prefix
-# raised), each on fresh namespaces. Reports per receiver the time until all
-# routes are in its table (sitelink: its FIB), peak RSS and bytes per route.
-# Then, on sitelink with the full table: the control loop's turn histogram
-# (ingest and swap phases), a bgp-filter swap to examples/plugins/bogon-filter
-# (allow_private=true: accepts the whole feed) with its effect on sessions,
-# tunnels and the FIB, and `sitelink routes --prefix` latency.
+# routes over one BGP session to BIRD 2, then to BIRD 2 behind wireguard-go
+# (the feeder sending through a wireguard-go tunnel, as to sitelink), then
+# to a sitelink gateway (default Wasm bgp-filter and route-selection
+# plugins, kernel routes off, max-prefix raised), each on fresh namespaces.
+# Reports per receiver the time until all routes are in its table
+# (sitelink: its FIB), peak RSS and bytes per route, and sitelink's ratios
+# to each BIRD. Then, on sitelink with the full table: the control loop's
+# turn histogram (ingest and swap phases), a bgp-filter swap to
+# examples/plugins/bogon-filter (allow_private=true: accepts the whole
+# feed) with its effect on sessions, tunnels and the FIB, and
+# `sitelink routes --prefix` latency.
 # Usage (root): scripts/bench-routes.sh [ROUTES_V4=1000000] [ROUTES_V6=200000]
-# BENCH_RECEIVERS=sitelink skips BIRD and BENCH_CONTROL=0 the swaps (quick
-# comparisons of builds: SITELINK_BIN=... target/release/sitelink-bench-routes).
+# BENCH_RECEIVERS picks receivers (a list of bird, bird-wg, sitelink;
+# `sitelink` alone for quick comparisons of builds:
+# SITELINK_BIN=... target/release/sitelink-bench-routes) and
+# BENCH_CONTROL=0 skips the swaps.
 # Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."

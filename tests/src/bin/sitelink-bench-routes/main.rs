@@ -7,9 +7,13 @@
 //! every route is in, and the bytes per route ((RSS - RSS before the feed)
 //! / routes) for each.
 //!
-//! Two receivers, one after the other in the same run, each on fresh
+//! Three receivers, one after the other in the same run, each on fresh
 //! namespaces:
 //! - BIRD 2 (no kernel protocol), fed over a veth by a BIRD feeder;
+//! - BIRD 2 behind wireguard-go, fed by the same kind of feeder through a
+//!   wireguard-go tunnel over the veth: a VPN gateway built from stock
+//!   parts, which pays for the tunnel at both ends as sitelink does (its
+//!   CPU and memory are BIRD's and wireguard-go's together);
 //! - a sitelink VGW (topology 4, `examples/interop/vgw.toml`) with kernel
 //!   routes off, max-prefix raised, and the default Wasm plugins in the
 //!   `bgp-filter` and `route-selection` slots, fed by the same kind of
@@ -39,6 +43,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -119,13 +124,14 @@ impl Feed {
 
 /// Runs the feeder (already started, session `proto` disabled): waits for
 /// its static routes, enables the session, and polls `count` until it
-/// reaches the feed. `pid` is the receiver's process.
+/// reaches the feed. `pids` are the receiver's processes (BIRD and its
+/// wireguard-go count together): their CPU times and memory are summed.
 fn feed_and_measure(
     receiver: &'static str,
     feeder: &Bird,
     proto: &str,
     feed: Feed,
-    pid: u32,
+    pids: &[u32],
     mut count: impl FnMut() -> Option<u64>,
 ) -> Result<Outcome> {
     let timeout = Duration::from_secs(
@@ -142,7 +148,7 @@ fn feed_and_measure(
         feed.total()
     );
     let before = count().unwrap_or(0);
-    let rss_before = proc_status_bytes(pid, "VmRSS")?;
+    let rss_before = status_sum(pids, "VmRSS")?;
     feeder.birdc(&["enable", proto])?;
     // BIRD connects after its `connect delay time`: time from Established.
     let established = wait_until(
@@ -153,7 +159,7 @@ fn feed_and_measure(
     )?;
     eprintln!("[{receiver}] session established {established:?} after enable");
     let start = Instant::now();
-    let cpu_start = process_cpu(pid);
+    let cpu_start = cpu_sum(pids);
     let mut cpu_to_most = None;
     let mut curve = Vec::new();
     let mut next_mark = 1.0;
@@ -168,7 +174,7 @@ fn feed_and_measure(
             last = n;
             if most.is_none() && n * 100 >= feed.total() * 99 {
                 most = Some(start.elapsed());
-                cpu_to_most = process_cpu(pid);
+                cpu_to_most = cpu_sum(pids);
             }
             let t = start.elapsed().as_secs_f64();
             if t >= next_mark {
@@ -179,7 +185,7 @@ fn feed_and_measure(
             n >= feed.total()
         },
     )?;
-    let cpu_to_all = process_cpu(pid);
+    let cpu_to_all = cpu_sum(pids);
     let since = |cpu: Option<Duration>| Some(cpu?.saturating_sub(cpu_start?));
     Ok(Outcome {
         receiver,
@@ -188,11 +194,22 @@ fn feed_and_measure(
         cpu_to_most: since(cpu_to_most),
         cpu_to_all: since(cpu_to_all),
         rss_before,
-        peak_rss: proc_status_bytes(pid, "VmHWM")?,
-        rss_after: proc_status_bytes(pid, "VmRSS")?,
+        peak_rss: status_sum(pids, "VmHWM")?,
+        rss_after: status_sum(pids, "VmRSS")?,
         curve,
         report: Vec::new(),
     })
+}
+
+/// CPU time of `pids` together (user + system).
+fn cpu_sum(pids: &[u32]) -> Option<Duration> {
+    pids.iter().map(|p| process_cpu(*p)).sum()
+}
+
+/// A size field of `/proc/PID/status` summed over `pids` (a sum of peaks
+/// is at least the peak of the sum).
+fn status_sum(pids: &[u32], field: &str) -> Result<u64> {
+    pids.iter().map(|p| proc_status_bytes(*p, field)).sum()
 }
 
 /// The feeder's route count over all tables (`show route count`).
@@ -220,6 +237,19 @@ fn bird_imported(bird: &Bird, proto: &str) -> Option<u64> {
 
 /// BIRD receiving the feed from a BIRD feeder over a veth.
 fn bird_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
+    bird_pair("BIRD 2", feed, statics, false)
+}
+
+/// BIRD receiving the feed over a wireguard-go tunnel, the feeder sending
+/// through one as it does to sitelink: a VPN gateway built from stock
+/// parts, paying for the tunnel at both ends as sitelink does.
+fn bird_wg_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
+    bird_pair("BIRD 2 + wireguard-go", feed, statics, true)
+}
+
+/// A BIRD feeder and a BIRD receiver on fresh namespaces joined by a veth;
+/// with `tunnel`, their session runs over wireguard-go tunnels across it.
+fn bird_pair(label: &'static str, feed: Feed, statics: &str, tunnel: bool) -> Result<Outcome> {
     let lab = Lab::new()?;
     let f = lab.netns("feed")?;
     let r = lab.netns("recv")?;
@@ -233,21 +263,31 @@ fn bird_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         ns.link_up("out")?;
     }
     let dir = lab.dir();
+    // The session's addresses: the veth's, or the tunnel's inside ones.
+    let (feed_v4, recv_v4, feed_v6) = match tunnel {
+        false => ("10.200.0.1", "10.200.0.2", "fd99::1"),
+        true => {
+            wg_tunnel(dir, &f, &r)?;
+            ("10.201.0.1", "10.201.0.2", "fd98::1")
+        }
+    };
     let recv_conf = dir.join("recv.conf");
     fs::write(
         &recv_conf,
-        "router id 10.200.0.2;\nprotocol device {\n}\n\
-         protocol bgp feed {\n  local 10.200.0.2 as 64512;\n  neighbor 10.200.0.1 as 65000;\n  \
-         ipv4 { import all; export none; };\n  ipv6 { import all; export none; };\n}\n",
+        format!(
+            "router id {recv_v4};\nprotocol device {{\n}}\n\
+             protocol bgp feed {{\n  local {recv_v4} as 64512;\n  neighbor {feed_v4} as 65000;\n  \
+             ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+        ),
     )?;
     let feed_conf = dir.join("feed.conf");
     fs::write(
         &feed_conf,
         format!(
-            "router id 10.200.0.1;\nprotocol device {{\n}}\n{statics}\
-             protocol bgp feed {{\n  disabled;\n  local 10.200.0.1 as 65000;\n  \
-             neighbor 10.200.0.2 as 64512;\n  ipv4 {{ import none; export all; }};\n  \
-             ipv6 {{ import none; export all; next hop address fd99::1; }};\n}}\n"
+            "router id {feed_v4};\nprotocol device {{\n}}\n{statics}\
+             protocol bgp feed {{\n  disabled;\n  local {feed_v4} as 65000;\n  \
+             neighbor {recv_v4} as 64512;\n  ipv4 {{ import none; export all; }};\n  \
+             ipv6 {{ import none; export all; next hop address {feed_v6}; }};\n}}\n"
         ),
     )?;
     let rdir = dir.join("r");
@@ -256,18 +296,58 @@ fn bird_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     fs::create_dir_all(&fdir)?;
     let receiver = Bird::start(&r, &recv_conf, &rdir)?;
     let feeder = Bird::start(&f, &feed_conf, &fdir)?;
-    let pid = bird_pid(&r)?;
-    feed_and_measure("BIRD 2", &feeder, "feed", feed, pid, || {
+    let mut pids = vec![bird_pid(&r)?];
+    pids.extend(r.pids().into_iter().filter(|p| comm_is(*p, "wireguard-go")));
+    feed_and_measure(label, &feeder, "feed", feed, &pids, || {
         bird_imported(&receiver, "feed")
     })
+}
+
+/// A wireguard-go tunnel between `f` (10.201.0.1, fd98::1) and `r`
+/// (10.201.0.2, fd98::2) over the veth, brought up by `wg-quick` from
+/// files with fresh keys.
+fn wg_tunnel(
+    dir: &std::path::Path,
+    f: &sitelink_lab::Netns,
+    r: &sitelink_lab::Netns,
+) -> Result<()> {
+    let wg = dir.join("wg");
+    fs::create_dir_all(&wg)?;
+    let keys = [wg.join("feed.key"), wg.join("recv.key")];
+    let public = [stock::wg_genkey(&keys[0])?, stock::wg_genkey(&keys[1])?];
+    let ends = [(f, 0, 1, "wgf"), (r, 1, 0, "wgr")];
+    for (ns, me, peer, name) in ends {
+        let private = fs::read_to_string(&keys[me])?;
+        let conf = wg.join(format!("{name}.conf"));
+        fs::write(
+            &conf,
+            format!(
+                "[Interface]\nPrivateKey = {}\nAddress = 10.201.0.{}/30, fd98::{}/64\nListenPort = 51820\n\n\
+                 [Peer]\nPublicKey = {}\nEndpoint = 10.200.0.{}:51820\nAllowedIPs = 10.201.0.0/30, fd98::/64\n",
+                private.trim(),
+                me + 1,
+                me + 1,
+                public[peer],
+                peer + 1,
+            ),
+        )?;
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o600))?;
+        stock::wg_quick_up(ns, &conf)?;
+    }
+    Ok(())
 }
 
 /// The pid of the `bird` process in a namespace.
 fn bird_pid(ns: &sitelink_lab::Netns) -> Result<u32> {
     ns.pids()
         .into_iter()
-        .find(|p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "bird"))
+        .find(|p| comm_is(*p, "bird"))
         .ok_or_else(|| Error::msg(format!("no bird process in {}", ns.name())))
+}
+
+/// Whether process `pid`'s command name is `name`.
+fn comm_is(pid: u32, name: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
 }
 
 /// The exported BIRD config turned into the feeder: the feed's static
@@ -345,7 +425,7 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     let turns_before_feed = admin_json(&lab.vgw, &bin, &socket, &["status"])
         .ok()
         .and_then(|s| Turns::from_status(&s));
-    let outcome = feed_and_measure("sitelink", &feeder, "office_tunnel1", feed, pid, || {
+    let outcome = feed_and_measure("sitelink", &feeder, "office_tunnel1", feed, &[pid], || {
         let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
         let fib = status.get("fib")?;
         Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
@@ -392,10 +472,14 @@ fn main() {
     let _watchdog = Watchdog::arm("sitelink-bench-routes", Duration::from_secs(3600));
     let statics = feed.bird_statics();
     let mut outcomes = Vec::new();
-    // BENCH_RECEIVERS=sitelink skips BIRD (a quick comparison of builds).
+    // BENCH_RECEIVERS=sitelink skips BIRD (a quick comparison of builds);
+    // a comma-separated list of bird, bird-wg, sitelink picks receivers.
     let only = std::env::var("BENCH_RECEIVERS").ok();
-    let receivers: [(&str, Receiver); 2] =
-        [("bird", bird_receiver), ("sitelink", sitelink_receiver)];
+    let receivers: [(&str, Receiver); 3] = [
+        ("bird", bird_receiver),
+        ("bird-wg", bird_wg_receiver),
+        ("sitelink", sitelink_receiver),
+    ];
     for (name, run) in receivers {
         if only
             .as_deref()
@@ -438,18 +522,26 @@ fn main() {
             per_route(o.rss_after),
         );
     }
-    if let [bird, sitelink] = outcomes.as_slice() {
+    // sitelink's ratios to each other receiver of the run.
+    let sitelink = outcomes.iter().find(|o| o.receiver == "sitelink");
+    for (sitelink, other) in sitelink.into_iter().flat_map(|s| {
+        outcomes
+            .iter()
+            .filter(|o| o.receiver != "sitelink")
+            .map(move |o| (s, o))
+    }) {
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         let most = |o: &Outcome| o.most.unwrap_or(o.converge);
-        let cpu = match (sitelink.cpu_to_most, bird.cpu_to_most) {
+        let cpu = match (sitelink.cpu_to_most, other.cpu_to_most) {
             (Some(s), Some(b)) => format!(", CPU to 99% {:.2}x", ratio(s, b)),
             _ => String::new(),
         };
         println!(
-            "\nsitelink/BIRD: time {:.2}x (99%: {:.2}x){cpu}, peak RSS {:.2}x",
-            ratio(sitelink.converge, bird.converge),
-            ratio(most(sitelink), most(bird)),
-            sitelink.peak_rss as f64 / bird.peak_rss.max(1) as f64
+            "\nsitelink/{}: time {:.2}x (99%: {:.2}x){cpu}, peak RSS {:.2}x",
+            other.receiver,
+            ratio(sitelink.converge, other.converge),
+            ratio(most(sitelink), most(other)),
+            sitelink.peak_rss as f64 / other.peak_rss.max(1) as f64
         );
     }
     for o in &outcomes {
