@@ -122,6 +122,9 @@ const FAILOVER_TICK: Duration = Duration::from_millis(100);
 const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
 /// Route changes logged one by one per turn; beyond, a count.
 const ROUTE_CHANGES_LOGGED: usize = 20;
+/// Route changes whose room is kept from one turn to the next (16k: a few
+/// turns of a full-table ingest; 576 KiB).
+const KEPT_CHANGES: usize = 16 * 1024;
 
 /// The control plane of one gateway. See the module documentation.
 pub struct Gateway {
@@ -169,6 +172,11 @@ pub struct Gateway {
     stopped: bool,
     /// Routes filtered and prefixes selected in the last `handle_timeout`.
     last_work: usize,
+    /// The route changes of a turn's work, kept between turns for its
+    /// memory: grown anew each turn, a list of a few thousand changes
+    /// passed jemalloc's oversize threshold and was page-faulted in every
+    /// time (the control thread's costliest store in a full-table ingest).
+    changes: Vec<RouteChange>,
     /// Tunnels a reload removed, still carrying their sessions' last words
     /// (the Cease NOTIFICATION, the close) until the deadline; then their
     /// inside /30s leave the FIB and the data path retires them.
@@ -212,6 +220,7 @@ impl Gateway {
             actions: VecDeque::new(),
             stopped: false,
             last_work: 0,
+            changes: Vec::new(),
             retiring: Vec::new(),
         };
         if gw.cfg.role == Role::Cgw {
@@ -408,7 +417,8 @@ impl Gateway {
                     .and_then(|b| b.time)
                     .is_some_and(|t| clock.elapsed() >= t)
         };
-        let mut changes: Vec<RouteChange> = Vec::new();
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.clear();
         let mut total = 0;
         loop {
             let mut did = 0;
@@ -471,6 +481,11 @@ impl Gateway {
         self.last_work = total;
         self.jobs_record(&changes);
         self.log_route_changes(&changes);
+        // Kept up to a busy turn's worth (a full table's turns are a few
+        // thousand changes); a larger one (a swap's) is given back.
+        changes.clear();
+        changes.shrink_to(KEPT_CHANGES);
+        self.changes = changes;
         self.jobs_finish(now);
         self.publish(now, false);
     }
