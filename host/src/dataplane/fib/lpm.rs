@@ -26,9 +26,14 @@ pub trait Key: Copy + Eq + Hash {
     fn load(stored: Self::Stored) -> Self;
     /// The address with every bit after the first `len` cleared.
     fn masked(self, len: u8) -> Self;
-    /// Which shard a masked prefix lives in: 8 high-order bits (the first
-    /// octet for IPv4; for IPv6 the fourth, past the registries' /24s and
-    /// /32s that every prefix shares).
+    /// Which shard a masked prefix lives in: the high 8 bits of a
+    /// multiplicative hash of every address bit. An octet of the address
+    /// was used before; a table clustered in a few /8s (or an IPv6 /32)
+    /// then sat in a few shards of a megabyte or more, each copied whole
+    /// after every snapshot into memory the allocator had to fault in
+    /// afresh (blocks that large go back to the kernel when freed,
+    /// `control/heap.rs`): a third of the control thread's page faults in
+    /// a full-table ingest.
     fn shard(self) -> usize;
 }
 
@@ -47,7 +52,7 @@ impl Key for u32 {
             .unwrap_or(0)
     }
     fn shard(self) -> usize {
-        (self >> 24) as usize
+        (self.wrapping_mul(0x9E37_79B9) >> 24) as usize
     }
 }
 
@@ -88,7 +93,8 @@ impl Key for u128 {
             .unwrap_or(0)
     }
     fn shard(self) -> usize {
-        ((self >> 96) & 0xff) as usize
+        let folded = ((self >> 64) as u64) ^ (self as u64).rotate_left(29);
+        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
     }
 }
 
@@ -327,6 +333,19 @@ mod tests {
             Some((0xfd10_0000_0001 << 80, 48, 6)),
             "keys stored as halves come back whole"
         );
+    }
+
+    #[test]
+    fn a_table_in_a_few_slash_8s_spreads_over_the_shards() {
+        // 64k /24s in one /8, and 64k /48s in one /32: an octet of the
+        // address put each in one shard.
+        let v4: std::collections::HashSet<usize> = (0..65_536u32)
+            .map(|i| ((20 << 24) | (i << 8)).shard())
+            .collect();
+        let v6: std::collections::HashSet<usize> = (0..65_536u128)
+            .map(|i| ((0xfd10_0000u128 << 96) | (i << 80)).shard())
+            .collect();
+        assert_eq!((v4.len(), v6.len()), (SHARDS, SHARDS));
     }
 
     #[test]
