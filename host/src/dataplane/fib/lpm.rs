@@ -4,11 +4,11 @@
 //! an interner that stores each distinct next hop or source set once and
 //! counts its users. An IPv6 prefix is keyed as four `u32`s, not a `u128`,
 //! so that its entries are 4-byte aligned (20 bytes with a 4-byte value,
-//! not 32). Each length's map is split into shards by the address's
-//! high-order bits and shared between copies (copy-on-write): the control
-//! plane changes its copy while the data path reads the published one, and
-//! only the shards it changed are duplicated. No sockets, no policy: keys,
-//! lengths and ids.
+//! not 32). Each length's map is split into shards by a hash of the
+//! address ([`Key::shard`]) and shared between copies (copy-on-write):
+//! the control plane changes its copy while the data path reads the
+//! published one, and only the shards it changed are duplicated. No
+//! sockets, no policy: keys, lengths and ids.
 
 use std::borrow::Borrow;
 use std::hash::Hash;

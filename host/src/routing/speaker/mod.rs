@@ -309,8 +309,10 @@ impl Speaker {
     /// call (in no order, possibly repeated): what the route selection must
     /// look at again.
     pub fn take_dirty(&mut self) -> Vec<IpNet> {
-        // The next list gets as much room as this one needed.
-        let room = self.dirty.len();
+        // The next list gets as much room as this one needed, up to a few
+        // filter calls' worth (a whole table swept at once must not leave
+        // a list of a million empty slots behind).
+        let room = self.dirty.len().min(4 * FILTER_CHUNK);
         std::mem::replace(&mut self.dirty, Vec::with_capacity(room))
     }
 

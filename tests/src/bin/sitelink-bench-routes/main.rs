@@ -297,7 +297,18 @@ fn bird_pair(label: &'static str, feed: Feed, statics: &str, tunnel: bool) -> Re
     let receiver = Bird::start(&r, &recv_conf, &rdir)?;
     let feeder = Bird::start(&f, &feed_conf, &fdir)?;
     let mut pids = vec![bird_pid(&r)?];
-    pids.extend(r.pids().into_iter().filter(|p| comm_is(*p, "wireguard-go")));
+    if tunnel {
+        // wg-quick uses the kernel's WireGuard when it has one: that
+        // tunnel's work would go uncounted, in kernel threads.
+        let wg = r.pids().into_iter().find(|p| comm_is(*p, "wireguard-go"));
+        pids.push(wg.ok_or_else(|| {
+            Error::msg(
+                "no wireguard-go in the receiver's namespace: wg-quick used the kernel's \
+                 WireGuard module; unload it (modprobe -r wireguard) or leave this receiver \
+                 out (BENCH_RECEIVERS=bird,sitelink)",
+            )
+        })?);
+    }
     feed_and_measure(label, &feeder, "feed", feed, &pids, || {
         bird_imported(&receiver, "feed")
     })
