@@ -62,8 +62,8 @@ const MIN_ROUTE_BUDGET: Duration = Duration::from_millis(2);
 /// input is read: UPDATEs wait in TCP (the peer is pushed back) rather than
 /// in memory. About one read of a full-table feed (16 KiB of /24s), so that
 /// the selection reads each route's Adj-RIB-In entry while it is still in
-/// cache: at 16k routes it missed, the largest cost of an ingest (about
-/// 15% less CPU and time to 99% of a million routes, BENCHMARKS-routes.md).
+/// cache: at 16k routes it missed, the largest cost of an ingest (99% of
+/// a million routes in 15% less time, BENCHMARKS-routes.md).
 const ROUTE_BACKLOG: usize = 4 * 1024;
 /// A turn longer than this is logged (probes wait meanwhile).
 const SLOW_TURN: Duration = Duration::from_millis(100);

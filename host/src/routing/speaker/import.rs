@@ -320,8 +320,10 @@ impl Batch {
     ) -> Vec<String> {
         self.prefixes.clear();
         let mut refused = Vec::new();
-        // A full batch's room at once, not grown a route at a time.
-        let mut routes = std::mem::replace(&mut self.routes, Vec::with_capacity(FILTER_CHUNK));
+        // The room this batch needed, at once, not grown a route at a time
+        // (a full batch while a table arrives; a few routes after).
+        let room = self.routes.len();
+        let mut routes = std::mem::replace(&mut self.routes, Vec::with_capacity(room));
         while !routes.is_empty() {
             let rest = routes.split_off(routes.len().min(FILTER_CHUNK));
             refused.extend(record(p, routes, filter, guard, dirty));
