@@ -383,9 +383,27 @@ fn sweep_stale(
     n
 }
 
+impl Speaker {
+    /// Removes swept stale routes from the Adj-RIBs-In, a map at a time,
+    /// at least `min` unless none are left (their accepted prefixes become
+    /// dirty); how many. The work the turn's budget counts.
+    pub fn sweep_step(&mut self, min: usize) -> usize {
+        let mut n = 0;
+        for p in &mut self.peers {
+            while n < min {
+                match sweep_map(p, &mut self.dirty) {
+                    0 => break,
+                    got => n += got,
+                }
+            }
+        }
+        n
+    }
+}
+
 /// Removes the routes of one map of `p.sweeping` from its Adj-RIB-In;
 /// how many prefixes the map held (0: nothing left to sweep).
-pub(super) fn sweep_map(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) -> usize {
+fn sweep_map(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) -> usize {
     let mut prefixes = Vec::new();
     while let Some(set) = p.sweeping.first_mut() {
         if set.pop_map(&mut prefixes) > 0 {

@@ -4,16 +4,15 @@
 //! selection as prefixes made dirty a map of the Adj-RIB-In at a time
 //! ([`AdjRibIn::walk`]), so that no control-loop turn lists a million of
 //! them. Also the walk over every session that dry runs step through
-//! ([`SessionsWalk`]). The stale routes a graceful restart sweeps leave
-//! the Adj-RIB-In beside them, a map at a time ([`Speaker::sweep_step`]).
-//! Owns the queue of such walks; must not select, filter or touch a
-//! session.
+//! ([`SessionsWalk`]). (The stale routes a graceful restart sweeps leave
+//! the Adj-RIB-In beside these walks, in `graceful`.) Owns the queue of
+//! such walks; must not select, filter or touch a session.
 
 use std::collections::VecDeque;
 
 use ipnet::IpNet;
 
-use super::{graceful, Speaker};
+use super::Speaker;
 use crate::bgp::rib::{AdjRibIn, Walk};
 use crate::dataplane::fib::TunnelId;
 
@@ -205,24 +204,6 @@ impl Speaker {
             n += got;
             if adj.is_none() || walk.is_over() {
                 self.reselect.pop_front();
-            }
-        }
-        n
-    }
-}
-
-impl Speaker {
-    /// Removes swept stale routes from the Adj-RIBs-In, a map at a time,
-    /// at least `min` unless none are left (their accepted prefixes become
-    /// dirty); how many. The work the turn's budget counts.
-    pub fn sweep_step(&mut self, min: usize) -> usize {
-        let mut n = 0;
-        for p in &mut self.peers {
-            while n < min {
-                match graceful::sweep_map(p, &mut self.dirty) {
-                    0 => break,
-                    got => n += got,
-                }
             }
         }
         n
