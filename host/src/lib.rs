@@ -14,6 +14,7 @@ pub mod dataplane;
 pub mod driver;
 pub mod export;
 pub mod gateway;
+pub mod id_map;
 pub mod keys;
 pub mod liveness;
 pub mod mtu;

@@ -88,6 +88,10 @@ impl AdjRibIn {
                 update.nlri.len() + update.mp_reach.as_ref().map_or(0, |m| m.nlri.len());
             out.before.reserve(announced);
             out.changed.reserve(announced);
+            // Their entries asked for at once: the misses overlap.
+            for prefix in update.announced() {
+                self.routes.prefetch(prefix);
+            }
             for prefix in update.announced() {
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {
@@ -112,6 +116,11 @@ impl AdjRibIn {
 
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
         self.routes.get(prefix)
+    }
+
+    /// Starts bringing `prefix`'s entry into cache, for a lookup soon.
+    pub fn prefetch(&self, prefix: &IpNet) {
+        self.routes.prefetch(prefix);
     }
 
     /// The prefixes of the families asked for (IPv4, IPv6), as they are

@@ -84,8 +84,8 @@ impl NextHop {
 pub struct Fib {
     /// Prefix -> interned [`Entry`] (`entries`): 4 bytes a prefix, not 8
     /// (a table has a few distinct entries, one per group and source set).
-    v4: Lpm<u32, u32>,
-    v6: Lpm<u128, u32>,
+    v4: Lpm<u32>,
+    v6: Lpm<u128>,
     entries: Interner<Entry>,
     hops: Interner<NextHop>,
     /// Next-hop groups, by group number.
@@ -174,6 +174,16 @@ fn key(prefix: &IpNet) -> Key {
 
 impl Fib {
     /// The entry of exactly `prefix`.
+    /// Starts bringing `prefix`'s entry into cache, for a lookup or a
+    /// write soon: a caller with a chunk of prefixes issues these first,
+    /// so that their cache misses overlap instead of following each other.
+    pub fn prefetch(&self, prefix: &IpNet) {
+        match key(prefix) {
+            Key::V4(a, l) => self.v4.prefetch(a, l),
+            Key::V6(a, l) => self.v6.prefetch(a, l),
+        }
+    }
+
     fn entry(&self, prefix: &IpNet) -> Option<Entry> {
         let id = match key(prefix) {
             Key::V4(a, l) => self.v4.get(a, l),

@@ -1,7 +1,8 @@
 //! The Adj-RIB-In's storage: prefix -> attribute set, compact for a
-//! million routes. One hash map per prefix length and family, keyed by the
+//! million routes. One map per prefix length and family, keyed by the
 //! address alone (an IPv4 entry is a `u32` address and a `u32` set id, 8
-//! bytes, where a map keyed by `IpNet` held 16); each attribute set is
+//! bytes side by side in a [`U32Map`], where a map keyed by `IpNet` held
+//! 16); each attribute set is
 //! stored once, in a slab, with a count of the routes using it (the routes
 //! of one UPDATE share one). Keys are exact: host bits are kept, as with
 //! `IpNet`'s own equality. Each length's map is split in [`SHARDS`] by the
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::bgp::message::PathAttributes;
+use crate::id_map::{IdMap, U32Map};
 use crate::net_map::FastMap;
 
 /// Attribute sets by id, each with the number of routes using it; a slot
@@ -80,18 +82,22 @@ const SHARDS: usize = 64;
 
 /// An address as a key of one prefix length's map.
 trait Address: Copy + Eq + Hash {
+    /// The map type of this family's lengths.
+    type Map: IdMap<Key = Self>;
     /// Which of the [`SHARDS`] maps holds it: the high bits of a
     /// multiplicative hash (the maps' own hasher uses every bit again).
     fn shard(&self) -> usize;
 }
 
 impl Address for u32 {
+    type Map = U32Map;
     fn shard(&self) -> usize {
         (self.wrapping_mul(0x9E37_79B9) >> 26) as usize
     }
 }
 
 impl Address for [u64; 2] {
+    type Map = FastMap<[u64; 2], u32>;
     fn shard(&self) -> usize {
         let mixed = self[0] ^ self[1].rotate_left(32);
         (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
@@ -101,24 +107,30 @@ impl Address for [u64; 2] {
 /// One prefix length's routes: address -> set id, in [`SHARDS`] maps
 /// (none until the first route).
 #[derive(Debug, Clone)]
-struct Length<K> {
-    shards: Vec<FastMap<K, u32>>,
+struct Length<K: Address> {
+    shards: Vec<K::Map>,
 }
 
-impl<K> Default for Length<K> {
+impl<K: Address> Default for Length<K> {
     fn default() -> Self {
         Length { shards: Vec::new() }
     }
 }
 
 impl<K: Address> Length<K> {
-    fn get(&self, key: &K) -> Option<&u32> {
+    fn get(&self, key: &K) -> Option<u32> {
         self.shards.get(key.shard())?.get(key)
+    }
+
+    fn prefetch(&self, key: &K) {
+        if let Some(map) = self.shards.get(key.shard()) {
+            map.prefetch(key);
+        }
     }
 
     fn insert(&mut self, key: K, id: u32) -> Option<u32> {
         if self.shards.is_empty() {
-            self.shards.resize_with(SHARDS, FastMap::default);
+            self.shards.resize_with(SHARDS, K::Map::default);
         }
         self.shards.get_mut(key.shard())?.insert(key, id)
     }
@@ -127,8 +139,8 @@ impl<K: Address> Length<K> {
         self.shards.get_mut(key.shard())?.remove(key)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&K, &u32)> + '_ {
-        self.shards.iter().flatten()
+    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
+        self.shards.iter().flat_map(IdMap::iter)
     }
 }
 
@@ -174,7 +186,11 @@ fn walk_map<K: Address>(
     let map = maps.get(len)?.shards.get(shard)?;
     let l = u8::try_from(len).ok()?;
     let mut n = 0;
-    out.extend(map.keys().filter_map(|k| net(*k, l)).inspect(|_| n += 1));
+    out.extend(
+        map.iter()
+            .filter_map(|(k, _)| net(k, l))
+            .inspect(|_| n += 1),
+    );
     Some(n)
 }
 
@@ -202,7 +218,7 @@ fn v4_net(a: u32, len: u8) -> Option<IpNet> {
 }
 
 /// The prefixes in `maps`.
-fn count<K>(maps: &[Length<K>]) -> usize {
+fn count<K: Address>(maps: &[Length<K>]) -> usize {
     maps.iter()
         .flat_map(|l| l.shards.iter())
         .map(|m| m.len())
@@ -210,7 +226,7 @@ fn count<K>(maps: &[Length<K>]) -> usize {
 }
 
 /// The map of `len` in `maps`, created on first use.
-fn map_mut<K>(maps: &mut Vec<Length<K>>, len: u8) -> Option<&mut Length<K>> {
+fn map_mut<K: Address>(maps: &mut Vec<Length<K>>, len: u8) -> Option<&mut Length<K>> {
     let len = usize::from(len);
     if maps.len() <= len {
         maps.resize_with(len + 1, Length::default);
@@ -227,7 +243,21 @@ impl Maps {
                 .get(&u32::from(n.addr())),
             IpNet::V6(n) => self.v6.get(usize::from(n.prefix_len()))?.get(&v6_key(n)),
         }
-        .copied()
+    }
+
+    fn prefetch(&self, prefix: &IpNet) {
+        match prefix {
+            IpNet::V4(n) => {
+                if let Some(l) = self.v4.get(usize::from(n.prefix_len())) {
+                    l.prefetch(&u32::from(n.addr()));
+                }
+            }
+            IpNet::V6(n) => {
+                if let Some(l) = self.v6.get(usize::from(n.prefix_len())) {
+                    l.prefetch(&v6_key(n));
+                }
+            }
+        }
     }
 
     fn insert(&mut self, prefix: &IpNet, id: u32) -> Option<u32> {
@@ -255,11 +285,11 @@ impl Maps {
     fn iter(&self) -> impl Iterator<Item = (IpNet, u32)> + '_ {
         let v4 = self.v4.iter().enumerate().flat_map(|(len, map)| {
             map.iter()
-                .filter_map(move |(a, id)| Some((v4_net(*a, u8::try_from(len).ok()?)?, *id)))
+                .filter_map(move |(a, id)| Some((v4_net(a, u8::try_from(len).ok()?)?, id)))
         });
         let v6 = self.v6.iter().enumerate().flat_map(|(len, map)| {
             map.iter()
-                .filter_map(move |(a, id)| Some((v6_net(*a, u8::try_from(len).ok()?)?, *id)))
+                .filter_map(move |(a, id)| Some((v6_net(a, u8::try_from(len).ok()?)?, id)))
         });
         v4.chain(v6)
     }
@@ -345,7 +375,7 @@ fn pop_from<K: Address>(
     let map = std::mem::take(map);
     let n = map.len();
     let l = u8::try_from(len).ok()?;
-    out.extend(map.into_keys().filter_map(|k| net(k, l)));
+    out.extend(map.iter().filter_map(|(k, _)| net(k, l)));
     Some(n)
 }
 
@@ -392,6 +422,11 @@ impl Routes {
 
     pub fn get(&self, prefix: &IpNet) -> Option<&Arc<PathAttributes>> {
         self.sets.get(self.maps.get(prefix)?)
+    }
+
+    /// Starts bringing `prefix`'s entry into cache ([`IdMap::prefetch`]).
+    pub fn prefetch(&self, prefix: &IpNet) {
+        self.maps.prefetch(prefix);
     }
 
     /// The prefixes of the families asked for (IPv4, IPv6), as they are

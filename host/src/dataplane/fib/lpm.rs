@@ -1,6 +1,7 @@
 //! The compact tables behind the FIB: a longest-prefix-match table kept as
-//! one hash map per prefix length (a lookup probes the lengths in use,
-//! longest first: a handful in real tables), with small `Copy` values, and
+//! one map per prefix length (a lookup probes the lengths in use, longest
+//! first: a handful in real tables) to `u32` ids (an IPv4 prefix and its id
+//! side by side in a [`U32Map`], 8 bytes; IPv6 in a hash map), and
 //! an interner that stores each distinct next hop or source set once and
 //! counts its users. An IPv6 prefix is keyed as four `u32`s, not a `u128`,
 //! so that its entries are 4-byte aligned (20 bytes with a 4-byte value,
@@ -14,6 +15,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::id_map::{IdMap, U32Map};
 use crate::net_map::FastMap;
 
 /// An address as an integer (IPv4: `u32`, IPv6: `u128`).
@@ -22,6 +24,8 @@ pub trait Key: Copy + Eq + Hash {
     const BITS: u8;
     /// How a masked address is stored in a table.
     type Stored: Copy + Eq + Hash;
+    /// The map of one shard.
+    type Map: IdMap<Key = Self::Stored>;
     fn store(self) -> Self::Stored;
     fn load(stored: Self::Stored) -> Self;
     /// The address with every bit after the first `len` cleared.
@@ -40,6 +44,7 @@ pub trait Key: Copy + Eq + Hash {
 impl Key for u32 {
     const BITS: u8 = 32;
     type Stored = u32;
+    type Map = U32Map;
     fn store(self) -> u32 {
         self
     }
@@ -59,7 +64,7 @@ impl Key for u32 {
 /// An IPv6 address as four `u32`s, high first: 4-byte alignment (a
 /// `u128` has 16), hashed as two `u64`s (an array is hashed as its bytes,
 /// which `FastHasher` folds in one at a time).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct V6([u32; 4]);
 
 impl Hash for V6 {
@@ -73,6 +78,7 @@ impl Hash for V6 {
 impl Key for u128 {
     const BITS: u8 = 128;
     type Stored = V6;
+    type Map = FastMap<V6, u32>;
     fn store(self) -> V6 {
         V6([
             (self >> 96) as u32,
@@ -102,25 +108,23 @@ impl Key for u128 {
 /// table is shared with a published snapshot (`Arc::make_mut`).
 const SHARDS: usize = 256;
 
-/// One shard: masked address -> value.
-type Shard<K, V> = FastMap<<K as Key>::Stored, V>;
-
-/// One prefix length's prefixes, sharded (absent: empty).
-type Shards<K, V> = Vec<Option<Arc<Shard<K, V>>>>;
+/// One prefix length's prefixes, sharded (absent: empty); a shard maps
+/// a masked address to its value.
+type Shards<K> = Vec<Option<Arc<<K as Key>::Map>>>;
 
 /// Prefix -> value, with longest-prefix match. Keys are stored masked.
 /// Cloning shares the shards: a clone and the original copy a shard only
 /// when one of them changes it, so that publishing a snapshot of a table
 /// of a million prefixes and changing a few of them costs a few shards.
 #[derive(Clone)]
-pub struct Lpm<K: Key, V: Copy> {
+pub struct Lpm<K: Key> {
     /// Index: the prefix length.
-    by_len: Vec<Shards<K, V>>,
+    by_len: Vec<Shards<K>>,
     /// The lengths holding prefixes, longest first.
     lens: Vec<u8>,
 }
 
-impl<K: Key, V: Copy> Default for Lpm<K, V> {
+impl<K: Key> Default for Lpm<K> {
     fn default() -> Self {
         Lpm {
             by_len: (0..=K::BITS).map(|_| Vec::new()).collect(),
@@ -129,8 +133,8 @@ impl<K: Key, V: Copy> Default for Lpm<K, V> {
     }
 }
 
-impl<K: Key, V: Copy> Lpm<K, V> {
-    fn map(&self, key: K, len: u8) -> Option<&Shard<K, V>> {
+impl<K: Key> Lpm<K> {
+    fn map(&self, key: K, len: u8) -> Option<&K::Map> {
         self.by_len
             .get(usize::from(len))?
             .get(key.shard())?
@@ -138,7 +142,7 @@ impl<K: Key, V: Copy> Lpm<K, V> {
     }
 
     /// Sets the value of `addr/len` (host bits are cleared); the old one.
-    pub fn insert(&mut self, addr: K, len: u8, value: V) -> Option<V> {
+    pub fn insert(&mut self, addr: K, len: u8, value: u32) -> Option<u32> {
         let key = addr.masked(len);
         let shards = self.by_len.get_mut(usize::from(len))?;
         if shards.is_empty() {
@@ -155,7 +159,7 @@ impl<K: Key, V: Copy> Lpm<K, V> {
     }
 
     /// Removes `addr/len`; its value.
-    pub fn remove(&mut self, addr: K, len: u8) -> Option<V> {
+    pub fn remove(&mut self, addr: K, len: u8) -> Option<u32> {
         let key = addr.masked(len);
         self.map(key, len)?.get(&key.store())?;
         let shards = self.by_len.get_mut(usize::from(len))?;
@@ -173,38 +177,46 @@ impl<K: Key, V: Copy> Lpm<K, V> {
     }
 
     /// The value of exactly `addr/len`.
-    pub fn get(&self, addr: K, len: u8) -> Option<V> {
+    pub fn get(&self, addr: K, len: u8) -> Option<u32> {
         let key = addr.masked(len);
-        self.map(key, len)?.get(&key.store()).copied()
+        self.map(key, len)?.get(&key.store())
+    }
+
+    /// Starts bringing `addr/len`'s entry into cache
+    /// ([`IdMap::prefetch`]).
+    pub fn prefetch(&self, addr: K, len: u8) {
+        let key = addr.masked(len);
+        if let Some(map) = self.map(key, len) {
+            map.prefetch(&key.store());
+        }
     }
 
     /// The value of the longest prefix holding `addr`.
     #[cfg(test)]
-    pub fn lookup(&self, addr: K) -> Option<V> {
+    pub fn lookup(&self, addr: K) -> Option<u32> {
         self.lookup_where(addr, |_| true)
     }
 
     /// The value of the longest prefix holding `addr` whose value `usable`
     /// accepts (shorter prefixes are tried when it does not).
-    pub fn lookup_where(&self, addr: K, usable: impl Fn(V) -> bool) -> Option<V> {
+    pub fn lookup_where(&self, addr: K, usable: impl Fn(u32) -> bool) -> Option<u32> {
         self.lens.iter().find_map(|len| {
             let key = addr.masked(*len);
             self.map(key, *len)?
                 .get(&key.store())
-                .copied()
                 .filter(|v| usable(*v))
         })
     }
 
     /// Every prefix (address, length) with its value, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (K, u8, V)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (K, u8, u32)> + '_ {
         self.lens.iter().flat_map(move |len| {
             self.by_len
                 .get(usize::from(*len))
                 .into_iter()
                 .flatten()
                 .flatten()
-                .flat_map(move |map| map.iter().map(move |(k, v)| (K::load(*k), *len, *v)))
+                .flat_map(move |map| map.iter().map(move |(k, v)| (K::load(k), *len, v)))
         })
     }
 }
@@ -301,7 +313,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_and_exact_lookups() {
-        let mut t: Lpm<u32, u32> = Lpm::default();
+        let mut t: Lpm<u32> = Lpm::default();
         assert_eq!(t.insert(0x0a00_0000, 8, 1), None);
         assert_eq!(t.insert(0x0a02_0300, 24, 2), None);
         assert_eq!(t.insert(0x0a02_03ff, 24, 3), Some(2), "host bits cleared");
@@ -323,7 +335,7 @@ mod tests {
             "a clone keeps its snapshot"
         );
         assert_eq!(t.lookup(0x0a02_0304), Some(5));
-        let mut v6: Lpm<u128, u32> = Lpm::default();
+        let mut v6: Lpm<u128> = Lpm::default();
         v6.insert(u128::MAX, 128, 4);
         assert_eq!(v6.lookup(u128::MAX), Some(4));
         assert_eq!(v6.lookup(u128::MAX - 1), None);

@@ -56,6 +56,15 @@ impl<'a> Learned<'a> {
         p.accepted.get(&p.adj_in, prefix)
     }
 
+    /// Starts bringing the entries of `prefix` in the established
+    /// sessions' Adj-RIBs-In into cache, for a [`Learned::routes_for`]
+    /// soon.
+    pub fn prefetch(&self, prefix: &IpNet) {
+        for p in self.speaker.established() {
+            p.adj_in.prefetch(prefix);
+        }
+    }
+
     /// The routes for `prefix` accepted from established sessions, in
     /// session order: as candidates those of the tunnels `eligible` accepts
     /// (the others are left out), and the connection of every one of them
