@@ -21,6 +21,7 @@
 //! See ARCHITECTURE.md.
 
 mod admin;
+mod change_log;
 mod drain;
 mod event;
 mod failover;
@@ -47,6 +48,7 @@ use crate::routing::loc_rib::{Env, LocRib, RouteChange, Selector};
 use crate::routing::speaker::{Learned, Speaker};
 use crate::topology::{self, TunnelInfo};
 use admin::Job;
+use change_log::ChangeLog;
 
 /// The three policy slots.
 pub struct Slots {
@@ -120,8 +122,6 @@ const FAILOVER_TICK: Duration = Duration::from_millis(100);
 /// the customer side starts; if both start at once, each refuses the
 /// other's response.
 const VGW_INITIATE_AFTER: Duration = Duration::from_secs(2);
-/// Route changes logged one by one per turn; beyond, a count.
-const ROUTE_CHANGES_LOGGED: usize = 20;
 /// Route changes whose room is kept from one turn to the next (16k: a few
 /// turns of a full-table ingest; 576 KiB).
 const KEPT_CHANGES: usize = 16 * 1024;
@@ -177,6 +177,8 @@ pub struct Gateway {
     /// passed jemalloc's oversize threshold and was page-faulted in every
     /// time (the control thread's costliest store in a full-table ingest).
     changes: Vec<RouteChange>,
+    /// The route changes of a large change not logged yet.
+    change_log: ChangeLog,
     /// Tunnels a reload removed, still carrying their sessions' last words
     /// (the Cease NOTIFICATION, the close) until the deadline; then their
     /// inside /30s leave the FIB and the data path retires them.
@@ -221,6 +223,7 @@ impl Gateway {
             stopped: false,
             last_work: 0,
             changes: Vec::new(),
+            change_log: ChangeLog::default(),
             retiring: Vec::new(),
         };
         if gw.cfg.role == Role::Cgw {
@@ -480,7 +483,7 @@ impl Gateway {
         }
         self.last_work = total;
         self.jobs_record(&changes);
-        self.log_route_changes(&changes);
+        self.log_route_changes(&changes, now);
         // Kept up to a busy turn's worth (a full table's turns are a few
         // thousand changes); a larger one (a swap's) is given back.
         changes.clear();
@@ -576,24 +579,22 @@ impl Gateway {
 
     /// Logs route changes one by one, up to a few per turn (a full feed
     /// changes a million), then how many more there were.
-    fn log_route_changes(&self, changes: &[RouteChange]) {
-        let mut logged = 0;
-        for c in changes {
-            if logged == ROUTE_CHANGES_LOGGED {
-                break;
-            }
-            if let Some(change) = self.route_change(c) {
-                info!(prefix = %change.prefix, from = ?change.from, to = ?change.to, "route changed");
-                logged += 1;
-            }
-        }
-        if changes.len() > ROUTE_CHANGES_LOGGED {
+    /// Logs a turn's route changes at `now` as [`ChangeLog`] decides.
+    fn log_route_changes(&mut self, changes: &[RouteChange], now: Instant) {
+        let drained = self.backlog() == 0;
+        let lines = self.change_log.turn(changes.len(), now, drained);
+        if let Some((changes, over)) = lines.summary {
             info!(
-                changes = changes.len(),
+                changes,
+                seconds = over.as_secs_f64(),
                 installed = self.rib.installed_len(),
                 queued = self.backlog(),
-                "routes changed (the first {ROUTE_CHANGES_LOGGED} logged)"
+                "routes changed"
             );
+        }
+        let listed = changes.iter().filter_map(|c| self.route_change(c));
+        for change in listed.take(lines.each) {
+            info!(prefix = %change.prefix, from = ?change.from, to = ?change.to, "route changed");
         }
     }
 
