@@ -28,8 +28,8 @@ pub trait IdMap: Default + Clone + fmt::Debug {
     /// Every key with its id, in no order.
     fn iter(&self) -> impl Iterator<Item = (Self::Key, u32)> + '_;
     /// Asks the processor to bring `key`'s place in the map into cache,
-    /// without waiting: a caller with many lookups to make issues these
-    /// first, so that the misses overlap.
+    /// without waiting: a loop over many keys asks [`PREFETCH_AHEAD`] keys
+    /// ahead of its lookups, so that their misses overlap.
     fn prefetch(&self, _key: &Self::Key) {}
 }
 
@@ -51,6 +51,12 @@ impl<K: Copy + Eq + Hash + fmt::Debug> IdMap for FastMap<K, u32> {
         FastMap::iter(self).map(|(k, v)| (*k, *v))
     }
 }
+
+/// How many lookups ahead a loop over many keys prefetches (see
+/// [`IdMap::prefetch`]): enough to keep the processor's dozen or two
+/// outstanding misses busy; a whole chunk asked for at once overflowed
+/// them, and most of its prefetches were lost.
+pub const PREFETCH_AHEAD: usize = 16;
 
 /// The id that marks a free slot: it cannot be stored (ids are indexes of
 /// tables far smaller).

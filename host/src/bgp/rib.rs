@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
+use crate::id_map::PREFETCH_AHEAD;
 use crate::net_map::FastSet;
 
 mod routes;
@@ -88,11 +89,16 @@ impl AdjRibIn {
                 update.nlri.len() + update.mp_reach.as_ref().map_or(0, |m| m.nlri.len());
             out.before.reserve(announced);
             out.changed.reserve(announced);
-            // Their entries asked for at once: the misses overlap.
-            for prefix in update.announced() {
+            // Each entry is asked for a few routes ahead of its insert,
+            // so that the cache misses overlap.
+            let mut ahead = update.announced();
+            for prefix in ahead.by_ref().take(PREFETCH_AHEAD) {
                 self.routes.prefetch(prefix);
             }
             for prefix in update.announced() {
+                if let Some(next) = ahead.next() {
+                    self.routes.prefetch(next);
+                }
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {
                     out.exceeded = true;

@@ -32,6 +32,7 @@ use super::decisions;
 use super::speaker::Learned;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, RouteUpdate, SourceUpdate, TunnelId};
+use crate::id_map::PREFETCH_AHEAD;
 use crate::net_map::{FastMap, FastSet};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via, ViaList};
@@ -356,13 +357,6 @@ impl LocRib {
     }
 
     fn select_chunk(&mut self, chunk: &[IpNet], env: &mut Env, changes: &mut Vec<RouteChange>) {
-        // Each prefix's Adj-RIB-In and FIB entries are read below, one
-        // after the other; asked for all at once here, their cache misses
-        // overlap (the largest cost of a full-table ingest).
-        for prefix in chunk {
-            env.learned.prefetch(prefix);
-            self.fib.prefetch(prefix);
-        }
         let mut sources = Sources::default();
         // The slot always answers; a selector that cannot leaves the chunk.
         let Ok(decided) = self.decide_with(chunk, env, &mut sources) else {
@@ -370,7 +364,13 @@ impl LocRib {
         };
         // `sources.of(i)` is the sources of `decided[i]`'s prefix.
         debug_assert!(decided.iter().map(|(p, _)| p).eq(chunk.iter()));
+        for prefix in chunk.iter().take(PREFETCH_AHEAD) {
+            self.fib.prefetch(prefix);
+        }
         for (i, (prefix, after)) in decided.into_iter().enumerate() {
+            if let Some(ahead) = chunk.get(i + PREFETCH_AHEAD) {
+                self.fib.prefetch(ahead);
+            }
             if self.is_tunnel_route(&prefix) {
                 self.set_under_tunnel(prefix, after, env.tunnels, changes);
             } else {
@@ -450,7 +450,13 @@ impl LocRib {
         let lone = env.selector.installs_lone_candidate();
         // One list reused while a prefix's candidates need no table entry.
         let mut candidates: Vec<Candidate> = Vec::new();
-        for prefix in chunk {
+        for prefix in chunk.iter().take(PREFETCH_AHEAD) {
+            env.learned.prefetch(prefix);
+        }
+        for (i, prefix) in chunk.iter().enumerate() {
+            if let Some(ahead) = chunk.get(i + PREFETCH_AHEAD) {
+                env.learned.prefetch(ahead);
+            }
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
             candidates.clear();
             candidates.extend(statics.iter().map(|c| Candidate {
