@@ -447,8 +447,12 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         let peer: Option<&Value> = bgp["peers"].as_array().and_then(|p| p.first());
         if let Some(p) = peer {
             eprintln!(
-                "[sitelink] peer: state {}, {} received, {} accepted, {} UPDATEs",
-                p["state"], p["prefixes_received"], p["prefixes_accepted"], p["updates_received"]
+                "[sitelink] peer: state {}, {} received, {} accepted, {} UPDATEs, {} advertised",
+                p["state"],
+                p["prefixes_received"],
+                p["prefixes_accepted"],
+                p["updates_received"],
+                p["prefixes_advertised"]
             );
         }
     }
