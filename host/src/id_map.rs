@@ -2,15 +2,17 @@
 //! a key (an address) to a `u32` id, one map per prefix length and shard.
 //! [`IdMap`] is what those tables need of a map; IPv6 keys use a
 //! [`FastMap`], IPv4 keys a [`U32Map`]: open addressing with each key and
-//! its id side by side in 8 bytes, so that a lookup of a key not in cache
-//! misses once, where a `HashMap` reads its control bytes and then its
-//! entries (two misses). In a full-table ingest, the control thread spent
-//! a third of its time in those misses (BENCHMARKS-routes.md). Plain
-//! data; no prefixes, no routing.
+//! its id side by side in 8 bytes, so that a lookup reads one cache line
+//! (two when its probe crosses one), where a `HashMap` reads its control
+//! bytes and then its entries, one after the other. A loop over many keys
+//! prefetches them [`PREFETCH_AHEAD`] ahead ([`Ahead`]) so that their
+//! misses overlap. In a full-table ingest, the control thread spent a
+//! third of its time in those misses (BENCHMARKS-routes.md, eleventh
+//! sitting). Plain data; no prefixes, no routing.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::OnceLock;
 
 use crate::net_map::FastMap;
 
@@ -54,9 +56,32 @@ impl<K: Copy + Eq + Hash + fmt::Debug> IdMap for FastMap<K, u32> {
 
 /// How many lookups ahead a loop over many keys prefetches (see
 /// [`IdMap::prefetch`]): enough to keep the processor's dozen or two
-/// outstanding misses busy; a whole chunk asked for at once overflowed
-/// them, and most of its prefetches were lost.
+/// outstanding misses busy. A whole chunk asked for at once (a thousand
+/// prefetches) left most of the misses at the loads; 8 or 32 ahead did as
+/// well as 16.
 pub const PREFETCH_AHEAD: usize = 16;
+
+/// A loop's items [`PREFETCH_AHEAD`] ahead of the one it works on: made
+/// over the same items as the loop (prefetching the first ones), then
+/// stepped once per item worked on (prefetching the one that many ahead).
+/// The prefetch is passed at each step, so the loop may change the table
+/// in between.
+pub struct Ahead<I> {
+    items: I,
+}
+
+impl<I: Iterator> Ahead<I> {
+    pub fn new(mut items: I, prefetch: impl Fn(I::Item)) -> Ahead<I> {
+        items.by_ref().take(PREFETCH_AHEAD).for_each(prefetch);
+        Ahead { items }
+    }
+
+    pub fn step(&mut self, prefetch: impl FnOnce(I::Item)) {
+        if let Some(item) = self.items.next() {
+            prefetch(item);
+        }
+    }
+}
 
 /// The id that marks a free slot: it cannot be stored (ids are indexes of
 /// tables far smaller).
@@ -65,9 +90,10 @@ pub const NO_ID: u32 = u32::MAX;
 /// A `u32` -> `u32` map with linear probing: slots of (key, id), a free
 /// one holding [`NO_ID`]; a removal shifts the slots after it back (no
 /// tombstones), so a lookup stops at the first free slot. At most 3/4 of
-/// the slots are used ([`fits`]). Keys are spread by a bijective mixer seeded once per
-/// process, so that a peer cannot choose prefixes that share one probe
-/// sequence.
+/// the slots are used. Keys are spread by a bijective mixer with a random
+/// seed per map, so that a peer cannot choose prefixes that share one
+/// probe sequence, and keys walked from one map in slot order do not land
+/// in runs in another.
 #[derive(Clone)]
 pub struct U32Map {
     slots: Vec<[u32; 2]>,
@@ -80,7 +106,7 @@ impl Default for U32Map {
         U32Map {
             slots: Vec::new(),
             len: 0,
-            seed: process_seed(),
+            seed: RandomState::new().hash_one(0u32) as u32,
         }
     }
 }
@@ -97,13 +123,6 @@ impl fmt::Debug for U32Map {
 /// 32.
 fn fits(len: usize, slots: usize) -> bool {
     len * 4 <= slots * 3
-}
-
-/// A random seed, drawn once (from the standard library's per-process
-/// random keys).
-fn process_seed() -> u32 {
-    static SEED: OnceLock<u32> = OnceLock::new();
-    *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u32) as u32)
 }
 
 impl U32Map {
@@ -152,16 +171,22 @@ impl U32Map {
             slots *= 2;
         }
         let old = std::mem::replace(&mut self.slots, vec![[0, NO_ID]; slots]);
-        let mask = slots - 1;
         for [k, id] in old.into_iter().filter(|s| s[1] != NO_ID) {
-            let mut i = self.home(k, mask);
-            while let Some(slot) = self.slots.get_mut(i) {
-                if slot[1] == NO_ID {
-                    *slot = [k, id];
-                    break;
-                }
-                i = (i + 1) & mask;
+            self.place(k, id);
+        }
+    }
+
+    /// Stores `key`, not in the map, in the first free slot of its probe
+    /// (one exists: [`fits`]).
+    fn place(&mut self, key: u32, id: u32) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.home(key, mask);
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot[1] == NO_ID {
+                *slot = [key, id];
+                return;
             }
+            i = (i + 1) & mask;
         }
     }
 }
@@ -182,20 +207,13 @@ impl IdMap for U32Map {
         if id == NO_ID {
             return None;
         }
-        self.reserve(1);
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key, mask);
-        while let Some(slot) = self.slots.get_mut(i) {
-            if slot[1] == NO_ID {
-                *slot = [key, id];
-                self.len += 1;
-                return None;
-            }
-            if slot[0] == key {
-                return Some(std::mem::replace(&mut slot[1], id));
-            }
-            i = (i + 1) & mask;
+        if let Some(slot) = self.find(key).and_then(|i| self.slots.get_mut(i)) {
+            return Some(std::mem::replace(&mut slot[1], id));
         }
+        // Grown only for a new key: a full map whose ids change stays.
+        self.reserve(1);
+        self.place(key, id);
+        self.len += 1;
         None
     }
 

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use super::message::{PathAttributes, Update};
 use crate::config::{MaxPrefixAction, MaxPrefixes};
-use crate::id_map::PREFETCH_AHEAD;
+use crate::id_map::Ahead;
 use crate::net_map::FastSet;
 
 mod routes;
@@ -91,14 +91,9 @@ impl AdjRibIn {
             out.changed.reserve(announced);
             // Each entry is asked for a few routes ahead of its insert,
             // so that the cache misses overlap.
-            let mut ahead = update.announced();
-            for prefix in ahead.by_ref().take(PREFETCH_AHEAD) {
-                self.routes.prefetch(prefix);
-            }
+            let mut ahead = Ahead::new(update.announced(), |p| self.routes.prefetch(p));
             for prefix in update.announced() {
-                if let Some(next) = ahead.next() {
-                    self.routes.prefetch(next);
-                }
+                ahead.step(|p| self.routes.prefetch(p));
                 // One lookup per route below the limit: the insert's.
                 if self.routes.len() >= limits.limit as usize && !self.routes.contains_key(prefix) {
                     out.exceeded = true;

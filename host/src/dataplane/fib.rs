@@ -173,10 +173,10 @@ fn key(prefix: &IpNet) -> Key {
 }
 
 impl Fib {
-    /// The entry of exactly `prefix`.
     /// Starts bringing `prefix`'s entry into cache, for a lookup or a
-    /// write soon: a caller with a chunk of prefixes issues these first,
-    /// so that their cache misses overlap instead of following each other.
+    /// write soon: a loop over many prefixes asks a few ahead
+    /// (`id_map::Ahead`), so that their cache misses overlap instead of
+    /// following each other.
     pub fn prefetch(&self, prefix: &IpNet) {
         match key(prefix) {
             Key::V4(a, l) => self.v4.prefetch(a, l),
@@ -184,6 +184,7 @@ impl Fib {
         }
     }
 
+    /// The entry of exactly `prefix`.
     fn entry(&self, prefix: &IpNet) -> Option<Entry> {
         let id = match key(prefix) {
             Key::V4(a, l) => self.v4.get(a, l),

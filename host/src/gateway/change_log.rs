@@ -3,10 +3,12 @@
 //! starts a large change (a full table arriving, a session's routes
 //! leaving): its first [`ROUTE_CHANGES_LOGGED`] changes are listed, then
 //! every change until it ends is counted, with a summary line a second
-//! and one when it ends ([`QUIET`] without a change, nothing queued). A
-//! full-table ingest logged 21 lines a turn before, thousands a second
-//! (3% of the control thread's time, BENCHMARKS-routes.md). Owns only the
-//! counts and times (the caller's clock); the gateway writes the lines.
+//! and one when it ends: [`QUIET`] without a change and nothing queued,
+//! or a second whose turns each had few enough to list (a busy table's
+//! steady churn goes back to a line each). A full-table ingest logged 21
+//! lines a turn before, thousands a second (3-4.5% of the control thread's
+//! time, BENCHMARKS-routes.md, eleventh sitting). Owns only the counts
+//! and times (the caller's clock); the gateway writes the lines.
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +23,9 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// What to log for one turn.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lines {
-    /// First, a summary of a large change: its route changes since the
-    /// last summary, over how long.
+    /// First, a summary of a large change: its route changes since its
+    /// start or the last summary, and the time from then to the last of
+    /// them.
     pub summary: Option<(usize, Duration)>,
     /// Then the first `each` of the turn's changes, a line each.
     pub each: usize,
@@ -36,6 +39,20 @@ struct Large {
     since: Instant,
     /// The last turn with a change.
     last: Instant,
+    /// A turn since `since` had more changes than a turn lists.
+    large_turn: bool,
+}
+
+impl Large {
+    /// The summary of the changes counted, and a new count from `now`.
+    fn summary(&mut self, now: Instant) -> Option<(usize, Duration)> {
+        let counted = std::mem::take(&mut self.counted);
+        let over = self.last.saturating_duration_since(self.since);
+        self.since = now;
+        self.large_turn = false;
+        // A large change that ends just after a summary has nothing to add.
+        (counted > 0).then_some((counted, over))
+    }
 }
 
 /// The large change under way, if any.
@@ -54,6 +71,7 @@ impl ChangeLog {
                     counted: changes,
                     since: now,
                     last: now,
+                    large_turn: true,
                 });
             }
             return Lines {
@@ -65,19 +83,24 @@ impl ChangeLog {
             large.counted += changes;
             large.last = now;
         }
-        let over = now.saturating_duration_since(large.since);
-        let ended = drained && now.saturating_duration_since(large.last) >= QUIET;
-        if !ended && over < SUMMARY_EVERY {
+        large.large_turn |= changes > ROUTE_CHANGES_LOGGED;
+        let quiet = drained && now.saturating_duration_since(large.last) >= QUIET;
+        let due = now.saturating_duration_since(large.since) >= SUMMARY_EVERY;
+        if !quiet && !due {
             return Lines::default();
         }
-        // A large change that ends just after a summary has nothing to add.
-        let counted = std::mem::take(&mut large.counted);
-        let summary = (counted > 0).then_some((counted, over));
-        large.since = now;
+        // A second of turns that each list their changes ends it too.
+        let ended = quiet || !large.large_turn;
+        let summary = large.summary(now);
         if ended {
             self.large = None;
         }
         Lines { summary, each: 0 }
+    }
+
+    /// The summary of a large change still open, for a gateway that stops.
+    pub fn flush(&mut self, now: Instant) -> Option<(usize, Duration)> {
+        self.large.take()?.summary(now)
     }
 }
 
@@ -126,6 +149,7 @@ mod tests {
         let counted: usize = summaries.iter().map(|s| s.0).sum();
         assert_eq!(counted, 350 * 8_000, "none lost");
         assert_eq!(summaries.first(), Some(&(101 * 8_000, MS * 1000)));
+        assert_eq!(summaries.get(1), Some(&(100 * 8_000, MS * 1000)));
         assert_eq!(summaries.last().map(|s| s.0), Some(49 * 8_000));
         assert_eq!(log.turn(2, t0 + MS * 5000, true), each(2), "over");
     }
@@ -139,7 +163,7 @@ mod tests {
         assert_eq!(log.turn(0, t + MS * 700, true), Lines::default());
         assert_eq!(
             log.turn(0, t + MS * 800, true).summary,
-            Some((5_002, MS * 800)),
+            Some((5_002, MS * 300)),
             "500 ms after its last change, with nothing queued"
         );
         assert_eq!(log.turn(0, t + MS * 900, true), each(0));
@@ -153,7 +177,7 @@ mod tests {
         assert_eq!(log.turn(0, t + MS * 900, false), Lines::default());
         assert_eq!(
             log.turn(0, t + MS * 1000, false).summary,
-            Some((5_000, MS * 1000)),
+            Some((5_000, Duration::ZERO)),
             "the summary a second"
         );
         assert_eq!(
@@ -162,5 +186,39 @@ mod tests {
             "ended, with nothing since the summary"
         );
         assert_eq!(log.turn(30, t + MS * 1200, true), each(20), "a new one");
+    }
+
+    /// A table that keeps changing a few routes a turn after its ingest
+    /// goes back to a line per change within a second.
+    #[test]
+    fn steady_churn_after_a_large_change_is_listed_again() {
+        let mut log = ChangeLog::default();
+        let t = Instant::now();
+        log.turn(5_000, t, false);
+        let mut summaries = Vec::new();
+        for i in 1..=30u32 {
+            // 3 changes every 100 ms, never 500 ms quiet.
+            let lines = log.turn(3, t + MS * (100 * i), true);
+            summaries.extend(lines.summary);
+            if i > 20 {
+                assert_eq!(lines, each(3), "turn {i}");
+            }
+        }
+        assert_eq!(
+            summaries,
+            vec![(5_000 + 10 * 3, MS * 1000), (10 * 3, MS * 1000)],
+            "the second's summary ends it"
+        );
+    }
+
+    #[test]
+    fn a_stopping_gateway_flushes_what_is_counted() {
+        let mut log = ChangeLog::default();
+        let t = Instant::now();
+        log.turn(5_000, t, false);
+        log.turn(100, t + MS * 10, false);
+        assert_eq!(log.flush(t + MS * 20), Some((5_100, MS * 10)));
+        assert_eq!(log.flush(t + MS * 30), None);
+        assert_eq!(log.turn(1, t + MS * 40, true), each(1));
     }
 }

@@ -404,6 +404,9 @@ impl Gateway {
             return;
         }
         self.stopped = true;
+        if let Some(summary) = self.change_log.flush(now) {
+            self.log_summary(summary);
+        }
         self.speaker.stop_all(now, &mut self.slots.filter);
         self.collect(now);
     }
@@ -577,25 +580,29 @@ impl Gateway {
             .unwrap_or("?")
     }
 
-    /// Logs route changes one by one, up to a few per turn (a full feed
-    /// changes a million), then how many more there were.
-    /// Logs a turn's route changes at `now` as [`ChangeLog`] decides.
+    /// Logs a turn's route changes at `now` as [`ChangeLog`] decides (a
+    /// full feed changes a million routes).
     fn log_route_changes(&mut self, changes: &[RouteChange], now: Instant) {
         let drained = self.backlog() == 0;
         let lines = self.change_log.turn(changes.len(), now, drained);
-        if let Some((changes, over)) = lines.summary {
-            info!(
-                changes,
-                seconds = over.as_secs_f64(),
-                installed = self.rib.installed_len(),
-                queued = self.backlog(),
-                "routes changed"
-            );
+        if let Some(summary) = lines.summary {
+            self.log_summary(summary);
         }
         let listed = changes.iter().filter_map(|c| self.route_change(c));
         for change in listed.take(lines.each) {
             info!(prefix = %change.prefix, from = ?change.from, to = ?change.to, "route changed");
         }
+    }
+
+    /// The "routes changed" line of a large change.
+    fn log_summary(&self, (changes, over): (usize, Duration)) {
+        info!(
+            changes,
+            seconds = over.as_secs_f64(),
+            installed = self.rib.installed_len(),
+            queued = self.backlog(),
+            "routes changed"
+        );
     }
 
     fn route_change(&self, c: &RouteChange) -> Option<crate::api::RouteChange> {

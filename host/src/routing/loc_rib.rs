@@ -32,7 +32,7 @@ use super::decisions;
 use super::speaker::Learned;
 use crate::config::GatewayConfig;
 use crate::dataplane::fib::{ConnectionId, Fib, NextHop, RouteUpdate, SourceUpdate, TunnelId};
-use crate::id_map::PREFETCH_AHEAD;
+use crate::id_map::Ahead;
 use crate::net_map::{FastMap, FastSet};
 use crate::policy::{Plugin, PrefixCandidates, SelectionSlot};
 use crate::routing::table::{self, Candidate, Table, Via, ViaList};
@@ -364,13 +364,10 @@ impl LocRib {
         };
         // `sources.of(i)` is the sources of `decided[i]`'s prefix.
         debug_assert!(decided.iter().map(|(p, _)| p).eq(chunk.iter()));
-        for prefix in chunk.iter().take(PREFETCH_AHEAD) {
-            self.fib.prefetch(prefix);
-        }
+        // The FIB entries a few prefixes ahead (the misses overlap).
+        let mut ahead = Ahead::new(chunk.iter(), |p| self.fib.prefetch(p));
         for (i, (prefix, after)) in decided.into_iter().enumerate() {
-            if let Some(ahead) = chunk.get(i + PREFETCH_AHEAD) {
-                self.fib.prefetch(ahead);
-            }
+            ahead.step(|p| self.fib.prefetch(p));
             if self.is_tunnel_route(&prefix) {
                 self.set_under_tunnel(prefix, after, env.tunnels, changes);
             } else {
@@ -450,13 +447,10 @@ impl LocRib {
         let lone = env.selector.installs_lone_candidate();
         // One list reused while a prefix's candidates need no table entry.
         let mut candidates: Vec<Candidate> = Vec::new();
-        for prefix in chunk.iter().take(PREFETCH_AHEAD) {
-            env.learned.prefetch(prefix);
-        }
-        for (i, prefix) in chunk.iter().enumerate() {
-            if let Some(ahead) = chunk.get(i + PREFETCH_AHEAD) {
-                env.learned.prefetch(ahead);
-            }
+        // The Adj-RIB-In entries a few prefixes ahead (the misses overlap).
+        let mut ahead = Ahead::new(chunk.iter(), |p| env.learned.prefetch(p));
+        for prefix in chunk {
+            ahead.step(|p| env.learned.prefetch(p));
             let statics = self.statics.get(prefix).map(Vec::as_slice).unwrap_or(&[]);
             candidates.clear();
             candidates.extend(statics.iter().map(|c| Candidate {
