@@ -3,10 +3,10 @@
 //! address alone (an IPv4 entry is a `u32` address and a `u32` set id, 8
 //! bytes side by side in a [`U32Map`], where a map keyed by `IpNet` held
 //! 16); each attribute set is stored once, in a slab, with a count of the
-//! routes using it (the routes of one UPDATE share one). Keys are exact: host bits are kept, as with
-//! `IpNet`'s own equality. Each length's map is split in [`SHARDS`] by the
-//! address's hash, so that a growing table rehashes a shard at a time.
-//! Plain data; no limits, no policy.
+//! routes using it (the routes of one UPDATE share one). Keys are exact:
+//! host bits are kept, as with `IpNet`'s own equality. Each length's map
+//! is split in [`SHARDS`] by the address's hash, so that a growing table
+//! rehashes a shard at a time. Plain data; no limits, no policy.
 
 use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
