@@ -624,6 +624,28 @@ pub fn busy_ticks(stat: &str) -> Option<u64> {
     Some(user + sys)
 }
 
+/// The machine's CPU time since boot from the `cpu` line of `/proc/stat`:
+/// (busy, all) in clock ticks over every core, where idle and waiting for
+/// I/O are not busy.
+pub fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]:
+    // guest time is already counted in user and nice.
+    let all: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((all.saturating_sub(idle), all))
+}
+
+/// [`machine_ticks`] now.
+pub fn machine_cpu() -> Option<(u64, u64)> {
+    machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
 /// Clock ticks per second (the unit of [`busy_ticks`]).
 pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -683,6 +705,15 @@ mod tests {
         let stat = "4242 (udp-rx) 0) S 1 2 3 0 -1 4194368 100 0 0 0 170 30 0 0 20 0 5 0";
         assert_eq!(busy_ticks(stat), Some(200));
         assert_eq!(busy_ticks("4242 (x) S 1"), None);
+    }
+
+    #[test]
+    fn machine_ticks_counts_idle_and_iowait_as_not_busy() {
+        let stat = "cpu  100 5 50 800 40 1 4 0 7 0\ncpu0 50 2 25 400 20 0 2 0 3 0\n";
+        // busy: user + nice + system + irq + softirq + steal; guest is in user.
+        assert_eq!(machine_ticks(stat), Some((160, 1000)));
+        assert_eq!(machine_ticks("cpu0 1 2 3 4\n"), None);
+        assert_eq!(machine_ticks("cpu  1 x 3 4\n"), None);
     }
 
     #[test]

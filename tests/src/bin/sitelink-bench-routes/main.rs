@@ -23,6 +23,13 @@
 //! The feeder's session starts disabled and is enabled once its static
 //! routes are loaded, so its own start-up is not timed.
 //!
+//! Feeder and receiver share the machine's cores. A second table gives,
+//! per receiver, the feeder's CPU time to 99% (its BIRD, and the
+//! wireguard-go it sends through) beside the receiver's, how busy the
+//! machine was, and the floor: both CPU times over the cores, the time to
+//! 99% with no core ever idle. On two cores the BIRD receiver's run has a
+//! lower floor than a tunnelled one, whatever the tunnelled receiver does.
+//!
 //! Then, on sitelink with the full table (the control-plane issue's
 //! measurements; each is reported "n/a" with the reason if it fails, and the
 //! ingest figures stand):
@@ -49,7 +56,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
 use sitelink_lab::gateway::{admin_json, sitelink_bin};
-use sitelink_lab::measure::{proc_status_bytes, process_cpu};
+use sitelink_lab::measure::{machine_cpu, proc_status_bytes, process_cpu};
 use sitelink_lab::netns::veth;
 use sitelink_lab::process::wait_until;
 use sitelink_lab::stock::{self, Bird};
@@ -82,6 +89,12 @@ struct Outcome {
     /// the work, apart from the waits the wall times include.
     cpu_to_most: Option<Duration>,
     cpu_to_all: Option<Duration>,
+    /// The feeder's CPU time (its BIRD, and its wireguard-go if it sends
+    /// through a tunnel) over the same span as `cpu_to_most`.
+    feeder_cpu_to_most: Option<Duration>,
+    /// The share of the machine's CPU time (every core) that was busy over
+    /// that span, whoever used it.
+    busy_to_most: Option<f64>,
     /// sitelink only: control-loop turns, the bgp-filter swap over the full
     /// table, `sitelink routes --prefix` latency (markdown lines).
     report: Vec<String>,
@@ -126,12 +139,17 @@ impl Feed {
 /// its static routes, enables the session, and polls `count` until it
 /// reaches the feed. `pids` are the receiver's processes (BIRD and its
 /// wireguard-go count together): their CPU times and memory are summed.
+/// `feeder_pids` are the feeder's, whose CPU time is summed too: on a
+/// machine with few cores the two share them, and the feeder's share is
+/// what a receiver's time to 99% cannot go below.
+#[allow(clippy::too_many_arguments)]
 fn feed_and_measure(
     receiver: &'static str,
     feeder: &Bird,
     proto: &str,
     feed: Feed,
     pids: &[u32],
+    feeder_pids: &[u32],
     mut count: impl FnMut() -> Option<u64>,
 ) -> Result<Outcome> {
     let timeout = Duration::from_secs(
@@ -160,7 +178,11 @@ fn feed_and_measure(
     eprintln!("[{receiver}] session established {established:?} after enable");
     let start = Instant::now();
     let cpu_start = cpu_sum(pids);
+    let feeder_start = cpu_sum(feeder_pids);
+    let machine_start = machine_cpu();
     let mut cpu_to_most = None;
+    let mut feeder_to_most = None;
+    let mut machine_to_most = None;
     let mut curve = Vec::new();
     let mut next_mark = 1.0;
     let mut last = 0;
@@ -175,6 +197,8 @@ fn feed_and_measure(
             if most.is_none() && n * 100 >= feed.total() * 99 {
                 most = Some(start.elapsed());
                 cpu_to_most = cpu_sum(pids);
+                feeder_to_most = cpu_sum(feeder_pids);
+                machine_to_most = machine_cpu();
             }
             let t = start.elapsed().as_secs_f64();
             if t >= next_mark {
@@ -186,19 +210,31 @@ fn feed_and_measure(
         },
     )?;
     let cpu_to_all = cpu_sum(pids);
-    let since = |cpu: Option<Duration>| Some(cpu?.saturating_sub(cpu_start?));
+    let busy_to_most = match (machine_start, machine_to_most) {
+        (Some((b0, a0)), Some((b1, a1))) if a1 > a0 => {
+            Some(b1.saturating_sub(b0) as f64 / (a1 - a0) as f64)
+        }
+        _ => None,
+    };
     Ok(Outcome {
         receiver,
         converge: converged,
         most,
-        cpu_to_most: since(cpu_to_most),
-        cpu_to_all: since(cpu_to_all),
+        cpu_to_most: between(cpu_start, cpu_to_most),
+        cpu_to_all: between(cpu_start, cpu_to_all),
+        feeder_cpu_to_most: between(feeder_start, feeder_to_most),
+        busy_to_most,
         rss_before,
         peak_rss: status_sum(pids, "VmHWM")?,
         rss_after: status_sum(pids, "VmRSS")?,
         curve,
         report: Vec::new(),
     })
+}
+
+/// The CPU time from reading `start` to reading `end`, if both were read.
+fn between(start: Option<Duration>, end: Option<Duration>) -> Option<Duration> {
+    Some(end?.saturating_sub(start?))
 }
 
 /// CPU time of `pids` together (user + system).
@@ -309,7 +345,8 @@ fn bird_pair(label: &'static str, feed: Feed, statics: &str, tunnel: bool) -> Re
             )
         })?);
     }
-    feed_and_measure(label, &feeder, "feed", feed, &pids, || {
+    let feeder_pids = feeder_pids(&f)?;
+    feed_and_measure(label, &feeder, "feed", feed, &pids, &feeder_pids, || {
         bird_imported(&receiver, "feed")
     })
 }
@@ -354,6 +391,18 @@ fn bird_pid(ns: &sitelink_lab::Netns) -> Result<u32> {
         .into_iter()
         .find(|p| comm_is(*p, "bird"))
         .ok_or_else(|| Error::msg(format!("no bird process in {}", ns.name())))
+}
+
+/// The feeder's processes in `ns`: its BIRD, and the wireguard-go it
+/// sends through, if any.
+fn feeder_pids(ns: &sitelink_lab::Netns) -> Result<Vec<u32>> {
+    let mut pids = vec![bird_pid(ns)?];
+    pids.extend(
+        ns.pids()
+            .into_iter()
+            .filter(|p| comm_is(*p, "wireguard-go")),
+    );
+    Ok(pids)
 }
 
 /// Whether process `pid`'s command name is `name`.
@@ -436,11 +485,20 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
     let turns_before_feed = admin_json(&lab.vgw, &bin, &socket, &["status"])
         .ok()
         .and_then(|s| Turns::from_status(&s));
-    let outcome = feed_and_measure("sitelink", &feeder, "office_tunnel1", feed, &[pid], || {
-        let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
-        let fib = status.get("fib")?;
-        Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
-    });
+    let feeder_pids = feeder_pids(&lab.cgw)?;
+    let outcome = feed_and_measure(
+        "sitelink",
+        &feeder,
+        "office_tunnel1",
+        feed,
+        &[pid],
+        &feeder_pids,
+        || {
+            let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
+            let fib = status.get("fib")?;
+            Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
+        },
+    );
     if outcome.is_err() {
         eprintln!("[sitelink] {ns}: {}", lab.gateway_logs());
     } else if let Ok(bgp) = admin_json(&lab.vgw, &bin, &socket, &["bgp"]) {
@@ -463,6 +521,38 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         o.report = control_report(&lab, &bin, &socket, turns_before_feed);
     }
     outcome
+}
+
+/// How the receiver and its feeder shared the machine's cores until 99% of
+/// the routes were in. The feeder (BIRD, single-threaded, and the
+/// wireguard-go it sends through) never waits for the receiver: the
+/// receiver's CPU time is taken from its. With no idle core, the time to
+/// 99% can go no lower than both CPU times over the cores (the floor).
+fn print_sharing(outcomes: &[Outcome]) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "\nSharing the {cores} cores until 99% in (the floor: both CPU times over the cores):\n"
+    );
+    println!(
+        "| receiver | 99% in (s) | receiver CPU (s) | feeder CPU (s) | machine busy | floor (s) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for o in outcomes {
+        let (Some(r), Some(f)) = (o.cpu_to_most, o.feeder_cpu_to_most) else {
+            continue;
+        };
+        let busy = o
+            .busy_to_most
+            .map_or("-".to_string(), |b| format!("{:.0}%", b * 100.0));
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {busy} | {:.2} |",
+            o.receiver,
+            o.most.unwrap_or(o.converge).as_secs_f64(),
+            r.as_secs_f64(),
+            f.as_secs_f64(),
+            (r + f).as_secs_f64() / cores as f64,
+        );
+    }
 }
 
 /// A receiver's run of the benchmark.
@@ -537,6 +627,7 @@ fn main() {
             per_route(o.rss_after),
         );
     }
+    print_sharing(&outcomes);
     // sitelink's ratios to each other receiver of the run.
     let sitelink = outcomes.iter().find(|o| o.receiver == "sitelink");
     for (sitelink, other) in sitelink.into_iter().flat_map(|s| {
