@@ -37,6 +37,7 @@ pub mod measure;
 pub mod netns;
 pub mod order;
 pub mod plugins;
+pub mod proc_stat;
 pub mod process;
 pub mod rng;
 pub mod routing;

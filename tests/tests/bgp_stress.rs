@@ -167,7 +167,7 @@ struct Probe {
 
 /// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    sitelink_lab::measure::proc_status_value(pid, "VmRSS").ok()
+    sitelink_lab::proc_stat::proc_status_value(pid, "VmRSS").ok()
 }
 
 /// The well-behaved peer on tunnel 2, announcing site A's prefix, once

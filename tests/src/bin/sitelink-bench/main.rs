@@ -33,9 +33,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sitelink_lab::cleanup::install_signal_cleanup;
-use sitelink_lab::measure;
 use sitelink_lab::netns::veth;
 use sitelink_lab::process::Spawned;
+use sitelink_lab::{measure, proc_stat};
 use sitelink_lab::{Error, Lab, Netns, Result};
 
 use systems::{bring_up, Side, System};
@@ -125,9 +125,9 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
     let ticks: u64 = pids
         .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| measure::busy_ticks(&stat))
+        .filter_map(|stat| proc_stat::busy_ticks(&stat))
         .sum();
-    ticks as f64 / measure::ticks_per_second()
+    ticks as f64 / proc_stat::ticks_per_second()
 }
 
 /// The tunnel processes, by side (the daemons may fork: take every process

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sitelink_lab::measure::{busy_ticks, ticks_per_second};
+use sitelink_lab::proc_stat::{busy_ticks, ticks_per_second};
 use sitelink_lab::{Error, Result};
 
 use crate::systems::{Side, System};

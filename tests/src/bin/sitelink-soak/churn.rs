@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sitelink_lab::measure::proc_status_bytes;
+use sitelink_lab::proc_stat::proc_status_bytes;
 use sitelink_lab::process::wait_until;
 use sitelink_lab::Result;
 

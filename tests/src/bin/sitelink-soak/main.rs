@@ -44,7 +44,7 @@ use std::thread;
 use std::time::Duration;
 
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
-use sitelink_lab::measure::proc_status_bytes;
+use sitelink_lab::proc_stat::proc_status_bytes;
 use sitelink_lab::{Error, Result};
 
 mod churn;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sitelink_lab::measure::{proc_status_bytes, proc_status_value, process_cpu};
+use sitelink_lab::proc_stat::{proc_status_bytes, proc_status_value, process_cpu};
 use sitelink_lab::tunnel_log::{self, parse_timestamp};
 use sitelink_lab::{Gw, Result};
 
