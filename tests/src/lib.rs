@@ -19,6 +19,7 @@
 //! [`default_route`] (the learned-default-route scenario, over either
 //! underlay), [`plugins`] (the built `.wasm` plugins and `sitelink plugin`) and
 //! [`measure`] (ping, ping trains, iperf3, garbage UDP, kernel counters),
+//! [`proc_stat`] (CPU time and memory of a process, busy time of the machine),
 //! [`order`] (packet order across a tunnel: TCP reorder counters, iperf3's
 //! out-of-order datagrams, a qdisc that breaks the order on purpose),
 //! [`rng`] (the seeded generator of the lab's tools),
