@@ -130,6 +130,11 @@ impl AdjRibIn {
         self.routes.prefixes(v4, v6)
     }
 
+    /// How many routes are IPv4, how many IPv6.
+    pub fn counts(&self) -> (usize, usize) {
+        self.routes.counts()
+    }
+
     /// Takes every route out, as a table of its own; what was dropped
     /// over the limit stays counted here.
     pub fn take_routes(&mut self) -> AdjRibIn {

@@ -443,6 +443,11 @@ impl Routes {
         self.get(prefix).is_some()
     }
 
+    /// How many routes are IPv4, how many IPv6 (counted over the maps).
+    pub fn counts(&self) -> (usize, usize) {
+        (count(&self.maps.v4), count(&self.maps.v6))
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -102,27 +102,85 @@ fn routes_being_swept_do_not_count_against_max_prefixes() {
     assert_eq!(h.fib_v4(), Some(HALF + 1000 + 2));
 }
 
-/// A second drop while the End-of-RIB's sweep is under way: the swept
-/// routes go before the new stale set is taken (RFC 4724 section 4.2),
-/// so only the half announced again is kept, and then it goes too when
-/// the peer stays away.
-#[test]
-fn a_drop_during_a_sweep_finishes_it_and_keeps_only_the_rest_stale() {
-    let fx = Fixture::new();
-    let mut h = back_with_half(&fx);
-    end_of_rib(&mut h);
+fn drop_connection(h: &mut Harness) {
     h.event(Event::Transport(TransportEvent::Closed {
         peer: PeerId(0),
         conn: h.conn,
     }));
-    let status = gr_status(&mut h);
-    assert_eq!(status["stale_routes"], HALF, "{status}");
-    h.settle(Duration::from_millis(1), &[0, 1]);
+}
+
+/// A second drop while the End-of-RIB's sweep is under way: the swept
+/// routes still go (RFC 4724 section 4.2), a map at a time as before, not
+/// in the drop's step; only the half announced again is kept stale, and
+/// it goes too when the peer stays away.
+#[test]
+fn a_drop_during_a_sweep_keeps_only_the_rest_stale_and_the_sweep_goes_on() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
     assert_eq!(h.fib_v4(), Some(HALF + 2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
     // Its restart time (120 s) runs out.
     wait(&mut h, Duration::from_secs(121));
     assert_eq!(h.fib_v4(), Some(2));
     assert_eq!(h.gw.backlog(), 0);
+}
+
+/// After a second drop, the peer comes back and announces a quarter of
+/// the table: its End-of-RIB sweeps the other quarter it kept, whether the
+/// first sweep had ended when it came back (`settled`) or not.
+fn back_again_with_a_quarter(settled: bool) {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    if settled {
+        h.settle(Duration::from_millis(1), &[0, 1]);
+        assert_eq!(h.fib_v4(), Some(HALF + 2));
+        wait(&mut h, Duration::from_secs(2));
+    } else {
+        // Its idle hold (2 s) over in one turn, the tunnels still up: the
+        // sweep has barely begun.
+        h.now += Duration::from_secs(2);
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+        h.gw.handle_timeout(h.now);
+        assert!(h.gw.backlog() > HALF / 2, "{} waiting", h.gw.backlog());
+    }
+    h.session_up_with(vec![gr()]);
+    let quarter = ROUTES / 4;
+    h.announce(&prefixes(quarter));
+    end_of_rib(&mut h);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let all = prefixes(ROUTES);
+    let addr = |i: usize| all[i].addr().to_string();
+    assert_eq!(
+        h.routed(&addr(quarter - 1)),
+        Some(vec![0]),
+        "announced again"
+    );
+    assert_eq!(h.routed(&addr(quarter)), None, "stale twice: swept");
+    assert_eq!(h.routed(&addr(HALF)), None, "swept before the drop");
+    assert_eq!(h.fib_v4(), Some(quarter + 2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], 0);
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+#[test]
+fn a_peer_back_after_a_second_drop_keeps_what_it_announces_again() {
+    back_again_with_a_quarter(true);
+}
+
+#[test]
+fn a_peer_back_before_the_first_sweep_ended_keeps_what_it_announces_again() {
+    back_again_with_a_quarter(false);
 }
 
 /// A session reset (a NOTIFICATION: no graceful restart) while a sweep is

@@ -26,7 +26,9 @@
 //! restart ends (RFC 5882 section 4.3.2; `gateway::liveness`).
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
 //! reads a clock. The stale set is a copy of the Adj-RIB-In's maps, made
-//! at the drop without hashing. A sweep of every route the peer has (it
+//! at the drop without hashing; after a second drop while routes were
+//! still being swept, once they are gone (or when the peer is back before
+//! that: the rest of the sweep then goes in one step). A sweep of every route the peer has (it
 //! never came back, or sent nothing again) hands the whole Adj-RIB-In to
 //! re-selection walks at once, as a session going down does; a partial
 //! sweep (what is left at End-of-RIB, a family not kept or not listed)
@@ -65,11 +67,18 @@ pub(super) struct Restart {
     back: bool,
     /// When the peer went away, for the log.
     since: Instant,
+    /// `stale` is still to be copied from the Adj-RIB-In: the peer dropped
+    /// again while routes it no longer has were on their way out (its
+    /// previous restart's), and a stale set taken then would hold them
+    /// too. The copy waits until they are gone ([`take_stale`]), or until
+    /// something needs it sooner ([`settle`]).
+    copy_pending: bool,
 }
 
 impl Restart {
-    pub(super) fn stale_count(&self) -> usize {
-        self.stale.len()
+    /// Whether the routes of `family` are kept.
+    fn keeps(&self, family: Family) -> bool {
+        self.families.contains(&family)
     }
 
     /// Restarting while the peer is away, refreshing once it is back and
@@ -99,7 +108,35 @@ impl Restart {
     /// Whether routes of this peer still count while its session is not
     /// established.
     pub(super) fn keeps_routes(&self) -> bool {
-        !self.stale.is_empty()
+        self.copy_pending || !self.stale.is_empty()
+    }
+}
+
+impl BgpPeer {
+    /// How many of its routes a graceful restart keeps as stale (while
+    /// the copy waits, those of the kept families not on their way out:
+    /// what the copy will hold).
+    pub(super) fn stale_count(&self) -> usize {
+        match &self.restart {
+            None => 0,
+            Some(r) if !r.copy_pending => r.stale.len(),
+            Some(r) => {
+                let (v4, v6) = self.staying();
+                let v4 = if r.keeps(Family::IPV4_UNICAST) { v4 } else { 0 };
+                let v6 = if r.keeps(Family::IPV6_UNICAST) { v6 } else { 0 };
+                v4 + v6
+            }
+        }
+    }
+
+    /// Its Adj-RIB-In's IPv4 and IPv6 routes not on their way out (each
+    /// swept set holds routes of the Adj-RIB-In, and no two share one).
+    fn staying(&self) -> (usize, usize) {
+        let (v4, v6) = self.adj_in.counts();
+        self.sweeping.iter().fold((v4, v6), |(v4, v6), set| {
+            let (l4, l6) = set.counts();
+            (v4.saturating_sub(l4), v6.saturating_sub(l6))
+        })
     }
 }
 
@@ -175,32 +212,31 @@ impl Speaker {
         }
         // Consecutive restarts (RFC 4724 section 4.2): a route still stale
         // from the previous one MUST be deleted, and so must one on its way
-        // out, before the stale set is copied.
+        // out: they join the sweep, and the stale set is copied once they
+        // have left (at once if nothing is leaving). (A previous restart's
+        // copy no longer waits: the session was established since.)
+        settle(p, &mut self.dirty);
         let previous = match p.restart.take() {
             Some(mut old) => sweep_stale(p, &mut old, &mut self.reselect, |_| true),
             None => 0,
         };
-        while sweep_map(p, &mut self.dirty) > 0 {}
         let families: Vec<Family> = gr.families.iter().map(|(f, _)| *f).collect();
         let wait = Duration::from_secs(u64::from(gr.restart_time)).min(limits.max_restart);
-        let (v4, v6) = (
-            families.contains(&Family::IPV4_UNICAST),
-            families.contains(&Family::IPV6_UNICAST),
-        );
-        let restart = Restart {
+        p.restart = Some(Restart {
             families,
-            stale: p.adj_in.prefixes(v4, v6),
+            stale: Prefixes::default(),
             deadline: now.checked_add(wait).unwrap_or(now),
             back: false,
             since: now,
-        };
+            copy_pending: true,
+        });
         // Routes of families it did not list go, a map at a time.
-        let unlisted = p.adj_in.prefixes(!v4, !v6);
-        let gone = unlisted.len() + previous;
-        if !unlisted.is_empty() {
-            p.sweeping.push(unlisted);
+        let kept = p.stale_count();
+        let (v4, v6) = p.staying();
+        let gone = v4 + v6 - kept + previous;
+        if p.sweeping.is_empty() {
+            take_stale(p);
         }
-        let kept = restart.stale.len();
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             restart_time_s = gr.restart_time, kept, swept = gone,
             "BGP peer restarting (graceful restart): {kept} routes kept as stale for {}s",
@@ -213,7 +249,6 @@ impl Speaker {
                 wait.as_secs()
             ),
         ));
-        p.restart = Some(restart);
         p.adj_out.clear();
         p.export_job = None;
         true
@@ -227,6 +262,7 @@ impl Speaker {
             return;
         };
         p.peer_gr = n.graceful_restart.clone();
+        settle(p, &mut self.dirty);
         let Some(mut r) = p.restart.take() else {
             return;
         };
@@ -273,6 +309,7 @@ impl Speaker {
                 set.remove(n);
             }
         }
+        settle(p, &mut self.dirty);
         let Some(mut r) = p.restart.take() else {
             return;
         };
@@ -308,7 +345,15 @@ impl Speaker {
         let Some(mut r) = p.restart.take() else {
             return false;
         };
-        let gone = sweep_stale(p, &mut r, &mut self.reselect, |_| true);
+        let gone = match r.copy_pending {
+            // Every route it has goes: the copy is not needed.
+            true => {
+                let n = p.stale_count();
+                sweep_all(p, &mut self.reselect);
+                n
+            }
+            false => sweep_stale(p, &mut r, &mut self.reselect, |_| true),
+        };
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name, swept = gone,
             "{why}: swept {gone} stale routes");
         self.events.push((
@@ -363,11 +408,7 @@ fn sweep_stale(
     if every_family && r.stale.len() + leaving == p.adj_in.len() {
         let n = r.stale.len();
         r.stale = Prefixes::default();
-        p.sweeping.clear();
-        p.accepted.clear();
-        p.to_filter.clear();
-        p.refilter = None;
-        queue_gone(reselect, p.adj_in.take_routes());
+        sweep_all(p, reselect);
         return n;
     }
     let out = match (gone(Family::IPV4_UNICAST), gone(Family::IPV6_UNICAST)) {
@@ -383,10 +424,49 @@ fn sweep_stale(
     n
 }
 
+/// Every route of `p` goes, its whole Adj-RIB-In handed to `reselect` to
+/// be walked, as a session's that went down.
+fn sweep_all(p: &mut BgpPeer, reselect: &mut VecDeque<(Reselect, Walk)>) {
+    p.sweeping.clear();
+    p.accepted.clear();
+    p.to_filter.clear();
+    p.refilter = None;
+    queue_gone(reselect, p.adj_in.take_routes());
+}
+
+/// Copies `p`'s stale set from its Adj-RIB-In if the copy waits (see
+/// `Restart::copy_pending`), the routes still on their way out removed
+/// first, all at once: for what cannot wait for the sweep (the peer back
+/// before it ended).
+fn settle(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) {
+    if p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+        while sweep_map(p, dirty) > 0 {}
+        take_stale(p);
+    }
+}
+
+/// Copies the stale set of `p`'s restart from its Adj-RIB-In, of which
+/// nothing may be on its way out, and sends the routes of the families it
+/// does not keep on their way out.
+fn take_stale(p: &mut BgpPeer) {
+    let Some(r) = p.restart.as_mut() else {
+        return;
+    };
+    debug_assert!(p.sweeping.is_empty(), "a stale route would be leaving too");
+    let (v4, v6) = (r.keeps(Family::IPV4_UNICAST), r.keeps(Family::IPV6_UNICAST));
+    r.stale = p.adj_in.prefixes(v4, v6);
+    r.copy_pending = false;
+    let unlisted = p.adj_in.prefixes(!v4, !v6);
+    if !unlisted.is_empty() {
+        p.sweeping.push(unlisted);
+    }
+}
+
 impl Speaker {
     /// Removes swept stale routes from the Adj-RIBs-In, a map at a time,
     /// at least `min` unless none are left (their accepted prefixes become
-    /// dirty); how many. The work the turn's budget counts.
+    /// dirty); how many. The work the turn's budget counts. A restart's
+    /// stale set that waited for the sweep is copied when it ends.
     pub fn sweep_step(&mut self, min: usize) -> usize {
         let mut n = 0;
         for p in &mut self.peers {
@@ -395,6 +475,9 @@ impl Speaker {
                     0 => break,
                     got => n += got,
                 }
+            }
+            if p.sweeping.is_empty() && p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+                take_stale(p);
             }
         }
         n

@@ -376,7 +376,7 @@ impl Speaker {
         // table over them, and a new prefix before an old one's withdrawal
         // must not close the session.
         let mut limits = p.settings.max_prefixes;
-        let stale = p.restart.as_ref().map_or(0, |r| r.stale_count()) + p.leaving();
+        let stale = p.stale_count() + p.leaving();
         if stale > 0 {
             let stale = u32::try_from(stale).unwrap_or(u32::MAX);
             limits.limit = limits.limit.saturating_add(stale);

@@ -348,7 +348,7 @@ impl Speaker {
                         api::GracefulRestart {
                             peer_restart_time_s: p.peer_gr.as_ref().map(|g| g.restart_time),
                             phase: r.map(|r| r.phase()),
-                            stale_routes: r.map_or(0, |r| r.stale_count() as u64),
+                            stale_routes: p.stale_count() as u64,
                             stale_sweep_in_s: r
                                 .map(|r| r.deadline().saturating_duration_since(now).as_secs_f64()),
                         }
