@@ -38,6 +38,11 @@ impl Sets {
             }
             None => {
                 self.slots.push(Some((attrs, 0)));
+                // Unreachable fallback: a slot is added only when none is
+                // free, and a set lives only while a route holds it (or
+                // for the UPDATE that made it), so ids stay below the
+                // routes stored plus one, which `max_prefixes` (a u32)
+                // bounds; and four billion routes would not fit in memory.
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         }

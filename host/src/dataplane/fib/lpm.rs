@@ -275,6 +275,10 @@ impl<T: Clone + Eq + Hash> Interner<T> {
             }
             None => {
                 self.items.push((owned.clone(), 1));
+                // Unreachable fallback: an item is added only when none is
+                // free, and lives while a FIB entry uses it, so ids stay
+                // below the entries stored, which the peers' u32
+                // `max_prefixes` bound long before memory runs out.
                 u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
             }
         };
