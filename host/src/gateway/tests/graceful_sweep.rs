@@ -20,11 +20,16 @@ fn gr() -> Capability {
 /// A peer with 200,000 routes drops, comes back, announces the first half
 /// again; its End-of-RIB is next.
 fn back_with_half(fx: &Fixture) -> Harness {
+    back_with_half_offering(fx, vec![gr()])
+}
+
+/// [`back_with_half`] with the peer's OPEN offering `caps`.
+fn back_with_half_offering(fx: &Fixture, caps: Vec<Capability>) -> Harness {
     let cfg = config_with(fx, "office", ROUTES as u32 + 10, "");
     let mut h = Harness::new(cfg, ROUTE_TURNS);
     h.probe_up(0);
     h.probe_up(1);
-    h.session_up_with(vec![gr()]);
+    h.session_up_with(caps.clone());
     h.announce(&prefixes(ROUTES));
     h.settle(Duration::from_millis(1), &[0, 1]);
     h.event(Event::Transport(TransportEvent::Closed {
@@ -32,7 +37,7 @@ fn back_with_half(fx: &Fixture) -> Harness {
         conn: h.conn,
     }));
     wait(&mut h, Duration::from_secs(2));
-    h.session_up_with(vec![gr()]);
+    h.session_up_with(caps);
     h.announce(&prefixes(HALF));
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.fib_v4(), Some(ROUTES + 2));
@@ -181,6 +186,91 @@ fn a_peer_back_after_a_second_drop_keeps_what_it_announces_again() {
 #[test]
 fn a_peer_back_before_the_first_sweep_ended_keeps_what_it_announces_again() {
     back_again_with_a_quarter(false);
+}
+
+/// A peer whose graceful restart lists IPv4 only drops during a sweep:
+/// its IPv6 route (a family it does not keep) goes with the sweep, and
+/// only the IPv4 half it announced again is kept stale.
+#[test]
+fn a_drop_during_a_sweep_takes_the_unlisted_family_too() {
+    let fx = Fixture::new();
+    let caps = vec![Capability::Multiprotocol(Family::IPV6_UNICAST), gr()];
+    let mut h = back_with_half_offering(&fx, caps);
+    let v6: IpNet = "fd00:9::/64".parse().unwrap();
+    let hop = [IpAddr::V6(crate::bgp::link_local_next_hop(Ipv4Addr::new(
+        169, 254, 10, 2,
+    )))];
+    let attrs = PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![PEER_ASN],
+        }],
+        ..PathAttributes::default()
+    };
+    for m in codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hop, &[v6], &ctx()) {
+        h.data(m);
+    }
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.routed("fd00:9::1"), Some(vec![0]));
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
+    assert_eq!(h.fib_v4(), Some(HALF + 2));
+    assert_eq!(h.routed("fd00:9::1"), None, "a family not kept");
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+}
+
+/// The tunnel's probe fails while the stale set waits for a sweep:
+/// failover beats graceful restart, and every route of the peer goes, a
+/// map at a time.
+#[test]
+fn a_tunnel_down_while_the_stale_set_waits_sweeps_every_route() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    h.far_bfd_independent = true;
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    h.bfd(0, State::Down);
+    assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
+    assert_eq!(h.fib_v4(), Some(2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+/// The peer is back before the sweep ended, keeping no family (no
+/// Forwarding State bit): every route goes, with no sweep in one step.
+#[test]
+fn a_peer_back_keeping_nothing_before_the_sweep_ended_loses_every_route() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    h.now += Duration::from_secs(2);
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.gw.handle_timeout(h.now);
+    let not_kept = Capability::GracefulRestart(GracefulRestart {
+        restart_time: 120,
+        families: vec![(Family::IPV4_UNICAST, false)],
+        ..GracefulRestart::default()
+    });
+    h.session_up_with(vec![not_kept]);
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
+    assert_eq!(h.fib_v4(), Some(2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], 0);
 }
 
 /// A session reset (a NOTIFICATION: no graceful restart) while a sweep is

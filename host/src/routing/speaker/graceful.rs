@@ -8,8 +8,9 @@
 //! Forwarding State bit go at once; a route announced again is no longer
 //! stale; an End-of-RIB sweeps what is still stale in its family; and the
 //! stale-path timer (`graceful_restart_stale_s`) sweeps the rest if the
-//! End-of-RIB never comes. A second drop before the End-of-RIB keeps every
-//! route of the kept families again, with a new restart timer.
+//! End-of-RIB never comes. A second drop before the End-of-RIB deletes
+//! what is still stale and keeps the routes announced again since, with a
+//! new restart timer.
 //!
 //! A peer that restarts without its old connection closing (a host that
 //! rebooted sends no FIN) connects again while we are still established:
@@ -26,15 +27,16 @@
 //! restart ends (RFC 5882 section 4.3.2; `gateway::liveness`).
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
 //! reads a clock. The stale set is a copy of the Adj-RIB-In's maps, made
-//! at the drop without hashing; after a second drop while routes were
-//! still being swept, once they are gone (or when the peer is back before
-//! that: the rest of the sweep then goes in one step). A sweep of every route the peer has (it
-//! never came back, or sent nothing again) hands the whole Adj-RIB-In to
-//! re-selection walks at once, as a session going down does; a partial
-//! sweep (what is left at End-of-RIB, a family not kept or not listed)
-//! moves its stale set to the peer's `sweeping`, whose routes leave the
-//! Adj-RIB-In a map at a time (`Speaker::sweep_step`): no step removes
-//! more than a 64th of a prefix length's routes (see ARCHITECTURE.md).
+//! without hashing at the drop, or, if routes of the kept families are
+//! still being swept then, once they have left (in one step, finishing
+//! the sweep, if the peer is back first). A sweep of every route the peer
+//! has (it never came back, or sent nothing again) hands the whole
+//! Adj-RIB-In to re-selection walks at once, as a session going down does;
+//! a partial sweep (what is left at End-of-RIB, a family not kept or not
+//! listed) moves its stale set to the peer's `sweeping`, whose routes
+//! leave the Adj-RIB-In a map at a time (`Speaker::sweep_step`): no step
+//! removes more than a 64th of a prefix length's routes (see
+//! ARCHITECTURE.md).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -68,10 +70,12 @@ pub(super) struct Restart {
     /// When the peer went away, for the log.
     since: Instant,
     /// `stale` is still to be copied from the Adj-RIB-In: the peer dropped
-    /// again while routes it no longer has were on their way out (its
-    /// previous restart's), and a stale set taken then would hold them
-    /// too. The copy waits until they are gone ([`take_stale`]), or until
-    /// something needs it sooner ([`settle`]).
+    /// while routes of the kept families were on their way out (still
+    /// stale from its previous restart, or swept at an End-of-RIB), and a
+    /// copy taken then would hold them too. The copy waits until they are
+    /// gone ([`take_stale`] from `Speaker::sweep_step`), or is forced by
+    /// the peer's return ([`settle`]); a restart that ends first sweeps
+    /// every route without it.
     copy_pending: bool,
 }
 
@@ -135,6 +139,7 @@ impl BgpPeer {
         let (v4, v6) = self.adj_in.counts();
         self.sweeping.iter().fold((v4, v6), |(v4, v6), set| {
             let (l4, l6) = set.counts();
+            debug_assert!(l4 <= v4 && l6 <= v6, "a swept route outside the Adj-RIB-In");
             (v4.saturating_sub(l4), v6.saturating_sub(l6))
         })
     }
@@ -212,10 +217,11 @@ impl Speaker {
         }
         // Consecutive restarts (RFC 4724 section 4.2): a route still stale
         // from the previous one MUST be deleted, and so must one on its way
-        // out: they join the sweep, and the stale set is copied once they
-        // have left (at once if nothing is leaving). (A previous restart's
-        // copy no longer waits: the session was established since.)
-        settle(p, &mut self.dirty);
+        // out: they join the sweep, and the stale set is copied once those
+        // of the kept families have left (at once if none is leaving). A
+        // previous restart's copy no longer waits: the session was
+        // established since, which settled it.
+        debug_assert!(!p.restart.as_ref().is_some_and(|r| r.copy_pending));
         let previous = match p.restart.take() {
             Some(mut old) => sweep_stale(p, &mut old, &mut self.reselect, |_| true),
             None => 0,
@@ -230,11 +236,25 @@ impl Speaker {
             since: now,
             copy_pending: true,
         });
-        // Routes of families it did not list go, a map at a time.
         let kept = p.stale_count();
         let (v4, v6) = p.staying();
         let gone = v4 + v6 - kept + previous;
-        if p.sweeping.is_empty() {
+        // Routes of families it did not list go now, a map at a time (those
+        // already leaving taken out of their sets, so that none is in two).
+        let (keep4, keep6) = kept_families(p);
+        for set in &mut p.sweeping {
+            for (kept, v6) in [(keep4, false), (keep6, true)] {
+                if !kept {
+                    set.take_family(v6);
+                }
+            }
+        }
+        let unlisted = p.adj_in.prefixes(!keep4, !keep6);
+        if !unlisted.is_empty() {
+            // First: they are no longer in force (RFC 4724 section 4.2).
+            p.sweeping.insert(0, unlisted);
+        }
+        if copy_ready(p) {
             take_stale(p);
         }
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
@@ -262,6 +282,28 @@ impl Speaker {
             return;
         };
         p.peer_gr = n.graceful_restart.clone();
+        let Some(families) = p.restart.as_ref().map(|r| r.families.clone()) else {
+            return;
+        };
+        let keep: Vec<Family> = families
+            .into_iter()
+            .filter(|f| {
+                n.families.contains(f)
+                    && n.graceful_restart
+                        .as_ref()
+                        .is_some_and(|gr| gr.forwarding_kept(*f))
+            })
+            .collect();
+        if keep.is_empty() && p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+            // Nothing kept: every route goes, with no copy to wait for.
+            let gone = p.stale_count();
+            p.restart = None;
+            sweep_all(p, &mut self.reselect);
+            info!(tunnel = %p.tunnel_name, connection = %p.connection_name, swept = gone,
+                "BGP peer back after a graceful restart, keeping no family: \
+                 {gone} stale routes swept");
+            return;
+        }
         settle(p, &mut self.dirty);
         let Some(mut r) = p.restart.take() else {
             return;
@@ -270,17 +312,6 @@ impl Speaker {
             .settings
             .graceful_restart
             .map_or(Duration::ZERO, |l| l.stale);
-        let keep: Vec<Family> = r
-            .families
-            .iter()
-            .copied()
-            .filter(|f| {
-                n.families.contains(f)
-                    && n.graceful_restart
-                        .as_ref()
-                        .is_some_and(|gr| gr.forwarding_kept(*f))
-            })
-            .collect();
         let gone = sweep_stale(p, &mut r, &mut self.reselect, |f| !keep.contains(&f));
         r.families = keep;
         r.back = true;
@@ -309,7 +340,8 @@ impl Speaker {
                 set.remove(n);
             }
         }
-        settle(p, &mut self.dirty);
+        // The copy was taken when the session was established.
+        debug_assert!(!p.restart.as_ref().is_some_and(|r| r.copy_pending));
         let Some(mut r) = p.restart.take() else {
             return;
         };
@@ -342,15 +374,16 @@ impl Speaker {
         let Some(p) = self.peers.get_mut(id) else {
             return false;
         };
+        // While the copy waits, the routes staying are what it would hold.
+        let stale = p.stale_count();
         let Some(mut r) = p.restart.take() else {
             return false;
         };
         let gone = match r.copy_pending {
             // Every route it has goes: the copy is not needed.
             true => {
-                let n = p.stale_count();
                 sweep_all(p, &mut self.reselect);
-                n
+                stale
             }
             false => sweep_stale(p, &mut r, &mut self.reselect, |_| true),
         };
@@ -436,8 +469,7 @@ fn sweep_all(p: &mut BgpPeer, reselect: &mut VecDeque<(Reselect, Walk)>) {
 
 /// Copies `p`'s stale set from its Adj-RIB-In if the copy waits (see
 /// `Restart::copy_pending`), the routes still on their way out removed
-/// first, all at once: for what cannot wait for the sweep (the peer back
-/// before it ended).
+/// first, all at once: for the peer back before the sweep ended.
 fn settle(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) {
     if p.restart.as_ref().is_some_and(|r| r.copy_pending) {
         while sweep_map(p, dirty) > 0 {}
@@ -445,20 +477,35 @@ fn settle(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) {
     }
 }
 
-/// Copies the stale set of `p`'s restart from its Adj-RIB-In, of which
-/// nothing may be on its way out, and sends the routes of the families it
-/// does not keep on their way out.
+/// Which families `p`'s restart keeps (IPv4, IPv6); none without one.
+fn kept_families(p: &BgpPeer) -> (bool, bool) {
+    p.restart.as_ref().map_or((false, false), |r| {
+        (r.keeps(Family::IPV4_UNICAST), r.keeps(Family::IPV6_UNICAST))
+    })
+}
+
+/// Whether `p`'s stale set waits and can be copied now: no route of the
+/// families it keeps is on its way out.
+fn copy_ready(p: &BgpPeer) -> bool {
+    if !p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+        return false;
+    }
+    let (keep4, keep6) = kept_families(p);
+    p.sweeping.iter().all(|set| {
+        let (v4, v6) = set.counts();
+        (!keep4 || v4 == 0) && (!keep6 || v6 == 0)
+    })
+}
+
+/// Copies the stale set of `p`'s restart (the routes of the families it
+/// keeps, none of which may be on its way out) from its Adj-RIB-In.
 fn take_stale(p: &mut BgpPeer) {
-    let Some(r) = p.restart.as_mut() else {
-        return;
-    };
-    debug_assert!(p.sweeping.is_empty(), "a stale route would be leaving too");
-    let (v4, v6) = (r.keeps(Family::IPV4_UNICAST), r.keeps(Family::IPV6_UNICAST));
-    r.stale = p.adj_in.prefixes(v4, v6);
-    r.copy_pending = false;
-    let unlisted = p.adj_in.prefixes(!v4, !v6);
-    if !unlisted.is_empty() {
-        p.sweeping.push(unlisted);
+    debug_assert!(copy_ready(p), "a stale route would be leaving too");
+    let (v4, v6) = kept_families(p);
+    let stale = p.adj_in.prefixes(v4, v6);
+    if let Some(r) = p.restart.as_mut() {
+        r.stale = stale;
+        r.copy_pending = false;
     }
 }
 
@@ -476,7 +523,7 @@ impl Speaker {
                     got => n += got,
                 }
             }
-            if p.sweeping.is_empty() && p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+            if copy_ready(p) {
                 take_stale(p);
             }
         }
