@@ -36,6 +36,25 @@ fn routed_all(h: &Harness) -> [bool; 3] {
     ["11.0.0.1", "11.0.1.1", "11.0.2.1"].map(|a| h.routed(a) == Some(vec![0]))
 }
 
+/// The peer announces IPv6 route `v6` over tunnel 0 (its session offered
+/// IPv6 unicast), settled.
+pub(super) fn announce_v6(h: &mut Harness, v6: IpNet) {
+    let hop = [IpAddr::V6(crate::bgp::link_local_next_hop(Ipv4Addr::new(
+        169, 254, 10, 2,
+    )))];
+    let attrs = PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![PEER_ASN],
+        }],
+        ..PathAttributes::default()
+    };
+    for m in codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hop, &[v6], &ctx()) {
+        h.data(m);
+    }
+    h.settle(Duration::from_millis(1), &[0, 1]);
+}
+
 /// The peer's TCP connection closes without a NOTIFICATION.
 fn connection_lost(h: &mut Harness) {
     h.event(Event::Transport(TransportEvent::Closed {
@@ -325,24 +344,7 @@ fn end_of_rib_sweeps_only_its_own_family() {
         ]
     };
     let mut h = learned_from(&fx, "", both());
-    let v6: IpNet = "fd00:9::/64".parse().unwrap();
-    let hop = [IpAddr::V6(crate::bgp::link_local_next_hop(Ipv4Addr::new(
-        169, 254, 10, 2,
-    )))];
-    let attrs = PathAttributes {
-        as_path: vec![AsSegment {
-            kind: SegmentKind::Sequence,
-            asns: vec![PEER_ASN],
-        }],
-        ..PathAttributes::default()
-    };
-    let announce_v6 = |h: &mut Harness| {
-        for m in codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hop, &[v6], &ctx()) {
-            h.data(m);
-        }
-        h.settle(Duration::from_millis(1), &[0, 1]);
-    };
-    announce_v6(&mut h);
+    announce_v6(&mut h, "fd00:9::/64".parse().unwrap());
     assert_eq!(h.routed("fd00:9::1"), Some(vec![0]));
     connection_lost(&mut h);
     assert_eq!(gr_status(&mut h)["stale_routes"], 4);

@@ -2,7 +2,7 @@
 //! with the fake clock: the stale routes an End-of-RIB leaves behind go a
 //! map of the Adj-RIB-In at a time, not in the End-of-RIB's step.
 
-use super::graceful::{gr_status, wait};
+use super::graceful::{announce_v6, gr_status, wait};
 use super::*;
 use crate::bgp::message::{GracefulRestart, Notification};
 
@@ -48,6 +48,25 @@ fn end_of_rib(h: &mut Harness) {
     h.data(codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx()));
 }
 
+/// Settles the route work, never more than a chunk and a map of the table
+/// queued for selection at once.
+fn settle_bounded(h: &mut Harness) {
+    let longest = h.settle_watching_queue(h.now);
+    assert!(
+        longest <= chunk_and_map(ROUTES),
+        "{longest} prefixes queued at once"
+    );
+}
+
+/// The idle hold after a drop (2 s) over in one turn, the tunnels still
+/// up: little of any route work is done by then.
+fn idle_hold_in_one_turn(h: &mut Harness) {
+    h.now += Duration::from_secs(2);
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.gw.handle_timeout(h.now);
+}
+
 #[test]
 fn an_end_of_rib_leaving_100k_routes_stale_sweeps_them_a_map_at_a_time() {
     let fx = Fixture::new();
@@ -59,11 +78,7 @@ fn an_end_of_rib_leaving_100k_routes_stale_sweeps_them_a_map_at_a_time() {
         "the End-of-RIB's step removed nothing"
     );
     assert!(h.gw.backlog() >= HALF, "{} waiting", h.gw.backlog());
-    let longest = h.settle_watching_queue(h.now);
-    assert!(
-        longest <= chunk_and_map(ROUTES),
-        "{longest} prefixes queued at once"
-    );
+    settle_bounded(&mut h);
     let all = prefixes(ROUTES);
     let addr = |i: usize| all[i].addr().to_string();
     assert_eq!(h.routed(&addr(0)), Some(vec![0]), "announced again: kept");
@@ -125,11 +140,7 @@ fn a_drop_during_a_sweep_keeps_only_the_rest_stale_and_the_sweep_goes_on() {
     end_of_rib(&mut h);
     drop_connection(&mut h);
     assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
-    let longest = h.settle_watching_queue(h.now);
-    assert!(
-        longest <= chunk_and_map(ROUTES),
-        "{longest} prefixes queued at once"
-    );
+    settle_bounded(&mut h);
     assert_eq!(h.fib_v4(), Some(HALF + 2));
     assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
     // Its restart time (120 s) runs out.
@@ -151,12 +162,7 @@ fn back_again_with_a_quarter(settled: bool) {
         assert_eq!(h.fib_v4(), Some(HALF + 2));
         wait(&mut h, Duration::from_secs(2));
     } else {
-        // Its idle hold (2 s) over in one turn, the tunnels still up: the
-        // sweep has barely begun.
-        h.now += Duration::from_secs(2);
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-        h.gw.handle_timeout(h.now);
+        idle_hold_in_one_turn(&mut h);
         assert!(h.gw.backlog() > HALF / 2, "{} waiting", h.gw.backlog());
     }
     h.session_up_with(vec![gr()]);
@@ -196,30 +202,12 @@ fn a_drop_during_a_sweep_takes_the_unlisted_family_too() {
     let fx = Fixture::new();
     let caps = vec![Capability::Multiprotocol(Family::IPV6_UNICAST), gr()];
     let mut h = back_with_half_offering(&fx, caps);
-    let v6: IpNet = "fd00:9::/64".parse().unwrap();
-    let hop = [IpAddr::V6(crate::bgp::link_local_next_hop(Ipv4Addr::new(
-        169, 254, 10, 2,
-    )))];
-    let attrs = PathAttributes {
-        as_path: vec![AsSegment {
-            kind: SegmentKind::Sequence,
-            asns: vec![PEER_ASN],
-        }],
-        ..PathAttributes::default()
-    };
-    for m in codec::encode_announcements(&attrs, Family::IPV6_UNICAST, &hop, &[v6], &ctx()) {
-        h.data(m);
-    }
-    h.settle(Duration::from_millis(1), &[0, 1]);
+    announce_v6(&mut h, "fd00:9::/64".parse().unwrap());
     assert_eq!(h.routed("fd00:9::1"), Some(vec![0]));
     end_of_rib(&mut h);
     drop_connection(&mut h);
     assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
-    let longest = h.settle_watching_queue(h.now);
-    assert!(
-        longest <= chunk_and_map(ROUTES),
-        "{longest} prefixes queued at once"
-    );
+    settle_bounded(&mut h);
     assert_eq!(h.fib_v4(), Some(HALF + 2));
     assert_eq!(h.routed("fd00:9::1"), None, "a family not kept");
     assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
@@ -237,11 +225,7 @@ fn a_tunnel_down_while_the_stale_set_waits_sweeps_every_route() {
     drop_connection(&mut h);
     h.bfd(0, State::Down);
     assert_eq!(gr_status(&mut h)["phase"], serde_json::Value::Null);
-    let longest = h.settle_watching_queue(h.now);
-    assert!(
-        longest <= chunk_and_map(ROUTES),
-        "{longest} prefixes queued at once"
-    );
+    settle_bounded(&mut h);
     assert_eq!(h.fib_v4(), Some(2));
     assert_eq!(h.gw.backlog(), 0);
 }
@@ -254,21 +238,14 @@ fn a_peer_back_keeping_nothing_before_the_sweep_ended_loses_every_route() {
     let mut h = back_with_half(&fx);
     end_of_rib(&mut h);
     drop_connection(&mut h);
-    h.now += Duration::from_secs(2);
-    h.bfd(0, State::Up);
-    h.bfd(1, State::Up);
-    h.gw.handle_timeout(h.now);
+    idle_hold_in_one_turn(&mut h);
     let not_kept = Capability::GracefulRestart(GracefulRestart {
         restart_time: 120,
         families: vec![(Family::IPV4_UNICAST, false)],
         ..GracefulRestart::default()
     });
     h.session_up_with(vec![not_kept]);
-    let longest = h.settle_watching_queue(h.now);
-    assert!(
-        longest <= chunk_and_map(ROUTES),
-        "{longest} prefixes queued at once"
-    );
+    settle_bounded(&mut h);
     assert_eq!(h.fib_v4(), Some(2));
     assert_eq!(gr_status(&mut h)["stale_routes"], 0);
 }
