@@ -124,11 +124,9 @@ impl BgpPeer {
         match &self.restart {
             None => 0,
             Some(r) if !r.copy_pending => r.stale.len(),
-            Some(r) => {
-                let (v4, v6) = self.staying();
-                let v4 = if r.keeps(Family::IPV4_UNICAST) { v4 } else { 0 };
-                let v6 = if r.keeps(Family::IPV6_UNICAST) { v6 } else { 0 };
-                v4 + v6
+            Some(_) => {
+                let ((v4, v6), (keep4, keep6)) = (self.staying(), kept_families(self));
+                usize::from(keep4) * v4 + usize::from(keep6) * v6
             }
         }
     }
@@ -243,8 +241,8 @@ impl Speaker {
         // already leaving taken out of their sets, so that none is in two).
         let (keep4, keep6) = kept_families(p);
         for set in &mut p.sweeping {
-            for (kept, v6) in [(keep4, false), (keep6, true)] {
-                if !kept {
+            for (keeps, v6) in [(keep4, false), (keep6, true)] {
+                if !keeps {
                     set.take_family(v6);
                 }
             }
