@@ -21,7 +21,10 @@
 //! drops with graceful restart and the peer never comes back (its restart
 //! time is 1 s); `partial`, the peer restarts, comes back, announces half
 //! the table again (not timed) and sends its End-of-RIBs, which sweep the
-//! other half; `none`, nothing (to profile the ingest alone).
+//! other half; `redrop`, as `partial`, but the connection drops again
+//! right after the End-of-RIBs, while that sweep is under way (the half
+//! announced again stays, stale; the time is until the other half is
+//! out); `none`, nothing (to profile the ingest alone).
 //! `SITELINK_BENCH_FEED` says how the table arrives: `bulk` (the default),
 //! a peer faster than the gateway, 16 KiB reads while the driver's backlog
 //! allows; `trickle`, a gateway that keeps up, a 4 KiB read per turn, so
@@ -311,6 +314,7 @@ enum End {
     Cut,
     Restart,
     Partial,
+    Redrop,
     None,
 }
 
@@ -373,11 +377,12 @@ fn run(
             Capability::FourOctetAs(PEER_ASN),
         ],
     };
-    if matches!(end, End::Restart | End::Partial) {
+    let back = matches!(end, End::Partial | End::Redrop);
+    if end == End::Restart || back {
         open.capabilities
             .push(Capability::GracefulRestart(GracefulRestart {
                 // The peer that comes back must be back in time.
-                restart_time: if end == End::Partial { 120 } else { 1 },
+                restart_time: if back { 120 } else { 1 },
                 families: vec![(Family::IPV4_UNICAST, true), (Family::IPV6_UNICAST, true)],
                 ..GracefulRestart::default()
             }));
@@ -426,8 +431,9 @@ fn run(
         End::Cut => core.alive[0] = false,
         // The peer restarts, comes back, announces half its table again
         // (worked off before the clock starts again) and ends with its
-        // End-of-RIBs: the other half is swept.
-        End::Partial => {
+        // End-of-RIBs: the other half is swept. With `Redrop` its
+        // connection drops again at once, the sweep under way.
+        End::Partial | End::Redrop => {
             core.event(Event::Transport(TransportEvent::Closed {
                 peer: PeerId(0),
                 conn: 1,
@@ -455,6 +461,12 @@ fn run(
             let mut eor = codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx());
             eor.extend(codec::encode_end_of_rib(Family::IPV6_UNICAST, &ctx()));
             core.data_on(2, eor);
+            if end == End::Redrop {
+                core.event(Event::Transport(TransportEvent::Closed {
+                    peer: PeerId(0),
+                    conn: 2,
+                }));
+            }
         }
     }
     let mut longest = start.elapsed();
@@ -498,11 +510,13 @@ fn main() -> Result<(), Error> {
         Err(_) | Ok("cut") => End::Cut,
         Ok("restart") => End::Restart,
         Ok("partial") => End::Partial,
+        Ok("redrop") => End::Redrop,
         Ok("none") => End::None,
         Ok(other) => {
-            return Err(
-                format!("SITELINK_BENCH_END={other}: use cut, restart, partial or none").into(),
+            return Err(format!(
+                "SITELINK_BENCH_END={other}: use cut, restart, partial, redrop or none"
             )
+            .into())
         }
     };
     let pace = match std::env::var("SITELINK_BENCH_FEED").as_deref() {
@@ -554,6 +568,7 @@ fn main() -> Result<(), Error> {
         End::Cut => "the tunnel carrying them fails",
         End::Restart => "the peer restarts and never comes back (restart time 1 s)",
         End::Partial => "the peer restarts, sends half again and its End-of-RIBs",
+        End::Redrop => "the same, and it drops again during the End-of-RIBs' sweep",
     };
     println!(
         "{what} (medians): longest turn {:.1} ms, every route out of the FIB in {:.3} s",
