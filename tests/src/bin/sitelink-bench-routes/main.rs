@@ -135,23 +135,33 @@ impl Feed {
     }
 }
 
-/// Runs the feeder (already started, session `proto` disabled): waits for
-/// its static routes, enables the session, and polls `count` until it
-/// reaches the feed. `pids` are the receiver's processes (BIRD and its
-/// wireguard-go count together): their CPU times and memory are summed.
-/// `feeder_pids` are the feeder's, whose CPU time is summed too: on a
+/// The feeder of one receiver: its BIRD (already started), the BGP
+/// protocol that sends the feed (disabled until the routes are loaded),
+/// and its processes (that BIRD, and the wireguard-go it sends through).
+struct Feeder<'a> {
+    bird: &'a Bird,
+    proto: &'a str,
+    pids: &'a [u32],
+}
+
+/// Runs `feeder`: waits for its static routes, enables its session, and
+/// polls `count` until it reaches the feed. `pids` are the receiver's
+/// processes (BIRD and its wireguard-go count together): their CPU times
+/// and memory are summed. The feeder's CPU time is summed too: on a
 /// machine with few cores the two share them, and the feeder's share is
 /// what a receiver's time to 99% cannot go below.
-#[allow(clippy::too_many_arguments)]
 fn feed_and_measure(
     receiver: &'static str,
-    feeder: &Bird,
-    proto: &str,
+    feeder: Feeder<'_>,
     feed: Feed,
     pids: &[u32],
-    feeder_pids: &[u32],
     mut count: impl FnMut() -> Option<u64>,
 ) -> Result<Outcome> {
+    let Feeder {
+        bird: feeder,
+        proto,
+        pids: feeder_pids,
+    } = feeder;
     let timeout = Duration::from_secs(
         std::env::var("BENCH_TIMEOUT_S")
             .ok()
@@ -345,8 +355,12 @@ fn bird_pair(label: &'static str, feed: Feed, statics: &str, tunnel: bool) -> Re
             )
         })?);
     }
-    let feeder_pids = feeder_pids(&f)?;
-    feed_and_measure(label, &feeder, "feed", feed, &pids, &feeder_pids, || {
+    let feeder = Feeder {
+        bird: &feeder,
+        proto: "feed",
+        pids: &feeder_pids(&f)?,
+    };
+    feed_and_measure(label, feeder, feed, &pids, || {
         bird_imported(&receiver, "feed")
     })
 }
@@ -486,19 +500,16 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         .ok()
         .and_then(|s| Turns::from_status(&s));
     let feeder_pids = feeder_pids(&lab.cgw)?;
-    let outcome = feed_and_measure(
-        "sitelink",
-        &feeder,
-        "office_tunnel1",
-        feed,
-        &[pid],
-        &feeder_pids,
-        || {
-            let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
-            let fib = status.get("fib")?;
-            Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
-        },
-    );
+    let feeder = Feeder {
+        bird: &feeder,
+        proto: "office_tunnel1",
+        pids: &feeder_pids,
+    };
+    let outcome = feed_and_measure("sitelink", feeder, feed, &[pid], || {
+        let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
+        let fib = status.get("fib")?;
+        Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
+    });
     if outcome.is_err() {
         eprintln!("[sitelink] {ns}: {}", lab.gateway_logs());
     } else if let Ok(bgp) = admin_json(&lab.vgw, &bin, &socket, &["bgp"]) {
