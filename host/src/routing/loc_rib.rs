@@ -61,7 +61,11 @@ pub const SMALL_CHANGE: u64 = 1024;
 /// next, a weight change and the selection that follows it) still go out
 /// at once, so what `sitelink routes` shows and the FIB agree.
 pub const SMALL_CHANGE_BURST: usize = 4;
-/// Shortest time between two snapshots of small changes past the burst.
+/// Shortest time between two snapshots of small changes past the burst;
+/// and how long a large change must have written nothing, its work done,
+/// before it goes out ahead of [`PUBLISH_INTERVAL`]: at the end of a full
+/// table the FIB in force waited up to the whole interval for its last
+/// routes.
 pub const SMALL_CHANGE_GAP: Duration = Duration::from_millis(50);
 
 /// An installed set, shared by every prefix installed over it.
@@ -210,6 +214,9 @@ pub struct LocRib {
     fib_writes: u64,
     /// `fib_writes` at the last snapshot.
     writes_published: u64,
+    /// `fib_writes` when [`LocRib::publish`] last looked, and when it first
+    /// saw that count: the time of the last write, to a turn.
+    writes_seen: (u64, Option<Instant>),
 }
 
 impl LocRib {
@@ -247,6 +254,7 @@ impl LocRib {
             kernel_routes: cfg.route_table.kernel_routes,
             fib_writes: 0,
             writes_published: 0,
+            writes_seen: (0, None),
         }
     }
 
@@ -642,6 +650,9 @@ impl LocRib {
     /// ([`LocRib::publish_at`]), or with `force`; and the kernel-route
     /// changes since the last time.
     pub fn publish(&mut self, now: Instant, force: bool) -> Publish {
+        if self.writes_seen.0 != self.fib_writes {
+            self.writes_seen = (self.fib_writes, Some(now));
+        }
         let due = self.publish_at(now).is_some_and(|t| now >= t);
         if !(force || due) {
             return Publish::default();
@@ -669,8 +680,10 @@ impl LocRib {
     /// snapshots not forced went out within the last [`PUBLISH_INTERVAL`]:
     /// then [`SMALL_CHANGE_GAP`] after the last of them, or when the
     /// burst's first is that old, whichever is sooner; anything else
-    /// [`PUBLISH_INTERVAL`] after the last snapshot. A deadline in the past
-    /// is due; none but the first depends on `now`.
+    /// [`PUBLISH_INTERVAL`] after the last snapshot, or sooner once no work
+    /// is queued and no prefix was written for [`SMALL_CHANGE_GAP`] (a
+    /// large change that is over: a full table in, a sweep done). A
+    /// deadline in the past is due; none but the first depends on `now`.
     pub fn publish_at(&self, now: Instant) -> Option<Instant> {
         if !self.fib_changed {
             return None;
@@ -681,7 +694,17 @@ impl LocRib {
         let small =
             self.pending.is_empty() && self.fib_writes - self.writes_published <= SMALL_CHANGE;
         if !small {
-            return Some(last + PUBLISH_INTERVAL);
+            let cadence = last + PUBLISH_INTERVAL;
+            // The interval bounds the shard copies while writes go on; once
+            // they stop, waiting it out only delays the routes. (Writes
+            // made since `publish` last looked have no time yet.)
+            let over = match self.writes_seen {
+                (seen, Some(at)) if seen == self.fib_writes && self.pending.is_empty() => {
+                    Some(at + SMALL_CHANGE_GAP)
+                }
+                _ => None,
+            };
+            return Some(over.map_or(cadence, |t| t.min(cadence)));
         }
         match (self.recent.front(), self.recent.back()) {
             (Some(first), Some(latest)) if self.recent.len() >= SMALL_CHANGE_BURST => {

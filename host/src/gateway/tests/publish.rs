@@ -3,7 +3,7 @@
 //! (each snapshot makes the next writes copy the FIB's shards).
 
 use super::*;
-use crate::routing::loc_rib::{SMALL_CHANGE_BURST, SMALL_CHANGE_GAP};
+use crate::routing::loc_rib::{PUBLISH_INTERVAL, SMALL_CHANGE_BURST, SMALL_CHANGE_GAP};
 
 /// A gateway with `n` routes learned over tunnel 0, then a quiet second.
 fn quiet(fx: &Fixture, n: usize, max: u32) -> Harness {
@@ -80,4 +80,43 @@ fn a_trickle_of_small_changes_is_published_once_per_gap() {
     h.settle(Duration::from_millis(1), &[0, 1]);
     let last = feed[2 + TURNS].addr().to_string();
     assert_eq!(h.routed(&last), Some(vec![0]), "the last route published");
+}
+
+/// A large change is published at most every `PUBLISH_INTERVAL` while its
+/// work goes on, but once it is over (nothing queued, nothing written for
+/// `SMALL_CHANGE_GAP`) its last routes go out then, not when the interval
+/// since the last snapshot has run out.
+#[test]
+fn a_large_change_goes_out_soon_after_its_last_write() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = quiet(&fx, 3, (ROUTES + 20) as u32);
+    let feed = prefixes(ROUTES);
+    // The tunnels' inside addresses are in the FIB too.
+    let all = Some(ROUTES + 2);
+    h.fib = None;
+    h.announce(&feed);
+    while h.fib.is_none() {
+        h.tick(Duration::from_millis(1));
+    }
+    let first = h.now;
+    assert!(h.fib_v4() < all, "the first snapshot is partial");
+    while h.gw.has_work() {
+        h.tick(Duration::from_millis(1));
+    }
+    let done = h.now;
+    assert!(
+        done - first < PUBLISH_INTERVAL - SMALL_CHANGE_GAP,
+        "{:?}",
+        done - first
+    );
+    while h.fib_v4() < all {
+        h.tick(Duration::from_millis(1));
+        assert!(
+            h.now - done <= SMALL_CHANGE_GAP + Duration::from_millis(1),
+            "still not published {:?} after the last write",
+            h.now - done
+        );
+    }
+    assert!(h.now - first < PUBLISH_INTERVAL, "{:?}", h.now - first);
 }
