@@ -294,12 +294,10 @@ impl Speaker {
             .collect();
         if keep.is_empty() && p.restart.as_ref().is_some_and(|r| r.copy_pending) {
             // Nothing kept: every route goes, with no copy to wait for.
-            let gone = p.stale_count();
-            p.restart = None;
-            sweep_all(p, &mut self.reselect);
-            info!(tunnel = %p.tunnel_name, connection = %p.connection_name, swept = gone,
-                "BGP peer back after a graceful restart, keeping no family: \
-                 {gone} stale routes swept");
+            self.gr_end(
+                id,
+                "BGP peer back after a graceful restart, keeping no family",
+            );
             return;
         }
         settle(p, &mut self.dirty);
