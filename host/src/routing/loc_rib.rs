@@ -196,9 +196,11 @@ pub struct LocRib {
     last_via: u32,
     /// Installed sets whose FIB group is written (under `weights`), by id.
     grouped: Vec<bool>,
-    /// Prefixes to select again (a prefix may be queued twice: the second
-    /// look finds nothing to change).
-    pending: Vec<IpNet>,
+    /// Prefixes to select again, oldest first (a prefix may be queued
+    /// twice: the second look finds nothing to change). Worked from the
+    /// front, so a prefix waits only for what was queued before it, never
+    /// for a bulk queued after it.
+    pending: VecDeque<IpNet>,
     weights: Vec<u32>,
     fib: Arc<Fib>,
     fib_changed: bool,
@@ -323,13 +325,13 @@ impl LocRib {
     }
 
     /// Queues `prefixes` to be selected again.
-    pub fn mark(&mut self, mut prefixes: Vec<IpNet>) {
+    pub fn mark(&mut self, prefixes: Vec<IpNet>) {
         // An empty queue takes the list as it is (no copy on the ingest
         // path, where the queue is drained between reads).
         if self.pending.is_empty() {
-            std::mem::swap(&mut self.pending, &mut prefixes);
+            self.pending = VecDeque::from(prefixes);
         } else {
-            self.pending.append(&mut prefixes);
+            self.pending.extend(prefixes);
         }
     }
 
@@ -358,8 +360,12 @@ impl LocRib {
     /// Selects one chunk of queued prefixes (at most [`SELECTION_CHUNK`]);
     /// returns how many prefixes it looked at.
     pub fn work_chunk(&mut self, env: &mut Env, changes: &mut Vec<RouteChange>) -> usize {
-        let at = self.pending.len().saturating_sub(SELECTION_CHUNK);
-        let chunk = self.pending.split_off(at);
+        // A short queue is taken whole (no copy on the ingest path).
+        let chunk: Vec<IpNet> = if self.pending.len() <= SELECTION_CHUNK {
+            std::mem::take(&mut self.pending).into()
+        } else {
+            self.pending.drain(..SELECTION_CHUNK).collect()
+        };
         self.select_chunk(&chunk, env, changes);
         chunk.len()
     }

@@ -122,6 +122,34 @@ fn routes_being_swept_do_not_count_against_max_prefixes() {
     assert_eq!(h.fib_v4(), Some(HALF + 1000 + 2));
 }
 
+/// The selection's queue is worked oldest first: a route announced while
+/// 100,000 stale routes are being swept is installed in the next turns,
+/// not after the sweep (the sweep queues a chunk whenever the queue runs
+/// short, and newest first would take those ahead of it every time).
+#[test]
+fn a_route_announced_during_a_sweep_does_not_wait_for_the_sweep() {
+    let fx = Fixture::new();
+    let mut h = back_with_half(&fx);
+    end_of_rib(&mut h);
+    let new = IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(100, 0, 0, 0), 24).unwrap());
+    h.announce(&[new]);
+    for _ in 0..3 {
+        h.tick(Duration::from_millis(1));
+    }
+    assert!(
+        h.gw.rib.selected(&new).is_some(),
+        "still queued after three turns"
+    );
+    assert!(
+        h.gw.backlog() > HALF / 2,
+        "the sweep is mostly still to do ({} waiting)",
+        h.gw.backlog()
+    );
+    settle_bounded(&mut h);
+    assert_eq!(h.routed("100.0.0.1"), Some(vec![0]));
+    assert_eq!(h.fib_v4(), Some(HALF + 3));
+}
+
 fn drop_connection(h: &mut Harness) {
     h.event(Event::Transport(TransportEvent::Closed {
         peer: PeerId(0),
