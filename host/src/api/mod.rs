@@ -92,7 +92,7 @@ pub use plugins::{
 };
 pub use request::{Envelope, Request, RequestError};
 pub use response::{ErrorReply, Response};
-pub use routes::{Origin, RouteEntry, RouteSource, RoutesDoc};
+pub use routes::{Origin, RouteEntry, RouteSource, RoutesDoc, Settling};
 pub use status::{
     ConnectionStatus, Drain, DrainResult, EndpointStatus, FibCounts, Liveness, ReloadResult, Role,
     Routing, Status, TunnelStatus, TurnSummary,

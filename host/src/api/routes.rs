@@ -19,6 +19,33 @@ pub struct RoutesDoc {
     /// list; absent when `routes` holds them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+    /// Route work not yet in force when the view was taken; absent when
+    /// there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settling: Option<Settling>,
+}
+
+/// Route work not yet in force: what the view's `selected` may be ahead of
+/// (the forwarding table) or behind (the queued routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settling {
+    /// Routes waiting for the import filter or the route selection: the
+    /// `selected` of their prefixes is from before them.
+    pub queued: u64,
+    /// The selection shown has changes the forwarding table in force does
+    /// not have yet: a snapshot takes them there, at most 250 ms after the
+    /// last one while work is queued.
+    pub unpublished: bool,
+}
+
+impl Settling {
+    /// `None` when nothing is queued or unpublished.
+    pub fn of(queued: u64, unpublished: bool) -> Option<Settling> {
+        (queued > 0 || unpublished).then_some(Settling {
+            queued,
+            unpublished,
+        })
+    }
 }
 
 /// Where a candidate comes from.
@@ -112,5 +139,18 @@ mod tests {
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(json["total"], 1000);
         assert_eq!(serde_json::from_value::<RoutesDoc>(json).unwrap(), doc);
+    }
+
+    #[test]
+    fn route_work_under_way_is_said_and_none_is_left_out() {
+        let mut doc: RoutesDoc = round_trips(include_str!("testdata/routes.json"));
+        assert_eq!(doc.settling, None);
+        assert!(!serde_json::to_string(&doc).unwrap().contains("settling"));
+        doc.settling = Settling::of(5, false);
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["settling"]["queued"], 5);
+        assert_eq!(json["settling"]["unpublished"], false);
+        assert_eq!(serde_json::from_value::<RoutesDoc>(json).unwrap(), doc);
+        assert_eq!(Settling::of(0, false), None);
     }
 }

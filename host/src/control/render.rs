@@ -311,6 +311,17 @@ pub fn routes(doc: &RoutesDoc) -> String {
             doc.routes.len()
         );
     }
+    if let Some(s) = doc.settling {
+        if s.queued > 0 {
+            out += &format!(
+                "{} routes wait for the import filter or the selection: their prefixes show the selection before them\n",
+                s.queued
+            );
+        }
+        if s.unpublished {
+            out += "the forwarding table in force is behind this selection until its next snapshot (at most 250 ms)\n";
+        }
+    }
     out
 }
 
@@ -559,6 +570,19 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("x 10.9.0.0/16"), "{t}");
+    }
+
+    #[test]
+    fn route_work_under_way_is_said() {
+        let mut doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
+        assert!(!routes(&doc).contains("wait"));
+        doc.settling = crate::api::Settling::of(1200, true);
+        let t = routes(&doc);
+        assert!(
+            t.contains("1200 routes wait for the import filter or the selection"),
+            "{t}"
+        );
+        assert!(t.contains("behind this selection"), "{t}");
     }
 
     #[test]

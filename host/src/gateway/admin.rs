@@ -14,7 +14,7 @@ use tracing::info;
 use super::{Action, AdminCommand, Gateway, RequestId};
 use crate::api::{
     self, Changes as ApiChanges, PluginList, Refreshed, RemoveResult, Response,
-    RouteChange as Listed, SwapResult,
+    RouteChange as Listed, Settling, SwapResult,
 };
 use crate::policy::{Plugin, Slot, SlotStatus};
 use crate::routing::decisions;
@@ -149,13 +149,12 @@ impl Gateway {
                 self.on_shadow_command(id, command, now);
                 return;
             }
-            AdminCommand::Routes(query) => Response::from(view::routes(
-                &self.cfg,
-                &self.tunnels,
-                &self.speaker,
-                &self.rib,
-                &query,
-            )),
+            AdminCommand::Routes(query) => {
+                let mut doc =
+                    view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib, &query);
+                doc.settling = Settling::of(self.backlog() as u64, self.publish_pending());
+                Response::from(doc)
+            }
             AdminCommand::PluginRemove { slot } => {
                 let removed = match slot {
                     Slot::Failover => self.slots.failover.remove(),

@@ -143,5 +143,6 @@ pub fn routes(
         installed_prefixes: installed,
         total: (total > routes.len()).then_some(total as u64),
         routes,
+        settling: None,
     }
 }

@@ -120,3 +120,67 @@ fn a_large_change_goes_out_soon_after_its_last_write() {
     }
     assert!(h.now - first < PUBLISH_INTERVAL, "{:?}", h.now - first);
 }
+
+/// `sitelink routes` says when the selection it shows is behind queued
+/// routes or ahead of the forwarding table in force, and says nothing once
+/// everything is in force.
+#[test]
+fn the_routes_view_says_what_is_not_in_force_yet() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = Harness::new(config(&fx, "office", (ROUTES + 20) as u32), ROUTE_TURNS);
+    h.probe_up(0);
+    h.probe_up(1);
+    h.session_up();
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let mut asked = 0;
+    let mut settling = |h: &mut Harness| {
+        asked += 1;
+        let id = RequestId(asked);
+        h.event(Event::Admin {
+            id,
+            command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
+                prefix: Some("11.0.0.0/24".parse().unwrap()),
+                connection: None,
+                limit: None,
+            }),
+        });
+        h.reply(id)["settling"].clone()
+    };
+    assert_eq!(
+        settling(&mut h),
+        serde_json::Value::Null,
+        "nothing under way"
+    );
+
+    h.announce(&prefixes(ROUTES));
+    let s = settling(&mut h);
+    assert_eq!(
+        s["queued"].as_u64(),
+        Some(ROUTES as u64),
+        "received, none filtered: {s}"
+    );
+    h.tick(Duration::from_millis(1));
+    let s = settling(&mut h);
+    let queued = s["queued"].as_u64().unwrap_or(0);
+    assert!(
+        queued > 0 && queued < ROUTES as u64,
+        "one turn's work done: {s}"
+    );
+
+    // Worked off: the last writes wait for their snapshot.
+    while h.gw.has_work() {
+        h.tick(Duration::from_millis(1));
+    }
+    assert!(h.gw.publish_pending(), "the last writes' snapshot waits");
+    let s = settling(&mut h);
+    assert_eq!(
+        (s["queued"].as_u64(), s["unpublished"].as_bool()),
+        (Some(0), Some(true)),
+        "{s}"
+    );
+
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.fib_v4(), Some(ROUTES + 2));
+    assert_eq!(settling(&mut h), serde_json::Value::Null, "all in force");
+}
