@@ -24,7 +24,9 @@
 //! other half; `redrop`, as `partial`, but the connection drops again
 //! right after the End-of-RIBs, while that sweep is under way (the half
 //! announced again stays, stale; the time is until the other half is
-//! out); `none`, nothing (to profile the ingest alone).
+//! out); `reback`, as `redrop`, and the peer is back at once (after one
+//! turn), the sweep still under way; `none`, nothing (to profile the
+//! ingest alone).
 //! `SITELINK_BENCH_FEED` says how the table arrives: `bulk` (the default),
 //! a peer faster than the gateway, 16 KiB reads while the driver's backlog
 //! allows; `trickle`, a gateway that keeps up, a 4 KiB read per turn, so
@@ -315,6 +317,7 @@ enum End {
     Restart,
     Partial,
     Redrop,
+    Reback,
     None,
 }
 
@@ -377,7 +380,7 @@ fn run(
             Capability::FourOctetAs(PEER_ASN),
         ],
     };
-    let back = matches!(end, End::Partial | End::Redrop);
+    let back = matches!(end, End::Partial | End::Redrop | End::Reback);
     if end == End::Restart || back {
         open.capabilities
             .push(Capability::GracefulRestart(GracefulRestart {
@@ -411,6 +414,8 @@ fn run(
         return Err(format!("{got} of {routes} routes reached the FIB").into());
     }
     let mut start = Instant::now();
+    // The longest step before the timed turns, if it is not all of them.
+    let mut first_steps = None;
     match end {
         End::None => {
             return Ok(Run {
@@ -433,7 +438,7 @@ fn run(
         // (worked off before the clock starts again) and ends with its
         // End-of-RIBs: the other half is swept. With `Redrop` its
         // connection drops again at once, the sweep under way.
-        End::Partial | End::Redrop => {
+        End::Partial | End::Redrop | End::Reback => {
             core.event(Event::Transport(TransportEvent::Closed {
                 peer: PeerId(0),
                 conn: 1,
@@ -446,7 +451,7 @@ fn run(
                 peer: PeerId(0),
                 conn: 2,
             }));
-            core.data_on(2, hello);
+            core.data_on(2, hello.clone());
             for bytes in feed(v4 / 2, v6 / 2, 16 * 1024)? {
                 core.data_on(2, bytes);
                 while core.gw.backlog() >= 16 * 1024 {
@@ -461,15 +466,32 @@ fn run(
             let mut eor = codec::encode_end_of_rib(Family::IPV4_UNICAST, &ctx());
             eor.extend(codec::encode_end_of_rib(Family::IPV6_UNICAST, &ctx()));
             core.data_on(2, eor);
-            if end == End::Redrop {
+            if end != End::Partial {
                 core.event(Event::Transport(TransportEvent::Closed {
                     peer: PeerId(0),
                     conn: 2,
                 }));
             }
+            if end == End::Reback {
+                // Back at once: the idle hold (2 s) over in one turn, the
+                // sweep barely begun; the return is a step of its own.
+                let mut longest = start.elapsed();
+                core.now += Duration::from_secs(2);
+                core.since_probe = Duration::from_millis(100);
+                let turn = Instant::now();
+                core.turn();
+                longest = longest.max(turn.elapsed());
+                let step = Instant::now();
+                core.event(Event::Transport(TransportEvent::Connected {
+                    peer: PeerId(0),
+                    conn: 3,
+                }));
+                core.data_on(3, hello);
+                first_steps = Some(longest.max(step.elapsed()));
+            }
         }
     }
-    let mut longest = start.elapsed();
+    let mut longest = first_steps.unwrap_or_else(|| start.elapsed());
     while core.fib_routes() > before || core.gw.has_work() || core.gw.publish_pending() {
         let turn = Instant::now();
         core.turn();
@@ -511,10 +533,11 @@ fn main() -> Result<(), Error> {
         Ok("restart") => End::Restart,
         Ok("partial") => End::Partial,
         Ok("redrop") => End::Redrop,
+        Ok("reback") => End::Reback,
         Ok("none") => End::None,
         Ok(other) => {
             return Err(format!(
-                "SITELINK_BENCH_END={other}: use cut, restart, partial, redrop or none"
+                "SITELINK_BENCH_END={other}: use cut, restart, partial, redrop, reback or none"
             )
             .into())
         }
@@ -569,6 +592,7 @@ fn main() -> Result<(), Error> {
         End::Restart => "the peer restarts and never comes back (restart time 1 s)",
         End::Partial => "the peer restarts, sends half again and its End-of-RIBs",
         End::Redrop => "the same, and it drops again during the End-of-RIBs' sweep",
+        End::Reback => "the same, and it is back at once, the sweep under way",
     };
     println!(
         "{what} (medians): longest turn {:.1} ms, every route out of the FIB in {:.3} s",

@@ -25,7 +25,12 @@ fn back_with_half(fx: &Fixture) -> Harness {
 
 /// [`back_with_half`] with the peer's OPEN offering `caps`.
 fn back_with_half_offering(fx: &Fixture, caps: Vec<Capability>) -> Harness {
-    let cfg = config_with(fx, "office", ROUTES as u32 + 10, "");
+    back_with_half_configured(fx, caps, "")
+}
+
+/// [`back_with_half_offering`] with more `[connection.bgp]` lines.
+fn back_with_half_configured(fx: &Fixture, caps: Vec<Capability>, bgp: &str) -> Harness {
+    let cfg = config_with(fx, "office", ROUTES as u32 + 10, bgp);
     let mut h = Harness::new(cfg, ROUTE_TURNS);
     h.probe_up(0);
     h.probe_up(1);
@@ -179,7 +184,8 @@ fn a_drop_during_a_sweep_keeps_only_the_rest_stale_and_the_sweep_goes_on() {
 
 /// After a second drop, the peer comes back and announces a quarter of
 /// the table: its End-of-RIB sweeps the other quarter it kept, whether the
-/// first sweep had ended when it came back (`settled`) or not.
+/// first sweep had ended when it came back (`settled`) or not; if not, it
+/// goes on a map at a time.
 fn back_again_with_a_quarter(settled: bool) {
     let fx = Fixture::new();
     let mut h = back_with_half(&fx);
@@ -193,7 +199,20 @@ fn back_again_with_a_quarter(settled: bool) {
         idle_hold_in_one_turn(&mut h);
         assert!(h.gw.backlog() > HALF / 2, "{} waiting", h.gw.backlog());
     }
+    let queued = h.gw.rib.pending();
     h.session_up_with(vec![gr()]);
+    if !settled {
+        // Back before the sweep ended: the sweep goes on a map at a time
+        // (the return's step removed nothing), and only the half announced
+        // again counts as stale, not the routes on their way out.
+        assert_eq!(
+            h.gw.rib.pending(),
+            queued,
+            "the return's step swept nothing"
+        );
+        assert!(h.gw.backlog() > HALF / 2, "{} waiting", h.gw.backlog());
+        assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+    }
     let quarter = ROUTES / 4;
     h.announce(&prefixes(quarter));
     end_of_rib(&mut h);
@@ -220,6 +239,127 @@ fn a_peer_back_after_a_second_drop_keeps_what_it_announces_again() {
 #[test]
 fn a_peer_back_before_the_first_sweep_ended_keeps_what_it_announces_again() {
     back_again_with_a_quarter(false);
+}
+
+/// The peer drops during the End-of-RIB's sweep and is back before it
+/// ended: the routes on their way out are copied stale with the rest.
+fn back_during_the_sweep(fx: &Fixture) -> Harness {
+    back_during_the_sweep_configured(fx, "")
+}
+
+/// [`back_during_the_sweep`] with more `[connection.bgp]` lines.
+fn back_during_the_sweep_configured(fx: &Fixture, bgp: &str) -> Harness {
+    let mut h = back_with_half_configured(fx, vec![gr()], bgp);
+    end_of_rib(&mut h);
+    drop_connection(&mut h);
+    idle_hold_in_one_turn(&mut h);
+    h.session_up_with(vec![gr()]);
+    assert!(h.gw.backlog() > HALF / 2, "{} waiting", h.gw.backlog());
+    h
+}
+
+/// A route on its way out when the peer came back, announced again after
+/// its return: it stays (out of the sweep and of the stale set), and the
+/// stale count does not move (it was not counted as stale).
+#[test]
+fn a_leaving_route_announced_again_after_the_return_stays() {
+    let fx = Fixture::new();
+    let mut h = back_during_the_sweep(&fx);
+    let all = prefixes(ROUTES);
+    let leaving = (HALF..ROUTES)
+        .rev()
+        .map(|i| all[i])
+        .find(|p| h.gw.rib.selected(p).is_some())
+        .expect("most of the swept half is still to go");
+    h.announce(&[leaving]);
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+    settle_bounded(&mut h);
+    let addr = leaving.addr().to_string();
+    assert_eq!(h.routed(&addr), Some(vec![0]), "announced again: stays");
+    assert_eq!(h.fib_v4(), Some(HALF + 3));
+    end_of_rib(&mut h);
+    settle_bounded(&mut h);
+    assert_eq!(h.routed(&addr), Some(vec![0]), "not stale: stays");
+    assert_eq!(h.fib_v4(), Some(3), "the stale half swept");
+    assert_eq!(gr_status(&mut h)["stale_routes"], 0);
+}
+
+/// A third drop while the routes copied stale at the return are still
+/// leaving: the half kept stale goes with them, a map at a time, once the
+/// peer stays away.
+#[test]
+fn a_drop_while_the_copy_overlaps_the_sweep_keeps_the_half_and_the_sweep_goes_on() {
+    let fx = Fixture::new();
+    let mut h = back_during_the_sweep(&fx);
+    let quarter = ROUTES / 4;
+    h.announce(&prefixes(quarter));
+    drop_connection(&mut h);
+    assert_eq!(
+        gr_status(&mut h)["stale_routes"],
+        quarter,
+        "announced since the return"
+    );
+    settle_bounded(&mut h);
+    assert_eq!(h.fib_v4(), Some(quarter + 2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], quarter);
+    wait(&mut h, Duration::from_secs(121));
+    assert_eq!(h.fib_v4(), Some(2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+/// The stale-path timer runs out while the routes copied stale at the
+/// return are still leaving, the peer having announced a quarter again:
+/// the rest goes, the quarter stays.
+#[test]
+fn the_stale_path_timer_during_the_overlap_sweeps_all_but_what_came_again() {
+    let fx = Fixture::new();
+    let mut h = back_during_the_sweep_configured(&fx, "graceful_restart_stale_s = 10");
+    let quarter = ROUTES / 4;
+    h.announce(&prefixes(quarter));
+    // The stale-path timer (10 s) over in one turn, the sweep under way.
+    h.now += Duration::from_secs(11);
+    h.bfd(0, State::Up);
+    h.bfd(1, State::Up);
+    h.gw.handle_timeout(h.now);
+    assert!(gr_status(&mut h)["phase"].is_null(), "the restart ended");
+    settle_bounded(&mut h);
+    let all = prefixes(ROUTES);
+    assert_eq!(
+        h.routed(&all[quarter - 1].addr().to_string()),
+        Some(vec![0])
+    );
+    assert_eq!(h.routed(&all[quarter].addr().to_string()), None);
+    assert_eq!(h.fib_v4(), Some(quarter + 2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+/// The tunnel's probe fails while the routes copied stale at the return
+/// are still leaving: every route of the peer goes.
+#[test]
+fn a_tunnel_down_while_the_copy_overlaps_the_sweep_sweeps_every_route() {
+    let fx = Fixture::new();
+    let mut h = back_during_the_sweep(&fx);
+    h.far_bfd_independent = true;
+    h.bfd(0, State::Down);
+    settle_bounded(&mut h);
+    assert_eq!(h.fib_v4(), Some(2));
+    assert_eq!(h.gw.backlog(), 0);
+}
+
+/// The sweep ends on its own after the return: the stale set is then the
+/// half announced before the drop, which the End-of-RIB sweeps.
+#[test]
+fn the_sweep_ending_after_the_return_leaves_the_stale_set_exact() {
+    let fx = Fixture::new();
+    let mut h = back_during_the_sweep(&fx);
+    settle_bounded(&mut h);
+    assert_eq!(h.fib_v4(), Some(HALF + 2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], HALF);
+    end_of_rib(&mut h);
+    settle_bounded(&mut h);
+    assert_eq!(h.fib_v4(), Some(2));
+    assert_eq!(gr_status(&mut h)["stale_routes"], 0);
+    assert_eq!(h.gw.backlog(), 0);
 }
 
 /// A peer whose graceful restart lists IPv4 only drops during a sweep:

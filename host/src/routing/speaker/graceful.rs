@@ -28,14 +28,15 @@
 //! Timers are deadlines the speaker's `poll_timeout` reports; nothing here
 //! reads a clock. The stale set is a copy of the Adj-RIB-In's maps, made
 //! without hashing at the drop, or, if routes of the kept families are
-//! still being swept then, once they have left (in one step, finishing
-//! the sweep, if the peer is back first). A sweep of every route the peer
-//! has (it never came back, or sent nothing again) hands the whole
-//! Adj-RIB-In to re-selection walks at once, as a session going down does;
-//! a partial sweep (what is left at End-of-RIB, a family not kept or not
-//! listed) moves its stale set to the peer's `sweeping`, whose routes
-//! leave the Adj-RIB-In a map at a time (`Speaker::sweep_step`): no step
-//! removes more than a 64th of a prefix length's routes (see
+//! still being swept then, once they have left, or at the peer's return
+//! if it is back first: then with those routes, which leave the copy as
+//! the sweep removes them (`Restart::overlap`). A sweep of every route
+//! the peer has (it never came back, or sent nothing again) hands the
+//! whole Adj-RIB-In to re-selection walks at once, as a session going
+//! down does; a partial sweep (what is left at End-of-RIB, a family not
+//! kept or not listed) moves its stale set to the peer's `sweeping`, whose
+//! routes leave the Adj-RIB-In a map at a time (`Speaker::sweep_step`): no
+//! step removes more than a 64th of a prefix length's routes (see
 //! ARCHITECTURE.md).
 
 use std::collections::VecDeque;
@@ -73,10 +74,18 @@ pub(super) struct Restart {
     /// while routes of the kept families were on their way out (still
     /// stale from its previous restart, or swept at an End-of-RIB), and a
     /// copy taken then would hold them too. The copy waits until they are
-    /// gone ([`take_stale`] from `Speaker::sweep_step`), or is forced by
-    /// the peer's return ([`settle`]); a restart that ends first sweeps
-    /// every route without it.
+    /// gone ([`take_stale`] from `Speaker::sweep_step`), or is taken with
+    /// them at the peer's return ([`copy_at_return`]); a restart that ends
+    /// first sweeps every route without it.
     copy_pending: bool,
+    /// `stale` also holds the kept families' routes still on their way out
+    /// (copied at the peer's return, before their sweep ended): each
+    /// leaves both as the sweep removes it, and a sweep of stale routes
+    /// takes those families out of `BgpPeer::sweeping` first, so that no
+    /// route is in two swept sets. Set only while some may be leaving (the
+    /// sweep clears it once none is; counts are taken from the sets, so a
+    /// flag left set costs only a look).
+    overlap: bool,
 }
 
 impl Restart {
@@ -119,11 +128,14 @@ impl Restart {
 impl BgpPeer {
     /// How many of its routes a graceful restart keeps as stale (while
     /// the copy waits, those of the kept families not on their way out:
-    /// what the copy will hold).
+    /// what the copy will hold; with an overlap, the copy but those).
     pub(super) fn stale_count(&self) -> usize {
         match &self.restart {
             None => 0,
-            Some(r) if !r.copy_pending => r.stale.len(),
+            Some(r) if !r.copy_pending => match r.overlap {
+                true => r.stale.len().saturating_sub(kept_leaving(self)),
+                false => r.stale.len(),
+            },
             Some(_) => {
                 let ((v4, v6), (keep4, keep6)) = (self.staying(), kept_families(self));
                 usize::from(keep4) * v4 + usize::from(keep6) * v6
@@ -233,6 +245,7 @@ impl Speaker {
             back: false,
             since: now,
             copy_pending: true,
+            overlap: false,
         });
         let kept = p.stale_count();
         let (v4, v6) = p.staying();
@@ -300,7 +313,7 @@ impl Speaker {
             );
             return;
         }
-        settle(p, &mut self.dirty);
+        copy_at_return(p);
         let Some(mut r) = p.restart.take() else {
             return;
         };
@@ -312,12 +325,14 @@ impl Speaker {
         r.families = keep;
         r.back = true;
         r.deadline = now.checked_add(stale_for).unwrap_or(now);
+        // Those still leaving are not counted (see `stale_count`).
+        let stale = r.stale.len() - if r.overlap { leaving_of(p, &r) } else { 0 };
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             away_s = now.saturating_duration_since(r.since).as_secs_f64(),
-            stale = r.stale.len(), swept = gone,
-            "BGP peer back after a graceful restart: {} stale routes wait for End-of-RIB \
+            stale, swept = gone,
+            "BGP peer back after a graceful restart: {stale} stale routes wait for End-of-RIB \
              (at most {}s), {gone} swept (family not kept by the peer)",
-            r.stale.len(), stale_for.as_secs());
+            stale_for.as_secs());
         if r.keeps_routes() {
             p.restart = Some(r);
         }
@@ -419,11 +434,11 @@ impl Speaker {
 }
 
 /// Takes the stale routes of `r` whose family passes `gone` out of the
-/// stale set; returns how many. When they are every route `p` has (with
-/// those already on their way out), its whole Adj-RIB-In goes to
-/// `reselect` to be walked, as a session's that went down; else they join
-/// `p.sweeping`, to leave a map at a time. No step lists or removes a
-/// million prefixes.
+/// stale set; returns how many (not those already leaving). When they are
+/// every route `p` has (with those already on their way out), its whole
+/// Adj-RIB-In goes to `reselect` to be walked, as a session's that went
+/// down; else they join `p.sweeping`, to leave a map at a time. No step
+/// lists or removes a million prefixes.
 fn sweep_stale(
     p: &mut BgpPeer,
     r: &mut Restart,
@@ -433,9 +448,11 @@ fn sweep_stale(
     let (v4, v6) = r.stale.counts();
     let every_family =
         (v4 == 0 || gone(Family::IPV4_UNICAST)) && (v6 == 0 || gone(Family::IPV6_UNICAST));
-    let leaving = p.leaving();
-    if every_family && r.stale.len() + leaving == p.adj_in.len() {
-        let n = r.stale.len();
+    // With an overlap, the kept families' leaving routes are in the stale
+    // set too: counted once.
+    let overlap = if r.overlap { leaving_of(p, r) } else { 0 };
+    if every_family && r.stale.len() + p.leaving() - overlap == p.adj_in.len() {
+        let n = r.stale.len().saturating_sub(overlap);
         r.stale = Prefixes::default();
         sweep_all(p, reselect);
         return n;
@@ -446,11 +463,24 @@ fn sweep_stale(
         (false, true) => r.stale.take_family(true),
         (false, false) => Prefixes::default(),
     };
+    // With an overlap, those of the families going that were leaving
+    // already are in `out` too: they leave with it (and were counted).
+    let mut already = 0;
+    if r.overlap {
+        for set in &mut p.sweeping {
+            for (family, v6) in [(Family::IPV4_UNICAST, false), (Family::IPV6_UNICAST, true)] {
+                if gone(family) && r.keeps(family) {
+                    already += set.take_family(v6).len();
+                }
+            }
+        }
+        p.sweeping.retain(|set| !set.is_empty());
+    }
     let n = out.len();
     if n > 0 {
         p.sweeping.push(out);
     }
-    n
+    n - already.min(n)
 }
 
 /// Every route of `p` goes, its whole Adj-RIB-In handed to `reselect` to
@@ -464,12 +494,20 @@ fn sweep_all(p: &mut BgpPeer, reselect: &mut VecDeque<(Reselect, Walk)>) {
 }
 
 /// Copies `p`'s stale set from its Adj-RIB-In if the copy waits (see
-/// `Restart::copy_pending`), the routes still on their way out removed
-/// first, all at once: for the peer back before the sweep ended.
-fn settle(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) {
-    if p.restart.as_ref().is_some_and(|r| r.copy_pending) {
-        while sweep_map(p, dirty) > 0 {}
-        take_stale(p);
+/// `Restart::copy_pending`): for the peer back before the sweep ended. The
+/// routes still on their way out are copied too (`Restart::overlap`) and
+/// go on leaving a map at a time: no step sweeps the rest.
+fn copy_at_return(p: &mut BgpPeer) {
+    if !p.restart.as_ref().is_some_and(|r| r.copy_pending) {
+        return;
+    }
+    let overlap = kept_leaving(p) > 0;
+    let (v4, v6) = kept_families(p);
+    let stale = p.adj_in.prefixes(v4, v6);
+    if let Some(r) = p.restart.as_mut() {
+        r.stale = stale;
+        r.copy_pending = false;
+        r.overlap = overlap;
     }
 }
 
@@ -483,14 +521,25 @@ fn kept_families(p: &BgpPeer) -> (bool, bool) {
 /// Whether `p`'s stale set waits and can be copied now: no route of the
 /// families it keeps is on its way out.
 fn copy_ready(p: &BgpPeer) -> bool {
-    if !p.restart.as_ref().is_some_and(|r| r.copy_pending) {
-        return false;
-    }
-    let (keep4, keep6) = kept_families(p);
-    p.sweeping.iter().all(|set| {
-        let (v4, v6) = set.counts();
-        (!keep4 || v4 == 0) && (!keep6 || v6 == 0)
-    })
+    p.restart.as_ref().is_some_and(|r| r.copy_pending) && kept_leaving(p) == 0
+}
+
+/// How many routes of the families `p`'s restart keeps are on their way
+/// out.
+fn kept_leaving(p: &BgpPeer) -> usize {
+    p.restart.as_ref().map_or(0, |r| leaving_of(p, r))
+}
+
+/// How many of `p`'s routes on their way out are of a family `r` keeps.
+fn leaving_of(p: &BgpPeer, r: &Restart) -> usize {
+    let (keep4, keep6) = (r.keeps(Family::IPV4_UNICAST), r.keeps(Family::IPV6_UNICAST));
+    p.sweeping
+        .iter()
+        .map(|set| {
+            let (v4, v6) = set.counts();
+            usize::from(keep4) * v4 + usize::from(keep6) * v6
+        })
+        .sum()
 }
 
 /// Copies the stale set of `p`'s restart (the routes of the families it
@@ -522,6 +571,11 @@ impl Speaker {
             if copy_ready(p) {
                 take_stale(p);
             }
+            if p.restart.as_ref().is_some_and(|r| r.overlap) && kept_leaving(p) == 0 {
+                if let Some(r) = p.restart.as_mut() {
+                    r.overlap = false;
+                }
+            }
         }
         n
     }
@@ -539,6 +593,12 @@ fn sweep_map(p: &mut BgpPeer, dirty: &mut Vec<IpNet>) -> usize {
     }
     for n in &prefixes {
         remove(p, n, dirty);
+    }
+    // Copied stale while leaving: they leave the stale set too.
+    if let Some(r) = p.restart.as_mut().filter(|r| r.overlap) {
+        for n in &prefixes {
+            r.stale.remove(n);
+        }
     }
     prefixes.len()
 }
