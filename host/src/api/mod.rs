@@ -71,7 +71,8 @@
 //!                "changes":{"routes":[{"prefix":"10.1.0.0/24","from":["branch"],"to":["office via 169.254.10.0/30"]}]}}
 //! ```
 //!
-//! `src/api/testdata/` holds a full sample of each.
+//! `src/api/testdata/` holds a full sample of each (`routes_settling.json`:
+//! a `routes` reply taken while route work was under way).
 
 mod bgp;
 mod ids;

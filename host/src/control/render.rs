@@ -314,12 +314,14 @@ pub fn routes(doc: &RoutesDoc) -> String {
     if let Some(s) = doc.settling {
         if s.queued > 0 {
             out += &format!(
-                "{} routes wait for the import filter or the selection: their prefixes show the selection before them\n",
+                "about {} routes (gateway-wide) wait for the import filter or the selection: their prefixes show the selection before them\n",
                 s.queued
             );
         }
-        if s.unpublished {
-            out += "the forwarding table in force is behind this selection until its next snapshot (at most 250 ms)\n";
+        if let Some(ms) = s.snapshot_due_ms {
+            out += &format!(
+                "the forwarding table in force may lack changes shown here until its next snapshot, due in {ms} ms\n"
+            );
         }
     }
     out
@@ -574,15 +576,15 @@ mod tests {
 
     #[test]
     fn route_work_under_way_is_said() {
-        let mut doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
+        let doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
         assert!(!routes(&doc).contains("wait"));
-        doc.settling = crate::api::Settling::of(1200, true);
+        let doc: RoutesDoc = reply(include_str!("../api/testdata/routes_settling.json"));
         let t = routes(&doc);
         assert!(
-            t.contains("1200 routes wait for the import filter or the selection"),
+            t.contains("about 1200 routes (gateway-wide) wait for the import filter"),
             "{t}"
         );
-        assert!(t.contains("behind this selection"), "{t}");
+        assert!(t.contains("until its next snapshot, due in 180 ms"), "{t}");
     }
 
     #[test]

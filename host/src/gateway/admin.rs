@@ -152,7 +152,12 @@ impl Gateway {
             AdminCommand::Routes(query) => {
                 let mut doc =
                     view::routes(&self.cfg, &self.tunnels, &self.speaker, &self.rib, &query);
-                doc.settling = Settling::of(self.backlog() as u64, self.publish_pending());
+                let due = self.rib.publish_at(self.now);
+                let due_ms = due.map(|t| t.saturating_duration_since(self.now).as_millis());
+                doc.settling = Settling::of(
+                    self.backlog() as u64,
+                    due_ms.map(|ms| u64::try_from(ms).unwrap_or(u64::MAX)),
+                );
                 Response::from(doc)
             }
             AdminCommand::PluginRemove { slot } => {

@@ -99,6 +99,20 @@ fn a_selection_plugin_that_installs_lone_candidates_is_asked_only_about_the_othe
     );
 }
 
+/// The `routes` reply for `prefix` (and the prefixes that hold it), asked
+/// as request `id`.
+pub(super) fn routes_reply(h: &mut Harness, id: u64, prefix: &str) -> serde_json::Value {
+    h.event(Event::Admin {
+        id: RequestId(id),
+        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
+            prefix: prefix.parse().ok(),
+            connection: None,
+            limit: None,
+        }),
+    });
+    h.reply(RequestId(id))
+}
+
 /// Route changes in prefix order (their order in an answer is no promise).
 fn sorted(changes: &serde_json::Value) -> Vec<String> {
     let mut list: Vec<String> = changes
@@ -282,16 +296,7 @@ fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
     h.tick(Duration::from_millis(300));
     assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
     // `routes` tells a fault's rejection from the filter's own.
-    let id = RequestId(30);
-    h.event(Event::Admin {
-        id,
-        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
-            prefix: Some("11.0.0.0/24".parse().unwrap()),
-            connection: None,
-            limit: None,
-        }),
-    });
-    let routes = h.reply(id);
+    let routes = routes_reply(&mut h, 30, "11.0.0.0/24");
     assert_eq!(routes["routes"][0]["accepted"], false, "{routes}");
     assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
     // More faults quarantine it: the native default takes over, and the
@@ -487,16 +492,7 @@ fn updates_read_together_are_filtered_together_and_in_order() {
     assert_eq!(h.routed("11.0.0.1"), None, "withdrawn");
     assert_eq!(h.routed("12.0.1.1"), Some(vec![0]));
     assert_eq!(h.routed("12.0.2.1"), Some(vec![0]));
-    let id = RequestId(2);
-    h.event(Event::Admin {
-        id,
-        command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
-            prefix: Some(net("12.0.1.0/24")),
-            connection: None,
-            limit: None,
-        }),
-    });
-    let routes = h.reply(id);
+    let routes = routes_reply(&mut h, 2, "12.0.1.0/24");
     assert_eq!(
         routes["routes"][0]["as_path"],
         serde_json::json!([PEER_ASN, PEER_ASN, 65020]),
