@@ -367,10 +367,12 @@ impl Gateway {
     }
 
     /// Answers the swaps whose re-run is done (the filter's queue, the
-    /// re-selection walks and the selection's queue all empty).
+    /// re-selection walks and the selection's queue all empty) and in
+    /// force (no FIB change waits for its snapshot: the turn that
+    /// publishes it answers them).
     pub(super) fn jobs_finish(&mut self, now: Instant) {
         let speaker = self.speaker.filter_backlog() + self.speaker.reselect_backlog();
-        if speaker > 0 || self.rib.pending() > 0 {
+        if speaker > 0 || self.rib.pending() > 0 || self.publish_pending() {
             return;
         }
         let jobs = std::mem::take(&mut self.jobs);

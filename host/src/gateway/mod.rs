@@ -492,8 +492,10 @@ impl Gateway {
         changes.clear();
         changes.shrink_to(KEPT_CHANGES);
         self.changes = changes;
-        self.jobs_finish(now);
+        // Published first: a swap is answered once its changes are in
+        // force.
         self.publish(now, false);
+        self.jobs_finish(now);
     }
 
     /// A plugin was quarantined: the native default now decides what it

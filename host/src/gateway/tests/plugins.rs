@@ -263,6 +263,29 @@ fn a_selection_swap_over_200k_routes_walks_the_table_and_matches_its_dry_run() {
     assert_eq!(h.bgp_state(), "established");
 }
 
+/// A swap is answered once its changes are in the forwarding table in
+/// force, not when the selection is done: the last writes of a large
+/// change wait for their snapshot (`SMALL_CHANGE_GAP` after them).
+#[test]
+fn a_swap_is_answered_when_its_changes_are_in_force() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "refuse", ROUTES, ROUTE_TURNS);
+    assert_eq!(h.fib_v4(), Some(ROUTES + 2));
+    send_swap(&mut h, 1, chaos(Slot::RouteSelection), false, true);
+    let answered = |h: &Harness| h.replies.iter().any(|(id, _)| *id == RequestId(1));
+    for turn in 0.. {
+        h.tick(Duration::from_millis(1));
+        if answered(&h) {
+            break;
+        }
+        assert!(turn < 10_000, "never answered");
+    }
+    assert!(!h.gw.publish_pending(), "answered before its snapshot");
+    assert_eq!(h.fib_v4(), Some(2), "the answer's changes are in force");
+    assert_eq!(h.reply(RequestId(1))["changes"]["routes_changed"], ROUTES);
+}
+
 #[test]
 fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
     let fx = Fixture::new();
