@@ -132,10 +132,7 @@ impl BgpPeer {
     pub(super) fn stale_count(&self) -> usize {
         match &self.restart {
             None => 0,
-            Some(r) if !r.copy_pending => match r.overlap {
-                true => r.stale.len().saturating_sub(kept_leaving(self)),
-                false => r.stale.len(),
-            },
+            Some(r) if !r.copy_pending => r.stale.len().saturating_sub(overlapping(self, r)),
             Some(_) => {
                 let ((v4, v6), (keep4, keep6)) = (self.staying(), kept_families(self));
                 usize::from(keep4) * v4 + usize::from(keep6) * v6
@@ -325,8 +322,8 @@ impl Speaker {
         r.families = keep;
         r.back = true;
         r.deadline = now.checked_add(stale_for).unwrap_or(now);
-        // Those still leaving are not counted (see `stale_count`).
-        let stale = r.stale.len() - if r.overlap { leaving_of(p, &r) } else { 0 };
+        // Those still leaving are not counted (as in `stale_count`).
+        let stale = r.stale.len().saturating_sub(overlapping(p, &r));
         info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
             away_s = now.saturating_duration_since(r.since).as_secs_f64(),
             stale, swept = gone,
@@ -448,9 +445,8 @@ fn sweep_stale(
     let (v4, v6) = r.stale.counts();
     let every_family =
         (v4 == 0 || gone(Family::IPV4_UNICAST)) && (v6 == 0 || gone(Family::IPV6_UNICAST));
-    // With an overlap, the kept families' leaving routes are in the stale
-    // set too: counted once.
-    let overlap = if r.overlap { leaving_of(p, r) } else { 0 };
+    // Counted once.
+    let overlap = overlapping(p, r);
     if every_family && r.stale.len() + p.leaving() - overlap == p.adj_in.len() {
         let n = r.stale.len().saturating_sub(overlap);
         r.stale = Prefixes::default();
@@ -528,6 +524,15 @@ fn copy_ready(p: &BgpPeer) -> bool {
 /// out.
 fn kept_leaving(p: &BgpPeer) -> usize {
     p.restart.as_ref().map_or(0, |r| leaving_of(p, r))
+}
+
+/// How many routes of `r`'s stale set are also on their way out (with an
+/// overlap: those of the families it keeps).
+fn overlapping(p: &BgpPeer, r: &Restart) -> usize {
+    match r.overlap {
+        true => leaving_of(p, r),
+        false => 0,
+    }
 }
 
 /// How many of `p`'s routes on their way out are of a family `r` keeps.
