@@ -105,7 +105,7 @@ pub(super) fn routes_reply(h: &mut Harness, id: u64, prefix: &str) -> serde_json
     h.event(Event::Admin {
         id: RequestId(id),
         command: AdminCommand::Routes(crate::routing::view::RoutesQuery {
-            prefix: prefix.parse().ok(),
+            prefix: Some(prefix.parse().expect("a prefix")),
             connection: None,
             limit: None,
         }),
