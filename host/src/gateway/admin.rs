@@ -281,7 +281,7 @@ impl Gateway {
                     return None;
                 }
                 Slot::BgpFilter => {
-                    let run = self.speaker.dry_run_start();
+                    let run = self.speaker.dry_run_start(self.settings.changes_shown);
                     self.jobs.push(Job::DryFilter {
                         id,
                         head,
@@ -446,12 +446,9 @@ impl Gateway {
                         })?;
                     return Ok((n, false));
                 }
-                let todo = select.get_or_insert_with(|| {
-                    let mut list: Vec<IpNet> = run.overlay.keys().map(|(_, p)| *p).collect();
-                    list.sort_unstable();
-                    list.dedup();
-                    list
-                });
+                // Each prefix the overlay touches, once, as the run found
+                // them (taken from the end).
+                let todo = select.get_or_insert_with(|| run.overlay.take_prefixes());
                 let chunk = take_chunk(todo, max);
                 let usable = self.usable();
                 let mut env = Env {
@@ -563,6 +560,16 @@ impl Gateway {
         };
         if let Some(reply) = reply {
             self.actions.push_back(Action::Reply { id, reply });
+        }
+        self.retired.extend(overlay);
+    }
+
+    /// Frees a shard of the oldest finished dry run's overlay.
+    pub(super) fn free_retired(&mut self) {
+        if let Some(oldest) = self.retired.first_mut() {
+            if !oldest.drop_shard() {
+                self.retired.remove(0);
+            }
         }
     }
 

@@ -45,7 +45,7 @@ use crate::dataplane::fib::{ConnectionId, TunnelId};
 use crate::liveness::Probe;
 use crate::policy::{FailoverSlot, FilterSlot, SelectionSlot};
 use crate::routing::loc_rib::{Env, LocRib, RouteChange, Selector};
-use crate::routing::speaker::{Learned, Speaker};
+use crate::routing::speaker::{Learned, Overlay, Speaker};
 use crate::topology::{self, TunnelInfo};
 use admin::Job;
 use change_log::ChangeLog;
@@ -164,6 +164,9 @@ pub struct Gateway {
     next_failover: Instant,
     /// Admin requests answered over several turns.
     jobs: Vec<Job>,
+    /// Finished dry runs' overlays, freed a shard per turn (one of a swap
+    /// that rewrites two million routes takes half a second to free).
+    retired: Vec<Overlay>,
     /// Per tunnel: the operator's drain, if any.
     drains: Vec<Option<drain::Drain>>,
     /// Per tunnel: packets received, as the driver last said.
@@ -217,6 +220,7 @@ impl Gateway {
             health_changed: false,
             next_failover: now + FAILOVER_TICK,
             jobs: Vec::new(),
+            retired: Vec::new(),
             drains: (0..n).map(|_| None).collect(),
             rx_packets: vec![0; n],
             actions: VecDeque::new(),
@@ -310,6 +314,7 @@ impl Gateway {
             || self.speaker.export_backlog() > 0
             || self.rib.pending() > 0
             || !self.jobs.is_empty()
+            || !self.retired.is_empty()
     }
 
     /// A FIB change waits for its snapshot (due by [`Gateway::poll_timeout`]).
@@ -485,6 +490,7 @@ impl Gateway {
             }
         }
         self.last_work = total;
+        self.free_retired();
         self.jobs_record(&changes);
         self.log_route_changes(&changes, now);
         // Kept up to a busy turn's worth (a full table's turns are a few

@@ -18,7 +18,7 @@ use crate::bgp::rib::OutDiff;
 use crate::policy::{DecidedBy, FilterSlot, Peer, Route};
 use crate::routing::wit_route;
 
-use super::import::apply_verdict;
+use super::import::ModifiedSets;
 
 /// The attributes of a network this gateway originates toward an external
 /// peer: ORIGIN IGP, AS_PATH of our ASN, NEXT_HOP our inside address (IPv6
@@ -91,12 +91,13 @@ pub fn wanted(
     if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
         return None;
     }
+    let mut apply = ModifiedSets::default();
     Some(
         candidates
             .iter()
             .zip(verdicts.verdicts.iter())
             .filter_map(|((prefix, attrs), verdict)| {
-                let kept = apply_verdict(attrs, verdict)?;
+                let kept = apply.apply(attrs, verdict)?;
                 Some((*prefix, sendable((*kept).clone(), local_asn)))
             })
             .collect(),

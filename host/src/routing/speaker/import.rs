@@ -9,6 +9,8 @@
 //! the batch); its max-prefix close is the only thing here that acts on a
 //! session. No transport is touched.
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -24,8 +26,8 @@ use crate::bgp::message::{
     error_code, AsSegment, Family, Notification, PathAttributes, SegmentKind, Update,
 };
 use crate::config::MaxPrefixAction;
-use crate::net_map::NetMap;
-use crate::policy::{DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
+use crate::net_map::{FastHasher, FastMap, NetMap};
+use crate::policy::{Attributes, DecidedBy, Direction, FilterSlot, Peer, Plugin, Route, Verdict};
 use crate::routing::wit_route;
 
 /// What an UPDATE from an external peer must satisfy beyond its encoding:
@@ -90,15 +92,51 @@ pub fn external_checks(update: &mut Update, remote_asn: u32, local_asn: u32, fam
     update.treat_as_withdraw = reason;
 }
 
-/// The attributes a verdict leaves a route with, `None` when rejected.
-pub fn apply_verdict(
-    attrs: &Arc<PathAttributes>,
-    verdict: &Verdict,
-) -> Option<Arc<PathAttributes>> {
-    match verdict {
-        Verdict::Reject => None,
-        Verdict::Accept => Some(attrs.clone()),
-        Verdict::Modify(route) => Some(Arc::new(wit_route::modified(attrs, route))),
+/// The attributes verdicts leave routes with, for the routes of one filter
+/// answer: routes left with equal attributes share one set (one allocation
+/// for them, not one per route: a swap to a filter that rewrites every route
+/// of a million-route table would otherwise hold a million copies, and free
+/// them one by one). The SDK lists each distinct `modify` set of an answer
+/// once, so routes that shared a received set and got the same answer set
+/// are found by the two sets' addresses; a plugin that lists equal sets
+/// apart still gets them shared, by value.
+#[derive(Default)]
+pub struct ModifiedSets {
+    /// By the received set's and the answer set's addresses. Both `Arc`s
+    /// are held (`held`), so that no address is reused while this lives.
+    made: FastMap<(usize, usize), Arc<PathAttributes>>,
+    held: Vec<(Arc<PathAttributes>, Arc<Attributes>)>,
+    /// Every set made, by value.
+    equal: HashSet<Arc<PathAttributes>, BuildHasherDefault<FastHasher>>,
+}
+
+impl ModifiedSets {
+    /// What `verdict` leaves `attrs` with, `None` when rejected.
+    pub fn apply(
+        &mut self,
+        attrs: &Arc<PathAttributes>,
+        verdict: &Verdict,
+    ) -> Option<Arc<PathAttributes>> {
+        let set = match verdict {
+            Verdict::Reject => return None,
+            Verdict::Accept => return Some(attrs.clone()),
+            Verdict::Modify(set) => set,
+        };
+        let key = (Arc::as_ptr(attrs) as usize, Arc::as_ptr(set) as usize);
+        if let Some(made) = self.made.get(&key) {
+            return Some(made.clone());
+        }
+        let made = Arc::new(wit_route::modified(attrs, set));
+        let made = match self.equal.get(&made) {
+            Some(equal) => equal.clone(),
+            None => {
+                self.equal.insert(made.clone());
+                made
+            }
+        };
+        self.held.push((attrs.clone(), set.clone()));
+        self.made.insert(key, made.clone());
+        Some(made)
     }
 }
 
@@ -192,8 +230,9 @@ fn decide_routes<W>(
         .collect();
     match filter.verdicts(&p.filter_peer, &wit) {
         Ok(verdicts) => {
+            let mut apply = ModifiedSets::default();
             for ((prefix, attrs, carried), verdict) in present.into_iter().zip(verdicts.iter()) {
-                let kept = apply_verdict(&attrs, verdict);
+                let kept = apply.apply(&attrs, verdict);
                 decided.push((prefix, attrs, kept, carried));
             }
             (decided, refused, None)
@@ -513,6 +552,42 @@ mod tests {
     }
 
     const BOTH: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+
+    /// A filter that rewrites every route of a table leaves the routes that
+    /// shared a set sharing one again, whether the answer lists the new set
+    /// once (the SDK) or once per route (a plugin on the raw contract).
+    #[test]
+    fn modified_routes_share_their_new_set() {
+        let received = |path: &[u32]| Arc::new(update(path).attributes.expect("attributes"));
+        let (a, b) = (received(&[65000]), received(&[65000, 65010]));
+        let raised = |attrs: &PathAttributes| {
+            let mut set = wit_route::to_attributes(attrs);
+            set.local_pref = Some(200);
+            Arc::new(set)
+        };
+        let once = raised(&a);
+        let mut sets = ModifiedSets::default();
+        let made: Vec<Arc<PathAttributes>> = [
+            (&a, Verdict::Modify(once.clone())),
+            (&a, Verdict::Modify(once.clone())),
+            // The same change listed apart, as a plugin may answer.
+            (&a, Verdict::Modify(raised(&a))),
+            (&b, Verdict::Modify(raised(&b))),
+        ]
+        .iter()
+        .filter_map(|(attrs, verdict)| sets.apply(attrs, verdict))
+        .collect();
+        assert_eq!(made[0].local_pref, Some(200));
+        assert!(Arc::ptr_eq(&made[0], &made[1]), "same sets: one result");
+        assert!(Arc::ptr_eq(&made[0], &made[2]), "an equal set: shared");
+        assert_eq!(made[3].as_path_flat(), vec![65000, 65010]);
+        assert!(!Arc::ptr_eq(&made[0], &made[3]), "different results");
+        assert!(Arc::ptr_eq(
+            &sets.apply(&a, &Verdict::Accept).expect("accepted"),
+            &a
+        ));
+        assert!(sets.apply(&b, &Verdict::Reject).is_none());
+    }
 
     #[test]
     fn external_peers_local_pref_is_dropped_and_paths_checked() {

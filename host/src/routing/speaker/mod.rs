@@ -35,6 +35,7 @@ mod export_job;
 mod graceful;
 mod guard;
 mod import;
+mod overlay;
 mod peers;
 mod reselect;
 mod views;
@@ -51,10 +52,11 @@ use crate::topology::TunnelInfo;
 use accepted::Accepted;
 pub use export::{DRAIN_MED, DRAIN_PREPEND};
 use guard::Guard;
+pub use overlay::Overlay;
 use peers::peer_for;
 use reselect::Reselect;
 pub use reselect::SessionsWalk;
-pub use views::{FilterDryRun, Learned, Overlay};
+pub use views::{FilterDryRun, Learned};
 
 /// One session and its RIBs.
 struct BgpPeer {

@@ -12,18 +12,14 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use super::import::{self, ImportFilter};
+use super::overlay::Overlay;
 use super::{BgpPeer, SessionsWalk, Speaker, FILTER_CHUNK};
 use crate::api;
 use crate::bgp::fsm::State;
 use crate::bgp::message::PathAttributes;
 use crate::dataplane::fib::{ConnectionId, TunnelId};
-use crate::net_map::FastMap;
 use crate::policy::Plugin;
 use crate::routing::table::Candidate;
-
-/// What a candidate import filter would accept differently from the one in
-/// force, by (tunnel, prefix) (`None`: not accepted).
-pub type Overlay = FastMap<(TunnelId, IpNet), Option<Arc<PathAttributes>>>;
 
 /// The learned routes the Loc-RIB chooses from: the speaker's accepted
 /// routes, or, for a dry run of an import filter, those under the overlay of
@@ -50,7 +46,7 @@ impl<'a> Learned<'a> {
     }
 
     fn accepted(&self, p: &'a BgpPeer, prefix: &IpNet) -> Option<&'a Arc<PathAttributes>> {
-        if let Some(o) = self.overlay.and_then(|o| o.get(&(p.tunnel, *prefix))) {
+        if let Some(o) = self.overlay.and_then(|o| o.get(p.tunnel, prefix)) {
             return o.as_ref();
         }
         p.accepted.get(&p.adj_in, prefix)
@@ -121,13 +117,15 @@ pub struct ReceivedRoute {
 }
 
 impl Speaker {
-    /// A dry run over every route of the established sessions.
-    pub fn dry_run_start(&self) -> FilterDryRun {
+    /// A dry run over every route of the established sessions, which
+    /// keeps the first `shown` changed routes in prefix order for its
+    /// answer.
+    pub fn dry_run_start(&self, shown: usize) -> FilterDryRun {
         FilterDryRun {
             sessions: self.sessions_walk(),
             peer: 0,
             todo: Vec::new(),
-            overlay: Overlay::default(),
+            overlay: Overlay::new(shown),
         }
     }
 
@@ -172,7 +170,8 @@ impl Speaker {
             }
             for (prefix, _, kept) in decided {
                 if kept.as_ref() != p.accepted.get(&p.adj_in, &prefix) {
-                    run.overlay.insert((p.tunnel, prefix), kept);
+                    let others = self.peers.iter().map(|q| q.tunnel);
+                    run.overlay.insert(p.tunnel, prefix, kept, others);
                 }
             }
         }
@@ -200,14 +199,12 @@ impl Speaker {
 
     /// The routes whose import verdict or attributes the dry run's
     /// `overlay` changes, for people: "PREFIX over TUNNEL: before ->
-    /// after" (the first `limit`, in prefix order), and how many in all.
+    /// after" (the first `limit`, in prefix order, of those the overlay
+    /// kept: [`Speaker::dry_run_start`]), and how many in all.
     pub fn verdict_changes(&self, overlay: &Overlay, limit: usize) -> (Vec<String>, usize) {
-        let mut keys: Vec<&(TunnelId, IpNet)> = overlay.keys().collect();
-        keys.sort_unstable_by_key(|(t, p)| (*p, *t));
-        let shown = keys
-            .iter()
-            .filter_map(|key| {
-                let (tunnel, prefix) = **key;
+        let shown = overlay
+            .first()
+            .filter_map(|&(prefix, tunnel)| {
                 let p = self.peers.iter().find(|p| p.tunnel == tunnel)?;
                 let received = p.adj_in.get(&prefix)?;
                 let verdict = |kept: Option<&Arc<PathAttributes>>| match kept {
@@ -223,7 +220,7 @@ impl Speaker {
                     ),
                 };
                 let before = verdict(p.accepted.get(&p.adj_in, &prefix));
-                let after = verdict(overlay.get(key).and_then(|a| a.as_ref()));
+                let after = verdict(overlay.get(tunnel, &prefix).and_then(|a| a.as_ref()));
                 Some(format!(
                     "{prefix} over {}: {before} -> {after}",
                     p.tunnel_name
