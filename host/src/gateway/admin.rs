@@ -19,7 +19,7 @@ use crate::api::{
 use crate::policy::{Plugin, Slot, SlotStatus};
 use crate::routing::decisions;
 use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
-use crate::routing::speaker::{FilterDryRun, Learned, SessionsWalk};
+use crate::routing::speaker::{FilterDryRun, Learned, Overlay, SessionsWalk};
 use crate::routing::view;
 
 /// Route changes for an answer: the first few, and how many in all.
@@ -416,6 +416,11 @@ impl Gateway {
                         let reply = refused(dry_run, fault);
                         self.actions.push_back(Action::Reply { id, reply });
                     }
+                    // What it found before the fault is freed as a
+                    // finished run's is, a shard per turn.
+                    if let Job::DryFilter { run, .. } = job {
+                        self.retire(run.overlay);
+                    }
                 }
             }
         }
@@ -561,7 +566,17 @@ impl Gateway {
         if let Some(reply) = reply {
             self.actions.push_back(Action::Reply { id, reply });
         }
-        self.retired.extend(overlay);
+        if let Some(overlay) = overlay {
+            self.retire(overlay);
+        }
+    }
+
+    /// Keeps a finished dry run's overlay to be freed a shard per turn
+    /// (one that found nothing goes at once).
+    fn retire(&mut self, overlay: Overlay) {
+        if !overlay.is_empty() {
+            self.retired.push(overlay);
+        }
     }
 
     /// Frees a shard of the oldest finished dry run's overlay.
