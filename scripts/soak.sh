@@ -12,6 +12,10 @@
 # SOAK_UDP_RATE (5M; 0 for no UDP stream), SOAK_OUT (where the lab's logs,
 # configs and report.md are kept; default target/soak/<date>).
 # Prints a markdown report for BENCHMARKS.md; progress goes to stderr.
+# At the scale of the routes benchmark (BENCHMARKS-routes.md, fourteenth
+# sitting): SOAK_ROUTES=1000000 SOAK_CHURN_S=40 scripts/soak.sh 30 (a
+# million routes over both tunnels; with 40 s toggles the swaps meet the
+# table full, arriving and gone in turn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh >&2

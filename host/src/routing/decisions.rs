@@ -223,6 +223,11 @@ pub fn route_change(
     before: Option<&[Via]>,
     after: Option<&[Via]>,
 ) -> Option<RouteChange> {
+    // The same vias name the same (a dry run compares every prefix a swap
+    // touched, most of them unchanged: no names formatted for those).
+    if before == after {
+        return None;
+    }
     let names = |v: Option<&[Via]>| v.map(|v| via_names(cfg, tunnels, v)).unwrap_or_default();
     let (from, to) = (names(before), names(after));
     (from != to).then_some(RouteChange {
