@@ -114,17 +114,28 @@ async fn delete_ours(handle: &Handle) {
     }
 }
 
-/// Installs the rules, replacing any left by an earlier run.
+/// Installs the rules, replacing any left by an earlier run. A rule that is
+/// there already is fine: every gateway on the host installs the same two,
+/// and one starting at the same moment may add it between our delete and
+/// our add (the kernel then refuses ours as existing: EEXIST).
 pub async fn install_rules(handle: &Handle) -> Result<(), rtnetlink::Error> {
     delete_ours(handle).await;
     for v6 in [false, true] {
         for rule in rules(v6) {
             let mut request = handle.rule().add();
             *request.message_mut() = rule;
-            request.execute().await?;
+            match request.execute().await {
+                Err(e) if already_there(&e) => {}
+                other => other?,
+            }
         }
     }
     Ok(())
+}
+
+/// Whether the kernel refused an add because the same rule exists.
+fn already_there(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.to_io().kind() == io::ErrorKind::AlreadyExists)
 }
 
 /// Removes the rules unless routes of another device are still in our
@@ -171,6 +182,23 @@ mod tests {
         assert_eq!(table_for(&"::/0".parse().unwrap()), TABLE);
         assert_eq!(table_for(&"10.0.0.0/8".parse().unwrap()), 254);
         assert_eq!(table_for(&"::/1".parse().unwrap()), 254);
+    }
+
+    /// Two gateways starting together on one host: the second's add finds
+    /// the first's rule (the HA lab's two customer gateways share a
+    /// namespace; one of them failed to start with "File exists").
+    #[test]
+    fn a_rule_that_is_there_already_is_no_error() {
+        let refused = |errno: i32| {
+            let mut e = rtnetlink::Error::NetlinkError(Default::default());
+            if let rtnetlink::Error::NetlinkError(m) = &mut e {
+                m.code = std::num::NonZeroI32::new(-errno);
+            }
+            e
+        };
+        assert!(already_there(&refused(libc::EEXIST)));
+        assert!(!already_there(&refused(libc::EPERM)));
+        assert!(!already_there(&rtnetlink::Error::RequestFailed));
     }
 
     #[test]
