@@ -549,8 +549,7 @@ impl Gateway {
             Job::Apply { .. } => return,
         };
         if let Some(overlay) = &overlay {
-            let limit = self.settings.changes_shown;
-            changes.verdicts = Some(self.speaker.verdict_changes(overlay, limit));
+            changes.verdicts = Some(self.speaker.verdict_changes(overlay));
         }
         let reply = if install {
             // A swap checked clean: installed now, answered when applied,

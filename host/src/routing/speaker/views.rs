@@ -199,9 +199,9 @@ impl Speaker {
 
     /// The routes whose import verdict or attributes the dry run's
     /// `overlay` changes, for people: "PREFIX over TUNNEL: before ->
-    /// after" (the first `limit`, in prefix order, of those the overlay
-    /// kept: [`Speaker::dry_run_start`]), and how many in all.
-    pub fn verdict_changes(&self, overlay: &Overlay, limit: usize) -> (Vec<String>, usize) {
+    /// after" (the first in prefix order, as many as the overlay kept:
+    /// [`Speaker::dry_run_start`]), and how many in all.
+    pub fn verdict_changes(&self, overlay: &Overlay) -> (Vec<String>, usize) {
         let shown = overlay
             .first()
             .filter_map(|&(prefix, tunnel)| {
@@ -226,7 +226,6 @@ impl Speaker {
                     p.tunnel_name
                 ))
             })
-            .take(limit)
             .collect();
         (shown, overlay.len())
     }
