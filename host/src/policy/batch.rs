@@ -1,17 +1,19 @@
-//! The host's side of a batch crossing (`sitelink:policy@0.2.0`): routes
+//! The host's side of a batch crossing (`sitelink:policy@0.3.0`): routes
 //! and selection candidates as the host holds them (a prefix and an
 //! attribute set shared by `Arc`), and their encoding for a call, in which
 //! each distinct attribute set and each source of candidates is listed once
-//! and the routes point at them by index. A full table has a few thousand
-//! distinct sets for a million prefixes, so most of a batch crosses as a
-//! prefix and an index. Answers come back the same way and are checked
-//! here. This module owns the encoding only; it applies no policy.
+//! and the routes point at them by index; the sets' lists lie end to end
+//! in three pools, so that a batch crosses as a handful of lists however
+//! many sets it has. A full table has a few thousand distinct sets for a
+//! million prefixes, so most of a batch crosses as a prefix and an index.
+//! Answers come back the same way and are checked here. This module owns
+//! the encoding only; it applies no policy.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::bindings::wire;
-use super::bindings::{Attributes, CandidateSource, Prefix};
+use super::bindings::{AttributeSet, AttributeSets, Attributes, CandidateSource, Prefix};
 use crate::net_map::FastMap;
 
 /// A route: its prefix and its attributes, shared with the other routes
@@ -74,46 +76,114 @@ pub struct PrefixCandidates {
 }
 
 /// Attribute sets listed once each, keyed by their `Arc`'s address (the
-/// routes of one UPDATE share one).
-#[derive(Default)]
+/// routes of one UPDATE share one; the keys live no longer than the batch
+/// whose routes hold the `Arc`s), in the form they cross: fixed fields per
+/// set, lists end to end in three pools.
 struct Sets {
-    index: FastMap<*const Attributes, u32>,
-    list: Vec<Attributes>,
+    index: FastMap<usize, u32>,
+    /// The set the last route named: the next route of the same UPDATE
+    /// names it again, and needs no lookup.
+    last: Option<(usize, u32)>,
+    wire: AttributeSets,
 }
 
-impl Sets {
-    fn of(&mut self, attributes: &Arc<Attributes>) -> u32 {
-        let next = self.list.len() as u32;
-        *self
-            .index
-            .entry(Arc::as_ptr(attributes))
-            .or_insert_with(|| {
-                self.list.push(Attributes::clone(attributes));
-                next
-            })
+impl Default for Sets {
+    fn default() -> Sets {
+        Sets {
+            index: FastMap::default(),
+            last: None,
+            wire: AttributeSets {
+                sets: Vec::new(),
+                as_paths: Vec::new(),
+                communities: Vec::new(),
+                large_communities: Vec::new(),
+            },
+        }
     }
 }
 
-/// A filter call's input: each attribute set once, routes by index.
+impl Sets {
+    /// Empty, with the room it had, and room for `n` sets (a batch of `n`
+    /// routes has at most `n`).
+    fn clear(&mut self, n: usize) {
+        self.index.clear();
+        self.last = None;
+        let w = &mut self.wire;
+        w.sets.clear();
+        w.sets.reserve(n);
+        w.as_paths.clear();
+        w.communities.clear();
+        w.large_communities.clear();
+    }
+
+    fn of(&mut self, attributes: &Arc<Attributes>) -> u32 {
+        let key = Arc::as_ptr(attributes) as usize;
+        if let Some((last, i)) = self.last {
+            if last == key {
+                return i;
+            }
+        }
+        let wire = &mut self.wire;
+        let i = *self
+            .index
+            .entry(key)
+            .or_insert_with(|| wire.push(attributes));
+        self.last = Some((key, i));
+        i
+    }
+}
+
+impl AttributeSets {
+    /// Appends a set; returns its index.
+    fn push(&mut self, a: &Attributes) -> u32 {
+        let index = self.sets.len() as u32;
+        self.as_paths.extend_from_slice(&a.as_path);
+        self.communities.extend_from_slice(&a.communities);
+        self.large_communities
+            .extend_from_slice(&a.large_communities);
+        // A pool's length fits a u32: a batch is at most a few thousand
+        // routes, each within the bounds above.
+        let end = |pool: usize| u32::try_from(pool).unwrap_or(u32::MAX);
+        self.sets.push(AttributeSet {
+            next_hop: a.next_hop,
+            origin: a.origin,
+            med: a.med,
+            local_pref: a.local_pref,
+            as_path_end: end(self.as_paths.len()),
+            communities_end: end(self.communities.len()),
+            large_communities_end: end(self.large_communities.len()),
+        });
+        index
+    }
+}
+
+/// A filter call's input: each attribute set once, routes by index. A
+/// plugin keeps one from call to call: [`FilterInput::fill`] replaces the
+/// last batch and keeps the room it had, so that once the first batches
+/// have grown it a call allocates nothing to send its routes.
+#[derive(Default)]
 pub struct FilterInput {
-    pub attributes: Vec<Attributes>,
-    pub routes: Vec<wire::Route>,
+    sets: Sets,
+    routes: Vec<wire::Route>,
 }
 
 impl FilterInput {
-    pub fn of(routes: &[Route]) -> FilterInput {
-        let mut sets = Sets::default();
-        let routes = routes
-            .iter()
-            .map(|r| wire::Route {
-                prefix: r.prefix,
-                attributes: sets.of(&r.attributes),
-            })
-            .collect();
-        FilterInput {
-            attributes: sets.list,
-            routes,
-        }
+    /// Makes this the input for `routes`.
+    pub fn fill(&mut self, routes: &[Route]) {
+        self.sets.clear(routes.len());
+        self.routes.clear();
+        self.routes.extend(routes.iter().map(|r| wire::Route {
+            prefix: r.prefix,
+            attributes: self.sets.of(&r.attributes),
+        }));
+    }
+
+    pub fn attributes(&self) -> &AttributeSets {
+        &self.sets.wire
+    }
+
+    pub fn routes(&self) -> &[wire::Route] {
+        &self.routes
     }
 }
 
@@ -229,7 +299,7 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, Str
 /// A selection call's input: each attribute set and each source of
 /// candidates once, candidates by index.
 pub struct SelectionInput {
-    pub attributes: Vec<Attributes>,
+    pub attributes: AttributeSets,
     pub vias: Vec<wire::Via>,
     pub prefixes: Vec<wire::PrefixCandidates>,
 }
@@ -237,6 +307,7 @@ pub struct SelectionInput {
 impl SelectionInput {
     pub fn of(input: &[PrefixCandidates]) -> SelectionInput {
         let mut sets = Sets::default();
+        sets.clear(input.iter().map(|p| p.candidates.len()).sum());
         let mut vias: Vec<wire::Via> = Vec::new();
         let mut via_index: FastMap<(CandidateSource, &str, Option<&str>), u32> = FastMap::default();
         let prefixes = input
@@ -266,7 +337,7 @@ impl SelectionInput {
             })
             .collect();
         SelectionInput {
-            attributes: sets.list,
+            attributes: sets.wire,
             vias,
             prefixes,
         }
@@ -303,11 +374,61 @@ mod tests {
         let routes: Vec<Route> = (0..6)
             .map(|n| Route::new(prefix(n), if n % 3 == 0 { b.clone() } else { a.clone() }))
             .collect();
-        let input = FilterInput::of(&routes);
-        assert_eq!(input.attributes, [(*b).clone(), (*a).clone()]);
-        let idx: Vec<u32> = input.routes.iter().map(|r| r.attributes).collect();
+        let mut input = FilterInput::default();
+        input.fill(&routes);
+        let sets = input.attributes();
+        assert_eq!(sets.sets.len(), 2);
+        assert_eq!(sets.sets[0].local_pref, Some(200));
+        assert_eq!(sets.sets[1].local_pref, Some(100));
+        let idx: Vec<u32> = input.routes().iter().map(|r| r.attributes).collect();
         assert_eq!(idx, [0, 1, 1, 0, 1, 1]);
-        assert_eq!(input.routes[4].prefix, prefix(4));
+        assert_eq!(input.routes()[4].prefix, prefix(4));
+        // Filled again, it holds the new batch only.
+        input.fill(&routes[1..3]);
+        assert_eq!(input.attributes().sets.len(), 1);
+        let idx: Vec<u32> = input.routes().iter().map(|r| r.attributes).collect();
+        assert_eq!(idx, [0, 0]);
+    }
+
+    #[test]
+    fn the_lists_of_every_set_lie_end_to_end_in_the_pools() {
+        let large = |n: u32| LargeCommunity {
+            global_admin: n,
+            local_data1: 0,
+            local_data2: 0,
+        };
+        let set = |path: Vec<u32>, communities: Vec<u32>, large: Vec<LargeCommunity>| {
+            Arc::new(Attributes {
+                next_hop: Some(IpAddress::V4(7)),
+                as_path: path,
+                origin: Origin::Egp,
+                med: Some(5),
+                local_pref: None,
+                communities,
+                large_communities: large,
+            })
+        };
+        let routes = [
+            Route::new(prefix(0), set(vec![1, 2], vec![], vec![large(9)])),
+            Route::new(prefix(1), set(vec![], vec![10, 11, 12], vec![])),
+            Route::new(prefix(2), set(vec![3], vec![13], vec![large(8), large(7)])),
+        ];
+        let mut input = FilterInput::default();
+        input.fill(&routes);
+        let w = input.attributes();
+        assert_eq!(w.as_paths, [1, 2, 3]);
+        assert_eq!(w.communities, [10, 11, 12, 13]);
+        assert_eq!(w.large_communities, [large(9), large(8), large(7)]);
+        let ends: Vec<(u32, u32, u32)> = w
+            .sets
+            .iter()
+            .map(|s| (s.as_path_end, s.communities_end, s.large_communities_end))
+            .collect();
+        assert_eq!(ends, [(2, 0, 1), (2, 3, 1), (3, 4, 3)]);
+        assert!(w.sets.iter().all(|s| s.next_hop == Some(IpAddress::V4(7))
+            && s.origin == Origin::Egp
+            && s.med == Some(5)
+            && s.local_pref.is_none()));
     }
 
     #[test]
@@ -382,7 +503,7 @@ mod tests {
             },
         ];
         let w = SelectionInput::of(&input);
-        assert_eq!(w.attributes.len(), 1);
+        assert_eq!(w.attributes.sets.len(), 1);
         assert_eq!(w.vias.len(), 2);
         assert_eq!(w.vias[1].tunnel.as_deref(), Some("t2"));
         let vias: Vec<Vec<u32>> = w

@@ -10,7 +10,7 @@ use std::path::Path;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::{PluginError, Slot};
+use super::{PluginError, Slot, CONTRACT_VERSION};
 
 /// Reads `path` and makes sure it looks like a component (not something
 /// else, not a core module).
@@ -61,25 +61,30 @@ const WASI: &[&str] = &[
     "wasi:sockets/",
 ];
 
-/// The policy interfaces the host provides to plugins.
+/// The policy interfaces the host provides to plugins (unversioned).
 const HOST: &[&str] = &[
-    "sitelink:policy/log@0.2.",
-    "sitelink:policy/params@0.2.",
-    "sitelink:policy/types@0.2.",
+    "sitelink:policy/log",
+    "sitelink:policy/params",
+    "sitelink:policy/types",
 ];
 
-/// An interface name without its version: `a:b/c@1.2.3` → `a:b/c`.
-fn unversioned(name: &str) -> &str {
-    name.split('@').next().unwrap_or(name)
+/// Whether a plugin's `version` of the contract is the host's (the same
+/// 0.MINOR: [`CONTRACT_VERSION`]).
+fn compatible(version: &str) -> bool {
+    let minor = |v: &str| v.split('.').take(2).map(str::to_string).collect::<Vec<_>>();
+    minor(version) == minor(CONTRACT_VERSION)
 }
 
-/// Whether `exports` holds `wanted` (`pkg/iface@0.2.0`) at a compatible
-/// version (0.2.x).
+/// Whether `name` (`pkg/iface@VERSION`) is `wanted` (`pkg/iface`) at a
+/// compatible version.
+fn is(name: &str, wanted: &str) -> bool {
+    name.split_once('@')
+        .is_some_and(|(n, v)| n == wanted && compatible(v))
+}
+
+/// Whether `exports` holds `wanted` (`pkg/iface`) at a compatible version.
 fn has(exports: &[String], wanted: &str) -> bool {
-    exports.iter().any(|e| {
-        e.split_once('@')
-            .is_some_and(|(n, v)| n == unversioned(wanted) && v.starts_with("0.2."))
-    })
+    exports.iter().any(|e| is(e, wanted))
 }
 
 /// Checks the component's imports and exports against `slot`.
@@ -98,7 +103,7 @@ pub(crate) fn world(
             n.strip_prefix("sitelink:policy/")
                 .and_then(|n| n.split_once('@'))
                 .map(|(_, v)| v.to_string())
-                .filter(|v| !v.starts_with("0.2."))
+                .filter(|v| !compatible(v))
         });
     if let Some(found) = old {
         return Err(PluginError::OldContract {
@@ -110,7 +115,7 @@ pub(crate) fn world(
         let known = WASI
             .iter()
             .any(|w| import.starts_with(w) && import.contains("@0.2."))
-            || HOST.iter().any(|h| import.starts_with(h));
+            || HOST.iter().any(|h| is(import, h));
         if !known {
             return Err(PluginError::UnknownImport {
                 path: path.to_path_buf(),
@@ -119,13 +124,12 @@ pub(crate) fn world(
         }
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    let about = "sitelink:policy/about@0.2.0";
-    let mut missing: Vec<&str> = Vec::new();
-    if !has(&exports, about) {
-        missing.push(about);
-    }
-    if !has(&exports, slot.interface()) {
-        missing.push(slot.interface());
+    let versioned = |name: &str| format!("{name}@{CONTRACT_VERSION}");
+    let mut missing: Vec<String> = Vec::new();
+    for wanted in ["sitelink:policy/about", slot.interface()] {
+        if !has(&exports, wanted) {
+            missing.push(versioned(wanted));
+        }
     }
     if missing.is_empty() {
         return Ok(());
@@ -150,7 +154,7 @@ pub(crate) fn world(
         [other] => detail.push_str(&format!(
             "; it looks like a {other} plugin (it exports {}): put it in [plugins.{other}], \
              or build it for world `{slot}`",
-            other.interface()
+            versioned(other.interface())
         )),
         _ => detail.push_str(&format!(
             "; it exports the interfaces of the {} worlds: build it for world `{slot}`",
@@ -186,14 +190,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_match_within_0_2() {
-        let e = vec!["sitelink:policy/about@0.2.3".to_string()];
-        assert!(has(&e, "sitelink:policy/about@0.2.0"));
-        assert!(!has(&e, "sitelink:policy/abo@0.2.0"));
-        let e = vec!["sitelink:policy/about@0.1.0".to_string()];
-        assert!(!has(&e, "sitelink:policy/about@0.2.0"));
+    fn versions_match_within_the_host_minor() {
+        assert_eq!(CONTRACT_VERSION, "0.3.0");
+        let e = vec!["sitelink:policy/about@0.3.7".to_string()];
+        assert!(has(&e, "sitelink:policy/about"));
+        assert!(!has(&e, "sitelink:policy/abo"));
+        for old in ["0.2.0", "0.1.0", "0.30.0", "1.3.0"] {
+            let e = vec![format!("sitelink:policy/about@{old}")];
+            assert!(!has(&e, "sitelink:policy/about"), "{old}");
+        }
         let e = vec!["sitelink:policy/about".to_string()];
-        assert!(!has(&e, "sitelink:policy/about@0.2.0"));
+        assert!(!has(&e, "sitelink:policy/about"));
     }
 
     #[test]

@@ -138,7 +138,10 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     })?;
     l.allow_shadowing(false);
     // The shared types: an interface of types only, an empty instance.
-    l.instance("sitelink:policy/types@0.2.0")?;
+    l.instance(&format!(
+        "sitelink:policy/types@{}",
+        super::CONTRACT_VERSION
+    ))?;
     log::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)?;
     params::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)?;
     Ok(l)

@@ -38,7 +38,7 @@ pub use slots::{
 };
 
 /// The version of `wit/policy.wit` this host speaks (`sitelink:policy@…`).
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// A plugin slot: which world of `wit/policy.wit` a plugin must export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,12 +65,12 @@ impl Slot {
         }
     }
 
-    /// The interface the world exports besides `about`.
+    /// The interface the world exports besides `about` (unversioned).
     pub(crate) fn interface(self) -> &'static str {
         match self {
-            Slot::BgpFilter => "sitelink:policy/filter@0.2.0",
-            Slot::RouteSelection => "sitelink:policy/selection@0.2.0",
-            Slot::Failover => "sitelink:policy/weights@0.2.0",
+            Slot::BgpFilter => "sitelink:policy/filter",
+            Slot::RouteSelection => "sitelink:policy/selection",
+            Slot::Failover => "sitelink:policy/weights",
         }
     }
 }
@@ -156,7 +156,7 @@ pub enum PluginError {
     #[error("plugin {} imports `{import}`, which the host does not provide: plugins get only sitelink:policy/log, sitelink:policy/params and an empty WASI 0.2; remove what pulls that import in and rebuild", path.display())]
     UnknownImport { path: PathBuf, import: String },
     /// A component built against an earlier version of the contract.
-    #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK (0.2 passes each attribute set once per batch; examples/plugins/README.md, \"From 0.1 to 0.2\", lists the changes)", path.display())]
+    #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK (a Rust plugin needs no change in most cases; examples/plugins/README.md, \"From 0.2 to 0.3\", lists the changes)", path.display())]
     OldContract { path: PathBuf, found: String },
     /// The component's imports or exports do not match the host's types.
     #[error("plugin {} does not match this host's contract (world {slot} of sitelink:policy@{CONTRACT_VERSION}, wit/policy.wit): {detail}; rebuild it against the gateway's wit/policy.wit", path.display())]

@@ -140,6 +140,8 @@ pub struct Plugin {
     label: Arc<str>,
     live: Option<Live>,
     instantiations: u64,
+    /// The last filter call's input buffers, kept for the next.
+    pub(super) filter_input: FilterInput,
 }
 
 impl PolicyEngine {
@@ -237,6 +239,7 @@ impl PolicyEngine {
             label: Arc::from(file.as_str()),
             live: None,
             instantiations: 0,
+            filter_input: FilterInput::default(),
         };
         let started = Instant::now();
         let startup = |fault| PluginError::Startup {
@@ -396,7 +399,7 @@ impl Plugin {
         peer: &Peer,
         input: &FilterInput,
     ) -> Result<wire::Verdicts, Fault> {
-        let (attributes, routes) = (&input.attributes, &input.routes);
+        let (attributes, routes) = (input.attributes(), input.routes());
         self.call(|store, b| match b {
             Bindings::BgpFilter(b) if export => b
                 .sitelink_policy_filter()

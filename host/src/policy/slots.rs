@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::batch::{self, FilterInput, PrefixCandidates, Route, SelectionInput, Verdict};
+use super::batch::{self, PrefixCandidates, Route, SelectionInput, Verdict};
 use super::bindings::{ConnectionHealth, IpAddress, Peer, Prefix};
 use super::shadow::Shadow;
 use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
@@ -498,8 +498,11 @@ impl Plugin {
         peer: &Peer,
         routes: &[Route],
     ) -> Result<Vec<Verdict>, Fault> {
-        let input = FilterInput::of(routes);
-        let answer = self.call_filter(direction == Direction::Export, peer, &input)?;
+        let mut input = std::mem::take(&mut self.filter_input);
+        input.fill(routes);
+        let answer = self.call_filter(direction == Direction::Export, peer, &input);
+        self.filter_input = input;
+        let answer = answer?;
         let checked = batch::verdicts(routes, answer).map_err(Fault::invalid)?;
         if let Some(excess) = &checked.excess {
             tracing::warn!(plugin = %self.info().name, peer = %peer.tunnel, ?direction,

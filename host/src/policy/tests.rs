@@ -348,16 +348,23 @@ fn refusals_name_the_file_and_the_fix() {
     let t = load_err(e, Slot::BgpFilter, "only_failover.wasm");
     assert!(t.contains("does not fit the bgp-filter slot"), "{t}");
     assert!(t.contains("looks like a failover plugin"), "{t}");
-    assert!(t.contains("sitelink:policy/filter@0.2.0"), "{t}");
-    // A failover plugin built for the previous contract (the fixture as it
-    // was before 0.2.0).
-    let t = load_err(e, Slot::Failover, "contract_0_1.wasm");
-    assert!(
-        t.contains("was built for sitelink:policy@0.1.0")
-            && t.contains("speaks sitelink:policy@0.2.0")
-            && t.contains("rebuild it"),
-        "{t}"
-    );
+    assert!(t.contains("sitelink:policy/filter@0.3.0"), "{t}");
+    // Failover plugins built for earlier contracts (the fixture as it was
+    // before 0.2.0 and before 0.3.0): their interfaces did not change, but
+    // the package's version did.
+    for (file, version) in [
+        ("contract_0_1.wasm", "0.1.0"),
+        ("contract_0_2.wasm", "0.2.0"),
+    ] {
+        let t = load_err(e, Slot::Failover, file);
+        assert!(
+            t.contains(&format!("was built for sitelink:policy@{version}"))
+                && t.contains("speaks sitelink:policy@0.3.0")
+                && t.contains("rebuild it")
+                && t.contains("From 0.2 to 0.3"),
+            "{t}"
+        );
+    }
     let t = load_err(e, Slot::Failover, "extra_import.wasm");
     assert!(t.contains("imports `sitelink:chaos/unknown`"), "{t}");
     let t = load_err(e, Slot::Failover, "big_memory.wasm");

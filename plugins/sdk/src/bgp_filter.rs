@@ -73,10 +73,11 @@ pub trait BgpFilter {
 pub fn __call<T: BgpFilter>(
     export: bool,
     peer: Peer,
-    attributes: Vec<Attributes>,
+    attributes: crate::types::WireSets,
     routes: Vec<crate::types::WireRoute>,
 ) -> wire::Verdicts {
     crate::params::require_declared(T::PARAMS);
+    let attributes = crate::types::views(&attributes);
     let filter = if export {
         T::export_filter
     } else {
@@ -132,7 +133,7 @@ macro_rules! export_bgp_filter {
             {
                 fn import_filter(
                     peer: $crate::bgp_filter::Peer,
-                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    attributes: $crate::types::WireSets,
                     routes: ::std::vec::Vec<$crate::types::WireRoute>,
                 ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
                 {
@@ -140,7 +141,7 @@ macro_rules! export_bgp_filter {
                 }
                 fn export_filter(
                     peer: $crate::bgp_filter::Peer,
-                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    attributes: $crate::types::WireSets,
                     routes: ::std::vec::Vec<$crate::types::WireRoute>,
                 ) -> $crate::__private::bgp_filter::exports::sitelink::policy::filter::Verdicts
                 {

@@ -1,8 +1,9 @@
 //! BGP communities as the routes carry them: standard ones (RFC 1997) as
 //! 32-bit values, `ASN << 16 | value` (what `"65000:100"` means), and large
 //! ones (RFC 8092) as three 32-bit numbers. Parse, format, test and change a
-//! route's communities without doing the bit arithmetic by hand (a `&Route`
-//! reads as its `&Attributes`; change a copy with `route.changed(|a| ...)`).
+//! route's communities without doing the bit arithmetic by hand (test a
+//! [`Route`](crate::types::Route) or [`Attributes`]; change a copy with
+//! `route.changed(|a| ...)`).
 //!
 //! ```
 //! use sitelink_plugin::community;
@@ -12,7 +13,43 @@
 //! assert_eq!(community::format(community::new(65000, 100)), "65000:100");
 //! ```
 
-use crate::types::{Attributes, LargeCommunity};
+use crate::types::{AttributeView, Attributes, LargeCommunity, Route};
+
+/// What carries communities: a route, its attributes, or a copy of them
+/// being changed.
+pub trait Communities {
+    /// The standard communities.
+    fn standard(&self) -> &[u32];
+    /// The large communities.
+    fn large(&self) -> &[LargeCommunity];
+}
+
+impl Communities for Attributes {
+    fn standard(&self) -> &[u32] {
+        &self.communities
+    }
+    fn large(&self) -> &[LargeCommunity] {
+        &self.large_communities
+    }
+}
+
+impl Communities for AttributeView<'_> {
+    fn standard(&self) -> &[u32] {
+        self.communities
+    }
+    fn large(&self) -> &[LargeCommunity] {
+        self.large_communities
+    }
+}
+
+impl Communities for Route<'_> {
+    fn standard(&self) -> &[u32] {
+        self.communities
+    }
+    fn large(&self) -> &[LargeCommunity] {
+        self.large_communities
+    }
+}
 
 /// NO_EXPORT (RFC 1997): do not advertise beyond the AS.
 pub const NO_EXPORT: u32 = 0xFFFF_FF01;
@@ -52,13 +89,13 @@ pub fn format_large(c: &LargeCommunity) -> String {
 }
 
 /// Whether the route carries community `c`.
-pub fn has(route: &Attributes, c: u32) -> bool {
-    route.communities.contains(&c)
+pub fn has(route: &(impl Communities + ?Sized), c: u32) -> bool {
+    route.standard().contains(&c)
 }
 
 /// Whether the route carries the large community `c`.
-pub fn has_large(route: &Attributes, c: &LargeCommunity) -> bool {
-    route.large_communities.contains(c)
+pub fn has_large(route: &(impl Communities + ?Sized), c: &LargeCommunity) -> bool {
+    route.large().contains(c)
 }
 
 /// Adds community `c` to the route (once).
@@ -121,5 +158,13 @@ mod tests {
         add_large(&mut r, large);
         assert_eq!(r.large_communities.len(), 1);
         assert!(has_large(&r, &large));
+        let prefix = crate::types::Prefix {
+            address: crate::types::IpAddress::V4(0x0a00_0000),
+            length: 8,
+        };
+        let view = AttributeView::from(&r);
+        let seen = Route::new(prefix, &view);
+        assert!(has(&seen, NO_EXPORT) && has_large(&seen, &large));
+        assert!(!has(seen.attributes, new(65000, 1)));
     }
 }

@@ -1,6 +1,6 @@
 //! `sitelink-plugin`: the SDK for sitelink policy plugins (WebAssembly
 //! components for `wasm32-wasip2` that export one world of
-//! `sitelink:policy@0.2.0`, see `wit/policy.wit`).
+//! `sitelink:policy@0.3.0`, see `wit/policy.wit`).
 //!
 //! A plugin is one trait impl and one macro line:
 //!

@@ -56,11 +56,12 @@ pub trait RouteSelection {
 /// sends one) traps the call.
 #[doc(hidden)]
 pub fn __call<T: RouteSelection>(
-    attributes: Vec<Attributes>,
+    attributes: crate::types::WireSets,
     vias: Vec<wire::Via>,
     prefixes: Vec<wire::PrefixCandidates>,
 ) -> Vec<Vec<u32>> {
     crate::params::require_declared(T::PARAMS);
+    let attributes = crate::types::views(&attributes);
     let views = prefixes
         .iter()
         .map(|p| PrefixCandidates {
@@ -108,7 +109,7 @@ macro_rules! export_route_selection {
                 for __SitelinkPlugin
             {
                 fn select(
-                    attributes: ::std::vec::Vec<$crate::types::Attributes>,
+                    attributes: $crate::types::WireSets,
                     vias: ::std::vec::Vec<
                         $crate::__private::route_selection::exports::sitelink::policy::selection::Via,
                     >,

@@ -110,7 +110,7 @@ pub fn check(route: &Route, cfg: &Config) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sitelink_plugin::types::{no_attributes, Attributes};
+    use sitelink_plugin::types::{no_attributes, AttributeView, Attributes};
 
     /// `check` on a route for `prefix` with an AS path of `path` hops.
     fn check_route(prefix: &str, path: usize, cfg: &Config) -> Result<(), String> {
@@ -118,6 +118,7 @@ mod tests {
             as_path: vec![64512; path],
             ..no_attributes()
         };
+        let a = AttributeView::from(&a);
         check(&Route::new(net::parse_prefix(prefix).unwrap(), &a), cfg)
     }
 

@@ -97,7 +97,7 @@ pub fn apply(route: Route<'_>, map: &[(Community, u32)]) -> Verdict {
 mod tests {
     use super::*;
     use sitelink_plugin::net;
-    use sitelink_plugin::types::{no_attributes, Attributes};
+    use sitelink_plugin::types::{no_attributes, AttributeView, Attributes};
 
     fn attrs(communities: Vec<u32>, large: Vec<LargeCommunity>, lp: Option<u32>) -> Attributes {
         Attributes {
@@ -111,6 +111,7 @@ mod tests {
 
     /// `apply` on a route of 10.1.0.0/16 with attributes `a`.
     fn apply_to(a: Attributes, map: &[(Community, u32)]) -> Verdict {
+        let a = AttributeView::from(&a);
         apply(
             Route::new(net::parse_prefix("10.1.0.0/16").unwrap(), &a),
             map,
@@ -190,6 +191,7 @@ mod tests {
         params::set_for_test(&[("map", "64512:100=200")]);
         let a = attrs(vec![C100], vec![], None);
         let prefix = net::parse_prefix("10.1.0.0/16").unwrap();
+        let a = AttributeView::from(&a);
         let verdicts = CommunityLocalPref::import_filter(peer(), vec![Route::new(prefix, &a)]);
         assert_eq!(
             verdicts,

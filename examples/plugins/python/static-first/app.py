@@ -22,14 +22,16 @@ class Selection(exports.Selection):
         return True
 
     def select(self, attributes, vias, prefixes):
-        # Candidates point at their attribute set and their via by index.
+        # Candidates point at their attribute set and their via by index
+        # (a set's fixed fields are in `attributes.sets`, its lists in the
+        # batch's pools).
         logic.check_params(params.entries())
         return [
             logic.select(
                 [
                     (
                         vias[c.via].source == selection.Source.STATIC_ROUTE,
-                        attributes[c.attributes].local_pref,
+                        attributes.sets[c.attributes].local_pref,
                     )
                     for c in p.candidates
                 ]

@@ -16,6 +16,7 @@ build extra_import.wasm extra-import
 build start_loop.wasm start-loop
 # 1 GiB of initial linear memory: refused by the host's memory cap at load.
 build big_memory.wasm "" "-C link-arg=--initial-memory=1073741824"
-# contract_0_1.wasm is only_failover.wasm as built for sitelink:policy@0.1.0
-# (before 0.2.0): kept as it is, to test the refusal of an old plugin.
+# contract_0_1.wasm and contract_0_2.wasm are only_failover.wasm as built for
+# sitelink:policy@0.1.0 and @0.2.0: kept as they are, to test the refusal of
+# an old plugin.
 ls -l ./*.wasm

@@ -49,7 +49,7 @@ fn key(c: &Candidate) -> (Reverse<u32>, usize, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{no_attributes, Attributes, IpAddress, Prefix, Route};
+    use crate::types::{no_attributes, AttributeView, Attributes, IpAddress, Prefix, Route};
 
     /// Candidates over attribute sets that live as long as the test.
     fn cand(source: Source, lp: Option<u32>, path: usize, med: Option<u32>) -> Candidate<'static> {
@@ -59,6 +59,7 @@ mod tests {
             local_pref: lp,
             ..no_attributes()
         }));
+        let attributes: &'static AttributeView = Box::leak(Box::new(attributes.into()));
         let prefix = Prefix {
             address: IpAddress::V4(0x0a00_0000),
             length: 16,

@@ -36,7 +36,7 @@ sitelink_plugin::export_bgp_filter!(Plugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sitelink_plugin::types::{no_attributes, Attributes, IpAddress, Prefix};
+    use sitelink_plugin::types::{no_attributes, AttributeView, Attributes, IpAddress, Prefix};
 
     /// `decide` on a route of 10.1.0.0/24 with an AS path of `path` hops.
     fn decide_path(path: usize, max_len: usize) -> Verdict {
@@ -48,6 +48,7 @@ mod tests {
             address: IpAddress::V4(0x0a01_0000),
             length: 24,
         };
+        let attributes = AttributeView::from(&attributes);
         decide(&Route::new(prefix, &attributes), max_len)
     }
 

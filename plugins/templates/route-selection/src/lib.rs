@@ -39,7 +39,7 @@ sitelink_plugin::export_route_selection!(Plugin);
 mod tests {
     use super::*;
     use sitelink_plugin::route_selection::Candidate;
-    use sitelink_plugin::types::{no_attributes, Attributes, IpAddress, Prefix, Route};
+    use sitelink_plugin::types::{no_attributes, AttributeView, Attributes, IpAddress, Prefix, Route};
 
     const PREFIX: Prefix = Prefix {
         address: IpAddress::V4(0x0a01_0000),
@@ -53,7 +53,7 @@ mod tests {
         }
     }
 
-    fn candidate(source: Source, attributes: &Attributes) -> Candidate<'_> {
+    fn candidate<'a>(source: Source, attributes: &'a AttributeView<'a>) -> Candidate<'a> {
         Candidate {
             source,
             connection: "office",
@@ -72,6 +72,11 @@ mod tests {
     #[test]
     fn statics_first_then_the_highest_local_pref() {
         let (none, lp100, lp200) = (local_pref(None), local_pref(Some(100)), local_pref(Some(200)));
+        let (none, lp100, lp200) = (
+            AttributeView::from(&none),
+            AttributeView::from(&lp100),
+            AttributeView::from(&lp200),
+        );
         let p = prefix(vec![
             candidate(Source::Bgp, &lp200),
             candidate(Source::StaticRoute, &none),

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
     export_macro_name: "export_failover_world",
     default_bindings_module: "::sitelink_plugin_world_failover",
     with: {
-        "sitelink:policy/log@0.2.0": sitelink_plugin_world_bgp_filter::sitelink::policy::log,
-        "sitelink:policy/params@0.2.0": sitelink_plugin_world_bgp_filter::sitelink::policy::params,
+        "sitelink:policy/log@0.3.0": sitelink_plugin_world_bgp_filter::sitelink::policy::log,
+        "sitelink:policy/params@0.3.0": sitelink_plugin_world_bgp_filter::sitelink::policy::params,
     },
 });

@@ -10,8 +10,8 @@ wit_bindgen::generate!({
     export_macro_name: "export_route_selection_world",
     default_bindings_module: "::sitelink_plugin_world_route_selection",
     with: {
-        "sitelink:policy/types@0.2.0": sitelink_plugin_world_bgp_filter::sitelink::policy::types,
-        "sitelink:policy/log@0.2.0": sitelink_plugin_world_bgp_filter::sitelink::policy::log,
-        "sitelink:policy/params@0.2.0": sitelink_plugin_world_bgp_filter::sitelink::policy::params,
+        "sitelink:policy/types@0.3.0": sitelink_plugin_world_bgp_filter::sitelink::policy::types,
+        "sitelink:policy/log@0.3.0": sitelink_plugin_world_bgp_filter::sitelink::policy::log,
+        "sitelink:policy/params@0.3.0": sitelink_plugin_world_bgp_filter::sitelink::policy::params,
     },
 });

@@ -13,9 +13,9 @@ wit_bindgen::generate!({
     inline: "
         package sitelink:chaos;
         world chaos {
-            include sitelink:policy/failover@0.2.0;
-            include sitelink:policy/route-selection@0.2.0;
-            include sitelink:policy/bgp-filter@0.2.0;
+            include sitelink:policy/failover@0.3.0;
+            include sitelink:policy/route-selection@0.3.0;
+            include sitelink:policy/bgp-filter@0.3.0;
         }
     ",
     world: "sitelink:chaos/chaos",
@@ -32,9 +32,9 @@ wit_bindgen::generate!({
         }
         world chaos {
             import unknown;
-            include sitelink:policy/failover@0.2.0;
-            include sitelink:policy/route-selection@0.2.0;
-            include sitelink:policy/bgp-filter@0.2.0;
+            include sitelink:policy/failover@0.3.0;
+            include sitelink:policy/route-selection@0.3.0;
+            include sitelink:policy/bgp-filter@0.3.0;
         }
     ",
     world: "sitelink:chaos/chaos",
@@ -44,7 +44,7 @@ wit_bindgen::generate!({
 #[cfg(feature = "only-failover")]
 wit_bindgen::generate!({
     path: "../../../../../wit",
-    world: "sitelink:policy/failover@0.2.0",
+    world: "sitelink:policy/failover@0.3.0",
     generate_all,
 });
 
@@ -172,7 +172,30 @@ mod other_slots {
     use super::*;
     use exports::sitelink::policy::filter::{self, Peer, Verdict, Verdicts};
     use exports::sitelink::policy::selection::{self, PrefixCandidates, Via};
-    use sitelink::policy::types::{Attributes, LargeCommunity, Route};
+    use sitelink::policy::types::{AttributeSet, AttributeSets, Attributes, LargeCommunity, Route};
+
+    /// Set `i` of a batch as an owned record: its lists are the pools'
+    /// slices between the previous set's ends and its own.
+    fn set(sets: &AttributeSets, i: u32) -> Attributes {
+        let i = i as usize;
+        let s = &sets.sets[i];
+        let before = |end: fn(&AttributeSet) -> u32| {
+            i.checked_sub(1).map_or(0, |p| end(&sets.sets[p]) as usize)
+        };
+        Attributes {
+            next_hop: s.next_hop,
+            as_path: sets.as_paths[before(|s| s.as_path_end)..s.as_path_end as usize].to_vec(),
+            origin: s.origin,
+            med: s.med,
+            local_pref: s.local_pref,
+            communities: sets.communities
+                [before(|s| s.communities_end)..s.communities_end as usize]
+                .to_vec(),
+            large_communities: sets.large_communities
+                [before(|s| s.large_communities_end)..s.large_communities_end as usize]
+                .to_vec(),
+        }
+    }
 
     impl selection::Guest for Chaos {
         /// No, unless the parameter `lone` is `install`: by default it is
@@ -183,7 +206,7 @@ mod other_slots {
         }
 
         fn select(
-            _attributes: Vec<Attributes>,
+            _attributes: AttributeSets,
             vias: Vec<Via>,
             prefixes: Vec<PrefixCandidates>,
         ) -> Vec<Vec<u32>> {
@@ -213,7 +236,7 @@ mod other_slots {
         }
     }
 
-    fn verdicts(peer: &Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
+    fn verdicts(peer: &Peer, attributes: AttributeSets, routes: Vec<Route>) -> Verdicts {
         common(&peer.connection);
         let mut changed: Vec<Attributes> = Vec::new();
         let mut out: Vec<Verdict> = routes
@@ -223,14 +246,14 @@ mod other_slots {
                 "bad-value" => Verdict::Modify(u32::MAX),
                 "reject" => Verdict::Reject,
                 "prepend" => {
-                    let mut a = attributes[r.attributes as usize].clone();
+                    let mut a = set(&attributes, r.attributes);
                     a.as_path.insert(0, peer.asn);
                     changed.push(a);
                     Verdict::Modify(changed.len() as u32 - 1)
                 }
                 // Answers past the contract's bounds.
                 "long-path" | "many-communities" | "many-large" | "many-sets" => {
-                    let mut a = attributes[r.attributes as usize].clone();
+                    let mut a = set(&attributes, r.attributes);
                     match peer.connection.as_str() {
                         "long-path" => a.as_path = vec![peer.asn; 10_000],
                         "many-communities" => a.communities = (0..100_000).collect(),
@@ -261,10 +284,10 @@ mod other_slots {
     }
 
     impl filter::Guest for Chaos {
-        fn import_filter(peer: Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
+        fn import_filter(peer: Peer, attributes: AttributeSets, routes: Vec<Route>) -> Verdicts {
             verdicts(&peer, attributes, routes)
         }
-        fn export_filter(peer: Peer, attributes: Vec<Attributes>, routes: Vec<Route>) -> Verdicts {
+        fn export_filter(peer: Peer, attributes: AttributeSets, routes: Vec<Route>) -> Verdicts {
             verdicts(&peer, attributes, routes)
         }
     }
