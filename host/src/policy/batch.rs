@@ -76,9 +76,10 @@ pub struct PrefixCandidates {
 }
 
 /// Attribute sets listed once each, keyed by their `Arc`'s address (the
-/// routes of one UPDATE share one; the keys live no longer than the batch
-/// whose routes hold the `Arc`s), in the form they cross: fixed fields per
-/// set, lists end to end in three pools.
+/// routes of one UPDATE share one), in the form they cross: fixed fields
+/// per set, lists end to end in three pools. The index is cleared at each
+/// batch: an address is compared only while the batch's routes hold its
+/// `Arc`, and kept as a number, so that a plugin may keep the buffers.
 struct Sets {
     index: FastMap<usize, u32>,
     /// The set the last route named: the next route of the same UPDATE
@@ -103,6 +104,13 @@ impl Default for Sets {
 }
 
 impl Sets {
+    /// Empty, with room for `n` sets.
+    fn with_room(n: usize) -> Sets {
+        let mut sets = Sets::default();
+        sets.clear(n);
+        sets
+    }
+
     /// Empty, with the room it had, and room for `n` sets (a batch of `n`
     /// routes has at most `n`).
     fn clear(&mut self, n: usize) {
@@ -136,22 +144,25 @@ impl Sets {
 impl AttributeSets {
     /// Appends a set; returns its index.
     fn push(&mut self, a: &Attributes) -> u32 {
-        let index = self.sets.len() as u32;
+        // A batch is at most FILTER_CHUNK routes (or a selection call's
+        // candidates), each set within MAX_AS_PATH, MAX_COMMUNITIES and
+        // MAX_LARGE_COMMUNITIES: the counts fit a u32 with room to spare.
+        // Were one to saturate, the plugin would trap on the ends and the
+        // default would answer the call.
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let index = count(self.sets.len());
         self.as_paths.extend_from_slice(&a.as_path);
         self.communities.extend_from_slice(&a.communities);
         self.large_communities
             .extend_from_slice(&a.large_communities);
-        // A pool's length fits a u32: a batch is at most a few thousand
-        // routes, each within the bounds above.
-        let end = |pool: usize| u32::try_from(pool).unwrap_or(u32::MAX);
         self.sets.push(AttributeSet {
             next_hop: a.next_hop,
             origin: a.origin,
             med: a.med,
             local_pref: a.local_pref,
-            as_path_end: end(self.as_paths.len()),
-            communities_end: end(self.communities.len()),
-            large_communities_end: end(self.large_communities.len()),
+            as_path_end: count(self.as_paths.len()),
+            communities_end: count(self.communities.len()),
+            large_communities_end: count(self.large_communities.len()),
         });
         index
     }
@@ -306,8 +317,7 @@ pub struct SelectionInput {
 
 impl SelectionInput {
     pub fn of(input: &[PrefixCandidates]) -> SelectionInput {
-        let mut sets = Sets::default();
-        sets.clear(input.iter().map(|p| p.candidates.len()).sum());
+        let mut sets = Sets::with_room(input.iter().map(|p| p.candidates.len()).sum());
         let mut vias: Vec<wire::Via> = Vec::new();
         let mut via_index: FastMap<(CandidateSource, &str, Option<&str>), u32> = FastMap::default();
         let prefixes = input
@@ -383,9 +393,14 @@ mod tests {
         let idx: Vec<u32> = input.routes().iter().map(|r| r.attributes).collect();
         assert_eq!(idx, [0, 1, 1, 0, 1, 1]);
         assert_eq!(input.routes()[4].prefix, prefix(4));
-        // Filled again, it holds the new batch only.
+        // Filled again, it holds the new batch only: one set, its lists
+        // alone in the pools.
         input.fill(&routes[1..3]);
-        assert_eq!(input.attributes().sets.len(), 1);
+        let sets = input.attributes();
+        assert_eq!(sets.sets.len(), 1);
+        assert_eq!(sets.as_paths, [65000, 65010]);
+        assert_eq!(sets.sets[0].as_path_end, 2);
+        assert!(sets.communities.is_empty() && sets.large_communities.is_empty());
         let idx: Vec<u32> = input.routes().iter().map(|r| r.attributes).collect();
         assert_eq!(idx, [0, 0]);
     }

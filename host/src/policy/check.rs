@@ -71,8 +71,10 @@ const HOST: &[&str] = &[
 /// Whether a plugin's `version` of the contract is the host's (the same
 /// 0.MINOR: [`CONTRACT_VERSION`]).
 fn compatible(version: &str) -> bool {
-    let minor = |v: &str| v.split('.').take(2).map(str::to_string).collect::<Vec<_>>();
-    minor(version) == minor(CONTRACT_VERSION)
+    version
+        .split('.')
+        .take(2)
+        .eq(CONTRACT_VERSION.split('.').take(2))
 }
 
 /// Whether `name` (`pkg/iface@VERSION`) is `wanted` (`pkg/iface`) at a
@@ -191,7 +193,6 @@ mod tests {
 
     #[test]
     fn versions_match_within_the_host_minor() {
-        assert_eq!(CONTRACT_VERSION, "0.3.0");
         let e = vec!["sitelink:policy/about@0.3.7".to_string()];
         assert!(has(&e, "sitelink:policy/about"));
         assert!(!has(&e, "sitelink:policy/abo"));

@@ -156,7 +156,7 @@ pub enum PluginError {
     #[error("plugin {} imports `{import}`, which the host does not provide: plugins get only sitelink:policy/log, sitelink:policy/params and an empty WASI 0.2; remove what pulls that import in and rebuild", path.display())]
     UnknownImport { path: PathBuf, import: String },
     /// A component built against an earlier version of the contract.
-    #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK (a Rust plugin needs no change in most cases; examples/plugins/README.md, \"From 0.2 to 0.3\", lists the changes)", path.display())]
+    #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK, after the changes examples/plugins/README.md lists from its version on (\"From 0.1 to 0.2\", \"From 0.2 to 0.3\")", path.display())]
     OldContract { path: PathBuf, found: String },
     /// The component's imports or exports do not match the host's types.
     #[error("plugin {} does not match this host's contract (world {slot} of sitelink:policy@{CONTRACT_VERSION}, wit/policy.wit): {detail}; rebuild it against the gateway's wit/policy.wit", path.display())]

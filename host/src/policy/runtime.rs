@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
-use super::batch::{FilterInput, SelectionInput};
+use super::batch::{FilterInput, Route, SelectionInput};
 use super::bindings::{bgp_filter, failover, route_selection};
 use super::bindings::{wire, ConnectionHealth, Peer};
 use super::host::{self, HostState, MemoryCapExceeded};
@@ -141,7 +141,7 @@ pub struct Plugin {
     live: Option<Live>,
     instantiations: u64,
     /// The last filter call's input buffers, kept for the next.
-    pub(super) filter_input: FilterInput,
+    filter_input: FilterInput,
 }
 
 impl PolicyEngine {
@@ -392,8 +392,24 @@ impl Plugin {
         })
     }
 
-    /// The plugin's raw answer to a filter (not validated).
+    /// The plugin's raw answer to a filter over `routes` (not validated).
     pub(crate) fn call_filter(
+        &mut self,
+        export: bool,
+        peer: &Peer,
+        routes: &[Route],
+    ) -> Result<wire::Verdicts, Fault> {
+        // The batch is encoded into the buffers the last call left, taken
+        // out of `self` for the call, which borrows all of it, and put
+        // back whatever the answer.
+        let mut input = std::mem::take(&mut self.filter_input);
+        input.fill(routes);
+        let answer = self.filter_call(export, peer, &input);
+        self.filter_input = input;
+        answer
+    }
+
+    fn filter_call(
         &mut self,
         export: bool,
         peer: &Peer,

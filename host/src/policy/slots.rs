@@ -498,11 +498,7 @@ impl Plugin {
         peer: &Peer,
         routes: &[Route],
     ) -> Result<Vec<Verdict>, Fault> {
-        let mut input = std::mem::take(&mut self.filter_input);
-        input.fill(routes);
-        let answer = self.call_filter(direction == Direction::Export, peer, &input);
-        self.filter_input = input;
-        let answer = answer?;
+        let answer = self.call_filter(direction == Direction::Export, peer, routes)?;
         let checked = batch::verdicts(routes, answer).map_err(Fault::invalid)?;
         if let Some(excess) = &checked.excess {
             tracing::warn!(plugin = %self.info().name, peer = %peer.tunnel, ?direction,

@@ -279,9 +279,19 @@ fn filter_slot_checks_verdicts() {
     peer.connection = "prepend".into();
     let v = slot.export_filter(&peer, &routes);
     assert_eq!(v.by, DecidedBy::Plugin);
-    assert!(
-        matches!(&v.verdicts[0], Verdict::Modify(r) if r.as_path.len() == routes[0].as_path.len() + 1)
-    );
+    // Every route's own set came back whole, the peer's ASN in front: the
+    // guest read each set's slice of the pools, not its neighbour's.
+    assert_eq!(v.verdicts.len(), routes.len());
+    for (verdict, route) in v.verdicts.iter().zip(&routes) {
+        let Verdict::Modify(a) = verdict else {
+            panic!("not modified: {verdict:?}");
+        };
+        assert_eq!(a.as_path[1..], route.as_path[..]);
+        assert_eq!(a.as_path[0], peer.asn);
+        assert_eq!(a.communities, route.communities);
+        assert_eq!(a.large_communities, route.large_communities);
+        assert_eq!((a.med, a.local_pref), (route.med, route.local_pref));
+    }
     for (trigger, says) in [
         ("bad-value", "modify names attribute set 4294967295"),
         ("bad-len", "49 verdicts for 50 routes"),

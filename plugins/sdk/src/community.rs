@@ -44,10 +44,10 @@ impl Communities for AttributeView<'_> {
 
 impl Communities for Route<'_> {
     fn standard(&self) -> &[u32] {
-        self.communities
+        self.attributes.standard()
     }
     fn large(&self) -> &[LargeCommunity] {
-        self.large_communities
+        self.attributes.large()
     }
 }
 
@@ -89,12 +89,12 @@ pub fn format_large(c: &LargeCommunity) -> String {
 }
 
 /// Whether the route carries community `c`.
-pub fn has(route: &(impl Communities + ?Sized), c: u32) -> bool {
+pub fn has(route: &impl Communities, c: u32) -> bool {
     route.standard().contains(&c)
 }
 
 /// Whether the route carries the large community `c`.
-pub fn has_large(route: &(impl Communities + ?Sized), c: &LargeCommunity) -> bool {
+pub fn has_large(route: &impl Communities, c: &LargeCommunity) -> bool {
     route.large().contains(c)
 }
 

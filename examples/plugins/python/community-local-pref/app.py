@@ -22,6 +22,11 @@ def attribute_sets(batch):
     to its own."""
     path = communities = large = 0
     for s in batch.sets:
+        # Ends out of order or past a pool (the gateway never sends them)
+        # raise, as the Rust SDK traps, rather than slice short.
+        assert path <= s.as_path_end <= len(batch.as_paths)
+        assert communities <= s.communities_end <= len(batch.communities)
+        assert large <= s.large_communities_end <= len(batch.large_communities)
         yield types.Attributes(
             next_hop=s.next_hop,
             as_path=batch.as_paths[path:s.as_path_end],
