@@ -144,12 +144,6 @@ impl Sets {
 impl AttributeSets {
     /// Appends a set; returns its index.
     fn push(&mut self, a: &Attributes) -> u32 {
-        // A batch is at most FILTER_CHUNK routes (or a selection call's
-        // candidates), each set within MAX_AS_PATH, MAX_COMMUNITIES and
-        // MAX_LARGE_COMMUNITIES: the counts fit a u32 with room to spare.
-        // Were one to saturate, the plugin would trap on the ends and the
-        // default would answer the call.
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let index = count(self.sets.len());
         self.as_paths.extend_from_slice(&a.as_path);
         self.communities.extend_from_slice(&a.communities);
@@ -166,6 +160,15 @@ impl AttributeSets {
         });
         index
     }
+}
+
+/// `n` as a list index or end of a batch. A batch is at most FILTER_CHUNK
+/// routes, or a selection call's candidates, each set within MAX_AS_PATH,
+/// MAX_COMMUNITIES and MAX_LARGE_COMMUNITIES: its counts fit a u32 with
+/// room to spare. Were one to saturate, the plugin would trap on it and the
+/// default would answer the call.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// A filter call's input: each attribute set once, routes by index. A
@@ -309,49 +312,89 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, Str
 
 /// A selection call's input: each attribute set and each source of
 /// candidates once, candidates by index.
+/// Every prefix's candidates lie end to end in `candidates`
+/// (`wire::PrefixCandidates::candidates_end`), so that a call lowers one
+/// list for them, not one per prefix.
 pub struct SelectionInput {
     pub attributes: AttributeSets,
     pub vias: Vec<wire::Via>,
     pub prefixes: Vec<wire::PrefixCandidates>,
+    pub candidates: Vec<wire::Candidate>,
 }
 
 impl SelectionInput {
     pub fn of(input: &[PrefixCandidates]) -> SelectionInput {
-        let mut sets = Sets::with_room(input.iter().map(|p| p.candidates.len()).sum());
+        let total = input.iter().map(|p| p.candidates.len()).sum();
+        let mut sets = Sets::with_room(total);
         let mut vias: Vec<wire::Via> = Vec::new();
         let mut via_index: FastMap<(CandidateSource, &str, Option<&str>), u32> = FastMap::default();
-        let prefixes = input
-            .iter()
-            .map(|p| wire::PrefixCandidates {
+        let mut candidates = Vec::with_capacity(total);
+        let mut prefixes = Vec::with_capacity(input.len());
+        for p in input {
+            for c in &p.candidates {
+                let key = (c.source, &*c.connection, c.tunnel.as_deref());
+                let next = count(vias.len());
+                let via = *via_index.entry(key).or_insert_with(|| {
+                    vias.push(wire::Via {
+                        source: c.source,
+                        connection: c.connection.to_string(),
+                        tunnel: c.tunnel.as_deref().map(str::to_string),
+                    });
+                    next
+                });
+                candidates.push(wire::Candidate {
+                    via,
+                    attributes: sets.of(&c.route.attributes),
+                });
+            }
+            prefixes.push(wire::PrefixCandidates {
                 prefix: p.prefix,
-                candidates: p
-                    .candidates
-                    .iter()
-                    .map(|c| {
-                        let key = (c.source, &*c.connection, c.tunnel.as_deref());
-                        let next = vias.len() as u32;
-                        let via = *via_index.entry(key).or_insert_with(|| {
-                            vias.push(wire::Via {
-                                source: c.source,
-                                connection: c.connection.to_string(),
-                                tunnel: c.tunnel.as_deref().map(str::to_string),
-                            });
-                            next
-                        });
-                        wire::Candidate {
-                            via,
-                            attributes: sets.of(&c.route.attributes),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
+                candidates_end: count(candidates.len()),
+            });
+        }
         SelectionInput {
             attributes: sets.wire,
             vias,
             prefixes,
+            candidates,
         }
     }
+}
+
+/// A selection's answer for `prefixes` prefixes, cut into each prefix's
+/// indexes: one end per prefix, in order, none past the indexes (else the
+/// answer is refused, as a fault). Whether each index is in range and
+/// distinct is `validate::selection`'s to check.
+pub fn selected(answer: wire::Selected, prefixes: usize) -> Result<Vec<Vec<u32>>, String> {
+    if answer.ends.len() != prefixes {
+        return Err(format!(
+            "{} index lists for {prefixes} prefixes",
+            answer.ends.len()
+        ));
+    }
+    let mut start = 0;
+    answer
+        .ends
+        .iter()
+        .enumerate()
+        .map(|(i, &end)| {
+            let list = usize::try_from(end)
+                .ok()
+                .filter(|&end| end >= start)
+                .and_then(|end| answer.indexes.get(start..end).map(|list| (end, list)));
+            match list {
+                Some((end, list)) => {
+                    start = end;
+                    Ok(list.to_vec())
+                }
+                None => Err(format!(
+                    "the end of prefix {i}'s indexes, {end}, is before the previous \
+                     prefix's ({start}) or past the {} indexes",
+                    answer.indexes.len()
+                )),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -521,11 +564,31 @@ mod tests {
         assert_eq!(w.attributes.sets.len(), 1);
         assert_eq!(w.vias.len(), 2);
         assert_eq!(w.vias[1].tunnel.as_deref(), Some("t2"));
-        let vias: Vec<Vec<u32>> = w
-            .prefixes
-            .iter()
-            .map(|p| p.candidates.iter().map(|c| c.via).collect())
-            .collect();
-        assert_eq!(vias, [vec![0, 1], vec![1]]);
+        let vias: Vec<u32> = w.candidates.iter().map(|c| c.via).collect();
+        assert_eq!(vias, [0, 1, 1]);
+        let ends: Vec<u32> = w.prefixes.iter().map(|p| p.candidates_end).collect();
+        assert_eq!(
+            ends,
+            [2, 3],
+            "prefix 0 has candidates 0-1, prefix 1 candidate 2"
+        );
+    }
+
+    #[test]
+    fn a_selection_answer_is_cut_at_its_ends() {
+        let answer = |indexes: Vec<u32>, ends: Vec<u32>| wire::Selected { indexes, ends };
+        assert_eq!(
+            selected(answer(vec![1, 0, 2, 0], vec![1, 1, 4]), 3),
+            Ok(vec![vec![1], vec![], vec![0, 2, 0]])
+        );
+        assert_eq!(selected(answer(vec![], vec![]), 0), Ok(vec![]));
+        assert_eq!(
+            selected(answer(vec![0], vec![1]), 2).unwrap_err(),
+            "1 index lists for 2 prefixes"
+        );
+        let err = selected(answer(vec![0, 1], vec![2, 1]), 2).unwrap_err();
+        assert!(err.contains("prefix 1's indexes, 1, is before"), "{err}");
+        let err = selected(answer(vec![0, 1], vec![1, 3]), 2).unwrap_err();
+        assert!(err.contains("past the 2 indexes"), "{err}");
     }
 }

@@ -57,6 +57,6 @@ pub mod wire {
     pub use super::bgp_filter::exports::sitelink::policy::filter::{Verdict, Verdicts};
     pub use super::bgp_filter::sitelink::policy::types::Route;
     pub use super::route_selection::exports::sitelink::policy::selection::{
-        Candidate, PrefixCandidates, Via,
+        Candidate, PrefixCandidates, Selected, Via,
     };
 }

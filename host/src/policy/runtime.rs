@@ -380,13 +380,14 @@ impl Plugin {
     }
 
     /// The plugin's raw answer to `select` (not validated).
-    pub(crate) fn call_select(&mut self, input: &SelectionInput) -> Result<Vec<Vec<u32>>, Fault> {
+    pub(crate) fn call_select(&mut self, input: &SelectionInput) -> Result<wire::Selected, Fault> {
         self.call(|store, b| match b {
             Bindings::RouteSelection(b) => b.sitelink_policy_selection().call_select(
                 store,
                 &input.attributes,
                 &input.vias,
                 &input.prefixes,
+                &input.candidates,
             ),
             _ => Err(wasmtime::format_err!("not a route-selection plugin")),
         })

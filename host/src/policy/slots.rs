@@ -486,6 +486,7 @@ impl Plugin {
     /// The plugin's selection for `input`, checked by [`validate::selection`].
     pub fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, Fault> {
         let answer = self.call_select(&SelectionInput::of(input))?;
+        let answer = batch::selected(answer, input.len()).map_err(Fault::invalid)?;
         validate::selection(input, &answer).map_err(Fault::invalid)?;
         Ok(answer)
     }
@@ -556,9 +557,11 @@ pub mod validate {
                 input.len()
             ));
         }
+        let mut seen = Vec::new();
         for (p, chosen) in input.iter().zip(answer) {
             let n = p.candidates.len();
-            let mut seen = vec![false; n];
+            seen.clear();
+            seen.resize(n, false);
             for &i in chosen {
                 let slot = usize::try_from(i).ok().and_then(|i| seen.get_mut(i));
                 match slot {

@@ -253,6 +253,7 @@ fn selection_slot_checks_indexes() {
         ("bad-value", "out of range (3 candidates)"),
         ("dup", "index 0 twice"),
         ("bad-len", "5 index lists for 4 prefixes"),
+        ("bad-end", "past the"),
     ] {
         let input = candidates(trigger);
         let s = slot.select(&input);

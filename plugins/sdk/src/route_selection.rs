@@ -52,22 +52,27 @@ pub trait RouteSelection {
 
 /// One selection call of `T` as it crosses (the export macro's body): the
 /// declared parameters checked, candidates as views of the batch's
-/// attribute sets and sources. An index out of range (the gateway never
-/// sends one) traps the call.
+/// attribute sets and sources, the answer's lists end to end. An index or
+/// an end out of range (the gateway never sends one) traps the call.
 #[doc(hidden)]
 pub fn __call<T: RouteSelection>(
     attributes: crate::types::WireSets,
     vias: Vec<wire::Via>,
     prefixes: Vec<wire::PrefixCandidates>,
-) -> Vec<Vec<u32>> {
+    candidates: Vec<wire::Candidate>,
+) -> wire::Selected {
     crate::params::require_declared(T::PARAMS);
     let attributes = crate::types::views(&attributes);
+    let mut start = 0;
     let views = prefixes
         .iter()
-        .map(|p| PrefixCandidates {
-            prefix: p.prefix,
-            candidates: p
-                .candidates
+        .map(|p| {
+            let end = p.candidates_end as usize;
+            let of_prefix = candidates
+                .get(start..end)
+                .expect("the gateway sent candidate ends out of range");
+            start = end;
+            let candidates = of_prefix
                 .iter()
                 .map(|c| {
                     let via = vias
@@ -80,10 +85,23 @@ pub fn __call<T: RouteSelection>(
                         route: crate::types::view(&attributes, p.prefix, c.attributes),
                     }
                 })
-                .collect(),
+                .collect();
+            PrefixCandidates {
+                prefix: p.prefix,
+                candidates,
+            }
         })
         .collect();
-    T::select(views)
+    let chosen = T::select(views);
+    let mut selected = wire::Selected {
+        indexes: Vec::with_capacity(chosen.iter().map(Vec::len).sum()),
+        ends: Vec::with_capacity(chosen.len()),
+    };
+    for list in chosen {
+        selected.indexes.extend(list);
+        selected.ends.push(selected.indexes.len() as u32);
+    }
+    selected
 }
 
 /// Exports a [`RouteSelection`] as the plugin's `route-selection` world,
@@ -116,8 +134,11 @@ macro_rules! export_route_selection {
                     prefixes: ::std::vec::Vec<
                         $crate::__private::route_selection::exports::sitelink::policy::selection::PrefixCandidates,
                     >,
-                ) -> ::std::vec::Vec<::std::vec::Vec<u32>> {
-                    $crate::route_selection::__call::<$ty>(attributes, vias, prefixes)
+                    candidates: ::std::vec::Vec<
+                        $crate::__private::route_selection::exports::sitelink::policy::selection::Candidate,
+                    >,
+                ) -> $crate::__private::route_selection::exports::sitelink::policy::selection::Selected {
+                    $crate::route_selection::__call::<$ty>(attributes, vias, prefixes, candidates)
                 }
                 fn installs_lone_candidate() -> bool {
                     <$ty as $crate::route_selection::RouteSelection>::INSTALLS_LONE_CANDIDATE

@@ -21,20 +21,24 @@ class Selection(exports.Selection):
         # installs those itself and asks only about the others.
         return True
 
-    def select(self, attributes, vias, prefixes):
-        # Candidates point at their attribute set and their via by index
-        # (a set's fixed fields are in `attributes.sets`, its lists in the
-        # batch's pools).
+    def select(self, attributes, vias, prefixes, candidates):
+        # Every prefix's candidates lie end to end in `candidates` (prefix
+        # i's run from the previous prefix's `candidates_end` to its own);
+        # a candidate points at its attribute set and its via by index (a
+        # set's fixed fields are in `attributes.sets`, its lists in the
+        # batch's pools). The answer's lists lie end to end the same way.
         logic.check_params(params.entries())
-        return [
-            logic.select(
+        indexes, ends, start = [], [], 0
+        for p in prefixes:
+            indexes += logic.select(
                 [
                     (
                         vias[c.via].source == selection.Source.STATIC_ROUTE,
                         attributes.sets[c.attributes].local_pref,
                     )
-                    for c in p.candidates
+                    for c in candidates[start : p.candidates_end]
                 ]
             )
-            for p in prefixes
-        ]
+            ends.append(len(indexes))
+            start = p.candidates_end
+        return selection.Selected(indexes=indexes, ends=ends)

@@ -171,7 +171,7 @@ impl weights::Guest for Chaos {
 mod other_slots {
     use super::*;
     use exports::sitelink::policy::filter::{self, Peer, Verdict, Verdicts};
-    use exports::sitelink::policy::selection::{self, PrefixCandidates, Via};
+    use exports::sitelink::policy::selection::{self, Candidate, PrefixCandidates, Selected, Via};
     use sitelink::policy::types::{AttributeSet, AttributeSets, Attributes, LargeCommunity, Route};
 
     /// Set `i` of a batch as an owned record: its lists are the pools'
@@ -209,18 +209,23 @@ mod other_slots {
             _attributes: AttributeSets,
             vias: Vec<Via>,
             prefixes: Vec<PrefixCandidates>,
-        ) -> Vec<Vec<u32>> {
+            candidates: Vec<Candidate>,
+        ) -> Selected {
+            // The first candidate is the first prefix's, when it has one.
             let trigger = prefixes
                 .first()
-                .and_then(|p| p.candidates.first())
+                .filter(|p| p.candidates_end > 0)
+                .and_then(|_| candidates.first())
                 .and_then(|c| vias.get(c.via as usize))
                 .map(|v| v.connection.clone())
                 .unwrap_or_default();
             common(&trigger);
+            let mut start = 0;
             let mut out: Vec<Vec<u32>> = prefixes
                 .iter()
                 .map(|p| {
-                    let n = p.candidates.len() as u32;
+                    let n = p.candidates_end - start;
+                    start = p.candidates_end;
                     match trigger.as_str() {
                         "bad-value" => vec![n],
                         "dup" if n > 0 => vec![0, 0],
@@ -232,7 +237,20 @@ mod other_slots {
             if trigger == "bad-len" {
                 out.push(Vec::new());
             }
-            out
+            let mut selected = Selected {
+                indexes: Vec::new(),
+                ends: Vec::new(),
+            };
+            for list in out {
+                selected.indexes.extend(list);
+                selected.ends.push(selected.indexes.len() as u32);
+            }
+            if trigger == "bad-end" {
+                if let Some(last) = selected.ends.last_mut() {
+                    *last = u32::MAX;
+                }
+            }
+            selected
         }
     }
 
