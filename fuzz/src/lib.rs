@@ -248,8 +248,28 @@ pub fn plugin_answers(data: &[u8]) {
     match sel % 3 {
         0 => filter_answer(gen::routes(&mut rng, n), &mut bytes),
         1 => {
+            // As it crosses: the indexes of every prefix end to end, an
+            // end per prefix.
             let input = gen::prefix_candidates(&mut rng, n);
-            let answer = lists(&mut bytes, 8);
+            let flat = lists(&mut bytes, 8);
+            let answer = wire::Selected {
+                indexes: flat.iter().flatten().copied().collect(),
+                ends: flat
+                    .iter()
+                    .map(|l| l.len() as u32)
+                    .map(|n| match bytes.byte() {
+                        0xff => bytes.u32(),
+                        _ => n,
+                    })
+                    .scan(0u32, |end, n| {
+                        *end = end.wrapping_add(n);
+                        Some(*end)
+                    })
+                    .collect(),
+            };
+            let Ok(answer) = batch::selected(answer, input.len()) else {
+                return;
+            };
             if validate::selection(&input, &answer).is_ok() {
                 assert_eq!(answer.len(), input.len());
                 for (p, chosen) in input.iter().zip(&answer) {

@@ -312,6 +312,9 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, Str
 
 /// A selection call's input: each attribute set and each source of
 /// candidates once, candidates by index.
+/// A selection call's input: each attribute set and each source of
+/// candidates once, candidates by index.
+///
 /// Every prefix's candidates lie end to end in `candidates`
 /// (`wire::PrefixCandidates::candidates_end`), so that a call lowers one
 /// list for them, not one per prefix.
@@ -362,39 +365,42 @@ impl SelectionInput {
 }
 
 /// A selection's answer for `prefixes` prefixes, cut into each prefix's
-/// indexes: one end per prefix, in order, none past the indexes (else the
-/// answer is refused, as a fault). Whether each index is in range and
-/// distinct is `validate::selection`'s to check.
+/// indexes: one end per prefix, in order, the last at the end of the
+/// indexes (else the answer is refused, as a fault: an answer that wrote
+/// each list's start instead of its end must not install the wrong
+/// candidates). Whether each index is in range and distinct is
+/// `validate::selection`'s to check.
 pub fn selected(answer: wire::Selected, prefixes: usize) -> Result<Vec<Vec<u32>>, String> {
     if answer.ends.len() != prefixes {
         return Err(format!(
-            "{} index lists for {prefixes} prefixes",
+            "{} ends for {prefixes} prefixes",
             answer.ends.len()
         ));
     }
+    let total = answer.indexes.len();
+    let mut lists = Vec::with_capacity(prefixes);
     let mut start = 0;
-    answer
-        .ends
-        .iter()
-        .enumerate()
-        .map(|(i, &end)| {
-            let list = usize::try_from(end)
-                .ok()
-                .filter(|&end| end >= start)
-                .and_then(|end| answer.indexes.get(start..end).map(|list| (end, list)));
-            match list {
-                Some((end, list)) => {
-                    start = end;
-                    Ok(list.to_vec())
-                }
-                None => Err(format!(
-                    "the end of prefix {i}'s indexes, {end}, is before the previous \
-                     prefix's ({start}) or past the {} indexes",
-                    answer.indexes.len()
-                )),
-            }
-        })
-        .collect()
+    for (i, &end) in answer.ends.iter().enumerate() {
+        let end = usize::try_from(end).unwrap_or(usize::MAX);
+        if end < start {
+            return Err(format!(
+                "prefix {i}'s indexes end at {end}, before the previous prefix's end {start}"
+            ));
+        }
+        let Some(list) = answer.indexes.get(start..end) else {
+            return Err(format!(
+                "prefix {i}'s indexes end at {end}, past the {total} indexes"
+            ));
+        };
+        lists.push(list.to_vec());
+        start = end;
+    }
+    if start != total {
+        return Err(format!(
+            "the last prefix's indexes end at {start}, but there are {total} indexes"
+        ));
+    }
+    Ok(lists)
 }
 
 #[cfg(test)]
@@ -584,11 +590,21 @@ mod tests {
         assert_eq!(selected(answer(vec![], vec![]), 0), Ok(vec![]));
         assert_eq!(
             selected(answer(vec![0], vec![1]), 2).unwrap_err(),
-            "1 index lists for 2 prefixes"
+            "1 ends for 2 prefixes"
         );
-        let err = selected(answer(vec![0, 1], vec![2, 1]), 2).unwrap_err();
-        assert!(err.contains("prefix 1's indexes, 1, is before"), "{err}");
-        let err = selected(answer(vec![0, 1], vec![1, 3]), 2).unwrap_err();
-        assert!(err.contains("past the 2 indexes"), "{err}");
+        assert_eq!(
+            selected(answer(vec![0, 1], vec![2, 1]), 2).unwrap_err(),
+            "prefix 1's indexes end at 1, before the previous prefix's end 2"
+        );
+        assert_eq!(
+            selected(answer(vec![0, 1], vec![1, 3]), 2).unwrap_err(),
+            "prefix 1's indexes end at 3, past the 2 indexes"
+        );
+        // Starts written for ends: [a], [b, c] sent as ends [0, 1].
+        assert_eq!(
+            selected(answer(vec![7, 8, 9], vec![0, 1]), 2).unwrap_err(),
+            "the last prefix's indexes end at 1, but there are 3 indexes"
+        );
+        assert!(selected(answer(vec![0], vec![]), 0).is_err());
     }
 }

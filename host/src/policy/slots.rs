@@ -483,7 +483,8 @@ impl Plugin {
         Ok(answer)
     }
 
-    /// The plugin's selection for `input`, checked by [`validate::selection`].
+    /// The plugin's selection for `input`, cut at its ends by
+    /// [`batch::selected`] and checked by [`validate::selection`].
     pub fn select(&mut self, input: &[PrefixCandidates]) -> Result<Vec<Vec<u32>>, Fault> {
         let answer = self.call_select(&SelectionInput::of(input))?;
         let answer = batch::selected(answer, input.len()).map_err(Fault::invalid)?;
@@ -548,15 +549,9 @@ pub mod validate {
         Ok(())
     }
 
-    /// An index list per prefix, indexes in range and distinct.
+    /// Each prefix's indexes (an answer [`batch::selected`] cut, one list
+    /// per prefix) in range and distinct.
     pub fn selection(input: &[PrefixCandidates], answer: &[Vec<u32>]) -> Result<(), String> {
-        if answer.len() != input.len() {
-            return Err(format!(
-                "{} index lists for {} prefixes",
-                answer.len(),
-                input.len()
-            ));
-        }
         let mut seen = Vec::new();
         for (p, chosen) in input.iter().zip(answer) {
             let n = p.candidates.len();

@@ -252,7 +252,7 @@ fn selection_slot_checks_indexes() {
     for (trigger, says) in [
         ("bad-value", "out of range (3 candidates)"),
         ("dup", "index 0 twice"),
-        ("bad-len", "5 index lists for 4 prefixes"),
+        ("bad-len", "5 ends for 4 prefixes"),
         ("bad-end", "past the"),
     ] {
         let input = candidates(trigger);

@@ -224,7 +224,10 @@ mod other_slots {
             let mut out: Vec<Vec<u32>> = prefixes
                 .iter()
                 .map(|p| {
-                    let n = p.candidates_end - start;
+                    let n = p
+                        .candidates_end
+                        .checked_sub(start)
+                        .expect("candidate ends out of order");
                     start = p.candidates_end;
                     match trigger.as_str() {
                         "bad-value" => vec![n],
