@@ -312,8 +312,6 @@ pub fn verdicts(routes: &[Route], answer: wire::Verdicts) -> Result<Checked, Str
 
 /// A selection call's input: each attribute set and each source of
 /// candidates once, candidates by index.
-/// A selection call's input: each attribute set and each source of
-/// candidates once, candidates by index.
 ///
 /// Every prefix's candidates lie end to end in `candidates`
 /// (`wire::PrefixCandidates::candidates_end`), so that a call lowers one
