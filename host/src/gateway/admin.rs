@@ -97,12 +97,16 @@ pub(super) enum Job {
         changes: Changes,
     },
     /// A dry run of an import filter: first the overlay of what it would
-    /// accept differently, then the selection over those prefixes.
+    /// accept differently, then the selection over those prefixes (a
+    /// swap's check stops after the overlay).
     DryFilter {
         id: RequestId,
         head: Head,
         /// A swap checked first: installed when the run is clean.
         install: bool,
+        /// The speaker lists route changes for this swap, which adopts the
+        /// run's results when installed rather than filtering again.
+        tracked: bool,
         plugin: Box<Plugin>,
         run: FilterDryRun,
         select: Option<Vec<IpNet>>,
@@ -171,7 +175,7 @@ impl Gateway {
                     slot,
                     removed: removed.map(|p| p.info().name.clone()),
                 };
-                match self.apply(slot, id, head, Changes::default(), now) {
+                match self.apply(slot, id, head, Changes::default(), None, now) {
                     Some(reply) => reply,
                     None => return,
                 }
@@ -281,11 +285,16 @@ impl Gateway {
                     return None;
                 }
                 Slot::BgpFilter => {
-                    let run = self.speaker.dry_run_start(self.settings.changes_shown);
+                    // A swap's check selects nothing: its overlay in order.
+                    let run = self
+                        .speaker
+                        .dry_run_start(self.settings.changes_shown, !install);
+                    let tracked = install && self.speaker.track();
                     self.jobs.push(Job::DryFilter {
                         id,
                         head,
                         install,
+                        tracked,
                         plugin,
                         run,
                         select: None,
@@ -295,17 +304,20 @@ impl Gateway {
                 }
             }
         }
-        self.install(id, plugin, head, Changes::default(), now)
+        self.install(id, plugin, head, Changes::default(), None, now)
     }
 
     /// Installs a swapped-in plugin and re-runs its slot over the stored
-    /// state (answered at once for failover, by a job otherwise).
+    /// state (answered at once for failover, by a job otherwise). A filter
+    /// whose tracked dry run found `adopted` has those results recorded
+    /// instead of filtering every route again (`Speaker::adopt`).
     pub(super) fn install(
         &mut self,
         id: RequestId,
         plugin: Box<Plugin>,
         head: Head,
         changes: Changes,
+        adopted: Option<Overlay>,
         now: Instant,
     ) -> Option<Response> {
         let slot = plugin.slot();
@@ -316,10 +328,14 @@ impl Gateway {
             Slot::BgpFilter => self.slots.filter.install(*plugin),
         };
         if let Err(e) = installed {
+            if let Some(overlay) = adopted {
+                self.speaker.untrack();
+                self.retire(overlay);
+            }
             return Some(Response::error(e));
         }
         info!(slot = %slot.world(), plugin = %name, "plugin swapped in: the stored routes go through it");
-        self.apply(slot, id, head, changes, now)
+        self.apply(slot, id, head, changes, adopted, now)
     }
 
     /// Re-runs the slot that changed over the stored state: the weights at
@@ -330,6 +346,7 @@ impl Gateway {
         id: RequestId,
         head: Head,
         changes: Changes,
+        adopted: Option<Overlay>,
         now: Instant,
     ) -> Option<Response> {
         match slot {
@@ -340,7 +357,10 @@ impl Gateway {
                 return Some(head.answer(weights(diff), now));
             }
             Slot::RouteSelection => self.select_all_again(),
-            Slot::BgpFilter => self.speaker.refilter(now, &mut self.slots.filter),
+            Slot::BgpFilter => match adopted {
+                Some(overlay) => self.speaker.adopt(overlay, now, &mut self.slots.filter),
+                None => self.speaker.refilter(now, &mut self.slots.filter),
+            },
         }
         self.jobs.push(Job::Apply { id, head, changes });
         None
@@ -418,7 +438,10 @@ impl Gateway {
                     }
                     // What it found before the fault is freed as a
                     // finished run's is, a shard per turn.
-                    if let Job::DryFilter { run, .. } = job {
+                    if let Job::DryFilter { run, tracked, .. } = job {
+                        if tracked {
+                            self.speaker.untrack();
+                        }
                         self.retire(run.overlay);
                     }
                 }
@@ -436,6 +459,7 @@ impl Gateway {
         match job {
             Job::Apply { .. } => Ok((0, false)),
             Job::DryFilter {
+                install,
                 plugin,
                 run,
                 select,
@@ -450,6 +474,12 @@ impl Gateway {
                             format!("the plugin faulted on the received routes: {fault}")
                         })?;
                     return Ok((n, false));
+                }
+                // A swap's check is over once the filter ran clean: the
+                // route changes are the live path's to report (a selection
+                // here would be thrown away).
+                if *install {
+                    return Ok((0, true));
                 }
                 // Each prefix the overlay touches, once, as the run found
                 // them (taken from the end).
@@ -528,16 +558,25 @@ impl Gateway {
     }
 
     fn answer_dry(&mut self, job: Job, now: Instant) {
-        let (id, head, install, plugin, mut changes, overlay) = match job {
+        let (id, head, install, tracked, plugin, mut changes, overlay) = match job {
             Job::DryFilter {
                 id,
                 head,
                 install,
+                tracked,
                 plugin,
                 run,
                 changes,
                 ..
-            } => (id, head, install, plugin, changes, Some(run.overlay)),
+            } => (
+                id,
+                head,
+                install,
+                tracked,
+                plugin,
+                changes,
+                Some(run.overlay),
+            ),
             Job::DrySelect {
                 id,
                 head,
@@ -545,12 +584,16 @@ impl Gateway {
                 plugin,
                 changes,
                 ..
-            } => (id, head, install, plugin, changes, None),
+            } => (id, head, install, false, plugin, changes, None),
             Job::Apply { .. } => return,
         };
         if let Some(overlay) = &overlay {
             changes.verdicts = Some(self.speaker.verdict_changes(overlay));
         }
+        let (adopted, overlay) = match tracked && install {
+            true => (overlay, None),
+            false => (None, overlay),
+        };
         let reply = if install {
             // A swap checked clean: installed now, answered when applied,
             // with the verdicts its check found.
@@ -558,7 +601,7 @@ impl Gateway {
                 verdicts: changes.verdicts.take(),
                 ..Changes::default()
             };
-            self.install(id, plugin, head, carried, now)
+            self.install(id, plugin, head, carried, adopted, now)
         } else {
             Some(head.answer(routes(changes), now))
         };

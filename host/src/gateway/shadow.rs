@@ -125,7 +125,14 @@ impl Gateway {
             received: Some(now),
         };
         info!(slot = %slot.world(), "shadow promoted");
-        self.install(id, plugin, head, super::admin::Changes::default(), now)
+        self.install(
+            id,
+            plugin,
+            head,
+            super::admin::Changes::default(),
+            None,
+            now,
+        )
     }
 }
 

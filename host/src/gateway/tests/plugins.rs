@@ -4,7 +4,7 @@
 
 use super::*;
 
-fn chaos(slot: Slot) -> Plugin {
+pub(super) fn chaos(slot: Slot) -> Plugin {
     chaos_with(slot, &[])
 }
 
@@ -28,7 +28,7 @@ fn chaos_with(slot: Slot, params: &[(&str, &str)]) -> Plugin {
 }
 
 /// The `plugin-list` entry of `slot`.
-fn slot_status(h: &mut Harness, id: u64, slot: &str) -> serde_json::Value {
+pub(super) fn slot_status(h: &mut Harness, id: u64, slot: &str) -> serde_json::Value {
     h.event(Event::Admin {
         id: RequestId(id),
         command: AdminCommand::PluginList,
@@ -145,7 +145,7 @@ fn swap_with(
 
 /// Asks for a swap (`force`: installed even if it faults on the stored
 /// state), answered later.
-fn send_swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool, force: bool) {
+pub(super) fn send_swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool, force: bool) {
     h.event(Event::Admin {
         id: RequestId(id),
         command: AdminCommand::PluginSwap {

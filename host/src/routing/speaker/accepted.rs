@@ -7,6 +7,11 @@
 //! Invariant: an exception exists only for a prefix the Adj-RIB-In holds;
 //! the speaker forgets a prefix's exception whenever its Adj-RIB-In route
 //! changes or leaves, and records the filter's new result.
+//!
+//! So every change to a session's routes passes through here, and a
+//! checked filter swap asks here which routes changed while its dry run
+//! walked them ([`Accepted::track`]): the dry run's results hold for the
+//! others, which need not go through the filter again (`adopt.rs`).
 
 use std::sync::Arc;
 
@@ -26,6 +31,26 @@ pub struct Accepted {
     /// Rejections made because the filter plugin faulted (it failed closed
     /// on them), apart from the filter's own rejections.
     faulted: NetMap<()>,
+    /// The prefixes whose result changed since [`Accepted::track`].
+    since: Since,
+}
+
+/// Prefixes listed as changed at most, per session, before a tracked
+/// session counts as changed throughout (a full table arriving during a
+/// dry run is filtered again whole, not listed route by route).
+const TRACKED_MAX: usize = 1 << 18;
+
+/// What changed since tracking began.
+#[derive(Debug, Default)]
+pub enum Since {
+    /// Not tracking.
+    #[default]
+    Off,
+    /// The results of these prefixes changed (each listed once).
+    Prefixes(NetMap<()>),
+    /// Every result may have changed (the session's routes went, or more
+    /// than [`TRACKED_MAX`] changed).
+    All,
 }
 
 impl Accepted {
@@ -62,7 +87,31 @@ impl Accepted {
         received: &Arc<PathAttributes>,
         post: Option<Arc<PathAttributes>>,
     ) {
-        self.forget(&prefix);
+        self.note(prefix);
+        self.put(prefix, received, post);
+    }
+
+    /// Records a result found while tracking, for a prefix whose result
+    /// did not change since (not listed as a change); true when what is
+    /// accepted for the prefix changes.
+    pub fn adopt(
+        &mut self,
+        prefix: IpNet,
+        received: &Arc<PathAttributes>,
+        post: Option<Arc<PathAttributes>>,
+    ) -> bool {
+        let changed = self.view(&prefix, Some(received)) != post.as_ref();
+        self.put(prefix, received, post);
+        changed
+    }
+
+    fn put(
+        &mut self,
+        prefix: IpNet,
+        received: &Arc<PathAttributes>,
+        post: Option<Arc<PathAttributes>>,
+    ) {
+        self.remove(&prefix);
         match post {
             Some(post) if Arc::ptr_eq(&post, received) => {}
             Some(post) => {
@@ -89,6 +138,11 @@ impl Accepted {
 
     /// Forgets the result for `prefix` (its Adj-RIB-In route changed).
     pub fn forget(&mut self, prefix: &IpNet) {
+        self.note(*prefix);
+        self.remove(prefix);
+    }
+
+    fn remove(&mut self, prefix: &IpNet) {
         if !self.faulted.is_empty() {
             self.faulted.remove(prefix);
         }
@@ -103,7 +157,53 @@ impl Accepted {
 
     /// Forgets every result.
     pub fn clear(&mut self) {
-        *self = Accepted::default();
+        let since = match self.since {
+            Since::Off => Since::Off,
+            _ => Since::All,
+        };
+        *self = Accepted {
+            since,
+            ..Accepted::default()
+        };
+    }
+
+    /// Lists from now on the prefixes whose result changes (see
+    /// [`Accepted::since`]).
+    pub fn track(&mut self) {
+        self.since = Since::Prefixes(NetMap::default());
+    }
+
+    /// Stops listing changes.
+    pub fn untrack(&mut self) {
+        self.since = Since::Off;
+    }
+
+    /// What changed since [`Accepted::track`].
+    pub fn since(&self) -> &Since {
+        &self.since
+    }
+
+    /// Whether the result for `prefix` is known not to have changed since
+    /// [`Accepted::track`] (false when not tracking).
+    pub fn unchanged(&self, prefix: &IpNet) -> bool {
+        match &self.since {
+            Since::Prefixes(changed) => !changed.contains_key(prefix),
+            Since::Off | Since::All => false,
+        }
+    }
+
+    /// The prefixes rejected because the filter plugin faulted.
+    pub fn faulted(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.faulted.keys()
+    }
+
+    fn note(&mut self, prefix: IpNet) {
+        if let Since::Prefixes(changed) = &mut self.since {
+            changed.insert(prefix, ());
+            if changed.len() > TRACKED_MAX {
+                self.since = Since::All;
+            }
+        }
     }
 
     /// How many routes of `adj_in` are accepted.
@@ -182,5 +282,43 @@ mod tests {
         assert_eq!(acc.len(&adj_in), 3);
         acc.clear();
         assert_eq!(acc.len(&adj_in), 3);
+    }
+
+    #[test]
+    fn tracking_lists_changed_prefixes_until_too_many_or_all_went() {
+        let attrs = Arc::new(PathAttributes::default());
+        let mut acc = Accepted::default();
+        acc.set(net("10.1.0.0/24"), &attrs, None);
+        assert!(!acc.unchanged(&net("10.9.0.0/24")), "not tracking");
+        acc.track();
+        assert!(acc.unchanged(&net("10.1.0.0/24")), "before tracking");
+        acc.set(net("10.2.0.0/24"), &attrs, None);
+        acc.forget(&net("10.3.0.0/24"));
+        // A result adopted is not a change.
+        assert!(acc.adopt(net("10.1.0.0/24"), &attrs, Some(attrs.clone())));
+        assert!(!acc.adopt(net("10.4.0.0/24"), &attrs, Some(attrs.clone())));
+        let Since::Prefixes(changed) = acc.since() else {
+            panic!("tracking: {:?}", acc.since());
+        };
+        assert_eq!(
+            changed.sorted_keys(),
+            [net("10.2.0.0/24"), net("10.3.0.0/24")]
+        );
+        assert!(acc.unchanged(&net("10.1.0.0/24")));
+        assert!(!acc.unchanged(&net("10.2.0.0/24")));
+        // Every result gone at once.
+        acc.clear();
+        assert!(matches!(acc.since(), Since::All));
+        assert!(!acc.unchanged(&net("10.1.0.0/24")));
+        acc.untrack();
+        acc.clear();
+        assert!(matches!(acc.since(), Since::Off));
+        // More changes than a list holds.
+        acc.track();
+        for i in 0..=TRACKED_MAX as u32 {
+            let p = IpNet::new(std::net::Ipv4Addr::from(i << 8).into(), 24).expect("prefix");
+            acc.forget(&p);
+        }
+        assert!(matches!(acc.since(), Since::All));
     }
 }

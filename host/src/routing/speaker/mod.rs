@@ -29,6 +29,7 @@ use ipnet::IpNet;
 use tracing::{info, warn};
 
 mod accepted;
+mod adopt;
 mod events;
 mod export;
 mod export_job;
@@ -166,6 +167,10 @@ pub struct Speaker {
     networks: Vec<IpNet>,
     asn: u32,
     router_id: Ipv4Addr,
+    /// A checked filter swap lists the route changes (`adopt.rs`).
+    tracking: bool,
+    /// A checked filter swap's dry-run results being recorded.
+    adopting: Option<adopt::Adopt>,
 }
 
 fn family_of(prefix: &IpNet) -> Family {
@@ -192,6 +197,8 @@ impl Speaker {
             networks: cfg.bgp.networks.clone(),
             asn: cfg.bgp.asn,
             router_id: cfg.bgp.router_id,
+            tracking: false,
+            adopting: None,
         }
     }
 
@@ -323,12 +330,20 @@ impl Speaker {
     /// removed): no session is reset. Until the filter has seen a route,
     /// what it accepted before stays in force.
     pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) {
-        for id in 0..self.peers.len() {
-            let Some(p) = self.peers.get_mut(id) else {
-                continue;
-            };
+        for p in &mut self.peers {
             p.refilter = Some(Walk::default());
-            if p.session.state() == State::Established {
+        }
+        self.export_all(now, filter);
+    }
+
+    /// Re-runs the export filter for every established session.
+    fn export_all(&mut self, now: Instant, filter: &mut FilterSlot) {
+        for id in 0..self.peers.len() {
+            if self
+                .peers
+                .get(id)
+                .is_some_and(|p| p.session.state() == State::Established)
+            {
                 let outputs = self.export(id, now, filter, false);
                 self.drive(id, outputs, now, filter);
             }
@@ -372,26 +387,30 @@ impl Speaker {
     }
 
     /// Routes waiting for the import filter (those a refilter has not
-    /// walked yet as [`Walk::left`] counts them).
+    /// walked yet as [`Walk::left`] counts them), and a checked swap's
+    /// results waiting to be recorded.
     pub fn filter_backlog(&self) -> usize {
-        self.peers
-            .iter()
-            .map(|p| {
-                let walking = p
-                    .refilter
-                    .as_ref()
-                    .map_or(0, |walk| walk.left(p.adj_in.len()));
-                p.to_filter.len() + walking
-            })
-            .sum()
+        self.adopt_backlog()
+            + self
+                .peers
+                .iter()
+                .map(|p| {
+                    let walking = p
+                        .refilter
+                        .as_ref()
+                        .map_or(0, |walk| walk.left(p.adj_in.len()));
+                    p.to_filter.len() + walking
+                })
+                .sum::<usize>()
     }
 
     /// Runs the import filter over queued routes, up to `max` of them, in
     /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
-    /// taking turns; the prefixes whose accepted route changed become dirty.
-    /// Returns how many routes were filtered.
+    /// taking turns, after recording a checked swap's results if any wait
+    /// (`adopt.rs`); the prefixes whose accepted route changed become dirty.
+    /// Returns how many routes were filtered or recorded.
     pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
-        let mut done = 0;
+        let mut done = self.adopt_step(max);
         let n = self.peers.len();
         for step in 0..n {
             let id = (self.next_to_filter + step) % n;

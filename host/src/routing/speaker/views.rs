@@ -119,13 +119,18 @@ pub struct ReceivedRoute {
 impl Speaker {
     /// A dry run over every route of the established sessions, which
     /// keeps the first `shown` changed routes in prefix order for its
-    /// answer.
-    pub fn dry_run_start(&self, shown: usize) -> FilterDryRun {
+    /// answer: `keyed` for a selection over its overlay after it, else in
+    /// order (a swap's check, see [`Overlay`]).
+    pub fn dry_run_start(&self, shown: usize, keyed: bool) -> FilterDryRun {
+        let overlay = match keyed {
+            true => Overlay::keyed(shown),
+            false => Overlay::in_order(shown),
+        };
         FilterDryRun {
             sessions: self.sessions_walk(),
             peer: 0,
             todo: Vec::new(),
-            overlay: Overlay::new(shown),
+            overlay,
         }
     }
 
@@ -204,7 +209,7 @@ impl Speaker {
     pub fn verdict_changes(&self, overlay: &Overlay) -> (Vec<String>, usize) {
         let shown = overlay
             .first()
-            .filter_map(|&(prefix, tunnel)| {
+            .filter_map(|(&(prefix, tunnel), kept)| {
                 let p = self.peers.iter().find(|p| p.tunnel == tunnel)?;
                 let received = p.adj_in.get(&prefix)?;
                 let verdict = |kept: Option<&Arc<PathAttributes>>| match kept {
@@ -220,7 +225,7 @@ impl Speaker {
                     ),
                 };
                 let before = verdict(p.accepted.get(&p.adj_in, &prefix));
-                let after = verdict(overlay.get(tunnel, &prefix).and_then(|a| a.as_ref()));
+                let after = verdict(kept.as_ref());
                 Some(format!(
                     "{prefix} over {}: {before} -> {after}",
                     p.tunnel_name

@@ -1,0 +1,160 @@
+//! A checked filter swap's second half. Its dry run found, route by route,
+//! what the candidate accepts differently from the filter in force (the
+//! overlay); once the candidate is installed, those results are recorded
+//! as the sessions' accepted routes instead of every stored route going
+//! through the plugin again. A swap to a filter that rewrites a million
+//! routes over two sessions ran two million routes through the plugin
+//! twice; now once.
+//!
+//! That holds for a route only if nothing changed it after the dry run
+//! looked at it, so each session's `Accepted` lists what changed from the
+//! start of the dry run to the end of the adoption ([`Accepted::track`]):
+//! - a route listed there is filtered again by the installed filter (the
+//!   live queue), and its overlay entry is skipped;
+//! - a session whose every route may have changed (it went down, or more
+//!   changed than the list holds) has all its routes filtered again;
+//! - a route the plugin faulted on before is filtered again, so that its
+//!   fault is not kept when the candidate rejects it too.
+//!
+//! One swap tracks at a time; a swap checked while another tracks filters
+//! every route again, as before.
+//!
+//! Owns: the overlay being adopted and when tracking starts and ends.
+//! Must not: call a plugin (what is filtered again goes through the live
+//! queue, [`Speaker::filter_queued`]).
+
+use std::time::Instant;
+
+use super::accepted::Since;
+use super::overlay::{Entry, Overlay};
+use super::Speaker;
+use crate::bgp::rib::Walk;
+use crate::policy::FilterSlot;
+
+/// An overlay (in order) on its way into the sessions' accepted routes, a
+/// run at a time.
+pub(super) struct Adopt {
+    overlay: Overlay,
+    /// The run being recorded.
+    run: std::vec::IntoIter<Entry>,
+    /// By peer: whether all its routes were queued for the filter again
+    /// (its overlay entries are skipped).
+    walked: Vec<bool>,
+}
+
+impl Adopt {
+    fn left(&self) -> usize {
+        self.overlay.len() + self.run.len()
+    }
+}
+
+impl Speaker {
+    /// Starts listing route changes for a checked swap's dry run; false
+    /// when another swap's are being listed (this one's adoption would
+    /// not be safe: it filters every route again instead).
+    pub fn track(&mut self) -> bool {
+        if self.tracking {
+            return false;
+        }
+        self.tracking = true;
+        for p in &mut self.peers {
+            p.accepted.track();
+        }
+        true
+    }
+
+    /// Stops listing route changes (the dry run faulted or was not for a
+    /// swap, or its results are all recorded).
+    pub fn untrack(&mut self) {
+        self.tracking = false;
+        self.adopting = None;
+        for p in &mut self.peers {
+            p.accepted.untrack();
+        }
+    }
+
+    /// The filter whose dry run found `overlay` (in order) is installed
+    /// (the run began with [`Speaker::track`]): its results are recorded a
+    /// run at a time, in the order found, as the live queue is worked ([`Speaker::filter_queued`]),
+    /// and the routes that changed meanwhile go through it again. The
+    /// export filter runs again for every session, as after any swap.
+    pub fn adopt(&mut self, overlay: Overlay, now: Instant, filter: &mut FilterSlot) {
+        if !self.tracking {
+            self.refilter(now, filter);
+            return;
+        }
+        let mut walked = Vec::with_capacity(self.peers.len());
+        for p in &mut self.peers {
+            match p.accepted.since() {
+                Since::Prefixes(changed) => {
+                    p.to_filter.extend(changed.keys());
+                    p.to_filter.extend(p.accepted.faulted());
+                    walked.push(false);
+                }
+                Since::Off | Since::All => {
+                    p.refilter = Some(Walk::default());
+                    walked.push(true);
+                }
+            }
+        }
+        self.adopting = Some(Adopt {
+            overlay,
+            run: Vec::new().into_iter(),
+            walked,
+        });
+        if self.adopt_backlog() == 0 {
+            self.untrack();
+        }
+        self.export_all(now, filter);
+    }
+
+    /// Overlay entries not recorded yet.
+    pub(super) fn adopt_backlog(&self) -> usize {
+        self.adopting.as_ref().map_or(0, Adopt::left)
+    }
+
+    /// Records up to `max` overlay entries; returns how many were looked
+    /// at. A prefix whose accepted route changes becomes dirty.
+    pub(super) fn adopt_step(&mut self, max: usize) -> usize {
+        let Some(adopt) = self.adopting.as_mut() else {
+            return 0;
+        };
+        // A session whose every route may have changed since (it went
+        // down and came back, or took a table meanwhile): all of its
+        // routes go through the filter again.
+        for (p, walked) in self.peers.iter_mut().zip(adopt.walked.iter_mut()) {
+            if !*walked && matches!(p.accepted.since(), Since::All) {
+                p.refilter = Some(Walk::default());
+                *walked = true;
+            }
+        }
+        let mut done = 0;
+        while done < max {
+            if adopt.run.len() == 0 {
+                match adopt.overlay.take_run() {
+                    Some(run) => adopt.run = run.into_iter(),
+                    None => break,
+                }
+            }
+            for (tunnel, prefix, kept) in adopt.run.by_ref().take(max - done) {
+                done += 1;
+                let Some(p) = self.peers.iter_mut().find(|p| p.tunnel == tunnel) else {
+                    continue;
+                };
+                if !p.accepted.unchanged(&prefix) {
+                    continue;
+                }
+                let Some(received) = p.adj_in.get(&prefix) else {
+                    continue;
+                };
+                if p.accepted.adopt(prefix, received, kept) {
+                    self.dirty.push(prefix);
+                }
+            }
+        }
+        if adopt.left() == 0 {
+            self.untrack();
+        }
+        done
+    }
+}
