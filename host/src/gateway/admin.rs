@@ -17,7 +17,7 @@ use crate::api::{
     RouteChange as Listed, Settling, SwapResult,
 };
 use crate::policy::{Plugin, Slot, SlotStatus};
-use crate::routing::decisions;
+use crate::routing::decisions::{self, Namer};
 use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
 use crate::routing::speaker::{FilterDryRun, Learned, Overlay, SessionsWalk};
 use crate::routing::view;
@@ -33,10 +33,12 @@ pub(super) struct Changes {
 }
 
 impl Changes {
-    fn push(&mut self, change: Listed, limit: usize) {
+    /// Counts a change, and lists it (`change` names it) while fewer than
+    /// `limit` are.
+    fn push(&mut self, limit: usize, change: impl FnOnce() -> Listed) {
         self.total += 1;
         if self.shown.len() < limit {
-            self.shown.push(change);
+            self.shown.push(change());
         }
     }
 }
@@ -373,14 +375,17 @@ impl Gateway {
             return;
         }
         let limit = self.settings.changes_shown;
-        let listed: Vec<Listed> = changes
-            .iter()
-            .filter_map(|c| self.route_change(c))
-            .collect();
-        for job in &mut self.jobs {
-            if let Job::Apply { changes, .. } = job {
-                for c in &listed {
-                    changes.push(c.clone(), limit);
+        let mut namer = Namer::new(&self.cfg, &self.tunnels);
+        let rib = &self.rib;
+        for c in changes {
+            let before = c.before.and_then(|id| rib.via_set(id));
+            let after = c.after.and_then(|id| rib.via_set(id));
+            if !namer.differs(before, after) {
+                continue;
+            }
+            for job in &mut self.jobs {
+                if let Job::Apply { changes, .. } = job {
+                    changes.push(limit, || namer.change(&c.prefix, before, after));
                 }
             }
         }
@@ -544,15 +549,11 @@ impl Gateway {
 
     /// Records where a decision differs from what is installed.
     fn compare(&self, decided: Vec<Decision>, changes: &mut Changes, limit: usize) {
+        let mut namer = Namer::new(&self.cfg, &self.tunnels);
         for (prefix, after) in decided {
-            if let Some(change) = decisions::route_change(
-                &self.cfg,
-                &self.tunnels,
-                &prefix,
-                self.rib.selected(&prefix),
-                after.as_deref(),
-            ) {
-                changes.push(change, limit);
+            let before = self.rib.selected(&prefix);
+            if namer.differs(before, after.as_deref()) {
+                changes.push(limit, || namer.change(&prefix, before, after.as_deref()));
             }
         }
     }

@@ -6,6 +6,8 @@
 //! Pure functions over the gateway's state; they neither call plugins nor
 //! publish a FIB (the control loop does both).
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use super::wit_route;
 use crate::config::{GatewayConfig, Routing as ConfigRouting};
 use crate::dataplane::fib::TunnelId;
 use crate::liveness::bfd::State;
+use crate::net_map::FastHasher;
 use crate::policy::{
     Candidate, CandidateSource, ConnectionHealth, PrefixCandidates, Routing, TunnelHealth,
 };
@@ -223,18 +226,67 @@ pub fn route_change(
     before: Option<&[Via]>,
     after: Option<&[Via]>,
 ) -> Option<RouteChange> {
-    // The same vias name the same (a dry run compares every prefix a swap
-    // touched, most of them unchanged: no names formatted for those).
-    if before == after {
-        return None;
+    let mut namer = Namer::new(cfg, tunnels);
+    namer
+        .differs(before, after)
+        .then(|| namer.change(prefix, before, after))
+}
+
+/// Names route changes for people, each distinct set of vias once: a swap
+/// that moves a million prefixes formats a few names, not two million (and
+/// a change past what an answer shows is counted, not named).
+pub struct Namer<'a> {
+    cfg: &'a GatewayConfig,
+    tunnels: &'a [TunnelInfo],
+    names: HashMap<Box<[Via]>, Vec<String>, BuildHasherDefault<FastHasher>>,
+}
+
+impl<'a> Namer<'a> {
+    pub fn new(cfg: &'a GatewayConfig, tunnels: &'a [TunnelInfo]) -> Namer<'a> {
+        Namer {
+            cfg,
+            tunnels,
+            names: HashMap::default(),
+        }
     }
-    let names = |v: Option<&[Via]>| v.map(|v| via_names(cfg, tunnels, v)).unwrap_or_default();
-    let (from, to) = (names(before), names(after));
-    (from != to).then_some(RouteChange {
-        prefix: *prefix,
-        from,
-        to,
-    })
+
+    fn learn(&mut self, via: Option<&[Via]>) {
+        if let Some(via) = via.filter(|v| !self.names.contains_key(*v)) {
+            let names = via_names(self.cfg, self.tunnels, via);
+            self.names.insert(via.into(), names);
+        }
+    }
+
+    fn names(&self, via: Option<&[Via]>) -> &[String] {
+        via.and_then(|v| self.names.get(v)).map_or(&[], |n| &n[..])
+    }
+
+    /// Whether a prefix moving from `before` to `after` is a change for
+    /// people (the names differ; the same vias name the same).
+    pub fn differs(&mut self, before: Option<&[Via]>, after: Option<&[Via]>) -> bool {
+        if before == after {
+            return false;
+        }
+        self.learn(before);
+        self.learn(after);
+        self.names(before) != self.names(after)
+    }
+
+    /// The change, named.
+    pub fn change(
+        &mut self,
+        prefix: &IpNet,
+        before: Option<&[Via]>,
+        after: Option<&[Via]>,
+    ) -> RouteChange {
+        self.learn(before);
+        self.learn(after);
+        RouteChange {
+            prefix: *prefix,
+            from: self.names(before).to_vec(),
+            to: self.names(after).to_vec(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +322,29 @@ mod tests {
         let tunnels_of = vec![vec![TunnelId(0), TunnelId(1)], vec![TunnelId(2)]];
         let answer = vec![vec![0, 100], vec![7]];
         assert_eq!(weights_by_tunnel(&tunnels_of, &answer, 3), vec![0, 100, 7]);
+    }
+
+    #[test]
+    fn a_namer_names_each_set_of_vias_once() {
+        let fixture = crate::config::tests::Fixture::new();
+        let cfg = fixture.parse(&fixture.base()).unwrap();
+        let tunnels = crate::topology::tunnels(&cfg);
+        let a: &[Via] = &[(ConnectionId(0), Some(TunnelId(0)))];
+        let b: &[Via] = &[(ConnectionId(0), Some(TunnelId(1)))];
+        let mut namer = Namer::new(&cfg, &tunnels);
+        for i in 0..1000u32 {
+            let prefix = IpNet::new(std::net::Ipv4Addr::from(i << 8).into(), 24).unwrap();
+            assert!(namer.differs(Some(a), Some(b)));
+            assert!(!namer.differs(Some(a), Some(a)));
+            if i == 0 {
+                let change = namer.change(&prefix, Some(a), None);
+                assert_eq!((change.from.len(), change.to.len()), (1, 0));
+                assert_eq!(
+                    Some(change),
+                    route_change(&cfg, &tunnels, &prefix, Some(a), None)
+                );
+            }
+        }
+        assert_eq!(namer.names.len(), 2, "two sets of vias, two names");
     }
 }
