@@ -19,8 +19,7 @@ use crate::net_map::FastSet;
 
 mod routes;
 
-use routes::Routes;
-pub use routes::{Prefixes, Walk};
+pub use routes::{Prefixes, Routes, Walk};
 
 /// How many prefixes beyond the limit are remembered (for the received
 /// count) at most: enough for any sane excess, bounded against a flood.

@@ -428,6 +428,11 @@ impl Routes {
         self.sets.get(self.maps.get(prefix)?)
     }
 
+    /// The set of id `id`, while a route holds it.
+    pub fn set(&self, id: u32) -> Option<&Arc<PathAttributes>> {
+        self.sets.get(id)
+    }
+
     /// Starts bringing `prefix`'s entry into cache ([`IdMap::prefetch`]).
     pub fn prefetch(&self, prefix: &IpNet) {
         self.maps.prefetch(prefix);

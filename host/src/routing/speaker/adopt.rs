@@ -29,6 +29,7 @@ use super::accepted::Since;
 use super::overlay::{Entry, Overlay};
 use super::Speaker;
 use crate::bgp::rib::Walk;
+use crate::id_map::PREFETCH_AHEAD;
 use crate::policy::FilterSlot;
 
 /// An overlay (in order) on its way into the sessions' accepted routes, a
@@ -136,8 +137,18 @@ impl Speaker {
                     None => break,
                 }
             }
-            for (tunnel, prefix, kept) in adopt.run.by_ref().take(max - done) {
+            while done < max {
+                let Some((tunnel, prefix, kept)) = adopt.run.next() else {
+                    break;
+                };
                 done += 1;
+                // The entries a few ahead, on their way into cache.
+                if let Some((tunnel, prefix, _)) = adopt.run.as_slice().get(PREFETCH_AHEAD) {
+                    if let Some(p) = self.peers.iter().find(|p| p.tunnel == *tunnel) {
+                        p.adj_in.prefetch(prefix);
+                        p.accepted.prefetch(prefix);
+                    }
+                }
                 let Some(p) = self.peers.iter_mut().find(|p| p.tunnel == tunnel) else {
                     continue;
                 };
