@@ -434,6 +434,9 @@ fn changes(changes: &Changes) -> String {
     if out.is_empty() {
         out += "  (none)\n";
     }
+    if let Some(n) = changes.routes_checked {
+        out += &format!("  (the plugin checked {n} stored route(s))\n");
+    }
     out
 }
 

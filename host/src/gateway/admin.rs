@@ -30,6 +30,8 @@ pub(super) struct Changes {
     /// For an import filter: the routes whose verdict or attributes change
     /// (the first few, and how many in all).
     verdicts: Option<(Vec<String>, usize)>,
+    /// For an import filter: the stored routes its check ran it over.
+    checked: Option<usize>,
 }
 
 impl Changes {
@@ -559,7 +561,7 @@ impl Gateway {
     }
 
     fn answer_dry(&mut self, job: Job, now: Instant) {
-        let (id, head, install, tracked, plugin, mut changes, overlay) = match job {
+        let (id, head, install, tracked, plugin, mut changes, run) = match job {
             Job::DryFilter {
                 id,
                 head,
@@ -569,15 +571,7 @@ impl Gateway {
                 run,
                 changes,
                 ..
-            } => (
-                id,
-                head,
-                install,
-                tracked,
-                plugin,
-                changes,
-                Some(run.overlay),
-            ),
+            } => (id, head, install, tracked, plugin, changes, Some(run)),
             Job::DrySelect {
                 id,
                 head,
@@ -588,9 +582,11 @@ impl Gateway {
             } => (id, head, install, false, plugin, changes, None),
             Job::Apply { .. } => return,
         };
-        if let Some(overlay) = &overlay {
-            changes.verdicts = Some(self.speaker.verdict_changes(overlay));
-        }
+        let overlay = run.map(|run| {
+            changes.verdicts = Some(self.speaker.verdict_changes(&run.overlay));
+            changes.checked = Some(run.looked);
+            run.overlay
+        });
         let (adopted, overlay) = match tracked && install {
             true => (overlay, None),
             false => (None, overlay),
@@ -600,6 +596,7 @@ impl Gateway {
             // with the verdicts its check found.
             let carried = Changes {
                 verdicts: changes.verdicts.take(),
+                checked: changes.checked,
                 ..Changes::default()
             };
             self.install(id, plugin, head, carried, adopted, now)
@@ -672,6 +669,7 @@ fn routes(changes: Changes) -> ApiChanges {
         routes_changed: Some(changes.total as u64),
         verdicts,
         verdicts_changed,
+        routes_checked: changes.checked.map(|n| n as u64),
         ..ApiChanges::default()
     }
 }

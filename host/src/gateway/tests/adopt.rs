@@ -37,6 +37,7 @@ fn a_checked_filter_swap_runs_each_stored_route_through_the_plugin_once() {
     let reply = h.reply(RequestId(1));
     assert_eq!(reply["dry_run"], false, "{reply}");
     assert_eq!(reply["changes"]["verdicts_changed"], ROUTES, "{reply}");
+    assert_eq!(reply["changes"]["routes_checked"], ROUTES, "{reply}");
     // The check called the candidate about every route; installed, the
     // slot was called only for the export filter, not 20 chunks again.
     let status = slot_status(&mut h, 2, "bgp-filter");

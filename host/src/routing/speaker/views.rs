@@ -96,6 +96,8 @@ pub struct FilterDryRun {
     peer: usize,
     todo: Vec<IpNet>,
     pub overlay: Overlay,
+    /// Routes the plugin ran over.
+    pub looked: usize,
 }
 
 impl FilterDryRun {
@@ -132,6 +134,7 @@ impl Speaker {
             peer: 0,
             todo: Vec::new(),
             overlay,
+            looked: 0,
         }
     }
 
@@ -163,6 +166,7 @@ impl Speaker {
             let take = run.todo.len().min(FILTER_CHUNK).min(max - done);
             let chunk = run.todo.split_off(run.todo.len() - take);
             done += chunk.len();
+            run.looked += chunk.len();
             let mut filter = ImportFilter::Candidate(plugin);
             let (decided, _, failed) = import::decide(p, &chunk, &mut filter, &self.guard);
             if let Some(fault) = failed {
