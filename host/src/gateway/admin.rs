@@ -19,7 +19,7 @@ use crate::api::{
 use crate::policy::{Plugin, Slot, SlotStatus};
 use crate::routing::decisions::{self, Namer};
 use crate::routing::loc_rib::{Decision, Env, RouteChange, Selector, SELECTION_CHUNK};
-use crate::routing::speaker::{FilterDryRun, Learned, Overlay, SessionsWalk};
+use crate::routing::speaker::{DryRunFor, FilterDryRun, Learned, Overlay, SessionsWalk};
 use crate::routing::view;
 
 /// Route changes for an answer: the first few, and how many in all.
@@ -289,11 +289,16 @@ impl Gateway {
                     return None;
                 }
                 Slot::BgpFilter => {
+                    let tracked = install && self.speaker.track();
                     // A swap's check selects nothing: its overlay in order.
+                    let purpose = match (install, tracked) {
+                        (false, _) => DryRunFor::Selection,
+                        (true, false) => DryRunFor::Verdicts,
+                        (true, true) => DryRunFor::Adoption,
+                    };
                     let run = self
                         .speaker
-                        .dry_run_start(self.settings.changes_shown, !install);
-                    let tracked = install && self.speaker.track();
+                        .dry_run_start(self.settings.changes_shown, purpose);
                     self.jobs.push(Job::DryFilter {
                         id,
                         head,

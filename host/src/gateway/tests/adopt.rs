@@ -116,3 +116,166 @@ fn routes_that_change_during_a_checked_swap_go_through_the_new_filter() {
     );
     assert_eq!(h.bgp_state(), "established");
 }
+
+/// The peer over tunnel 1 (the harness plays tunnel 0's) connects and
+/// announces `prefixes` (path 65000 65010); its connection id.
+fn second_session(h: &mut Harness, prefixes: &[IpNet]) -> u64 {
+    let conn = h.conn + 1_000;
+    h.event(Event::Transport(TransportEvent::Connected {
+        peer: PeerId(1),
+        conn,
+    }));
+    let open = Open {
+        asn: PEER_ASN,
+        hold_time: 90,
+        router_id: Ipv4Addr::new(10, 255, 0, 3),
+        capabilities: vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(PEER_ASN),
+        ],
+    };
+    let mut bytes = wire(&Message::Open(open));
+    bytes.extend(wire(&Message::Keepalive));
+    let attrs = PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![PEER_ASN, 65010],
+        }],
+        ..PathAttributes::default()
+    };
+    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 11, 2))];
+    for msg in codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, prefixes, &ctx()) {
+        bytes.extend(msg);
+    }
+    h.event(Event::Transport(TransportEvent::Data {
+        peer: PeerId(1),
+        conn,
+        bytes,
+    }));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    conn
+}
+
+/// A table learned over both tunnels, swapped to a filter that changes
+/// every route over both alike: each prefix's two routes are recorded
+/// together, so it is selected once and its traffic never moves (selected
+/// after each session's change, every prefix went over one tunnel, then
+/// back over both).
+#[test]
+fn a_checked_swap_that_changes_both_sessions_alike_moves_no_traffic() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
+    second_session(&mut h, &prefixes(ROUTES));
+    let last = prefixes(ROUTES)[ROUTES - 1].addr().to_string();
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0, 1]), "over both tunnels");
+    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let reply = h.reply(RequestId(1));
+    assert_eq!(reply["dry_run"], false, "{reply}");
+    assert_eq!(reply["changes"]["verdicts_changed"], 2 * ROUTES, "{reply}");
+    assert_eq!(reply["changes"]["routes_checked"], 2 * ROUTES, "{reply}");
+    assert_eq!(
+        reply["changes"]["routes_changed"], 0,
+        "no prefix moved, even for a while: {}",
+        reply["changes"]["routes"]
+    );
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0, 1]));
+    assert_eq!(h.routed(&last), Some(vec![0, 1]));
+    assert_eq!(
+        as_path(&mut h, 2, "11.0.0.0/24"),
+        serde_json::json!([PEER_ASN, PEER_ASN, 65010])
+    );
+}
+
+/// Over two sessions, routes that change while the check walks: those the
+/// second session re-announces (decided during the first session's walk,
+/// before they changed) and those the first withdraws (so the second's walk
+/// meets them itself). Each session's routes end up through the new filter.
+#[test]
+fn routes_of_either_session_that_change_during_a_checked_swap_are_filtered_again() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
+    let conn = second_session(&mut h, &prefixes(ROUTES));
+    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
+    for _ in 0..2 {
+        h.tick(Duration::from_millis(1));
+    }
+    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+    let all = prefixes(ROUTES);
+    // The second session re-announces every route with another path; the
+    // first withdraws its last 1,000.
+    let attrs = PathAttributes {
+        as_path: vec![AsSegment {
+            kind: SegmentKind::Sequence,
+            asns: vec![PEER_ASN, 65020],
+        }],
+        ..PathAttributes::default()
+    };
+    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 11, 2))];
+    let bytes = codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, &all, &ctx());
+    h.event(Event::Transport(TransportEvent::Data {
+        peer: PeerId(1),
+        conn,
+        bytes: bytes.concat(),
+    }));
+    h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, &all[ROUTES - 1000..], &ctx()).concat());
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.reply(RequestId(1))["dry_run"], false);
+    for (i, prefix) in all.iter().enumerate().step_by(997) {
+        let routes = routes_reply(&mut h, 10 + i as u64, &prefix.to_string());
+        let paths: Vec<&serde_json::Value> = routes["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| &r["as_path"])
+            .collect();
+        let second = serde_json::json!([PEER_ASN, PEER_ASN, 65020]);
+        let first = serde_json::json!([PEER_ASN, PEER_ASN, 65010]);
+        match i < ROUTES - 1000 {
+            true => assert!(
+                paths.contains(&&first) && paths.contains(&&second),
+                "{routes}"
+            ),
+            false => assert_eq!(paths, [&second], "{routes}"),
+        }
+    }
+}
+
+/// A prefix the first session announces again after its walk passed it
+/// (it had withdrawn it before the swap), while the second session held it
+/// all along: the second session's walk still decides its route, since the
+/// first one's walk never met the prefix.
+#[test]
+fn a_prefix_back_on_the_first_session_after_its_walk_is_still_decided_for_the_second() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
+    second_session(&mut h, &prefixes(ROUTES));
+    let all = prefixes(ROUTES);
+    let back = &all[..1000];
+    h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, back, &ctx()).concat());
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
+    // The first session's 19,000 routes take about five turns of 4,096.
+    for _ in 0..7 {
+        h.tick(Duration::from_millis(1));
+    }
+    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+    h.announce(back);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_eq!(h.reply(RequestId(1))["dry_run"], false);
+    let prepended = serde_json::json!([PEER_ASN, PEER_ASN, 65010]);
+    for (i, prefix) in back.iter().enumerate() {
+        let routes = routes_reply(&mut h, 10 + i as u64, &prefix.to_string());
+        let paths: Vec<&serde_json::Value> = routes["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| &r["as_path"])
+            .collect();
+        assert_eq!(paths, [&prepended, &prepended], "{prefix}: {routes}");
+    }
+}

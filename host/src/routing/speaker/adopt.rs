@@ -25,6 +25,8 @@
 
 use std::time::Instant;
 
+use ipnet::IpNet;
+
 use super::accepted::Since;
 use super::overlay::{Entry, Overlay};
 use super::Speaker;
@@ -130,37 +132,44 @@ impl Speaker {
             }
         }
         let mut done = 0;
-        while done < max {
+        let mut last: Option<IpNet> = None;
+        loop {
             if adopt.run.len() == 0 {
                 match adopt.overlay.take_run() {
                     Some(run) => adopt.run = run.into_iter(),
                     None => break,
                 }
             }
-            while done < max {
-                let Some((tunnel, prefix, kept)) = adopt.run.next() else {
-                    break;
-                };
-                done += 1;
-                // The entries a few ahead, on their way into cache.
-                if let Some((tunnel, prefix, _)) = adopt.run.as_slice().get(PREFETCH_AHEAD) {
-                    if let Some(p) = self.peers.iter().find(|p| p.tunnel == *tunnel) {
-                        p.adj_in.prefetch(prefix);
-                        p.accepted.prefetch(prefix);
-                    }
+            // A prefix's entries are side by side (`check.rs`): all of them
+            // are recorded in one step, so that it is selected once, with
+            // every session's new route, whichever of them changed.
+            let next = adopt.run.as_slice().first().map(|(_, prefix, _)| *prefix);
+            if done >= max && next != last {
+                break;
+            }
+            let Some((tunnel, prefix, kept)) = adopt.run.next() else {
+                continue;
+            };
+            done += 1;
+            last = Some(prefix);
+            // The entries a few ahead, on their way into cache.
+            if let Some((tunnel, prefix, _)) = adopt.run.as_slice().get(PREFETCH_AHEAD) {
+                if let Some(p) = self.peers.iter().find(|p| p.tunnel == *tunnel) {
+                    p.adj_in.prefetch(prefix);
+                    p.accepted.prefetch(prefix);
                 }
-                let Some(p) = self.peers.iter_mut().find(|p| p.tunnel == tunnel) else {
-                    continue;
-                };
-                if !p.accepted.unchanged(&prefix) {
-                    continue;
-                }
-                let Some(received) = p.adj_in.get(&prefix) else {
-                    continue;
-                };
-                if p.accepted.adopt(prefix, received, kept) {
-                    self.dirty.push(prefix);
-                }
+            }
+            let Some(p) = self.peers.iter_mut().find(|p| p.tunnel == tunnel) else {
+                continue;
+            };
+            if !p.accepted.unchanged(&prefix) {
+                continue;
+            }
+            let Some(received) = p.adj_in.get(&prefix) else {
+                continue;
+            };
+            if p.accepted.adopt(prefix, received, kept) && self.dirty.last() != Some(&prefix) {
+                self.dirty.push(prefix);
             }
         }
         if adopt.left() == 0 {

@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 mod accepted;
 mod adopt;
+mod check;
 mod events;
 mod export;
 mod export_job;
@@ -57,7 +58,7 @@ pub use overlay::Overlay;
 use peers::peer_for;
 use reselect::Reselect;
 pub use reselect::SessionsWalk;
-pub use views::{FilterDryRun, Learned};
+pub use views::{DryRunFor, FilterDryRun, Learned};
 
 /// One session and its RIBs.
 struct BgpPeer {

@@ -34,6 +34,16 @@ impl SessionsWalk {
     pub fn is_done(&self) -> bool {
         self.todo.is_empty()
     }
+
+    /// The sessions to walk after the current one.
+    pub(super) fn later(&self) -> &[usize] {
+        self.todo.split_last().map_or(&[], |(_, rest)| rest)
+    }
+
+    /// The sessions walked before the current one.
+    pub(super) fn walked(&self) -> &[usize] {
+        &self.walked
+    }
 }
 
 /// A table whose prefixes the route selection looks at again.

@@ -90,14 +90,29 @@ impl<'a> Learned<'a> {
 /// differently from the filter in force. The sessions' Adj-RIBs-In are
 /// walked a map at a time, so no step lists a million prefixes.
 pub struct FilterDryRun {
-    sessions: SessionsWalk,
+    pub(super) sessions: SessionsWalk,
     /// The session the walk is at, and its prefixes the walk took and the
     /// plugin has not seen yet.
-    peer: usize,
-    todo: Vec<IpNet>,
+    pub(super) peer: usize,
+    pub(super) todo: Vec<IpNet>,
     pub overlay: Overlay,
     /// Routes the plugin ran over.
     pub looked: usize,
+    /// Each prefix decided for every session at once (`check.rs`).
+    grouped: bool,
+}
+
+/// What a filter dry run is for, which decides how it keeps its overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRunFor {
+    /// A dry run: the selection over its overlay follows (keyed).
+    Selection,
+    /// A swap's check that only reports its verdicts (in order).
+    Verdicts,
+    /// A swap's check whose results the swap adopts (`adopt.rs`): in
+    /// order, each prefix's entries side by side (`check.rs`). Only while
+    /// the speaker tracks route changes ([`Speaker::track`]).
+    Adoption,
 }
 
 impl FilterDryRun {
@@ -122,12 +137,11 @@ pub struct ReceivedRoute {
 impl Speaker {
     /// A dry run over every route of the established sessions, which
     /// keeps the first `shown` changed routes in prefix order for its
-    /// answer: `keyed` for a selection over its overlay after it, else in
-    /// order (a swap's check, see [`Overlay`]).
-    pub fn dry_run_start(&self, shown: usize, keyed: bool) -> FilterDryRun {
-        let overlay = match keyed {
-            true => Overlay::keyed(shown),
-            false => Overlay::in_order(shown),
+    /// answer, its overlay kept as `purpose` needs (see [`Overlay`]).
+    pub fn dry_run_start(&self, shown: usize, purpose: DryRunFor) -> FilterDryRun {
+        let overlay = match purpose {
+            DryRunFor::Selection => Overlay::keyed(shown),
+            DryRunFor::Verdicts | DryRunFor::Adoption => Overlay::in_order(shown),
         };
         FilterDryRun {
             sessions: self.sessions_walk(),
@@ -135,6 +149,7 @@ impl Speaker {
             todo: Vec::new(),
             overlay,
             looked: 0,
+            grouped: purpose == DryRunFor::Adoption && self.tracking,
         }
     }
 
@@ -149,6 +164,9 @@ impl Speaker {
         plugin: &mut Plugin,
         max: usize,
     ) -> Result<usize, String> {
+        if run.grouped {
+            return self.check_step(run, plugin, max);
+        }
         let mut done = 0;
         while done < max {
             if run.todo.is_empty() {
@@ -170,13 +188,7 @@ impl Speaker {
             let mut filter = ImportFilter::Candidate(plugin);
             let (decided, _, failed) = import::decide(p, &chunk, &mut filter, &self.guard);
             if let Some(fault) = failed {
-                return Err(match self.first_failing(p, &chunk, plugin) {
-                    Some(prefix) => format!(
-                        "{fault} (first on {prefix} received over tunnel {})",
-                        p.tunnel_name
-                    ),
-                    None => fault,
-                });
+                return Err(self.named_fault(fault, p, &chunk, plugin));
             }
             for (prefix, _, kept) in decided {
                 if kept.as_ref() != p.accepted.get(&p.adj_in, &prefix) {
@@ -186,6 +198,23 @@ impl Speaker {
             }
         }
         Ok(done)
+    }
+
+    /// `fault`, naming the first route of `chunk` it happens on.
+    pub(super) fn named_fault(
+        &self,
+        fault: String,
+        p: &BgpPeer,
+        chunk: &[IpNet],
+        plugin: &mut Plugin,
+    ) -> String {
+        match self.first_failing(p, chunk, plugin) {
+            Some(prefix) => format!(
+                "{fault} (first on {prefix} received over tunnel {})",
+                p.tunnel_name
+            ),
+            None => fault,
+        }
     }
 
     /// The first route of `chunk` the plugin faults on, by halving the
