@@ -13,6 +13,13 @@ fn as_path(h: &mut Harness, id: u64, prefix: &str) -> serde_json::Value {
 
 /// The peer announces `prefixes` with the path `asns`.
 fn announce_path(h: &mut Harness, asns: &[u32], prefixes: &[IpNet]) {
+    let conn = h.conn;
+    announce_over(h, 0, conn, asns, prefixes);
+}
+
+/// The peer over tunnel `tunnel`, connected as `conn`, announces
+/// `prefixes` with the path `asns`.
+fn announce_over(h: &mut Harness, tunnel: u8, conn: u64, asns: &[u32], prefixes: &[IpNet]) {
     let attrs = PathAttributes {
         as_path: vec![AsSegment {
             kind: SegmentKind::Sequence,
@@ -20,10 +27,34 @@ fn announce_path(h: &mut Harness, asns: &[u32], prefixes: &[IpNet]) {
         }],
         ..PathAttributes::default()
     };
-    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 10, 2))];
-    for msg in codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, prefixes, &ctx()) {
-        h.data(msg);
+    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 10 + tunnel, 2))];
+    let msgs = codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, prefixes, &ctx());
+    h.event(Event::Transport(TransportEvent::Data {
+        peer: PeerId(usize::from(tunnel)),
+        conn,
+        bytes: msgs.concat(),
+    }));
+}
+
+/// Asks for a checked swap to the chaos filter (request 1) and runs
+/// `turns` turns of it: the check is then under way.
+fn check_under_way(h: &mut Harness, turns: usize) {
+    send_swap(h, 1, chaos(Slot::BgpFilter), false, false);
+    for _ in 0..turns {
+        h.tick(Duration::from_millis(1));
     }
+    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+}
+
+/// The AS paths `sitelink routes` shows for `prefix`, one per session.
+fn paths(h: &mut Harness, id: u64, prefix: &IpNet) -> Vec<serde_json::Value> {
+    let routes = routes_reply(h, id, &prefix.to_string());
+    routes["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["as_path"].clone())
+        .collect()
 }
 
 #[test]
@@ -74,12 +105,8 @@ fn routes_that_change_during_a_checked_swap_go_through_the_new_filter() {
     const ROUTES: usize = 20_000;
     let fx = Fixture::new();
     let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
-    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
     // Part of the way through the check's walk.
-    for _ in 0..2 {
-        h.tick(Duration::from_millis(1));
-    }
-    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+    check_under_way(&mut h, 2);
     let all = prefixes(ROUTES);
     announce_path(&mut h, &[PEER_ASN, 65020], &all[..ROUTES - 100]);
     h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, &all[ROUTES - 100..], &ctx()).concat());
@@ -137,22 +164,12 @@ fn second_session(h: &mut Harness, prefixes: &[IpNet]) -> u64 {
     };
     let mut bytes = wire(&Message::Open(open));
     bytes.extend(wire(&Message::Keepalive));
-    let attrs = PathAttributes {
-        as_path: vec![AsSegment {
-            kind: SegmentKind::Sequence,
-            asns: vec![PEER_ASN, 65010],
-        }],
-        ..PathAttributes::default()
-    };
-    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 11, 2))];
-    for msg in codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, prefixes, &ctx()) {
-        bytes.extend(msg);
-    }
     h.event(Event::Transport(TransportEvent::Data {
         peer: PeerId(1),
         conn,
         bytes,
     }));
+    announce_over(h, 1, conn, &[PEER_ASN, 65010], prefixes);
     h.settle(Duration::from_millis(1), &[0, 1]);
     conn
 }
@@ -199,47 +216,24 @@ fn routes_of_either_session_that_change_during_a_checked_swap_are_filtered_again
     let fx = Fixture::new();
     let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
     let conn = second_session(&mut h, &prefixes(ROUTES));
-    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
-    for _ in 0..2 {
-        h.tick(Duration::from_millis(1));
-    }
-    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+    check_under_way(&mut h, 2);
     let all = prefixes(ROUTES);
     // The second session re-announces every route with another path; the
     // first withdraws its last 1,000.
-    let attrs = PathAttributes {
-        as_path: vec![AsSegment {
-            kind: SegmentKind::Sequence,
-            asns: vec![PEER_ASN, 65020],
-        }],
-        ..PathAttributes::default()
-    };
-    let hop = [IpAddr::V4(Ipv4Addr::new(169, 254, 11, 2))];
-    let bytes = codec::encode_announcements(&attrs, Family::IPV4_UNICAST, &hop, &all, &ctx());
-    h.event(Event::Transport(TransportEvent::Data {
-        peer: PeerId(1),
-        conn,
-        bytes: bytes.concat(),
-    }));
+    announce_over(&mut h, 1, conn, &[PEER_ASN, 65020], &all);
     h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, &all[ROUTES - 1000..], &ctx()).concat());
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.reply(RequestId(1))["dry_run"], false);
+    let second = serde_json::json!([PEER_ASN, PEER_ASN, 65020]);
+    let first = serde_json::json!([PEER_ASN, PEER_ASN, 65010]);
     for (i, prefix) in all.iter().enumerate().step_by(997) {
-        let routes = routes_reply(&mut h, 10 + i as u64, &prefix.to_string());
-        let paths: Vec<&serde_json::Value> = routes["routes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| &r["as_path"])
-            .collect();
-        let second = serde_json::json!([PEER_ASN, PEER_ASN, 65020]);
-        let first = serde_json::json!([PEER_ASN, PEER_ASN, 65010]);
+        let paths = paths(&mut h, 10 + i as u64, prefix);
         match i < ROUTES - 1000 {
             true => assert!(
-                paths.contains(&&first) && paths.contains(&&second),
-                "{routes}"
+                paths.contains(&first) && paths.contains(&second),
+                "{prefix}: {paths:?}"
             ),
-            false => assert_eq!(paths, [&second], "{routes}"),
+            false => assert_eq!(paths, std::slice::from_ref(&second), "{prefix}"),
         }
     }
 }
@@ -258,24 +252,14 @@ fn a_prefix_back_on_the_first_session_after_its_walk_is_still_decided_for_the_se
     let back = &all[..1000];
     h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, back, &ctx()).concat());
     h.settle(Duration::from_millis(1), &[0, 1]);
-    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
     // The first session's 19,000 routes take about five turns of 4,096.
-    for _ in 0..7 {
-        h.tick(Duration::from_millis(1));
-    }
-    assert!(!h.gw.jobs.is_empty(), "the check is under way");
+    check_under_way(&mut h, 7);
     h.announce(back);
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.reply(RequestId(1))["dry_run"], false);
     let prepended = serde_json::json!([PEER_ASN, PEER_ASN, 65010]);
     for (i, prefix) in back.iter().enumerate() {
-        let routes = routes_reply(&mut h, 10 + i as u64, &prefix.to_string());
-        let paths: Vec<&serde_json::Value> = routes["routes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| &r["as_path"])
-            .collect();
-        assert_eq!(paths, [&prepended, &prepended], "{prefix}: {routes}");
+        let paths = paths(&mut h, 10 + i as u64, prefix);
+        assert_eq!(paths, [prepended.clone(), prepended.clone()], "{prefix}");
     }
 }
