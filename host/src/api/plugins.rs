@@ -108,9 +108,10 @@ pub struct Changes {
     pub verdicts: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdicts_changed: Option<u64>,
-    /// For a bgp-filter: the stored routes the check (or the dry run) ran
-    /// the plugin over. A swap records their results rather than filtering
-    /// them again; routes that changed meanwhile go through the slot.
+    /// For a bgp-filter: the stored routes the check (or the dry run)
+    /// looked at, session by session (those the host's guard refuses
+    /// included). A swap records their results rather than filtering them
+    /// again; routes that changed meanwhile go through the slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes_checked: Option<u64>,
 }

@@ -326,7 +326,7 @@ impl Gateway {
         plugin: Box<Plugin>,
         head: Head,
         changes: Changes,
-        adopted: Option<Overlay>,
+        adopted: Option<FilterDryRun>,
         now: Instant,
     ) -> Option<Response> {
         let slot = plugin.slot();
@@ -337,9 +337,9 @@ impl Gateway {
             Slot::BgpFilter => self.slots.filter.install(*plugin),
         };
         if let Err(e) = installed {
-            if let Some(overlay) = adopted {
+            if let Some(run) = adopted {
                 self.speaker.untrack();
-                self.retire(overlay);
+                self.retire(run.overlay);
             }
             return Some(Response::error(e));
         }
@@ -355,7 +355,7 @@ impl Gateway {
         id: RequestId,
         head: Head,
         changes: Changes,
-        adopted: Option<Overlay>,
+        adopted: Option<FilterDryRun>,
         now: Instant,
     ) -> Option<Response> {
         match slot {
@@ -367,7 +367,7 @@ impl Gateway {
             }
             Slot::RouteSelection => self.select_all_again(),
             Slot::BgpFilter => match adopted {
-                Some(overlay) => self.speaker.adopt(overlay, now, &mut self.slots.filter),
+                Some(run) => self.speaker.adopt(run, now, &mut self.slots.filter),
                 None => self.speaker.refilter(now, &mut self.slots.filter),
             },
         }
@@ -587,14 +587,13 @@ impl Gateway {
             } => (id, head, install, false, plugin, changes, None),
             Job::Apply { .. } => return,
         };
-        let overlay = run.map(|run| {
+        if let Some(run) = &run {
             changes.verdicts = Some(self.speaker.verdict_changes(&run.overlay));
             changes.checked = Some(run.looked);
-            run.overlay
-        });
+        }
         let (adopted, overlay) = match tracked && install {
-            true => (overlay, None),
-            false => (None, overlay),
+            true => (run, None),
+            false => (None, run.map(|run| run.overlay)),
         };
         let reply = if install {
             // A swap checked clean: installed now, answered when applied,
@@ -624,8 +623,12 @@ impl Gateway {
         }
     }
 
-    /// Frees a shard of the oldest finished dry run's overlay.
+    /// Frees a shard of the oldest finished dry run's overlay (or of what
+    /// an abandoned adoption left).
     pub(super) fn free_retired(&mut self) {
+        for overlay in self.speaker.take_abandoned() {
+            self.retire(overlay);
+        }
         if let Some(oldest) = self.retired.first_mut() {
             if !oldest.drop_shard() {
                 self.retired.remove(0);

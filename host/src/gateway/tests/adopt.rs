@@ -85,6 +85,10 @@ fn a_checked_filter_swap_runs_each_stored_route_through_the_plugin_once() {
     }
     assert_eq!(h.routed("11.0.0.1"), Some(vec![0]));
     assert!(h.gw.speaker.filter_backlog() == 0 && !h.gw.has_work());
+    assert!(
+        !h.gw.speaker.is_tracking(),
+        "tracking ends with the adoption"
+    );
 
     // A second checked swap tracks again (the first one's tracking ended).
     send_swap(&mut h, 5, chaos(Slot::BgpFilter), false, false);
@@ -252,8 +256,18 @@ fn a_prefix_back_on_the_first_session_after_its_walk_is_still_decided_for_the_se
     let back = &all[..1000];
     h.data(codec::encode_withdrawals(Family::IPV4_UNICAST, back, &ctx()).concat());
     h.settle(Duration::from_millis(1), &[0, 1]);
-    // The first session's 19,000 routes take about five turns of 4,096.
-    check_under_way(&mut h, 7);
+    // Until the first session's walk is over (the second one's begins).
+    check_under_way(&mut h, 1);
+    let walked = |h: &Harness| {
+        h.gw.jobs.iter().find_map(|j| match j {
+            crate::gateway::admin::Job::DryFilter { run, .. } => Some(run.sessions_walked()),
+            _ => None,
+        })
+    };
+    while walked(&h) == Some(0) {
+        h.tick(Duration::from_millis(1));
+    }
+    assert_eq!(walked(&h), Some(1), "the check is on the second session");
     h.announce(back);
     h.settle(Duration::from_millis(1), &[0, 1]);
     assert_eq!(h.reply(RequestId(1))["dry_run"], false);
@@ -261,5 +275,68 @@ fn a_prefix_back_on_the_first_session_after_its_walk_is_still_decided_for_the_se
     for (i, prefix) in back.iter().enumerate() {
         let paths = paths(&mut h, 10 + i as u64, prefix);
         assert_eq!(paths, [prepended.clone(), prepended.clone()], "{prefix}");
+    }
+}
+
+/// A check that faults lets go of the tracking, so the next swap adopts.
+#[test]
+fn a_check_that_faults_lets_go_of_the_tracking() {
+    let fx = Fixture::new();
+    // The chaos plugin traps on every call for a peer of connection "trap".
+    let mut h = learned(&fx, "trap", 10, Budget::DEFAULT);
+    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
+    assert!(h.gw.speaker.is_tracking(), "the check tracks");
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let reply = h.reply(RequestId(1));
+    assert!(
+        reply["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("swap refused")),
+        "{reply}"
+    );
+    assert!(!h.gw.speaker.is_tracking(), "released by the refusal");
+}
+
+/// Every route goes through the slot again (here the plugin is removed)
+/// while a swap's results are being recorded: the rest of them are
+/// dropped, not recorded over the default filter's, and freed over turns.
+#[test]
+fn a_removal_during_the_adoption_leaves_the_default_filters_results() {
+    const ROUTES: usize = 20_000;
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "prepend", ROUTES, ROUTE_TURNS);
+    send_swap(&mut h, 1, chaos(Slot::BgpFilter), false, false);
+    let adopting = |h: &Harness| {
+        h.gw.jobs
+            .iter()
+            .any(|j| matches!(j, crate::gateway::admin::Job::Apply { .. }))
+    };
+    for turn in 0.. {
+        if adopting(&h) {
+            break;
+        }
+        assert!(turn < 1000, "never installed");
+        h.tick(Duration::from_millis(1));
+    }
+    assert!(
+        h.gw.speaker.filter_backlog() > 0,
+        "the adoption is under way"
+    );
+    h.event(Event::Admin {
+        id: RequestId(2),
+        command: AdminCommand::PluginRemove {
+            slot: Slot::BgpFilter,
+        },
+    });
+    assert!(!h.gw.speaker.is_tracking(), "the adoption is abandoned");
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert!(h.gw.retired.is_empty(), "what it left is freed");
+    let received = serde_json::json!([PEER_ASN, 65010]);
+    for (i, prefix) in prefixes(ROUTES).iter().enumerate().step_by(997) {
+        assert_eq!(
+            paths(&mut h, 10 + i as u64, prefix),
+            std::slice::from_ref(&received),
+            "{prefix}"
+        );
     }
 }

@@ -98,8 +98,9 @@ impl Exceptions {
 
 /// Prefixes listed as changed at most, per session, before a tracked
 /// session counts as changed throughout (a full table arriving during a
-/// dry run is filtered again whole, not listed route by route).
-const TRACKED_MAX: usize = 1 << 18;
+/// dry run is filtered again whole, not listed route by route; a list is
+/// queued for the filter in one step, and grows by rehashing).
+pub const TRACKED_MAX: usize = 1 << 16;
 
 /// What changed since tracking began.
 #[derive(Debug, Default)]
@@ -266,6 +267,11 @@ impl Accepted {
         self.faulted.keys()
     }
 
+    /// How many prefixes are rejected because the filter plugin faulted.
+    pub fn faulted_len(&self) -> usize {
+        self.faulted.len()
+    }
+
     fn note(&mut self, prefix: IpNet) {
         if let Since::Prefixes(changed) = &mut self.since {
             changed.insert(prefix, ());
@@ -389,5 +395,51 @@ mod tests {
             acc.forget(&p);
         }
         assert!(matches!(acc.since(), Since::All));
+    }
+
+    #[test]
+    fn exceptions_tell_rejections_by_address_and_share_sets_safely() {
+        let received = Arc::new(PathAttributes {
+            med: Some(1),
+            ..PathAttributes::default()
+        });
+        let mut acc = Accepted::default();
+        // Modified to the default attributes: not the rejection marker.
+        let plain = Arc::new(PathAttributes::default());
+        acc.set(net("10.1.0.0/24"), &received, Some(plain.clone()));
+        assert_eq!(acc.view(&net("10.1.0.0/24"), Some(&received)), Some(&plain));
+        acc.set(net("10.2.0.0/24"), &received, None);
+        assert_eq!(acc.view(&net("10.2.0.0/24"), Some(&received)), None);
+        // A set freed and its id given to another: the next route with the
+        // first set does not take the id.
+        let a = Arc::new(PathAttributes {
+            med: Some(2),
+            ..PathAttributes::default()
+        });
+        let b = Arc::new(PathAttributes {
+            med: Some(3),
+            ..PathAttributes::default()
+        });
+        acc.set(net("10.3.0.0/24"), &received, Some(a.clone()));
+        acc.forget(&net("10.3.0.0/24"));
+        acc.set(net("10.4.0.0/24"), &received, Some(b.clone()));
+        acc.set(net("10.5.0.0/24"), &received, Some(a.clone()));
+        acc.set(net("10.6.0.0/24"), &received, Some(a.clone()));
+        for (p, want) in [
+            ("10.1.0.0/24", Some(&plain)),
+            ("10.2.0.0/24", None),
+            ("10.3.0.0/24", Some(&received)),
+            ("10.4.0.0/24", Some(&b)),
+            ("10.5.0.0/24", Some(&a)),
+            ("10.6.0.0/24", Some(&a)),
+        ] {
+            let got = acc.view(&net(p), Some(&received));
+            assert!(
+                got.zip(want)
+                    .map_or(got.is_none() && want.is_none(), |(g, w)| Arc::ptr_eq(g, w)),
+                "{p}: {got:?}"
+            );
+        }
+        assert_eq!(acc.rejected, 1, "one rejection, counted");
     }
 }

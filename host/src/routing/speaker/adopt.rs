@@ -14,7 +14,14 @@
 //! - a session whose every route may have changed (it went down, or more
 //!   changed than the list holds) has all its routes filtered again;
 //! - a route the plugin faulted on before is filtered again, so that its
-//!   fault is not kept when the candidate rejects it too.
+//!   fault is not kept when the candidate rejects it too;
+//! - a session the check did not walk (out of force then, or added by a
+//!   reload) has all its routes filtered again.
+//!
+//! The routes queued for the filter go on while the results are recorded
+//! (the adoption takes half of a step's budget when any wait). Every route
+//! going through the slot again (a forced swap, a quarantine, a reload)
+//! abandons the adoption: what it has not recorded is another filter's.
 //!
 //! One swap tracks at a time; a swap checked while another tracks filters
 //! every route again, as before.
@@ -27,8 +34,9 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 
-use super::accepted::Since;
+use super::accepted::{Since, TRACKED_MAX};
 use super::overlay::{Entry, Overlay};
+use super::views::FilterDryRun;
 use super::Speaker;
 use crate::bgp::rib::Walk;
 use crate::id_map::PREFETCH_AHEAD;
@@ -66,6 +74,12 @@ impl Speaker {
         true
     }
 
+    /// Whether a swap's check or adoption lists route changes.
+    #[cfg(test)]
+    pub fn is_tracking(&self) -> bool {
+        self.tracking
+    }
+
     /// Stops listing route changes (the dry run faulted or was not for a
     /// swap, or its results are all recorded).
     pub fn untrack(&mut self) {
@@ -76,32 +90,41 @@ impl Speaker {
         }
     }
 
-    /// The filter whose dry run found `overlay` (in order) is installed
-    /// (the run began with [`Speaker::track`]): its results are recorded a
-    /// run at a time, in the order found, as the live queue is worked ([`Speaker::filter_queued`]),
-    /// and the routes that changed meanwhile go through it again. The
-    /// export filter runs again for every session, as after any swap.
-    pub fn adopt(&mut self, overlay: Overlay, now: Instant, filter: &mut FilterSlot) {
+    /// The filter whose check is `run` is installed (the check began with
+    /// [`Speaker::track`]): its results are recorded a run at a time, in
+    /// the order found, as the live queue is worked
+    /// ([`Speaker::filter_queued`]), and the routes that changed meanwhile
+    /// go through it again, as do all the routes of a session the check
+    /// did not walk (out of force then, or added since). The export filter
+    /// runs again for every session, as after any swap.
+    pub fn adopt(&mut self, run: FilterDryRun, now: Instant, filter: &mut FilterSlot) {
         if !self.tracking {
             self.refilter(now, filter);
             return;
         }
+        let checked = run.sessions.walked();
         let mut walked = Vec::with_capacity(self.peers.len());
-        for p in &mut self.peers {
-            match p.accepted.since() {
-                Since::Prefixes(changed) => {
+        for (id, p) in self.peers.iter_mut().enumerate() {
+            let listed = match p.accepted.since() {
+                Since::Prefixes(changed) if checked.contains(&id) => Some(changed),
+                _ => None,
+            };
+            match listed.filter(|_| p.accepted.faulted_len() <= TRACKED_MAX) {
+                Some(changed) => {
                     p.to_filter.extend(changed.keys());
                     p.to_filter.extend(p.accepted.faulted());
                     walked.push(false);
                 }
-                Since::Off | Since::All => {
-                    p.refilter = Some(Walk::default());
+                None => {
+                    if !p.adj_in.is_empty() {
+                        p.refilter = Some(Walk::default());
+                    }
                     walked.push(true);
                 }
             }
         }
         self.adopting = Some(Adopt {
-            overlay,
+            overlay: run.overlay,
             run: Vec::new().into_iter(),
             walked,
         });
@@ -114,6 +137,22 @@ impl Speaker {
     /// Overlay entries not recorded yet.
     pub(super) fn adopt_backlog(&self) -> usize {
         self.adopting.as_ref().map_or(0, Adopt::left)
+    }
+
+    /// Every route goes through the slot in force again (a forced swap,
+    /// a quarantine, a reload) while an adoption is under way: what it
+    /// has not recorded yet is another filter's, so it is dropped (freed
+    /// by the gateway a few runs per turn, [`Speaker::take_abandoned`]).
+    pub(super) fn abandon_adoption(&mut self) {
+        if let Some(adopt) = self.adopting.take() {
+            self.abandoned.push(adopt.overlay);
+            self.untrack();
+        }
+    }
+
+    /// Overlays of abandoned adoptions, to be freed a step at a time.
+    pub fn take_abandoned(&mut self) -> Vec<Overlay> {
+        std::mem::take(&mut self.abandoned)
     }
 
     /// Records up to `max` overlay entries; returns how many were looked

@@ -29,7 +29,8 @@ use crate::policy::Plugin;
 
 impl Speaker {
     /// [`Speaker::dry_run_step`] for a tracked check: up to about `max`
-    /// routes (those decided, and those skipped as decided before).
+    /// routes (those decided for any session, and those skipped as
+    /// decided before), and at most a chunk per session beyond.
     pub(super) fn check_step(
         &self,
         run: &mut FilterDryRun,
@@ -71,6 +72,9 @@ impl Speaker {
                     return Err(self.named_fault(fault, p, &chunk, plugin));
                 }
                 run.looked += decided.len();
+                if order > 0 {
+                    done += decided.len();
+                }
                 for (prefix, _, kept) in decided {
                     if kept.as_ref() == p.accepted.get(&p.adj_in, &prefix) {
                         continue;

@@ -172,6 +172,8 @@ pub struct Speaker {
     tracking: bool,
     /// A checked filter swap's dry-run results being recorded.
     adopting: Option<adopt::Adopt>,
+    /// What abandoned adoptions had left, for the gateway to free.
+    abandoned: Vec<Overlay>,
 }
 
 fn family_of(prefix: &IpNet) -> Family {
@@ -200,6 +202,7 @@ impl Speaker {
             router_id: cfg.bgp.router_id,
             tracking: false,
             adopting: None,
+            abandoned: Vec::new(),
         }
     }
 
@@ -331,6 +334,7 @@ impl Speaker {
     /// removed): no session is reset. Until the filter has seen a route,
     /// what it accepted before stays in force.
     pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) {
+        self.abandon_adoption();
         for p in &mut self.peers {
             p.refilter = Some(Walk::default());
         }
@@ -411,7 +415,14 @@ impl Speaker {
     /// (`adopt.rs`); the prefixes whose accepted route changed become dirty.
     /// Returns how many routes were filtered or recorded.
     pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
-        let mut done = self.adopt_step(max);
+        // Routes that changed during a swap's check go through the new
+        // filter while its results are recorded, not after them all.
+        let queued = self
+            .peers
+            .iter()
+            .any(|p| !p.to_filter.is_empty() || p.refilter.is_some());
+        let share = if queued { max.div_ceil(2) } else { max };
+        let mut done = self.adopt_step(share);
         let n = self.peers.len();
         for step in 0..n {
             let id = (self.next_to_filter + step) % n;

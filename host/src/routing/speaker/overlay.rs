@@ -114,7 +114,8 @@ impl Overlay {
     /// `others` are the other tunnels that may hold the prefix (so that a
     /// keyed overlay lists the prefix once however many sessions carry
     /// it). In order, an entry found twice (over a session that came back
-    /// during the walk) is kept twice, the later one last.
+    /// during the walk, or a prefix decided again after it changed) is
+    /// kept twice, the later one last.
     pub fn insert(
         &mut self,
         tunnel: TunnelId,

@@ -120,6 +120,12 @@ impl FilterDryRun {
     pub fn is_done(&self) -> bool {
         self.sessions.is_done() && self.todo.is_empty()
     }
+
+    /// How many sessions the walk is done with.
+    #[cfg(test)]
+    pub fn sessions_walked(&self) -> usize {
+        self.sessions.walked().len()
+    }
 }
 
 /// A route a session received, as `sitelink routes` lists it.
