@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sitelink_lab::proc_stat::proc_status_bytes;
 use sitelink_lab::process::wait_until;
-use sitelink_lab::Result;
+use sitelink_lab::{Gw, Result};
 
 use crate::setup::Soaked;
 use crate::timeline::{Kind, Timeline};
@@ -59,6 +59,29 @@ pub fn toggle(s: &Soaked, announce: bool) -> Result<Duration> {
         },
     )
     .map_err(|e| e.context(format!("(FIB: {last:?} IPv4 prefixes, want {want})")))?;
+    Ok(start.elapsed())
+}
+
+/// Waits until every session of the VGW has accepted at least the churn
+/// routes: the FIB is full once one session has them all, while the other
+/// may still be taking its copy (a swap then races the table's arrival).
+pub fn settled(s: &Soaked) -> Result<Duration> {
+    let start = Instant::now();
+    let want = u64::from(s.routes);
+    wait_until(
+        &format!("every VGW session to accept the {want} churn routes"),
+        CONVERGE_TIMEOUT,
+        POLL,
+        || {
+            s.lab.bgp(Gw::Vgw).is_ok_and(|bgp| {
+                let peers = bgp.peers();
+                !peers.is_empty()
+                    && peers
+                        .iter()
+                        .all(|p| p["prefixes_accepted"].as_u64().is_some_and(|n| n >= want))
+            })
+        },
+    )?;
     Ok(start.elapsed())
 }
 

@@ -226,8 +226,12 @@ fn warm_up(s: &setup::Soaked) -> Result<()> {
     for cycle in 0..WARMUP_CYCLES {
         let took = churn::toggle(s, true)?;
         eprintln!("[soak] warm-up: {} routes in after {took:?}", s.routes);
-        // With the table full, as most of the soak's events will find it.
+        // With the table full, as most of the soak's events will find it
+        // (over both sessions: the swaps' times are then the same work in
+        // every run).
         if cycle == 0 {
+            let took = churn::settled(s)?;
+            eprintln!("[soak] warm-up: every session holds them {took:?} later");
             for i in 0..planned::SWAPS.len() {
                 let (took, _) = planned::swap_once(s, i)?;
                 eprintln!("[soak] warm-up: swap {i} took {took:?}");
