@@ -98,9 +98,10 @@ impl Exceptions {
 
 /// Prefixes listed as changed at most, per session, before a tracked
 /// session counts as changed throughout (a full table arriving during a
-/// dry run is filtered again whole, not listed route by route; a list is
-/// queued for the filter in one step, and grows by rehashing).
-pub const TRACKED_MAX: usize = 1 << 16;
+/// dry run is filtered again whole, not listed route by route). The lists
+/// of all sessions are queued for the filter in one step, at most this
+/// many in all (`adopt.rs`).
+pub const TRACKED_MAX: usize = 1 << 18;
 
 /// What changed since tracking began.
 #[derive(Debug, Default)]

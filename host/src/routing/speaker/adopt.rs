@@ -33,6 +33,7 @@
 use std::time::Instant;
 
 use ipnet::IpNet;
+use tracing::info;
 
 use super::accepted::{Since, TRACKED_MAX};
 use super::overlay::{Entry, Overlay};
@@ -40,6 +41,7 @@ use super::views::FilterDryRun;
 use super::Speaker;
 use crate::bgp::rib::Walk;
 use crate::id_map::PREFETCH_AHEAD;
+use crate::net_map::NetMap;
 use crate::policy::FilterSlot;
 
 /// An overlay (in order) on its way into the sessions' accepted routes, a
@@ -104,13 +106,18 @@ impl Speaker {
         }
         let checked = run.sessions.walked();
         let mut walked = Vec::with_capacity(self.peers.len());
+        // What this step may queue, over all sessions; a session past it
+        // is filtered again whole, by a walk.
+        let mut room = TRACKED_MAX;
         for (id, p) in self.peers.iter_mut().enumerate() {
             let listed = match p.accepted.since() {
                 Since::Prefixes(changed) if checked.contains(&id) => Some(changed),
                 _ => None,
             };
-            match listed.filter(|_| p.accepted.faulted_len() <= TRACKED_MAX) {
+            let size = |changed: &NetMap<()>| changed.len() + p.accepted.faulted_len();
+            match listed.filter(|changed| size(changed) <= room) {
                 Some(changed) => {
+                    room -= size(changed);
                     p.to_filter.extend(changed.keys());
                     p.to_filter.extend(p.accepted.faulted());
                     walked.push(false);
@@ -123,6 +130,13 @@ impl Speaker {
                 }
             }
         }
+        let whole = walked.iter().filter(|w| **w).count();
+        info!(
+            results = run.overlay.len(),
+            filtered_again = TRACKED_MAX - room,
+            sessions_filtered_whole = whole,
+            "a checked filter swap records its check's results"
+        );
         self.adopting = Some(Adopt {
             overlay: run.overlay,
             run: Vec::new().into_iter(),
