@@ -52,7 +52,7 @@ pub(super) struct Adopt {
     run: std::vec::IntoIter<Entry>,
     /// By peer: whether all its routes were queued for the filter again
     /// (its overlay entries are skipped).
-    walked: Vec<bool>,
+    whole: Vec<bool>,
 }
 
 impl Adopt {
@@ -105,7 +105,7 @@ impl Speaker {
             return;
         }
         let checked = run.sessions.walked();
-        let mut walked = Vec::with_capacity(self.peers.len());
+        let mut whole = Vec::with_capacity(self.peers.len());
         // What this step may queue, over all sessions; a session past it
         // is filtered again whole, by a walk.
         let mut room = TRACKED_MAX;
@@ -120,27 +120,26 @@ impl Speaker {
                     room -= size(changed);
                     p.to_filter.extend(changed.keys());
                     p.to_filter.extend(p.accepted.faulted());
-                    walked.push(false);
+                    whole.push(false);
                 }
                 None => {
                     if !p.adj_in.is_empty() {
                         p.refilter = Some(Walk::default());
                     }
-                    walked.push(true);
+                    whole.push(true);
                 }
             }
         }
-        let whole = walked.iter().filter(|w| **w).count();
         info!(
             results = run.overlay.len(),
             filtered_again = TRACKED_MAX - room,
-            sessions_filtered_whole = whole,
+            sessions_filtered_whole = whole.iter().filter(|w| **w).count(),
             "a checked filter swap records its check's results"
         );
         self.adopting = Some(Adopt {
             overlay: run.overlay,
             run: Vec::new().into_iter(),
-            walked,
+            whole,
         });
         if self.adopt_backlog() == 0 {
             self.untrack();
@@ -178,10 +177,10 @@ impl Speaker {
         // A session whose every route may have changed since (it went
         // down and came back, or took a table meanwhile): all of its
         // routes go through the filter again.
-        for (p, walked) in self.peers.iter_mut().zip(adopt.walked.iter_mut()) {
-            if !*walked && matches!(p.accepted.since(), Since::All) {
+        for (p, whole) in self.peers.iter_mut().zip(adopt.whole.iter_mut()) {
+            if !*whole && matches!(p.accepted.since(), Since::All) {
                 p.refilter = Some(Walk::default());
-                *walked = true;
+                *whole = true;
             }
         }
         let mut done = 0;
@@ -212,7 +211,15 @@ impl Speaker {
                     p.accepted.prefetch(prefix);
                 }
             }
-            let Some(p) = self.peers.iter_mut().find(|p| p.tunnel == tunnel) else {
+            // A session filtered again whole takes none of its entries.
+            let Some(i) = self.peers.iter().position(|p| p.tunnel == tunnel) else {
+                continue;
+            };
+            let Some(p) = self
+                .peers
+                .get_mut(i)
+                .filter(|_| adopt.whole.get(i) == Some(&false))
+            else {
                 continue;
             };
             if !p.accepted.unchanged(&prefix) {
