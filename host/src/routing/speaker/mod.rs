@@ -39,6 +39,7 @@ mod guard;
 mod import;
 mod overlay;
 mod peers;
+mod refilter;
 mod reselect;
 mod views;
 
@@ -329,32 +330,6 @@ impl Speaker {
         std::mem::replace(&mut self.dirty, Vec::with_capacity(room))
     }
 
-    /// Queues every stored route for the import filter again and re-runs
-    /// the export filter for every session (a filter plugin was swapped or
-    /// removed): no session is reset. Until the filter has seen a route,
-    /// what it accepted before stays in force.
-    pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) {
-        self.abandon_adoption();
-        for p in &mut self.peers {
-            p.refilter = Some(Walk::default());
-        }
-        self.export_all(now, filter);
-    }
-
-    /// Re-runs the export filter for every established session.
-    fn export_all(&mut self, now: Instant, filter: &mut FilterSlot) {
-        for id in 0..self.peers.len() {
-            if self
-                .peers
-                .get(id)
-                .is_some_and(|p| p.session.state() == State::Established)
-            {
-                let outputs = self.export(id, now, filter, false);
-                self.drive(id, outputs, now, filter);
-            }
-        }
-    }
-
     /// The settings of `cfg` that change in place (a reload): the networks
     /// we advertise, the guard's view of our networks and static routes,
     /// max-prefix limits. Every stored route goes through the guard and the
@@ -389,66 +364,6 @@ impl Speaker {
             }
         }
         self.refilter(now, filter);
-    }
-
-    /// Routes waiting for the import filter (those a refilter has not
-    /// walked yet as [`Walk::left`] counts them), and a checked swap's
-    /// results waiting to be recorded.
-    pub fn filter_backlog(&self) -> usize {
-        self.adopt_backlog()
-            + self
-                .peers
-                .iter()
-                .map(|p| {
-                    let walking = p
-                        .refilter
-                        .as_ref()
-                        .map_or(0, |walk| walk.left(p.adj_in.len()));
-                    p.to_filter.len() + walking
-                })
-                .sum::<usize>()
-    }
-
-    /// Runs the import filter over queued routes, up to `max` of them, in
-    /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
-    /// taking turns, after recording a checked swap's results if any wait
-    /// (`adopt.rs`); the prefixes whose accepted route changed become dirty.
-    /// Returns how many routes were filtered or recorded.
-    pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
-        // Routes that changed during a swap's check go through the new
-        // filter while its results are recorded, not after them all.
-        let queued = self
-            .peers
-            .iter()
-            .any(|p| !p.to_filter.is_empty() || p.refilter.is_some());
-        let share = if queued { max.div_ceil(2) } else { max };
-        let mut done = self.adopt_step(share);
-        let n = self.peers.len();
-        for step in 0..n {
-            let id = (self.next_to_filter + step) % n;
-            let Some(p) = self.peers.get_mut(id) else {
-                continue;
-            };
-            while done < max {
-                if p.to_filter.is_empty() {
-                    if !p.refill() {
-                        break;
-                    }
-                    continue;
-                }
-                let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
-                let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
-                let refused =
-                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
-                warn_refused(p, &refused, now);
-                done += take;
-            }
-            if done >= max {
-                self.next_to_filter = (id + 1) % n;
-                break;
-            }
-        }
-        done
     }
 
     /// Sends ROUTE-REFRESH (RFC 2918) for every negotiated family to the

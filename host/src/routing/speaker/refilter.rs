@@ -1,0 +1,106 @@
+//! Stored routes going through the import filter again: a swap's or a
+//! reload's refilter (every stored route, walked a map at a time), the
+//! queue of prefixes waiting for the filter, and how a step shares its
+//! budget between that queue and a checked swap's adoption (`adopt.rs`).
+//! Until the filter has seen a route, what it accepted before stays in
+//! force.
+//!
+//! Owns: the queue's order and budget. Must not: touch a transport or
+//! the RIBs beyond the peers' import results.
+
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use super::{import, warn_refused, Speaker, FILTER_CHUNK};
+use crate::bgp::fsm::State;
+use crate::bgp::rib::Walk;
+use crate::policy::FilterSlot;
+
+impl Speaker {
+    /// Queues every stored route for the import filter again and re-runs
+    /// the export filter for every session (a filter plugin was swapped or
+    /// removed): no session is reset. Until the filter has seen a route,
+    /// what it accepted before stays in force.
+    pub fn refilter(&mut self, now: Instant, filter: &mut FilterSlot) {
+        self.abandon_adoption();
+        for p in &mut self.peers {
+            p.refilter = Some(Walk::default());
+        }
+        self.export_all(now, filter);
+    }
+
+    /// Re-runs the export filter for every established session.
+    pub(super) fn export_all(&mut self, now: Instant, filter: &mut FilterSlot) {
+        for id in 0..self.peers.len() {
+            if self
+                .peers
+                .get(id)
+                .is_some_and(|p| p.session.state() == State::Established)
+            {
+                let outputs = self.export(id, now, filter, false);
+                self.drive(id, outputs, now, filter);
+            }
+        }
+    }
+
+    /// Routes waiting for the import filter (those a refilter has not
+    /// walked yet as [`Walk::left`] counts them), and a checked swap's
+    /// results waiting to be recorded.
+    pub fn filter_backlog(&self) -> usize {
+        self.adopt_backlog()
+            + self
+                .peers
+                .iter()
+                .map(|p| {
+                    let walking = p
+                        .refilter
+                        .as_ref()
+                        .map_or(0, |walk| walk.left(p.adj_in.len()));
+                    p.to_filter.len() + walking
+                })
+                .sum::<usize>()
+    }
+
+    /// Runs the import filter over queued routes, up to `max` of them, in
+    /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
+    /// taking turns, after recording a checked swap's results if any wait
+    /// (`adopt.rs`); the prefixes whose accepted route changed become dirty.
+    /// Returns how many routes were filtered or recorded.
+    pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
+        // Routes that changed during a swap's check go through the new
+        // filter while its results are recorded, not after them all.
+        let queued = self
+            .peers
+            .iter()
+            .any(|p| !p.to_filter.is_empty() || p.refilter.is_some());
+        let share = if queued { max.div_ceil(2) } else { max };
+        let mut done = self.adopt_step(share);
+        let n = self.peers.len();
+        for step in 0..n {
+            let id = (self.next_to_filter + step) % n;
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            while done < max {
+                if p.to_filter.is_empty() {
+                    if !p.refill() {
+                        break;
+                    }
+                    continue;
+                }
+                let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
+                let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
+                let refused =
+                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
+                warn_refused(p, &refused, now);
+                done += take;
+            }
+            if done >= max {
+                self.next_to_filter = (id + 1) % n;
+                break;
+            }
+        }
+        done
+    }
+}
