@@ -98,12 +98,6 @@ impl Speaker {
     /// decided it for every session then: it holds the prefix, unchanged
     /// since the check began.
     fn met_before(&self, run: &FilterDryRun, prefix: &IpNet) -> bool {
-        run.sessions.walked().iter().any(|id| {
-            self.peers.get(*id).is_some_and(|p| {
-                p.routes_in_force()
-                    && p.accepted.unchanged(prefix)
-                    && p.adj_in.get(prefix).is_some()
-            })
-        })
+        self.walked_before(&run.sessions, prefix, |p| p.accepted.unchanged(prefix))
     }
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use ipnet::IpNet;
 
-use super::Speaker;
+use super::{BgpPeer, Speaker};
 use crate::bgp::rib::{AdjRibIn, Walk};
 use crate::dataplane::fib::TunnelId;
 
@@ -150,7 +150,7 @@ impl Speaker {
         out.extend(
             walked
                 .into_iter()
-                .filter(|p| !skip(p) && !self.walked_before(w, p)),
+                .filter(|p| !skip(p) && !self.walked_before(w, p, |_| true)),
         );
         Some(count)
     }
@@ -158,11 +158,18 @@ impl Speaker {
     /// Whether a session `w` walked before the current one, and still in
     /// force, has `prefix` (a dry run looks at each prefix once; a session
     /// that changed meanwhile may hide a prefix or show it twice).
-    fn walked_before(&self, w: &SessionsWalk, prefix: &IpNet) -> bool {
+    /// `also` narrows which of those sessions count (a checked swap's
+    /// walk: only one whose route for the prefix did not change since).
+    pub(super) fn walked_before(
+        &self,
+        w: &SessionsWalk,
+        prefix: &IpNet,
+        also: impl Fn(&BgpPeer) -> bool,
+    ) -> bool {
         w.walked.iter().any(|id| {
             self.peers
                 .get(*id)
-                .is_some_and(|p| p.routes_in_force() && p.adj_in.get(prefix).is_some())
+                .is_some_and(|p| p.routes_in_force() && also(p) && p.adj_in.get(prefix).is_some())
         })
     }
 

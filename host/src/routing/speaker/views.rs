@@ -53,8 +53,8 @@ impl<'a> Learned<'a> {
     }
 
     /// Starts bringing the entries of `prefix` in the established
-    /// sessions' Adj-RIBs-In (and their import filter's exceptions) into cache, for a [`Learned::routes_for`]
-    /// soon.
+    /// sessions' Adj-RIBs-In (and their import filter's exceptions) into
+    /// cache, for a [`Learned::routes_for`] soon.
     pub fn prefetch(&self, prefix: &IpNet) {
         for p in self.speaker.established() {
             p.adj_in.prefetch(prefix);
