@@ -24,7 +24,7 @@ use super::metrics::Publisher;
 use super::notify::{Heartbeat, Summary};
 use super::transport::{Report, Transport};
 use super::tunnel_log::TunnelLogWriter;
-use super::turns::TurnStats;
+use super::turns::{Phase, TurnSplit, TurnStats};
 use crate::bgp::transport::TransportAction;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
@@ -99,6 +99,8 @@ pub struct Control {
     /// Per tunnel: a WireGuard session, as last told to the core.
     handshakes: Vec<bool>,
     turns: Arc<TurnStats>,
+    /// Where the current turn's time goes (for the slow-turn warning).
+    split: TurnSplit,
     scratch: Vec<u8>,
     /// systemd notifications (READY, STATUS, WATCHDOG); off by default.
     systemd: Heartbeat,
@@ -130,6 +132,7 @@ impl Control {
             next_request: 1,
             handshakes: vec![false; n],
             turns,
+            split: TurnSplit::start(Instant::now()),
             scratch: vec![0u8; SCRATCH_LEN],
             systemd: Heartbeat::default(),
             tunnel_log: TunnelLogWriter::none(),
@@ -188,6 +191,7 @@ impl Control {
             // here: the first input is part of the turn (a session that
             // came up and exported its whole table in it went unseen).
             let turn = Instant::now();
+            self.split = TurnSplit::start(turn);
             match first {
                 Some(First::Event(event)) => self.on_event(event),
                 Some(First::Report(report)) => self.on_report(report),
@@ -199,6 +203,7 @@ impl Control {
                     Err(_) => break,
                 }
             }
+            self.split.mark(Phase::Inputs);
             // BGP input is bounded by time and by the routes waiting for
             // the filter and the selection.
             for _ in 1..EVENTS_PER_TURN {
@@ -210,14 +215,17 @@ impl Control {
                     Err(_) => break,
                 }
             }
+            self.split.mark(Phase::BgpInput);
             self.observe_handshakes();
             self.report_traffic();
+            self.split.mark(Phase::Observe);
             let now = Instant::now();
             let timers_ran = now >= self.core.poll_timeout();
             if timers_ran {
                 // Probes go out before the route work, not after it.
                 self.core.handle_timers(now);
                 self.execute(now);
+                self.split.mark(Phase::Timers);
                 let left = TURN_BUDGET
                     .saturating_sub(turn.elapsed())
                     .max(MIN_ROUTE_BUDGET);
@@ -228,16 +236,27 @@ impl Control {
                         routes: usize::MAX,
                     },
                 );
+                self.split.mark(Phase::RouteWork);
             }
             self.execute(now);
+            self.split.mark(Phase::Actions);
             let took = turn.elapsed();
             self.turns.record(took);
             if let Some(metrics) = &mut self.metrics {
                 metrics.tick(Instant::now(), &self.core);
             }
             if took >= SLOW_TURN {
+                let split = &self.split;
                 warn!(
                     total_ms = took.as_secs_f64() * 1e3,
+                    inputs_ms = split.ms(Phase::Inputs),
+                    admin = split.admin.unwrap_or("none"),
+                    bgp_ms = split.ms(Phase::BgpInput),
+                    bgp_reports = split.reports,
+                    observe_ms = split.ms(Phase::Observe),
+                    timers_ms = split.ms(Phase::Timers),
+                    route_work_ms = split.ms(Phase::RouteWork),
+                    actions_ms = split.ms(Phase::Actions),
                     "slow turn of the control loop: liveness probes waited"
                 );
             }
@@ -286,6 +305,7 @@ impl Control {
                 now,
             ),
             ControlEvent::Admin(request) => {
+                self.split.admin = Some(request.command.name());
                 let id = RequestId(self.next_request);
                 self.next_request += 1;
                 self.replies.insert(id, request.reply);
@@ -302,6 +322,7 @@ impl Control {
     }
 
     fn on_report(&mut self, report: Report) {
+        self.split.reports += 1;
         let event = self.transport.receive(report);
         let now = Instant::now();
         self.core.handle(Event::Transport(event), now);

@@ -4,7 +4,7 @@
 //! probes is visible.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::api::TurnSummary;
 
@@ -56,6 +56,62 @@ impl TurnStats {
     }
 }
 
+/// The parts of a turn, in the order the control loop runs them.
+#[derive(Clone, Copy)]
+pub enum Phase {
+    /// Probes and admin requests (a reload or a swap's start is here).
+    Inputs,
+    /// BGP transport reports: reads decoded, filtered, queued.
+    BgpInput,
+    /// Handshakes and drain counters told to the core.
+    Observe,
+    /// The core's timers and the probes they send.
+    Timers,
+    /// Route work within the turn's budget.
+    RouteWork,
+    /// The actions left over: FIB snapshots, writes, replies.
+    Actions,
+}
+
+/// Where one turn's time went, for the slow-turn warning: an operator
+/// seeing a slow turn learns which part of the loop held the probes, and
+/// what the turn handled.
+pub struct TurnSplit {
+    last: Instant,
+    took: [Duration; 6],
+    /// BGP transport reports handled.
+    pub reports: u32,
+    /// The admin request handled, if any (the last of them).
+    pub admin: Option<&'static str>,
+}
+
+impl TurnSplit {
+    pub fn start(at: Instant) -> TurnSplit {
+        TurnSplit {
+            last: at,
+            took: [Duration::ZERO; 6],
+            reports: 0,
+            admin: None,
+        }
+    }
+
+    /// Counts the time since the last mark to `phase`.
+    pub fn mark(&mut self, phase: Phase) {
+        let now = Instant::now();
+        if let Some(t) = self.took.get_mut(phase as usize) {
+            *t += now.saturating_duration_since(self.last);
+        }
+        self.last = now;
+    }
+
+    /// The time counted to `phase`, in milliseconds.
+    pub fn ms(&self, phase: Phase) -> f64 {
+        self.took
+            .get(phase as usize)
+            .map_or(0.0, |t| t.as_secs_f64() * 1e3)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +128,29 @@ mod tests {
         assert_eq!(sum.histogram[0], (Some(1.0), 1));
         assert_eq!(sum.histogram[4], (Some(15.0), 1));
         assert_eq!(sum.histogram[14], (None, 1));
+    }
+
+    #[test]
+    fn a_split_counts_each_span_to_its_phase() {
+        let start = Instant::now();
+        let mut split = TurnSplit::start(start);
+        std::thread::sleep(Duration::from_millis(3));
+        split.mark(Phase::BgpInput);
+        split.mark(Phase::Actions);
+        split.mark(Phase::BgpInput);
+        assert!(split.ms(Phase::BgpInput) >= 3.0);
+        assert_eq!(split.ms(Phase::Inputs), 0.0);
+        let total: f64 = [
+            Phase::Inputs,
+            Phase::BgpInput,
+            Phase::Observe,
+            Phase::Timers,
+            Phase::RouteWork,
+            Phase::Actions,
+        ]
+        .iter()
+        .map(|p| split.ms(*p))
+        .sum();
+        assert!(total <= start.elapsed().as_secs_f64() * 1e3);
     }
 }

@@ -89,6 +89,29 @@ pub enum AdminCommand {
     },
 }
 
+impl AdminCommand {
+    /// The request's `cmd` in the admin API, with its mode (for logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminCommand::PluginList => "plugin-list",
+            AdminCommand::PluginSwap { dry_run: true, .. } => "plugin-swap --dry-run",
+            AdminCommand::PluginSwap { .. } => "plugin-swap",
+            AdminCommand::PluginRemove { .. } => "plugin-remove",
+            AdminCommand::PluginShadow { .. } => "plugin-shadow",
+            AdminCommand::PluginDiff { .. } => "plugin-diff",
+            AdminCommand::PluginPromote { .. } => "plugin-promote",
+            AdminCommand::PluginUnshadow { .. } => "plugin-unshadow",
+            AdminCommand::Bgp => "bgp",
+            AdminCommand::Routes(_) => "routes",
+            AdminCommand::BgpRefresh { .. } => "bgp-refresh",
+            AdminCommand::Drain { drain: true, .. } => "tunnel-drain",
+            AdminCommand::Drain { .. } => "tunnel-drain (undrain)",
+            AdminCommand::Reload { dry_run: true, .. } => "reload --dry-run",
+            AdminCommand::Reload { .. } => "reload",
+        }
+    }
+}
+
 /// What the driver must do, in order.
 pub enum Action {
     /// Send a BFD control packet over `tunnel`.
