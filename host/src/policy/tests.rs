@@ -151,6 +151,47 @@ fn deadline_and_memory_cap() {
 }
 
 #[test]
+fn a_call_is_cut_no_sooner_than_its_deadline_and_a_tick_after_at_most() {
+    // Deadline 200 ms: ticks of 20 ms, the call cut between 200 and 220 ms
+    // (the upper bound is loose for a loaded machine).
+    let settings = EngineSettings {
+        deadline: Duration::from_millis(200),
+        ..EngineSettings::default()
+    };
+    assert_eq!(
+        super::runtime::tick_for(settings.deadline),
+        Duration::from_millis(20)
+    );
+    let engine = PolicyEngine::new(settings).unwrap_or_else(|e| panic!("{e}"));
+    let mut p = engine
+        .load(Slot::Failover, &fixture("chaos.wasm"), BTreeMap::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A call first, so that the ticker is awake for the second (it keeps
+    // ticking a while after a call).
+    assert_eq!(weights(&mut p, "x"), Ok(vec![vec![100, 100]]));
+    for _ in 0..2 {
+        let started = Instant::now();
+        let fault = weights(&mut p, "loop").err().map(|f| f.kind);
+        let took = started.elapsed();
+        assert_eq!(fault, Some(FaultKind::Timeout));
+        assert!(took >= Duration::from_millis(200), "cut after {took:?}");
+        assert!(took < Duration::from_millis(1000), "cut after {took:?}");
+    }
+}
+
+#[test]
+fn ticks_are_a_tenth_of_the_deadline_and_one_millisecond_at_least() {
+    use super::runtime::tick_for;
+    assert_eq!(
+        tick_for(Duration::from_millis(50)),
+        Duration::from_millis(5)
+    );
+    assert_eq!(tick_for(Duration::from_millis(5)), Duration::from_millis(1));
+    assert_eq!(tick_for(Duration::from_millis(1)), Duration::from_millis(1));
+    assert_eq!(tick_for(Duration::from_secs(10)), Duration::from_secs(1));
+}
+
+#[test]
 fn wrong_answers_are_faults() {
     let mut p = load(Slot::Failover, &[]);
     for (trigger, says) in [
