@@ -25,8 +25,8 @@ use tracing::{debug, warn};
 
 /// How long an outgoing connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a listener looks at the shutdown flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(100);
+/// How long a listener waits after an accept error before it tries again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Read size.
 const READ_CHUNK: usize = 16 * 1024;
 /// Messages queued for one connection at most. A peer that stops reading
@@ -65,10 +65,35 @@ pub struct Transport {
     notify: Notify,
     shutdown: Arc<AtomicBool>,
     live: HashMap<PeerId, Live>,
-    /// Listening sessions: the listener thread's stop flag and handle.
-    listeners: HashMap<PeerId, (Arc<AtomicBool>, thread::JoinHandle<()>)>,
+    /// Listening sessions.
+    listeners: HashMap<PeerId, Listening>,
     /// Reported connections waiting for `Adopt` or `Refuse`.
     pending: HashMap<ConnId, TcpStream>,
+}
+
+/// A passive session's listener thread, as the control thread holds it.
+/// The thread blocks in `accept` (an idle listener never wakes: it polled
+/// ten times a second before); [`Listening::stop`] wakes it.
+struct Listening {
+    stop: Arc<AtomicBool>,
+    /// The listening socket (a second handle of it), to shut down.
+    socket: TcpListener,
+}
+
+impl Listening {
+    /// Stops listening at once, without waiting for the thread: shutting a
+    /// listening socket down ends its `accept` (EINVAL) and takes it out of
+    /// the listening state, so that a session listening on the address
+    /// next can bind it (both sockets have `SO_REUSEADDR`). Nothing waits
+    /// for the thread. The control thread joined it before, and could wait
+    /// up to a poll (100 ms) with the probes, or for ever had the thread
+    /// been blocked handing the control thread a connection.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(e) = socket2::SockRef::from(&self.socket).shutdown(Shutdown::Read) {
+            warn!(error = %e, "BGP listener not shut down; it stops at its next connection");
+        }
+    }
 }
 
 /// Reported connections kept waiting at most; beyond, the oldest go.
@@ -153,11 +178,8 @@ impl Transport {
             }
             TransportAction::Unlisten { peer } => {
                 self.close(peer);
-                if let Some((stop, handle)) = self.listeners.remove(&peer) {
-                    stop.store(true, Ordering::Relaxed);
-                    // At most one accept poll: the address must be free
-                    // for a session that listens on it next.
-                    let _ = handle.join();
+                if let Some(listening) = self.listeners.remove(&peer) {
+                    listening.stop();
                 }
                 None
             }
@@ -201,6 +223,7 @@ impl Transport {
     /// `Connected` with a new number.
     fn listen(&mut self, peer: PeerId, local: SocketAddr, remote: IpAddr) -> io::Result<()> {
         let listener = listener(local)?;
+        let socket = listener.try_clone()?;
         let notify = self.notify.clone();
         let shutdown = self.shutdown.clone();
         // Numbers for accepted connections come from a range of their own
@@ -208,12 +231,12 @@ impl Transport {
         let base = (peer.index() as u64 + 1) << 40;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let handle = thread::Builder::new()
+        thread::Builder::new()
             .name(format!("bgp-listen-{peer}"))
             .spawn(move || {
                 accept_loop(listener, peer, remote, base, notify, &[&shutdown, &stopped])
             })?;
-        self.listeners.insert(peer, (stop, handle));
+        self.listeners.insert(peer, Listening { stop, socket });
         Ok(())
     }
 
@@ -281,8 +304,12 @@ impl Transport {
         }
     }
 
-    /// Closes every connection at once (shutdown).
+    /// Closes every connection and stops every listener at once
+    /// (shutdown).
     pub fn close_all(&mut self) {
+        for (_, listening) in self.listeners.drain() {
+            listening.stop();
+        }
         for (_, live) in self.live.drain() {
             let _ = live.stream.shutdown(Shutdown::Both);
         }
@@ -311,7 +338,6 @@ fn listener(local: SocketAddr) -> io::Result<TcpListener> {
     let socket = socket_for(local)?;
     socket.bind(&local.into())?;
     socket.listen(4)?;
-    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
@@ -327,12 +353,14 @@ fn accept_loop(
     // Refusals are logged at most once per interval: anyone who reaches the
     // inside address could otherwise flood the log.
     let mut last_warned: Option<std::time::Instant> = None;
-    while !stop.iter().any(|s| s.load(Ordering::Relaxed)) {
-        match listener.accept() {
+    let stopped = || stop.iter().any(|s| s.load(Ordering::Acquire));
+    while !stopped() {
+        let accepted = listener.accept();
+        if stopped() {
+            break;
+        }
+        match accepted {
             Ok((stream, from)) if from.ip() == remote => {
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
                 next += 1;
                 notify(Report::Connected {
                     peer,
@@ -347,11 +375,10 @@ fn accept_loop(
                 }
                 let _ = stream.shutdown(Shutdown::Both);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 warn!(%peer, error = %e, "BGP listener failed; retrying");
-                thread::sleep(ACCEPT_POLL);
+                thread::sleep(ACCEPT_RETRY);
             }
         }
     }
@@ -381,4 +408,69 @@ fn write_loop(mut stream: TcpStream, queue: Receiver<Vec<u8>>) {
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn transport() -> (Transport, mpsc::Receiver<Report>) {
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let notify: Notify = Arc::new(move |r| {
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(r);
+            }
+        });
+        (Transport::new(notify, Arc::new(AtomicBool::new(false))), rx)
+    }
+
+    fn free_local_address() -> SocketAddr {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address")
+    }
+
+    fn connected(rx: &mpsc::Receiver<Report>) -> ConnId {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Report::Connected { conn, .. }) => conn,
+            Ok(Report::Event(e)) => panic!("expected a connection, got {e:?}"),
+            Err(e) => panic!("no connection reported: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_listener_stops_at_once_and_frees_its_address_for_the_next() {
+        let (mut t, rx) = transport();
+        let peer = PeerId(3);
+        let local = free_local_address();
+        let listen = TransportAction::Listen {
+            peer,
+            local,
+            remote: local.ip(),
+        };
+        assert_eq!(t.execute(listen.clone()), None);
+        let _first = TcpStream::connect(local).expect("connect");
+        let conn = connected(&rx);
+        // Stopping does not wait for the listener thread (the control
+        // thread runs the probes), and the address is free at once.
+        let started = Instant::now();
+        assert_eq!(t.execute(TransportAction::Unlisten { peer }), None);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(50), "unlisten took {took:?}");
+        assert_eq!(t.execute(listen), None, "the address is free again");
+        let _second = TcpStream::connect(local).expect("connect again");
+        assert_eq!(
+            connected(&rx),
+            conn,
+            "a new listener numbers from its start"
+        );
+        // No one else answers: the old listener is gone.
+        t.close_all();
+        assert!(
+            TcpStream::connect(local).is_err(),
+            "nobody listens after close_all"
+        );
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    }
 }
