@@ -194,7 +194,10 @@ impl Control {
             self.split = TurnSplit::start(turn);
             match first {
                 Some(First::Event(event)) => self.on_event(event),
-                Some(First::Report(report)) => self.on_report(report),
+                Some(First::Report(report)) => {
+                    self.on_report(report);
+                    self.split.mark(Phase::BgpInput);
+                }
                 None => {}
             }
             for _ in 1..EVENTS_PER_TURN {
@@ -240,25 +243,8 @@ impl Control {
             }
             self.execute(now);
             self.split.mark(Phase::Actions);
-            let took = turn.elapsed();
-            self.turns.record(took);
             if let Some(metrics) = &mut self.metrics {
                 metrics.tick(Instant::now(), &self.core);
-            }
-            if took >= SLOW_TURN {
-                let split = &self.split;
-                warn!(
-                    total_ms = took.as_secs_f64() * 1e3,
-                    inputs_ms = split.ms(Phase::Inputs),
-                    admin = split.admin.unwrap_or("none"),
-                    bgp_ms = split.ms(Phase::BgpInput),
-                    bgp_reports = split.reports,
-                    observe_ms = split.ms(Phase::Observe),
-                    timers_ms = split.ms(Phase::Timers),
-                    route_work_ms = split.ms(Phase::RouteWork),
-                    actions_ms = split.ms(Phase::Actions),
-                    "slow turn of the control loop: liveness probes waited"
-                );
             }
             // WATCHDOG from this loop, so that a stuck loop gets restarted;
             // READY after the first turn whose timers ran (see `notify`).
@@ -282,6 +268,8 @@ impl Control {
                 dp.reset_rate_limiter();
                 next_rl_reset = now + RATE_LIMIT_RESET;
             }
+            self.split.mark(Phase::Housekeeping);
+            self.end_turn(turn.elapsed());
         }
         self.core.stop(Instant::now());
         let wrote = self.execute(Instant::now());
@@ -290,6 +278,28 @@ impl Control {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.transport.close_all();
+    }
+
+    /// Counts the turn in the histogram, and names where a slow one's time
+    /// went.
+    fn end_turn(&self, took: Duration) {
+        self.turns.record(took);
+        if took >= SLOW_TURN {
+            let split = &self.split;
+            warn!(
+                total_ms = took.as_secs_f64() * 1e3,
+                inputs_ms = split.ms(Phase::Inputs),
+                admin = split.admin.unwrap_or("none"),
+                bgp_ms = split.ms(Phase::BgpInput),
+                bgp_reports = split.reports,
+                observe_ms = split.ms(Phase::Observe),
+                timers_ms = split.ms(Phase::Timers),
+                route_work_ms = split.ms(Phase::RouteWork),
+                actions_ms = split.ms(Phase::Actions),
+                housekeeping_ms = split.ms(Phase::Housekeeping),
+                "slow turn of the control loop: liveness probes waited"
+            );
+        }
     }
 
     fn on_event(&mut self, event: ControlEvent) {

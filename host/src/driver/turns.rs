@@ -71,6 +71,8 @@ pub enum Phase {
     RouteWork,
     /// The actions left over: FIB snapshots, writes, replies.
     Actions,
+    /// The metrics snapshot, systemd's notifications, WireGuard's timers.
+    Housekeeping,
 }
 
 /// Where one turn's time went, for the slow-turn warning: an operator
@@ -78,7 +80,7 @@ pub enum Phase {
 /// what the turn handled.
 pub struct TurnSplit {
     last: Instant,
-    took: [Duration; 6],
+    took: [Duration; 7],
     /// BGP transport reports handled.
     pub reports: u32,
     /// The admin request handled, if any (the last of them).
@@ -89,7 +91,7 @@ impl TurnSplit {
     pub fn start(at: Instant) -> TurnSplit {
         TurnSplit {
             last: at,
-            took: [Duration::ZERO; 6],
+            took: [Duration::ZERO; 7],
             reports: 0,
             admin: None,
         }
@@ -132,25 +134,16 @@ mod tests {
 
     #[test]
     fn a_split_counts_each_span_to_its_phase() {
-        let start = Instant::now();
-        let mut split = TurnSplit::start(start);
+        let mut split = TurnSplit::start(Instant::now());
         std::thread::sleep(Duration::from_millis(3));
         split.mark(Phase::BgpInput);
-        split.mark(Phase::Actions);
+        std::thread::sleep(Duration::from_millis(5));
+        split.mark(Phase::Housekeeping);
         split.mark(Phase::BgpInput);
-        assert!(split.ms(Phase::BgpInput) >= 3.0);
+        let (bgp, housekeeping) = (split.ms(Phase::BgpInput), split.ms(Phase::Housekeeping));
+        assert!(bgp >= 3.0, "{bgp}");
+        assert!(housekeeping >= 5.0, "{housekeeping}");
         assert_eq!(split.ms(Phase::Inputs), 0.0);
-        let total: f64 = [
-            Phase::Inputs,
-            Phase::BgpInput,
-            Phase::Observe,
-            Phase::Timers,
-            Phase::RouteWork,
-            Phase::Actions,
-        ]
-        .iter()
-        .map(|p| split.ms(*p))
-        .sum();
-        assert!(total <= start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(split.ms(Phase::Actions), 0.0);
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,12 +27,13 @@ use super::{cache, check, Fault, FaultKind, PluginError, Slot};
 
 /// The shortest epoch tick. The tick is the resolution of call deadlines:
 /// a tenth of the deadline (5 ms for the default 50 ms), at least this. A
-/// ticker thread advances the engine's epoch every tick while calls are
-/// running (and [`IDLE_TICKS`] after) and parks otherwise; a call gets `deadline / tick + 1` ticks, so
-/// it is interrupted between `deadline` and `deadline + tick` (plus
-/// scheduling delay) after it starts, at most a tenth late. A 1 ms tick
-/// for every deadline woke the ticker a thousand times a second while a
-/// table arrived. Only guest code is interrupted; the host functions
+/// ticker thread advances the engine's epoch every tick while calls start
+/// or run (and for [`IDLE_TICKS`] ticks after) and parks otherwise; a call
+/// gets `deadline / tick + 1` ticks, so it is interrupted between
+/// `deadline` and `deadline + tick` (plus scheduling delay) after it
+/// starts: a tenth late at most, or 1 ms for deadlines under 10 ms. A 1 ms
+/// tick for every deadline woke the ticker a thousand times a second while
+/// a table arrived. Only guest code is interrupted; the host functions
 /// plugins can reach never block (see `host.rs`).
 pub const MIN_TICK: Duration = Duration::from_millis(1);
 
@@ -527,14 +528,14 @@ impl Plugin {
     }
 }
 
-/// Ticks the ticker goes on for after the last call ended before it
-/// parks. A call that starts while the ticker is parked wakes it, a
-/// syscall on the caller's thread and a wake-up on another core; while
-/// a table arrives the filter is called every few hundred microseconds,
-/// and the ticker parked and was woken again for nearly every call (about
-/// 2% of the gateway's CPU in the routes benchmark). A tick with no call
-/// running advances the epoch harmlessly: each call's deadline counts from
-/// the epoch at its start.
+/// Ticks in which no call started or ran after which the ticker parks. A
+/// call that starts while the ticker is parked wakes it: a syscall on the
+/// caller's thread and a wake-up on another core. While a table arrives
+/// the filter is called every few hundred microseconds, and the ticker
+/// parked and was woken again for nearly every call (with its 1 ms ticks,
+/// about 1.5% of the gateway's CPU in the routes benchmark). A tick with
+/// no call running advances the epoch harmlessly: each call's deadline
+/// counts from the epoch at its start.
 const IDLE_TICKS: u32 = 20;
 
 /// Advances the engine's epoch every tick ([`tick_for`]) while a call
@@ -546,7 +547,11 @@ struct Ticker {
 
 struct TickerState {
     stop: AtomicBool,
+    /// Calls running.
     busy: AtomicUsize,
+    /// Calls started, ever: a call of a few microseconds is seldom running
+    /// when the ticker looks, but it moves this.
+    calls: AtomicU64,
 }
 
 /// A running call: keeps the ticker ticking while alive.
@@ -557,26 +562,12 @@ impl Ticker {
         let state = Arc::new(TickerState {
             stop: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
         });
         let s = state.clone();
         let thread = std::thread::Builder::new()
             .name("policy-epoch".into())
-            .spawn(move || {
-                let mut idle = 0;
-                while !s.stop.load(Ordering::Acquire) {
-                    if s.busy.load(Ordering::Acquire) != 0 {
-                        idle = 0;
-                    } else if idle >= IDLE_TICKS {
-                        std::thread::park();
-                        idle = 0;
-                        continue;
-                    } else {
-                        idle += 1;
-                    }
-                    std::thread::sleep(tick);
-                    engine.increment_epoch();
-                }
-            })?;
+            .spawn(move || s.run(&engine, tick))?;
         Ok(Ticker {
             state,
             thread: Some(thread),
@@ -584,12 +575,47 @@ impl Ticker {
     }
 
     fn busy(&self) -> Busy<'_> {
+        self.state.calls.fetch_add(1, Ordering::AcqRel);
         if self.state.busy.fetch_add(1, Ordering::AcqRel) == 0 {
             if let Some(t) = &self.thread {
                 t.thread().unpark();
             }
         }
         Busy(self)
+    }
+}
+
+impl TickerState {
+    /// The ticker thread: an epoch increment every `tick` while calls
+    /// start or run, parked after [`IDLE_TICKS`] ticks without one.
+    fn run(&self, engine: &Engine, tick: Duration) {
+        let mut seen = self.calls.load(Ordering::Acquire);
+        let mut idle = 0;
+        while !self.stop.load(Ordering::Acquire) {
+            let calls = self.calls.load(Ordering::Acquire);
+            if calls != seen || self.busy.load(Ordering::Acquire) != 0 {
+                seen = calls;
+                idle = 0;
+            } else if idle >= IDLE_TICKS {
+                // A call that starts from here on unparks this thread (a
+                // wake-up left from an earlier call only loops back here).
+                std::thread::park();
+                continue;
+            } else {
+                idle += 1;
+            }
+            // Woken early (by a call's start or the drop), wait out the
+            // tick: an early increment would cut a running call short.
+            let due = Instant::now() + tick;
+            loop {
+                let now = Instant::now();
+                if now >= due || self.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                std::thread::park_timeout(due - now);
+            }
+            engine.increment_epoch();
+        }
     }
 }
 
