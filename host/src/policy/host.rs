@@ -41,6 +41,8 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) cap: MemoryCap,
+    /// The calling thread's CPU time when the current call began.
+    call_cpu: Option<Duration>,
 }
 
 impl HostState {
@@ -70,14 +72,25 @@ impl HostState {
             wasi: wasi.build(),
             table,
             cap: MemoryCap::new(memory_limit),
+            call_cpu: None,
         }
     }
 
-    /// Starts a call: a fresh log budget.
+    /// Starts a call: a fresh log budget, and the CPU clock its deadline
+    /// counts from.
     pub(crate) fn begin_call(&mut self) {
         let mut out = self.out.lock();
         out.budget = LOG_BUDGET_PER_CALL;
         out.stderr_tail.clear();
+        drop(out);
+        self.call_cpu = super::deadline::thread_cpu_time();
+    }
+
+    /// The CPU time the current call has used so far on its thread
+    /// (`None`: the clock could not be read).
+    pub(crate) fn cpu_used(&self) -> Option<Duration> {
+        let now = super::deadline::thread_cpu_time()?;
+        Some(now.saturating_sub(self.call_cpu?))
     }
 
     /// The start of what the plugin wrote to stderr in this call (a panic

@@ -16,6 +16,7 @@ pub mod batch;
 pub mod bindings;
 mod cache;
 mod check;
+mod deadline;
 pub mod defaults;
 pub mod gen;
 mod host;

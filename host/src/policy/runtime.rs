@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,25 +20,9 @@ use wasmtime::{Config, Engine, Store, Trap};
 use super::batch::{FilterInput, Route, SelectionInput};
 use super::bindings::{bgp_filter, failover, route_selection};
 use super::bindings::{wire, ConnectionHealth, Peer};
+use super::deadline::{Deadline, Ticker};
 use super::host::{self, HostState, MemoryCapExceeded};
 use super::{cache, check, Fault, FaultKind, PluginError, Slot};
-
-/// The shortest epoch tick. The tick is the resolution of call deadlines:
-/// a tenth of the deadline (5 ms for the default 50 ms), at least this. A
-/// ticker thread advances the engine's epoch every tick while calls start
-/// or run (and for [`IDLE_TICKS`] ticks after) and parks otherwise; a call
-/// gets `deadline / tick + 1` ticks, so it is interrupted between
-/// `deadline` and `deadline + tick` (plus scheduling delay) after it
-/// starts: a tenth late at most, or 1 ms for deadlines under 10 ms. A 1 ms
-/// tick for every deadline woke the ticker a thousand times a second while
-/// a table arrived. Only guest code is interrupted; the host functions
-/// plugins can reach never block (see `host.rs`).
-pub const MIN_TICK: Duration = Duration::from_millis(1);
-
-/// The epoch tick for calls under `deadline` (see [`MIN_TICK`]).
-pub fn tick_for(deadline: Duration) -> Duration {
-    (deadline / 10).max(MIN_TICK)
-}
 
 /// How the engine runs plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +62,15 @@ struct Shared {
     settings: EngineSettings,
     /// Identifies the engine's code generation in cache keys.
     compat: [u8; 32],
+    /// Calls' deadline in CPU time (see `deadline`).
+    deadline: Deadline,
     ticker: Ticker,
 }
 
 impl Shared {
+    /// The ticks a call starts with.
     fn ticks(&self) -> u64 {
-        let tick = tick_for(self.settings.deadline);
-        let ticks = self.settings.deadline.as_micros() / tick.as_micros().max(1) + 1;
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        self.deadline.ticks(self.deadline.limit)
     }
 }
 
@@ -169,7 +152,8 @@ impl PolicyEngine {
         let mut hasher = Sha256Hasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let compat: [u8; 32] = hasher.0.finalize().into();
-        let ticker = Ticker::start(engine.clone(), tick_for(settings.deadline))
+        let deadline = Deadline::new(settings.deadline);
+        let ticker = Ticker::start(engine.clone(), deadline.tick)
             .map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
         Ok(PolicyEngine {
             shared: Arc::new(Shared {
@@ -177,6 +161,7 @@ impl PolicyEngine {
                 linker,
                 settings,
                 compat,
+                deadline,
                 ticker,
             }),
         })
@@ -477,6 +462,8 @@ impl Plugin {
         );
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|s| &mut s.cap);
+        let deadline = self.shared.deadline;
+        store.epoch_deadline_callback(move |ctx| Ok(deadline.on_epoch(ctx.data().cpu_used())));
         store.set_epoch_deadline(self.shared.ticks());
         store.data_mut().begin_call();
         let bindings = {
@@ -524,113 +511,6 @@ impl Plugin {
                     detail,
                 }
             }
-        }
-    }
-}
-
-/// Ticks in which no call started or ran after which the ticker parks. A
-/// call that starts while the ticker is parked wakes it: a syscall on the
-/// caller's thread and a wake-up on another core. While a table arrives
-/// the filter is called every few hundred microseconds, and the ticker
-/// parked and was woken again for nearly every call (with its 1 ms ticks,
-/// about 1.5% of the gateway's CPU in the routes benchmark). A tick with
-/// no call running advances the epoch harmlessly: each call's deadline
-/// counts from the epoch at its start.
-const IDLE_TICKS: u32 = 20;
-
-/// Advances the engine's epoch every tick ([`tick_for`]) while a call
-/// runs, and for [`IDLE_TICKS`] after.
-struct Ticker {
-    state: Arc<TickerState>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct TickerState {
-    stop: AtomicBool,
-    /// Calls running.
-    busy: AtomicUsize,
-    /// Calls started, ever: a call of a few microseconds is seldom running
-    /// when the ticker looks, but it moves this.
-    calls: AtomicU64,
-}
-
-/// A running call: keeps the ticker ticking while alive.
-struct Busy<'a>(&'a Ticker);
-
-impl Ticker {
-    fn start(engine: Engine, tick: Duration) -> std::io::Result<Ticker> {
-        let state = Arc::new(TickerState {
-            stop: AtomicBool::new(false),
-            busy: AtomicUsize::new(0),
-            calls: AtomicU64::new(0),
-        });
-        let s = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("policy-epoch".into())
-            .spawn(move || s.run(&engine, tick))?;
-        Ok(Ticker {
-            state,
-            thread: Some(thread),
-        })
-    }
-
-    fn busy(&self) -> Busy<'_> {
-        self.state.calls.fetch_add(1, Ordering::AcqRel);
-        if self.state.busy.fetch_add(1, Ordering::AcqRel) == 0 {
-            if let Some(t) = &self.thread {
-                t.thread().unpark();
-            }
-        }
-        Busy(self)
-    }
-}
-
-impl TickerState {
-    /// The ticker thread: an epoch increment every `tick` while calls
-    /// start or run, parked after [`IDLE_TICKS`] ticks without one.
-    fn run(&self, engine: &Engine, tick: Duration) {
-        let mut seen = self.calls.load(Ordering::Acquire);
-        let mut idle = 0;
-        while !self.stop.load(Ordering::Acquire) {
-            let calls = self.calls.load(Ordering::Acquire);
-            if calls != seen || self.busy.load(Ordering::Acquire) != 0 {
-                seen = calls;
-                idle = 0;
-            } else if idle >= IDLE_TICKS {
-                // A call that starts from here on unparks this thread (a
-                // wake-up left from an earlier call only loops back here).
-                std::thread::park();
-                continue;
-            } else {
-                idle += 1;
-            }
-            // Woken early (by a call's start or the drop), wait out the
-            // tick: an early increment would cut a running call short.
-            let due = Instant::now() + tick;
-            loop {
-                let now = Instant::now();
-                if now >= due || self.stop.load(Ordering::Acquire) {
-                    break;
-                }
-                std::thread::park_timeout(due - now);
-            }
-            engine.increment_epoch();
-        }
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.state.busy.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
         }
     }
 }

@@ -161,7 +161,7 @@ fn a_call_is_cut_no_sooner_than_its_deadline() {
         ..EngineSettings::default()
     };
     assert_eq!(
-        super::runtime::tick_for(settings.deadline),
+        super::deadline::tick_for(settings.deadline),
         Duration::from_millis(20)
     );
     let engine = PolicyEngine::new(settings).unwrap_or_else(|e| panic!("{e}"));
@@ -181,9 +181,69 @@ fn a_call_is_cut_no_sooner_than_its_deadline() {
     }
 }
 
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: `set` is a plain bit mask, zeroed and then set through libc's
+    // own macros; sched_setaffinity reads it for the calling thread (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[test]
+fn a_call_kept_waiting_for_its_core_is_cut_by_its_cpu_time_not_the_wall() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // This thread and a spinning one share a core, so the call runs about
+    // half the time: with a wall-clock deadline it was cut after about
+    // 100 ms of its own CPU time; now after 200.
+    let settings = EngineSettings {
+        deadline: Duration::from_millis(200),
+        ..EngineSettings::default()
+    };
+    let engine = PolicyEngine::new(settings).unwrap_or_else(|e| panic!("{e}"));
+    let mut p = engine
+        .load(Slot::Failover, &fixture("chaos.wasm"), BTreeMap::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(weights(&mut p, "x"), Ok(vec![vec![100, 100]]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinning = stop.clone();
+    let hog = std::thread::spawn(move || {
+        pin_to(0);
+        while !spinning.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    pin_to(0);
+    let cpu = super::deadline::thread_cpu_time().expect("the thread's CPU clock");
+    let started = Instant::now();
+    let fault = weights(&mut p, "loop").err().map(|f| f.kind);
+    let (wall, used) = (
+        started.elapsed(),
+        super::deadline::thread_cpu_time()
+            .expect("clock")
+            .saturating_sub(cpu),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = hog.join();
+    assert_eq!(fault, Some(FaultKind::Timeout));
+    assert!(
+        used >= Duration::from_millis(200),
+        "cut after {used:?} of CPU time in {wall:?}"
+    );
+}
+
 #[test]
 fn ticks_are_a_tenth_of_the_deadline_and_one_millisecond_at_least() {
-    use super::runtime::tick_for;
+    use super::deadline::tick_for;
     assert_eq!(
         tick_for(Duration::from_millis(50)),
         Duration::from_millis(5)
