@@ -22,5 +22,6 @@ pub mod net_map;
 pub mod packet;
 pub mod policy;
 pub mod routing;
+pub mod thread_clock;
 pub mod topology;
 pub mod wg;

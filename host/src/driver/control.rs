@@ -288,6 +288,7 @@ impl Control {
             let split = &self.split;
             warn!(
                 total_ms = took.as_secs_f64() * 1e3,
+                cpu_ms = split.cpu_ms().unwrap_or(f64::NAN),
                 inputs_ms = split.ms(Phase::Inputs),
                 admin = split.admin.unwrap_or("none"),
                 bgp_ms = split.ms(Phase::BgpInput),

@@ -80,6 +80,10 @@ pub enum Phase {
 /// what the turn handled.
 pub struct TurnSplit {
     last: Instant,
+    /// The thread's CPU clock at the turn's start: a slow turn that spent
+    /// little of its time on the CPU waited for a core (another process, a
+    /// virtual machine's host), not for the gateway's own work.
+    cpu: Option<Duration>,
     took: [Duration; 7],
     /// BGP transport reports handled.
     pub reports: u32,
@@ -91,6 +95,7 @@ impl TurnSplit {
     pub fn start(at: Instant) -> TurnSplit {
         TurnSplit {
             last: at,
+            cpu: crate::thread_clock::thread_cpu_time(),
             took: [Duration::ZERO; 7],
             reports: 0,
             admin: None,
@@ -104,6 +109,13 @@ impl TurnSplit {
             *t += now.saturating_duration_since(self.last);
         }
         self.last = now;
+    }
+
+    /// The CPU time the thread used since the start, in milliseconds
+    /// (`None`: the clock could not be read).
+    pub fn cpu_ms(&self) -> Option<f64> {
+        let now = crate::thread_clock::thread_cpu_time()?;
+        Some(now.saturating_sub(self.cpu?).as_secs_f64() * 1e3)
     }
 
     /// The time counted to `phase`, in milliseconds.
@@ -145,5 +157,7 @@ mod tests {
         assert!(housekeeping >= 5.0, "{housekeeping}");
         assert_eq!(split.ms(Phase::Inputs), 0.0);
         assert_eq!(split.ms(Phase::Actions), 0.0);
+        let cpu = split.cpu_ms().expect("the thread's CPU clock");
+        assert!(cpu < 5.0, "{cpu} ms of CPU in 8 ms of sleep");
     }
 }

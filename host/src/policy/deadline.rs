@@ -16,7 +16,8 @@
 //! engine's epoch every tick while calls run ([`Ticker`]); a call starts
 //! with a deadline of `deadline / tick + 1` ticks; when they have passed,
 //! wasmtime asks the store's callback ([`Deadline::on_epoch`]), which cuts
-//! the call if its thread has used the deadline in CPU time and otherwise
+//! the call if its thread has used the deadline in CPU time (the thread's
+//! clock, `thread_clock`, read at the call's start) and otherwise
 //! gives it the ticks its remaining CPU time needs. So a call is cut
 //! within a tick of using its deadline (plus scheduling delay). Only guest
 //! code is interrupted; the host functions plugins can reach never block
@@ -32,6 +33,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, UpdateDeadline};
 
+pub(crate) use crate::thread_clock::thread_cpu_time;
+
 /// The shortest epoch tick. The tick is the resolution of call deadlines:
 /// a tenth of the deadline (5 ms for the default 50 ms), at least this. A
 /// 1 ms tick for every deadline woke the ticker a thousand times a second
@@ -41,25 +44,6 @@ pub const MIN_TICK: Duration = Duration::from_millis(1);
 /// The epoch tick for calls under `deadline` (see [`MIN_TICK`]).
 pub fn tick_for(deadline: Duration) -> Duration {
     (deadline / 10).max(MIN_TICK)
-}
-
-/// The CPU time the calling thread has used so far, or `None` where the
-/// clock cannot be read (then a call is cut at its first check, as a
-/// wall-clock deadline would).
-pub(crate) fn thread_cpu_time() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call,
-    // and CLOCK_THREAD_CPUTIME_ID names the calling thread's CPU clock.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return None;
-    }
-    let secs = u64::try_from(ts.tv_sec).ok()?;
-    let nanos = u32::try_from(ts.tv_nsec).ok()?;
-    Some(Duration::new(secs, nanos))
 }
 
 /// A call's deadline in CPU time, and the tick it is checked at.
@@ -233,23 +217,5 @@ mod tests {
         ));
         // An unreadable clock cuts the call, as a wall-clock deadline would.
         assert!(matches!(d.on_epoch(None), UpdateDeadline::Interrupt));
-    }
-
-    #[test]
-    fn the_thread_clock_counts_work_and_not_sleep() {
-        let start = thread_cpu_time().expect("the thread's CPU clock");
-        std::thread::sleep(50 * MS);
-        let slept = thread_cpu_time().expect("clock").saturating_sub(start);
-        assert!(slept < 20 * MS, "{slept:?} of CPU in a 50 ms sleep");
-        let start = thread_cpu_time().expect("clock");
-        let wall = Instant::now();
-        let mut x = 0u64;
-        while thread_cpu_time().map_or(Duration::ZERO, |t| t.saturating_sub(start)) < 20 * MS {
-            x = std::hint::black_box(x.wrapping_add(1));
-            assert!(
-                wall.elapsed() < Duration::from_secs(10),
-                "the CPU clock stands still"
-            );
-        }
     }
 }
