@@ -81,8 +81,10 @@ pub(crate) fn plugins(
 }
 
 /// A plugin call blocks the control loop (and so the liveness probes) for up
-/// to `deadline`: it must stay under half of the shortest detection time, or
-/// one slow plugin call could make the far side declare tunnels down.
+/// to `deadline` of CPU time, and twice it on the wall when the host keeps
+/// the thread waiting (`policy::deadline`): twice the deadline must stay
+/// under the shortest detection time, or one slow plugin call could make
+/// the far side declare tunnels down.
 pub(crate) fn deadline_fits_liveness(
     src: &Source,
     raw: Option<&RawPlugins>,

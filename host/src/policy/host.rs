@@ -43,6 +43,8 @@ pub(crate) struct HostState {
     pub(crate) cap: MemoryCap,
     /// The calling thread's CPU time when the current call began.
     call_cpu: Option<Duration>,
+    /// When the current call began.
+    call_wall: std::time::Instant,
 }
 
 impl HostState {
@@ -73,6 +75,7 @@ impl HostState {
             table,
             cap: MemoryCap::new(memory_limit),
             call_cpu: None,
+            call_wall: std::time::Instant::now(),
         }
     }
 
@@ -83,14 +86,18 @@ impl HostState {
         out.budget = LOG_BUDGET_PER_CALL;
         out.stderr_tail.clear();
         drop(out);
+        self.call_wall = std::time::Instant::now();
         self.call_cpu = super::deadline::thread_cpu_time();
     }
 
-    /// The CPU time the current call has used so far on its thread
-    /// (`None`: the clock could not be read).
-    pub(crate) fn cpu_used(&self) -> Option<Duration> {
-        let now = super::deadline::thread_cpu_time()?;
-        Some(now.saturating_sub(self.call_cpu?))
+    /// The CPU time the current call has used so far on its thread (`None`:
+    /// the clock could not be read, or went back), and its time on the
+    /// wall.
+    pub(crate) fn call_usage(&self) -> (Option<Duration>, Duration) {
+        let cpu = super::deadline::thread_cpu_time()
+            .zip(self.call_cpu)
+            .and_then(|(now, start)| now.checked_sub(start));
+        (cpu, self.call_wall.elapsed())
     }
 
     /// The start of what the plugin wrote to stderr in this call (a panic

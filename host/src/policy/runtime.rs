@@ -463,7 +463,10 @@ impl Plugin {
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|s| &mut s.cap);
         let deadline = self.shared.deadline;
-        store.epoch_deadline_callback(move |ctx| Ok(deadline.on_epoch(ctx.data().cpu_used())));
+        store.epoch_deadline_callback(move |ctx| {
+            let (cpu, wall) = ctx.data().call_usage();
+            Ok(deadline.on_epoch(cpu, wall))
+        });
         store.set_epoch_deadline(self.shared.ticks());
         store.data_mut().begin_call();
         let bindings = {
@@ -497,7 +500,7 @@ impl Plugin {
             Some(Trap::Interrupt) => Fault {
                 kind: FaultKind::Timeout,
                 detail: format!(
-                    "ran past its deadline of {} ms",
+                    "ran past its deadline of {} ms of CPU time (or twice it on the wall)",
                     self.shared.settings.deadline.as_millis()
                 ),
             },
