@@ -115,6 +115,10 @@ struct TickerState {
     /// Calls started, ever: a call of a few microseconds is seldom running
     /// when the ticker looks, but it moves this.
     calls: AtomicU64,
+    /// The ticker is parked for want of calls: only then does a call's
+    /// start wake it (a wake-up per call while it waits out a tick cost
+    /// more than the 1 ms ticks did).
+    asleep: AtomicBool,
 }
 
 /// A running call: keeps the ticker ticking while alive.
@@ -126,6 +130,7 @@ impl Ticker {
             stop: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
             calls: AtomicU64::new(0),
+            asleep: AtomicBool::new(false),
         });
         let s = state.clone();
         let thread = std::thread::Builder::new()
@@ -138,8 +143,11 @@ impl Ticker {
     }
 
     pub(crate) fn busy(&self) -> Busy<'_> {
-        self.state.calls.fetch_add(1, Ordering::AcqRel);
-        if self.state.busy.fetch_add(1, Ordering::AcqRel) == 0 {
+        // SeqCst with the ticker's `asleep` then `calls`: either it sees
+        // this call and stays awake, or this sees it asleep and wakes it.
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
+        self.state.busy.fetch_add(1, Ordering::SeqCst);
+        if self.state.asleep.load(Ordering::SeqCst) {
             if let Some(t) = &self.thread {
                 t.thread().unpark();
             }
@@ -162,13 +170,20 @@ impl TickerState {
             } else if idle >= IDLE_TICKS {
                 // A call that starts from here on unparks this thread (a
                 // wake-up left from an earlier call only loops back here).
-                std::thread::park();
+                self.asleep.store(true, Ordering::SeqCst);
+                if self.calls.load(Ordering::SeqCst) == seen
+                    && self.busy.load(Ordering::SeqCst) == 0
+                {
+                    std::thread::park();
+                }
+                self.asleep.store(false, Ordering::SeqCst);
                 continue;
             } else {
                 idle += 1;
             }
-            // Woken early (by a call's start or the drop), wait out the
-            // tick: an early increment would cut a running call short.
+            // Woken early (by the drop, or a wake-up left from a call),
+            // wait out the tick: an early increment would cut a running
+            // call short.
             let due = Instant::now() + tick;
             loop {
                 let now = Instant::now();

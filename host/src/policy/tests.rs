@@ -168,10 +168,12 @@ fn a_call_is_cut_no_sooner_than_its_deadline() {
     let mut p = engine
         .load(Slot::Failover, &fixture("chaos.wasm"), BTreeMap::new())
         .unwrap_or_else(|e| panic!("{e}"));
-    // A call first, so that the ticker is awake for the second (it keeps
-    // ticking a while after a call).
+    // A call first, so that the ticker is awake for the next (it keeps
+    // ticking 20 ticks after a call); then a call that wakes it from its
+    // park, after 20 ticks (400 ms) with none.
     assert_eq!(weights(&mut p, "x"), Ok(vec![vec![100, 100]]));
-    for _ in 0..2 {
+    for idle in [Duration::ZERO, Duration::ZERO, Duration::from_millis(600)] {
+        std::thread::sleep(idle);
         let started = Instant::now();
         let fault = weights(&mut p, "loop").err().map(|f| f.kind);
         let took = started.elapsed();
