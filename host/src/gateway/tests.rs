@@ -790,6 +790,7 @@ fn a_tunnel_losing_its_probe_round_trips_loses_the_traffic_until_it_answers_agai
 }
 
 mod adopt;
+mod fault_retry;
 mod graceful;
 mod graceful_edges;
 mod graceful_sweep;

@@ -131,7 +131,7 @@ fn swap(h: &mut Harness, id: u64, plugin: Plugin, dry_run: bool) -> serde_json::
 
 /// A swap (`force`: installed even if it faults on the stored state),
 /// settled, and its answer.
-fn swap_with(
+pub(super) fn swap_with(
     h: &mut Harness,
     id: u64,
     plugin: Plugin,

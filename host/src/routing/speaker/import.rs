@@ -155,7 +155,8 @@ impl ImportFilter<'_> {
             ImportFilter::Slot(slot) => {
                 let answer = slot.import_filter(peer, routes);
                 // The operator's filter faulted on these routes: they are
-                // not accepted (fail closed). Once it is quarantined, the
+                // not accepted (fail closed) until a retry finds them
+                // accepted (`retry.rs`). Once it is quarantined, the
                 // native default answers (and every stored route is
                 // filtered again, see `Gateway::after_quarantine`).
                 if let Some(fault) = answer.fault.filter(|_| answer.by != DecidedBy::Plugin) {

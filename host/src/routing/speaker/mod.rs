@@ -41,6 +41,7 @@ mod overlay;
 mod peers;
 mod refilter;
 mod reselect;
+mod retry;
 mod views;
 
 use crate::bgp::codec;
@@ -103,6 +104,8 @@ struct BgpPeer {
     /// over the Adj-RIB-In that fills `to_filter` a map at a time, so no
     /// turn lists a million prefixes.
     refilter: Option<Walk>,
+    /// When the routes the filter faulted on go through it again.
+    retry: retry::FaultRetry,
     last_error: Option<String>,
     /// The peer as filter plugins see it.
     filter_peer: Peer,
@@ -248,11 +251,14 @@ impl Speaker {
             .iter()
             .filter_map(|p| p.session.poll_timeout())
             .chain(self.gr_poll_timeout())
+            .chain(self.peers.iter().filter_map(|p| p.retry.poll_timeout()))
             .min()
     }
 
-    /// Runs the sessions' due timers; true when learned routes changed.
+    /// Runs the sessions' due timers and starts the retries due; true when
+    /// learned routes changed.
     pub fn on_timeouts(&mut self, now: Instant, filter: &mut FilterSlot) -> bool {
+        self.retries_due(now);
         let mut changed = self.gr_timeouts(now);
         for id in 0..self.peers.len() {
             let due = self
@@ -555,6 +561,7 @@ impl Speaker {
         };
         let refused = batch.flush(p, filter, &self.guard, &mut self.dirty);
         warn_refused(p, &refused, now);
+        p.retry.arm(now, p.accepted.faulted_len());
     }
 
     /// The export set for a peer through the export filter, sent as the

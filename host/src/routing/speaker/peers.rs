@@ -68,6 +68,7 @@ pub(super) fn peer_for(cfg: &GatewayConfig, t: &TunnelInfo) -> Option<BgpPeer> {
         peer_gr: None,
         restart: None,
         sweeping: Vec::new(),
+        retry: Default::default(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! Stored routes going through the import filter again: a swap's or a
 //! reload's refilter (every stored route, walked a map at a time), the
-//! queue of prefixes waiting for the filter, and how a step shares its
-//! budget between that queue and a checked swap's adoption (`adopt.rs`).
+//! queue of prefixes waiting for the filter, the retries of routes it
+//! faulted on (`retry.rs`), and how a step shares its budget between them
+//! and a checked swap's adoption (`adopt.rs`).
 //! Until the filter has seen a route, what it accepted before stays in
 //! force.
 //!
@@ -11,6 +12,7 @@
 use std::time::Instant;
 
 use ipnet::IpNet;
+use tracing::info;
 
 use super::{import, warn_refused, Speaker, FILTER_CHUNK};
 use crate::bgp::fsm::State;
@@ -57,7 +59,7 @@ impl Speaker {
                         .refilter
                         .as_ref()
                         .map_or(0, |walk| walk.left(p.adj_in.len()));
-                    p.to_filter.len() + walking
+                    p.to_filter.len() + walking + p.retry.backlog()
                 })
                 .sum::<usize>()
     }
@@ -82,6 +84,18 @@ impl Speaker {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;
             };
+            while done < max && p.retry.backlog() > 0 {
+                // Only the routes still refused for a fault (one may have
+                // been withdrawn, or sent again and accepted, meanwhile).
+                let mut chunk = p.retry.next_call(max - done);
+                done += chunk.len();
+                chunk.retain(|prefix| p.accepted.is_faulted(prefix));
+                let refused =
+                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
+                warn_refused(p, &refused, now);
+                let again = chunk.iter().any(|prefix| p.accepted.is_faulted(prefix));
+                p.retry.call_done(now, again, p.accepted.faulted_len());
+            }
             while done < max {
                 if p.to_filter.is_empty() {
                     if !p.refill() {
@@ -94,6 +108,7 @@ impl Speaker {
                 let refused =
                     import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
                 warn_refused(p, &refused, now);
+                p.retry.arm(now, p.accepted.faulted_len());
                 done += take;
             }
             if done >= max {
@@ -102,5 +117,16 @@ impl Speaker {
             }
         }
         done
+    }
+
+    /// Starts each session's retry that is due: the routes the filter
+    /// faulted on are queued for it again (`retry.rs`).
+    pub(super) fn retries_due(&mut self, now: Instant) {
+        for p in &mut self.peers {
+            if let Some((routes, round)) = p.retry.start_if_due(now, p.accepted.faulted()) {
+                info!(tunnel = %p.tunnel_name, routes, round,
+                    "filtering again the routes the bgp-filter plugin faulted on");
+            }
+        }
     }
 }

@@ -304,8 +304,28 @@ mod other_slots {
         }
     }
 
+    /// Import calls for a `flaky` peer so far: the first one faults.
+    static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
+
     impl filter::Guest for Chaos {
         fn import_filter(peer: Peer, attributes: AttributeSets, routes: Vec<Route>) -> Verdicts {
+            match peer.connection.as_str() {
+                // A fault that passes: the first import call answers one
+                // verdict short (a trap would start a new instance, and
+                // the count with it), the next ones answer in full.
+                "flaky" => {
+                    let mut answer = verdicts(&peer, attributes, routes);
+                    if FLAKY_CALLS.fetch_add(1, Ordering::Relaxed) == 0 {
+                        answer.verdicts.pop();
+                    }
+                    return answer;
+                }
+                // A poison route: an import call holding a /25 traps.
+                "poison" if routes.iter().any(|r| r.prefix.length == 25) => {
+                    panic!("asked to trap on a /25")
+                }
+                _ => {}
+            }
             verdicts(&peer, attributes, routes)
         }
         fn export_filter(peer: Peer, attributes: AttributeSets, routes: Vec<Route>) -> Verdicts {

@@ -1,0 +1,106 @@
+//! Routes the import filter plugin faulted on are filtered again later
+//! (`routing/speaker/retry.rs`): a fault that passes costs a second, and a
+//! route the plugin always faults on keeps only itself out.
+
+use super::plugins::{chaos, routes_reply, slot_status, swap_with};
+use super::*;
+
+/// Turns until `at` (and the route work due by then), the far side keeping
+/// both probes up.
+fn run_until(h: &mut Harness, at: Duration, since: Instant) {
+    h.settle_watching_queue(since + at);
+}
+
+#[test]
+fn routes_refused_for_a_fault_that_passes_are_accepted_a_second_later() {
+    let fx = Fixture::new();
+    // The chaos plugin answers a "flaky" peer's first import call one
+    // verdict short, and the later ones in full.
+    let mut h = learned(&fx, "flaky", 10, Budget::DEFAULT);
+    let reply = swap_with(&mut h, 1, chaos(Slot::BgpFilter), false, true);
+    assert_eq!(reply["dry_run"], false, "{reply}");
+    let faulted = h.now;
+    assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
+    let routes = routes_reply(&mut h, 2, "11.0.9.0/24");
+    assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
+
+    run_until(&mut h, Duration::from_millis(900), faulted);
+    assert_eq!(
+        h.routed("11.0.0.1"),
+        None,
+        "no retry within the first second"
+    );
+    run_until(&mut h, Duration::from_millis(1100), faulted);
+    for i in 0..10 {
+        assert_eq!(
+            h.routed(&format!("11.0.{i}.1")),
+            Some(vec![0]),
+            "11.0.{i}.0/24"
+        );
+    }
+    let routes = routes_reply(&mut h, 3, "11.0.9.0/24");
+    assert_eq!(routes["routes"][0]["accepted"], true, "{routes}");
+    let status = slot_status(&mut h, 4, "bgp-filter");
+    assert_eq!(
+        (status["faults"].as_u64(), &status["quarantined"]),
+        (Some(1), &serde_json::Value::Bool(false)),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
+    let fx = Fixture::new();
+    // The chaos plugin traps on any import call for a "poison" peer that
+    // holds a /25. Not quarantined within the test (the retries' faults
+    // count: the harness's slot would quarantine it after three in a row).
+    let mut h = learned(&fx, "poison", 10, Budget::DEFAULT);
+    h.gw.slots.filter = crate::policy::FilterSlot::new(20);
+    let reply = swap_with(&mut h, 1, chaos(Slot::BgpFilter), false, true);
+    assert_eq!(reply["dry_run"], false, "{reply}");
+    assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "no /25: accepted");
+
+    // One UPDATE, so one call: the poison takes the others down with it.
+    let innocent: Vec<IpNet> = (0..7)
+        .map(|i| format!("12.0.{i}.0/24").parse().unwrap())
+        .collect();
+    let poison: IpNet = "12.0.9.0/25".parse().unwrap();
+    let mut update = innocent.clone();
+    update.push(poison);
+    h.announce(&update);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let faulted = h.now;
+    assert_eq!(h.routed("12.0.0.1"), None, "fail closed");
+    assert_eq!(h.routed("12.0.9.1"), None, "fail closed");
+
+    // Retries at 1, 3, 7 and 15 s, in 1, 2, 4 and 8 calls (one route a
+    // call at most): the poison's half, then its quarter, stay out, until
+    // it is alone in its call. Each retry faults once more.
+    let mut seen = Vec::new();
+    for at in [1_100, 3_100, 7_100, 15_100] {
+        run_until(&mut h, Duration::from_millis(at), faulted);
+        let accepted = innocent
+            .iter()
+            .filter(|net| match net {
+                IpNet::V4(n) => h.routed(&n.network().to_string()).is_some(),
+                IpNet::V6(_) => false,
+            })
+            .count();
+        let status = slot_status(&mut h, at, "bgp-filter");
+        assert_eq!(status["quarantined"], false, "{status}");
+        seen.push((at, accepted, status["faults"].as_u64().unwrap_or(0)));
+    }
+    // 8 routes: 4 in the poison's half, 2 in its quarter.
+    assert_eq!(
+        seen,
+        [(1_100, 0, 2), (3_100, 4, 3), (7_100, 7, 4), (15_100, 7, 5)],
+        "(ms after the fault, innocent routes in the FIB, faults)"
+    );
+    for net in &innocent {
+        let routes = routes_reply(&mut h, 2, &net.to_string());
+        assert_eq!(routes["routes"][0]["accepted"], true, "{net}: {routes}");
+    }
+    assert_eq!(h.routed("12.0.9.1"), None, "the poison stays out");
+    let routes = routes_reply(&mut h, 3, "12.0.9.0/25");
+    assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
+}

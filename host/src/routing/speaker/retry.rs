@@ -1,0 +1,219 @@
+//! Routes the import filter plugin faulted on go through it again later.
+//! A filter that faults fails closed: the routes it was asked about are
+//! not accepted. A fault can pass (a call cut by its deadline while the
+//! machine was busy), so a session's faulted routes are filtered again
+//! after a wait: 1 s, doubled by each retry that faults again, up to a
+//! minute. A retry that faults again splits the faulted routes into twice
+//! as many calls the next time, so that a route the plugin always faults
+//! on ends up alone in its call and the others are accepted.
+//!
+//! A retry's calls are the slot's like any other: a fault is counted and
+//! logged, and enough of them in a row quarantine the plugin (the native
+//! default then filters every stored route again).
+//!
+//! Owns: when a session's faulted routes are filtered again, and in how
+//! many calls. Must not: call the filter (`refilter.rs` works the queue
+//! off within the turn's budget) or change what is accepted.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use super::FILTER_CHUNK;
+
+/// The wait before the first retry.
+pub const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between retries.
+pub const LAST_WAIT: Duration = Duration::from_secs(60);
+
+/// One session's retries of the routes its filter faulted on.
+#[derive(Debug)]
+pub struct FaultRetry {
+    /// When the faulted routes go through the filter again.
+    at: Option<Instant>,
+    wait: Duration,
+    /// Into how many calls the next retry splits the faulted routes.
+    parts: usize,
+    /// The retry under way: the routes waiting for their call, and how
+    /// many go in one call.
+    queue: VecDeque<IpNet>,
+    chunk: usize,
+    /// Whether a call of the retry under way faulted.
+    faulted_again: bool,
+    /// Retries since the faulted routes were last all accepted.
+    round: u32,
+}
+
+impl Default for FaultRetry {
+    fn default() -> Self {
+        FaultRetry {
+            at: None,
+            wait: FIRST_WAIT,
+            parts: 1,
+            queue: VecDeque::new(),
+            chunk: FILTER_CHUNK,
+            faulted_again: false,
+            round: 0,
+        }
+    }
+}
+
+impl FaultRetry {
+    /// When the next retry is due, if one is.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// Routes of a retry waiting for their call.
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// After routes went through the filter: `faulted` routes are refused
+    /// for a fault. Schedules a retry if there are some and none is
+    /// scheduled or under way; starts over once there are none.
+    pub fn arm(&mut self, now: Instant, faulted: usize) {
+        if faulted == 0 {
+            if self.queue.is_empty() {
+                *self = FaultRetry::default();
+            }
+            return;
+        }
+        if self.at.is_none() && self.queue.is_empty() {
+            self.at = Some(now + self.wait);
+        }
+    }
+
+    /// Starts the retry if it is due: `faulted` lists the routes refused
+    /// for a fault. Returns how many routes it queued and its round.
+    pub fn start_if_due(
+        &mut self,
+        now: Instant,
+        faulted: impl Iterator<Item = IpNet>,
+    ) -> Option<(usize, u32)> {
+        if self.at.is_none_or(|at| at > now) {
+            return None;
+        }
+        self.at = None;
+        self.queue = faulted.collect();
+        if self.queue.is_empty() {
+            *self = FaultRetry::default();
+            return None;
+        }
+        self.chunk = self.queue.len().div_ceil(self.parts).clamp(1, FILTER_CHUNK);
+        self.faulted_again = false;
+        self.round = self.round.saturating_add(1);
+        Some((self.queue.len(), self.round))
+    }
+
+    /// The next call's routes of the retry under way, at most `max`.
+    pub fn next_call(&mut self, max: usize) -> Vec<IpNet> {
+        let take = self.queue.len().min(self.chunk).min(max);
+        self.queue.drain(..take).collect()
+    }
+
+    /// A call of the retry under way is over (`faulted`: it faulted again);
+    /// once it was the last, schedules the next retry if `left` routes are
+    /// still refused for a fault: later, and in more calls, when this one
+    /// faulted again.
+    pub fn call_done(&mut self, now: Instant, faulted: bool, left: usize) {
+        self.faulted_again |= faulted;
+        if !self.queue.is_empty() {
+            return;
+        }
+        if self.faulted_again {
+            self.wait = (self.wait * 2).min(LAST_WAIT);
+            self.parts = self.parts.saturating_mul(2);
+        }
+        self.faulted_again = false;
+        self.arm(now, left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(n: usize) -> Vec<IpNet> {
+        (0..n)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_fault_that_passes_is_retried_once_after_a_second() {
+        let t0 = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(t0, 3);
+        assert_eq!(r.poll_timeout(), Some(t0 + FIRST_WAIT));
+        assert_eq!(r.start_if_due(t0, nets(3).into_iter()), None, "not yet");
+        let due = t0 + FIRST_WAIT;
+        assert_eq!(r.start_if_due(due, nets(3).into_iter()), Some((3, 1)));
+        assert_eq!(r.poll_timeout(), None);
+        assert_eq!(r.backlog(), 3);
+        assert_eq!(r.next_call(100).len(), 3, "one call");
+        r.call_done(due, false, 0);
+        assert_eq!(r.poll_timeout(), None, "nothing left to retry");
+        // The next fault waits a second again.
+        r.arm(due, 1);
+        assert_eq!(r.poll_timeout(), Some(due + FIRST_WAIT));
+    }
+
+    #[test]
+    fn each_retry_that_faults_waits_twice_as_long_in_twice_as_many_calls() {
+        let mut now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 8);
+        let mut waits = Vec::new();
+        let mut calls = Vec::new();
+        for _ in 0..8 {
+            let at = r.poll_timeout().unwrap();
+            waits.push((at - now).as_secs());
+            now = at;
+            r.start_if_due(now, nets(8).into_iter()).unwrap();
+            let mut n = 0;
+            while r.backlog() > 0 {
+                assert!(!r.next_call(FILTER_CHUNK).is_empty());
+                n += 1;
+                r.call_done(now, true, 8);
+            }
+            calls.push(n);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(calls, [1, 2, 4, 8, 8, 8, 8, 8], "one route a call at most");
+    }
+
+    #[test]
+    fn a_retry_is_cut_to_the_budget_and_to_a_filter_call() {
+        let now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 1);
+        let due = now + FIRST_WAIT;
+        r.start_if_due(due, nets(3000).into_iter()).unwrap();
+        assert_eq!(r.next_call(10).len(), 10, "the budget");
+        assert_eq!(r.next_call(usize::MAX).len(), FILTER_CHUNK);
+        r.call_done(due, false, 3000);
+        assert_eq!(r.poll_timeout(), None, "still under way");
+        assert_eq!(r.backlog(), 3000 - 10 - FILTER_CHUNK);
+    }
+
+    #[test]
+    fn faults_gone_before_the_retry_start_it_over() {
+        let now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 2);
+        let due = now + FIRST_WAIT;
+        r.start_if_due(due, nets(2).into_iter()).unwrap();
+        r.next_call(1);
+        r.call_done(due, true, 2);
+        r.next_call(1);
+        r.call_done(due, false, 1);
+        assert_eq!(r.poll_timeout(), Some(due + 2 * FIRST_WAIT));
+        // The session went down: nothing faulted is left.
+        let later = due + 2 * FIRST_WAIT;
+        assert_eq!(r.start_if_due(later, std::iter::empty()), None);
+        r.arm(later, 5);
+        assert_eq!(r.poll_timeout(), Some(later + FIRST_WAIT), "a fresh start");
+    }
+}
