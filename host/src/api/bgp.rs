@@ -85,6 +85,15 @@ pub struct BgpPeer {
     pub prefixes_received: u64,
     /// Of which the import filter accepted.
     pub prefixes_accepted: u64,
+    /// Of the received, refused because the bgp-filter plugin faulted on
+    /// them: they go through it again after a wait; absent from older
+    /// gateways' answers.
+    #[serde(default)]
+    pub prefixes_refused_for_fault: u64,
+    /// Seconds until they go through the filter again; `null` when none
+    /// wait or their retry is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_retry_in_s: Option<f64>,
     pub prefixes_advertised: u64,
     pub max_prefixes: u32,
     pub updates_received: u64,

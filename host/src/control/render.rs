@@ -230,6 +230,15 @@ pub fn bgp(doc: &BgpStatus) -> String {
             p.prefixes_advertised,
             p.last_error.as_deref().unwrap_or(""),
         );
+        if p.prefixes_refused_for_fault > 0 {
+            let retry = p
+                .fault_retry_in_s
+                .map_or("now".to_string(), |s| format!("in {}", uptime(Some(s))));
+            out += &format!(
+                "{:<12} {} routes refused for a bgp-filter fault, filtered again {retry}\n",
+                "", p.prefixes_refused_for_fault,
+            );
+        }
         if let Some(phase) = p
             .graceful_restart
             .as_ref()
@@ -566,6 +575,17 @@ mod tests {
         let t = bgp(&doc);
         assert!(t.contains("local AS 64512, router ID 169.254.10.1"), "{t}");
         assert!(t.contains("established") && t.contains("1h02m03s"), "{t}");
+        assert!(!t.contains("refused for a bgp-filter fault"), "{t}");
+        let mut faulted = doc.clone();
+        if let Some(p) = faulted.peers.first_mut() {
+            p.prefixes_refused_for_fault = 1024;
+            p.fault_retry_in_s = Some(2.5);
+        }
+        let t = bgp(&faulted);
+        assert!(
+            t.contains("1024 routes refused for a bgp-filter fault, filtered again in 2s"),
+            "{t}"
+        );
         let mut doc: RoutesDoc = reply(include_str!("../api/testdata/routes.json"));
         doc.propagation = false;
         let t = routes(&doc);

@@ -523,6 +523,12 @@ fn bgp(reg: &mut Registry, r: &Reading) {
         ints(&|p| clamp(p.prefixes_accepted)),
     );
     reg.register(
+        "bgp_prefixes_refused_for_fault",
+        "Prefixes from the peer refused because the bgp-filter plugin faulted on them; \
+         they go through it again after a wait",
+        ints(&|p| clamp(p.prefixes_refused_for_fault)),
+    );
+    reg.register(
         "bgp_prefixes_advertised",
         "Prefixes advertised to the peer (its Adj-RIB-Out)",
         ints(&|p| clamp(p.prefixes_advertised)),

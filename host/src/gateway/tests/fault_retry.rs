@@ -11,6 +11,15 @@ fn run_until(h: &mut Harness, at: Duration, since: Instant) {
     h.settle_watching_queue(since + at);
 }
 
+/// The `bgp` answer's entry for the session over tunnel 0.
+fn bgp_peer(h: &mut Harness, id: u64) -> serde_json::Value {
+    h.event(Event::Admin {
+        id: RequestId(id),
+        command: AdminCommand::Bgp,
+    });
+    h.reply(RequestId(id))["peers"][0].clone()
+}
+
 #[test]
 fn routes_refused_for_a_fault_that_passes_are_accepted_a_second_later() {
     let fx = Fixture::new();
@@ -23,6 +32,10 @@ fn routes_refused_for_a_fault_that_passes_are_accepted_a_second_later() {
     assert_eq!(h.routed("11.0.0.1"), None, "fail closed");
     let routes = routes_reply(&mut h, 2, "11.0.9.0/24");
     assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
+    let peer = bgp_peer(&mut h, 5);
+    assert_eq!(peer["prefixes_refused_for_fault"], 10, "{peer}");
+    let retry_in = peer["fault_retry_in_s"].as_f64().unwrap_or(-1.0);
+    assert!((0.9..=1.0).contains(&retry_in), "{peer}");
 
     run_until(&mut h, Duration::from_millis(900), faulted);
     assert_eq!(
@@ -40,6 +53,9 @@ fn routes_refused_for_a_fault_that_passes_are_accepted_a_second_later() {
     }
     let routes = routes_reply(&mut h, 3, "11.0.9.0/24");
     assert_eq!(routes["routes"][0]["accepted"], true, "{routes}");
+    let peer = bgp_peer(&mut h, 6);
+    assert_eq!(peer["prefixes_refused_for_fault"], 0, "{peer}");
+    assert_eq!(peer.get("fault_retry_in_s"), None, "{peer}");
     let status = slot_status(&mut h, 4, "bgp-filter");
     assert_eq!(
         (status["faults"].as_u64(), &status["quarantined"]),

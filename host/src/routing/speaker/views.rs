@@ -367,6 +367,11 @@ impl Speaker {
                     established_transitions: stats.established_transitions,
                     prefixes_received: p.adj_in.received() as u64,
                     prefixes_accepted: p.accepted.len(&p.adj_in) as u64,
+                    prefixes_refused_for_fault: p.accepted.faulted_len() as u64,
+                    fault_retry_in_s: p
+                        .retry
+                        .poll_timeout()
+                        .map(|at| at.saturating_duration_since(now).as_secs_f64()),
                     prefixes_advertised: p.adj_out.len() as u64,
                     max_prefixes: p.settings.max_prefixes.limit,
                     updates_received: stats.updates_received,
