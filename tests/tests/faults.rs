@@ -559,6 +559,23 @@ fn a_filter_swap_while_a_full_table_arrives_resets_nothing() {
                         }
                 },
             );
+            // Accepted over both sessions and in the FIB (from the first)
+            // does not mean selected: the second session's routes may still
+            // wait for the selection that adds its tunnel to each prefix.
+            let full = full.and_then(|_| {
+                lab.wait_until(
+                    "the cgw to select both tunnels for the first, last and site B prefixes",
+                    Duration::from_secs(30),
+                    || {
+                        [SITE_B_NET_V4, first.as_str(), last.as_str()]
+                            .iter()
+                            .all(|prefix| {
+                                lab.routes_of(Gw::Cgw, prefix)
+                                    .is_ok_and(|r| r.selected_tunnels(prefix) == BOTH.to_vec())
+                            })
+                    },
+                )
+            });
             Ok((at_swap, answer, answered, full.map(|_| sent.elapsed())))
         })();
         done.store(true, Ordering::Relaxed);
@@ -581,7 +598,10 @@ fn a_filter_swap_while_a_full_table_arrives_resets_nothing() {
         answer["changes"]["routes_checked"]
     );
     let full = full.unwrap_or_else(|e| panic!("{test}: {e}\n{}", stalls(&mut lab)));
-    println!("[{test}] every route accepted and in the FIB {full:?} after the swap was sent");
+    println!(
+        "[{test}] every route accepted, in the FIB and selected over both tunnels {full:?} after \
+         the swap was sent"
+    );
 
     // The swap overlapped the table, and was answered and applied.
     assert!(
