@@ -719,7 +719,7 @@ fn refused(dry_run: bool, fault: String) -> Response {
         Response::error(format!(
             "swap refused, nothing changed: {fault}\n  fix: correct the plugin and swap it in \
              again (--dry-run shows what it would do), or install it anyway with --force \
-             (routes it faults on are refused, and retried from 1 s to every minute)"
+             (routes it faults on are refused, and retried from after 1 s to once a minute)"
         ))
     }
 }

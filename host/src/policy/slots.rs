@@ -33,7 +33,9 @@ use super::{defaults, Fault, Plugin, PluginError, PluginInfo, Slot};
 /// is quarantined: it gets no more calls, the native default answers, and an
 /// error is logged; installing a plugin (the same one again included) or
 /// removing it lifts the quarantine and resets the counters. A good answer
-/// resets the consecutive count. With no plugin, the native default answers.
+/// resets the consecutive count. A retry of routes a filter faulted on
+/// ([`FilterSlot::import_filter_retry`]) is counted and logged but left out
+/// of the consecutive count. With no plugin, the native default answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecidedBy {
     /// The plugin, whose answer passed the checks.
@@ -154,6 +156,19 @@ pub struct SlotStatus {
     pub stats: SlotStats,
 }
 
+/// Whether a call's outcome counts toward the consecutive faults that
+/// quarantine a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streak {
+    /// A call on the gateway's work: a fault adds to the streak, an answer
+    /// ends it.
+    Counts,
+    /// A retry of routes the plugin faulted on: the host's own probe, which
+    /// neither adds to the streak nor ends it (it is still counted and
+    /// logged as a fault).
+    Apart,
+}
+
 /// What the three slots share: the plugin, its counters, the fault rules.
 struct Core {
     slot: Slot,
@@ -225,6 +240,16 @@ impl Core {
         &mut self,
         call: impl FnOnce(&mut Plugin) -> Result<T, Fault>,
     ) -> Option<Result<T, Fault>> {
+        self.run_as(Streak::Counts, call)
+    }
+
+    /// [`Core::run`], the call's outcome counting toward quarantine or not
+    /// (a retry's: [`Streak::Apart`]).
+    fn run_as<T>(
+        &mut self,
+        streak: Streak,
+        call: impl FnOnce(&mut Plugin) -> Result<T, Fault>,
+    ) -> Option<Result<T, Fault>> {
         if self.stats.quarantined {
             return None;
         }
@@ -233,7 +258,15 @@ impl Core {
         let result = call(plugin);
         self.stats.record_call(started.elapsed());
         match &result {
+            Ok(_) if streak == Streak::Apart => {}
             Ok(_) => self.stats.consecutive_faults = 0,
+            Err(fault) if streak == Streak::Apart => {
+                self.stats.faults += 1;
+                self.stats.last_fault = Some(fault.clone());
+                tracing::warn!(slot = %self.slot, plugin = %plugin.info().name,
+                    "plugin fault on a retry, its answer is discarded (not counted toward \
+                     quarantine): {fault}");
+            }
             Err(fault) => {
                 self.stats.faults += 1;
                 self.stats.consecutive_faults = self.stats.consecutive_faults.saturating_add(1);
@@ -420,6 +453,13 @@ impl FilterSlot {
         self.filter(Direction::Import, peer, routes)
     }
 
+    /// [`FilterSlot::import_filter`] for routes it faulted on before, tried
+    /// again: its faults here do not count toward quarantine, and its
+    /// answers do not end a streak of faults.
+    pub fn import_filter_retry(&mut self, peer: &Peer, routes: &[Route]) -> Verdicts {
+        self.filter_as(Streak::Apart, Direction::Import, peer, routes)
+    }
+
     /// Verdicts on `routes` about to be advertised to `peer`.
     pub fn export_filter(&mut self, peer: &Peer, routes: &[Route]) -> Verdicts {
         self.filter(Direction::Export, peer, routes)
@@ -428,15 +468,31 @@ impl FilterSlot {
     /// Verdicts on `routes`: the plugin's if it answers correctly, else the
     /// default's.
     pub fn filter(&mut self, direction: Direction, peer: &Peer, routes: &[Route]) -> Verdicts {
-        let verdicts = self.filter_active(direction, peer, routes);
+        self.filter_as(Streak::Counts, direction, peer, routes)
+    }
+
+    fn filter_as(
+        &mut self,
+        streak: Streak,
+        direction: Direction,
+        peer: &Peer,
+        routes: &[Route],
+    ) -> Verdicts {
+        let verdicts = self.filter_active(streak, direction, peer, routes);
         if let Some(shadow) = &mut self.0.shadow {
             shadow.filter(direction, peer, routes, &verdicts.verdicts);
         }
         verdicts
     }
 
-    fn filter_active(&mut self, direction: Direction, peer: &Peer, routes: &[Route]) -> Verdicts {
-        match self.0.run(|p| p.filter(direction, peer, routes)) {
+    fn filter_active(
+        &mut self,
+        streak: Streak,
+        direction: Direction,
+        peer: &Peer,
+        routes: &[Route],
+    ) -> Verdicts {
+        match self.0.run_as(streak, |p| p.filter(direction, peer, routes)) {
             Some(Ok(verdicts)) => Verdicts {
                 verdicts,
                 by: DecidedBy::Plugin,

@@ -5,10 +5,14 @@
 use super::plugins::{chaos, routes_reply, slot_status, swap_with};
 use super::*;
 
-/// Turns until `at` (and the route work due by then), the far side keeping
-/// both probes up.
+/// Turns until `at` after `since` (and the route work due by then), the
+/// far side keeping both probes and the BGP session up.
 fn run_until(h: &mut Harness, at: Duration, since: Instant) {
-    h.settle_watching_queue(since + at);
+    let end = since + at;
+    while h.now < end {
+        h.settle_watching_queue(end.min(h.now + Duration::from_secs(5)));
+        h.data(wire(&Message::Keepalive));
+    }
 }
 
 /// The `bgp` answer's entry for the session over tunnel 0.
@@ -68,10 +72,9 @@ fn routes_refused_for_a_fault_that_passes_are_accepted_a_second_later() {
 fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     let fx = Fixture::new();
     // The chaos plugin traps on any import call for a "poison" peer that
-    // holds a /25. Not quarantined within the test (the retries' faults
-    // count: the harness's slot would quarantine it after three in a row).
+    // holds a /25. The harness's slot quarantines a plugin after three
+    // consecutive faults: the retries' are not counted toward it.
     let mut h = learned(&fx, "poison", 10, Budget::DEFAULT);
-    h.gw.slots.filter = crate::policy::FilterSlot::new(20);
     let reply = swap_with(&mut h, 1, chaos(Slot::BgpFilter), false, true);
     assert_eq!(reply["dry_run"], false, "{reply}");
     assert_eq!(h.routed("11.0.0.1"), Some(vec![0]), "no /25: accepted");
@@ -89,11 +92,11 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     assert_eq!(h.routed("12.0.0.1"), None, "fail closed");
     assert_eq!(h.routed("12.0.9.1"), None, "fail closed");
 
-    // Retries at 1, 3, 7 and 15 s, in 1, 2, 4 and 8 calls (one route a
-    // call at most): the poison's half, then its quarter, stay out, until
-    // it is alone in its call. Each retry faults once more.
+    // Retries at 1, 3, 7, 15, 31 and 63 s, in 1, 2, 4, 8, 8 and 8 calls
+    // (one route a call at most): the poison's half, then its quarter, stay
+    // out, until it is alone in its call. Each retry faults once more.
     let mut seen = Vec::new();
-    for at in [1_100, 3_100, 7_100, 15_100] {
+    for at in [1_100, 3_100, 7_100, 15_100, 63_100] {
         run_until(&mut h, Duration::from_millis(at), faulted);
         let accepted = innocent
             .iter()
@@ -109,7 +112,13 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     // 8 routes: 4 in the poison's half, 2 in its quarter.
     assert_eq!(
         seen,
-        [(1_100, 0, 2), (3_100, 4, 3), (7_100, 7, 4), (15_100, 7, 5)],
+        [
+            (1_100, 0, 2),
+            (3_100, 4, 3),
+            (7_100, 7, 4),
+            (15_100, 7, 5),
+            (63_100, 7, 7)
+        ],
         "(ms after the fault, innocent routes in the FIB, faults)"
     );
     for net in &innocent {
@@ -119,4 +128,32 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     assert_eq!(h.routed("12.0.9.1"), None, "the poison stays out");
     let routes = routes_reply(&mut h, 3, "12.0.9.0/25");
     assert_eq!(routes["routes"][0]["rejected_by_fault"], true, "{routes}");
+    let peer = bgp_peer(&mut h, 5);
+    assert_eq!(peer["prefixes_refused_for_fault"], 1, "{peer}");
+    let retry_in = peer["fault_retry_in_s"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (59.0..=60.0).contains(&retry_in),
+        "once a minute now: {peer}"
+    );
+
+    // New faults are retried a second later, not a minute.
+    h.announce(&[
+        "12.0.10.0/24".parse().unwrap(),
+        "12.0.11.0/25".parse().unwrap(),
+    ]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let peer = bgp_peer(&mut h, 6);
+    assert_eq!(peer["prefixes_refused_for_fault"], 3, "{peer}");
+    let retry_in = peer["fault_retry_in_s"].as_f64().unwrap_or(-1.0);
+    assert!((0.9..=1.0).contains(&retry_in), "{peer}");
+
+    // The session goes down: nothing is refused, nothing waits.
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let peer = bgp_peer(&mut h, 7);
+    assert_eq!(peer["prefixes_refused_for_fault"], 0, "{peer}");
+    assert_eq!(peer.get("fault_retry_in_s"), None, "{peer}");
 }

@@ -486,6 +486,7 @@ fn sweep_all(p: &mut BgpPeer, reselect: &mut VecDeque<(Reselect, Walk)>) {
     p.accepted.clear();
     p.to_filter.clear();
     p.refilter = None;
+    p.retry = Default::default();
     queue_gone(reselect, p.adj_in.take_routes());
 }
 

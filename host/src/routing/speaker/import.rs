@@ -145,32 +145,35 @@ impl ModifiedSets {
 /// [`decide`], so a dry run cannot drift from what a swap does.
 pub enum ImportFilter<'a> {
     Slot(&'a mut FilterSlot),
+    /// The slot in force, for routes it faulted on before (`retry.rs`).
+    Retry(&'a mut FilterSlot),
     Candidate(&'a mut Plugin),
 }
 
 impl ImportFilter<'_> {
     /// A verdict per route, or why the filter did not answer.
     fn verdicts(&mut self, peer: &Peer, routes: &[Route]) -> Result<Vec<Verdict>, String> {
-        match self {
-            ImportFilter::Slot(slot) => {
-                let answer = slot.import_filter(peer, routes);
-                // The operator's filter faulted on these routes: they are
-                // not accepted (fail closed) until a retry finds them
-                // accepted (`retry.rs`). Once it is quarantined, the
-                // native default answers (and every stored route is
-                // filtered again, see `Gateway::after_quarantine`).
-                if let Some(fault) = answer.fault.filter(|_| answer.by != DecidedBy::Plugin) {
-                    return Err(format!(
-                        "the bgp-filter plugin faulted ({fault}): {} route(s) not accepted",
-                        routes.len()
-                    ));
-                }
-                Ok(answer.verdicts)
+        let answer = match self {
+            ImportFilter::Slot(slot) => slot.import_filter(peer, routes),
+            ImportFilter::Retry(slot) => slot.import_filter_retry(peer, routes),
+            ImportFilter::Candidate(plugin) => {
+                return plugin
+                    .filter(Direction::Import, peer, routes)
+                    .map_err(|fault| fault.to_string())
             }
-            ImportFilter::Candidate(plugin) => plugin
-                .filter(Direction::Import, peer, routes)
-                .map_err(|fault| fault.to_string()),
+        };
+        // The operator's filter faulted on these routes: they are not
+        // accepted (fail closed) until a retry finds them accepted
+        // (`retry.rs`). Once it is quarantined, the native default answers
+        // (and every stored route is filtered again, see
+        // `Gateway::after_quarantine`).
+        if let Some(fault) = answer.fault.filter(|_| answer.by != DecidedBy::Plugin) {
+            return Err(format!(
+                "the bgp-filter plugin faulted ({fault}): {} route(s) not accepted",
+                routes.len()
+            ));
         }
+        Ok(answer.verdicts)
     }
 }
 
@@ -258,14 +261,15 @@ type Outcome<W> = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>, W);
 type Waiting = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>);
 
 /// The live path for queued prefixes (a filter swap, a refresh, a
-/// quarantine): [`decide`] with the slot in force, the results recorded as
-/// the peer's accepted routes (a failed filter fails closed); the prefixes
-/// whose accepted route changed are added to `dirty`. Returns the refusals
-/// and failures, for the log.
+/// quarantine, a retry): [`decide`] with the slot in force (`filter`:
+/// [`ImportFilter::Slot`] or [`ImportFilter::Retry`]), the results recorded
+/// as the peer's accepted routes (a failed filter fails closed); the
+/// prefixes whose accepted route changed are added to `dirty`. Returns the
+/// refusals and failures, for the log.
 pub(super) fn import_filter(
     p: &mut BgpPeer,
     prefixes: &[IpNet],
-    filter: &mut FilterSlot,
+    filter: &mut ImportFilter,
     guard: &Guard,
     dirty: &mut Vec<IpNet>,
 ) -> Vec<String> {
@@ -287,12 +291,11 @@ pub(super) fn import_filter(
 fn record(
     p: &mut BgpPeer,
     routes: Vec<Waiting>,
-    filter: &mut FilterSlot,
+    filter: &mut ImportFilter,
     guard: &Guard,
     dirty: &mut Vec<IpNet>,
 ) -> Vec<String> {
-    let (decided, mut refused, failed) =
-        decide_routes(p, routes, &mut ImportFilter::Slot(filter), guard);
+    let (decided, mut refused, failed) = decide_routes(p, routes, filter, guard);
     for (prefix, attrs, kept, was) in decided {
         if was != kept {
             dirty.push(prefix);
@@ -366,7 +369,13 @@ impl Batch {
         let mut routes = std::mem::replace(&mut self.routes, Vec::with_capacity(room));
         while !routes.is_empty() {
             let rest = routes.split_off(routes.len().min(FILTER_CHUNK));
-            refused.extend(record(p, routes, filter, guard, dirty));
+            refused.extend(record(
+                p,
+                routes,
+                &mut ImportFilter::Slot(filter),
+                guard,
+                dirty,
+            ));
             routes = rest;
         }
         refused

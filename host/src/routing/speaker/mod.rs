@@ -533,6 +533,7 @@ impl Speaker {
                     p.accepted.clear();
                     p.to_filter.clear();
                     p.refilter = None;
+                    p.retry = Default::default();
                     let gone = std::mem::take(&mut p.adj_in);
                     p.adj_out.clear();
                     p.export_job = None;

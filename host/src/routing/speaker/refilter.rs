@@ -75,7 +75,7 @@ impl Speaker {
         let queued = self
             .peers
             .iter()
-            .any(|p| !p.to_filter.is_empty() || p.refilter.is_some());
+            .any(|p| !p.to_filter.is_empty() || p.refilter.is_some() || p.retry.backlog() > 0);
         let share = if queued { max.div_ceil(2) } else { max };
         let mut done = self.adopt_step(share);
         let n = self.peers.len();
@@ -85,13 +85,25 @@ impl Speaker {
                 continue;
             };
             while done < max && p.retry.backlog() > 0 {
+                // A retry's call counts as a whole one against the budget,
+                // however few routes it holds: a call that faults may take
+                // its whole deadline.
+                let mut chunk = p.retry.next_call(max - done);
+                let taken = chunk.len();
                 // Only the routes still refused for a fault (one may have
                 // been withdrawn, or sent again and accepted, meanwhile).
-                let mut chunk = p.retry.next_call(max - done);
-                done += chunk.len();
                 chunk.retain(|prefix| p.accepted.is_faulted(prefix));
-                let refused =
-                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
+                done += match chunk.is_empty() {
+                    true => taken,
+                    false => taken.max(FILTER_CHUNK),
+                };
+                let refused = import::import_filter(
+                    p,
+                    &chunk,
+                    &mut import::ImportFilter::Retry(filter),
+                    &self.guard,
+                    &mut self.dirty,
+                );
                 warn_refused(p, &refused, now);
                 let again = chunk.iter().any(|prefix| p.accepted.is_faulted(prefix));
                 p.retry.call_done(now, again, p.accepted.faulted_len());
@@ -105,8 +117,13 @@ impl Speaker {
                 }
                 let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
                 let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
-                let refused =
-                    import::import_filter(p, &chunk, filter, &self.guard, &mut self.dirty);
+                let refused = import::import_filter(
+                    p,
+                    &chunk,
+                    &mut import::ImportFilter::Slot(filter),
+                    &self.guard,
+                    &mut self.dirty,
+                );
                 warn_refused(p, &refused, now);
                 p.retry.arm(now, p.accepted.faulted_len());
                 done += take;

@@ -3,13 +3,17 @@
 //! not accepted. A fault can pass (a call cut by its deadline while the
 //! machine was busy), so a session's faulted routes are filtered again
 //! after a wait: 1 s, doubled by each retry that faults again, up to a
-//! minute. A retry that faults again splits the faulted routes into twice
-//! as many calls the next time, so that a route the plugin always faults
-//! on ends up alone in its call and the others are accepted.
+//! minute, and back to 1 s when new routes are refused for a fault. A
+//! retry that faults again splits the faulted routes into twice as many
+//! calls the next time, so that a route the plugin always faults on ends
+//! up alone in its call and the others are accepted. A retry takes at
+//! most [`ROUND`] routes; the rest follow in the next one, at once.
 //!
-//! A retry's calls are the slot's like any other: a fault is counted and
-//! logged, and enough of them in a row quarantine the plugin (the native
-//! default then filters every stored route again).
+//! A retry's faults are counted and logged but left out of the
+//! consecutive faults that quarantine a plugin
+//! (`FilterSlot::import_filter_retry`): a route the plugin always faults
+//! on stays out, tried again once a minute, and does not by itself put the
+//! operator's policy aside.
 //!
 //! Owns: when a session's faulted routes are filtered again, and in how
 //! many calls. Must not: call the filter (`refilter.rs` works the queue
@@ -26,6 +30,8 @@ use super::FILTER_CHUNK;
 pub const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// The longest wait between retries.
 pub const LAST_WAIT: Duration = Duration::from_secs(60);
+/// The most routes one retry takes (listing them is part of a turn).
+pub const ROUND: usize = 64 * FILTER_CHUNK;
 
 /// One session's retries of the routes its filter faulted on.
 #[derive(Debug)]
@@ -35,12 +41,18 @@ pub struct FaultRetry {
     wait: Duration,
     /// Into how many calls the next retry splits the faulted routes.
     parts: usize,
+    /// How many routes were refused for a fault when the retry was last
+    /// scheduled: more are new faults, retried after [`FIRST_WAIT`].
+    known: usize,
     /// The retry under way: the routes waiting for their call, and how
     /// many go in one call.
     queue: VecDeque<IpNet>,
     chunk: usize,
     /// Whether a call of the retry under way faulted.
     faulted_again: bool,
+    /// Whether the retry under way left faulted routes for the next one
+    /// ([`ROUND`]).
+    cut: bool,
     /// Retries since the faulted routes were last all accepted.
     round: u32,
 }
@@ -51,9 +63,11 @@ impl Default for FaultRetry {
             at: None,
             wait: FIRST_WAIT,
             parts: 1,
+            known: 0,
             queue: VecDeque::new(),
             chunk: FILTER_CHUNK,
             faulted_again: false,
+            cut: false,
             round: 0,
         }
     }
@@ -71,18 +85,26 @@ impl FaultRetry {
     }
 
     /// After routes went through the filter: `faulted` routes are refused
-    /// for a fault. Schedules a retry if there are some and none is
-    /// scheduled or under way; starts over once there are none.
+    /// for a fault. Schedules a retry if there are some: after
+    /// [`FIRST_WAIT`] when some are new, else after the wait reached. A
+    /// retry under way schedules the next one when it is over
+    /// ([`FaultRetry::call_done`]); none left, it starts over.
     pub fn arm(&mut self, now: Instant, faulted: usize) {
-        if faulted == 0 {
-            if self.queue.is_empty() {
-                *self = FaultRetry::default();
-            }
+        if !self.queue.is_empty() {
             return;
         }
-        if self.at.is_none() && self.queue.is_empty() {
+        if faulted == 0 {
+            *self = FaultRetry::default();
+            return;
+        }
+        if faulted > self.known {
+            self.wait = FIRST_WAIT;
+            let soon = now + FIRST_WAIT;
+            self.at = Some(self.at.map_or(soon, |at| at.min(soon)));
+        } else if self.at.is_none() {
             self.at = Some(now + self.wait);
         }
+        self.known = faulted;
     }
 
     /// Starts the retry if it is due: `faulted` lists the routes refused
@@ -96,7 +118,9 @@ impl FaultRetry {
             return None;
         }
         self.at = None;
-        self.queue = faulted.collect();
+        let mut faulted = faulted.peekable();
+        self.queue = faulted.by_ref().take(ROUND).collect();
+        self.cut = faulted.peek().is_some();
         if self.queue.is_empty() {
             *self = FaultRetry::default();
             return None;
@@ -116,7 +140,8 @@ impl FaultRetry {
     /// A call of the retry under way is over (`faulted`: it faulted again);
     /// once it was the last, schedules the next retry if `left` routes are
     /// still refused for a fault: later, and in more calls, when this one
-    /// faulted again.
+    /// faulted again; at once when this one left some out ([`ROUND`]) and
+    /// did not.
     pub fn call_done(&mut self, now: Instant, faulted: bool, left: usize) {
         self.faulted_again |= faulted;
         if !self.queue.is_empty() {
@@ -125,8 +150,14 @@ impl FaultRetry {
         if self.faulted_again {
             self.wait = (self.wait * 2).min(LAST_WAIT);
             self.parts = self.parts.saturating_mul(2);
+        } else if self.cut && left > 0 {
+            self.at = Some(now);
         }
         self.faulted_again = false;
+        self.cut = false;
+        // What is left now is what the next retry is for: the faults that
+        // came meanwhile wait as long as the others.
+        self.known = left;
         self.arm(now, left);
     }
 }
@@ -135,9 +166,13 @@ impl FaultRetry {
 mod tests {
     use super::*;
 
+    /// `n` distinct /24s from 10.0.0.0 on.
     fn nets(n: usize) -> Vec<IpNet> {
-        (0..n)
-            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap())
+        (0..n as u32)
+            .map(|i| {
+                let a = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
+                IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap())
+            })
             .collect()
     }
 
@@ -215,5 +250,47 @@ mod tests {
         assert_eq!(r.start_if_due(later, std::iter::empty()), None);
         r.arm(later, 5);
         assert_eq!(r.poll_timeout(), Some(later + FIRST_WAIT), "a fresh start");
+    }
+
+    #[test]
+    fn new_faults_are_retried_a_second_later_whatever_the_wait_reached() {
+        let mut now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 1);
+        // A route that always faults: the wait grows to 8 s.
+        for _ in 0..3 {
+            now = r.poll_timeout().unwrap();
+            r.start_if_due(now, nets(1).into_iter()).unwrap();
+            r.next_call(FILTER_CHUNK);
+            r.call_done(now, true, 1);
+        }
+        assert_eq!(r.poll_timeout(), Some(now + 8 * FIRST_WAIT));
+        r.arm(now, 1);
+        assert_eq!(r.poll_timeout(), Some(now + 8 * FIRST_WAIT), "nothing new");
+        let later = now + FIRST_WAIT;
+        r.arm(later, 5);
+        assert_eq!(r.poll_timeout(), Some(later + FIRST_WAIT), "four new ones");
+        // One withdrawn, none new: the schedule stays.
+        r.arm(later, 4);
+        assert_eq!(r.poll_timeout(), Some(later + FIRST_WAIT));
+    }
+
+    #[test]
+    fn a_retry_takes_a_round_of_routes_and_the_next_follows_at_once() {
+        let now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, ROUND + 10);
+        let due = now + FIRST_WAIT;
+        let (queued, _) = r.start_if_due(due, nets(ROUND + 10).into_iter()).unwrap();
+        assert_eq!(queued, ROUND);
+        while r.backlog() > 0 {
+            r.next_call(FILTER_CHUNK);
+            r.call_done(due, false, 10);
+        }
+        assert_eq!(r.poll_timeout(), Some(due), "the rest at once");
+        r.start_if_due(due, nets(10).into_iter()).unwrap();
+        r.next_call(FILTER_CHUNK);
+        r.call_done(due, false, 0);
+        assert_eq!(r.poll_timeout(), None);
     }
 }
