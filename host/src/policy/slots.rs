@@ -478,21 +478,7 @@ impl FilterSlot {
         peer: &Peer,
         routes: &[Route],
     ) -> Verdicts {
-        let verdicts = self.filter_active(streak, direction, peer, routes);
-        if let Some(shadow) = &mut self.0.shadow {
-            shadow.filter(direction, peer, routes, &verdicts.verdicts);
-        }
-        verdicts
-    }
-
-    fn filter_active(
-        &mut self,
-        streak: Streak,
-        direction: Direction,
-        peer: &Peer,
-        routes: &[Route],
-    ) -> Verdicts {
-        match self.0.run_as(streak, |p| p.filter(direction, peer, routes)) {
+        let verdicts = match self.0.run_as(streak, |p| p.filter(direction, peer, routes)) {
             Some(Ok(verdicts)) => Verdicts {
                 verdicts,
                 by: DecidedBy::Plugin,
@@ -506,7 +492,11 @@ impl FilterSlot {
                 by: DecidedBy::Default,
                 fault: other.and_then(Result::err),
             },
+        };
+        if let Some(shadow) = &mut self.0.shadow {
+            shadow.filter(direction, peer, routes, &verdicts.verdicts);
         }
+        verdicts
     }
 }
 
