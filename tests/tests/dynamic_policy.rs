@@ -4,7 +4,9 @@
 //! prefixes reached", session down) and "drop" (session kept, excess routes
 //! ignored), and a BGP filter plugin swapped at run time on the VGW
 //! (`examples/plugins/bogon-filter`), which changes the route table with no
-//! session reset.
+//! session reset; a filter whose first call faults (`plugins/faults/
+//! flaky-filter`), whose refused routes come back when they are filtered
+//! again a second later.
 //!
 //! Needs the binary (`cargo build -p sitelink`) and, for the swap, the
 //! plugins (`scripts/build-plugins.sh`). Run with `--nocapture
@@ -316,6 +318,88 @@ fn bgp_filter_swap_changes_routes_without_a_session_reset() {
         assert_eq!(
             transitions, 1,
             "{test}: the cgw's session over {t} went down"
+        );
+    }
+}
+
+#[test]
+fn routes_a_filter_faulted_on_once_are_back_a_second_later() {
+    let _wd = Watchdog::arm("filter fault retried", Duration::from_secs(120));
+    let test = "fault-retry";
+    // Its first import call with routes answers one verdict short.
+    let flaky = plugin("fault_flaky_filter").expect("plugin");
+    let lab = start(test, SiteOptions::default());
+    lab.wait_all_established(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let t = Duration::from_secs(10);
+    let site_a = [SITE_A_NET_V4, SITE_A_NET_V6];
+    lab.wait_routes(Gw::Vgw, &site_a, &BOTH, &[CGW_ASN], true, t)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+
+    // Forced: no check on the stored routes, which then go through it, a
+    // session at a time: the first session's call faults.
+    let answer = plugins::swap_forced(&lab, Gw::Vgw, "bgp-filter", &flaky)
+        .unwrap_or_else(|e| panic!("{test}: swap: {e}"));
+    let swapped = Instant::now();
+    let refused: u64 = lab
+        .bgp(Gw::Vgw)
+        .map(|b| {
+            BOTH.iter()
+                .filter_map(|t| b.peer_u64(t, "prefixes_refused_for_fault"))
+                .sum()
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    let back = lab
+        .wait_routes(Gw::Vgw, &site_a, &BOTH, &[CGW_ASN], true, t)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", lab.gateway_logs()));
+    println!(
+        "[{test}] forced swap: {answer}; routes refused for the fault just after it: \
+         {refused}; site A over both tunnels again {back:?} after it"
+    );
+    // The swap's answer, once its changes were in force: site A's two
+    // prefixes over one tunnel, their routes over the other refused.
+    assert_eq!(answer["changes"]["routes_changed"], 2, "{test}: {answer}");
+    let log = lab.log_of(Gw::Vgw);
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("filtering again the routes the bgp-filter plugin faulted on"))
+        .collect();
+    assert_eq!(
+        retries.len(),
+        1,
+        "{test}: one retry of the faulted routes, in the log: {retries:?}\n{}",
+        lab.gateway_logs()
+    );
+    assert!(retries[0].contains("routes=2"), "{test}: {retries:?}");
+    assert!(
+        swapped.elapsed() < Duration::from_secs(5),
+        "{test}: the retry took {back:?}"
+    );
+    let list = plugins::list(&lab, Gw::Vgw).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let slot = plugins::slot_entry(&list, "bgp-filter").expect("a bgp-filter slot");
+    assert!(
+        slot["faults"] == 1 && slot["quarantined"] == false,
+        "{test}: one fault, not quarantined: {slot}"
+    );
+    let bgp = lab.bgp(Gw::Vgw).unwrap_or_else(|e| panic!("{test}: {e}"));
+    for t in BOTH {
+        assert_eq!(
+            bgp.peer_u64(t, "prefixes_refused_for_fault"),
+            Some(0),
+            "{test}: {}",
+            bgp.summary()
+        );
+        assert_eq!(
+            bgp.peer_u64(t, "established_transitions"),
+            Some(1),
+            "{test}: {}",
+            bgp.summary()
+        );
+    }
+    for dst in [SITE_A_V4, SITE_A_V6] {
+        assert!(
+            ping_ok(&lab.site_b, dst),
+            "{test}: site B cannot reach {dst}"
         );
     }
 }

@@ -282,6 +282,15 @@ impl SiteLab {
         Ok(self.status(gw)?.active_tunnel())
     }
 
+    /// The whole log of `gw` so far (empty when it was not started).
+    pub fn log_of(&self, gw: Gw) -> String {
+        self.runs
+            .iter()
+            .filter(|run| run.gw == gw)
+            .map(|run| run.proc.log())
+            .collect()
+    }
+
     /// The last 80 log lines of each started gateway, and its status (and
     /// BGP peers and its first 40 routes, in a dynamic topology).
     pub fn gateway_logs(&self) -> String {
