@@ -246,6 +246,7 @@ impl Gateway {
         let Some(tunnel) = self.tunnels.get(id.index()) else {
             return;
         };
+        let inside = tunnel.inside_cidr;
         let why = if held {
             "tunnel liveness changed while the BGP peer restarts gracefully: its BFD shares \
              fate with its control plane (C bit clear), so the tunnel still counts as up until \
@@ -275,11 +276,32 @@ impl Gateway {
         // Routes learned over a tunnel count only while its probe is up.
         self.speaker.reselect_over(id);
         if t.from == State::Up {
-            self.speaker.tunnel_down(id, now, &mut self.slots.filter);
+            if self.neighbor_admin_down(id) {
+                // The far side's own session, or its goodbye (a reload
+                // that removes the connection sends its Cease right
+                // after), ends the BGP session; routes over the tunnel
+                // leave the selection meanwhile.
+                info!(
+                    tunnel = %inside,
+                    "the far side took the tunnel's BFD session down administratively \
+                     (AdminDown): no traffic over it until it is back up, and its BGP session \
+                     is kept (RFC 5882 section 3.2)"
+                );
+            } else {
+                self.speaker.tunnel_down(id, now, &mut self.slots.filter);
+            }
         }
         if let Some(slot) = self.up_since.get_mut(id.index()) {
             *slot = (t.to == State::Up).then_some(now);
         }
+    }
+
+    /// Whether `id`'s probe went down because the far side said AdminDown.
+    fn neighbor_admin_down(&self, id: TunnelId) -> bool {
+        matches!(
+            self.probes.get(id.index()),
+            Some(Probe::Bfd(session)) if session.remote_admin_down()
+        )
     }
 
     /// Whether transition `t` of `id`'s probe is a BFD detection timeout

@@ -789,6 +789,7 @@ fn a_tunnel_losing_its_probe_round_trips_loses_the_traffic_until_it_answers_agai
     assert_eq!(h.routed("10.1.0.1"), Some(vec![0]), "back after the hold");
 }
 
+mod admin_down;
 mod adopt;
 mod fault_retry;
 mod graceful;

@@ -356,6 +356,9 @@ pub struct Session {
     /// The peer's C bit in its latest packet: `Some(false)` means its BFD
     /// goes down with its control plane (RFC 5882 section 4.3.2).
     remote_cpi: Option<bool>,
+    /// The state in the peer's latest packet (bfd.RemoteSessionState,
+    /// RFC 5880 section 6.8.1).
+    remote_state: State,
     /// Whether the peer's timers were found past the cap (and said so, once
     /// for the session's life: a peer cannot make it say so again and again).
     capped_told: bool,
@@ -401,6 +404,7 @@ impl Session {
                 jitter_seed
             },
             remote_cpi: None,
+            remote_state: State::Down,
             capped_told: false,
         }
     }
@@ -415,6 +419,14 @@ impl Session {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// Whether the peer's latest packet said AdminDown: it took the session
+    /// down administratively (RFC 5880 section 6.8.16, a drain or its
+    /// tunnel's removal), which is no sign that the path failed (RFC 5882
+    /// section 3.2).
+    pub fn remote_admin_down(&self) -> bool {
+        self.remote_state == State::AdminDown
     }
 
     pub fn local_discr(&self) -> u32 {
@@ -442,6 +454,7 @@ impl Session {
         }
         self.remote_discr = pkt.my_discr;
         self.remote_cpi = Some(pkt.control_plane_independent);
+        self.remote_state = pkt.state;
         self.remote_min_rx = Duration::from_micros(u64::from(pkt.required_min_rx_us));
         self.remote_desired_min_tx = Duration::from_micros(u64::from(pkt.desired_min_tx_us));
         self.remote_detect_mult = pkt.detect_mult;
