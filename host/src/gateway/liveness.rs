@@ -2,7 +2,10 @@
 //! connection says), fed the probes the data path received, run on timers,
 //! and turned into transitions: a tunnel that goes down takes its learned
 //! routes out of the candidates at once and resets its BGP session
-//! (RFC 5882 section 4.3).
+//! (RFC 5882 section 4.3), unless the far side took its BFD session down
+//! administratively (AdminDown, RFC 5882 sections 3.2 and 4.2: no control
+//! protocol action). A connection a reload puts over a retiring tunnel's
+//! addresses probes only once that tunnel is gone.
 
 use std::time::Instant;
 
@@ -205,9 +208,10 @@ impl Gateway {
             if let Some(t) = self.probes.get_mut(id).and_then(|p| p.handle_timeout(now)) {
                 self.on_transition(TunnelId(id), t, now);
             }
-            let may_send = self.cfg.role == Role::Cgw
+            let may_send = (self.cfg.role == Role::Cgw
                 || settled
-                || self.handshake.get(id).copied().unwrap_or(false);
+                || self.handshake.get(id).copied().unwrap_or(false))
+                && !self.replaces_retiring(id);
             match self.probes.get_mut(id) {
                 Some(Probe::Bfd(session)) => {
                     while let Some(packet) = session.poll_transmit(now) {
@@ -277,15 +281,16 @@ impl Gateway {
         self.speaker.reselect_over(id);
         if t.from == State::Up {
             if self.neighbor_admin_down(id) {
-                // The far side's own session, or its goodbye (a reload
-                // that removes the connection sends its Cease right
-                // after), ends the BGP session; routes over the tunnel
-                // leave the selection meanwhile.
+                // An administrative act, not a path failure: the far
+                // side's own Cease, its probe's return or the hold timer
+                // decides the BGP session; routes over the tunnel leave
+                // the selection meanwhile (for traffic, AdminDown counts
+                // as down, as in a drain).
                 info!(
                     tunnel = %inside,
                     "the far side took the tunnel's BFD session down administratively \
                      (AdminDown): no traffic over it until it is back up, and its BGP session \
-                     is kept (RFC 5882 section 3.2)"
+                     is kept (RFC 5882 sections 3.2 and 4.2)"
                 );
             } else {
                 self.speaker.tunnel_down(id, now, &mut self.slots.filter);
@@ -294,6 +299,28 @@ impl Gateway {
         if let Some(slot) = self.up_since.get_mut(id.index()) {
             *slot = (t.to == State::Up).then_some(now);
         }
+    }
+
+    /// Whether tunnel `id` takes over the inside addresses of a tunnel a
+    /// reload is retiring (a connection replaced by one over the same
+    /// tunnels): its probe stays silent until that one is gone. The far
+    /// side's BFD session, still up with the old one, would take a new
+    /// session's first packet (Down) for the end of its own and reset the
+    /// BGP session over it before the old session's goodbye (a Cease sent
+    /// by the reload) arrives.
+    fn replaces_retiring(&self, id: usize) -> bool {
+        if self.retiring.is_empty() {
+            return false;
+        }
+        let Some(inside) = self.tunnels.get(id).map(|t| t.inside_cidr) else {
+            return false;
+        };
+        self.retiring
+            .iter()
+            .flat_map(|(_, ids)| ids)
+            .filter(|old| old.index() != id)
+            .filter_map(|old| self.tunnels.get(old.index()))
+            .any(|old| old.inside_cidr == inside)
     }
 
     /// Whether `id`'s probe went down because the far side said AdminDown.

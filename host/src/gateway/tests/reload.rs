@@ -326,3 +326,41 @@ fn our_network_is_refused_as_a_source_unless_a_static_route_names_it_exactly() {
         assert!(from(&h, "10.9.0.1"), "{why}: the rest of the default");
     }
 }
+
+#[test]
+fn a_replaced_connection_probes_its_tunnels_only_once_the_old_ones_are_gone() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
+    // The same tunnels under another name: office goes, office-2 comes.
+    let new = config(&fx, "office-2", 20);
+    let reply = h.reload(1, (*new).clone());
+    assert_eq!(reply["applied"], true, "{reply}");
+    let changes = reply["changes"].to_string();
+    assert!(
+        changes.contains("connection office: removed")
+            && changes.contains("connection office-2: added"),
+        "{changes}"
+    );
+    let sent = h.sent_bfd.len();
+    // Their WireGuard sessions are up: nothing else holds the probes back.
+    for t in [2, 3] {
+        h.event(Event::Handshake {
+            tunnel: TunnelId(t),
+            established: true,
+        });
+    }
+    for _ in 0..9 {
+        h.tick(Duration::from_millis(100));
+    }
+    let early: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
+    assert!(
+        early.is_empty(),
+        "no probe while the replaced tunnels retire (the far side would take it for \
+         the end of its session before the Cease reaches it): {early:?}"
+    );
+    for _ in 0..5 {
+        h.tick(Duration::from_millis(100));
+    }
+    let later: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
+    assert!(later.contains(&2) && later.contains(&3), "{later:?}");
+}
