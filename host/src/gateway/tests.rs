@@ -472,28 +472,6 @@ fn a_peer_announcing_a_route_over_our_network_may_not_send_from_it() {
 }
 
 #[test]
-fn a_tunnel_going_down_takes_its_routes_out_of_the_fib_in_the_same_step() {
-    let fx = Fixture::new();
-    let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
-    // No more probes from the far side on tunnel 0: after the detection
-    // time (200 ms x 3) the step that notices it publishes the FIB.
-    let mut steps = 0;
-    loop {
-        h.fib = None;
-        h.tick(Duration::from_millis(50));
-        h.bfd(1, State::Up);
-        steps += 1;
-        if h.liveness.contains(&(0, State::Down)) {
-            break;
-        }
-        assert!(steps < 40, "the probe never went down");
-    }
-    assert!(h.fib.is_some(), "a FIB was published in the step");
-    assert_eq!(h.routed("11.0.0.1"), None, "the learned route left with it");
-    assert_ne!(h.bgp_state(), "established", "its session was reset");
-}
-
-#[test]
 fn a_failed_notification_write_still_withdraws_and_our_routes_go_out_again() {
     let fx = Fixture::new();
     let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
@@ -789,12 +767,12 @@ fn a_tunnel_losing_its_probe_round_trips_loses_the_traffic_until_it_answers_agai
     assert_eq!(h.routed("10.1.0.1"), Some(vec![0]), "back after the hold");
 }
 
-mod admin_down;
 mod adopt;
 mod fault_retry;
 mod graceful;
 mod graceful_edges;
 mod graceful_sweep;
+mod liveness_bgp;
 mod plugins;
 mod probe_timing;
 mod publish;

@@ -264,15 +264,16 @@ type Waiting = (IpNet, Arc<PathAttributes>, Option<Arc<PathAttributes>>);
 /// quarantine, a retry): [`decide`] with the slot in force (`filter`:
 /// [`ImportFilter::Slot`] or [`ImportFilter::Retry`]), the results recorded
 /// as the peer's accepted routes (a failed filter fails closed); the
-/// prefixes whose accepted route changed are added to `dirty`. Returns the
-/// refusals and failures, for the log.
+/// prefixes whose accepted route changed are added to `dirty`. The
+/// refusals and failures go to the log (rate-limited per peer).
 pub(super) fn import_filter(
     p: &mut BgpPeer,
     prefixes: &[IpNet],
     filter: &mut ImportFilter,
     guard: &Guard,
     dirty: &mut Vec<IpNet>,
-) -> Vec<String> {
+    now: Instant,
+) {
     let routes = prefixes
         .iter()
         .filter_map(|prefix| {
@@ -282,7 +283,8 @@ pub(super) fn import_filter(
             Some((*prefix, attrs, was))
         })
         .collect();
-    record(p, routes, filter, guard, dirty)
+    let refused = record(p, routes, filter, guard, dirty);
+    warn_refused(p, &refused, now);
 }
 
 /// Runs the guard and the filter over `routes` and records the results as

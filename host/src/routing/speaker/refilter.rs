@@ -14,7 +14,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 use tracing::info;
 
-use super::{import, warn_refused, Speaker, FILTER_CHUNK};
+use super::{import, Speaker, FILTER_CHUNK};
 use crate::bgp::fsm::State;
 use crate::bgp::rib::Walk;
 use crate::policy::FilterSlot;
@@ -97,14 +97,8 @@ impl Speaker {
                     true => taken,
                     false => taken.max(FILTER_CHUNK),
                 };
-                let refused = import::import_filter(
-                    p,
-                    &chunk,
-                    &mut import::ImportFilter::Retry(filter),
-                    &self.guard,
-                    &mut self.dirty,
-                );
-                warn_refused(p, &refused, now);
+                let retry = &mut import::ImportFilter::Retry(filter);
+                import::import_filter(p, &chunk, retry, &self.guard, &mut self.dirty, now);
                 let again = chunk.iter().any(|prefix| p.accepted.is_faulted(prefix));
                 p.retry.call_done(now, again, p.accepted.faulted_len());
             }
@@ -117,14 +111,8 @@ impl Speaker {
                 }
                 let take = p.to_filter.len().min(FILTER_CHUNK).min(max - done);
                 let chunk: Vec<IpNet> = p.to_filter.drain(..take).collect();
-                let refused = import::import_filter(
-                    p,
-                    &chunk,
-                    &mut import::ImportFilter::Slot(filter),
-                    &self.guard,
-                    &mut self.dirty,
-                );
-                warn_refused(p, &refused, now);
+                let slot = &mut import::ImportFilter::Slot(filter);
+                import::import_filter(p, &chunk, slot, &self.guard, &mut self.dirty, now);
                 p.retry.arm(now, p.accepted.faulted_len());
                 done += take;
             }
