@@ -422,8 +422,8 @@ impl Session {
     }
 
     /// Whether the peer's latest packet said AdminDown: it took the session
-    /// down administratively (RFC 5880 section 6.8.16, a drain or its
-    /// tunnel's removal), which is no sign that the path failed (RFC 5882
+    /// down administratively (RFC 5880 section 6.8.16: a drain, BFD
+    /// switched off), which is no sign that the path failed (RFC 5882
     /// section 3.2).
     pub fn remote_admin_down(&self) -> bool {
         self.remote_state == State::AdminDown

@@ -260,18 +260,17 @@ impl Core {
         match &result {
             Ok(_) if streak == Streak::Apart => {}
             Ok(_) => self.stats.consecutive_faults = 0,
-            Err(fault) if streak == Streak::Apart => {
-                self.stats.faults += 1;
-                self.stats.last_fault = Some(fault.clone());
-                tracing::warn!(slot = %self.slot, plugin = %plugin.info().name,
-                    "plugin fault on a retry, its answer is discarded (not counted toward \
-                     quarantine): {fault}");
-            }
             Err(fault) => {
                 self.stats.faults += 1;
-                self.stats.consecutive_faults = self.stats.consecutive_faults.saturating_add(1);
                 self.stats.last_fault = Some(fault.clone());
                 let name = &plugin.info().name;
+                if streak == Streak::Apart {
+                    tracing::warn!(slot = %self.slot, plugin = %name,
+                        "plugin fault on a retry, its answer is discarded (not counted toward \
+                         quarantine): {fault}");
+                    return Some(result);
+                }
+                self.stats.consecutive_faults = self.stats.consecutive_faults.saturating_add(1);
                 tracing::warn!(slot = %self.slot, plugin = %name,
                     consecutive = self.stats.consecutive_faults,
                     "plugin fault, its answer is discarded: {fault}");

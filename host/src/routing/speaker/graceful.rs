@@ -482,11 +482,7 @@ fn sweep_stale(
 /// Every route of `p` goes, its whole Adj-RIB-In handed to `reselect` to
 /// be walked, as a session's that went down.
 fn sweep_all(p: &mut BgpPeer, reselect: &mut VecDeque<(Reselect, Walk)>) {
-    p.sweeping.clear();
-    p.accepted.clear();
-    p.to_filter.clear();
-    p.refilter = None;
-    p.retry = Default::default();
+    p.forget_import();
     queue_gone(reselect, p.adj_in.take_routes());
 }
 

@@ -133,6 +133,18 @@ impl BgpPeer {
             || self.restart.as_ref().is_some_and(|r| r.keeps_routes())
     }
 
+    /// Forgets what the import side holds or has queued for the routes (a
+    /// session gone, or its whole table swept): the filter's results, the
+    /// prefixes waiting for it (a refilter, a retry), the routes on their
+    /// way out. The Adj-RIB-In itself is the caller's to hand over.
+    fn forget_import(&mut self) {
+        self.sweeping.clear();
+        self.accepted.clear();
+        self.to_filter.clear();
+        self.refilter = None;
+        self.retry = Default::default();
+    }
+
     /// Moves the refilter's next stored prefixes (a chunk at least, a map
     /// of the Adj-RIB-In at a time) into `to_filter`; false when no
     /// refilter is under way.
@@ -528,12 +540,8 @@ impl Speaker {
                     };
                     p.restart = None;
                     p.peer_gr = None;
-                    p.sweeping.clear();
                     changed |= p.accepted.len(&p.adj_in) > 0;
-                    p.accepted.clear();
-                    p.to_filter.clear();
-                    p.refilter = None;
-                    p.retry = Default::default();
+                    p.forget_import();
                     let gone = std::mem::take(&mut p.adj_in);
                     p.adj_out.clear();
                     p.export_job = None;
