@@ -416,6 +416,20 @@ fn a_replaced_bgp_connection_says_goodbye_and_comes_back() {
         },
     )
     .unwrap_or_else(|e| panic!("{test}: {e}"));
+    // The old tunnels' BFD said AdminDown before going silent (RFC 5880
+    // section 6.8.16): the CGW saw an administrative end on both, not a
+    // path failure, and kept its sessions for the Cease.
+    lab.wait_until(
+        "the cgw to hear BFD AdminDown on both tunnels",
+        Duration::from_secs(5),
+        || {
+            lab.log_of(Gw::Cgw)
+                .matches("took the tunnel's BFD session down administratively")
+                .count()
+                >= 2
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", lab.log_of(Gw::Cgw)));
     let took = std::time::Instant::now();
     lab.wait_all_established(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{test}: {e}"));

@@ -10,7 +10,8 @@
 //!   keeps counting);
 //! - a connection added: its tunnels, probes and sessions start;
 //! - a connection removed: its sessions say goodbye (Cease, peer
-//!   de-configured), its routes are withdrawn, its tunnels stop;
+//!   de-configured; BFD AdminDown for the far side's detection time),
+//!   its routes are withdrawn, its tunnels stop;
 //! - a connection whose tunnels (inside addresses included), routing, liveness
 //!   mode, BGP AS numbers or session addresses
 //!   changed: replaced (removed and added again), so its tunnels restart.
@@ -38,8 +39,9 @@ use crate::policy::{Plugin, Slot};
 use crate::topology::{self, TunnelId};
 
 /// How long a removed connection's tunnels keep carrying what their
-/// sessions still send (the Cease NOTIFICATION, the TCP close) before the
-/// data path retires them.
+/// sessions still send (the Cease NOTIFICATION, the TCP close, BFD
+/// AdminDown) before the data path retires them; longer when the far
+/// side's BFD detection time is (AdminDown is said for at least that).
 pub const RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A plugin slot's new plugin (`None`: back to the built-in default).
@@ -374,19 +376,29 @@ impl Gateway {
         }
         // The data path first: nothing may be sent over a tunnel it lacks.
         // Removed tunnels stay in it (and their inside /30s in the FIB) for
-        // RETIRE_GRACE, so that their sessions' goodbyes get through.
+        // RETIRE_GRACE or the far side's BFD detection time, so that their
+        // sessions' goodbyes get through.
         self.actions.push_back(Action::Tunnels {
             cfg: self.cfg.clone(),
             added: added.clone(),
             retired: Vec::new(),
         });
-        if !retired.is_empty() {
-            self.retiring.push((now + RETIRE_GRACE, retired.clone()));
-        }
+        let mut grace = RETIRE_GRACE;
         for id in &retired {
             let i = id.index();
-            if let Some(p) = self.probes.get_mut(i) {
-                *p = Probe::Off;
+            // RFC 5880 section 6.8.16: a BFD session taken down
+            // administratively sends AdminDown for at least the far side's
+            // detection time before it goes silent, so the far side learns
+            // the end was an administrative act (RFC 5882 section 3.2: no
+            // reset of its BGP session for it) rather than timing out.
+            // Echo has no such state: it stops at once.
+            match self.probes.get_mut(i) {
+                Some(Probe::Bfd(session)) => {
+                    let _ = session.set_admin_down(true);
+                    grace = grace.max(session.peer_detection_time());
+                }
+                Some(p) => *p = Probe::Off,
+                None => {}
             }
             if let Some(u) = self.up_since.get_mut(i) {
                 *u = None;
@@ -411,6 +423,9 @@ impl Gateway {
                 "removed",
                 "the connection was removed from the config",
             );
+        }
+        if !retired.is_empty() {
+            self.retiring.push((now + grace, retired.clone()));
         }
         let seed = self.settings.seed ^ (old_len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let fresh = tunnels.get(old_len..).unwrap_or_default();
@@ -458,6 +473,12 @@ impl Gateway {
         let retired: Vec<TunnelId> = due.into_iter().flat_map(|(_, ids)| ids).collect();
         if retired.is_empty() {
             return;
+        }
+        // Their AdminDown has been said for long enough: silence.
+        for id in &retired {
+            if let Some(p) = self.probes.get_mut(id.index()) {
+                *p = Probe::Off;
+            }
         }
         let mut view = self.tunnels.clone();
         for t in &mut view {

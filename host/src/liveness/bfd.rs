@@ -597,6 +597,15 @@ impl Session {
         }
     }
 
+    /// The far side's detection time as our packets set it (§6.8.4 from
+    /// its side): our Detect Mult times our transmit interval, the larger
+    /// of our desired min TX and its required min RX.
+    pub fn peer_detection_time(&self) -> Duration {
+        self.interval
+            .max(self.remote_min_rx)
+            .saturating_mul(u32::from(self.detect_mult))
+    }
+
     /// Detection time in asynchronous mode (§6.8.4), at most
     /// [`Session::max_detection_time`].
     fn detection_time(&self) -> Duration {

@@ -213,6 +213,7 @@ fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
         "the Cease can still reach the peer"
     );
     h.tick(Duration::from_millis(1000));
+    let retired = h.sent_bfd.len();
     assert_eq!(
         h.routed("169.254.10.1"),
         None,
@@ -235,10 +236,21 @@ fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
         h.tick(Duration::from_millis(100));
     }
     assert_eq!(h.closed, vec![0]);
-    let probed: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
+    // The removed tunnels said AdminDown (RFC 5880 section 6.8.16) until
+    // they retired 1 s later (the far side's detection time is 0.6 s),
+    // then nothing; the new ones probe.
+    let goodbye: Vec<_> = h.sent_bfd[sent..retired]
+        .iter()
+        .filter(|(t, _)| *t < 2)
+        .collect();
     assert!(
-        probed.iter().all(|t| *t >= 2) && probed.iter().any(|t| *t >= 2),
-        "probes go over the new tunnels only: {probed:?}"
+        goodbye.len() >= 4 && goodbye.iter().all(|(_, s)| *s == State::AdminDown),
+        "the removed tunnels' goodbye: {goodbye:?}"
+    );
+    let after = &h.sent_bfd[retired..];
+    assert!(
+        after.iter().all(|(t, _)| *t >= 2) && !after.is_empty(),
+        "once retired, probes go over the new tunnels only: {after:?}"
     );
 }
 
@@ -352,12 +364,14 @@ fn a_replaced_connection_probes_its_tunnels_only_once_the_old_ones_are_gone() {
     for _ in 0..9 {
         h.tick(Duration::from_millis(100));
     }
-    let early: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
+    let early = &h.sent_bfd[sent..];
     assert!(
-        early.is_empty(),
-        "no probe while the replaced tunnels retire (the far side would take it for \
-         the end of its session before the Cease reaches it): {early:?}"
+        early.iter().all(|(t, s)| *t < 2 && *s == State::AdminDown),
+        "while the replaced tunnels retire, only their AdminDown goes out (a new \
+         session's Down would end the far side's session before the Cease reaches \
+         it): {early:?}"
     );
+    assert!(early.iter().any(|(t, _)| *t == 0) && early.iter().any(|(t, _)| *t == 1));
     for _ in 0..5 {
         h.tick(Duration::from_millis(100));
     }

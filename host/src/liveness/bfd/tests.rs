@@ -506,3 +506,18 @@ fn a_peer_on_slower_but_common_timers_is_not_capped() {
         .is_none());
     assert!(s.handle_timeout(t0 + five).is_some());
 }
+
+#[test]
+fn each_side_knows_how_long_the_other_waits_for_it() {
+    let base = Instant::now();
+    let mut p = Pair::new(base);
+    p.a = Session::new(0x1111, Duration::from_secs(1), 5, base, 1);
+    p.run_until(base + Duration::from_secs(10), Pair::both_up)
+        .expect("both up");
+    // What one side says it waits for the other (§6.8.4) is what the other
+    // computes from its own timers: how long an AdminDown must last.
+    assert_eq!(p.a.peer_detection_time(), Duration::from_secs(5));
+    assert_eq!(p.b.peer_detection_time(), Duration::from_secs(3));
+    assert_eq!(p.a.peer_detection_time(), p.b.detection_time());
+    assert_eq!(p.b.peer_detection_time(), p.a.detection_time());
+}
