@@ -1,7 +1,8 @@
 //! What `/proc` says about CPU time and memory: a process's or a
-//! thread's CPU time (`/proc/PID/stat`), a size from `/proc/PID/status`,
-//! and the whole machine's busy and idle time (`/proc/stat`). The
-//! parsers are pure functions with unit tests.
+//! thread's CPU time (`/proc/PID/stat`), how long each thread ran and
+//! waited runnable for a core (`/proc/PID/task/TID/schedstat`), a size
+//! from `/proc/PID/status`, and the whole machine's busy and idle time
+//! (`/proc/stat`). The parsers are pure functions with unit tests.
 
 use std::time::Duration;
 
@@ -33,6 +34,49 @@ pub fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
     let all: u64 = fields.iter().take(8).sum();
     let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
     Some((all.saturating_sub(idle), all))
+}
+
+/// A thread's time on a core and time runnable but waiting for one, in
+/// nanoseconds: the first two fields of its `schedstat` (the scheduler's
+/// statistics; the third, its timeslices, is left).
+pub fn sched_times(schedstat: &str) -> Option<(u64, u64)> {
+    let mut f = schedstat.split_whitespace().map(str::parse::<u64>);
+    Some((f.next()?.ok()?, f.next()?.ok()?))
+}
+
+/// One thread as the scheduler saw it so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadTimes {
+    pub tid: u32,
+    /// Its name (`comm`).
+    pub name: String,
+    /// Nanoseconds on a core.
+    pub run_ns: u64,
+    /// Nanoseconds runnable and waiting for a core.
+    pub wait_ns: u64,
+}
+
+/// [`ThreadTimes`] of every thread of `pid` now (none if it is gone).
+pub fn thread_times(pid: u32) -> Vec<ThreadTimes> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid = task.file_name().to_str()?.parse().ok()?;
+            let dir = task.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let (run_ns, wait_ns) =
+                sched_times(&std::fs::read_to_string(dir.join("schedstat")).ok()?)?;
+            Some(ThreadTimes {
+                tid,
+                name: name.trim().to_string(),
+                run_ns,
+                wait_ns,
+            })
+        })
+        .collect()
 }
 
 /// [`machine_ticks`] now.
@@ -88,6 +132,15 @@ mod tests {
         assert_eq!(machine_ticks(stat), Some((160, 1000)));
         assert_eq!(machine_ticks("cpu0 1 2 3 4\n"), None);
         assert_eq!(machine_ticks("cpu  1 x 3 4\n"), None);
+    }
+
+    #[test]
+    fn sched_times_reads_run_and_wait() {
+        assert_eq!(sched_times("543210 98765 42\n"), Some((543_210, 98_765)));
+        assert_eq!(sched_times("543210\n"), None);
+        assert_eq!(sched_times("x 1 2"), None);
+        let me = thread_times(std::process::id());
+        assert!(!me.is_empty() && me.iter().any(|t| t.run_ns > 0), "{me:?}");
     }
 
     #[test]

@@ -29,6 +29,9 @@
 //! machine was, and the floor: both CPU times over the cores, the time to
 //! 99% with no core ever idle. On two cores the BIRD receiver's run has a
 //! lower floor than a tunnelled one, whatever the tunnelled receiver does.
+//! A third says, over the same span, how long the receiver's busiest thread,
+//! the rest of the receiver, the feeder's BIRD and its wireguard-go each ran
+//! and each waited runnable for a core (`waits.rs`).
 //!
 //! Then, on sitelink with the full table (the control-plane issue's
 //! measurements; each is reported "n/a" with the reason if it fails, and the
@@ -64,6 +67,7 @@ use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6
 use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
 
 mod control;
+mod waits;
 
 use control::{control_report, Turns};
 
@@ -95,6 +99,8 @@ struct Outcome {
     /// The share of the machine's CPU time (every core) that was busy over
     /// that span, whoever used it.
     busy_to_most: Option<f64>,
+    /// Who ran and who waited for a core over that span.
+    waits: Option<waits::Waits>,
     /// sitelink only: control-loop turns, the bgp-filter swap over the full
     /// table, `sitelink routes --prefix` latency (markdown lines).
     report: Vec<String>,
@@ -190,6 +196,9 @@ fn feed_and_measure(
     let cpu_start = cpu_sum(pids);
     let feeder_start = cpu_sum(feeder_pids);
     let machine_start = machine_cpu();
+    let everyone: Vec<u32> = pids.iter().chain(feeder_pids).copied().collect();
+    let threads_start = waits::Snapshot::take(&everyone);
+    let mut threads_to_most = None;
     let mut cpu_to_most = None;
     let mut feeder_to_most = None;
     let mut machine_to_most = None;
@@ -209,6 +218,7 @@ fn feed_and_measure(
                 cpu_to_most = cpu_sum(pids);
                 feeder_to_most = cpu_sum(feeder_pids);
                 machine_to_most = machine_cpu();
+                threads_to_most = Some(waits::Snapshot::take(&everyone));
             }
             let t = start.elapsed().as_secs_f64();
             if t >= next_mark {
@@ -239,6 +249,8 @@ fn feed_and_measure(
         rss_after: status_sum(pids, "VmRSS")?,
         curve,
         report: Vec::new(),
+        waits: threads_to_most
+            .map(|end| waits::Waits::between(&threads_start, &end, pids, feeder_pids)),
     })
 }
 
@@ -639,6 +651,14 @@ fn main() {
         );
     }
     print_sharing(&outcomes);
+    let rows: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let w = o.waits.as_ref()?;
+            Some((o.receiver, o.most.unwrap_or(o.converge).as_secs_f64(), w))
+        })
+        .collect();
+    waits::print(&rows);
     // sitelink's ratios to each other receiver of the run.
     let sitelink = outcomes.iter().find(|o| o.receiver == "sitelink");
     for (sitelink, other) in sitelink.into_iter().flat_map(|s| {
