@@ -4,8 +4,9 @@
 //! routes out of the candidates at once and resets its BGP session
 //! (RFC 5882 section 4.3), unless the far side took its BFD session down
 //! administratively (AdminDown, RFC 5882 sections 3.2 and 4.2: no control
-//! protocol action). A connection a reload puts over a retiring tunnel's
-//! addresses probes only once that tunnel is gone.
+//! protocol action). A tunnel a reload retires says AdminDown until it
+//! is gone (`reload.rs`); a connection a reload puts over a retiring
+//! tunnel's addresses probes only once that tunnel is gone.
 
 use std::time::Instant;
 
@@ -309,7 +310,15 @@ impl Gateway {
     /// BGP session over it before the old session's goodbye (a Cease sent
     /// by the reload) arrives.
     fn replaces_retiring(&self, id: usize) -> bool {
-        if self.retiring.is_empty() {
+        let retiring = |i: usize| {
+            self.retiring
+                .iter()
+                .any(|(_, ids)| ids.iter().any(|t| t.index() == i))
+        };
+        // A retiring tunnel says its AdminDown whatever else shares its
+        // addresses (a connection removed, added back and removed again
+        // within the grace).
+        if self.retiring.is_empty() || retiring(id) {
             return false;
         }
         let Some(inside) = self.tunnels.get(id).map(|t| t.inside_cidr) else {

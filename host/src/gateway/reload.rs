@@ -41,8 +41,17 @@ use crate::topology::{self, TunnelId};
 /// How long a removed connection's tunnels keep carrying what their
 /// sessions still send (the Cease NOTIFICATION, the TCP close, BFD
 /// AdminDown) before the data path retires them; longer when the far
-/// side's BFD detection time is (AdminDown is said for at least that).
+/// side's BFD detection time is (AdminDown is said for that long, up to
+/// [`MAX_RETIRE_GRACE`]).
 pub const RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The longest a removed connection's BFD says AdminDown. RFC 5880 section
+/// 6.8.16 asks for the far side's detection time, which its timers (and
+/// ours: up to 10 s x 50) can make minutes; but one AdminDown that arrives
+/// is enough (the far side's session is then Down for a reason, and a
+/// Down session does not time out), and meanwhile a connection replacing
+/// this one over the same tunnels stays silent: a few packets' worth.
+pub const MAX_RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A plugin slot's new plugin (`None`: back to the built-in default).
 pub type SlotChange = (Slot, Option<Plugin>);
@@ -376,8 +385,8 @@ impl Gateway {
         }
         // The data path first: nothing may be sent over a tunnel it lacks.
         // Removed tunnels stay in it (and their inside /30s in the FIB) for
-        // RETIRE_GRACE or the far side's BFD detection time, so that their
-        // sessions' goodbyes get through.
+        // RETIRE_GRACE or the far side's BFD detection time (at most
+        // MAX_RETIRE_GRACE), so that their sessions' goodbyes get through.
         self.actions.push_back(Action::Tunnels {
             cfg: self.cfg.clone(),
             added: added.clone(),
@@ -395,7 +404,7 @@ impl Gateway {
             match self.probes.get_mut(i) {
                 Some(Probe::Bfd(session)) => {
                     let _ = session.set_admin_down(true);
-                    grace = grace.max(session.peer_detection_time());
+                    grace = grace.max(session.peer_detection_time().min(MAX_RETIRE_GRACE));
                 }
                 Some(p) => *p = Probe::Off,
                 None => {}

@@ -18,6 +18,12 @@
 //! 200 ms) in every state, so a tunnel comes Up within about two intervals: the
 //! session runs over an authenticated point-to-point tunnel, and the extra
 //! packets cost nothing worth saving.
+//!
+//! Deviation from §6.8.16: a session taken down administratively because a
+//! reload removed its tunnel says AdminDown for the far side's detection
+//! time ([`Session::peer_detection_time`]) only up to a cap
+//! (`gateway::reload::MAX_RETIRE_GRACE`, 3 s): one AdminDown that arrives
+//! is enough, and a connection replacing the removed one waits for it.
 
 use super::ProbeStats;
 use std::fmt;
@@ -592,7 +598,12 @@ impl Session {
     pub fn set_admin_down(&mut self, admin_down: bool) -> Option<Transition> {
         match (admin_down, self.state) {
             (true, State::AdminDown) | (false, State::Down | State::Init | State::Up) => None,
-            (true, _) => self.transition(State::AdminDown, Diag::AdministrativelyDown),
+            (true, _) => {
+                // A round trip under way is not measured: an answer would
+                // count for a session that is over.
+                self.measuring = None;
+                self.transition(State::AdminDown, Diag::AdministrativelyDown)
+            }
             (false, State::AdminDown) => self.transition(State::Down, Diag::None),
         }
     }

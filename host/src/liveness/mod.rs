@@ -98,7 +98,8 @@ impl ProbeStats {
 pub enum Probe {
     Bfd(bfd::Session),
     Echo(echo::EchoSession),
-    /// None: the tunnel was retired (a reload removed its connection).
+    /// None: the tunnel was retired (a reload removed its connection, and
+    /// its BFD session has said AdminDown for the grace, `gateway/reload.rs`).
     Off,
 }
 

@@ -378,3 +378,131 @@ fn a_replaced_connection_probes_its_tunnels_only_once_the_old_ones_are_gone() {
     let later: Vec<usize> = h.sent_bfd[sent..].iter().map(|(t, _)| *t).collect();
     assert!(later.contains(&2) && later.contains(&3), "{later:?}");
 }
+
+#[test]
+fn slow_timers_stretch_the_goodbye_to_the_far_sides_detection_time_up_to_a_cap() {
+    let fx = Fixture::new();
+    let slow = fx.base().replace(
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]",
+        "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]\n\n[connection.liveness]\n\
+         interval_ms = 1000\nmultiplier = 5",
+    );
+    let cfg = Arc::new(fx.parse(&slow).expect("slow timers"));
+    let mut h = Harness::new(cfg, Budget::DEFAULT);
+    // A packet of ours on each tunnel first (one a second): its
+    // discriminator is what the far side answers to.
+    for t in [0, 1] {
+        h.event(Event::Handshake {
+            tunnel: TunnelId(t),
+            established: true,
+        });
+    }
+    h.tick(Duration::from_millis(1100));
+    h.probe_up(0);
+    h.probe_up(1);
+    // The same tunnels under another name: the connection is replaced.
+    let renamed = slow.replace("name = \"office\"", "name = \"office-2\"");
+    let reply = h.reload(1, fx.parse(&renamed).expect("renamed"));
+    assert_eq!(reply["applied"], true, "{reply}");
+    for t in [2, 3] {
+        h.event(Event::Handshake {
+            tunnel: TunnelId(t),
+            established: true,
+        });
+    }
+    let sent = h.sent_bfd.len();
+    // The far side waits 5 s (1 s x 5) for us: AdminDown is said for the
+    // cap, 3 s, and the new tunnels keep silent until then.
+    for _ in 0..29 {
+        h.tick(Duration::from_millis(100));
+    }
+    assert!(
+        h.tunnel_changes
+            .iter()
+            .all(|(_, retired)| retired.is_empty()),
+        "not retired at 2.9 s: {:?}",
+        h.tunnel_changes
+    );
+    let goodbye = &h.sent_bfd[sent..];
+    assert!(
+        goodbye
+            .iter()
+            .all(|(t, s)| *t < 2 && *s == State::AdminDown),
+        "{goodbye:?}"
+    );
+    for t in 0..2 {
+        let n = goodbye.iter().filter(|(x, _)| *x == t).count();
+        assert!(n >= 2, "tunnel {t} said AdminDown {n} times: {goodbye:?}");
+    }
+    for _ in 0..2 {
+        h.tick(Duration::from_millis(100));
+    }
+    assert!(
+        h.tunnel_changes.contains(&(vec![], vec![0, 1])),
+        "retired by 3.1 s: {:?}",
+        h.tunnel_changes
+    );
+    let then = h.sent_bfd.len();
+    for _ in 0..20 {
+        h.tick(Duration::from_millis(100));
+    }
+    let after = &h.sent_bfd[then..];
+    assert!(
+        !after.is_empty() && after.iter().all(|(t, _)| *t >= 2),
+        "the new tunnels probe, the old ones are silent: {after:?}"
+    );
+}
+
+#[test]
+fn a_connection_removed_again_within_the_grace_still_says_goodbye_on_every_tunnel() {
+    let fx = Fixture::new();
+    let both = fx.base() + &BRANCH.replace("FAR_KEY", &fx.far_pub);
+    let branch_only = fx
+        .base()
+        .split("[[connection]]")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + &BRANCH.replace("FAR_KEY", &fx.far_pub);
+    let mut h = Harness::new(Arc::new(fx.parse(&both).expect("both")), Budget::DEFAULT);
+    for t in 0..4 {
+        h.event(Event::Handshake {
+            tunnel: TunnelId(t),
+            established: true,
+        });
+    }
+    h.tick(Duration::from_millis(300));
+    // office removed (0, 1 retire), added back (4, 5, the same addresses),
+    // removed again (4, 5 retire too), all within the grace.
+    for (id, text) in [(1, &branch_only), (2, &both), (3, &branch_only)] {
+        let reply = h.reload(id, fx.parse(text).expect("config"));
+        assert_eq!(reply["applied"], true, "{reply}");
+        if id == 2 {
+            for t in [4, 5] {
+                h.event(Event::Handshake {
+                    tunnel: TunnelId(t),
+                    established: true,
+                });
+            }
+        }
+    }
+    assert_eq!(
+        h.tunnel_changes,
+        vec![(vec![], vec![]), (vec![4, 5], vec![]), (vec![], vec![])]
+    );
+    let sent = h.sent_bfd.len();
+    for _ in 0..5 {
+        h.tick(Duration::from_millis(100));
+    }
+    let goodbye: Vec<usize> = h.sent_bfd[sent..]
+        .iter()
+        .filter(|(t, s)| *t != 2 && *t != 3 && *s == State::AdminDown)
+        .map(|(t, _)| *t)
+        .collect();
+    for t in [0, 1, 4, 5] {
+        assert!(
+            goodbye.contains(&t),
+            "tunnel {t} says AdminDown, whatever else retires over its addresses: {goodbye:?}"
+        );
+    }
+}
