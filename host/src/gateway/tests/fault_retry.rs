@@ -92,11 +92,13 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     assert_eq!(h.routed("12.0.0.1"), None, "fail closed");
     assert_eq!(h.routed("12.0.9.1"), None, "fail closed");
 
-    // Retries at 1, 3, 7, 15, 31 and 63 s, in 1, 2, 4, 8, 8 and 8 calls
-    // (one route a call at most): the poison's half, then its quarter, stay
-    // out, until it is alone in its call. Each retry faults once more.
+    // Retries at 1 s (one call of 8: none accepted, so 2 s to the next),
+    // 3 s (4 + 4: the half without the poison accepted, so 1 s to the
+    // next), 4 s (2 + 2), 5 s (1 + 1: all seven in), then the poison alone
+    // at 6, 8, 12, 20, 36, 68 and 128 s, once a minute from then on. Each
+    // retry faults once more.
     let mut seen = Vec::new();
-    for at in [1_100, 3_100, 7_100, 15_100, 63_100] {
+    for at in [1_100, 3_100, 4_100, 5_100, 15_100, 128_100] {
         run_until(&mut h, Duration::from_millis(at), faulted);
         let accepted = innocent
             .iter()
@@ -109,15 +111,15 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
         assert_eq!(status["quarantined"], false, "{status}");
         seen.push((at, accepted, status["faults"].as_u64().unwrap_or(0)));
     }
-    // 8 routes: 4 in the poison's half, 2 in its quarter.
     assert_eq!(
         seen,
         [
             (1_100, 0, 2),
             (3_100, 4, 3),
-            (7_100, 7, 4),
-            (15_100, 7, 5),
-            (63_100, 7, 7)
+            (4_100, 6, 4),
+            (5_100, 7, 5),
+            (15_100, 7, 8),
+            (128_100, 7, 12)
         ],
         "(ms after the fault, innocent routes in the FIB, faults)"
     );
