@@ -99,8 +99,13 @@ impl Speaker {
                 };
                 let retry = &mut import::ImportFilter::Retry(filter);
                 import::import_filter(p, &chunk, retry, &self.guard, &mut self.dirty, now);
-                let again = chunk.iter().any(|prefix| p.accepted.is_faulted(prefix));
-                p.retry.call_done(now, again, p.accepted.faulted_len());
+                // A call that faults fails closed: all its routes stay
+                // refused; one that does not gets them all through.
+                let still = chunk.iter().filter(|prefix| p.accepted.is_faulted(prefix));
+                let still = still.count();
+                let (again, resolved) = (still > 0, chunk.len() - still);
+                p.retry
+                    .call_done(now, again, resolved, p.accepted.faulted_len());
             }
             while done < max {
                 if p.to_filter.is_empty() {

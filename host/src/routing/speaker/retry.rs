@@ -2,22 +2,27 @@
 //! A filter that faults fails closed: the routes it was asked about are
 //! not accepted. A fault can pass (a call cut by its deadline while the
 //! machine was busy), so a session's faulted routes are filtered again
-//! after a wait: 1 s, and 1 s again after a retry that got some of them
-//! accepted; doubled by each retry that faulted again and got none, up to
-//! a minute; back to 1 s when new routes are refused for a fault. A retry
-//! that faults again halves the routes in a call the next time (from a
-//! whole filter call, [`FILTER_CHUNK`], down to one), so that a route the
-//! plugin always faults on ends up alone in its call and the others are
-//! accepted: a table with a few hundred such routes scattered through it
-//! is back but for them within about ten retries. A retry takes at most
-//! [`ROUND`] routes; the rest follow in the next one, at once unless it
-//! faulted and got none accepted.
+//! after a wait: 1 s, and 1 s again after a retry that got some through
+//! the filter (accepted or rejected by it) or did not fault; doubled by a
+//! retry that faulted and got none through, up to a minute (a route
+//! withdrawn meanwhile is no progress); 1 s when new routes are refused
+//! for a fault. A retry whose calls fault again halves the routes in a
+//! call the next time (from a whole filter call, [`FILTER_CHUNK`], down to
+//! one), so that a route the plugin always faults on ends up alone in its
+//! call and the others are accepted: a table with a hundred such routes
+//! scattered through 200,000 faulted ones is back but for them within
+//! about ten retries. A route that faults alone is isolated: each later
+//! retry gives it a call of its own, and the others' calls go back to a
+//! whole filter call once none of them is left in a faulted one. A retry
+//! takes at most [`ROUND`] routes; the rest follow in the next one, at
+//! once unless it faulted and got none through.
 //!
 //! A retry's faults are counted and logged but left out of the
 //! consecutive faults that quarantine a plugin
 //! (`FilterSlot::import_filter_retry`): a route the plugin always faults
-//! on stays out, tried again once a minute, and does not by itself put the
-//! operator's policy aside.
+//! on stays out, tried again up to once a minute (every second while other
+//! faulted routes get through), and does not by itself put the operator's
+//! policy aside.
 //!
 //! Owns: when a session's faulted routes are filtered again, and in how
 //! many calls. Must not: call the filter (`refilter.rs` works the queue
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::FILTER_CHUNK;
+use crate::net_map::FastSet;
 
 /// The wait before the first retry.
 pub const FIRST_WAIT: Duration = Duration::from_secs(1);
@@ -44,16 +50,33 @@ pub struct FaultRetry {
     at: Option<Instant>,
     wait: Duration,
     /// How many routes were refused for a fault when the retry was last
-    /// scheduled: more are new faults, retried after [`FIRST_WAIT`]; fewer
-    /// after a retry, it got some accepted.
+    /// scheduled, less those a retry got through since: more are new
+    /// faults, retried after [`FIRST_WAIT`].
     known: usize,
-    /// The retry under way: the routes waiting for their call.
+    /// The retry under way: the routes waiting for their call, those not
+    /// yet isolated first, then the isolated ones.
     queue: VecDeque<IpNet>,
-    /// Routes in one call: a filter call's at first, halved by each retry
-    /// that faults again, down to one.
+    isolated_queue: VecDeque<IpNet>,
+    /// Routes that faulted again alone in their call: each is retried in a
+    /// call of its own, and does not make the others' calls small.
+    isolated: FastSet<IpNet>,
+    /// Routes in one call but for the isolated ones: a filter call's at
+    /// first, halved by each retry that leaves some of them refused in
+    /// calls of several, down to one; a filter call's again after a retry
+    /// that leaves none (each one left is isolated).
     chunk: usize,
+    /// The last call: whether it was of routes not isolated, and its
+    /// routes.
+    last_not_isolated: bool,
+    last: Vec<IpNet>,
     /// Whether a call of the retry under way faulted.
     faulted_again: bool,
+    /// Routes not isolated that the retry under way left refused in a
+    /// faulted call of several.
+    left_in_calls: usize,
+    /// Routes the retry under way got through the filter (accepted or
+    /// rejected by it, no longer refused for a fault).
+    resolved: usize,
     /// Whether the retry under way left faulted routes for the next one
     /// ([`ROUND`]).
     cut: bool,
@@ -68,8 +91,14 @@ impl Default for FaultRetry {
             wait: FIRST_WAIT,
             known: 0,
             queue: VecDeque::new(),
+            isolated_queue: VecDeque::new(),
+            isolated: FastSet::default(),
             chunk: FILTER_CHUNK,
+            last_not_isolated: false,
+            last: Vec::new(),
             faulted_again: false,
+            left_in_calls: 0,
+            resolved: 0,
             cut: false,
             round: 0,
         }
@@ -84,7 +113,7 @@ impl FaultRetry {
 
     /// Routes of a retry waiting for their call.
     pub fn backlog(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.isolated_queue.len()
     }
 
     /// After routes went through the filter: `faulted` routes are refused
@@ -93,7 +122,7 @@ impl FaultRetry {
     /// retry under way schedules the next one when it is over
     /// ([`FaultRetry::call_done`]); none left, it starts over.
     pub fn arm(&mut self, now: Instant, faulted: usize) {
-        if !self.queue.is_empty() {
+        if self.backlog() > 0 {
             return;
         }
         if faulted == 0 {
@@ -122,53 +151,93 @@ impl FaultRetry {
         }
         self.at = None;
         let mut faulted = faulted.peekable();
-        self.queue = faulted.by_ref().take(ROUND).collect();
+        let (isolated, others): (VecDeque<IpNet>, VecDeque<IpNet>) = faulted
+            .by_ref()
+            .take(ROUND)
+            .partition(|net| self.isolated.contains(net));
         self.cut = faulted.peek().is_some();
-        if self.queue.is_empty() {
+        if isolated.is_empty() && others.is_empty() {
             *self = FaultRetry::default();
             return None;
         }
-        // A small set is one call at first, whatever a call may hold.
-        self.chunk = self.chunk.min(self.queue.len()).max(1);
+        if !self.cut {
+            // Forget the isolated routes no longer refused for a fault.
+            self.isolated = isolated.iter().copied().collect();
+        }
+        // A small set is one call at first; once only isolated routes
+        // are left, new faults start from a whole filter call.
+        self.chunk = match others.len() {
+            0 => FILTER_CHUNK,
+            n => self.chunk.min(n).max(1),
+        };
+        self.queue = others;
+        self.isolated_queue = isolated;
         self.faulted_again = false;
+        self.left_in_calls = 0;
+        self.resolved = 0;
         self.round = self.round.saturating_add(1);
-        Some((self.queue.len(), self.round))
+        Some((self.backlog(), self.round))
     }
 
-    /// The next call's routes of the retry under way, at most `max`.
+    /// The next call's routes of the retry under way, at most `max`: the
+    /// routes not isolated in calls of the current size, then each
+    /// isolated one alone.
     pub fn next_call(&mut self, max: usize) -> Vec<IpNet> {
-        let take = self.queue.len().min(self.chunk).min(max);
-        self.queue.drain(..take).collect()
+        self.last_not_isolated = !self.queue.is_empty();
+        let call: Vec<IpNet> = match self.last_not_isolated {
+            true => {
+                let take = self.queue.len().min(self.chunk).min(max);
+                self.queue.drain(..take).collect()
+            }
+            false => self.isolated_queue.pop_front().into_iter().collect(),
+        };
+        self.last.clone_from(&call);
+        call
     }
 
-    /// A call of the retry under way is over (`faulted`: it faulted again);
-    /// once it was the last, schedules the next retry if `left` routes are
-    /// still refused for a fault. When this one faulted again, the next
-    /// one puts half as many routes in a call, and comes after a second if
-    /// this one got some accepted, else after twice the wait. When it did
-    /// not fault, or got some accepted, and left some out ([`ROUND`]), the
-    /// next one starts at once.
-    pub fn call_done(&mut self, now: Instant, faulted: bool, left: usize) {
+    /// A call of the retry under way is over: `faulted` if it faulted
+    /// again, `resolved` of its routes got through the filter, `left`
+    /// routes are still refused for a fault. Once it was the last, the
+    /// next retry is scheduled if some are left: a second later if this
+    /// one got some through or did not fault, else after twice the wait;
+    /// at once if this one left some out ([`ROUND`]) and got some through
+    /// or did not fault. When calls of routes not isolated faulted again
+    /// in calls of several, the next retry puts half as many in a call
+    /// (else a filter call's worth); a route that faulted alone is
+    /// isolated.
+    pub fn call_done(&mut self, now: Instant, faulted: bool, resolved: usize, left: usize) {
         self.faulted_again |= faulted;
-        if !self.queue.is_empty() {
+        self.resolved += resolved;
+        if faulted && self.last_not_isolated {
+            match self.last.as_slice() {
+                [one] => {
+                    self.isolated.insert(*one);
+                }
+                several => self.left_in_calls += several.len(),
+            }
+        }
+        if self.backlog() > 0 {
             return;
         }
-        let progress = left < self.known;
-        if self.faulted_again {
-            self.chunk = (self.chunk / 2).max(1);
-            self.wait = match progress {
-                true => FIRST_WAIT,
-                false => (self.wait * 2).min(LAST_WAIT),
-            };
-        }
+        let progress = self.resolved > 0;
+        self.chunk = match self.left_in_calls {
+            0 => FILTER_CHUNK,
+            _ => (self.chunk / 2).max(1),
+        };
+        self.wait = match progress || !self.faulted_again {
+            true => FIRST_WAIT,
+            false => (self.wait * 2).min(LAST_WAIT),
+        };
         if self.cut && left > 0 && (progress || !self.faulted_again) {
             self.at = Some(now);
         }
+        // Faults that came meanwhile are new; routes withdrawn meanwhile
+        // are not progress.
+        self.known = self.known.saturating_sub(self.resolved);
         self.faulted_again = false;
+        self.left_in_calls = 0;
+        self.resolved = 0;
         self.cut = false;
-        // What is left now is what the next retry is for: the faults that
-        // came meanwhile wait as long as the others.
-        self.known = left;
         self.arm(now, left);
     }
 }
@@ -200,7 +269,7 @@ mod tests {
         assert_eq!(r.poll_timeout(), None);
         assert_eq!(r.backlog(), 3);
         assert_eq!(r.next_call(100).len(), 3, "one call");
-        r.call_done(due, false, 0);
+        r.call_done(due, false, 3, 0);
         assert_eq!(r.poll_timeout(), None, "nothing left to retry");
         // The next fault waits a second again.
         r.arm(due, 1);
@@ -223,7 +292,7 @@ mod tests {
             while r.backlog() > 0 {
                 assert!(!r.next_call(FILTER_CHUNK).is_empty());
                 n += 1;
-                r.call_done(now, true, 8);
+                r.call_done(now, true, 0, 8);
             }
             calls.push(n);
         }
@@ -257,7 +326,12 @@ mod tests {
                         faulted.remove(n);
                     }
                 }
-                r.call_done(now, again, faulted.len());
+                r.call_done(
+                    now,
+                    again,
+                    if again { 0 } else { call.len() },
+                    faulted.len(),
+                );
             }
             rounds.push(((now - t0).as_secs_f64(), calls));
         }
@@ -289,6 +363,50 @@ mod tests {
     }
 
     #[test]
+    fn a_route_withdrawn_meanwhile_is_no_progress() {
+        let mut now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 3);
+        // Every call faults; one route is withdrawn during each retry.
+        for (n, wait) in [(3usize, 2u32), (2, 4)] {
+            now = r.poll_timeout().unwrap();
+            r.start_if_due(now, nets(n).into_iter()).unwrap();
+            while r.backlog() > 0 {
+                r.next_call(FILTER_CHUNK);
+                r.call_done(now, true, 0, n - 1);
+            }
+            assert_eq!(r.poll_timeout(), Some(now + wait * FIRST_WAIT), "{n}");
+        }
+    }
+
+    #[test]
+    fn new_faults_beside_an_isolated_route_go_in_whole_calls() {
+        let mut now = Instant::now();
+        let mut r = FaultRetry::default();
+        let all = nets(5_001);
+        // The first route always faults: alone in its call, it is isolated.
+        r.arm(now, 1);
+        now = r.poll_timeout().unwrap();
+        r.start_if_due(now, all[..1].iter().copied()).unwrap();
+        assert_eq!(r.next_call(FILTER_CHUNK), all[..1]);
+        r.call_done(now, true, 0, 1);
+        // 5,000 new faults (a call cut by its deadline, say): they go in
+        // whole filter calls, the isolated route in one of its own.
+        r.arm(now, 5_001);
+        now = r.poll_timeout().unwrap();
+        assert_eq!(r.start_if_due(now, all.iter().copied()), Some((5_001, 2)));
+        let mut calls = Vec::new();
+        while r.backlog() > 0 {
+            let call = r.next_call(FILTER_CHUNK);
+            let again = call.contains(&all[0]);
+            calls.push(call.len());
+            let left = if again { 1 } else { 0 };
+            r.call_done(now, again, if again { 0 } else { call.len() }, left);
+        }
+        assert_eq!(calls, [1024, 1024, 1024, 1024, 904, 1]);
+    }
+
+    #[test]
     fn a_retry_is_cut_to_the_budget_and_to_a_filter_call() {
         let now = Instant::now();
         let mut r = FaultRetry::default();
@@ -297,7 +415,7 @@ mod tests {
         r.start_if_due(due, nets(3000).into_iter()).unwrap();
         assert_eq!(r.next_call(10).len(), 10, "the budget");
         assert_eq!(r.next_call(usize::MAX).len(), FILTER_CHUNK);
-        r.call_done(due, false, 3000);
+        r.call_done(due, false, FILTER_CHUNK, 3000 - 10 - FILTER_CHUNK);
         assert_eq!(r.poll_timeout(), None, "still under way");
         assert_eq!(r.backlog(), 3000 - 10 - FILTER_CHUNK);
     }
@@ -310,9 +428,9 @@ mod tests {
         let due = now + FIRST_WAIT;
         r.start_if_due(due, nets(2).into_iter()).unwrap();
         r.next_call(1);
-        r.call_done(due, true, 2);
+        r.call_done(due, true, 0, 2);
         r.next_call(1);
-        r.call_done(due, false, 1);
+        r.call_done(due, false, 1, 1);
         assert_eq!(r.poll_timeout(), Some(due + FIRST_WAIT), "one accepted");
         // The session went down: nothing faulted is left.
         let later = due + FIRST_WAIT;
@@ -331,7 +449,7 @@ mod tests {
             now = r.poll_timeout().unwrap();
             r.start_if_due(now, nets(1).into_iter()).unwrap();
             r.next_call(FILTER_CHUNK);
-            r.call_done(now, true, 1);
+            r.call_done(now, true, 0, 1);
         }
         assert_eq!(r.poll_timeout(), Some(now + 8 * FIRST_WAIT));
         r.arm(now, 1);
@@ -354,12 +472,12 @@ mod tests {
         assert_eq!(queued, ROUND);
         while r.backlog() > 0 {
             r.next_call(FILTER_CHUNK);
-            r.call_done(due, false, 10);
+            r.call_done(due, false, FILTER_CHUNK, 10);
         }
         assert_eq!(r.poll_timeout(), Some(due), "the rest at once");
         r.start_if_due(due, nets(10).into_iter()).unwrap();
         r.next_call(FILTER_CHUNK);
-        r.call_done(due, false, 0);
+        r.call_done(due, false, 10, 0);
         assert_eq!(r.poll_timeout(), None);
     }
 }
