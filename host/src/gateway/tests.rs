@@ -243,10 +243,7 @@ impl Harness {
     /// up.
     fn probe_up_keeping(&mut self, tunnel: usize, keep: &[usize]) {
         // The VGW probes once the customer side has made a handshake.
-        self.event(Event::Handshake {
-            tunnel: TunnelId(tunnel),
-            established: true,
-        });
+        self.handshake(tunnel);
         for t in keep {
             self.bfd(*t, State::Up);
         }
@@ -262,6 +259,14 @@ impl Harness {
             "probe of tunnel {tunnel} up: {:?}",
             self.liveness
         );
+    }
+
+    /// A WireGuard handshake made on `tunnel`: the VGW may probe it.
+    fn handshake(&mut self, tunnel: usize) {
+        self.event(Event::Handshake {
+            tunnel: TunnelId(tunnel),
+            established: true,
+        });
     }
 
     /// The peer connects to our passive session over tunnel 0 and opens it.

@@ -18,10 +18,7 @@ fn echo_config(fx: &Fixture) -> Arc<crate::config::GatewayConfig> {
 fn an_echo_round_trip_ends_when_the_reply_was_read() {
     let fx = Fixture::new();
     let mut h = Harness::new(echo_config(&fx), Budget::DEFAULT);
-    h.event(Event::Handshake {
-        tunnel: TunnelId(0),
-        established: true,
-    });
+    h.handshake(0);
     let start = h.now;
     let (seq, sent) = loop {
         h.now += Duration::from_millis(10);

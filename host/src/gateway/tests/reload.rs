@@ -173,19 +173,22 @@ fn a_reload_adds_and_removes_a_connection_and_the_running_session_never_notices(
     assert_eq!(h.tunnel_changes.last(), Some(&(vec![4, 5], vec![])));
 }
 
+/// The test config with its connection replaced by a static "branch".
+fn branch_only(fx: &Fixture) -> String {
+    fx.base()
+        .split("[[connection]]")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + &BRANCH.replace("FAR_KEY", &fx.far_pub)
+}
+
 #[test]
 fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
     let fx = Fixture::new();
     let mut h = learned(&fx, "office", 10, Budget::DEFAULT);
     // Only a static "branch" is left.
-    let text = fx
-        .base()
-        .split("[[connection]]")
-        .next()
-        .unwrap_or_default()
-        .to_string()
-        + &BRANCH.replace("FAR_KEY", &fx.far_pub);
-    let reply = h.reload(1, fx.parse(&text).expect("branch only"));
+    let reply = h.reload(1, fx.parse(&branch_only(&fx)).expect("branch only"));
     assert_eq!(reply["applied"], true, "{reply}");
     let changes = reply["changes"].to_string();
     assert!(changes.contains("connection office: removed"), "{changes}");
@@ -356,10 +359,7 @@ fn a_replaced_connection_probes_its_tunnels_only_once_the_old_ones_are_gone() {
     let sent = h.sent_bfd.len();
     // Their WireGuard sessions are up: nothing else holds the probes back.
     for t in [2, 3] {
-        h.event(Event::Handshake {
-            tunnel: TunnelId(t),
-            established: true,
-        });
+        h.handshake(t);
     }
     for _ in 0..9 {
         h.tick(Duration::from_millis(100));
@@ -392,10 +392,7 @@ fn slow_timers_stretch_the_goodbye_to_the_far_sides_detection_time_up_to_a_cap()
     // A packet of ours on each tunnel first (one a second): its
     // discriminator is what the far side answers to.
     for t in [0, 1] {
-        h.event(Event::Handshake {
-            tunnel: TunnelId(t),
-            established: true,
-        });
+        h.handshake(t);
     }
     h.tick(Duration::from_millis(1100));
     h.probe_up(0);
@@ -405,10 +402,7 @@ fn slow_timers_stretch_the_goodbye_to_the_far_sides_detection_time_up_to_a_cap()
     let reply = h.reload(1, fx.parse(&renamed).expect("renamed"));
     assert_eq!(reply["applied"], true, "{reply}");
     for t in [2, 3] {
-        h.event(Event::Handshake {
-            tunnel: TunnelId(t),
-            established: true,
-        });
+        h.handshake(t);
     }
     let sent = h.sent_bfd.len();
     // The far side waits 5 s (1 s x 5) for us: AdminDown is said for the
@@ -457,19 +451,10 @@ fn slow_timers_stretch_the_goodbye_to_the_far_sides_detection_time_up_to_a_cap()
 fn a_connection_removed_again_within_the_grace_still_says_goodbye_on_every_tunnel() {
     let fx = Fixture::new();
     let both = fx.base() + &BRANCH.replace("FAR_KEY", &fx.far_pub);
-    let branch_only = fx
-        .base()
-        .split("[[connection]]")
-        .next()
-        .unwrap_or_default()
-        .to_string()
-        + &BRANCH.replace("FAR_KEY", &fx.far_pub);
+    let branch_only = branch_only(&fx);
     let mut h = Harness::new(Arc::new(fx.parse(&both).expect("both")), Budget::DEFAULT);
     for t in 0..4 {
-        h.event(Event::Handshake {
-            tunnel: TunnelId(t),
-            established: true,
-        });
+        h.handshake(t);
     }
     h.tick(Duration::from_millis(300));
     // office removed (0, 1 retire), added back (4, 5, the same addresses),
@@ -479,10 +464,7 @@ fn a_connection_removed_again_within_the_grace_still_says_goodbye_on_every_tunne
         assert_eq!(reply["applied"], true, "{reply}");
         if id == 2 {
             for t in [4, 5] {
-                h.event(Event::Handshake {
-                    tunnel: TunnelId(t),
-                    established: true,
-                });
+                h.handshake(t);
             }
         }
     }
