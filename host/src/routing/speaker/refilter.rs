@@ -101,8 +101,10 @@ impl Speaker {
                 import::import_filter(p, &chunk, retry, &self.guard, &mut self.dirty, now);
                 // A call that faults fails closed: all its routes stay
                 // refused; one that does not gets them all through.
-                let still = chunk.iter().filter(|prefix| p.accepted.is_faulted(prefix));
-                let still = still.count();
+                let still = chunk
+                    .iter()
+                    .filter(|prefix| p.accepted.is_faulted(prefix))
+                    .count();
                 let (again, resolved) = (still > 0, chunk.len() - still);
                 p.retry
                     .call_done(now, again, resolved, p.accepted.faulted_len());
