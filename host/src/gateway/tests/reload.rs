@@ -203,6 +203,12 @@ fn a_removed_bgp_connection_says_goodbye_and_its_routes_go() {
     assert_eq!(notification.get(19..21), Some(&[6u8, 3][..]));
     assert_eq!(h.closed, vec![0]);
     let sent = h.sent_bfd.len();
+    // The far side's packets on a retiring tunnel change nothing.
+    let seen = h.liveness.len();
+    for state in [State::Down, State::Init, State::Up, State::AdminDown] {
+        h.bfd(0, state);
+    }
+    assert!(h.liveness[seen..].is_empty(), "{:?}", &h.liveness[seen..]);
     h.settle(Duration::from_millis(1), &[]);
     h.tick(Duration::from_millis(200));
     assert_eq!(
