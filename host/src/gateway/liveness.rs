@@ -310,15 +310,10 @@ impl Gateway {
     /// BGP session over it before the old session's goodbye (a Cease sent
     /// by the reload) arrives.
     fn replaces_retiring(&self, id: usize) -> bool {
-        let retiring = |i: usize| {
-            self.retiring
-                .iter()
-                .any(|(_, ids)| ids.iter().any(|t| t.index() == i))
-        };
         // A retiring tunnel says its AdminDown whatever else shares its
         // addresses (a connection removed, added back and removed again
         // within the grace).
-        if self.retiring.is_empty() || retiring(id) {
+        if self.retiring.is_empty() || self.is_retiring(TunnelId(id)) {
             return false;
         }
         let Some(inside) = self.tunnels.get(id).map(|t| t.inside_cidr) else {
@@ -327,7 +322,6 @@ impl Gateway {
         self.retiring
             .iter()
             .flat_map(|(_, ids)| ids)
-            .filter(|old| old.index() != id)
             .filter_map(|old| self.tunnels.get(old.index()))
             .any(|old| old.inside_cidr == inside)
     }

@@ -36,7 +36,7 @@ use crate::config::{ConnectionConfig, GatewayConfig, PluginConfig};
 use crate::liveness::bfd::State;
 use crate::liveness::Probe;
 use crate::policy::{Plugin, Slot};
-use crate::topology::{self, TunnelId};
+use crate::topology::{self, TunnelId, TunnelInfo};
 
 /// How long a removed connection's tunnels keep carrying what their
 /// sessions still send (the Cease NOTIFICATION, the TCP close, BFD
@@ -458,11 +458,7 @@ impl Gateway {
         let fresh = self.tunnels.get(old_len..).unwrap_or_default();
         self.speaker
             .add_tunnels(&self.cfg, fresh, now, &mut self.slots.filter);
-        let mut still_carrying = self.tunnels.clone();
-        for t in &mut still_carrying {
-            t.retired &= !self.retiring.iter().any(|(_, ids)| ids.contains(&t.id));
-        }
-        self.rib.set_tunnels(&still_carrying);
+        self.rib.set_tunnels(&self.still_carrying());
         info!(
             added = added.len(),
             retired = retired.len(),
@@ -472,6 +468,21 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// Whether tunnel `id` was removed by a reload and is in its grace.
+    pub(super) fn is_retiring(&self, id: TunnelId) -> bool {
+        self.retiring.iter().any(|(_, ids)| ids.contains(&id))
+    }
+
+    /// The tunnels as the Loc-RIB sees them: those in their grace still
+    /// carry their inside /30s.
+    fn still_carrying(&self) -> Vec<TunnelInfo> {
+        let mut view = self.tunnels.clone();
+        for t in &mut view {
+            t.retired &= !self.is_retiring(t.id);
+        }
+        view
+    }
+
     /// Retires the removed tunnels whose grace is over: their inside /30s
     /// leave the FIB, the data path drops them.
     pub(super) fn retire_due(&mut self, now: Instant) {
@@ -489,11 +500,7 @@ impl Gateway {
                 *p = Probe::Off;
             }
         }
-        let mut view = self.tunnels.clone();
-        for t in &mut view {
-            t.retired &= !self.retiring.iter().any(|(_, ids)| ids.contains(&t.id));
-        }
-        self.rib.set_tunnels(&view);
+        self.rib.set_tunnels(&self.still_carrying());
         self.actions.push_back(Action::Tunnels {
             cfg: self.cfg.clone(),
             added: Vec::new(),

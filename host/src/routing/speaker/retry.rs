@@ -65,10 +65,11 @@ pub struct FaultRetry {
     /// calls of several, down to one; a filter call's again after a retry
     /// that leaves none (each one left is isolated).
     chunk: usize,
-    /// The last call: whether it was of routes not isolated, and its
-    /// routes.
+    /// The last call: whether it was of routes not isolated, how many it
+    /// held, and its route if it held one.
     last_not_isolated: bool,
-    last: Vec<IpNet>,
+    last_len: usize,
+    last_one: Option<IpNet>,
     /// Whether a call of the retry under way faulted.
     faulted_again: bool,
     /// Routes not isolated that the retry under way left refused in a
@@ -95,7 +96,8 @@ impl Default for FaultRetry {
             isolated: FastSet::default(),
             chunk: FILTER_CHUNK,
             last_not_isolated: false,
-            last: Vec::new(),
+            last_len: 0,
+            last_one: None,
             faulted_again: false,
             left_in_calls: 0,
             resolved: 0,
@@ -191,7 +193,8 @@ impl FaultRetry {
             }
             false => self.isolated_queue.pop_front().into_iter().collect(),
         };
-        self.last.clone_from(&call);
+        self.last_len = call.len();
+        self.last_one = call.first().copied().filter(|_| call.len() == 1);
         call
     }
 
@@ -209,11 +212,11 @@ impl FaultRetry {
         self.faulted_again |= faulted;
         self.resolved += resolved;
         if faulted && self.last_not_isolated {
-            match self.last.as_slice() {
-                [one] => {
-                    self.isolated.insert(*one);
+            match self.last_one {
+                Some(one) => {
+                    self.isolated.insert(one);
                 }
-                several => self.left_in_calls += several.len(),
+                None => self.left_in_calls += self.last_len,
             }
         }
         if self.backlog() > 0 {

@@ -6,7 +6,6 @@
 //! waiting for input; the table says which.
 
 use std::collections::HashMap;
-use std::fs;
 
 use sitelink_lab::proc_stat::{thread_times, ThreadTimes};
 
@@ -91,7 +90,7 @@ impl Waits {
         let mut feeder_bird = RunWait::default();
         let mut feeder_wg: Option<RunWait> = None;
         for (pid, _, t) in threads.iter().filter(|(p, _, _)| feeder.contains(p)) {
-            if process_name(*pid) == "wireguard-go" {
+            if crate::comm_is(*pid, "wireguard-go") {
                 feeder_wg.get_or_insert_with(RunWait::default).add(*t);
             } else {
                 feeder_bird.add(*t);
@@ -104,12 +103,6 @@ impl Waits {
             feeder_wg,
         }
     }
-}
-
-fn process_name(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// The table, one row per receiver that has its figures.
