@@ -10,17 +10,19 @@
 # turn histogram (ingest and swap phases), a bgp-filter swap to
 # examples/plugins/bogon-filter (allow_private=true: accepts the whole
 # feed) with its effect on sessions, tunnels and the FIB, and
-# `sitelink routes --prefix` latency.
+# `sitelink routes --prefix` latency, then a forced swap to
+# plugins/faults/flaky-filter with poison=10000 (faults on every call that
+# holds one of 120 poisoned prefixes): when every other route is back.
 # Usage (root): scripts/bench-routes.sh [ROUTES_V4=1000000] [ROUTES_V6=200000]
 # BENCH_RECEIVERS picks receivers (a list of bird, bird-wg, sitelink;
 # `sitelink` alone for quick comparisons of builds:
 # SITELINK_BIN=... target/release/sitelink-bench-routes) and
-# BENCH_CONTROL=0 skips the swaps.
+# BENCH_CONTROL=0 skips the swaps (BENCH_CONTROL=faults: only the last).
 # Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build-plugins.sh -p default-bgp-filter -p default-route-selection -p bogon-filter >/dev/null
+./scripts/build-plugins.sh -p default-bgp-filter -p default-route-selection -p bogon-filter -p fault-flaky-filter >/dev/null
 cargo build --quiet --release -p sitelink -p sitelink-lab
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
 echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(bird --version 2>&1 | head -1)" >&2

@@ -133,13 +133,13 @@ impl Turns {
 type TunnelHealth = (String, String, Vec<(String, u64)>);
 
 #[derive(Debug, Default)]
-struct Health {
+pub struct Health {
     peers: Vec<(String, String, u64, f64)>,
     tunnels: Vec<TunnelHealth>,
     fib: (u64, u64),
 }
 
-fn health(lab: &SiteLab, bin: &std::path::Path, socket: &std::path::Path) -> Result<Health> {
+pub fn health(lab: &SiteLab, bin: &std::path::Path, socket: &std::path::Path) -> Result<Health> {
     let bgp = admin_json(&lab.vgw, bin, socket, &["bgp"])?;
     let status = admin_json(&lab.vgw, bin, socket, &["status"])?;
     let mut h = Health::default();
@@ -187,7 +187,7 @@ fn health(lab: &SiteLab, bin: &std::path::Path, socket: &std::path::Path) -> Res
 }
 
 /// Lines comparing health before and after the swap.
-fn compare(before: &Health, after: &Health) -> Vec<String> {
+pub fn compare(before: &Health, after: &Health) -> Vec<String> {
     let mut out = Vec::new();
     for (tunnel, state, trans, up) in &before.peers {
         let line = match after.peers.iter().find(|p| &p.0 == tunnel) {

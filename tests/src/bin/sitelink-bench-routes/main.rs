@@ -45,11 +45,16 @@
 //!   tunnel liveness changed or the FIB counts moved (checked right after the
 //!   answer and 3 s later);
 //! - `sitelink routes --prefix 20.1.2.0/24 --json`: median of 20 CLI runs
-//!   (falls back to `--limit 100` if `--prefix` is refused).
+//!   (falls back to `--limit 100` if `--prefix` is refused);
+//! - a forced swap to `fault-flaky-filter` with `poison=10000`, which faults
+//!   on every call holding one of the feed's 120 poisoned prefixes: how far
+//!   the FIB falls and when every other route is back (`retries.rs`).
 //!
 //! Usage (as root): `scripts/bench-routes.sh [ROUTES_V4] [ROUTES_V6]`.
 //! Environment: SITELINK_BIN, SITELINK_PLUGIN_DIR, BENCH_TIMEOUT_S (bound on
-//! each convergence, default 900).
+//! each convergence, default 900), BENCH_RECEIVERS (`sitelink` alone),
+//! BENCH_CONTROL (`0`: none of the phases after the ingest; `faults`: only
+//! the filter faults).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -67,6 +72,7 @@ use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6
 use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
 
 mod control;
+mod retries;
 mod waits;
 
 use control::{control_report, Turns};
@@ -116,6 +122,15 @@ struct Feed {
 impl Feed {
     fn total(self) -> u64 {
         self.v4 + self.v6
+    }
+
+    /// How many of the feed's prefixes `fault-flaky-filter` with
+    /// `poison=n` faults on: those whose network number (20.0.1.0/24 is
+    /// 0x140001, fd10:0:1::/48 is 0xfd10_0000_0001) is a multiple of `n`.
+    fn poisoned(self, n: u64) -> u64 {
+        let multiples =
+            |first: u64, count: u64| (0..count).filter(|i| (first + i).is_multiple_of(n)).count();
+        (multiples(0x14_0000, self.v4) + multiples(0xfd10_0000_0000, self.v6)) as u64
     }
 
     /// BIRD `protocol static` blocks holding the feed (blackhole routes:
@@ -538,10 +553,16 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         }
     }
     let mut outcome = outcome;
-    // BENCH_CONTROL=0 skips the swaps and latencies (a quick comparison).
-    let control = std::env::var("BENCH_CONTROL").as_deref() != Ok("0");
-    if let (Ok(o), true) = (outcome.as_mut(), control) {
-        o.report = control_report(&lab, &bin, &socket, turns_before_feed);
+    // BENCH_CONTROL=0 skips the swaps, latencies and filter faults (a
+    // quick comparison); BENCH_CONTROL=faults runs only the faults.
+    let control = std::env::var("BENCH_CONTROL").unwrap_or_default();
+    if let (Ok(o), false) = (outcome.as_mut(), control == "0") {
+        if control != "faults" {
+            o.report = control_report(&lab, &bin, &socket, turns_before_feed);
+        }
+        let poisoned = feed.poisoned(retries::POISON);
+        o.report
+            .extend(retries::retry_report(&lab, &bin, &socket, poisoned));
     }
     outcome
 }
