@@ -92,13 +92,13 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     assert_eq!(h.routed("12.0.0.1"), None, "fail closed");
     assert_eq!(h.routed("12.0.9.1"), None, "fail closed");
 
-    // Retries at 1 s (one call of 8: none accepted, so 2 s to the next),
-    // 3 s (4 + 4: the half without the poison accepted, so 1 s to the
-    // next), 4 s (2 + 2), 5 s (1 + 1: all seven in), then the poison alone
-    // at 6, 8, 12, 20, 36, 68 and 128 s, once a minute from then on. Each
+    // Retries at 1 s (4 + 4: the half without the poison accepted, so the
+    // bisection goes on 0.1 s later), 1.1 s (2 + 2), 1.2 s (1 + 1: all
+    // seven in, the poison isolated), then the poison alone at 2.2, 4.2,
+    // 8.2, 16.2, 32.2, 64.2 and 124.2 s, once a minute from then on. Each
     // retry faults once more.
     let mut seen = Vec::new();
-    for at in [1_100, 3_100, 4_100, 5_100, 15_100, 128_100] {
+    for at in [1_050, 1_150, 1_250, 2_250, 15_100, 124_300] {
         run_until(&mut h, Duration::from_millis(at), faulted);
         let accepted = innocent
             .iter()
@@ -114,12 +114,12 @@ fn a_route_the_filter_always_faults_on_keeps_only_itself_out() {
     assert_eq!(
         seen,
         [
-            (1_100, 0, 2),
-            (3_100, 4, 3),
-            (4_100, 6, 4),
-            (5_100, 7, 5),
-            (15_100, 7, 8),
-            (128_100, 7, 12)
+            (1_050, 4, 2),
+            (1_150, 6, 3),
+            (1_250, 7, 4),
+            (2_250, 7, 5),
+            (15_100, 7, 7),
+            (124_300, 7, 11)
         ],
         "(ms after the fault, innocent routes in the FIB, faults)"
     );

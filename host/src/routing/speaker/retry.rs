@@ -2,20 +2,28 @@
 //! A filter that faults fails closed: the routes it was asked about are
 //! not accepted. A fault can pass (a call cut by its deadline while the
 //! machine was busy), so a session's faulted routes are filtered again
-//! after a wait: 1 s, and 1 s again after a retry that got some through
-//! the filter (accepted or rejected by it) or did not fault; doubled by a
-//! retry that faulted and got none through, up to a minute (a route
-//! withdrawn meanwhile is no progress); 1 s when new routes are refused
-//! for a fault. A retry whose calls fault again halves the routes in a
-//! call the next time (from a whole filter call, [`FILTER_CHUNK`], down to
-//! one), so that a route the plugin always faults on ends up alone in its
-//! call and the others are accepted: a table with a hundred such routes
-//! scattered through 200,000 faulted ones is back but for them within
-//! about ten retries. A route that faults alone is isolated: each later
-//! retry gives it a call of its own, and the others' calls go back to a
-//! whole filter call once none of them is left in a faulted one. A retry
-//! takes at most [`ROUND`] routes; the rest follow in the next one, at
-//! once unless it faulted and got none through.
+//! after a wait: 1 s ([`FIRST_WAIT`]).
+//!
+//! A call can also fault for one of its routes, every time (a plugin's
+//! bug). So a retry puts at most half the faulted routes, and at most half
+//! a filter call ([`FIRST_CHUNK`]), in a call, and a retry whose calls
+//! fault again halves the routes in a call the next time, down to one: a
+//! route the plugin always faults on ends up alone in its call and the
+//! others are accepted. While that bisection gets routes through the
+//! filter (accepted or rejected by it), its next step follows after
+//! [`BISECT_WAIT`], so a full table with a poisoned route in one filter
+//! call of ten is back but for them within a couple of seconds, not the
+//! ten seconds of ten retries a second apart.
+//!
+//! Otherwise the next retry comes 1 s after one that got some through or
+//! did not fault; a retry that faulted and got none through doubles the
+//! wait (at least 2 s), up to a minute (a route withdrawn meanwhile is no
+//! progress); new routes refused for a fault are retried after 1 s. A
+//! route that faults alone is isolated: each later retry gives it a call of
+//! its own, and the others' calls go back to [`FIRST_CHUNK`] once none of
+//! them is left in a faulted one. A retry takes at most [`ROUND`] routes;
+//! the rest follow in the next one, at once unless it faulted and got none
+//! through.
 //!
 //! A retry's faults are counted and logged but left out of the
 //! consecutive faults that quarantine a plugin
@@ -38,6 +46,14 @@ use crate::net_map::FastSet;
 
 /// The wait before the first retry.
 pub const FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The wait before the next step of a bisection that got routes through:
+/// the faults are not passing (routes alone in their calls got through
+/// where together they faulted), so there is little to wait for, but the
+/// session's other work goes first.
+pub const BISECT_WAIT: Duration = Duration::from_millis(100);
+/// The most routes in a call of a retry: half a filter call, as a call
+/// that faulted for one of its routes would fault again whole.
+pub const FIRST_CHUNK: usize = FILTER_CHUNK / 2;
 /// The longest wait between retries.
 pub const LAST_WAIT: Duration = Duration::from_secs(60);
 /// The most routes one retry takes (listing them is part of a turn).
@@ -60,9 +76,9 @@ pub struct FaultRetry {
     /// Routes that faulted again alone in their call: each is retried in a
     /// call of its own, and does not make the others' calls small.
     isolated: FastSet<IpNet>,
-    /// Routes in one call but for the isolated ones: a filter call's at
+    /// Routes in one call but for the isolated ones: [`FIRST_CHUNK`] at
     /// first, halved by each retry that leaves some of them refused in
-    /// calls of several, down to one; a filter call's again after a retry
+    /// calls of several, down to one; [`FIRST_CHUNK`] again after a retry
     /// that leaves none (each one left is isolated).
     chunk: usize,
     /// The last call: whether it was of routes not isolated, how many it
@@ -94,7 +110,7 @@ impl Default for FaultRetry {
             queue: VecDeque::new(),
             isolated_queue: VecDeque::new(),
             isolated: FastSet::default(),
-            chunk: FILTER_CHUNK,
+            chunk: FIRST_CHUNK,
             last_not_isolated: false,
             last_len: 0,
             last_one: None,
@@ -166,11 +182,12 @@ impl FaultRetry {
             // Forget the isolated routes no longer refused for a fault.
             self.isolated = isolated.iter().copied().collect();
         }
-        // A small set is one call at first; once only isolated routes
-        // are left, new faults start from a whole filter call.
+        // At most half the set in a call (the call that faulted for one of
+        // them would fault again whole); once only isolated routes are
+        // left, new faults start from [`FIRST_CHUNK`].
         self.chunk = match others.len() {
-            0 => FILTER_CHUNK,
-            n => self.chunk.min(n).max(1),
+            0 => FIRST_CHUNK,
+            n => self.chunk.min(n.div_ceil(2)).max(1),
         };
         self.queue = others;
         self.isolated_queue = isolated;
@@ -201,13 +218,14 @@ impl FaultRetry {
     /// A call of the retry under way is over: `faulted` if it faulted
     /// again, `resolved` of its routes got through the filter, `left`
     /// routes are still refused for a fault. Once it was the last, the
-    /// next retry is scheduled if some are left: a second later if this
-    /// one got some through or did not fault, else after twice the wait;
-    /// at once if this one left some out ([`ROUND`]) and got some through
-    /// or did not fault. When calls of routes not isolated faulted again
-    /// in calls of several, the next retry puts half as many in a call
-    /// (else a filter call's worth); a route that faulted alone is
-    /// isolated.
+    /// next retry is scheduled if some are left: after [`BISECT_WAIT`] if
+    /// this one got some through and left some in faulted calls of
+    /// several, a second later if it got some through or did not fault,
+    /// else after twice the wait (at least 2 s); at once if this one left
+    /// some out ([`ROUND`]) and got some through or did not fault. When
+    /// calls of routes not isolated faulted again in calls of several, the
+    /// next retry puts half as many in a call (else [`FIRST_CHUNK`]); a
+    /// route that faulted alone is isolated.
     pub fn call_done(&mut self, now: Instant, faulted: bool, resolved: usize, left: usize) {
         self.faulted_again |= faulted;
         self.resolved += resolved;
@@ -224,12 +242,13 @@ impl FaultRetry {
         }
         let progress = self.resolved > 0;
         self.chunk = match self.left_in_calls {
-            0 => FILTER_CHUNK,
+            0 => FIRST_CHUNK,
             _ => (self.chunk / 2).max(1),
         };
-        self.wait = match progress || !self.faulted_again {
-            true => FIRST_WAIT,
-            false => (self.wait * 2).min(LAST_WAIT),
+        self.wait = match (progress, self.faulted_again) {
+            (true, _) if self.left_in_calls > 0 => BISECT_WAIT,
+            (true, _) | (false, false) => FIRST_WAIT,
+            (false, true) => (self.wait.max(FIRST_WAIT) * 2).min(LAST_WAIT),
         };
         if self.cut && left > 0 && (progress || !self.faulted_again) {
             self.at = Some(now);
@@ -271,8 +290,12 @@ mod tests {
         assert_eq!(r.start_if_due(due, nets(3).into_iter()), Some((3, 1)));
         assert_eq!(r.poll_timeout(), None);
         assert_eq!(r.backlog(), 3);
-        assert_eq!(r.next_call(100).len(), 3, "one call");
-        r.call_done(due, false, 3, 0);
+        // At most half of them in a call: the call that faulted would
+        // fault again whole if one of its routes were the cause.
+        assert_eq!(r.next_call(100).len(), 2);
+        r.call_done(due, false, 2, 1);
+        assert_eq!(r.next_call(100).len(), 1);
+        r.call_done(due, false, 1, 0);
         assert_eq!(r.poll_timeout(), None, "nothing left to retry");
         // The next fault waits a second again.
         r.arm(due, 1);
@@ -300,7 +323,7 @@ mod tests {
             calls.push(n);
         }
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(calls, [1, 2, 4, 8, 8, 8, 8, 8], "one route a call at most");
+        assert_eq!(calls, [2, 4, 8, 8, 8, 8, 8, 8], "one route a call at most");
     }
 
     /// A session's routes refused for a fault, a few of them poison (the
@@ -342,25 +365,51 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_that_gets_some_accepted_is_followed_a_second_later_in_halves() {
+    fn a_bisection_that_gets_some_accepted_goes_on_a_tenth_of_a_second_later() {
         let rounds = until_only_poison(8, &[5], Duration::from_secs(10));
-        // 8 in one call (faults, none accepted: 2 s), 4 + 4 (four in: 1
-        // s), 2 + 2, 1 + 1: the seven others are in 5 s after the fault.
-        assert_eq!(rounds, [(1.0, 1), (3.0, 2), (4.0, 2), (5.0, 2)]);
+        // 4 + 4 (four in), 2 + 2 (two more), 1 + 1: the seven others are
+        // in 1.2 s after the fault (5 s when a retry put all 8 in one call
+        // and the steps were a second apart).
+        assert_eq!(rounds, [(1.0, 2), (1.1, 2), (1.2, 2)]);
+    }
+
+    #[test]
+    fn a_retry_whose_calls_all_fault_waits_at_least_two_seconds() {
+        let mut now = Instant::now();
+        let mut r = FaultRetry::default();
+        r.arm(now, 8);
+        now = r.poll_timeout().unwrap();
+        // 4 + 4: the first half faults, the second gets through.
+        r.start_if_due(now, nets(8).into_iter()).unwrap();
+        r.next_call(FILTER_CHUNK);
+        r.call_done(now, true, 0, 8);
+        r.next_call(FILTER_CHUNK);
+        r.call_done(now, false, 4, 4);
+        assert_eq!(r.poll_timeout(), Some(now + BISECT_WAIT));
+        // 2 + 2: both fault (two poisoned routes, say).
+        now += BISECT_WAIT;
+        r.start_if_due(now, nets(4).into_iter()).unwrap();
+        for _ in 0..2 {
+            r.next_call(FILTER_CHUNK);
+            r.call_done(now, true, 0, 4);
+        }
+        assert_eq!(r.poll_timeout(), Some(now + 2 * FIRST_WAIT), "not 0.2 s");
     }
 
     #[test]
     fn a_table_with_poison_scattered_through_it_is_back_within_seconds() {
         // 200,000 routes, one in 2,000 poison: every call of the first
-        // retries holds some. Halving from a whole filter call gets the
+        // retries holds some. Halving from half a filter call gets the
         // others back within about ten retries, the first ones at once
-        // (past a round of routes) or a second apart.
+        // (past a round of routes), the rest a tenth of a second apart:
+        // 1.6 s after the fault (7 s a second apart, 423 s when the calls
+        // did not shrink).
         let poison: Vec<usize> = (0..100).map(|i| i * 2_000 + 777).collect();
         let rounds = until_only_poison(200_000, &poison, Duration::from_secs(30));
-        assert!(rounds.len() <= 16, "{rounds:?}");
+        assert!(rounds.len() <= 12, "{rounds:?}");
         let last = rounds.last().map_or(0.0, |r| r.0);
         assert!(
-            last <= 12.0,
+            last <= 2.0,
             "the others back {last} s after the fault: {rounds:?}"
         );
     }
@@ -383,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn new_faults_beside_an_isolated_route_go_in_whole_calls() {
+    fn new_faults_beside_an_isolated_route_go_in_calls_of_half_a_filter_call() {
         let mut now = Instant::now();
         let mut r = FaultRetry::default();
         let all = nets(5_001);
@@ -393,8 +442,9 @@ mod tests {
         r.start_if_due(now, all[..1].iter().copied()).unwrap();
         assert_eq!(r.next_call(FILTER_CHUNK), all[..1]);
         r.call_done(now, true, 0, 1);
-        // 5,000 new faults (a call cut by its deadline, say): they go in
-        // whole filter calls, the isolated route in one of its own.
+        // 5,000 new faults (calls cut by their deadline, say): they go in
+        // calls of half a filter call, the isolated route in one of its
+        // own.
         r.arm(now, 5_001);
         now = r.poll_timeout().unwrap();
         assert_eq!(r.start_if_due(now, all.iter().copied()), Some((5_001, 2)));
@@ -406,21 +456,21 @@ mod tests {
             let left = if again { 1 } else { 0 };
             r.call_done(now, again, if again { 0 } else { call.len() }, left);
         }
-        assert_eq!(calls, [1024, 1024, 1024, 1024, 904, 1]);
+        assert_eq!(calls, [512, 512, 512, 512, 512, 512, 512, 512, 512, 392, 1]);
     }
 
     #[test]
-    fn a_retry_is_cut_to_the_budget_and_to_a_filter_call() {
+    fn a_retry_is_cut_to_the_budget_and_to_half_a_filter_call() {
         let now = Instant::now();
         let mut r = FaultRetry::default();
         r.arm(now, 1);
         let due = now + FIRST_WAIT;
         r.start_if_due(due, nets(3000).into_iter()).unwrap();
         assert_eq!(r.next_call(10).len(), 10, "the budget");
-        assert_eq!(r.next_call(usize::MAX).len(), FILTER_CHUNK);
-        r.call_done(due, false, FILTER_CHUNK, 3000 - 10 - FILTER_CHUNK);
+        assert_eq!(r.next_call(usize::MAX).len(), FIRST_CHUNK);
+        r.call_done(due, false, FIRST_CHUNK, 3000 - 10 - FIRST_CHUNK);
         assert_eq!(r.poll_timeout(), None, "still under way");
-        assert_eq!(r.backlog(), 3000 - 10 - FILTER_CHUNK);
+        assert_eq!(r.backlog(), 3000 - 10 - FIRST_CHUNK);
     }
 
     #[test]
