@@ -13,7 +13,9 @@
 //! filter (accepted or rejected by it), its next step follows after
 //! [`BISECT_WAIT`], so a full table with a poisoned route in one filter
 //! call of ten is back but for them within a couple of seconds, not the
-//! ten seconds of ten retries a second apart.
+//! ten seconds of ten retries a second apart. A bisection is at most nine
+//! such steps (calls of 512 routes down to 2), and they leave the isolated
+//! routes to the usual schedule.
 //!
 //! Otherwise the next retry comes 1 s after one that got some through or
 //! did not fault; a retry that faulted and got none through doubles the
@@ -46,10 +48,13 @@ use crate::net_map::FastSet;
 
 /// The wait before the first retry.
 pub const FIRST_WAIT: Duration = Duration::from_secs(1);
-/// The wait before the next step of a bisection that got routes through:
-/// the faults are not passing (routes alone in their calls got through
-/// where together they faulted), so there is little to wait for, but the
-/// session's other work goes first.
+/// The wait before the next step of a bisection: a retry that got some
+/// routes through the filter and left others in faulted calls of several.
+/// Faults for one route of a call do not pass, so there is little to wait
+/// for (the session's other work goes first). Faults that do pass (calls
+/// cut by their deadline on a busy machine) can look the same; they cost
+/// at most nine such steps, down to calls of two, and the routes isolated
+/// on the way come back at the next retry.
 pub const BISECT_WAIT: Duration = Duration::from_millis(100);
 /// The most routes in a call of a retry: half a filter call, as a call
 /// that faulted for one of its routes would fault again whole.
@@ -88,6 +93,9 @@ pub struct FaultRetry {
     last_one: Option<IpNet>,
     /// Whether a call of the retry under way faulted.
     faulted_again: bool,
+    /// Whether the next retry is a step of a bisection ([`BISECT_WAIT`]):
+    /// it leaves the isolated routes out.
+    bisecting: bool,
     /// Routes not isolated that the retry under way left refused in a
     /// faulted call of several.
     left_in_calls: usize,
@@ -115,6 +123,7 @@ impl Default for FaultRetry {
             last_len: 0,
             last_one: None,
             faulted_again: false,
+            bisecting: false,
             left_in_calls: 0,
             resolved: 0,
             cut: false,
@@ -178,10 +187,17 @@ impl FaultRetry {
             *self = FaultRetry::default();
             return None;
         }
-        if !self.cut {
+        // A step of a bisection leaves the isolated routes to the next
+        // retry (each would take a call of its own every step).
+        let bisecting = std::mem::take(&mut self.bisecting) && !others.is_empty();
+        if !self.cut && !bisecting {
             // Forget the isolated routes no longer refused for a fault.
             self.isolated = isolated.iter().copied().collect();
         }
+        let isolated = match bisecting {
+            true => VecDeque::new(),
+            false => isolated,
+        };
         // At most half the set in a call (the call that faulted for one of
         // them would fault again whole); once only isolated routes are
         // left, new faults start from [`FIRST_CHUNK`].
@@ -245,13 +261,18 @@ impl FaultRetry {
             0 => FIRST_CHUNK,
             _ => (self.chunk / 2).max(1),
         };
+        self.bisecting = progress && self.left_in_calls > 0;
         self.wait = match (progress, self.faulted_again) {
-            (true, _) if self.left_in_calls > 0 => BISECT_WAIT,
+            _ if self.bisecting => BISECT_WAIT,
             (true, _) | (false, false) => FIRST_WAIT,
             (false, true) => (self.wait.max(FIRST_WAIT) * 2).min(LAST_WAIT),
         };
-        if self.cut && left > 0 && (progress || !self.faulted_again) {
-            self.at = Some(now);
+        // Scheduled here, not by `arm`: routes refused for a fault during
+        // this retry would have it start over from [`FIRST_WAIT`] (they are
+        // new, so it is the latest the next retry may come).
+        if left > 0 {
+            let cut = self.cut && (progress || !self.faulted_again);
+            self.at = Some(if cut { now } else { now + self.wait });
         }
         // Faults that came meanwhile are new; routes withdrawn meanwhile
         // are not progress.
@@ -373,6 +394,121 @@ mod tests {
         assert_eq!(rounds, [(1.0, 2), (1.1, 2), (1.2, 2)]);
     }
 
+    /// Runs the retry under way to its end: each call faults when
+    /// `faults` says so (given the call's routes), and gets its routes
+    /// through otherwise; `faulted` is what is still refused. Returns the
+    /// calls' sizes.
+    fn run_retry(
+        r: &mut FaultRetry,
+        now: Instant,
+        faulted: &mut BTreeSet<IpNet>,
+        mut faults: impl FnMut(&[IpNet]) -> bool,
+    ) -> Vec<usize> {
+        let mut calls = Vec::new();
+        while r.backlog() > 0 {
+            let call = r.next_call(usize::MAX);
+            calls.push(call.len());
+            let again = faults(&call);
+            if !again {
+                for n in &call {
+                    faulted.remove(n);
+                }
+            }
+            let resolved = if again { 0 } else { call.len() };
+            r.call_done(now, again, resolved, faulted.len());
+        }
+        calls
+    }
+
+    #[test]
+    fn routes_refused_during_a_bisection_step_do_not_slow_it_down() {
+        let all = nets(9);
+        let (poison, late) = (all[2], all[8]);
+        let mut faulted: BTreeSet<IpNet> = all[..8].iter().copied().collect();
+        let mut r = FaultRetry::default();
+        r.arm(Instant::now(), 8);
+        let now = r.poll_timeout().unwrap();
+        r.start_if_due(now, faulted.clone().into_iter()).unwrap();
+        // 4 + 4: the first half holds the poison.
+        let first = r.next_call(usize::MAX);
+        assert!(first.contains(&poison), "{first:?}");
+        r.call_done(now, true, 0, faulted.len());
+        // A new route refused for a fault between the two calls (a call of
+        // the live queue, say): new, but the bisection goes on.
+        faulted.insert(late);
+        r.arm(now, faulted.len());
+        for net in r.next_call(usize::MAX) {
+            faulted.remove(&net);
+        }
+        r.call_done(now, false, 4, faulted.len());
+        assert_eq!(r.poll_timeout(), Some(now + BISECT_WAIT));
+    }
+
+    #[test]
+    fn a_bisection_step_leaves_the_isolated_routes_to_the_next_retry() {
+        let all = nets(1_001);
+        let (always, poison) = (all[0], all[700]);
+        // The first route always faults and is isolated on its own.
+        let mut faulted: BTreeSet<IpNet> = [always].into();
+        let mut r = FaultRetry::default();
+        let mut now = Instant::now();
+        r.arm(now, 1);
+        now = r.poll_timeout().unwrap();
+        r.start_if_due(now, faulted.clone().into_iter()).unwrap();
+        run_retry(&mut r, now, &mut faulted, |_| true);
+        // A thousand new faults, one of them poison.
+        faulted.extend(all.iter().copied());
+        r.arm(now, faulted.len());
+        let mut retries = Vec::new();
+        while faulted.len() > 2 {
+            let at = r.poll_timeout().unwrap();
+            let wait = (at - now).as_millis();
+            now = at;
+            r.start_if_due(now, faulted.clone().into_iter()).unwrap();
+            let mut tried = false;
+            run_retry(&mut r, now, &mut faulted, |call| {
+                tried |= call.contains(&always);
+                call.contains(&always) || call.contains(&poison)
+            });
+            retries.push((wait, tried));
+        }
+        // The new faults' first retry gives the isolated route its call;
+        // the bisection's steps do not, until the poison is isolated too.
+        assert_eq!(retries.first(), Some(&(1_000, true)), "{retries:?}");
+        assert!(retries.len() > 5, "{retries:?}");
+        assert!(
+            retries.iter().skip(1).all(|r| *r == (100, false)),
+            "{retries:?}"
+        );
+    }
+
+    #[test]
+    fn faults_that_ignore_the_routes_bisect_at_most_nine_steps() {
+        let all = nets(4_096);
+        let mut faulted: BTreeSet<IpNet> = all.iter().copied().collect();
+        let mut r = FaultRetry::default();
+        let mut now = Instant::now();
+        r.arm(now, faulted.len());
+        // Every other call faults, whatever it holds (a busy machine).
+        let mut n = 0u64;
+        let mut waits = Vec::new();
+        while let Some(at) = r.poll_timeout() {
+            waits.push((at - now).as_millis());
+            now = at;
+            r.start_if_due(now, faulted.clone().into_iter()).unwrap();
+            run_retry(&mut r, now, &mut faulted, |_| {
+                n += 1;
+                n.is_multiple_of(2)
+            });
+        }
+        let fast = waits.iter().skip(1).take_while(|w| **w == 100).count();
+        assert!(fast <= 9, "{waits:?}");
+        assert!(
+            waits.iter().skip(1 + fast).all(|w| *w >= 1_000),
+            "{waits:?}"
+        );
+    }
+
     #[test]
     fn a_retry_whose_calls_all_fault_waits_at_least_two_seconds() {
         let mut now = Instant::now();
@@ -467,7 +603,7 @@ mod tests {
         let due = now + FIRST_WAIT;
         r.start_if_due(due, nets(3000).into_iter()).unwrap();
         assert_eq!(r.next_call(10).len(), 10, "the budget");
-        assert_eq!(r.next_call(usize::MAX).len(), FIRST_CHUNK);
+        assert_eq!(r.next_call(usize::MAX).len(), 512, "half a filter call");
         r.call_done(due, false, FIRST_CHUNK, 3000 - 10 - FIRST_CHUNK);
         assert_eq!(r.poll_timeout(), None, "still under way");
         assert_eq!(r.backlog(), 3000 - 10 - FIRST_CHUNK);
