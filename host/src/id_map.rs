@@ -1,10 +1,12 @@
 //! The maps behind the big route tables (the Adj-RIB-In's and the FIB's):
 //! a key (an address) to a `u32` id, one map per prefix length and shard.
-//! [`IdMap`] is what those tables need of a map; IPv6 keys use a
-//! [`FastMap`], IPv4 keys a [`U32Map`]: open addressing with each key and
-//! its id side by side in 8 bytes, so that a lookup reads one cache line
-//! (two when its probe crosses one), where a `HashMap` reads its control
-//! bytes and then its entries, one after the other. A loop over many keys
+//! [`IdMap`] is what those tables need of a map; both families use an
+//! [`OpenMap`]: open addressing with each key and its id side by side (8
+//! bytes for IPv4, [`U32Map`]; 20 or 24 for IPv6), so that a lookup reads
+//! one cache line (two when its probe crosses one), where a `HashMap`
+//! reads its control bytes and then its entries, one after the other, and
+//! cannot be prefetched (IPv6 keys took 2.2 times as long as IPv4 ones to
+//! ingest while they were in one). A loop over many keys
 //! prefetches them [`PREFETCH_AHEAD`] ahead ([`Ahead`]) so that their
 //! misses overlap. In a full-table ingest, the control thread spent a
 //! third of its time in those misses (BENCHMARKS-routes.md, eleventh
@@ -12,9 +14,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
-
-use crate::net_map::FastMap;
+use std::hash::BuildHasher;
 
 /// What the route tables need of a key -> id map.
 pub trait IdMap: Default + Clone + fmt::Debug {
@@ -33,25 +33,6 @@ pub trait IdMap: Default + Clone + fmt::Debug {
     /// without waiting: a loop over many keys asks [`PREFETCH_AHEAD`] keys
     /// ahead of its lookups, so that their misses overlap.
     fn prefetch(&self, _key: &Self::Key) {}
-}
-
-impl<K: Copy + Eq + Hash + fmt::Debug> IdMap for FastMap<K, u32> {
-    type Key = K;
-    fn get(&self, key: &K) -> Option<u32> {
-        FastMap::get(self, key).copied()
-    }
-    fn insert(&mut self, key: K, id: u32) -> Option<u32> {
-        FastMap::insert(self, key, id)
-    }
-    fn remove(&mut self, key: &K) -> Option<u32> {
-        FastMap::remove(self, key)
-    }
-    fn len(&self) -> usize {
-        FastMap::len(self)
-    }
-    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
-        FastMap::iter(self).map(|(k, v)| (*k, *v))
-    }
 }
 
 /// How many lookups ahead a loop over many keys prefetches (see
@@ -87,31 +68,87 @@ impl<I: Iterator> Ahead<I> {
 /// tables far smaller).
 pub const NO_ID: u32 = u32::MAX;
 
-/// A `u32` -> `u32` map with linear probing: slots of (key, id), a free
-/// one holding [`NO_ID`]; a removal shifts the slots after it back (no
-/// tombstones), so a lookup stops at the first free slot. At most 3/4 of
-/// the slots are used. Keys are spread by a bijective mixer with a random
-/// seed per map, so that a peer cannot choose prefixes that share one
-/// probe sequence, and keys walked from one map in slot order do not land
-/// in runs in another.
-#[derive(Clone)]
-pub struct U32Map {
-    slots: Vec<[u32; 2]>,
-    len: usize,
-    seed: u32,
+/// A key of an [`OpenMap`]: stored in its slot beside the id.
+pub trait OpenKey: Copy + Eq + Default + fmt::Debug {
+    /// The key spread over 64 bits with the map's `seed`, so that every
+    /// key bit reaches the low bits (the slot) and a peer who does not know
+    /// the seed cannot choose keys that share a probe sequence.
+    fn spread(self, seed: u64) -> u64;
 }
 
-impl Default for U32Map {
-    fn default() -> Self {
-        U32Map {
-            slots: Vec::new(),
-            len: 0,
-            seed: RandomState::new().hash_one(0u32) as u32,
+/// MurmurHash3's 32-bit finalizer: a bijection whose every input bit
+/// reaches every output bit.
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// MurmurHash3's 64-bit finalizer (a bijection, as [`fmix32`]).
+fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+impl OpenKey for u32 {
+    /// A bijection of the key: it shares nothing with the shard choice
+    /// (the high bits of a product), so a shard's keys do not cluster.
+    fn spread(self, seed: u64) -> u64 {
+        u64::from(fmix32(self ^ seed as u32))
+    }
+}
+
+impl OpenKey for [u64; 2] {
+    /// A bijection of the high half for each low half (an IPv6 prefix of
+    /// /64 or shorter has a low half of zero), the low half mixed in with
+    /// a second seed.
+    fn spread(self, seed: u64) -> u64 {
+        match self[1] {
+            0 => fmix64(self[0] ^ seed),
+            low => fmix64(self[0] ^ seed ^ fmix64(low ^ seed.rotate_left(32))),
         }
     }
 }
 
-impl fmt::Debug for U32Map {
+/// A map of [`OpenKey`]s to `u32` ids with linear probing: slots of (key,
+/// id), a free one holding [`NO_ID`]; a removal shifts the slots after it
+/// back (no tombstones), so a lookup stops at the first free slot. At most
+/// 3/4 of the slots are used. Keys are spread with a random seed per map
+/// ([`OpenKey::spread`]), so that a peer cannot choose prefixes that share
+/// one probe sequence, and keys walked from one map in slot order do not
+/// land in runs in another.
+#[derive(Clone)]
+pub struct OpenMap<K> {
+    slots: Vec<Slot<K>>,
+    len: usize,
+    seed: u64,
+}
+
+/// IPv4 keys: each slot 8 bytes, eight to a cache line.
+pub type U32Map = OpenMap<u32>;
+
+#[derive(Clone, Copy, Debug)]
+struct Slot<K> {
+    key: K,
+    id: u32,
+}
+
+impl<K> Default for OpenMap<K> {
+    fn default() -> Self {
+        OpenMap {
+            slots: Vec::new(),
+            len: 0,
+            seed: RandomState::new().hash_one(0u32),
+        }
+    }
+}
+
+impl<K: OpenKey> fmt::Debug for OpenMap<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(IdMap::iter(self)).finish()
     }
@@ -119,29 +156,20 @@ impl fmt::Debug for U32Map {
 
 /// Whether `len` keys may sit in `slots` slots: at most 3/4 used. A key
 /// not in the map (every new route) is looked for until a free slot; at
-/// 3/4 that is about 8 slots, one or two cache lines, where at 7/8 it was
-/// 32.
+/// 3/4 that is about 8 slots, one or two cache lines of IPv4 keys, where
+/// at 7/8 it was 32.
 fn fits(len: usize, slots: usize) -> bool {
     len * 4 <= slots * 3
 }
 
-impl U32Map {
-    /// The slot where `key`'s probe starts (`mask`: slots - 1). The
-    /// finalizer of MurmurHash3: every key bit reaches the low bits, and
-    /// it shares nothing with the shard choice (the high bits of a
-    /// product), so a shard's keys do not cluster.
-    fn home(&self, key: u32, mask: usize) -> usize {
-        let mut h = key ^ self.seed;
-        h ^= h >> 16;
-        h = h.wrapping_mul(0x85eb_ca6b);
-        h ^= h >> 13;
-        h = h.wrapping_mul(0xc2b2_ae35);
-        h ^= h >> 16;
-        h as usize & mask
+impl<K: OpenKey> OpenMap<K> {
+    /// The slot where `key`'s probe starts (`mask`: slots - 1).
+    fn home(&self, key: K, mask: usize) -> usize {
+        key.spread(self.seed) as usize & mask
     }
 
     /// The slot holding `key`, if any.
-    fn find(&self, key: u32) -> Option<usize> {
+    fn find(&self, key: K) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
@@ -149,11 +177,11 @@ impl U32Map {
         let mut i = self.home(key, mask);
         // A free slot always exists ([`fits`]): this ends.
         loop {
-            let [k, id] = *self.slots.get(i)?;
-            if id == NO_ID {
+            let slot = self.slots.get(i)?;
+            if slot.id == NO_ID {
                 return None;
             }
-            if k == key {
+            if slot.key == key {
                 return Some(i);
             }
             i = (i + 1) & mask;
@@ -170,20 +198,24 @@ impl U32Map {
         while !fits(need, slots) {
             slots *= 2;
         }
-        let old = std::mem::replace(&mut self.slots, vec![[0, NO_ID]; slots]);
-        for [k, id] in old.into_iter().filter(|s| s[1] != NO_ID) {
-            self.place(k, id);
+        let free = Slot {
+            key: K::default(),
+            id: NO_ID,
+        };
+        let old = std::mem::replace(&mut self.slots, vec![free; slots]);
+        for slot in old.into_iter().filter(|s| s.id != NO_ID) {
+            self.place(slot);
         }
     }
 
-    /// Stores `key`, not in the map, in the first free slot of its probe
-    /// (one exists: [`fits`]).
-    fn place(&mut self, key: u32, id: u32) {
+    /// Stores `slot`, whose key is not in the map, in the first free slot
+    /// of its probe (one exists: [`fits`]).
+    fn place(&mut self, slot: Slot<K>) {
         let mask = self.slots.len().wrapping_sub(1);
-        let mut i = self.home(key, mask);
-        while let Some(slot) = self.slots.get_mut(i) {
-            if slot[1] == NO_ID {
-                *slot = [key, id];
+        let mut i = self.home(slot.key, mask);
+        while let Some(at) = self.slots.get_mut(i) {
+            if at.id == NO_ID {
+                *at = slot;
                 return;
             }
             i = (i + 1) & mask;
@@ -191,55 +223,75 @@ impl U32Map {
     }
 }
 
-impl IdMap for U32Map {
-    type Key = u32;
+impl<K: OpenKey> IdMap for OpenMap<K> {
+    type Key = K;
 
-    fn get(&self, key: &u32) -> Option<u32> {
+    fn get(&self, key: &K) -> Option<u32> {
         let i = self.find(*key)?;
-        self.slots.get(i).map(|s| s[1])
+        self.slots.get(i).map(|s| s.id)
     }
 
     /// Maps `key` to `id`; the id it had. [`NO_ID`] is not stored (it
     /// marks a free slot): that insert is refused, as `None` and nothing
     /// changed.
-    fn insert(&mut self, key: u32, id: u32) -> Option<u32> {
+    fn insert(&mut self, key: K, id: u32) -> Option<u32> {
         debug_assert_ne!(id, NO_ID, "NO_ID marks a free slot");
         if id == NO_ID {
             return None;
         }
-        if let Some(slot) = self.find(key).and_then(|i| self.slots.get_mut(i)) {
-            return Some(std::mem::replace(&mut slot[1], id));
+        // One probe finds the key or the free slot that ends its run,
+        // where a new key goes unless the map must grow first.
+        if !self.slots.is_empty() {
+            let mask = self.slots.len() - 1;
+            let mut i = self.home(key, mask);
+            while let Some(slot) = self.slots.get_mut(i) {
+                if slot.id == NO_ID {
+                    if fits(self.len + 1, mask + 1) {
+                        *slot = Slot { key, id };
+                        self.len += 1;
+                        return None;
+                    }
+                    break;
+                }
+                if slot.key == key {
+                    return Some(std::mem::replace(&mut slot.id, id));
+                }
+                i = (i + 1) & mask;
+            }
         }
         // Grown only for a new key: a full map whose ids change stays.
         self.reserve(1);
-        self.place(key, id);
+        self.place(Slot { key, id });
         self.len += 1;
         None
     }
 
-    fn remove(&mut self, key: &u32) -> Option<u32> {
+    fn remove(&mut self, key: &K) -> Option<u32> {
         let mut hole = self.find(*key)?;
-        let old = self.slots.get(hole)?[1];
+        let old = self.slots.get(hole)?.id;
         let mask = self.slots.len() - 1;
         // Shift back every following slot of the run whose probe passes
         // through the hole, so that no lookup meets a gap before its key.
         let mut j = (hole + 1) & mask;
-        while let Some(&[k, id]) = self.slots.get(j) {
-            if id == NO_ID {
+        while let Some(&slot) = self.slots.get(j) {
+            if slot.id == NO_ID {
                 break;
             }
-            let from_home = j.wrapping_sub(self.home(k, mask)) & mask;
+            let from_home = j.wrapping_sub(self.home(slot.key, mask)) & mask;
             let from_hole = j.wrapping_sub(hole) & mask;
             if from_home >= from_hole {
-                if let Some(slot) = self.slots.get_mut(hole) {
-                    *slot = [k, id];
+                if let Some(at) = self.slots.get_mut(hole) {
+                    *at = slot;
                 }
                 hole = j;
             }
             j = (j + 1) & mask;
         }
-        if let Some(slot) = self.slots.get_mut(hole) {
-            *slot = [0, NO_ID];
+        if let Some(at) = self.slots.get_mut(hole) {
+            *at = Slot {
+                key: K::default(),
+                id: NO_ID,
+            };
         }
         self.len -= 1;
         Some(old)
@@ -249,14 +301,14 @@ impl IdMap for U32Map {
         self.len
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
         self.slots
             .iter()
-            .filter(|s| s[1] != NO_ID)
-            .map(|&[k, id]| (k, id))
+            .filter(|s| s.id != NO_ID)
+            .map(|s| (s.key, s.id))
     }
 
-    fn prefetch(&self, key: &u32) {
+    fn prefetch(&self, key: &K) {
         if self.len == 0 {
             return;
         }
@@ -316,6 +368,39 @@ mod tests {
         assert_eq!(listed, expected);
     }
 
+    /// IPv6 keys: /48s (a low half of zero) and /128s beside them, and
+    /// keys that differ only in their low half.
+    #[test]
+    fn wide_keys_agree_with_a_hash_map() {
+        let mut map: OpenMap<[u64; 2]> = OpenMap::default();
+        let mut model: HashMap<[u64; 2], u32> = HashMap::new();
+        let mut x: u64 = 1;
+        for step in 0..100_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let high = 0xfd10_0000_0000_0000 | ((x % 3_000) << 16);
+            let key = match x % 4 {
+                0 => [high, x % 7],
+                _ => [high, 0],
+            };
+            if x.is_multiple_of(5) {
+                assert_eq!(map.remove(&key), model.remove(&key), "step {step}");
+            } else {
+                assert_eq!(map.insert(key, step), model.insert(key, step));
+            }
+            assert_eq!(map.len(), model.len());
+        }
+        for (k, v) in &model {
+            assert_eq!(map.get(k), Some(*v));
+        }
+        let mut listed: Vec<_> = map.iter().collect();
+        listed.sort_unstable();
+        let mut expected: Vec<_> = model.into_iter().collect();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
+    }
+
     #[test]
     fn extreme_keys_and_the_free_marker() {
         let mut map = U32Map::default();
@@ -339,6 +424,27 @@ mod tests {
         a.insert(7, 2);
         a.insert(8, 3);
         assert_eq!((a.get(&7), b.get(&7), b.get(&8)), (Some(2), Some(1), None));
+    }
+
+    /// A shard's IPv6 /48s (as the Adj-RIB-In picks its shards) probe
+    /// short runs too.
+    #[test]
+    fn one_shards_slash_48s_do_not_cluster() {
+        let mut map: OpenMap<[u64; 2]> = OpenMap::default();
+        let keys: Vec<[u64; 2]> = (0..1_000_000u64)
+            .map(|i| [0xfd10_0000_0000_0000 | (i << 16), 0])
+            .filter(|k| k[0].wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58 == 5)
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            map.insert(*k, i as u32);
+        }
+        let mask = map.slots.len() - 1;
+        let probes: usize = keys
+            .iter()
+            .filter_map(|k| Some((map.find(*k)?.wrapping_sub(map.home(*k, mask)) & mask) + 1))
+            .sum();
+        let mean = probes as f64 / keys.len() as f64;
+        assert!(mean < 3.0, "{} keys, mean probe {mean:.2}", keys.len());
     }
 
     /// A shard's /24s, chosen by the high bits of the shard hash, probe

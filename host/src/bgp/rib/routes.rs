@@ -15,8 +15,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::bgp::message::PathAttributes;
-use crate::id_map::{IdMap, U32Map};
-use crate::net_map::FastMap;
+use crate::id_map::{IdMap, OpenMap, U32Map};
 
 /// Attribute sets by id, each with the number of routes using it; a slot
 /// whose last route left is given to the next new set.
@@ -101,7 +100,7 @@ impl Address for u32 {
 }
 
 impl Address for [u64; 2] {
-    type Map = FastMap<[u64; 2], u32>;
+    type Map = OpenMap<[u64; 2]>;
     fn shard(&self) -> usize {
         let mixed = self[0] ^ self[1].rotate_left(32);
         (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize

@@ -1,7 +1,7 @@
 //! The compact tables behind the FIB: a longest-prefix-match table kept as
 //! one map per prefix length (a lookup probes the lengths in use, longest
 //! first: a handful in real tables) to `u32` ids (an IPv4 prefix and its id
-//! side by side in a [`U32Map`], 8 bytes; IPv6 in a hash map), and
+//! side by side in a [`U32Map`], 8 bytes; IPv6 in an [`OpenMap`] too), and
 //! an interner that stores each distinct next hop or source set once and
 //! counts its users. An IPv6 prefix is keyed as four `u32`s, not a `u128`,
 //! so that its entries are 4-byte aligned (20 bytes with a 4-byte value,
@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::id_map::{IdMap, U32Map};
+use crate::id_map::{IdMap, OpenKey, OpenMap, U32Map};
 use crate::net_map::FastMap;
 
 /// An address as an integer (IPv4: `u32`, IPv6: `u128`).
@@ -64,8 +64,15 @@ impl Key for u32 {
 /// An IPv6 address as four `u32`s, high first: 4-byte alignment (a
 /// `u128` has 16), hashed as two `u64`s (an array is hashed as its bytes,
 /// which `FastHasher` folds in one at a time).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct V6([u32; 4]);
+
+impl OpenKey for V6 {
+    fn spread(self, seed: u64) -> u64 {
+        let [a, b, c, d] = self.0.map(u64::from);
+        [(a << 32) | b, (c << 32) | d].spread(seed)
+    }
+}
 
 impl Hash for V6 {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -78,7 +85,7 @@ impl Hash for V6 {
 impl Key for u128 {
     const BITS: u8 = 128;
     type Stored = V6;
-    type Map = FastMap<V6, u32>;
+    type Map = OpenMap<V6>;
     fn store(self) -> V6 {
         V6([
             (self >> 96) as u32,
