@@ -100,15 +100,26 @@ pub fn to_route(prefix: IpNet, attrs: &PathAttributes) -> Route {
 #[derive(Default)]
 pub struct ToRoutes {
     seen: FastMap<*const PathAttributes, (Arc<PathAttributes>, Arc<Attributes>)>,
+    /// The set converted last (a batch's routes come in runs of one set):
+    /// no lookup for the rest of its run.
+    last: Option<(*const PathAttributes, Arc<Attributes>)>,
 }
 
 impl ToRoutes {
     pub fn route(&mut self, prefix: IpNet, attrs: &Arc<PathAttributes>) -> Route {
-        let (_, converted) = self
-            .seen
-            .entry(Arc::as_ptr(attrs))
-            .or_insert_with(|| (attrs.clone(), Arc::new(to_attributes(attrs))));
-        Route::new(to_prefix(prefix), converted.clone())
+        let key = Arc::as_ptr(attrs);
+        let converted = match &self.last {
+            Some((last, converted)) if *last == key => converted.clone(),
+            _ => {
+                let (_, converted) = self
+                    .seen
+                    .entry(key)
+                    .or_insert_with(|| (attrs.clone(), Arc::new(to_attributes(attrs))));
+                self.last = Some((key, converted.clone()));
+                converted.clone()
+            }
+        };
+        Route::new(to_prefix(prefix), converted)
     }
 }
 
