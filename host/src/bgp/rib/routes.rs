@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::bgp::message::PathAttributes;
-use crate::id_map::{IdMap, OpenMap, U32Map};
+use crate::id_map::{IdMap, OpenMap, U32Map, V6};
 
 /// Attribute sets by id, each with the number of routes using it; a slot
 /// whose last route left is given to the next new set.
@@ -99,10 +99,11 @@ impl Address for u32 {
     }
 }
 
-impl Address for [u64; 2] {
-    type Map = OpenMap<[u64; 2]>;
+impl Address for V6 {
+    type Map = OpenMap<V6>;
     fn shard(&self) -> usize {
-        let mixed = self[0] ^ self[1].rotate_left(32);
+        let (high, low) = self.halves();
+        let mixed = high ^ low.rotate_left(32);
         (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
     }
 }
@@ -203,16 +204,15 @@ struct Maps {
     /// Index: the prefix length (0..=32); absent lengths are empty.
     v4: Vec<Length<u32>>,
     /// Index: the prefix length (0..=128); the address as two words.
-    v6: Vec<Length<[u64; 2]>>,
+    v6: Vec<Length<V6>>,
 }
 
-fn v6_key(n: &Ipv6Net) -> [u64; 2] {
-    let a = u128::from(n.addr());
-    [(a >> 64) as u64, a as u64]
+fn v6_key(n: &Ipv6Net) -> V6 {
+    V6::from(u128::from(n.addr()))
 }
 
-fn v6_net([hi, lo]: [u64; 2], len: u8) -> Option<IpNet> {
-    let addr = Ipv6Addr::from((u128::from(hi) << 64) | u128::from(lo));
+fn v6_net(key: V6, len: u8) -> Option<IpNet> {
+    let addr = Ipv6Addr::from(u128::from(key));
     Some(IpNet::V6(Ipv6Net::new(addr, len).ok()?))
 }
 

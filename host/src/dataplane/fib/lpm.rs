@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::id_map::{IdMap, OpenKey, OpenMap, U32Map};
+use crate::id_map::{IdMap, OpenMap, U32Map, V6};
 use crate::net_map::FastMap;
 
 /// An address as an integer (IPv4: `u32`, IPv6: `u128`).
@@ -61,44 +61,15 @@ impl Key for u32 {
     }
 }
 
-/// An IPv6 address as four `u32`s, high first: 4-byte alignment (a
-/// `u128` has 16), hashed as two `u64`s (an array is hashed as its bytes,
-/// which `FastHasher` folds in one at a time).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct V6([u32; 4]);
-
-impl OpenKey for V6 {
-    fn spread(self, seed: u64) -> u64 {
-        let [a, b, c, d] = self.0.map(u64::from);
-        [(a << 32) | b, (c << 32) | d].spread(seed)
-    }
-}
-
-impl Hash for V6 {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let [a, b, c, d] = self.0.map(u64::from);
-        state.write_u64((a << 32) | b);
-        state.write_u64((c << 32) | d);
-    }
-}
-
 impl Key for u128 {
     const BITS: u8 = 128;
     type Stored = V6;
     type Map = OpenMap<V6>;
     fn store(self) -> V6 {
-        V6([
-            (self >> 96) as u32,
-            (self >> 64) as u32,
-            (self >> 32) as u32,
-            self as u32,
-        ])
+        V6::from(self)
     }
     fn load(stored: V6) -> u128 {
-        stored
-            .0
-            .iter()
-            .fold(0, |acc, part| (acc << 32) | u128::from(*part))
+        u128::from(stored)
     }
     fn masked(self, len: u8) -> u128 {
         self & u128::MAX
