@@ -487,15 +487,10 @@ mod tests {
         assert_eq!((a.get(&7), b.get(&7), b.get(&8)), (Some(2), Some(1), None));
     }
 
-    /// A shard's IPv6 /48s (as the Adj-RIB-In picks its shards) probe
-    /// short runs too.
-    #[test]
-    fn one_shards_slash_48s_do_not_cluster() {
-        let mut map: OpenMap<V6> = OpenMap::default();
-        let keys: Vec<V6> = (0..1_000_000u128)
-            .map(|i| V6::from((0xfd10_0000_0000_0000 | (i << 16)) << 64))
-            .filter(|k| k.halves().0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58 == 5)
-            .collect();
+    /// The slots a lookup of each of `keys` reads, on average, once all
+    /// are in one map.
+    fn mean_probe<K: OpenKey>(keys: &[K]) -> f64 {
+        let mut map: OpenMap<K> = OpenMap::default();
         for (i, k) in keys.iter().enumerate() {
             map.insert(*k, i as u32);
         }
@@ -504,7 +499,29 @@ mod tests {
             .iter()
             .filter_map(|k| Some((map.find(*k)?.wrapping_sub(map.home(*k, mask)) & mask) + 1))
             .sum();
-        let mean = probes as f64 / keys.len() as f64;
+        probes as f64 / keys.len() as f64
+    }
+
+    /// A shard's IPv6 /48s (as the Adj-RIB-In picks its shards) probe
+    /// short runs too.
+    #[test]
+    fn one_shards_slash_48s_do_not_cluster() {
+        let keys: Vec<V6> = (0..1_000_000u128)
+            .map(|i| V6::from((0xfd10_0000_0000_0000 | (i << 16)) << 64))
+            .filter(|k| k.halves().0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58 == 5)
+            .collect();
+        let mean = mean_probe(&keys);
+        assert!(mean < 3.0, "{} keys, mean probe {mean:.2}", keys.len());
+    }
+
+    /// /128s that differ only in their low half (a peer's host routes in
+    /// one /64) probe short runs: the low half is mixed in as well.
+    #[test]
+    fn slash_128s_of_one_slash_64_do_not_cluster() {
+        let keys: Vec<V6> = (0..50_000u128)
+            .map(|i| V6::from((0x2001_0db8_0000_0001 << 64) | (i * 4_096)))
+            .collect();
+        let mean = mean_probe(&keys);
         assert!(mean < 3.0, "{} keys, mean probe {mean:.2}", keys.len());
     }
 
@@ -512,20 +529,11 @@ mod tests {
     /// short runs: the in-map mixer does not reuse those bits.
     #[test]
     fn one_shards_slash_24s_do_not_cluster() {
-        let mut map = U32Map::default();
         let keys: Vec<u32> = (0..1_000_000u32)
             .map(|i| (20 << 24) + (i << 8))
             .filter(|k| k.wrapping_mul(0x9E37_79B9) >> 26 == 5)
             .collect();
-        for (i, k) in keys.iter().enumerate() {
-            map.insert(*k, i as u32);
-        }
-        let mask = map.slots.len() - 1;
-        let probes: usize = keys
-            .iter()
-            .filter_map(|k| Some((map.find(*k)?.wrapping_sub(map.home(*k, mask)) & mask) + 1))
-            .sum();
-        let mean = probes as f64 / keys.len() as f64;
+        let mean = mean_probe(&keys);
         assert!(mean < 3.0, "{} keys, mean probe {mean:.2}", keys.len());
     }
 }

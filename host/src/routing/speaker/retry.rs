@@ -363,24 +363,10 @@ mod tests {
             let now = r.poll_timeout().expect("a retry is due");
             assert!(now - t0 <= limit, "not done after {limit:?}: {rounds:?}");
             r.start_if_due(now, faulted.clone().into_iter()).unwrap();
-            let mut calls = 0;
-            while r.backlog() > 0 {
-                let call = r.next_call(usize::MAX);
-                calls += 1;
-                let again = call.iter().any(|n| poison.contains(n));
-                if !again {
-                    for n in &call {
-                        faulted.remove(n);
-                    }
-                }
-                r.call_done(
-                    now,
-                    again,
-                    if again { 0 } else { call.len() },
-                    faulted.len(),
-                );
-            }
-            rounds.push(((now - t0).as_secs_f64(), calls));
+            let calls = run_retry(&mut r, now, &mut faulted, |call| {
+                call.iter().any(|n| poison.contains(n))
+            });
+            rounds.push(((now - t0).as_secs_f64(), calls.len()));
         }
         rounds
     }
