@@ -1,7 +1,6 @@
 //! The maps behind the big route tables (the Adj-RIB-In's and the FIB's):
 //! a key (an address) to a `u32` id, one map per prefix length and shard.
-//! [`IdMap`] is what those tables need of a map; both families use an
-//! [`OpenMap`]: open addressing with each key and its id side by side (8
+//! Both families use an [`OpenMap`]: open addressing with each key and its id side by side (8
 //! bytes for IPv4, [`U32Map`]; 20 for IPv6, [`V6`]), so that a lookup reads
 //! one cache line (two when its probe crosses one), where a `HashMap`
 //! reads its control bytes and then its entries, one after the other, and
@@ -16,27 +15,8 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-/// What the route tables need of a key -> id map.
-pub trait IdMap: Default + Clone + fmt::Debug {
-    type Key: Copy;
-    fn get(&self, key: &Self::Key) -> Option<u32>;
-    /// Maps `key` to `id`; the id it had.
-    fn insert(&mut self, key: Self::Key, id: u32) -> Option<u32>;
-    fn remove(&mut self, key: &Self::Key) -> Option<u32>;
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Every key with its id, in no order.
-    fn iter(&self) -> impl Iterator<Item = (Self::Key, u32)> + '_;
-    /// Asks the processor to bring `key`'s place in the map into cache,
-    /// without waiting: a loop over many keys asks [`PREFETCH_AHEAD`] keys
-    /// ahead of its lookups, so that their misses overlap.
-    fn prefetch(&self, _key: &Self::Key) {}
-}
-
 /// How many lookups ahead a loop over many keys prefetches (see
-/// [`IdMap::prefetch`]): enough to keep the processor's dozen or two
+/// [`OpenMap::prefetch`]): enough to keep the processor's dozen or two
 /// outstanding misses busy. A whole chunk asked for at once (a thousand
 /// prefetches) left most of the misses at the loads; 8 or 32 ahead did as
 /// well as 16.
@@ -187,7 +167,7 @@ impl<K> Default for OpenMap<K> {
 
 impl<K: OpenKey> fmt::Debug for OpenMap<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(IdMap::iter(self)).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -260,10 +240,9 @@ impl<K: OpenKey> OpenMap<K> {
     }
 }
 
-impl<K: OpenKey> IdMap for OpenMap<K> {
-    type Key = K;
-
-    fn get(&self, key: &K) -> Option<u32> {
+impl<K: OpenKey> OpenMap<K> {
+    /// The id of `key`, if it is in the map.
+    pub fn get(&self, key: &K) -> Option<u32> {
         let i = self.find(*key)?;
         self.slots.get(i).map(|s| s.id)
     }
@@ -271,7 +250,7 @@ impl<K: OpenKey> IdMap for OpenMap<K> {
     /// Maps `key` to `id`; the id it had. [`NO_ID`] is not stored (it
     /// marks a free slot): that insert is refused, as `None` and nothing
     /// changed.
-    fn insert(&mut self, key: K, id: u32) -> Option<u32> {
+    pub fn insert(&mut self, key: K, id: u32) -> Option<u32> {
         debug_assert_ne!(id, NO_ID, "NO_ID marks a free slot");
         if id == NO_ID {
             return None;
@@ -303,7 +282,7 @@ impl<K: OpenKey> IdMap for OpenMap<K> {
         None
     }
 
-    fn remove(&mut self, key: &K) -> Option<u32> {
+    pub fn remove(&mut self, key: &K) -> Option<u32> {
         let mut hole = self.find(*key)?;
         let old = self.slots.get(hole)?.id;
         let mask = self.slots.len() - 1;
@@ -334,18 +313,26 @@ impl<K: OpenKey> IdMap for OpenMap<K> {
         Some(old)
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
-    fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every key with its id, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
         self.slots
             .iter()
             .filter(|s| s.id != NO_ID)
             .map(|s| (s.key, s.id))
     }
 
-    fn prefetch(&self, key: &K) {
+    /// Asks the processor to bring `key`'s place in the map into cache,
+    /// without waiting: a loop over many keys asks [`PREFETCH_AHEAD`] keys
+    /// ahead of its lookups, so that their misses overlap.
+    pub fn prefetch(&self, key: &K) {
         if self.len == 0 {
             return;
         }

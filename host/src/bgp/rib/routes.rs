@@ -1,7 +1,7 @@
 //! The Adj-RIB-In's storage: prefix -> attribute set, compact for a
 //! million routes. One map per prefix length and family, keyed by the
 //! address alone (an IPv4 entry is a `u32` address and a `u32` set id, 8
-//! bytes side by side in a [`U32Map`], where a map keyed by `IpNet` held
+//! bytes side by side in an [`OpenMap`], where a map keyed by `IpNet` held
 //! 16); each attribute set is stored once, in a slab, with a count of the
 //! routes using it (the routes of one UPDATE share one). Keys are exact:
 //! host bits are kept, as with `IpNet`'s own equality. Each length's map
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::bgp::message::PathAttributes;
-use crate::id_map::{IdMap, OpenMap, U32Map, V6};
+use crate::id_map::{OpenKey, OpenMap, V6};
 
 /// Attribute sets by id, each with the number of routes using it; a slot
 /// whose last route left is given to the next new set.
@@ -84,23 +84,19 @@ impl Sets {
 const SHARDS: usize = 64;
 
 /// An address as a key of one prefix length's map.
-trait Address: Copy + Eq + Hash {
-    /// The map type of this family's lengths.
-    type Map: IdMap<Key = Self>;
+trait Address: OpenKey + Hash {
     /// Which of the [`SHARDS`] maps holds it: the high bits of a
     /// multiplicative hash (the maps' own hasher uses every bit again).
     fn shard(&self) -> usize;
 }
 
 impl Address for u32 {
-    type Map = U32Map;
     fn shard(&self) -> usize {
         (self.wrapping_mul(0x9E37_79B9) >> 26) as usize
     }
 }
 
 impl Address for V6 {
-    type Map = OpenMap<V6>;
     fn shard(&self) -> usize {
         let (high, low) = self.halves();
         let mixed = high ^ low.rotate_left(32);
@@ -112,7 +108,7 @@ impl Address for V6 {
 /// (none until the first route).
 #[derive(Debug, Clone)]
 struct Length<K: Address> {
-    shards: Vec<K::Map>,
+    shards: Vec<OpenMap<K>>,
 }
 
 impl<K: Address> Default for Length<K> {
@@ -134,7 +130,7 @@ impl<K: Address> Length<K> {
 
     fn insert(&mut self, key: K, id: u32) -> Option<u32> {
         if self.shards.is_empty() {
-            self.shards.resize_with(SHARDS, K::Map::default);
+            self.shards.resize_with(SHARDS, OpenMap::default);
         }
         self.shards.get_mut(key.shard())?.insert(key, id)
     }
@@ -144,7 +140,7 @@ impl<K: Address> Length<K> {
     }
 
     fn iter(&self) -> impl Iterator<Item = (K, u32)> + '_ {
-        self.shards.iter().flat_map(IdMap::iter)
+        self.shards.iter().flat_map(OpenMap::iter)
     }
 }
 
@@ -203,7 +199,7 @@ fn walk_map<K: Address>(
 struct Maps {
     /// Index: the prefix length (0..=32); absent lengths are empty.
     v4: Vec<Length<u32>>,
-    /// Index: the prefix length (0..=128); the address as two words.
+    /// Index: the prefix length (0..=128); the address as four words.
     v6: Vec<Length<V6>>,
 }
 
@@ -432,7 +428,7 @@ impl Routes {
         self.sets.get(id)
     }
 
-    /// Starts bringing `prefix`'s entry into cache ([`IdMap::prefetch`]).
+    /// Starts bringing `prefix`'s entry into cache ([`OpenMap::prefetch`]).
     pub fn prefetch(&self, prefix: &IpNet) {
         self.maps.prefetch(prefix);
     }

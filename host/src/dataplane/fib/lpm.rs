@@ -1,7 +1,7 @@
 //! The compact tables behind the FIB: a longest-prefix-match table kept as
 //! one map per prefix length (a lookup probes the lengths in use, longest
 //! first: a handful in real tables) to `u32` ids (an IPv4 prefix and its id
-//! side by side in a [`U32Map`], 8 bytes; IPv6 in an [`OpenMap`] too), and
+//! side by side in an [`OpenMap`], 8 bytes; IPv6 prefixes too, 20), and
 //! an interner that stores each distinct next hop or source set once and
 //! counts its users. An IPv6 prefix is keyed as four `u32`s, not a `u128`,
 //! so that its entries are 4-byte aligned (20 bytes with a 4-byte value,
@@ -15,7 +15,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::id_map::{IdMap, OpenMap, U32Map, V6};
+use crate::id_map::{OpenKey, OpenMap, V6};
 use crate::net_map::FastMap;
 
 /// An address as an integer (IPv4: `u32`, IPv6: `u128`).
@@ -23,9 +23,7 @@ pub trait Key: Copy + Eq + Hash {
     /// Bits in an address.
     const BITS: u8;
     /// How a masked address is stored in a table.
-    type Stored: Copy + Eq + Hash;
-    /// The map of one shard.
-    type Map: IdMap<Key = Self::Stored>;
+    type Stored: OpenKey + Hash;
     fn store(self) -> Self::Stored;
     fn load(stored: Self::Stored) -> Self;
     /// The address with every bit after the first `len` cleared.
@@ -44,7 +42,6 @@ pub trait Key: Copy + Eq + Hash {
 impl Key for u32 {
     const BITS: u8 = 32;
     type Stored = u32;
-    type Map = U32Map;
     fn store(self) -> u32 {
         self
     }
@@ -64,7 +61,6 @@ impl Key for u32 {
 impl Key for u128 {
     const BITS: u8 = 128;
     type Stored = V6;
-    type Map = OpenMap<V6>;
     fn store(self) -> V6 {
         V6::from(self)
     }
@@ -88,7 +84,7 @@ const SHARDS: usize = 256;
 
 /// One prefix length's prefixes, sharded (absent: empty); a shard maps
 /// a masked address to its value.
-type Shards<K> = Vec<Option<Arc<<K as Key>::Map>>>;
+type Shards<K> = Vec<Option<Arc<OpenMap<<K as Key>::Stored>>>>;
 
 /// Prefix -> value, with longest-prefix match. Keys are stored masked.
 /// Cloning shares the shards: a clone and the original copy a shard only
@@ -112,7 +108,7 @@ impl<K: Key> Default for Lpm<K> {
 }
 
 impl<K: Key> Lpm<K> {
-    fn map(&self, key: K, len: u8) -> Option<&K::Map> {
+    fn map(&self, key: K, len: u8) -> Option<&OpenMap<K::Stored>> {
         self.by_len
             .get(usize::from(len))?
             .get(key.shard())?
@@ -161,7 +157,7 @@ impl<K: Key> Lpm<K> {
     }
 
     /// Starts bringing `addr/len`'s entry into cache
-    /// ([`IdMap::prefetch`]).
+    /// ([`OpenMap::prefetch`]).
     pub fn prefetch(&self, addr: K, len: u8) {
         let key = addr.masked(len);
         if let Some(map) = self.map(key, len) {
