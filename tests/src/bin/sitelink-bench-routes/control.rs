@@ -292,11 +292,7 @@ pub fn control_report(
             let wasm = plugin(name)?.to_string_lossy().to_string();
             let before = health(lab, bin, socket)?;
             std::thread::sleep(Duration::from_secs(1));
-            let mut args = vec!["plugin", "swap", "bgp-filter", &wasm];
-            for p in params {
-                args.extend(["--param", p]);
-            }
-            args.extend(["--socket", &sock, "--json"]);
+            let args = swap_args(&wasm, params, false, &sock);
             let cmdline = format!("sitelink {}", args.join(" "));
             let start = Instant::now();
             let res = process::run(Command::new(bin).args(&args), SWAP_TIMEOUT)?;
@@ -429,6 +425,21 @@ pub fn control_report(
         out.extend(rows);
     }
     out
+}
+
+/// The arguments of `sitelink plugin swap [--force] bgp-filter WASM
+/// [--param P]... --socket SOCKET --json`.
+pub fn swap_args(wasm: &str, params: &[&str], force: bool, socket: &str) -> Vec<String> {
+    let mut args = vec!["plugin", "swap"];
+    if force {
+        args.push("--force");
+    }
+    args.extend(["bgp-filter", wasm]);
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    args.extend(["--socket", socket, "--json"]);
+    args.into_iter().map(String::from).collect()
 }
 
 /// A prefix of the feed, for `sitelink routes --prefix`.

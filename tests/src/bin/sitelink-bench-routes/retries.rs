@@ -18,7 +18,7 @@ use sitelink_lab::plugins::plugin;
 use sitelink_lab::process;
 use sitelink_lab::{Error, Result, SiteLab};
 
-use crate::control::{compare, health};
+use crate::control::{compare, health, swap_args};
 
 /// One in this many network numbers is poisoned: about one filter call of
 /// 1,024 routes in ten holds one, so five in a row (the default
@@ -62,15 +62,7 @@ fn swap(
     force: bool,
 ) -> Result<(String, Value)> {
     let wasm = plugin(name)?.to_string_lossy().to_string();
-    let mut args = vec!["plugin", "swap"];
-    if force {
-        args.push("--force");
-    }
-    args.extend(["bgp-filter", &wasm]);
-    for p in params {
-        args.extend(["--param", p]);
-    }
-    args.extend(["--socket", socket, "--json"]);
+    let args = swap_args(&wasm, params, force, socket);
     let cmdline = format!("sitelink {}", args.join(" "));
     let res = process::run(Command::new(bin).args(&args), Duration::from_secs(120))?;
     if !res.status.success() {
