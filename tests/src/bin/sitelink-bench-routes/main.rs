@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sitelink_lab::cleanup::{install_signal_cleanup, Watchdog};
-use sitelink_lab::gateway::{admin_json, sitelink_bin};
+use sitelink_lab::gateway::{admin_json, sitelink_bin, status_timed, STATUS_TIMEOUT};
 use sitelink_lab::netns::veth;
 use sitelink_lab::proc_stat::{machine_cpu, proc_status_bytes, process_cpu};
 use sitelink_lab::process::wait_until;
@@ -287,7 +287,7 @@ fn status_sum(pids: &[u32], field: &str) -> Result<u64> {
 
 /// The feeder's route count over all tables (`show route count`).
 fn bird_total(bird: &Bird) -> Option<u64> {
-    let text = bird.birdc(&["show", "route", "count"]).ok()?;
+    let text = bird.query("show route count").ok()?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("Total:"))
         .find_map(|r| r.split_whitespace().next()?.parse().ok())
@@ -296,7 +296,7 @@ fn bird_total(bird: &Bird) -> Option<u64> {
 /// Routes imported by BGP protocol `proto` (both channels), from
 /// `show protocols all`: a counter, cheap however many routes.
 fn bird_imported(bird: &Bird, proto: &str) -> Option<u64> {
-    let text = bird.birdc(&["show", "protocols", "all", proto]).ok()?;
+    let text = bird.query(&format!("show protocols all {proto}")).ok()?;
     let mut sum = 0;
     let mut any = false;
     for l in text.lines() {
@@ -533,7 +533,8 @@ fn sitelink_receiver(feed: Feed, statics: &str) -> Result<Outcome> {
         pids: &feeder_pids,
     };
     let outcome = feed_and_measure("sitelink", feeder, feed, &[pid], || {
-        let status = admin_json(&lab.vgw, &bin, &socket, &["status"]).ok()?;
+        // The socket itself, not the CLI: no process per poll.
+        let (status, _) = status_timed(&socket, STATUS_TIMEOUT).ok()?;
         let fib = status.get("fib")?;
         Some(fib["routes_v4"].as_u64()? + fib["routes_v6"].as_u64()?)
     });
