@@ -53,6 +53,19 @@ use sitelink::liveness::bfd::{ControlPacket, State};
 use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
 use sitelink::topology::TunnelId;
 
+/// The binary's allocator and options (`sitelink::control::heap`), so that
+/// the ingest pays what the gateway pays: jemalloc hands blocks of 256 KiB
+/// or more back to the kernel when they are freed, and the next such block
+/// is faulted in afresh, where glibc's malloc kept them.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "jemalloc")]
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &[u8; sitelink::control::heap::JEMALLOC_CONF.len()] =
+    sitelink::control::heap::JEMALLOC_CONF;
+
 const PEER_ASN: u32 = 65000;
 /// How the feed arrives (`SITELINK_BENCH_FEED`).
 #[derive(Clone, Copy)]
