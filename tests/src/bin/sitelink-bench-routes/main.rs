@@ -598,6 +598,39 @@ fn print_sharing(outcomes: &[Outcome]) {
             (r + f).as_secs_f64() / cores as f64,
         );
     }
+    print_budget(outcomes, cores);
+}
+
+/// What sitelink may spend to be in at 99% as soon as BIRD 2 was, on
+/// these cores: no core may idle and the feeder must get its share. With
+/// BIRD 2 in at T, sitelink and its feeder (BIRD, and the wireguard-go it
+/// sends through) have cores x T between them; what the feeder took in
+/// sitelink's run leaves sitelink the rest. A necessary condition, not a
+/// sufficient one: the feeder must also never wait for a core.
+fn print_budget(outcomes: &[Outcome], cores: usize) {
+    let find = |name: &str| outcomes.iter().find(|o| o.receiver == name);
+    let (Some(bird), Some(site)) = (find("BIRD 2"), find("sitelink")) else {
+        return;
+    };
+    let (Some(t), Some(used), Some(feeder)) =
+        (bird.most, site.cpu_to_most, site.feeder_cpu_to_most)
+    else {
+        return;
+    };
+    let room = t.as_secs_f64() * cores as f64;
+    let budget = room - feeder.as_secs_f64();
+    println!(
+        "\nTo be in at 99% as soon as BIRD 2 ({:.2} s), sitelink and its feeder had {room:.2} \
+         core-seconds; the feeder took {:.2}, which leaves sitelink {budget:.2}: it used {:.2}{}.",
+        t.as_secs_f64(),
+        feeder.as_secs_f64(),
+        used.as_secs_f64(),
+        if budget > 0.0 {
+            format!(" ({:.2}x)", used.as_secs_f64() / budget)
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// A receiver's run of the benchmark.
