@@ -399,15 +399,14 @@ const STATUS_REQUEST: &[u8] = b"{\"version\":1,\"cmd\":\"status\"}\n";
 /// time from connecting to its last byte: the gateway's answer time,
 /// without the CLI's start-up. (The socket is a file: no namespace needed.)
 pub fn status_timed(socket: &Path, timeout: Duration) -> Result<(Status, Duration)> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let start = std::time::Instant::now();
     let fail = |e: std::io::Error| Error::msg(format!("status on {}: {e}", socket.display()));
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(fail)?;
-    stream.set_read_timeout(Some(timeout)).map_err(fail)?;
-    stream.set_write_timeout(Some(timeout)).map_err(fail)?;
-    stream.write_all(STATUS_REQUEST).map_err(fail)?;
+    let stream = crate::unix_socket::connect(socket, timeout).map_err(fail)?;
+    let mut io = crate::unix_socket::Deadline::new(&stream, timeout);
+    io.write_all(STATUS_REQUEST).map_err(fail)?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(fail)?;
+    io.read_to_string(&mut answer).map_err(fail)?;
     let took = start.elapsed();
     let value: Value = serde_json::from_str(&answer).map_err(|e| {
         Error::msg(format!(

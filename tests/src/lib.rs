@@ -45,6 +45,7 @@ pub mod routing;
 pub mod stock;
 pub mod topology;
 pub mod tunnel_log;
+pub mod unix_socket;
 
 pub use error::{Error, Result};
 pub use gateway::{Gw, Status};

@@ -16,6 +16,7 @@ use crate::gateway::Gw;
 use crate::netns::Netns;
 use crate::process::{self, Spawned, SHORT};
 use crate::topology::SiteLab;
+use crate::unix_socket;
 use crate::{Error, Result};
 
 /// Writes a new private key to `path` (mode 600) with `wg genkey`, and
@@ -150,42 +151,38 @@ impl Bird {
     /// machine, where a `birdc` per poll, forked from a test process
     /// holding a large table, took a visible share of the cores.
     pub fn query(&self, command: &str) -> Result<String> {
-        use std::io::{BufRead, BufReader, Write};
-        use std::os::unix::net::UnixStream;
+        use std::io::{BufRead, BufReader};
         let fail = |e: std::io::Error| {
-            Error::msg(format!("bird control socket {}: {e}", self.ctl.display()))
+            Error::msg(format!(
+                "bird control socket {} (`{command}`): {e}",
+                self.ctl.display()
+            ))
         };
-        let stream = UnixStream::connect(&self.ctl).map_err(fail)?;
-        stream.set_read_timeout(Some(SHORT)).map_err(fail)?;
-        stream.set_write_timeout(Some(SHORT)).map_err(fail)?;
-        let mut lines = BufReader::new(stream.try_clone().map_err(fail)?);
-        let mut reply = BirdReply::default();
-        // The greeting ("0001 BIRD 2.0.12 ready.") is a reply of its own.
-        while !reply.done {
-            let mut line = String::new();
-            if lines.read_line(&mut line).map_err(fail)? == 0 {
-                return Err(Error::msg(format!(
-                    "bird control socket {} closed before its greeting",
-                    self.ctl.display()
-                )));
+        let stream = unix_socket::connect(&self.ctl, SHORT).map_err(fail)?;
+        // One reader for the whole exchange: it reads ahead.
+        let mut io = BufReader::new(unix_socket::Deadline::new(&stream, SHORT));
+        let mut line = Vec::new();
+        let mut read_reply = |io: &mut BufReader<unix_socket::Deadline>| -> Result<String> {
+            let mut reply = BirdReply::default();
+            while !reply.done {
+                line.clear();
+                if io.read_until(b'\n', &mut line).map_err(fail)? == 0 {
+                    return Err(Error::msg(format!(
+                        "bird control socket {} closed in the middle of a reply to `{command}`",
+                        self.ctl.display()
+                    )));
+                }
+                // birdc prints BIRD's bytes as they come.
+                reply.push(&String::from_utf8_lossy(&line))?;
             }
-            reply.push(&line)?;
-        }
-        (&stream)
+            Ok(reply.text)
+        };
+        // The greeting ("0001 BIRD 2.0.12 ready.") is a reply of its own.
+        read_reply(&mut io)?;
+        io.get_mut()
             .write_all(format!("{command}\n").as_bytes())
             .map_err(fail)?;
-        let mut reply = BirdReply::default();
-        while !reply.done {
-            let mut line = String::new();
-            if lines.read_line(&mut line).map_err(fail)? == 0 {
-                return Err(Error::msg(format!(
-                    "bird control socket {} closed in the middle of `{command}`'s answer",
-                    self.ctl.display()
-                )));
-            }
-            reply.push(&line)?;
-        }
-        Ok(reply.text)
+        read_reply(&mut io)
     }
 
     /// Its log so far.
