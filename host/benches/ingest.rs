@@ -54,9 +54,10 @@ use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
 use sitelink::topology::TunnelId;
 
 /// The binary's allocator and options (`sitelink::control::heap`), so that
-/// the ingest pays what the gateway pays: jemalloc hands blocks of 256 KiB
-/// or more back to the kernel when they are freed, and the next such block
-/// is faulted in afresh, where glibc's malloc kept them.
+/// the ingest pays what the gateway pays (4-13% more than on glibc's
+/// malloc, BENCHMARKS-routes.md, twenty-first sitting). Under callgrind,
+/// `_RJEM_MALLOC_CONF=background_thread:false` keeps jemalloc's purging
+/// thread out of the count.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -605,8 +605,9 @@ fn print_sharing(outcomes: &[Outcome]) {
 /// these cores: no core may idle and the feeder must get its share. With
 /// BIRD 2 in at T, sitelink and its feeder (BIRD, and the wireguard-go it
 /// sends through) have cores x T between them; what the feeder took in
-/// sitelink's run leaves sitelink the rest. A necessary condition, not a
-/// sufficient one: the feeder must also never wait for a core.
+/// sitelink's run (read at sitelink's own 99% point) leaves sitelink the
+/// rest. An estimate of a condition that is needed but not enough: the
+/// feeder must also never wait for a core. It doubles the noise of T.
 fn print_budget(outcomes: &[Outcome], cores: usize) {
     let find = |name: &str| outcomes.iter().find(|o| o.receiver == name);
     let (Some(bird), Some(site)) = (find("BIRD 2"), find("sitelink")) else {
@@ -619,17 +620,20 @@ fn print_budget(outcomes: &[Outcome], cores: usize) {
     };
     let room = t.as_secs_f64() * cores as f64;
     let budget = room - feeder.as_secs_f64();
+    let (left, ratio) = if budget > 0.0 {
+        (
+            format!("{budget:.2}"),
+            format!(" ({:.2}x its budget)", used.as_secs_f64() / budget),
+        )
+    } else {
+        ("nothing".to_string(), String::new())
+    };
     println!(
         "\nTo be in at 99% as soon as BIRD 2 ({:.2} s), sitelink and its feeder had {room:.2} \
-         core-seconds; the feeder took {:.2}, which leaves sitelink {budget:.2}: it used {:.2}{}.",
+         core-seconds; the feeder took {:.2}, which leaves sitelink {left}: it used {:.2}{ratio}.",
         t.as_secs_f64(),
         feeder.as_secs_f64(),
         used.as_secs_f64(),
-        if budget > 0.0 {
-            format!(" ({:.2}x)", used.as_secs_f64() / budget)
-        } else {
-            String::new()
-        }
     );
 }
 
