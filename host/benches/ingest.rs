@@ -53,19 +53,12 @@ use sitelink::liveness::bfd::{ControlPacket, State};
 use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
 use sitelink::topology::TunnelId;
 
-/// The binary's allocator and options (`sitelink::control::heap`), so that
-/// the ingest pays what the gateway pays (4-13% more than on glibc's
-/// malloc, BENCHMARKS-routes.md, twenty-first sitting). Under callgrind,
-/// `_RJEM_MALLOC_CONF=background_thread:false` keeps jemalloc's purging
-/// thread out of the count.
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[cfg(feature = "jemalloc")]
-#[export_name = "_rjem_malloc_conf"]
-static MALLOC_CONF: &[u8; sitelink::control::heap::JEMALLOC_CONF.len()] =
-    sitelink::control::heap::JEMALLOC_CONF;
+// The binary's allocator and options (`sitelink::control::heap`), so that
+// the ingest pays what the gateway pays (4-13% more than on glibc's
+// malloc, BENCHMARKS-routes.md, twenty-first sitting). Under callgrind,
+// `_RJEM_MALLOC_CONF=background_thread:false` keeps jemalloc's purging
+// thread out of the count.
+sitelink::gateway_allocator!();
 
 const PEER_ASN: u32 = 65000;
 /// How the feed arrives (`SITELINK_BENCH_FEED`).

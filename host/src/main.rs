@@ -15,19 +15,9 @@ use sitelink::control::render;
 use sitelink::export::{self, ExportError};
 use sitelink::{config, driver, keys};
 
-/// jemalloc, for a heap that gives back what swaps and churn free (why, and
-/// its options: `sitelink::control::heap`).
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// jemalloc reads its options from this symbol (`malloc_conf`, under the
-/// Rust build's `_rjem_` prefix) at its first allocation; `_RJEM_MALLOC_CONF`
-/// in the environment comes after it.
-#[cfg(feature = "jemalloc")]
-#[export_name = "_rjem_malloc_conf"]
-static MALLOC_CONF: &[u8; sitelink::control::heap::JEMALLOC_CONF.len()] =
-    sitelink::control::heap::JEMALLOC_CONF;
+// jemalloc, for a heap that gives back what swaps and churn free (why, and
+// its options: `sitelink::control::heap`).
+sitelink::gateway_allocator!();
 
 #[derive(Parser)]
 #[command(

@@ -118,6 +118,19 @@ mod tests {
         (Scratch(dir), path)
     }
 
+    /// `err` is a timeout (as a socket timeout reports it), met within
+    /// `bound` of `start`.
+    fn gave_up_in_time(err: &io::Error, start: Instant, bound: Duration) {
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+        assert!(start.elapsed() < bound, "{:?}", start.elapsed());
+    }
+
     #[test]
     fn a_question_and_its_answer() {
         let (_dir, path) = scratch("answer");
@@ -154,18 +167,7 @@ mod tests {
             }
             assert!(held.len() < 10_000, "the backlog never filled");
         };
-        assert!(
-            matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ),
-            "{err}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            start.elapsed()
-        );
+        gave_up_in_time(&err, start, Duration::from_secs(5));
     }
 
     #[test]
@@ -185,18 +187,7 @@ mod tests {
         let err = io
             .read_to_string(&mut answer)
             .expect_err("a stalled answer");
-        assert!(
-            matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ),
-            "{err}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_millis(700),
-            "{:?}",
-            start.elapsed()
-        );
+        gave_up_in_time(&err, start, Duration::from_millis(700));
         server.join().expect("server");
     }
 

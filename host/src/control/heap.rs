@@ -51,6 +51,28 @@
 //! profile a build without the `jemalloc` feature
 //! (`cargo build --release -p sitelink --no-default-features`).
 
+/// Makes jemalloc, under [`JEMALLOC_CONF`], the global allocator of the
+/// crate that calls it, when the package's `jemalloc` feature is on: the
+/// `sitelink` binary, and the ingest benchmark, which must pay what the
+/// binary pays. (The library itself keeps the system allocator.)
+#[macro_export]
+macro_rules! gateway_allocator {
+    () => {
+        #[cfg(feature = "jemalloc")]
+        #[global_allocator]
+        static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+        /// jemalloc reads its options from this symbol (`malloc_conf`,
+        /// under the Rust build's `_rjem_` prefix) at its first
+        /// allocation; `_RJEM_MALLOC_CONF` in the environment comes after
+        /// it.
+        #[cfg(feature = "jemalloc")]
+        #[export_name = "_rjem_malloc_conf"]
+        static MALLOC_CONF: &[u8; $crate::control::heap::JEMALLOC_CONF.len()] =
+            $crate::control::heap::JEMALLOC_CONF;
+    };
+}
+
 /// jemalloc's options for the gateway, in its `malloc_conf` syntax
 /// (`name:value` pairs, comma separated), NUL-terminated as jemalloc reads
 /// them from the binary.
