@@ -71,6 +71,7 @@ use sitelink_lab::stock::{self, Bird};
 use sitelink_lab::topology::{SiteOptions, Topology, SITE_A_NET_V4, SITE_A_NET_V6};
 use sitelink_lab::{Error, Gw, Lab, Result, SiteLab};
 
+mod budget;
 mod control;
 mod retries;
 mod waits;
@@ -598,43 +599,6 @@ fn print_sharing(outcomes: &[Outcome]) {
             (r + f).as_secs_f64() / cores as f64,
         );
     }
-    print_budget(outcomes, cores);
-}
-
-/// What sitelink may spend to be in at 99% as soon as BIRD 2 was, on
-/// these cores: no core may idle and the feeder must get its share. With
-/// BIRD 2 in at T, sitelink and its feeder (BIRD, and the wireguard-go it
-/// sends through) have cores x T between them; what the feeder took in
-/// sitelink's run (read at sitelink's own 99% point) leaves sitelink the
-/// rest. An estimate of a condition that is needed but not enough: the
-/// feeder must also never wait for a core. It doubles the noise of T.
-fn print_budget(outcomes: &[Outcome], cores: usize) {
-    let find = |name: &str| outcomes.iter().find(|o| o.receiver == name);
-    let (Some(bird), Some(site)) = (find("BIRD 2"), find("sitelink")) else {
-        return;
-    };
-    let (Some(t), Some(used), Some(feeder)) =
-        (bird.most, site.cpu_to_most, site.feeder_cpu_to_most)
-    else {
-        return;
-    };
-    let room = t.as_secs_f64() * cores as f64;
-    let budget = room - feeder.as_secs_f64();
-    let (left, ratio) = if budget > 0.0 {
-        (
-            format!("{budget:.2}"),
-            format!(" ({:.2}x its budget)", used.as_secs_f64() / budget),
-        )
-    } else {
-        ("nothing".to_string(), String::new())
-    };
-    println!(
-        "\nTo be in at 99% as soon as BIRD 2 ({:.2} s), sitelink and its feeder had {room:.2} \
-         core-seconds; the feeder took {:.2}, which leaves sitelink {left}: it used {:.2}{ratio}.",
-        t.as_secs_f64(),
-        feeder.as_secs_f64(),
-        used.as_secs_f64(),
-    );
 }
 
 /// A receiver's run of the benchmark.
@@ -718,6 +682,8 @@ fn main() {
         })
         .collect();
     waits::print(&rows);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    budget::print(&outcomes, cores);
     // sitelink's ratios to each other receiver of the run.
     let sitelink = outcomes.iter().find(|o| o.receiver == "sitelink");
     for (sitelink, other) in sitelink.into_iter().flat_map(|s| {
