@@ -202,6 +202,16 @@ pub fn public_key_of(private: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
     PublicKey::from(&secret).to_bytes()
 }
 
+/// Whether `public` is a key no shared secret can come from: a point of
+/// small order (the all-zero key among them), with which X25519 gives the
+/// all-zero secret whatever the private key. The handshake refuses such a
+/// peer, so the config does first.
+pub fn is_weak_peer_key(private: &StaticSecret, public: &[u8; KEY_LEN]) -> bool {
+    !private
+        .diffie_hellman(&PublicKey::from(*public))
+        .was_contributory()
+}
+
 /// The effective user of this process (who files must belong to, and who
 /// may use the admin socket besides root).
 pub fn euid() -> u32 {

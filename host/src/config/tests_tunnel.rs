@@ -157,6 +157,33 @@ fn tunnel_remote_key_not_own_key() {
     );
 }
 
+#[test]
+fn tunnel_remote_key_not_weak() {
+    let fx = Fixture::new();
+    // Points of small order: zero, u = 1, one of order 8, and p - 1.
+    for weak in [
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=",
+        "7P///////////////////////////////////////38=",
+    ] {
+        let value = format!("{weak:?}");
+        let text = replace_nth(&fx.base(), &format!("{:?}", fx.far_pub), &value, 1);
+        assert_err(
+            &fx,
+            &text,
+            &value,
+            0,
+            &format!(
+                "{T2}: remote_public_key is a weak key (a point of small order: every shared \
+                 secret with it is zero, so no handshake can succeed)"
+            ),
+            "use the far gateway's real public key (the far side's `sitelink pubkey` or `wg \
+             pubkey`); an all-zero or placeholder key is not one",
+        );
+    }
+}
+
 fn inside(fx: &Fixture, value: &str) -> String {
     replace_nth(&fx.base(), "\"169.254.10.0/30\"", value, 0)
 }

@@ -46,6 +46,7 @@ struct Claims {
 struct Gateway<'a> {
     role: Role,
     bgp: &'a super::bgp::GatewayBgp,
+    private_key: &'a StaticSecret,
     public_key: [u8; 32],
     endpoints: &'a [(EndpointConfig, Location)],
 }
@@ -133,6 +134,7 @@ pub(crate) fn validate(
     let gateway = Gateway {
         role,
         bgp: &gw_bgp,
+        private_key: &private_key,
         public_key: public_key.to_bytes(),
         endpoints: &endpoints,
     };
@@ -562,6 +564,17 @@ fn tunnel(
             format!("{label}: remote_public_key is this gateway's own public key"),
             "use the far gateway's public key (the far side's `sitelink pubkey` or `wg pubkey`), \
              not this one's",
+        ));
+    }
+    if keys::is_weak_peer_key(gw.private_key, &key) {
+        return Err(src.err(
+            t.remote_public_key.span(),
+            format!(
+                "{label}: remote_public_key is a weak key (a point of small order: every \
+                 shared secret with it is zero, so no handshake can succeed)"
+            ),
+            "use the far gateway's real public key (the far side's `sitelink pubkey` or `wg \
+             pubkey`); an all-zero or placeholder key is not one",
         ));
     }
 
