@@ -313,8 +313,23 @@ enum PluginCommand {
 /// Bad input: config, key, or a start-up check.
 const EXIT_BAD_INPUT: u8 = 2;
 
+/// A command's output into a closed pipe (`sitelink routes | head`) ends it
+/// quietly, as it does any Unix tool: Rust's runtime ignores SIGPIPE, and
+/// `print!` then panics on the write. The gateway itself (`run`) keeps it
+/// ignored: its sockets get EPIPE, an error it handles.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called at the start of main, before this process starts any
+    // thread; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        quiet_on_closed_pipe();
+    }
     match cli.command {
         Command::Genkey => match keys::generate_private_key() {
             Ok(key) => {

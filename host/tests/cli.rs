@@ -53,6 +53,39 @@ fn the_binary_runs_on_jemalloc_with_the_gateways_options() {
     }
 }
 
+/// A pipe whose reading end is already closed.
+fn pipe_with_no_reader() -> fs::File {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is an array of two ints for pipe(2) to fill.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe(2)");
+    // SAFETY: pipe(2) succeeded: both are open descriptors of ours, each
+    // wrapped once.
+    let (read, write) = unsafe { (fs::File::from_raw_fd(fds[0]), fs::File::from_raw_fd(fds[1])) };
+    drop(read);
+    write
+}
+
+/// `sitelink ... | head` that stops reading: the command ends as any Unix
+/// tool does (SIGPIPE), not with a panic and exit 101.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = Command::new(BIN)
+        .arg("genkey")
+        .stdout(pipe_with_no_reader())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {err}",
+        out.status
+    );
+}
+
 #[test]
 fn pubkey_refuses_garbage_with_exit_2() {
     let out = pubkey_of(BIN, b"not a key");
