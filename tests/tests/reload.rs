@@ -3,8 +3,9 @@
 //! reload applies the change in place: a new static route appears as a
 //! kernel route, the liveness interval changes (a BFD Poll Sequence with the
 //! far side), and nothing is lost; tunnels and their handshakes are kept.
-//! A broken file and a change that needs a restart are refused (exit 2, the
-//! error and the reason) and change nothing. On a dynamic connection a new
+//! A broken file, a change that needs a restart and a plugin that refuses
+//! its parameters are refused (exit 2, the error and the reason) and change
+//! nothing. On a dynamic connection a new
 //! network is advertised to the peer without resetting its session.
 //!
 //! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
@@ -12,6 +13,7 @@
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::measure;
+use sitelink_lab::plugins;
 use sitelink_lab::process;
 use sitelink_lab::topology::{SITE_B_V4, TUNNEL_1, TUNNEL_2};
 use sitelink_lab::{Gw, SiteLab, SiteOptions, Topology};
@@ -124,6 +126,25 @@ fn a_static_reload_applies_in_place_and_refuses_what_it_cannot() {
     assert!(
         refused.2.contains("[tun] changed: restart the gateway"),
         "{refused:?}"
+    );
+    // A plugin that refuses its parameters: refused as at start, before
+    // anything changes (it used to be installed, then fault on every call).
+    let bogon = plugins::plugin("bogon_filter").unwrap_or_else(|e| panic!("{test}: {e}"));
+    let with_plugin = format!(
+        "{good}\n[plugins.bgp-filter]\npath = \"{}\"\n\n[plugins.bgp-filter.params]\n\
+         max_as_path = \"many\"\n",
+        bogon.display()
+    );
+    std::fs::write(&path, with_plugin).expect("write");
+    let faulted = reload(&lab, &[]);
+    println!("[{test}] a plugin that refuses its parameters: {faulted:?}");
+    assert_eq!(faulted.0, Some(2), "{faulted:?}");
+    assert!(
+        faulted.2.contains("nothing changed")
+            && faulted.2.contains("faulted on an empty call")
+            && faulted.2.contains("max_as_path")
+            && faulted.2.contains("[plugins.bgp-filter.params]"),
+        "{faulted:?}"
     );
     std::fs::write(&path, &good).expect("write");
     // The running config is still the reloaded one.

@@ -409,7 +409,20 @@ fn reload(ctx: &Context, dry_run: bool) -> api::Response {
         match plugin {
             None => plugins.push((slot, None)),
             Some(p) => match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
-                Ok(plugin) => plugins.push((slot, Some(plugin))),
+                // Bad parameters show now, as at start and on a swap, not
+                // on the first live event after "applied".
+                Ok(mut plugin) => match plugin.try_empty() {
+                    Ok(()) => plugins.push((slot, Some(plugin))),
+                    Err(fault) => {
+                        return error(format!(
+                            "reload refused, nothing changed: [plugins.{}]: the plugin faulted \
+                             on an empty call: {fault}\n  fix: correct its parameters in \
+                             [plugins.{}.params] (or the plugin), then reload again",
+                            slot.world(),
+                            slot.world(),
+                        ))
+                    }
+                },
                 Err(e) => return error(format!("reload refused, nothing changed: {}", chain(&e))),
             },
         }
