@@ -79,7 +79,8 @@ enum Command {
         /// Only routes of this VPN connection.
         #[arg(long, value_name = "NAME")]
         connection: Option<String>,
-        /// At most N routes.
+        /// At most N routes (default 10000, at most 100000: the gateway
+        /// builds the list between its liveness probes).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
         #[arg(long)]

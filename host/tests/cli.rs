@@ -345,6 +345,32 @@ fn bgp_and_routes_on_a_static_gateway() {
     assert_eq!(list[0]["selected"], true, "{routes}");
     let text = ask(&["routes"]);
     assert!(text.contains("* 10.77.0.0/24"), "{text}");
+    // A listing larger than one answer may hold (the control loop builds
+    // it between its probes), and a connection it does not have: refused,
+    // with the fix or the names.
+    let refused = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let err = refused(&["routes", "--limit", "100001"]);
+    assert!(
+        err.contains("a limit of 100001 is over the most one answer lists (100000)")
+            && err.contains("fix: give --limit 100000 or less"),
+        "{err}"
+    );
+    let text = ask(&["routes", "--limit", "100000"]);
+    assert!(text.contains("* 10.77.0.0/24"), "{text}");
+    let err = refused(&["routes", "--connection", "nosuch"]);
+    assert!(
+        err.contains("no connection \"nosuch\"; connections: "),
+        "{err}"
+    );
     // A refresh of a tunnel without a session names the ones that have one.
     let out = Command::new(BIN)
         .args(["bgp", "refresh", "--tunnel", "169.254.77.0/30", "--socket"])

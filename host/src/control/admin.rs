@@ -287,12 +287,24 @@ fn handle(request: api::Request, ctx: &Context) -> api::Response {
                     ))
                 }
             };
+            let most = crate::routing::view::MAX_LIMIT;
+            if let Some(n) = limit.filter(|n| *n > most) {
+                return error(format!(
+                    "routes: a limit of {n} is over the most one answer lists ({most}): the \
+                     control loop builds the list between its liveness probes\n  fix: give \
+                     --limit {most} or less, and narrow the list with --prefix or --connection"
+                ));
+            }
+            // A connection a reload removed (retiring) has no routes to show.
+            let cfg = ctx.cfg.load();
             if let Some(name) = connection
                 .as_ref()
-                .filter(|n| !ctx.cfg.load().connections.iter().any(|c| &c.name == *n))
+                .filter(|n| !cfg.live_connections().any(|(_, c)| &c.name == *n))
             {
-                let cfg = ctx.cfg.load();
-                let known: Vec<&str> = cfg.connections.iter().map(|c| c.name.as_str()).collect();
+                let known: Vec<&str> = cfg
+                    .live_connections()
+                    .map(|(_, c)| c.name.as_str())
+                    .collect();
                 return error(format!(
                     "routes: no connection {name:?}; connections: {}",
                     known.join(", ")

@@ -783,3 +783,4 @@ mod probe_timing;
 mod publish;
 mod reload;
 mod scale;
+mod view;

@@ -289,8 +289,10 @@ impl Speaker {
     pub fn received_routes<'a>(
         &'a self,
         prefixes: Option<&'a [IpNet]>,
+        connection: Option<ConnectionId>,
     ) -> impl Iterator<Item = ReceivedRoute> + 'a {
-        self.peers.iter().flat_map(move |p| {
+        let of_connection = move |p: &&BgpPeer| connection.is_none_or(|c| c == p.connection);
+        self.peers.iter().filter(of_connection).flat_map(move |p| {
             let routes: Box<dyn Iterator<Item = (IpNet, &Arc<PathAttributes>)>> = match prefixes {
                 Some(list) => Box::new(
                     list.iter()
