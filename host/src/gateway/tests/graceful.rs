@@ -258,6 +258,35 @@ fn a_notification_or_a_hold_timer_expiry_takes_the_routes_at_once() {
     assert_eq!(routed_all(&h), [false; 3], "hold timer expired");
 }
 
+/// The peer's try to come back fails before the session is established
+/// (it refuses in OpenSent): that is no new drop, so the restart goes on
+/// and its routes stay stale until the restart time (RFC 4724 section
+/// 4.2), as when it does not try at all.
+#[test]
+fn a_failed_try_to_come_back_keeps_the_restart_going() {
+    let fx = Fixture::new();
+    let mut h = learned_from(&fx, "", vec![gr(30, Some(true))]);
+    connection_lost(&mut h);
+    assert_eq!(routed_all(&h), [true; 3]);
+    wait(&mut h, Duration::from_secs(10));
+    h.conn += 1;
+    h.event(Event::Transport(TransportEvent::Connected {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    // Cease, Connection Rejected: still loading, say.
+    let rejected = Notification::new(6, 5, Vec::new());
+    h.data(wire(&Message::Notification(rejected)));
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    assert_ne!(h.bgp_state(), "established");
+    assert_eq!(routed_all(&h), [true; 3], "still kept, stale");
+    assert_eq!(gr_status(&mut h)["phase"], "restarting");
+    wait(&mut h, Duration::from_secs(19));
+    assert_eq!(routed_all(&h), [true; 3], "within the restart time");
+    wait(&mut h, Duration::from_secs(2));
+    assert_eq!(routed_all(&h), [false; 3], "swept when it expired");
+}
+
 #[test]
 fn a_dead_tunnel_beats_graceful_restart() {
     let fx = Fixture::new();

@@ -205,6 +205,20 @@ impl Speaker {
         changed | self.drive(id, outputs, now, filter)
     }
 
+    /// Whether peer `id`, away in a graceful restart, failed a try to come
+    /// back: its new session went down before it was established, for a
+    /// reason of the peer's or the wire's (not a stop of ours). That is no
+    /// new drop: the restart goes on, its routes stale until its deadline
+    /// (RFC 4724 section 4.2), as if the peer had not tried.
+    pub(super) fn failed_return(&self, id: usize, reason: &DownReason) -> bool {
+        *reason != DownReason::Stopped
+            && self
+                .peers
+                .get(id)
+                .and_then(|p| p.restart.as_ref())
+                .is_some_and(|r| !r.back)
+    }
+
     /// The session of peer `id` went down for `reason`: true when its
     /// routes are kept as stale (graceful restart applies), false when the
     /// caller must clear them as before.

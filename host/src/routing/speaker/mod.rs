@@ -532,7 +532,7 @@ impl Speaker {
                     }
                     self.events
                         .push((p.tunnel, "down".into(), reason.to_string()));
-                    if self.keep_on_down(id, &reason, now) {
+                    if self.failed_return(id, &reason) || self.keep_on_down(id, &reason, now) {
                         continue;
                     }
                     let Some(p) = self.peers.get_mut(id) else {
