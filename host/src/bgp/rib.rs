@@ -105,6 +105,10 @@ impl AdjRibIn {
                 }
                 out.before.push(self.routes.insert(prefix, set));
                 out.changed.push(*prefix);
+                // Dropped over the limit before, stored now: counted once.
+                if !self.excess.is_empty() {
+                    self.excess.remove(prefix);
+                }
             }
             self.routes.done_with(set);
         }
@@ -418,6 +422,16 @@ mod tests {
         };
         assert!(rib.apply(&w, &l).changed.is_empty());
         assert_eq!(rib.received(), 4);
+        // Room again: a prefix dropped before is stored, and counted once.
+        let w = Update {
+            withdrawn: vec![net("10.0.2.0/24")],
+            ..Update::default()
+        };
+        rib.apply(&w, &l);
+        assert_eq!((rib.len(), rib.received()), (2, 3));
+        let a = rib.apply(&announce(&["10.0.4.0/24"], 3), &l);
+        assert_eq!(a.changed, vec![net("10.0.4.0/24")]);
+        assert_eq!((rib.len(), rib.received()), (3, 3));
     }
 
     #[test]
