@@ -147,6 +147,20 @@ pub fn socket_addr(
             ));
         }
     };
+    // Endpoints on IPv6 take IPv6 only (IPV6_V6ONLY): a mapped IPv4
+    // address passed the family checks and was never reached.
+    if let IpAddr::V6(ip) = addr.ip() {
+        if let Some(v4) = ip.to_ipv4_mapped() {
+            return Err(src.err(
+                v.span(),
+                format!("{key} = {s:?} is an IPv4 address written as IPv6 (::ffff:{v4})"),
+                format!(
+                    "write the IPv4 address itself, \"{}\"",
+                    SocketAddr::new(IpAddr::V4(v4), addr.port())
+                ),
+            ));
+        }
+    }
     if addr.port() == 0 {
         return Err(src.err(
             v.span(),

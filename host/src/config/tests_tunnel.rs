@@ -35,6 +35,19 @@ fn tunnel_remote_syntax_and_port() {
         "remote = \"198.18.10.2:0\" has port 0",
         "use a fixed UDP port that the far side knows, e.g. \"198.18.10.2:51820\"",
     );
+    // An IPv4 address written as IPv6: an IPv6 endpoint would never
+    // reach it (it takes IPv6 only).
+    let mapped = "\"[::ffff:198.18.10.2]:51820\"";
+    let text = replace_nth(&fx.base(), "\"198.18.10.2:51820\"", mapped, 0);
+    assert_err(
+        &fx,
+        &text,
+        mapped,
+        0,
+        "remote = \"[::ffff:198.18.10.2]:51820\" is an IPv4 address written as IPv6 \
+         (::ffff:198.18.10.2)",
+        "write the IPv4 address itself, \"198.18.10.2:51820\"",
+    );
     let text = replace_nth(&fx.base(), "\"198.18.10.2:51820\"", "\"vgw.example\"", 0);
     let e = fx.parse(&text).unwrap_err();
     assert_eq!(
