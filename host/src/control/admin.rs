@@ -42,6 +42,10 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(55);
 /// How long a request waits for room in the control loop's queue.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The accept loop's pause after a failed accept.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How often a failing accept is logged as a warning.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -181,10 +185,22 @@ pub fn serve(
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || {
+            let mut warned: Option<Instant> = None;
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => admit(stream, euid, &clients, &ctx),
-                    Err(e) => debug!(error = %e, "admin accept"),
+                    Err(e) => {
+                        // A lasting error (out of file descriptors) returns
+                        // at once every time: pause rather than spin a
+                        // core, and say so every ACCEPT_WARN_EVERY.
+                        if warned.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+                            warn!(error = %e, "admin socket: accept failed; pausing");
+                            warned = Some(Instant::now());
+                        } else {
+                            debug!(error = %e, "admin accept");
+                        }
+                        std::thread::sleep(ACCEPT_PAUSE);
+                    }
                 }
             }
         })?;
