@@ -415,6 +415,23 @@ impl Notification {
         }
     }
 
+    /// The operator's message of a Cease, Administrative Shutdown or
+    /// Administrative Reset (the shutdown communication of RFC 9003: a
+    /// length byte, then that many bytes of UTF-8), such as \"maintenance,
+    /// back at 02:00\". None when there is none or it is malformed (the
+    /// NOTIFICATION stands either way).
+    pub fn shutdown_communication(&self) -> Option<&str> {
+        use error_code::*;
+        if self.code != CEASE
+            || !matches!(self.subcode, ADMINISTRATIVE_SHUTDOWN | ADMINISTRATIVE_RESET)
+        {
+            return None;
+        }
+        let (&len, rest) = self.data.split_first()?;
+        let text = rest.get(..usize::from(len)).filter(|t| !t.is_empty())?;
+        std::str::from_utf8(text).ok()
+    }
+
     /// What the code and subcode mean, in words.
     pub fn meaning(&self) -> String {
         use error_code::*;
@@ -474,6 +491,11 @@ impl Notification {
 
 impl fmt::Display for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}/{})", self.meaning(), self.code, self.subcode)
+        write!(f, "{} ({}/{})", self.meaning(), self.code, self.subcode)?;
+        match self.shutdown_communication() {
+            // Quoted with its control characters escaped: it is the peer's.
+            Some(text) => write!(f, ": {text:?}"),
+            None => Ok(()),
+        }
     }
 }

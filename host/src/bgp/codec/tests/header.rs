@@ -40,6 +40,39 @@ fn notification_known_bytes_and_round_trip() {
     );
 }
 
+/// RFC 9003: a Cease, Administrative Shutdown or Reset may carry the
+/// operator's message (a length byte, then UTF-8), shown with the reason;
+/// a malformed one is left out and the NOTIFICATION stands.
+#[test]
+fn a_shutdown_communication_is_shown_with_the_cease() {
+    let with = |subcode: u8, data: &[u8]| Notification::new(CEASE, subcode, data.to_vec());
+    let mut data = vec![14];
+    data.extend(b"maint, 02:00\n!");
+    let n = with(ADMINISTRATIVE_SHUTDOWN, &data);
+    assert_eq!(n.shutdown_communication(), Some("maint, 02:00\n!"));
+    assert_eq!(
+        n.to_string(),
+        "cease: administrative shutdown (6/2): \"maint, 02:00\\n!\""
+    );
+    let mut reset = vec![3];
+    reset.extend(b"bye");
+    assert_eq!(
+        with(ADMINISTRATIVE_RESET, &reset).to_string(),
+        "cease: administrative reset (6/4): \"bye\""
+    );
+    // Too short for its length, empty, not UTF-8, another subcode: no text.
+    for (subcode, data) in [
+        (ADMINISTRATIVE_SHUTDOWN, &b"bye"[..]),
+        (ADMINISTRATIVE_SHUTDOWN, &[0][..]),
+        (ADMINISTRATIVE_SHUTDOWN, &[2, 0xff, 0xfe][..]),
+        (PEER_DECONFIGURED, &[3, b'b', b'y', b'e'][..]),
+    ] {
+        let n = with(subcode, data);
+        assert_eq!(n.shutdown_communication(), None, "{data:?}");
+        assert!(!n.to_string().contains('"'), "{n}");
+    }
+}
+
 #[test]
 fn route_refresh_known_bytes_and_round_trip() {
     let bytes = frame(
