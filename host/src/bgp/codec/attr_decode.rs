@@ -214,9 +214,12 @@ fn apply(a: &Raw<'_>, ctx: &Context, out: &mut Attributes) -> Result<(), Problem
             path.med = Some(a.u32_value(TreatAsWithdraw)?);
         }
         attr::LOCAL_PREF => {
-            // RFC 7606 §7.5 (for an external peer the FSM ignores it).
-            a.expect_category(WELL_KNOWN, TreatAsWithdraw)?;
-            path.local_pref = Some(a.u32_value(TreatAsWithdraw)?);
+            // RFC 7606 §7.5: from an external neighbour it is discarded,
+            // malformed or not, and every session here is external (the
+            // config refuses internal BGP): a malformed one is attribute
+            // discard, a well-formed one is dropped by the import.
+            a.expect_category(WELL_KNOWN, AttributeDiscard)?;
+            path.local_pref = Some(a.u32_value(AttributeDiscard)?);
         }
         attr::ATOMIC_AGGREGATE => {
             // RFC 7606 §7.6: length not 0 is attribute discard.

@@ -54,9 +54,8 @@ fn origin_flags_error_is_treat_as_withdraw() {
 
 #[test]
 fn attribute_length_errors_are_treat_as_withdraw() {
-    let cases: [&[u8]; 4] = [
+    let cases: [&[u8]; 3] = [
         &[0x80, 0x04, 0x03, 0x00, 0x00, 0x64], // MED of 3 bytes (§7.4)
-        &[0x40, 0x05, 0x02, 0x00, 0x64],       // LOCAL_PREF of 2 bytes (§7.5)
         &[0xc0, 0x08, 0x06, 0, 0, 0, 1, 0, 2], // COMMUNITIES of 6 bytes (§7.8)
         &[0xc0, 0x08, 0x00],                   // COMMUNITIES of 0 bytes (§7.8)
     ];
@@ -90,8 +89,7 @@ fn other_treat_as_withdraw_cases() {
         &update_frame(&[], &[&origin3[..], AS_PATH, NEXT_HOP].concat(), NLRI),
         &TWO,
     );
-    // LOCAL_PREF marked optional, MED marked well-known (§3.c).
-    withdrawn(&with(&[0x80, 0x05, 0x04, 0, 0, 0, 1]), &TWO);
+    // MED marked well-known (§3.c).
     withdrawn(&with(&[0x40, 0x04, 0x04, 0, 0, 0, 1]), &TWO);
     // NEXT_HOP 0.0.0.0, multicast, broadcast (RFC 4271 §6.3).
     for nh in [[0, 0, 0, 0], [224, 0, 0, 1], [255, 255, 255, 255]] {
@@ -143,6 +141,22 @@ fn discarded_attributes() {
     assert!(u.treat_as_withdraw.is_none() && u.discarded.len() == 1);
     let path = u.attributes.expect("attributes").as_path;
     assert!(path.iter().all(|s| !s.asns.contains(&0)), "{path:?}");
+    // LOCAL_PREF of 2 bytes, or marked optional: from an external
+    // neighbour (every session here) it is discarded (§7.5, §3.c), and an
+    // UPDATE without routes stands too.
+    for local_pref in [
+        &[0x40, 0x05, 0x02, 0x00, 0x64][..],
+        &[0x80, 0x05, 0x04, 0, 0, 0, 1],
+    ] {
+        let u = decode_update(&with(local_pref), &TWO);
+        assert!(
+            u.treat_as_withdraw.is_none() && u.discarded.len() == 1,
+            "{u:?}"
+        );
+        assert_eq!(u.attributes.expect("attributes").local_pref, None);
+        let bytes = update_frame(&[], &[ORIGIN, AS_PATH, local_pref].concat(), &[]);
+        assert_eq!(decode_update(&bytes, &TWO).discarded.len(), 1);
+    }
     // Discards alone never escalate, routes or not (RFC 7606 §5.2).
     let bytes = update_frame(
         &[],
