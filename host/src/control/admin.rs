@@ -42,6 +42,17 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(55);
 /// How long a request waits for room in the control loop's queue.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The refusals of a request that may go through when asked again soon
+/// ([`is_busy`]).
+const RELOAD_IN_PROGRESS: &str = "a reload is in progress";
+const ALL_PLACES_TAKEN: &str = "admin requests already";
+
+/// Whether `error` (an error answer's text) says the gateway was too busy
+/// to take the request, which may go through when asked again soon.
+pub fn is_busy(error: &str) -> bool {
+    error.starts_with(RELOAD_IN_PROGRESS) || error.contains(ALL_PLACES_TAKEN)
+}
+
 /// The accept loop's pause after a failed accept.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How often a failing accept is logged as a warning.
@@ -231,7 +242,7 @@ fn admit(stream: UnixStream, euid: u32, clients: &client::Clients, ctx: &Arc<Con
     }
     let Some(slot) = clients.admit_within(client::WAIT_FOR_PLACE) else {
         let text = format!(
-            "the gateway is answering {} admin requests already\n  fix: ask again in a moment",
+            "the gateway is answering {} {ALL_PLACES_TAKEN}\n  fix: ask again in a moment",
             client::MAX_CLIENTS
         );
         client::refuse(stream, error(text));
@@ -418,9 +429,9 @@ fn reload(ctx: &Context, dry_run: bool) -> api::Response {
         Ok(guard) => guard,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => {
-            return error(
-                "a reload is in progress; nothing changed\n  fix: ask again when it is done".into(),
-            )
+            return error(format!(
+                "{RELOAD_IN_PROGRESS}; nothing changed\n  fix: ask again when it is done"
+            ))
         }
     };
     let running = ctx.cfg.load_full();

@@ -13,6 +13,7 @@
 pub mod control;
 pub mod metrics;
 pub mod notify;
+mod sighup;
 pub mod transport;
 pub mod tunnel_log;
 pub mod turns;
@@ -108,27 +109,6 @@ fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
         };
     }
     Ok((engine, slots))
-}
-
-/// SIGHUP: a reload, through the admin socket as `sitelink reload` does
-/// (on a thread of its own: the signal loop never waits), logged.
-fn reload_on_signal(socket: std::path::PathBuf) {
-    let started = std::thread::Builder::new()
-        .name("sighup-reload".into())
-        .spawn(move || {
-            let request = crate::api::Request::Reload { dry_run: false };
-            match admin::query(&socket, &request) {
-                Ok(crate::api::Response::Reload(r)) => {
-                    info!(changes = ?r.changes, "SIGHUP: config reloaded")
-                }
-                Ok(crate::api::Response::Error(e)) => warn!("SIGHUP: {}", e.error),
-                Ok(_) => warn!("SIGHUP: the reload got an unexpected answer"),
-                Err(e) => warn!(error = %admin::chain(&e), "SIGHUP: cannot ask for the reload"),
-            }
-        });
-    if let Err(e) = started {
-        warn!(error = %e, "SIGHUP: cannot start the reload");
-    }
 }
 
 /// The data path's settings of every tunnel of `cfg`, from id `first` on.
@@ -345,9 +325,10 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     // a turn of the control loop whose timers ran.
     notifier.set_serving();
 
+    let reloader = sighup::Reloader::start(cfg.admin_socket.clone())?;
     for signal in signals.forever() {
         if signal == SIGHUP {
-            reload_on_signal(cfg.admin_socket.clone());
+            reloader.signal();
             continue;
         }
         info!(signal, "stopping");
