@@ -35,8 +35,11 @@ use crate::gateway::AdminCommand;
 use crate::policy::{PolicyEngine, Slot};
 use crate::routing::view::RoutesQuery;
 
-/// How long a client waits for an answer (a swap compiles the plugin).
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client waits for an answer: longer than the gateway's own
+/// waits for the control loop ([`QUEUE_TIMEOUT`] and [`CONTROL_TIMEOUT`])
+/// plus a plugin's compile, so that the gateway's answer, which says what
+/// became of the request, comes first.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the admin thread waits for the control loop (a swap over a
 /// full table is answered when every stored route has been through it).
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(55);
@@ -85,6 +88,8 @@ pub enum AdminError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("admin socket {path}: no answer in {}s; the request may still take effect\n  fix: see what it did (`sitelink status`, `sitelink plugin list`, `sitelink bgp`) before asking again", waited.as_secs())]
+    NoAnswer { path: PathBuf, waited: Duration },
     #[error("admin socket {path}: bad answer")]
     Answer {
         path: PathBuf,
@@ -520,15 +525,27 @@ fn to_control(ctx: &Context, command: AdminCommand) -> api::Response {
         }
     }
     answer.recv_timeout(CONTROL_TIMEOUT).unwrap_or_else(|_| {
-        api::Response::error(
-            "the control loop did not answer in time (its work continues; ask again)",
-        )
+        api::Response::error(format!(
+            "the control loop did not answer in {}s; the request may still take effect (its \
+             work continues)\n  fix: see what it did (`sitelink status`, `sitelink plugin \
+             list`, `sitelink bgp`) before asking again",
+            CONTROL_TIMEOUT.as_secs()
+        ))
     })
 }
 
 /// Sends one request to a running gateway and returns its answer, which
 /// may be an error the gateway reports (`Response::Error`).
 pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, AdminError> {
+    query_within(path, request, ANSWER_TIMEOUT)
+}
+
+/// [`query`], waiting `waited` for the answer.
+fn query_within(
+    path: &Path,
+    request: &api::Request,
+    waited: Duration,
+) -> Result<api::Response, AdminError> {
     let connect_err = |source| AdminError::Connect {
         path: path.to_path_buf(),
         source,
@@ -549,9 +566,7 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
         },
         _ => connect_err(e),
     })?;
-    stream
-        .set_read_timeout(Some(ANSWER_TIMEOUT))
-        .map_err(answer_err)?;
+    stream.set_read_timeout(Some(waited)).map_err(answer_err)?;
     // The gateway may answer without reading (a refusal) and close: its
     // line is read even when the write fails.
     let sent = writeln!(stream, "{line}");
@@ -559,6 +574,17 @@ pub fn query(path: &Path, request: &api::Request) -> Result<api::Response, Admin
     let read = BufReader::new(&stream).read_line(&mut line);
     match (sent, read) {
         (_, Ok(n)) if n > 0 => {}
+        (_, Err(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            return Err(AdminError::NoAnswer {
+                path: path.to_path_buf(),
+                waited,
+            })
+        }
         (Err(e), _) | (Ok(()), Err(e)) => return Err(answer_err(e)),
         (Ok(()), Ok(_)) => return Err(answer_err(io::ErrorKind::UnexpectedEof.into())),
     }
@@ -576,6 +602,26 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("scratch dir");
         dir
+    }
+
+    #[test]
+    fn a_gateway_that_does_not_answer_in_time_may_still_act() {
+        let dir = scratch("silent");
+        let path = dir.join("admin.sock");
+        // Takes the request and never answers.
+        let listener = UnixListener::bind(&path).expect("a socket");
+        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let e = query_within(&path, &api::Request::Status, Duration::from_millis(200))
+            .expect_err("no answer");
+        assert!(matches!(e, AdminError::NoAnswer { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("no answer in 0s; the request may still take effect")
+                && text.contains("before asking again"),
+            "{text}"
+        );
+        drop(held.join());
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
