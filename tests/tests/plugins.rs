@@ -142,6 +142,11 @@ fn plugins_that_are_not_failover_components_are_refused_at_load() {
     std::fs::write(&text, "this is not WebAssembly\n").expect("write");
     let cases = [
         (text, "not a WebAssembly"),
+        // Not a file: the gateway, which opens it, says so.
+        (
+            lab.lab().dir().to_path_buf(),
+            "the gateway cannot read plugin",
+        ),
         (plugin("default_route_selection").expect("plugin"), "world"),
         (plugin("fault_start_spin").expect("plugin"), "deadline"),
     ];
@@ -157,12 +162,41 @@ fn plugins_that_are_not_failover_components_are_refused_at_load() {
         );
         assert!(ping_ok(&lab.site_a, SITE_B_V4), "forwarding stopped");
     }
+    // A file the client sees and the gateway does not (the shipped unit
+    // gives it a /tmp of its own and no /home): the fix says where to put
+    // it. The CLI checks the file first, so the request is sent raw.
+    let err = raw_swap(&lab, "/nonexistent/prefer_zone.wasm");
+    assert!(
+        err.contains("the gateway cannot read plugin /nonexistent/prefer_zone.wasm")
+            && err.contains("put plugins under /etc/sitelink/plugins"),
+        "{err}"
+    );
     let list = plugins::list(&lab, Gw::Cgw).expect("plugin list");
     assert_eq!(
         slot_entry(&list, "failover").expect("failover slot")["plugin"],
         "built-in default",
         "a refused plugin must not be installed"
     );
+}
+
+/// The CGW's answer to a `plugin-swap` of `path` into the failover slot,
+/// sent as a client other than the CLI would.
+fn raw_swap(lab: &SiteLab, path: &str) -> String {
+    use std::io::BufRead;
+    let socket = lab.socket(Gw::Cgw).expect("admin socket");
+    let stream =
+        sitelink_lab::unix_socket::connect(&socket, Duration::from_secs(5)).expect("connect");
+    let mut io = sitelink_lab::unix_socket::Deadline::new(&stream, Duration::from_secs(30));
+    let request = serde_json::json!({
+        "version": 1, "cmd": "plugin-swap", "slot": "failover", "path": path
+    });
+    io.write_all(format!("{request}\n").as_bytes())
+        .expect("request sent");
+    let mut line = String::new();
+    std::io::BufReader::new(io)
+        .read_line(&mut line)
+        .expect("answer");
+    line
 }
 
 #[test]

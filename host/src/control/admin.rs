@@ -412,6 +412,27 @@ fn with_plugin(
     let params = params.unwrap_or_else(|| configured_params(&ctx.cfg.load(), slot));
     match ctx.engine.prepare(slot, path, params) {
         Ok(plugin) => to_control(ctx, command(Box::new(plugin))),
+        // The gateway, not the client, opens the file: where the client
+        // sees it and the gateway does not, say why that may be.
+        Err(crate::policy::PluginError::Unreadable { path, source })
+            if matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            error(format!(
+                "the gateway cannot read plugin {}: {source}\n  fix: the gateway opens the file \
+                 itself, so give a path it can read; under the shipped systemd unit \
+                 (PrivateTmp, ProtectHome) it sees neither /tmp nor /home: put plugins under \
+                 /etc/sitelink/plugins",
+                path.display()
+            ))
+        }
+        Err(crate::policy::PluginError::Unreadable { path, source }) => error(format!(
+            "the gateway cannot read plugin {}: {source}\n  fix: give the path of a .wasm \
+             component file",
+            path.display()
+        )),
         Err(e) => error(chain(&e)),
     }
 }
