@@ -31,6 +31,8 @@ mod tests_metrics;
 #[cfg(test)]
 mod tests_mtu;
 #[cfg(test)]
+mod tests_plugins;
+#[cfg(test)]
 mod tests_tunnel;
 
 use std::path::Path;

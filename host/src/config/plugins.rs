@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Source};
 use super::model::{ConnectionConfig, PluginConfig, PluginsConfig};
+use super::raw::RawConnection;
 use super::rules;
 use super::validate::resolve;
 
@@ -85,27 +86,55 @@ pub(crate) fn plugins(
 /// the thread waiting (`policy::deadline`): twice the deadline must stay
 /// under the shortest detection time, or one slow plugin call could make
 /// the far side declare tunnels down.
+/// `connections` are the validated `raw_connections`, in their order.
 pub(crate) fn deadline_fits_liveness(
     src: &Source,
     raw: Option<&RawPlugins>,
     plugins: &PluginsConfig,
     connections: &[ConnectionConfig],
+    raw_connections: &[Spanned<RawConnection>],
 ) -> Result<(), ConfigError> {
-    let Some((conn, detection)) = connections
+    let Some((i, conn, detection)) = connections
         .iter()
-        .map(|c| (c, c.liveness.interval * u32::from(c.liveness.multiplier)))
-        .min_by_key(|(_, d)| *d)
+        .enumerate()
+        .map(|(i, c)| (i, c, c.liveness.interval * u32::from(c.liveness.multiplier)))
+        .min_by_key(|(_, _, d)| *d)
     else {
         return Ok(());
     };
     if plugins.deadline * 2 < detection {
         return Ok(());
     }
-    let span = raw
-        .and_then(|r| r.deadline_ms.as_ref())
-        .map_or(0..0, |v| v.span());
+    let Some(deadline) = raw.and_then(|r| r.deadline_ms.as_ref()) else {
+        // The deadline is the default: the error is the liveness the
+        // operator wrote (its interval, its table, or the connection).
+        let raw_conn = raw_connections.get(i);
+        let liveness = raw_conn.and_then(|c| c.get_ref().liveness.as_ref());
+        let span = liveness
+            .and_then(|l| l.get_ref().interval_ms.as_ref().map(Spanned::span))
+            .or_else(|| liveness.map(Spanned::span))
+            .or_else(|| raw_conn.map(Spanned::span))
+            .unwrap_or(0..0);
+        return Err(src.err(
+            span,
+            format!(
+                "connection {:?}'s liveness detection time ({} ms: interval_ms x multiplier) \
+                 is not over twice the plugin deadline ({} ms, the default): a slow plugin call \
+                 would delay the probes past it",
+                conn.name,
+                detection.as_millis(),
+                plugins.deadline.as_millis()
+            ),
+            format!(
+                "lengthen its liveness to over {} ms (interval_ms x multiplier), or set \
+                 [plugins] deadline_ms below {}",
+                plugins.deadline.as_millis() * 2,
+                detection.as_millis() / 2
+            ),
+        ));
+    };
     Err(src.err(
-        span,
+        deadline.span(),
         format!(
             "plugin deadline_ms = {} is not under half the shortest liveness detection time \
              ({} ms, connection {:?}): a slow plugin call would delay the probes past it",
@@ -114,7 +143,7 @@ pub(crate) fn deadline_fits_liveness(
             conn.name
         ),
         format!(
-            "set [plugins] deadline_ms below {} or lengthen that connection's liveness",
+            "lengthen that connection's liveness, or set [plugins] deadline_ms below {}",
             detection.as_millis() / 2
         ),
     ))

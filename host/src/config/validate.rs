@@ -163,7 +163,13 @@ pub(crate) fn validate(
     let bgp = super::bgp::finish(&gw_bgp, super::bgp::router_id(&gw_bgp, &all_tunnels));
 
     let plugins = super::plugins::plugins(src, raw.plugins.as_ref(), base_dir)?;
-    super::plugins::deadline_fits_liveness(src, raw.plugins.as_ref(), &plugins, &connections)?;
+    super::plugins::deadline_fits_liveness(
+        src,
+        raw.plugins.as_ref(),
+        &plugins,
+        &connections,
+        conns.get_ref(),
+    )?;
     let metrics = super::metrics::metrics(src, raw.metrics.as_ref())?;
     let log = super::log::log(src, raw.log.as_ref(), base_dir)?;
     let dataplane = super::dataplane::dataplane(src, raw.dataplane.as_ref())?;
