@@ -783,4 +783,5 @@ mod probe_timing;
 mod publish;
 mod reload;
 mod scale;
+mod sessions;
 mod view;

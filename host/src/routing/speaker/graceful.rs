@@ -17,7 +17,9 @@
 //! RFC 4724 section 4.2 has the old connection taken as closed. We do it
 //! when the new connection is accepted, before its OPEN (the FSM holds one
 //! connection), and only for a passive session whose peer offered graceful
-//! restart; the listener accepts only the peer's inside address.
+//! restart; the listener accepts only the peer's inside address
+//! (`Speaker::reconnected`, in `events`, which does the same for a passive
+//! session's peer that connects again before it is established).
 //!
 //! Liveness beats this: a tunnel whose probe fails takes its routes out of
 //! the FIB whatever the session does, and its stale routes are swept;
@@ -52,8 +54,6 @@ use crate::bgp::fsm::State;
 use crate::bgp::fsm::{DownReason, Negotiated};
 use crate::bgp::message::Family;
 use crate::bgp::rib::{Prefixes, Walk};
-use crate::bgp::transport::{ConnId, PeerId, TransportAction};
-use crate::policy::FilterSlot;
 use crate::topology::TunnelId;
 
 /// A peer's restart in progress: its stale routes and when they go.
@@ -167,42 +167,6 @@ impl Speaker {
         self.peers
             .iter()
             .any(|p| p.tunnel == tunnel && p.restart.is_some())
-    }
-
-    /// The peer of an established session connected again (see the module
-    /// documentation): the old connection is closed as if the peer had
-    /// closed it (its routes kept as stale), and the new one is taken.
-    pub(super) fn gr_reconnected(
-        &mut self,
-        peer: PeerId,
-        conn: ConnId,
-        now: Instant,
-        filter: &mut FilterSlot,
-    ) -> bool {
-        let id = peer.index();
-        let Some(p) = self.peers.get_mut(id) else {
-            return false;
-        };
-        info!(tunnel = %p.tunnel_name, connection = %p.connection_name,
-            "BGP peer connected again while its session was established: it restarted, \
-             the old connection is closed");
-        p.tcp = None;
-        self.actions.push(TransportAction::Close { peer });
-        let outputs = p.session.tcp_failed(now);
-        let mut changed = self.drive(id, outputs, now, filter);
-        let Some(p) = self.peers.get_mut(id) else {
-            return changed;
-        };
-        // Passive: waiting again (Active) at once, not after the idle hold.
-        let outputs = p.session.start(now);
-        changed |= self.drive(id, outputs, now, filter);
-        let Some(p) = self.peers.get_mut(id) else {
-            return changed;
-        };
-        p.tcp = Some(conn);
-        self.actions.push(TransportAction::Adopt { peer, conn });
-        let outputs = p.session.tcp_connected(now);
-        changed | self.drive(id, outputs, now, filter)
     }
 
     /// Whether peer `id`, away in a graceful restart, failed a try to come
