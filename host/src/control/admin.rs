@@ -169,6 +169,8 @@ struct Context {
     /// Held through a reload, so that two at once do not both start from
     /// the same running config.
     reloading: Mutex<()>,
+    /// The requests waiting for the control loop.
+    control_waits: client::ControlWaits,
 }
 
 /// Serves the socket for the life of the process: one thread accepts and
@@ -195,6 +197,7 @@ pub fn serve(
         control,
         turns,
         reloading: Mutex::new(()),
+        control_waits: client::ControlWaits::default(),
     });
     let euid = crate::keys::euid();
     let clients = client::Clients::default();
@@ -530,6 +533,14 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 
 /// Hands a command to the control loop and waits for its answer.
 fn to_control(ctx: &Context, command: AdminCommand) -> api::Response {
+    // Places stay for `status` however many requests the loop keeps.
+    let Some(_waiting) = ctx.control_waits.take() else {
+        return error(format!(
+            "the gateway is answering {} {ALL_PLACES_TAKEN} that wait for its control loop\n  \
+             fix: ask again in a moment (`sitelink status` answers meanwhile)",
+            client::MAX_CONTROL_WAITS
+        ));
+    };
     let (reply, answer) = mpsc::channel();
     match ctx.control.send_timeout(
         ControlEvent::Admin(AdminRequest { command, reply }),

@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,37 @@ impl Clients {
         Some(Slot {
             busy: self.busy.clone(),
         })
+    }
+}
+
+/// Of the [`MAX_CLIENTS`] places, how many may wait for the control loop
+/// at once (each up to a minute while it is busy): the rest stay for the
+/// requests answered off it, `status` above all, which must answer then.
+pub const MAX_CONTROL_WAITS: usize = MAX_CLIENTS - 2;
+
+/// The requests waiting for the control loop now. A [`ControlWait`] is one
+/// of them.
+#[derive(Default)]
+pub struct ControlWaits(Arc<AtomicUsize>);
+
+/// One request's wait for the control loop; given back on drop.
+pub struct ControlWait(Arc<AtomicUsize>);
+
+impl ControlWaits {
+    /// A wait for one more request, unless [`MAX_CONTROL_WAITS`] wait.
+    pub fn take(&self) -> Option<ControlWait> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CONTROL_WAITS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ControlWait(self.0.clone()))
+    }
+}
+
+impl Drop for ControlWait {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -209,6 +241,18 @@ mod tests {
     fn the_kernel_names_the_peer() {
         let (a, _b) = UnixStream::pair().expect("a socket pair");
         assert_eq!(peer_uid(&a).expect("SO_PEERCRED"), crate::keys::euid());
+    }
+
+    #[test]
+    fn places_stay_free_of_control_waits_and_waits_come_back() {
+        let waits = ControlWaits::default();
+        let mut held: Vec<ControlWait> = (0..MAX_CONTROL_WAITS)
+            .map(|_| waits.take().expect("a wait"))
+            .collect();
+        assert!(MAX_CONTROL_WAITS < MAX_CLIENTS, "a place stays for status");
+        assert!(waits.take().is_none(), "no more than MAX_CONTROL_WAITS");
+        held.pop();
+        assert!(waits.take().is_some(), "a wait given back is taken again");
     }
 
     #[test]
