@@ -113,6 +113,7 @@ impl Clients {
 /// at once (each up to a minute while it is busy): the rest stay for the
 /// requests answered off it, `status` above all, which must answer then.
 pub const MAX_CONTROL_WAITS: usize = MAX_CLIENTS - 2;
+const _: () = assert!(MAX_CONTROL_WAITS > 0 && MAX_CONTROL_WAITS < MAX_CLIENTS);
 
 /// The requests waiting for the control loop now. A [`ControlWait`] is one
 /// of them.
@@ -249,7 +250,6 @@ mod tests {
         let mut held: Vec<ControlWait> = (0..MAX_CONTROL_WAITS)
             .map(|_| waits.take().expect("a wait"))
             .collect();
-        assert!(MAX_CONTROL_WAITS < MAX_CLIENTS, "a place stays for status");
         assert!(waits.take().is_none(), "no more than MAX_CONTROL_WAITS");
         held.pop();
         assert!(waits.take().is_some(), "a wait given back is taken again");
