@@ -49,9 +49,10 @@
 //! | `sitelink_gateway_info{gateway,role,version}` | gauge | Always 1. |
 //!
 //! The HTTP side is a `std` `TcpListener` served by one thread: one request
-//! per connection, at most [`MAX_REQUEST`] bytes, read and write timeouts of
-//! [`CLIENT_TIMEOUT`] (a slow client delays the next scrape by that much at
-//! most), `GET` and `HEAD` on `/metrics`, 404 elsewhere, 405 for other
+//! per connection, at most [`MAX_REQUEST`] bytes, the request read within
+//! [`CLIENT_TIMEOUT`] of the accept and the answer written within as much
+//! again, however a client trickles (a slow client delays the next scrape
+//! by twice that at most), `GET` and `HEAD` on `/metrics`, 404 elsewhere, 405 for other
 //! methods. The address is bound at start-up ([`bind`]), before the TUN
 //! device is created, so a taken port stops the start with the fix.
 

@@ -363,6 +363,31 @@ fn http_get_metrics_and_refusals() {
     let after = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
     assert!(after.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(t.elapsed() < CLIENT_TIMEOUT + Duration::from_secs(2));
+    // Nor does one that trickles its request a byte at a time, each well
+    // within the timeout: its time is the whole exchange's.
+    let trickler = TcpStream::connect(addr).unwrap();
+    let t = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for b in b"GET /metrics HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .cycle()
+            .take(200)
+        {
+            if (&trickler).write_all(&[*b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let after = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(after.starts_with("HTTP/1.1 200 OK\r\n"), "{after}");
+    assert!(
+        t.elapsed() < CLIENT_TIMEOUT + Duration::from_secs(2),
+        "the next client waited {:?} behind a trickling one",
+        t.elapsed()
+    );
+    drop(trickle.join());
 }
 
 #[test]
