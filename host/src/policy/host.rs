@@ -33,6 +33,33 @@ const LOG_BUDGET_PER_CALL: usize = 16 * 1024;
 const MAX_RESOURCES: usize = 10_000;
 /// The longest log line kept from a plugin; the rest of it is cut.
 const MAX_LINE: usize = 1024;
+/// What each plugin log line costs its budget besides its text (the line's
+/// fields and the plugin's label), so that many short lines cannot log
+/// far more than the budget.
+const LINE_COST: usize = 128;
+/// The longest plugin name or version shown in the gateway's log and
+/// answers; the rest is cut.
+pub(crate) const MAX_NAME: usize = 64;
+
+/// `text` as the gateway may log it: at most `max_bytes` bytes of it (cut
+/// at a character), its control characters (newlines among them, which
+/// would forge log lines) escaped as `\n`, `\u{1b}` and the like.
+pub(crate) fn printable(text: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_bytes));
+    for c in text.chars() {
+        let before = out.len();
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        if out.len() > max_bytes {
+            out.truncate(before);
+            break;
+        }
+    }
+    out
+}
 
 /// The state of one plugin instance's store.
 pub(crate) struct HostState {
@@ -271,6 +298,20 @@ mod cap_tests {
     use super::*;
 
     #[test]
+    fn plugin_text_is_logged_on_one_line_within_its_bytes() {
+        assert_eq!(printable("ok: 10.0.0.0/8", 64), "ok: 10.0.0.0/8");
+        // A newline or an escape sequence cannot start a line of its own.
+        assert_eq!(
+            printable("done\n2026-12-07 INFO forged\u{1b}[2J", 64),
+            "done\\n2026-12-07 INFO forged\\u{1b}[2J"
+        );
+        // Cut at a character within the bytes given, escapes included.
+        assert_eq!(printable("ééé", 5), "éé");
+        assert_eq!(printable("ab\ncd", 3), "ab");
+        assert!(printable(&"x".repeat(10_000), MAX_NAME).len() <= MAX_NAME);
+    }
+
+    #[test]
     fn memories_and_tables_share_one_cap() {
         let mut cap = MemoryCap::new(16 << 20);
         assert_eq!(cap.memory_growing(0, 8 << 20, None).ok(), Some(true));
@@ -352,7 +393,8 @@ impl SinkState {
             if !self.stderr_tail.is_empty() {
                 self.stderr_tail.push(' ');
             }
-            self.stderr_tail.extend(line.chars().take(240));
+            let room = 240 - self.stderr_tail.len().min(240);
+            self.stderr_tail.push_str(&printable(line, room));
         }
         if self.budget == 0 {
             if !self.told_dropped {
@@ -362,9 +404,8 @@ impl SinkState {
             }
             return;
         }
-        let keep = line.len().min(MAX_LINE).min(self.budget);
-        self.budget -= keep;
-        let msg: String = line.chars().take(keep).collect();
+        let msg = printable(line, MAX_LINE.min(self.budget));
+        self.budget = self.budget.saturating_sub(msg.len() + LINE_COST);
         let (plugin, slot) = (&*self.label, self.slot);
         match level {
             Some(log::Level::Error) => {

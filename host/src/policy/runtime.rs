@@ -244,7 +244,12 @@ impl PolicyEngine {
             path: path.to_path_buf(),
             fault,
         };
+        // Its own words, shown in the log and in answers: one short line.
         let (name, version) = plugin.about().map_err(startup)?;
+        let (name, version) = (
+            super::host::printable(&name, super::host::MAX_NAME),
+            super::host::printable(&version, super::host::MAX_NAME),
+        );
         plugin.info.installs_lone_candidate = plugin.lone_candidate().map_err(startup)?;
         plugin.info.load.instantiate = started.elapsed();
         plugin.label = Arc::from(format!("{name} ({file})").as_str());
