@@ -437,14 +437,20 @@ impl Plugin {
         &mut self,
         f: impl FnOnce(&mut Store<HostState>, &Bindings) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
-        if self.live.is_none() {
+        // An instance made for this call (the first, or after a fault) is
+        // made under the call's deadline: start-up and call share it, so a
+        // call never holds the control loop past the deadline's bound.
+        let fresh = self.live.is_none();
+        if fresh {
             self.live = Some(self.instantiate()?);
         }
         let Some(live) = self.live.as_mut() else {
             return Err(Fault::invalid("no instance"));
         };
         live.store.set_epoch_deadline(self.shared.ticks());
-        live.store.data_mut().begin_call();
+        if !fresh {
+            live.store.data_mut().begin_call();
+        }
         let result = {
             let _busy = self.shared.ticker.busy();
             f(&mut live.store, &live.bindings)
