@@ -473,6 +473,10 @@ impl Plugin {
         );
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|s| &mut s.cap);
+        // What an answer may make the host copy out of the plugin (lists
+        // whose entries all point at one region of its memory, say): no
+        // more than its own memory cap (wasmtime's default is 128 MiB).
+        store.set_hostcall_fuel(limit);
         let deadline = self.shared.deadline;
         store.epoch_deadline_callback(move |ctx| {
             let (cpu, wall) = ctx.data().call_usage();
