@@ -24,6 +24,8 @@ use super::message::{
 
 mod types;
 
+use types::counted_as;
+
 pub use types::{
     DownReason, Negotiated, Output, SessionConfig, SessionStats, State, DEFAULT_CONNECT_RETRY,
     DEFAULT_HOLD_TIME, DEFAULT_IDLE_HOLD, OPEN_HOLD_TIME,
@@ -405,10 +407,11 @@ impl Session {
             // Events 24/25 in any of the three states: Idle, no reply.
             (_, Message::Notification(n)) => {
                 self.stats.notifications_received += 1;
+                let (code, subcode) = counted_as(n.code, n.subcode);
                 *self
                     .stats
                     .notifications
-                    .entry((false, n.code, n.subcode))
+                    .entry((false, code, subcode))
                     .or_default() += 1;
                 let restart = Some(self.cfg.idle_hold);
                 self.reset(

@@ -478,6 +478,16 @@ fn notification_received_goes_down_and_restarts() {
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.stats().notifications_received, 1);
     assert_eq!(s.stats().notifications.get(&(false, 6, 2)), Some(&1));
+    // Codes and subcodes no RFC defines are counted as one, "other" (0/0):
+    // a peer cannot grow the counters or the metrics' series.
+    for (code, subcode) in [(200, 1), (6, 99), (0, 0)] {
+        let mut s = established(t0);
+        s.received(&notification(code, subcode, &[]), t1);
+        assert_eq!(
+            s.stats().notifications.keys().collect::<Vec<_>>(),
+            [&(false, 0, 0)]
+        );
+    }
     assert_eq!(
         s.stats().last_error.as_deref(),
         Some("received NOTIFICATION: cease: administrative shutdown (6/2)")

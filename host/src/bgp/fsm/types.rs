@@ -185,6 +185,18 @@ impl fmt::Display for DownReason {
     }
 }
 
+/// The (code, subcode) a received NOTIFICATION is counted under: its own
+/// for the error codes defined (1 to 7) and subcodes up to 15, else (0, 0),
+/// "other", so that a peer cannot grow the counters, and the metrics'
+/// series, without bound.
+pub(crate) fn counted_as(code: u8, subcode: u8) -> (u8, u8) {
+    if (1..=7).contains(&code) && subcode <= 15 {
+        (code, subcode)
+    } else {
+        (0, 0)
+    }
+}
+
 /// Counters for the admin interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionStats {

@@ -34,7 +34,7 @@
 //! | `sitelink_bgp_stale_routes` | gauge | Routes of a restarting peer kept as stale (graceful restart, RFC 4724); 0 when none. |
 //! | `sitelink_bgp_updates_received_total`, `_sent_total` | counter | UPDATE messages. |
 //! | `sitelink_bgp_messages_received_total`, `_sent_total` | counter | BGP messages of every type. |
-//! | `sitelink_bgp_notifications_total{connection,tunnel,direction,code,subcode}` | counter | NOTIFICATIONs sent and received, by error code and subcode. |
+//! | `sitelink_bgp_notifications_total{connection,tunnel,direction,code,subcode}` | counter | NOTIFICATIONs sent and received, by error code and subcode (a received code or subcode no RFC defines counts as 0/0). |
 //! | `sitelink_bgp_established_transitions_total` | counter | Times the session became established. |
 //! | `sitelink_plugin_calls_total{slot,plugin}`, `_faults_total` | counter | Calls into the slot's plugin, and those that faulted. |
 //! | `sitelink_plugin_quarantined` | gauge | 1 when the plugin is no longer called (the built-in default answers). |
@@ -563,7 +563,7 @@ fn bgp(reg: &mut Registry, r: &Reading) {
     reg.register(
         "bgp_notifications",
         "BGP NOTIFICATION messages, by direction (sent, received), error code and subcode \
-         (RFC 4271 section 4.5; 6 is Cease)",
+         (RFC 4271 section 4.5; 6 is Cease; 0/0: a received code or subcode no RFC defines)",
         counters(peers.iter().flat_map(|(l, p)| {
             p.notifications.iter().map(move |n| {
                 (
