@@ -7,7 +7,8 @@
 //! (not after the 30 s hold time) and loses under a second of traffic; with
 //! route propagation off, learned routes stay out of the table; sessions
 //! run over the IPv6 inside addresses as well, IPv4 routes then carrying
-//! IPv6 next hops (RFC 8950). Max-prefix
+//! IPv6 next hops (RFC 8950); a gateway stopped under traffic tells its
+//! peer with a Cease on each session. Max-prefix
 //! limits and BGP filter swaps are in `dynamic_policy.rs`.
 //!
 //! Run with `cargo build -p sitelink && cargo test -p sitelink-lab --test
@@ -15,7 +16,8 @@
 
 use sitelink_lab::cleanup::Watchdog;
 use sitelink_lab::gateway::{counter_delta, shares};
-use sitelink_lab::measure::{ping, snmp_counter, Flows};
+use sitelink_lab::measure::{self, ping, snmp_counter, Flows};
+use sitelink_lab::process;
 use sitelink_lab::topology::{
     CGW_ASN, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6, SITE_B_V4,
     SITE_B_V6, TUNNEL_1, TUNNEL_2, VGW_ASN,
@@ -83,7 +85,7 @@ fn wait_learned(lab: &SiteLab, test: &str) {
 fn sessions_establish_and_routes_appear_on_both_sides() {
     let _wd = Watchdog::arm("dynamic sessions_establish", Duration::from_secs(120));
     let test = "establish";
-    let lab = dynamic_lab(test, SiteOptions::default());
+    let mut lab = dynamic_lab(test, SiteOptions::default());
     wait_learned(&lab, test);
     for (gw, asn, remote, learned) in [
         (Gw::Vgw, VGW_ASN, CGW_ASN, [SITE_A_NET_V4, SITE_A_NET_V6]),
@@ -148,6 +150,39 @@ fn sessions_establish_and_routes_appear_on_both_sides() {
         p.received > 0,
         "{test}: the CGW cannot ping fd00:0:0:10::1: {p:?}"
     );
+
+    // The VGW stops (SIGTERM) while traffic flows: each session's Cease
+    // reaches the CGW through the tunnels before the data path stops, so
+    // the CGW takes the routes out at once, knowing why.
+    let pid = lab.gateway(Gw::Vgw).pid();
+    std::thread::scope(|s| {
+        s.spawn(|| measure::ping_train(&lab.site_a, SITE_B_V4, Duration::from_millis(5), 400));
+        std::thread::sleep(Duration::from_millis(500));
+        process::run_ok(
+            std::process::Command::new("kill").args(["-TERM", &pid.to_string()]),
+            Duration::from_secs(5),
+        )
+        .expect("kill -TERM");
+        lab.wait_until(
+            "the CGW told of the VGW's stop on both sessions",
+            Duration::from_secs(5),
+            || {
+                lab.bgp(Gw::Cgw).is_ok_and(|b| {
+                    BOTH.iter().all(|t| {
+                        b.last_error(t).is_some_and(|e| {
+                            e.contains("received NOTIFICATION: cease: administrative shutdown")
+                        })
+                    })
+                })
+            },
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{test}: {e}: {}",
+                lab.bgp(Gw::Cgw).map(|b| b.summary()).unwrap_or_default()
+            )
+        });
+    });
 }
 
 #[test]

@@ -40,6 +40,11 @@ use control::{Control, ControlEvent, Queues};
 use transport::{Report, Transport};
 use turns::TurnStats;
 
+/// How long the data path runs on after the control loop said goodbye
+/// (each BGP session's Cease and TCP close), to carry it through the
+/// tunnels before it stops.
+const GOODBYE_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -275,7 +280,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         }
     });
     let workers = cfg.dataplane.workers();
-    let mut threads = io::spawn(
+    let threads = io::spawn(
         dataplane.clone(),
         device.clone(),
         extra_queues,
@@ -283,14 +288,17 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         shutdown.clone(),
         workers,
     )?;
-    {
-        let shutdown = shutdown.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("control".into())
-                .spawn(move || control.run(&shutdown))?,
-        );
-    }
+    // The control loop stops first, on a flag of its own: its goodbyes
+    // (each BGP session's Cease, its TCP close) travel through the TUN
+    // device and the tunnels, so the data path and the transport run on
+    // until they are out.
+    let control_stop = Arc::new(AtomicBool::new(false));
+    let control_thread = {
+        let stop = control_stop.clone();
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || control.run(&stop))?
+    };
     // The running config, read by the admin and metrics threads, replaced
     // by a reload.
     let running = Arc::new(arc_swap::ArcSwap::new(cfg.clone()));
@@ -335,6 +343,12 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         break;
     }
     notifier.stopping();
+    control_stop.store(true, Ordering::Relaxed);
+    if control_thread.join().is_err() {
+        warn!("the control thread panicked");
+    }
+    // The goodbyes are in the kernel now: the data path carries them out.
+    std::thread::sleep(GOODBYE_TIME);
     shutdown.store(true, Ordering::Relaxed);
     for thread in threads {
         if thread.join().is_err() {
