@@ -757,6 +757,9 @@ fn run(path: &Path) -> ExitCode {
     }
     match driver::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
+        // Not the config's fault: exit 1, so that a service manager tells
+        // it from bad input and starts the gateway again.
+        Err(e @ driver::StartError::DataPathEnded(_)) => fail(1, chain(&e)),
         // Every start-up failure is something the operator fixes in the
         // config or the machine: bad input.
         Err(e) => fail(EXIT_BAD_INPUT, chain(&e)),

@@ -221,6 +221,41 @@ fn no_permission_for_tun_is_a_clear_error() {
     );
 }
 
+/// Another program deletes the gateway's TUN device: its reader ends, and
+/// the gateway stops and exits 1 naming the thread, so that a service
+/// manager starts it again, rather than running on without forwarding.
+#[test]
+fn a_deleted_tun_device_stops_the_gateway_with_exit_1() {
+    let scene = Scene::new("tdel");
+    let key = scene.key("gw.key", 0o600);
+    let config = scene.config("gw", &key, "127.0.0.1:51820", "sltdel0");
+    let socket = scene.path("gw.sock");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &scene.netns, BIN, "run", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gateway did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let del = sh(&scene.netns, &["ip", "link", "del", "sltdel0"]);
+    assert!(del.status.success(), "{}", stderr(&del));
+    let out = wait_bounded(child, std::time::Duration::from_secs(10));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the data path's tun-rx thread ended, so the gateway stopped"),
+        "{err}"
+    );
+}
+
 #[test]
 fn status_without_a_running_gateway_says_so() {
     let scene = Scene::new("sta");

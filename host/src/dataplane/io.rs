@@ -149,6 +149,29 @@ const OUT_JOBS_PER_LANE: usize = 4;
 const OUT_SEGMENTS: usize = 2 * BATCH;
 const IN_JOBS_PER_LANE: usize = 8;
 
+/// Told the name of a reader thread that ended while the gateway was not
+/// stopping (its device gone, a panic): forwarding in that direction has
+/// stopped, and the driver stops the gateway for it.
+pub type OnEnded = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Held by each reader thread; dropped (the reader returned or unwound)
+/// while the gateway is not stopping, it tells [`OnEnded`]. Without it the
+/// process ran on, its control loop keeping systemd's watchdog happy, with
+/// nothing forwarded.
+struct Lifeline {
+    name: String,
+    shutdown: Arc<AtomicBool>,
+    on_ended: OnEnded,
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        if !self.shutdown.load(Ordering::Relaxed) {
+            (self.on_ended)(&self.name);
+        }
+    }
+}
+
 /// Starts the worker pool (`workers` threads; 0: every reader does its own
 /// crypto), a reader for the TUN device's queue and for each of
 /// `extra_queues`, and one reader per endpoint socket. Decrypted packets
@@ -160,6 +183,7 @@ pub fn spawn(
     probes: Arc<ProbeHandler>,
     shutdown: Arc<AtomicBool>,
     workers: usize,
+    on_ended: OnEnded,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     tun.set_nonblocking(true)?;
     let mut queues = vec![tun.clone()];
@@ -193,7 +217,13 @@ pub fn spawn(
         } else {
             format!("tun-rx-{n}")
         };
+        let lifeline = Lifeline {
+            name: name.clone(),
+            shutdown: shutdown.clone(),
+            on_ended: on_ended.clone(),
+        };
         threads.push(std::thread::Builder::new().name(name).spawn(move || {
+            let _lifeline = lifeline;
             tun_reader(
                 &dp,
                 &lane,
@@ -225,7 +255,13 @@ pub fn spawn(
             } else {
                 format!("udp-rx-{index}-{socket}")
             };
+            let lifeline = Lifeline {
+                name: name.clone(),
+                shutdown: shutdown.clone(),
+                on_ended: on_ended.clone(),
+            };
             threads.push(std::thread::Builder::new().name(name).spawn(move || {
+                let _lifeline = lifeline;
                 let reader = EndpointReader {
                     dp: &dp,
                     index,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::GatewayConfig;
 use crate::control::admin::{self, AdminError};
@@ -66,6 +66,8 @@ pub enum StartError {
     },
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
+    #[error("the data path's {0} thread ended, so the gateway stopped (the TUN device or an endpoint's socket failed: the log before this says how)\n  fix: see why (another program deleting the TUN device, say); a service manager starts the gateway again")]
+    DataPathEnded(String),
     #[error("cannot start a thread or signal handler")]
     Io(#[from] std::io::Error),
 }
@@ -280,6 +282,22 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         }
     });
     let workers = cfg.dataplane.workers();
+    // A reader that ends before the stop (its device deleted by another
+    // program, say) stops the gateway, which then exits non-zero: systemd
+    // starts it again.
+    let ended: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let on_ended: io::OnEnded = {
+        let ended = ended.clone();
+        Arc::new(move |name: &str| {
+            error!(
+                thread = name,
+                "a data path reader ended: stopping the gateway"
+            );
+            if ended.set(name.to_string()).is_ok() {
+                let _ = signal_hook::low_level::raise(SIGTERM);
+            }
+        })
+    };
     let threads = io::spawn(
         dataplane.clone(),
         device.clone(),
@@ -287,6 +305,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         probe,
         shutdown.clone(),
         workers,
+        on_ended,
     )?;
     // The control loop stops first, on a flag of its own: its goodbyes
     // (each BGP session's Cease, its TCP close) travel through the TUN
@@ -365,5 +384,8 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         );
     }
     drop(admin_socket);
-    Ok(())
+    match ended.get() {
+        Some(thread) => Err(StartError::DataPathEnded(thread.clone())),
+        None => Ok(()),
+    }
 }
