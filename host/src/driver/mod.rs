@@ -247,6 +247,8 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     );
     let turns = Arc::new(TurnStats::default());
     let tunnel_log = tunnel_log::TunnelLogWriter::open(cfg.log.tunnel_log.as_ref())?;
+    // SIGHUP opens the tunnel log's file again (logrotate's postrotate).
+    let tunnel_log_reopen = tunnel_log.reopener();
     // systemd (Type=notify): READY, STATUS and WATCHDOG from the control
     // loop, STOPPING below; nothing without $NOTIFY_SOCKET.
     let notifier = Arc::new(notify::Notifier::from_env());
@@ -355,6 +357,7 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
     let reloader = sighup::Reloader::start(cfg.admin_socket.clone())?;
     for signal in signals.forever() {
         if signal == SIGHUP {
+            tunnel_log_reopen.reopen();
             reloader.signal();
             continue;
         }

@@ -4,7 +4,9 @@
 //! them, to stdout or appended to a file. A thread of its own writes them:
 //! the control thread hands each line over without waiting (a full queue
 //! drops the line, logged at debug level), so a slow disk or reader never delays the
-//! liveness probes.
+//! liveness probes. SIGHUP opens the file again (after logrotate moved it
+//! away); a failed write is logged once until writes succeed again; the
+//! stop writes out what is queued.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -37,24 +39,50 @@ struct Line<'a> {
     event: &'a TunnelEvent,
 }
 
-/// The handle the control thread writes through.
-pub struct TunnelLogWriter {
-    tx: Option<SyncSender<String>>,
+/// What the writer thread is handed.
+enum Msg {
+    Line(String),
+    /// Open the file again (after logrotate moved it away).
+    Reopen,
+    /// Write what is queued and end (the gateway is stopping).
+    Stop,
 }
 
-impl TunnelLogWriter {
-    /// No tunnel log.
-    pub fn none() -> TunnelLogWriter {
-        TunnelLogWriter { tx: None }
-    }
+/// The handle the control thread writes through. Dropping it writes out
+/// what is queued and ends the writer thread (the gateway's last lines,
+/// its sessions going down, are in the log).
+pub struct TunnelLogWriter {
+    tx: Option<SyncSender<Msg>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
 
-    /// Opens the log `to` (a file is created if missing and appended to)
-    /// and starts its writer thread.
-    pub fn open(to: Option<&TunnelLog>) -> Result<TunnelLogWriter, OpenError> {
-        let mut out: Box<dyn Write + Send> = match to {
-            None => return Ok(TunnelLogWriter::none()),
-            Some(TunnelLog::Stdout) => Box::new(io::stdout()),
-            Some(TunnelLog::File(path)) => Box::new(
+/// Asks the writer to open its file again (SIGHUP: after logrotate moved
+/// it); never waits.
+#[derive(Clone)]
+pub struct Reopener(Option<SyncSender<Msg>>);
+
+impl Reopener {
+    pub fn reopen(&self) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.try_send(Msg::Reopen);
+        }
+    }
+}
+
+/// Where the lines go, and how to open it again.
+struct Out {
+    to: TunnelLog,
+    file: Box<dyn Write + Send>,
+    /// The last write failed (a full disk): the next line starts on a line
+    /// of its own, and a warning was logged.
+    failing: bool,
+}
+
+impl Out {
+    fn open(to: &TunnelLog) -> Result<Out, OpenError> {
+        let file: Box<dyn Write + Send> = match to {
+            TunnelLog::Stdout => Box::new(io::stdout()),
+            TunnelLog::File(path) => Box::new(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -65,14 +93,76 @@ impl TunnelLogWriter {
                     })?,
             ),
         };
-        let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
-        std::thread::Builder::new()
+        Ok(Out {
+            to: to.clone(),
+            file,
+            failing: false,
+        })
+    }
+
+    fn write(&mut self, line: &str) {
+        // A line cut short by a failed write gets its own end, so that the
+        // next one is a JSON object of its own.
+        let text = if self.failing {
+            format!("\n{line}")
+        } else {
+            line.to_string()
+        };
+        match self
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+        {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                tracing::info!("tunnel log: writing again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                tracing::warn!(error = %e, "tunnel log: a line could not be written (lines are dropped until writes succeed again)");
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn reopen(&mut self) {
+        if let TunnelLog::File(_) = self.to {
+            match Out::open(&self.to) {
+                Ok(out) => *self = out,
+                Err(e) => {
+                    tracing::warn!(error = %crate::control::admin::chain(&e), "tunnel log: cannot open it again; writing on to the old file")
+                }
+            }
+        }
+    }
+}
+
+impl TunnelLogWriter {
+    /// No tunnel log.
+    pub fn none() -> TunnelLogWriter {
+        TunnelLogWriter {
+            tx: None,
+            thread: None,
+        }
+    }
+
+    /// Opens the log `to` (a file is created if missing and appended to)
+    /// and starts its writer thread.
+    pub fn open(to: Option<&TunnelLog>) -> Result<TunnelLogWriter, OpenError> {
+        let Some(to) = to else {
+            return Ok(TunnelLogWriter::none());
+        };
+        let mut out = Out::open(to)?;
+        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+        let thread = std::thread::Builder::new()
             .name("tunnel-log".into())
             .spawn(move || {
-                for line in rx {
-                    if out.write_all(line.as_bytes()).is_err() || out.flush().is_err() {
-                        // Nothing better to do than keep going: the next
-                        // line may get through (a disk that was full).
+                for msg in rx {
+                    match msg {
+                        Msg::Line(line) => out.write(&line),
+                        Msg::Reopen => out.reopen(),
+                        Msg::Stop => break,
                     }
                 }
             })
@@ -80,7 +170,15 @@ impl TunnelLogWriter {
                 path: PathBuf::from("<tunnel-log thread>"),
                 source,
             })?;
-        Ok(TunnelLogWriter { tx: Some(tx) })
+        Ok(TunnelLogWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle that asks the writer to open its file again.
+    pub fn reopener(&self) -> Reopener {
+        Reopener(self.tx.clone())
     }
 
     /// Hands `event` to the writer, stamped with the time; never waits.
@@ -96,8 +194,21 @@ impl TunnelLogWriter {
             return;
         };
         text.push('\n');
-        if let Err(TrySendError::Full(_)) = tx.try_send(text) {
+        if let Err(TrySendError::Full(_)) = tx.try_send(Msg::Line(text)) {
             tracing::debug!("tunnel log writer behind: a line dropped");
+        }
+    }
+}
+
+impl Drop for TunnelLogWriter {
+    fn drop(&mut self) {
+        // After the queued lines (at most QUEUE of them): the writer ends
+        // even while a Reopener still holds a sender.
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -177,6 +288,41 @@ mod tests {
         assert_eq!(line["event"], "liveness");
         assert_eq!(line["state"], "down");
         assert_eq!(line["outside"], "198.51.100.1:51820");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_rotated_log_is_opened_again_and_the_stop_writes_out_the_queue() {
+        let dir = std::env::temp_dir().join(format!("sitelink-tunnel-rot-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("tunnels.log");
+        let _ = std::fs::remove_file(&path);
+        let log = TunnelLogWriter::open(Some(&TunnelLog::File(path.clone()))).unwrap();
+        let event = |state: &str| TunnelEvent {
+            connection: "office".into(),
+            tunnel: "169.254.10.0/30".parse().unwrap(),
+            outside: "198.51.100.1:51820".parse().unwrap(),
+            event: TunnelEventKind::Liveness,
+            state: state.into(),
+            detail: String::new(),
+        };
+        log.write(&event("down"));
+        // logrotate moves the file away, then SIGHUP.
+        let rotated = dir.join("tunnels.log.1");
+        for _ in 0..100 {
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::rename(&path, &rotated).unwrap();
+        log.reopener().reopen();
+        log.write(&event("up"));
+        drop(log);
+        let old = std::fs::read_to_string(&rotated).unwrap_or_default();
+        let new = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(old.contains("\"down\"") && !old.contains("\"up\""), "{old}");
+        assert!(new.contains("\"up\""), "the line after the reopen: {new:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
