@@ -18,7 +18,8 @@ pub enum Verdict {
     Reject,
     Accept,
     /// Accept with these attributes instead (the prefix stays): build them
-    /// with [`Route::changed`]. At most 255 ASNs in the AS path, 255
+    /// with [`Route::changed`]. The next hop is the gateway's (its tunnel):
+    /// a `next_hop` changed here is ignored. At most 255 ASNs in the AS path, 255
     /// communities and 64 large communities (so the route fits one BGP
     /// UPDATE); the host rejects a route modified past them. Routes arrive
     /// within them.
