@@ -422,12 +422,12 @@ impl Gateway {
     fn work(&mut self, now: Instant, budget: Option<Budget>) {
         let clock = std::time::Instant::now();
         let mut left = budget.map_or(usize::MAX, |b| b.routes);
-        let spent = |left: usize| {
-            left == 0
-                || budget
-                    .and_then(|b| b.time)
-                    .is_some_and(|t| clock.elapsed() >= t)
+        let out_of_time = || {
+            budget
+                .and_then(|b| b.time)
+                .is_some_and(|t| clock.elapsed() >= t)
         };
+        let spent = |left: usize| left == 0 || out_of_time();
         let mut changes = std::mem::take(&mut self.changes);
         changes.clear();
         let mut total = 0;
@@ -435,7 +435,9 @@ impl Gateway {
             let mut did = 0;
             if self.speaker.filter_backlog() > 0 {
                 let max = left.min(crate::routing::speaker::FILTER_CHUNK);
-                did += self.speaker.filter_queued(max, now, &mut self.slots.filter);
+                did += self
+                    .speaker
+                    .filter_queued(max, now, &mut self.slots.filter, &out_of_time);
                 self.rib.mark(self.speaker.take_dirty());
             }
             left = left.saturating_sub(did);
@@ -479,7 +481,9 @@ impl Gateway {
             }
             if !spent(left) && self.speaker.export_backlog() > 0 {
                 let max = left.min(crate::routing::speaker::FILTER_CHUNK);
-                let n = self.speaker.export_queued(max, now, &mut self.slots.filter);
+                let n = self
+                    .speaker
+                    .export_queued(max, now, &mut self.slots.filter, &out_of_time);
                 did += n;
                 left = left.saturating_sub(n);
             }

@@ -665,7 +665,13 @@ impl Speaker {
 
     /// Runs the exports in progress, up to `max` networks, the peers taking
     /// turns a chunk at a time; returns how many networks went.
-    pub fn export_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
+    pub fn export_queued(
+        &mut self,
+        max: usize,
+        now: Instant,
+        filter: &mut FilterSlot,
+        out_of_time: &dyn Fn() -> bool,
+    ) -> usize {
         let mut done = 0;
         for id in 0..self.peers.len() {
             while done < max && self.peers.get(id).is_some_and(|p| p.export_job.is_some()) {
@@ -673,6 +679,11 @@ impl Speaker {
                 let (n, outputs) = self.export_step(id, chunk, now, filter);
                 done += n.max(1);
                 self.drive(id, outputs, now, filter);
+                // Each step may call the export filter: the turn's time
+                // is checked between them.
+                if out_of_time() {
+                    return done;
+                }
             }
         }
         done

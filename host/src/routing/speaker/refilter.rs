@@ -68,8 +68,17 @@ impl Speaker {
     /// chunks of at most [`FILTER_CHUNK`] routes per filter call, the peers
     /// taking turns, after recording a checked swap's results if any wait
     /// (`adopt.rs`); the prefixes whose accepted route changed become dirty.
-    /// Returns how many routes were filtered or recorded.
-    pub fn filter_queued(&mut self, max: usize, now: Instant, filter: &mut FilterSlot) -> usize {
+    /// Returns how many routes were filtered or recorded. Stops after a
+    /// session's calls once `out_of_time` says the turn's time is spent: a
+    /// call may take up to the plugin's deadline, and a turn must not make
+    /// one per session regardless.
+    pub fn filter_queued(
+        &mut self,
+        max: usize,
+        now: Instant,
+        filter: &mut FilterSlot,
+        out_of_time: &dyn Fn() -> bool,
+    ) -> usize {
         // Routes that changed during a swap's check go through the new
         // filter while its results are recorded, not after them all.
         let queued = self
@@ -123,7 +132,7 @@ impl Speaker {
                 p.retry.arm(now, p.accepted.faulted_len());
                 done += take;
             }
-            if done >= max {
+            if done >= max || (done > 0 && out_of_time()) {
                 self.next_to_filter = (id + 1) % n;
                 break;
             }
