@@ -413,6 +413,18 @@ impl Gateway {
             self.log_summary(summary);
         }
         self.speaker.stop_all(now, &mut self.slots.filter);
+        // Each BFD session says AdminDown (RFC 5880 section 6.8.16), so the
+        // far side takes the tunnel out at once, knowing it was stopped,
+        // rather than after its detection time.
+        for (id, probe) in self.probes.iter_mut().enumerate() {
+            if let Probe::Bfd(session) = probe {
+                let packet = session.admin_down_now();
+                self.actions.push_back(Action::SendBfd {
+                    tunnel: TunnelId(id),
+                    packet: packet.encode().to_vec(),
+                });
+            }
+        }
         self.collect(now);
     }
 

@@ -608,6 +608,14 @@ impl Session {
         }
     }
 
+    /// Takes the session down administratively (the gateway is stopping)
+    /// and returns the packet that says so at once (§6.8.16: the far side
+    /// learns the end was administrative, not a failure).
+    pub fn admin_down_now(&mut self) -> ControlPacket {
+        let _ = self.set_admin_down(true);
+        self.control(false)
+    }
+
     /// The far side's detection time as our packets set it (§6.8.4 from
     /// its side): our Detect Mult times our transmit interval, the larger
     /// of our desired min TX and its required min RX.

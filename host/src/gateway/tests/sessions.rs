@@ -1,6 +1,7 @@
 //! A BGP session's connections through the core, on the fake clock.
 
 use super::*;
+use crate::bgp::message::Notification;
 
 /// The peer of our passive session connects, and connects again before it
 /// sent its OPEN (its host restarted once the first connection was up):
@@ -30,4 +31,26 @@ fn a_passive_sessions_peer_connecting_again_before_its_open_is_taken() {
         Some(vec![0]),
         "learned over the new one"
     );
+}
+
+/// Stopping says goodbye: a Cease on the session and AdminDown on each
+/// tunnel's BFD, so the far side takes the routes and the tunnels out at
+/// once, knowing why.
+#[test]
+fn stopping_sends_a_cease_and_bfd_admin_down() {
+    let fx = Fixture::new();
+    let mut h = learned(&fx, "office", 2, Budget::DEFAULT);
+    h.sent_bfd.clear();
+    h.writes.clear();
+    h.gw.stop(h.now);
+    h.drain();
+    let cease = wire(&Message::Notification(Notification::new(6, 2, Vec::new())));
+    assert!(h.writes.contains(&cease), "a Cease: {:?}", h.writes);
+    for tunnel in [0, 1] {
+        assert!(
+            h.sent_bfd.contains(&(tunnel, State::AdminDown)),
+            "AdminDown on tunnel {tunnel}: {:?}",
+            h.sent_bfd
+        );
+    }
 }
