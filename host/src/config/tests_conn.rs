@@ -430,3 +430,46 @@ fn liveness_modes() {
          alone or GoBGP)",
     );
 }
+
+/// A static route over a far gateway's address or an endpoint's would send
+/// the tunnels' own datagrams into the TUN device: refused at the route,
+/// naming the address and whose it is. A default route is fine (the
+/// gateway keeps its own datagrams off it).
+#[test]
+fn a_static_route_over_the_underlay_is_refused() {
+    let fx = Fixture::new();
+    let routes = "static_routes = [\"10.1.0.0/24\", \"fd00:1::/64\"]";
+    for (route, ip, what) in [
+        ("198.18.1.0/24", "198.18.1.2", "endpoint \"az1\""),
+        (
+            "198.18.10.0/24",
+            "198.18.10.2",
+            "connection \"office\"'s tunnel 169.254.10.0/30",
+        ),
+    ] {
+        let text = replace_nth(
+            &fx.base(),
+            routes,
+            &format!("static_routes = [\"10.1.0.0/24\", \"{route}\"]"),
+            0,
+        );
+        assert_err(
+            &fx,
+            &text,
+            &format!("\"{route}\""),
+            0,
+            &format!(
+                "static route {route} holds {ip}, the underlay address of {what}: the tunnels' \
+                 own datagrams would be routed into the tunnels"
+            ),
+            "route only the far site's prefixes, not the gateways' public addresses",
+        );
+    }
+    let text = replace_nth(
+        &fx.base(),
+        routes,
+        "static_routes = [\"10.1.0.0/24\", \"0.0.0.0/0\"]",
+        0,
+    );
+    assert!(fx.parse(&text).is_ok(), "a default route is fine");
+}

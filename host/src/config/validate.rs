@@ -42,6 +42,52 @@ struct Claims {
     peers: Vec<(usize, [u8; 32], SocketAddr, String, Location)>,
 }
 
+/// No static route (but a default one) may hold a far gateway's address or
+/// an endpoint's: the kernel would send the tunnels' own datagrams into the
+/// TUN device, and no tunnel would come up. (`[bgp] networks` are checked
+/// against the endpoints, learned routes against the remotes, the same
+/// way.) `connections` are the validated `raw`, in their order.
+fn static_routes_off_the_underlay(
+    src: &Source,
+    raw: &[Spanned<RawConnection>],
+    connections: &[ConnectionConfig],
+    endpoints: &[(EndpointConfig, Location)],
+) -> Result<(), ConfigError> {
+    let remotes = connections.iter().flat_map(|c| {
+        c.tunnels.iter().map(move |t| {
+            (
+                t.remote.ip(),
+                format!("connection {:?}'s tunnel {}", c.name, t.inside_cidr),
+            )
+        })
+    });
+    let listening = endpoints
+        .iter()
+        .filter(|(e, _)| !e.listen.ip().is_unspecified())
+        .map(|(e, _)| (e.listen.ip(), format!("endpoint {:?}", e.name)));
+    let underlay: Vec<(std::net::IpAddr, String)> = remotes.chain(listening).collect();
+    for r in raw
+        .iter()
+        .flat_map(|c| c.get_ref().static_routes.iter().flat_map(|l| l.get_ref()))
+    {
+        let net = rules::static_route(src, r)?;
+        if net.prefix_len() == 0 {
+            continue;
+        }
+        if let Some((ip, what)) = underlay.iter().find(|(ip, _)| net.contains(ip)) {
+            return Err(src.err(
+                r.span(),
+                format!(
+                    "static route {net} holds {ip}, the underlay address of {what}: the \
+                     tunnels' own datagrams would be routed into the tunnels"
+                ),
+                "route only the far site's prefixes, not the gateways' public addresses",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The gateway-wide facts a tunnel is checked against.
 struct Gateway<'a> {
     role: Role,
@@ -158,6 +204,8 @@ pub(crate) fn validate(
         unique_name(src, &mut names, &cname, &c.name, "connection")?;
         connections.push(connection(src, c, cname, &gateway, &mut claims)?);
     }
+
+    static_routes_off_the_underlay(src, conns.get_ref(), &connections, &endpoints)?;
 
     let all_tunnels: Vec<&TunnelConfig> = connections.iter().flat_map(|c| &c.tunnels).collect();
     let bgp = super::bgp::finish(&gw_bgp, super::bgp::router_id(&gw_bgp, &all_tunnels));
