@@ -349,7 +349,7 @@ pub fn plan(old: &GatewayConfig, new: &GatewayConfig) -> Result<Changes, Refusal
 
 impl Gateway {
     /// New liveness timers of the connections that kept their place.
-    fn apply_liveness(&mut self, old: &GatewayConfig) {
+    fn apply_liveness(&mut self, old: &GatewayConfig, now: Instant) {
         for (id, (a, b)) in old
             .connections
             .iter()
@@ -362,7 +362,7 @@ impl Gateway {
             let tunnels = self.tunnels_of.get(id).cloned().unwrap_or_default();
             for t in tunnels {
                 if let Some(p) = self.probes.get_mut(t.index()) {
-                    p.set_timers(b.liveness.interval, b.liveness.multiplier);
+                    p.set_timers(b.liveness.interval, b.liveness.multiplier, now);
                 }
             }
         }
@@ -561,7 +561,7 @@ impl Gateway {
         let propagation_changed = self.cfg.route_table.propagation != new.route_table.propagation;
         let old = std::mem::replace(&mut self.cfg, new);
         self.apply_connections(now);
-        self.apply_liveness(&old);
+        self.apply_liveness(&old, now);
         self.rib.set_statics(&self.cfg);
         let mut refilter = true;
         let mut reselect = propagation_changed;

@@ -343,6 +343,15 @@ pub struct Session {
     local_diag: Diag,
     /// bfd.DesiredMinTxInterval and bfd.RequiredMinRxInterval alike.
     interval: Duration,
+    /// The transmit interval in force: `interval`, except that a smaller
+    /// one announced in a Poll Sequence applies at once (§6.8.3 holds back
+    /// only an increase; the peer shortens its detection time as soon as it
+    /// reads the announcement), while `interval` (our detection time) waits
+    /// for the Final.
+    tx_interval: Duration,
+    /// When the last periodic packet was scheduled from: a shorter
+    /// transmit interval brings the next one forward from there.
+    last_tx: Instant,
     detect_mult: u8,
     remote_min_rx: Duration,
     remote_desired_min_tx: Duration,
@@ -392,6 +401,8 @@ impl Session {
             state: State::Down,
             local_diag: Diag::None,
             interval: Duration::from_micros(u64::from(us)),
+            tx_interval: Duration::from_micros(u64::from(us)),
+            last_tx: now,
             detect_mult: multiplier.max(1),
             remote_min_rx: INITIAL_REMOTE_MIN_RX,
             remote_desired_min_tx: Duration::ZERO,
@@ -461,7 +472,14 @@ impl Session {
         self.remote_discr = pkt.my_discr;
         self.remote_cpi = Some(pkt.control_plane_independent);
         self.remote_state = pkt.state;
-        self.remote_min_rx = Duration::from_micros(u64::from(pkt.required_min_rx_us));
+        let remote_min_rx = Duration::from_micros(u64::from(pkt.required_min_rx_us));
+        let sooner = remote_min_rx < self.remote_min_rx;
+        self.remote_min_rx = remote_min_rx;
+        if sooner {
+            // The peer asks for packets more often: from now on, not after
+            // the next one at the old pace.
+            self.bring_next_tx_forward(now);
+        }
         self.remote_desired_min_tx = Duration::from_micros(u64::from(pkt.desired_min_tx_us));
         self.remote_detect_mult = pkt.detect_mult;
         self.detect_deadline = now.checked_add(self.detection_time());
@@ -471,6 +489,7 @@ impl Session {
         if pkt.final_ {
             if let Some(interval) = self.polling.take() {
                 self.interval = interval;
+                self.tx_interval = interval;
                 self.detect_deadline = now.checked_add(self.detection_time());
             }
             if let Some(sent) = self.measuring.take() {
@@ -525,8 +544,9 @@ impl Session {
         if now < self.next_tx {
             return None;
         }
-        let tx_interval = self.interval.max(self.remote_min_rx);
+        let tx_interval = self.tx_interval.max(self.remote_min_rx);
         let wait = self.jittered(tx_interval);
+        self.last_tx = now;
         self.next_tx = now.checked_add(wait).unwrap_or(now);
         if self.remote_min_rx.is_zero() {
             return None;
@@ -578,7 +598,7 @@ impl Session {
     /// until the peer answers with Final, and only then do our transmit
     /// interval and detection time change (§6.8.3), so neither side
     /// expires the session meanwhile.
-    pub fn set_timers(&mut self, interval: Duration, multiplier: u8) {
+    pub fn set_timers(&mut self, interval: Duration, multiplier: u8, now: Instant) {
         self.detect_mult = multiplier.max(1);
         let us = u32::try_from(interval.as_micros())
             .unwrap_or(u32::MAX)
@@ -586,10 +606,33 @@ impl Session {
         let interval = Duration::from_micros(u64::from(us));
         if interval == self.interval {
             self.polling = None;
+            self.tx_interval = interval;
         } else if self.state == State::Up {
             self.polling = Some(interval);
+            // A shorter interval is sent at once; a longer one waits for
+            // the Final (`tx_interval`).
+            if interval < self.tx_interval {
+                self.tx_interval = interval;
+                self.bring_next_tx_forward(now);
+            }
         } else {
+            // Not Up: in force at once, and no Poll Sequence of an earlier
+            // change left to override it when the peer answers.
+            self.polling = None;
             self.interval = interval;
+            self.tx_interval = interval;
+            self.bring_next_tx_forward(now);
+        }
+    }
+
+    /// Schedules the next periodic packet no later than the transmit
+    /// interval in force allows from the last one (at once, if that is
+    /// past).
+    fn bring_next_tx_forward(&mut self, now: Instant) {
+        let base = self.tx_interval.max(self.remote_min_rx);
+        let wait = self.jittered(base);
+        if let Some(t) = self.last_tx.checked_add(wait) {
+            self.next_tx = self.next_tx.min(t.max(now));
         }
     }
 

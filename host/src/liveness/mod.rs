@@ -132,9 +132,14 @@ impl Probe {
     }
 
     /// New timers (a reload); see the sessions' `set_timers`.
-    pub fn set_timers(&mut self, interval: std::time::Duration, multiplier: u8) {
+    pub fn set_timers(
+        &mut self,
+        interval: std::time::Duration,
+        multiplier: u8,
+        now: std::time::Instant,
+    ) {
         match self {
-            Probe::Bfd(s) => s.set_timers(interval, multiplier),
+            Probe::Bfd(s) => s.set_timers(interval, multiplier, now),
             Probe::Echo(s) => s.set_timers(interval, multiplier),
             Probe::Off => {}
         }

@@ -367,7 +367,7 @@ fn new_timers_go_through_a_poll_sequence_and_nobody_expires() {
     p.run_until(base + Duration::from_secs(5), Pair::both_up)
         .expect("up");
     // a slows down to 1 s: announced with Poll, in force after the Final.
-    p.a.set_timers(Duration::from_secs(1), 3);
+    p.a.set_timers(Duration::from_secs(1), 3, p.now);
     assert_eq!(p.a.interval(), IV, "not before the peer answered");
     let t = p.now;
     p.run_until(t + Duration::from_secs(2), |p| {
@@ -391,16 +391,55 @@ fn new_timers_go_through_a_poll_sequence_and_nobody_expires() {
     // About one periodic packet a second, and a Final for each of b's
     // measuring Polls (one a second); at 200 ms it would be over 50.
     assert!((9..=25).contains(&sent), "a sent {sent} packets in 10 s");
-    // Back to 200 ms, and a timer change while Down applies at once.
-    p.a.set_timers(IV, 3);
+    // Back to 200 ms: b (whose required min RX is 200 ms) shortens its
+    // detection time for a as soon as a's Poll announces it, so a sends at
+    // the new pace at once (RFC 5880 6.8.3 holds back only an increase),
+    // and nobody expires.
+    let before = p.log.len();
+    p.a.set_timers(IV, 3, p.now);
     let t = p.now;
     p.run_until(t + Duration::from_secs(3), |p| p.a.interval() == IV)
         .expect("back to 200 ms");
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(5), |_| false);
+    assert_eq!(p.log.len(), before, "no transition: {:?}", &p.log[before..]);
+    assert!(Pair::both_up(&p));
     let mut down = Session::new(9, IV, 3, base, 3);
-    down.set_timers(Duration::from_millis(50), 5);
+    down.set_timers(Duration::from_millis(50), 5, base);
     assert_eq!(down.interval(), Duration::from_millis(50));
     let first = down.poll_transmit(base).expect("a packet");
     assert!(!first.poll && first.detect_mult == 5);
+}
+
+/// A timer change announced in a Poll Sequence that the session's going
+/// down cut short is not taken up by the next Final: a change made while
+/// Down is the one in force.
+#[test]
+fn a_timer_change_while_down_is_not_undone_by_an_earlier_poll() {
+    let base = Instant::now();
+    let mut p = Pair::new(base);
+    p.run_until(base + Duration::from_secs(5), Pair::both_up)
+        .expect("up");
+    p.a.set_timers(Duration::from_secs(1), 3, p.now);
+    // The path fails before b answers the Poll.
+    (p.ab, p.ba) = (false, false);
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(5), |p| p.a.state() == State::Down)
+        .expect("down");
+    let half = Duration::from_millis(500);
+    p.a.set_timers(half, 3, p.now);
+    assert_eq!(p.a.interval(), half);
+    (p.ab, p.ba) = (true, true);
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(10), Pair::both_up)
+        .expect("up again");
+    let t = p.now;
+    p.run_until(t + Duration::from_secs(3), |_| false);
+    assert_eq!(
+        p.a.interval(),
+        half,
+        "the 1 s of the cut Poll is not in force"
+    );
 }
 
 #[test]
