@@ -348,7 +348,8 @@ impl<'a> View<'a> {
     pub fn warn_liveness(&self, out: &mut Export, far_has_bfd: bool) {
         match (self.conn.liveness.mode, far_has_bfd) {
             (LivenessMode::Bfd, false) => out.warnings.push(format!(
-                "connection {:?} probes its tunnels with BFD, which the {} format's far side does                  not speak: its tunnels would never count as up; set mode = \"echo\" in its \
+                "connection {:?} probes its tunnels with BFD, which the {} format's far side does \
+                 not speak: its tunnels would never count as up; set mode = \"echo\" in its \
                  [connection.liveness]",
                 self.conn.name,
                 self.req.format.name()

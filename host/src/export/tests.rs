@@ -496,6 +496,24 @@ fn liveness_modes_carry_over_and_mismatches_warn() {
     assert!(!mode_warning(&e), "{:?}", e.warnings);
     let e = run(&fx, &echo, &request(Format::Bird)).unwrap();
     assert!(mode_warning(&e), "{:?}", e.warnings);
+    // wg-quick for a static connection answers no BFD, only echo (its
+    // kernel does).
+    let e = run(&fx, &vgw(&far, STATIC), &request(Format::WgQuick)).unwrap();
+    assert!(mode_warning(&e), "{:?}", e.warnings);
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.contains("far side does not speak")),
+        "{:?}",
+        e.warnings
+    );
+    let static_echo = vgw(&far, STATIC).replacen(
+        "[connection.liveness]\n",
+        "[connection.liveness]\nmode = \"echo\"\n",
+        1,
+    );
+    let e = run(&fx, &static_echo, &request(Format::WgQuick)).unwrap();
+    assert!(!mode_warning(&e), "{:?}", e.warnings);
     // A sitelink far side probes the way we do.
     let (_, cgw) = far_gateway(&fx, &echo);
     assert_eq!(cgw.connections[0].liveness.mode, config::LivenessMode::Echo);

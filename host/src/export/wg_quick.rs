@@ -67,6 +67,10 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
         ));
     }
     v.warn_networks_unused(out);
+    // wg-quick alone answers no BFD (its kernel answers our echo probes).
+    if v.conn.routing == Routing::Static {
+        v.warn_liveness(out, false);
+    }
     for (i, t) in tunnels.iter().enumerate() {
         let text = file(v, i, t, &private_key)?;
         out.files.push(File {
