@@ -25,6 +25,7 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let bgp = v.connection_bgp()?;
     v.warn_no_far_networks(out);
     v.warn_liveness(out, true);
+    v.warn_default_route(out);
     let names: Vec<String> = (1..=v.conn.tunnels.len())
         .map(|n| format!("./{}.conf", interface(&v.conn.name, n)))
         .collect();

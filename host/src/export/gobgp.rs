@@ -23,6 +23,7 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     }
     v.warn_no_far_networks(out);
     v.warn_liveness(out, false);
+    v.warn_default_route(out);
     let mut s = v.header(
         "gobgpd configuration (BGP over each tunnel)",
         "Bring the tunnels up (the wg-quick files), then: gobgpd -f ./gobgpd.toml -t toml, \

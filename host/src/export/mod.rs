@@ -364,6 +364,21 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Warns when our networks hold a default route: the far side then
+    /// routes everything into the tunnels, its own WireGuard datagrams to
+    /// our endpoints too, unless it keeps them off that route, which the
+    /// exported files (routes in the main table, `Table = off`) do not.
+    pub fn warn_default_route(&self, out: &mut Export) {
+        for net in self.our_networks().iter().filter(|n| n.prefix_len() == 0) {
+            out.warnings.push(format!(
+                "[bgp] networks holds the default route {net}: the far side would route its \
+                 tunnels' own datagrams to this gateway into the tunnels; keep them off it there \
+                 (a route to each of this gateway's endpoint addresses over the uplink, or \
+                 wg-quick's own Table = auto with FwMark in place of Table = off)"
+            ));
+        }
+    }
+
     /// Warns when `--network` was given to a format that does not use it.
     pub fn warn_networks_unused(&self, out: &mut Export) {
         if self.networks_given {

@@ -475,6 +475,27 @@ fn every_file_says_where_it_comes_from_and_stdout_marks_several() {
     assert!(printed.contains("\n\n# ==> office-tunnel2.conf <==\n# Generated"));
 }
 
+/// A default route among our networks: every far-side format warns that
+/// its tunnels' own datagrams must be kept off it.
+#[test]
+fn a_default_route_among_our_networks_warns() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = vgw(&far, DYNAMIC).replacen("networks = [", "networks = [\"0.0.0.0/0\", ", 1);
+    assert!(text.contains("\"0.0.0.0/0\""), "{text}");
+    let warned = |e: &Export| {
+        e.warnings
+            .iter()
+            .any(|w| w.contains("default route 0.0.0.0/0") && w.contains("Table = auto"))
+    };
+    for format in [Format::WgQuick, Format::Bird, Format::Gobgp] {
+        let e = run(&fx, &text, &request(format)).unwrap();
+        assert!(warned(&e), "{format:?}: {:?}", e.warnings);
+    }
+    let e = run(&fx, &vgw(&far, DYNAMIC), &request(Format::Bird)).unwrap();
+    assert!(!warned(&e), "{:?}", e.warnings);
+}
+
 #[test]
 fn liveness_modes_carry_over_and_mismatches_warn() {
     let fx = Fixture::new();

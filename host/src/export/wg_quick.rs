@@ -67,6 +67,7 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
         ));
     }
     v.warn_networks_unused(out);
+    v.warn_default_route(out);
     // wg-quick alone answers no BFD (its kernel answers our echo probes).
     if v.conn.routing == Routing::Static {
         v.warn_liveness(out, false);
