@@ -623,55 +623,13 @@ fn check(path: &Path) -> ExitCode {
                 cfg.connections.len(),
                 tunnels
             );
-            match check_plugins(&cfg) {
+            match sitelink::policy::check_configured(&cfg.plugins, &mut |line| println!("{line}")) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(EXIT_BAD_INPUT, e),
             }
         }
         Err(e) => fail(EXIT_BAD_INPUT, e),
     }
-}
-
-/// Compiles every plugin the config names and checks it against its slot's
-/// world, as `run` will (no compile cache is written).
-fn check_plugins(cfg: &config::GatewayConfig) -> Result<(), String> {
-    use sitelink::policy::{EngineSettings, PolicyEngine, Slot};
-    let p = &cfg.plugins;
-    let configured = [
-        (Slot::Failover, &p.failover),
-        (Slot::RouteSelection, &p.route_selection),
-        (Slot::BgpFilter, &p.bgp_filter),
-    ];
-    if configured.iter().all(|(_, c)| c.is_none()) {
-        return Ok(());
-    }
-    let engine = PolicyEngine::new(EngineSettings {
-        deadline: p.deadline,
-        memory_limit_bytes: p.memory_limit,
-        max_faults: p.max_faults,
-        cache_dir: None,
-    })
-    .map_err(|e| format!("the plugin engine: {}", chain(&e)))?;
-    for (slot, plugin) in configured {
-        let Some(plugin) = plugin else { continue };
-        let mut loaded = engine
-            .load(slot, &plugin.path, plugin.params.clone())
-            .map_err(|e| format!("[plugins.{}]: {}", slot.world(), chain(&e)))?;
-        loaded.try_empty().map_err(|fault| {
-            format!(
-                "[plugins.{0}]: the plugin refused to start: {fault}\n  fix: correct its parameters in [plugins.{0}.params] (or the plugin)",
-                slot.world()
-            )
-        })?;
-        println!(
-            "  plugin {}: {} {} ({}): ok",
-            slot.world(),
-            loaded.info().name,
-            loaded.info().version,
-            plugin.path.display()
-        );
-    }
-    Ok(())
 }
 
 fn export_connection(args: &ExportArgs) -> ExitCode {

@@ -357,13 +357,16 @@ fn bgp_and_routes_on_a_static_gateway() {
     let config = scene.config("gw", &key, "127.0.0.1:51820", "slbgr0");
     let socket = scene.path("gw.sock");
     scene.start(&config, &socket);
-    let ask = |args: &[&str]| {
-        let out = Command::new(BIN)
+    let command = |args: &[&str]| {
+        Command::new(BIN)
             .args(args)
             .arg("--socket")
             .arg(&socket)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let ask = |args: &[&str]| {
+        let out = command(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -384,12 +387,7 @@ fn bgp_and_routes_on_a_static_gateway() {
     // it between its probes), and a connection it does not have: refused,
     // with the fix or the names.
     let refused = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .arg("--socket")
-            .arg(&socket)
-            .output()
-            .unwrap();
+        let out = command(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         stderr(&out)
     };

@@ -16,6 +16,7 @@ pub mod batch;
 pub mod bindings;
 mod cache;
 mod check;
+mod configured;
 mod deadline;
 pub mod defaults;
 pub mod gen;
@@ -32,6 +33,7 @@ pub use bindings::{
     Attributes, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, LogLevel, Origin,
     Peer, Prefix, Routing, TunnelHealth,
 };
+pub use configured::check_configured;
 pub use runtime::{EngineSettings, LoadInfo, Plugin, PluginInfo, PolicyEngine};
 pub use slots::{
     validate, DecidedBy, Decision, Direction, FailoverSlot, FilterSlot, Selection, SelectionSlot,
