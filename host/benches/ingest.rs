@@ -196,6 +196,7 @@ impl Core {
             required_min_rx_us: 200_000,
             required_min_echo_rx_us: 0,
             control_plane_independent: false,
+            demand: false,
         };
         self.event(Event::Probe {
             tunnel: TunnelId(tunnel),

@@ -191,8 +191,15 @@ impl Gateway {
                 }
             }
             Err(e) => {
-                let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
-                warn!(tunnel = ?cidr, error = %e, "malformed liveness probe dropped");
+                if let Some(dropped) = session.malformed(now) {
+                    let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
+                    warn!(
+                        tunnel = ?cidr,
+                        error = %e,
+                        dropped,
+                        "malformed liveness probes dropped (this tunnel warns at most once a minute; fix: check the far side's BFD, RFC 5880 version 1 without authentication)"
+                    );
+                }
             }
         }
     }

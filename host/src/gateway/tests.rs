@@ -225,6 +225,7 @@ impl Harness {
             required_min_rx_us: 200_000,
             required_min_echo_rx_us: 0,
             control_plane_independent: self.far_bfd_independent,
+            demand: false,
         };
         self.event(Event::Probe {
             tunnel: TunnelId(tunnel),

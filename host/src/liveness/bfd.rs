@@ -6,8 +6,9 @@
 //! (§6.8.7) and detection timer (§6.8.4). It must not do I/O, read the clock or
 //! know about UDP/IP: the caller wraps packets with `crate::packet`'s BFD
 //! functions (RFC 5881), passes `now`, and calls back at [`Session::poll_timeout`].
-//! Not implemented: demand mode, the echo function, Poll Sequences initiated
-//! locally (timers never change for the life of a session) and the passive role.
+//! Not implemented: our own demand mode (a peer's is honoured: while both
+//! are Up we stop periodic packets and still answer its Polls, §6.6), the
+//! echo function and the passive role.
 //!
 //! Local policy beyond the RFC: the detection time the peer's timers give
 //! is capped at [`MAX_DETECT_FACTOR`] times our own, so a peer cannot make
@@ -37,11 +38,15 @@ const FLAG_FINAL: u8 = 0x10;
 /// Control Plane Independent (C, §4.1): BFD survives a control-plane restart.
 const FLAG_CPI: u8 = 0x08;
 const FLAG_AUTH: u8 = 0x04;
+/// Demand (D, §4.1): the sender asks that periodic packets cease (§6.6).
+const FLAG_DEMAND: u8 = 0x02;
 const FLAG_MULTIPOINT: u8 = 0x01;
 /// Initial value of bfd.RemoteMinRxInterval (§6.8.1).
 const INITIAL_REMOTE_MIN_RX: Duration = Duration::from_micros(1);
 /// How often an Up session measures the round trip with a Poll.
 pub const MEASURE_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two warnings of malformed packets on a session.
+pub const MALFORMED_WARN_EVERY: Duration = Duration::from_secs(60);
 /// How long a measuring Poll waits for its Final before it counts as lost.
 pub const MEASURE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The detection time the peer's timers may give us, as a multiple of our
@@ -215,6 +220,8 @@ pub struct ControlPacket {
     /// C: the sender's BFD does not share fate with its control plane
     /// (§4.1). We send it clear: our BFD runs in the control thread.
     pub control_plane_independent: bool,
+    /// D: the sender runs demand mode (§6.6). We send it clear.
+    pub demand: bool,
 }
 
 impl ControlPacket {
@@ -229,6 +236,9 @@ impl ControlPacket {
         }
         if self.final_ {
             flags |= FLAG_FINAL;
+        }
+        if self.demand {
+            flags |= FLAG_DEMAND;
         }
         let mut out = [0u8; CONTROL_LEN];
         let words = [
@@ -292,6 +302,7 @@ impl ControlPacket {
             required_min_rx_us: word(16),
             required_min_echo_rx_us: word(20),
             control_plane_independent: flags & FLAG_CPI != 0,
+            demand: flags & FLAG_DEMAND != 0,
         };
         pkt.check()?;
         Ok(pkt)
@@ -374,6 +385,12 @@ pub struct Session {
     /// The state in the peer's latest packet (bfd.RemoteSessionState,
     /// RFC 5880 section 6.8.1).
     remote_state: State,
+    /// The D bit in the peer's latest packet (bfd.RemoteDemandMode).
+    remote_demand: bool,
+    /// Malformed packets dropped since the last warning, and when that
+    /// warning was (`malformed`).
+    malformed: u64,
+    malformed_told: Option<Instant>,
     /// Whether the peer's timers were found past the cap (and said so, once
     /// for the session's life: a peer cannot make it say so again and again).
     capped_told: bool,
@@ -422,6 +439,9 @@ impl Session {
             },
             remote_cpi: None,
             remote_state: State::Down,
+            remote_demand: false,
+            malformed: 0,
+            malformed_told: None,
             capped_told: false,
         }
     }
@@ -444,6 +464,29 @@ impl Session {
     /// section 3.2).
     pub fn remote_admin_down(&self) -> bool {
         self.remote_state == State::AdminDown
+    }
+
+    /// Whether demand mode is active on the peer (§6.8.7): its D bit set
+    /// and both sessions Up. Our periodic packets then cease but for a
+    /// Poll Sequence of ours; the peer's keep our detection running.
+    pub fn remote_demands(&self) -> bool {
+        self.remote_demand && self.state == State::Up && self.remote_state == State::Up
+    }
+
+    /// Counts a packet that did not decode, and says whether to warn of it
+    /// now, with how many went unwarned (this one included): the first at
+    /// once, then at most once per [`MALFORMED_WARN_EVERY`], so that a peer
+    /// sending garbage at the probe rate does not flood the log.
+    pub fn malformed(&mut self, now: Instant) -> Option<u64> {
+        self.malformed = self.malformed.saturating_add(1);
+        if self
+            .malformed_told
+            .is_some_and(|t| now.saturating_duration_since(t) < MALFORMED_WARN_EVERY)
+        {
+            return None;
+        }
+        self.malformed_told = Some(now);
+        Some(std::mem::take(&mut self.malformed))
     }
 
     pub fn local_discr(&self) -> u32 {
@@ -472,6 +515,7 @@ impl Session {
         self.remote_discr = pkt.my_discr;
         self.remote_cpi = Some(pkt.control_plane_independent);
         self.remote_state = pkt.state;
+        self.remote_demand = pkt.demand;
         let remote_min_rx = Duration::from_micros(u64::from(pkt.required_min_rx_us));
         let sooner = remote_min_rx < self.remote_min_rx;
         self.remote_min_rx = remote_min_rx;
@@ -483,7 +527,9 @@ impl Session {
         self.remote_desired_min_tx = Duration::from_micros(u64::from(pkt.desired_min_tx_us));
         self.remote_detect_mult = pkt.detect_mult;
         self.detect_deadline = now.checked_add(self.detection_time());
-        if pkt.poll {
+        // §6.8.6 discards the packet here in AdminDown, before the answer
+        // to a Poll: an administratively down session answers nothing.
+        if pkt.poll && self.state != State::AdminDown {
             self.final_due = Some(now);
         }
         if pkt.final_ {
@@ -548,7 +594,7 @@ impl Session {
         let wait = self.jittered(tx_interval);
         self.last_tx = now;
         self.next_tx = now.checked_add(wait).unwrap_or(now);
-        if self.remote_min_rx.is_zero() {
+        if self.remote_min_rx.is_zero() || (self.remote_demands() && self.polling.is_none()) {
             return None;
         }
         let mut packet = self.control(false);
@@ -731,6 +777,7 @@ impl Session {
             required_min_rx_us: us,
             required_min_echo_rx_us: 0,
             control_plane_independent: false,
+            demand: false,
         }
     }
 

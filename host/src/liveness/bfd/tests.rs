@@ -18,6 +18,7 @@ fn pkt(state: State, my: u32, your: u32) -> ControlPacket {
         required_min_rx_us: 200_000,
         required_min_echo_rx_us: 0,
         control_plane_independent: false,
+        demand: false,
     }
 }
 
@@ -111,6 +112,7 @@ fn codec_round_trip() {
         required_min_rx_us: 300_000,
         required_min_echo_rx_us: 0,
         control_plane_independent: false,
+        demand: false,
     };
     let bytes = p.encode();
     assert_eq!(
@@ -559,4 +561,95 @@ fn each_side_knows_how_long_the_other_waits_for_it() {
     assert_eq!(p.b.peer_detection_time(), Duration::from_secs(3));
     assert_eq!(p.a.peer_detection_time(), p.b.detection_time());
     assert_eq!(p.b.peer_detection_time(), p.a.detection_time());
+}
+
+#[test]
+fn an_admin_down_session_answers_no_poll() {
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    s.handle_packet(&pkt(State::Init, 8, 5), now);
+    assert!(s.set_admin_down(true).is_some());
+    while s.poll_transmit(now).is_some() {}
+    let mut poll = pkt(State::Up, 8, 5);
+    poll.poll = true;
+    s.handle_packet(&poll, now);
+    // §6.8.6: discarded before the Poll is answered; only the periodic
+    // AdminDown packet goes, and it carries no Final.
+    assert!(s.poll_transmit(now).is_none());
+    let p = s.poll_transmit(now + IV).unwrap();
+    assert_eq!((p.state, p.final_), (State::AdminDown, false));
+}
+
+#[test]
+fn the_demand_bit_is_read_and_a_peers_demand_mode_stops_our_periodic_packets() {
+    let mut demanding = pkt(State::Up, 8, 5);
+    demanding.demand = true;
+    let bytes = demanding.encode();
+    assert_eq!(bytes[1] & 0x02, 0x02);
+    assert_eq!(ControlPacket::decode(&bytes), Ok(demanding));
+
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    s.handle_packet(&pkt(State::Init, 8, 5), now);
+    assert_eq!(s.state(), State::Up);
+    // Not yet: the peer said Init in its latest packet.
+    let mut init_demanding = pkt(State::Init, 8, 5);
+    init_demanding.demand = true;
+    s.handle_packet(&init_demanding, now);
+    assert!(!s.remote_demands());
+    assert!(s.poll_transmit(now).is_some());
+
+    s.handle_packet(&demanding, now);
+    assert!(s.remote_demands());
+    for i in 1..10 {
+        assert_eq!(s.poll_transmit(now + IV * i), None, "periodic packet {i}");
+    }
+    // Its Polls are still answered, and its packets keep our detection.
+    let t = now + IV * 10;
+    let mut poll = demanding;
+    poll.poll = true;
+    assert_eq!(s.handle_packet(&poll, t), None);
+    let f = s.poll_transmit(t).unwrap();
+    assert!(f.final_ && !f.demand);
+    assert_eq!(s.poll_transmit(t), None);
+    assert_eq!(s.handle_timeout(t + Duration::from_millis(599)), None);
+    assert_eq!(s.state(), State::Up);
+
+    // Once it leaves demand mode, our packets come back.
+    let t2 = t + IV;
+    s.handle_packet(&pkt(State::Up, 8, 5), t2);
+    assert!(!s.remote_demands());
+    assert!(s.poll_transmit(t2 + IV).is_some());
+}
+
+#[test]
+fn malformed_packets_are_warned_of_once_a_minute_with_their_count() {
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    assert_eq!(s.malformed(now), Some(1));
+    for i in 1..250u32 {
+        assert_eq!(s.malformed(now + Duration::from_millis(i.into())), None);
+    }
+    assert_eq!(s.malformed(now + MALFORMED_WARN_EVERY), Some(250));
+    assert_eq!(s.malformed(now + MALFORMED_WARN_EVERY * 2), Some(1));
+}
+
+#[test]
+fn under_a_peers_demand_mode_new_timers_still_go_out_in_a_poll_sequence() {
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    s.handle_packet(&pkt(State::Init, 8, 5), now);
+    let mut demanding = pkt(State::Up, 8, 5);
+    demanding.demand = true;
+    s.handle_packet(&demanding, now);
+    while s.poll_transmit(now).is_some() {}
+    s.set_timers(IV * 2, 3, now);
+    let p = s.poll_transmit(now + IV).unwrap();
+    assert!(p.poll);
+    assert_eq!(p.desired_min_tx_us, 400_000);
+    let mut fin = demanding;
+    fin.final_ = true;
+    s.handle_packet(&fin, now + IV);
+    assert_eq!(s.interval(), IV * 2);
+    assert_eq!(s.poll_transmit(now + IV * 4), None);
 }
