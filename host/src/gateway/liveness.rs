@@ -175,7 +175,7 @@ impl Gateway {
         };
         match ControlPacket::decode(payload) {
             Ok(packet) => {
-                let transition = session.handle_packet(&packet, now);
+                let transition = session.handle_received(&packet, received, now);
                 if session.newly_capped() {
                     let cidr = self.tunnels.get(tunnel.index()).map(|t| t.inside_cidr);
                     warn!(

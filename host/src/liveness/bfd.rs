@@ -509,6 +509,18 @@ impl Session {
     /// discarded. A packet with P set makes the next `poll_transmit` return
     /// a packet with F set at once.
     pub fn handle_packet(&mut self, pkt: &ControlPacket, now: Instant) -> Option<Transition> {
+        self.handle_received(pkt, now, now)
+    }
+
+    /// [`Session::handle_packet`] for a packet the data path read at
+    /// `received`: a Final's round trip ends there, so the control loop's
+    /// queue in front of it (a busy turn) is not counted as path delay.
+    pub fn handle_received(
+        &mut self,
+        pkt: &ControlPacket,
+        received: Instant,
+        now: Instant,
+    ) -> Option<Transition> {
         if pkt.check().is_err() || (pkt.your_discr != 0 && pkt.your_discr != self.local_discr) {
             return None;
         }
@@ -539,7 +551,8 @@ impl Session {
                 self.detect_deadline = now.checked_add(self.detection_time());
             }
             if let Some(sent) = self.measuring.take() {
-                self.stats.answered(now.saturating_duration_since(sent));
+                self.stats
+                    .answered(received.saturating_duration_since(sent));
                 self.measure_at = now.checked_add(MEASURE_EVERY).unwrap_or(now);
             }
         }

@@ -653,3 +653,17 @@ fn under_a_peers_demand_mode_new_timers_still_go_out_in_a_poll_sequence() {
     assert_eq!(s.interval(), IV * 2);
     assert_eq!(s.poll_transmit(now + IV * 4), None);
 }
+
+#[test]
+fn a_round_trip_ends_when_the_final_was_read_not_when_the_control_loop_took_it() {
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    s.handle_packet(&pkt(State::Init, 8, 5), now);
+    let p = s.poll_transmit(now).unwrap();
+    assert!(p.poll, "an Up session's first packet measures");
+    let mut fin = pkt(State::Up, 8, 5);
+    fin.final_ = true;
+    let read = now + Duration::from_millis(3);
+    s.handle_received(&fin, read, now + Duration::from_millis(50));
+    assert_eq!(s.stats().rtt, Some(Duration::from_millis(3)));
+}
