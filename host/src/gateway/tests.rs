@@ -418,7 +418,12 @@ fn prefixes(n: usize) -> Vec<IpNet> {
 
 /// A dynamic gateway with `n` routes learned over tunnel 0, all installed.
 fn learned(fx: &Fixture, connection: &str, n: usize, budget: Budget) -> Harness {
-    let mut h = Harness::new(config(fx, connection, n as u32 + 10), budget);
+    learned_within(fx, connection, n, n as u32 + 10, budget)
+}
+
+/// [`learned`], with `max_prefixes` = `max`.
+fn learned_within(fx: &Fixture, connection: &str, n: usize, max: u32, budget: Budget) -> Harness {
+    let mut h = Harness::new(config(fx, connection, max), budget);
     h.probe_up(0);
     h.probe_up(1);
     h.session_up();

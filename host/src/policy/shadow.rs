@@ -57,13 +57,22 @@ impl Shadow {
         &self.stats
     }
 
-    fn record(&mut self, compared: usize, differences: Vec<String>) {
+    /// Counts `compared` decisions and each of the `differing`; only the
+    /// ones kept as examples are described (a shadow that differs on a
+    /// whole table formats 20 lines, not a million).
+    fn record<D>(
+        &mut self,
+        compared: usize,
+        differing: impl Iterator<Item = D>,
+        mut describe: impl FnMut(D) -> String,
+    ) {
         self.stats.compared += compared as u64;
-        self.stats.differed += differences.len() as u64;
-        let room = EXAMPLES.saturating_sub(self.stats.examples.len());
-        self.stats
-            .examples
-            .extend(differences.into_iter().take(room));
+        for difference in differing {
+            self.stats.differed += 1;
+            if self.stats.examples.len() < EXAMPLES {
+                self.stats.examples.push(describe(difference));
+            }
+        }
     }
 
     fn call<T>(&mut self, call: impl FnOnce(&mut Plugin) -> Result<T, Fault>) -> Option<T> {
@@ -93,22 +102,20 @@ impl Shadow {
             Direction::Import => "import",
             Direction::Export => "export",
         };
-        let differences = routes
+        let differing = routes
             .iter()
             .zip(active.iter().zip(&answer))
-            .filter(|(_, (a, s))| a != s)
-            .map(|(route, (a, s))| {
-                format!(
-                    "{way} {} ({} over {}): active {}, shadow {}",
-                    prefix_text(route),
-                    peer.connection,
-                    peer.tunnel,
-                    verdict_text(route, a),
-                    verdict_text(route, s)
-                )
-            })
-            .collect();
-        self.record(routes.len(), differences);
+            .filter(|(_, (a, s))| a != s);
+        self.record(routes.len(), differing, |(route, (a, s))| {
+            format!(
+                "{way} {} ({} over {}): active {}, shadow {}",
+                prefix_text(route),
+                peer.connection,
+                peer.tunnel,
+                verdict_text(route, a),
+                verdict_text(route, s)
+            )
+        });
     }
 
     /// The candidate's selection over what the active selection just chose.
@@ -116,32 +123,29 @@ impl Shadow {
         let Some(answer) = self.call(|p| p.select(input)) else {
             return;
         };
-        let differences = input
+        let differing = input
             .iter()
             .zip(active.iter().zip(&answer))
-            .filter(|(_, (a, s))| a != s)
-            .map(|(prefix, (a, s))| {
-                let name = |picked: &[u32]| -> String {
-                    let list: Vec<String> = picked
-                        .iter()
-                        .filter_map(|i| prefix.candidates.get(*i as usize))
-                        .map(|c| match &c.tunnel {
-                            Some(t) => format!("{} via {t}", c.connection),
-                            None => format!("{} (static)", c.connection),
-                        })
-                        .collect();
-                    if list.is_empty() {
-                        "nothing".into()
-                    } else {
-                        list.join(", ")
-                    }
-                };
-                let text =
-                    from_prefix(&prefix.prefix).map_or_else(|| "?".into(), |p| p.to_string());
-                format!("{text}: active {}, shadow {}", name(a), name(s))
-            })
-            .collect();
-        self.record(input.len(), differences);
+            .filter(|(_, (a, s))| a != s);
+        self.record(input.len(), differing, |(prefix, (a, s))| {
+            let name = |picked: &[u32]| -> String {
+                let list: Vec<String> = picked
+                    .iter()
+                    .filter_map(|i| prefix.candidates.get(*i as usize))
+                    .map(|c| match &c.tunnel {
+                        Some(t) => format!("{} via {t}", c.connection),
+                        None => format!("{} (static)", c.connection),
+                    })
+                    .collect();
+                if list.is_empty() {
+                    "nothing".into()
+                } else {
+                    list.join(", ")
+                }
+            };
+            let text = from_prefix(&prefix.prefix).map_or_else(|| "?".into(), |p| p.to_string());
+            format!("{text}: active {}, shadow {}", name(a), name(s))
+        });
     }
 
     /// The candidate's weights beside the ones in force.
@@ -149,13 +153,13 @@ impl Shadow {
         let Some(answer) = self.call(|p| p.decide(input)) else {
             return;
         };
-        let differences = input
+        let differing = input
             .iter()
             .zip(active.iter().zip(&answer))
-            .filter(|(_, (a, s))| a != s)
-            .map(|(c, (a, s))| format!("{}: active weights {a:?}, shadow {s:?}", c.name))
-            .collect();
-        self.record(input.len(), differences);
+            .filter(|(_, (a, s))| a != s);
+        self.record(input.len(), differing, |(c, (a, s))| {
+            format!("{}: active weights {a:?}, shadow {s:?}", c.name)
+        });
     }
 }
 

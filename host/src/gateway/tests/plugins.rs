@@ -350,7 +350,7 @@ fn a_swap_that_faults_on_the_stored_routes_is_refused_unless_forced() {
 fn a_shadow_sees_live_routes_differently_and_is_promoted() {
     let fx = Fixture::new();
     // For connection "prepend", the chaos filter puts the peer's AS in front.
-    let mut h = learned(&fx, "prepend", 10, Budget::DEFAULT);
+    let mut h = learned_within(&fx, "prepend", 10, 100, Budget::DEFAULT);
     let ask = |h: &mut Harness, id: u64, command: AdminCommand| {
         h.event(Event::Admin {
             id: RequestId(id),
@@ -399,6 +399,23 @@ fn a_shadow_sees_live_routes_differently_and_is_promoted() {
                 "active accept, shadow modify (as_path: [65000, 65010] -> [65000, 65000, 65010])"
             ),
         "{example}"
+    );
+    // Past the examples kept, differences are counted, not kept.
+    h.announce(&prefixes(53)[13..]);
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let diff = ask(
+        &mut h,
+        30,
+        AdminCommand::PluginDiff {
+            slot: Slot::BgpFilter,
+        },
+    );
+    assert_eq!(diff["compared"], 43, "{diff}");
+    assert_eq!(diff["differed"], 43, "{diff}");
+    assert_eq!(
+        diff["examples"].as_array().map(Vec::len),
+        Some(crate::policy::shadow::EXAMPLES),
+        "{diff}"
     );
     // Nothing acted on it: the learned path is as received.
     let routes = ask(
