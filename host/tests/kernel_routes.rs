@@ -150,6 +150,11 @@ fn net(s: &str) -> IpNet {
 /// Starts `KernelRoutes` from a thread inside `ns`: its netlink socket, and
 /// so every route it installs, belongs to that namespace.
 fn start_in(ns: &Netns, if_index: u32, initial: Vec<IpNet>) -> KernelRoutes {
+    start_on(ns, DEV, if_index, initial)
+}
+
+/// [`start_in`] for the device `name`.
+fn start_on(ns: &Netns, name: &'static str, if_index: u32, initial: Vec<IpNet>) -> KernelRoutes {
     let path = format!("/run/netns/{}", ns.name);
     std::thread::spawn(move || {
         let file = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
@@ -159,7 +164,7 @@ fn start_in(ns: &Netns, if_index: u32, initial: Vec<IpNet>) -> KernelRoutes {
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(format!("setns {path}: {}", io::Error::last_os_error()));
         }
-        KernelRoutes::start(DEV, if_index, METRIC, &initial)
+        KernelRoutes::start(name, if_index, METRIC, &initial)
             .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))
     })
     .join()
@@ -176,7 +181,7 @@ fn deltas_reach_the_kernel_inside_a_namespace() {
     }
     let ns = Netns::create();
     let index = ns.device(DEV);
-    ns.device(OTHER);
+    let other = ns.device(OTHER);
     // Someone else's routes, with our metric.
     ns.ip(&[
         "route",
@@ -308,6 +313,44 @@ fn deltas_reach_the_kernel_inside_a_namespace() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+
+    two_gateways_on_one_host_share_the_rules(&ns, index, other);
+}
+
+/// Two gateways on one host: the first stops while our table is empty and
+/// takes the rules with it; the second's default route, learned later,
+/// brings them back (without them it would sit in a table nobody reads).
+fn two_gateways_on_one_host_share_the_rules(ns: &Netns, index: u32, other: u32) {
+    // What the stop above left (a stop does not wait for its deletes).
+    ns.ip(&["-4", "route", "flush", "table", "21324"]);
+    let first = start_on(ns, DEV, index, Vec::new());
+    let second = start_on(ns, OTHER, other, Vec::new());
+    drop(first);
+    let rules = ns.ip(&["-4", "rule", "show"]);
+    assert!(!rules.contains("21324"), "{rules}");
+    second.apply([(net("0.0.0.0/0"), true)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rules = ns.ip(&["-4", "rule", "show"]);
+        let table = ns.ip(&["-4", "route", "show", "table", "21324"]);
+        if rules.contains("not from all fwmark 0x534c lookup 21324")
+            && rules.contains("lookup main suppress_prefixlength 0")
+            && table.contains(&format!("default dev {OTHER}"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the default route came without its rules: {rules} / {table}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(second);
+    let rules = ns.ip(&["-4", "rule", "show"]);
+    assert!(
+        !rules.contains("21324"),
+        "rules left after both stopped: {rules}"
+    );
 }
 
 /// How many threads of this process are named like the sync thread.

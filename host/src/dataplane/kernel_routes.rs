@@ -258,6 +258,13 @@ fn sync_loop(
             // default route, a connected subnet): a learned prefix must not
             // take the host's own routing over. Not installed, so tried
             // again when next wished for.
+            if own_traffic::table_for(&prefix) == own_traffic::TABLE {
+                if let Err(e) = runtime.block_on(own_traffic::ensure_rules(handle)) {
+                    warn!(%prefix, tun = %device.name, error = %e,
+                        "cannot add the own-traffic rules; the default route is not installed (is the gateway still allowed CAP_NET_ADMIN?)");
+                    continue;
+                }
+            }
             match runtime.block_on(add(handle, device, &prefix)) {
                 Ok(()) => {
                     debug!(%prefix, tun = %device.name, "kernel route added");

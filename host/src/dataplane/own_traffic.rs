@@ -16,8 +16,9 @@
 //! never route the tunnels into themselves. Rules are not tied to a device:
 //! a crashed run's rules are found and replaced at the next start, and they
 //! are removed at stop unless another gateway on the host still has routes
-//! in the table. Routes carry [`PROTOCOL`] so that `ip route` shows whose
-//! they are.
+//! in the table; a gateway that puts a default route into the table adds
+//! any that are missing first. Routes carry [`PROTOCOL`] so that `ip route`
+//! shows whose they are.
 //!
 //! Owns: the two rules per family and the choice of table per prefix. Must
 //! not: touch routes (kernel_routes does) or any rule it did not make.
@@ -114,18 +115,28 @@ async fn delete_ours(handle: &Handle) {
     }
 }
 
-/// Installs the rules, replacing any left by an earlier run. A rule that is
-/// there already is fine: every gateway on the host installs the same two,
-/// and one starting at the same moment may add it between our delete and
-/// our add (the kernel then refuses ours as existing: EEXIST).
+/// Installs the rules, replacing any left by an earlier run.
 pub async fn install_rules(handle: &Handle) -> Result<(), rtnetlink::Error> {
     delete_ours(handle).await;
+    ensure_rules(handle).await
+}
+
+/// Adds the rules that are missing. A rule that is there already is fine:
+/// every gateway on the host installs the same two, and one starting at the
+/// same moment may add it between our delete and our add (the kernel then
+/// refuses ours as existing: EEXIST). Called again before a default route
+/// goes into our table: another gateway on the host that stopped while the
+/// table was empty took the rules with it. A host without IPv6 (booted with
+/// `ipv6.disable=1`) refuses the IPv6 rules as an unknown family; it has
+/// no IPv6 routes to protect either.
+pub async fn ensure_rules(handle: &Handle) -> Result<(), rtnetlink::Error> {
     for v6 in [false, true] {
         for rule in rules(v6) {
             let mut request = handle.rule().add();
             *request.message_mut() = rule;
             match request.execute().await {
                 Err(e) if already_there(&e) => {}
+                Err(e) if v6 && family_missing(&e) => break,
                 other => other?,
             }
         }
@@ -136,6 +147,11 @@ pub async fn install_rules(handle: &Handle) -> Result<(), rtnetlink::Error> {
 /// Whether the kernel refused an add because the same rule exists.
 fn already_there(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.to_io().kind() == io::ErrorKind::AlreadyExists)
+}
+
+/// Whether the kernel refused a request for a family it does not have.
+fn family_missing(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.to_io().raw_os_error() == Some(libc::EAFNOSUPPORT))
 }
 
 /// Removes the rules unless routes of another device are still in our
@@ -199,6 +215,9 @@ mod tests {
         assert!(already_there(&refused(libc::EEXIST)));
         assert!(!already_there(&refused(libc::EPERM)));
         assert!(!already_there(&rtnetlink::Error::RequestFailed));
+        // A host booted without IPv6.
+        assert!(family_missing(&refused(libc::EAFNOSUPPORT)));
+        assert!(!family_missing(&refused(libc::EEXIST)));
     }
 
     #[test]
