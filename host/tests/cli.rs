@@ -579,7 +579,7 @@ fn check_and_plugin_test_show_a_plugins_bad_parameters() {
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     let err = stderr(&bad);
     assert!(
-        err.contains("[plugins.bgp-filter]: the plugin refused to start")
+        err.contains("[plugins.bgp-filter]: the plugin faulted on an empty call")
             && err.contains("max_as_path = \"abc\" is not a whole number")
             && err.contains("unknown parameter \"allow_privat\""),
         "{err}"

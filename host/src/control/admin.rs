@@ -160,7 +160,7 @@ pub fn bind(path: &Path) -> Result<AdminSocket, AdminError> {
 
 /// What the admin thread works with.
 struct Context {
-    /// The running config: replaced when a reload is applied.
+    /// The running config: the core's, as the control loop publishes it.
     cfg: Arc<ArcSwap<GatewayConfig>>,
     dataplane: Arc<Dataplane>,
     engine: PolicyEngine,
@@ -476,37 +476,24 @@ fn reload(ctx: &Context, dry_run: bool) -> api::Response {
     for (slot, plugin) in crate::gateway::reload::plugin_changes(&running, &new) {
         match plugin {
             None => plugins.push((slot, None)),
-            Some(p) => match ctx.engine.prepare(slot, &p.path, p.params.clone()) {
-                // Bad parameters show now, as at start and on a swap, not
-                // on the first live event after "applied".
-                Ok(mut plugin) => match plugin.try_empty() {
-                    Ok(()) => plugins.push((slot, Some(plugin))),
-                    Err(fault) => {
-                        return error(format!(
-                            "reload refused, nothing changed: [plugins.{}]: the plugin faulted \
-                             on an empty call: {fault}\n  fix: correct its parameters in \
-                             [plugins.{}.params] (or the plugin), then reload again",
-                            slot.world(),
-                            slot.world(),
-                        ))
-                    }
-                },
-                Err(e) => return error(format!("reload refused, nothing changed: {}", chain(&e))),
+            // Bad parameters show now, as at start and on a swap, not on
+            // the first live event after "applied".
+            Some(p) => match ctx.engine.load_configured(slot, &p) {
+                Ok(plugin) => plugins.push((slot, Some(plugin))),
+                Err(e) => return error(format!("reload refused, nothing changed: {e}")),
             },
         }
     }
-    let reply = to_control(
+    // Applied, the control loop makes `new` the running config before it
+    // answers (also when this request gave up waiting).
+    to_control(
         ctx,
         AdminCommand::Reload {
-            cfg: new.clone(),
+            cfg: new,
             plugins,
             dry_run,
         },
-    );
-    if matches!(&reply, api::Response::Reload(r) if r.applied) {
-        ctx.cfg.store(new);
-    }
-    reply
+    )
 }
 
 fn configured_params(cfg: &GatewayConfig, slot: Slot) -> BTreeMap<String, String> {

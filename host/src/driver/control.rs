@@ -16,6 +16,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use crossbeam_channel::{select, Receiver};
 use tracing::warn;
 use tun_rs::SyncDevice;
@@ -26,6 +27,7 @@ use super::transport::{Report, Transport};
 use super::tunnel_log::TunnelLogWriter;
 use super::turns::{Phase, TurnSplit, TurnStats};
 use crate::bgp::transport::TransportAction;
+use crate::config::GatewayConfig;
 use crate::dataplane::io::{IoSink, ProbeReceived};
 use crate::dataplane::kernel_routes::KernelRoutes;
 use crate::dataplane::{Dataplane, SCRATCH_LEN};
@@ -108,6 +110,11 @@ pub struct Control {
     tunnel_log: TunnelLogWriter,
     /// The core's snapshot for the metrics thread; off by default.
     metrics: Option<Publisher>,
+    /// The running config as the admin and metrics threads read it: the
+    /// core's, published here before a turn's replies go out, so that a
+    /// reload applied after its requester gave up is still the base of
+    /// the next one.
+    running: Option<Arc<ArcSwap<GatewayConfig>>>,
 }
 
 impl Control {
@@ -137,7 +144,14 @@ impl Control {
             systemd: Heartbeat::default(),
             tunnel_log: TunnelLogWriter::none(),
             metrics: None,
+            running: None,
         }
+    }
+
+    /// Keeps `running` equal to the core's config (see the field).
+    pub fn with_running(mut self, running: Arc<ArcSwap<GatewayConfig>>) -> Control {
+        self.running = Some(running);
+        self
     }
 
     /// Publishes the core's snapshot for the metrics thread, at most once a
@@ -432,6 +446,9 @@ impl Control {
     /// Carries out the core's actions (and what they lead to); true when a
     /// BGP write was among them.
     fn execute(&mut self, now: Instant) -> bool {
+        if let Some(running) = &self.running {
+            publish_running(running, self.core.config());
+        }
         let dp = self.dataplane.clone();
         let tun = self.tun.clone();
         // This sink only sends (handshakes, probes, timers); it never
@@ -505,5 +522,12 @@ impl Control {
             }
         }
         wrote
+    }
+}
+
+/// Stores `core` as the running config unless it is already.
+fn publish_running(running: &ArcSwap<GatewayConfig>, core: &Arc<GatewayConfig>) {
+    if !Arc::ptr_eq(&running.load(), core) {
+        running.store(core.clone());
     }
 }

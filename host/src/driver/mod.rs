@@ -59,11 +59,8 @@ pub enum StartError {
     Metrics(#[from] metrics::MetricsError),
     #[error(transparent)]
     TunnelLog(#[from] tunnel_log::OpenError),
-    #[error("[plugins.{slot}]: the plugin refused to start: {fault}\n  fix: correct its parameters in [plugins.{slot}.params] (or the plugin), then start again")]
-    PluginRefused {
-        slot: &'static str,
-        fault: crate::policy::Fault,
-    },
+    #[error(transparent)]
+    PluginRefused(#[from] crate::policy::ConfiguredError),
     #[error("cannot build the data path: {0}")]
     Dataplane(&'static str),
     #[error("the data path's {0} thread ended, so the gateway stopped (the TUN device or an endpoint's socket failed: the log before this says how)\n  fix: see why (another program deleting the TUN device, say); a service manager starts the gateway again")]
@@ -87,20 +84,10 @@ fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
         selection: SelectionSlot::new(p.max_faults),
         filter: FilterSlot::new(p.max_faults),
     };
-    for (slot, plugin) in [
-        (Slot::Failover, &p.failover),
-        (Slot::RouteSelection, &p.route_selection),
-        (Slot::BgpFilter, &p.bgp_filter),
-    ] {
+    for (slot, plugin) in crate::policy::configured(p) {
         let Some(plugin) = plugin else { continue };
-        let mut loaded = engine.load(slot, &plugin.path, plugin.params.clone())?;
         // Bad parameters show now, not on the first live event.
-        loaded
-            .try_empty()
-            .map_err(|fault| StartError::PluginRefused {
-                slot: slot.world(),
-                fault,
-            })?;
+        let loaded = engine.load_configured(slot, plugin)?;
         info!(
             slot = slot.world(),
             plugin = %loaded.info().name,
@@ -270,6 +257,10 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
         Some(_) => control.with_metrics(metrics::Publisher::new(published.clone())),
         None => control,
     };
+    // The running config, read by the admin and metrics threads; the
+    // control loop keeps it the core's (a reload replaces it).
+    let running = Arc::new(arc_swap::ArcSwap::new(cfg.clone()));
+    let control = control.with_running(running.clone());
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let probe_tx = events_tx.clone();
     let counted = dataplane.clone();
@@ -320,9 +311,6 @@ pub fn run(cfg: GatewayConfig) -> Result<(), StartError> {
             .name("control".into())
             .spawn(move || control.run(&stop))?
     };
-    // The running config, read by the admin and metrics threads, replaced
-    // by a reload.
-    let running = Arc::new(arc_swap::ArcSwap::new(cfg.clone()));
     if let Some(listener) = metrics_listener {
         let sources = metrics::Sources {
             cfg: running.clone(),

@@ -250,6 +250,11 @@ impl Gateway {
         self.rib.static_prefixes()
     }
 
+    /// The config in force: the one at start, or the latest reload's.
+    pub fn config(&self) -> &Arc<GatewayConfig> {
+        &self.cfg
+    }
+
     /// Takes one event.
     pub fn handle(&mut self, event: Event, now: Instant) {
         self.now = now;

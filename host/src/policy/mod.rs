@@ -33,7 +33,7 @@ pub use bindings::{
     Attributes, CandidateSource, ConnectionHealth, IpAddress, LargeCommunity, LogLevel, Origin,
     Peer, Prefix, Routing, TunnelHealth,
 };
-pub use configured::check_configured;
+pub use configured::{check_configured, configured, ConfiguredError};
 pub use runtime::{EngineSettings, LoadInfo, Plugin, PluginInfo, PolicyEngine};
 pub use slots::{
     validate, DecidedBy, Decision, Direction, FailoverSlot, FilterSlot, Selection, SelectionSlot,

@@ -7,7 +7,7 @@ use super::*;
 fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
     let fx = Fixture::new();
     let old = Arc::new(fx.parse(&fx.base()).expect("static config"));
-    let mut h = Harness::new(old, Budget::DEFAULT);
+    let mut h = Harness::new(old.clone(), Budget::DEFAULT);
     h.probe_up(0);
     h.probe_up(1);
     h.tick(Duration::from_millis(100));
@@ -36,8 +36,12 @@ fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
         "connection office: static routes + 10.9.0.0/24"
     );
     assert_eq!(h.routed("10.9.0.1"), None, "a dry run changes nothing");
+    // What the driver publishes to the admin thread as the running config,
+    // the base of the next reload's diff.
+    assert!(Arc::ptr_eq(h.gw.config(), &old));
     let done = reload(&mut h, 2, false);
     assert_eq!(done["applied"], true, "{done}");
+    assert!(Arc::ptr_eq(h.gw.config(), &new));
     assert!(
         h.routed("10.9.0.1").is_some(),
         "the new static route is in the FIB"
