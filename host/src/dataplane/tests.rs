@@ -680,3 +680,26 @@ fn junk_does_not_put_the_gateway_under_load_but_a_handshake_flood_does() {
     std::thread::sleep(std::time::Duration::from_millis(25));
     assert_eq!(answer(&initiation()), Some(2));
 }
+
+#[test]
+fn a_retired_tunnel_lets_go_of_its_sessions_and_queue() {
+    let (a, b) = with_session(false);
+    let tunnel = &a.dp.tunnels()[0];
+    assert!(tunnel.lock().peer.current().is_some());
+    tunnel.lock().queue(&[0u8; 1400]);
+    a.dp.retire_tunnels(&[TunnelId(0)]);
+    let state = tunnel.lock();
+    assert!(state.peer.current().is_none(), "its keys are gone");
+    assert_eq!(state.queued.capacity(), 0, "its queue is freed");
+    drop(state);
+    // Nothing goes out for it any more, and what the far side still sends
+    // is not opened.
+    let mut out = Recorder::default();
+    a.dp.tick_timers(&mut out);
+    let mut scratch = vec![0u8; SCRATCH_LEN];
+    let mut ping = ipv4_udp([10, 2, 0, 10], [10, 1, 0, 10], b"late");
+    let mut b_out = Recorder::default();
+    b.dp.handle_tun_packet(&b.fib, &mut ping, &mut scratch, &mut b_out);
+    let a_in = carry(&mut b_out, &a, B_ADDR);
+    assert!(out.net.is_empty() && a_in.tun.is_empty());
+}

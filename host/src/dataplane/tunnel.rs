@@ -335,9 +335,16 @@ impl Tunnel {
 
     /// Stops the tunnel for good (its connection was removed): the data
     /// path neither sends nor accepts anything over it again.
+    /// Its connection was removed (after the goodbye's grace): it carries
+    /// nothing more, so what it held goes now: the packets waiting for a
+    /// session, the sessions and their keys. The tunnel itself keeps its id
+    /// (a few hundred bytes) until the gateway restarts.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
         self.set_weight(0);
+        let mut state = self.lock();
+        state.queued = std::collections::VecDeque::new();
+        state.peer.forget_sessions();
     }
 
     pub fn is_retired(&self) -> bool {

@@ -122,6 +122,17 @@ impl<R: CryptoRngCore> Peer<R> {
         })
     }
 
+    /// Drops every session and a handshake in progress, and owes none: a
+    /// retired tunnel keeps no keys (they go once the data path's last
+    /// reference to a session does) and starts nothing.
+    pub fn forget_sessions(&mut self) {
+        self.pending = None;
+        self.current = None;
+        self.previous = None;
+        self.next = None;
+        self.want_handshake = None;
+    }
+
     /// The session to seal with, if any (shared with other threads).
     pub fn current(&self) -> Option<Arc<Session>> {
         self.current.clone()
