@@ -338,7 +338,7 @@ impl Tunnel {
     /// Its connection was removed (after the goodbye's grace): it carries
     /// nothing more, so what it held goes now: the packets waiting for a
     /// session, the sessions and their keys. The tunnel itself keeps its id
-    /// (a few hundred bytes) until the gateway restarts.
+    /// (about a kilobyte) until the gateway restarts.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
         self.set_weight(0);
