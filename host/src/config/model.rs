@@ -134,6 +134,17 @@ impl ConnectionConfig {
 }
 
 impl GatewayConfig {
+    /// The largest inner packet tunnel `t` carries: the TUN's MTU, or less
+    /// where its endpoint's uplink cannot carry that under the outer
+    /// header (the data path clamps its TCP SYNs to this).
+    pub fn tunnel_mtu(&self, t: &TunnelConfig) -> u16 {
+        let uplink = self
+            .endpoints
+            .get(t.endpoint)
+            .map_or(crate::mtu::DEFAULT_UPLINK_MTU, |e| e.uplink_mtu);
+        crate::mtu::tunnel_mtu(self.tun.mtu, uplink, crate::mtu::Outer::of(t.remote))
+    }
+
     /// The running connections with their ids (retired ones skipped).
     pub fn live_connections(
         &self,

@@ -109,13 +109,6 @@ fn policy(cfg: &GatewayConfig) -> Result<(PolicyEngine, Slots), StartError> {
 /// A tunnel's `mtu` (the size its TCP SYNs are clamped to) is what its own
 /// path carries: the TUN's MTU, or less over an uplink that cannot.
 pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
-    let mtu = |t: &crate::config::TunnelConfig| {
-        let uplink = cfg
-            .endpoints
-            .get(t.endpoint)
-            .map_or(crate::mtu::DEFAULT_UPLINK_MTU, |e| e.uplink_mtu);
-        crate::mtu::tunnel_mtu(cfg.tun.mtu, uplink, crate::mtu::Outer::of(t.remote))
-    };
     cfg.connections
         .iter()
         .enumerate()
@@ -133,7 +126,7 @@ pub fn tunnel_specs(cfg: &GatewayConfig, first: usize) -> Vec<TunnelSpec> {
                     .bgp
                     .as_ref()
                     .is_some_and(|b| b.session == crate::config::SessionAddresses::Ipv6),
-                mtu: mtu(t),
+                mtu: cfg.tunnel_mtu(t),
             })
         })
         .skip(first)

@@ -304,6 +304,18 @@ impl<'a> View<'a> {
 
     /// Our endpoint of tunnel `i` as the far side reaches it: its listen
     /// address, with `--endpoint-address` in place of an unspecified one.
+    /// The MTU for the far side's end of tunnel `t`: what the tunnel
+    /// carries at our end, and no more than a standard uplink (1,500 bytes)
+    /// carries under its outer header, since we do not know the far
+    /// side's uplink: a gateway on jumbo frames must not hand an office
+    /// 8,920 bytes.
+    pub fn far_mtu(&self, t: &TunnelConfig) -> u16 {
+        let outer = crate::mtu::Outer::of(t.remote);
+        self.cfg
+            .tunnel_mtu(t)
+            .min(outer.inner_mtu(crate::mtu::DEFAULT_UPLINK_MTU))
+    }
+
     pub fn our_endpoint(&self, i: usize, t: &TunnelConfig) -> Result<SocketAddr, ExportError> {
         let ep = &self.cfg.endpoints[t.endpoint];
         if !ep.listen.ip().is_unspecified() {

@@ -125,7 +125,13 @@ fn gateway(v: &View) -> String {
     format!(
         "\n[gateway]\nname = \"{name}\"\nrole = \"{role}\"\nprivate_key_file = \"{name}.key\"\n\
          \n[tun]\nname = \"{tun}\"\nmtu = {}\n",
-        v.cfg.tun.mtu
+        // What every tunnel of the connection carries at both ends.
+        v.conn
+            .tunnels
+            .iter()
+            .map(|t| v.far_mtu(t))
+            .min()
+            .unwrap_or(v.cfg.tun.mtu)
     )
 }
 

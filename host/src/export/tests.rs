@@ -99,6 +99,8 @@ PrivateKey = <paste the far side's private key here>
 # sitelink's IPv6 next hop (fd00:0:0:10::1) is on-link through the IPv6 inside /126.
 Address = 169.254.10.2/30, fd00:0:0:10::2/126
 ListenPort = 51820
+# At most what this tunnel carries at our end and a 1,500-byte uplink carries; lower it if this \
+host's uplink carries less.
 MTU = 1420
 # Routes come from BGP (BIRD's kernel protocol), not from wg-quick.
 Table = off
@@ -599,4 +601,31 @@ fn written_files_replace_what_was_there_whole_and_never_follow_a_link() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
+}
+
+/// A gateway on jumbo frames: the far side (an office on 1,500 bytes, as
+/// far as we know) gets what a standard uplink carries, not our 8,920; the
+/// far sitelink config loads (its endpoints are on 1,500 bytes).
+#[test]
+fn the_far_side_gets_no_more_mtu_than_a_standard_uplink_carries() {
+    let fx = Fixture::new();
+    let far = far(&fx);
+    let text = vgw(&far, DYNAMIC)
+        .replace("mtu = 1420", "mtu = 8920")
+        .replace(
+            "listen = \"198.18.1.2:51820\"",
+            "listen = \"198.18.1.2:51820\"\nmtu = 9000",
+        )
+        .replace(
+            "listen = \"198.18.2.2:51820\"",
+            "listen = \"198.18.2.2:51820\"\nmtu = 9000",
+        );
+    assert_eq!(fx.parse(&text).unwrap().tun.mtu, 8920);
+    let e = run(&fx, &text, &request(Format::WgQuick)).unwrap();
+    // 1,500 less 60 bytes of IPv4 outer headers.
+    for file in &e.files {
+        has(&file.text, &["MTU = 1440\n"]);
+    }
+    let (_, cgw) = far_gateway(&fx, &text);
+    assert_eq!(cgw.tun.mtu, 1440);
 }

@@ -150,9 +150,10 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
     }
     let _ = write!(
         s,
-        "ListenPort = {}\nMTU = {}\n",
+        "ListenPort = {}\n# At most what this tunnel carries at our end and a 1,500-byte uplink \
+         carries; lower it if this host's uplink carries less.\nMTU = {}\n",
         t.remote.port(),
-        v.cfg.tun.mtu
+        v.far_mtu(t)
     );
     let allowed = match v.conn.routing {
         Routing::Dynamic => {
