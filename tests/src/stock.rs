@@ -72,6 +72,22 @@ pub fn wg_quick_up(ns: &Netns, conf: &Path) -> Result<String> {
     Ok(iface)
 }
 
+/// `wg-quick down CONF` inside `ns` (its PreDown and PostDown run).
+pub fn wg_quick_down(ns: &Netns, conf: &Path) -> Result<()> {
+    let mut cmd = ns.command("wg-quick", &["down".as_ref(), conf.as_os_str()]);
+    cmd.env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1");
+    let out = process::run(&mut cmd, Duration::from_secs(20))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "wg-quick down {} failed ({}): {}",
+            conf.display(),
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
 /// `wg show IFACE WHAT` inside `ns` (e.g. `latest-handshakes`, `transfer`).
 pub fn wg_show(ns: &Netns, iface: &str, what: &str) -> Result<String> {
     ns.exec_ok("wg", &["show", iface, what])

@@ -19,8 +19,8 @@ use sitelink_lab::measure;
 use sitelink_lab::process;
 use sitelink_lab::stock::{self, Gobgp};
 use sitelink_lab::topology::{
-    SiteOptions, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4, SITE_B_NET_V6, SITE_B_V4,
-    TUNNEL_1, TUNNEL_2,
+    SiteOptions, GATEWAY_SIDE, INET_SIDE, SITE_A_NET_V4, SITE_A_NET_V6, SITE_A_V4, SITE_B_NET_V4,
+    SITE_B_NET_V6, SITE_B_V4, TUNNEL_1, TUNNEL_2,
 };
 use sitelink_lab::{Gw, SiteLab};
 
@@ -576,4 +576,103 @@ fn an_frr_peer_without_zebra_keeps_its_sessions_and_takes_ipv6_routes_with_stand
         );
     }
     println!("[{test}] both sessions up once, no error, 6 s after the routes arrived");
+}
+
+/// A VGW that advertises a default route to a stock site (wg-quick and
+/// BIRD from the export, unedited) whose host reaches the VGW's endpoints
+/// by its own default route at a metric BIRD's (32) beats: 1024, as
+/// systemd-networkd gives. The learned default goes into table 21324,
+/// WireGuard's marked datagrams keep the uplink, the sessions stay up, and
+/// the last tunnel down takes the rules away.
+#[test]
+fn a_stock_site_that_learns_our_default_route_keeps_its_tunnels_out_of_it() {
+    let _wd = Watchdog::arm("interop default route", Duration::from_secs(150));
+    let test = "bird-default";
+    let opts = SiteOptions::default().set(
+        Gw::Vgw,
+        "bgp",
+        "networks",
+        r#"["10.2.0.0/24", "fd00:2::/64", "0.0.0.0/0"]"#,
+    );
+    let lab = interop_lab(test, opts);
+    let inet = lab.underlay().addr(10, INET_SIDE);
+    let uplink = format!("via {inet}");
+    lab.cgw
+        .ip(&["-4", "route", "del", "default"])
+        .and_then(|_| {
+            lab.cgw.ip(&[
+                "-4", "route", "add", "default", "via", &inet, "metric", "1024",
+            ])
+        })
+        .unwrap_or_else(|e| panic!("{test}: the edge router's default route: {e}"));
+    let ifaces = stock_tunnels(&lab, test);
+    for iface in &ifaces {
+        let mark = stock::wg_show(&lab.cgw, iface, "fwmark").unwrap_or_default();
+        assert_eq!(mark.trim(), "0x534c", "{test}: {iface}'s fwmark");
+    }
+    let bird = start_bird(&lab, &bird_conf(&lab), test);
+    lab.wait_established(Gw::Vgw, &[TUNNEL_1, TUNNEL_2], UP)
+        .unwrap_or_else(|e| panic!("{test}: {e}\nbird: {}", bird.log()));
+    lab.wait_until(
+        "BIRD to install the learned default in table 21324",
+        UP,
+        || {
+            lab.cgw
+                .ip(&["-4", "route", "show", "table", "21324"])
+                .is_ok_and(|r| r.contains("default"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", bird.log()));
+    let transitions = || {
+        let bgp = lab.bgp(Gw::Vgw).expect("bgp");
+        [TUNNEL_1, TUNNEL_2].map(|t| bgp.peer_u64(t, "established_transitions"))
+    };
+    let before = transitions();
+    // Several BFD detection times, and long enough for a capture loop
+    // (tunnels into themselves) to break the sessions.
+    thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        transitions(),
+        before,
+        "{test}: a session was reset\n{}\n{}",
+        lab.gateway_logs(),
+        bird.log()
+    );
+    assert!(
+        lab.status(Gw::Vgw).expect("status").all_tunnels_up(),
+        "{test}: a tunnel is down"
+    );
+    for link in [1, 2] {
+        let endpoint = lab.underlay().addr(link, GATEWAY_SIDE);
+        let marked = lab
+            .cgw
+            .ip(&["-4", "route", "get", &endpoint, "mark", "0x534c"])
+            .expect("ip route get");
+        assert!(
+            marked.contains(&uplink),
+            "{test}: WireGuard's datagrams to {endpoint} do not take the uplink: {marked}"
+        );
+        let unmarked = lab
+            .cgw
+            .ip(&["-4", "route", "get", &endpoint])
+            .expect("ip route get");
+        assert!(
+            ifaces
+                .iter()
+                .any(|i| unmarked.contains(&format!("dev {i}"))),
+            "{test}: other traffic does not follow the learned default: {unmarked}"
+        );
+    }
+    lab.assert_sites_ping(test, Duration::from_secs(10));
+    // wg-quick down, both: the last one takes the rules away.
+    drop(bird);
+    for iface in &ifaces {
+        let conf = lab.lab().dir().join("wg").join(format!("{iface}.conf"));
+        stock::wg_quick_down(&lab.cgw, &conf).unwrap_or_else(|e| panic!("{test}: {e}"));
+    }
+    let rules = lab.cgw.ip(&["-4", "rule", "show"]).expect("ip rule");
+    assert!(
+        !rules.contains("21324") && !rules.contains("suppress_prefixlength"),
+        "{test}: rules left after the tunnels went down: {rules}"
+    );
 }

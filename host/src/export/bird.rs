@@ -20,12 +20,12 @@ use ipnet::IpNet;
 use super::wg_quick::interface;
 use super::{link_local, Export, ExportError, File, View};
 use crate::config::{ConnectionBgp, SessionAddresses, TunnelConfig};
+use crate::dataplane::own_traffic;
 
 pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     let bgp = v.connection_bgp()?;
     v.warn_no_far_networks(out);
     v.warn_liveness(out, true);
-    v.warn_default_route(out);
     let names: Vec<String> = (1..=v.conn.tunnels.len())
         .map(|n| format!("./{}.conf", interface(&v.conn.name, n)))
         .collect();
@@ -42,7 +42,7 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
     parts.extend(static_networks(v));
     parts.push(filters(v));
     parts.push(bfd(v));
-    parts.push(kernel());
+    parts.push(kernel(v));
     for (i, t) in v.conn.tunnels.iter().enumerate() {
         parts.push(session(v, bgp, i, t));
     }
@@ -172,18 +172,39 @@ fn bfd(v: &View) -> String {
 /// learned over both tunnels over both (ECMP), as sitelink does; `graceful
 /// restart` keeps them through BIRD's own graceful restart (`bird -R`
 /// defers the kernel sync until BGP has recovered).
-fn kernel() -> String {
-    let one = |d: char| {
+fn kernel(v: &View) -> String {
+    let (v4, v6) = v.default_families();
+    let syncer = |d: char, name: &str, extra: &str, channel: &str| {
         format!(
-            "protocol kernel kernel{d} {{\n  merge paths on;\n  graceful restart on;\n  \
-             ipv{d} {{\n    import none;\n    export where source = RTS_BGP;\n  }};\n}}\n"
+            "protocol kernel {name} {{\n{extra}  merge paths on;\n  graceful restart on;\n  \
+             ipv{d} {{\n{channel}  }};\n}}\n"
         )
     };
-    format!(
-        "# Install the routes learned over BGP (only those).\n{}{}",
-        one('4'),
-        one('6')
-    )
+    let mut s = String::from("# Install the routes learned over BGP (only those).\n");
+    for (d, default) in [('4', v4), ('6', v6)] {
+        if !default {
+            let channel = "    import none;\n    export where source = RTS_BGP;\n";
+            s.push_str(&syncer(d, &format!("kernel{d}"), "", channel));
+            continue;
+        }
+        let channel = "    import none;\n    export where source = RTS_BGP && net.len > 0;\n";
+        s.push_str(&syncer(d, &format!("kernel{d}"), "", channel));
+        // One kernel syncer per BIRD table: the default route reaches its
+        // own through a pipe.
+        let table = own_traffic::TABLE;
+        let _ = write!(
+            s,
+            "# The default route goes into kernel table {table}, read only by traffic without \
+             WireGuard's\n# mark (the wg-quick files' FwMark and rules): never the tunnels' own \
+             datagrams.\nipv{d} table default{d};\nprotocol pipe default{d}_pipe {{\n  \
+             table master{d};\n  peer table default{d};\n  import none;\n  \
+             export where source = RTS_BGP && net.len = 0;\n}}\n"
+        );
+        let channel = format!("    table default{d};\n    import none;\n    export all;\n");
+        let extra = format!("  kernel table {table};\n");
+        s.push_str(&syncer(d, &format!("kernel{d}_default"), &extra, &channel));
+    }
+    s
 }
 
 fn session(v: &View, bgp: &ConnectionBgp, i: usize, t: &TunnelConfig) -> String {

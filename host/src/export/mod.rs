@@ -376,17 +376,34 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Warns when our networks hold a default route: the far side then
-    /// routes everything into the tunnels, its own WireGuard datagrams to
-    /// our endpoints too, unless it keeps them off that route, which the
-    /// exported files (routes in the main table, `Table = off`) do not.
+    /// The families (IPv4, IPv6) in which our networks hold a default
+    /// route: the far side then routes everything into the tunnels, its
+    /// own WireGuard datagrams to our endpoints too, unless it keeps them
+    /// off that route. The wg-quick files do as sitelink does
+    /// (`dataplane::own_traffic`): WireGuard marks its datagrams, the
+    /// default route goes into a table of its own that only unmarked
+    /// traffic reads (the BIRD file's kernel protocol, or wg-quick's
+    /// `PostUp` routes), after the main table without its default.
+    pub fn default_families(&self) -> (bool, bool) {
+        let has = |v6: bool| {
+            self.our_networks()
+                .iter()
+                .any(|n| n.prefix_len() == 0 && matches!(n, IpNet::V6(_)) == v6)
+        };
+        (has(false), has(true))
+    }
+
+    /// Warns, for a far side whose routes this export does not install
+    /// (gobgpd), that a default route among our networks must go where
+    /// the wg-quick files' rules expect it.
     pub fn warn_default_route(&self, out: &mut Export) {
         for net in self.our_networks().iter().filter(|n| n.prefix_len() == 0) {
             out.warnings.push(format!(
-                "[bgp] networks holds the default route {net}: the far side would route its \
-                 tunnels' own datagrams to this gateway into the tunnels; keep them off it there \
-                 (a route to each of this gateway's endpoint addresses over the uplink, or \
-                 wg-quick's own Table = auto with FwMark in place of Table = off)"
+                "[bgp] networks holds the default route {net}: whatever installs the far side's \
+                 learned routes must put it in table {} (the wg-quick files' rules read it only \
+                 for traffic without WireGuard's mark), not in main, or the tunnels' own \
+                 datagrams follow it into the tunnels",
+                crate::dataplane::own_traffic::TABLE
             ));
         }
     }

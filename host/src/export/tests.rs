@@ -477,10 +477,12 @@ fn every_file_says_where_it_comes_from_and_stdout_marks_several() {
     assert!(printed.contains("\n\n# ==> office-tunnel2.conf <==\n# Generated"));
 }
 
-/// A default route among our networks: every far-side format warns that
-/// its tunnels' own datagrams must be kept off it.
+/// A default route among our networks: the wg-quick files mark
+/// WireGuard's datagrams and add sitelink's two rules, BIRD installs the
+/// default into their table, a static tunnel's PostUp route goes there;
+/// gobgpd, which installs nothing, gets the warning.
 #[test]
-fn a_default_route_among_our_networks_warns() {
+fn a_default_route_among_our_networks_is_kept_off_the_tunnels_own_datagrams() {
     let fx = Fixture::new();
     let far = far(&fx);
     let text = vgw(&far, DYNAMIC).replacen("networks = [", "networks = [\"0.0.0.0/0\", ", 1);
@@ -488,14 +490,67 @@ fn a_default_route_among_our_networks_warns() {
     let warned = |e: &Export| {
         e.warnings
             .iter()
-            .any(|w| w.contains("default route 0.0.0.0/0") && w.contains("Table = auto"))
+            .any(|w| w.contains("default route 0.0.0.0/0") && w.contains("table 21324"))
     };
-    for format in [Format::WgQuick, Format::Bird, Format::Gobgp] {
-        let e = run(&fx, &text, &request(format)).unwrap();
-        assert!(warned(&e), "{format:?}: {:?}", e.warnings);
-    }
-    let e = run(&fx, &vgw(&far, DYNAMIC), &request(Format::Bird)).unwrap();
+    let e = run(&fx, &text, &request(Format::WgQuick)).unwrap();
     assert!(!warned(&e), "{:?}", e.warnings);
+    for file in &e.files {
+        has(
+            &file.text,
+            &[
+                "\nFwMark = 0x534c\n",
+                "\nPostUp = ip -4 rule add priority 21322 table main suppress_prefixlength 0 \
+                 2>/dev/null || true\n",
+                "\nPostUp = ip -4 rule add priority 21323 not fwmark 0x534c table 21324 \
+                 2>/dev/null || true\n",
+                "\nPostDown = ip -4 route show table 21324 | grep -q . || \
+                 { ip -4 rule del priority 21323; ip -4 rule del priority 21322; } 2>/dev/null \
+                 || true\n",
+            ],
+        );
+        assert!(!file.text.contains("ip -6 rule"), "{}", file.text);
+    }
+    let e = run(&fx, &text, &request(Format::Bird)).unwrap();
+    assert!(!warned(&e), "{:?}", e.warnings);
+    has(
+        &e.files[0].text,
+        &[
+            "protocol kernel kernel4 {\n  merge paths on;\n  graceful restart on;\n  ipv4 {\n    \
+             import none;\n    export where source = RTS_BGP && net.len > 0;\n  };\n}\n",
+            "ipv4 table default4;\nprotocol pipe default4_pipe {\n  table master4;\n  \
+             peer table default4;\n  import none;\n  export where source = RTS_BGP && net.len = \
+             0;\n}\n",
+            "protocol kernel kernel4_default {\n  kernel table 21324;\n  merge paths on;\n  \
+             graceful restart on;\n  ipv4 {\n    table default4;\n    import none;\n    \
+             export all;\n  };\n}\n",
+            "protocol kernel kernel6 {\n  merge paths on;\n  graceful restart on;\n  ipv6 {\n    \
+             import none;\n    export where source = RTS_BGP;\n  };\n}\n",
+        ],
+    );
+    let e = run(&fx, &text, &request(Format::Gobgp)).unwrap();
+    assert!(warned(&e), "{:?}", e.warnings);
+    // Without a default route: none of it.
+    for format in [Format::WgQuick, Format::Bird] {
+        let e = run(&fx, &vgw(&far, DYNAMIC), &request(format)).unwrap();
+        assert!(
+            e.files
+                .iter()
+                .all(|f| !f.text.contains("FwMark") && !f.text.contains("21324")),
+            "{format:?}"
+        );
+    }
+    // A static tunnel's route to the default goes into the table.
+    let text = static_vgw(&far).replace("networks = [", "networks = [\"::/0\", ");
+    let e = run(&fx, &text, &request(Format::WgQuick)).unwrap();
+    has(
+        &e.files[0].text,
+        &[
+            "\nPostUp = ip route replace ::/0 dev %i metric 100 table 21324\n",
+            "\nPostUp = ip route replace 10.2.0.0/24 dev %i metric 100\n",
+            "\nPostUp = ip -6 rule add priority 21323 not fwmark 0x534c table 21324 \
+             2>/dev/null || true\n",
+        ],
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use ipnet::Ipv4Net;
 
 use super::{link_local, Export, ExportError, File, View};
 use crate::config::{Routing, TunnelConfig};
+use crate::dataplane::own_traffic;
 use crate::keys;
 
 /// What a file says when no `--private-key` was given.
@@ -67,7 +68,6 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
         ));
     }
     v.warn_networks_unused(out);
-    v.warn_default_route(out);
     // wg-quick alone answers no BFD (its kernel answers our echo probes).
     if v.conn.routing == Routing::Static {
         v.warn_liveness(out, false);
@@ -81,6 +81,43 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
         });
     }
     Ok(())
+}
+
+/// Where our networks hold a default route: WireGuard's mark and the two
+/// rules per family of `dataplane::own_traffic` (added once, whichever
+/// tunnel comes up first; removed by the last one down, when no default
+/// route is left in the table), so that the default route, in a table of
+/// its own, never carries the tunnels' own datagrams.
+fn own_traffic(v: &View) -> String {
+    let (v4, v6) = v.default_families();
+    if !v4 && !v6 {
+        return String::new();
+    }
+    let (mark, table) = (own_traffic::MARK, own_traffic::TABLE);
+    let (main, own) = (own_traffic::PRIO_MAIN, own_traffic::PRIO_TABLE);
+    let mut s = format!(
+        "# {:?} advertises a default route: it goes into table {table}, which only traffic \
+         without WireGuard's mark reads, after the main table without its default route; so \
+         this host's own routes still win, and the tunnels' datagrams keep its uplink.\n\
+         FwMark = {mark:#x}\n",
+        v.cfg.name
+    );
+    for (on, f) in [(v4, "-4"), (v6, "-6")] {
+        if !on {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "PostUp = ip {f} rule add priority {main} table main suppress_prefixlength 0 \
+             2>/dev/null || true\n\
+             PostUp = ip {f} rule add priority {own} not fwmark {mark:#x} table {table} \
+             2>/dev/null || true\n\
+             PostDown = ip {f} route show table {table} | grep -q . || \
+             {{ ip {f} rule del priority {own}; ip {f} rule del priority {main}; }} 2>/dev/null \
+             || true\n"
+        );
+    }
+    s
 }
 
 /// The wg-quick interface (and file) name of tunnel `n` (1-based):
@@ -155,6 +192,7 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
         t.remote.port(),
         v.far_mtu(t)
     );
+    s.push_str(&own_traffic(v));
     let allowed = match v.conn.routing {
         Routing::Dynamic => {
             s.push_str("# Routes come from BGP (BIRD's kernel protocol), not from wg-quick.\n");
@@ -173,7 +211,14 @@ fn file(v: &View, i: usize, t: &TunnelConfig, private_key: &str) -> Result<Strin
             );
             s.push_str("Table = off\n");
             for net in v.our_networks() {
-                let _ = writeln!(s, "PostUp = ip route replace {net} dev %i metric {metric}");
+                let table = match net.prefix_len() {
+                    0 => format!(" table {}", own_traffic::TABLE),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "PostUp = ip route replace {net} dev %i metric {metric}{table}"
+                );
             }
             let mut nets = vec![t.inside_cidr.to_string()];
             nets.extend(t.inside_ipv6.map(|i| i.cidr.to_string()));
