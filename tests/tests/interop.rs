@@ -664,15 +664,20 @@ fn a_stock_site_that_learns_our_default_route_keeps_its_tunnels_out_of_it() {
         );
     }
     lab.assert_sites_ping(test, Duration::from_secs(10));
-    // wg-quick down, both: the last one takes the rules away.
-    drop(bird);
-    for iface in &ifaces {
+    // wg-quick down, one then the other, BIRD running: the first keeps
+    // the rules (the other tunnel still carries the default), the last
+    // one takes them away.
+    let ours = |rules: &str| rules.contains("21324") || rules.contains("suppress_prefixlength");
+    for (i, iface) in ifaces.iter().enumerate() {
         let conf = lab.lab().dir().join("wg").join(format!("{iface}.conf"));
         stock::wg_quick_down(&lab.cgw, &conf).unwrap_or_else(|e| panic!("{test}: {e}"));
+        let rules = lab.cgw.ip(&["-4", "rule", "show"]).expect("ip rule");
+        let last = i + 1 == ifaces.len();
+        assert_eq!(
+            ours(&rules),
+            !last,
+            "{test}: rules after {iface} went down: {rules}"
+        );
     }
-    let rules = lab.cgw.ip(&["-4", "rule", "show"]).expect("ip rule");
-    assert!(
-        !rules.contains("21324") && !rules.contains("suppress_prefixlength"),
-        "{test}: rules left after the tunnels went down: {rules}"
-    );
+    drop(bird);
 }

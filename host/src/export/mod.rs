@@ -302,8 +302,6 @@ impl<'a> View<'a> {
         )
     }
 
-    /// Our endpoint of tunnel `i` as the far side reaches it: its listen
-    /// address, with `--endpoint-address` in place of an unspecified one.
     /// The MTU for the far side's end of tunnel `t`: what the tunnel
     /// carries at our end, and no more than a standard uplink (1,500 bytes)
     /// carries under its outer header, since we do not know the far
@@ -316,6 +314,8 @@ impl<'a> View<'a> {
             .min(outer.inner_mtu(crate::mtu::DEFAULT_UPLINK_MTU))
     }
 
+    /// Our endpoint of tunnel `i` as the far side reaches it: its listen
+    /// address, with `--endpoint-address` in place of an unspecified one.
     pub fn our_endpoint(&self, i: usize, t: &TunnelConfig) -> Result<SocketAddr, ExportError> {
         let ep = &self.cfg.endpoints[t.endpoint];
         if !ep.listen.ip().is_unspecified() {

@@ -503,7 +503,7 @@ fn a_default_route_among_our_networks_is_kept_off_the_tunnels_own_datagrams() {
                  2>/dev/null || true\n",
                 "\nPostUp = ip -4 rule add priority 21323 not fwmark 0x534c table 21324 \
                  2>/dev/null || true\n",
-                "\nPostDown = ip -4 route show table 21324 | grep -q . || \
+                "\nPostDown = wg show all fwmark | grep -q 0x534c || \
                  { ip -4 rule del priority 21323; ip -4 rule del priority 21322; } 2>/dev/null \
                  || true\n",
             ],

@@ -85,8 +85,9 @@ pub(super) fn export(v: &View, out: &mut Export) -> Result<(), ExportError> {
 
 /// Where our networks hold a default route: WireGuard's mark and the two
 /// rules per family of `dataplane::own_traffic` (added once, whichever
-/// tunnel comes up first; removed by the last one down, when no default
-/// route is left in the table), so that the default route, in a table of
+/// tunnel comes up first; removed by the last WireGuard interface with the
+/// mark to go down: the table is empty for a moment whenever the tunnel
+/// carrying the default goes), so that the default route, in a table of
 /// its own, never carries the tunnels' own datagrams.
 fn own_traffic(v: &View) -> String {
     let (v4, v6) = v.default_families();
@@ -112,7 +113,7 @@ fn own_traffic(v: &View) -> String {
              2>/dev/null || true\n\
              PostUp = ip {f} rule add priority {own} not fwmark {mark:#x} table {table} \
              2>/dev/null || true\n\
-             PostDown = ip {f} route show table {table} | grep -q . || \
+             PostDown = wg show all fwmark | grep -q {mark:#x} || \
              {{ ip {f} rule del priority {own}; ip {f} rule del priority {main}; }} 2>/dev/null \
              || true\n"
         );
