@@ -383,6 +383,11 @@ impl Dataplane {
             return false;
         };
         let mut state = tunnel.lock();
+        // Retired since the look-up (`Tunnel::retire` marks it under this
+        // lock): no new session for it.
+        if tunnel.is_retired() {
+            return false;
+        }
         let before = state.peer.handshakes();
         let mut out = [0u8; 256];
         match state.peer.decapsulate(from, datagram, &mut out, now, false) {

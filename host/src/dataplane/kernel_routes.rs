@@ -269,6 +269,13 @@ fn sync_loop(
                 Ok(()) => {
                     debug!(%prefix, tun = %device.name, "kernel route added");
                     installed.insert(prefix, ());
+                    // Once more after the route: a gateway stopping on the
+                    // host may have deleted them since (`remove_rules`).
+                    if own_traffic::table_for(&prefix) == own_traffic::TABLE {
+                        if let Err(e) = runtime.block_on(own_traffic::ensure_rules(handle)) {
+                            warn!(%prefix, tun = %device.name, error = %e, "cannot add the own-traffic rules");
+                        }
+                    }
                 }
                 Err(e) => warn!(%prefix, tun = %device.name, metric = device.metric, error = %e,
                     "cannot add kernel route (is another route with this prefix and metric in the table?)"),

@@ -207,6 +207,8 @@ impl Dataplane {
                     }
                     tunnel.counters.add_tx_tally(&tally);
                 }
+                // Retired since the lookup: nothing is held for it.
+                Err(_) if tunnel.is_retired() => {}
                 Err(e) => {
                     debug!(tunnel = %tunnel.inside_cidr, error = %e, "no session: packets held for the handshake");
                     for &i in packets {

@@ -161,6 +161,12 @@ pub async fn remove_rules(handle: &Handle, if_index: u32) {
         return;
     }
     delete_ours(handle).await;
+    // Another gateway may have added its default meanwhile: it adds the
+    // rules again after its route too (`kernel_routes`), so between the
+    // two one of us sees the other.
+    if table_used_by_others(handle, if_index).await {
+        let _ = ensure_rules(handle).await;
+    }
 }
 
 /// Whether our table holds a route through a device other than `if_index`.

@@ -333,16 +333,17 @@ impl Tunnel {
         self.weight() > 0
     }
 
-    /// Stops the tunnel for good (its connection was removed): the data
-    /// path neither sends nor accepts anything over it again.
-    /// Its connection was removed (after the goodbye's grace): it carries
-    /// nothing more, so what it held goes now: the packets waiting for a
+    /// Stops the tunnel for good (its connection was removed, after the
+    /// goodbye's grace): the data path neither sends nor accepts anything
+    /// over it again, and what it held goes now: the packets waiting for a
     /// session, the sessions and their keys. The tunnel itself keeps its id
-    /// (about a kilobyte) until the gateway restarts.
+    /// (about a kilobyte) until the gateway restarts. Marked under its
+    /// lock, so a thread that found it live before takes the lock after
+    /// and sees it retired ([`Tunnel::is_retired`]).
     pub fn retire(&self) {
+        let mut state = self.lock();
         self.retired.store(true, Ordering::Relaxed);
         self.set_weight(0);
-        let mut state = self.lock();
         state.queued = std::collections::VecDeque::new();
         state.peer.forget_sessions();
     }

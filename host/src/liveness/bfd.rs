@@ -550,7 +550,9 @@ impl Session {
                 self.tx_interval = interval;
                 self.detect_deadline = now.checked_add(self.detection_time());
             }
-            if let Some(sent) = self.measuring.take() {
+            // A Final read before our Poll went out answers an earlier one.
+            if let Some(sent) = self.measuring.filter(|sent| received >= *sent) {
+                self.measuring = None;
                 self.stats
                     .answered(received.saturating_duration_since(sent));
                 self.measure_at = now.checked_add(MEASURE_EVERY).unwrap_or(now);

@@ -667,3 +667,20 @@ fn a_round_trip_ends_when_the_final_was_read_not_when_the_control_loop_took_it()
     s.handle_received(&fin, read, now + Duration::from_millis(50));
     assert_eq!(s.stats().rtt, Some(Duration::from_millis(3)));
 }
+
+#[test]
+fn a_final_read_before_the_poll_went_out_measures_nothing() {
+    let now = Instant::now();
+    let mut s = Session::new(5, IV, 3, now, 9);
+    s.handle_packet(&pkt(State::Init, 8, 5), now);
+    let later = now + Duration::from_millis(10);
+    assert!(s.poll_transmit(now).unwrap().poll);
+    let mut fin = pkt(State::Up, 8, 5);
+    fin.final_ = true;
+    // Read by the data path before the Poll was sent (a late answer to an
+    // earlier one), handled after.
+    s.handle_received(&fin, now - Duration::from_millis(1), later);
+    assert_eq!(s.stats().answers, 0);
+    s.handle_received(&fin, now + Duration::from_millis(4), later);
+    assert_eq!(s.stats().rtt, Some(Duration::from_millis(4)));
+}
