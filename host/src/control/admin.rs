@@ -489,6 +489,7 @@ fn reload(ctx: &Context, dry_run: bool) -> api::Response {
     to_control(
         ctx,
         AdminCommand::Reload {
+            base: running,
             cfg: new,
             plugins,
             dry_run,

@@ -139,11 +139,12 @@ impl Gateway {
             AdminCommand::Bgp => Response::from(self.speaker.status(now)),
             AdminCommand::BgpRefresh { tunnel } => self.refresh(tunnel.as_deref(), now),
             AdminCommand::Reload {
+                base,
                 cfg,
                 plugins,
                 dry_run,
             } => {
-                self.on_reload(id, cfg, plugins, dry_run, now);
+                self.on_reload(id, &base, cfg, plugins, dry_run, now);
                 return;
             }
             AdminCommand::Drain { tunnel, drain } => {

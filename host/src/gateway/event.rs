@@ -83,6 +83,9 @@ pub enum AdminCommand {
     /// `gateway::reload`); `plugins` are the changed slots' new plugins,
     /// compiled by the admin thread. With `dry_run` only report.
     Reload {
+        /// The running config the request was lined up with: a reload
+        /// applied since (one whose requester gave up waiting) refuses it.
+        base: std::sync::Arc<crate::config::GatewayConfig>,
         cfg: std::sync::Arc<crate::config::GatewayConfig>,
         plugins: Vec<crate::gateway::reload::SlotChange>,
         dry_run: bool,

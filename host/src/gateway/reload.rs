@@ -53,6 +53,9 @@ pub const RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// this one over the same tunnels stays silent: a few packets' worth.
 pub const MAX_RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Why a reload lined up with an older running config is refused.
+pub const STALE_BASE: &str = "the running config changed since this reload read it";
+
 /// A plugin slot's new plugin (`None`: back to the built-in default).
 pub type SlotChange = (Slot, Option<Plugin>);
 
@@ -523,11 +526,20 @@ impl Gateway {
     pub(super) fn on_reload(
         &mut self,
         id: RequestId,
+        base: &Arc<GatewayConfig>,
         new: Arc<GatewayConfig>,
         plugins: Vec<SlotChange>,
         dry_run: bool,
         now: Instant,
     ) {
+        if !Arc::ptr_eq(base, &self.cfg) {
+            let reply = Response::error(format!(
+                "reload refused, nothing changed: {STALE_BASE}; an earlier reload was applied \
+                 after this one read it\n  fix: reload again"
+            ));
+            self.actions.push_back(Action::Reply { id, reply });
+            return;
+        }
         let reply = match plan(&self.cfg, &new) {
             Err(refused) => Response::error(format!(
                 "reload refused, nothing changed:\n  {}",

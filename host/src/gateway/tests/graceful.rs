@@ -343,6 +343,7 @@ fn a_reload_turning_graceful_restart_off_sweeps_stale_routes() {
     h.event(Event::Admin {
         id: RequestId(7),
         command: AdminCommand::Reload {
+            base: h.gw.config().clone(),
             cfg: config_with(&fx, "office", 20, "graceful_restart = false"),
             plugins: Vec::new(),
             dry_run: false,

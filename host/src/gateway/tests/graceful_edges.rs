@@ -100,6 +100,7 @@ fn a_reload_lowering_the_restart_limit_caps_a_restart_under_way() {
     h.event(Event::Admin {
         id: RequestId(9),
         command: AdminCommand::Reload {
+            base: h.gw.config().clone(),
             cfg: Arc::new(aligned),
             plugins: Vec::new(),
             dry_run: false,

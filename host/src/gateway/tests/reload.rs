@@ -21,6 +21,7 @@ fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
         h.event(Event::Admin {
             id: RequestId(id),
             command: AdminCommand::Reload {
+                base: h.gw.config().clone(),
                 cfg: new.clone(),
                 plugins: Vec::new(),
                 dry_run,
@@ -41,6 +42,25 @@ fn a_reload_adds_a_static_route_in_place_and_a_dry_run_changes_nothing() {
     assert!(Arc::ptr_eq(h.gw.config(), &old));
     let done = reload(&mut h, 2, false);
     assert_eq!(done["applied"], true, "{done}");
+    assert!(Arc::ptr_eq(h.gw.config(), &new));
+    // A reload lined up with the config before (its requester read it
+    // before the one above was applied) is refused.
+    h.event(Event::Admin {
+        id: RequestId(3),
+        command: AdminCommand::Reload {
+            base: old.clone(),
+            cfg: Arc::new(fx.parse(&fx.base()).expect("old config")),
+            plugins: Vec::new(),
+            dry_run: false,
+        },
+    });
+    let stale = h.reply(RequestId(3));
+    assert!(
+        stale["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(crate::gateway::reload::STALE_BASE)),
+        "{stale}"
+    );
     assert!(Arc::ptr_eq(h.gw.config(), &new));
     assert!(
         h.routed("10.9.0.1").is_some(),
@@ -81,6 +101,7 @@ impl Harness {
         self.event(Event::Admin {
             id: RequestId(id),
             command: AdminCommand::Reload {
+                base: self.gw.config().clone(),
                 cfg: Arc::new(aligned),
                 plugins: Vec::new(),
                 dry_run: false,
