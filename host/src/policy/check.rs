@@ -77,6 +77,16 @@ fn compatible(version: &str) -> bool {
         .eq(CONTRACT_VERSION.split('.').take(2))
 }
 
+/// Whether `version` (major.minor...) is later than [`CONTRACT_VERSION`];
+/// one that does not parse is taken for an earlier one.
+fn newer(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split('.').map(str::parse::<u64>);
+        Some((parts.next()?.ok()?, parts.next()?.ok()?))
+    };
+    matches!((parse(version), parse(CONTRACT_VERSION)), (Some(v), Some(ours)) if v > ours)
+}
+
 /// Whether `name` (`pkg/iface@VERSION`) is `wanted` (`pkg/iface`) at a
 /// compatible version.
 fn is(name: &str, wanted: &str) -> bool {
@@ -108,9 +118,11 @@ pub(crate) fn world(
                 .filter(|v| !compatible(v))
         });
     if let Some(found) = old {
-        return Err(PluginError::OldContract {
-            path: path.to_path_buf(),
-            found,
+        let path = path.to_path_buf();
+        return Err(if newer(&found) {
+            PluginError::NewerContract { path, found }
+        } else {
+            PluginError::OldContract { path, found }
         });
     }
     for (import, _) in ty.imports(engine) {
@@ -190,6 +202,15 @@ pub(crate) fn chain(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plugin from a later gateway is told to upgrade, not to rebuild
+    /// for an "earlier" contract.
+    #[test]
+    fn a_later_contract_is_told_from_an_earlier_one() {
+        assert!(newer("0.4.0") && newer("1.0.0") && newer("0.10.2"));
+        assert!(!newer("0.2.0") && !newer("0.1.0") && !newer("0.3.9"));
+        assert!(!newer("x.y") && !newer(""));
+    }
 
     #[test]
     fn versions_match_within_the_host_minor() {

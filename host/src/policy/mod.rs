@@ -161,6 +161,9 @@ pub enum PluginError {
     /// A component built against an earlier version of the contract.
     #[error("plugin {} was built for sitelink:policy@{found}, and this gateway speaks sitelink:policy@{CONTRACT_VERSION}: rebuild it with this gateway's sitelink-plugin SDK, after the changes examples/plugins/README.md lists from its version on (\"From 0.1 to 0.2\", \"From 0.2 to 0.3\")", path.display())]
     OldContract { path: PathBuf, found: String },
+    /// A component built against a later version of the contract.
+    #[error("plugin {} was built for sitelink:policy@{found}, newer than this gateway's sitelink:policy@{CONTRACT_VERSION}: upgrade the gateway, or build the plugin with the sitelink-plugin SDK of this gateway's version", path.display())]
+    NewerContract { path: PathBuf, found: String },
     /// The component's imports or exports do not match the host's types.
     #[error("plugin {} does not match this host's contract (world {slot} of sitelink:policy@{CONTRACT_VERSION}, wit/policy.wit): {detail}; rebuild it against the gateway's wit/policy.wit", path.display())]
     Mismatch {

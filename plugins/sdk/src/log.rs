@@ -1,6 +1,11 @@
 //! The host's log (`sitelink:policy/log`): lines land in the gateway's log
 //! tagged with the plugin's name. Off `wasm32` (native tests) they go to
 //! stderr.
+//!
+//! A call may log 16 KiB (each line counts 128 bytes besides its text);
+//! the rest is dropped. A line is cut at 1 KiB, its control characters
+//! escaped. `println!` and `eprintln!` go to the log at `info` level,
+//! within the same allowance.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -616,3 +616,46 @@ fn a_session_that_bounces_during_a_filter_swap_leaves_the_swap_whole() {
     assert_eq!(h.routed(&last), None, "the new filter rejects them");
     assert_eq!(h.bgp_state(), "established");
 }
+
+/// A quarantined filter hands the exports to the native default too: a
+/// session that comes up after the quarantine gets our networks (it used
+/// to get nothing, not even End-of-RIB).
+#[test]
+fn after_a_filter_is_quarantined_a_new_session_gets_our_networks() {
+    let fx = Fixture::new();
+    // The chaos plugin traps on every call for a peer of connection "trap".
+    let mut h = learned(&fx, "trap", 10, Budget::DEFAULT);
+    swap_with(&mut h, 1, chaos(Slot::BgpFilter), false, true);
+    for i in 0..3 {
+        h.announce(&[format!("12.0.{i}.0/24").parse().unwrap()]);
+        h.settle(Duration::from_millis(1), &[0, 1]);
+    }
+    let id = RequestId(2);
+    h.event(Event::Admin {
+        id,
+        command: AdminCommand::PluginList,
+    });
+    let list = h.reply(id);
+    assert_eq!(list["slots"][0]["quarantined"], true, "{list}");
+    // The session drops (a broken marker) and comes back after its idle hold.
+    let mut bad = wire(&Message::Keepalive);
+    bad[0] = 0;
+    h.data(bad);
+    h.event(Event::Transport(TransportEvent::Closed {
+        peer: PeerId(0),
+        conn: h.conn,
+    }));
+    for _ in 0..100 {
+        h.tick(Duration::from_millis(100));
+        h.bfd(0, State::Up);
+        h.bfd(1, State::Up);
+    }
+    h.writes.clear();
+    h.session_up();
+    h.settle(Duration::from_millis(1), &[0, 1]);
+    let announced = h.writes.iter().any(|w| {
+        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
+            if u.nlri.contains(&"10.2.0.0/24".parse().unwrap()))
+    });
+    assert!(announced, "our network is advertised after the quarantine");
+}

@@ -15,7 +15,7 @@ use super::family_of;
 use crate::bgp::codec;
 use crate::bgp::message::{AsSegment, Family, PathAttributes, SegmentKind};
 use crate::bgp::rib::OutDiff;
-use crate::policy::{DecidedBy, FilterSlot, Peer, Route};
+use crate::policy::{FilterSlot, Peer, Route};
 use crate::routing::wit_route;
 
 use super::import::ModifiedSets;
@@ -88,7 +88,9 @@ pub fn wanted(
         .map(|(prefix, attrs)| convert.route(*prefix, attrs))
         .collect();
     let verdicts = filter.export_filter(peer, &routes);
-    if filter.has_plugin() && verdicts.by != DecidedBy::Plugin {
+    // This call faulted: nothing changes. A quarantined plugin is not
+    // called at all, and the native default answers for it.
+    if verdicts.fault.is_some() {
         return None;
     }
     let mut apply = ModifiedSets::default();
