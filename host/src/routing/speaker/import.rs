@@ -467,7 +467,21 @@ impl Speaker {
                         restart_after.as_secs()
                     );
                     p.last_error = Some(reason);
-                    return (p.accepted.len(&p.adj_in) > 0, outputs);
+                    // The withdrawals this UPDATE applied before the limit:
+                    // the Down walks only what is left in the Adj-RIB-In.
+                    let mut changed = false;
+                    let withdrawn = applied.changed.iter().zip(&applied.before);
+                    for (n, old) in withdrawn.take(applied.withdrawn) {
+                        if p.adj_in.get(n).is_some() {
+                            continue;
+                        }
+                        if p.accepted.view(n, old.as_ref()).is_some() {
+                            changed = true;
+                            self.dirty.push(*n);
+                        }
+                        p.accepted.forget(n);
+                    }
+                    return (changed || p.accepted.len(&p.adj_in) > 0, outputs);
                 }
             }
         }

@@ -508,6 +508,10 @@ impl Speaker {
                     self.gr_established(id, &n, now);
                     queue.extend(self.export(id, now, filter, true));
                 }
+                // UPDATEs decoded from the same read after one that closed
+                // the session (max-prefix) are not applied: its Down, queued
+                // behind them, takes what the Adj-RIB-In holds.
+                Output::Update(_) if p.session.state() != State::Established => {}
                 Output::Update(update) => {
                     let (routes_changed, more) = self.import(id, update, now, batch, filter);
                     changed |= routes_changed;
