@@ -444,14 +444,16 @@ impl Session {
                 self.restart_hold(now);
                 out.push(Output::Update(update));
             }
-            // RFC 2918 section 4; the peer is alive, so the HoldTimer
-            // restarts as for a KEEPALIVE.
+            // RFC 2918 section 4: we always advertise the capability, so a
+            // peer may ask for any family of the session whether or not it
+            // advertised the capability itself; the peer is alive, so the
+            // HoldTimer restarts as for a KEEPALIVE.
             (State::Established, Message::RouteRefresh(family)) => {
                 self.restart_hold(now);
                 let accepted = self
                     .negotiated
                     .as_ref()
-                    .is_some_and(|n| n.route_refresh && n.families.contains(&family));
+                    .is_some_and(|n| n.families.contains(&family));
                 if accepted {
                     out.push(Output::RouteRefresh(family));
                 } else {

@@ -338,12 +338,13 @@ impl Update {
     }
 
     /// An End-of-RIB marker (RFC 4724 section 2): an UPDATE with nothing in
-    /// it, or an MP_UNREACH with no routes and nothing else.
+    /// it, or an MP_UNREACH with no routes and nothing else (no other path
+    /// attribute: `attributes` is `None`).
     pub fn is_end_of_rib(&self) -> Option<Family> {
         let empty_v4 = self.withdrawn.is_empty() && self.nlri.is_empty();
         match (&self.attributes, &self.mp_reach, &self.mp_unreach) {
             (None, None, None) if empty_v4 => Some(Family::IPV4_UNICAST),
-            (_, None, Some(u)) if empty_v4 && u.withdrawn.is_empty() => Some(u.family),
+            (None, None, Some(u)) if empty_v4 && u.withdrawn.is_empty() => Some(u.family),
             _ => None,
         }
     }

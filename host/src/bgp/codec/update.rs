@@ -119,8 +119,9 @@ fn missing_attributes(
 
 /// RFC 4271 §6.3: a NEXT_HOP that is not a valid host address (0.0.0.0,
 /// multicast, broadcast) means the routes are ignored without a
-/// NOTIFICATION: treat-as-withdraw. (That it is not the local address is
-/// the FSM's check.)
+/// NOTIFICATION: treat-as-withdraw. (Whether it is the local address is
+/// not checked: learned routes point at the tunnel they came over, never
+/// at their NEXT_HOP.)
 fn next_hop_semantics(attrs: &Attributes, verdict: &mut Verdict) -> Result<(), Notification> {
     let Some(nh) = attrs.path.next_hop else {
         return Ok(());

@@ -154,6 +154,14 @@ fn end_of_rib_of_both_families_and_look_alikes() {
     // An IPv4 withdrawal of one prefix is not one either.
     let w4 = update_frame(&[0x08, 0x0a], &[], &[]);
     assert_eq!(decode_update(&w4, &TWO).is_end_of_rib(), None);
+    // An empty MP_UNREACH beside another path attribute (ORIGIN) is not
+    // one: RFC 4724 section 2 wants the MP_UNREACH alone.
+    let with_origin = update_frame(
+        &[],
+        &[0x80, 0x0f, 0x03, 0x00, 0x02, 0x01, 0x40, 0x01, 0x01, 0x00],
+        &[],
+    );
+    assert_eq!(decode_update(&with_origin, &TWO).is_end_of_rib(), None);
 }
 
 #[test]
