@@ -388,6 +388,11 @@ impl Dataplane {
                 }
             }
         }
+        if state.peer.take_gave_up() && !state.queued.is_empty() {
+            debug!(tunnel = %tunnel.inside_cidr, dropped = state.queued.len(),
+                "handshake attempts gave up: the packets waiting for a session are dropped");
+            state.queued = std::collections::VecDeque::new();
+        }
     }
 
     /// Drives WireGuard's timers (rekeying, keepalives, retransmitted

@@ -87,6 +87,9 @@ pub struct Peer<R> {
     checker: CookieChecker,
     handshakes: u64,
     last_handshake: Option<Instant>,
+    /// The handshake attempts gave up (REKEY_ATTEMPT_TIME) since the last
+    /// [`Peer::take_gave_up`]: what waited for a session is stale.
+    gave_up: bool,
 }
 
 impl<R: CryptoRngCore> Peer<R> {
@@ -119,6 +122,7 @@ impl<R: CryptoRngCore> Peer<R> {
             checker,
             handshakes: 0,
             last_handshake: None,
+            gave_up: false,
         })
     }
 
@@ -131,6 +135,13 @@ impl<R: CryptoRngCore> Peer<R> {
         self.previous = None;
         self.next = None;
         self.want_handshake = None;
+    }
+
+    /// Whether the handshake attempts gave up since the last call (the
+    /// packets queued for a session are then dropped, as wireguard-go
+    /// does: a session minutes later must not send them in a burst).
+    pub fn take_gave_up(&mut self) -> bool {
+        std::mem::take(&mut self.gave_up)
     }
 
     /// The session to seal with, if any (shared with other threads).
@@ -507,6 +518,7 @@ impl<R: CryptoRngCore> Peer<R> {
             let started = self.timers.attempts_since.unwrap_or(now);
             if now.saturating_duration_since(started) >= REKEY_ATTEMPT_TIME {
                 // Give up until new data asks again.
+                self.gave_up = true;
                 self.pending = None;
                 self.want_handshake = None;
                 self.timers.retransmit = None;

@@ -56,6 +56,8 @@ fn initiation_retransmitted_every_rekey_timeout_then_given_up() {
         sent.len()
     );
     assert!(!a.handshake_pending());
+    assert!(a.take_gave_up(), "the data path is told, to drop its queue");
+    assert!(!a.take_gave_up());
 }
 
 #[test]
