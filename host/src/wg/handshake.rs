@@ -52,12 +52,14 @@ impl StaticKeys {
     /// The static key of whoever sent the initiation `datagram` to us
     /// (MAC1 checked, the static key decrypted), for a caller with many
     /// peers on one key to find the one to hand it to: initiations carry no
-    /// receiver index. It costs the responder's first two DH operations.
+    /// receiver index. It costs one DH operation (the peer's own check of
+    /// the initiation then costs one more: the static one is computed once
+    /// per peer).
     pub fn initiator_of(&self, datagram: &[u8]) -> Result<PublicKey, Error> {
         match super::wire::parse(datagram)? {
             super::wire::Message::Initiation(m) => {
                 cookie::check_mac1(datagram, &self.mac1_key)?;
-                Ok(consume_initiation(self, &m)?.remote_static)
+                Ok(open_static(self, &m)?.remote_static)
             }
             _ => Err(Error::UnexpectedMessage),
         }
@@ -187,10 +189,9 @@ pub(crate) fn create_initiation(
     })
 }
 
-/// An initiation decrypted by the responder, not yet accepted: the caller
-/// checks the static key and the timestamp before answering.
+/// An initiation decrypted by the responder from the peer it expected, not
+/// yet accepted: the caller checks the timestamp before answering.
 pub(crate) struct SeenInitiation {
-    pub remote_static: PublicKey,
     pub timestamp: [u8; 12],
     pub sender: u32,
     remote_ephemeral: PublicKey,
@@ -198,11 +199,16 @@ pub(crate) struct SeenInitiation {
     hash: [u8; 32],
 }
 
-/// Decrypts an initiation addressed to `local` (MAC1 already checked).
-pub(crate) fn consume_initiation(
-    local: &StaticKeys,
-    msg: &Initiation,
-) -> Result<SeenInitiation, Error> {
+/// An initiation read up to its static key: the first DH (ours with its
+/// ephemeral) and the static key's AEAD.
+struct OpenedStatic {
+    remote_static: PublicKey,
+    remote_ephemeral: PublicKey,
+    chaining: Key,
+    hash: [u8; 32],
+}
+
+fn open_static(local: &StaticKeys, msg: &Initiation) -> Result<OpenedStatic, Error> {
     let (ck, h) = initial(&local.public);
     let e_pub = PublicKey::from(msg.ephemeral);
     let [ck] = kdf::<1>(&ck, &msg.ephemeral);
@@ -210,17 +216,35 @@ pub(crate) fn consume_initiation(
     let (ck, k) = mix2(&ck, &dh(&local.private, &e_pub)?[..]);
     let mut s_pub = [0u8; 32];
     aead_open(&k, 0, &msg.encrypted_static, &h, &mut s_pub)?;
-    let h = hash(&[&h, &msg.encrypted_static]);
-    let remote_static = PublicKey::from(s_pub);
-    let (ck, k) = mix2(&ck, &dh(&local.private, &remote_static)?[..]);
+    Ok(OpenedStatic {
+        remote_static: PublicKey::from(s_pub),
+        remote_ephemeral: e_pub,
+        chaining: ck,
+        hash: hash(&[&h, &msg.encrypted_static]),
+    })
+}
+
+/// Decrypts an initiation addressed to `local` from `remote` (MAC1 already
+/// checked): another static key is [`Error::WrongPeer`]. The static DH is
+/// `remote`'s, computed once.
+pub(crate) fn consume_initiation(
+    local: &StaticKeys,
+    msg: &Initiation,
+    remote: &Remote,
+) -> Result<SeenInitiation, Error> {
+    let opened = open_static(local, msg)?;
+    if opened.remote_static != remote.public {
+        return Err(Error::WrongPeer);
+    }
+    let (ck, k) = mix2(&opened.chaining, &remote.static_shared[..]);
+    let h = opened.hash;
     let mut timestamp = [0u8; 12];
     aead_open(&k, 0, &msg.encrypted_timestamp, &h, &mut timestamp)?;
     let h = hash(&[&h, &msg.encrypted_timestamp]);
     Ok(SeenInitiation {
-        remote_static,
         timestamp,
         sender: msg.sender,
-        remote_ephemeral: e_pub,
+        remote_ephemeral: opened.remote_ephemeral,
         chaining: ck,
         hash: h,
     })

@@ -349,10 +349,7 @@ impl<R: CryptoRngCore> Peer<R> {
                 have: out.len(),
             });
         }
-        let seen = handshake::consume_initiation(&self.local, m)?;
-        if seen.remote_static != self.remote.public {
-            return Err(Error::WrongPeer);
-        }
+        let seen = handshake::consume_initiation(&self.local, m, &self.remote)?;
         if self.last_timestamp.is_some_and(|t| seen.timestamp <= t) {
             return Err(Error::ReplayedTimestamp);
         }
