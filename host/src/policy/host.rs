@@ -297,6 +297,34 @@ impl ResourceLimiter for MemoryCap {
 mod cap_tests {
     use super::*;
 
+    /// A fault's detail keeps the message: a panic's location without its
+    /// thread and directories, a Python exception without its frames.
+    #[test]
+    fn a_faults_stderr_keeps_the_message_not_the_noise() {
+        let kept = |l: &str| fault_line(l).map(|c| c.into_owned());
+        assert_eq!(
+            kept("thread '<unnamed>' (1) panicked at /home/dev/.cargo/git/checkouts/sitelink/plugins/sdk/src/params.rs:88:13:")
+                .as_deref(),
+            Some("panicked at params.rs:88:13:")
+        );
+        assert_eq!(
+            kept("bad parameters: max_as_path = \"abc\" is not a whole number").as_deref(),
+            Some("bad parameters: max_as_path = \"abc\" is not a whole number")
+        );
+        for noise in [
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+            "Traceback (most recent call last):",
+            "  File \"/app.py\", line 12, in import_filter",
+            "    raise ValueError(\"bad parameters\")",
+        ] {
+            assert_eq!(kept(noise), None, "{noise}");
+        }
+        assert_eq!(
+            kept("ValueError: bad parameters: 64512=100").as_deref(),
+            Some("ValueError: bad parameters: 64512=100")
+        );
+    }
+
     #[test]
     fn plugin_text_is_logged_on_one_line_within_its_bytes() {
         assert_eq!(printable("ok: 10.0.0.0/8", 64), "ok: 10.0.0.0/8");
@@ -377,6 +405,27 @@ impl LogSink {
     }
 }
 
+/// What of a plugin's stderr line goes into a fault's detail (240 bytes in
+/// all), so that the message itself fits: a Rust panic's header without
+/// its thread and directories (`panicked at params.rs:88:13:`), no
+/// backtrace hint, no Python traceback frames (their exception line, last,
+/// is kept).
+fn fault_line(line: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if line.starts_with("note: run with `RUST_BACKTRACE")
+        || line == "Traceback (most recent call last):"
+        || line.starts_with(char::is_whitespace)
+    {
+        return None;
+    }
+    if let Some((thread, at)) = line.split_once("panicked at ") {
+        if thread.starts_with("thread '") {
+            let file = at.rsplit(['/', '\\']).next().unwrap_or(at);
+            return Some(format!("panicked at {file}").into());
+        }
+    }
+    Some(line.into())
+}
+
 impl SinkState {
     /// Logs one message: at the plugin's level for the log import, info for
     /// stdout and stderr.
@@ -386,15 +435,14 @@ impl SinkState {
         if line.is_empty() {
             return;
         }
-        if stream == "stderr"
-            && self.stderr_tail.len() < 240
-            && !line.starts_with("note: run with `RUST_BACKTRACE")
-        {
-            if !self.stderr_tail.is_empty() {
-                self.stderr_tail.push(' ');
+        if stream == "stderr" && self.stderr_tail.len() < 240 {
+            if let Some(kept) = fault_line(line) {
+                if !self.stderr_tail.is_empty() {
+                    self.stderr_tail.push(' ');
+                }
+                let room = 240 - self.stderr_tail.len().min(240);
+                self.stderr_tail.push_str(&printable(&kept, room));
             }
-            let room = 240 - self.stderr_tail.len().min(240);
-            self.stderr_tail.push_str(&printable(line, room));
         }
         if self.budget == 0 {
             if !self.told_dropped {

@@ -614,7 +614,7 @@ fn plugin_output_and_faults_go_to_the_log_with_the_plugin_name() {
         "INFO sitelink::plugin: hello on stdout plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"stdout\"",
         "INFO sitelink::plugin: hello on stderr plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"stderr\"",
         "WARN sitelink::plugin: hello in the log plugin=\"noisy (chaos.wasm)\" slot=failover stream=\"log\"",
-        "plugin fault, its answer is discarded: trapped: wasm trap: wasm `unreachable` instruction executed (stderr: thread '<unnamed>' (1) panicked at src/lib.rs:",
+        "plugin fault, its answer is discarded: trapped: wasm trap: wasm `unreachable` instruction executed (stderr: panicked at lib.rs:",
         ": asked to trap) slot=failover plugin=noisy consecutive=1",
     ] {
         assert!(text.contains(line), "{line:?} not in:\n{text}");
