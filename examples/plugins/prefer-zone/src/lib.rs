@@ -25,7 +25,24 @@ use sitelink_plugin::{net, params};
 /// The plugin.
 pub struct PreferZone;
 
+/// The parameters it takes: a misspelt key or a list that does not parse
+/// refuses the plugin at load (`plugin swap`, `sitelink check`), not an
+/// error in the log after it was installed.
+pub const PARAMS: &[params::Param] = &[params::Param {
+    key: "prefer",
+    kind: params::Kind::Custom {
+        what: "a comma-separated list of tunnel inside CIDRs (e.g. \"169.254.11.0/30\")",
+        valid: valid_prefer,
+    },
+}];
+
+fn valid_prefer(v: &str) -> bool {
+    parse_prefer(v).is_ok()
+}
+
 impl Failover for PreferZone {
+    const PARAMS: Option<&'static [params::Param]> = Some(PARAMS);
+
     fn decide(connections: Vec<ConnectionHealth>) -> Vec<Vec<u32>> {
         let prefer = match params::get("prefer").as_deref().map(parse_prefer) {
             Some(Ok(list)) => list,
@@ -89,6 +106,18 @@ mod tests {
 
     const A: &str = "169.254.10.0/30";
     const B: &str = "169.254.11.0/30";
+
+    #[test]
+    fn a_misspelt_key_or_a_bad_list_is_refused() {
+        params::set_for_test(&[("prefer", "169.254.11.0/30, 169.254.10.0/30")]);
+        assert!(params::check(PARAMS).is_ok());
+        params::set_for_test(&[("prefr", "169.254.11.0/30")]);
+        assert!(params::check(PARAMS).is_err(), "a misspelt key");
+        params::set_for_test(&[("prefer", "az1")]);
+        let problems = params::check(PARAMS).unwrap_err();
+        assert!(problems[0].contains("inside CIDRs"), "{problems:?}");
+        params::set_for_test(&[]);
+    }
 
     /// `(cidr, up, up_for_ms, weight)`
     fn conn(routing: Routing, ts: &[(&str, bool, u64, u32)]) -> ConnectionHealth {
