@@ -141,8 +141,10 @@ fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<boo
 /// Jobs in flight per reader: enough to keep every worker busy, few enough
 /// that a tunnel's counters stay inside the replay window. Out: 4 jobs of
 /// at most 2 x [`BATCH`] packets, 1,024 counters per lane, 4,096 with the
-/// most TUN queues allowed (kernel WireGuard's and wireguard-go's windows
-/// are 8,128; one lane is always in counter order). In: 8 jobs of at most
+/// most TUN queues allowed while the lanes keep pace (kernel WireGuard's
+/// and wireguard-go's windows are 8,128; one lane is always in counter
+/// order; nothing holds a lane back for a delayed one, so several TUN
+/// queues stay opt-in). In: 8 jobs of at most
 /// 512 datagrams, 4,096 (our window: 8,128).
 const OUT_JOBS_PER_LANE: usize = 4;
 /// Segments of one outgoing job: room for two reads of a full batch.
