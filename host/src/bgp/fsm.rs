@@ -52,6 +52,9 @@ pub struct Session {
     keepalive_at: Option<Instant>,
     idle_hold_at: Option<Instant>,
     stats: SessionStats,
+    /// What our OPEN on this connection offered (hold time, graceful
+    /// restart): negotiation follows it, not a reload made since.
+    offered: Option<(u16, Option<u16>)>,
 }
 
 /// Whether an armed timer is due.
@@ -73,6 +76,7 @@ impl Session {
             keepalive_at: None,
             idle_hold_at: None,
             stats: SessionStats::default(),
+            offered: None,
         }
     }
 
@@ -144,8 +148,9 @@ impl Session {
                 self.connect_retry_at = None;
                 self.idle_hold_at = None;
                 self.buf.clear();
-                let open = Message::Open(self.our_open());
-                self.send(&open, &mut out);
+                let ours = self.our_open();
+                self.offered = Some((ours.hold_time, self.cfg.graceful_restart));
+                self.send(&Message::Open(ours), &mut out);
                 self.hold_at = now.checked_add(OPEN_HOLD_TIME);
                 self.state = State::OpenSent;
             }
@@ -531,7 +536,10 @@ impl Session {
     /// section 4) and route refresh (RFC 2918) if both offered them (we
     /// always do), the peer's graceful restart (RFC 4724) if we offered it.
     fn negotiate(&self, open: &Open) -> Negotiated {
-        let hold_time = self.cfg.offered_hold_time().min(open.hold_time);
+        let (offered_hold, offered_gr) = self
+            .offered
+            .unwrap_or((self.cfg.offered_hold_time(), self.cfg.graceful_restart));
+        let hold_time = offered_hold.min(open.hold_time);
         let keepalive = Duration::from_secs(u64::from(hold_time)) / 3;
         let theirs = open.families();
         let mut families: Vec<Family> = Vec::new();
@@ -548,10 +556,7 @@ impl Session {
             families,
             four_octet_as: open.four_octet_as(),
             route_refresh: open.route_refresh(),
-            graceful_restart: self
-                .cfg
-                .graceful_restart
-                .and_then(|_| open.graceful_restart().cloned()),
+            graceful_restart: offered_gr.and_then(|_| open.graceful_restart().cloned()),
             extended_next_hop: self.cfg.extended_next_hop
                 && open.offers_extended_next_hop(ExtendedNextHop::IPV4_OVER_IPV6),
         }

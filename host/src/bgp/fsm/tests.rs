@@ -756,3 +756,18 @@ fn extended_next_hop_is_negotiated_only_when_both_offer_it() {
         );
     }
 }
+
+/// A reload that changes the hold time while our OPEN is out: the
+/// session negotiates from what that OPEN offered (the peer does too), the
+/// next OPEN offers the new one.
+#[test]
+fn a_hold_time_changed_after_our_open_applies_from_the_next_one() {
+    let t0 = Instant::now();
+    let mut s = open_sent(false, t0);
+    assert_eq!(s.config().hold_time, 30, "our OPEN offered 30 s");
+    s.set_hold_time(90);
+    s.received(&wire(&Message::Open(peer_open(180))), t0);
+    assert_eq!(s.state(), State::OpenConfirm);
+    // The peer, reading our OPEN, computes min(30, 180): so must we.
+    assert_eq!(s.negotiated().map(|n| n.hold_time), Some(30));
+}
