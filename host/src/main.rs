@@ -300,7 +300,10 @@ enum PluginCommand {
         /// A parameter for the plugin (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
-        /// Run the export filter instead of the import filter.
+        /// Run the export filter instead of the import filter. Live, the
+        /// export filter sees only this gateway's `[bgp] networks`, each
+        /// with an AS path of the local AS alone, origin IGP and the local
+        /// next hop; write the routes file that way to see what it does.
         #[arg(long)]
         export: bool,
         /// The peer's AS number (default: the first AS of each route's path).
