@@ -365,9 +365,15 @@ impl Dataplane {
         sink: &mut impl Sink,
     ) -> bool {
         let mut cookie = [0u8; COOKIE_REPLY_LEN];
+        // A tunnel's peer: where one of this endpoint's tunnels sends now.
+        let known = |ip: IpAddr| {
+            tunnels
+                .iter()
+                .any(|t| t.endpoint == endpoint && !t.is_retired() && t.remote().ip() == ip)
+        };
         match self
             .gate
-            .admit(datagram, from, now, &mut cookie, &mut OsRng)
+            .admit(datagram, from, now, &mut cookie, &mut OsRng, known)
         {
             Ok(Admit::Pass) => {}
             Ok(Admit::CookieReply) => {

@@ -15,7 +15,7 @@
 //! buckets. It must not touch sockets or the clock (the caller resets the
 //! count).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -82,6 +82,8 @@ impl Gate {
     /// (their peer authenticates them); handshake messages need MAC1, and
     /// under load MAC2 and a token of their source's bucket. Malformed
     /// input is an error, never a panic.
+    /// `known` says whether a source is a tunnel's peer: asked only when
+    /// the per-source table is full ([`SourceLimiter::allow`]).
     pub fn admit(
         &self,
         datagram: &[u8],
@@ -89,6 +91,7 @@ impl Gate {
         now: Instant,
         reply: &mut [u8; COOKIE_REPLY_LEN],
         rng: &mut impl CryptoRngCore,
+        known: impl FnOnce(IpAddr) -> bool,
     ) -> Result<Admit, Error> {
         let sender = match wire::parse(datagram)? {
             Message::Initiation(m) => m.sender,
@@ -105,7 +108,7 @@ impl Gate {
             *reply = state.checker.reply(datagram, sender, src, now, rng);
             return Ok(Admit::CookieReply);
         }
-        if state.sources.allow(src.ip(), now) {
+        if state.sources.allow(src.ip(), now, || known(src.ip())) {
             Ok(Admit::Pass)
         } else {
             Err(Error::SourceFlood)

@@ -50,16 +50,22 @@ impl StaticKeys {
     }
 
     /// The static key of whoever sent the initiation `datagram` to us
-    /// (MAC1 checked, the static key decrypted), for a caller with many
-    /// peers on one key to find the one to hand it to: initiations carry no
-    /// receiver index. It costs one DH operation (the peer's own check of
-    /// the initiation then costs one more: the static one is computed once
-    /// per peer).
+    /// (MAC1 checked, the whole initiation decrypted), for a caller with
+    /// many peers on one key to find the one to hand it to: initiations
+    /// carry no receiver index. It costs two DH operations, and takes no
+    /// lock: an initiation forged with a peer's public key (which needs no
+    /// private one to encrypt) fails here, at its timestamp, so it never
+    /// reaches the peer's lock. The peer's own check then costs one (the
+    /// static DH is computed once per peer).
     pub fn initiator_of(&self, datagram: &[u8]) -> Result<PublicKey, Error> {
         match super::wire::parse(datagram)? {
             super::wire::Message::Initiation(m) => {
                 cookie::check_mac1(datagram, &self.mac1_key)?;
-                Ok(open_static(self, &m)?.remote_static)
+                let opened = open_static(self, &m)?;
+                let remote_static = opened.remote_static;
+                let static_shared = dh(&self.private, &remote_static)?;
+                open_rest(opened, &m, &static_shared)?;
+                Ok(remote_static)
             }
             _ => Err(Error::UnexpectedMessage),
         }
@@ -236,7 +242,17 @@ pub(crate) fn consume_initiation(
     if opened.remote_static != remote.public {
         return Err(Error::WrongPeer);
     }
-    let (ck, k) = mix2(&opened.chaining, &remote.static_shared[..]);
+    open_rest(opened, msg, &remote.static_shared)
+}
+
+/// The rest of an initiation after its static key: the timestamp, under
+/// the static DH `static_shared` (ours with the static key it named).
+fn open_rest(
+    opened: OpenedStatic,
+    msg: &Initiation,
+    static_shared: &Key,
+) -> Result<SeenInitiation, Error> {
+    let (ck, k) = mix2(&opened.chaining, &static_shared[..]);
     let h = opened.hash;
     let mut timestamp = [0u8; 12];
     aead_open(&k, 0, &msg.encrypted_timestamp, &h, &mut timestamp)?;
@@ -316,4 +332,39 @@ pub(crate) fn ephemeral(rng: &mut impl rand_core::CryptoRngCore) -> StaticSecret
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
     rng.fill_bytes(&mut bytes[..]);
     StaticSecret::from(*bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+
+    /// An initiation that names a peer's public key, made by someone who
+    /// has only that public key: its static key decrypts (anyone can
+    /// encrypt it), its timestamp does not. `initiator_of` refuses it, so
+    /// it never reaches the peer's lock; a genuine one passes.
+    #[test]
+    fn an_initiation_forged_with_a_peers_public_key_fails_before_the_peer() {
+        let responder = StaticKeys::new(StaticSecret::random_from_rng(OsRng));
+        let peer = StaticKeys::new(StaticSecret::random_from_rng(OsRng));
+        let attacker = StaticSecret::random_from_rng(OsRng);
+        let initiation = |local: &StaticKeys| {
+            let remote = Remote::new(local, responder.public(), None).expect("remote");
+            let mut out = [0u8; INITIATION_LEN];
+            create_initiation(local, &remote, 7, [1; 12], ephemeral(&mut OsRng), &mut out)
+                .expect("initiation");
+            cookie::stamp(&mut out, &cookie::mac1_key(&responder.public()), None);
+            out
+        };
+        assert_eq!(
+            responder.initiator_of(&initiation(&peer)),
+            Ok(peer.public())
+        );
+        // The attacker's own private key behind the peer's public one.
+        let forged = StaticKeys {
+            public: peer.public(),
+            ..StaticKeys::new(attacker)
+        };
+        assert!(responder.initiator_of(&initiation(&forged)).is_err());
+    }
 }

@@ -9,11 +9,12 @@
 //! It owns the buckets; a bucket idle for a second is full again and is
 //! forgotten at the next [`SourceLimiter::prune`]. The table holds at most
 //! [`MAX_SOURCES`]: when it is full of sources seen within the second, a new
-//! source takes the place of one of them (the kernel refuses it instead;
-//! then sources that answer cookies, from a routed IPv6 /51 say, could keep
-//! a tunnel's real peer out). An evicted source only starts again with a
-//! full bucket: a burst of 5, the same as a new source. It must not read
-//! the clock (the caller passes `now`).
+//! source is refused until one ages out (as the kernel does), unless the
+//! caller knows it as a tunnel's peer: then one of the others makes room,
+//! so that sources answering cookies (a routed IPv6 /51 has 8,192 /64s)
+//! cannot keep a tunnel's real peer out. Only known peers evict, so a flood
+//! cycling through more sources than the table holds gains nothing. It
+//! must not read the clock (the caller passes `now`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -67,8 +68,9 @@ pub struct SourceLimiter {
 
 impl SourceLimiter {
     /// Whether one more handshake message from `src` may be processed now;
-    /// takes its token if so.
-    pub fn allow(&mut self, src: IpAddr, now: Instant) -> bool {
+    /// takes its token if so. `known` says whether `src` is a tunnel's
+    /// peer; it is asked only when the table is full.
+    pub fn allow(&mut self, src: IpAddr, now: Instant, known: impl FnOnce() -> bool) -> bool {
         let source = Source::from(src);
         if let Some(bucket) = self.buckets.get_mut(&source) {
             let refill = now.saturating_duration_since(bucket.last).as_nanos();
@@ -91,8 +93,11 @@ impl SourceLimiter {
                 self.prune(now);
             }
             if self.buckets.len() >= MAX_SOURCES {
+                if !known() {
+                    return false;
+                }
                 // Full of fresh sources: one of them (whichever the map
-                // gives first) makes room.
+                // gives first) makes room for a tunnel's peer.
                 if let Some(evicted) = self.buckets.keys().next().copied() {
                     self.buckets.remove(&evicted);
                 }
@@ -131,7 +136,7 @@ mod tests {
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 8));
 
     fn allowed(l: &mut SourceLimiter, src: IpAddr, now: Instant, n: usize) -> usize {
-        (0..n).filter(|_| l.allow(src, now)).count()
+        (0..n).filter(|_| l.allow(src, now, || false)).count()
     }
 
     #[test]
@@ -157,46 +162,44 @@ mod tests {
         let host = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
         let mut got = 0;
         for i in 0..100 {
-            got += usize::from(l.allow(host(i), t0));
+            got += usize::from(l.allow(host(i), t0, || false));
         }
         assert_eq!(
             got, BURST as usize,
             "100 addresses of one /64 share a bucket"
         );
         let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
-        assert!(l.allow(other, t0), "the next /64 is another source");
+        assert!(
+            l.allow(other, t0, || false),
+            "the next /64 is another source"
+        );
         let mapped = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 7).to_ipv6_mapped());
         assert_eq!(allowed(&mut l, A, t0, 5), 5);
         assert!(
-            !l.allow(mapped, t0),
+            !l.allow(mapped, t0, || false),
             "an IPv4-mapped address is its IPv4 source"
         );
     }
 
     #[test]
-    fn idle_sources_are_forgotten_and_a_full_table_still_takes_a_new_one() {
+    fn a_full_table_refuses_newcomers_but_a_tunnels_peer() {
         let t0 = Instant::now();
         let mut l = SourceLimiter::default();
         let flood = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-        for i in 0..MAX_SOURCES as u32 {
-            assert!(l.allow(flood(i), t0));
-        }
+        // A flood cycling through twice as many sources as the table
+        // holds: past the first MAX_SOURCES, every newcomer is refused.
+        let admitted = (0..2 * MAX_SOURCES as u32)
+            .filter(|i| l.allow(flood(*i), t0, || false))
+            .count();
+        assert_eq!(admitted, MAX_SOURCES);
         assert_eq!(l.len(), MAX_SOURCES);
-        // Full of sources seen just now (the flood of the module's header):
-        // a tunnel's peer still gets its burst, and the flood keeps its
-        // limit: each source, evicted or not, at most a burst.
-        assert_eq!(allowed(&mut l, A, t0, 100), BURST as usize);
+        assert!(!l.allow(A, t0, || false), "an unknown newcomer");
+        // A tunnel's peer makes room for itself, and gets a burst only.
+        let peer = (0..100).filter(|_| l.allow(B, t0, || true)).count();
+        assert_eq!(peer, BURST as usize);
         assert_eq!(l.len(), MAX_SOURCES);
-        let t1 = t0 + IDLE / 2;
-        let flooded: usize = (0..MAX_SOURCES as u32)
-            .map(|i| allowed(&mut l, flood(i), t1, 100))
-            .sum();
         assert!(
-            flooded <= MAX_SOURCES * BURST as usize,
-            "{flooded} messages from the flood"
-        );
-        assert!(
-            l.allow(B, t0 + IDLE * 2),
+            l.allow(A, t0 + IDLE * 2, || false),
             "once they have aged out, room again"
         );
         l.prune(t0 + IDLE * 4);
@@ -208,6 +211,6 @@ mod tests {
         let t0 = Instant::now() + Duration::from_secs(10);
         let mut l = SourceLimiter::default();
         assert_eq!(allowed(&mut l, A, t0, 10), BURST as usize);
-        assert!(!l.allow(A, t0 - Duration::from_secs(5)));
+        assert!(!l.allow(A, t0 - Duration::from_secs(5), || false));
     }
 }

@@ -45,7 +45,14 @@ impl Initiator {
     fn send(&mut self, gate: &Gate, to: &PublicKey, now: Instant) -> Result<Admit, Error> {
         let msg = self.initiation(to, now);
         let mut reply = [0u8; COOKIE_REPLY_LEN];
-        let admit = gate.admit(&msg, self.src, now, &mut reply, &mut TestRng::new(7))?;
+        let admit = gate.admit(
+            &msg,
+            self.src,
+            now,
+            &mut reply,
+            &mut TestRng::new(7),
+            |_| false,
+        )?;
         if admit == Admit::CookieReply {
             match wire::parse(&reply) {
                 Ok(Message::CookieReply(m)) => self
