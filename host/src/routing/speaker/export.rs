@@ -57,8 +57,9 @@ fn sendable(mut attrs: PathAttributes, local_asn: u32) -> PathAttributes {
 }
 
 /// The routes to advertise: `networks` of the negotiated `families`
-/// through the export filter. `None` when the operator's filter did not
-/// answer: the peer keeps what it has rather than what the default says.
+/// through the export filter. `None` when the operator's filter faulted on
+/// this call: the peer keeps what it has rather than what the default says
+/// (a quarantined filter is not called: the default answers).
 pub fn wanted(
     networks: &[IpNet],
     families: &[Family],

@@ -508,9 +508,12 @@ impl Speaker {
                     self.gr_established(id, &n, now);
                     queue.extend(self.export(id, now, filter, true));
                 }
-                // UPDATEs decoded from the same read after one that closed
-                // the session (max-prefix) are not applied: its Down, queued
-                // behind them, takes what the Adj-RIB-In holds.
+                // UPDATEs decoded from a read that ended the session (a
+                // max-prefix close; a NOTIFICATION or a decode error later in
+                // the read) are not applied: its Down, queued behind them,
+                // clears the whole Adj-RIB-In. Were a Down ever to keep the
+                // routes (RFC 8538 graceful restart on a NOTIFICATION), this
+                // would have to apply them.
                 Output::Update(_) if p.session.state() != State::Established => {}
                 Output::Update(update) => {
                     let (routes_changed, more) = self.import(id, update, now, batch, filter);
