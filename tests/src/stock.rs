@@ -42,8 +42,7 @@ pub fn wg_genkey(path: &Path) -> Result<String> {
 }
 
 /// `wg-quick up CONF` inside `ns`; returns the interface name (the file's
-/// stem). wireguard-go refuses to run on a kernel recent enough to have
-/// WireGuard built in unless told that userspace is wanted.
+/// stem).
 pub fn wg_quick_up(ns: &Netns, conf: &Path) -> Result<String> {
     let iface = conf
         .file_stem()
@@ -58,28 +57,25 @@ pub fn wg_quick_up(ns: &Netns, conf: &Path) -> Result<String> {
             conf.display()
         )));
     }
-    let mut cmd = ns.command("wg-quick", &["up".as_ref(), conf.as_os_str()]);
-    cmd.env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1");
-    let out = process::run(&mut cmd, Duration::from_secs(20))?;
-    if !out.status.success() {
-        return Err(Error::msg(format!(
-            "wg-quick up {} failed ({}): {}",
-            conf.display(),
-            out.status,
-            out.stderr.trim()
-        )));
-    }
+    wg_quick(ns, "up", conf)?;
     Ok(iface)
 }
 
 /// `wg-quick down CONF` inside `ns` (its PreDown and PostDown run).
 pub fn wg_quick_down(ns: &Netns, conf: &Path) -> Result<()> {
-    let mut cmd = ns.command("wg-quick", &["down".as_ref(), conf.as_os_str()]);
+    wg_quick(ns, "down", conf)
+}
+
+/// `wg-quick VERB CONF` inside `ns`. wireguard-go refuses to run on a
+/// kernel recent enough to have WireGuard built in unless told that
+/// userspace is wanted.
+fn wg_quick(ns: &Netns, verb: &str, conf: &Path) -> Result<()> {
+    let mut cmd = ns.command("wg-quick", &[verb.as_ref(), conf.as_os_str()]);
     cmd.env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1");
     let out = process::run(&mut cmd, Duration::from_secs(20))?;
     if !out.status.success() {
         return Err(Error::msg(format!(
-            "wg-quick down {} failed ({}): {}",
+            "wg-quick {verb} {} failed ({}): {}",
             conf.display(),
             out.status,
             out.stderr.trim()
