@@ -270,6 +270,27 @@ impl Harness {
         });
     }
 
+    /// `steps` ticks of 100 ms, the far side's BFD up on both tunnels at
+    /// each (a session's idle hold, say).
+    fn idle_with_probes_up(&mut self, steps: usize) {
+        for _ in 0..steps {
+            self.tick(Duration::from_millis(100));
+            self.bfd(0, State::Up);
+            self.bfd(1, State::Up);
+        }
+    }
+
+    /// Whether an UPDATE written since `writes` was last cleared announces
+    /// `net`.
+    fn announced(&self, net: &str) -> bool {
+        let Ok(net) = net.parse::<IpNet>() else {
+            return false;
+        };
+        self.writes.iter().any(
+            |w| matches!(codec::decode(w, &ctx()), Ok(Message::Update(u)) if u.nlri.contains(&net)),
+        )
+    }
+
     /// The peer connects to our passive session over tunnel 0 and opens it.
     fn session_up(&mut self) {
         self.session_up_with(vec![]);
@@ -502,18 +523,13 @@ fn a_failed_notification_write_still_withdraws_and_our_routes_go_out_again() {
         "the peer's routes are withdrawn"
     );
     // The session comes back after its idle hold; ours are announced again.
-    for _ in 0..100 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
+    h.idle_with_probes_up(100);
     h.writes.clear();
     h.session_up();
-    let announced = h.writes.iter().any(|w| {
-        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
-            if u.nlri.contains(&"10.2.0.0/24".parse().unwrap()))
-    });
-    assert!(announced, "our network is advertised again");
+    assert!(
+        h.announced("10.2.0.0/24"),
+        "our network is advertised again"
+    );
 }
 
 fn drain(h: &mut Harness, id: u64, tunnel: &str, drain: bool) -> Option<serde_json::Value> {

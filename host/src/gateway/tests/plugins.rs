@@ -600,11 +600,7 @@ fn a_session_that_bounces_during_a_filter_swap_leaves_the_swap_whole() {
             conn: h.conn,
         }));
         // It comes back after its idle hold.
-        for _ in 0..30 {
-            h.tick(Duration::from_millis(100));
-            h.bfd(0, State::Up);
-            h.bfd(1, State::Up);
-        }
+        h.idle_with_probes_up(30);
         h.session_up();
         h.announce(&prefixes(ROUTES));
         h.settle(Duration::from_millis(1), &[0, 1]);
@@ -645,17 +641,12 @@ fn after_a_filter_is_quarantined_a_new_session_gets_our_networks() {
         peer: PeerId(0),
         conn: h.conn,
     }));
-    for _ in 0..100 {
-        h.tick(Duration::from_millis(100));
-        h.bfd(0, State::Up);
-        h.bfd(1, State::Up);
-    }
+    h.idle_with_probes_up(100);
     h.writes.clear();
     h.session_up();
     h.settle(Duration::from_millis(1), &[0, 1]);
-    let announced = h.writes.iter().any(|w| {
-        matches!(codec::decode(w, &ctx()), Ok(Message::Update(u))
-            if u.nlri.contains(&"10.2.0.0/24".parse().unwrap()))
-    });
-    assert!(announced, "our network is advertised after the quarantine");
+    assert!(
+        h.announced("10.2.0.0/24"),
+        "our network is advertised after the quarantine"
+    );
 }
